@@ -1,0 +1,130 @@
+/* lorajit.h — the one public header of lorajit.
+ *
+ * lorajit compiles a Hugging Face LLaMA-family model once (LLVM, ORC LLJIT) with
+ * LoRA slots on its target linears, then loads, activates, combines, disables,
+ * hot-swaps and deletes PEFT adapters at run time without ever recompiling.
+ *
+ * Conventions
+ *  - Every call that can fail returns lorajit_status; LORAJIT_OK is 0.
+ *  - The message of the last failure lives on the handle: lorajit_errmsg(e).
+ *  - Handles are opaque. Tensors are row-major, PyTorch/safetensors order.
+ *  - Threads: one engine is used by one thread at a time (calls on an engine are
+ *    not synchronised yet); distinct engines are independent.
+ */
+#ifndef LORAJIT_H
+#define LORAJIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define LORAJIT_API __attribute__((visibility("default")))
+#else
+#define LORAJIT_API
+#endif
+
+typedef enum lorajit_status {
+    LORAJIT_OK = 0,
+    LORAJIT_E_IO,          /* a file could not be opened, read or mapped */
+    LORAJIT_E_FORMAT,      /* a file is malformed (JSON, safetensors header, data) */
+    LORAJIT_E_SHAPE,       /* a tensor's shape does not fit the model */
+    LORAJIT_E_UNSUPPORTED, /* valid input that lorajit cannot represent */
+    LORAJIT_E_NOT_FOUND,   /* a named adapter, tensor or file does not exist */
+    LORAJIT_E_EXISTS,      /* an adapter of that name is already loaded */
+    LORAJIT_E_FULL,        /* every adapter slot is in use */
+    LORAJIT_E_NOMEM,       /* an allocation failed */
+    LORAJIT_E_ARG,         /* a bad argument (NULL, out of range, too many tokens) */
+    LORAJIT_E_COMPILE,     /* LLVM failed to build, optimise or JIT the model */
+    LORAJIT_STATUS_COUNT
+} lorajit_status;
+
+typedef struct lorajit_engine lorajit_engine;
+
+/* Options for lorajit_engine_open. Zero / NULL fields take the value from
+ * schema_path when it is given, else the default. Plain struct, caller owns it. */
+typedef struct lorajit_options {
+    const char *schema_path; /* adapter schema JSON: {"max_rank", "target_modules", "max_adapters"} */
+    int max_rank;            /* default 64 */
+    const char *targets;     /* comma list, e.g. "q_proj,v_proj"; default all seven projections */
+    int max_adapters;        /* resident adapter slots, default 8, at most 64 */
+    int max_tokens;          /* tokens per forward call; default max_position_embeddings */
+} lorajit_options;
+
+/* Counters of an engine's life. compiles stays 1 for an engine's lifetime. */
+typedef struct lorajit_stats {
+    int64_t compiles;     /* LLVM compilations of the forward graph */
+    int64_t loads, hotswaps, deletes, forwards, failed_calls;
+    int64_t adapters;     /* adapters resident now */
+    int64_t active;       /* adapters in the active set now (0 when disabled) */
+    int enabled;          /* 1 unless disable was called */
+    double compile_ms;    /* wall time of front end + optimisation + JIT */
+} lorajit_stats;
+
+/* Static text for a status code; never NULL. */
+LORAJIT_API const char *lorajit_status_str(lorajit_status s);
+
+/* Reads the model folder (config.json + model.safetensors, or a sharded set via
+ * model.safetensors.index.json), builds the IR with LoRA slots, compiles it once
+ * and maps the weights. *out is written even on failure (as sqlite3_open does) so
+ * that lorajit_errmsg(*out) explains it; it is NULL only when memory ran out.
+ * Caller owns *out; free with lorajit_engine_free(). */
+LORAJIT_API lorajit_status lorajit_engine_open(lorajit_engine **out, const char *model_dir,
+                                               const lorajit_options *opts);
+
+/* Frees the engine, its compiled code, weights and adapters. NULL does nothing. */
+LORAJIT_API void lorajit_engine_free(lorajit_engine *e);
+
+/* Message of the last failed call on e ("" when the last call succeeded).
+ * Borrowed; valid until the next call on e. */
+LORAJIT_API const char *lorajit_errmsg(const lorajit_engine *e);
+
+/* Writes the model's IR (after verification and passes) as text to f. */
+LORAJIT_API lorajit_status lorajit_engine_print_ir(lorajit_engine *e, FILE *f);
+
+/* Model facts: vocab size, max tokens per forward call. */
+LORAJIT_API int lorajit_vocab_size(const lorajit_engine *e);
+LORAJIT_API int lorajit_max_tokens(const lorajit_engine *e);
+
+/* Loads the PEFT adapter in dir (adapter_config.json + adapter_model.safetensors)
+ * into a free slot under name. Does not activate it. Everything is validated before
+ * anything is written: on failure the loaded adapters and the active set are as before. */
+LORAJIT_API lorajit_status lorajit_load_adapter(lorajit_engine *e, const char *name, const char *dir);
+
+/* Replaces the weights of the loaded adapter name with those in dir (rank, alpha,
+ * rslora and targets may all differ, within the schema). An active adapter stays
+ * active with the new weights. On failure nothing changes. */
+LORAJIT_API lorajit_status lorajit_hotswap_adapter(lorajit_engine *e, const char *name, const char *dir);
+
+/* Unloads name and frees its slot; it also leaves the active set. */
+LORAJIT_API lorajit_status lorajit_delete_adapter(lorajit_engine *e, const char *name);
+
+/* Makes names[0..n) the active set: y = Wx + sum_i weights[i] * s_i * B_i A_i x.
+ * weights may be NULL (all 1). n = 0 activates nothing. Unknown names fail and
+ * change nothing. names are borrowed for the call only. */
+LORAJIT_API lorajit_status lorajit_set_adapter(lorajit_engine *e, const char *const *names,
+                                               const float *weights, int n);
+
+/* disable: forward gives exactly the base model; enable: the active set applies again. */
+LORAJIT_API lorajit_status lorajit_enable_adapters(lorajit_engine *e);
+LORAJIT_API lorajit_status lorajit_disable_adapters(lorajit_engine *e);
+
+/* Runs the compiled forward pass over tokens[0..n) from position 0.
+ * logits: caller-owned [n, vocab_size] floats, one row per input position. */
+LORAJIT_API lorajit_status lorajit_forward(lorajit_engine *e, const int32_t *tokens, int n, float *logits);
+
+/* Copies the counters into *st. */
+LORAJIT_API lorajit_status lorajit_get_stats(const lorajit_engine *e, lorajit_stats *st);
+
+/* Lists resident adapters: writes up to cap names (borrowed; valid until the next
+ * load/hotswap/delete on e) and returns how many are resident. */
+LORAJIT_API int lorajit_list_adapters(const lorajit_engine *e, const char **names, int cap);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LORAJIT_H */

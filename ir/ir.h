@@ -1,0 +1,143 @@
+/* ir.h — lorajit's graph IR: one plain graph struct, ops from ops.h, an arena.
+ *
+ * Conventions (stated once, used everywhere):
+ *  - Row-major, PyTorch/safetensors order: a weight is [out, in] (nn.Linear).
+ *  - Activations are [T, cols]: T (IR_T in shape[0]) is the token count of the call,
+ *    known only at run time. Everything else is known at compile time.
+ *  - Dimension words: dim, hidden_dim, n_layers, n_heads, n_kv_heads, head_size,
+ *    kv_dim, seq_len, vocab_size, r_max, n_slots.
+ *  - Nodes are appended in execution order (a node's inputs come before it).
+ *
+ * Ownership: ir_graph_new() returns a graph the caller owns (free with
+ * ir_graph_free()); nodes, names and strings live in the graph's arena and are
+ * freed all at once. ir/ depends on nothing but the public header's status codes.
+ */
+#ifndef LORAJIT_IR_H
+#define LORAJIT_IR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "lorajit.h"
+
+#define IR_ASSERT(x) \
+    ((x) ? (void)0 : ir_abort(__FILE__, __LINE__, #x))
+void ir_abort(const char *file, int line, const char *what); /* bug in lorajit: print, abort */
+
+typedef enum ir_op {
+#define IR_OP(name, n_in, inplace) IR_OP_##name,
+#include "ops.h"
+#undef IR_OP
+    IR_OP_COUNT
+} ir_op;
+
+typedef enum ir_dtype { IR_F32, IR_I32 } ir_dtype;
+
+#define IR_T (-1) /* shape[0] of an activation: tokens of the call */
+
+/* Where a node's data lives, decided by ir_plan(). */
+typedef enum ir_buf {
+    IR_BUF_NONE,    /* not planned yet */
+    IR_BUF_INPUT,   /* the call's tokens */
+    IR_BUF_WEIGHT,  /* ctx->weights[weight_id] */
+    IR_BUF_SCRATCH, /* ctx->scratch + buf_off * T (buf_off in floats per token) */
+    IR_BUF_OUTPUT,  /* the caller's logits buffer */
+    IR_BUF_INPLACE  /* same buffer as input 0 */
+} ir_buf;
+
+typedef struct ir_node ir_node;
+struct ir_node {
+    ir_op op;
+    int id;              /* index in graph->nodes */
+    ir_node *in[3];      /* inputs, n_in of them (ops.h arity) */
+    int n_in;
+    ir_dtype dtype;
+    int ndim;            /* 1 or 2 */
+    int64_t shape[2];    /* [rows, cols] or [rows]; shape[0] may be IR_T */
+    const char *name;    /* HF-style path, e.g. "layers.3.self_attn.q_proj.lora"; arena-owned */
+    int layer;           /* transformer layer index, -1 outside the layers */
+
+    /* attributes (which ones apply depends on op) */
+    int weight_id;       /* WEIGHT: index into ctx->weights and the layout's weight list */
+    const char *tensor;  /* WEIGHT: safetensors tensor name, e.g. "model.norm.weight" */
+    float eps;           /* RMSNORM */
+    int site;            /* LORA: index into ctx->sites */
+    int module;          /* LORA: target module id (runtime's lj_module), opaque to ir/ */
+    int n_heads, n_kv_heads, head_size; /* ROPE (n_heads = heads in x), ATTENTION */
+    float rope_theta;    /* ROPE */
+
+    /* plan (filled by ir_plan) */
+    ir_buf buf;
+    int64_t buf_off;     /* IR_BUF_SCRATCH: offset in floats per token */
+    int n_uses;          /* consumers of this node */
+    int last_use;        /* id of the last consumer, -1 if none */
+};
+
+typedef struct ir_arena ir_arena;
+
+typedef struct ir_graph {
+    ir_arena *arena;
+    ir_node **nodes;       /* [n_nodes], execution order; array is malloc'd, nodes in arena */
+    int n_nodes, cap_nodes;
+    int n_weights;         /* WEIGHT nodes, ids 0..n_weights-1 */
+    int n_sites;           /* LORA nodes, sites 0..n_sites-1 */
+    int r_max;             /* LoRA slot rank */
+    int64_t seq_len;       /* max positions (KV cache length) */
+    /* plan totals (filled by ir_plan) */
+    int64_t scratch_per_token; /* floats of scratch per token of the call */
+    int64_t lora_t_off;        /* LoRA intermediate t [T, r_max] at scratch + lora_t_off * T */
+    int64_t scratch_fixed;     /* floats independent of T (one attention row [seq_len]),
+                                  at scratch + scratch_per_token * T */
+    lorajit_status status; /* first error recorded by a builder, LORAJIT_OK if none */
+    char msg[512];         /* its message, naming the node(s) */
+} ir_graph;
+
+/* ---- graph.c: arena, graph, builders ----
+ * Builders append a node, check shapes and record the first error on the graph
+ * (status + msg naming the inputs); after an error they return a node anyway so
+ * that a front end can keep calling them and check g->status once at the end. */
+ir_graph *ir_graph_new(int r_max, int64_t seq_len); /* Caller owns the result; free with ir_graph_free(). NULL when out of memory. */
+void ir_graph_free(ir_graph *g);                     /* NULL does nothing */
+const char *ir_strdup(ir_graph *g, const char *s);   /* copy into the arena; borrowed, valid until ir_graph_free */
+const char *ir_op_name(ir_op op);                    /* static text, e.g. "matmul" */
+int ir_op_arity(ir_op op);
+bool ir_op_inplace(ir_op op);
+/* Formatted error naming node n; keeps the first error only. */
+void ir_error(ir_graph *g, const ir_node *n, lorajit_status s, const char *fmt, ...);
+
+ir_node *ir_input(ir_graph *g, const char *name);                                   /* [T] i32 */
+ir_node *ir_weight(ir_graph *g, const char *tensor, int layer, int64_t rows, int64_t cols); /* cols 0: 1-D */
+ir_node *ir_embed(ir_graph *g, ir_node *table, ir_node *tokens, const char *name);
+ir_node *ir_rmsnorm(ir_graph *g, ir_node *x, ir_node *w, float eps, const char *name);
+ir_node *ir_matmul(ir_graph *g, ir_node *x, ir_node *w, const char *name);
+ir_node *ir_bias_add(ir_graph *g, ir_node *y, ir_node *b, const char *name);
+ir_node *ir_lora(ir_graph *g, ir_node *y, ir_node *x, int module, const char *name); /* assigns the next site */
+ir_node *ir_rope(ir_graph *g, ir_node *x, int n_heads, int head_size, float theta, const char *name);
+ir_node *ir_attention(ir_graph *g, ir_node *q, ir_node *k, ir_node *v, int n_heads, int n_kv_heads,
+                      int head_size, const char *name);
+ir_node *ir_silu_mul(ir_graph *g, ir_node *gate, ir_node *up, const char *name);
+ir_node *ir_add(ir_graph *g, ir_node *a, ir_node *b, const char *name);
+ir_node *ir_output(ir_graph *g, ir_node *logits, const char *name);
+
+/* ---- verify.c ----
+ * Re-checks every node (arity, dtypes, shapes, in-place use, one OUTPUT, weight
+ * and site numbering). Returns LORAJIT_OK or records the first error on g. */
+lorajit_status ir_verify(ir_graph *g);
+
+/* ---- print.c ----
+ * Writes a stable text form of g (one line per node, with the plan when done). */
+void ir_print(const ir_graph *g, FILE *f);
+
+/* ---- plan.c ----
+ * Requires a verified graph. Counts uses, then assigns every node a buffer:
+ * weights and input are external, in-place ops share input 0's buffer, OUTPUT's
+ * input goes to the caller's logits, other activations get scratch offsets
+ * (floats per token) reused once their last consumer has run. Fills
+ * g->scratch_per_token, g->lora_t_off (a [T, r_max] region for the LoRA
+ * intermediate, when there are sites) and g->scratch_fixed (one attention row of
+ * seq_len floats, placed after the per-token part). */
+lorajit_status ir_plan(ir_graph *g);
+
+#endif /* LORAJIT_IR_H */

@@ -1,0 +1,56 @@
+/* ctx.h — the data the compiled forward function reads, and its signature.
+ *
+ * The compiled code reads everything through one lj_ctx: weight pointers, LoRA
+ * slot buffers, the active adapter set, scratch, KV cache and the BLAS entry
+ * points. Nothing here is baked into code, so a swap (new slot data, new active
+ * set) never needs a recompile. compiler/codegen.c reads fields by offsetof() of
+ * these structs, so this header is the ABI between runtime/ and generated code.
+ * Plain C: no LLVM, no IR. */
+#ifndef LORAJIT_CTX_H
+#define LORAJIT_CTX_H
+
+#include <stdint.h>
+
+#define LJ_MAX_SLOTS 65 /* physical slots: up to 64 resident adapters + 1 spare for hotswap */
+
+/* cblas_sgemm / cblas_sgemv with the CBLAS enums passed as int. */
+typedef void (*lj_sgemm_fn)(int order, int trans_a, int trans_b, int m, int n, int k, float alpha,
+                            const float *a, int lda, const float *b, int ldb, float beta, float *c,
+                            int ldc);
+typedef void (*lj_sgemv_fn)(int order, int trans, int m, int n, float alpha, const float *a,
+                            int lda, const float *x, int incx, float beta, float *y, int incy);
+
+/* One LoRA site (a targeted linear in one layer), in = K, out = N. */
+typedef struct lj_lora_site {
+    float *a;       /* [n_phys, r_max, in]  slot s's A at a + s * r_max * in, rows 0..rank-1 used */
+    float *b;       /* [n_phys, out, r_max] slot s's B at b + s * out * r_max, ldb = r_max */
+    int32_t *rank;  /* [n_phys] rank held by slot s for this site (0: nothing, skip) */
+    float *scale;   /* [n_phys] alpha/r or alpha/sqrt(r) for this site */
+} lj_lora_site;
+
+/* The active set the compiled code applies: n = 0 means the base model exactly. */
+typedef struct lj_active {
+    int32_t n;                    /* active adapters */
+    int32_t slot[LJ_MAX_SLOTS];   /* [n] physical slot of each */
+    float weight[LJ_MAX_SLOTS];   /* [n] user weight w_i (scale s_i comes from the site) */
+} lj_active;
+
+typedef struct lj_ctx {
+    float *const *weights;        /* [n_weights] f32 tensors, by weight id (layout order) */
+    const lj_lora_site *sites;    /* [n_sites] */
+    const lj_active *active;      /* the set applied by this call */
+    float *scratch;               /* [scratch_per_token * max_tokens + scratch_fixed] */
+    float *key_cache;             /* [n_layers, seq_len, kv_dim] */
+    float *value_cache;           /* [n_layers, seq_len, kv_dim] */
+    lj_sgemm_fn sgemm;
+    lj_sgemv_fn sgemv;
+} lj_ctx;
+
+/* The compiled entry point: runs tokens[0..n) at positions pos0..pos0+n-1, writing
+ * K/V into the cache and logits [n, vocab_size]. Returns 0. */
+typedef int (*lj_forward_fn)(const lj_ctx *ctx, const int32_t *tokens, int64_t n, int64_t pos0,
+                             float *logits);
+
+#define LJ_FORWARD_SYMBOL "lj_forward"
+
+#endif /* LORAJIT_CTX_H */

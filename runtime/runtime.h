@@ -1,0 +1,276 @@
+/* runtime.h — internal header of runtime/: every non-static function, under its
+ * file's banner. runtime/ never includes compiler/ or LLVM: it reads formats, owns
+ * weights (mmap), slot buffers, the adapter registry and the active set, and calls
+ * compiled code through a function pointer (ctx.h).
+ *
+ * Shapes: row-major, safetensors order [out, in]. Errors: every fallible function
+ * takes an lj_err and returns its status; messages name the file, tensor or field
+ * (and the byte offset where one applies). */
+#ifndef LORAJIT_RUNTIME_H
+#define LORAJIT_RUNTIME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ctx.h"
+#include "lorajit.h"
+
+/* ---- err.c: status + message, assertions ---- */
+typedef struct lj_err {
+    lorajit_status status; /* LORAJIT_OK when no error */
+    char msg[1024];
+} lj_err;
+
+/* Records s and a printf-style message in err (when err is not NULL) and returns s. */
+lorajit_status lj_fail(lj_err *err, lorajit_status s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void lj_err_clear(lj_err *err);
+/* Bug in lorajit itself (never bad input): prints file:line and aborts. */
+void lj_abort(const char *file, int line, const char *what);
+#define LJ_ASSERT(x) ((x) ? (void)0 : lj_abort(__FILE__, __LINE__, #x))
+
+/* Allocation hooks (tests inject failures through lj_alloc_fail_after). */
+void *lj_malloc(size_t n);              /* Caller owns the result; free with free(). NULL on failure. */
+void *lj_calloc(size_t n, size_t size); /* Caller owns the result; free with free(). */
+/* Test hook: make the k-th lj_malloc/lj_calloc from now on fail (k >= 1); 0 disables. */
+void lj_alloc_fail_after(long k);
+
+/* ---- file.c: whole-file reads, paths ---- */
+/* Reads path into a NUL-terminated buffer. Caller owns *data; free with free(). */
+lorajit_status lj_read_file(const char *path, char **data, size_t *len, lj_err *err);
+/* Writes dir + "/" + name into out (cap bytes); fails with E_ARG if it does not fit. */
+lorajit_status lj_path_join(char *out, size_t cap, const char *dir, const char *name, lj_err *err);
+
+/* ---- modules.c: the seven LoRA target modules of a LLaMA block ---- */
+typedef enum lj_module {
+    LJ_MOD_Q, LJ_MOD_K, LJ_MOD_V, LJ_MOD_O, LJ_MOD_GATE, LJ_MOD_UP, LJ_MOD_DOWN,
+    LJ_MOD_COUNT
+} lj_module;
+const char *lj_module_name(int m);      /* "q_proj" ... "down_proj"; static text */
+const char *lj_module_parent(int m);    /* "self_attn" or "mlp" */
+int lj_module_from_name(const char *s); /* -1 when s is not one of the seven */
+
+/* ---- config.c: Hugging Face config.json of a LLaMA-family model ---- */
+typedef struct lj_config {
+    int64_t dim;          /* hidden_size */
+    int64_t hidden_dim;   /* intermediate_size */
+    int64_t n_layers;     /* num_hidden_layers */
+    int64_t n_heads;      /* num_attention_heads */
+    int64_t n_kv_heads;   /* num_key_value_heads (default n_heads) */
+    int64_t head_size;    /* head_dim (default dim / n_heads) */
+    int64_t vocab_size;
+    int64_t seq_len;      /* max_position_embeddings (default 2048) */
+    float rms_eps;        /* rms_norm_eps (default 1e-6) */
+    float rope_theta;     /* default 10000 */
+    bool tie_embeddings;  /* tie_word_embeddings (default false) */
+    bool attention_bias;  /* q/k/v/o carry biases */
+    bool mlp_bias;        /* gate/up/down carry biases */
+} lj_config;
+/* Parses config.json text; path is used in messages only. Refuses, naming the
+ * field: a model_type other than "llama" (or "mistral"-free LLaMA layouts), a
+ * rope_scaling that is not null, hidden_act other than "silu", missing or
+ * non-positive sizes, n_heads not a multiple of n_kv_heads. */
+lorajit_status lj_config_parse(const char *text, size_t len, const char *path, lj_config *cfg,
+                               lj_err *err);
+lorajit_status lj_config_read(const char *path, lj_config *cfg, lj_err *err);
+
+/* ---- schema.c: the adapter schema ---- */
+typedef struct lj_schema {
+    int r_max;            /* max_rank (default 64) */
+    unsigned target_mask; /* bit m set: module m carries a slot (default all seven) */
+    int n_slots;          /* max_adapters: resident adapters (default 8, 1..64) */
+    int64_t max_tokens;   /* tokens per forward call (default cfg->seq_len, at most it) */
+} lj_schema;
+/* Parses schema JSON {"max_rank", "target_modules", "max_adapters", "max_tokens"}
+ * into *s, starting from what *s holds (fields absent stay). path for messages. */
+lorajit_status lj_schema_parse(const char *text, size_t len, const char *path, lj_schema *s,
+                               lj_err *err);
+/* Defaults, then opts->schema_path, then opts' non-zero fields; validates against cfg. */
+lorajit_status lj_schema_resolve(const lorajit_options *opts, const lj_config *cfg, lj_schema *s,
+                                 lj_err *err);
+
+/* ---- layout.c: what the compiled code expects (made by compiler/, owned by runtime) ---- */
+typedef struct lj_weight_desc {
+    char *name;    /* safetensors tensor name, e.g. "model.layers.0.self_attn.q_proj.weight" */
+    int64_t rows;  /* [rows, cols], or [rows] when cols == 0 */
+    int64_t cols;
+} lj_weight_desc;
+typedef struct lj_site_desc {
+    int layer;
+    int module;    /* lj_module */
+    int64_t in;    /* K */
+    int64_t out;   /* N */
+} lj_site_desc;
+typedef struct lj_layout {
+    lj_config cfg;
+    lj_schema schema;
+    int n_weights;
+    lj_weight_desc *weights;   /* [n_weights], by weight id */
+    int n_sites;
+    lj_site_desc *sites;       /* [n_sites], by site id */
+    int64_t scratch_per_token; /* floats */
+    int64_t scratch_fixed;     /* floats */
+} lj_layout;
+/* Caller owns the result (all fields zero, arrays NULL); free with lj_layout_free(). */
+lj_layout *lj_layout_new(void);
+void lj_layout_free(lj_layout *L); /* frees names and arrays too; NULL does nothing */
+/* Site id of (layer, module), or -1 when that linear carries no slot. */
+int lj_layout_site(const lj_layout *L, int layer, int module);
+
+/* ---- safetensors.c: mmap reader, validated header ---- */
+typedef enum st_dtype {
+    ST_F32, ST_F16, ST_BF16, ST_F64, ST_I64, ST_I32, ST_I16, ST_I8, ST_U8, ST_BOOL,
+    ST_DTYPE_COUNT
+} st_dtype;
+typedef struct st_tensor {
+    char *name;
+    st_dtype dtype;
+    int ndim;            /* 0..8 */
+    int64_t shape[8];
+    uint64_t begin, end; /* data_offsets, relative to the data section */
+    const void *data;    /* borrowed; points into the mapping */
+} st_tensor;
+typedef struct st_file {
+    char *path;
+    void *map;           /* [size] the whole file, read-only mmap */
+    size_t size;
+    size_t data_start;   /* 8 + header length */
+    int n_tensors;
+    st_tensor *tensors;  /* [n_tensors], sorted by name */
+} st_file;
+/* Maps and validates path: header length within the file (and at most 100 MB),
+ * valid JSON, known dtypes, shapes whose byte size equals end - begin, offsets
+ * inside the data section and not overlapping. Caller owns *out; free with
+ * st_close(). On failure *out is NULL and err names the file, tensor and offset. */
+lorajit_status st_open(const char *path, st_file **out, lj_err *err);
+/* Same checks on a buffer (for fuzzing); buf is borrowed and must outlive *out. */
+lorajit_status st_open_buffer(const void *buf, size_t size, const char *name, st_file **out,
+                              lj_err *err);
+void st_close(st_file *f); /* NULL does nothing */
+const st_tensor *st_find(const st_file *f, const char *name); /* borrowed, NULL if absent */
+const char *st_dtype_name(st_dtype d);
+size_t st_dtype_size(st_dtype d);
+/* Converts t (F32, F16 or BF16) to n f32 values in dst (n = element count of t);
+ * other dtypes fail naming the tensor. */
+lorajit_status st_to_f32(const st_file *f, const st_tensor *t, float *dst, lj_err *err);
+
+/* ---- weights.c: the model's tensors bound to the layout ---- */
+typedef struct lj_weights {
+    int n;                /* = layout n_weights */
+    float **data;         /* [n] f32 data, by weight id: into the mmap (F32) or into owned[] */
+    float **owned;        /* [n] malloc'd conversions (F16/BF16/unaligned), NULL where mapped */
+    int n_files;
+    st_file **files;      /* [n_files] open shards */
+} lj_weights;
+/* Opens model_dir/model.safetensors, or every shard named by
+ * model_dir/model.safetensors.index.json, and binds each layout weight by name,
+ * checking its shape. Caller owns *out; free with lj_weights_free(). */
+lorajit_status lj_weights_open(const char *model_dir, const lj_layout *L, lj_weights **out,
+                               lj_err *err);
+void lj_weights_free(lj_weights *w); /* NULL does nothing */
+
+/* ---- slots.c: LoRA slot buffers ---- */
+typedef struct lj_slots {
+    int n_sites;
+    int n_phys;           /* physical slots = schema n_slots + 1 (the hotswap spare) */
+    int r_max;
+    lj_lora_site *sites;  /* [n_sites] what ctx->sites points at */
+    int32_t *dirty;       /* [n_sites * n_phys] rows/cols written since last zeroed */
+} lj_slots;
+/* Allocates zeroed slot buffers for every layout site. Caller owns *out; free with lj_slots_free(). */
+lorajit_status lj_slots_new(const lj_layout *L, lj_slots **out, lj_err *err);
+void lj_slots_free(lj_slots *s); /* NULL does nothing */
+
+/* ---- peft.c: PEFT adapter folders, validated into an image before any write ---- */
+typedef struct peft_site_w {
+    int site;            /* layout site id */
+    int rank;            /* r of this module (rank_pattern applied) */
+    float scale;         /* alpha/r or alpha/sqrt(r) (alpha_pattern, use_rslora applied) */
+    const float *a;      /* [rank, in]: borrowed from the mapping (F32) or into owned */
+    const float *b;      /* [out, rank] */
+} peft_site_w;
+typedef struct peft_adapter {
+    int n;               /* sites this adapter covers */
+    peft_site_w *w;      /* [n], ordered by site id */
+    size_t bytes;        /* f32 bytes of all A and B */
+    st_file *file;       /* the open adapter_model.safetensors (owned) */
+    float *owned;        /* converted tensors (non-F32 files), owned; NULL if none */
+} peft_adapter;
+/* Parsed adapter_config.json. */
+typedef struct peft_config {
+    int r;
+    float alpha;
+    bool use_rslora;
+    /* targeted module names / regex, rank_pattern, alpha_pattern, layers: see peft.c */
+    void *priv;          /* owned parse state; freed by peft_config_free */
+} peft_config;
+/* Parses adapter_config.json text; refuses, naming the field: peft_type other than
+ * LORA, use_dora, bias other than "none", modules_to_save, fan_in_fan_out,
+ * lora_bias, layers_pattern other than "layers", layer_replication. Caller owns
+ * *cfg's contents; free with peft_config_free(). */
+lorajit_status peft_config_parse(const char *text, size_t len, const char *path, peft_config *cfg,
+                                 lj_err *err);
+void peft_config_free(peft_config *cfg); /* NULL-safe, frees contents only */
+/* Reads dir/adapter_config.json and dir/adapter_model.safetensors and checks every
+ * tensor against L: names, targeted modules inside the schema, rank <= r_max,
+ * shapes [r, in] / [out, r], none missing, none extra. Writes nothing shared.
+ * Caller owns *out; free with peft_adapter_free(). */
+lorajit_status peft_adapter_read(const char *dir, const lj_layout *L, peft_adapter **out,
+                                 lj_err *err);
+void peft_adapter_free(peft_adapter *ad); /* NULL does nothing */
+/* Writes ad into physical slot `slot` of every site (sites ad does not cover get
+ * rank 0), zeroing rows/cols left over from an earlier, larger adapter. Cannot fail. */
+void lj_slots_write(lj_slots *s, int slot, const peft_adapter *ad);
+/* Marks slot empty at every site (rank 0). */
+void lj_slots_clear(lj_slots *s, int slot);
+
+/* ---- adapters.c: the registry (name -> slot) and the active set ---- */
+typedef struct lj_adapter_entry {
+    char *name;          /* owned; NULL when the slot is free */
+    size_t bytes;        /* f32 bytes of A and B */
+} lj_adapter_entry;
+typedef struct lj_registry {
+    int n_slots;                   /* resident adapters allowed (schema) */
+    int n_phys;                    /* n_slots + 1 */
+    lj_adapter_entry *by_slot;     /* [n_phys] */
+    int n_active;                  /* the set chosen by set_adapter */
+    int active_slot[LJ_MAX_SLOTS]; /* [n_active] */
+    float active_weight[LJ_MAX_SLOTS];
+    bool enabled;                  /* false after disable */
+    lj_active applied;             /* what ctx->active points at: chosen set, or n = 0 when disabled */
+} lj_registry;
+lorajit_status lj_registry_init(lj_registry *r, int n_slots, lj_err *err);
+void lj_registry_free(lj_registry *r); /* frees names; NULL-safe */
+int lj_registry_find(const lj_registry *r, const char *name); /* slot or -1 */
+int lj_registry_count(const lj_registry *r);
+/* The PEFT verbs on registry + slots. Each validates first and changes nothing on failure. */
+lorajit_status lj_adapter_load(lj_registry *r, lj_slots *s, const lj_layout *L, const char *name,
+                               const char *dir, lj_err *err);
+lorajit_status lj_adapter_hotswap(lj_registry *r, lj_slots *s, const lj_layout *L,
+                                  const char *name, const char *dir, lj_err *err);
+lorajit_status lj_adapter_delete(lj_registry *r, lj_slots *s, const char *name, lj_err *err);
+lorajit_status lj_adapter_set(lj_registry *r, const char *const *names, const float *weights,
+                              int n, lj_err *err);
+void lj_adapter_enable(lj_registry *r, bool on);
+
+/* ---- engine.c: the lorajit_engine handle (public API minus lorajit_engine_open) ---- */
+/* What a compiler hands the runtime: entry point plus who owns the code. */
+typedef struct lj_code {
+    lj_forward_fn forward;
+    void *owner;                   /* e.g. the JIT session */
+    void (*release)(void *owner);  /* frees owner; called once by the engine */
+    char *ir_text;                 /* malloc'd text of the IR, for lorajit_engine_print_ir; may be NULL */
+    int64_t compiles;              /* compilations that produced this code (1) */
+    double compile_ms;
+} lj_code;
+/* An empty handle whose error can be set. Caller owns the result; free with
+ * lorajit_engine_free(). NULL when out of memory. */
+lorajit_engine *lj_engine_alloc(void);
+lj_err *lj_engine_err(lorajit_engine *e);
+/* Binds weights, allocates slots, scratch and KV cache, and installs code.
+ * Takes ownership of L and code, also on failure. */
+lorajit_status lj_engine_start(lorajit_engine *e, const char *model_dir, lj_layout *L,
+                               lj_code code);
+
+#endif /* LORAJIT_RUNTIME_H */

@@ -1,0 +1,45 @@
+/* check.h — the tests' assertion macros (chibicc-style ASSERT, ggml-style nmse).
+ * Recipe for a new test: add tests/test_NAME.c with a main() that uses CHECK and
+ * ends with `return check_summary("NAME");`; CMake picks it up, ctest runs it from
+ * tests/ with the build directory as argv[1]. */
+#ifndef LORAJIT_CHECK_H
+#define LORAJIT_CHECK_H
+
+#include <math.h>
+#include <stdio.h>
+
+static int check_pass_count, check_fail_count;
+
+#define CHECK(cond, ...)                                                          \
+    do {                                                                          \
+        if (cond) {                                                               \
+            check_pass_count++;                                                   \
+        } else {                                                                  \
+            check_fail_count++;                                                   \
+            fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond); \
+            fprintf(stderr, __VA_ARGS__);                                         \
+            fputc('\n', stderr);                                                  \
+        }                                                                         \
+    } while (0)
+
+/* Largest violation of |got - want| <= atol + rtol * |want| over n values, as a
+ * ratio (<= 1 passes); *worst gets the index of the worst element. */
+static inline double check_close_ratio(const float *got, const float *want, long n, double atol,
+                                       double rtol, long *worst) {
+    double r = 0;
+    if (worst) *worst = -1;
+    for (long i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - (double)want[i]);
+        double lim = atol + rtol * fabs((double)want[i]);
+        double q = (d != d) ? INFINITY : d / lim;
+        if (q > r || (q != q)) { r = q; if (worst) *worst = i; }
+    }
+    return r;
+}
+
+static inline int check_summary(const char *name) {
+    printf("%s: %d passed, %d failed\n", name, check_pass_count, check_fail_count);
+    return check_fail_count ? 1 : 0;
+}
+
+#endif
