@@ -5,6 +5,11 @@
 #ifndef LORAJIT_COMPILER_H
 #define LORAJIT_COMPILER_H
 
+#include <llvm-c/Core.h>
+#include <llvm-c/Error.h>
+#include <llvm-c/Orc.h>
+#include <llvm-c/TargetMachine.h>
+
 #include "ir.h"
 #include "runtime.h"
 
@@ -22,5 +27,85 @@ ir_graph *fe_llama_build(const lj_config *cfg, const lj_schema *schema, lj_err *
  * Caller owns *out; free with lj_layout_free(). */
 lorajit_status fe_layout(const ir_graph *g, const lj_config *cfg, const lj_schema *schema,
                          lj_layout **out, lj_err *err);
+
+/* ---- cg_builder.c: LLVM building helpers shared by the codegen files ---- */
+/* State of one module being generated. Borrowed LLVM objects: the context and
+ * module belong to whoever called cg_module_build. */
+typedef struct cg {
+    LLVMContextRef llctx;
+    LLVMModuleRef mod;
+    LLVMBuilderRef b;
+    LLVMTypeRef i32, i64, f32, ptr, voidt;
+    LLVMTypeRef sgemm_ty, sgemv_ty;  /* cblas_sgemm / cblas_sgemv signatures (ctx.h) */
+    LLVMValueRef fn;                 /* function being built */
+    LLVMBasicBlockRef entry;         /* its entry block (allocas go here) */
+    LLVMValueRef saved_fn;           /* caller's state while a kernel is built */
+    LLVMBasicBlockRef saved_entry, saved_block;
+} cg;
+/* A counted loop for (iv = begin; iv < end; iv++), iv i64. */
+typedef struct cg_loop {
+    LLVMBasicBlockRef header, body, exit;
+    LLVMValueRef iv;
+} cg_loop;
+void cg_init(cg *c, LLVMContextRef llctx, LLVMModuleRef mod); /* creates c->b; cg_fini disposes it */
+void cg_fini(cg *c);
+LLVMValueRef cg_for(cg *c, cg_loop *l, LLVMValueRef begin, LLVMValueRef end, const char *name);
+void cg_end(cg *c, cg_loop *l);
+LLVMValueRef cg_i64(cg *c, int64_t v);
+LLVMValueRef cg_i32(cg *c, int32_t v);
+LLVMValueRef cg_f32(cg *c, float v);
+LLVMValueRef cg_gep(cg *c, LLVMTypeRef elem, LLVMValueRef base, LLVMValueRef idx); /* &base[idx] */
+LLVMValueRef cg_ldf(cg *c, LLVMValueRef base, LLVMValueRef idx);                   /* base[idx] (f32) */
+void cg_stf(cg *c, LLVMValueRef base, LLVMValueRef idx, LLVMValueRef v);           /* base[idx] = v */
+LLVMValueRef cg_ld_at(cg *c, LLVMTypeRef ty, LLVMValueRef base, int64_t byte_off); /* *(ty *)(base + off) */
+LLVMValueRef cg_var(cg *c, LLVMTypeRef ty, const char *name);                      /* alloca in entry */
+LLVMValueRef cg_fast(LLVMValueRef inst); /* allow reassociation (vectorisable reductions); returns inst */
+LLVMValueRef cg_intrinsic(cg *c, const char *name, LLVMValueRef *args, int n); /* f32 overload */
+/* Starts (or finds) the internal function `name` with params described by sig,
+ * one char each: 'p' ptr (noalias), 'q' ptr (may alias), 'i' i64. Returns true
+ * and leaves the builder inside a fresh entry block when the body must be built;
+ * false when it already exists. *fn gets the function either way. */
+bool cg_kernel_begin(cg *c, const char *name, const char *sig, LLVMValueRef *fn);
+void cg_kernel_end(cg *c); /* ret void, then back to where the caller was building */
+
+/* ---- cg_kernels.c: one kernel (internal LLVM function) per op and shape ----
+ * Each returns the function, building it on first use. Shapes in the comments. */
+LLVMValueRef cg_kernel_embed(cg *c, int64_t dim);         /* (table [vocab, dim], tokens [n], n, out [n, dim]) */
+LLVMValueRef cg_kernel_rmsnorm(cg *c, int64_t d, float eps); /* (x [n, d], w [d], n, out [n, d]) */
+LLVMValueRef cg_kernel_bias_add(cg *c, int64_t cols);     /* (y [n, cols], b [cols], n) in place */
+LLVMValueRef cg_kernel_rope(cg *c, int n_heads, int head_size, float theta); /* (x [n, n_heads*hs], n, pos0) */
+LLVMValueRef cg_kernel_attention(cg *c, int n_heads, int n_kv_heads, int head_size);
+    /* (q [n, n_heads*hs], k, v [n, kv_dim], n, pos0, key_cache [seq_len, kv_dim] of this layer,
+        value_cache, att [seq_len], out [n, n_heads*hs]) */
+LLVMValueRef cg_kernel_silu_mul(cg *c, int64_t cols);     /* (gate [n, cols], up, n, out) */
+LLVMValueRef cg_kernel_add(cg *c, int64_t cols);          /* (a [n, cols], b, n, out) */
+LLVMValueRef cg_kernel_matmul(cg *c, int64_t out, int64_t in);
+    /* (x [n, in], W [out, in], n, y [n, out], sgemm, sgemv): y = x W^T; sgemv when n == 1 */
+LLVMValueRef cg_kernel_lora(cg *c, int64_t in, int64_t out, int r_max);
+    /* (y [n, out], x [n, in], n, site, active, t [n, r_max], sgemm, sgemv):
+       y += sum_a w_a s_a (x A_a^T) B_a^T at each slot's true rank */
+
+/* ---- codegen.c: planned IR -> LLVM module with `lj_forward` (ctx.h signature) ---- */
+/* Requires a verified, planned graph. Builds into mod (borrowed). */
+lorajit_status cg_module_build(const ir_graph *g, LLVMContextRef llctx, LLVMModuleRef mod,
+                               lj_err *err);
+
+/* ---- target.c: host target machine, optimisation ---- */
+/* A target machine for the host CPU and its features (never assumes AVX-512).
+ * Caller owns *tm; free with LLVMDisposeTargetMachine(). */
+lorajit_status cg_host_target(LLVMTargetMachineRef *tm, lj_err *err);
+/* Sets triple and data layout, verifies, and runs "default<O3>". */
+lorajit_status cg_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, lj_err *err);
+/* Consumes e (may be NULL: returns OK); on error records s + "what: message". */
+lorajit_status cg_llvm_error(LLVMErrorRef e, lorajit_status s, const char *what, lj_err *err);
+
+/* ---- jit.c: the ORC LLJIT session ---- */
+typedef struct jit_session jit_session;
+/* Takes ownership of the module's thread-safe context and module (tsctx, mod),
+ * also on failure. Compiles for the host and returns the forward entry point.
+ * Caller owns *out; free with jit_session_free(). */
+lorajit_status jit_session_open(LLVMOrcThreadSafeContextRef tsctx, LLVMModuleRef mod,
+                                jit_session **out, lj_forward_fn *forward, lj_err *err);
+void jit_session_free(jit_session *s); /* NULL does nothing */
 
 #endif /* LORAJIT_COMPILER_H */

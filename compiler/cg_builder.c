@@ -1,0 +1,144 @@
+/* cg_builder.c — small helpers over the LLVM C API used by every codegen file:
+ * counted loops, typed loads and stores, allocas, intrinsics, and internal
+ * "kernel" functions found or created by name (one per op and shape, so code
+ * size and compile time grow with the number of distinct shapes, not layers).
+ * Input: a cg with its module; output: IR in that module. */
+#include <string.h>
+
+#include "compiler.h"
+
+void cg_init(cg *c, LLVMContextRef llctx, LLVMModuleRef mod) {
+    memset(c, 0, sizeof *c);
+    c->llctx = llctx;
+    c->mod = mod;
+    c->b = LLVMCreateBuilderInContext(llctx);
+    c->i32 = LLVMInt32TypeInContext(llctx);
+    c->i64 = LLVMInt64TypeInContext(llctx);
+    c->f32 = LLVMFloatTypeInContext(llctx);
+    c->ptr = LLVMPointerTypeInContext(llctx, 0);
+    c->voidt = LLVMVoidTypeInContext(llctx);
+    /* void sgemm(int order, int ta, int tb, int m, int n, int k, float alpha,
+     *            const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc) */
+    LLVMTypeRef gemm[14] = {c->i32, c->i32, c->i32, c->i32, c->i32, c->i32, c->f32,
+                            c->ptr, c->i32, c->ptr, c->i32, c->f32, c->ptr, c->i32};
+    c->sgemm_ty = LLVMFunctionType(c->voidt, gemm, 14, 0);
+    /* void sgemv(int order, int trans, int m, int n, float alpha, const float *a, int lda,
+     *            const float *x, int incx, float beta, float *y, int incy) */
+    LLVMTypeRef gemv[12] = {c->i32, c->i32, c->i32, c->i32, c->f32, c->ptr,
+                            c->i32, c->ptr, c->i32, c->f32, c->ptr, c->i32};
+    c->sgemv_ty = LLVMFunctionType(c->voidt, gemv, 12, 0);
+}
+
+void cg_fini(cg *c) {
+    if (c->b) LLVMDisposeBuilder(c->b);
+    c->b = NULL;
+}
+
+LLVMValueRef cg_i64(cg *c, int64_t v) { return LLVMConstInt(c->i64, (unsigned long long)v, 1); }
+LLVMValueRef cg_i32(cg *c, int32_t v) { return LLVMConstInt(c->i32, (unsigned long long)(int64_t)v, 1); }
+LLVMValueRef cg_f32(cg *c, float v) { return LLVMConstReal(c->f32, v); }
+
+LLVMValueRef cg_for(cg *c, cg_loop *l, LLVMValueRef begin, LLVMValueRef end, const char *name) {
+    LLVMBasicBlockRef pre = LLVMGetInsertBlock(c->b);
+    l->header = LLVMAppendBasicBlockInContext(c->llctx, c->fn, name);
+    l->body = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "body");
+    l->exit = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "exit");
+    LLVMBuildBr(c->b, l->header);
+    LLVMPositionBuilderAtEnd(c->b, l->header);
+    l->iv = LLVMBuildPhi(c->b, c->i64, name);
+    LLVMAddIncoming(l->iv, &begin, &pre, 1);
+    LLVMValueRef more = LLVMBuildICmp(c->b, LLVMIntSLT, l->iv, end, "more");
+    LLVMBuildCondBr(c->b, more, l->body, l->exit);
+    LLVMPositionBuilderAtEnd(c->b, l->body);
+    return l->iv;
+}
+
+void cg_end(cg *c, cg_loop *l) {
+    LLVMValueRef next = LLVMBuildNSWAdd(c->b, l->iv, cg_i64(c, 1), "next");
+    LLVMBasicBlockRef latch = LLVMGetInsertBlock(c->b);
+    LLVMAddIncoming(l->iv, &next, &latch, 1);
+    LLVMBuildBr(c->b, l->header);
+    LLVMPositionBuilderAtEnd(c->b, l->exit);
+}
+
+LLVMValueRef cg_gep(cg *c, LLVMTypeRef elem, LLVMValueRef base, LLVMValueRef idx) {
+    return LLVMBuildInBoundsGEP2(c->b, elem, base, &idx, 1, "");
+}
+
+LLVMValueRef cg_ldf(cg *c, LLVMValueRef base, LLVMValueRef idx) {
+    return LLVMBuildLoad2(c->b, c->f32, cg_gep(c, c->f32, base, idx), "");
+}
+
+void cg_stf(cg *c, LLVMValueRef base, LLVMValueRef idx, LLVMValueRef v) {
+    LLVMBuildStore(c->b, v, cg_gep(c, c->f32, base, idx));
+}
+
+LLVMValueRef cg_ld_at(cg *c, LLVMTypeRef ty, LLVMValueRef base, int64_t byte_off) {
+    LLVMTypeRef i8 = LLVMInt8TypeInContext(c->llctx);
+    LLVMValueRef p = cg_gep(c, i8, base, cg_i64(c, byte_off));
+    return LLVMBuildLoad2(c->b, ty, p, "");
+}
+
+LLVMValueRef cg_var(cg *c, LLVMTypeRef ty, const char *name) {
+    LLVMBasicBlockRef here = LLVMGetInsertBlock(c->b);
+    LLVMValueRef first = LLVMGetFirstInstruction(c->entry);
+    if (first)
+        LLVMPositionBuilderBefore(c->b, first);
+    else
+        LLVMPositionBuilderAtEnd(c->b, c->entry);
+    LLVMValueRef v = LLVMBuildAlloca(c->b, ty, name);
+    LLVMPositionBuilderAtEnd(c->b, here);
+    return v;
+}
+
+LLVMValueRef cg_fast(LLVMValueRef inst) {
+    LLVMSetFastMathFlags(inst, LLVMFastMathAllowReassoc | LLVMFastMathAllowContract);
+    return inst;
+}
+
+LLVMValueRef cg_intrinsic(cg *c, const char *name, LLVMValueRef *args, int n) {
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    LLVMTypeRef over[1] = {c->f32};
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(c->mod, id, over, 1);
+    LLVMTypeRef ty = LLVMIntrinsicGetType(c->llctx, id, over, 1);
+    return LLVMBuildCall2(c->b, ty, fn, args, (unsigned)n, "");
+}
+
+bool cg_kernel_begin(cg *c, const char *name, const char *sig, LLVMValueRef *fn) {
+    LLVMValueRef f = LLVMGetNamedFunction(c->mod, name);
+    if (f) {
+        *fn = f;
+        return false;
+    }
+    LLVMTypeRef params[16];
+    unsigned n = (unsigned)strlen(sig);
+    IR_ASSERT(n <= 16);
+    for (unsigned i = 0; i < n; i++) params[i] = sig[i] == 'i' ? c->i64 : c->ptr;
+    f = LLVMAddFunction(c->mod, name, LLVMFunctionType(c->voidt, params, n, 0));
+    LLVMSetLinkage(f, LLVMInternalLinkage);
+    unsigned noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
+    unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
+    unsigned nounwind = LLVMGetEnumAttributeKindForName("nounwind", 8);
+    LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(c->llctx, noinline, 0));
+    LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(c->llctx, nounwind, 0));
+    for (unsigned i = 0; i < n; i++)
+        if (sig[i] == 'p')
+            LLVMAddAttributeAtIndex(f, i + 1, LLVMCreateEnumAttribute(c->llctx, noalias, 0));
+    c->saved_fn = c->fn;
+    c->saved_entry = c->entry;
+    c->saved_block = LLVMGetInsertBlock(c->b);
+    c->fn = f;
+    c->entry = LLVMAppendBasicBlockInContext(c->llctx, f, "entry");
+    LLVMPositionBuilderAtEnd(c->b, c->entry);
+    *fn = f;
+    return true;
+}
+
+void cg_kernel_end(cg *c) {
+    LLVMBuildRetVoid(c->b);
+    c->fn = c->saved_fn;
+    c->entry = c->saved_entry;
+    if (c->saved_block) LLVMPositionBuilderAtEnd(c->b, c->saved_block);
+    c->saved_fn = NULL;
+    c->saved_entry = c->saved_block = NULL;
+}

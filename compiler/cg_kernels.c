@@ -1,0 +1,298 @@
+/* cg_kernels.c — the generated kernels: one internal LLVM function per op and
+ * shape (RMSNorm, RoPE, attention, SiLU*mul, adds, embedding lookup), plus the
+ * call sequences for the BLAS-backed matmul and LoRA terms. Loops are plain
+ * counted loops; reductions allow reassociation so that O3 vectorises them for
+ * whatever vector width the host has. Numerics follow transformers' LLaMA in fp32.
+ * Input: shapes and attributes; output: the kernel function in c->mod. */
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "compiler.h"
+
+enum { CBLAS_ROW_MAJOR = 101, CBLAS_NO_TRANS = 111, CBLAS_TRANS = 112 };
+
+static LLVMValueRef param(cg *c, unsigned i) { return LLVMGetParam(c->fn, i); }
+static LLVMValueRef mul(cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWMul(c->b, a, b, ""); }
+static LLVMValueRef add(cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWAdd(c->b, a, b, ""); }
+static LLVMValueRef fmul(cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFMul(c->b, a, b, ""); }
+static LLVMValueRef fadd(cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFAdd(c->b, a, b, ""); }
+static LLVMValueRef ldv(cg *c, LLVMValueRef var) { return LLVMBuildLoad2(c->b, c->f32, var, ""); }
+static void stv(cg *c, LLVMValueRef var, LLVMValueRef v) { LLVMBuildStore(c->b, v, var); }
+static LLVMValueRef fptr(cg *c, LLVMValueRef base, LLVMValueRef idx) { return cg_gep(c, c->f32, base, idx); }
+static LLVMValueRef trunc32(cg *c, LLVMValueRef v) { return LLVMBuildTrunc(c->b, v, c->i32, ""); }
+
+static void memcpy_floats(cg *c, LLVMValueRef dst, LLVMValueRef src, int64_t n) {
+    LLVMBuildMemCpy(c->b, dst, 4, src, 4, cg_i64(c, n * 4));
+}
+
+/* (table [vocab, dim], tokens [n] i32, n, out [n, dim]): out[t] = table[tokens[t]] */
+LLVMValueRef cg_kernel_embed(cg *c, int64_t dim) {
+    char name[64];
+    snprintf(name, sizeof name, "embed_%lld", (long long)dim);
+    LLVMValueRef fn;
+    if (!cg_kernel_begin(c, name, "ppip", &fn)) return fn;
+    cg_loop t;
+    LLVMValueRef it = cg_for(c, &t, cg_i64(c, 0), param(c, 2), "t");
+    LLVMValueRef tok = LLVMBuildLoad2(c->b, c->i32, cg_gep(c, c->i32, param(c, 1), it), "tok");
+    LLVMValueRef row = mul(c, LLVMBuildSExt(c->b, tok, c->i64, ""), cg_i64(c, dim));
+    memcpy_floats(c, fptr(c, param(c, 3), mul(c, it, cg_i64(c, dim))), fptr(c, param(c, 0), row), dim);
+    cg_end(c, &t);
+    cg_kernel_end(c);
+    return fn;
+}
+
+/* (x [n, d], w [d], n, out [n, d]): out = w * (x / sqrt(mean(x^2) + eps)) */
+LLVMValueRef cg_kernel_rmsnorm(cg *c, int64_t d, float eps) {
+    char name[64];
+    uint32_t eps_bits;
+    memcpy(&eps_bits, &eps, 4);
+    snprintf(name, sizeof name, "rmsnorm_%lld_%08x", (long long)d, eps_bits);
+    LLVMValueRef fn;
+    if (!cg_kernel_begin(c, name, "ppip", &fn)) return fn;
+    LLVMValueRef ss = cg_var(c, c->f32, "ss");
+    cg_loop t, i, j;
+    LLVMValueRef it = cg_for(c, &t, cg_i64(c, 0), param(c, 2), "t");
+    LLVMValueRef x = fptr(c, param(c, 0), mul(c, it, cg_i64(c, d)));
+    LLVMValueRef out = fptr(c, param(c, 3), mul(c, it, cg_i64(c, d)));
+    stv(c, ss, cg_f32(c, 0));
+    LLVMValueRef ii = cg_for(c, &i, cg_i64(c, 0), cg_i64(c, d), "i");
+    LLVMValueRef v = cg_ldf(c, x, ii);
+    stv(c, ss, cg_fast(fadd(c, ldv(c, ss), cg_fast(fmul(c, v, v)))));
+    cg_end(c, &i);
+    LLVMValueRef ms = LLVMBuildFDiv(c->b, ldv(c, ss), cg_f32(c, (float)d), "");
+    LLVMValueRef arg = fadd(c, ms, cg_f32(c, eps));
+    LLVMValueRef inv = LLVMBuildFDiv(c->b, cg_f32(c, 1.0f), cg_intrinsic(c, "llvm.sqrt", &arg, 1), "inv");
+    LLVMValueRef jj = cg_for(c, &j, cg_i64(c, 0), cg_i64(c, d), "j");
+    cg_stf(c, out, jj, fmul(c, cg_ldf(c, param(c, 1), jj), fmul(c, cg_ldf(c, x, jj), inv)));
+    cg_end(c, &j);
+    cg_end(c, &t);
+    cg_kernel_end(c);
+    return fn;
+}
+
+/* (y [n, cols], b [cols], n): y[t] += b */
+LLVMValueRef cg_kernel_bias_add(cg *c, int64_t cols) {
+    char name[64];
+    snprintf(name, sizeof name, "bias_add_%lld", (long long)cols);
+    LLVMValueRef fn;
+    if (!cg_kernel_begin(c, name, "ppi", &fn)) return fn;
+    cg_loop t, i;
+    LLVMValueRef it = cg_for(c, &t, cg_i64(c, 0), param(c, 2), "t");
+    LLVMValueRef y = fptr(c, param(c, 0), mul(c, it, cg_i64(c, cols)));
+    LLVMValueRef ii = cg_for(c, &i, cg_i64(c, 0), cg_i64(c, cols), "i");
+    cg_stf(c, y, ii, fadd(c, cg_ldf(c, y, ii), cg_ldf(c, param(c, 1), ii)));
+    cg_end(c, &i);
+    cg_end(c, &t);
+    cg_kernel_end(c);
+    return fn;
+}
+
+/* (x [n, n_heads * hs], n, pos0), in place, HF rotate_half convention:
+ *   inv_freq[i] = 1 / theta^(2i / hs), angle = (pos0 + t) * inv_freq[i]
+ *   x1' = x1 cos - x2 sin, x2' = x2 cos + x1 sin   (x1 = x[i], x2 = x[i + hs/2]) */
+LLVMValueRef cg_kernel_rope(cg *c, int n_heads, int head_size, float theta) {
+    char name[80];
+    uint32_t th;
+    memcpy(&th, &theta, 4);
+    snprintf(name, sizeof name, "rope_%d_%d_%08x", n_heads, head_size, th);
+    LLVMValueRef fn;
+    if (!cg_kernel_begin(c, name, "pii", &fn)) return fn;
+    int64_t half = head_size / 2, cols = (int64_t)n_heads * head_size;
+    cg_loop t, i, h;
+    LLVMValueRef it = cg_for(c, &t, cg_i64(c, 0), param(c, 1), "t");
+    LLVMValueRef pos = LLVMBuildSIToFP(c->b, add(c, param(c, 2), it), c->f32, "pos");
+    LLVMValueRef row = fptr(c, param(c, 0), mul(c, it, cg_i64(c, cols)));
+    LLVMValueRef ii = cg_for(c, &i, cg_i64(c, 0), cg_i64(c, half), "i");
+    LLVMValueRef e = LLVMBuildFDiv(c->b, LLVMBuildSIToFP(c->b, mul(c, ii, cg_i64(c, 2)), c->f32, ""),
+                                   cg_f32(c, (float)head_size), "");
+    LLVMValueRef pw[2] = {cg_f32(c, theta), e};
+    LLVMValueRef inv = LLVMBuildFDiv(c->b, cg_f32(c, 1.0f), cg_intrinsic(c, "llvm.pow", pw, 2), "inv_freq");
+    LLVMValueRef ang = fmul(c, pos, inv);
+    LLVMValueRef cs = cg_intrinsic(c, "llvm.cos", &ang, 1);
+    LLVMValueRef sn = cg_intrinsic(c, "llvm.sin", &ang, 1);
+    LLVMValueRef ih = cg_for(c, &h, cg_i64(c, 0), cg_i64(c, n_heads), "h");
+    LLVMValueRef i1 = add(c, mul(c, ih, cg_i64(c, head_size)), ii);
+    LLVMValueRef i2 = add(c, i1, cg_i64(c, half));
+    LLVMValueRef x1 = cg_ldf(c, row, i1), x2 = cg_ldf(c, row, i2);
+    cg_stf(c, row, i1, LLVMBuildFSub(c->b, fmul(c, x1, cs), fmul(c, x2, sn), ""));
+    cg_stf(c, row, i2, fadd(c, fmul(c, x2, cs), fmul(c, x1, sn)));
+    cg_end(c, &h);
+    cg_end(c, &i);
+    cg_end(c, &t);
+    cg_kernel_end(c);
+    return fn;
+}
+
+/* Causal softmax attention with grouped-query heads and a KV cache.
+ * (q [n, n_heads*hs], k [n, kv_dim], v [n, kv_dim], n, pos0,
+ *  key_cache [seq_len, kv_dim], value_cache [seq_len, kv_dim], att [seq_len], out [n, n_heads*hs])
+ * Rows pos0..pos0+n-1 of the caches get k and v; query t sees positions 0..pos0+t. */
+LLVMValueRef cg_kernel_attention(cg *c, int n_heads, int n_kv_heads, int head_size) {
+    char name[80];
+    snprintf(name, sizeof name, "attention_%d_%d_%d", n_heads, n_kv_heads, head_size);
+    LLVMValueRef fn;
+    if (!cg_kernel_begin(c, name, "pppiipppp", &fn)) return fn;
+    int64_t kv_dim = (int64_t)n_kv_heads * head_size, qdim = (int64_t)n_heads * head_size;
+    int64_t group = n_heads / n_kv_heads;
+    LLVMValueRef q = param(c, 0), k = param(c, 1), v = param(c, 2), n = param(c, 3), pos0 = param(c, 4);
+    LLVMValueRef kc = param(c, 5), vc = param(c, 6), att = param(c, 7), out = param(c, 8);
+    LLVMValueRef mx = cg_var(c, c->f32, "max"), sum = cg_var(c, c->f32, "sum"), dot = cg_var(c, c->f32, "dot");
+    cg_loop t, h, j, i;
+
+    /* key_cache[pos0 + t] = k[t]; value_cache[pos0 + t] = v[t] */
+    LLVMValueRef it = cg_for(c, &t, cg_i64(c, 0), n, "t");
+    LLVMValueRef dst = mul(c, add(c, pos0, it), cg_i64(c, kv_dim)), src = mul(c, it, cg_i64(c, kv_dim));
+    memcpy_floats(c, fptr(c, kc, dst), fptr(c, k, src), kv_dim);
+    memcpy_floats(c, fptr(c, vc, dst), fptr(c, v, src), kv_dim);
+    cg_end(c, &t);
+
+    it = cg_for(c, &t, cg_i64(c, 0), n, "t");
+    LLVMValueRef npos = add(c, add(c, pos0, it), cg_i64(c, 1)); /* positions visible to query t */
+    LLVMValueRef ih = cg_for(c, &h, cg_i64(c, 0), cg_i64(c, n_heads), "h");
+    LLVMValueRef kvoff = mul(c, LLVMBuildSDiv(c->b, ih, cg_i64(c, group), ""), cg_i64(c, head_size));
+    LLVMValueRef qh = fptr(c, q, add(c, mul(c, it, cg_i64(c, qdim)), mul(c, ih, cg_i64(c, head_size))));
+    LLVMValueRef oh = fptr(c, out, add(c, mul(c, it, cg_i64(c, qdim)), mul(c, ih, cg_i64(c, head_size))));
+    /* att[j] = q . k_j / sqrt(hs); max */
+    stv(c, mx, cg_f32(c, -INFINITY));
+    LLVMValueRef ij = cg_for(c, &j, cg_i64(c, 0), npos, "j");
+    LLVMValueRef kj = fptr(c, kc, add(c, mul(c, ij, cg_i64(c, kv_dim)), kvoff));
+    stv(c, dot, cg_f32(c, 0));
+    LLVMValueRef ii = cg_for(c, &i, cg_i64(c, 0), cg_i64(c, head_size), "i");
+    stv(c, dot, cg_fast(fadd(c, ldv(c, dot), cg_fast(fmul(c, cg_ldf(c, qh, ii), cg_ldf(c, kj, ii))))));
+    cg_end(c, &i);
+    LLVMValueRef s = fmul(c, ldv(c, dot), cg_f32(c, 1.0f / sqrtf((float)head_size)));
+    cg_stf(c, att, ij, s);
+    LLVMValueRef mm[2] = {ldv(c, mx), s};
+    stv(c, mx, cg_intrinsic(c, "llvm.maxnum", mm, 2));
+    cg_end(c, &j);
+    /* softmax */
+    stv(c, sum, cg_f32(c, 0));
+    ij = cg_for(c, &j, cg_i64(c, 0), npos, "j");
+    LLVMValueRef ex = LLVMBuildFSub(c->b, cg_ldf(c, att, ij), ldv(c, mx), "");
+    ex = cg_intrinsic(c, "llvm.exp", &ex, 1);
+    cg_stf(c, att, ij, ex);
+    stv(c, sum, cg_fast(fadd(c, ldv(c, sum), ex)));
+    cg_end(c, &j);
+    LLVMValueRef inv = LLVMBuildFDiv(c->b, cg_f32(c, 1.0f), ldv(c, sum), "");
+    /* out_h = sum_j p_j v_j */
+    ii = cg_for(c, &i, cg_i64(c, 0), cg_i64(c, head_size), "i");
+    cg_stf(c, oh, ii, cg_f32(c, 0));
+    cg_end(c, &i);
+    ij = cg_for(c, &j, cg_i64(c, 0), npos, "j");
+    LLVMValueRef p = fmul(c, cg_ldf(c, att, ij), inv);
+    LLVMValueRef vj = fptr(c, vc, add(c, mul(c, ij, cg_i64(c, kv_dim)), kvoff));
+    ii = cg_for(c, &i, cg_i64(c, 0), cg_i64(c, head_size), "i");
+    cg_stf(c, oh, ii, fadd(c, cg_ldf(c, oh, ii), fmul(c, p, cg_ldf(c, vj, ii))));
+    cg_end(c, &i);
+    cg_end(c, &j);
+    cg_end(c, &h);
+    cg_end(c, &t);
+    cg_kernel_end(c);
+    return fn;
+}
+
+/* Elementwise over n * cols: silu(gate) * up, or a + b. */
+static LLVMValueRef elementwise(cg *c, const char *op, int64_t cols, bool silu) {
+    char name[64];
+    snprintf(name, sizeof name, "%s_%lld", op, (long long)cols);
+    LLVMValueRef fn;
+    if (!cg_kernel_begin(c, name, "ppip", &fn)) return fn;
+    cg_loop i;
+    LLVMValueRef total = mul(c, param(c, 2), cg_i64(c, cols));
+    LLVMValueRef ii = cg_for(c, &i, cg_i64(c, 0), total, "i");
+    LLVMValueRef a = cg_ldf(c, param(c, 0), ii), b = cg_ldf(c, param(c, 1), ii), r;
+    if (silu) {
+        LLVMValueRef neg = LLVMBuildFNeg(c->b, a, "");
+        LLVMValueRef den = fadd(c, cg_f32(c, 1.0f), cg_intrinsic(c, "llvm.exp", &neg, 1));
+        r = fmul(c, LLVMBuildFDiv(c->b, a, den, "silu"), b);
+    } else {
+        r = fadd(c, a, b);
+    }
+    cg_stf(c, param(c, 3), ii, r);
+    cg_end(c, &i);
+    cg_kernel_end(c);
+    return fn;
+}
+
+LLVMValueRef cg_kernel_silu_mul(cg *c, int64_t cols) { return elementwise(c, "silu_mul", cols, true); }
+LLVMValueRef cg_kernel_add(cg *c, int64_t cols) { return elementwise(c, "add", cols, false); }
+
+/* y[n, N] = alpha * x[n, K] @ W^T + beta * y, W [N, K] with row stride ldw.
+ * n == 1 takes cblas_sgemv (decode is bound by reading W; sgemm packs first). */
+static void emit_xwt(cg *c, LLVMValueRef sgemm, LLVMValueRef sgemv, LLVMValueRef n, LLVMValueRef x,
+                     LLVMValueRef ldx, LLVMValueRef w, LLVMValueRef ldw, LLVMValueRef y, LLVMValueRef ldy,
+                     LLVMValueRef N, LLVMValueRef K, LLVMValueRef alpha, LLVMValueRef beta) {
+    LLVMBasicBlockRef one = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "gemv");
+    LLVMBasicBlockRef many = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "gemm");
+    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "done");
+    LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntEQ, n, cg_i64(c, 1), ""), one, many);
+    LLVMPositionBuilderAtEnd(c->b, one);
+    LLVMValueRef gv[12] = {cg_i32(c, CBLAS_ROW_MAJOR), cg_i32(c, CBLAS_NO_TRANS), N, K, alpha, w, ldw,
+                           x, cg_i32(c, 1), beta, y, cg_i32(c, 1)};
+    LLVMBuildCall2(c->b, c->sgemv_ty, sgemv, gv, 12, "");
+    LLVMBuildBr(c->b, done);
+    LLVMPositionBuilderAtEnd(c->b, many);
+    LLVMValueRef gm[14] = {cg_i32(c, CBLAS_ROW_MAJOR), cg_i32(c, CBLAS_NO_TRANS), cg_i32(c, CBLAS_TRANS),
+                           trunc32(c, n), N, K, alpha, x, ldx, w, ldw, beta, y, ldy};
+    LLVMBuildCall2(c->b, c->sgemm_ty, sgemm, gm, 14, "");
+    LLVMBuildBr(c->b, done);
+    LLVMPositionBuilderAtEnd(c->b, done);
+}
+
+/* (x [n, in], W [out, in], n, y [n, out], sgemm, sgemv): y = x W^T */
+LLVMValueRef cg_kernel_matmul(cg *c, int64_t out, int64_t in) {
+    char name[64];
+    snprintf(name, sizeof name, "matmul_%lld_%lld", (long long)out, (long long)in);
+    LLVMValueRef fn;
+    if (!cg_kernel_begin(c, name, "ppipqq", &fn)) return fn;
+    LLVMValueRef K = cg_i32(c, (int32_t)in), N = cg_i32(c, (int32_t)out);
+    emit_xwt(c, param(c, 4), param(c, 5), param(c, 2), param(c, 0), K, param(c, 1), K, param(c, 3), N, N, K,
+             cg_f32(c, 1.0f), cg_f32(c, 0.0f));
+    cg_kernel_end(c);
+    return fn;
+}
+
+/* (y [n, out], x [n, in], n, site, active, t [n, r_max], sgemm, sgemv):
+ * for each active adapter a with rank r = site->rank[slot_a] > 0:
+ *   t[n, r] = x A^T (A = slot's [r, in] rows), y += w_a s_a t B^T (B [out, r], ldb = r_max).
+ * The GEMMs run at the slot's true rank, so zero padding costs nothing. */
+LLVMValueRef cg_kernel_lora(cg *c, int64_t in, int64_t out, int r_max) {
+    char name[80];
+    snprintf(name, sizeof name, "lora_%lld_%lld_%d", (long long)in, (long long)out, r_max);
+    LLVMValueRef fn;
+    if (!cg_kernel_begin(c, name, "qqiqqpqq", &fn)) return fn;
+    LLVMValueRef y = param(c, 0), x = param(c, 1), n = param(c, 2), site = param(c, 3);
+    LLVMValueRef active = param(c, 4), t = param(c, 5), sgemm = param(c, 6), sgemv = param(c, 7);
+    LLVMValueRef n_act = LLVMBuildSExt(c->b, cg_ld_at(c, c->i32, active, offsetof(lj_active, n)), c->i64, "");
+    LLVMValueRef a_base = cg_ld_at(c, c->ptr, site, offsetof(lj_lora_site, a));
+    LLVMValueRef b_base = cg_ld_at(c, c->ptr, site, offsetof(lj_lora_site, b));
+    LLVMValueRef ranks = cg_ld_at(c, c->ptr, site, offsetof(lj_lora_site, rank));
+    LLVMValueRef scales = cg_ld_at(c, c->ptr, site, offsetof(lj_lora_site, scale));
+    cg_loop a;
+    LLVMValueRef ia = cg_for(c, &a, cg_i64(c, 0), n_act, "a");
+    LLVMTypeRef i8 = LLVMInt8TypeInContext(c->llctx);
+    LLVMValueRef slot_p = cg_gep(c, i8, active, add(c, cg_i64(c, offsetof(lj_active, slot)), mul(c, ia, cg_i64(c, 4))));
+    LLVMValueRef wt_p = cg_gep(c, i8, active, add(c, cg_i64(c, offsetof(lj_active, weight)), mul(c, ia, cg_i64(c, 4))));
+    LLVMValueRef slot = LLVMBuildSExt(c->b, LLVMBuildLoad2(c->b, c->i32, slot_p, "slot"), c->i64, "");
+    LLVMValueRef w = LLVMBuildLoad2(c->b, c->f32, wt_p, "w");
+    LLVMValueRef rank = LLVMBuildLoad2(c->b, c->i32, cg_gep(c, c->i32, ranks, slot), "rank");
+    LLVMBasicBlockRef apply = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "apply");
+    LLVMBasicBlockRef skip = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "skip");
+    LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSGT, rank, cg_i32(c, 0), ""), apply, skip);
+    LLVMPositionBuilderAtEnd(c->b, apply);
+    LLVMValueRef scale = fmul(c, cg_ldf(c, scales, slot), w);
+    LLVMValueRef A = fptr(c, a_base, mul(c, slot, cg_i64(c, (int64_t)r_max * in)));
+    LLVMValueRef B = fptr(c, b_base, mul(c, slot, cg_i64(c, out * r_max)));
+    LLVMValueRef K = cg_i32(c, (int32_t)in), N = cg_i32(c, (int32_t)out), R = cg_i32(c, r_max);
+    /* t = x A^T: [n, rank], row stride r_max */
+    emit_xwt(c, sgemm, sgemv, n, x, K, A, K, t, R, rank, K, cg_f32(c, 1.0f), cg_f32(c, 0.0f));
+    /* y += scale * t B^T: B [out, rank] with row stride r_max */
+    emit_xwt(c, sgemm, sgemv, n, t, R, B, R, y, N, N, rank, scale, cg_f32(c, 1.0f));
+    LLVMBuildBr(c->b, skip);
+    LLVMPositionBuilderAtEnd(c->b, skip);
+    cg_end(c, &a);
+    cg_kernel_end(c);
+    return fn;
+}

@@ -1,0 +1,86 @@
+/* jit.c — the ORC LLJIT session: takes an optimised module, compiles it for the
+ * host and returns the address of lj_forward. The libm functions the kernels call
+ * (expf, powf, sinf, cosf) and memcpy/memset are defined in the JIT as absolute
+ * symbols taken from this process, so lookups never depend on what the linker
+ * kept (--as-needed); BLAS is reached through ctx pointers, not symbols. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <llvm-c/LLJIT.h>
+
+#include "compiler.h"
+
+struct jit_session {
+    LLVMOrcLLJITRef jit;
+};
+
+void jit_session_free(jit_session *s) {
+    if (!s) return;
+    if (s->jit) LLVMOrcDisposeLLJIT(s->jit);
+    free(s);
+}
+
+/* The process symbols generated code may call. */
+static LLVMErrorRef define_libc_symbols(LLVMOrcLLJITRef jit) {
+    static const struct { const char *name; void *addr; } syms[] = {
+        {"expf", (void *)expf}, {"powf", (void *)powf}, {"sinf", (void *)sinf},
+        {"cosf", (void *)cosf}, {"sqrtf", (void *)sqrtf}, {"memcpy", (void *)memcpy},
+        {"memset", (void *)memset}, {"memmove", (void *)memmove},
+    };
+    enum { N = sizeof syms / sizeof syms[0] };
+    LLVMOrcCSymbolMapPair pairs[N];
+    for (int i = 0; i < N; i++) {
+        pairs[i].Name = LLVMOrcLLJITMangleAndIntern(jit, syms[i].name);
+        pairs[i].Sym.Address = (LLVMOrcExecutorAddress)(uintptr_t)syms[i].addr;
+        pairs[i].Sym.Flags.GenericFlags = LLVMJITSymbolGenericFlagsExported | LLVMJITSymbolGenericFlagsCallable;
+        pairs[i].Sym.Flags.TargetFlags = 0;
+    }
+    LLVMOrcMaterializationUnitRef mu = LLVMOrcAbsoluteSymbols(pairs, N); /* takes the names */
+    LLVMErrorRef e = LLVMOrcJITDylibDefine(LLVMOrcLLJITGetMainJITDylib(jit), mu);
+    if (e) LLVMOrcDisposeMaterializationUnit(mu);
+    return e;
+}
+
+lorajit_status jit_session_open(LLVMOrcThreadSafeContextRef tsctx, LLVMModuleRef mod, jit_session **out,
+                                lj_forward_fn *forward, lj_err *err) {
+    *out = NULL;
+    *forward = NULL;
+    lorajit_status st = LORAJIT_OK;
+    jit_session *s = calloc(1, sizeof *s);
+    LLVMOrcJITTargetMachineBuilderRef jtmb = NULL;
+    if (!s) {
+        st = lj_fail(err, LORAJIT_E_NOMEM, "JIT: out of memory");
+        goto fail;
+    }
+    st = cg_llvm_error(LLVMOrcJITTargetMachineBuilderDetectHost(&jtmb), LORAJIT_E_COMPILE, "JIT: host detection", err);
+    if (st) goto fail;
+    LLVMOrcLLJITBuilderRef builder = LLVMOrcCreateLLJITBuilder();
+    LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(builder, jtmb); /* ownership -> builder */
+    jtmb = NULL;
+    st = cg_llvm_error(LLVMOrcCreateLLJIT(&s->jit, builder), LORAJIT_E_COMPILE, "JIT: create", err); /* builder consumed */
+    if (st) goto fail;
+    st = cg_llvm_error(define_libc_symbols(s->jit), LORAJIT_E_COMPILE, "JIT: define symbols", err);
+    if (st) goto fail;
+    LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(mod, tsctx); /* ownership of mod -> tsm */
+    mod = NULL;
+    LLVMErrorRef e = LLVMOrcLLJITAddLLVMIRModule(s->jit, LLVMOrcLLJITGetMainJITDylib(s->jit), tsm);
+    if (e) {
+        LLVMOrcDisposeThreadSafeModule(tsm); /* on failure ownership stays with us */
+        st = cg_llvm_error(e, LORAJIT_E_COMPILE, "JIT: add module", err);
+        goto fail;
+    }
+    LLVMOrcExecutorAddress addr = 0;
+    st = cg_llvm_error(LLVMOrcLLJITLookup(s->jit, &addr, LJ_FORWARD_SYMBOL), LORAJIT_E_COMPILE, "JIT: lookup", err);
+    if (st) goto fail;
+    LLVMOrcDisposeThreadSafeContext(tsctx); /* the module holds its own reference */
+    *forward = (lj_forward_fn)(uintptr_t)addr;
+    *out = s;
+    return LORAJIT_OK;
+fail:
+    if (mod) LLVMDisposeModule(mod);
+    LLVMOrcDisposeThreadSafeContext(tsctx);
+    if (jtmb) LLVMOrcDisposeJITTargetMachineBuilder(jtmb);
+    jit_session_free(s);
+    return st;
+}
