@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs lorajit's build dependencies from Debian 12 when they are missing, then
+# configures and builds into ${BUILD_DIR:-build}. Used by examples/demo.sh,
+# tests/run.sh and .ci/run. Needs root (or sudo) only when something is missing.
+set -euo pipefail
+pkgs=(build-essential cmake llvm-19-dev libopenblas-dev libcjson-dev)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${BUILD_DIR:-$root/build}"
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo ${CMAKE_EXTRA:-} >/dev/null
+cmake --build "$build" -j"$(nproc)"
