@@ -1,0 +1,324 @@
+/* test_ops.c — one test per IR op: JIT-compiled code against a plain C loop.
+ *
+ * Recipe for a new op: add its line to ir/ops.h, then a case in op_test() below
+ * (the switch has no default, so the build fails until you do) and a test_* that
+ * builds  tokens -> embed -> <your op> -> matmul -> output  and a reference.
+ * Every graph is compiled through the real pipeline pieces (ir_verify, ir_plan,
+ * cg_module_build, cg_optimize, jit_session_open) and run at T = 1 (the sgemv
+ * path) and T = 5 (sgemm). Tolerance: |got - want| <= 1e-4 + 1e-4 |want|. */
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "compiler.h"
+
+enum { V = 11, D = 16, VOUT = 7, R_MAX = 8, SEQ = 16, NH = 4, NKV = 2, HS = 4, KVD = NKV * HS };
+
+/* A tiny deterministic generator of test data. */
+static float frand(unsigned *s) {
+    *s = *s * 1664525u + 1013904223u;
+    return ((*s >> 8) / 16777216.0f - 0.5f);
+}
+static float *randv(unsigned *s, int n, float scale) {
+    float *p = malloc(sizeof(float) * (size_t)n);
+    for (int i = 0; i < n; i++) p[i] = frand(s) * scale;
+    return p;
+}
+
+/* Test state: the graph, weights by id, and the LoRA site for LORA tests. */
+typedef struct optest {
+    ir_graph *g;
+    float *w[8];      /* by weight id */
+    int n_w;
+    lj_lora_site site;
+    lj_active active;
+} optest;
+
+static ir_node *weight(optest *t, float *data, const char *name, int64_t rows, int64_t cols) {
+    t->w[t->n_w++] = data;
+    return ir_weight(t->g, name, -1, rows, cols);
+}
+
+/* Compiles t->g and runs it over tokens at pos0 (twice when split: [0, n/2) then
+ * [n/2, n), to exercise the KV cache), writing logits [n, VOUT]. */
+static bool run(optest *t, const int32_t *tokens, int n, bool split, float *logits) {
+    lj_err err = {0};
+    ir_graph *g = t->g;
+    if (ir_verify(g) || ir_plan(g) || ir_verify(g)) {
+        CHECK(0, "graph rejected: %s", g->msg);
+        return false;
+    }
+    LLVMTargetMachineRef tm;
+    CHECK(cg_host_target(&tm, &err) == LORAJIT_OK, "%s", err.msg);
+    LLVMOrcThreadSafeContextRef ts = LLVMOrcCreateNewThreadSafeContext();
+    LLVMContextRef llctx = LLVMOrcThreadSafeContextGetContext(ts);
+    LLVMModuleRef mod = LLVMModuleCreateWithNameInContext("t", llctx);
+    bool ok = cg_module_build(g, llctx, mod, &err) == LORAJIT_OK && cg_optimize(mod, tm, &err) == LORAJIT_OK;
+    LLVMDisposeTargetMachine(tm);
+    CHECK(ok, "codegen: %s", err.msg);
+    if (!ok) {
+        LLVMDisposeModule(mod);
+        LLVMOrcDisposeThreadSafeContext(ts);
+        return false;
+    }
+    jit_session *js;
+    lj_forward_fn fwd;
+    if (jit_session_open(ts, mod, &js, &fwd, &err) != LORAJIT_OK) {
+        CHECK(0, "jit: %s", err.msg);
+        return false;
+    }
+    size_t scratch_n = (size_t)(g->scratch_per_token * SEQ + g->scratch_fixed);
+    float *scratch = calloc(scratch_n, sizeof(float));
+    float *kc = calloc(SEQ * KVD, sizeof(float)), *vc = calloc(SEQ * KVD, sizeof(float));
+    lj_ctx ctx = {.weights = t->w, .sites = &t->site, .active = &t->active, .scratch = scratch,
+                  .key_cache = kc, .value_cache = vc, .sgemm = (lj_sgemm_fn)cblas_sgemm,
+                  .sgemv = (lj_sgemv_fn)cblas_sgemv};
+    if (split && n > 1) {
+        int h = n / 2;
+        fwd(&ctx, tokens, h, 0, logits);
+        fwd(&ctx, tokens + h, n - h, h, logits + (size_t)h * VOUT);
+    } else {
+        fwd(&ctx, tokens, n, 0, logits);
+    }
+    free(scratch);
+    free(kc);
+    free(vc);
+    jit_session_free(js);
+    return true;
+}
+
+/* ---- naive references ---- */
+static void ref_matmul(const float *x, const float *w, int n, int out, int in, float *y) {
+    for (int t = 0; t < n; t++)
+        for (int o = 0; o < out; o++) {
+            double s = 0;
+            for (int i = 0; i < in; i++) s += (double)x[t * in + i] * w[o * in + i];
+            y[t * out + o] = (float)s;
+        }
+}
+static void ref_embed(const float *table, const int32_t *tok, int n, float *x) {
+    for (int t = 0; t < n; t++) memcpy(x + t * D, table + tok[t] * D, D * sizeof(float));
+}
+
+/* The shared frame: tokens -> embed -> middle(x) -> matmul(out_w) -> output. */
+typedef struct frame {
+    unsigned seed;
+    float *table, *out_w;
+} frame;
+
+static ir_node *frame_begin(optest *t, frame *f) {
+    f->seed = 12345;
+    f->table = randv(&f->seed, V * D, 2.0f);
+    f->out_w = randv(&f->seed, VOUT * D, 1.0f);
+    ir_node *tok = ir_input(t->g, "tokens");
+    ir_node *table = weight(t, f->table, "embed", V, D);
+    return ir_embed(t->g, table, tok, "embed");
+}
+static void frame_end(optest *t, frame *f, ir_node *y) {
+    ir_node *w = weight(t, f->out_w, "lm_head", VOUT, y->shape[1]);
+    ir_output(t->g, ir_matmul(t->g, y, w, "lm_head"), "logits");
+}
+
+static const int32_t TOKENS[5] = {3, 0, 10, 3, 7};
+
+/* Runs the graph at n tokens and compares with the reference middle output y [n, D]. */
+static void compare(const char *what, optest *t, frame *f, const float *y_ref, int n, bool split) {
+    float *got = calloc((size_t)n * VOUT, sizeof(float)), *want = calloc((size_t)n * VOUT, sizeof(float));
+    if (run(t, TOKENS, n, split, got)) {
+        ref_matmul(y_ref, f->out_w, n, VOUT, D, want);
+        long worst;
+        double r = check_close_ratio(got, want, (long)n * VOUT, 1e-4, 1e-4, &worst);
+        CHECK(r <= 1.0, "%s n=%d: worst element %ld got %g want %g", what, n, worst, got[worst], want[worst]);
+    }
+    free(got);
+    free(want);
+}
+
+static void test_chain(int n) { /* INPUT, WEIGHT, EMBED, MATMUL, OUTPUT */
+    optest t = {.g = ir_graph_new(R_MAX, SEQ)};
+    frame f;
+    ir_node *x = frame_begin(&t, &f);
+    frame_end(&t, &f, x);
+    float y[5 * D];
+    ref_embed(f.table, TOKENS, n, y);
+    compare("chain", &t, &f, y, n, false);
+    ir_graph_free(t.g);
+    free(f.table), free(f.out_w);
+}
+
+static void test_rmsnorm(int n) {
+    optest t = {.g = ir_graph_new(R_MAX, SEQ)};
+    frame f;
+    ir_node *x = frame_begin(&t, &f);
+    float *w = randv(&f.seed, D, 1.0f);
+    frame_end(&t, &f, ir_rmsnorm(t.g, x, weight(&t, w, "norm", D, 0), 1e-5f, "norm"));
+    float xs[5 * D], y[5 * D];
+    ref_embed(f.table, TOKENS, n, xs);
+    for (int r = 0; r < n; r++) {
+        double ss = 0;
+        for (int i = 0; i < D; i++) ss += (double)xs[r * D + i] * xs[r * D + i];
+        double inv = 1.0 / sqrt(ss / D + 1e-5);
+        for (int i = 0; i < D; i++) y[r * D + i] = (float)(w[i] * xs[r * D + i] * inv);
+    }
+    compare("rmsnorm", &t, &f, y, n, false);
+    ir_graph_free(t.g);
+    free(f.table), free(f.out_w), free(w);
+}
+
+static void test_bias_add(int n) {
+    optest t = {.g = ir_graph_new(R_MAX, SEQ)};
+    frame f;
+    ir_node *x = frame_begin(&t, &f);
+    float *w1 = randv(&f.seed, D * D, 1.0f), *b = randv(&f.seed, D, 1.0f);
+    ir_node *y = ir_matmul(t.g, x, weight(&t, w1, "w1", D, D), "proj");
+    frame_end(&t, &f, ir_bias_add(t.g, y, weight(&t, b, "b", D, 0), "proj.bias"));
+    float xs[5 * D], ys[5 * D];
+    ref_embed(f.table, TOKENS, n, xs);
+    ref_matmul(xs, w1, n, D, D, ys);
+    for (int i = 0; i < n * D; i++) ys[i] += b[i % D];
+    compare("bias_add", &t, &f, ys, n, false);
+    ir_graph_free(t.g);
+    free(f.table), free(f.out_w), free(w1), free(b);
+}
+
+static void test_lora(int n) {
+    enum { SLOTS = 3 };
+    optest t = {.g = ir_graph_new(R_MAX, SEQ)};
+    frame f;
+    ir_node *x = frame_begin(&t, &f);
+    float *w1 = randv(&f.seed, D * D, 1.0f);
+    float *a = randv(&f.seed, SLOTS * R_MAX * D, 1.0f), *bb = randv(&f.seed, SLOTS * D * R_MAX, 1.0f);
+    int32_t rank[SLOTS] = {3, 8, 5};
+    float scale[SLOTS] = {2.0f, 0.25f, 0.5f};
+    t.site = (lj_lora_site){.a = a, .b = bb, .rank = rank, .scale = scale};
+    t.active = (lj_active){.n = 2, .slot = {0, 2}, .weight = {1.0f, -0.5f}};
+    ir_node *y = ir_matmul(t.g, x, weight(&t, w1, "w1", D, D), "layers.0.self_attn.q_proj");
+    frame_end(&t, &f, ir_lora(t.g, y, x, 0, "layers.0.self_attn.q_proj.lora"));
+    float xs[5 * D], ys[5 * D];
+    ref_embed(f.table, TOKENS, n, xs);
+    ref_matmul(xs, w1, n, D, D, ys);
+    for (int k = 0; k < t.active.n; k++) {
+        int s = t.active.slot[k], r = rank[s];
+        double sc = (double)scale[s] * t.active.weight[k];
+        for (int row = 0; row < n; row++)
+            for (int o = 0; o < D; o++) {
+                double acc = 0;
+                for (int j = 0; j < r; j++) {
+                    double ax = 0;
+                    for (int i = 0; i < D; i++) ax += (double)a[(s * R_MAX + j) * D + i] * xs[row * D + i];
+                    acc += bb[(s * D + o) * R_MAX + j] * ax;
+                }
+                ys[row * D + o] += (float)(sc * acc);
+            }
+    }
+    compare("lora", &t, &f, ys, n, false);
+    ir_graph_free(t.g);
+    free(f.table), free(f.out_w), free(w1), free(a), free(bb);
+}
+
+static void test_rope(int n) {
+    optest t = {.g = ir_graph_new(R_MAX, SEQ)};
+    frame f;
+    ir_node *x = frame_begin(&t, &f);
+    frame_end(&t, &f, ir_rope(t.g, x, NH, HS, 10000.0f, "rope"));
+    float ys[5 * D];
+    ref_embed(f.table, TOKENS, n, ys);
+    for (int p = 0; p < n; p++)
+        for (int h = 0; h < NH; h++)
+            for (int i = 0; i < HS / 2; i++) {
+                double ang = p / pow(10000.0, 2.0 * i / HS);
+                float *r = ys + p * D + h * HS;
+                double x1 = r[i], x2 = r[i + HS / 2];
+                r[i] = (float)(x1 * cos(ang) - x2 * sin(ang));
+                r[i + HS / 2] = (float)(x2 * cos(ang) + x1 * sin(ang));
+            }
+    compare("rope", &t, &f, ys, n, false);
+    ir_graph_free(t.g);
+    free(f.table), free(f.out_w);
+}
+
+static void test_attention(int n, bool split) {
+    optest t = {.g = ir_graph_new(R_MAX, SEQ)};
+    frame f;
+    ir_node *x = frame_begin(&t, &f);
+    float *wq = randv(&f.seed, D * D, 1.0f), *wk = randv(&f.seed, KVD * D, 1.0f), *wv = randv(&f.seed, KVD * D, 1.0f);
+    ir_node *q = ir_matmul(t.g, x, weight(&t, wq, "wq", D, D), "layers.0.q");
+    ir_node *k = ir_matmul(t.g, x, weight(&t, wk, "wk", KVD, D), "layers.0.k");
+    ir_node *v = ir_matmul(t.g, x, weight(&t, wv, "wv", KVD, D), "layers.0.v");
+    frame_end(&t, &f, ir_attention(t.g, q, k, v, NH, NKV, HS, "layers.0.attention"));
+    float xs[5 * D], qs[5 * D], ks[5 * KVD], vs[5 * KVD], ys[5 * D];
+    ref_embed(f.table, TOKENS, n, xs);
+    ref_matmul(xs, wq, n, D, D, qs);
+    ref_matmul(xs, wk, n, KVD, D, ks);
+    ref_matmul(xs, wv, n, KVD, D, vs);
+    for (int p = 0; p < n; p++)
+        for (int h = 0; h < NH; h++) {
+            int kvh = h / (NH / NKV);
+            double sc[5], mx = -1e30, sum = 0;
+            for (int j = 0; j <= p; j++) {
+                double s = 0;
+                for (int i = 0; i < HS; i++) s += (double)qs[p * D + h * HS + i] * ks[j * KVD + kvh * HS + i];
+                sc[j] = s / sqrt((double)HS);
+                if (sc[j] > mx) mx = sc[j];
+            }
+            for (int j = 0; j <= p; j++) sum += (sc[j] = exp(sc[j] - mx));
+            for (int i = 0; i < HS; i++) {
+                double o = 0;
+                for (int j = 0; j <= p; j++) o += sc[j] / sum * vs[j * KVD + kvh * HS + i];
+                ys[p * D + h * HS + i] = (float)o;
+            }
+        }
+    compare(split ? "attention (two calls, KV cache)" : "attention", &t, &f, ys, n, split);
+    ir_graph_free(t.g);
+    free(f.table), free(f.out_w), free(wq), free(wk), free(wv);
+}
+
+static void test_two_input(int n, bool silu) { /* SILU_MUL or ADD */
+    optest t = {.g = ir_graph_new(R_MAX, SEQ)};
+    frame f;
+    ir_node *x = frame_begin(&t, &f);
+    float *w2 = randv(&f.seed, D * D, 1.0f);
+    ir_node *u = ir_matmul(t.g, x, weight(&t, w2, "w2", D, D), "up");
+    frame_end(&t, &f, silu ? ir_silu_mul(t.g, x, u, "silu_mul") : ir_add(t.g, x, u, "add"));
+    float xs[5 * D], us[5 * D], ys[5 * D];
+    ref_embed(f.table, TOKENS, n, xs);
+    ref_matmul(xs, w2, n, D, D, us);
+    for (int i = 0; i < n * D; i++)
+        ys[i] = silu ? (float)(xs[i] / (1.0 + exp(-(double)xs[i])) * us[i]) : xs[i] + us[i];
+    compare(silu ? "silu_mul" : "add", &t, &f, ys, n, false);
+    ir_graph_free(t.g);
+    free(f.table), free(f.out_w), free(w2);
+}
+
+/* Runs the test that covers op; returns false if there is none. */
+static bool op_test(ir_op op, int n) {
+    switch (op) {
+    case IR_OP_INPUT:
+    case IR_OP_WEIGHT:
+    case IR_OP_EMBED:
+    case IR_OP_MATMUL:
+    case IR_OP_OUTPUT: test_chain(n); return true;
+    case IR_OP_RMSNORM: test_rmsnorm(n); return true;
+    case IR_OP_BIAS_ADD: test_bias_add(n); return true;
+    case IR_OP_LORA: test_lora(n); return true;
+    case IR_OP_ROPE: test_rope(n); return true;
+    case IR_OP_ATTENTION: test_attention(n, false); test_attention(n, true); return true;
+    case IR_OP_SILU_MUL: test_two_input(n, true); return true;
+    case IR_OP_ADD: test_two_input(n, false); return true;
+    case IR_OP_COUNT: break;
+    }
+    return false;
+}
+
+int main(void) {
+    int covered = 0;
+    for (int op = 0; op < IR_OP_COUNT; op++) {
+        bool ok = op_test((ir_op)op, 1) && op_test((ir_op)op, 5);
+        CHECK(ok, "op %s has no test", ir_op_name((ir_op)op));
+        covered += ok;
+    }
+    CHECK(covered == IR_OP_COUNT, "%d of %d ops tested", covered, IR_OP_COUNT);
+    return check_summary("test_ops");
+}
