@@ -1,0 +1,478 @@
+#!/usr/bin/python3
+"""make_fixtures.py — golden fixtures for lorajit: tiny random LLaMA models, PEFT LoRA
+adapters and reference logits, computed by an independent PyTorch reference.
+
+Recipe (run from anywhere, with Debian's python3 + torch 1.13; no transformers/peft):
+    cmake -S . -B build-gen && cmake --build build-gen --target lorajit_gen
+    /usr/bin/python3 tests/make_fixtures.py build-gen/lorajit_gen   # regenerate all
+    /usr/bin/python3 tests/make_fixtures.py --no-gen             # only recompute expected/
+    /usr/bin/python3 tests/make_fixtures.py --check-conformance  # only check the reference
+
+Every mode first checks the reference against tests/conformance (PEFT + transformers
+logits) and stops when the max abs error is over 2e-5.
+
+The reference is LLaMA as transformers' LlamaForCausalLM computes it (RMSNorm
+x*rsqrt(mean(x^2)+eps)*w, rotate_half RoPE, repeat_kv GQA, causal softmax scaled by
+1/sqrt(head_dim), SwiGLU, optional biases, tied lm_head) with PEFT LoRA semantics
+(y = Wx + b + sum_i w_i * scale_i * B_i A_i x; scale = alpha/r or alpha/sqrt(r) with
+rslora; rank_pattern / alpha_pattern; layers_to_transform; regex target_modules).
+Everything is computed in float64 from the stored weights and written as float32.
+
+To add a case: add its adapter to ADAPTERS (if new) and a line to CASES; rerun.
+"""
+import argparse
+import json
+import math
+import os
+import random
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+GOLDEN = os.path.join(HERE, "golden")
+CONFORMANCE = os.path.join(HERE, "conformance")
+TOKEN_COUNTS = (1, 5, 17)
+TOLERANCE = {"atol": 2e-4, "rtol": 2e-4}
+ALL7 = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+ATTN = ("q_proj", "k_proj", "v_proj", "o_proj")
+
+# ----------------------------------------------------------------------------
+# What to generate. Models: lorajit_gen model options. Adapters: lorajit_gen adapter
+# options. Schema: what the engine is compiled with for every case of that model.
+
+MODELS = {
+    "gqa": ["--dim", "64", "--hidden", "128", "--layers", "2", "--heads", "4", "--kv-heads", "2",
+            "--vocab", "128", "--seed", "11"],
+    "tied": ["--dim", "32", "--hidden", "96", "--layers", "2", "--heads", "4", "--kv-heads", "4",
+             "--vocab", "96", "--tied", "--rope-theta", "500000", "--rms-eps", "1e-6", "--seed", "12"],
+    "bias": ["--dim", "32", "--hidden", "64", "--layers", "2", "--heads", "4", "--kv-heads", "1",
+             "--vocab", "64", "--attention-bias", "--mlp-bias", "--seed", "13"],
+    "bf16": ["--dim", "48", "--hidden", "96", "--layers", "2", "--heads", "4", "--kv-heads", "2",
+             "--vocab", "96", "--dtype", "bf16", "--seed", "14"],
+    "f16": ["--dim", "32", "--hidden", "64", "--layers", "2", "--heads", "2", "--kv-heads", "1",
+            "--head-dim", "24", "--vocab", "64", "--dtype", "f16", "--seed", "15"],
+    "sharded": ["--dim", "32", "--hidden", "64", "--layers", "3", "--heads", "4", "--kv-heads", "2",
+                "--vocab", "64", "--shards", "2", "--seed", "16"],
+}
+
+SCHEMAS = {
+    "gqa": {"max_rank": 16, "target_modules": ALL7, "max_adapters": 4},
+    "tied": {"max_rank": 8, "target_modules": ["q_proj", "v_proj"], "max_adapters": 2},
+    "bias": {"max_rank": 8, "target_modules": ALL7, "max_adapters": 2},
+    "bf16": {"max_rank": 8, "target_modules": list(ATTN), "max_adapters": 2},
+    "f16": {"max_rank": 8, "target_modules": ALL7, "max_adapters": 2},
+    "sharded": {"max_rank": 8, "target_modules": ALL7, "max_adapters": 2},
+}
+
+ADAPTERS = {
+    "gqa": {
+        "r8_qv": ["--r", "8", "--alpha", "16", "--targets", "q_proj,v_proj", "--seed", "101"],
+        "r4_all": ["--r", "4", "--alpha", "8", "--targets", ",".join(ALL7), "--seed", "102"],
+        "r2_mlp": ["--r", "2", "--alpha", "4", "--targets", "gate_proj,up_proj,down_proj",
+                   "--dtype", "bf16", "--seed", "103"],
+        "rslora": ["--r", "16", "--alpha", "8", "--rslora", "--targets", "q_proj,k_proj,v_proj,o_proj",
+                   "--seed", "104"],
+        "patterns": ["--r", "4", "--alpha", "8", "--targets", "q_proj,k_proj,v_proj,o_proj,down_proj",
+                     "--rank-pattern", "q_proj=8,model.layers.1.mlp.down_proj=2",
+                     "--alpha-pattern", "v_proj=32,layers.0.self_attn.o_proj=3", "--seed", "105"],
+        "layers1": ["--r", "8", "--alpha", "8", "--targets", ",".join(ALL7), "--layers", "1",
+                    "--dtype", "f16", "--seed", "106"],
+        "regex": ["--r", "4", "--alpha", "4", "--target-regex",
+                  r".*\.layers\.0\.self_attn\.(q|k)_proj|.*\.layers\.1\.mlp\.up_proj", "--seed", "107"],
+        "r2_kou": ["--r", "2", "--alpha", "6", "--rslora", "--targets", "k_proj,o_proj,up_proj",
+                   "--rank-pattern", "up_proj=3", "--seed", "108"],
+    },
+    "tied": {"qv": ["--r", "8", "--alpha", "16", "--targets", "q_proj,v_proj", "--seed", "201"]},
+    "bias": {"all": ["--r", "4", "--alpha", "8", "--targets", ",".join(ALL7), "--seed", "301"]},
+    "bf16": {
+        "qkvo": ["--r", "8", "--alpha", "8", "--targets", "q_proj,k_proj,v_proj,o_proj", "--dtype", "bf16",
+                 "--seed", "401"],
+        "qv32": ["--r", "4", "--alpha", "8", "--targets", "q_proj,v_proj", "--seed", "402"],
+    },
+    "f16": {"all": ["--r", "4", "--alpha", "8", "--targets", ",".join(ALL7), "--dtype", "f16",
+                    "--seed", "501"]},
+    "sharded": {"all_l02": ["--r", "4", "--alpha", "8", "--targets", ",".join(ALL7), "--layers", "0,2",
+                            "--seed", "601"]},
+}
+
+
+def single(name):
+    return {"loaded": [name], "active": [name]}
+
+
+THREE = ["r8_qv", "r4_all", "r2_mlp"]
+CASES = [  # (model, case name, state, what it covers)
+    ("gqa", "base", {"active": []}, "GQA base model (4 heads, 2 KV heads)"),
+    ("gqa", "r8_qv", single("r8_qv"), "r 8 alpha 16 on q,v"),
+    ("gqa", "r4_all", single("r4_all"), "r 4 on all seven projections"),
+    ("gqa", "r2_mlp", single("r2_mlp"), "r 2 on gate,up,down; bf16 adapter on f32 model"),
+    ("gqa", "rslora", single("rslora"), "use_rslora, r 16 = max_rank (scale alpha/sqrt(r))"),
+    ("gqa", "patterns", single("patterns"), "rank_pattern + alpha_pattern (short and full keys)"),
+    ("gqa", "layers1", single("layers1"), "layers_to_transform [1]; f16 adapter"),
+    ("gqa", "regex", single("regex"), "target_modules as a regex string"),
+    ("gqa", "r2_kou", single("r2_kou"), "rslora with rank_pattern giving rank 3"),
+    ("gqa", "multi_weighted", {"loaded": THREE, "active": ["r8_qv", "r4_all"], "weights": [0.5, -1.25]},
+     "two active adapters with weights 0.5, -1.25"),
+    ("gqa", "multi_three", {"loaded": THREE, "active": THREE}, "three active adapters, weights 1"),
+    ("gqa", "multi_four", {"loaded": ["rslora", "patterns", "regex", "layers1"],
+                           "active": ["rslora", "patterns", "regex", "layers1"],
+                           "weights": [1.0, 0.75, -0.5, 2.0]}, "all 4 slots active, mixed ranks"),
+    ("gqa", "disabled", {"loaded": THREE, "active": ["r8_qv", "r4_all"], "weights": [0.5, -1.25],
+                         "disabled": True}, "disable gives the base model"),
+    ("gqa", "none_active", {"loaded": ["r8_qv"], "active": []}, "loaded but inactive gives the base"),
+    ("gqa", "hotswap", {"loaded": ["slot"], "dirs": {"slot": "r8_qv"}, "hotswap": [["slot", "r2_kou"]],
+                        "active": ["slot"]}, "hotswap r8 q,v -> r2/r3 rslora k,o,up"),
+    ("gqa", "hotswap_multi", {"loaded": ["r4_all", "slot"], "dirs": {"slot": "r2_mlp"},
+                              "hotswap": [["slot", "regex"], ["slot", "rslora"]],
+                              "active": ["slot", "r4_all"], "weights": [-0.75, 1.0]},
+     "two hotswaps in a row, next to another active adapter"),
+    ("gqa", "after_delete", {"loaded": ["r8_qv", "r2_mlp"], "deleted": ["r4_all"],
+                             "active": ["r8_qv", "r2_mlp"], "weights": [-1.25, 0.5]},
+     "delete one of three, the others weighted"),
+    ("tied", "base", {"active": []}, "tied embeddings, MHA, rope_theta 5e5, eps 1e-6"),
+    ("tied", "qv", single("qv"), "r 8 = max_rank on a q,v-only schema"),
+    ("bias", "base", {"active": []}, "attention_bias + mlp_bias, one KV head (MQA)"),
+    ("bias", "all", single("all"), "LoRA on biased linears"),
+    ("bf16", "base", {"active": []}, "bf16 model, head_dim 12"),
+    ("bf16", "qkvo", single("qkvo"), "bf16 adapter on bf16 model"),
+    ("bf16", "multi", {"loaded": ["qkvo", "qv32"], "active": ["qkvo", "qv32"], "weights": [1.0, -1.25]},
+     "bf16 + f32 adapters together"),
+    ("f16", "base", {"active": []}, "f16 model, head_dim 24 != hidden/heads"),
+    ("f16", "all", single("all"), "f16 adapter, q_proj [48, 32], o_proj [32, 48]"),
+    ("sharded", "base", {"active": []}, "2 safetensors shards + index, 3 layers"),
+    ("sharded", "all_l02", single("all_l02"), "layers_to_transform [0, 2]"),
+]
+
+# ----------------------------------------------------------------------------
+# safetensors reader
+
+
+def read_safetensors(path):
+    """Returns {name: float32 tensor} for an F32, F16 or BF16 safetensors file."""
+    assert sys.byteorder == "little"
+    with open(path, "rb") as f:
+        data = f.read()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    base = 8 + n
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        begin, end = info["data_offsets"]
+        buf = bytearray(data[base + begin:base + end])
+        if info["dtype"] == "F32":
+            t = torch.frombuffer(buf, dtype=torch.float32)
+        elif info["dtype"] == "F16":
+            t = torch.frombuffer(buf, dtype=torch.float16).float()
+        elif info["dtype"] == "BF16":
+            t = (torch.frombuffer(buf, dtype=torch.int16).to(torch.int32) << 16).view(torch.float32)
+        else:
+            raise ValueError(f"{path}: {name}: dtype {info['dtype']}")
+        out[name] = t.reshape(info["shape"]).clone()
+    return out
+
+
+def load_model(model_dir):
+    """Returns (config dict, {name: float64 tensor}); checks every shape against the config."""
+    with open(os.path.join(model_dir, "config.json")) as f:
+        cfg = json.load(f)
+    index = os.path.join(model_dir, "model.safetensors.index.json")
+    weights = {}
+    if os.path.exists(index):
+        with open(index) as f:
+            weight_map = json.load(f)["weight_map"]
+        for shard in sorted(set(weight_map.values())):
+            part = read_safetensors(os.path.join(model_dir, shard))
+            assert sorted(part) == sorted(k for k, v in weight_map.items() if v == shard), shard
+            weights.update(part)
+    else:
+        weights = read_safetensors(os.path.join(model_dir, "model.safetensors"))
+    dim, vocab = cfg["hidden_size"], cfg["vocab_size"]
+    want = {"model.embed_tokens.weight": [vocab, dim], "model.norm.weight": [dim]}
+    if not cfg.get("tie_word_embeddings"):
+        want["lm_head.weight"] = [vocab, dim]
+    for L in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{L}."
+        want[p + "input_layernorm.weight"] = [dim]
+        want[p + "post_attention_layernorm.weight"] = [dim]
+        for mod, (out, inp) in linear_shapes(cfg).items():
+            want[p + module_kind(mod) + "." + mod + ".weight"] = [out, inp]
+            if cfg.get("attention_bias" if mod in ATTN else "mlp_bias"):
+                want[p + module_kind(mod) + "." + mod + ".bias"] = [out]
+    got = {k: list(v.shape) for k, v in weights.items()}
+    assert got == want, f"{model_dir}: tensors differ from config: {set(got) ^ set(want)}"
+    return cfg, {k: v.double() for k, v in weights.items()}
+
+
+def module_kind(mod):
+    return "self_attn" if mod in ATTN else "mlp"
+
+
+def linear_shapes(cfg):
+    """{module: (out, in)} of the seven projections."""
+    dim, hidden = cfg["hidden_size"], cfg["intermediate_size"]
+    n_heads = cfg["num_attention_heads"]
+    n_kv = cfg.get("num_key_value_heads") or n_heads
+    hd = cfg.get("head_dim") or dim // n_heads
+    q, kv = n_heads * hd, n_kv * hd
+    return {"q_proj": (q, dim), "k_proj": (kv, dim), "v_proj": (kv, dim), "o_proj": (dim, q),
+            "gate_proj": (hidden, dim), "up_proj": (hidden, dim), "down_proj": (dim, hidden)}
+
+
+# ----------------------------------------------------------------------------
+# PEFT LoRA semantics
+
+
+def peft_targets(acfg, key):
+    """PEFT's check_target_module_exists (layers_pattern unset)."""
+    targets = acfg["target_modules"]
+    if isinstance(targets, str):
+        return re.fullmatch(targets, key) is not None
+    if key in targets:
+        return True
+    found = any(key.endswith("." + t) for t in targets)
+    layers = acfg.get("layers_to_transform")
+    if found and layers is not None and (not isinstance(layers, list) or layers):
+        m = re.match(r".*\.[^.]*\.(\d+)\.", key)
+        if m is None:
+            return False
+        idx = int(m.group(1))
+        return idx == layers if isinstance(layers, int) else idx in layers
+    return found
+
+
+def peft_pattern_key(keys, key):
+    """PEFT's get_pattern_key: the first pattern key fully matching (.*\\.)?KEY."""
+    for k in keys:
+        if re.match(rf"(.*\.)?({k})$", key):
+            return k
+    return key
+
+
+def load_adapter(adapter_dir, cfg):
+    """Returns {module path: (A [r, in], B [out, r], scale)}; checks the file against
+    what PEFT would create from adapter_config.json."""
+    with open(os.path.join(adapter_dir, "adapter_config.json")) as f:
+        acfg = json.load(f)
+    tensors = read_safetensors(os.path.join(adapter_dir, "adapter_model.safetensors"))
+    assert acfg["peft_type"] == "LORA" and not acfg.get("use_dora") and acfg.get("bias", "none") == "none"
+    shapes = linear_shapes(cfg)
+    out, seen = {}, set()
+    for L in range(cfg["num_hidden_layers"]):
+        for mod in ALL7:
+            key = f"model.layers.{L}.{module_kind(mod)}.{mod}"
+            if not peft_targets(acfg, key):
+                continue
+            r = acfg["rank_pattern"].get(peft_pattern_key(acfg["rank_pattern"].keys(), key), acfg["r"])
+            alpha = acfg["alpha_pattern"].get(peft_pattern_key(acfg["alpha_pattern"].keys(), key),
+                                              acfg["lora_alpha"])
+            scale = alpha / math.sqrt(r) if acfg.get("use_rslora") else alpha / r
+            a_name, b_name = f"base_model.model.{key}.lora_A.weight", f"base_model.model.{key}.lora_B.weight"
+            A, B = tensors[a_name], tensors[b_name]
+            o, i = shapes[mod]
+            assert list(A.shape) == [r, i] and list(B.shape) == [o, r], f"{adapter_dir}: {key} shapes"
+            out[key] = (A.double(), B.double(), scale)
+            seen |= {a_name, b_name}
+    assert seen == set(tensors), f"{adapter_dir}: tensors PEFT would not create: {set(tensors) - seen}"
+    return out
+
+
+def resolve_state(state, adapter_root, cfg, cache):
+    """Returns {module path: [(A, B, weight * scale), ...]} for the served adapters."""
+    dirs = state.get("dirs", {})
+    resident = {n: dirs.get(n, n) for n in state.get("loaded", []) + state.get("deleted", [])}
+    for name, d in state.get("hotswap", []):
+        assert name in resident, name
+        resident[name] = d
+    for name in state.get("deleted", []):
+        del resident[name]
+    lora = {}
+    if state.get("disabled"):
+        return lora
+    active = state["active"]
+    weights = state.get("weights", [1.0] * len(active))
+    for name, w in zip(active, weights):
+        d = resident[name]
+        if d not in cache:
+            cache[d] = load_adapter(os.path.join(adapter_root, d), cfg)
+        for key, (A, B, scale) in cache[d].items():
+            lora.setdefault(key, []).append((A, B, w * scale))
+    return lora
+
+
+# ----------------------------------------------------------------------------
+# LLaMA forward (float64)
+
+
+def rms_norm(x, w, eps):
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
+
+
+def rotate_half(x):
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+def forward(cfg, W, tokens, lora):
+    """Logits [len(tokens), vocab] (float64) of LlamaForCausalLM with LoRA terms added."""
+    dim, n_heads = cfg["hidden_size"], cfg["num_attention_heads"]
+    n_kv = cfg.get("num_key_value_heads") or n_heads
+    hd = cfg.get("head_dim") or dim // n_heads
+    eps, theta = cfg["rms_norm_eps"], cfg.get("rope_theta", 10000.0)
+    T = len(tokens)
+
+    def linear(x, path):
+        y = x @ W[path + ".weight"].T
+        if path + ".bias" in W:
+            y = y + W[path + ".bias"]
+        for A, B, coef in lora.get(path, []):
+            y = y + coef * ((x @ A.T) @ B.T)
+        return y
+
+    inv_freq = 1.0 / (theta ** (torch.arange(0, hd, 2, dtype=torch.float64) / hd))
+    angles = torch.arange(T, dtype=torch.float64)[:, None] * inv_freq[None, :]
+    emb = torch.cat((angles, angles), dim=-1)
+    cos, sin = emb.cos(), emb.sin()  # [T, hd]
+    mask = torch.full((T, T), float("-inf"), dtype=torch.float64).triu(1)
+
+    x = W["model.embed_tokens.weight"][torch.tensor(tokens)]
+    for L in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{L}."
+        h = rms_norm(x, W[p + "input_layernorm.weight"], eps)
+        q = linear(h, p + "self_attn.q_proj").view(T, n_heads, hd).transpose(0, 1)
+        k = linear(h, p + "self_attn.k_proj").view(T, n_kv, hd).transpose(0, 1)
+        v = linear(h, p + "self_attn.v_proj").view(T, n_kv, hd).transpose(0, 1)
+        q = q * cos + rotate_half(q) * sin
+        k = k * cos + rotate_half(k) * sin
+        k = k.repeat_interleave(n_heads // n_kv, dim=0)  # repeat_kv
+        v = v.repeat_interleave(n_heads // n_kv, dim=0)
+        att = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(hd) + mask, dim=-1)
+        o = (att @ v).transpose(0, 1).reshape(T, n_heads * hd)
+        x = x + linear(o, p + "self_attn.o_proj")
+        h = rms_norm(x, W[p + "post_attention_layernorm.weight"], eps)
+        gate = linear(h, p + "mlp.gate_proj")
+        x = x + linear(torch.nn.functional.silu(gate) * linear(h, p + "mlp.up_proj"), p + "mlp.down_proj")
+    x = rms_norm(x, W["model.norm.weight"], eps)
+    head = W["model.embed_tokens.weight"] if cfg.get("tie_word_embeddings") else W["lm_head.weight"]
+    return x @ head.T
+
+
+# ----------------------------------------------------------------------------
+# modes
+
+
+def check_conformance(verbose):
+    """Reproduces tests/conformance/expected/*.bin; returns the max abs error."""
+    with open(os.path.join(CONFORMANCE, "expected", "index.json")) as f:
+        index = json.load(f)
+    models, cache, worst = {}, {}, 0.0
+    for case in index["cases"]:
+        m = case["model"]
+        if m not in models:
+            models[m] = load_model(os.path.join(CONFORMANCE, "models", m))
+        cfg, W = models[m]
+        lora = resolve_state(case["state"], os.path.join(CONFORMANCE, "adapters", m), cfg, cache.setdefault(m, {}))
+        got = forward(cfg, W, case["tokens"], lora)
+        with open(os.path.join(CONFORMANCE, "expected", case["file"]), "rb") as f:
+            want = torch.frombuffer(bytearray(f.read()), dtype=torch.float32).double().reshape(case["shape"])
+        err = (got - want).abs().max().item()
+        worst = max(worst, err)
+        if verbose:
+            print(f"  {case['case']:36s} max|err| {err:.3e}")
+    print(f"conformance: {len(index['cases'])} cases, max abs error {worst:.3e}")
+    return worst
+
+
+def run_gen(gen, args):
+    subprocess.run([gen] + args, cwd=GOLDEN, check=True)
+
+
+def generate(gen):
+    os.makedirs(GOLDEN, exist_ok=True)
+    for sub in ("models", "adapters", "expected"):
+        shutil.rmtree(os.path.join(GOLDEN, sub), ignore_errors=True)
+    for m, opts in MODELS.items():
+        run_gen(gen, ["model", f"models/{m}"] + opts)
+        for a, aopts in ADAPTERS[m].items():
+            run_gen(gen, ["adapter", f"adapters/{m}/{a}", "--model", f"models/{m}"] + aopts)
+    check_dtype_rounding(gen)
+
+
+def check_dtype_rounding(gen):
+    """The generator's f16/bf16 rounding must equal torch's (round to nearest even)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for m in ("bf16", "f16"):
+            opts = list(MODELS[m])
+            i = opts.index("--dtype")
+            dtype = torch.bfloat16 if opts[i + 1] == "bf16" else torch.float16
+            opts[i + 1] = "f32"
+            subprocess.run([gen, "model", os.path.join(tmp, m)] + opts, check=True)
+            ref = read_safetensors(os.path.join(tmp, m, "model.safetensors"))
+            got = read_safetensors(os.path.join(GOLDEN, "models", m, "model.safetensors"))
+            for k in ref:
+                assert torch.equal(ref[k].to(dtype).float(), got[k]), f"{m}: {k}: rounding differs"
+
+
+def compute_expected():
+    exp_dir = os.path.join(GOLDEN, "expected")
+    shutil.rmtree(exp_dir, ignore_errors=True)
+    os.makedirs(exp_dir)
+    models, cache, base, cases = {}, {}, {}, []
+    total = 0
+    for m, name, state, what in CASES:
+        if m not in models:
+            models[m] = load_model(os.path.join(GOLDEN, "models", m))
+        cfg, W = models[m]
+        lora = resolve_state(state, os.path.join(GOLDEN, "adapters", m), cfg, cache.setdefault(m, {}))
+        deltas = []
+        for n in TOKEN_COUNTS:
+            rng = random.Random(f"{m}-{n}")
+            tokens = [rng.randrange(cfg["vocab_size"]) for _ in range(n)]
+            logits = forward(cfg, W, tokens, lora).float()
+            if name == "base":
+                base[(m, n)] = logits
+            deltas.append((logits - base[(m, n)]).abs().max().item())
+            case = f"{m}__{name}__s{n}"
+            blob = logits.contiguous().numpy().astype("<f4").tobytes()
+            with open(os.path.join(exp_dir, case + ".bin"), "wb") as f:
+                f.write(blob)
+            total += len(blob)
+            cases.append({"case": case, "model": m, "state": state, "schema": SCHEMAS[m], "tokens": tokens,
+                          "file": case + ".bin", "shape": list(logits.shape)})
+        print(f"  {m + '__' + name:24s} max|logits-base| {max(deltas):8.4f}  {what}")
+    with open(os.path.join(exp_dir, "index.json"), "w") as f:
+        json.dump({"cases": cases, "tolerance": TOLERANCE}, f, indent=1)
+        f.write("\n")
+    print(f"{len(cases)} cases ({len(CASES)} states x token counts {TOKEN_COUNTS}) in {exp_dir}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("gen", nargs="?", default=os.path.join(HERE, "..", "build", "lorajit_gen"),
+                    help="path to lorajit_gen (default ../build/lorajit_gen)")
+    ap.add_argument("--check-conformance", action="store_true",
+                    help="only check the reference against tests/conformance (max error 2e-5)")
+    ap.add_argument("--no-gen", action="store_true", help="keep models/adapters; only recompute expected/")
+    args = ap.parse_args()
+    torch.set_grad_enabled(False)
+    worst = check_conformance(verbose=args.check_conformance)
+    if worst > 2e-5:
+        sys.exit("the reference does not reproduce tests/conformance within 2e-5")
+    if args.check_conformance:
+        return
+    if not args.no_gen:
+        generate(os.path.abspath(args.gen))
+    compute_expected()
+    size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(GOLDEN) for f in fs)
+    print(f"tests/golden: {size / 1e6:.2f} MB")
+
+
+if __name__ == "__main__":
+    main()
