@@ -56,8 +56,11 @@ struct ir_node {
     ir_dtype dtype;
     int ndim;            /* 1 or 2 */
     int64_t shape[2];    /* [rows, cols] or [rows]; shape[0] may be IR_T */
-    const char *name;    /* HF-style path, e.g. "layers.3.self_attn.q_proj.lora"; arena-owned */
-    int layer;           /* transformer layer index, -1 outside the layers */
+    const char *name;    /* HF-style path, e.g. "layers.3.self_attn.q_proj.lora"; arena-owned;
+                            a WEIGHT is named by its tensor */
+    int layer;           /* transformer layer index, -1 outside the layers: parsed by the
+                            builders from a name that starts "layers.N." (ir_weight: its
+                            layer argument) */
 
     /* attributes (which ones apply depends on op) */
     int weight_id;       /* WEIGHT: index into ctx->weights and the layout's weight list */
@@ -70,7 +73,8 @@ struct ir_node {
 
     /* plan (filled by ir_plan) */
     ir_buf buf;
-    int64_t buf_off;     /* IR_BUF_SCRATCH: offset in floats per token */
+    int64_t buf_off;     /* IR_BUF_SCRATCH: offset in floats per token (IR_BUF_INPLACE: the
+                            chain root's, for reference); -1 elsewhere */
     int n_uses;          /* consumers of this node */
     int last_use;        /* id of the last consumer, -1 if none */
 };
@@ -87,7 +91,8 @@ typedef struct ir_graph {
     int64_t seq_len;       /* max positions (KV cache length) */
     /* plan totals (filled by ir_plan) */
     int64_t scratch_per_token; /* floats of scratch per token of the call */
-    int64_t lora_t_off;        /* LoRA intermediate t [T, r_max] at scratch + lora_t_off * T */
+    int64_t lora_t_off;        /* LoRA intermediate t [T, r_max] at scratch + lora_t_off * T;
+                                  -1 when there are no sites */
     int64_t scratch_fixed;     /* floats independent of T (one attention row [seq_len]),
                                   at scratch + scratch_per_token * T */
     lorajit_status status; /* first error recorded by a builder, LORAJIT_OK if none */
@@ -97,15 +102,21 @@ typedef struct ir_graph {
 /* ---- graph.c: arena, graph, builders ----
  * Builders append a node, check shapes and record the first error on the graph
  * (status + msg naming the inputs); after an error they return a node anyway so
- * that a front end can keep calling them and check g->status once at the end. */
+ * that a front end can keep calling them and check g->status once at the end.
+ * Out of memory records LORAJIT_E_NOMEM and returns a sink node that is not in
+ * the graph. A node's layer comes from its name: "layers.N.<rest>" gives N. */
 ir_graph *ir_graph_new(int r_max, int64_t seq_len); /* Caller owns the result; free with ir_graph_free(). NULL when out of memory. */
 void ir_graph_free(ir_graph *g);                     /* NULL does nothing */
-const char *ir_strdup(ir_graph *g, const char *s);   /* copy into the arena; borrowed, valid until ir_graph_free */
+const char *ir_strdup(ir_graph *g, const char *s);   /* copy into the arena; borrowed, valid until ir_graph_free; NULL when out of memory */
+void *ir_alloc(ir_graph *g, size_t n);               /* n zeroed bytes in the arena (passes' scratch arrays); borrowed, valid until ir_graph_free; NULL when out of memory */
+/* Writes "[T, 64]" / "[64]" for n's shape into buf (cap bytes). Borrowed; returns buf. */
+const char *ir_shape_str(const ir_node *n, char *buf, size_t cap);
 const char *ir_op_name(ir_op op);                    /* static text, e.g. "matmul" */
 int ir_op_arity(ir_op op);
 bool ir_op_inplace(ir_op op);
 /* Formatted error naming node n; keeps the first error only. */
-void ir_error(ir_graph *g, const ir_node *n, lorajit_status s, const char *fmt, ...);
+void ir_error(ir_graph *g, const ir_node *n, lorajit_status s, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 ir_node *ir_input(ir_graph *g, const char *name);                                   /* [T] i32 */
 ir_node *ir_weight(ir_graph *g, const char *tensor, int layer, int64_t rows, int64_t cols); /* cols 0: 1-D */
@@ -122,8 +133,13 @@ ir_node *ir_add(ir_graph *g, ir_node *a, ir_node *b, const char *name);
 ir_node *ir_output(ir_graph *g, ir_node *logits, const char *name);
 
 /* ---- verify.c ----
- * Re-checks every node (arity, dtypes, shapes, in-place use, one OUTPUT, weight
- * and site numbering). Returns LORAJIT_OK or records the first error on g. */
+ * ir_check_node: the per-op rules (arity, dtypes, shapes, attributes) of one node
+ * against its inputs; every builder calls it, and so does ir_verify. Records a
+ * LORAJIT_E_SHAPE (or E_COMPILE for a malformed node) naming n and its inputs.
+ * ir_verify: every node, plus ids, inputs before use, in-place inputs with one
+ * consumer, one OUTPUT fed by a MATMUL, weight and site numbering. Returns
+ * LORAJIT_OK or records the first error on g (and returns g->status if set). */
+lorajit_status ir_check_node(ir_graph *g, const ir_node *n);
 lorajit_status ir_verify(ir_graph *g);
 
 /* ---- print.c ----

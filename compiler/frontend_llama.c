@@ -1,0 +1,132 @@
+/* frontend_llama.c — config + schema -> the LLaMA forward pass as IR.
+ *
+ * Inputs: a parsed config.json (lj_config) and the adapter schema (lj_schema).
+ * Output: an unverified ir_graph that mirrors llama2.c's forward() as straight-line
+ * builder calls, with Hugging Face tensor names ("model.layers.L.self_attn.q_proj.weight")
+ * and a LORA node after every linear whose module is in schema->target_mask.
+ * Weight ids follow creation order; site ids follow (layer, q,k,v,o,gate,up,down).
+ * Node names are HF-style ("layers.0.self_attn.q_proj", "...q_proj.lora", "norm",
+ * "lm_head", "logits"); the builders take a node's layer from its "layers.N." prefix. */
+#include <limits.h>
+#include <stdarg.h>
+
+#include "compiler.h"
+
+/* snprintf into buf and return it (names are copied by the builders at once) */
+__attribute__((format(printf, 3, 4)))
+static const char *fmt(char *buf, size_t cap, const char *f, ...) {
+    va_list ap;
+    va_start(ap, f);
+    vsnprintf(buf, cap, f, ap);
+    va_end(ap);
+    return buf;
+}
+
+/* One linear of a block: y [T, out] = x [T, in] @ W^T (W [out, in]) [+ b [out]]
+ * [+ LoRA slot of (layer, module)]; module names the weight, e.g. q_proj. */
+static ir_node *linear(ir_graph *g, const lj_schema *schema, ir_node *x, int layer, int module,
+                       int64_t out, int64_t in, bool bias) {
+    char name[128], tensor[160];
+    fmt(name, sizeof name, "layers.%d.%s.%s", layer, lj_module_parent(module),
+        lj_module_name(module));
+    ir_node *w = ir_weight(g, fmt(tensor, sizeof tensor, "model.%s.weight", name), layer, out, in);
+    ir_node *y = ir_matmul(g, x, w, name);
+    if (bias) {
+        ir_node *b = ir_weight(g, fmt(tensor, sizeof tensor, "model.%s.bias", name), layer, out, 0);
+        y = ir_bias_add(g, y, b, fmt(tensor, sizeof tensor, "%s.bias", name));
+    }
+    if (schema->target_mask & (1u << module))
+        y = ir_lora(g, y, x, module, fmt(tensor, sizeof tensor, "%s.lora", name));
+    return y;
+}
+
+/* A size of cfg that the builders take as int; names the config.json field. */
+static lorajit_status int_field(int64_t v, const char *field, int *out, lj_err *err) {
+    if (v <= 0 || v > INT_MAX / 4)
+        return lj_fail(err, LORAJIT_E_UNSUPPORTED, "config.json: %s = %lld is out of range", field,
+                       (long long)v);
+    *out = (int)v;
+    return LORAJIT_OK;
+}
+
+ir_graph *fe_llama_build(const lj_config *cfg, const lj_schema *schema, lj_err *err) {
+    int n_layers, n_heads, n_kv_heads, head_size;
+    if (int_field(cfg->n_layers, "num_hidden_layers", &n_layers, err) ||
+        int_field(cfg->n_heads, "num_attention_heads", &n_heads, err) ||
+        int_field(cfg->n_kv_heads, "num_key_value_heads", &n_kv_heads, err) ||
+        int_field(cfg->head_size, "head_dim", &head_size, err))
+        return NULL;
+    int64_t dim = cfg->dim, hidden_dim = cfg->hidden_dim, vocab_size = cfg->vocab_size;
+    int64_t q_dim = (int64_t)n_heads * head_size;   /* n_heads * head_size */
+    int64_t kv_dim = (int64_t)n_kv_heads * head_size;
+    float eps = cfg->rms_eps, theta = cfg->rope_theta;
+    bool ab = cfg->attention_bias, mb = cfg->mlp_bias;
+
+    ir_graph *g = ir_graph_new(schema->r_max, cfg->seq_len);
+    if (!g) {
+        lj_fail(err, LORAJIT_E_NOMEM, "out of memory creating the IR graph");
+        return NULL;
+    }
+    char name[128], tensor[160];
+
+    ir_node *tokens = ir_input(g, "tokens");                                  /* [T] */
+    ir_node *embed = ir_weight(g, "model.embed_tokens.weight", -1, vocab_size, dim);
+    ir_node *x = ir_embed(g, embed, tokens, "embed_tokens");                  /* [T, dim] */
+
+    for (int l = 0; l < n_layers; l++) {
+        /* attention rmsnorm */
+        ir_node *w = ir_weight(g, fmt(tensor, sizeof tensor,
+                                      "model.layers.%d.input_layernorm.weight", l), l, dim, 0);
+        ir_node *xb = ir_rmsnorm(g, x, w, eps,
+                                 fmt(name, sizeof name, "layers.%d.input_layernorm", l));
+
+        /* qkv matmuls for this position */
+        ir_node *q = linear(g, schema, xb, l, LJ_MOD_Q, q_dim, dim, ab);     /* [T, q_dim] */
+        ir_node *k = linear(g, schema, xb, l, LJ_MOD_K, kv_dim, dim, ab);    /* [T, kv_dim] */
+        ir_node *v = linear(g, schema, xb, l, LJ_MOD_V, kv_dim, dim, ab);    /* [T, kv_dim] */
+
+        /* RoPE relative positional encoding */
+        q = ir_rope(g, q, n_heads, head_size, theta,
+                    fmt(name, sizeof name, "layers.%d.self_attn.q_rope", l));
+        k = ir_rope(g, k, n_kv_heads, head_size, theta,
+                    fmt(name, sizeof name, "layers.%d.self_attn.k_rope", l));
+
+        /* multihead attention over the KV cache, then the output projection */
+        ir_node *att = ir_attention(g, q, k, v, n_heads, n_kv_heads, head_size,
+                                    fmt(name, sizeof name, "layers.%d.self_attn", l));
+        ir_node *o = linear(g, schema, att, l, LJ_MOD_O, dim, q_dim, ab);    /* [T, dim] */
+
+        /* residual connection back into x */
+        x = ir_add(g, x, o, fmt(name, sizeof name, "layers.%d.attn_residual", l));
+
+        /* ffn rmsnorm */
+        w = ir_weight(g, fmt(tensor, sizeof tensor,
+                             "model.layers.%d.post_attention_layernorm.weight", l), l, dim, 0);
+        xb = ir_rmsnorm(g, x, w, eps,
+                        fmt(name, sizeof name, "layers.%d.post_attention_layernorm", l));
+
+        /* w2(silu(w1(x)) * w3(x)) */
+        ir_node *gate = linear(g, schema, xb, l, LJ_MOD_GATE, hidden_dim, dim, mb); /* [T, hidden_dim] */
+        ir_node *up = linear(g, schema, xb, l, LJ_MOD_UP, hidden_dim, dim, mb);     /* [T, hidden_dim] */
+        ir_node *h = ir_silu_mul(g, gate, up, fmt(name, sizeof name, "layers.%d.mlp.act_fn", l));
+        ir_node *d = linear(g, schema, h, l, LJ_MOD_DOWN, dim, hidden_dim, mb);     /* [T, dim] */
+
+        /* residual connection */
+        x = ir_add(g, x, d, fmt(name, sizeof name, "layers.%d.mlp_residual", l));
+    }
+
+    /* final rmsnorm, classifier into logits */
+    ir_node *w = ir_weight(g, "model.norm.weight", -1, dim, 0);
+    x = ir_rmsnorm(g, x, w, eps, "norm");
+    ir_node *cls = cfg->tie_embeddings ? embed
+                                       : ir_weight(g, "lm_head.weight", -1, vocab_size, dim);
+    ir_node *logits = ir_matmul(g, x, cls, "lm_head");                       /* [T, vocab_size] */
+    ir_output(g, logits, "logits");
+
+    if (g->status != LORAJIT_OK) {
+        lj_fail(err, g->status, "%s", g->msg);
+        ir_graph_free(g);
+        return NULL;
+    }
+    return g;
+}
