@@ -16,8 +16,8 @@ enum { CBLAS_ROW_MAJOR = 101, CBLAS_NO_TRANS = 111, CBLAS_TRANS = 112 };
 static LLVMValueRef param(cg *c, unsigned i) { return LLVMGetParam(c->fn, i); }
 static LLVMValueRef mul(cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWMul(c->b, a, b, ""); }
 static LLVMValueRef add(cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWAdd(c->b, a, b, ""); }
-static LLVMValueRef fmul(cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFMul(c->b, a, b, ""); }
-static LLVMValueRef fadd(cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFAdd(c->b, a, b, ""); }
+static LLVMValueRef f_mul(cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFMul(c->b, a, b, ""); }
+static LLVMValueRef f_add(cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFAdd(c->b, a, b, ""); }
 static LLVMValueRef ldv(cg *c, LLVMValueRef var) { return LLVMBuildLoad2(c->b, c->f32, var, ""); }
 static void stv(cg *c, LLVMValueRef var, LLVMValueRef v) { LLVMBuildStore(c->b, v, var); }
 static LLVMValueRef fptr(cg *c, LLVMValueRef base, LLVMValueRef idx) { return cg_gep(c, c->f32, base, idx); }
@@ -59,13 +59,13 @@ LLVMValueRef cg_kernel_rmsnorm(cg *c, int64_t d, float eps) {
     stv(c, ss, cg_f32(c, 0));
     LLVMValueRef ii = cg_for(c, &i, cg_i64(c, 0), cg_i64(c, d), "i");
     LLVMValueRef v = cg_ldf(c, x, ii);
-    stv(c, ss, cg_fast(fadd(c, ldv(c, ss), cg_fast(fmul(c, v, v)))));
+    stv(c, ss, cg_fast(f_add(c, ldv(c, ss), cg_fast(f_mul(c, v, v)))));
     cg_end(c, &i);
     LLVMValueRef ms = LLVMBuildFDiv(c->b, ldv(c, ss), cg_f32(c, (float)d), "");
-    LLVMValueRef arg = fadd(c, ms, cg_f32(c, eps));
+    LLVMValueRef arg = f_add(c, ms, cg_f32(c, eps));
     LLVMValueRef inv = LLVMBuildFDiv(c->b, cg_f32(c, 1.0f), cg_intrinsic(c, "llvm.sqrt", &arg, 1), "inv");
     LLVMValueRef jj = cg_for(c, &j, cg_i64(c, 0), cg_i64(c, d), "j");
-    cg_stf(c, out, jj, fmul(c, cg_ldf(c, param(c, 1), jj), fmul(c, cg_ldf(c, x, jj), inv)));
+    cg_stf(c, out, jj, f_mul(c, cg_ldf(c, param(c, 1), jj), f_mul(c, cg_ldf(c, x, jj), inv)));
     cg_end(c, &j);
     cg_end(c, &t);
     cg_kernel_end(c);
@@ -82,7 +82,7 @@ LLVMValueRef cg_kernel_bias_add(cg *c, int64_t cols) {
     LLVMValueRef it = cg_for(c, &t, cg_i64(c, 0), param(c, 2), "t");
     LLVMValueRef y = fptr(c, param(c, 0), mul(c, it, cg_i64(c, cols)));
     LLVMValueRef ii = cg_for(c, &i, cg_i64(c, 0), cg_i64(c, cols), "i");
-    cg_stf(c, y, ii, fadd(c, cg_ldf(c, y, ii), cg_ldf(c, param(c, 1), ii)));
+    cg_stf(c, y, ii, f_add(c, cg_ldf(c, y, ii), cg_ldf(c, param(c, 1), ii)));
     cg_end(c, &i);
     cg_end(c, &t);
     cg_kernel_end(c);
@@ -109,15 +109,15 @@ LLVMValueRef cg_kernel_rope(cg *c, int n_heads, int head_size, float theta) {
                                    cg_f32(c, (float)head_size), "");
     LLVMValueRef pw[2] = {cg_f32(c, theta), e};
     LLVMValueRef inv = LLVMBuildFDiv(c->b, cg_f32(c, 1.0f), cg_intrinsic(c, "llvm.pow", pw, 2), "inv_freq");
-    LLVMValueRef ang = fmul(c, pos, inv);
+    LLVMValueRef ang = f_mul(c, pos, inv);
     LLVMValueRef cs = cg_intrinsic(c, "llvm.cos", &ang, 1);
     LLVMValueRef sn = cg_intrinsic(c, "llvm.sin", &ang, 1);
     LLVMValueRef ih = cg_for(c, &h, cg_i64(c, 0), cg_i64(c, n_heads), "h");
     LLVMValueRef i1 = add(c, mul(c, ih, cg_i64(c, head_size)), ii);
     LLVMValueRef i2 = add(c, i1, cg_i64(c, half));
     LLVMValueRef x1 = cg_ldf(c, row, i1), x2 = cg_ldf(c, row, i2);
-    cg_stf(c, row, i1, LLVMBuildFSub(c->b, fmul(c, x1, cs), fmul(c, x2, sn), ""));
-    cg_stf(c, row, i2, fadd(c, fmul(c, x2, cs), fmul(c, x1, sn)));
+    cg_stf(c, row, i1, LLVMBuildFSub(c->b, f_mul(c, x1, cs), f_mul(c, x2, sn), ""));
+    cg_stf(c, row, i2, f_add(c, f_mul(c, x2, cs), f_mul(c, x1, sn)));
     cg_end(c, &h);
     cg_end(c, &i);
     cg_end(c, &t);
@@ -160,9 +160,9 @@ LLVMValueRef cg_kernel_attention(cg *c, int n_heads, int n_kv_heads, int head_si
     LLVMValueRef kj = fptr(c, kc, add(c, mul(c, ij, cg_i64(c, kv_dim)), kvoff));
     stv(c, dot, cg_f32(c, 0));
     LLVMValueRef ii = cg_for(c, &i, cg_i64(c, 0), cg_i64(c, head_size), "i");
-    stv(c, dot, cg_fast(fadd(c, ldv(c, dot), cg_fast(fmul(c, cg_ldf(c, qh, ii), cg_ldf(c, kj, ii))))));
+    stv(c, dot, cg_fast(f_add(c, ldv(c, dot), cg_fast(f_mul(c, cg_ldf(c, qh, ii), cg_ldf(c, kj, ii))))));
     cg_end(c, &i);
-    LLVMValueRef s = fmul(c, ldv(c, dot), cg_f32(c, 1.0f / sqrtf((float)head_size)));
+    LLVMValueRef s = f_mul(c, ldv(c, dot), cg_f32(c, 1.0f / sqrtf((float)head_size)));
     cg_stf(c, att, ij, s);
     LLVMValueRef mm[2] = {ldv(c, mx), s};
     stv(c, mx, cg_intrinsic(c, "llvm.maxnum", mm, 2));
@@ -173,7 +173,7 @@ LLVMValueRef cg_kernel_attention(cg *c, int n_heads, int n_kv_heads, int head_si
     LLVMValueRef ex = LLVMBuildFSub(c->b, cg_ldf(c, att, ij), ldv(c, mx), "");
     ex = cg_intrinsic(c, "llvm.exp", &ex, 1);
     cg_stf(c, att, ij, ex);
-    stv(c, sum, cg_fast(fadd(c, ldv(c, sum), ex)));
+    stv(c, sum, cg_fast(f_add(c, ldv(c, sum), ex)));
     cg_end(c, &j);
     LLVMValueRef inv = LLVMBuildFDiv(c->b, cg_f32(c, 1.0f), ldv(c, sum), "");
     /* out_h = sum_j p_j v_j */
@@ -181,10 +181,10 @@ LLVMValueRef cg_kernel_attention(cg *c, int n_heads, int n_kv_heads, int head_si
     cg_stf(c, oh, ii, cg_f32(c, 0));
     cg_end(c, &i);
     ij = cg_for(c, &j, cg_i64(c, 0), npos, "j");
-    LLVMValueRef p = fmul(c, cg_ldf(c, att, ij), inv);
+    LLVMValueRef p = f_mul(c, cg_ldf(c, att, ij), inv);
     LLVMValueRef vj = fptr(c, vc, add(c, mul(c, ij, cg_i64(c, kv_dim)), kvoff));
     ii = cg_for(c, &i, cg_i64(c, 0), cg_i64(c, head_size), "i");
-    cg_stf(c, oh, ii, fadd(c, cg_ldf(c, oh, ii), fmul(c, p, cg_ldf(c, vj, ii))));
+    cg_stf(c, oh, ii, f_add(c, cg_ldf(c, oh, ii), f_mul(c, p, cg_ldf(c, vj, ii))));
     cg_end(c, &i);
     cg_end(c, &j);
     cg_end(c, &h);
@@ -205,10 +205,10 @@ static LLVMValueRef elementwise(cg *c, const char *op, int64_t cols, bool silu) 
     LLVMValueRef a = cg_ldf(c, param(c, 0), ii), b = cg_ldf(c, param(c, 1), ii), r;
     if (silu) {
         LLVMValueRef neg = LLVMBuildFNeg(c->b, a, "");
-        LLVMValueRef den = fadd(c, cg_f32(c, 1.0f), cg_intrinsic(c, "llvm.exp", &neg, 1));
-        r = fmul(c, LLVMBuildFDiv(c->b, a, den, "silu"), b);
+        LLVMValueRef den = f_add(c, cg_f32(c, 1.0f), cg_intrinsic(c, "llvm.exp", &neg, 1));
+        r = f_mul(c, LLVMBuildFDiv(c->b, a, den, "silu"), b);
     } else {
-        r = fadd(c, a, b);
+        r = f_add(c, a, b);
     }
     cg_stf(c, param(c, 3), ii, r);
     cg_end(c, &i);
@@ -282,7 +282,7 @@ LLVMValueRef cg_kernel_lora(cg *c, int64_t in, int64_t out, int r_max) {
     LLVMBasicBlockRef skip = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "skip");
     LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSGT, rank, cg_i32(c, 0), ""), apply, skip);
     LLVMPositionBuilderAtEnd(c->b, apply);
-    LLVMValueRef scale = fmul(c, cg_ldf(c, scales, slot), w);
+    LLVMValueRef scale = f_mul(c, cg_ldf(c, scales, slot), w);
     LLVMValueRef A = fptr(c, a_base, mul(c, slot, cg_i64(c, (int64_t)r_max * in)));
     LLVMValueRef B = fptr(c, b_base, mul(c, slot, cg_i64(c, out * r_max)));
     LLVMValueRef K = cg_i32(c, (int32_t)in), N = cg_i32(c, (int32_t)out), R = cg_i32(c, r_max);
