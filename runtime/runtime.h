@@ -41,6 +41,13 @@ void lj_alloc_fail_after(long k);
 lorajit_status lj_read_file(const char *path, char **data, size_t *len, lj_err *err);
 /* Writes dir + "/" + name into out (cap bytes); fails with E_ARG if it does not fit. */
 lorajit_status lj_path_join(char *out, size_t cap, const char *dir, const char *name, lj_err *err);
+struct cJSON;
+/* Parses text[0..len) (need not be NUL-terminated) as one JSON value, refusing
+ * trailing garbage. A syntax error is E_FORMAT naming path and the byte offset
+ * (base + offset into text; base is where text starts in the file).
+ * Caller owns *root; free with cJSON_Delete(). On failure *root is NULL. */
+lorajit_status lj_json_parse(const char *text, size_t len, const char *path, size_t base,
+                             struct cJSON **root, lj_err *err);
 
 /* ---- modules.c: the seven LoRA target modules of a LLaMA block ---- */
 typedef enum lj_module {
@@ -68,9 +75,10 @@ typedef struct lj_config {
     bool mlp_bias;        /* gate/up/down carry biases */
 } lj_config;
 /* Parses config.json text; path is used in messages only. Refuses, naming the
- * field: a model_type other than "llama" (or "mistral"-free LLaMA layouts), a
- * rope_scaling that is not null, hidden_act other than "silu", missing or
- * non-positive sizes, n_heads not a multiple of n_kv_heads. */
+ * field: a model_type present and other than "llama", a rope_scaling that is not
+ * null, hidden_act other than "silu", missing, non-integer or non-positive sizes,
+ * n_heads not a multiple of n_kv_heads, absurd sizes (a dimension over 1<<20,
+ * more than 4096 layers, a vocabulary over 1<<24). */
 lorajit_status lj_config_parse(const char *text, size_t len, const char *path, lj_config *cfg,
                                lj_err *err);
 lorajit_status lj_config_read(const char *path, lj_config *cfg, lj_err *err);
@@ -133,8 +141,9 @@ typedef struct st_tensor {
 } st_tensor;
 typedef struct st_file {
     char *path;
-    void *map;           /* [size] the whole file, read-only mmap */
+    void *map;           /* [size] the whole file: read-only mmap, or the borrowed buffer */
     size_t size;
+    bool mapped;         /* true: map is our mmap, unmapped by st_close; false: borrowed */
     size_t data_start;   /* 8 + header length */
     int n_tensors;
     st_tensor *tensors;  /* [n_tensors], sorted by name */
@@ -148,7 +157,8 @@ lorajit_status st_open(const char *path, st_file **out, lj_err *err);
 lorajit_status st_open_buffer(const void *buf, size_t size, const char *name, st_file **out,
                               lj_err *err);
 void st_close(st_file *f); /* NULL does nothing */
-const st_tensor *st_find(const st_file *f, const char *name); /* borrowed, NULL if absent */
+/* Borrowed; valid until st_close(f). NULL if absent. */
+const st_tensor *st_find(const st_file *f, const char *name);
 const char *st_dtype_name(st_dtype d);
 size_t st_dtype_size(st_dtype d);
 /* Converts t (F32, F16 or BF16) to n f32 values in dst (n = element count of t);

@@ -1,0 +1,107 @@
+/* file.c — whole-file reads, path joins and the JSON entry point of runtime/.
+ *
+ * Inputs: paths and text from the user's model and adapter folders. Outputs:
+ * NUL-terminated file contents, joined paths, and parsed cJSON trees; every
+ * failure names the path, strerror for I/O, and the byte offset (plus line and
+ * column) of a JSON syntax error. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "runtime.h"
+
+/* Caller owns *data; free with free(). On failure *data is NULL and *len 0. */
+lorajit_status lj_read_file(const char *path, char **data, size_t *len, lj_err *err) {
+    *data = NULL;
+    *len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return lj_fail(err, LORAJIT_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return lj_fail(err, LORAJIT_E_IO, "%s: cannot stat: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return lj_fail(err, LORAJIT_E_IO, "%s: not a regular file", path);
+    }
+    if ((uint64_t)st.st_size >= (uint64_t)SIZE_MAX) {
+        close(fd);
+        return lj_fail(err, LORAJIT_E_NOMEM, "%s: file of %lld bytes is too large", path,
+                       (long long)st.st_size);
+    }
+    size_t size = (size_t)st.st_size;
+    char *buf = lj_malloc(size + 1);
+    if (!buf) {
+        close(fd);
+        return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory reading %zu bytes", path, size);
+    }
+    size_t got = 0;
+    while (got < size) {
+        ssize_t r = read(fd, buf + got, size - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            int e = r < 0 ? errno : 0;
+            close(fd);
+            free(buf);
+            return lj_fail(err, LORAJIT_E_IO, "%s: read failed at byte %zu of %zu: %s", path, got,
+                           size, e ? strerror(e) : "file shrank while reading");
+        }
+        got += (size_t)r;
+    }
+    close(fd);
+    buf[size] = '\0';
+    *data = buf;
+    *len = size;
+    return LORAJIT_OK;
+}
+
+lorajit_status lj_path_join(char *out, size_t cap, const char *dir, const char *name, lj_err *err) {
+    size_t dl = strlen(dir);
+    const char *sep = (dl > 0 && dir[dl - 1] != '/') ? "/" : "";
+    size_t need = dl + strlen(sep) + strlen(name) + 1;
+    if (need > cap)
+        return lj_fail(err, LORAJIT_E_ARG, "path %s%s%s is %zu bytes, longer than %zu", dir, sep,
+                       name, need - 1, cap ? cap - 1 : 0);
+    memcpy(out, dir, dl);
+    memcpy(out + dl, sep, strlen(sep));
+    memcpy(out + dl + strlen(sep), name, strlen(name) + 1);
+    return LORAJIT_OK;
+}
+
+/* Caller owns *root; free with cJSON_Delete(). On failure *root is NULL. */
+lorajit_status lj_json_parse(const char *text, size_t len, const char *path, size_t base,
+                             struct cJSON **root, lj_err *err) {
+    *root = NULL;
+    /* cJSON wants a terminated string; copying also keeps it from reading past
+     * text[len] (text may be a slice of an mmap). The NUL is passed inside the
+     * length so that require_null_terminated refuses trailing garbage only. */
+    char *copy = lj_malloc(len + 1);
+    if (!copy) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory parsing JSON", path);
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    const char *end = NULL;
+    cJSON *j = cJSON_ParseWithLengthOpts(copy, len + 1, &end, 1);
+    if (!j) {
+        size_t off = (end && end >= copy && end <= copy + len) ? (size_t)(end - copy) : 0;
+        size_t line = 1, col = 1;
+        for (size_t i = 0; i < off; i++) {
+            if (copy[i] == '\n') { line++; col = 1; } else { col++; }
+        }
+        free(copy);
+        if (base == 0)
+            return lj_fail(err, LORAJIT_E_FORMAT, "%s: invalid JSON at byte %zu (line %zu, column %zu)",
+                           path, off, line, col);
+        return lj_fail(err, LORAJIT_E_FORMAT, "%s: invalid JSON header at byte %zu", path, base + off);
+    }
+    free(copy);
+    *root = j;
+    return LORAJIT_OK;
+}

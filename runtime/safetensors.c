@@ -1,0 +1,413 @@
+/* safetensors.c — maps a .safetensors file and validates its header.
+ *
+ * Input: a file (or buffer) laid out as an 8-byte little-endian header length N,
+ * N bytes of JSON {name: {"dtype", "shape", "data_offsets": [begin, end]}, ...,
+ * "__metadata__": {string: string}}, then the data section. Output: an st_file
+ * whose tensors are sorted by name and point into the mapping. The bytes are
+ * hostile until checked: every refusal names the file, the tensor and the byte
+ * offset; sizes are checked for overflow; ranges must fit the data section and
+ * must not overlap. Also converts F32 / F16 / BF16 tensors to f32. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "runtime.h"
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "safetensors.c reads little-endian data in place; a big-endian host needs byte swaps"
+#endif
+
+#define ST_MAX_HEADER UINT64_C(100000000) /* 100 MB, as the reference implementation */
+#define ST_MAX_TENSORS 1000000
+#define ST_MAX_INT (UINT64_C(1) << 53)    /* larger JSON numbers are not exact doubles */
+
+const char *st_dtype_name(st_dtype d) {
+    switch (d) {
+    case ST_F32: return "F32";
+    case ST_F16: return "F16";
+    case ST_BF16: return "BF16";
+    case ST_F64: return "F64";
+    case ST_I64: return "I64";
+    case ST_I32: return "I32";
+    case ST_I16: return "I16";
+    case ST_I8: return "I8";
+    case ST_U8: return "U8";
+    case ST_BOOL: return "BOOL";
+    case ST_DTYPE_COUNT: break;
+    }
+    return "?";
+}
+
+size_t st_dtype_size(st_dtype d) {
+    switch (d) {
+    case ST_F64: case ST_I64: return 8;
+    case ST_F32: case ST_I32: return 4;
+    case ST_F16: case ST_BF16: case ST_I16: return 2;
+    case ST_I8: case ST_U8: case ST_BOOL: return 1;
+    case ST_DTYPE_COUNT: break;
+    }
+    return 0;
+}
+
+/* Valid safetensors dtypes that lorajit has no use for: refused as unsupported
+ * rather than malformed. */
+static const char *const other_dtypes[] = {
+    "U16", "U32", "U64", "F8_E4M3", "F8_E5M2", "F8_E8M0", "F6_E2M3", "F6_E3M2", "F4", "C64",
+};
+
+/* Reads a JSON number that must be an integer in 0..2^53 into *out. */
+static bool json_u64(const cJSON *v, uint64_t *out) {
+    if (!cJSON_IsNumber(v)) return false;
+    double d = v->valuedouble;
+    if (!(d >= 0) || d > (double)ST_MAX_INT || d != floor(d)) return false;
+    *out = (uint64_t)d;
+    return true;
+}
+
+/* Fills t from the header entry e of the tensor named t->name. data_size is the
+ * length of the data section, which starts at file byte data_start. */
+static lorajit_status parse_entry(const cJSON *e, const char *path, uint64_t data_start,
+                                  uint64_t data_size, st_tensor *t, lj_err *err) {
+    const char *nm = t->name;
+    if (!cJSON_IsObject(e))
+        return lj_fail(err, LORAJIT_E_FORMAT, "%s: tensor \"%s\": header entry is not an object",
+                       path, nm);
+    const cJSON *dt = cJSON_GetObjectItemCaseSensitive(e, "dtype");
+    if (!cJSON_IsString(dt))
+        return lj_fail(err, LORAJIT_E_FORMAT, "%s: tensor \"%s\": \"dtype\" is missing or not a string",
+                       path, nm);
+    int d = 0;
+    while (d < ST_DTYPE_COUNT && strcmp(dt->valuestring, st_dtype_name((st_dtype)d)) != 0) d++;
+    if (d == ST_DTYPE_COUNT) {
+        for (size_t i = 0; i < sizeof other_dtypes / sizeof other_dtypes[0]; i++)
+            if (strcmp(dt->valuestring, other_dtypes[i]) == 0)
+                return lj_fail(err, LORAJIT_E_UNSUPPORTED, "%s: tensor \"%s\": dtype %s is unsupported",
+                               path, nm, dt->valuestring);
+        return lj_fail(err, LORAJIT_E_FORMAT, "%s: tensor \"%s\": unknown dtype \"%s\"", path, nm,
+                       dt->valuestring);
+    }
+    t->dtype = (st_dtype)d;
+
+    const cJSON *sh = cJSON_GetObjectItemCaseSensitive(e, "shape");
+    if (!cJSON_IsArray(sh))
+        return lj_fail(err, LORAJIT_E_FORMAT, "%s: tensor \"%s\": \"shape\" is missing or not a list",
+                       path, nm);
+    int ndim = cJSON_GetArraySize(sh);
+    if (ndim > 8)
+        return lj_fail(err, LORAJIT_E_FORMAT, "%s: tensor \"%s\": shape has %d dimensions; at most 8",
+                       path, nm, ndim);
+    uint64_t count = 1;
+    bool overflow = false;
+    int k = 0;
+    const cJSON *x;
+    cJSON_ArrayForEach(x, sh) {
+        uint64_t dim;
+        if (!json_u64(x, &dim))
+            return lj_fail(err, LORAJIT_E_FORMAT,
+                           "%s: tensor \"%s\": shape entry %d is not a non-negative integer", path,
+                           nm, k);
+        t->shape[k++] = (int64_t)dim;
+        overflow |= __builtin_mul_overflow(count, dim, &count);
+    }
+    t->ndim = ndim;
+    uint64_t bytes = 0;
+    overflow |= __builtin_mul_overflow(count, (uint64_t)st_dtype_size(t->dtype), &bytes);
+
+    const cJSON *off = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
+    uint64_t b, en;
+    if (!cJSON_IsArray(off) || cJSON_GetArraySize(off) != 2 || !json_u64(off->child, &b) ||
+        !json_u64(off->child->next, &en))
+        return lj_fail(err, LORAJIT_E_FORMAT,
+                       "%s: tensor \"%s\": \"data_offsets\" must be [begin, end], two "
+                       "non-negative integers",
+                       path, nm);
+    if (b > en)
+        return lj_fail(err, LORAJIT_E_FORMAT,
+                       "%s: tensor \"%s\": data_offsets begin %llu > end %llu (file byte %llu)",
+                       path, nm, (unsigned long long)b, (unsigned long long)en,
+                       (unsigned long long)(data_start + b));
+    if (en > data_size)
+        return lj_fail(err, LORAJIT_E_FORMAT,
+                       "%s: tensor \"%s\": data_offsets [%llu, %llu] end at file byte %llu, past "
+                       "the end of the data section (%llu bytes from byte %llu)",
+                       path, nm, (unsigned long long)b, (unsigned long long)en,
+                       (unsigned long long)(data_start + en), (unsigned long long)data_size,
+                       (unsigned long long)data_start);
+    if (overflow)
+        return lj_fail(err, LORAJIT_E_FORMAT,
+                       "%s: tensor \"%s\": the byte size of its shape overflows 64 bits", path, nm);
+    if (bytes != en - b)
+        return lj_fail(err, LORAJIT_E_FORMAT,
+                       "%s: tensor \"%s\": shape and dtype %s make %llu bytes, but data_offsets "
+                       "[%llu, %llu] hold %llu (file byte %llu)",
+                       path, nm, st_dtype_name(t->dtype), (unsigned long long)bytes,
+                       (unsigned long long)b, (unsigned long long)en,
+                       (unsigned long long)(en - b), (unsigned long long)(data_start + b));
+    t->begin = b;
+    t->end = en;
+    return LORAJIT_OK;
+}
+
+/* "__metadata__" must be an object of strings; its content is not used. */
+static lorajit_status check_metadata(const cJSON *m, const char *path, lj_err *err) {
+    if (!cJSON_IsObject(m))
+        return lj_fail(err, LORAJIT_E_FORMAT, "%s: \"__metadata__\" is not an object", path);
+    const cJSON *v;
+    cJSON_ArrayForEach(v, m) {
+        if (!cJSON_IsString(v))
+            return lj_fail(err, LORAJIT_E_FORMAT, "%s: \"__metadata__\" entry \"%s\" is not a string",
+                           path, v->string);
+    }
+    return LORAJIT_OK;
+}
+
+static int cmp_name(const void *a, const void *b) {
+    return strcmp(((const st_tensor *)a)->name, ((const st_tensor *)b)->name);
+}
+
+static int cmp_begin(const void *a, const void *b) {
+    const st_tensor *x = *(const st_tensor *const *)a, *y = *(const st_tensor *const *)b;
+    if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
+    if (x->end != y->end) return x->end < y->end ? -1 : 1;
+    return 0;
+}
+
+/* Tensors sorted by name: refuses duplicate names and overlapping data ranges. */
+static lorajit_status check_tensors(st_file *f, lj_err *err) {
+    for (int i = 1; i < f->n_tensors; i++)
+        if (strcmp(f->tensors[i - 1].name, f->tensors[i].name) == 0)
+            return lj_fail(err, LORAJIT_E_FORMAT, "%s: tensor \"%s\" appears twice in the header",
+                           f->path, f->tensors[i].name);
+    const st_tensor **by_begin = lj_calloc((size_t)f->n_tensors, sizeof *by_begin);
+    if (!by_begin) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", f->path);
+    for (int i = 0; i < f->n_tensors; i++) by_begin[i] = &f->tensors[i];
+    qsort(by_begin, (size_t)f->n_tensors, sizeof *by_begin, cmp_begin);
+    const st_tensor *last = NULL; /* the tensor reaching furthest so far */
+    lorajit_status s = LORAJIT_OK;
+    for (int i = 0; i < f->n_tensors; i++) {
+        const st_tensor *t = by_begin[i];
+        if (t->begin == t->end) continue; /* empty tensors occupy no bytes */
+        if (last && t->begin < last->end) {
+            s = lj_fail(err, LORAJIT_E_FORMAT,
+                        "%s: tensor \"%s\" data [%llu, %llu] overlaps tensor \"%s\" data [%llu, "
+                        "%llu] (file byte %llu)",
+                        f->path, t->name, (unsigned long long)t->begin,
+                        (unsigned long long)t->end, last->name, (unsigned long long)last->begin,
+                        (unsigned long long)last->end,
+                        (unsigned long long)(f->data_start + t->begin));
+            break;
+        }
+        if (!last || t->end > last->end) last = t;
+    }
+    free(by_begin);
+    return s;
+}
+
+/* Frees f's own allocations; the mapping is st_close's business. */
+static void st_free_parts(st_file *f) {
+    if (f->tensors)
+        for (int i = 0; i < f->n_tensors; i++) free(f->tensors[i].name);
+    free(f->tensors);
+    free(f->path);
+    free(f);
+}
+
+/* Caller owns the result; free with free(). NULL when out of memory. */
+static char *dup_string(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *p = lj_malloc(n);
+    if (p) memcpy(p, s, n);
+    return p;
+}
+
+/* Caller owns *out; free with st_close() (which leaves buf alone). buf is
+ * borrowed and must outlive *out. On failure *out is NULL. */
+lorajit_status st_open_buffer(const void *buf, size_t size, const char *name, st_file **out,
+                              lj_err *err) {
+    *out = NULL;
+    const char *path = name ? name : "<buffer>";
+    const unsigned char *p = buf;
+    if (size < 8)
+        return lj_fail(err, LORAJIT_E_FORMAT,
+                       "%s: file is %zu bytes, too short for the 8-byte header length", path, size);
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; i--) n = (n << 8) | p[i];
+    if (n > size - 8)
+        return lj_fail(err, LORAJIT_E_FORMAT,
+                       "%s: header length %llu (byte 0) runs past the end of the file (%zu bytes)",
+                       path, (unsigned long long)n, size);
+    if (n > ST_MAX_HEADER)
+        return lj_fail(err, LORAJIT_E_FORMAT, "%s: header length %llu (byte 0) is over 100 MB", path,
+                       (unsigned long long)n);
+    cJSON *j = NULL;
+    lorajit_status s = lj_json_parse((const char *)p + 8, (size_t)n, path, 8, &j, err);
+    if (s) return s;
+    st_file *f = NULL;
+    if (!cJSON_IsObject(j)) {
+        s = lj_fail(err, LORAJIT_E_FORMAT, "%s: header (byte 8) is not a JSON object", path);
+        goto fail;
+    }
+    int count = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, j) {
+        if (strcmp(e->string, "__metadata__") == 0) continue;
+        if (++count > ST_MAX_TENSORS) {
+            s = lj_fail(err, LORAJIT_E_FORMAT, "%s: header lists more than %d tensors", path,
+                        ST_MAX_TENSORS);
+            goto fail;
+        }
+    }
+    f = lj_calloc(1, sizeof *f);
+    if (!f || !(f->path = dup_string(path)) ||
+        !(f->tensors = lj_calloc((size_t)count, sizeof(st_tensor)))) {
+        s = lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory for %d tensors", path, count);
+        goto fail;
+    }
+    f->map = (void *)buf;
+    f->size = size;
+    f->data_start = (size_t)(8 + n);
+    uint64_t data_size = size - f->data_start;
+    cJSON_ArrayForEach(e, j) {
+        if (strcmp(e->string, "__metadata__") == 0) {
+            if ((s = check_metadata(e, path, err))) goto fail;
+            continue;
+        }
+        st_tensor *t = &f->tensors[f->n_tensors];
+        if (!(t->name = dup_string(e->string))) {
+            s = lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", path);
+            goto fail;
+        }
+        f->n_tensors++;
+        if ((s = parse_entry(e, path, f->data_start, data_size, t, err))) goto fail;
+        t->data = p + f->data_start + t->begin;
+    }
+    qsort(f->tensors, (size_t)f->n_tensors, sizeof(st_tensor), cmp_name);
+    if ((s = check_tensors(f, err))) goto fail;
+    cJSON_Delete(j);
+    *out = f;
+    return LORAJIT_OK;
+fail:
+    cJSON_Delete(j);
+    if (f) st_free_parts(f);
+    return s;
+}
+
+/* Caller owns *out; free with st_close(). On failure *out is NULL. */
+lorajit_status st_open(const char *path, st_file **out, lj_err *err) {
+    *out = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return lj_fail(err, LORAJIT_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return lj_fail(err, LORAJIT_E_IO, "%s: cannot stat: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return lj_fail(err, LORAJIT_E_IO, "%s: not a regular file", path);
+    }
+    size_t size = (size_t)st.st_size;
+    if (size < 8) {
+        close(fd);
+        return lj_fail(err, LORAJIT_E_FORMAT,
+                       "%s: file is %zu bytes, too short for the 8-byte header length", path, size);
+    }
+    void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    int map_errno = errno;
+    close(fd); /* the mapping stays valid without the descriptor */
+    if (map == MAP_FAILED)
+        return lj_fail(err, LORAJIT_E_IO, "%s: cannot map %zu bytes: %s", path, size,
+                       strerror(map_errno));
+    st_file *f;
+    lorajit_status s = st_open_buffer(map, size, path, &f, err);
+    if (s) {
+        munmap(map, size);
+        return s;
+    }
+    f->mapped = true;
+    *out = f;
+    return LORAJIT_OK;
+}
+
+void st_close(st_file *f) {
+    if (!f) return;
+    if (f->mapped) munmap(f->map, f->size);
+    st_free_parts(f);
+}
+
+static int cmp_key(const void *key, const void *elem) {
+    return strcmp((const char *)key, ((const st_tensor *)elem)->name);
+}
+
+/* Borrowed; valid until st_close(f). NULL if absent. */
+const st_tensor *st_find(const st_file *f, const char *name) {
+    if (!f || !name || f->n_tensors == 0) return NULL;
+    return bsearch(name, f->tensors, (size_t)f->n_tensors, sizeof(st_tensor), cmp_key);
+}
+
+/* IEEE half -> single, exact for every input: subnormals are normalised, inf
+ * stays inf and a NaN keeps its sign and payload. */
+static float f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t exp = (h >> 10) & 0x1fu;
+    uint32_t mant = h & 0x3ffu;
+    uint32_t bits;
+    if (exp == 0x1f) {
+        bits = sign | 0x7f800000u | (mant << 13);
+    } else if (exp != 0) {
+        bits = sign | ((exp + 112) << 23) | (mant << 13); /* rebias 15 -> 127 */
+    } else if (mant == 0) {
+        bits = sign;
+    } else {
+        uint32_t e = 113; /* value = mant * 2^-24; shift until the hidden bit appears */
+        while (!(mant & 0x400u)) {
+            mant <<= 1;
+            e--;
+        }
+        bits = sign | (e << 23) | ((mant & 0x3ffu) << 13);
+    }
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+lorajit_status st_to_f32(const st_file *f, const st_tensor *t, float *dst, lj_err *err) {
+    size_t n = 1;
+    for (int i = 0; i < t->ndim; i++) n *= (size_t)t->shape[i]; /* checked by the header parse */
+    const unsigned char *src = t->data;
+    switch (t->dtype) {
+    case ST_F32:
+        if (n) memcpy(dst, src, n * sizeof(float)); /* src may be unaligned */
+        return LORAJIT_OK;
+    case ST_F16:
+        for (size_t i = 0; i < n; i++) {
+            uint16_t h;
+            memcpy(&h, src + 2 * i, 2);
+            dst[i] = f16_to_f32(h);
+        }
+        return LORAJIT_OK;
+    case ST_BF16:
+        for (size_t i = 0; i < n; i++) {
+            uint16_t h;
+            memcpy(&h, src + 2 * i, 2);
+            uint32_t bits = (uint32_t)h << 16;
+            memcpy(&dst[i], &bits, sizeof bits);
+        }
+        return LORAJIT_OK;
+    case ST_F64: case ST_I64: case ST_I32: case ST_I16: case ST_I8: case ST_U8: case ST_BOOL:
+    case ST_DTYPE_COUNT:
+        break;
+    }
+    return lj_fail(err, LORAJIT_E_UNSUPPORTED,
+                   "%s: tensor \"%s\": dtype %s cannot be read as float (F32, F16 or BF16 only)",
+                   f ? f->path : "<buffer>", t->name, st_dtype_name(t->dtype));
+}

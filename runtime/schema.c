@@ -1,0 +1,190 @@
+/* schema.c — the adapter schema: how big and where the LoRA slots are.
+ *
+ * Inputs: defaults, then an optional schema JSON file ({"max_rank",
+ * "target_modules", "max_adapters", "max_tokens"}), then the non-zero fields of
+ * lorajit_options, checked against the model's config. Output: an lj_schema
+ * (r_max, target_mask, n_slots, max_tokens) that fixes the compiled code's slot
+ * shapes. Unknown keys and module names are refused by name. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "runtime.h"
+
+#define SCHEMA_MAX_RANK 1024
+#define SCHEMA_MAX_SLOTS 64
+#define SCHEMA_ALL_MODULES ((1u << LJ_MOD_COUNT) - 1)
+
+/* Reads the integer field v (named key) into *out, requiring lo <= v <= hi. */
+static lorajit_status get_int(const cJSON *v, const char *key, int64_t lo, int64_t hi,
+                              const char *path, int64_t *out, lj_err *err) {
+    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble != floor(v->valuedouble))
+        return lj_fail(err, LORAJIT_E_FORMAT, "%s: field \"%s\" must be an integer", path, key);
+    if (v->valuedouble < (double)lo || v->valuedouble > (double)hi)
+        return lj_fail(err, LORAJIT_E_FORMAT, "%s: field \"%s\" is %.0f; it must be in %lld..%lld",
+                       path, key, v->valuedouble, (long long)lo, (long long)hi);
+    *out = (int64_t)v->valuedouble;
+    return LORAJIT_OK;
+}
+
+/* "target_modules": a list of the seven names, or the string "all-linear". */
+static lorajit_status get_targets(const cJSON *v, const char *path, unsigned *mask, lj_err *err) {
+    if (cJSON_IsString(v)) {
+        if (strcmp(v->valuestring, "all-linear") == 0) {
+            *mask = SCHEMA_ALL_MODULES;
+            return LORAJIT_OK;
+        }
+        return lj_fail(err, LORAJIT_E_FORMAT,
+                       "%s: field \"target_modules\" is \"%s\"; expected a list of module names "
+                       "or \"all-linear\"",
+                       path, v->valuestring);
+    }
+    if (!cJSON_IsArray(v))
+        return lj_fail(err, LORAJIT_E_FORMAT,
+                       "%s: field \"target_modules\" must be a list of module names or \"all-linear\"",
+                       path);
+    unsigned m = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, v) {
+        if (!cJSON_IsString(e))
+            return lj_fail(err, LORAJIT_E_FORMAT,
+                           "%s: field \"target_modules\" holds a non-string entry", path);
+        int id = lj_module_from_name(e->valuestring);
+        if (id < 0)
+            return lj_fail(err, LORAJIT_E_FORMAT,
+                           "%s: field \"target_modules\": unknown module \"%s\" (expected q_proj, "
+                           "k_proj, v_proj, o_proj, gate_proj, up_proj or down_proj)",
+                           path, e->valuestring);
+        m |= 1u << id;
+    }
+    if (m == 0)
+        return lj_fail(err, LORAJIT_E_FORMAT, "%s: field \"target_modules\" is empty", path);
+    *mask = m;
+    return LORAJIT_OK;
+}
+
+lorajit_status lj_schema_parse(const char *text, size_t len, const char *path, lj_schema *s,
+                               lj_err *err) {
+    cJSON *j = NULL;
+    lorajit_status st = lj_json_parse(text, len, path, 0, &j, err);
+    if (st) return st;
+    lj_schema t = *s; /* parse into a copy; commit only when everything is valid */
+    if (!cJSON_IsObject(j)) {
+        st = lj_fail(err, LORAJIT_E_FORMAT, "%s: the top level is not a JSON object", path);
+        goto done;
+    }
+    const cJSON *v;
+    cJSON_ArrayForEach(v, j) {
+        int64_t x = 0;
+        const char *key = v->string;
+        if (strcmp(key, "max_rank") == 0) {
+            if ((st = get_int(v, key, 1, SCHEMA_MAX_RANK, path, &x, err))) goto done;
+            t.r_max = (int)x;
+        } else if (strcmp(key, "max_adapters") == 0) {
+            if ((st = get_int(v, key, 1, SCHEMA_MAX_SLOTS, path, &x, err))) goto done;
+            t.n_slots = (int)x;
+        } else if (strcmp(key, "max_tokens") == 0) {
+            if ((st = get_int(v, key, 1, INT64_C(1) << 40, path, &x, err))) goto done;
+            t.max_tokens = x;
+        } else if (strcmp(key, "target_modules") == 0) {
+            if ((st = get_targets(v, path, &t.target_mask, err))) goto done;
+        } else {
+            st = lj_fail(err, LORAJIT_E_FORMAT,
+                         "%s: unknown key \"%s\" (expected max_rank, target_modules, "
+                         "max_adapters, max_tokens)",
+                         path, key);
+            goto done;
+        }
+    }
+    *s = t;
+done:
+    cJSON_Delete(j);
+    return st;
+}
+
+/* opts->targets: a comma list of module names (spaces allowed), or "all-linear". */
+static lorajit_status parse_target_list(const char *list, unsigned *mask, lj_err *err) {
+    unsigned m = 0;
+    const char *p = list;
+    for (;;) {
+        while (*p == ' ' || *p == '\t') p++;
+        const char *q = p;
+        while (*q && *q != ',') q++;
+        const char *e = q;
+        while (e > p && (e[-1] == ' ' || e[-1] == '\t')) e--;
+        char name[32];
+        size_t n = (size_t)(e - p);
+        if (n == 0)
+            return lj_fail(err, LORAJIT_E_ARG, "options.targets \"%s\": empty module name", list);
+        if (n >= sizeof name)
+            return lj_fail(err, LORAJIT_E_ARG, "options.targets \"%s\": unknown module \"%.*s\"",
+                           list, (int)n, p);
+        memcpy(name, p, n);
+        name[n] = '\0';
+        int id = lj_module_from_name(name);
+        if (strcmp(name, "all-linear") == 0) {
+            m |= SCHEMA_ALL_MODULES;
+        } else if (id < 0) {
+            return lj_fail(err, LORAJIT_E_ARG,
+                           "options.targets \"%s\": unknown module \"%s\" (expected q_proj, k_proj, "
+                           "v_proj, o_proj, gate_proj, up_proj, down_proj or all-linear)",
+                           list, name);
+        } else {
+            m |= 1u << id;
+        }
+        if (!*q) break;
+        p = q + 1;
+    }
+    *mask = m;
+    return LORAJIT_OK;
+}
+
+lorajit_status lj_schema_resolve(const lorajit_options *opts, const lj_config *cfg, lj_schema *s,
+                                 lj_err *err) {
+    lj_schema t = {
+        .r_max = 64, .target_mask = SCHEMA_ALL_MODULES, .n_slots = 8, .max_tokens = cfg->seq_len,
+    };
+    lorajit_status st;
+    if (opts && opts->schema_path) {
+        char *text;
+        size_t len;
+        if ((st = lj_read_file(opts->schema_path, &text, &len, err))) return st;
+        st = lj_schema_parse(text, len, opts->schema_path, &t, err);
+        free(text);
+        if (st) return st;
+        if (t.max_tokens > cfg->seq_len)
+            return lj_fail(err, LORAJIT_E_FORMAT,
+                           "%s: field \"max_tokens\" is %lld, over max_position_embeddings %lld",
+                           opts->schema_path, (long long)t.max_tokens, (long long)cfg->seq_len);
+    }
+    if (opts && opts->max_rank) {
+        if (opts->max_rank < 1 || opts->max_rank > SCHEMA_MAX_RANK)
+            return lj_fail(err, LORAJIT_E_ARG, "options.max_rank is %d; it must be in 1..%d",
+                           opts->max_rank, SCHEMA_MAX_RANK);
+        t.r_max = opts->max_rank;
+    }
+    if (opts && opts->max_adapters) {
+        if (opts->max_adapters < 1 || opts->max_adapters > SCHEMA_MAX_SLOTS)
+            return lj_fail(err, LORAJIT_E_ARG, "options.max_adapters is %d; it must be in 1..%d",
+                           opts->max_adapters, SCHEMA_MAX_SLOTS);
+        t.n_slots = opts->max_adapters;
+    }
+    if (opts && opts->max_tokens) {
+        if (opts->max_tokens < 1 || opts->max_tokens > cfg->seq_len)
+            return lj_fail(err, LORAJIT_E_ARG,
+                           "options.max_tokens is %d; it must be in 1..%lld (max_position_embeddings)",
+                           opts->max_tokens, (long long)cfg->seq_len);
+        t.max_tokens = opts->max_tokens;
+    }
+    if (opts && opts->targets && (st = parse_target_list(opts->targets, &t.target_mask, err)))
+        return st;
+    /* Whatever the source, the result must hold (a bug if it does not). */
+    LJ_ASSERT(t.r_max >= 1 && t.r_max <= SCHEMA_MAX_RANK);
+    LJ_ASSERT(t.n_slots >= 1 && t.n_slots <= SCHEMA_MAX_SLOTS);
+    LJ_ASSERT(t.max_tokens >= 1 && t.max_tokens <= cfg->seq_len);
+    LJ_ASSERT(t.target_mask != 0 && (t.target_mask & ~SCHEMA_ALL_MODULES) == 0);
+    *s = t;
+    return LORAJIT_OK;
+}

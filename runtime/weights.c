@@ -1,0 +1,224 @@
+/* weights.c — binds the model's tensors to the layout's weight ids.
+ *
+ * Input: a model folder holding model.safetensors, or the shards named by
+ * model.safetensors.index.json ("weight_map": tensor -> shard file), and the
+ * layout's list of (tensor name, shape). Output: an lj_weights whose data[i] is
+ * f32 [rows, cols] for weight id i: a pointer into the read-only mapping when the
+ * tensor is aligned F32, else a converted copy in owned[i]. A missing tensor,
+ * another dtype or another shape is refused by name; nothing escapes on failure. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cjson/cJSON.h>
+
+#include "runtime.h"
+
+#define WEIGHTS_MAX_SHARDS 10000
+#define WEIGHTS_PATH_MAX 4096
+
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A shard name must be a plain file name in the model folder. */
+static bool shard_name_ok(const char *s) {
+    return s[0] != '\0' && strchr(s, '/') == NULL && strchr(s, '\\') == NULL &&
+           strstr(s, "..") == NULL;
+}
+
+/* Opens path into w->files[w->n_files++]. Pass index (or NULL) for the message. */
+static lorajit_status open_one(lj_weights *w, const char *path, const char *index, lj_err *err) {
+    st_file *f;
+    lorajit_status s = st_open(path, &f, err);
+    if (s) {
+        if (index && err) lj_fail(err, s, "%s (shard listed in %s)", err->msg, index);
+        return s;
+    }
+    w->files[w->n_files++] = f;
+    return LORAJIT_OK;
+}
+
+/* Reads the index at index_path and opens each distinct shard once into w. */
+static lorajit_status open_shards(lj_weights *w, const char *dir, const char *index_path,
+                                  lj_err *err) {
+    char *text = NULL;
+    size_t len;
+    cJSON *j = NULL;
+    const char **names = NULL;
+    lorajit_status s = lj_read_file(index_path, &text, &len, err);
+    if (s) return s;
+    if ((s = lj_json_parse(text, len, index_path, 0, &j, err))) goto done;
+    const cJSON *map = cJSON_GetObjectItemCaseSensitive(j, "weight_map");
+    if (!cJSON_IsObject(map)) {
+        s = lj_fail(err, LORAJIT_E_FORMAT, "%s: field \"weight_map\" is missing or not an object",
+                    index_path);
+        goto done;
+    }
+    int n = cJSON_GetArraySize(map);
+    if (n == 0) {
+        s = lj_fail(err, LORAJIT_E_FORMAT, "%s: field \"weight_map\" is empty", index_path);
+        goto done;
+    }
+    if (!(names = lj_calloc((size_t)n, sizeof *names))) {
+        s = lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", index_path);
+        goto done;
+    }
+    int k = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, map) {
+        if (!cJSON_IsString(e)) {
+            s = lj_fail(err, LORAJIT_E_FORMAT, "%s: weight_map entry \"%s\" is not a string",
+                        index_path, e->string);
+            goto done;
+        }
+        if (!shard_name_ok(e->valuestring)) {
+            s = lj_fail(err, LORAJIT_E_FORMAT,
+                        "%s: weight_map entry \"%s\": shard \"%s\" is not a plain file name",
+                        index_path, e->string, e->valuestring);
+            goto done;
+        }
+        names[k++] = e->valuestring;
+    }
+    qsort(names, (size_t)n, sizeof *names, cmp_str);
+    int distinct = 0;
+    for (int i = 0; i < n; i++)
+        if (i == 0 || strcmp(names[i], names[i - 1]) != 0) names[distinct++] = names[i];
+    if (distinct > WEIGHTS_MAX_SHARDS) {
+        s = lj_fail(err, LORAJIT_E_FORMAT, "%s: weight_map names %d shard files, over %d",
+                    index_path, distinct, WEIGHTS_MAX_SHARDS);
+        goto done;
+    }
+    if (!(w->files = lj_calloc((size_t)distinct, sizeof *w->files))) {
+        s = lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", index_path);
+        goto done;
+    }
+    for (int i = 0; i < distinct; i++) {
+        char path[WEIGHTS_PATH_MAX];
+        if ((s = lj_path_join(path, sizeof path, dir, names[i], err))) goto done;
+        if ((s = open_one(w, path, index_path, err))) goto done;
+    }
+done:
+    free(names);
+    cJSON_Delete(j);
+    free(text);
+    return s;
+}
+
+/* Writes "[a, b, ...]" into buf. */
+static void format_shape(char *buf, size_t cap, const int64_t *shape, int ndim) {
+    size_t at = (size_t)snprintf(buf, cap, "[");
+    for (int i = 0; i < ndim && at < cap; i++)
+        at += (size_t)snprintf(buf + at, cap - at, "%s%lld", i ? ", " : "", (long long)shape[i]);
+    if (at < cap) snprintf(buf + at, cap - at, "]");
+}
+
+/* Names every open file into buf, for a "not found" message. */
+static void format_files(char *buf, size_t cap, const lj_weights *w) {
+    size_t at = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < w->n_files && at < cap; i++)
+        at += (size_t)snprintf(buf + at, cap - at, "%s%s", i ? ", " : "", w->files[i]->path);
+}
+
+/* Finds weight id i by name in the open files, checks it, and points or converts. */
+static lorajit_status bind_weight(lj_weights *w, int i, const lj_weight_desc *d, const char *where,
+                                  lj_err *err) {
+    const st_tensor *t = NULL;
+    const st_file *f = NULL;
+    for (int k = 0; k < w->n_files && !t; k++) {
+        f = w->files[k];
+        t = st_find(f, d->name);
+    }
+    if (!t) {
+        if (w->n_files == 1 && strcmp(where, w->files[0]->path) == 0)
+            return lj_fail(err, LORAJIT_E_NOT_FOUND, "%s: tensor \"%s\" not found", where, d->name);
+        char files[512];
+        format_files(files, sizeof files, w);
+        return lj_fail(err, LORAJIT_E_NOT_FOUND, "tensor \"%s\" not found in the shards of %s (%s)",
+                       d->name, where, files);
+    }
+    if (t->dtype != ST_F32 && t->dtype != ST_F16 && t->dtype != ST_BF16)
+        return lj_fail(err, LORAJIT_E_UNSUPPORTED,
+                       "%s: tensor \"%s\": dtype %s is unsupported (F32, F16 or BF16 only)", f->path,
+                       d->name, st_dtype_name(t->dtype));
+    int64_t want[2] = {d->rows, d->cols};
+    int want_ndim = d->cols == 0 ? 1 : 2;
+    bool same = t->ndim == want_ndim;
+    for (int k = 0; same && k < want_ndim; k++) same = t->shape[k] == want[k];
+    if (!same) {
+        char ws[64], gs[200];
+        format_shape(ws, sizeof ws, want, want_ndim);
+        format_shape(gs, sizeof gs, t->shape, t->ndim);
+        return lj_fail(err, LORAJIT_E_SHAPE, "%s: tensor \"%s\": expected shape %s, got %s", f->path,
+                       d->name, ws, gs);
+    }
+    if (t->dtype == ST_F32 && (uintptr_t)t->data % sizeof(float) == 0) {
+        /* Read-only mapping: the compiled code never writes weights. */
+        w->data[i] = (float *)(uintptr_t)t->data;
+        return LORAJIT_OK;
+    }
+    size_t n = (size_t)d->rows * (size_t)(d->cols ? d->cols : 1);
+    if (!(w->owned[i] = lj_malloc(n * sizeof(float))))
+        return lj_fail(err, LORAJIT_E_NOMEM, "%s: tensor \"%s\": out of memory converting %zu values",
+                       f->path, d->name, n);
+    w->data[i] = w->owned[i];
+    return st_to_f32(f, t, w->owned[i], err);
+}
+
+/* Caller owns *out; free with lj_weights_free(). On failure *out is NULL. */
+lorajit_status lj_weights_open(const char *model_dir, const lj_layout *L, lj_weights **out,
+                               lj_err *err) {
+    *out = NULL;
+    char index[WEIGHTS_PATH_MAX], single[WEIGHTS_PATH_MAX];
+    lorajit_status s;
+    if ((s = lj_path_join(index, sizeof index, model_dir, "model.safetensors.index.json", err)) ||
+        (s = lj_path_join(single, sizeof single, model_dir, "model.safetensors", err)))
+        return s;
+    lj_weights *w = lj_calloc(1, sizeof *w);
+    if (!w) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", model_dir);
+    w->n = L->n_weights;
+    if (!(w->data = lj_calloc((size_t)w->n, sizeof *w->data)) ||
+        !(w->owned = lj_calloc((size_t)w->n, sizeof *w->owned))) {
+        s = lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", model_dir);
+        goto fail;
+    }
+    struct stat st;
+    const char *where;
+    if (stat(index, &st) == 0) {
+        where = index;
+        if ((s = open_shards(w, model_dir, index, err))) goto fail;
+    } else if (errno == ENOENT) {
+        where = single;
+        if (!(w->files = lj_calloc(1, sizeof *w->files))) {
+            s = lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", model_dir);
+            goto fail;
+        }
+        if ((s = open_one(w, single, NULL, err))) goto fail;
+    } else {
+        s = lj_fail(err, LORAJIT_E_IO, "%s: cannot stat: %s", index, strerror(errno));
+        goto fail;
+    }
+    for (int i = 0; i < w->n; i++)
+        if ((s = bind_weight(w, i, &L->weights[i], where, err))) goto fail;
+    *out = w;
+    return LORAJIT_OK;
+fail:
+    lj_weights_free(w);
+    return s;
+}
+
+void lj_weights_free(lj_weights *w) {
+    if (!w) return;
+    if (w->owned)
+        for (int i = 0; i < w->n; i++) free(w->owned[i]);
+    free(w->owned);
+    free(w->data);
+    for (int i = 0; i < w->n_files; i++) st_close(w->files[i]);
+    free(w->files);
+    free(w);
+}

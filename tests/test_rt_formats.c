@@ -1,0 +1,648 @@
+/* test_rt_formats.c — runtime/'s readers on valid and hostile input: safetensors,
+ * config.json, the adapter schema, weights binding (single file and sharded),
+ * plus err/file/modules/layout helpers and an allocation-failure sweep.
+ * Recipe for a malformed case: write the file under TMP (argv[1]/tmp_rt_formats,
+ * rebuilt each run), call the reader, then expect_err(line, status, &err, WANT,
+ * "needle", "needle2"): the status must match and the message must name the
+ * file / tensor / field. Expected values of the conformance model were read once
+ * with Python's struct module and are hard-coded as bit patterns. */
+#define _XOPEN_SOURCE 700 /* nftw, strdup */
+#include <errno.h>
+#include <ftw.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "check.h"
+#include "runtime.h"
+
+#define TINY "conformance/models/llama-tiny"
+
+static char tmp_root[1024];
+static int n_malformed; /* malformed-input cases checked */
+
+static const char *tpath(char *buf, const char *name) {
+    snprintf(buf, 2048, "%s/%s", tmp_root, name);
+    return buf;
+}
+
+static void write_bytes(const char *path, const void *data, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (!f) { fprintf(stderr, "cannot write %s: %s\n", path, strerror(errno)); exit(2); }
+    if (n) fwrite(data, 1, n, f);
+    fclose(f);
+}
+
+static void write_text(const char *path, const char *text) { write_bytes(path, text, strlen(text)); }
+
+/* header length + header + data (zeros when data is NULL) */
+static void write_st(const char *path, const char *header, const void *data, size_t data_len) {
+    size_t hl = strlen(header);
+    unsigned char *buf = calloc(1, 8 + hl + data_len);
+    for (int i = 0; i < 8; i++) buf[i] = (unsigned char)((uint64_t)hl >> (8 * i));
+    memcpy(buf + 8, header, hl);
+    if (data) memcpy(buf + 8 + hl, data, data_len);
+    write_bytes(path, buf, 8 + hl + data_len);
+    free(buf);
+}
+
+static void expect_err(int line, lorajit_status got, const lj_err *err, lorajit_status want,
+                       const char *n1, const char *n2) {
+    n_malformed++;
+    CHECK(got == want && err->status == want, "line %d: status %d (%s), want %d; msg: %s", line,
+          got, lorajit_status_str(got), want, err->msg);
+    CHECK(n1 == NULL || strstr(err->msg, n1), "line %d: message lacks \"%s\": %s", line, n1, err->msg);
+    CHECK(n2 == NULL || strstr(err->msg, n2), "line %d: message lacks \"%s\": %s", line, n2, err->msg);
+}
+
+static uint32_t bits_of(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+
+static int rm_entry(const char *p, const struct stat *s, int flag, struct FTW *ftw) { return remove(p); }
+
+/* ---- err.c, file.c, modules.c, layout.c ---- */
+static void test_helpers(void) {
+    const char *seen[LORAJIT_STATUS_COUNT];
+    for (int s = 0; s < LORAJIT_STATUS_COUNT; s++) {
+        seen[s] = lorajit_status_str((lorajit_status)s);
+        CHECK(seen[s] && seen[s][0], "status %d has no text", s);
+        for (int t = 0; t < s; t++) CHECK(strcmp(seen[s], seen[t]) != 0, "status %d text repeats", s);
+    }
+    CHECK(lorajit_status_str((lorajit_status)999) != NULL, "out-of-range status");
+    lj_err err;
+    lj_err_clear(&err);
+    CHECK(lj_fail(NULL, LORAJIT_E_ARG, "x") == LORAJIT_E_ARG, "lj_fail(NULL)");
+    lj_fail(&err, LORAJIT_E_IO, "inner %d", 7);
+    lj_fail(&err, LORAJIT_E_FORMAT, "outer: %s", err.msg);
+    CHECK(err.status == LORAJIT_E_FORMAT && strcmp(err.msg, "outer: inner 7") == 0, "%s", err.msg);
+    lj_err_clear(&err);
+    lj_err_clear(NULL);
+    CHECK(err.status == LORAJIT_OK && err.msg[0] == 0, "clear");
+
+    for (int m = 0; m < LJ_MOD_COUNT; m++)
+        CHECK(lj_module_from_name(lj_module_name(m)) == m, "module %d round trip", m);
+    CHECK(strcmp(lj_module_parent(LJ_MOD_V), "self_attn") == 0, "v parent");
+    CHECK(strcmp(lj_module_parent(LJ_MOD_DOWN), "mlp") == 0, "down parent");
+    CHECK(lj_module_from_name("qproj") == -1 && lj_module_from_name(NULL) == -1, "bad module");
+
+    char out[16];
+    CHECK(lj_path_join(out, sizeof out, "a/b", "c", &err) == LORAJIT_OK && !strcmp(out, "a/b/c"), "join");
+    CHECK(lj_path_join(out, sizeof out, "a/", "c", &err) == LORAJIT_OK && !strcmp(out, "a/c"), "join /");
+    expect_err(__LINE__, lj_path_join(out, sizeof out, "a-long-directory", "file.json", &err), &err,
+               LORAJIT_E_ARG, "a-long-directory/file.json", NULL);
+    char *data;
+    size_t len;
+    char p[2048];
+    expect_err(__LINE__, lj_read_file(tpath(p, "no-such-file.json"), &data, &len, &err), &err,
+               LORAJIT_E_IO, "no-such-file.json", strerror(ENOENT));
+    CHECK(data == NULL && len == 0, "read_file output on failure");
+    expect_err(__LINE__, lj_read_file(tmp_root, &data, &len, &err), &err, LORAJIT_E_IO, tmp_root,
+               "not a regular file");
+    write_text(tpath(p, "hello.txt"), "hello");
+    CHECK(lj_read_file(p, &data, &len, &err) == LORAJIT_OK && len == 5 && !strcmp(data, "hello"), "read");
+    free(data);
+
+    lj_layout *L = lj_layout_new();
+    L->n_sites = 3;
+    L->sites = calloc(3, sizeof *L->sites);
+    L->sites[0] = (lj_site_desc){0, LJ_MOD_Q, 64, 64};
+    L->sites[1] = (lj_site_desc){0, LJ_MOD_V, 64, 32};
+    L->sites[2] = (lj_site_desc){1, LJ_MOD_Q, 64, 64};
+    CHECK(lj_layout_site(L, 1, LJ_MOD_Q) == 2 && lj_layout_site(L, 0, LJ_MOD_V) == 1, "site ids");
+    CHECK(lj_layout_site(L, 1, LJ_MOD_V) == -1, "no site");
+    lj_layout_free(L);
+    lj_layout_free(NULL);
+    st_close(NULL);
+    lj_weights_free(NULL);
+}
+
+/* ---- config.c ---- */
+static void test_config(void) {
+    lj_err err;
+    lj_config c;
+    CHECK(lj_config_read(TINY "/config.json", &c, &err) == LORAJIT_OK, "tiny config: %s", err.msg);
+    CHECK(c.dim == 64 && c.hidden_dim == 160 && c.n_layers == 2 && c.n_heads == 4 &&
+              c.n_kv_heads == 2 && c.head_size == 16 && c.vocab_size == 256 && c.seq_len == 128,
+          "tiny sizes");
+    CHECK(c.rms_eps == 1e-5f && c.rope_theta == 10000.0f, "tiny eps %g theta %g", c.rms_eps, c.rope_theta);
+    CHECK(!c.tie_embeddings && !c.attention_bias && !c.mlp_bias, "tiny flags");
+
+    const char *min = "{\"hidden_size\":96,\"intermediate_size\":200,\"num_hidden_layers\":3,"
+                      "\"num_attention_heads\":6,\"vocab_size\":50,\"head_dim\":null}";
+    CHECK(lj_config_parse(min, strlen(min), "min.json", &c, &err) == LORAJIT_OK, "%s", err.msg);
+    CHECK(c.n_kv_heads == 6 && c.head_size == 16 && c.seq_len == 2048 && c.rms_eps == 1e-6f &&
+              c.rope_theta == 10000.0f && !c.tie_embeddings,
+          "defaults");
+
+    static const struct {
+        int line;
+        const char *json;
+        lorajit_status want;
+        const char *needle;
+    } bad[] = {
+        {__LINE__, "{\"hidden_size\": 64,", LORAJIT_E_FORMAT, "byte 19"},
+        {__LINE__, "{\"model_type\":\"mistral\"}", LORAJIT_E_UNSUPPORTED, "model_type"},
+        {__LINE__, "{\"rope_scaling\":{\"type\":\"linear\",\"factor\":2}}", LORAJIT_E_UNSUPPORTED,
+         "rope_scaling"},
+        {__LINE__, "{\"hidden_act\":\"gelu\"}", LORAJIT_E_UNSUPPORTED, "hidden_act"},
+        {__LINE__, "{\"intermediate_size\":1}", LORAJIT_E_FORMAT, "\"hidden_size\" is missing"},
+        {__LINE__, "{\"hidden_size\":64.5}", LORAJIT_E_FORMAT, "hidden_size"},
+        {__LINE__, "{\"hidden_size\":-64}", LORAJIT_E_FORMAT, "hidden_size"},
+        {__LINE__, "{\"hidden_size\":\"64\"}", LORAJIT_E_FORMAT, "hidden_size"},
+        {__LINE__, "{\"hidden_size\":4194304}", LORAJIT_E_UNSUPPORTED, "hidden_size"},
+        {__LINE__, "[1,2]", LORAJIT_E_FORMAT, "not a JSON object"},
+        {__LINE__, "{\"hidden_size\":64} x", LORAJIT_E_FORMAT, "byte 19"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        lj_err_clear(&err);
+        lorajit_status s = lj_config_parse(bad[i].json, strlen(bad[i].json), "bad_config.json", &c, &err);
+        expect_err(bad[i].line, s, &err, bad[i].want, "bad_config.json", bad[i].needle);
+    }
+    /* Field-level checks on otherwise complete configs. */
+    static const struct {
+        int line;
+        const char *extra;
+        lorajit_status want;
+        const char *needle;
+    } bad2[] = {
+        {__LINE__, "\"num_key_value_heads\":3", LORAJIT_E_FORMAT, "num_key_value_heads"},
+        {__LINE__, "\"vocab_size\":1073741824", LORAJIT_E_UNSUPPORTED, "vocab_size"},
+        {__LINE__, "\"num_hidden_layers\":100000", LORAJIT_E_UNSUPPORTED, "num_hidden_layers"},
+        {__LINE__, "\"rms_norm_eps\":-1", LORAJIT_E_FORMAT, "rms_norm_eps"},
+        {__LINE__, "\"tie_word_embeddings\":\"yes\"", LORAJIT_E_FORMAT, "tie_word_embeddings"},
+        {__LINE__, "\"num_attention_heads\":5", LORAJIT_E_FORMAT, "num_attention_heads"},
+    };
+    for (size_t i = 0; i < sizeof bad2 / sizeof bad2[0]; i++) {
+        char json[512];
+        snprintf(json, sizeof json,
+                 "{%s,\"hidden_size\":64,\"intermediate_size\":160,\"num_hidden_layers\":2,"
+                 "\"num_attention_heads\":4,\"vocab_size\":256,\"model_type\":\"llama\"}",
+                 bad2[i].extra);
+        lj_err_clear(&err);
+        lorajit_status s = lj_config_parse(json, strlen(json), "cfg2.json", &c, &err);
+        expect_err(bad2[i].line, s, &err, bad2[i].want, "cfg2.json", bad2[i].needle);
+    }
+    char p[2048];
+    expect_err(__LINE__, lj_config_read(tpath(p, "missing/config.json"), &c, &err), &err, LORAJIT_E_IO,
+               "missing/config.json", NULL);
+}
+
+/* ---- schema.c ---- */
+static void test_schema(void) {
+    lj_err err;
+    lj_config cfg;
+    CHECK(lj_config_read(TINY "/config.json", &cfg, &err) == LORAJIT_OK, "%s", err.msg);
+    lj_schema s;
+    CHECK(lj_schema_resolve(NULL, &cfg, &s, &err) == LORAJIT_OK, "%s", err.msg);
+    CHECK(s.r_max == 64 && s.target_mask == 0x7f && s.n_slots == 8 && s.max_tokens == 128, "defaults");
+
+    char p[2048];
+    write_text(tpath(p, "schema.json"),
+               "{\"max_rank\": 16, \"target_modules\": [\"q_proj\", \"v_proj\"], "
+               "\"max_adapters\": 4, \"max_tokens\": 64}");
+    lorajit_options o = {.schema_path = p};
+    CHECK(lj_schema_resolve(&o, &cfg, &s, &err) == LORAJIT_OK, "%s", err.msg);
+    CHECK(s.r_max == 16 && s.target_mask == ((1u << LJ_MOD_Q) | (1u << LJ_MOD_V)) && s.n_slots == 4 &&
+              s.max_tokens == 64,
+          "schema file");
+    o.max_rank = 8;
+    o.targets = "down_proj, gate_proj";
+    o.max_tokens = 100;
+    CHECK(lj_schema_resolve(&o, &cfg, &s, &err) == LORAJIT_OK, "%s", err.msg);
+    CHECK(s.r_max == 8 && s.target_mask == ((1u << LJ_MOD_DOWN) | (1u << LJ_MOD_GATE)) && s.n_slots == 4 &&
+              s.max_tokens == 100,
+          "opts override");
+    const char *al = "{\"target_modules\": \"all-linear\"}";
+    s.target_mask = 1;
+    CHECK(lj_schema_parse(al, strlen(al), "al.json", &s, &err) == LORAJIT_OK && s.target_mask == 0x7f,
+          "all-linear");
+
+    static const struct {
+        int line;
+        const char *json;
+        const char *needle;
+    } bad[] = {
+        {__LINE__, "{\"target_modules\": [\"q_proj\", \"qq_proj\"]}", "qq_proj"},
+        {__LINE__, "{\"max_rank\": 0}", "max_rank"},
+        {__LINE__, "{\"max_rank\": \"big\"}", "max_rank"},
+        {__LINE__, "{\"max_rank\": 4096}", "max_rank"},
+        {__LINE__, "{\"max_ranks\": 8}", "max_ranks"},
+        {__LINE__, "{\"max_adapters\": 65}", "max_adapters"},
+        {__LINE__, "{\"target_modules\": []}", "target_modules"},
+        {__LINE__, "{\"target_modules\": \"everything\"}", "everything"},
+        {__LINE__, "{\"max_rank\": 8", "byte"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        lj_schema before = s, t = s;
+        lj_err_clear(&err);
+        lorajit_status st = lj_schema_parse(bad[i].json, strlen(bad[i].json), "bad_schema.json", &t, &err);
+        expect_err(bad[i].line, st, &err, LORAJIT_E_FORMAT, "bad_schema.json", bad[i].needle);
+        CHECK(memcmp(&before, &t, sizeof t) == 0, "line %d: schema changed on failure", bad[i].line);
+    }
+    lorajit_options o2 = {.targets = "q_proj,foo_proj"};
+    expect_err(__LINE__, lj_schema_resolve(&o2, &cfg, &s, &err), &err, LORAJIT_E_ARG, "foo_proj", NULL);
+    lorajit_options o3 = {.max_tokens = 129};
+    expect_err(__LINE__, lj_schema_resolve(&o3, &cfg, &s, &err), &err, LORAJIT_E_ARG, "max_tokens", NULL);
+    lorajit_options o4 = {.max_adapters = 65};
+    expect_err(__LINE__, lj_schema_resolve(&o4, &cfg, &s, &err), &err, LORAJIT_E_ARG, "max_adapters", NULL);
+    write_text(tpath(p, "schema_big.json"), "{\"max_tokens\": 4096}");
+    lorajit_options o5 = {.schema_path = p};
+    expect_err(__LINE__, lj_schema_resolve(&o5, &cfg, &s, &err), &err, LORAJIT_E_FORMAT,
+               "schema_big.json", "max_tokens");
+    write_text(tpath(p, "schema_bad.json"), "{\"max_rank\": 8,,}");
+    expect_err(__LINE__, lj_schema_resolve(&o5, &cfg, &s, &err), &err, LORAJIT_E_FORMAT,
+               "schema_bad.json", "invalid JSON at byte");
+}
+
+/* ---- safetensors.c ---- */
+#define ENT(name, dt, shape, b, e) \
+    "\"" name "\":{\"dtype\":\"" dt "\",\"shape\":" shape ",\"data_offsets\":[" #b "," #e "]}"
+
+static void test_safetensors_malformed(void) {
+    char p[2048];
+    lj_err err;
+    st_file *f;
+    write_bytes(tpath(p, "empty.safetensors"), "", 0);
+    expect_err(__LINE__, st_open(p, &f, &err), &err, LORAJIT_E_FORMAT, "empty.safetensors", "0 bytes");
+    write_bytes(tpath(p, "short.safetensors"), "\x10\x00\x00", 3);
+    expect_err(__LINE__, st_open(p, &f, &err), &err, LORAJIT_E_FORMAT, "short.safetensors", "3 bytes");
+    unsigned char past[8 + 10] = {0xe8, 0x03}; /* header length 1000, 10 bytes follow */
+    write_bytes(tpath(p, "past.safetensors"), past, sizeof past);
+    expect_err(__LINE__, st_open(p, &f, &err), &err, LORAJIT_E_FORMAT, "past.safetensors", "1000");
+    /* a header cut short: length says 60, file holds 20 bytes of it */
+    unsigned char cut[8 + 20] = {60};
+    memcpy(cut + 8, "{\"w\":{\"dtype\":\"F32\",", 20);
+    write_bytes(tpath(p, "cut.safetensors"), cut, sizeof cut);
+    expect_err(__LINE__, st_open(p, &f, &err), &err, LORAJIT_E_FORMAT, "cut.safetensors", "runs past");
+    expect_err(__LINE__, st_open(tpath(p, "absent.safetensors"), &f, &err), &err, LORAJIT_E_IO,
+               "absent.safetensors", NULL);
+
+    /* header length over 100 MB, inside a (lazily zeroed) buffer that large */
+    size_t big = 100000016;
+    unsigned char *huge = calloc(1, big);
+    uint64_t hl = 100000001;
+    for (int i = 0; i < 8; i++) huge[i] = (unsigned char)(hl >> (8 * i));
+    expect_err(__LINE__, st_open_buffer(huge, big, "huge.safetensors", &f, &err), &err,
+               LORAJIT_E_FORMAT, "huge.safetensors", "100 MB");
+    free(huge);
+
+    static const struct {
+        int line;
+        const char *file, *header;
+        size_t data_len;
+        lorajit_status want;
+        const char *n1, *n2;
+    } bad[] = {
+        {__LINE__, "badjson", "{\"w\":{\"dtype\":\"F32\"", 0, LORAJIT_E_FORMAT, "byte 27", NULL},
+        {__LINE__, "array", "[1, 2, 3]", 0, LORAJIT_E_FORMAT, "not a JSON object", NULL},
+        {__LINE__, "notobj", "{\"w.weight\": 5}", 0, LORAJIT_E_FORMAT, "w.weight", "not an object"},
+        {__LINE__, "dtype", "{" ENT("w.d", "F99", "[1]", 0, 4) "}", 4, LORAJIT_E_FORMAT, "w.d", "F99"},
+        {__LINE__, "dtype8", "{" ENT("w.8", "F8_E4M3", "[4]", 0, 4) "}", 4, LORAJIT_E_UNSUPPORTED, "w.8", NULL},
+        {__LINE__, "nodtype", "{\"w.n\":{\"shape\":[1],\"data_offsets\":[0,4]}}", 4, LORAJIT_E_FORMAT,
+         "w.n", "dtype"},
+        {__LINE__, "size", "{" ENT("w.size", "F32", "[2,2]", 0, 8) "}", 16, LORAJIT_E_FORMAT, "w.size", "16 bytes"},
+        {__LINE__, "ndim", "{" ENT("w.ndim", "F32", "[1,1,1,1,1,1,1,1,1]", 0, 4) "}", 4, LORAJIT_E_FORMAT,
+         "w.ndim", "9 dimensions"},
+        {__LINE__, "neg", "{" ENT("w.neg", "F32", "[-1,4]", 0, 16) "}", 16, LORAJIT_E_FORMAT, "w.neg", "shape"},
+        {__LINE__, "shapestr", "{" ENT("w.s", "F32", "3", 0, 12) "}", 12, LORAJIT_E_FORMAT, "w.s", "shape"},
+        {__LINE__, "overflow", "{" ENT("w.big", "F32", "[4294967296,4294967296,16]", 0, 4) "}", 4,
+         LORAJIT_E_FORMAT, "w.big", "overflows"},
+        {__LINE__, "beginend", "{" ENT("w.be", "F32", "[1]", 8, 4) "}", 16, LORAJIT_E_FORMAT, "w.be", "begin 8"},
+        {__LINE__, "range", "{" ENT("w.far", "F32", "[100]", 0, 400) "}", 16, LORAJIT_E_FORMAT, "w.far",
+         "file byte"},
+        {__LINE__, "offs", "{\"w.o\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0]}}", 4,
+         LORAJIT_E_FORMAT, "w.o", "data_offsets"},
+        {__LINE__, "overlap", "{" ENT("a.first", "F32", "[2]", 0, 8) "," ENT("b.second", "F32", "[2]", 4, 12) "}",
+         12, LORAJIT_E_FORMAT, "a.first", "b.second"},
+        {__LINE__, "dup", "{" ENT("w.dup", "F32", "[1]", 0, 4) "," ENT("w.dup", "F32", "[1]", 4, 8) "}", 8,
+         LORAJIT_E_FORMAT, "w.dup", "twice"},
+        {__LINE__, "meta", "{\"__metadata__\": 7," ENT("w", "F32", "[1]", 0, 4) "}", 4, LORAJIT_E_FORMAT,
+         "__metadata__", NULL},
+        {__LINE__, "trail", "{" ENT("w", "F32", "[1]", 0, 4) "}xyz", 4, LORAJIT_E_FORMAT, "byte", NULL},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s.safetensors", bad[i].file);
+        write_st(tpath(p, name), bad[i].header, NULL, bad[i].data_len);
+        lj_err_clear(&err);
+        f = (st_file *)1;
+        lorajit_status s = st_open(p, &f, &err);
+        expect_err(bad[i].line, s, &err, bad[i].want, name, bad[i].n1);
+        expect_err(bad[i].line, s, &err, bad[i].want, bad[i].n2, NULL);
+        n_malformed--; /* one case, two checks */
+        CHECK(f == NULL, "line %d: *out not NULL on failure", bad[i].line);
+    }
+}
+
+/* F16 bit patterns and the f32 bits they must become (checked with Python's struct 'e'). */
+static const uint16_t f16_in[11] = {0x3c00, 0xc000, 0x7bff, 0x0001, 0x03ff, 0x0400,
+                                    0x7c00, 0xfc00, 0x7e00, 0x8000, 0x8001};
+static const uint32_t f16_out[11] = {0x3f800000, 0xc0000000, 0x477fe000, 0x33800000,
+                                     0x387fc000, 0x38800000, 0x7f800000, 0xff800000,
+                                     0x7fc00000, 0x80000000, 0xb3800000};
+static const uint16_t bf16_in[5] = {0x3f80, 0xc049, 0x7f80, 0x0001, 0xff7f};
+static const uint32_t f32_odd[3] = {0x3fc00000, 0xbe800000, 0x00000001};
+
+/* A small mixed file: F16 [11] at 0, BF16 [5] at 22, I8 [1] at 32, F32 [3] at 33
+ * (unaligned), F32 [2,2] at 48 (aligned when the data section is). */
+#define MIXED_HEADER                                                                         \
+    "{\"__metadata__\":{\"format\":\"pt\"}," ENT("h16", "F16", "[11]", 0, 22) "," ENT(      \
+        "b16", "BF16", "[5]", 22, 32) "," ENT("i8", "I8", "[1]", 32, 33) "," ENT("odd", "F32", \
+        "[3]", 33, 45) "," ENT("sq", "F32", "[2,2]", 48, 64) "}"
+
+static void write_mixed(const char *path) {
+    unsigned char data[64] = {0};
+    memcpy(data, f16_in, sizeof f16_in);
+    memcpy(data + 22, bf16_in, sizeof bf16_in);
+    data[32] = 0x7f;
+    memcpy(data + 33, f32_odd, sizeof f32_odd);
+    float sq[4] = {1, 2, 3, 4};
+    memcpy(data + 48, sq, sizeof sq);
+    /* pad the header with spaces to a multiple of 8, as writers do */
+    char header[1024];
+    snprintf(header, sizeof header, "%s", MIXED_HEADER);
+    while (strlen(header) % 8) strcat(header, " ");
+    write_st(path, header, data, sizeof data);
+}
+
+static void test_safetensors_valid(void) {
+    lj_err err;
+    st_file *f = NULL;
+    CHECK(st_open(TINY "/model.safetensors", &f, &err) == LORAJIT_OK, "tiny: %s", err.msg);
+    if (!f) return;
+    CHECK(f->n_tensors == 21 && f->data_start == 2144 && f->size == 478560, "tiny n %d", f->n_tensors);
+    for (int i = 1; i < f->n_tensors; i++)
+        CHECK(strcmp(f->tensors[i - 1].name, f->tensors[i].name) < 0, "sorted at %d", i);
+    const st_tensor *k = st_find(f, "model.layers.0.self_attn.k_proj.weight");
+    CHECK(k && k->dtype == ST_F32 && k->ndim == 2 && k->shape[0] == 32 && k->shape[1] == 64 &&
+              k->begin == 254464 && k->end == 262656,
+          "k_proj");
+    if (k) {
+        float v[32 * 64];
+        CHECK(st_to_f32(f, k, v, &err) == LORAJIT_OK, "%s", err.msg);
+        CHECK(bits_of(v[0]) == 0x3d8791f6 && bits_of(v[1]) == 0xbd73d654 && bits_of(v[2]) == 0xbe035880,
+              "k_proj values %08x", bits_of(v[0]));
+        CHECK(v[32 * 64 - 1] == 0.18644925951957703f, "k_proj last %g", v[32 * 64 - 1]);
+    }
+    const st_tensor *n = st_find(f, "model.norm.weight");
+    CHECK(n && n->ndim == 1 && n->shape[0] == 64 && bits_of(((const float *)n->data)[0]) == 0x3f8b4315,
+          "norm");
+    CHECK(st_find(f, "lm_head.weight") == &f->tensors[0], "first");
+    CHECK(st_find(f, "model.norm.weight.x") == NULL && st_find(f, "__metadata__") == NULL &&
+              st_find(f, "") == NULL,
+          "absent names");
+    st_close(f);
+
+    CHECK(!strcmp(st_dtype_name(ST_BF16), "BF16") && st_dtype_size(ST_BF16) == 2 &&
+              st_dtype_size(ST_I64) == 8 && st_dtype_size(ST_BOOL) == 1,
+          "dtype table");
+    char p[2048];
+    write_mixed(tpath(p, "mixed.safetensors"));
+    CHECK(st_open(p, &f, &err) == LORAJIT_OK, "mixed: %s", err.msg);
+    if (!f) return;
+    float out[11];
+    const st_tensor *t = st_find(f, "h16");
+    CHECK(t && st_to_f32(f, t, out, &err) == LORAJIT_OK, "h16");
+    for (int i = 0; i < 11; i++)
+        CHECK(bits_of(out[i]) == f16_out[i], "f16 %04x -> %08x want %08x", f16_in[i], bits_of(out[i]),
+              f16_out[i]);
+    t = st_find(f, "b16");
+    CHECK(t && st_to_f32(f, t, out, &err) == LORAJIT_OK, "b16");
+    for (int i = 0; i < 5; i++)
+        CHECK(bits_of(out[i]) == (uint32_t)bf16_in[i] << 16, "bf16 %04x -> %08x", bf16_in[i], bits_of(out[i]));
+    t = st_find(f, "odd");
+    CHECK(t && ((uintptr_t)t->data & 3) != 0, "odd is unaligned");
+    CHECK(t && st_to_f32(f, t, out, &err) == LORAJIT_OK, "odd");
+    for (int i = 0; i < 3; i++) CHECK(bits_of(out[i]) == f32_odd[i], "unaligned f32 %d", i);
+    t = st_find(f, "i8");
+    lorajit_status s = t ? st_to_f32(f, t, out, &err) : LORAJIT_E_NOT_FOUND;
+    expect_err(__LINE__, s, &err, LORAJIT_E_UNSUPPORTED, "\"i8\"", "I8");
+    st_close(f);
+
+#ifdef __FLT16_MAX__
+    /* Every half-precision value against the compiler's own conversion. */
+    uint16_t *all = malloc(65536 * 2);
+    for (uint32_t i = 0; i < 65536; i++) all[i] = (uint16_t)i;
+    write_st(tpath(p, "all16.safetensors"), "{" ENT("all", "F16", "[65536]", 0, 131072) "}", all, 131072);
+    float *conv = malloc(65536 * sizeof(float));
+    CHECK(st_open(p, &f, &err) == LORAJIT_OK && st_to_f32(f, &f->tensors[0], conv, &err) == LORAJIT_OK,
+          "all16: %s", err.msg);
+    int bad = 0;
+    for (uint32_t i = 0; i < 65536; i++) {
+        _Float16 h;
+        memcpy(&h, &all[i], 2);
+        float want = (float)h;
+        if (want != want ? !(conv[i] != conv[i] && signbit(conv[i]) == signbit(want))
+                         : bits_of(conv[i]) != bits_of(want))
+            bad++;
+    }
+    CHECK(bad == 0, "%d half values convert wrongly", bad);
+    st_close(f);
+    free(conv);
+    free(all);
+#endif
+}
+
+/* ---- weights.c ---- */
+static void add_weight(lj_layout *L, const char *name, int64_t rows, int64_t cols) {
+    lj_weight_desc *d = &L->weights[L->n_weights++];
+    d->name = strdup(name);
+    d->rows = rows;
+    d->cols = cols;
+}
+
+/* Every tensor of the tiny model, in the front end's order. Caller owns the result;
+ * free with lj_layout_free(). */
+static lj_layout *tiny_layout(void) {
+    lj_layout *L = lj_layout_new();
+    L->weights = calloc(32, sizeof *L->weights);
+    add_weight(L, "model.embed_tokens.weight", 256, 64);
+    for (int l = 0; l < 2; l++) {
+        static const struct { const char *n; int64_t r, c; } w[] = {
+            {"input_layernorm", 64, 0},     {"self_attn.q_proj", 64, 64},   {"self_attn.k_proj", 32, 64},
+            {"self_attn.v_proj", 32, 64},   {"self_attn.o_proj", 64, 64},   {"post_attention_layernorm", 64, 0},
+            {"mlp.gate_proj", 160, 64},     {"mlp.up_proj", 160, 64},       {"mlp.down_proj", 64, 160},
+        };
+        for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) {
+            char name[128];
+            snprintf(name, sizeof name, "model.layers.%d.%s.weight", l, w[i].n);
+            add_weight(L, name, w[i].r, w[i].c);
+        }
+    }
+    add_weight(L, "model.norm.weight", 64, 0);
+    add_weight(L, "lm_head.weight", 256, 64);
+    return L;
+}
+
+/* Writes tensors [from, to) of src as one safetensors file; pad makes the header
+ * length pad mod 8 (pad != 0 misaligns the F32 data). */
+static void write_shard(const char *path, const st_file *src, int from, int to, int pad) {
+    size_t cap = 16384, at = 0, off = 0;
+    char *h = malloc(cap);
+    at += (size_t)snprintf(h, cap, "{\"__metadata__\":{\"format\":\"pt\"}");
+    for (int i = from; i < to; i++) {
+        const st_tensor *t = &src->tensors[i];
+        size_t n = t->end - t->begin;
+        at += (size_t)snprintf(h + at, cap - at, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%lld", t->name,
+                               (long long)t->shape[0]);
+        if (t->ndim == 2) at += (size_t)snprintf(h + at, cap - at, ",%lld", (long long)t->shape[1]);
+        at += (size_t)snprintf(h + at, cap - at, "],\"data_offsets\":[%zu,%zu]}", off, off + n);
+        off += n;
+    }
+    at += (size_t)snprintf(h + at, cap - at, "}");
+    while (at % 8 != (size_t)pad) h[at++] = ' ';
+    h[at] = 0;
+    unsigned char *data = malloc(off ? off : 1);
+    off = 0;
+    for (int i = from; i < to; i++) {
+        const st_tensor *t = &src->tensors[i];
+        memcpy(data + off, t->data, t->end - t->begin);
+        off += t->end - t->begin;
+    }
+    write_st(path, h, data, off);
+    free(data);
+    free(h);
+}
+
+static void test_weights(void) {
+    lj_err err;
+    lj_layout *L = tiny_layout();
+    lj_weights *w = NULL, *ws = NULL;
+    CHECK(lj_weights_open(TINY, L, &w, &err) == LORAJIT_OK, "tiny weights: %s", err.msg);
+    if (!w) { lj_layout_free(L); return; }
+    CHECK(w->n == 21 && w->n_files == 1, "n %d files %d", w->n, w->n_files);
+    for (int i = 0; i < w->n; i++) CHECK(w->data[i] && !w->owned[i], "weight %d mapped", i);
+    CHECK(bits_of(w->data[3][0]) == 0x3d8791f6, "k_proj via weights");  /* layers.0.k_proj */
+    CHECK(bits_of(w->data[20][0]) == 0x3e0bc375, "lm_head via weights");
+
+    /* Two shards written from C: the second misaligned, so its tensors are copied. */
+    char dir[2048], p[4096], q[4096];
+    tpath(dir, "sharded");
+    mkdir(dir, 0755);
+    snprintf(p, sizeof p, "%s/model-00001-of-00002.safetensors", dir);
+    write_shard(p, w->files[0], 0, 10, 0);
+    snprintf(p, sizeof p, "%s/model-00002-of-00002.safetensors", dir);
+    write_shard(p, w->files[0], 10, 21, 1);
+    char *idx = malloc(16384);
+    size_t at = (size_t)snprintf(idx, 16384, "{\"metadata\":{\"total_size\":476416},\"weight_map\":{");
+    for (int i = 0; i < 21; i++)
+        at += (size_t)snprintf(idx + at, 16384 - at, "%s\"%s\":\"model-0000%d-of-00002.safetensors\"",
+                               i ? "," : "", w->files[0]->tensors[i].name, i < 10 ? 1 : 2);
+    snprintf(idx + at, 16384 - at, "}}");
+    snprintf(q, sizeof q, "%s/model.safetensors.index.json", dir);
+    write_text(q, idx);
+    free(idx);
+    CHECK(lj_weights_open(dir, L, &ws, &err) == LORAJIT_OK, "sharded: %s", err.msg);
+    if (ws) {
+        CHECK(ws->n_files == 2, "two shards");
+        int owned = 0;
+        for (int i = 0; i < ws->n; i++) {
+            size_t n = (size_t)L->weights[i].rows * (size_t)(L->weights[i].cols ? L->weights[i].cols : 1);
+            CHECK(memcmp(ws->data[i], w->data[i], n * 4) == 0, "shard weight %d differs", i);
+            owned += ws->owned[i] != NULL;
+        }
+        CHECK(owned == 11, "misaligned shard converted: %d owned", owned);
+    }
+    lj_weights_free(ws);
+
+    /* Index faults: a missing shard, names with '/' and '..', broken JSON, no weight_map. */
+    static const struct { int line; const char *sub, *index, *n1; lorajit_status want; } bad[] = {
+        {__LINE__, "ix_missing", "{\"weight_map\":{\"lm_head.weight\":\"gone-00003.safetensors\"}}",
+         "gone-00003.safetensors", LORAJIT_E_IO},
+        {__LINE__, "ix_slash", "{\"weight_map\":{\"lm_head.weight\":\"sub/x.safetensors\"}}",
+         "sub/x.safetensors", LORAJIT_E_FORMAT},
+        {__LINE__, "ix_dots", "{\"weight_map\":{\"lm_head.weight\":\"..\"}}", "\"..\"", LORAJIT_E_FORMAT},
+        {__LINE__, "ix_json", "{\"weight_map\":{\"lm_head.weight\" \"a\"}}", "byte 32", LORAJIT_E_FORMAT},
+        {__LINE__, "ix_nomap", "{\"metadata\":{}}", "weight_map", LORAJIT_E_FORMAT},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        tpath(dir, bad[i].sub);
+        mkdir(dir, 0755);
+        snprintf(q, sizeof q, "%s/model.safetensors.index.json", dir);
+        write_text(q, bad[i].index);
+        lj_weights *x = (lj_weights *)1;
+        lj_err_clear(&err);
+        lorajit_status s = lj_weights_open(dir, L, &x, &err);
+        expect_err(bad[i].line, s, &err, bad[i].want, "model.safetensors.index.json", bad[i].n1);
+        CHECK(x == NULL, "line %d: *out not NULL", bad[i].line);
+    }
+
+    /* Layout faults against the tiny model: a missing tensor, a wrong shape. */
+    lj_layout *L2 = tiny_layout();
+    add_weight(L2, "model.layers.2.self_attn.q_proj.weight", 64, 64);
+    lj_weights *x = (lj_weights *)1;
+    expect_err(__LINE__, lj_weights_open(TINY, L2, &x, &err), &err, LORAJIT_E_NOT_FOUND,
+               "model.layers.2.self_attn.q_proj.weight", "llama-tiny/model.safetensors");
+    CHECK(x == NULL, "missing: *out");
+    tpath(dir, "sharded");
+    expect_err(__LINE__, lj_weights_open(dir, L2, &x, &err), &err, LORAJIT_E_NOT_FOUND,
+               "model.layers.2.self_attn.q_proj.weight", "model-00002-of-00002.safetensors");
+    L2->weights[3].cols = 32; /* k_proj [32, 64] asked as [32, 32] */
+    expect_err(__LINE__, lj_weights_open(TINY, L2, &x, &err), &err, LORAJIT_E_SHAPE,
+               "model.layers.0.self_attn.k_proj.weight", "expected shape [32, 32], got [32, 64]");
+    L2->weights[3].cols = 0; /* asked as 1-D */
+    expect_err(__LINE__, lj_weights_open(TINY, L2, &x, &err), &err, LORAJIT_E_SHAPE,
+               "expected shape [32], got [32, 64]", NULL);
+    lj_layout_free(L2);
+    tpath(dir, "empty_model");
+    mkdir(dir, 0755);
+    expect_err(__LINE__, lj_weights_open(dir, L, &x, &err), &err, LORAJIT_E_IO,
+               "empty_model/model.safetensors", NULL);
+
+    /* Mixed dtypes: F16/BF16/unaligned F32 are converted, aligned F32 is mapped, I8 refused. */
+    tpath(dir, "mixed_model");
+    mkdir(dir, 0755);
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    write_mixed(p);
+    lj_layout *L3 = lj_layout_new();
+    L3->weights = calloc(8, sizeof *L3->weights);
+    add_weight(L3, "h16", 11, 0);
+    add_weight(L3, "b16", 5, 0);
+    add_weight(L3, "odd", 3, 0);
+    add_weight(L3, "sq", 2, 2);
+    CHECK(lj_weights_open(dir, L3, &x, &err) == LORAJIT_OK, "mixed: %s", err.msg);
+    if (x) {
+        CHECK(x->owned[0] && x->owned[1] && x->owned[2] && !x->owned[3], "owned flags");
+        CHECK(bits_of(x->data[0][4]) == 0x387fc000 && bits_of(x->data[1][1]) == 0xc0490000 &&
+                  bits_of(x->data[2][2]) == 1 && x->data[3][3] == 4.0f,
+              "mixed values");
+        lj_weights_free(x);
+    }
+    add_weight(L3, "i8", 1, 0);
+    expect_err(__LINE__, lj_weights_open(dir, L3, &x, &err), &err, LORAJIT_E_UNSUPPORTED, "\"i8\"", "I8");
+    lj_layout_free(L3);
+
+    /* Allocation failure at every lj_malloc/lj_calloc: fails cleanly, then succeeds. */
+    tpath(dir, "sharded");
+    int k, fails = 0;
+    for (k = 1; k < 1000; k++) {
+        lj_alloc_fail_after(k);
+        lorajit_status s = lj_weights_open(dir, L, &ws, &err);
+        if (s == LORAJIT_OK) break;
+        fails += s == LORAJIT_E_NOMEM && ws == NULL;
+    }
+    lj_alloc_fail_after(0);
+    CHECK(k > 1 && fails == k - 1 && ws, "alloc sweep: %d of %d failures were clean", fails, k - 1);
+    lj_weights_free(ws);
+    lj_weights_free(w);
+    lj_layout_free(L);
+}
+
+int main(int argc, char **argv) {
+    snprintf(tmp_root, sizeof tmp_root, "%s/tmp_rt_formats", argc > 1 ? argv[1] : ".");
+    nftw(tmp_root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    if (mkdir(tmp_root, 0755) != 0) {
+        fprintf(stderr, "cannot create %s: %s\n", tmp_root, strerror(errno));
+        return 2;
+    }
+    test_helpers();
+    test_config();
+    test_schema();
+    test_safetensors_malformed();
+    test_safetensors_valid();
+    test_weights();
+    CHECK(n_malformed >= 20, "only %d malformed-input cases", n_malformed);
+    printf("malformed-input cases: %d\n", n_malformed);
+    return check_summary("rt_formats");
+}
