@@ -9,6 +9,7 @@
 #ifndef LORAJIT_RUNTIME_H
 #define LORAJIT_RUNTIME_H
 
+#include <regex.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -187,6 +188,8 @@ typedef struct lj_slots {
     int r_max;
     lj_lora_site *sites;  /* [n_sites] what ctx->sites points at */
     int32_t *dirty;       /* [n_sites * n_phys] rows/cols written since last zeroed */
+    int64_t *in;          /* [n_sites] K of each site (from the layout) */
+    int64_t *out;         /* [n_sites] N of each site */
 } lj_slots;
 /* Allocates zeroed slot buffers for every layout site. Caller owns *out; free with lj_slots_free(). */
 lorajit_status lj_slots_new(const lj_layout *L, lj_slots **out, lj_err *err);
@@ -205,19 +208,40 @@ typedef struct peft_adapter {
     peft_site_w *w;      /* [n], ordered by site id */
     size_t bytes;        /* f32 bytes of all A and B */
     st_file *file;       /* the open adapter_model.safetensors (owned) */
-    float *owned;        /* converted tensors (non-F32 files), owned; NULL if none */
+    float *owned;        /* [f32 values of the non-borrowed A/B] conversions, owned; NULL if none */
 } peft_adapter;
-/* Parsed adapter_config.json. */
+/* A module selector of adapter_config.json (target_modules, exclude_modules): a
+ * list of names, each matched as a dotted suffix of the module path
+ * ("model.layers.3.self_attn.q_proj"), or one regex matched against the whole path. */
+typedef struct peft_match {
+    regex_t *re;         /* owned, compiled "^(PATTERN)$" (REG_EXTENDED); NULL for a list */
+    int n;
+    char **names;        /* [n] owned suffixes */
+} peft_match;
+/* One rank_pattern / alpha_pattern entry: applies where "^(.*\.)?(KEY)$" matches. */
+typedef struct peft_pattern {
+    char *key;           /* owned, as written in the JSON */
+    regex_t *re;         /* owned */
+    double value;
+} peft_pattern;
+/* Parsed adapter_config.json (PEFT's LoraConfig, the fields that change results). */
 typedef struct peft_config {
     int r;
-    float alpha;
+    double alpha;
     bool use_rslora;
-    /* targeted module names / regex, rank_pattern, alpha_pattern, layers: see peft.c */
-    void *priv;          /* owned parse state; freed by peft_config_free */
+    peft_match targets;  /* target_modules (null: PEFT's LLaMA default q_proj, v_proj) */
+    peft_match excludes; /* exclude_modules (null: none) */
+    int n_rank_pattern;
+    peft_pattern *rank_pattern;   /* [n_rank_pattern], first match wins */
+    int n_alpha_pattern;
+    peft_pattern *alpha_pattern;  /* [n_alpha_pattern] */
+    int n_layers;        /* layers_to_transform: 0 = every layer */
+    int *layers;         /* [n_layers] owned */
 } peft_config;
 /* Parses adapter_config.json text; refuses, naming the field: peft_type other than
  * LORA, use_dora, bias other than "none", modules_to_save, fan_in_fan_out,
- * lora_bias, layers_pattern other than "layers", layer_replication. Caller owns
+ * lora_bias, layers_pattern other than "layers", layer_replication, target_modules
+ * naming anything but the seven projections, missing r / lora_alpha. Caller owns
  * *cfg's contents; free with peft_config_free(). */
 lorajit_status peft_config_parse(const char *text, size_t len, const char *path, peft_config *cfg,
                                  lj_err *err);
@@ -239,6 +263,7 @@ void lj_slots_clear(lj_slots *s, int slot);
 typedef struct lj_adapter_entry {
     char *name;          /* owned; NULL when the slot is free */
     size_t bytes;        /* f32 bytes of A and B */
+    int64_t seq;         /* load order (kept by hotswap), for listing */
 } lj_adapter_entry;
 typedef struct lj_registry {
     int n_slots;                   /* resident adapters allowed (schema) */
@@ -249,6 +274,7 @@ typedef struct lj_registry {
     float active_weight[LJ_MAX_SLOTS];
     bool enabled;                  /* false after disable */
     lj_active applied;             /* what ctx->active points at: chosen set, or n = 0 when disabled */
+    int64_t next_seq;              /* seq of the next load */
 } lj_registry;
 lorajit_status lj_registry_init(lj_registry *r, int n_slots, lj_err *err);
 void lj_registry_free(lj_registry *r); /* frees names; NULL-safe */

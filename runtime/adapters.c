@@ -1,0 +1,184 @@
+/* adapters.c — the adapter registry (name -> physical slot) and the PEFT verbs.
+ *
+ * n_phys = n_slots + 1 physical slots: at most n_slots adapters are resident, so
+ * one slot is always free as the hotswap spare. Every verb validates first (an
+ * adapter is read into a temporary image by peft_adapter_read) and then commits in
+ * a few small steps; on failure registry and slots are unchanged. Writes only go
+ * to free slots: hotswap fills the spare, repoints the name and the active set,
+ * then clears the old slot, so a later concurrent reader never sees a slot change
+ * while it is in use. r->applied (what compiled code reads) is recomputed last. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime.h"
+
+/* applied = the chosen set, or nothing when disabled. */
+static void applied_update(lj_registry *r) {
+    int n = r->enabled ? r->n_active : 0;
+    for (int i = 0; i < n; i++) {
+        r->applied.slot[i] = r->active_slot[i];
+        r->applied.weight[i] = r->active_weight[i];
+    }
+    r->applied.n = n;
+}
+
+static int free_slot(const lj_registry *r) {
+    for (int i = 0; i < r->n_phys; i++)
+        if (!r->by_slot[i].name) return i;
+    return -1;
+}
+
+lorajit_status lj_registry_init(lj_registry *r, int n_slots, lj_err *err) {
+    if (!r) return lj_fail(err, LORAJIT_E_ARG, "lj_registry_init: NULL registry");
+    if (n_slots < 1 || n_slots + 1 > LJ_MAX_SLOTS)
+        return lj_fail(err, LORAJIT_E_ARG, "max_adapters %d: must be 1..%d", n_slots,
+                       LJ_MAX_SLOTS - 1);
+    lj_adapter_entry *by_slot = lj_calloc((size_t)n_slots + 1, sizeof *by_slot);
+    if (!by_slot) return lj_fail(err, LORAJIT_E_NOMEM, "out of memory allocating the registry");
+    memset(r, 0, sizeof *r);
+    r->n_slots = n_slots;
+    r->n_phys = n_slots + 1;
+    r->by_slot = by_slot;
+    r->enabled = true;
+    return LORAJIT_OK;
+}
+
+void lj_registry_free(lj_registry *r) {
+    if (!r) return;
+    for (int i = 0; r->by_slot && i < r->n_phys; i++) free(r->by_slot[i].name);
+    free(r->by_slot);
+    memset(r, 0, sizeof *r);
+}
+
+int lj_registry_find(const lj_registry *r, const char *name) {
+    if (!r || !name) return -1;
+    for (int i = 0; i < r->n_phys; i++)
+        if (r->by_slot[i].name && strcmp(r->by_slot[i].name, name) == 0) return i;
+    return -1;
+}
+
+int lj_registry_count(const lj_registry *r) {
+    int n = 0;
+    for (int i = 0; r && i < r->n_phys; i++) n += r->by_slot[i].name != NULL;
+    return n;
+}
+
+static lorajit_status check_name(const char *name, const char *dir, bool need_dir, lj_err *err) {
+    if (!name || !name[0]) return lj_fail(err, LORAJIT_E_ARG, "adapter name is NULL or empty");
+    if (need_dir && !dir) return lj_fail(err, LORAJIT_E_ARG, "adapter '%s': dir is NULL", name);
+    return LORAJIT_OK;
+}
+
+lorajit_status lj_adapter_load(lj_registry *r, lj_slots *s, const lj_layout *L, const char *name,
+                               const char *dir, lj_err *err) {
+    peft_adapter *ad = NULL;
+    char *copy = NULL;
+    lorajit_status st;
+    if ((st = check_name(name, dir, true, err))) return st;
+    if (lj_registry_find(r, name) >= 0)
+        return lj_fail(err, LORAJIT_E_EXISTS, "adapter '%s' is already loaded (hotswap replaces "
+                       "it, delete removes it)", name);
+    if (lj_registry_count(r) >= r->n_slots)
+        return lj_fail(err, LORAJIT_E_FULL, "cannot load adapter '%s': all %d adapter slots are "
+                       "in use (delete one, or open the engine with a larger max_adapters)", name,
+                       r->n_slots);
+    if ((st = peft_adapter_read(dir, L, &ad, err))) goto fail;
+    size_t n = strlen(name) + 1;
+    if (!(copy = lj_malloc(n))) {
+        st = lj_fail(err, LORAJIT_E_NOMEM, "out of memory loading adapter '%s'", name);
+        goto fail;
+    }
+    memcpy(copy, name, n);
+    int slot = free_slot(r);
+    LJ_ASSERT(slot >= 0);
+    lj_slots_write(s, slot, ad); /* a free slot: nothing reads it */
+    r->by_slot[slot] = (lj_adapter_entry){copy, ad->bytes, r->next_seq++};
+    peft_adapter_free(ad);
+    applied_update(r);
+    return LORAJIT_OK;
+fail:
+    free(copy);
+    peft_adapter_free(ad);
+    return st;
+}
+
+lorajit_status lj_adapter_hotswap(lj_registry *r, lj_slots *s, const lj_layout *L,
+                                  const char *name, const char *dir, lj_err *err) {
+    peft_adapter *ad = NULL;
+    lorajit_status st;
+    if ((st = check_name(name, dir, true, err))) return st;
+    int old = lj_registry_find(r, name);
+    if (old < 0)
+        return lj_fail(err, LORAJIT_E_NOT_FOUND, "cannot hotswap adapter '%s': it is not loaded",
+                       name);
+    if ((st = peft_adapter_read(dir, L, &ad, err))) return st;
+    int spare = free_slot(r); /* at most n_slots of n_phys are taken */
+    LJ_ASSERT(spare >= 0);
+    lj_slots_write(s, spare, ad);
+    r->by_slot[spare] = r->by_slot[old];
+    r->by_slot[spare].bytes = ad->bytes;
+    r->by_slot[old] = (lj_adapter_entry){0};
+    for (int i = 0; i < r->n_active; i++)
+        if (r->active_slot[i] == old) r->active_slot[i] = spare;
+    applied_update(r);
+    lj_slots_clear(s, old); /* nothing points at it any more */
+    peft_adapter_free(ad);
+    return LORAJIT_OK;
+}
+
+lorajit_status lj_adapter_delete(lj_registry *r, lj_slots *s, const char *name, lj_err *err) {
+    lorajit_status st;
+    if ((st = check_name(name, NULL, false, err))) return st;
+    int slot = lj_registry_find(r, name);
+    if (slot < 0)
+        return lj_fail(err, LORAJIT_E_NOT_FOUND, "cannot delete adapter '%s': it is not loaded",
+                       name);
+    int k = 0;
+    for (int i = 0; i < r->n_active; i++)
+        if (r->active_slot[i] != slot) {
+            r->active_slot[k] = r->active_slot[i];
+            r->active_weight[k++] = r->active_weight[i];
+        }
+    r->n_active = k;
+    free(r->by_slot[slot].name);
+    r->by_slot[slot] = (lj_adapter_entry){0};
+    applied_update(r);
+    lj_slots_clear(s, slot);
+    return LORAJIT_OK;
+}
+
+lorajit_status lj_adapter_set(lj_registry *r, const char *const *names, const float *weights,
+                              int n, lj_err *err) {
+    int slot[LJ_MAX_SLOTS];
+    if (n < 0 || n > r->n_slots)
+        return lj_fail(err, LORAJIT_E_ARG, "set_adapter: n = %d, must be 0..%d (max_adapters)", n,
+                       r->n_slots);
+    if (n > 0 && !names) return lj_fail(err, LORAJIT_E_ARG, "set_adapter: names is NULL");
+    for (int i = 0; i < n; i++) {
+        if (!names[i]) return lj_fail(err, LORAJIT_E_ARG, "set_adapter: names[%d] is NULL", i);
+        slot[i] = lj_registry_find(r, names[i]);
+        if (slot[i] < 0)
+            return lj_fail(err, LORAJIT_E_NOT_FOUND, "set_adapter: adapter '%s' (names[%d]) is "
+                           "not loaded", names[i], i);
+        for (int j = 0; j < i; j++)
+            if (slot[j] == slot[i])
+                return lj_fail(err, LORAJIT_E_ARG, "set_adapter: adapter '%s' is named twice "
+                               "(names[%d] and names[%d])", names[i], j, i);
+        if (weights && !isfinite(weights[i]))
+            return lj_fail(err, LORAJIT_E_ARG, "set_adapter: weights[%d] of '%s' is not finite",
+                           i, names[i]);
+    }
+    for (int i = 0; i < n; i++) {
+        r->active_slot[i] = slot[i];
+        r->active_weight[i] = weights ? weights[i] : 1.0f;
+    }
+    r->n_active = n;
+    applied_update(r);
+    return LORAJIT_OK;
+}
+
+void lj_adapter_enable(lj_registry *r, bool on) {
+    r->enabled = on;
+    applied_update(r);
+}

@@ -1,0 +1,593 @@
+/* peft.c — PEFT LoRA adapter folders: adapter_config.json + adapter_model.safetensors.
+ *
+ * peft_config_parse reads the LoraConfig fields that change results (r, lora_alpha,
+ * use_rslora, target_modules, exclude_modules, rank_pattern, alpha_pattern,
+ * layers_to_transform) and refuses, naming the field, what lorajit cannot serve.
+ * peft_adapter_read resolves the targeted (layer, module) pairs, checks every tensor
+ * of the file against the layout and returns an image whose A/B point into the
+ * mapping (aligned F32) or into one owned f32 buffer. Nothing shared is written
+ * here: the registry commits an image with lj_slots_write (slots.c). */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "runtime.h"
+
+#define PEFT_CONFIG_FILE "adapter_config.json"
+#define PEFT_WEIGHTS_FILE "adapter_model.safetensors"
+#define PEFT_TENSOR_PREFIX "base_model.model.model.layers."
+
+/* ---- small JSON helpers ---- */
+
+static bool json_is_empty(const cJSON *j) {
+    return !j || cJSON_IsNull(j) || ((cJSON_IsArray(j) || cJSON_IsObject(j)) && !j->child);
+}
+
+/* Absent or null reads as false. */
+static lorajit_status json_bool(const cJSON *root, const char *key, const char *path, bool *out,
+                                lj_err *err) {
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(root, key);
+    *out = false;
+    if (!j || cJSON_IsNull(j)) return LORAJIT_OK;
+    if (!cJSON_IsBool(j))
+        return lj_fail(err, LORAJIT_E_FORMAT, "%s: field '%s' must be true or false", path, key);
+    *out = cJSON_IsTrue(j);
+    return LORAJIT_OK;
+}
+
+/* An integral JSON number in [lo, hi]. */
+static bool json_int_in(const cJSON *j, double lo, double hi, int *out) {
+    if (!cJSON_IsNumber(j)) return false;
+    double v = j->valuedouble;
+    if (!(v >= lo && v <= hi) || v != (double)(int64_t)v) return false;
+    *out = (int)v;
+    return true;
+}
+
+/* Caller owns the result; free with free(). NULL when out of memory. */
+static char *str_dup(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *d = lj_malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+/* Compiles "^" prefix "(" body ")$". Caller owns *out; free with regex_free(). */
+static lorajit_status regex_compile(const char *prefix, const char *body, const char *path,
+                                    const char *field, regex_t **out, lj_err *err) {
+    size_t n = strlen(prefix) + strlen(body) + 8;
+    char *src = lj_malloc(n);
+    regex_t *re = lj_malloc(sizeof *re);
+    lorajit_status st = LORAJIT_OK;
+    if (!src || !re) {
+        st = lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory compiling '%s'", path, field);
+        goto fail;
+    }
+    snprintf(src, n, "^%s(%s)$", prefix, body);
+    int rc = regcomp(re, src, REG_EXTENDED | REG_NOSUB);
+    if (rc != 0) {
+        char why[128];
+        regerror(rc, re, why, sizeof why);
+        st = lj_fail(err, LORAJIT_E_FORMAT, "%s: field '%s': bad regular expression '%s': %s",
+                     path, field, body, why);
+        goto fail;
+    }
+    free(src);
+    *out = re;
+    return LORAJIT_OK;
+fail:
+    free(src);
+    free(re);
+    return st;
+}
+
+static void regex_free(regex_t *re) {
+    if (!re) return;
+    regfree(re);
+    free(re);
+}
+
+/* ---- module selectors and patterns ---- */
+
+/* path == name, or path ends with "." + name (PEFT's key.endswith(f".{target}")). */
+static bool suffix_match(const char *path, const char *name) {
+    size_t lp = strlen(path), ln = strlen(name);
+    if (ln == 0 || ln > lp || strcmp(path + lp - ln, name) != 0) return false;
+    return ln == lp || path[lp - ln - 1] == '.';
+}
+
+static bool match_path(const peft_match *m, const char *path) {
+    if (m->re) return regexec(m->re, path, 0, NULL, 0) == 0;
+    for (int i = 0; i < m->n; i++)
+        if (suffix_match(path, m->names[i])) return true;
+    return false;
+}
+
+static void match_free(peft_match *m) {
+    regex_free(m->re);
+    for (int i = 0; i < m->n; i++) free(m->names[i]);
+    free(m->names);
+    memset(m, 0, sizeof *m);
+}
+
+static lorajit_status match_set_names(peft_match *m, const char *const *names, int n,
+                                      const char *path, lj_err *err) {
+    m->names = lj_calloc((size_t)n + 1, sizeof *m->names);
+    if (!m->names) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", path);
+    for (; m->n < n; m->n++) {
+        m->names[m->n] = str_dup(names[m->n]);
+        if (!m->names[m->n]) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", path);
+    }
+    return LORAJIT_OK;
+}
+
+/* target_modules / exclude_modules: null, a regex string, or a list of names. On
+ * failure *m may hold part of the result; the caller frees it. */
+static lorajit_status match_parse(const cJSON *j, const char *field, const char *path,
+                                  peft_match *m, lj_err *err) {
+    if (cJSON_IsString(j)) return regex_compile("", j->valuestring, path, field, &m->re, err);
+    if (!cJSON_IsArray(j))
+        return lj_fail(err, LORAJIT_E_FORMAT, "%s: field '%s' must be a string or a list of strings",
+                       path, field);
+    int n = cJSON_GetArraySize(j);
+    const char **names = lj_calloc((size_t)n + 1, sizeof *names);
+    if (!names) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", path);
+    int i = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, j) {
+        if (!cJSON_IsString(it)) {
+            free(names);
+            return lj_fail(err, LORAJIT_E_FORMAT, "%s: field '%s': element %d is not a string",
+                           path, field, i);
+        }
+        names[i++] = it->valuestring;
+    }
+    lorajit_status st = match_set_names(m, names, n, path, err);
+    free(names);
+    return st;
+}
+
+/* target_modules: every name must end in one of the seven projections; a regex
+ * must not select lm_head or embed_tokens (LoRA there is not served). */
+static lorajit_status targets_parse(const cJSON *j, const char *path, peft_match *m, lj_err *err) {
+    static const char *const llama_default[] = {"q_proj", "v_proj"};
+    const char *all[LJ_MOD_COUNT];
+    for (int k = 0; k < LJ_MOD_COUNT; k++) all[k] = lj_module_name(k);
+    if (!j || cJSON_IsNull(j)) return match_set_names(m, llama_default, 2, path, err);
+    if (cJSON_IsString(j) && strcmp(j->valuestring, "all-linear") == 0)
+        return match_set_names(m, all, LJ_MOD_COUNT, path, err);
+    lorajit_status st = match_parse(j, "target_modules", path, m, err);
+    if (st) return st;
+    if (m->re) {
+        static const char *const others[] = {"lm_head", "model.embed_tokens", "model.norm"};
+        for (int k = 0; k < 3; k++)
+            if (regexec(m->re, others[k], 0, NULL, 0) == 0)
+                return lj_fail(err, LORAJIT_E_UNSUPPORTED,
+                               "%s: field 'target_modules' selects '%s'; lorajit serves LoRA on "
+                               "the seven LLaMA projections only", path, others[k]);
+        return LORAJIT_OK;
+    }
+    if (m->n == 0)
+        return lj_fail(err, LORAJIT_E_FORMAT, "%s: field 'target_modules' is empty", path);
+    for (int i = 0; i < m->n; i++) {
+        const char *dot = strrchr(m->names[i], '.');
+        const char *last = dot ? dot + 1 : m->names[i];
+        if (lj_module_from_name(last) < 0)
+            return lj_fail(err, LORAJIT_E_UNSUPPORTED,
+                           "%s: field 'target_modules' names '%s', which is not one of the seven "
+                           "LLaMA projections (q_proj k_proj v_proj o_proj gate_proj up_proj "
+                           "down_proj)", path, m->names[i]);
+    }
+    return LORAJIT_OK;
+}
+
+/* rank_pattern / alpha_pattern: {KEY: number}. */
+static lorajit_status patterns_parse(const cJSON *j, const char *field, bool is_rank,
+                                     const char *path, peft_pattern **out, int *n_out,
+                                     lj_err *err) {
+    if (!j || cJSON_IsNull(j)) return LORAJIT_OK;
+    if (!cJSON_IsObject(j))
+        return lj_fail(err, LORAJIT_E_FORMAT, "%s: field '%s' must be an object", path, field);
+    int n = cJSON_GetArraySize(j);
+    peft_pattern *p = lj_calloc((size_t)n + 1, sizeof *p);
+    if (!p) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", path);
+    *out = p;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, j) {
+        int rank = 0;
+        if (is_rank ? !json_int_in(it, 1, 1 << 20, &rank) : !cJSON_IsNumber(it))
+            return lj_fail(err, LORAJIT_E_FORMAT, "%s: field '%s': value of '%s' must be %s", path,
+                           field, it->string, is_rank ? "a positive integer" : "a number");
+        p[*n_out].value = is_rank ? rank : it->valuedouble;
+        p[*n_out].key = str_dup(it->string);
+        if (!p[*n_out].key) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", path);
+        (*n_out)++;
+        lorajit_status st = regex_compile("(.*\\.)?", it->string, path, field, &p[*n_out - 1].re, err);
+        if (st) return st;
+    }
+    return LORAJIT_OK;
+}
+
+/* First entry whose key matches path. Borrowed; valid until peft_config_free(). */
+static const peft_pattern *pattern_find(const peft_pattern *p, int n, const char *path) {
+    for (int i = 0; i < n; i++)
+        if (regexec(p[i].re, path, 0, NULL, 0) == 0) return &p[i];
+    return NULL;
+}
+
+/* layers_to_transform: null, an int or a list of ints (an empty list means all). */
+static lorajit_status layers_parse(const cJSON *j, const char *path, peft_config *c, lj_err *err) {
+    if (json_is_empty(j)) return LORAJIT_OK;
+    int n = cJSON_IsArray(j) ? cJSON_GetArraySize(j) : 1;
+    c->layers = lj_calloc((size_t)n, sizeof *c->layers);
+    if (!c->layers) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", path);
+    const cJSON *it = cJSON_IsArray(j) ? j->child : j;
+    for (; it && c->n_layers < n; it = it->next) {
+        if (!json_int_in(it, 0, 1 << 30, &c->layers[c->n_layers]))
+            return lj_fail(err, LORAJIT_E_FORMAT,
+                           "%s: field 'layers_to_transform' must be a non-negative integer or a "
+                           "list of them", path);
+        c->n_layers++;
+    }
+    return LORAJIT_OK;
+}
+
+/* Fields whose non-default values change what PEFT computes and lorajit cannot serve. */
+static lorajit_status refusals(const cJSON *root, const char *path, lj_err *err) {
+    static const struct { const char *field, *what; } flags[] = {
+        {"use_dora", "DoRA adapters are not supported"},
+        {"fan_in_fan_out", "transposed (Conv1D-style) weights are not supported"},
+        {"lora_bias", "LoRA biases are not supported"},
+        {"use_qalora", "QA-LoRA is not supported"},
+    };
+    static const char *const must_be_empty[] = {"modules_to_save", "layer_replication",
+                                                "trainable_token_indices", "target_parameters",
+                                                "alora_invocation_tokens"};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+        bool on;
+        lorajit_status st = json_bool(root, flags[i].field, path, &on, err);
+        if (st) return st;
+        if (on)
+            return lj_fail(err, LORAJIT_E_UNSUPPORTED, "%s: field '%s' is true: %s", path,
+                           flags[i].field, flags[i].what);
+    }
+    for (size_t i = 0; i < sizeof must_be_empty / sizeof must_be_empty[0]; i++)
+        if (!json_is_empty(cJSON_GetObjectItemCaseSensitive(root, must_be_empty[i])))
+            return lj_fail(err, LORAJIT_E_UNSUPPORTED,
+                           "%s: field '%s' is set; lorajit serves plain LoRA only (it must be "
+                           "null or empty)", path, must_be_empty[i]);
+    const cJSON *bias = cJSON_GetObjectItemCaseSensitive(root, "bias");
+    if (bias && !cJSON_IsNull(bias) && !(cJSON_IsString(bias) && !strcmp(bias->valuestring, "none")))
+        return lj_fail(err, LORAJIT_E_UNSUPPORTED,
+                       "%s: field 'bias' is %s%s%s; only \"none\" is supported", path,
+                       cJSON_IsString(bias) ? "\"" : "", cJSON_IsString(bias) ? bias->valuestring : "not a string",
+                       cJSON_IsString(bias) ? "\"" : "");
+    const cJSON *lp = cJSON_GetObjectItemCaseSensitive(root, "layers_pattern");
+    if (cJSON_IsArray(lp) && cJSON_GetArraySize(lp) == 1) lp = lp->child;
+    if (!json_is_empty(lp) && !(cJSON_IsString(lp) && !strcmp(lp->valuestring, "layers")))
+        return lj_fail(err, LORAJIT_E_UNSUPPORTED,
+                       "%s: field 'layers_pattern' must be null, \"layers\" or [\"layers\"] for a "
+                       "LLaMA model", path);
+    return LORAJIT_OK;
+}
+
+lorajit_status peft_config_parse(const char *text, size_t len, const char *path, peft_config *cfg,
+                                 lj_err *err) {
+    peft_config c = {0};
+    cJSON *root = NULL;
+    lorajit_status st = lj_json_parse(text, len, path, 0, &root, err);
+    if (st) goto fail;
+    if (!cJSON_IsObject(root)) {
+        st = lj_fail(err, LORAJIT_E_FORMAT, "%s: not a JSON object", path);
+        goto fail;
+    }
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(root, "peft_type");
+    if (!cJSON_IsString(type) || strcmp(type->valuestring, "LORA") != 0) {
+        st = lj_fail(err, LORAJIT_E_UNSUPPORTED, "%s: field 'peft_type' is %s%s%s; only \"LORA\" "
+                     "adapters are supported", path, cJSON_IsString(type) ? "\"" : "",
+                     cJSON_IsString(type) ? type->valuestring : "missing or not a string",
+                     cJSON_IsString(type) ? "\"" : "");
+        goto fail;
+    }
+    if ((st = refusals(root, path, err))) goto fail;
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(root, "r");
+    if (!json_int_in(r, 1, 1 << 20, &c.r)) {
+        st = lj_fail(err, LORAJIT_E_FORMAT, "%s: field 'r' is %s", path,
+                     r ? "not a positive integer" : "missing");
+        goto fail;
+    }
+    const cJSON *alpha = cJSON_GetObjectItemCaseSensitive(root, "lora_alpha");
+    if (!cJSON_IsNumber(alpha)) {
+        st = lj_fail(err, LORAJIT_E_FORMAT, "%s: field 'lora_alpha' is %s", path,
+                     alpha ? "not a number" : "missing");
+        goto fail;
+    }
+    c.alpha = alpha->valuedouble;
+    if ((st = json_bool(root, "use_rslora", path, &c.use_rslora, err))) goto fail;
+    const cJSON *tm = cJSON_GetObjectItemCaseSensitive(root, "target_modules");
+    if ((st = targets_parse(tm, path, &c.targets, err))) goto fail;
+    const cJSON *ex = cJSON_GetObjectItemCaseSensitive(root, "exclude_modules");
+    if (!json_is_empty(ex) && (st = match_parse(ex, "exclude_modules", path, &c.excludes, err)))
+        goto fail;
+    if ((st = patterns_parse(cJSON_GetObjectItemCaseSensitive(root, "rank_pattern"), "rank_pattern",
+                             true, path, &c.rank_pattern, &c.n_rank_pattern, err)))
+        goto fail;
+    if ((st = patterns_parse(cJSON_GetObjectItemCaseSensitive(root, "alpha_pattern"),
+                             "alpha_pattern", false, path, &c.alpha_pattern, &c.n_alpha_pattern,
+                             err)))
+        goto fail;
+    if ((st = layers_parse(cJSON_GetObjectItemCaseSensitive(root, "layers_to_transform"), path, &c,
+                           err)))
+        goto fail;
+    if (c.targets.re && c.n_layers > 0) { /* PEFT's LoraConfig raises the same */
+        st = lj_fail(err, LORAJIT_E_FORMAT, "%s: field 'layers_to_transform' cannot be used when "
+                     "'target_modules' is a regex string", path);
+        goto fail;
+    }
+    cJSON_Delete(root);
+    *cfg = c;
+    return LORAJIT_OK;
+fail:
+    cJSON_Delete(root);
+    peft_config_free(&c);
+    return st;
+}
+
+void peft_config_free(peft_config *cfg) {
+    if (!cfg) return;
+    match_free(&cfg->targets);
+    match_free(&cfg->excludes);
+    for (int i = 0; i < cfg->n_rank_pattern; i++) {
+        free(cfg->rank_pattern[i].key);
+        regex_free(cfg->rank_pattern[i].re);
+    }
+    for (int i = 0; i < cfg->n_alpha_pattern; i++) {
+        free(cfg->alpha_pattern[i].key);
+        regex_free(cfg->alpha_pattern[i].re);
+    }
+    free(cfg->rank_pattern);
+    free(cfg->alpha_pattern);
+    free(cfg->layers);
+    memset(cfg, 0, sizeof *cfg);
+}
+
+/* ---- the adapter image ---- */
+
+/* What the config asks of one (layer, module) of the model. */
+typedef struct peft_target {
+    bool on;
+    int site;
+    int rank;
+    float scale;
+    const st_tensor *a, *b; /* found in the file */
+} peft_target;
+
+static void module_path(char *out, size_t cap, int layer, int m) {
+    snprintf(out, cap, "model.layers.%d.%s.%s", layer, lj_module_parent(m), lj_module_name(m));
+}
+
+/* Parses "base_model.model.model.layers.N.<parent>.<module>.lora_{A,B}.weight". */
+static bool tensor_name_parse(const char *name, int *layer, int *module, bool *is_b) {
+    if (strncmp(name, PEFT_TENSOR_PREFIX, strlen(PEFT_TENSOR_PREFIX)) != 0) return false;
+    const char *p = name + strlen(PEFT_TENSOR_PREFIX);
+    long v = 0;
+    int digits = 0;
+    for (; *p >= '0' && *p <= '9' && digits < 9; p++, digits++) v = v * 10 + (*p - '0');
+    if (digits == 0 || (digits > 1 && p[-digits] == '0') || *p++ != '.') return false;
+    for (int m = 0; m < LJ_MOD_COUNT; m++)
+        for (int b = 0; b < 2; b++) {
+            char tail[64];
+            snprintf(tail, sizeof tail, "%s.%s.lora_%c.weight", lj_module_parent(m),
+                     lj_module_name(m), b ? 'B' : 'A');
+            if (strcmp(p, tail) == 0) {
+                *layer = (int)v, *module = m, *is_b = b;
+                return true;
+            }
+        }
+    return false;
+}
+
+static lorajit_status must_exist(const char *path, lj_err *err) {
+    struct stat sb;
+    if (stat(path, &sb) == 0) return LORAJIT_OK;
+    if (errno == ENOENT)
+        return lj_fail(err, LORAJIT_E_NOT_FOUND, "%s: no such file (a PEFT adapter folder holds "
+                       PEFT_CONFIG_FILE " and " PEFT_WEIGHTS_FILE ")", path);
+    return lj_fail(err, LORAJIT_E_IO, "%s: %s", path, strerror(errno));
+}
+
+/* Which pairs the config targets, with rank, scale and layout site of each. */
+static lorajit_status targets_resolve(const peft_config *c, const lj_layout *L, const char *path,
+                                      peft_target *tg, int *n_on, lj_err *err) {
+    int n_layers = (int)L->cfg.n_layers;
+    for (int i = 0; i < c->n_layers; i++)
+        if (c->layers[i] >= n_layers)
+            return lj_fail(err, LORAJIT_E_FORMAT, "%s: field 'layers_to_transform' names layer %d; "
+                           "the model has %d layers", path, c->layers[i], n_layers);
+    for (int l = 0; l < n_layers; l++) {
+        bool layer_on = c->n_layers == 0;
+        for (int i = 0; i < c->n_layers; i++) layer_on |= c->layers[i] == l;
+        for (int m = 0; m < LJ_MOD_COUNT; m++) {
+            char mp[96];
+            module_path(mp, sizeof mp, l, m);
+            peft_target *t = &tg[l * LJ_MOD_COUNT + m];
+            if (!layer_on || !match_path(&c->targets, mp) || match_path(&c->excludes, mp)) continue;
+            t->on = true;
+            t->site = lj_layout_site(L, l, m);
+            if (t->site < 0) {
+                char have[128] = "";
+                for (int k = 0; k < LJ_MOD_COUNT; k++)
+                    if (L->schema.target_mask & (1u << k))
+                        snprintf(have + strlen(have), sizeof have - strlen(have), "%s%s",
+                                 have[0] ? "," : "", lj_module_name(k));
+                return lj_fail(err, LORAJIT_E_UNSUPPORTED, "%s: adapter targets %s but the "
+                               "engine's schema lacks %s (schema target_modules: %s)", path, mp,
+                               lj_module_name(m), have);
+            }
+            const peft_pattern *rp = pattern_find(c->rank_pattern, c->n_rank_pattern, mp);
+            const peft_pattern *ap = pattern_find(c->alpha_pattern, c->n_alpha_pattern, mp);
+            t->rank = rp ? (int)rp->value : c->r;
+            double alpha = ap ? ap->value : c->alpha;
+            if (t->rank > L->schema.r_max)
+                return lj_fail(err, LORAJIT_E_UNSUPPORTED, "%s: %s has rank %d%s, above the "
+                               "schema's max_rank %d", path, mp, t->rank,
+                               rp ? " (rank_pattern)" : "", L->schema.r_max);
+            t->scale = (float)(c->use_rslora ? alpha / sqrt((double)t->rank) : alpha / t->rank);
+            (*n_on)++;
+        }
+    }
+    if (*n_on == 0)
+        return lj_fail(err, LORAJIT_E_FORMAT, "%s: field 'target_modules' (with "
+                       "layers_to_transform / exclude_modules) selects no module of the model", path);
+    return LORAJIT_OK;
+}
+
+/* Binds every file tensor to a target, then checks each target has A and B of the
+ * right shape and a convertible dtype. */
+static lorajit_status tensors_check(const st_file *f, const lj_layout *L, peft_target *tg,
+                                    lj_err *err) {
+    int n_layers = (int)L->cfg.n_layers;
+    for (int i = 0; i < f->n_tensors; i++) {
+        const st_tensor *t = &f->tensors[i];
+        int layer, m;
+        bool is_b;
+        if (!tensor_name_parse(t->name, &layer, &m, &is_b))
+            return lj_fail(err, LORAJIT_E_FORMAT, "%s: unexpected tensor '%s' (not a lora_A/lora_B "
+                           "weight of a LLaMA projection)", f->path, t->name);
+        if (layer >= n_layers || !tg[layer * LJ_MOD_COUNT + m].on)
+            return lj_fail(err, LORAJIT_E_FORMAT, "%s: unexpected tensor '%s' (%s)", f->path,
+                           t->name, layer >= n_layers ? "layer out of range of the model"
+                           : "its module is not targeted by " PEFT_CONFIG_FILE);
+        *(is_b ? &tg[layer * LJ_MOD_COUNT + m].b : &tg[layer * LJ_MOD_COUNT + m].a) = t;
+    }
+    for (int l = 0; l < n_layers; l++)
+        for (int m = 0; m < LJ_MOD_COUNT; m++) {
+            peft_target *t = &tg[l * LJ_MOD_COUNT + m];
+            if (!t->on) continue;
+            const lj_site_desc *sd = &L->sites[t->site];
+            for (int b = 0; b < 2; b++) {
+                const st_tensor *x = b ? t->b : t->a;
+                int64_t rows = b ? sd->out : t->rank, cols = b ? t->rank : sd->in;
+                char name[160];
+                snprintf(name, sizeof name, PEFT_TENSOR_PREFIX "%d.%s.%s.lora_%c.weight", l,
+                         lj_module_parent(m), lj_module_name(m), b ? 'B' : 'A');
+                if (!x)
+                    return lj_fail(err, LORAJIT_E_NOT_FOUND, "%s: tensor '%s' is missing", f->path,
+                                   name);
+                if (x->ndim != 2 || x->shape[0] != rows || x->shape[1] != cols) {
+                    char have[160] = "[";
+                    for (int d = 0; d < x->ndim; d++)
+                        snprintf(have + strlen(have), sizeof have - strlen(have), "%s%lld",
+                                 d ? ", " : "", (long long)x->shape[d]);
+                    return lj_fail(err, LORAJIT_E_SHAPE, "%s: tensor '%s' has shape %s], expected "
+                                   "[%lld, %lld] (rank %d, %s)", f->path, name, have,
+                                   (long long)rows, (long long)cols, t->rank,
+                                   b ? "[out, rank]" : "[rank, in]");
+                }
+                if (x->dtype != ST_F32 && x->dtype != ST_F16 && x->dtype != ST_BF16)
+                    return lj_fail(err, LORAJIT_E_UNSUPPORTED, "%s: tensor '%s' has dtype %s; "
+                                   "F32, F16 or BF16 expected", f->path, name,
+                                   st_dtype_name(x->dtype));
+            }
+        }
+    return LORAJIT_OK;
+}
+
+static bool borrowable(const st_tensor *t) {
+    return t->dtype == ST_F32 && ((uintptr_t)t->data % sizeof(float)) == 0;
+}
+
+static int site_cmp(const void *x, const void *y) {
+    const peft_site_w *a = x, *b = y;
+    return (a->site > b->site) - (a->site < b->site);
+}
+
+/* Fills ad->w from the targets: borrowed F32 pointers, else conversions into one buffer. */
+static lorajit_status image_build(const peft_target *tg, int n_tg, int n_on, const lj_layout *L,
+                                  peft_adapter *ad, lj_err *err) {
+    size_t owned_floats = 0;
+    ad->w = lj_calloc((size_t)n_on, sizeof *ad->w);
+    if (!ad->w) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", ad->file->path);
+    for (int i = 0; i < n_tg; i++) {
+        if (!tg[i].on) continue;
+        const lj_site_desc *sd = &L->sites[tg[i].site];
+        size_t na = (size_t)tg[i].rank * (size_t)sd->in, nb = (size_t)sd->out * (size_t)tg[i].rank;
+        owned_floats += (borrowable(tg[i].a) ? 0 : na) + (borrowable(tg[i].b) ? 0 : nb);
+        ad->bytes += (na + nb) * sizeof(float);
+    }
+    if (owned_floats && !(ad->owned = lj_malloc(owned_floats * sizeof(float))))
+        return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory converting %zu values to f32",
+                       ad->file->path, owned_floats);
+    float *next = ad->owned;
+    for (int i = 0; i < n_tg; i++) {
+        if (!tg[i].on) continue;
+        peft_site_w *w = &ad->w[ad->n++];
+        const lj_site_desc *sd = &L->sites[tg[i].site];
+        w->site = tg[i].site, w->rank = tg[i].rank, w->scale = tg[i].scale;
+        for (int b = 0; b < 2; b++) {
+            const st_tensor *x = b ? tg[i].b : tg[i].a;
+            const float *data = x->data;
+            if (!borrowable(x)) {
+                lorajit_status st = st_to_f32(ad->file, x, next, err);
+                if (st) return st;
+                data = next;
+                next += (size_t)tg[i].rank * (size_t)(b ? sd->out : sd->in);
+            }
+            *(b ? &w->b : &w->a) = data;
+        }
+    }
+    qsort(ad->w, (size_t)ad->n, sizeof *ad->w, site_cmp);
+    return LORAJIT_OK;
+}
+
+lorajit_status peft_adapter_read(const char *dir, const lj_layout *L, peft_adapter **out,
+                                 lj_err *err) {
+    char cfg_path[4096], st_path[4096];
+    char *text = NULL;
+    size_t len = 0;
+    peft_config c = {0};
+    peft_target *tg = NULL;
+    peft_adapter *ad = NULL;
+    int n_tg = 0, n_on = 0;
+    lorajit_status st;
+    if (!dir || !L || !out) return lj_fail(err, LORAJIT_E_ARG, "peft_adapter_read: NULL argument");
+    if ((st = lj_path_join(cfg_path, sizeof cfg_path, dir, PEFT_CONFIG_FILE, err))) goto fail;
+    if ((st = lj_path_join(st_path, sizeof st_path, dir, PEFT_WEIGHTS_FILE, err))) goto fail;
+    if ((st = must_exist(cfg_path, err))) goto fail;
+    if ((st = lj_read_file(cfg_path, &text, &len, err))) goto fail;
+    if ((st = peft_config_parse(text, len, cfg_path, &c, err))) goto fail;
+    n_tg = (int)L->cfg.n_layers * LJ_MOD_COUNT;
+    tg = lj_calloc((size_t)n_tg + 1, sizeof *tg);
+    ad = lj_calloc(1, sizeof *ad);
+    if (!tg || !ad) {
+        st = lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", dir);
+        goto fail;
+    }
+    if ((st = targets_resolve(&c, L, cfg_path, tg, &n_on, err))) goto fail;
+    if ((st = must_exist(st_path, err))) goto fail;
+    if ((st = st_open(st_path, &ad->file, err))) goto fail;
+    if ((st = tensors_check(ad->file, L, tg, err))) goto fail;
+    if ((st = image_build(tg, n_tg, n_on, L, ad, err))) goto fail;
+    free(text);
+    free(tg);
+    peft_config_free(&c);
+    *out = ad;
+    return LORAJIT_OK;
+fail:
+    free(text);
+    free(tg);
+    peft_config_free(&c);
+    peft_adapter_free(ad);
+    return st;
+}
+
+void peft_adapter_free(peft_adapter *ad) {
+    if (!ad) return;
+    free(ad->w);
+    free(ad->owned);
+    st_close(ad->file);
+    free(ad);
+}
