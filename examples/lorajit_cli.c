@@ -5,6 +5,7 @@
  * vocab]) or a per-position argmax summary, the IR text, counters, and for `demo`
  * the compile-once-swap-many check with its timings. Uses only lorajit.h and libc.
  * Exit status: 0 ok, 1 a failure (model, adapter, script line, demo check), 2 usage. */
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
@@ -425,14 +426,28 @@ static int cmd_inspect(int argc, char **argv) {
 
 /* ---- demo: compile once, swap many ---- */
 
-#define DEMO_NAMES 3
-static const char *const demo_names[DEMO_NAMES] = {"a_qv", "a_all", "a_mlp"};
+#define DEMO_MAX 3    /* adapters the demo cycles through */
+#define DEMO_PROMPT 7 /* tokens of the fixed prompt */
 
 /* Logits seen for one adapter state, keyed by a text description of the state. */
 typedef struct demo_state {
-    char key[160];
-    float *logits; /* [n_prompt, vocab] */
+    char key[256];
+    float *logits; /* [n_prompt, vocab_size] */
 } demo_state;
+
+typedef struct demo {
+    lorajit_engine *e;
+    int n_ad;                      /* adapters in use, 1..DEMO_MAX */
+    char names[DEMO_MAX][64];      /* adapter names = their folder names */
+    char dirs[DEMO_MAX][4400];     /* their folders */
+    int32_t prompt[DEMO_PROMPT];
+    size_t n_logits;               /* n_prompt * vocab_size */
+    float *base, *got;             /* [n_prompt, vocab_size] */
+    demo_state *states;
+    int n_states, n_recur, n_disabled, n_fail;
+    double *swap_ms, *fwd_ms;      /* one entry per hotswap / forward */
+    int n_swaps, n_fwd;
+} demo;
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -448,7 +463,7 @@ static double median(double *v, int n) {
 /* Finds the conformance set: $LORAJIT_DATA, else <exe dir>/../tests/conformance. */
 static int find_data_dir(char *out, size_t cap) {
     const char *env = getenv("LORAJIT_DATA");
-    if (env && *env) { snprintf(out, cap, "%s", env); return 0; }
+    if (env && *env) return snprintf(out, cap, "%s", env) < (int)cap ? 0 : -1;
     char exe[4096];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n <= 0) return -1;
@@ -469,6 +484,129 @@ static int adapters_for_model(const char *model_dir, char *out, size_t cap) {
     return snprintf(out, cap, "%s/../../adapters/%s", m, base) < (int)cap ? 0 : -1;
 }
 
+static int is_adapter_dir(const char *root, const char *name) {
+    char path[4400];
+    if (snprintf(path, sizeof path, "%s/%s/adapter_config.json", root, name) >= (int)sizeof path) return 0;
+    return access(path, R_OK) == 0;
+}
+
+static int cmp_name(const void *a, const void *b) { return strcmp((const char *)a, (const char *)b); }
+
+/* Picks the demo's adapters under root: a_qv, a_all and a_mlp when all three are
+ * there, else the first DEMO_MAX adapter folders in name order. */
+static int demo_find_adapters(demo *d, const char *root) {
+    static const char *const preferred[DEMO_MAX] = {"a_qv", "a_all", "a_mlp"};
+    d->n_ad = 0;
+    int all = 1;
+    for (int k = 0; k < DEMO_MAX; k++) all &= is_adapter_dir(root, preferred[k]);
+    if (all) {
+        for (int k = 0; k < DEMO_MAX; k++) snprintf(d->names[k], sizeof d->names[k], "%s", preferred[k]);
+        d->n_ad = DEMO_MAX;
+    } else {
+        DIR *dir = opendir(root);
+        char found[64][64];
+        int n = 0;
+        for (struct dirent *ent; dir && n < 64 && (ent = readdir(dir));)
+            if (ent->d_name[0] != '.' && strlen(ent->d_name) < 64 && is_adapter_dir(root, ent->d_name))
+                strcpy(found[n++], ent->d_name);
+        if (dir) closedir(dir);
+        qsort(found, n, sizeof found[0], cmp_name);
+        for (; d->n_ad < n && d->n_ad < DEMO_MAX; d->n_ad++) strcpy(d->names[d->n_ad], found[d->n_ad]);
+    }
+    for (int k = 0; k < d->n_ad; k++)
+        if (snprintf(d->dirs[k], sizeof d->dirs[k], "%s/%s", root, d->names[k]) >= (int)sizeof d->dirs[k]) return -1;
+    return d->n_ad ? 0 : -1;
+}
+
+/* Forwards the prompt into out and times it. */
+static int demo_forward(demo *d, float *out) {
+    double t0 = now_ms();
+    if (lorajit_forward(d->e, d->prompt, DEMO_PROMPT, out) != LORAJIT_OK) {
+        fprintf(stderr, "demo: forward: %s\n", lorajit_errmsg(d->e));
+        return -1;
+    }
+    d->fwd_ms[d->n_fwd++] = now_ms() - t0;
+    return 0;
+}
+
+/* Checks d->got for the adapter state key: it differs from the base logits, and
+ * it is bit-identical to what the same state gave before. */
+static int demo_check_state(demo *d, const char *key) {
+    size_t bytes = d->n_logits * sizeof(float);
+    if (!memcmp(d->got, d->base, bytes)) {
+        fprintf(stderr, "demo: FAIL state %s gives the base logits\n", key);
+        d->n_fail++;
+    }
+    for (int s = 0; s < d->n_states; s++) {
+        if (strcmp(d->states[s].key, key)) continue;
+        d->n_recur++;
+        if (memcmp(d->got, d->states[s].logits, bytes)) {
+            fprintf(stderr, "demo: FAIL state %s gave different logits when it recurred\n", key);
+            d->n_fail++;
+        }
+        return 0;
+    }
+    demo_state *more = realloc(d->states, (d->n_states + 1) * sizeof *more);
+    if (!more) return -1;
+    d->states = more;
+    demo_state *st = &d->states[d->n_states];
+    if (!(st->logits = malloc(bytes))) return -1;
+    memcpy(st->logits, d->got, bytes);
+    snprintf(st->key, sizeof st->key, "%s", key);
+    d->n_states++;
+    return 0;
+}
+
+/* The cycles: each round hotswaps every name to the next adapter folder (timed),
+ * activates a subset with weights after each swap and checks it, then checks that
+ * disabled adapters give the base logits bit for bit. */
+static int demo_cycles(demo *d, long cycles) {
+    int holds[DEMO_MAX], masks[1 << DEMO_MAX], n_masks = 0;
+    for (int k = 0; k < d->n_ad; k++) holds[k] = k; /* which folder name k holds now */
+    for (int bits = 1; bits <= d->n_ad; bits++)     /* non-empty subsets, singles first */
+        for (int m = 1; m < 1 << d->n_ad; m++)
+            if (__builtin_popcount(m) == bits) masks[n_masks++] = m;
+    static const float weights[] = {1.0f, 0.5f, 1.0f, 0.25f};
+    long step = 0;
+    for (long cyc = 0; cyc < cycles; cyc++) {
+        for (int j = 0; j < d->n_ad; j++, step++) {
+            int next = (holds[j] + 1) % d->n_ad;
+            double t0 = now_ms();
+            if (lorajit_hotswap_adapter(d->e, d->names[j], d->dirs[next]) != LORAJIT_OK) {
+                fprintf(stderr, "demo: hotswap %s <- %s: %s\n", d->names[j], d->dirs[next], lorajit_errmsg(d->e));
+                return -1;
+            }
+            d->swap_ms[d->n_swaps++] = now_ms() - t0;
+            holds[j] = next;
+            int mask = masks[step % n_masks], n = 0;
+            const char *names[DEMO_MAX];
+            float w[DEMO_MAX];
+            char key[256] = "";
+            for (int k = 0; k < d->n_ad; k++) {
+                if (!(mask & (1 << k))) continue;
+                names[n] = d->names[k];
+                w[n] = weights[(step / n_masks + k) % 4];
+                size_t kl = strlen(key);
+                snprintf(key + kl, sizeof key - kl, "%s=%s*%g;", d->names[k], d->names[holds[k]], w[n]);
+                n++;
+            }
+            if (lorajit_set_adapter(d->e, names, w, n) != LORAJIT_OK) {
+                fprintf(stderr, "demo: set_adapter: %s\n", lorajit_errmsg(d->e));
+                return -1;
+            }
+            if (demo_forward(d, d->got) || demo_check_state(d, key)) return -1;
+        }
+        if (lorajit_disable_adapters(d->e) != LORAJIT_OK || demo_forward(d, d->got)) return -1;
+        d->n_disabled++;
+        if (memcmp(d->got, d->base, d->n_logits * sizeof(float))) {
+            fprintf(stderr, "demo: FAIL disabled logits differ from the base logits (cycle %ld)\n", cyc);
+            d->n_fail++;
+        }
+        if (lorajit_enable_adapters(d->e) != LORAJIT_OK) return -1;
+    }
+    return 0;
+}
+
 static int cmd_demo(int argc, char **argv) {
     const char *model = NULL;
     long cycles = 200;
@@ -481,171 +619,88 @@ static int cmd_demo(int argc, char **argv) {
             }
         } else { fprintf(stderr, "lorajit demo: bad argument '%s'\n", argv[i]); return usage(); }
     }
-    char data[4096], model_dir[4200], adapter_root[8400], dirs[DEMO_NAMES][8500];
-    if (model) snprintf(model_dir, sizeof model_dir, "%s", model);
-    else {
-        if (find_data_dir(data, sizeof data)) {
-            fprintf(stderr, "lorajit demo: cannot find the conformance data; set LORAJIT_DATA\n");
-            return 1;
-        }
-        snprintf(model_dir, sizeof model_dir, "%s/models/llama-tiny", data);
-    }
-    int too_long = adapters_for_model(model_dir, adapter_root, sizeof adapter_root);
-    for (int k = 0; k < DEMO_NAMES; k++)
-        too_long |= snprintf(dirs[k], sizeof dirs[k], "%s/%s", adapter_root, demo_names[k]) >= (int)sizeof dirs[k];
-    if (too_long) {
-        fprintf(stderr, "lorajit demo: model path too long\n");
+    char data[4096], model_dir[4096], root[4200], real[PATH_MAX];
+    if (!model && find_data_dir(data, sizeof data)) {
+        fprintf(stderr, "lorajit demo: cannot find the conformance data; set LORAJIT_DATA\n");
         return 1;
     }
-    printf("demo: model %s\ndemo: adapters %s/{a_qv,a_all,a_mlp}\n", model_dir, adapter_root);
+    int too_long = model ? snprintf(model_dir, sizeof model_dir, "%s", model) >= (int)sizeof model_dir
+                         : snprintf(model_dir, sizeof model_dir, "%s/models/llama-tiny", data) >= (int)sizeof model_dir;
+    if (!too_long && realpath(model_dir, real)) snprintf(model_dir, sizeof model_dir, "%s", real);
+    too_long |= adapters_for_model(model_dir, root, sizeof root);
+    if (!too_long && realpath(root, real)) snprintf(root, sizeof root, "%s", real);
+    demo *d = calloc(1, sizeof *d);
+    if (!d) { fprintf(stderr, "demo: out of memory\n"); return 1; }
+    int rc = 1;
+    if (too_long || demo_find_adapters(d, root)) {
+        fprintf(stderr, "lorajit demo: no adapters found under %s\n", root);
+        goto done;
+    }
+    printf("demo: model %s\ndemo: adapters in %s:", model_dir, root);
+    for (int k = 0; k < d->n_ad; k++) printf(" %s", d->names[k]);
+    printf("\n");
 
     cli_common c = {.model = model_dir};
     double t0 = now_ms();
-    lorajit_engine *e = open_engine(&c);
-    if (!e) return 1;
+    if (!(d->e = open_engine(&c))) goto done;
     double open_ms = now_ms() - t0;
     lorajit_stats st;
-    lorajit_get_stats(e, &st);
+    lorajit_get_stats(d->e, &st);
     printf("demo: compiled once in %.1f ms (engine open %.1f ms)\n", st.compile_ms, open_ms);
 
-    int vocab = lorajit_vocab_size(e);
-    int32_t prompt[] = {175, 196, 25, 246, 67, 211, 151};
-    enum { n_prompt = sizeof prompt / sizeof prompt[0] };
-    for (int i = 0; i < n_prompt; i++) prompt[i] %= vocab > 0 ? vocab : 1;
-    size_t n_logits = (size_t)n_prompt * (size_t)(vocab > 0 ? vocab : 1);
-    long n_swaps_max = cycles * DEMO_NAMES, n_fwd_max = cycles * (DEMO_NAMES + 1) + 1;
-    float *base = malloc(n_logits * sizeof *base), *got = malloc(n_logits * sizeof *got);
-    double *swap_ms = malloc(n_swaps_max * sizeof *swap_ms), *fwd_ms = malloc(n_fwd_max * sizeof *fwd_ms);
-    demo_state *states = NULL;
-    int n_states = 0, n_swaps = 0, n_fwd = 0, n_fail = 0, n_recur = 0, n_disabled = 0;
-    int rc = 1;
-    if (!base || !got || !swap_ms || !fwd_ms) { fprintf(stderr, "demo: out of memory\n"); goto done; }
-
-#define DEMO_FORWARD(buf)                                                                \
-    do {                                                                                 \
-        double f0 = now_ms();                                                            \
-        if (lorajit_forward(e, prompt, n_prompt, (buf)) != LORAJIT_OK) {                 \
-            fprintf(stderr, "demo: forward: %s\n", lorajit_errmsg(e));                   \
-            goto done;                                                                   \
-        }                                                                                \
-        fwd_ms[n_fwd++] = now_ms() - f0;                                                 \
-    } while (0)
-
-    DEMO_FORWARD(base);
-    for (int k = 0; k < DEMO_NAMES; k++) {
-        if (lorajit_load_adapter(e, demo_names[k], dirs[k]) != LORAJIT_OK) {
-            fprintf(stderr, "demo: load %s: %s\n", demo_names[k], lorajit_errmsg(e));
+    int vocab = lorajit_vocab_size(d->e);
+    static const int32_t prompt[DEMO_PROMPT] = {175, 196, 25, 246, 67, 211, 151};
+    for (int i = 0; i < DEMO_PROMPT; i++) d->prompt[i] = prompt[i] % (vocab > 0 ? vocab : 1);
+    d->n_logits = (size_t)DEMO_PROMPT * (size_t)(vocab > 0 ? vocab : 1);
+    d->base = malloc(d->n_logits * sizeof(float));
+    d->got = malloc(d->n_logits * sizeof(float));
+    d->swap_ms = malloc(sizeof(double) * cycles * d->n_ad);
+    d->fwd_ms = malloc(sizeof(double) * (cycles * (d->n_ad + 1) + 1));
+    if (!d->base || !d->got || !d->swap_ms || !d->fwd_ms) { fprintf(stderr, "demo: out of memory\n"); goto done; }
+    if (demo_forward(d, d->base)) goto done;
+    for (int k = 0; k < d->n_ad; k++) {
+        if (lorajit_load_adapter(d->e, d->names[k], d->dirs[k]) != LORAJIT_OK) {
+            fprintf(stderr, "demo: load %s: %s\n", d->names[k], lorajit_errmsg(d->e));
             goto done;
         }
     }
-    /* holds[k]: which adapter directory name k holds now (they rotate by hotswap). */
-    int holds[DEMO_NAMES] = {0, 1, 2};
-    /* The seven non-empty subsets of the three names, as bit masks, in a fixed cycle. */
-    static const int combos[] = {1, 2, 4, 3, 5, 6, 7};
-    static const float weights[] = {1.0f, 0.5f, 1.0f, 0.25f};
-    int step = 0;
-    for (long cyc = 0; cyc < cycles; cyc++) {
-        for (int j = 0; j < DEMO_NAMES; j++, step++) {
-            /* Swap: name j takes the adapter one to the right of the one it holds. */
-            int next = (holds[j] + 1) % DEMO_NAMES;
-            double s0 = now_ms();
-            if (lorajit_hotswap_adapter(e, demo_names[j], dirs[next]) != LORAJIT_OK) {
-                fprintf(stderr, "demo: hotswap %s <- %s: %s\n", demo_names[j], dirs[next], lorajit_errmsg(e));
-                goto done;
-            }
-            swap_ms[n_swaps++] = now_ms() - s0;
-            holds[j] = next;
-            /* Activate a combination with weights that depend on the step. */
-            int mask = combos[step % 7];
-            const char *names[DEMO_NAMES];
-            float w[DEMO_NAMES];
-            int n = 0;
-            char key[160] = "";
-            for (int k = 0; k < DEMO_NAMES; k++) {
-                if (!(mask & (1 << k))) continue;
-                names[n] = demo_names[k];
-                w[n] = weights[(step / 7 + k) % 4];
-                size_t kl = strlen(key);
-                snprintf(key + kl, sizeof key - kl, "%s=%s*%g;", demo_names[k], demo_names[holds[k]], w[n]);
-                n++;
-            }
-            if (lorajit_set_adapter(e, names, w, n) != LORAJIT_OK) {
-                fprintf(stderr, "demo: set_adapter: %s\n", lorajit_errmsg(e));
-                goto done;
-            }
-            DEMO_FORWARD(got);
-            if (!memcmp(got, base, n_logits * sizeof *got)) {
-                fprintf(stderr, "demo: FAIL state %s gives the base logits\n", key);
-                n_fail++;
-            }
-            int found = -1;
-            for (int s = 0; s < n_states; s++)
-                if (!strcmp(states[s].key, key)) found = s;
-            if (found >= 0) {
-                n_recur++;
-                if (memcmp(got, states[found].logits, n_logits * sizeof *got)) {
-                    fprintf(stderr, "demo: FAIL state %s gave different logits on recurrence\n", key);
-                    n_fail++;
-                }
-            } else {
-                demo_state *more = realloc(states, (n_states + 1) * sizeof *states);
-                if (!more) { fprintf(stderr, "demo: out of memory\n"); goto done; }
-                states = more;
-                states[n_states].logits = malloc(n_logits * sizeof *got);
-                if (!states[n_states].logits) { fprintf(stderr, "demo: out of memory\n"); goto done; }
-                memcpy(states[n_states].logits, got, n_logits * sizeof *got);
-                snprintf(states[n_states].key, sizeof states[n_states].key, "%s", key);
-                n_states++;
-            }
-        }
-        /* Once a cycle: disabled adapters must give the base model bit for bit. */
-        if (lorajit_disable_adapters(e) != LORAJIT_OK) {
-            fprintf(stderr, "demo: disable: %s\n", lorajit_errmsg(e));
-            goto done;
-        }
-        DEMO_FORWARD(got);
-        n_disabled++;
-        if (memcmp(got, base, n_logits * sizeof *got)) {
-            fprintf(stderr, "demo: FAIL disabled logits differ from the base logits (cycle %ld)\n", cyc);
-            n_fail++;
-        }
-        if (lorajit_enable_adapters(e) != LORAJIT_OK) {
-            fprintf(stderr, "demo: enable: %s\n", lorajit_errmsg(e));
-            goto done;
-        }
+    if (demo_cycles(d, cycles)) {
+        fprintf(stderr, "demo: stopped: %s\n", lorajit_errmsg(d->e));
+        goto done;
     }
-#undef DEMO_FORWARD
 
-    lorajit_get_stats(e, &st);
-    double swap_min = swap_ms[0], swap_max = swap_ms[0];
-    for (int i = 1; i < n_swaps; i++) {
-        if (swap_ms[i] < swap_min) swap_min = swap_ms[i];
-        if (swap_ms[i] > swap_max) swap_max = swap_ms[i];
+    lorajit_get_stats(d->e, &st);
+    double swap_min = d->swap_ms[0], swap_max = d->swap_ms[0];
+    for (int i = 1; i < d->n_swaps; i++) {
+        if (d->swap_ms[i] < swap_min) swap_min = d->swap_ms[i];
+        if (d->swap_ms[i] > swap_max) swap_max = d->swap_ms[i];
     }
-    double swap_med = median(swap_ms, n_swaps), fwd_med = median(fwd_ms, n_fwd);
+    double swap_med = median(d->swap_ms, d->n_swaps), fwd_med = median(d->fwd_ms, d->n_fwd);
     printf("demo: compile %.1f ms once; %d hotswaps: median %.3f ms, min %.3f ms, max %.3f ms\n",
-           st.compile_ms, n_swaps, swap_med, swap_min, swap_max);
-    printf("demo: %d forwards of %d tokens: median %.3f ms; %d adapter states, %d recurrences "
-           "bit-identical checks, %d disabled == base checks\n",
-           n_fwd, n_prompt, fwd_med, n_states, n_recur, n_disabled);
+           st.compile_ms, d->n_swaps, swap_med, swap_min, swap_max);
+    printf("demo: %d forwards of %d tokens: median %.3f ms\n", d->n_fwd, DEMO_PROMPT, fwd_med);
+    printf("demo: checks: %d adapter states differ from base, %d recurrences bit-identical, "
+           "%d disabled == base\n", d->n_states, d->n_recur, d->n_disabled);
     printf("demo: stats: ");
-    print_stats(e);
+    print_stats(d->e);
     if (st.compiles != 1) {
         fprintf(stderr, "demo: FAIL compiles=%lld, want 1\n", (long long)st.compiles);
-        n_fail++;
+        d->n_fail++;
     }
     printf("demo: %s compiles=%lld swaps=%d swap_median_ms=%.3f forward_median_ms=%.3f "
-           "states=%d failed_checks=%d\n",
-           n_fail ? "FAIL" : "OK", (long long)st.compiles, n_swaps, swap_med, fwd_med, n_states, n_fail);
-    rc = n_fail ? 1 : 0;
+           "compile_ms=%.1f states=%d failed_checks=%d\n",
+           d->n_fail ? "FAIL" : "OK", (long long)st.compiles, d->n_swaps, swap_med, fwd_med, st.compile_ms,
+           d->n_states, d->n_fail);
+    rc = d->n_fail ? 1 : 0;
 done:
-    for (int s = 0; s < n_states; s++) free(states[s].logits);
-    free(states);
-    free(base);
-    free(got);
-    free(swap_ms);
-    free(fwd_ms);
-    lorajit_engine_free(e);
+    for (int s = 0; s < d->n_states; s++) free(d->states[s].logits);
+    free(d->states);
+    free(d->base);
+    free(d->got);
+    free(d->swap_ms);
+    free(d->fwd_ms);
+    lorajit_engine_free(d->e);
+    free(d);
     return rc;
 }
 
