@@ -53,6 +53,8 @@ typedef struct lorajit_options {
     const char *targets;     /* comma list, e.g. "q_proj,v_proj"; default all seven projections */
     int max_adapters;        /* resident adapter slots, default 8, at most 64 */
     int max_tokens;          /* tokens per forward call; default max_position_embeddings */
+    int max_batch;           /* sequences with their own KV cache (generation), default 4, at most 64 */
+    int max_seq_len;         /* KV cache length per sequence; default max_position_embeddings */
 } lorajit_options;
 
 /* Counters of an engine's life. compiles stays 1 for an engine's lifetime. */
@@ -63,6 +65,8 @@ typedef struct lorajit_stats {
     int64_t active;       /* adapters in the active set now (0 when disabled) */
     int enabled;          /* 1 unless disable was called */
     double compile_ms;    /* wall time of front end + optimisation + JIT */
+    int64_t prefill_tokens, decode_tokens; /* tokens run by lorajit_seq_prefill / lorajit_decode */
+    double prefill_ms, decode_ms;          /* wall time spent in them */
 } lorajit_stats;
 
 /* Static text for a status code; never NULL. */
@@ -123,6 +127,69 @@ LORAJIT_API lorajit_status lorajit_get_stats(const lorajit_engine *e, lorajit_st
 /* Lists resident adapters: writes up to cap names (borrowed; valid until the next
  * load/hotswap/delete on e) and returns how many are resident. */
 LORAJIT_API int lorajit_list_adapters(const lorajit_engine *e, const char **names, int cap);
+
+/* ---- Generation: sequences with a KV cache, batched decode, sampling ----
+ * An engine has max_batch sequences (0..max_batch-1), each with its own KV cache
+ * of max_seq_len positions and its own adapter choice. The prefill and decode
+ * entry points come from the same single compilation as lorajit_forward. */
+
+/* Which adapters a sequence uses. By default a sequence follows the engine's
+ * active set (lorajit_set_adapter, enable/disable) as it is at each step; after
+ * lorajit_seq_set_adapter it uses its own set: names[0..n) with weights (NULL:
+ * all 1), n = 0 meaning the base model. Names are resolved at every step, so a
+ * hotswap of an adapter the sequence uses takes effect at its next step, and a
+ * deleted adapter makes the next step fail naming it. names are borrowed for the call. */
+LORAJIT_API lorajit_status lorajit_seq_set_adapter(lorajit_engine *e, int seq, const char *const *names,
+                                                   const float *weights, int n);
+/* Makes seq follow the engine's active set again. */
+LORAJIT_API lorajit_status lorajit_seq_follow_engine(lorajit_engine *e, int seq);
+/* Empties seq's KV cache (position 0); its adapter choice stays. */
+LORAJIT_API lorajit_status lorajit_seq_reset(lorajit_engine *e, int seq);
+/* Number of positions seq holds. -1 when seq is out of range. */
+LORAJIT_API int lorajit_seq_pos(const lorajit_engine *e, int seq);
+/* Appends tokens[0..n) to seq (any n with pos + n <= max_seq_len, in chunks of
+ * max_tokens), writing their K/V into its cache. logits: NULL, or caller-owned
+ * [n, vocab_size] for every position. */
+LORAJIT_API lorajit_status lorajit_seq_prefill(lorajit_engine *e, int seq, const int32_t *tokens, int n,
+                                               float *logits);
+/* One decode step over a batch: row i appends tokens[i] to sequence seqs[i]
+ * (distinct) using that sequence's adapters, all rows in one pass (batched GEMMs,
+ * per-row LoRA gathered from each row's slots). logits: caller-owned [n, vocab_size]. */
+LORAJIT_API lorajit_status lorajit_decode(lorajit_engine *e, const int *seqs, const int32_t *tokens, int n,
+                                          float *logits);
+
+/* Sampling. temperature 0 = greedy (argmax; ties to the lowest id). top_k 0 = off,
+ * top_p 1 = off, repetition_penalty 1 = off (CTRL-style: logits of tokens already in
+ * the sequence are divided by it when positive, multiplied when negative). */
+typedef struct lorajit_sampling {
+    float temperature;
+    int top_k;
+    float top_p;
+    float repetition_penalty;
+    uint64_t seed;           /* same seed, same tokens */
+    int eos_id;              /* stop when sampled; -1: none */
+} lorajit_sampling;
+
+/* One generation request. adapter: NULL follows the engine's active set, ""
+ * is the base model, else "NAME[:W][,NAME[:W]...]". out: caller-owned [max_new]. */
+typedef struct lorajit_request {
+    const int32_t *prompt;
+    int n_prompt;
+    const char *adapter;
+    int max_new;
+    int32_t *out;
+    int n_out;               /* written: tokens generated (eos included when sampled) */
+} lorajit_request;
+
+/* Called for every generated token as it is produced. */
+typedef void (*lorajit_token_fn)(void *user, int request, int32_t token);
+
+/* Generates for reqs[0..n) together: n <= max_batch, each request in its own
+ * sequence (0..n-1, reset first), prompts prefilled, then batched decode steps
+ * until every request hit eos or max_new. on_token may be NULL. */
+LORAJIT_API lorajit_status lorajit_generate(lorajit_engine *e, lorajit_request *reqs, int n,
+                                            const lorajit_sampling *s, lorajit_token_fn on_token,
+                                            void *user);
 
 #ifdef __cplusplus
 }

@@ -40,8 +40,9 @@ typedef struct lj_ctx {
     const lj_lora_site *sites;    /* [n_sites] */
     const lj_active *active;      /* the set applied by this call */
     float *scratch;               /* [scratch_per_token * max_tokens + scratch_fixed] */
-    float *key_cache;             /* [n_layers, seq_len, kv_dim] */
-    float *value_cache;           /* [n_layers, seq_len, kv_dim] */
+    float *key_cache;             /* lj_forward: one sequence's [n_layers, seq_len, kv_dim];
+                                     lj_decode: all of them, [max_batch, n_layers, seq_len, kv_dim] */
+    float *value_cache;           /* same layout as key_cache */
     lj_sgemm_fn sgemm;
     lj_sgemv_fn sgemv;
 } lj_ctx;
@@ -52,5 +53,14 @@ typedef int (*lj_forward_fn)(const lj_ctx *ctx, const int32_t *tokens, int64_t n
                              float *logits);
 
 #define LJ_FORWARD_SYMBOL "lj_forward"
+
+/* The compiled batched decode step: row i is one token of sequence seq[i] at
+ * position pos[i], using adapter set active[i] (ctx->active is not read). K/V go
+ * to that sequence's cache; logits [n, vocab_size]. Rows must name distinct
+ * sequences. Returns 0. */
+typedef int (*lj_decode_fn)(const lj_ctx *ctx, const int32_t *tokens, int64_t n, const int64_t *pos,
+                            const int32_t *seq, const lj_active *const *active, float *logits);
+
+#define LJ_DECODE_SYMBOL "lj_decode"
 
 #endif /* LORAJIT_CTX_H */

@@ -294,6 +294,7 @@ void lj_adapter_enable(lj_registry *r, bool on);
 /* What a compiler hands the runtime: entry point plus who owns the code. */
 typedef struct lj_code {
     lj_forward_fn forward;
+    lj_decode_fn decode;           /* batched decode step over several sequences */
     void *owner;                   /* e.g. the JIT session */
     void (*release)(void *owner);  /* frees owner; called once by the engine */
     char *ir_text;                 /* malloc'd text of the IR, for lorajit_engine_print_ir; may be NULL */
