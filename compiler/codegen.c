@@ -1,19 +1,36 @@
-/* codegen.c — lowers a planned IR graph to one LLVM function:
- *   int lj_forward(const lj_ctx *ctx, const int32_t *tokens, int64_t n, int64_t pos0, float *logits)
- * Each node becomes a call of its op's kernel (cg_kernels.c) on pointers taken
- * from ctx at run time (weights, slots, active set, scratch, KV cache, BLAS), so
- * new adapter data or a new active set never needs new code.
- * Input: a verified, planned graph; output: the function in the given module. */
+/* codegen.c — lowers a planned IR graph to the two entry points of ctx.h:
+ *   lj_forward: n tokens of one sequence at positions pos0.. (prefill, full forward)
+ *   lj_decode:  n rows, row i one token of sequence seq[i] at pos[i] with adapters active[i]
+ * Both walk the same graph; they differ only in RoPE, attention and LoRA, which
+ * in lj_decode run per row (own position, own KV cache, own slots: a gathered
+ * batched LoRA) while every matmul runs once over all rows. Each node becomes a
+ * call of its op's kernel (cg_kernels.c) on pointers taken from ctx at run time,
+ * so new adapter data or a new active set never needs new code.
+ * Input: a verified, planned graph; output: the functions in the given module. */
 #include <stddef.h>
 #include <stdlib.h>
 
 #include "compiler.h"
 
-/* Values of lj_forward's parameters and ctx fields, loaded once at entry. */
+/* Values of the entry point's parameters and ctx fields, loaded once at entry. */
 typedef struct fwd {
-    LLVMValueRef tokens, n, pos0, logits;
+    bool decode;                      /* lj_decode: per-row pos, seq, active */
+    LLVMValueRef tokens, n, logits;
+    LLVMValueRef pos0;                /* lj_forward: i64 */
+    LLVMValueRef pos, seq, row_active; /* lj_decode: i64 [n], i32 [n], ptr [n] */
+    int64_t seq_stride;               /* floats between two sequences' caches: n_layers*seq_len*kv_dim */
     LLVMValueRef weights, sites, active, scratch, key_cache, value_cache, sgemm, sgemv;
 } fwd;
+
+/* &base[row * cols] */
+static LLVMValueRef row_ptr(cg *c, LLVMValueRef base, LLVMValueRef row, int64_t cols) {
+    return cg_gep(c, c->f32, base, LLVMBuildNSWMul(c->b, row, cg_i64(c, cols), ""));
+}
+
+/* Loads element row of an array of elem (pos, seq or active pointers). */
+static LLVMValueRef row_elem(cg *c, LLVMTypeRef elem, LLVMValueRef arr, LLVMValueRef row) {
+    return LLVMBuildLoad2(c->b, elem, cg_gep(c, elem, arr, row), "");
+}
 
 static LLVMValueRef call(cg *c, LLVMValueRef fn, LLVMValueRef *args, unsigned n) {
     return LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, n, "");
@@ -73,14 +90,33 @@ static bool emit_node(cg *c, const ir_graph *g, const fwd *f, const ir_node *nd,
     case IR_OP_LORA: {
         LLVMValueRef site = cg_gep(c, LLVMInt8TypeInContext(c->llctx), f->sites,
                                    cg_i64(c, (int64_t)nd->site * (int64_t)sizeof(lj_lora_site)));
-        LLVMValueRef a[8] = {out, in1, f->n, site, f->active, scratch_at(c, f, g->lora_t_off),
-                             f->sgemm, f->sgemv};
-        call(c, cg_kernel_lora(c, nd->in[1]->shape[1], nd->shape[1], g->r_max), a, 8);
+        int64_t in = nd->in[1]->shape[1], cols = nd->shape[1];
+        LLVMValueRef k = cg_kernel_lora(c, in, cols, g->r_max), t = scratch_at(c, f, g->lora_t_off);
+        if (!f->decode) {
+            LLVMValueRef a[8] = {out, in1, f->n, site, f->active, t, f->sgemm, f->sgemv};
+            call(c, k, a, 8);
+            return true;
+        }
+        cg_loop r; /* each row gathers its own slots (BGMV) */
+        LLVMValueRef row = cg_for(c, &r, cg_i64(c, 0), f->n, "row");
+        LLVMValueRef a[8] = {row_ptr(c, out, row, cols), row_ptr(c, in1, row, in), cg_i64(c, 1), site,
+                             row_elem(c, c->ptr, f->row_active, row), t, f->sgemm, f->sgemv};
+        call(c, k, a, 8);
+        cg_end(c, &r);
         return true;
     }
     case IR_OP_ROPE: {
-        LLVMValueRef a[3] = {out, f->n, f->pos0};
-        call(c, cg_kernel_rope(c, nd->n_heads, nd->head_size, nd->rope_theta), a, 3);
+        LLVMValueRef k = cg_kernel_rope(c, nd->n_heads, nd->head_size, nd->rope_theta);
+        if (!f->decode) {
+            LLVMValueRef a[3] = {out, f->n, f->pos0};
+            call(c, k, a, 3);
+            return true;
+        }
+        cg_loop r;
+        LLVMValueRef row = cg_for(c, &r, cg_i64(c, 0), f->n, "row");
+        LLVMValueRef a[3] = {row_ptr(c, out, row, nd->shape[1]), cg_i64(c, 1), row_elem(c, c->i64, f->pos, row)};
+        call(c, k, a, 3);
+        cg_end(c, &r);
         return true;
     }
     case IR_OP_ATTENTION: {
@@ -89,8 +125,23 @@ static bool emit_node(cg *c, const ir_graph *g, const fwd *f, const ir_node *nd,
         LLVMValueRef kc = cg_gep(c, c->f32, f->key_cache, cg_i64(c, layer_off));
         LLVMValueRef vc = cg_gep(c, c->f32, f->value_cache, cg_i64(c, layer_off));
         LLVMValueRef att = scratch_at(c, f, g->scratch_per_token); /* fixed part: [seq_len] */
-        LLVMValueRef a[9] = {in0, in1, vals[nd->in[2]->id], f->n, f->pos0, kc, vc, att, out};
-        call(c, cg_kernel_attention(c, nd->n_heads, nd->n_kv_heads, nd->head_size), a, 9);
+        LLVMValueRef k = cg_kernel_attention(c, nd->n_heads, nd->n_kv_heads, nd->head_size);
+        if (!f->decode) {
+            LLVMValueRef a[9] = {in0, in1, vals[nd->in[2]->id], f->n, f->pos0, kc, vc, att, out};
+            call(c, k, a, 9);
+            return true;
+        }
+        cg_loop r; /* each row: its own sequence's cache, its own position */
+        LLVMValueRef row = cg_for(c, &r, cg_i64(c, 0), f->n, "row");
+        LLVMValueRef seq = LLVMBuildSExt(c->b, row_elem(c, c->i32, f->seq, row), c->i64, "");
+        LLVMValueRef off = LLVMBuildNSWMul(c->b, seq, cg_i64(c, f->seq_stride), "");
+        int64_t qd = nd->shape[1];
+        LLVMValueRef a[9] = {row_ptr(c, in0, row, qd), row_ptr(c, in1, row, kv_dim),
+                             row_ptr(c, vals[nd->in[2]->id], row, kv_dim), cg_i64(c, 1),
+                             row_elem(c, c->i64, f->pos, row), cg_gep(c, c->f32, kc, off),
+                             cg_gep(c, c->f32, vc, off), att, row_ptr(c, out, row, qd)};
+        call(c, k, a, 9);
+        cg_end(c, &r);
         return true;
     }
     case IR_OP_SILU_MUL: {
@@ -109,44 +160,67 @@ static bool emit_node(cg *c, const ir_graph *g, const fwd *f, const ir_node *nd,
     return false;
 }
 
-lorajit_status cg_module_build(const ir_graph *g, LLVMContextRef llctx, LLVMModuleRef mod, lj_err *err) {
-    cg c;
-    cg_init(&c, llctx, mod);
-    LLVMTypeRef params[5] = {c.ptr, c.ptr, c.i64, c.i64, c.ptr};
-    LLVMValueRef fn = LLVMAddFunction(mod, LJ_FORWARD_SYMBOL, LLVMFunctionType(c.i32, params, 5, 0));
-    c.fn = fn;
-    c.entry = LLVMAppendBasicBlockInContext(llctx, fn, "entry");
-    LLVMPositionBuilderAtEnd(c.b, c.entry);
+/* floats between two sequences' KV caches: n_layers * seq_len * kv_dim */
+static int64_t seq_stride(const ir_graph *g) {
+    int64_t n_layers = 0, kv_dim = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const ir_node *nd = g->nodes[i];
+        if (nd->op != IR_OP_ATTENTION) continue;
+        if (nd->layer + 1 > n_layers) n_layers = nd->layer + 1;
+        kv_dim = (int64_t)nd->n_kv_heads * nd->head_size;
+    }
+    return n_layers * g->seq_len * kv_dim;
+}
+
+/* Builds one entry point (lj_forward or lj_decode) over g. */
+static lorajit_status build_entry(cg *c, const ir_graph *g, bool decode, lj_err *err) {
+    LLVMTypeRef fwd_params[5] = {c->ptr, c->ptr, c->i64, c->i64, c->ptr};
+    LLVMTypeRef dec_params[7] = {c->ptr, c->ptr, c->i64, c->ptr, c->ptr, c->ptr, c->ptr};
+    LLVMTypeRef ty = decode ? LLVMFunctionType(c->i32, dec_params, 7, 0) : LLVMFunctionType(c->i32, fwd_params, 5, 0);
+    LLVMValueRef fn = LLVMAddFunction(c->mod, decode ? LJ_DECODE_SYMBOL : LJ_FORWARD_SYMBOL, ty);
+    c->fn = fn;
+    c->entry = LLVMAppendBasicBlockInContext(c->llctx, fn, "entry");
+    LLVMPositionBuilderAtEnd(c->b, c->entry);
 
     LLVMValueRef ctx = LLVMGetParam(fn, 0);
     fwd f = {
-        .tokens = LLVMGetParam(fn, 1), .n = LLVMGetParam(fn, 2), .pos0 = LLVMGetParam(fn, 3),
-        .logits = LLVMGetParam(fn, 4),
-        .weights = cg_ld_at(&c, c.ptr, ctx, offsetof(lj_ctx, weights)),
-        .sites = cg_ld_at(&c, c.ptr, ctx, offsetof(lj_ctx, sites)),
-        .active = cg_ld_at(&c, c.ptr, ctx, offsetof(lj_ctx, active)),
-        .scratch = cg_ld_at(&c, c.ptr, ctx, offsetof(lj_ctx, scratch)),
-        .key_cache = cg_ld_at(&c, c.ptr, ctx, offsetof(lj_ctx, key_cache)),
-        .value_cache = cg_ld_at(&c, c.ptr, ctx, offsetof(lj_ctx, value_cache)),
-        .sgemm = cg_ld_at(&c, c.ptr, ctx, offsetof(lj_ctx, sgemm)),
-        .sgemv = cg_ld_at(&c, c.ptr, ctx, offsetof(lj_ctx, sgemv)),
+        .decode = decode, .tokens = LLVMGetParam(fn, 1), .n = LLVMGetParam(fn, 2),
+        .logits = LLVMGetParam(fn, decode ? 6 : 4), .seq_stride = seq_stride(g),
+        .weights = cg_ld_at(c, c->ptr, ctx, offsetof(lj_ctx, weights)),
+        .sites = cg_ld_at(c, c->ptr, ctx, offsetof(lj_ctx, sites)),
+        .active = cg_ld_at(c, c->ptr, ctx, offsetof(lj_ctx, active)),
+        .scratch = cg_ld_at(c, c->ptr, ctx, offsetof(lj_ctx, scratch)),
+        .key_cache = cg_ld_at(c, c->ptr, ctx, offsetof(lj_ctx, key_cache)),
+        .value_cache = cg_ld_at(c, c->ptr, ctx, offsetof(lj_ctx, value_cache)),
+        .sgemm = cg_ld_at(c, c->ptr, ctx, offsetof(lj_ctx, sgemm)),
+        .sgemv = cg_ld_at(c, c->ptr, ctx, offsetof(lj_ctx, sgemv)),
     };
-    LLVMValueRef *vals = calloc((size_t)g->n_nodes, sizeof *vals);
-    if (!vals) {
-        cg_fini(&c);
-        return lj_fail(err, LORAJIT_E_NOMEM, "codegen: out of memory");
+    if (decode) {
+        f.pos = LLVMGetParam(fn, 3);
+        f.seq = LLVMGetParam(fn, 4);
+        f.row_active = LLVMGetParam(fn, 5);
+    } else {
+        f.pos0 = LLVMGetParam(fn, 3);
     }
+    LLVMValueRef *vals = calloc((size_t)g->n_nodes, sizeof *vals);
+    if (!vals) return lj_fail(err, LORAJIT_E_NOMEM, "codegen: out of memory");
     lorajit_status st = LORAJIT_OK;
-    for (int i = 0; i < g->n_nodes; i++) {
+    for (int i = 0; i < g->n_nodes && !st; i++) {
         const ir_node *nd = g->nodes[i];
-        if (!emit_node(&c, g, &f, nd, vals)) {
+        if (!emit_node(c, g, &f, nd, vals))
             st = lj_fail(err, LORAJIT_E_COMPILE, "codegen: node '%s' (%s) has no planned buffer",
                          nd->name ? nd->name : "?", ir_op_name(nd->op));
-            break;
-        }
     }
-    if (st == LORAJIT_OK) LLVMBuildRet(c.b, cg_i32(&c, 0));
+    if (!st) LLVMBuildRet(c->b, cg_i32(c, 0));
     free(vals);
+    return st;
+}
+
+lorajit_status cg_module_build(const ir_graph *g, LLVMContextRef llctx, LLVMModuleRef mod, lj_err *err) {
+    cg c;
+    cg_init(&c, llctx, mod);
+    lorajit_status st = build_entry(&c, g, false, err);
+    if (!st) st = build_entry(&c, g, true, err);
     cg_fini(&c);
     return st;
 }

@@ -85,7 +85,7 @@ LLVMValueRef cg_kernel_lora(cg *c, int64_t in, int64_t out, int r_max);
     /* (y [n, out], x [n, in], n, site, active, t [n, r_max], sgemm, sgemv):
        y += sum_a w_a s_a (x A_a^T) B_a^T at each slot's true rank */
 
-/* ---- codegen.c: planned IR -> LLVM module with `lj_forward` (ctx.h signature) ---- */
+/* ---- codegen.c: planned IR -> LLVM module with `lj_forward` and `lj_decode` (ctx.h) ---- */
 /* Requires a verified, planned graph. Builds into mod (borrowed). */
 lorajit_status cg_module_build(const ir_graph *g, LLVMContextRef llctx, LLVMModuleRef mod,
                                lj_err *err);
@@ -102,10 +102,11 @@ lorajit_status cg_llvm_error(LLVMErrorRef e, lorajit_status s, const char *what,
 /* ---- jit.c: the ORC LLJIT session ---- */
 typedef struct jit_session jit_session;
 /* Takes ownership of the module's thread-safe context and module (tsctx, mod),
- * also on failure. Compiles for the host and returns the forward entry point.
- * Caller owns *out; free with jit_session_free(). */
+ * also on failure. Compiles for the host and looks up the entry points (decode may
+ * be NULL when the module has none). Caller owns *out; free with jit_session_free(). */
 lorajit_status jit_session_open(LLVMOrcThreadSafeContextRef tsctx, LLVMModuleRef mod,
-                                jit_session **out, lj_forward_fn *forward, lj_err *err);
+                                jit_session **out, lj_forward_fn *forward, lj_decode_fn *decode,
+                                lj_err *err);
 void jit_session_free(jit_session *s); /* NULL does nothing */
 
 #endif /* LORAJIT_COMPILER_H */

@@ -56,7 +56,7 @@ static lorajit_status compile_graph(const ir_graph *g, lj_code *code, lj_err *er
         LLVMDisposeMessage(s);
     }
     jit_session *js = NULL;
-    st = jit_session_open(tsctx, mod, &js, &code->forward, err); /* ownership of tsctx, mod -> JIT */
+    st = jit_session_open(tsctx, mod, &js, &code->forward, &code->decode, err); /* ownership of tsctx, mod -> JIT */
     if (st) return st;
     code->owner = js;
     code->release = release_jit;

@@ -62,7 +62,7 @@ ir_graph *fe_llama_build(const lj_config *cfg, const lj_schema *schema, lj_err *
     float eps = cfg->rms_eps, theta = cfg->rope_theta;
     bool ab = cfg->attention_bias, mb = cfg->mlp_bias;
 
-    ir_graph *g = ir_graph_new(schema->r_max, cfg->seq_len);
+    ir_graph *g = ir_graph_new(schema->r_max, schema->seq_len);
     if (!g) {
         lj_fail(err, LORAJIT_E_NOMEM, "out of memory creating the IR graph");
         return NULL;

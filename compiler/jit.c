@@ -43,9 +43,10 @@ static LLVMErrorRef define_libc_symbols(LLVMOrcLLJITRef jit) {
 }
 
 lorajit_status jit_session_open(LLVMOrcThreadSafeContextRef tsctx, LLVMModuleRef mod, jit_session **out,
-                                lj_forward_fn *forward, lj_err *err) {
+                                lj_forward_fn *forward, lj_decode_fn *decode, lj_err *err) {
     *out = NULL;
     *forward = NULL;
+    if (decode) *decode = NULL;
     lorajit_status st = LORAJIT_OK;
     jit_session *s = calloc(1, sizeof *s);
     LLVMOrcJITTargetMachineBuilderRef jtmb = NULL;
@@ -70,11 +71,14 @@ lorajit_status jit_session_open(LLVMOrcThreadSafeContextRef tsctx, LLVMModuleRef
         st = cg_llvm_error(e, LORAJIT_E_COMPILE, "JIT: add module", err);
         goto fail;
     }
-    LLVMOrcExecutorAddress addr = 0;
+    LLVMOrcExecutorAddress addr = 0, dec = 0;
     st = cg_llvm_error(LLVMOrcLLJITLookup(s->jit, &addr, LJ_FORWARD_SYMBOL), LORAJIT_E_COMPILE, "JIT: lookup", err);
+    if (!st && decode)
+        st = cg_llvm_error(LLVMOrcLLJITLookup(s->jit, &dec, LJ_DECODE_SYMBOL), LORAJIT_E_COMPILE, "JIT: lookup", err);
     if (st) goto fail;
     LLVMOrcDisposeThreadSafeContext(tsctx); /* the module holds its own reference */
     *forward = (lj_forward_fn)(uintptr_t)addr;
+    if (decode) *decode = (lj_decode_fn)(uintptr_t)dec;
     *out = s;
     return LORAJIT_OK;
 fail:

@@ -89,7 +89,9 @@ typedef struct lj_schema {
     int r_max;            /* max_rank (default 64) */
     unsigned target_mask; /* bit m set: module m carries a slot (default all seven) */
     int n_slots;          /* max_adapters: resident adapters (default 8, 1..64) */
-    int64_t max_tokens;   /* tokens per forward call (default cfg->seq_len, at most it) */
+    int64_t max_tokens;   /* tokens per forward call (default seq_len, at most it) */
+    int64_t seq_len;      /* KV cache positions per sequence (options.max_seq_len, default cfg->seq_len) */
+    int max_batch;        /* sequences with a KV cache (options.max_batch, default 4) */
 } lj_schema;
 /* Parses schema JSON {"max_rank", "target_modules", "max_adapters", "max_tokens"}
  * into *s, starting from what *s holds (fields absent stay). path for messages. */

@@ -4,7 +4,8 @@
  * "target_modules", "max_adapters", "max_tokens"}), then the non-zero fields of
  * lorajit_options, checked against the model's config. Output: an lj_schema
  * (r_max, target_mask, n_slots, max_tokens) that fixes the compiled code's slot
- * shapes. Unknown keys and module names are refused by name. */
+ * shapes. Unknown keys and module names are refused by name. "none" (as
+ * target_modules or options.targets) compiles no LoRA sites at all: the plain model. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,21 +30,28 @@ static lorajit_status get_int(const cJSON *v, const char *key, int64_t lo, int64
     return LORAJIT_OK;
 }
 
-/* "target_modules": a list of the seven names, or the string "all-linear". */
+/* "target_modules": a list of the seven names, the string "all-linear", or the
+ * string "none" (no LoRA sites: the model compiled without slots). An empty list
+ * is refused as a likely mistake; "none" says it on purpose. */
 static lorajit_status get_targets(const cJSON *v, const char *path, unsigned *mask, lj_err *err) {
     if (cJSON_IsString(v)) {
         if (strcmp(v->valuestring, "all-linear") == 0) {
             *mask = SCHEMA_ALL_MODULES;
             return LORAJIT_OK;
         }
+        if (strcmp(v->valuestring, "none") == 0) {
+            *mask = 0;
+            return LORAJIT_OK;
+        }
         return lj_fail(err, LORAJIT_E_FORMAT,
-                       "%s: field \"target_modules\" is \"%s\"; expected a list of module names "
-                       "or \"all-linear\"",
+                       "%s: field \"target_modules\" is \"%s\"; expected a list of module names, "
+                       "\"all-linear\" or \"none\"",
                        path, v->valuestring);
     }
     if (!cJSON_IsArray(v))
         return lj_fail(err, LORAJIT_E_FORMAT,
-                       "%s: field \"target_modules\" must be a list of module names or \"all-linear\"",
+                       "%s: field \"target_modules\" must be a list of module names, \"all-linear\" "
+                       "or \"none\"",
                        path);
     unsigned m = 0;
     const cJSON *e;
@@ -60,7 +68,9 @@ static lorajit_status get_targets(const cJSON *v, const char *path, unsigned *ma
         m |= 1u << id;
     }
     if (m == 0)
-        return lj_fail(err, LORAJIT_E_FORMAT, "%s: field \"target_modules\" is empty", path);
+        return lj_fail(err, LORAJIT_E_FORMAT,
+                       "%s: field \"target_modules\" is empty (write \"none\" for no LoRA sites)",
+                       path);
     *mask = m;
     return LORAJIT_OK;
 }
@@ -104,9 +114,11 @@ done:
     return st;
 }
 
-/* opts->targets: a comma list of module names (spaces allowed), or "all-linear". */
+/* opts->targets: a comma list of module names (spaces allowed), "all-linear", or
+ * "none" alone (no LoRA sites). */
 static lorajit_status parse_target_list(const char *list, unsigned *mask, lj_err *err) {
     unsigned m = 0;
+    bool none = false;
     const char *p = list;
     for (;;) {
         while (*p == ' ' || *p == '\t') p++;
@@ -124,12 +136,14 @@ static lorajit_status parse_target_list(const char *list, unsigned *mask, lj_err
         memcpy(name, p, n);
         name[n] = '\0';
         int id = lj_module_from_name(name);
-        if (strcmp(name, "all-linear") == 0) {
+        if (strcmp(name, "none") == 0) {
+            none = true;
+        } else if (strcmp(name, "all-linear") == 0) {
             m |= SCHEMA_ALL_MODULES;
         } else if (id < 0) {
             return lj_fail(err, LORAJIT_E_ARG,
                            "options.targets \"%s\": unknown module \"%s\" (expected q_proj, k_proj, "
-                           "v_proj, o_proj, gate_proj, up_proj, down_proj or all-linear)",
+                           "v_proj, o_proj, gate_proj, up_proj, down_proj, all-linear or none)",
                            list, name);
         } else {
             m |= 1u << id;
@@ -137,6 +151,10 @@ static lorajit_status parse_target_list(const char *list, unsigned *mask, lj_err
         if (!*q) break;
         p = q + 1;
     }
+    if (none && m != 0)
+        return lj_fail(err, LORAJIT_E_ARG,
+                       "options.targets \"%s\": \"none\" cannot be combined with module names",
+                       list);
     *mask = m;
     return LORAJIT_OK;
 }
@@ -145,6 +163,7 @@ lorajit_status lj_schema_resolve(const lorajit_options *opts, const lj_config *c
                                  lj_err *err) {
     lj_schema t = {
         .r_max = 64, .target_mask = SCHEMA_ALL_MODULES, .n_slots = 8, .max_tokens = cfg->seq_len,
+        .seq_len = cfg->seq_len, .max_batch = 4,
     };
     lorajit_status st;
     if (opts && opts->schema_path) {
@@ -180,11 +199,30 @@ lorajit_status lj_schema_resolve(const lorajit_options *opts, const lj_config *c
     }
     if (opts && opts->targets && (st = parse_target_list(opts->targets, &t.target_mask, err)))
         return st;
+    if (opts && opts->max_seq_len) {
+        if (opts->max_seq_len < 1 || opts->max_seq_len > cfg->seq_len)
+            return lj_fail(err, LORAJIT_E_ARG,
+                           "options.max_seq_len is %d; it must be in 1..%lld (max_position_embeddings)",
+                           opts->max_seq_len, (long long)cfg->seq_len);
+        t.seq_len = opts->max_seq_len;
+        if (t.max_tokens > t.seq_len) {
+            if (opts->max_tokens)
+                return lj_fail(err, LORAJIT_E_ARG, "options.max_tokens %d is over options.max_seq_len %d",
+                               opts->max_tokens, opts->max_seq_len);
+            t.max_tokens = t.seq_len;
+        }
+    }
+    if (opts && opts->max_batch) {
+        if (opts->max_batch < 1 || opts->max_batch > SCHEMA_MAX_SLOTS)
+            return lj_fail(err, LORAJIT_E_ARG, "options.max_batch is %d; it must be in 1..%d",
+                           opts->max_batch, SCHEMA_MAX_SLOTS);
+        t.max_batch = opts->max_batch;
+    }
     /* Whatever the source, the result must hold (a bug if it does not). */
     LJ_ASSERT(t.r_max >= 1 && t.r_max <= SCHEMA_MAX_RANK);
     LJ_ASSERT(t.n_slots >= 1 && t.n_slots <= SCHEMA_MAX_SLOTS);
-    LJ_ASSERT(t.max_tokens >= 1 && t.max_tokens <= cfg->seq_len);
-    LJ_ASSERT(t.target_mask != 0 && (t.target_mask & ~SCHEMA_ALL_MODULES) == 0);
+    LJ_ASSERT(t.max_tokens >= 1 && t.max_tokens <= t.seq_len && t.seq_len <= cfg->seq_len);
+    LJ_ASSERT((t.target_mask & ~SCHEMA_ALL_MODULES) == 0); /* 0: no LoRA sites ("none") */
     *s = t;
     return LORAJIT_OK;
 }

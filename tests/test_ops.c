@@ -65,7 +65,7 @@ static bool run(optest *t, const int32_t *tokens, int n, bool split, float *logi
     }
     jit_session *js;
     lj_forward_fn fwd;
-    if (jit_session_open(ts, mod, &js, &fwd, &err) != LORAJIT_OK) {
+    if (jit_session_open(ts, mod, &js, &fwd, NULL, &err) != LORAJIT_OK) {
         CHECK(0, "jit: %s", err.msg);
         return false;
     }

@@ -28,7 +28,8 @@ static lj_layout *tiny_layout(int n_slots) {
     L->cfg = (lj_config){.dim = 64, .hidden_dim = 160, .n_layers = 2, .n_heads = 4, .n_kv_heads = 2,
                          .head_size = 16, .vocab_size = 256, .seq_len = 128, .rms_eps = 1e-5f,
                          .rope_theta = 10000.0f};
-    L->schema = (lj_schema){.r_max = 16, .target_mask = 0x7f, .n_slots = n_slots, .max_tokens = 64};
+    L->schema = (lj_schema){.r_max = 16, .target_mask = 0x7f, .n_slots = n_slots, .max_tokens = 64,
+                            .seq_len = 128, .max_batch = 2};
     L->weights = calloc(3 + 2 * 9, sizeof *L->weights);
     L->sites = calloc(2 * LJ_MOD_COUNT, sizeof *L->sites);
     char name[128];
@@ -79,7 +80,8 @@ static int fake_forward(const lj_ctx *ctx, const int32_t *tokens, int64_t n, int
 static lj_code fake_code(fake_owner *o) {
     char *ir = malloc(32);
     snprintf(ir, 32, "graph tiny {}\n");
-    return (lj_code){fake_forward, o, fake_release, ir, 1, 12.5};
+    return (lj_code){.forward = fake_forward, .owner = o, .release = fake_release, .ir_text = ir,
+                     .compiles = 1, .compile_ms = 12.5};
 }
 
 static lorajit_engine *started(fake_owner *o, int n_slots) {
