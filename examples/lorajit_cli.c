@@ -607,6 +607,41 @@ static int demo_cycles(demo *d, long cycles) {
     return 0;
 }
 
+/* The issue's headline figure: hotswap of a rank-16 adapter on all seven
+ * projections, alternating between two such adapters (examples/data, made by
+ * lorajit_gen) so that every swap writes all of its bytes. Skipped (returns 0
+ * with *n = 0) when they are not there, e.g. for another --model. */
+static int demo_r16(demo *d, const char *data, const char *model_dir, double *med, int *n) {
+    char dirs[2][4600], base[4096];
+    const char *slash = strrchr(model_dir, '/');
+    snprintf(base, sizeof base, "%s", slash ? slash + 1 : model_dir);
+    *n = 0;
+    for (int k = 0; k < 2; k++) {
+        if (snprintf(dirs[k], sizeof dirs[k], "%s/../../examples/data/adapters/%s/r16_all_%d", data, base, k + 1) >=
+            (int)sizeof dirs[k])
+            return 0;
+        if (!is_adapter_dir(dirs[k], ".")) return 0;
+    }
+    const char *name = "r16_all";
+    if (lorajit_load_adapter(d->e, name, dirs[0]) != LORAJIT_OK) {
+        fprintf(stderr, "demo: load %s: %s\n", dirs[0], lorajit_errmsg(d->e));
+        return -1;
+    }
+    enum { SWAPS = 200 };
+    double ms[SWAPS];
+    for (int i = 0; i < SWAPS; i++) {
+        double t0 = now_ms();
+        if (lorajit_hotswap_adapter(d->e, name, dirs[(i + 1) % 2]) != LORAJIT_OK) {
+            fprintf(stderr, "demo: hotswap %s: %s\n", name, lorajit_errmsg(d->e));
+            return -1;
+        }
+        ms[i] = now_ms() - t0;
+    }
+    *med = median(ms, SWAPS);
+    *n = SWAPS;
+    return lorajit_delete_adapter(d->e, name) == LORAJIT_OK ? 0 : -1;
+}
+
 static int cmd_demo(int argc, char **argv) {
     const char *model = NULL;
     long cycles = 200;
@@ -669,6 +704,9 @@ static int cmd_demo(int argc, char **argv) {
         goto done;
     }
 
+    double r16_med = 0;
+    int r16_n = 0;
+    if (demo_r16(d, model ? "" : data, model_dir, &r16_med, &r16_n)) goto done;
     lorajit_get_stats(d->e, &st);
     double swap_min = d->swap_ms[0], swap_max = d->swap_ms[0];
     for (int i = 1; i < d->n_swaps; i++) {
@@ -678,6 +716,8 @@ static int cmd_demo(int argc, char **argv) {
     double swap_med = median(d->swap_ms, d->n_swaps), fwd_med = median(d->fwd_ms, d->n_fwd);
     printf("demo: compile %.1f ms once; %d hotswaps: median %.3f ms, min %.3f ms, max %.3f ms\n",
            st.compile_ms, d->n_swaps, swap_med, swap_min, swap_max);
+    if (r16_n)
+        printf("demo: rank-16 adapter on all seven projections: %d hotswaps, median %.3f ms\n", r16_n, r16_med);
     printf("demo: %d forwards of %d tokens: median %.3f ms\n", d->n_fwd, DEMO_PROMPT, fwd_med);
     printf("demo: checks: %d adapter states differ from base, %d recurrences bit-identical, "
            "%d disabled == base\n", d->n_states, d->n_recur, d->n_disabled);
