@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# CLI contract test: `lorajit script` and `lorajit run` as the README specifies.
+# Usage: cli_test.sh BUILD_DIR (run from tests/). Exits non-zero on the first failure.
+set -u
+bin="$1/lorajit"; m=conformance/models/llama-tiny; a=conformance/adapters/llama-tiny
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+toks=175,196,25,246,67,211,151
+
+cat > "$tmp/s.txt" <<EOS
+# a comment, then a blank line
+
+load qv $a/a_qv
+load all $a/a_all
+set qv:1,all:0.5
+forward $toks $tmp/s_multi.bin
+load qv $a/a_mlp
+set nosuch
+hotswap qv $a/a_mlp
+set qv
+forward $toks $tmp/s_mlp.bin
+disable
+forward $toks $tmp/s_off.bin
+enable
+delete all
+stats
+EOS
+"$bin" script --model $m --max-rank 16 "$tmp/s.txt" > "$tmp/out" 2> "$tmp/err"; rc=$?
+[ $rc = 1 ] || fail "script with failing lines exited $rc, want 1"
+grep -q '^error: line 7: ' "$tmp/err" || fail "no 'error: line 7:' for the duplicate load: $(cat "$tmp/err")"
+grep -q '^error: line 8: .*nosuch' "$tmp/err" || fail "no 'error: line 8:' naming nosuch"
+[ "$(grep -c '^error: line' "$tmp/err")" = 2 ] || fail "want exactly 2 failing lines"
+grep -Eq '^compiles=1( |$)' "$tmp/out" || fail "stats line does not start with compiles=1: $(cat "$tmp/out")"
+[ "$(stat -c %s "$tmp/s_multi.bin")" = $((7 * 256 * 4)) ] || fail "logits file size"
+
+"$bin" run --model $m --max-rank 16 --adapter qv=$a/a_qv --adapter all=$a/a_all --active qv:1,all:0.5 \
+  --tokens $toks --logits "$tmp/r_multi.bin" > /dev/null || fail "run multi"
+cmp -s "$tmp/s_multi.bin" "$tmp/r_multi.bin" || fail "script and run disagree (multi)"
+"$bin" run --model $m --max-rank 16 --adapter qv=$a/a_mlp --active qv --tokens $toks --logits "$tmp/r_mlp.bin" > /dev/null
+cmp -s "$tmp/s_mlp.bin" "$tmp/r_mlp.bin" || fail "hotswapped adapter differs from a fresh load"
+"$bin" run --model $m --max-rank 16 --tokens $toks --logits "$tmp/r_base.bin" > /dev/null
+cmp -s "$tmp/s_off.bin" "$tmp/r_base.bin" || fail "disabled != base"
+"$bin" run --model $m --adapter x=$a/a_qv --active x --disable --tokens $toks --logits "$tmp/r_dis.bin" > /dev/null
+cmp -s "$tmp/r_dis.bin" "$tmp/r_base.bin" || fail "run --disable != base"
+"$bin" run --model $m --tokens 1,2,999 > /dev/null 2> "$tmp/e2"; [ $? = 1 ] || fail "bad token should exit 1"
+"$bin" run --model nosuchdir --tokens 1 > /dev/null 2> "$tmp/e3"; grep -q nosuchdir "$tmp/e3" || fail "missing model not named"
+"$bin" inspect --model $m | grep -q 'lora' || fail "inspect shows no lora nodes"
+"$bin" bogus > /dev/null 2>&1; [ $? = 2 ] || fail "unknown command should exit 2"
+echo "cli_test: 1 passed, 0 failed"
