@@ -16,8 +16,7 @@
 #include <unistd.h>
 
 #include "lorajit.h"
-
-#define MAX_ACTIVE 64 /* the header's limit on resident adapters */
+#include "script_parse.h"
 
 static const char usage_text[] =
     "usage:\n"
@@ -39,82 +38,7 @@ static int usage(void) {
     return 2;
 }
 
-/* ---- parsing helpers ---- */
-
-static int parse_int(const char *s, long lo, long hi, long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return -1;
-    *out = v;
-    return 0;
-}
-
-/* Parses "1,2,3" into a malloc'd array. Caller owns *out; free with free(). */
-static int parse_tokens(const char *s, int32_t **out, int *n, char *why, size_t whylen) {
-    int cap = 16, len = 0;
-    int32_t *t = malloc(sizeof *t * cap);
-    if (!t) { snprintf(why, whylen, "out of memory"); return -1; }
-    const char *p = s;
-    for (;;) {
-        char *end;
-        errno = 0;
-        long v = strtol(p, &end, 10);
-        if (end == p || errno || v < INT32_MIN || v > INT32_MAX || (*end && *end != ',')) {
-            snprintf(why, whylen, "bad token list '%s' (want comma-separated integers)", s);
-            free(t);
-            return -1;
-        }
-        if (len == cap) {
-            int32_t *bigger = realloc(t, sizeof *t * (cap *= 2));
-            if (!bigger) { snprintf(why, whylen, "out of memory"); free(t); return -1; }
-            t = bigger;
-        }
-        t[len++] = (int32_t)v;
-        if (!*end) break;
-        p = end + 1;
-    }
-    *out = t;
-    *n = len;
-    return 0;
-}
-
-/* An active-set spec "NAME[:W][,NAME[:W]...]": names point into buf (a copy). */
-typedef struct active_spec {
-    char buf[4096];
-    const char *names[MAX_ACTIVE];
-    float weights[MAX_ACTIVE];
-    int n;
-} active_spec;
-
-static int parse_active(const char *s, active_spec *a, char *why, size_t whylen) {
-    a->n = 0;
-    if (strlen(s) >= sizeof a->buf) { snprintf(why, whylen, "active list too long"); return -1; }
-    strcpy(a->buf, s);
-    if (!a->buf[0]) return 0;
-    for (char *item = a->buf; item;) {
-        char *comma = strchr(item, ',');
-        if (comma) *comma = '\0';
-        char *colon = strchr(item, ':');
-        float w = 1.0f;
-        if (colon) {
-            char *end;
-            *colon = '\0';
-            w = strtof(colon + 1, &end);
-            if (end == colon + 1 || *end) {
-                snprintf(why, whylen, "bad weight '%s' for adapter '%s'", colon + 1, item);
-                return -1;
-            }
-        }
-        if (!*item) { snprintf(why, whylen, "empty adapter name in '%s'", s); return -1; }
-        if (a->n == MAX_ACTIVE) { snprintf(why, whylen, "more than %d active adapters", MAX_ACTIVE); return -1; }
-        a->names[a->n] = item;
-        a->weights[a->n] = w;
-        a->n++;
-        item = comma ? comma + 1 : NULL;
-    }
-    return 0;
-}
+/* ---- output ---- */
 
 /* Writes n floats as raw little-endian float32. */
 static int write_logits(const char *path, const float *x, size_t n) {
@@ -285,71 +209,33 @@ static void print_stats(lorajit_engine *e) {
     fflush(stdout);
 }
 
-/* Splits line into at most max words; the last word takes the rest of the line
- * (so a final path may hold spaces). Returns the number of words, or max + 1 when
- * there are more words than max would allow (never for max's own rest). */
-static int split_words(char *line, char **w, int max) {
-    int n = 0;
-    char *p = line;
-    while (n < max) {
-        while (*p == ' ' || *p == '\t') p++;
-        if (!*p) break;
-        w[n++] = p;
-        if (n == max) break;
-        while (*p && *p != ' ' && *p != '\t') p++;
-        if (*p) *p++ = '\0';
-    }
-    if (n == max) { /* trim the rest's trailing blanks */
-        char *end = w[n - 1] + strlen(w[n - 1]);
-        while (end > w[n - 1] && (end[-1] == ' ' || end[-1] == '\t')) *--end = '\0';
-    }
-    return n;
-}
-
 /* Runs one script line; returns 0 or writes why and returns -1. */
 static int script_line(lorajit_engine *e, char *line, char *why, size_t whylen) {
-    char *w[3];
-    int n = split_words(line, w, 3);
-    if (n == 0) return 0;
-    const char *cmd = w[0];
+    script_cmd c;
+    if (script_parse(line, &c, why, whylen)) return -1;
     lorajit_status s = LORAJIT_OK;
-    if (!strcmp(cmd, "load") || !strcmp(cmd, "hotswap")) {
-        if (n != 3) { snprintf(why, whylen, "%s takes NAME DIR", cmd); return -1; }
-        s = cmd[0] == 'l' ? lorajit_load_adapter(e, w[1], w[2]) : lorajit_hotswap_adapter(e, w[1], w[2]);
-    } else if (!strcmp(cmd, "set")) {
-        active_spec act;
-        if (n == 3) {
-            snprintf(why, whylen, "set takes one list NAME[:W][,NAME[:W]...] without spaces");
-            return -1;
-        }
-        if (parse_active(n == 2 ? w[1] : "", &act, why, whylen)) return -1;
-        s = lorajit_set_adapter(e, act.names, act.weights, act.n);
-    } else if (!strcmp(cmd, "enable") || !strcmp(cmd, "disable") || !strcmp(cmd, "stats")) {
-        if (n != 1) { snprintf(why, whylen, "%s takes no arguments", cmd); return -1; }
-        if (cmd[0] == 'e') s = lorajit_enable_adapters(e);
-        else if (cmd[0] == 'd') s = lorajit_disable_adapters(e);
-        else print_stats(e);
-    } else if (!strcmp(cmd, "delete")) {
-        if (n != 2) { snprintf(why, whylen, "delete takes NAME"); return -1; }
-        s = lorajit_delete_adapter(e, w[1]);
-    } else if (!strcmp(cmd, "forward")) {
-        if (n != 3) { snprintf(why, whylen, "forward takes TOKENS FILE"); return -1; }
-        int32_t *tokens;
-        int nt;
-        if (parse_tokens(w[1], &tokens, &nt, why, whylen)) return -1;
+    int werr = 0;
+    switch (c.op) {
+    case SCRIPT_BLANK: break;
+    case SCRIPT_LOAD: s = lorajit_load_adapter(e, c.name, c.path); break;
+    case SCRIPT_HOTSWAP: s = lorajit_hotswap_adapter(e, c.name, c.path); break;
+    case SCRIPT_SET: s = lorajit_set_adapter(e, c.set.names, c.set.weights, c.set.n); break;
+    case SCRIPT_ENABLE: s = lorajit_enable_adapters(e); break;
+    case SCRIPT_DISABLE: s = lorajit_disable_adapters(e); break;
+    case SCRIPT_DELETE: s = lorajit_delete_adapter(e, c.name); break;
+    case SCRIPT_STATS: print_stats(e); break;
+    case SCRIPT_FORWARD: {
         int vocab = lorajit_vocab_size(e);
-        float *logits = malloc(sizeof *logits * (size_t)nt * (size_t)(vocab > 0 ? vocab : 1));
-        if (!logits) { free(tokens); snprintf(why, whylen, "out of memory"); return -1; }
-        s = lorajit_forward(e, tokens, nt, logits);
-        int werr = 0;
-        if (s == LORAJIT_OK && write_logits(w[2], logits, (size_t)nt * vocab)) werr = errno ? errno : EIO;
+        float *logits = malloc(sizeof *logits * (size_t)c.n_tokens * (size_t)(vocab > 0 ? vocab : 1));
+        if (!logits) { script_cmd_free(&c); snprintf(why, whylen, "out of memory"); return -1; }
+        s = lorajit_forward(e, c.tokens, c.n_tokens, logits);
+        if (s == LORAJIT_OK && write_logits(c.path, logits, (size_t)c.n_tokens * vocab)) werr = errno ? errno : EIO;
         free(logits);
-        free(tokens);
-        if (werr) { snprintf(why, whylen, "cannot write %s: %s", w[2], strerror(werr)); return -1; }
-    } else {
-        snprintf(why, whylen, "unknown command '%s'", cmd);
-        return -1;
+        break;
     }
+    }
+    script_cmd_free(&c);
+    if (werr) { snprintf(why, whylen, "cannot write %s: %s", c.path, strerror(werr)); return -1; }
     if (s != LORAJIT_OK) {
         snprintf(why, whylen, "%s", lorajit_errmsg(e));
         return -1;
@@ -387,9 +273,6 @@ static int cmd_script(int argc, char **argv) {
     int failed = 0;
     while (getline(&line, &cap, f) != -1) {
         lineno++;
-        char *hash = strchr(line, '#');
-        if (hash) *hash = '\0';
-        line[strcspn(line, "\r\n")] = '\0';
         char why[1200];
         if (script_line(e, line, why, sizeof why)) {
             fflush(stdout);

@@ -43,68 +43,105 @@ static lorajit_status open_one(lj_weights *w, const char *path, const char *inde
     return LORAJIT_OK;
 }
 
-/* Reads the index at index_path and opens each distinct shard once into w. */
-static lorajit_status open_shards(lj_weights *w, const char *dir, const char *index_path,
-                                  lj_err *err) {
-    char *text = NULL;
-    size_t len;
+void lj_shard_names_free(char **names, int n) {
+    if (!names) return;
+    for (int i = 0; i < n; i++) free(names[i]);
+    free(names);
+}
+
+/* Caller owns *shards; free with lj_shard_names_free(). On failure *shards is NULL. */
+lorajit_status lj_shard_index_parse(const char *text, size_t len, const char *path, char ***shards,
+                                    int *n_shards, lj_err *err) {
+    *shards = NULL;
+    *n_shards = 0;
     cJSON *j = NULL;
     const char **names = NULL;
-    lorajit_status s = lj_read_file(index_path, &text, &len, err);
+    char **out = NULL;
+    int distinct = 0;
+    lorajit_status s = lj_json_parse(text, len, path, 0, &j, err);
     if (s) return s;
-    if ((s = lj_json_parse(text, len, index_path, 0, &j, err))) goto done;
     const cJSON *map = cJSON_GetObjectItemCaseSensitive(j, "weight_map");
     if (!cJSON_IsObject(map)) {
         s = lj_fail(err, LORAJIT_E_FORMAT, "%s: field \"weight_map\" is missing or not an object",
-                    index_path);
+                    path);
         goto done;
     }
     int n = cJSON_GetArraySize(map);
     if (n == 0) {
-        s = lj_fail(err, LORAJIT_E_FORMAT, "%s: field \"weight_map\" is empty", index_path);
+        s = lj_fail(err, LORAJIT_E_FORMAT, "%s: field \"weight_map\" is empty", path);
         goto done;
     }
     if (!(names = lj_calloc((size_t)n, sizeof *names))) {
-        s = lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", index_path);
+        s = lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", path);
         goto done;
     }
     int k = 0;
     const cJSON *e;
     cJSON_ArrayForEach(e, map) {
         if (!cJSON_IsString(e)) {
-            s = lj_fail(err, LORAJIT_E_FORMAT, "%s: weight_map entry \"%s\" is not a string",
-                        index_path, e->string);
+            s = lj_fail(err, LORAJIT_E_FORMAT, "%s: weight_map entry \"%s\" is not a string", path,
+                        e->string);
             goto done;
         }
         if (!shard_name_ok(e->valuestring)) {
             s = lj_fail(err, LORAJIT_E_FORMAT,
-                        "%s: weight_map entry \"%s\": shard \"%s\" is not a plain file name",
-                        index_path, e->string, e->valuestring);
+                        "%s: weight_map entry \"%s\": shard \"%s\" is not a plain file name", path,
+                        e->string, e->valuestring);
             goto done;
         }
         names[k++] = e->valuestring;
     }
     qsort(names, (size_t)n, sizeof *names, cmp_str);
-    int distinct = 0;
     for (int i = 0; i < n; i++)
         if (i == 0 || strcmp(names[i], names[i - 1]) != 0) names[distinct++] = names[i];
     if (distinct > WEIGHTS_MAX_SHARDS) {
-        s = lj_fail(err, LORAJIT_E_FORMAT, "%s: weight_map names %d shard files, over %d",
-                    index_path, distinct, WEIGHTS_MAX_SHARDS);
+        s = lj_fail(err, LORAJIT_E_FORMAT, "%s: weight_map names %d shard files, over %d", path,
+                    distinct, WEIGHTS_MAX_SHARDS);
         goto done;
     }
-    if (!(w->files = lj_calloc((size_t)distinct, sizeof *w->files))) {
-        s = lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", index_path);
+    if (!(out = lj_calloc((size_t)distinct, sizeof *out))) {
+        s = lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", path);
         goto done;
     }
     for (int i = 0; i < distinct; i++) {
+        size_t sz = strlen(names[i]) + 1;
+        if (!(out[i] = lj_malloc(sz))) {
+            s = lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", path);
+            goto done;
+        }
+        memcpy(out[i], names[i], sz);
+    }
+    *shards = out;
+    *n_shards = distinct;
+    out = NULL;
+done:
+    lj_shard_names_free(out, distinct);
+    free(names);
+    cJSON_Delete(j);
+    return s;
+}
+
+/* Reads the index at index_path and opens each distinct shard once into w. */
+static lorajit_status open_shards(lj_weights *w, const char *dir, const char *index_path,
+                                  lj_err *err) {
+    char *text = NULL;
+    size_t len;
+    char **names = NULL;
+    int n = 0;
+    lorajit_status s = lj_read_file(index_path, &text, &len, err);
+    if (s) return s;
+    if ((s = lj_shard_index_parse(text, len, index_path, &names, &n, err))) goto done;
+    if (!(w->files = lj_calloc((size_t)n, sizeof *w->files))) {
+        s = lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", index_path);
+        goto done;
+    }
+    for (int i = 0; i < n; i++) {
         char path[WEIGHTS_PATH_MAX];
         if ((s = lj_path_join(path, sizeof path, dir, names[i], err))) goto done;
         if ((s = open_one(w, path, index_path, err))) goto done;
     }
 done:
-    free(names);
-    cJSON_Delete(j);
+    lj_shard_names_free(names, n);
     free(text);
     return s;
 }
