@@ -1,7 +1,8 @@
 /* compiler.h — internal header of compiler/: every non-static function, under its
  * file's banner. compiler/ builds on ir/ and on runtime's readers (config, schema,
- * layout) and glues the JIT path: front end -> ir_verify -> ir_plan -> codegen ->
- * optimise -> JIT -> lj_engine_start (compiler/engine.c reads as that list). */
+ * layout) and glues the pipeline: front end -> ir_verify -> ir_plan -> codegen ->
+ * optimise -> JIT -> lj_engine_start, or -> object -> shared library -> manifest
+ * (an ahead-of-time artifact); compiler/engine.c reads as those lists. */
 #ifndef LORAJIT_COMPILER_H
 #define LORAJIT_COMPILER_H
 
@@ -90,9 +91,18 @@ LLVMValueRef cg_kernel_lora(cg *c, int64_t in, int64_t out, int r_max);
 lorajit_status cg_module_build(const ir_graph *g, LLVMContextRef llctx, LLVMModuleRef mod,
                                lj_err *err);
 
-/* ---- target.c: host target machine, optimisation ---- */
-/* A target machine for the host CPU and its features (never assumes AVX-512).
- * Caller owns *tm; free with LLVMDisposeTargetMachine(). */
+/* ---- target.c: target machines, optimisation ---- */
+/* A target machine (O3 codegen, PIC) for cpu_name: NULL or "native" = this host's
+ * CPU and features (never assumes AVX-512); "x86-64", "x86-64-v2", "x86-64-v3" or
+ * "x86-64-v4" = that level with its own features; any other name fails (E_ARG).
+ * for_jit picks the JIT's code model, else the small one of a shared library.
+ * features_out (may be NULL) gets the feature list the code may use, "+a,-b,...".
+ * Caller owns *tm; free with LLVMDisposeTargetMachine(). Caller owns *features_out;
+ * free with free(). */
+lorajit_status cg_target_machine(const char *cpu_name, bool for_jit, LLVMTargetMachineRef *tm,
+                                 char **features_out, lj_err *err);
+/* = cg_target_machine(NULL, true, tm, NULL, err). Caller owns *tm; free with
+ * LLVMDisposeTargetMachine(). */
 lorajit_status cg_host_target(LLVMTargetMachineRef *tm, lj_err *err);
 /* Sets triple and data layout, verifies, and runs "default<O3>". */
 lorajit_status cg_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, lj_err *err);
@@ -108,5 +118,20 @@ lorajit_status jit_session_open(LLVMOrcThreadSafeContextRef tsctx, LLVMModuleRef
                                 jit_session **out, lj_forward_fn *forward, lj_decode_fn *decode,
                                 lj_err *err);
 void jit_session_free(jit_session *s); /* NULL does nothing */
+
+/* ---- aot.c: the files of an artifact (the pipeline writes manifest.json last) ---- */
+/* Creates dir if missing and removes an earlier dir/manifest.json. */
+lorajit_status aot_prepare_dir(const char *dir, lj_err *err);
+/* Adds the constants lj_abi_version (LJ_ABI_VERSION) and lj_code_hash (code_hash)
+ * to mod (borrowed) and writes dir/model.o for tm (borrowed). */
+lorajit_status aot_emit_object(LLVMModuleRef mod, LLVMTargetMachineRef tm, uint64_t code_hash,
+                               const char *dir, lj_err *err);
+/* Links dir/liblorajit_model.so from dir/model.o by running `cc -shared` (found on
+ * PATH); a missing compiler or a failed link is E_COMPILE with the first line of its log. */
+lorajit_status aot_link_library(const char *dir, lj_err *err);
+/* Writes dir/model.h: the entry points' declarations and the model's sizes. */
+lorajit_status aot_write_header(const char *dir, const lj_layout *L, lj_err *err);
+/* Writes text (borrowed) to dir/name. */
+lorajit_status aot_write_text(const char *dir, const char *name, const char *text, lj_err *err);
 
 #endif /* LORAJIT_COMPILER_H */

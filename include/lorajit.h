@@ -57,7 +57,8 @@ typedef struct lorajit_options {
     int max_seq_len;         /* KV cache length per sequence; default max_position_embeddings */
 } lorajit_options;
 
-/* Counters of an engine's life. compiles stays 1 for an engine's lifetime. */
+/* Counters of an engine's life. compiles stays 1 for an engine's lifetime (0 for
+ * one opened from an artifact: it was compiled ahead of time). */
 typedef struct lorajit_stats {
     int64_t compiles;     /* LLVM compilations of the forward graph */
     int64_t loads, hotswaps, deletes, forwards, failed_calls;
@@ -82,6 +83,37 @@ LORAJIT_API lorajit_status lorajit_engine_open(lorajit_engine **out, const char 
 
 /* Frees the engine, its compiled code, weights and adapters. NULL does nothing. */
 LORAJIT_API void lorajit_engine_free(lorajit_engine *e);
+
+/* ---- Ahead of time: compile once on a build machine, ship, open without LLVM ----
+ * An artifact is a folder: liblorajit_model.so (the compiled forward and decode
+ * entry points), model.o, model.h (their declarations), model.ir (the IR text) and
+ * manifest.json (the config, the schema, every tensor the code expects with its
+ * shape and dtype, the LoRA sites, the target CPU and features, and hashes of the
+ * IR, the code, the library and the manifest itself). */
+
+/* Compiles model_dir's config.json (the weights are not read) with opts' schema,
+ * through the same IR and optimisation pipeline as lorajit_engine_open, for
+ * target_cpu: NULL or "native" = this machine's CPU and features; "x86-64",
+ * "x86-64-v2", "x86-64-v3" or "x86-64-v4" = that level, so that the artifact runs
+ * on older machines. Writes the artifact into out_dir (created if missing; an
+ * earlier artifact there is replaced). Links with the system C compiler (`cc` on
+ * PATH). On failure the message goes to errbuf (caller-owned, errcap bytes; may be
+ * NULL) and out_dir holds no manifest.json, so it cannot be opened. */
+LORAJIT_API lorajit_status lorajit_compile_artifact(const char *model_dir, const lorajit_options *opts,
+                                                    const char *target_cpu, const char *out_dir,
+                                                    char *errbuf, size_t errcap);
+
+/* Opens the artifact in artifact_dir with the weights of model_dir, without LLVM
+ * (the library is dlopen'ed). Refused, with the reason in lorajit_errmsg(*out): a
+ * manifest that was edited or an ABI version of another lorajit, a config.json
+ * that differs from the compiled one (the field is named), a CPU that lacks a
+ * compiled feature (named), a library that does not match its hash, weights whose
+ * names or shapes differ (the tensor is named). opts: NULL, or options that must
+ * agree with the schema compiled into the artifact. Everything else is as for
+ * lorajit_engine_open: *out is written even on failure; the same calls apply;
+ * stats.compiles is 0. Caller owns *out; free with lorajit_engine_free(). */
+LORAJIT_API lorajit_status lorajit_engine_open_artifact(lorajit_engine **out, const char *artifact_dir,
+                                                        const char *model_dir, const lorajit_options *opts);
 
 /* Message of the last failed call on e ("" when the last call succeeded).
  * Borrowed; valid until the next call on e. */

@@ -11,6 +11,13 @@
 
 #include <stdint.h>
 
+/* Version of this ABI (the structs below and the entry points' signatures). An
+ * artifact records it (manifest.json "abi_version", the library's lj_abi_version)
+ * and the runtime refuses another. Bump it on any change below. */
+#define LJ_ABI_VERSION 1
+#define LJ_ABI_SYMBOL "lj_abi_version"     /* const int32_t in an artifact's library */
+#define LJ_CODE_HASH_SYMBOL "lj_code_hash" /* const uint64_t: manifest.json "code_hash" */
+
 #define LJ_MAX_SLOTS 65 /* physical slots: up to 64 resident adapters + 1 spare for hotswap */
 
 /* cblas_sgemm / cblas_sgemv with the CBLAS enums passed as int. */

@@ -129,6 +129,46 @@ void lj_layout_free(lj_layout *L); /* frees names and arrays too; NULL does noth
 /* Site id of (layer, module), or -1 when that linear carries no slot. */
 int lj_layout_site(const lj_layout *L, int layer, int module);
 
+/* ---- manifest.c: an artifact's manifest.json (compiler/ writes it, artifact.c reads it) ---- */
+#define LJ_ARTIFACT_MANIFEST "manifest.json"
+#define LJ_ARTIFACT_LIBRARY "liblorajit_model.so"
+#define LJ_ARTIFACT_IR "model.ir"
+#define LJ_FNV_OFFSET UINT64_C(0xcbf29ce484222325) /* FNV-1a 64 offset basis */
+/* FNV-1a 64 of data[0..n), continuing from h (LJ_FNV_OFFSET to start). */
+uint64_t lj_fnv1a64(const void *data, size_t n, uint64_t h);
+/* FNV-1a 64 of the whole file at path. */
+lorajit_status lj_file_hash(const char *path, uint64_t *out, lj_err *err);
+typedef struct lj_manifest {
+    int abi_version;       /* LJ_ABI_VERSION of the ctx.h the code was compiled against */
+    lj_layout *L;          /* config, schema, weights, sites, scratch sizes */
+    char triple[128];      /* e.g. "x86_64-pc-linux-gnu" */
+    char cpu[64];          /* LLVM CPU name: the host's ("znver3") or an x86-64 level ("x86-64-v2") */
+    char *features;        /* "+avx2,-avx512f,..." as LLVM spells them */
+    uint64_t ir_hash;      /* FNV-1a 64 of model.ir, the lorajit IR text */
+    uint64_t code_hash;    /* FNV-1a 64 of the optimised LLVM module text; the library's lj_code_hash */
+    uint64_t library_hash; /* FNV-1a 64 of liblorajit_model.so */
+} lj_manifest;
+/* Writes dir/manifest.json from m (borrowed), sealed with "manifest_hash". */
+lorajit_status lj_manifest_write(const char *dir, const lj_manifest *m, lj_err *err);
+/* Reads dir/manifest.json: checks manifest_hash, the ABI version and every field
+ * (sites against the schema and the weights' shapes) and rebuilds the layout.
+ * Caller owns m->L and m->features; free with lj_manifest_clear(). On failure
+ * *m is cleared. */
+lorajit_status lj_manifest_read(const char *dir, lj_manifest *m, lj_err *err);
+void lj_manifest_clear(lj_manifest *m); /* frees L and features; NULL does nothing */
+/* Sets root's "manifest_hash" to the hash of root's compact text without it
+ * (tests use it to forge a manifest that passes the hash). root is borrowed. */
+lorajit_status lj_manifest_seal(struct cJSON *root, lj_err *err);
+/* The first config field (Hugging Face name) where model differs from artifact,
+ * as E_SHAPE naming model_path, the field and both values. */
+lorajit_status lj_config_compare(const lj_config *artifact, const lj_config *model, const char *model_path,
+                                 const char *artifact_dir, lj_err *err);
+
+/* ---- artifact.c: lorajit_engine_open_artifact (no LLVM: dlopen) ---- */
+/* 1: this CPU has the x86 feature f (LLVM's spelling, or an x86-64 level name);
+ * 0: it lacks it; -1: this runtime cannot test f. */
+int lj_cpu_has(const char *f);
+
 /* ---- safetensors.c: mmap reader, validated header ---- */
 typedef enum st_dtype {
     ST_F32, ST_F16, ST_BF16, ST_F64, ST_I64, ST_I32, ST_I16, ST_I8, ST_U8, ST_BOOL,

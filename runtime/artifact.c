@@ -1,0 +1,209 @@
+/* artifact.c — lorajit_engine_open_artifact: an engine from a compiled artifact,
+ * without LLVM. In order: read and verify manifest.json (its hash, ABI version,
+ * fields) -> the model's config.json must agree with the compiled config -> run-time
+ * options must agree with the compiled schema -> this CPU must have the compiled
+ * features -> the library file must match its hash; dlopen it (RTLD_NOW |
+ * RTLD_LOCAL) and check its lj_abi_version and lj_code_hash -> lj_engine_start,
+ * which binds the weights by name and shape, as the JIT path does. Each refusal
+ * names the file, field, tensor or CPU feature. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime.h"
+
+/* ---- CPU features ---- */
+
+int lj_cpu_has(const char *f) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+#define LJ_FEATURE(name) \
+    if (strcmp(f, name) == 0) return __builtin_cpu_supports(name) ? 1 : 0;
+    LJ_FEATURE("sse3") LJ_FEATURE("ssse3") LJ_FEATURE("sse4.1") LJ_FEATURE("sse4.2") LJ_FEATURE("popcnt")
+    LJ_FEATURE("avx") LJ_FEATURE("avx2") LJ_FEATURE("fma") LJ_FEATURE("bmi") LJ_FEATURE("bmi2")
+    LJ_FEATURE("avx512f") LJ_FEATURE("avx512bw") LJ_FEATURE("avx512dq") LJ_FEATURE("avx512vl")
+    LJ_FEATURE("avx512cd") LJ_FEATURE("avx512bf16") LJ_FEATURE("avx512vnni") LJ_FEATURE("avx512vbmi")
+    LJ_FEATURE("avx512vbmi2") LJ_FEATURE("avx512ifma") LJ_FEATURE("avx512bitalg")
+    LJ_FEATURE("avx512vpopcntdq") LJ_FEATURE("avx512vp2intersect") LJ_FEATURE("sse4a") LJ_FEATURE("fma4")
+    LJ_FEATURE("xop") LJ_FEATURE("aes") LJ_FEATURE("pclmul") LJ_FEATURE("gfni") LJ_FEATURE("vpclmulqdq")
+#if !defined(__clang__) /* names GCC 12 knows and clang 14 does not */
+    LJ_FEATURE("f16c") LJ_FEATURE("lzcnt") LJ_FEATURE("movbe") LJ_FEATURE("avxvnni")
+    LJ_FEATURE("avx512fp16") LJ_FEATURE("amx-tile") LJ_FEATURE("amx-bf16") LJ_FEATURE("amx-int8")
+    LJ_FEATURE("x86-64-v2") LJ_FEATURE("x86-64-v3") LJ_FEATURE("x86-64-v4")
+#endif
+#undef LJ_FEATURE
+#endif
+    (void)f;
+    return -1;
+}
+
+/* The architecture this runtime was built for, as a triple starts. */
+static const char *host_arch(void) {
+#if defined(__x86_64__)
+    return "x86_64";
+#elif defined(__aarch64__)
+    return "aarch64";
+#else
+    return "unknown";
+#endif
+}
+
+/* Refuses an artifact for another architecture, or one whose features (or x86-64
+ * level) this CPU lacks; every missing feature is named. */
+static lorajit_status check_cpu(const lj_manifest *m, const char *dir, lj_err *err) {
+    const char *arch = host_arch();
+    size_t n = strlen(arch);
+    if (strncmp(m->triple, arch, n) != 0 || m->triple[n] != '-')
+        return lj_fail(err, LORAJIT_E_UNSUPPORTED, "artifact %s was compiled for %s; this runtime runs on %s", dir,
+                       m->triple, arch);
+    char missing[512] = "";
+    size_t at = 0;
+    int n_missing = 0;
+    if (lj_cpu_has(m->cpu) == 0) /* an x86-64 level name */
+        at += (size_t)snprintf(missing, sizeof missing, "%s", m->cpu), n_missing++;
+    for (const char *p = m->features; *p;) {
+        size_t len = strcspn(p, ",");
+        char name[64];
+        if (p[0] == '+' && len - 1 < sizeof name) {
+            memcpy(name, p + 1, len - 1);
+            name[len - 1] = '\0';
+            if (lj_cpu_has(name) == 0 && at < sizeof missing) {
+                at += (size_t)snprintf(missing + at, sizeof missing - at, "%s%s", n_missing ? ", " : "", name);
+                n_missing++;
+            }
+        }
+        p += len;
+        if (*p == ',') p++;
+    }
+    if (n_missing)
+        return lj_fail(err, LORAJIT_E_UNSUPPORTED, "artifact %s was compiled for CPU %s; this CPU lacks %s %s "
+                       "(compile an artifact for it: lorajit compile --target-cpu native, or an older level such "
+                       "as x86-64-v2)", dir, m->cpu, n_missing > 1 ? "the features" : "the feature", missing);
+    return LORAJIT_OK;
+}
+
+/* ---- options ---- */
+
+/* One schema field: the option's value (0: not given) against the compiled one. */
+static lorajit_status same(const char *field, int64_t given, int64_t compiled, const char *dir, lj_err *err) {
+    if (given == 0 || given == compiled) return LORAJIT_OK;
+    return lj_fail(err, LORAJIT_E_ARG, "options.%s is %lld, but artifact %s was compiled with %lld (the schema is "
+                   "fixed when the artifact is compiled)", field, (long long)given, dir, (long long)compiled);
+}
+
+/* opts (may be NULL) must agree with the compiled schema: its numeric fields when
+ * set, and with schema_path or targets, the whole schema they resolve to. */
+static lorajit_status check_options(const lorajit_options *o, const lj_layout *L, const char *dir, lj_err *err) {
+    if (!o) return LORAJIT_OK;
+    const lj_schema *c = &L->schema;
+    lorajit_status s;
+    if (o->schema_path || o->targets) {
+        lj_schema r;
+        if ((s = lj_schema_resolve(o, &L->cfg, &r, err))) return s;
+        if (r.target_mask != c->target_mask)
+            return lj_fail(err, LORAJIT_E_ARG, "the target modules of the options differ from those artifact %s "
+                           "was compiled with (the schema is fixed when the artifact is compiled)", dir);
+        if ((s = same("max_rank", r.r_max, c->r_max, dir, err)) ||
+            (s = same("max_adapters", r.n_slots, c->n_slots, dir, err)) ||
+            (s = same("max_tokens", r.max_tokens, c->max_tokens, dir, err)) ||
+            (s = same("max_seq_len", r.seq_len, c->seq_len, dir, err)) ||
+            (s = same("max_batch", r.max_batch, c->max_batch, dir, err)))
+            return s;
+    }
+    if ((s = same("max_rank", o->max_rank, c->r_max, dir, err)) ||
+        (s = same("max_adapters", o->max_adapters, c->n_slots, dir, err)) ||
+        (s = same("max_tokens", o->max_tokens, c->max_tokens, dir, err)) ||
+        (s = same("max_seq_len", o->max_seq_len, c->seq_len, dir, err)) ||
+        (s = same("max_batch", o->max_batch, c->max_batch, dir, err)))
+        return s;
+    return LORAJIT_OK;
+}
+
+/* ---- the library ---- */
+
+static void release_library(void *handle) {
+    if (handle) dlclose(handle);
+}
+
+/* Checks the library file's hash, opens it and finds its symbols. Fills code
+ * (forward, decode, owner = the dlopen handle, release = dlclose). */
+static lorajit_status load_library(const char *dir, const lj_manifest *m, lj_code *code, lj_err *err) {
+    char path[4096];
+    uint64_t h;
+    lorajit_status s = lj_path_join(path, sizeof path, dir, LJ_ARTIFACT_LIBRARY, err);
+    if (!s) s = lj_file_hash(path, &h, err);
+    if (s) return s;
+    if (h != m->library_hash)
+        return lj_fail(err, LORAJIT_E_FORMAT, "%s: the file does not match the manifest's \"library_hash\" (it "
+                       "was replaced or is corrupt; compile the artifact again)", path);
+    void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        const char *why = dlerror();
+        return lj_fail(err, LORAJIT_E_IO, "%s: cannot load: %s", path, why ? why : "dlopen failed");
+    }
+    code->owner = lib; /* from here on code_release closes it */
+    code->release = release_library;
+    const int32_t *abi = dlsym(lib, LJ_ABI_SYMBOL);
+    const uint64_t *code_hash = dlsym(lib, LJ_CODE_HASH_SYMBOL);
+    code->forward = (lj_forward_fn)(uintptr_t)dlsym(lib, LJ_FORWARD_SYMBOL);
+    code->decode = (lj_decode_fn)(uintptr_t)dlsym(lib, LJ_DECODE_SYMBOL);
+    if (!abi || !code_hash || !code->forward || !code->decode)
+        return lj_fail(err, LORAJIT_E_FORMAT, "%s: a symbol is missing (want %s, %s, %s, %s)", path, LJ_ABI_SYMBOL,
+                       LJ_CODE_HASH_SYMBOL, LJ_FORWARD_SYMBOL, LJ_DECODE_SYMBOL);
+    if (*abi != LJ_ABI_VERSION)
+        return lj_fail(err, LORAJIT_E_UNSUPPORTED, "%s: ABI version %d; this runtime reads version %d", path,
+                       (int)*abi, LJ_ABI_VERSION);
+    if (*code_hash != m->code_hash)
+        return lj_fail(err, LORAJIT_E_FORMAT, "%s: the loaded code is not the manifest's (lj_code_hash differs; "
+                       "another library of this path was already loaded by this process?)", path);
+    return LORAJIT_OK;
+}
+
+/* Reads model.ir (for lorajit_engine_print_ir) and checks it against ir_hash. */
+static lorajit_status load_ir_text(const char *dir, const lj_manifest *m, lj_code *code, lj_err *err) {
+    char path[4096];
+    size_t len;
+    lorajit_status s = lj_path_join(path, sizeof path, dir, LJ_ARTIFACT_IR, err);
+    if (!s) s = lj_read_file(path, &code->ir_text, &len, err);
+    if (s) return s;
+    if (lj_fnv1a64(code->ir_text, len, LJ_FNV_OFFSET) != m->ir_hash)
+        return lj_fail(err, LORAJIT_E_FORMAT, "%s: the file does not match the manifest's \"ir_hash\"", path);
+    return LORAJIT_OK;
+}
+
+lorajit_status lorajit_engine_open_artifact(lorajit_engine **out, const char *artifact_dir, const char *model_dir,
+                                            const lorajit_options *opts) {
+    if (!out) return LORAJIT_E_ARG;
+    lorajit_engine *e = *out = lj_engine_alloc();
+    if (!e) return LORAJIT_E_NOMEM;
+    lj_err *err = lj_engine_err(e);
+    if (!artifact_dir || !model_dir)
+        return lj_fail(err, LORAJIT_E_ARG, "lorajit_engine_open_artifact: artifact_dir or model_dir is NULL");
+    lj_manifest m;
+    lj_config cfg;
+    lj_code code = {0};
+    char path[4096];
+    lorajit_status s = lj_manifest_read(artifact_dir, &m, err);          /* hash, ABI, fields */
+    if (!s) s = lj_path_join(path, sizeof path, model_dir, "config.json", err);
+    if (!s) s = lj_config_read(path, &cfg, err);
+    if (!s) s = lj_config_compare(&m.L->cfg, &cfg, path, artifact_dir, err); /* the same model */
+    if (!s) s = check_options(opts, m.L, artifact_dir, err);                 /* the same schema */
+    if (!s) s = check_cpu(&m, artifact_dir, err);                             /* the features it needs */
+    if (!s) s = load_library(artifact_dir, &m, &code, err);
+    if (!s) s = load_ir_text(artifact_dir, &m, &code, err);
+    if (s) {
+        if (code.release) code.release(code.owner);
+        free(code.ir_text);
+        lj_manifest_clear(&m);
+        return s;
+    }
+    lj_layout *L = m.L;
+    m.L = NULL;
+    lj_manifest_clear(&m);
+    code.compiles = 0; /* compiled ahead of time, not in this process */
+    return lj_engine_start(e, model_dir, L, code); /* ownership of L, code -> engine */
+}

@@ -1,0 +1,521 @@
+/* manifest.c — an artifact's manifest.json: written by the compiler, read here.
+ *
+ * It records what the compiled library expects: the model config (Hugging Face
+ * field names), the adapter schema, every weight (name, shape, dtype after
+ * conversion), every LoRA site, the scratch sizes, the target (triple, CPU,
+ * features), the ABI version of ctx.h, and FNV-1a 64 hashes of the IR text, the
+ * optimised LLVM module and the library file. "manifest_hash" hashes the manifest
+ * itself (its compact JSON without that field), so an edited manifest is refused.
+ * Reading validates every field and rebuilds the lj_layout the runtime binds. */
+#include <inttypes.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "runtime.h"
+
+#define MANIFEST_FORMAT "lorajit-artifact"
+#define MANIFEST_MAX_WEIGHTS (1 << 20)
+#define MANIFEST_MAX_SIZE (INT64_C(1) << 40)
+
+uint64_t lj_fnv1a64(const void *data, size_t n, uint64_t h) {
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= UINT64_C(0x100000001b3);
+    }
+    return h;
+}
+
+lorajit_status lj_file_hash(const char *path, uint64_t *out, lj_err *err) {
+    char *data;
+    size_t len;
+    lorajit_status s = lj_read_file(path, &data, &len, err);
+    if (s) return s;
+    *out = lj_fnv1a64(data, len, LJ_FNV_OFFSET);
+    free(data);
+    return LORAJIT_OK;
+}
+
+/* ---- the config fields, by their Hugging Face names ---- */
+
+static const struct {
+    const char *key;
+    size_t off;
+    char kind; /* 'i' int64_t, 'f' float, 'b' bool */
+} config_fields[] = {
+    {"hidden_size", offsetof(lj_config, dim), 'i'},
+    {"intermediate_size", offsetof(lj_config, hidden_dim), 'i'},
+    {"num_hidden_layers", offsetof(lj_config, n_layers), 'i'},
+    {"num_attention_heads", offsetof(lj_config, n_heads), 'i'},
+    {"num_key_value_heads", offsetof(lj_config, n_kv_heads), 'i'},
+    {"head_dim", offsetof(lj_config, head_size), 'i'},
+    {"vocab_size", offsetof(lj_config, vocab_size), 'i'},
+    {"max_position_embeddings", offsetof(lj_config, seq_len), 'i'},
+    {"rms_norm_eps", offsetof(lj_config, rms_eps), 'f'},
+    {"rope_theta", offsetof(lj_config, rope_theta), 'f'},
+    {"tie_word_embeddings", offsetof(lj_config, tie_embeddings), 'b'},
+    {"attention_bias", offsetof(lj_config, attention_bias), 'b'},
+    {"mlp_bias", offsetof(lj_config, mlp_bias), 'b'},
+};
+enum { N_CONFIG_FIELDS = sizeof config_fields / sizeof config_fields[0] };
+
+/* Field k of c as a double (exact for every value a config can hold). */
+static double config_get(const lj_config *c, int k) {
+    const char *p = (const char *)c + config_fields[k].off;
+    switch (config_fields[k].kind) {
+    case 'i': return (double)*(const int64_t *)p;
+    case 'f': return (double)*(const float *)p;
+    default: return *(const bool *)p ? 1.0 : 0.0;
+    }
+}
+
+lorajit_status lj_config_compare(const lj_config *artifact, const lj_config *model, const char *model_path,
+                                 const char *artifact_dir, lj_err *err) {
+    for (int k = 0; k < N_CONFIG_FIELDS; k++) {
+        double a = config_get(artifact, k), m = config_get(model, k);
+        if (a == m) continue;
+        char as[64], ms[64];
+        if (config_fields[k].kind == 'b') {
+            snprintf(as, sizeof as, "%s", a ? "true" : "false");
+            snprintf(ms, sizeof ms, "%s", m ? "true" : "false");
+        } else {
+            snprintf(as, sizeof as, "%.9g", a);
+            snprintf(ms, sizeof ms, "%.9g", m);
+        }
+        return lj_fail(err, LORAJIT_E_SHAPE, "%s: field \"%s\" is %s, but the artifact %s was compiled "
+                       "for %s (these are the weights of another model)", model_path, config_fields[k].key,
+                       ms, artifact_dir, as);
+    }
+    return LORAJIT_OK;
+}
+
+/* ---- writing ---- */
+
+/* Adds a 16-digit hex hash under key; false when out of memory. */
+static bool add_hash(cJSON *o, const char *key, uint64_t h) {
+    char hex[17];
+    snprintf(hex, sizeof hex, "%016" PRIx64, h);
+    return cJSON_AddStringToObject(o, key, hex) != NULL;
+}
+
+/* [a] or [a, b]; NULL when out of memory. */
+static cJSON *shape_json(int64_t rows, int64_t cols) {
+    double v[2] = {(double)rows, (double)cols};
+    return cJSON_CreateDoubleArray(v, cols ? 2 : 1);
+}
+
+static bool add_config(cJSON *root, const lj_config *c) {
+    cJSON *o = cJSON_AddObjectToObject(root, "config");
+    if (!o) return false;
+    for (int k = 0; k < N_CONFIG_FIELDS; k++) {
+        double v = config_get(c, k);
+        cJSON *item = config_fields[k].kind == 'b' ? cJSON_CreateBool(v != 0) : cJSON_CreateNumber(v);
+        if (!item || !cJSON_AddItemToObject(o, config_fields[k].key, item)) {
+            cJSON_Delete(item);
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool add_schema(cJSON *root, const lj_schema *s) {
+    cJSON *o = cJSON_AddObjectToObject(root, "schema");
+    if (!o) return false;
+    cJSON *mods = cJSON_AddArrayToObject(o, "target_modules");
+    if (!mods) return false;
+    for (int m = 0; m < LJ_MOD_COUNT; m++) {
+        if (!(s->target_mask & (1u << m))) continue;
+        cJSON *name = cJSON_CreateString(lj_module_name(m));
+        if (!name || !cJSON_AddItemToArray(mods, name)) {
+            cJSON_Delete(name);
+            return false;
+        }
+    }
+    return cJSON_AddNumberToObject(o, "max_rank", s->r_max) && cJSON_AddNumberToObject(o, "max_adapters", s->n_slots) &&
+           cJSON_AddNumberToObject(o, "max_tokens", (double)s->max_tokens) &&
+           cJSON_AddNumberToObject(o, "max_seq_len", (double)s->seq_len) &&
+           cJSON_AddNumberToObject(o, "max_batch", s->max_batch);
+}
+
+static bool add_tensors(cJSON *root, const lj_layout *L) {
+    cJSON *ws = cJSON_AddArrayToObject(root, "weights");
+    if (!ws) return false;
+    for (int i = 0; i < L->n_weights; i++) {
+        cJSON *w = cJSON_CreateObject();
+        if (!w || !cJSON_AddItemToArray(ws, w)) {
+            cJSON_Delete(w);
+            return false;
+        }
+        cJSON *shape = shape_json(L->weights[i].rows, L->weights[i].cols);
+        if (!cJSON_AddStringToObject(w, "name", L->weights[i].name) || !shape ||
+            !cJSON_AddItemToObject(w, "shape", shape)) {
+            cJSON_Delete(shape);
+            return false;
+        }
+        if (!cJSON_AddStringToObject(w, "dtype", "F32")) return false; /* what the code reads */
+    }
+    cJSON *ss = cJSON_AddArrayToObject(root, "lora_sites");
+    if (!ss) return false;
+    for (int i = 0; i < L->n_sites; i++) {
+        const lj_site_desc *d = &L->sites[i];
+        cJSON *s = cJSON_CreateObject();
+        if (!s || !cJSON_AddItemToArray(ss, s)) {
+            cJSON_Delete(s);
+            return false;
+        }
+        if (!cJSON_AddNumberToObject(s, "layer", d->layer) ||
+            !cJSON_AddStringToObject(s, "module", lj_module_name(d->module)) ||
+            !cJSON_AddNumberToObject(s, "in", (double)d->in) || !cJSON_AddNumberToObject(s, "out", (double)d->out))
+            return false;
+    }
+    cJSON *sc = cJSON_AddObjectToObject(root, "scratch_floats");
+    return sc && cJSON_AddNumberToObject(sc, "per_token", (double)L->scratch_per_token) &&
+           cJSON_AddNumberToObject(sc, "fixed", (double)L->scratch_fixed);
+}
+
+/* The whole manifest minus manifest_hash; NULL when out of memory. */
+static cJSON *manifest_json(const lj_manifest *m) {
+    cJSON *root = cJSON_CreateObject();
+    if (!root) return NULL;
+    cJSON *t, *eps;
+    const char *entries[2] = {LJ_FORWARD_SYMBOL, LJ_DECODE_SYMBOL};
+    bool ok = cJSON_AddStringToObject(root, "format", MANIFEST_FORMAT) &&
+              cJSON_AddNumberToObject(root, "abi_version", m->abi_version) &&
+              cJSON_AddStringToObject(root, "library", LJ_ARTIFACT_LIBRARY) &&
+              (eps = cJSON_CreateStringArray(entries, 2)) != NULL && cJSON_AddItemToObject(root, "entry_points", eps) &&
+              (t = cJSON_AddObjectToObject(root, "target")) != NULL &&
+              cJSON_AddStringToObject(t, "triple", m->triple) && cJSON_AddStringToObject(t, "cpu", m->cpu) &&
+              cJSON_AddStringToObject(t, "features", m->features ? m->features : "") &&
+              add_config(root, &m->L->cfg) && add_schema(root, &m->L->schema) && add_tensors(root, m->L) &&
+              add_hash(root, "ir_hash", m->ir_hash) && add_hash(root, "code_hash", m->code_hash) &&
+              add_hash(root, "library_hash", m->library_hash);
+    if (!ok) {
+        cJSON_Delete(root);
+        return NULL;
+    }
+    return root;
+}
+
+lorajit_status lj_manifest_seal(struct cJSON *root, lj_err *err) {
+    cJSON_DeleteItemFromObjectCaseSensitive(root, "manifest_hash");
+    char *text = cJSON_PrintUnformatted(root);
+    if (!text) return lj_fail(err, LORAJIT_E_NOMEM, "manifest: out of memory");
+    uint64_t h = lj_fnv1a64(text, strlen(text), LJ_FNV_OFFSET);
+    cJSON_free(text);
+    if (!add_hash(root, "manifest_hash", h)) return lj_fail(err, LORAJIT_E_NOMEM, "manifest: out of memory");
+    return LORAJIT_OK;
+}
+
+lorajit_status lj_manifest_write(const char *dir, const lj_manifest *m, lj_err *err) {
+    char path[4096];
+    lorajit_status s = lj_path_join(path, sizeof path, dir, LJ_ARTIFACT_MANIFEST, err);
+    if (s) return s;
+    cJSON *root = manifest_json(m);
+    if (!root) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", path);
+    char *text = NULL;
+    if (!(s = lj_manifest_seal(root, err)) && !(text = cJSON_Print(root)))
+        s = lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", path);
+    cJSON_Delete(root);
+    if (s) return s;
+    FILE *f = fopen(path, "w");
+    size_t n = strlen(text);
+    bool ok = f && fwrite(text, 1, n, f) == n && fputc('\n', f) != EOF;
+    if (f && fclose(f) != 0) ok = false;
+    cJSON_free(text);
+    if (!ok) return lj_fail(err, LORAJIT_E_IO, "%s: cannot write", path);
+    return LORAJIT_OK;
+}
+
+/* ---- reading ---- */
+
+/* Where a field is, for messages: the manifest path and the section. */
+typedef struct where {
+    const char *path;
+    const char *section; /* "" at the top level, else e.g. "config." or "weights[3]." */
+    lj_err *err;
+} where;
+
+static const cJSON *field(const cJSON *o, const char *key, int (*is)(const cJSON *), const char *kind,
+                          const where *w, lorajit_status *s) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (v && is(v)) return v;
+    *s = lj_fail(w->err, LORAJIT_E_FORMAT, "%s: field \"%s%s\" is %s; expected %s", w->path, w->section, key,
+                 v ? "of the wrong type" : "missing", kind);
+    return NULL;
+}
+
+/* An integer a double holds exactly (|v| < 2^53). */
+static cJSON_bool is_int(const cJSON *v) {
+    return cJSON_IsNumber(v) && fabs(v->valuedouble) < 9007199254740992.0 && v->valuedouble == floor(v->valuedouble);
+}
+
+static lorajit_status get_int(const cJSON *o, const char *key, int64_t lo, int64_t hi, const where *w, int64_t *out) {
+    lorajit_status s = LORAJIT_OK;
+    const cJSON *v = field(o, key, is_int, "an integer", w, &s);
+    if (!v) return s;
+    if (v->valuedouble < (double)lo || v->valuedouble > (double)hi)
+        return lj_fail(w->err, LORAJIT_E_FORMAT, "%s: field \"%s%s\" is %.0f; it must be in %lld..%lld", w->path,
+                       w->section, key, v->valuedouble, (long long)lo, (long long)hi);
+    *out = (int64_t)v->valuedouble;
+    return LORAJIT_OK;
+}
+
+static lorajit_status get_str(const cJSON *o, const char *key, const where *w, const char **out) {
+    lorajit_status s = LORAJIT_OK;
+    const cJSON *v = field(o, key, cJSON_IsString, "a string", w, &s);
+    *out = v ? v->valuestring : "";
+    return s;
+}
+
+static lorajit_status get_hash(const cJSON *o, const char *key, const where *w, uint64_t *out) {
+    const char *hex = "";
+    lorajit_status s = get_str(o, key, w, &hex);
+    if (s) return s;
+    char *end;
+    unsigned long long h = strtoull(hex, &end, 16);
+    if (strlen(hex) != 16 || *end)
+        return lj_fail(w->err, LORAJIT_E_FORMAT, "%s: field \"%s\" is \"%s\"; expected 16 hex digits", w->path,
+                       key, hex);
+    *out = h;
+    return LORAJIT_OK;
+}
+
+static lorajit_status read_config(const cJSON *o, const where *w, lj_config *c) {
+    for (int k = 0; k < N_CONFIG_FIELDS; k++) {
+        char *p = (char *)c + config_fields[k].off;
+        const char *key = config_fields[k].key;
+        lorajit_status s = LORAJIT_OK;
+        const cJSON *v;
+        if (config_fields[k].kind == 'i') {
+            if ((s = get_int(o, key, 1, INT64_C(1) << 24, w, (int64_t *)(void *)p))) return s;
+        } else if (config_fields[k].kind == 'b') {
+            if (!(v = field(o, key, cJSON_IsBool, "true or false", w, &s))) return s;
+            *(bool *)p = cJSON_IsTrue(v);
+        } else {
+            if (!(v = field(o, key, cJSON_IsNumber, "a number", w, &s))) return s;
+            if (!(v->valuedouble > 0) || !((float)v->valuedouble < INFINITY))
+                return lj_fail(w->err, LORAJIT_E_FORMAT, "%s: field \"config.%s\" must be a positive number",
+                               w->path, key);
+            *(float *)p = (float)v->valuedouble;
+        }
+    }
+    return LORAJIT_OK;
+}
+
+static lorajit_status read_schema(const cJSON *o, const lj_config *cfg, const where *w, lj_schema *sc) {
+    int64_t r, slots, tokens, seq, batch;
+    lorajit_status s;
+    if ((s = get_int(o, "max_rank", 1, 1024, w, &r)) || (s = get_int(o, "max_adapters", 1, LJ_MAX_SLOTS - 1, w, &slots)) ||
+        (s = get_int(o, "max_seq_len", 1, cfg->seq_len, w, &seq)) || (s = get_int(o, "max_tokens", 1, seq, w, &tokens)) ||
+        (s = get_int(o, "max_batch", 1, LJ_MAX_SLOTS - 1, w, &batch)))
+        return s;
+    const cJSON *mods = field(o, "target_modules", cJSON_IsArray, "a list of module names", w, &s), *m;
+    if (!mods) return s;
+    unsigned mask = 0;
+    cJSON_ArrayForEach(m, mods) {
+        int id = cJSON_IsString(m) ? lj_module_from_name(m->valuestring) : -1;
+        if (id < 0)
+            return lj_fail(w->err, LORAJIT_E_FORMAT, "%s: field \"schema.target_modules\" holds an unknown module",
+                           w->path);
+        mask |= 1u << id;
+    }
+    *sc = (lj_schema){.r_max = (int)r, .target_mask = mask, .n_slots = (int)slots, .max_tokens = tokens,
+                      .seq_len = seq, .max_batch = (int)batch};
+    return LORAJIT_OK;
+}
+
+/* malloc'd copy of s (lj_layout_free frees it); NULL when out of memory */
+static char *copy_str(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *p = lj_malloc(n);
+    if (p) memcpy(p, s, n);
+    return p;
+}
+
+static lorajit_status read_weights(const cJSON *arr, const where *top, lj_layout *L) {
+    int n = cJSON_GetArraySize(arr);
+    if (n < 1 || n > MANIFEST_MAX_WEIGHTS)
+        return lj_fail(top->err, LORAJIT_E_FORMAT, "%s: field \"weights\" lists %d tensors", top->path, n);
+    if (!(L->weights = lj_calloc((size_t)n, sizeof *L->weights)))
+        return lj_fail(top->err, LORAJIT_E_NOMEM, "%s: out of memory", top->path);
+    L->n_weights = n;
+    for (int i = 0; i < n; i++) {
+        char section[48];
+        snprintf(section, sizeof section, "weights[%d].", i);
+        where w = {top->path, section, top->err};
+        const cJSON *o = cJSON_GetArrayItem(arr, i), *shape;
+        const char *name = "", *dtype = "";
+        lorajit_status s = LORAJIT_OK;
+        if (!cJSON_IsObject(o))
+            return lj_fail(top->err, LORAJIT_E_FORMAT, "%s: %s is not an object", top->path, section);
+        if ((s = get_str(o, "name", &w, &name)) || (s = get_str(o, "dtype", &w, &dtype))) return s;
+        if (!(shape = field(o, "shape", cJSON_IsArray, "a list of 1 or 2 sizes", &w, &s))) return s;
+        int nd = cJSON_GetArraySize(shape);
+        int64_t dims[2] = {0, 0};
+        for (int k = 0; k < nd && k < 2; k++) {
+            const cJSON *d = cJSON_GetArrayItem(shape, k);
+            if (!is_int(d) || d->valuedouble < 1 || d->valuedouble > (double)MANIFEST_MAX_SIZE) nd = 0;
+            else dims[k] = (int64_t)d->valuedouble;
+        }
+        if (nd < 1 || nd > 2 || !name[0] || strcmp(dtype, "F32") != 0)
+            return lj_fail(top->err, LORAJIT_E_FORMAT, "%s: %s tensor \"%s\": want a name, dtype \"F32\" and a "
+                           "shape of 1 or 2 positive sizes", top->path, section, name);
+        if (!(L->weights[i].name = copy_str(name))) return lj_fail(top->err, LORAJIT_E_NOMEM, "out of memory");
+        L->weights[i].rows = dims[0];
+        L->weights[i].cols = dims[1];
+    }
+    return LORAJIT_OK;
+}
+
+/* Weight id of the nn.Linear of (layer, module), or -1. */
+static int linear_weight(const lj_layout *L, int layer, int module) {
+    char name[160];
+    snprintf(name, sizeof name, "model.layers.%d.%s.%s.weight", layer, lj_module_parent(module), lj_module_name(module));
+    for (int i = 0; i < L->n_weights; i++)
+        if (strcmp(L->weights[i].name, name) == 0) return i;
+    return -1;
+}
+
+/* Sites: one per (layer, targeted module) in that order, each the shape of its linear. */
+static lorajit_status read_sites(const cJSON *arr, const where *top, lj_layout *L) {
+    const lj_schema *sc = &L->schema;
+    int n = cJSON_GetArraySize(arr), per_layer = __builtin_popcount(sc->target_mask);
+    if ((int64_t)n != L->cfg.n_layers * per_layer)
+        return lj_fail(top->err, LORAJIT_E_FORMAT, "%s: field \"lora_sites\" lists %d sites; the schema needs %lld",
+                       top->path, n, (long long)(L->cfg.n_layers * per_layer));
+    if (n > 0 && !(L->sites = lj_calloc((size_t)n, sizeof *L->sites)))
+        return lj_fail(top->err, LORAJIT_E_NOMEM, "%s: out of memory", top->path);
+    L->n_sites = n;
+    for (int i = 0; i < n; i++) {
+        char section[48];
+        snprintf(section, sizeof section, "lora_sites[%d].", i);
+        where w = {top->path, section, top->err};
+        const cJSON *o = cJSON_GetArrayItem(arr, i);
+        int64_t layer, in, out;
+        const char *module = "";
+        lorajit_status s;
+        if (!cJSON_IsObject(o))
+            return lj_fail(top->err, LORAJIT_E_FORMAT, "%s: %s is not an object", top->path, section);
+        if ((s = get_int(o, "layer", 0, L->cfg.n_layers - 1, &w, &layer)) || (s = get_str(o, "module", &w, &module)) ||
+            (s = get_int(o, "in", 1, MANIFEST_MAX_SIZE, &w, &in)) || (s = get_int(o, "out", 1, MANIFEST_MAX_SIZE, &w, &out)))
+            return s;
+        int mod = lj_module_from_name(module), k = 0, want_mod = -1;
+        for (int m = 0; m < LJ_MOD_COUNT; m++) /* the (i % per_layer)-th targeted module */
+            if (sc->target_mask & (1u << m) && k++ == i % per_layer) want_mod = m;
+        int wid = mod >= 0 ? linear_weight(L, (int)layer, mod) : -1;
+        if (layer != i / per_layer || mod != want_mod || wid < 0 || L->weights[wid].rows != out ||
+            L->weights[wid].cols != in)
+            return lj_fail(top->err, LORAJIT_E_FORMAT, "%s: %s (layer %lld, %s, in %lld, out %lld) does not match "
+                           "the schema and weights", top->path, section, (long long)layer, module, (long long)in,
+                           (long long)out);
+        L->sites[i] = (lj_site_desc){.layer = (int)layer, .module = mod, .in = in, .out = out};
+    }
+    return LORAJIT_OK;
+}
+
+/* Checks manifest_hash against the rest of root. */
+static lorajit_status check_seal(cJSON *root, const char *path, lj_err *err) {
+    cJSON *h = cJSON_DetachItemFromObjectCaseSensitive(root, "manifest_hash");
+    if (!cJSON_IsString(h)) {
+        cJSON_Delete(h);
+        return lj_fail(err, LORAJIT_E_FORMAT, "%s: field \"manifest_hash\" is missing", path);
+    }
+    char *text = cJSON_PrintUnformatted(root);
+    if (!text) {
+        cJSON_Delete(h);
+        return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", path);
+    }
+    char want[17];
+    snprintf(want, sizeof want, "%016" PRIx64, lj_fnv1a64(text, strlen(text), LJ_FNV_OFFSET));
+    cJSON_free(text);
+    bool same = strcmp(want, h->valuestring) == 0;
+    cJSON_Delete(h);
+    if (!same)
+        return lj_fail(err, LORAJIT_E_FORMAT, "%s: the content does not match its \"manifest_hash\": the manifest "
+                       "was edited or is corrupt (compile the artifact again)", path);
+    return LORAJIT_OK;
+}
+
+/* Copies string field key of o into out[cap]. */
+static lorajit_status get_str_into(const cJSON *o, const char *key, const where *w, char *out, size_t cap) {
+    const char *v = "";
+    lorajit_status s = get_str(o, key, w, &v);
+    if (s) return s;
+    if (strlen(v) >= cap)
+        return lj_fail(w->err, LORAJIT_E_FORMAT, "%s: field \"%s%s\" is too long", w->path, w->section, key);
+    strcpy(out, v);
+    return LORAJIT_OK;
+}
+
+static lorajit_status read_all(cJSON *root, const char *path, lj_manifest *m, lj_err *err) {
+    where top = {path, "", err}, cw = {path, "config.", err}, sw = {path, "schema.", err},
+          tw = {path, "target.", err}, xw = {path, "scratch_floats.", err};
+    const char *format = "", *library = "", *features = "";
+    int64_t abi;
+    lorajit_status s = LORAJIT_OK;
+    if (!cJSON_IsObject(root)) return lj_fail(err, LORAJIT_E_FORMAT, "%s: the top level is not a JSON object", path);
+    if ((s = get_str(root, "format", &top, &format))) return s;
+    if (strcmp(format, MANIFEST_FORMAT) != 0)
+        return lj_fail(err, LORAJIT_E_FORMAT, "%s: field \"format\" is \"%s\", not \"" MANIFEST_FORMAT "\"", path,
+                       format);
+    if ((s = check_seal(root, path, err))) return s;
+    if ((s = get_int(root, "abi_version", 0, INT32_MAX, &top, &abi))) return s;
+    if (abi != LJ_ABI_VERSION)
+        return lj_fail(err, LORAJIT_E_UNSUPPORTED, "%s: the artifact has ABI version %lld; this runtime reads "
+                       "version %d (compile the artifact again with this lorajit)", path, (long long)abi, LJ_ABI_VERSION);
+    m->abi_version = (int)abi;
+    if ((s = get_str(root, "library", &top, &library))) return s;
+    if (strcmp(library, LJ_ARTIFACT_LIBRARY) != 0)
+        return lj_fail(err, LORAJIT_E_FORMAT, "%s: field \"library\" is \"%s\", not \"" LJ_ARTIFACT_LIBRARY "\"",
+                       path, library);
+    const cJSON *cfg, *sc, *tgt, *scr, *ws, *sites;
+    if (!(cfg = field(root, "config", cJSON_IsObject, "an object", &top, &s)) ||
+        !(sc = field(root, "schema", cJSON_IsObject, "an object", &top, &s)) ||
+        !(tgt = field(root, "target", cJSON_IsObject, "an object", &top, &s)) ||
+        !(scr = field(root, "scratch_floats", cJSON_IsObject, "an object", &top, &s)) ||
+        !(ws = field(root, "weights", cJSON_IsArray, "a list", &top, &s)) ||
+        !(sites = field(root, "lora_sites", cJSON_IsArray, "a list", &top, &s)))
+        return s;
+    if ((s = get_str_into(tgt, "triple", &tw, m->triple, sizeof m->triple)) ||
+        (s = get_str_into(tgt, "cpu", &tw, m->cpu, sizeof m->cpu)) || (s = get_str(tgt, "features", &tw, &features)))
+        return s;
+    if (!(m->features = copy_str(features))) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", path);
+    if ((s = get_hash(root, "ir_hash", &top, &m->ir_hash)) || (s = get_hash(root, "code_hash", &top, &m->code_hash)) ||
+        (s = get_hash(root, "library_hash", &top, &m->library_hash)))
+        return s;
+    lj_layout *L = m->L = lj_layout_new();
+    if (!L) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", path);
+    if ((s = read_config(cfg, &cw, &L->cfg)) || (s = read_schema(sc, &L->cfg, &sw, &L->schema)) ||
+        (s = get_int(scr, "per_token", 0, MANIFEST_MAX_SIZE, &xw, &L->scratch_per_token)) ||
+        (s = get_int(scr, "fixed", 0, MANIFEST_MAX_SIZE, &xw, &L->scratch_fixed)) ||
+        (s = read_weights(ws, &top, L)) || (s = read_sites(sites, &top, L)))
+        return s;
+    return LORAJIT_OK;
+}
+
+lorajit_status lj_manifest_read(const char *dir, lj_manifest *m, lj_err *err) {
+    memset(m, 0, sizeof *m);
+    char path[4096], *text = NULL;
+    size_t len;
+    cJSON *root = NULL;
+    lorajit_status s = lj_path_join(path, sizeof path, dir, LJ_ARTIFACT_MANIFEST, err);
+    if (!s) s = lj_read_file(path, &text, &len, err);
+    if (!s) s = lj_json_parse(text, len, path, 0, &root, err);
+    if (!s) s = read_all(root, path, m, err);
+    cJSON_Delete(root);
+    free(text);
+    if (s) lj_manifest_clear(m);
+    return s;
+}
+
+void lj_manifest_clear(lj_manifest *m) {
+    if (!m) return;
+    lj_layout_free(m->L);
+    free(m->features);
+    memset(m, 0, sizeof *m);
+}
