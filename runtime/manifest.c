@@ -498,18 +498,24 @@ static lorajit_status read_all(cJSON *root, const char *path, lj_manifest *m, lj
     return LORAJIT_OK;
 }
 
+lorajit_status lj_manifest_parse(const char *text, size_t len, const char *path, lj_manifest *m, lj_err *err) {
+    memset(m, 0, sizeof *m);
+    cJSON *root = NULL;
+    lorajit_status s = lj_json_parse(text, len, path, 0, &root, err);
+    if (!s) s = read_all(root, path, m, err);
+    cJSON_Delete(root);
+    if (s) lj_manifest_clear(m);
+    return s;
+}
+
 lorajit_status lj_manifest_read(const char *dir, lj_manifest *m, lj_err *err) {
     memset(m, 0, sizeof *m);
     char path[4096], *text = NULL;
     size_t len;
-    cJSON *root = NULL;
     lorajit_status s = lj_path_join(path, sizeof path, dir, LJ_ARTIFACT_MANIFEST, err);
     if (!s) s = lj_read_file(path, &text, &len, err);
-    if (!s) s = lj_json_parse(text, len, path, 0, &root, err);
-    if (!s) s = read_all(root, path, m, err);
-    cJSON_Delete(root);
+    if (!s) s = lj_manifest_parse(text, len, path, m, err);
     free(text);
-    if (s) lj_manifest_clear(m);
     return s;
 }
 

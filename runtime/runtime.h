@@ -155,6 +155,9 @@ lorajit_status lj_manifest_write(const char *dir, const lj_manifest *m, lj_err *
  * Caller owns m->L and m->features; free with lj_manifest_clear(). On failure
  * *m is cleared. */
 lorajit_status lj_manifest_read(const char *dir, lj_manifest *m, lj_err *err);
+/* The same on text[0..len) (for fuzzing); path is used in messages only. */
+lorajit_status lj_manifest_parse(const char *text, size_t len, const char *path, lj_manifest *m,
+                                 lj_err *err);
 void lj_manifest_clear(lj_manifest *m); /* frees L and features; NULL does nothing */
 /* Sets root's "manifest_hash" to the hash of root's compact text without it
  * (tests use it to forge a manifest that passes the hash). root is borrowed. */
