@@ -1,0 +1,226 @@
+/* test_bench_quick.c — CI smoke test of `lorajit bench --quick`.
+ *
+ * Runs BUILD/lorajit_bench --quick --out TMP (work dir BUILD/bench-work, reused) and
+ * checks that bench.json holds every figure: each compile row, swap row, forward
+ * configuration and token count, the GEMM bound and the summary ratios, as finite
+ * positive numbers (median, min, max, reps). The PyTorch rows must be numbers when
+ * /usr/bin/python3 can import torch, and "unavailable: ..." otherwise; lorajit and
+ * torch logits must agree. PNGs must exist when gnuplot is installed. Never a speed.
+ * Recipe: a new figure in bench.json gets a need_* line below. */
+#define _GNU_SOURCE
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "check.h"
+
+static bool have_torch;
+
+static const cJSON *get(const cJSON *o, const char *key, const char *where) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    CHECK(v != NULL, "%s: no \"%s\"", where, key);
+    return v;
+}
+
+static void need_number(const cJSON *o, const char *key, const char *where) {
+    const cJSON *v = get(o, key, where);
+    CHECK(cJSON_IsNumber(v) && isfinite(v->valuedouble) && v->valuedouble > 0,
+          "%s.%s is not a finite positive number", where, key);
+}
+
+static void need_stat(const cJSON *o, const char *key, const char *where) {
+    char w[256];
+    snprintf(w, sizeof w, "%s.%s", where, key);
+    const cJSON *s = get(o, key, where);
+    CHECK(cJSON_IsObject(s), "%s is not an object", w);
+    if (!cJSON_IsObject(s)) return;
+    need_number(s, "median", w);
+    need_number(s, "min", w);
+    need_number(s, "max", w);
+    need_number(s, "reps", w);
+    const cJSON *lo = cJSON_GetObjectItem(s, "min"), *m = cJSON_GetObjectItem(s, "median"),
+                *hi = cJSON_GetObjectItem(s, "max");
+    if (lo && m && hi)
+        CHECK(lo->valuedouble <= m->valuedouble && m->valuedouble <= hi->valuedouble,
+              "%s: min <= median <= max fails", w);
+}
+
+/* A figure of the peer: a number/stat with torch, "unavailable: why" without. */
+static void need_peer(const cJSON *o, const char *key, const char *where, bool stat) {
+    if (!have_torch) {
+        const cJSON *v = get(o, key, where);
+        CHECK(cJSON_IsString(v) && strncmp(v->valuestring, "unavailable", 11) == 0,
+              "%s.%s should say unavailable", where, key);
+    } else if (stat) {
+        need_stat(o, key, where);
+    } else {
+        need_number(o, key, where);
+    }
+}
+
+static void check_json(const cJSON *j) {
+    const cJSON *meta = get(j, "meta", "bench.json");
+    const cJSON *cpu = get(meta, "cpu", "meta"), *th = get(meta, "threads", "meta");
+    CHECK(cJSON_IsString(cpu) && cpu->valuestring[0], "meta.cpu is empty");
+    need_number(th, "openblas", "meta.threads");
+    const cJSON *ver = get(meta, "versions", "meta");
+    const cJSON *llvm = get(ver, "llvm", "meta.versions"), *ob = get(ver, "openblas", "meta.versions");
+    CHECK(cJSON_IsString(llvm) && cJSON_IsString(ob), "meta.versions");
+    const cJSON *peer = get(meta, "peer", "meta");
+    CHECK(cJSON_IsBool(get(peer, "available", "meta.peer")) &&
+              cJSON_IsTrue(cJSON_GetObjectItem(peer, "available")) == have_torch,
+          "meta.peer.available should be %d (python3-torch importable)", have_torch);
+
+    static const char *const stages[] = {"ir_ms", "llvm_ir_ms", "opt_ms", "jit_ms", "total_ms"};
+    const cJSON *comp = get(j, "compile", "bench.json");
+    CHECK(cJSON_GetArraySize(comp) == 6, "compile: %d rows, want 6", cJSON_GetArraySize(comp));
+    const cJSON *row;
+    cJSON_ArrayForEach(row, comp) {
+        need_number(row, "dim", "compile[]");
+        need_number(row, "n_layers", "compile[]");
+        for (int s = 0; s < 5; s++) need_stat(row, stages[s], "compile[]");
+    }
+    const cJSON *eng = get(j, "engine_compile_ms", "bench.json");
+    need_number(eng, "no_slots", "engine_compile_ms");
+    need_number(eng, "r_max_64", "engine_compile_ms");
+    need_number(eng, "r_max_4", "engine_compile_ms");
+
+    const cJSON *sw = get(j, "swap", "bench.json");
+    CHECK(cJSON_GetArraySize(sw) == 6, "swap: %d rows, want 6", cJSON_GetArraySize(sw));
+    cJSON_ArrayForEach(row, sw) {
+        need_number(row, "rank", "swap[]");
+        need_number(row, "bytes", "swap[]");
+        need_number(row, "copy_gb_per_s", "swap[]");
+        need_stat(row, "copy_ms", "swap[]");
+        need_stat(row, "load_file_ms", "swap[]");
+        need_stat(row, "hotswap_file_ms", "swap[]");
+        need_stat(row, "hotswap_mem_ms", "swap[]");
+        need_peer(row, "torch_copy_ms", "swap[]", true);
+        const cJSON *q = get(row, "ratios", "swap[]");
+        need_number(q, "load_file_over_copy", "swap[].ratios");
+        need_number(q, "hotswap_file_over_copy", "swap[].ratios");
+        need_number(q, "hotswap_mem_over_copy", "swap[].ratios");
+        need_number(q, "hotswap_file_over_compile", "swap[].ratios");
+        need_peer(q, "hotswap_mem_over_torch", "swap[].ratios", false);
+        need_peer(q, "hotswap_file_over_torch", "swap[].ratios", false);
+    }
+
+    static const char *const toks[] = {"1", "16", "128"};
+    const cJSON *gb = get(j, "gemm_bound_ms", "bench.json");
+    for (int t = 0; t < 3; t++) need_stat(gb, toks[t], "gemm_bound_ms");
+    static const char *const cfgs[] = {"base", "slots_idle", "one_adapter", "four_adapters",
+                                       "r4_max64", "r4_max4"};
+    const cJSON *fw = get(j, "forward", "bench.json");
+    CHECK(cJSON_GetArraySize(fw) == 6, "forward: %d rows, want 6", cJSON_GetArraySize(fw));
+    for (int c = 0; c < 6 && c < cJSON_GetArraySize(fw); c++) {
+        char w[64];
+        row = cJSON_GetArrayItem(fw, c);
+        const cJSON *name = get(row, "name", "forward[]");
+        CHECK(cJSON_IsString(name) && !strcmp(name->valuestring, cfgs[c]), "forward[%d] is not %s", c, cfgs[c]);
+        snprintf(w, sizeof w, "forward.%s", cfgs[c]);
+        const cJSON *tk = get(row, "tokens", w);
+        for (int t = 0; t < 3; t++) {
+            char wt[96];
+            snprintf(wt, sizeof wt, "%s.%s", w, toks[t]);
+            const cJSON *x = get(tk, toks[t], w);
+            need_stat(x, "lorajit_ms", wt);
+            need_number(x, "over_gemm", wt);
+            need_peer(x, "torch_ms", wt, true);
+            need_peer(x, "over_torch", wt, false);
+        }
+        const cJSON *agree = cJSON_GetObjectItem(row, "agree_max_abs");
+        if (have_torch && c < 5)
+            CHECK(cJSON_IsNumber(agree) && agree->valuedouble >= 0 && agree->valuedouble < 1e-3,
+                  "%s: lorajit and PyTorch logits differ (agree_max_abs)", w);
+    }
+
+    const cJSON *sum = get(j, "summary", "bench.json");
+    const cJSON *soc = get(sum, "swap_over_copy", "summary");
+    static const char *const kinds[] = {"hotswap_mem", "hotswap_file", "load_file"};
+    for (int k = 0; k < 3; k++) {
+        const cJSON *rg = get(soc, kinds[k], "summary.swap_over_copy");
+        need_number(rg, "min", "summary.swap_over_copy");
+        need_number(rg, "max", "summary.swap_over_copy");
+    }
+    need_number(get(sum, "hotswap_file_over_compile", "summary"), "max", "summary.hotswap_file_over_compile");
+    if (have_torch) {
+        const cJSON *lt = get(sum, "lorajit_over_torch_swap", "summary");
+        need_number(get(lt, "hotswap_mem", "summary.lorajit_over_torch_swap"), "max", "summary");
+    }
+    const cJSON *fg = get(sum, "forward_over_gemm", "summary"), *ft = get(sum, "lorajit_over_torch_forward", "summary");
+    for (int c = 0; c < 6; c++)
+        for (int t = 0; t < 3; t++) {
+            need_number(get(fg, cfgs[c], "summary.forward_over_gemm"), toks[t], cfgs[c]);
+            need_peer(get(ft, cfgs[c], "summary.lorajit_over_torch_forward"), toks[t], cfgs[c], false);
+        }
+    for (int t = 0; t < 3; t++) {
+        need_number(get(sum, "slots_idle_over_no_slots", "summary"), toks[t], "summary.slots_idle_over_no_slots");
+        need_number(get(sum, "padding_r4_max64_over_max4", "summary"), toks[t], "summary.padding");
+    }
+    const cJSON *cg = get(sum, "compile_growth", "summary"), *w;
+    CHECK(cJSON_GetArraySize(cg) == 2, "summary.compile_growth: want two widths");
+    cJSON_ArrayForEach(w, cg) {
+        need_number(w, "l32_over_l2", "summary.compile_growth");
+        need_number(w, "ms_per_layer", "summary.compile_growth");
+    }
+}
+
+int main(int argc, char **argv) {
+    const char *build = argc > 1 ? argv[1] : "../build";
+    char out[] = "/tmp/lorajit_bench_quick_XXXXXX", cmd[8400], path[4200];
+    CHECK(mkdtemp(out) != NULL, "mkdtemp");
+    have_torch = system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    snprintf(cmd, sizeof cmd, "'%s/lorajit_bench' --quick --out '%s' --work '%s/bench-work' >'%s/stdout.txt' 2>&1",
+             build, out, build, out);
+    int rc = system(cmd);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    printf("lorajit_bench --quick: exit %d in %.1f s (torch %s)\n", rc,
+           (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9, have_torch ? "present" : "absent");
+    snprintf(path, sizeof path, "%s/stdout.txt", out);
+    if (rc != 0) {
+        snprintf(cmd, sizeof cmd, "tail -30 '%s' >&2", path);
+        if (system(cmd) != 0) fprintf(stderr, "(no output)\n");
+    }
+    CHECK(rc == 0, "lorajit_bench --quick failed");
+
+    snprintf(path, sizeof path, "%s/bench.json", out);
+    FILE *f = fopen(path, "rb");
+    CHECK(f != NULL, "no %s", path);
+    if (f) {
+        fseek(f, 0, SEEK_END);
+        long n = ftell(f);
+        fseek(f, 0, SEEK_SET);
+        char *text = malloc((size_t)n + 1);
+        size_t got = fread(text, 1, (size_t)n, f);
+        text[got] = '\0';
+        fclose(f);
+        cJSON *j = cJSON_Parse(text);
+        CHECK(j != NULL, "%s is not JSON", path);
+        if (j) check_json(j);
+        cJSON_Delete(j);
+        free(text);
+    }
+    if (system("command -v gnuplot >/dev/null 2>&1") == 0) {
+        static const char *const pngs[] = {"bench_compile.png", "bench_swap.png", "bench_forward.png"};
+        for (int i = 0; i < 3; i++) {
+            struct stat sb;
+            snprintf(path, sizeof path, "%s/%s", out, pngs[i]);
+            CHECK(stat(path, &sb) == 0 && sb.st_size > 1000, "no plot %s", path);
+        }
+    }
+    if (check_fail_count == 0) {
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", out);
+        if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", out);
+    } else {
+        fprintf(stderr, "outputs kept in %s\n", out);
+    }
+    return check_summary("test_bench_quick");
+}
