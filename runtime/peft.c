@@ -55,9 +55,85 @@ static char *str_dup(const char *s) {
     return d;
 }
 
+/* ---- regular expressions from the file: bounded before regcomp sees them ---- */
+
+#define PEFT_REGEX_MAX_LEN 1024     /* characters of one pattern */
+#define PEFT_REGEX_MAX_NODES 20000  /* bound on the parse tree glibc builds for it */
+
+/* An upper bound on the tree glibc's regcomp builds for the ERE p. It copies the
+ * operand of '+' (x+ is x x*) and of {n,m} (m copies), so stacked or nested
+ * repeats multiply: "a++++..." or "((a{99}){99}){99}" would take gigabytes. */
+static double regex_nodes(const char *p) {
+    struct { double alts, cur, last; } lv[32] = {{0, 0, 0}};
+    int d = 0;
+    while (*p) {
+        char c = *p++;
+        double q = -1; /* size of the quantified operand, when c is a quantifier */
+        if (c == '*' || c == '?') q = lv[d].last + 1;
+        else if (c == '+') q = 2 * lv[d].last + 1;
+        else if (c == '{' && *p >= '0' && *p <= '9') {
+            double n = 0, m = -1;
+            for (; *p >= '0' && *p <= '9'; p++) n = n * 10 + (*p - '0');
+            if (*p == ',') {
+                p++;
+                if (*p >= '0' && *p <= '9')
+                    for (m = 0; *p >= '0' && *p <= '9'; p++) m = m * 10 + (*p - '0');
+                else m = n + 1; /* {n,} is n copies and a star */
+            }
+            if (*p == '}') p++;
+            q = ((m > n ? m : n) + 1) * lv[d].last + 1;
+        }
+        if (q >= 0) {
+            lv[d].cur += q - lv[d].last;
+            lv[d].last = q;
+            continue;
+        }
+        double atom = 1;
+        if (c == '\\') {
+            if (*p) p++;
+        } else if (c == '[') { /* a bracket expression: one node, whatever it holds */
+            if (*p == '^') p++;
+            if (*p == ']') p++;
+            while (*p && *p != ']') {
+                if (*p == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
+                    char k = p[1];
+                    for (p += 2; *p && !(p[0] == k && p[1] == ']'); p++) {}
+                    if (*p) p += 2;
+                } else {
+                    p++;
+                }
+            }
+            if (*p) p++;
+        } else if (c == '(') {
+            if (++d == 32) return INFINITY;
+            lv[d].alts = lv[d].cur = lv[d].last = 0;
+            continue;
+        } else if (c == ')' && d > 0) {
+            atom = lv[d].alts + lv[d].cur + 1;
+            d--;
+        } else if (c == '|') {
+            lv[d].alts += lv[d].cur + 1;
+            lv[d].cur = lv[d].last = 0;
+            continue;
+        }
+        lv[d].cur += atom;
+        lv[d].last = atom;
+    }
+    double total = 0;
+    for (; d >= 0; d--) total += lv[d].alts + lv[d].cur + 1;
+    return total;
+}
+
 /* Compiles "^" prefix "(" body ")$". Caller owns *out; free with regex_free(). */
 static lorajit_status regex_compile(const char *prefix, const char *body, const char *path,
                                     const char *field, regex_t **out, lj_err *err) {
+    if (strlen(body) > PEFT_REGEX_MAX_LEN)
+        return lj_fail(err, LORAJIT_E_UNSUPPORTED, "%s: field '%s': regular expression of %zu "
+                       "characters; at most %d", path, field, strlen(body), PEFT_REGEX_MAX_LEN);
+    if (regex_nodes(body) > PEFT_REGEX_MAX_NODES)
+        return lj_fail(err, LORAJIT_E_UNSUPPORTED, "%s: field '%s': regular expression '%.80s%s' "
+                       "is too complex (its repeats expand to over %d nodes)", path, field, body,
+                       strlen(body) > 80 ? "..." : "", PEFT_REGEX_MAX_NODES);
     size_t n = strlen(prefix) + strlen(body) + 8;
     char *src = lj_malloc(n);
     regex_t *re = lj_malloc(sizeof *re);
