@@ -1,5 +1,5 @@
-/* lorajit_cli.c — the `lorajit` command: run, script, inspect and demo.
- *
+/* lorajit_cli.c — the `lorajit` command: run, script, inspect and demo
+ * (generate: cli_generate.c).
  * Input: a Hugging Face LLaMA model folder, PEFT adapter folders, token lists and
  * (script) a file of commands. Output: logits (raw little-endian float32 [tokens,
  * vocab]) or a per-position argmax summary, the IR text, counters, and for `demo`
@@ -15,8 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "lorajit.h"
-#include "script_parse.h"
+#include "cli.h"
 
 static const char usage_text[] =
     "usage:\n"
@@ -26,14 +25,23 @@ static const char usage_text[] =
     "  lorajit script --model DIR [--schema FILE] [--max-rank N] [--targets ..] [--slots N] FILE|-\n"
     "  lorajit inspect --model DIR [--schema FILE] [--max-rank N] [--targets ..] [--slots N]\n"
     "  lorajit demo   [--model DIR] [--cycles N]\n"
+    "  lorajit generate --model DIR [schema options] [--adapter NAME=DIR]...\n"
+    "                 (--prompt 1,2,3 [--use NAME[:W][,NAME[:W]...]] | --batch FILE)\n"
+    "                 [--max-new N] [--temperature T] [--top-k K] [--top-p P]\n"
+    "                 [--repetition-penalty R] [--seed S] [--eos ID]\n"
+    "schema options: --schema FILE --max-rank N --targets a,b,.. --slots N --max-batch N\n"
+    "  --max-seq-len N\n"
+    "generate --batch FILE: one request a line, ADAPTER|- PROMPT [MAX_NEW], all in one\n"
+    "  batch (ADAPTER: NAME[:W][,NAME[:W]...], '-' the base model)\n"
     "script commands, one per line ('#' starts a comment):\n"
     "  load NAME DIR | hotswap NAME DIR | set NAME[:W][,NAME[:W]...] | enable | disable\n"
     "  delete NAME | forward TOKENS FILE | stats\n"
+    "  generate ADAPTER|- PROMPT N OUTFILE   (greedy; '-': the engine's active set)\n"
     "demo: without --model it uses the conformance model and adapters found at\n"
     "  $LORAJIT_DATA or <exe dir>/../tests/conformance; with --model DIR it loads\n"
     "  a_qv, a_all and a_mlp from DIR/../../adapters/<basename of DIR>/.\n";
 
-static int usage(void) {
+int usage(void) {
     fputs(usage_text, stderr);
     return 2;
 }
@@ -53,19 +61,14 @@ static int write_logits(const char *path, const float *x, size_t n) {
     return fclose(f) == 0 ? 0 : -1;
 }
 
-/* ---- common options: --model, --schema, --max-rank, --targets, --slots ---- */
+/* ---- common options: --model, --schema, --max-rank, --targets, --slots,
+ * --max-batch, --max-seq-len ---- */
 
-typedef struct cli_common {
-    const char *model;
-    lorajit_options opts;
-} cli_common;
-
-/* Consumes argv[*i] (and its value) when it is a common option: 1 taken, 0 not
- * a common option, -1 usage error. */
-static int take_common(int argc, char **argv, int *i, cli_common *c) {
+int take_common(int argc, char **argv, int *i, cli_common *c) {
     const char *a = argv[*i];
     int is_common = !strcmp(a, "--model") || !strcmp(a, "--schema") || !strcmp(a, "--max-rank") ||
-                    !strcmp(a, "--targets") || !strcmp(a, "--slots");
+                    !strcmp(a, "--targets") || !strcmp(a, "--slots") || !strcmp(a, "--max-batch") ||
+                    !strcmp(a, "--max-seq-len");
     if (!is_common) return 0;
     if (*i + 1 >= argc) { fprintf(stderr, "lorajit: %s needs a value\n", a); return -1; }
     const char *v = argv[++*i];
@@ -77,12 +80,13 @@ static int take_common(int argc, char **argv, int *i, cli_common *c) {
         fprintf(stderr, "lorajit: %s wants a positive integer, got '%s'\n", a, v);
         return -1;
     } else if (!strcmp(a, "--max-rank")) c->opts.max_rank = (int)n;
+    else if (!strcmp(a, "--max-batch")) c->opts.max_batch = (int)n;
+    else if (!strcmp(a, "--max-seq-len")) c->opts.max_seq_len = (int)n;
     else c->opts.max_adapters = (int)n;
     return 1;
 }
 
-/* Opens the engine or prints why it could not (caller exits 1). */
-static lorajit_engine *open_engine(const cli_common *c) {
+lorajit_engine *open_engine(const cli_common *c) {
     lorajit_engine *e = NULL;
     lorajit_status s = lorajit_engine_open(&e, c->model, &c->opts);
     if (s != LORAJIT_OK) {
@@ -94,7 +98,7 @@ static lorajit_engine *open_engine(const cli_common *c) {
     return e;
 }
 
-static double now_ms(void) {
+double now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
@@ -202,10 +206,12 @@ static void print_stats(lorajit_engine *e) {
     lorajit_stats st;
     if (lorajit_get_stats(e, &st) != LORAJIT_OK) return;
     printf("compiles=%lld loads=%lld hotswaps=%lld deletes=%lld forwards=%lld adapters=%lld "
-           "active=%lld enabled=%d compile_ms=%.3f failed_calls=%lld\n",
+           "active=%lld enabled=%d compile_ms=%.3f failed_calls=%lld prefill_tokens=%lld "
+           "decode_tokens=%lld\n",
            (long long)st.compiles, (long long)st.loads, (long long)st.hotswaps, (long long)st.deletes,
            (long long)st.forwards, (long long)st.adapters, (long long)st.active, st.enabled,
-           st.compile_ms, (long long)st.failed_calls);
+           st.compile_ms, (long long)st.failed_calls, (long long)st.prefill_tokens,
+           (long long)st.decode_tokens);
     fflush(stdout);
 }
 
@@ -224,6 +230,11 @@ static int script_line(lorajit_engine *e, char *line, char *why, size_t whylen) 
     case SCRIPT_DISABLE: s = lorajit_disable_adapters(e); break;
     case SCRIPT_DELETE: s = lorajit_delete_adapter(e, c.name); break;
     case SCRIPT_STATS: print_stats(e); break;
+    case SCRIPT_GENERATE: {
+        int rc = script_generate(e, &c, why, whylen);
+        script_cmd_free(&c);
+        return rc;
+    }
     case SCRIPT_FORWARD: {
         int vocab = lorajit_vocab_size(e);
         float *logits = malloc(sizeof *logits * (size_t)c.n_tokens * (size_t)(vocab > 0 ? vocab : 1));
@@ -634,6 +645,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "script")) return cmd_script(argc, argv);
     if (!strcmp(cmd, "inspect")) return cmd_inspect(argc, argv);
     if (!strcmp(cmd, "demo")) return cmd_demo(argc, argv);
+    if (!strcmp(cmd, "generate")) return cmd_generate(argc, argv);
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
         fputs(usage_text, stdout);
         return 0;

@@ -7,6 +7,7 @@
 #include "script_parse.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,8 +101,10 @@ int split_words(char *line, char **w, int max) {
 int script_parse(char *line, script_cmd *c, char *why, size_t whylen) {
     memset(c, 0, sizeof *c);
     line[strcspn(line, "#\r\n")] = '\0';
-    char *w[3];
-    int n = split_words(line, w, 3);
+    char *w[5];
+    const char *start = line + strspn(line, " \t");
+    bool gen = !strncmp(start, "generate", 8) && (!start[8] || start[8] == ' ' || start[8] == '\t');
+    int n = split_words(line, w, gen ? 5 : 3); /* the last word takes the rest (a path) */
     if (n == 0) return 0;
     const char *cmd = w[0];
     if (!strcmp(cmd, "load") || !strcmp(cmd, "hotswap")) {
@@ -123,6 +126,18 @@ int script_parse(char *line, script_cmd *c, char *why, size_t whylen) {
         if (n != 2) { snprintf(why, whylen, "delete takes NAME"); return -1; }
         c->op = SCRIPT_DELETE;
         c->name = w[1];
+    } else if (gen) {
+        long max_new;
+        if (n != 5) { snprintf(why, whylen, "generate takes ADAPTER|- PROMPT N OUTFILE"); return -1; }
+        if (parse_int(w[3], 1, 1 << 20, &max_new)) {
+            snprintf(why, whylen, "generate: N must be an integer in 1..%d, got '%s'", 1 << 20, w[3]);
+            return -1;
+        }
+        if (parse_tokens(w[2], &c->tokens, &c->n_tokens, why, whylen)) return -1;
+        c->op = SCRIPT_GENERATE;
+        c->name = strcmp(w[1], "-") ? w[1] : NULL;
+        c->max_new = (int)max_new;
+        c->path = w[4];
     } else if (!strcmp(cmd, "forward")) {
         if (n != 3) { snprintf(why, whylen, "forward takes TOKENS FILE"); return -1; }
         if (parse_tokens(w[1], &c->tokens, &c->n_tokens, why, whylen)) return -1;

@@ -41,14 +41,17 @@ typedef enum script_op {
     SCRIPT_DELETE,  /* delete NAME */
     SCRIPT_FORWARD, /* forward TOKENS FILE */
     SCRIPT_STATS,
+    SCRIPT_GENERATE, /* generate ADAPTER|- PROMPT N OUTFILE  (greedy, N new tokens) */
 } script_op;
 typedef struct script_cmd {
     script_op op;
-    const char *name;  /* load, hotswap, delete: borrowed from the line */
-    const char *path;  /* load, hotswap: DIR; forward: FILE; borrowed from the line */
+    const char *name;  /* load, hotswap, delete: borrowed from the line; generate: the
+                          adapter "NAME[:W][,NAME[:W]...]", NULL for "-" (the engine's set) */
+    const char *path;  /* load, hotswap: DIR; forward, generate: FILE; borrowed from the line */
     active_spec set;   /* set */
-    int32_t *tokens;   /* forward: [n_tokens], owned; free with script_cmd_free() */
+    int32_t *tokens;   /* forward: [n_tokens], generate: the prompt; owned; free with script_cmd_free() */
     int n_tokens;
+    int max_new;       /* generate: N */
 } script_cmd;
 /* Parses one line (cut in place at '#' and at a CR or LF) into *c: the command,
  * its arity and its lists. Caller owns c->tokens; free with script_cmd_free(),

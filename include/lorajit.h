@@ -149,7 +149,8 @@ LORAJIT_API lorajit_status lorajit_set_adapter(lorajit_engine *e, const char *co
 LORAJIT_API lorajit_status lorajit_enable_adapters(lorajit_engine *e);
 LORAJIT_API lorajit_status lorajit_disable_adapters(lorajit_engine *e);
 
-/* Runs the compiled forward pass over tokens[0..n) from position 0.
+/* Runs the compiled forward pass over tokens[0..n) from position 0, in a KV cache
+ * of its own (it never disturbs a generating sequence).
  * logits: caller-owned [n, vocab_size] floats, one row per input position. */
 LORAJIT_API lorajit_status lorajit_forward(lorajit_engine *e, const int32_t *tokens, int n, float *logits);
 
@@ -163,14 +164,19 @@ LORAJIT_API int lorajit_list_adapters(const lorajit_engine *e, const char **name
 /* ---- Generation: sequences with a KV cache, batched decode, sampling ----
  * An engine has max_batch sequences (0..max_batch-1), each with its own KV cache
  * of max_seq_len positions and its own adapter choice. The prefill and decode
- * entry points come from the same single compilation as lorajit_forward. */
+ * entry points come from the same single compilation as lorajit_forward.
+ * Every call below checks all of its input first (sequence range, room in the
+ * KV cache, vocabulary, adapter names) and changes nothing when it fails. */
 
 /* Which adapters a sequence uses. By default a sequence follows the engine's
  * active set (lorajit_set_adapter, enable/disable) as it is at each step; after
  * lorajit_seq_set_adapter it uses its own set: names[0..n) with weights (NULL:
- * all 1), n = 0 meaning the base model. Names are resolved at every step, so a
- * hotswap of an adapter the sequence uses takes effect at its next step, and a
- * deleted adapter makes the next step fail naming it. names are borrowed for the call. */
+ * all 1), n = 0 meaning the base model (like PEFT's adapter_names= per row).
+ * Unknown names fail at the call and change nothing. Names are resolved at every
+ * step, so a hotswap of an adapter the sequence uses takes effect at its next
+ * step, and a deleted adapter makes the next step fail naming it. While the
+ * engine is disabled no sequence applies any adapter (PEFT: disable_adapters
+ * wins over adapter_names). names are borrowed for the call. */
 LORAJIT_API lorajit_status lorajit_seq_set_adapter(lorajit_engine *e, int seq, const char *const *names,
                                                    const float *weights, int n);
 /* Makes seq follow the engine's active set again. */
@@ -181,12 +187,16 @@ LORAJIT_API lorajit_status lorajit_seq_reset(lorajit_engine *e, int seq);
 LORAJIT_API int lorajit_seq_pos(const lorajit_engine *e, int seq);
 /* Appends tokens[0..n) to seq (any n with pos + n <= max_seq_len, in chunks of
  * max_tokens), writing their K/V into its cache. logits: NULL, or caller-owned
- * [n, vocab_size] for every position. */
+ * [n, vocab_size] for every position. tokens and logits are borrowed for the call. */
 LORAJIT_API lorajit_status lorajit_seq_prefill(lorajit_engine *e, int seq, const int32_t *tokens, int n,
                                                float *logits);
 /* One decode step over a batch: row i appends tokens[i] to sequence seqs[i]
- * (distinct) using that sequence's adapters, all rows in one pass (batched GEMMs,
- * per-row LoRA gathered from each row's slots). logits: caller-owned [n, vocab_size]. */
+ * (distinct, n <= max_batch) using that sequence's adapters, all rows in one pass
+ * (batched GEMMs, per-row LoRA gathered from each row's slots, as Punica's BGMV).
+ * A sequence whose cache is full fails the call ("KV cache full: sequence 2 holds
+ * 128 of 128 positions, 1 more asked"). logits: caller-owned [n, vocab_size].
+ * seqs, tokens and logits are borrowed for the call. Fails with
+ * LORAJIT_E_UNSUPPORTED when the compiled code has no decode entry point. */
 LORAJIT_API lorajit_status lorajit_decode(lorajit_engine *e, const int *seqs, const int32_t *tokens, int n,
                                           float *logits);
 
@@ -198,7 +208,8 @@ typedef struct lorajit_sampling {
     int top_k;
     float top_p;
     float repetition_penalty;
-    uint64_t seed;           /* same seed, same tokens */
+    uint64_t seed;           /* same seed, same tokens; request i draws from its own
+                                stream of the seed, whatever else is in its batch */
     int eos_id;              /* stop when sampled; -1: none */
 } lorajit_sampling;
 
@@ -217,8 +228,11 @@ typedef struct lorajit_request {
 typedef void (*lorajit_token_fn)(void *user, int request, int32_t token);
 
 /* Generates for reqs[0..n) together: n <= max_batch, each request in its own
- * sequence (0..n-1, reset first), prompts prefilled, then batched decode steps
- * until every request hit eos or max_new. on_token may be NULL. */
+ * sequence (0..n-1: reset first, its adapter choice replaced by the request's),
+ * prompts prefilled, then batched decode steps until every request hit eos or
+ * max_new. A request needs n_prompt + max_new - 1 <= max_seq_len positions.
+ * s NULL: greedy. on_token may be NULL. Every request is checked before any
+ * sequence changes; reqs are borrowed for the call, out written in place. */
 LORAJIT_API lorajit_status lorajit_generate(lorajit_engine *e, lorajit_request *reqs, int n,
                                             const lorajit_sampling *s, lorajit_token_fn on_token,
                                             void *user);

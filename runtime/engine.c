@@ -3,30 +3,16 @@
  *
  * The compiler allocates a handle (lj_engine_alloc), records errors on it
  * (lj_engine_err) and hands over layout + compiled code (lj_engine_start), which
- * binds weights, allocates slots, scratch and KV cache and fills the lj_ctx that
- * the compiled forward reads. Public calls clear the error first, so errmsg is ""
- * after a success; on an engine that did not start they return LORAJIT_E_ARG. */
+ * binds weights, allocates slots, scratch, the sequences' KV caches (plus one
+ * private to lorajit_forward) and fills the lj_ctx the compiled code reads. Public
+ * calls clear the error first, so errmsg is "" after a success; on an engine that
+ * did not start they return LORAJIT_E_ARG. Generation lives in generate.c. */
 #include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "runtime.h"
 
-struct lorajit_engine {
-    lj_err err;            /* last call's status + message */
-    lj_err open_err;       /* why the engine did not start (kept for later calls) */
-    bool started;
-    lj_layout *L;          /* owned */
-    lj_weights *w;         /* owned */
-    lj_slots *slots;       /* owned */
-    lj_registry reg;       /* owned names */
-    lj_ctx ctx;            /* what code.forward reads */
-    float *scratch;        /* [scratch_per_token * max_tokens + scratch_fixed] */
-    float *key_cache;      /* [n_layers, seq_len, kv_dim] */
-    float *value_cache;    /* [n_layers, seq_len, kv_dim] */
-    lj_code code;          /* owned; released once */
-    lorajit_stats stats;
-};
 
 lorajit_engine *lj_engine_alloc(void) {
     lorajit_engine *e = lj_calloc(1, sizeof *e);
@@ -71,21 +57,27 @@ lorajit_status lj_engine_start(lorajit_engine *e, const char *model_dir, lj_layo
         goto fail;
     }
     const lj_config *cfg = &L->cfg;
+    const lj_schema *sc = &L->schema;
+    LJ_ASSERT(sc->max_batch >= 1 && sc->max_batch <= LJ_MAX_SLOTS - 1 && sc->seq_len >= sc->max_tokens);
     int64_t kv_dim = cfg->n_kv_heads * cfg->head_size;
-    if (!floats_of(L->scratch_per_token, L->schema.max_tokens, L->scratch_fixed, &n_scratch) ||
-        !floats_of(cfg->n_layers * cfg->seq_len, kv_dim, 0, &n_cache)) {
+    int64_t rows = sc->max_tokens > sc->max_batch ? sc->max_tokens : sc->max_batch;
+    e->cache_stride = cfg->n_layers * sc->seq_len * kv_dim;
+    if (!floats_of(L->scratch_per_token, rows, L->scratch_fixed, &n_scratch) ||
+        !floats_of(e->cache_stride, sc->max_batch + 1, 0, &n_cache)) {
         st = lj_fail(err, LORAJIT_E_ARG, "scratch or KV cache size overflows");
         goto fail;
     }
     if ((st = lj_weights_open(model_dir, L, &e->w, err))) goto fail;
     if ((st = lj_slots_new(L, &e->slots, err))) goto fail;
-    if ((st = lj_registry_init(&e->reg, L->schema.n_slots, err))) goto fail;
+    if ((st = lj_registry_init(&e->reg, sc->n_slots, err))) goto fail;
     e->scratch = lj_calloc(n_scratch, sizeof(float));
     e->key_cache = lj_calloc(n_cache, sizeof(float));
     e->value_cache = lj_calloc(n_cache, sizeof(float));
-    if (!e->scratch || !e->key_cache || !e->value_cache) {
-        st = lj_fail(err, LORAJIT_E_NOMEM, "out of memory: scratch %zu + KV cache 2 x %zu floats",
-                     n_scratch, n_cache);
+    e->seqs = lj_calloc((size_t)sc->max_batch, sizeof *e->seqs);
+    if (!e->scratch || !e->key_cache || !e->value_cache || !e->seqs) {
+        st = lj_fail(err, LORAJIT_E_NOMEM, "out of memory: scratch %zu + KV caches 2 x %zu floats "
+                     "(%d sequences + 1 of %lld positions)", n_scratch, n_cache, sc->max_batch,
+                     (long long)sc->seq_len);
         goto fail;
     }
     e->ctx = (lj_ctx){
@@ -115,6 +107,7 @@ void lorajit_engine_free(lorajit_engine *e) {
     lj_registry_free(&e->reg);
     lj_slots_free(e->slots);
     lj_weights_free(e->w);
+    lj_seqs_free(e->seqs, e->L ? e->L->schema.max_batch : 0); /* reads L: before it goes */
     lj_layout_free(e->L);
     free(e->scratch);
     free(e->key_cache);
@@ -127,9 +120,7 @@ const char *lorajit_errmsg(const lorajit_engine *e) {
     return e->err.status == LORAJIT_OK ? "" : e->err.msg;
 }
 
-/* Start of every public call that changes or uses e: clears the error, refuses an
- * engine that did not start. */
-static lorajit_status enter(lorajit_engine *e, const char *what) {
+lorajit_status lj_engine_enter(lorajit_engine *e, const char *what) {
     if (!e) return LORAJIT_E_ARG;
     if (!e->started) {
         if (e->open_err.status == LORAJIT_OK) e->open_err = e->err; /* open failed before start */
@@ -140,14 +131,13 @@ static lorajit_status enter(lorajit_engine *e, const char *what) {
     return LORAJIT_OK;
 }
 
-/* End of a verb: counts failures. */
-static lorajit_status leave(lorajit_engine *e, lorajit_status st) {
+lorajit_status lj_engine_leave(lorajit_engine *e, lorajit_status st) {
     if (st != LORAJIT_OK) e->stats.failed_calls++;
     return st;
 }
 
 lorajit_status lorajit_engine_print_ir(lorajit_engine *e, FILE *f) {
-    lorajit_status st = enter(e, "print_ir");
+    lorajit_status st = lj_engine_enter(e, "print_ir");
     if (st) return st;
     if (!f) return lj_fail(&e->err, LORAJIT_E_ARG, "print_ir: FILE is NULL");
     if (!e->code.ir_text)
@@ -166,68 +156,73 @@ int lorajit_max_tokens(const lorajit_engine *e) {
 }
 
 lorajit_status lorajit_load_adapter(lorajit_engine *e, const char *name, const char *dir) {
-    lorajit_status st = enter(e, "load_adapter");
+    lorajit_status st = lj_engine_enter(e, "load_adapter");
     if (st) return st;
     st = lj_adapter_load(&e->reg, e->slots, e->L, name, dir, &e->err);
     if (st == LORAJIT_OK) e->stats.loads++;
-    return leave(e, st);
+    return lj_engine_leave(e, st);
 }
 
 lorajit_status lorajit_hotswap_adapter(lorajit_engine *e, const char *name, const char *dir) {
-    lorajit_status st = enter(e, "hotswap_adapter");
+    lorajit_status st = lj_engine_enter(e, "hotswap_adapter");
     if (st) return st;
     st = lj_adapter_hotswap(&e->reg, e->slots, e->L, name, dir, &e->err);
     if (st == LORAJIT_OK) e->stats.hotswaps++;
-    return leave(e, st);
+    return lj_engine_leave(e, st);
 }
 
 lorajit_status lorajit_delete_adapter(lorajit_engine *e, const char *name) {
-    lorajit_status st = enter(e, "delete_adapter");
+    lorajit_status st = lj_engine_enter(e, "delete_adapter");
     if (st) return st;
     st = lj_adapter_delete(&e->reg, e->slots, name, &e->err);
     if (st == LORAJIT_OK) e->stats.deletes++;
-    return leave(e, st);
+    return lj_engine_leave(e, st);
 }
 
 lorajit_status lorajit_set_adapter(lorajit_engine *e, const char *const *names,
                                    const float *weights, int n) {
-    lorajit_status st = enter(e, "set_adapter");
+    lorajit_status st = lj_engine_enter(e, "set_adapter");
     if (st) return st;
-    return leave(e, lj_adapter_set(&e->reg, names, weights, n, &e->err));
+    return lj_engine_leave(e, lj_adapter_set(&e->reg, names, weights, n, &e->err));
 }
 
 lorajit_status lorajit_enable_adapters(lorajit_engine *e) {
-    lorajit_status st = enter(e, "enable_adapters");
+    lorajit_status st = lj_engine_enter(e, "enable_adapters");
     if (st) return st;
     lj_adapter_enable(&e->reg, true);
     return LORAJIT_OK;
 }
 
 lorajit_status lorajit_disable_adapters(lorajit_engine *e) {
-    lorajit_status st = enter(e, "disable_adapters");
+    lorajit_status st = lj_engine_enter(e, "disable_adapters");
     if (st) return st;
     lj_adapter_enable(&e->reg, false);
     return LORAJIT_OK;
 }
 
 lorajit_status lorajit_forward(lorajit_engine *e, const int32_t *tokens, int n, float *logits) {
-    lorajit_status st = enter(e, "forward");
+    lorajit_status st = lj_engine_enter(e, "forward");
     if (st) return st;
+    lj_err *err = &e->err;
     int64_t max = e->L->schema.max_tokens, vocab = e->L->cfg.vocab_size;
     if (!tokens || !logits)
-        return leave(e, lj_fail(&e->err, LORAJIT_E_ARG, "forward: tokens or logits is NULL"));
+        return lj_engine_leave(e, lj_fail(err, LORAJIT_E_ARG, "forward: tokens or logits is NULL"));
     if (n < 1 || n > max)
-        return leave(e, lj_fail(&e->err, LORAJIT_E_ARG, "forward: n = %d tokens, must be 1..%lld "
-                                "(max_tokens)", n, (long long)max));
+        return lj_engine_leave(e, lj_fail(err, LORAJIT_E_ARG, "forward: n = %d tokens, must be "
+                                          "1..%lld (max_tokens)", n, (long long)max));
     for (int i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= vocab)
-            return leave(e, lj_fail(&e->err, LORAJIT_E_ARG, "forward: token %d at position %d is "
-                                    "outside the vocabulary [0, %lld)", (int)tokens[i], i,
-                                    (long long)vocab));
-    int rc = e->code.forward(&e->ctx, tokens, n, 0, logits);
+            return lj_engine_leave(e, lj_fail(err, LORAJIT_E_ARG, "forward: token %d at position %d "
+                                              "is outside the vocabulary [0, %lld)", (int)tokens[i],
+                                              i, (long long)vocab));
+    lj_ctx c = e->ctx; /* the private cache block: a forward never touches a sequence */
+    int64_t own = (int64_t)e->L->schema.max_batch * e->cache_stride;
+    c.key_cache = e->key_cache + own;
+    c.value_cache = e->value_cache + own;
+    int rc = e->code.forward(&c, tokens, n, 0, logits);
     if (rc != 0)
-        return leave(e, lj_fail(&e->err, LORAJIT_E_COMPILE, "forward: compiled code returned %d",
-                                rc));
+        return lj_engine_leave(e, lj_fail(err, LORAJIT_E_COMPILE, "forward: compiled code returned %d",
+                                          rc));
     e->stats.forwards++;
     return LORAJIT_OK;
 }

@@ -354,13 +354,112 @@ typedef struct lj_code {
     int64_t compiles;              /* compilations that produced this code (1) */
     double compile_ms;
 } lj_code;
+typedef struct lj_seq lj_seq;
+/* The handle. Its body is internal: generate.c reads it too. */
+struct lorajit_engine {
+    lj_err err;            /* last call's status + message */
+    lj_err open_err;       /* why the engine did not start (kept for later calls) */
+    bool started;
+    lj_layout *L;          /* owned */
+    lj_weights *w;         /* owned */
+    lj_slots *slots;       /* owned */
+    lj_registry reg;       /* owned names */
+    lj_ctx ctx;            /* the compiled code's view; each call copies it and sets cache + active */
+    float *scratch;        /* [scratch_per_token * max(max_tokens, max_batch) + scratch_fixed] */
+    float *key_cache;      /* [max_batch + 1, n_layers, seq_len, kv_dim]: sequence s's block at
+                              s * cache_stride; block max_batch is lorajit_forward's own */
+    float *value_cache;    /* same layout as key_cache */
+    int64_t cache_stride;  /* floats per sequence: n_layers * seq_len * kv_dim */
+    lj_seq *seqs;          /* [max_batch] owned */
+    lj_code code;          /* owned; released once */
+    lorajit_stats stats;
+};
 /* An empty handle whose error can be set. Caller owns the result; free with
  * lorajit_engine_free(). NULL when out of memory. */
 lorajit_engine *lj_engine_alloc(void);
 lj_err *lj_engine_err(lorajit_engine *e);
-/* Binds weights, allocates slots, scratch and KV cache, and installs code.
+/* Binds weights, allocates slots, scratch and KV caches, and installs code.
  * Takes ownership of L and code, also on failure. */
 lorajit_status lj_engine_start(lorajit_engine *e, const char *model_dir, lj_layout *L,
                                lj_code code);
+/* Start of every public call that changes or uses e: clears the error; refuses a
+ * NULL engine or one that did not start (what names the call in the message). */
+lorajit_status lj_engine_enter(lorajit_engine *e, const char *what);
+/* End of a public call: counts a failure in stats.failed_calls; returns st. */
+lorajit_status lj_engine_leave(lorajit_engine *e, lorajit_status st);
+
+/* ---- generate.c: sequences (KV cache position + adapter choice), prefill, decode ---- */
+/* Which adapters a sequence uses. */
+typedef struct lj_seq_choice {
+    bool own;                        /* false: follow the engine's applied set */
+    int n;                           /* own set: adapters (0: the base model) */
+    char *text;                      /* owned: the n names, NUL-separated; NULL when n = 0 */
+    const char *names[LJ_MAX_SLOTS]; /* [n] borrowed from text */
+    float weight[LJ_MAX_SLOTS];      /* [n] */
+} lj_seq_choice;
+struct lj_seq {
+    int64_t pos;                     /* positions held in this sequence's KV cache */
+    lj_seq_choice choice;
+    lj_active row;                   /* the own set resolved to slots at the current step */
+};
+/* Frees what seqs[0..n) own, then seqs. NULL does nothing. */
+void lj_seqs_free(lj_seq *seqs, int n);
+/* Checks names[0..n) + weights against the registry (loaded, distinct, finite
+ * weights, n <= max_adapters) and copies them into *out (own = true). what names
+ * the call in messages. Caller owns *out's text; free with lj_seq_choice_free().
+ * On failure *out is untouched. */
+lorajit_status lj_seq_choice_make(const lj_registry *r, const char *const *names,
+                                  const float *weights, int n, lj_seq_choice *out,
+                                  const char *what, lj_err *err);
+void lj_seq_choice_free(lj_seq_choice *c); /* frees text only; NULL-safe */
+/* Validates, then appends tokens[0..n) to sequence seq in chunks of max_tokens.
+ * logits: NULL or [n, vocab_size]; last: NULL or [vocab_size], gets the last row.
+ * tokens, logits and last are borrowed for the call. On failure nothing changes
+ * (the position stays). */
+lorajit_status lj_seq_prefill(lorajit_engine *e, int seq, const int32_t *tokens, int n,
+                              float *logits, float *last, const char *what);
+/* Validates everything (range, distinct sequences, vocabulary, room in each KV
+ * cache, adapter names), then runs one compiled decode step. logits [n, vocab_size].
+ * seqs, tokens and logits are borrowed for the call. On failure nothing changes. */
+lorajit_status lj_decode_step(lorajit_engine *e, const int *seqs, const int32_t *tokens, int n,
+                              float *logits, const char *what);
+
+/* ---- sample.c: sampling a token from a logits row (pure; no engine) ---- */
+typedef struct lj_rng {
+    uint64_t state;                  /* splitmix64 state */
+} lj_rng;
+/* Seeds stream `stream` of seed (request i of a batch draws from stream i). r is
+ * borrowed for the call, as in lj_rng_next and lj_rng_uniform. */
+void lj_rng_seed(lj_rng *r, uint64_t seed, uint64_t stream);
+uint64_t lj_rng_next(lj_rng *r);     /* splitmix64 */
+double lj_rng_uniform(lj_rng *r);    /* [0, 1), 53 random bits */
+/* A candidate token of a draw. */
+typedef struct lj_cand {
+    float logit;
+    int32_t id;
+} lj_cand;
+/* Work space for lj_sample, sized for one vocabulary. */
+typedef struct lj_sample_work {
+    int vocab;
+    lj_cand *cand;                   /* [vocab] candidates, best first once sorted */
+    double *prob;                    /* [vocab] their unnormalised probabilities */
+    uint8_t *seen;                   /* [vocab] repetition-penalty marks, all 0 between calls */
+} lj_sample_work;
+/* Caller owns the result; free with lj_sample_work_free(). NULL when out of memory. */
+lj_sample_work *lj_sample_work_new(int vocab);
+void lj_sample_work_free(lj_sample_work *w); /* NULL does nothing */
+/* Checks a sampling setting; messages name the field. s is borrowed for the call. */
+lorajit_status lj_sampling_check(const lorajit_sampling *s, lj_err *err);
+/* Index of the largest of x[0..n) (ties: the lowest index; NaN never wins). x is
+ * borrowed for the call. */
+int32_t lj_argmax(const float *x, int n);
+/* Picks the next token from logits [vocab] (overwritten: penalty and temperature
+ * are applied in place). Order as in Hugging Face: repetition penalty over
+ * hist[0..n_hist) (each distinct id once), then temperature 0 = argmax, else
+ * logits / T, top-k, top-p (smallest set whose probability reaches top_p), and a
+ * draw from rng. s must have passed lj_sampling_check. Every pointer is borrowed
+ * for the call. */
+int32_t lj_sample(float *logits, const lorajit_sampling *s, const int32_t *hist, int n_hist,
+                  lj_rng *rng, lj_sample_work *w);
 
 #endif /* LORAJIT_RUNTIME_H */

@@ -7,6 +7,7 @@ Recipe (run from anywhere, with Debian's python3 + torch 1.13; no transformers/p
     /usr/bin/python3 tests/make_fixtures.py build-gen/lorajit_gen   # regenerate all
     /usr/bin/python3 tests/make_fixtures.py --no-gen             # only recompute expected/
     /usr/bin/python3 tests/make_fixtures.py --check-conformance  # only check the reference
+    /usr/bin/python3 tests/make_fixtures.py --only-generate      # only expected/generate.json
 
 Every mode first checks the reference against tests/conformance (PEFT + transformers
 logits) and stops when the max abs error is over 2e-5.
@@ -17,6 +18,9 @@ x*rsqrt(mean(x^2)+eps)*w, rotate_half RoPE, repeat_kv GQA, causal softmax scaled
 (y = Wx + b + sum_i w_i * scale_i * B_i A_i x; scale = alpha/r or alpha/sqrt(r) with
 rslora; rank_pattern / alpha_pattern; layers_to_transform; regex target_modules).
 Everything is computed in float64 from the stored weights and written as float32.
+
+Greedy generations (expected/generate.json) recompute the whole sequence at every
+step and argmax its last row; GEN_CASES lists them.
 
 To add a case: add its adapter to ADAPTERS (if new) and a line to CASES; rerun.
 """
@@ -148,6 +152,14 @@ CASES = [  # (model, case name, state, what it covers)
     ("sharded", "base", {"active": []}, "2 safetensors shards + index, 3 layers"),
     ("sharded", "all_l02", single("all_l02"), "layers_to_transform [0, 2]"),
 ]
+
+# Greedy generation references: (model, state name from CASES, new tokens). The prompt
+# is the first of a seeded series whose top-2 logit margin stays over GEN_MARGIN at
+# every step, so an fp32 engine cannot flip an argmax the float64 reference made.
+GEN_CASES = [("gqa", "base", 12), ("gqa", "r8_qv", 12), ("gqa", "multi_weighted", 12),
+             ("gqa", "hotswap", 12), ("tied", "qv", 12), ("bias", "all", 12)]
+GEN_PROMPT_LEN = 5
+GEN_MARGIN = 1e-3
 
 # ----------------------------------------------------------------------------
 # safetensors reader
@@ -453,6 +465,46 @@ def compute_expected():
     print(f"{len(cases)} cases ({len(CASES)} states x token counts {TOKEN_COUNTS}) in {exp_dir}")
 
 
+def greedy(cfg, W, prompt, lora, max_new):
+    """Greedy tokens and the smallest top-2 margin over the steps; the whole sequence
+    is recomputed at every step (no KV cache), so nothing is shared with lorajit."""
+    tokens, margin = list(prompt), math.inf
+    for _ in range(max_new):
+        row = forward(cfg, W, tokens, lora)[-1]
+        top2 = torch.topk(row, 2).values
+        margin = min(margin, (top2[0] - top2[1]).item())
+        tokens.append(int(torch.argmax(row).item()))
+    return tokens[len(prompt):], margin
+
+
+def compute_generations():
+    """Writes expected/generate.json: greedy generations for GEN_CASES."""
+    states = {(m, name): state for m, name, state, _ in CASES}
+    models, cache, out = {}, {}, []
+    for m, name, max_new in GEN_CASES:
+        if m not in models:
+            models[m] = load_model(os.path.join(GOLDEN, "models", m))
+        cfg, W = models[m]
+        state = states[(m, name)]
+        lora = resolve_state(state, os.path.join(GOLDEN, "adapters", m), cfg, cache.setdefault(m, {}))
+        rng = random.Random(f"generate-{m}-{name}")
+        for attempt in range(100):
+            prompt = [rng.randrange(cfg["vocab_size"]) for _ in range(GEN_PROMPT_LEN)]
+            tokens, margin = greedy(cfg, W, prompt, lora, max_new)
+            if margin > GEN_MARGIN:
+                break
+        else:
+            sys.exit(f"{m}/{name}: no prompt with a top-2 margin over {GEN_MARGIN} in 100 tries")
+        print(f"  generate {m + '__' + name:24s} prompt {prompt} -> {tokens} (margin {margin:.2e}, "
+              f"try {attempt + 1})")
+        out.append({"case": f"{m}__{name}", "model": m, "schema": SCHEMAS[m], "state": state,
+                    "prompt": prompt, "max_new": max_new, "tokens": tokens, "min_margin": margin})
+    with open(os.path.join(GOLDEN, "expected", "generate.json"), "w") as f:
+        json.dump({"cases": out, "margin": GEN_MARGIN}, f, indent=1)
+        f.write("\n")
+    print(f"{len(out)} greedy generations in {os.path.join(GOLDEN, 'expected', 'generate.json')}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("gen", nargs="?", default=os.path.join(HERE, "..", "build", "lorajit_gen"),
@@ -460,6 +512,8 @@ def main():
     ap.add_argument("--check-conformance", action="store_true",
                     help="only check the reference against tests/conformance (max error 2e-5)")
     ap.add_argument("--no-gen", action="store_true", help="keep models/adapters; only recompute expected/")
+    ap.add_argument("--only-generate", action="store_true",
+                    help="only recompute expected/generate.json (greedy generations)")
     args = ap.parse_args()
     torch.set_grad_enabled(False)
     worst = check_conformance(verbose=args.check_conformance)
@@ -467,9 +521,13 @@ def main():
         sys.exit("the reference does not reproduce tests/conformance within 2e-5")
     if args.check_conformance:
         return
+    if args.only_generate:
+        compute_generations()
+        return
     if not args.no_gen:
         generate(os.path.abspath(args.gen))
     compute_expected()
+    compute_generations()
     size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(GOLDEN) for f in fs)
     print(f"tests/golden: {size / 1e6:.2f} MB")
 

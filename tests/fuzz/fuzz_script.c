@@ -31,6 +31,10 @@ static void check_line(char *line) {
     case SCRIPT_FORWARD:
         FUZZ_CHECK(c.tokens && c.n_tokens >= 1 && c.path && c.path[0]);
         break;
+    case SCRIPT_GENERATE:
+        FUZZ_CHECK(c.tokens && c.n_tokens >= 1 && c.max_new >= 1 && c.path && c.path[0] &&
+                   (!c.name || c.name[0]));
+        break;
     case SCRIPT_BLANK: case SCRIPT_ENABLE: case SCRIPT_DISABLE: case SCRIPT_STATS:
         break;
     }

@@ -1,0 +1,290 @@
+/* cli_generate.c — `lorajit generate` and the script language's `generate` line.
+ *
+ * Input: a model folder, adapters (--adapter NAME=DIR), one prompt (--prompt, with
+ * --use for its adapters) or a batch file (one request a line: ADAPTER|- PROMPT
+ * [MAX_NEW]) and the sampling options. Output on stdout: the generated ids as they
+ * are produced (comma-separated; in a batch one "REQUEST: ID" line each), then per
+ * request its ids, then "prefill: N tokens in X ms (Y tok/s); decode: ...".
+ * A batch runs as one lorajit_generate call (several when it exceeds --max-batch). */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+#define DEFAULT_MAX_NEW 16
+
+/* One request of the command line or the batch file. */
+typedef struct cli_req {
+    char *adapter;    /* owned "NAME[:W],..." or NULL (the engine's set: no adapter) */
+    int32_t *prompt;  /* [n_prompt] owned */
+    int n_prompt;
+    int max_new;
+    int32_t *out;     /* [max_new] owned */
+    int n_out;
+} cli_req;
+
+typedef struct cli_gen {
+    cli_req *reqs;    /* [n] owned */
+    int n, cap;
+} cli_gen;
+
+static void gen_free(cli_gen *g) {
+    for (int i = 0; i < g->n; i++) {
+        free(g->reqs[i].adapter);
+        free(g->reqs[i].prompt);
+        free(g->reqs[i].out);
+    }
+    free(g->reqs);
+}
+
+/* Adds a request (adapter NULL or "-": none). Takes ownership of prompt, also on failure. */
+static int gen_add(cli_gen *g, const char *adapter, int32_t *prompt, int n_prompt, int max_new) {
+    if (g->n == g->cap) {
+        int cap = g->cap ? 2 * g->cap : 8;
+        cli_req *more = realloc(g->reqs, sizeof *more * cap);
+        if (!more) { free(prompt); return -1; }
+        g->reqs = more;
+        g->cap = cap;
+    }
+    cli_req *r = &g->reqs[g->n];
+    *r = (cli_req){.prompt = prompt, .n_prompt = n_prompt, .max_new = max_new};
+    r->out = malloc(sizeof *r->out * (size_t)(max_new > 0 ? max_new : 1));
+    r->adapter = adapter && strcmp(adapter, "-") ? strdup(adapter) : NULL;
+    g->n++; /* from here gen_free frees it */
+    return !r->out || (adapter && strcmp(adapter, "-") && !r->adapter) ? -1 : 0;
+}
+
+/* Reads the batch file: ADAPTER|- PROMPT [MAX_NEW] a line, '#' comments. */
+static int read_batch(const char *path, int max_new, cli_gen *g) {
+    FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
+    if (!f) {
+        fprintf(stderr, "lorajit generate: cannot open %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    char *line = NULL, why[512];
+    size_t cap = 0;
+    long lineno = 0;
+    int rc = 0;
+    while (rc == 0 && getline(&line, &cap, f) != -1) {
+        lineno++;
+        line[strcspn(line, "#\r\n")] = '\0';
+        char *w[3];
+        int n = split_words(line, w, 3);
+        if (n == 0) continue;
+        int32_t *prompt = NULL;
+        int n_prompt = 0;
+        long m = max_new;
+        if (n < 2 || (n == 3 && parse_int(w[2], 1, 1 << 20, &m))) {
+            snprintf(why, sizeof why, "want ADAPTER|- PROMPT [MAX_NEW] (MAX_NEW a positive integer)");
+            rc = -1;
+        } else if (parse_tokens(w[1], &prompt, &n_prompt, why, sizeof why)) {
+            rc = -1;
+        } else if (gen_add(g, w[0], prompt, n_prompt, (int)m)) {
+            snprintf(why, sizeof why, "out of memory");
+            rc = -1;
+        }
+        if (rc) fprintf(stderr, "lorajit generate: %s: line %ld: %s\n", path, lineno, why);
+    }
+    free(line);
+    if (f != stdin) fclose(f);
+    if (rc == 0 && g->n == 0) {
+        fprintf(stderr, "lorajit generate: %s holds no requests\n", path);
+        rc = -1;
+    }
+    return rc;
+}
+
+/* on_token: the ids of one request comma-separated on a line, or "REQUEST: ID" lines. */
+typedef struct printer {
+    int batch;        /* more than one request */
+    int base;         /* index of the first request of this lorajit_generate call */
+    int printed;      /* ids printed (single request) */
+} printer;
+
+static void print_token(void *user, int request, int32_t token) {
+    printer *p = user;
+    if (p->batch) printf("%d: %d\n", p->base + request, (int)token);
+    else printf("%s%d", p->printed++ ? "," : "", (int)token);
+    fflush(stdout);
+}
+
+static int parse_float(const char *s, float *out) {
+    char *end;
+    errno = 0;
+    float v = strtof(s, &end);
+    if (errno || end == s || *end || !isfinite(v)) return -1;
+    *out = v;
+    return 0;
+}
+
+/* Sampling and request options of `generate`: 1 taken, 0 not one of them, -1 bad. */
+static int take_sampling(int argc, char **argv, int *i, lorajit_sampling *s, long *max_new) {
+    static const char *const names[] = {"--max-new", "--temperature", "--top-k", "--top-p",
+                                        "--repetition-penalty", "--seed", "--eos"};
+    const char *a = argv[*i];
+    int k = 0;
+    while (k < 7 && strcmp(a, names[k])) k++;
+    if (k == 7) return 0;
+    if (*i + 1 >= argc) { fprintf(stderr, "lorajit generate: %s needs a value\n", a); return -1; }
+    const char *v = argv[++*i];
+    long n = 0;
+    int bad = 0;
+    switch (k) {
+    case 0: bad = parse_int(v, 1, 1 << 20, max_new); break;
+    case 1: bad = parse_float(v, &s->temperature) || s->temperature < 0; break;
+    case 2: bad = parse_int(v, 0, INT_MAX, &n); s->top_k = (int)n; break;
+    case 3: bad = parse_float(v, &s->top_p) || s->top_p <= 0 || s->top_p > 1; break;
+    case 4: bad = parse_float(v, &s->repetition_penalty) || s->repetition_penalty <= 0; break;
+    case 5: {
+        char *end;
+        errno = 0;
+        unsigned long long seed = strtoull(v, &end, 10);
+        bad = errno || end == v || *end || v[0] == '-';
+        s->seed = seed;
+        break;
+    }
+    case 6: bad = parse_int(v, 0, INT_MAX, &n); s->eos_id = (int)n; break;
+    }
+    if (bad) fprintf(stderr, "lorajit generate: bad value '%s' for %s\n", v, a);
+    return bad ? -1 : 1;
+}
+
+/* Loads every --adapter NAME=DIR. */
+static int load_adapters(lorajit_engine *e, char **adapters, int n) {
+    for (int i = 0; i < n; i++) {
+        char name[256];
+        const char *eq = strchr(adapters[i], '=');
+        snprintf(name, sizeof name, "%.*s", (int)(eq - adapters[i]), adapters[i]);
+        if (lorajit_load_adapter(e, name, eq + 1) != LORAJIT_OK) {
+            fprintf(stderr, "lorajit generate: load %s: %s\n", name, lorajit_errmsg(e));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Runs g's requests in calls of at most batch requests; prints as it goes. */
+static int run_requests(lorajit_engine *e, cli_gen *g, int batch, const lorajit_sampling *s) {
+    lorajit_request *r = malloc(sizeof *r * (size_t)batch);
+    if (!r) return -1;
+    printer p = {.batch = g->n > 1};
+    int rc = 0;
+    for (int base = 0; base < g->n && rc == 0; base += batch) {
+        int n = g->n - base < batch ? g->n - base : batch;
+        for (int i = 0; i < n; i++) {
+            cli_req *q = &g->reqs[base + i];
+            r[i] = (lorajit_request){q->prompt, q->n_prompt, q->adapter, q->max_new, q->out, 0};
+        }
+        p.base = base;
+        if (lorajit_generate(e, r, n, s, print_token, &p) != LORAJIT_OK) {
+            fflush(stdout);
+            fprintf(stderr, "lorajit generate: %s\n", lorajit_errmsg(e));
+            rc = -1;
+        }
+        for (int i = 0; i < n; i++) g->reqs[base + i].n_out = r[i].n_out;
+    }
+    if (!p.batch && rc == 0) printf("\n");
+    for (int i = 0; p.batch && rc == 0 && i < g->n; i++) {
+        printf("request %d (%s):", i, g->reqs[i].adapter ? g->reqs[i].adapter : "-");
+        for (int k = 0; k < g->reqs[i].n_out; k++) printf("%s%d", k ? "," : " ", (int)g->reqs[i].out[k]);
+        printf("\n");
+    }
+    free(r);
+    return rc;
+}
+
+static void print_rate(const char *what, int64_t tokens, double ms) {
+    printf("%s: %lld tokens in %.3f ms (%.1f tok/s)", what, (long long)tokens, ms,
+           ms > 0 ? tokens * 1e3 / ms : 0.0);
+}
+
+int cmd_generate(int argc, char **argv) {
+    cli_common c = {0};
+    char *adapters[64];
+    int n_adapters = 0;
+    const char *prompt_arg = NULL, *use = NULL, *batch_path = NULL;
+    long max_new = DEFAULT_MAX_NEW;
+    lorajit_sampling s = {.temperature = 0, .top_k = 0, .top_p = 1, .repetition_penalty = 1, .seed = 0,
+                          .eos_id = -1};
+    for (int i = 2; i < argc; i++) {
+        int k = take_common(argc, argv, &i, &c);
+        if (k == 0) k = take_sampling(argc, argv, &i, &s, &max_new);
+        if (k < 0) return usage();
+        if (k) continue;
+        const char *a = argv[i];
+        int known = !strcmp(a, "--adapter") || !strcmp(a, "--prompt") || !strcmp(a, "--use") || !strcmp(a, "--batch");
+        if (!known) { fprintf(stderr, "lorajit generate: unknown argument '%s'\n", a); return usage(); }
+        if (i + 1 >= argc) { fprintf(stderr, "lorajit generate: %s needs a value\n", a); return usage(); }
+        char *v = argv[++i];
+        if (!strcmp(a, "--adapter")) {
+            if (!strchr(v, '=') || v[0] == '=' || n_adapters == 64) {
+                fprintf(stderr, "lorajit generate: --adapter wants NAME=DIR (at most 64), got '%s'\n", v);
+                return usage();
+            }
+            adapters[n_adapters++] = v;
+        } else if (!strcmp(a, "--prompt")) prompt_arg = v;
+        else if (!strcmp(a, "--use")) use = v;
+        else batch_path = v;
+    }
+    if (!c.model || !prompt_arg == !batch_path || (use && batch_path)) {
+        fprintf(stderr, "lorajit generate: --model and one of --prompt (with --use) or --batch are required\n");
+        return usage();
+    }
+    cli_gen g = {0};
+    int rc = 1;
+    char why[512];
+    lorajit_engine *e = NULL;
+    if (batch_path) {
+        if (read_batch(batch_path, (int)max_new, &g)) goto done;
+    } else {
+        int32_t *prompt;
+        int n;
+        if (parse_tokens(prompt_arg, &prompt, &n, why, sizeof why)) {
+            fprintf(stderr, "lorajit generate: --prompt: %s\n", why);
+            goto done;
+        }
+        if (gen_add(&g, use, prompt, n, (int)max_new)) { fprintf(stderr, "lorajit generate: out of memory\n"); goto done; }
+    }
+    if (!c.opts.max_batch) c.opts.max_batch = g.n < 64 ? g.n : 64; /* the whole batch at once */
+    if (!(e = open_engine(&c)) || load_adapters(e, adapters, n_adapters)) goto done;
+    lorajit_stats before, after;
+    lorajit_get_stats(e, &before);
+    if (run_requests(e, &g, c.opts.max_batch, &s)) goto done;
+    lorajit_get_stats(e, &after);
+    print_rate("prefill", after.prefill_tokens - before.prefill_tokens, after.prefill_ms - before.prefill_ms);
+    printf("; ");
+    print_rate("decode", after.decode_tokens - before.decode_tokens, after.decode_ms - before.decode_ms);
+    printf("\n");
+    rc = 0;
+done:
+    gen_free(&g);
+    lorajit_engine_free(e);
+    return rc;
+}
+
+int script_generate(lorajit_engine *e, const script_cmd *c, char *why, size_t whylen) {
+    int32_t *out = malloc(sizeof *out * (size_t)c->max_new);
+    if (!out) { snprintf(why, whylen, "out of memory"); return -1; }
+    lorajit_request r = {c->tokens, c->n_tokens, c->name, c->max_new, out, 0};
+    if (lorajit_generate(e, &r, 1, NULL, NULL, NULL) != LORAJIT_OK) {
+        snprintf(why, whylen, "%s", lorajit_errmsg(e));
+        free(out);
+        return -1;
+    }
+    FILE *f = fopen(c->path, "w");
+    int ok = f != NULL;
+    for (int i = 0; ok && i < r.n_out; i++) ok = fprintf(f, "%s%d", i ? "," : "", (int)out[i]) > 0;
+    if (ok) ok = fputc('\n', f) != EOF;
+    int err = errno;
+    if (f && fclose(f) != 0) ok = 0;
+    free(out);
+    if (!ok) {
+        snprintf(why, whylen, "cannot write %s: %s", c->path, strerror(err ? err : EIO));
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# CLI test of `lorajit generate` and the script's `generate` line.
+# Usage: cli_generate_test.sh BUILD_DIR (run from tests/). Exits non-zero on the first failure.
+# The expected ids are golden/expected/generate.json's case gqa__r8_qv (torch, greedy).
+set -u
+bin="$1/lorajit"; m=golden/models/gqa; a=golden/adapters/gqa
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+want=41,110,124,97,72,72,72,72,72,72,72,72
+
+"$bin" generate --model $m --max-rank 16 --slots 4 --adapter r8=$a/r8_qv --use r8 \
+  --prompt 109,78,43,47,74 --max-new 12 > "$tmp/one" || fail "generate exited $?"
+[ "$(head -1 "$tmp/one")" = $want ] || fail "greedy ids $(head -1 "$tmp/one"), want $want"
+grep -Eq '^prefill: 5 tokens in [0-9.]+ ms \([0-9.]+ tok/s\); decode: 11 tokens in [0-9.]+ ms \([0-9.]+ tok/s\)$' \
+  "$tmp/one" || fail "summary line: $(tail -1 "$tmp/one")"
+
+cat > "$tmp/batch" <<EOB
+# adapter  prompt  max_new
+r8 109,78,43,47,74 12
+- 22,60,101,101,11 12
+r8:0.5,r4:-1.25 44,109,48,17,4 6
+EOB
+"$bin" generate --model $m --max-rank 16 --slots 4 --adapter r8=$a/r8_qv --adapter r4=$a/r4_all \
+  --batch "$tmp/batch" > "$tmp/batch.out" || fail "batch exited $?"
+grep -q "^request 0 (r8): $want\$" "$tmp/batch.out" || fail "batch request 0: $(grep '^request 0' "$tmp/batch.out")"
+grep -q '^request 1 (-): 78,8,7,45,71,45,71,62,38,62,38,62$' "$tmp/batch.out" || fail "batch request 1 (base)"
+grep -q '^request 2 (r8:0.5,r4:-1.25): 63,0,24,44,70,101$' "$tmp/batch.out" || fail "batch request 2 (weighted)"
+[ "$(grep -c '^2: ' "$tmp/batch.out")" = 6 ] || fail "request 2 printed $(grep -c '^2: ' "$tmp/batch.out") tokens, want 6"
+
+cat > "$tmp/s.txt" <<EOS
+load r8 $a/r8_qv
+generate r8 109,78,43,47,74 12 $tmp/g_own.txt
+set r8
+generate - 109,78,43,47,74 12 $tmp/g_engine.txt
+generate nosuch 1,2 3 $tmp/g_bad.txt
+stats
+EOS
+"$bin" script --model $m --max-rank 16 --slots 4 "$tmp/s.txt" > "$tmp/s.out" 2> "$tmp/s.err"; rc=$?
+[ $rc = 1 ] || fail "script with a failing generate exited $rc, want 1"
+grep -q "^error: line 5: .*nosuch" "$tmp/s.err" || fail "no 'error: line 5:' naming nosuch: $(cat "$tmp/s.err")"
+[ "$(cat "$tmp/g_own.txt")" = $want ] || fail "script generate (own set): $(cat "$tmp/g_own.txt")"
+[ "$(cat "$tmp/g_engine.txt")" = $want ] || fail "script generate (engine's set): $(cat "$tmp/g_engine.txt")"
+grep -Eq '^compiles=1 .*decode_tokens=22$' "$tmp/s.out" || fail "stats: $(cat "$tmp/s.out")"
+
+sample="--temperature 0.9 --top-k 40 --top-p 0.95 --repetition-penalty 1.1"
+"$bin" generate --model $m --prompt 1,2,3 --max-new 10 $sample --seed 5 | head -1 > "$tmp/s5a"
+"$bin" generate --model $m --prompt 1,2,3 --max-new 10 $sample --seed 5 | head -1 > "$tmp/s5b"
+cmp -s "$tmp/s5a" "$tmp/s5b" || fail "same seed, different ids"
+"$bin" generate --model $m --prompt 1,2,3 --max-new 10 --eos "$(cut -d, -f3 "$tmp/s5a")" $sample --seed 5 \
+  | head -1 > "$tmp/eos"
+[ "$(cut -d, -f1-3 "$tmp/s5a")" = "$(cat "$tmp/eos")" ] || fail "--eos did not stop after 3 ids: $(cat "$tmp/eos")"
+
+"$bin" generate --model $m --max-seq-len 8 --prompt 1,2,3,4,5 --max-new 5 > /dev/null 2> "$tmp/full"
+[ $? = 1 ] && grep -q 'KV cache full' "$tmp/full" || fail "KV cache overflow: $(cat "$tmp/full")"
+"$bin" generate --model $m --prompt 1,2 --top-p 2 > /dev/null 2>&1; [ $? = 2 ] || fail "--top-p 2 should exit 2"
+"$bin" generate --model $m > /dev/null 2>&1; [ $? = 2 ] || fail "no --prompt should exit 2"
+echo "cli_generate_test: 1 passed, 0 failed"
