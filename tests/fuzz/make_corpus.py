@@ -6,7 +6,8 @@ config / peft_config / shard_index: copies of the fixture JSON files, plus a few
 hand-written variants that reach other branches. safetensors: small valid files
 rebuilt from real fixture headers (first tensors kept, shapes shrunk, every dtype),
 edge cases (empty header, metadata, zero-size tensors) and the first 4 KiB of real
-files. schema: schema JSON and --targets lists. script: CLI scripts."""
+files. schema: schema JSON and --targets lists. script: CLI scripts. (manifest/
+holds manifest.json files of artifacts made by lorajit_compile_artifact; kept as is.)"""
 import glob, json, os, struct, shutil
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -46,7 +47,8 @@ def count(shape):
 
 
 def main():
-    shutil.rmtree(OUT, ignore_errors=True)
+    for h in ("config", "peft_config", "shard_index", "schema", "script", "safetensors"):
+        shutil.rmtree(os.path.join(OUT, h), ignore_errors=True)
     rel = lambda p: os.path.relpath(p, TESTS).replace("/", "_")
     # config.json
     for p in sorted(glob.glob(f"{TESTS}/conformance/models/*/config.json") + glob.glob(f"{TESTS}/golden/models/*/config.json")):
