@@ -9,6 +9,7 @@
 
 typedef struct cli_common {
     const char *model;
+    const char *artifact;  /* --artifact DIR: open this artifact (lorajit compile) instead of compiling */
     lorajit_options opts;
 } cli_common;
 
@@ -20,6 +21,10 @@ int take_common(int argc, char **argv, int *i, cli_common *c);
 lorajit_engine *open_engine(const cli_common *c);
 int usage(void); /* prints the usage text to stderr; returns 2 */
 double now_ms(void);
+
+/* ---- cli_compile.c ---- */
+/* `lorajit compile ...`: exit status 0, 1 (a failure) or 2 (usage). */
+int cmd_compile(int argc, char **argv);
 
 /* ---- cli_generate.c ---- */
 /* `lorajit generate ...`: exit status 0, 1 (a failure) or 2 (usage). */

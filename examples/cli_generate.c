@@ -249,11 +249,12 @@ int cmd_generate(int argc, char **argv) {
         }
         if (gen_add(&g, use, prompt, n, (int)max_new)) { fprintf(stderr, "lorajit generate: out of memory\n"); goto done; }
     }
-    if (!c.opts.max_batch) c.opts.max_batch = g.n < 64 ? g.n : 64; /* the whole batch at once */
+    /* the whole batch at once; an artifact's max_batch was fixed when it was compiled */
+    if (!c.opts.max_batch && !c.artifact) c.opts.max_batch = g.n < 64 ? g.n : 64;
     if (!(e = open_engine(&c)) || load_adapters(e, adapters, n_adapters)) goto done;
     lorajit_stats before, after;
     lorajit_get_stats(e, &before);
-    if (run_requests(e, &g, c.opts.max_batch, &s)) goto done;
+    if (run_requests(e, &g, lorajit_max_batch(e), &s)) goto done;
     lorajit_get_stats(e, &after);
     print_rate("prefill", after.prefill_tokens - before.prefill_tokens, after.prefill_ms - before.prefill_ms);
     printf("; ");

@@ -25,12 +25,16 @@ static const char usage_text[] =
     "  lorajit script --model DIR [--schema FILE] [--max-rank N] [--targets ..] [--slots N] FILE|-\n"
     "  lorajit inspect --model DIR [--schema FILE] [--max-rank N] [--targets ..] [--slots N]\n"
     "  lorajit demo   [--model DIR] [--cycles N]\n"
+    "  lorajit compile --model DIR [schema options] [--target-cpu CPU] -o OUT\n"
+    "                 (CPU: native (default), x86-64, x86-64-v2, x86-64-v3, x86-64-v4)\n"
     "  lorajit generate --model DIR [schema options] [--adapter NAME=DIR]...\n"
     "                 (--prompt 1,2,3 [--use NAME[:W][,NAME[:W]...]] | --batch FILE)\n"
     "                 [--max-new N] [--temperature T] [--top-k K] [--top-p P]\n"
     "                 [--repetition-penalty R] [--seed S] [--eos ID]\n"
     "schema options: --schema FILE --max-rank N --targets a,b,.. --slots N --max-batch N\n"
     "  --max-seq-len N\n"
+    "--artifact OUT (run, script, inspect, generate): serve the artifact that `lorajit\n"
+    "  compile` wrote to OUT instead of compiling; --model still names the weights\n"
     "generate --batch FILE: one request a line, ADAPTER|- PROMPT [MAX_NEW], all in one\n"
     "  batch (ADAPTER: NAME[:W][,NAME[:W]...], '-' the base model)\n"
     "script commands, one per line ('#' starts a comment):\n"
@@ -61,19 +65,20 @@ static int write_logits(const char *path, const float *x, size_t n) {
     return fclose(f) == 0 ? 0 : -1;
 }
 
-/* ---- common options: --model, --schema, --max-rank, --targets, --slots,
- * --max-batch, --max-seq-len ---- */
+/* ---- common options: --model, --artifact, --schema, --max-rank, --targets,
+ * --slots, --max-batch, --max-seq-len ---- */
 
 int take_common(int argc, char **argv, int *i, cli_common *c) {
     const char *a = argv[*i];
     int is_common = !strcmp(a, "--model") || !strcmp(a, "--schema") || !strcmp(a, "--max-rank") ||
                     !strcmp(a, "--targets") || !strcmp(a, "--slots") || !strcmp(a, "--max-batch") ||
-                    !strcmp(a, "--max-seq-len");
+                    !strcmp(a, "--max-seq-len") || !strcmp(a, "--artifact");
     if (!is_common) return 0;
     if (*i + 1 >= argc) { fprintf(stderr, "lorajit: %s needs a value\n", a); return -1; }
     const char *v = argv[++*i];
     long n;
     if (!strcmp(a, "--model")) c->model = v;
+    else if (!strcmp(a, "--artifact")) c->artifact = v;
     else if (!strcmp(a, "--schema")) c->opts.schema_path = v;
     else if (!strcmp(a, "--targets")) c->opts.targets = v;
     else if (parse_int(v, 1, INT_MAX, &n)) {
@@ -88,9 +93,11 @@ int take_common(int argc, char **argv, int *i, cli_common *c) {
 
 lorajit_engine *open_engine(const cli_common *c) {
     lorajit_engine *e = NULL;
-    lorajit_status s = lorajit_engine_open(&e, c->model, &c->opts);
+    lorajit_status s = c->artifact ? lorajit_engine_open_artifact(&e, c->artifact, c->model, &c->opts)
+                                   : lorajit_engine_open(&e, c->model, &c->opts);
     if (s != LORAJIT_OK) {
-        fprintf(stderr, "lorajit: cannot open model %s: %s (%s)\n", c->model,
+        fprintf(stderr, "lorajit: cannot open model %s%s%s: %s (%s)\n", c->model,
+                c->artifact ? " with artifact " : "", c->artifact ? c->artifact : "",
                 e ? lorajit_errmsg(e) : "out of memory", lorajit_status_str(s));
         lorajit_engine_free(e);
         return NULL;
@@ -646,6 +653,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "inspect")) return cmd_inspect(argc, argv);
     if (!strcmp(cmd, "demo")) return cmd_demo(argc, argv);
     if (!strcmp(cmd, "generate")) return cmd_generate(argc, argv);
+    if (!strcmp(cmd, "compile")) return cmd_compile(argc, argv);
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
         fputs(usage_text, stdout);
         return 0;

@@ -122,9 +122,11 @@ LORAJIT_API const char *lorajit_errmsg(const lorajit_engine *e);
 /* Writes the model's IR (after verification and passes) as text to f. */
 LORAJIT_API lorajit_status lorajit_engine_print_ir(lorajit_engine *e, FILE *f);
 
-/* Model facts: vocab size, max tokens per forward call. */
+/* Model facts: vocab size, max tokens per forward call, sequences (max_batch;
+ * fixed by the schema, which an artifact's user may not know). 0 when e did not start. */
 LORAJIT_API int lorajit_vocab_size(const lorajit_engine *e);
 LORAJIT_API int lorajit_max_tokens(const lorajit_engine *e);
+LORAJIT_API int lorajit_max_batch(const lorajit_engine *e);
 
 /* Loads the PEFT adapter in dir (adapter_config.json + adapter_model.safetensors)
  * into a free slot under name. Does not activate it. Everything is validated before

@@ -155,6 +155,10 @@ int lorajit_max_tokens(const lorajit_engine *e) {
     return e && e->started ? (int)e->L->schema.max_tokens : 0;
 }
 
+int lorajit_max_batch(const lorajit_engine *e) {
+    return e && e->started ? e->L->schema.max_batch : 0;
+}
+
 lorajit_status lorajit_load_adapter(lorajit_engine *e, const char *name, const char *dir) {
     lorajit_status st = lj_engine_enter(e, "load_adapter");
     if (st) return st;
