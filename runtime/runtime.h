@@ -134,9 +134,10 @@ int lj_layout_site(const lj_layout *L, int layer, int module);
 #define LJ_ARTIFACT_LIBRARY "liblorajit_model.so"
 #define LJ_ARTIFACT_IR "model.ir"
 #define LJ_FNV_OFFSET UINT64_C(0xcbf29ce484222325) /* FNV-1a 64 offset basis */
-/* FNV-1a 64 of data[0..n), continuing from h (LJ_FNV_OFFSET to start). */
+/* FNV-1a 64 of data[0..n), continuing from h (LJ_FNV_OFFSET to start). data is
+ * borrowed for the call. */
 uint64_t lj_fnv1a64(const void *data, size_t n, uint64_t h);
-/* FNV-1a 64 of the whole file at path. */
+/* FNV-1a 64 of the whole file at path (borrowed for the call). */
 lorajit_status lj_file_hash(const char *path, uint64_t *out, lj_err *err);
 typedef struct lj_manifest {
     int abi_version;       /* LJ_ABI_VERSION of the ctx.h the code was compiled against */
@@ -155,7 +156,9 @@ lorajit_status lj_manifest_write(const char *dir, const lj_manifest *m, lj_err *
  * Caller owns m->L and m->features; free with lj_manifest_clear(). On failure
  * *m is cleared. */
 lorajit_status lj_manifest_read(const char *dir, lj_manifest *m, lj_err *err);
-/* The same on text[0..len) (for fuzzing); path is used in messages only. */
+/* The same on text[0..len) (for fuzzing); text and path are borrowed for the call,
+ * path is used in messages only. Caller owns m->L and m->features; free with
+ * lj_manifest_clear(). */
 lorajit_status lj_manifest_parse(const char *text, size_t len, const char *path, lj_manifest *m,
                                  lj_err *err);
 void lj_manifest_clear(lj_manifest *m); /* frees L and features; NULL does nothing */
@@ -163,13 +166,13 @@ void lj_manifest_clear(lj_manifest *m); /* frees L and features; NULL does nothi
  * (tests use it to forge a manifest that passes the hash). root is borrowed. */
 lorajit_status lj_manifest_seal(struct cJSON *root, lj_err *err);
 /* The first config field (Hugging Face name) where model differs from artifact,
- * as E_SHAPE naming model_path, the field and both values. */
+ * as E_SHAPE naming model_path, the field and both values. All borrowed for the call. */
 lorajit_status lj_config_compare(const lj_config *artifact, const lj_config *model, const char *model_path,
                                  const char *artifact_dir, lj_err *err);
 
 /* ---- artifact.c: lorajit_engine_open_artifact (no LLVM: dlopen) ---- */
-/* 1: this CPU has the x86 feature f (LLVM's spelling, or an x86-64 level name);
- * 0: it lacks it; -1: this runtime cannot test f. */
+/* 1: this CPU has the x86 feature f (LLVM's spelling, or an x86-64 level name;
+ * borrowed for the call); 0: it lacks it; -1: this runtime cannot test f. */
 int lj_cpu_has(const char *f);
 
 /* ---- safetensors.c: mmap reader, validated header ---- */

@@ -30,6 +30,10 @@ grep -q '"cpu":[[:space:]]*"x86-64-v2"' "$tmp/art2/manifest.json" || fail "x86-6
 "$bin" compile --model $m --target-cpu pentium9 -o "$tmp/art3" > /dev/null 2> "$tmp/e1"; [ $? = 1 ] \
   || fail "an unknown --target-cpu should exit 1"
 grep -q pentium9 "$tmp/e1" || fail "unknown cpu not named: $(cat "$tmp/e1")"
+PATH=/nonexistent "$bin" compile --model $m -o "$tmp/art4" > /dev/null 2> "$tmp/e4"; [ $? = 1 ] \
+  || fail "compile without a C compiler on PATH should exit 1"
+grep -q 'cannot run the C compiler' "$tmp/e4" || fail "missing cc not explained: $(cat "$tmp/e4")"
+[ ! -e "$tmp/art4/manifest.json" ] || fail "a failed compile left a manifest"
 
 # The example program: runtime library + artifact, two adapters, switching.
 "$b/aot_example" "$tmp/art" $m $a/a_qv $a/a_all > "$tmp/ex.out" || fail "aot_example: $(cat "$tmp/ex.out")"
