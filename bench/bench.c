@@ -655,7 +655,7 @@ int main(int argc, char **argv) {
     r.dim = mid.dim, r.hidden_dim = mid.hidden_dim, r.n_heads = mid.n_heads;
     r.n_layers = o.quick ? 4 : 8, r.vocab = 2048, r.r_max = 64, r.n_slots = 6;
     for (int t = 0; t < BENCH_TOKEN_SETS; t++) r.tokens[t] = token_sets[t];
-    int fwd_reps[BENCH_TOKEN_SETS] = {30, 15, 7}, quick_reps[BENCH_TOKEN_SETS] = {5, 3, 2};
+    int fwd_reps[BENCH_TOKEN_SETS] = {30, 15, 9}, quick_reps[BENCH_TOKEN_SETS] = {5, 3, 2};
     const int *reps = o.quick ? quick_reps : fwd_reps;
     int swap_reps = o.quick ? 5 : 30;
     progress_total = 1 + BENCH_COMPILES + 1 + BENCH_TOKEN_SETS + BENCH_SWAPS + 1 + 1; /* bench_progress calls */
