@@ -599,6 +599,16 @@ static char **split_list(const char *s, int *n) {
     return out;
 }
 
+static void pattern_list_free(pattern_list *p) {
+    for (int i = 0; i < p->n; i++) {
+        free(p->keys[i]);
+        regfree(&p->re[i]);
+    }
+    free(p->keys);
+    free(p->vals);
+    free(p->re);
+}
+
 static int cmd_adapter(int argc, char **argv) {
     if (argc < 1 || argv[0][0] == '-') die("adapter: missing OUTDIR");
     const char *dir = argv[0], *targets = "q_proj,v_proj", *layers = NULL;
@@ -674,6 +684,12 @@ static int cmd_adapter(int argc, char **argv) {
     write_safetensors(dir, "adapter_model.safetensors", ts, l.n, a.dtype);
     free(ts);
     tensor_list_free(&l);
+    for (int i = 0; i < a.n_targets; i++) free(a.targets[i]);
+    free(a.targets);
+    free(a.layers);
+    pattern_list_free(&a.rank_pattern);
+    pattern_list_free(&a.alpha_pattern);
+    if (a.regex) regfree(&re);
     return 0;
 }
 

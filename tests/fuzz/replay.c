@@ -62,7 +62,7 @@ int main(int argc, char **argv) {
             sprintf(names[n++], "%s/%s", argv[i], e->d_name);
         }
         if (d) closedir(d);
-        qsort(names, n, sizeof *names, cmp_str);
+        if (n > 0) qsort(names, n, sizeof *names, cmp_str);
         for (int k = 0; k < n; k++) {
             if (stat(names[k], &sb) == 0 && S_ISREG(sb.st_mode)) {
                 bad += run_file(names[k]) != 0;
