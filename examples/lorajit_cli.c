@@ -25,6 +25,7 @@ static const char usage_text[] =
     "  lorajit script --model DIR [--schema FILE] [--max-rank N] [--targets ..] [--slots N] FILE|-\n"
     "  lorajit inspect --model DIR [--schema FILE] [--max-rank N] [--targets ..] [--slots N]\n"
     "  lorajit demo   [--model DIR] [--cycles N]\n"
+    "  lorajit bench  [--quick] [--out DIR] ...          # runs lorajit_bench (bench/)\n"
     "  lorajit compile --model DIR [schema options] [--target-cpu CPU] -o OUT\n"
     "                 (CPU: native (default), x86-64, x86-64-v2, x86-64-v3, x86-64-v4)\n"
     "  lorajit generate --model DIR [schema options] [--adapter NAME=DIR]...\n"
@@ -645,9 +646,26 @@ done:
     return rc;
 }
 
+/* `lorajit bench ...` runs the lorajit_bench binary that sits next to this one. */
+static int cmd_bench(char **argv) {
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 16);
+    if (n <= 0) {
+        perror("lorajit bench: /proc/self/exe");
+        return 1;
+    }
+    exe[n] = '\0';
+    strcpy(strrchr(exe, '/') + 1, "lorajit_bench");
+    argv[1] = exe;
+    execv(exe, argv + 1);
+    fprintf(stderr, "lorajit bench: cannot run %s: %s\n", exe, strerror(errno));
+    return 1;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) return usage();
     const char *cmd = argv[1];
+    if (!strcmp(cmd, "bench")) return cmd_bench(argv);
     if (!strcmp(cmd, "run")) return cmd_run(argc, argv);
     if (!strcmp(cmd, "script")) return cmd_script(argc, argv);
     if (!strcmp(cmd, "inspect")) return cmd_inspect(argc, argv);
