@@ -59,16 +59,31 @@ static char *str_dup(const char *s) {
 
 #define PEFT_REGEX_MAX_LEN 1024     /* characters of one pattern */
 #define PEFT_REGEX_MAX_NODES 20000  /* bound on the parse tree glibc builds for it */
+#define PEFT_REGEX_MAX_REPEATS 64   /* '*', '+', '?' and {n,m} in one pattern */
+#define PEFT_MAX_PATTERNS 4096      /* entries of rank_pattern / alpha_pattern */
+#define PEFT_PATTERN_TEXT_MAX 65536 /* characters of all the keys of one of them */
 
 /* An upper bound on the tree glibc's regcomp builds for the ERE p. It copies the
  * operand of '+' (x+ is x x*) and of {n,m} (m copies), so stacked or nested
- * repeats multiply: "a++++..." or "((a{99}){99}){99}" would take gigabytes. */
-static double regex_nodes(const char *p) {
+ * repeats multiply: "a++++..." or "((a{99}){99}){99}" would take gigabytes. Also
+ * counts the repeats into *repeats, and returns -1 for a repeat of a repeat
+ * ("a**", "a+{2}"; a lazy "a*?" is allowed): Python's re, which PEFT uses, refuses
+ * those as "multiple repeat", and glibc spends seconds on a run of them. */
+static double regex_nodes(const char *p, int *repeats) {
     struct { double alts, cur, last; } lv[32] = {{0, 0, 0}};
-    int d = 0;
+    int d = 0, after = 0; /* 1: just after a repeat; 2: after a repeat and its lazy '?' */
+    *repeats = 0;
     while (*p) {
         char c = *p++;
         double q = -1; /* size of the quantified operand, when c is a quantifier */
+        bool rep = c == '*' || c == '+' || c == '?' || (c == '{' && *p >= '0' && *p <= '9');
+        if (rep) {
+            if (after == 2 || (after == 1 && c != '?')) return -1;
+            after = after == 1 ? 2 : 1;
+            ++*repeats;
+        } else {
+            after = 0;
+        }
         if (c == '*' || c == '?') q = lv[d].last + 1;
         else if (c == '+') q = 2 * lv[d].last + 1;
         else if (c == '{' && *p >= '0' && *p <= '9') {
@@ -130,10 +145,17 @@ static lorajit_status regex_compile(const char *prefix, const char *body, const 
     if (strlen(body) > PEFT_REGEX_MAX_LEN)
         return lj_fail(err, LORAJIT_E_UNSUPPORTED, "%s: field '%s': regular expression of %zu "
                        "characters; at most %d", path, field, strlen(body), PEFT_REGEX_MAX_LEN);
-    if (regex_nodes(body) > PEFT_REGEX_MAX_NODES)
+    int repeats;
+    double nodes = regex_nodes(body, &repeats);
+    if (nodes < 0)
+        return lj_fail(err, LORAJIT_E_FORMAT, "%s: field '%s': regular expression '%.80s%s' repeats a "
+                       "repeat (like 'a**'; Python's re refuses it too)", path, field, body,
+                       strlen(body) > 80 ? "..." : "");
+    if (nodes > PEFT_REGEX_MAX_NODES || repeats > PEFT_REGEX_MAX_REPEATS)
         return lj_fail(err, LORAJIT_E_UNSUPPORTED, "%s: field '%s': regular expression '%.80s%s' "
-                       "is too complex (its repeats expand to over %d nodes)", path, field, body,
-                       strlen(body) > 80 ? "..." : "", PEFT_REGEX_MAX_NODES);
+                       "is too complex (%d repeats, at most %d; they expand to %.0f nodes, at most "
+                       "%d)", path, field, body, strlen(body) > 80 ? "..." : "", repeats,
+                       PEFT_REGEX_MAX_REPEATS, nodes > 1e9 ? 1e9 : nodes, PEFT_REGEX_MAX_NODES);
     size_t n = strlen(prefix) + strlen(body) + 8;
     char *src = lj_malloc(n);
     regex_t *re = lj_malloc(sizeof *re);
@@ -268,10 +290,16 @@ static lorajit_status patterns_parse(const cJSON *j, const char *field, bool is_
     if (!cJSON_IsObject(j))
         return lj_fail(err, LORAJIT_E_FORMAT, "%s: field '%s' must be an object", path, field);
     int n = cJSON_GetArraySize(j);
+    size_t text = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, j) text += strlen(it->string);
+    if (n > PEFT_MAX_PATTERNS || text > PEFT_PATTERN_TEXT_MAX)
+        return lj_fail(err, LORAJIT_E_UNSUPPORTED, "%s: field '%s' has %d keys of %zu characters in "
+                       "all; at most %d keys and %d characters", path, field, n, text,
+                       PEFT_MAX_PATTERNS, PEFT_PATTERN_TEXT_MAX);
     peft_pattern *p = lj_calloc((size_t)n + 1, sizeof *p);
     if (!p) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", path);
     *out = p;
-    const cJSON *it;
     cJSON_ArrayForEach(it, j) {
         int rank = 0;
         if (is_rank ? !json_int_in(it, 1, 1 << 20, &rank) : !cJSON_IsNumber(it))

@@ -4,8 +4,8 @@
  * adapters, two of them active with weights, every allocation inside a load and a
  * hotswap is made to fail in turn (lj_alloc_fail_after; cJSON's allocations are routed
  * through the same hook), and a set of bad adapter folders is loaded and hotswapped in
- * (bad JSON, rank over max_rank, wrong shape, truncated or lying safetensors, a regex
- * bomb, missing files, DoRA). After each failure the served logits, the logits of each
+ * (bad JSON, rank over max_rank, wrong shape, truncated or lying safetensors, regex
+ * bombs, missing files, DoRA). After each failure the served logits, the logits of each
  * adapter alone, the adapter list and the stats must be byte for byte as before (only
  * failed_calls grows, by one), and the message must name the cause.
  * Usage: test_failpoints BUILD_DIR (uses BUILD_DIR/lorajit_gen); run from tests/. */
@@ -158,8 +158,9 @@ static void test_bad_files(lorajit_engine *e, const char *root) {
     char *rank32 = qv_config_with("r", "32"), *rank2 = qv_config_with("r", "2");
     char *qkv = qv_config_with("target_modules", "[\"q_proj\", \"k_proj\", \"v_proj\"]");
     char *dora = qv_config_with("use_dora", "true");
-    char *bomb = qv_config_with("target_modules", "\"model.*q_pr+++++++++++++++++++++++++++++++++++++++++++oj\"");
-    if (!st || !cfg || !rank32 || !rank2 || !qkv || !dora || !bomb || n_st < 64) {
+    char *bomb = qv_config_with("target_modules", "\"model.*((q_pr{99}){99}){99}oj\"");
+    char *stacked = qv_config_with("rank_pattern", "{\"q_pr**********************oj\": 2}");
+    if (!st || !cfg || !rank32 || !rank2 || !qkv || !dora || !bomb || !stacked || n_st < 64) {
         CHECK(0, "cannot prepare the bad adapters");
         goto done;
     }
@@ -177,6 +178,8 @@ static void test_bad_files(lorajit_engine *e, const char *root) {
         {{"missing_tensor", LORAJIT_E_NOT_FOUND, "k_proj.lora_A.weight' is missing"},
          write_bad(root, "missing_tensor", qkv, st, n_st)},
         {{"regex_bomb", LORAJIT_E_UNSUPPORTED, "too complex"}, write_bad(root, "regex_bomb", bomb, st, n_st)},
+        {{"regex_stacked", LORAJIT_E_FORMAT, "rank_pattern': regular expression 'q_pr***"},
+         write_bad(root, "regex_stacked", stacked, st, n_st)},
         {{"dora", LORAJIT_E_UNSUPPORTED, "use_dora"}, write_bad(root, "dora", dora, st, n_st)},
         {{"no_weights", LORAJIT_E_NOT_FOUND, "adapter_model.safetensors: no such file"},
          write_bad(root, "no_weights", cfg, NULL, 0)},
@@ -199,7 +202,7 @@ static void test_bad_files(lorajit_engine *e, const char *root) {
     printf("test_failpoints: %zu bad adapter folders, each loaded and hotswapped, checked\n",
            sizeof cases / sizeof cases[0]);
 done:
-    free(st), free(cfg), free(rank32), free(rank2), free(qkv), free(dora), free(bomb);
+    free(st), free(cfg), free(rank32), free(rank2), free(qkv), free(dora), free(bomb), free(stacked);
 }
 
 int main(int argc, char **argv) {
