@@ -16,28 +16,35 @@
 
 #include "runtime.h"
 
+/* On success *fd is an open descriptor the caller closes. */
+lorajit_status lj_open_regular(const char *path, int *fd, size_t *size, lj_err *err) {
+    *fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (*fd < 0) return lj_fail(err, LORAJIT_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    lorajit_status s = LORAJIT_OK;
+    if (fstat(*fd, &st) != 0)
+        s = lj_fail(err, LORAJIT_E_IO, "%s: cannot stat: %s", path, strerror(errno));
+    else if (!S_ISREG(st.st_mode))
+        s = lj_fail(err, LORAJIT_E_IO, "%s: not a regular file", path);
+    else if ((uint64_t)st.st_size >= (uint64_t)SIZE_MAX)
+        s = lj_fail(err, LORAJIT_E_NOMEM, "%s: file of %lld bytes is too large", path, (long long)st.st_size);
+    if (s) {
+        close(*fd);
+        *fd = -1;
+        return s;
+    }
+    *size = (size_t)st.st_size;
+    return LORAJIT_OK;
+}
+
 /* Caller owns *data; free with free(). On failure *data is NULL and *len 0. */
 lorajit_status lj_read_file(const char *path, char **data, size_t *len, lj_err *err) {
     *data = NULL;
     *len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return lj_fail(err, LORAJIT_E_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return lj_fail(err, LORAJIT_E_IO, "%s: cannot stat: %s", path, strerror(e));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return lj_fail(err, LORAJIT_E_IO, "%s: not a regular file", path);
-    }
-    if ((uint64_t)st.st_size >= (uint64_t)SIZE_MAX) {
-        close(fd);
-        return lj_fail(err, LORAJIT_E_NOMEM, "%s: file of %lld bytes is too large", path,
-                       (long long)st.st_size);
-    }
-    size_t size = (size_t)st.st_size;
+    int fd;
+    size_t size;
+    lorajit_status s = lj_open_regular(path, &fd, &size, err);
+    if (s) return s;
     char *buf = lj_malloc(size + 1);
     if (!buf) {
         close(fd);

@@ -38,6 +38,9 @@ void *lj_calloc(size_t n, size_t size); /* Caller owns the result; free with fre
 void lj_alloc_fail_after(long k);
 
 /* ---- file.c: whole-file reads, paths ---- */
+/* Opens path read-only and checks it is a regular file of a representable size.
+ * On success the caller owns *fd (close it); on failure *fd is -1 and err names path. */
+lorajit_status lj_open_regular(const char *path, int *fd, size_t *size, lj_err *err);
 /* Reads path into a NUL-terminated buffer. Caller owns *data; free with free(). */
 lorajit_status lj_read_file(const char *path, char **data, size_t *len, lj_err *err);
 /* Writes dir + "/" + name into out (cap bytes); fails with E_ARG if it does not fit. */

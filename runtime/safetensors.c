@@ -303,19 +303,10 @@ fail:
 /* Caller owns *out; free with st_close(). On failure *out is NULL. */
 lorajit_status st_open(const char *path, st_file **out, lj_err *err) {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return lj_fail(err, LORAJIT_E_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return lj_fail(err, LORAJIT_E_IO, "%s: cannot stat: %s", path, strerror(e));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return lj_fail(err, LORAJIT_E_IO, "%s: not a regular file", path);
-    }
-    size_t size = (size_t)st.st_size;
+    int fd;
+    size_t size;
+    lorajit_status os = lj_open_regular(path, &fd, &size, err);
+    if (os) return os;
     if (size < 8) {
         close(fd);
         return lj_fail(err, LORAJIT_E_FORMAT,
