@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 static int check_pass_count, check_fail_count;
 
@@ -35,6 +36,30 @@ static inline double check_close_ratio(const float *got, const float *want, long
         if (q > r || (q != q)) { r = q; if (worst) *worst = i; }
     }
     return r;
+}
+
+/* Reads a whole file, NUL-terminated. Caller owns the result; free with free().
+ * NULL if unreadable. *len (when not NULL) gets the byte count. */
+static inline char *check_read_file(const char *path, long *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = n >= 0 ? (char *)malloc((size_t)n + 1) : NULL;
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) { free(buf); buf = NULL; }
+    fclose(f);
+    if (buf) buf[n] = '\0';
+    if (len) *len = n;
+    return buf;
+}
+
+/* Writes data[0..n) to path. Returns 0, or -1 on any failure. */
+static inline int check_write_file(const char *path, const void *data, long n) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    int ok = fwrite(data, 1, (size_t)n, f) == (size_t)n;
+    return (fclose(f) == 0 && ok) ? 0 : -1;
 }
 
 static inline int check_summary(const char *name) {

@@ -40,39 +40,18 @@ static double now_ms(void) {
 
 /* ---- files ---- */
 
-static char *read_all(const char *path, long *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc(n + 1);
-    if (buf && fread(buf, 1, n, f) != (size_t)n) { free(buf); buf = NULL; }
-    fclose(f);
-    if (buf) buf[n] = '\0';
-    if (len) *len = n;
-    return buf;
-}
-
-static int write_all(const char *path, const void *data, long n) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return -1;
-    int ok = fwrite(data, 1, n, f) == (size_t)n;
-    return (fclose(f) == 0 && ok) ? 0 : -1;
-}
-
 /* dst/name = src/name (copied; extra bytes appended when extra > 0). */
 static int copy_file(const char *src_dir, const char *dst_dir, const char *name, int extra) {
     char src[4096], dst[4096];
     snprintf(src, sizeof src, "%s/%s", src_dir, name);
     snprintf(dst, sizeof dst, "%s/%s", dst_dir, name);
     long n;
-    char *data = read_all(src, &n);
+    char *data = check_read_file(src, &n);
     if (!data) return -1;
     char *more = realloc(data, n + extra + 1);
     if (!more) { free(data); return -1; }
     memset(more + n, 0x5a, extra);
-    int rc = write_all(dst, more, n + extra);
+    int rc = check_write_file(dst, more, n + extra);
     free(more);
     return rc;
 }
@@ -210,13 +189,13 @@ static void test_edited_manifest(const char *art, const char *root) {
     CHECK(copy_artifact(art, dir) == 0, "copy artifact");
     snprintf(path, sizeof path, "%s/manifest.json", dir);
     long n;
-    char *text = read_all(path, &n);
+    char *text = check_read_file(path, &n);
     char *shape = text ? strstr(text, "\"shape\"") : NULL;
     char *digit = shape ? strpbrk(shape, "123456789") : NULL;
     CHECK(digit != NULL, "no shape in the manifest");
     if (!digit) { free(text); return; }
     *digit = *digit == '9' ? '8' : *digit + 1;
-    CHECK(write_all(path, text, n) == 0, "write %s", path);
+    CHECK(check_write_file(path, text, n) == 0, "write %s", path);
     free(text);
     expect_refusal("edited manifest", dir, TINY, NULL, LORAJIT_E_FORMAT, "manifest_hash", "edited");
 }
@@ -236,7 +215,7 @@ static void test_missing_feature(const char *art, const char *root) {
     snprintf(dir, sizeof dir, "%s/feature", root);
     CHECK(copy_artifact(art, dir) == 0, "copy artifact");
     snprintf(path, sizeof path, "%s/manifest.json", dir);
-    char *text = read_all(path, NULL);
+    char *text = check_read_file(path, NULL);
     cJSON *root_json = text ? cJSON_Parse(text) : NULL;
     cJSON *target = cJSON_GetObjectItemCaseSensitive(root_json, "target");
     cJSON *features = cJSON_GetObjectItemCaseSensitive(target, "features");
@@ -248,7 +227,7 @@ static void test_missing_feature(const char *art, const char *root) {
         lj_err err = {0};
         CHECK(lj_manifest_seal(root_json, &err) == LORAJIT_OK, "seal: %s", err.msg);
         char *out = cJSON_Print(root_json);
-        CHECK(out && write_all(path, out, (long)strlen(out)) == 0, "write forged manifest");
+        CHECK(out && check_write_file(path, out, (long)strlen(out)) == 0, "write forged manifest");
         cJSON_free(out);
         expect_refusal("CPU lacks a feature", dir, TINY, NULL, LORAJIT_E_UNSUPPORTED, "lacks", lacking);
     }

@@ -24,28 +24,6 @@
 
 /* ---- small file helpers ---- */
 
-/* Reads a whole file. Caller owns the result; free with free(). NULL if unreadable. */
-static char *read_all(const char *path, long *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc(n + 1);
-    if (buf && fread(buf, 1, n, f) != (size_t)n) { free(buf); buf = NULL; }
-    fclose(f);
-    if (buf) buf[n] = '\0';
-    if (len) *len = n;
-    return buf;
-}
-
-static int write_all(const char *path, const void *data, long n) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return -1;
-    int ok = fwrite(data, 1, n, f) == (size_t)n;
-    return (fclose(f) == 0 && ok) ? 0 : -1;
-}
-
 /* True when msg holds the decimal number v not glued to other digits. */
 static int mentions_number(const char *msg, long v) {
     char num[32];
@@ -157,7 +135,7 @@ static int run_case(lorajit_engine *e, const char *root, const cJSON *c, double 
     }
     snprintf(path, sizeof path, "%s/expected/%s", root, file ? file : "");
     long len = 0;
-    float *want = (float *)read_all(path, &len);
+    float *want = (float *)check_read_file(path, &len);
     int32_t *tokens = malloc(sizeof *tokens * (n ? n : 1));
     float *got = malloc(sizeof *got * (size_t)(n ? n : 1) * (vocab > 0 ? vocab : 1));
     CHECK(want != NULL, "%s: cannot read %s", name, path);
@@ -188,7 +166,7 @@ static int write_schema(const cJSON *schema, char *path) {
     if (fd < 0) return -1;
     close(fd);
     char *text = cJSON_PrintUnformatted(schema);
-    int rc = text ? write_all(path, text, (long)strlen(text)) : -1;
+    int rc = text ? check_write_file(path, text, (long)strlen(text)) : -1;
     free(text);
     return rc;
 }
@@ -198,7 +176,7 @@ static int write_schema(const cJSON *schema, char *path) {
 static void run_suite(const char *root) {
     char path[1024];
     snprintf(path, sizeof path, "%s/expected/index.json", root);
-    char *text = read_all(path, NULL);
+    char *text = check_read_file(path, NULL);
     CHECK(text != NULL, "%s is missing", path);
     if (!text) return;
     cJSON *index = cJSON_Parse(text);
@@ -321,15 +299,15 @@ static int make_broken_adapter(char *dir, int garble_config) {
     if (!mkdtemp(dir)) return -1;
     char path[256];
     long n_cfg, n_st;
-    char *cfg = read_all(TINY_ADAPTERS "/a_qv/adapter_config.json", &n_cfg);
-    char *st = read_all(TINY_ADAPTERS "/a_qv/adapter_model.safetensors", &n_st);
+    char *cfg = check_read_file(TINY_ADAPTERS "/a_qv/adapter_config.json", &n_cfg);
+    char *st = check_read_file(TINY_ADAPTERS "/a_qv/adapter_model.safetensors", &n_st);
     int rc = -1;
     if (!cfg || !st) goto done;
     snprintf(path, sizeof path, "%s/adapter_config.json", dir);
     static const char garbled[] = "{\"r\": 8, \"lora_alpha\": ";
-    if (garble_config ? write_all(path, garbled, sizeof garbled - 1) : write_all(path, cfg, n_cfg)) goto done;
+    if (garble_config ? check_write_file(path, garbled, sizeof garbled - 1) : check_write_file(path, cfg, n_cfg)) goto done;
     snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
-    rc = write_all(path, st, garble_config ? n_st : n_st / 2);
+    rc = check_write_file(path, st, garble_config ? n_st : n_st / 2);
 done:
     free(cfg);
     free(st);

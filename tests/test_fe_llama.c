@@ -37,19 +37,6 @@ static ir_graph *build(const lj_config *cfg, const lj_schema *s, const char *wha
     return g;
 }
 
-static char *read_all(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *m = open_memstream(&buf, &len);
-    int c;
-    while ((c = fgetc(f)) != EOF) fputc(c, m);
-    fclose(m);
-    fclose(f);
-    return buf;
-}
-
 /* Compares text with the golden file (or rewrites it when LORAJIT_UPDATE_GOLDEN=1),
  * printing the first differing line. */
 static void check_golden(const char *text, const char *path) {
@@ -60,7 +47,7 @@ static void check_golden(const char *text, const char *path) {
         printf("rewrote %s\n", path);
         return;
     }
-    char *want = read_all(path);
+    char *want = check_read_file(path, NULL);
     CHECK(want, "cannot read %s (create it with LORAJIT_UPDATE_GOLDEN=1)", path);
     if (!want) return;
     const char *a = text, *b = want;

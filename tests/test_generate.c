@@ -26,20 +26,6 @@
 #define RTOL 1e-4
 #define MAXV 256 /* largest vocabulary of the test models */
 
-/* Reads a whole file. Caller owns the result; free with free(). NULL if unreadable. */
-static char *read_all(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc(n + 1);
-    if (buf && fread(buf, 1, n, f) != (size_t)n) { free(buf); buf = NULL; }
-    fclose(f);
-    if (buf) buf[n] = '\0';
-    return buf;
-}
-
 /* Opens model_dir with schema (JSON text or NULL) and the generation options. */
 static lorajit_engine *open_engine(const char *model_dir, const char *schema, int max_batch) {
     char path[64] = "";
@@ -375,7 +361,7 @@ static void gen_model(gen_case *cases, int n, const char *schema) {
 }
 
 static void suite_c(void) {
-    char *text = read_all("golden/expected/generate.json");
+    char *text = check_read_file("golden/expected/generate.json", NULL);
     CHECK(text != NULL, "golden/expected/generate.json is missing");
     cJSON *root = text ? cJSON_Parse(text) : NULL;
     free(text);
