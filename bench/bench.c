@@ -5,7 +5,8 @@
  * to this binary) in a work dir reused across runs. Measures compile stages for 2, 8
  * and 32 layers at two widths; adapter load/hotswap against a memcpy of the same
  * bytes; forward for 1/16/128-token prompts in six configurations against the same
- * GEMMs through OpenBLAS; then runs the PyTorch peer (peer.c). Outputs: a table on
+ * GEMMs through OpenBLAS; decode on a TinyLlama-shaped model against the memory
+ * bandwidth (bench_decode.c); then runs the PyTorch peer (peer.c). Outputs: a table on
  * stdout, OUT/bench.json, OUT/bench_*.png (report.c). Exit 1 on any failure. */
 #define _GNU_SOURCE
 #include <cblas.h>
@@ -39,6 +40,7 @@ static const int token_sets[BENCH_TOKEN_SETS] = {1, 16, 128};
 typedef struct bench_opts {
     bool quick, no_peer, no_plots;
     int threads;           /* 0: as OpenBLAS found it */
+    int decode_layers;     /* 0: bench_decode's default (TinyLlama's 22; 2 with --quick) */
     char out[PATH_MAX], work[PATH_MAX], exe_dir[PATH_MAX];
     const char *python, *peer;
 } bench_opts;
@@ -46,7 +48,7 @@ typedef struct bench_opts {
 // ----------------------------------------------------------------------------
 // small helpers (a CLI: failures print and exit 1)
 
-static void die(const char *fmt, ...) {
+void bench_die(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     fputs("\nlorajit bench: ", stderr);
@@ -63,11 +65,11 @@ static void xfmt(char *buf, size_t cap, const char *f, ...) {
     va_start(ap, f);
     int n = vsnprintf(buf, cap, f, ap);
     va_end(ap);
-    if (n < 0 || (size_t)n >= cap) die("path or command too long: %.80s...", buf);
+    if (n < 0 || (size_t)n >= cap) bench_die("path or command too long: %.80s...", buf);
 }
 
 static void must(lorajit_status st, lorajit_engine *e, const char *what) {
-    if (st != LORAJIT_OK) die("%s: %s: %s", what, lorajit_status_str(st), lorajit_errmsg(e));
+    if (st != LORAJIT_OK) bench_die("%s: %s: %s", what, lorajit_status_str(st), lorajit_errmsg(e));
 }
 
 double bench_now_ms(void) {
@@ -100,7 +102,7 @@ static void mkdirs(const char *path) {
             mkdir(p, 0755);
             *s = '/';
         }
-    if (mkdir(p, 0755) != 0 && errno != EEXIST) die("cannot create %s: %s", p, strerror(errno));
+    if (mkdir(p, 0755) != 0 && errno != EEXIST) bench_die("cannot create %s: %s", p, strerror(errno));
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -114,20 +116,9 @@ static bench_stat stat_of(double *ms, int reps) {
                         ms[reps - 1], reps};
 }
 
-/* One thing to time: prep(arg) untimed, run(arg) timed, undo(arg) untimed (either
- * may be NULL); the result goes to *out. */
-typedef struct bench_job {
-    void (*prep)(void *), (*run)(void *), (*undo)(void *);
-    void *arg;
-    bench_stat *out;
-} bench_job;
-
-/* Runs every job once untimed (warm-up), then reps rounds in which each job runs
- * once, in order: jobs compared with each other share the same moments of machine
- * load, so a busy second hurts them all alike. */
-static void measure_jobs(bench_job *jobs, int n, int reps) {
+void bench_measure_jobs(bench_job *jobs, int n, int reps) {
     double *ms = calloc((size_t)n * (size_t)reps, sizeof *ms);
-    if (!ms) die("out of memory");
+    if (!ms) bench_die("out of memory");
     for (int round = -1; round < reps; round++)
         for (int j = 0; j < n; j++) {
             bench_job *b = &jobs[j];
@@ -145,8 +136,7 @@ static void measure_jobs(bench_job *jobs, int n, int reps) {
 // ----------------------------------------------------------------------------
 // inputs: models and adapters from lorajit_gen, reused when their stamp matches
 
-/* Runs `lorajit_gen kind dir args` unless dir/.stamp already records the same args. */
-static void generate(const bench_opts *o, const char *kind, const char *dir, const char *args) {
+bool bench_generate(const char *exe_dir, const char *kind, const char *dir, const char *args) {
     char stamp[PATH_MAX + 16], cmd[8192], have[2048] = "";
     xfmt(stamp, sizeof stamp, "%s/.stamp", dir);
     FILE *f = fopen(stamp, "r");
@@ -154,14 +144,15 @@ static void generate(const bench_opts *o, const char *kind, const char *dir, con
         size_t n = fread(have, 1, sizeof have - 1, f);
         have[n] = '\0';
         fclose(f);
-        if (strcmp(have, args) == 0) return;
+        if (strcmp(have, args) == 0) return false;
     }
-    xfmt(cmd, sizeof cmd, "'%s/lorajit_gen' %s '%s' %s >/dev/null", o->exe_dir, kind, dir, args);
-    if (system(cmd) != 0) die("generation failed: %s", cmd);
+    xfmt(cmd, sizeof cmd, "'%s/lorajit_gen' %s '%s' %s >/dev/null", exe_dir, kind, dir, args);
+    if (system(cmd) != 0) bench_die("generation failed: %s", cmd);
     f = fopen(stamp, "w");
-    if (!f) die("cannot write %s", stamp);
+    if (!f) bench_die("cannot write %s", stamp);
     fputs(args, f);
     fclose(f);
+    return true;
 }
 
 /* Writes dir/config.json: the model's config with other sizes (the compiler reads
@@ -171,10 +162,10 @@ static void write_config(const char *model_dir, const char *dir, const bench_wid
     size_t len;
     lj_err err;
     xfmt(path, sizeof path, "%s/config.json", model_dir);
-    if (lj_read_file(path, &text, &len, &err)) die("%s", err.msg);
+    if (lj_read_file(path, &text, &len, &err)) bench_die("%s", err.msg);
     cJSON *j = cJSON_Parse(text);
     free(text);
-    if (!j) die("%s: not JSON", path);
+    if (!j) bench_die("%s: not JSON", path);
     cJSON_ReplaceItemInObject(j, "hidden_size", cJSON_CreateNumber(w->dim));
     cJSON_ReplaceItemInObject(j, "intermediate_size", cJSON_CreateNumber(w->hidden_dim));
     cJSON_ReplaceItemInObject(j, "num_attention_heads", cJSON_CreateNumber(w->n_heads));
@@ -185,7 +176,7 @@ static void write_config(const char *model_dir, const char *dir, const bench_wid
     xfmt(path, sizeof path, "%s/config.json", dir);
     char *out = cJSON_Print(j);
     FILE *f = fopen(path, "w");
-    if (!f || !out || fputs(out, f) < 0) die("cannot write %s", path);
+    if (!f || !out || fputs(out, f) < 0) bench_die("cannot write %s", path);
     fclose(f);
     free(out);
     cJSON_Delete(j);
@@ -209,27 +200,27 @@ static void compile_once(void *p) {
     double t0 = bench_now_ms();
     xfmt(path, sizeof path, "%s/config.json", a->model_dir);
     if (lj_config_read(path, &cfg, &err) || lj_schema_resolve(&a->opts, &cfg, &schema, &err))
-        die("%s", err.msg);
+        bench_die("%s", err.msg);
     ir_graph *g = fe_llama_build(&cfg, &schema, &err);
-    if (!g) die("front end: %s", err.msg);
+    if (!g) bench_die("front end: %s", err.msg);
     lj_layout *L = NULL;
-    if (ir_verify(g) || ir_plan(g) || ir_verify(g)) die("%s: %s", path, g->msg);
-    if (fe_layout(g, &cfg, &schema, &L, &err)) die("%s", err.msg);
+    if (ir_verify(g) || ir_plan(g) || ir_verify(g)) bench_die("%s: %s", path, g->msg);
+    if (fe_layout(g, &cfg, &schema, &L, &err)) bench_die("%s", err.msg);
     double t1 = bench_now_ms();
     LLVMTargetMachineRef tm = NULL;
-    if (cg_host_target(&tm, &err)) die("%s", err.msg);
+    if (cg_host_target(&tm, &err)) bench_die("%s", err.msg);
     LLVMOrcThreadSafeContextRef tsctx = LLVMOrcCreateNewThreadSafeContext();
     LLVMContextRef llctx = LLVMOrcThreadSafeContextGetContext(tsctx);
     LLVMModuleRef mod = LLVMModuleCreateWithNameInContext("lorajit", llctx);
-    if (cg_module_build(g, llctx, mod, &err)) die("codegen: %s", err.msg);
+    if (cg_module_build(g, llctx, mod, &err)) bench_die("codegen: %s", err.msg);
     double t2 = bench_now_ms();
-    if (cg_optimize(mod, tm, &err)) die("optimise: %s", err.msg);
+    if (cg_optimize(mod, tm, &err)) bench_die("optimise: %s", err.msg);
     LLVMDisposeTargetMachine(tm);
     double t3 = bench_now_ms();
     jit_session *js = NULL;
     lj_forward_fn fwd = NULL;
     lj_decode_fn decode = NULL;
-    if (jit_session_open(tsctx, mod, &js, &fwd, &decode, &err)) die("JIT: %s", err.msg); /* takes tsctx, mod */
+    if (jit_session_open(tsctx, mod, &js, &fwd, &decode, &err)) bench_die("JIT: %s", err.msg); /* takes tsctx, mod */
     double t4 = bench_now_ms();
     jit_session_free(js);
     lj_layout_free(L);
@@ -252,7 +243,7 @@ static void bench_compile(bench_result *r, const bench_opts *o, const char *mid_
         compile_arg a = {dir, {.max_rank = 64, .max_adapters = 8}, {0}};
         if (i == 0) compile_once(&a); /* warm-up: LLVM's one-time initialisation */
         double *v = calloc(5 * (size_t)reps, sizeof(double)); /* [stage, rep] */
-        if (!v) die("out of memory");
+        if (!v) bench_die("out of memory");
         for (int k = 0; k < reps; k++) {
             compile_once(&a);
             for (int s = 0; s < 4; s++) v[s * reps + k] = a.ms[s];
@@ -267,20 +258,8 @@ static void bench_compile(bench_result *r, const bench_opts *o, const char *mid_
 // ----------------------------------------------------------------------------
 // 2. forward in six configurations, and the GEMM bound
 
-typedef struct gemm_arg {
-    st_file *file;   /* the model's safetensors, mapped */
-    int n_mats;
-    const float **w; /* [n_mats] W [out, in], F32 in the mapping */
-    int *out, *in;   /* [n_mats] */
-    float *x;        /* [128, max in] */
-    float *y;        /* [128, max out] */
-    int n;           /* tokens */
-} gemm_arg;
-
-/* The model's projection GEMMs (q,k,v,o,gate,up,down of every layer, lm_head) as
- * lorajit calls them: sgemv for one token, sgemm on W [N, K] with Trans otherwise. */
-static void gemm_once(void *p) {
-    gemm_arg *a = p;
+void bench_gemm_once(void *p) {
+    bench_gemm *a = p;
     for (int i = 0; i < a->n_mats; i++) {
         if (a->n == 1)
             cblas_sgemv(CblasRowMajor, CblasNoTrans, a->out[i], a->in[i], 1.0f, a->w[i], a->in[i],
@@ -291,27 +270,26 @@ static void gemm_once(void *p) {
     }
 }
 
-/* Maps the model's weights (the same page-cache pages lorajit's engines map). */
-static void gemm_open(gemm_arg *a, const char *model_dir, int n_layers) {
+void bench_gemm_open(bench_gemm *a, const char *model_dir, int n_layers) {
     static const char *const mods[7] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
                                         "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj",
                                         "mlp.down_proj"};
     char path[PATH_MAX + 32], name[128];
     lj_err err;
     xfmt(path, sizeof path, "%s/model.safetensors", model_dir);
-    if (st_open(path, &a->file, &err)) die("%s", err.msg);
+    if (st_open(path, &a->file, &err)) bench_die("%s", err.msg);
     int cap = n_layers * 7 + 1, max_in = 0, max_out = 0;
     a->w = calloc((size_t)cap, sizeof *a->w);
     a->out = calloc((size_t)cap, sizeof(int));
     a->in = calloc((size_t)cap, sizeof(int));
-    if (!a->w || !a->out || !a->in) die("out of memory");
+    if (!a->w || !a->out || !a->in) bench_die("out of memory");
     for (int i = 0; i < cap; i++) {
         if (i < cap - 1)
             xfmt(name, sizeof name, "model.layers.%d.%s.weight", i / 7, mods[i % 7]);
         else
             xfmt(name, sizeof name, "lm_head.weight");
         const st_tensor *t = st_find(a->file, name);
-        if (!t || t->dtype != ST_F32 || t->ndim != 2) die("%s: no F32 matrix %s", path, name);
+        if (!t || t->dtype != ST_F32 || t->ndim != 2) bench_die("%s: no F32 matrix %s", path, name);
         a->w[i] = t->data;
         a->out[i] = (int)t->shape[0], a->in[i] = (int)t->shape[1];
         if (a->in[i] > max_in) max_in = a->in[i];
@@ -320,12 +298,12 @@ static void gemm_open(gemm_arg *a, const char *model_dir, int n_layers) {
     a->n_mats = cap;
     a->x = malloc(sizeof(float) * 128 * (size_t)max_in);
     a->y = calloc(128 * (size_t)max_out, sizeof(float));
-    if (!a->x || !a->y) die("out of memory");
+    if (!a->x || !a->y) bench_die("out of memory");
     for (size_t i = 0; i < 128 * (size_t)max_in; i++)
         a->x[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
 }
 
-static void gemm_close(gemm_arg *a) {
+void bench_gemm_close(bench_gemm *a) {
     free(a->x), free(a->y), free(a->w), free(a->out), free(a->in);
     st_close(a->file);
 }
@@ -369,7 +347,7 @@ static const struct fwd_cfg {
 
 /* The six configurations and the GEMM bound, measured round-robin per prompt length.
  * The 16-token logits of each go to logit_dir/<name>_16.bin for the peer to compare. */
-static void bench_forward(bench_result *r, lorajit_engine *engines[3], gemm_arg *gemm,
+static void bench_forward(bench_result *r, lorajit_engine *engines[3], bench_gemm *gemm,
                           const int *reps, const char *logit_dir) {
     int32_t tokens[128];
     for (int i = 0; i < 128; i++) tokens[i] = (int32_t)((i * 7919u + 13) % (unsigned)r->vocab);
@@ -380,7 +358,7 @@ static void bench_forward(bench_result *r, lorajit_engine *engines[3], gemm_arg 
         row->name = cfgs[c].name, row->what = cfgs[c].what, row->peer = cfgs[c].peer, row->agree = -1;
         args[c] = (fwd_arg){engines[cfgs[c].engine], fwd_names + cfgs[c].first, cfgs[c].n_active, tokens,
                             0, malloc(sizeof(float) * 128 * (size_t)r->vocab)};
-        if (!args[c].logits) die("out of memory");
+        if (!args[c].logits) bench_die("out of memory");
     }
     for (int t = 0; t < BENCH_TOKEN_SETS; t++) {
         bench_progress("forward: six configurations and the GEMM bound, %d token%s", token_sets[t],
@@ -390,15 +368,15 @@ static void bench_forward(bench_result *r, lorajit_engine *engines[3], gemm_arg 
             jobs[c] = (bench_job){fwd_prep, fwd_once, NULL, &args[c], &r->fwd[c].lj[t]};
         }
         gemm->n = token_sets[t];
-        jobs[BENCH_FWD_CONFIGS] = (bench_job){NULL, gemm_once, NULL, gemm, &r->gemm[t]};
-        measure_jobs(jobs, BENCH_FWD_CONFIGS + 1, reps[t]);
+        jobs[BENCH_FWD_CONFIGS] = (bench_job){NULL, bench_gemm_once, NULL, gemm, &r->gemm[t]};
+        bench_measure_jobs(jobs, BENCH_FWD_CONFIGS + 1, reps[t]);
         if (token_sets[t] != 16) continue;
         for (int c = 0; c < BENCH_FWD_CONFIGS; c++) {
             char path[PATH_MAX + 64];
             xfmt(path, sizeof path, "%s/%s_16.bin", logit_dir, r->fwd[c].name);
             FILE *f = fopen(path, "wb");
             if (!f || fwrite(args[c].logits, sizeof(float), 16 * (size_t)r->vocab, f) != 16 * (size_t)r->vocab)
-                die("cannot write %s", path);
+                bench_die("cannot write %s", path);
             fclose(f);
         }
     }
@@ -462,13 +440,13 @@ static void bench_swaps(bench_result *r, const bench_opts *o, lorajit_engine *e,
     lj_config cfg;
     lj_schema schema;
     xfmt(path, sizeof path, "%s/config.json", model_dir);
-    if (lj_config_read(path, &cfg, &err) || lj_schema_resolve(&opts, &cfg, &schema, &err)) die("%s", err.msg);
+    if (lj_config_read(path, &cfg, &err) || lj_schema_resolve(&opts, &cfg, &schema, &err)) bench_die("%s", err.msg);
     ir_graph *g = fe_llama_build(&cfg, &schema, &err);
     lj_layout *L = NULL;
-    if (!g || ir_verify(g) || ir_plan(g) || fe_layout(g, &cfg, &schema, &L, &err)) die("layout: %s", err.msg);
+    if (!g || ir_verify(g) || ir_plan(g) || fe_layout(g, &cfg, &schema, &L, &err)) bench_die("layout: %s", err.msg);
     ir_graph_free(g);
     lj_slots *slots = NULL;
-    if (lj_slots_new(L, &slots, &err)) die("%s", err.msg);
+    if (lj_slots_new(L, &slots, &err)) bench_die("%s", err.msg);
 
     for (int i = 0; i < BENCH_SWAPS; i++) {
         bench_swap_row *row = &r->swap[i];
@@ -476,11 +454,11 @@ static void bench_swaps(bench_result *r, const bench_opts *o, lorajit_engine *e,
         row->rank = ranks[i % BENCH_RANKS];
         swap_arg a = {.e = e, .dir = {adapters[i][0], adapters[i][1]}, .slots = slots};
         for (int k = 0; k < 2; k++)
-            if (peft_adapter_read(adapters[i][k], L, &a.ad[k], &err)) die("%s", err.msg);
+            if (peft_adapter_read(adapters[i][k], L, &a.ad[k], &err)) bench_die("%s", err.msg);
         row->bytes = a.bytes = a.ad[0]->bytes;
         bench_progress("swap: %s rank %d (%.2f MiB)", row->targets, row->rank, row->bytes / 1048576.0);
         a.src = malloc(a.bytes), a.dst = malloc(a.bytes);
-        if (!a.src || !a.dst) die("out of memory");
+        if (!a.src || !a.dst) bench_die("out of memory");
         memset(a.src, 1, a.bytes), memset(a.dst, 2, a.bytes);
         must(lorajit_load_adapter(e, "bench_swap", a.dir[0]), e, "load");
         bench_job jobs[4] = {
@@ -489,7 +467,7 @@ static void bench_swaps(bench_result *r, const bench_opts *o, lorajit_engine *e,
             {NULL, hotswap_once, NULL, &a, &row->hotswap_file},
             {NULL, slot_write_once, NULL, &a, &row->hotswap_mem},
         };
-        for (int j = 0; j < 4; j++) measure_jobs(&jobs[j], 1, reps); /* steady loops, as the peer times copy_ */
+        for (int j = 0; j < 4; j++) bench_measure_jobs(&jobs[j], 1, reps); /* steady loops, as the peer times copy_ */
         must(lorajit_delete_adapter(e, "bench_swap"), e, "delete");
         lj_slots_clear(slots, 0);
         free(a.src), free(a.dst);
@@ -504,12 +482,13 @@ static void bench_swaps(bench_result *r, const bench_opts *o, lorajit_engine *e,
 
 static void usage(void) {
     fputs("usage: lorajit bench [--quick] [--out DIR] [--work DIR] [--threads N] [--no-peer]\n"
-          "                     [--no-plots] [--python PATH] [--peer PATH]\n"
+          "                     [--no-plots] [--python PATH] [--peer PATH] [--decode-layers N]\n"
           "  --quick     small model, few repetitions: every figure in well under a minute\n"
           "  --out DIR   bench.json and bench_*.png (default: the build dir)\n"
           "  --work DIR  generated models and adapters, reused (default: BUILD/bench-work)\n"
           "  --threads N OpenBLAS threads (default: OPENBLAS_NUM_THREADS, else every core)\n"
-          "  --no-peer   skip PyTorch; --python (default /usr/bin/python3), --peer peer_torch.py\n",
+          "  --no-peer   skip PyTorch; --python (default /usr/bin/python3), --peer peer_torch.py\n"
+          "  --decode-layers N  layers of the TinyLlama-shaped decode model (default 22)\n",
           stderr);
     exit(2);
 }
@@ -517,7 +496,7 @@ static void usage(void) {
 static void parse_args(int argc, char **argv, bench_opts *o) {
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) die("cannot read /proc/self/exe");
+    if (n <= 0) bench_die("cannot read /proc/self/exe");
     exe[n] = '\0';
     *strrchr(exe, '/') = '\0';
     xfmt(o->exe_dir, sizeof o->exe_dir, "%s", exe);
@@ -535,6 +514,7 @@ static void parse_args(int argc, char **argv, bench_opts *o) {
         else if (!strcmp(a, "--python") && v) o->python = argv[++i];
         else if (!strcmp(a, "--peer") && v) o->peer = argv[++i];
         else if (!strcmp(a, "--threads") && v) o->threads = atoi(argv[++i]);
+        else if (!strcmp(a, "--decode-layers") && v) o->decode_layers = atoi(argv[++i]);
         else usage();
     }
     if (!o->work[0]) xfmt(o->work, sizeof o->work, "%s/bench-work", exe);
@@ -637,7 +617,7 @@ static const struct fwd_cfg {
     cJSON_AddNumberToObject(j, "swap_reps", swap_reps);
     char *text = cJSON_Print(j);
     FILE *f = fopen(path, "w");
-    if (!f || !text || fputs(text, f) < 0) die("cannot write %s", path);
+    if (!f || !text || fputs(text, f) < 0) bench_die("cannot write %s", path);
     fclose(f);
     free(text);
     cJSON_Delete(j);
@@ -658,7 +638,7 @@ int main(int argc, char **argv) {
     int fwd_reps[BENCH_TOKEN_SETS] = {30, 15, 9}, quick_reps[BENCH_TOKEN_SETS] = {5, 3, 2};
     const int *reps = o.quick ? quick_reps : fwd_reps;
     int swap_reps = o.quick ? 5 : 30;
-    progress_total = 1 + BENCH_COMPILES + 1 + BENCH_TOKEN_SETS + BENCH_SWAPS + 1 + 1; /* bench_progress calls */
+    progress_total = 1 + BENCH_COMPILES + 1 + BENCH_TOKEN_SETS + BENCH_SWAPS + BENCH_DECODE_PROGRESS + 1 + 1;
 
     /* inputs */
     char model_dir[PATH_MAX], args[1024], adapters[BENCH_SWAPS][2][PATH_MAX], fwd_ad[5][PATH_MAX];
@@ -666,7 +646,7 @@ int main(int argc, char **argv) {
     xfmt(model_dir, sizeof model_dir, "%s/models/d%d_l%d", o.work, r.dim, r.n_layers);
     xfmt(args, sizeof args, "--dim %d --hidden %d --layers %d --heads %d --kv-heads %d "
              "--vocab %d --max-pos 256 --seed 1", r.dim, r.hidden_dim, r.n_layers, r.n_heads, r.n_heads, r.vocab);
-    generate(&o, "model", model_dir, args);
+    bench_generate(o.exe_dir, "model", model_dir, args);
     struct stat sb;
     char wpath[PATH_MAX + 32];
     xfmt(wpath, sizeof wpath, "%s/model.safetensors", model_dir);
@@ -678,14 +658,14 @@ int main(int argc, char **argv) {
                      target_sets[i / BENCH_RANKS], rank, 'a' + k);
             xfmt(args, sizeof args, "--model '%s' --r %d --alpha %d --targets %s --seed %d",
                      model_dir, rank, 2 * rank, target_lists[i / BENCH_RANKS], 100 + 2 * i + k);
-            generate(&o, "adapter", adapters[i][k], args);
+            bench_generate(o.exe_dir, "adapter", adapters[i][k], args);
         }
     for (int i = 0; i < 5; i++) {
         int rank = i < 4 ? 16 : 4;
         xfmt(fwd_ad[i], PATH_MAX, "%s/adapters/d%d_l%d/fwd_%d", o.work, r.dim, r.n_layers, i);
         xfmt(args, sizeof args, "--model '%s' --r %d --alpha %d --targets %s --seed %d",
                  model_dir, rank, 2 * rank, target_lists[1], 200 + i);
-        generate(&o, "adapter", fwd_ad[i], args);
+        bench_generate(o.exe_dir, "adapter", fwd_ad[i], args);
     }
 
     bench_compile(&r, &o, model_dir);
@@ -704,16 +684,17 @@ int main(int argc, char **argv) {
     char logit_dir[PATH_MAX + 16];
     xfmt(logit_dir, sizeof logit_dir, "%s/logits", o.work);
     mkdirs(logit_dir);
-    gemm_arg gemm = {0};
-    gemm_open(&gemm, model_dir, r.n_layers);
+    bench_gemm gemm = {0};
+    bench_gemm_open(&gemm, model_dir, r.n_layers);
     bench_forward(&r, engines, &gemm, reps, logit_dir);
-    gemm_close(&gemm);
+    bench_gemm_close(&gemm);
 
     for (int i = 0; i < 5; i++) must(lorajit_delete_adapter(e_64, fwd_names[i]), e_64, "delete");
     bench_swaps(&r, &o, e_64, model_dir, adapters);
     lorajit_engine_free(e_none);
     lorajit_engine_free(e_64);
     lorajit_engine_free(e_4);
+    bench_decode(&r, o.exe_dir, o.work, o.decode_layers);
 
     /* the PyTorch peer, same model files and thread count */
     bench_progress("PyTorch peer (%s %s)", o.python, o.no_peer ? "skipped" : "running");
@@ -732,7 +713,7 @@ int main(int argc, char **argv) {
     if (isatty(2)) fputc('\n', stderr);
     char path[PATH_MAX + 32], msg[512];
     xfmt(path, sizeof path, "%s/bench.json", o.out);
-    if (bench_write_json(&r, path) != 0) die("cannot write %s: %s", path, strerror(errno));
+    if (bench_write_json(&r, path) != 0) bench_die("cannot write %s: %s", path, strerror(errno));
     bench_print_table(&r, stdout);
     printf("\nJSON: %s\n", path);
     if (o.no_plots) printf("plots: skipped (--no-plots)\n");

@@ -1,5 +1,6 @@
 /* bench.h — what `lorajit bench` measures, shared by bench/bench.c (the runs),
- * bench/peer.c (the PyTorch subprocess) and bench/report.c (table, JSON, plots).
+ * bench/bench_decode.c (decode against the memory bandwidth), bench/peer.c (the
+ * PyTorch subprocess) and bench/report.c (table, JSON, plots).
  * Every time is in milliseconds; a bench_stat is the median, min and max over
  * `reps` timed runs that follow one untimed warm-up run. */
 #ifndef LORAJIT_BENCH_H
@@ -18,6 +19,8 @@ enum {
     BENCH_FWD_CONFIGS = 6,
     BENCH_SWAPS = BENCH_TARGET_SETS * BENCH_RANKS,
     BENCH_COMPILES = BENCH_WIDTHS * BENCH_LAYER_SETS,
+    BENCH_DECODE_CONFIGS = 5,   /* batch 1: base, one adapter; batch 8: base, shared, mixed */
+    BENCH_DECODE_PROGRESS = 4,  /* bench_progress calls of bench_decode */
 };
 
 typedef struct bench_stat {
@@ -59,6 +62,38 @@ typedef struct bench_fwd_row {
     double agree;            /* max |lorajit - torch| of the 16-token logits; < 0: unknown */
 } bench_fwd_row;
 
+/* One decode configuration: `batch` sequences, each advancing one token per step. */
+typedef struct bench_decode_row {
+    const char *name;        /* JSON key, e.g. "b8_mixed" */
+    const char *what;        /* for the table */
+    int batch;
+    int n_adapters;          /* distinct adapters a step reads: 0, 1 or batch */
+    double bytes;            /* weight bytes a step reads: every tensor but embed_tokens,
+                                batch embedding rows, A and B of each distinct adapter */
+    bench_stat step;         /* one lorajit_decode call */
+} bench_decode_row;
+
+/* Section 4: decode on a TinyLlama-shaped model against the memory bandwidth. */
+typedef struct bench_decode_result {
+    int dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab;
+    int full_layers;         /* TinyLlama's 22: n_layers < full_layers says the model was cut */
+    int rank, n_adapters;    /* rank-16 adapters on all seven projections, 8 of them */
+    double model_bytes;      /* tensor data of model.safetensors */
+    double adapter_bytes;    /* A and B of one adapter */
+    double gen_s;            /* lorajit_gen for the model and adapters; 0: reused */
+    double open_ms;          /* compile of the decode engine */
+    int threads;             /* threads of the bandwidth loops (= OpenBLAS threads) */
+    size_t bw_bytes;         /* buffer the bandwidth loops stream */
+    bench_stat read;         /* summing bw_bytes of floats (reads only) */
+    bench_stat copy;         /* memcpy of bw_bytes into another buffer */
+    int prompt;              /* tokens of the timed prefill */
+    bench_stat prefill;      /* lorajit_seq_prefill of the prompt on one sequence */
+    bench_stat gemm[2];      /* the projection GEMMs alone (bench_gemm) at M = 1 and M = 8 */
+    int pos_start, pos_end;  /* sequence 0's KV positions over the timed steps */
+    bool finite;             /* the last step's logits are all finite */
+    bench_decode_row rows[BENCH_DECODE_CONFIGS];
+} bench_decode_result;
+
 typedef struct bench_result {
     bool quick;
     double wall_s;
@@ -83,6 +118,7 @@ typedef struct bench_result {
     bench_swap_row swap[BENCH_SWAPS];
     bench_fwd_row fwd[BENCH_FWD_CONFIGS];
     bench_stat gemm[BENCH_TOKEN_SETS]; /* the projection GEMMs alone through OpenBLAS */
+    bench_decode_result dec;
 } bench_result;
 
 /* ---- bench.c ---- */
@@ -90,6 +126,51 @@ typedef struct bench_result {
 double bench_now_ms(void);
 /* Prints one progress line (stderr, rewritten in place on a terminal). */
 void bench_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints "lorajit bench: <message>" to stderr and exits 1 (a CLI: no partial report). */
+void bench_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* One thing to time: prep(arg) untimed, run(arg) timed, undo(arg) untimed (either
+ * may be NULL); the result goes to *out. */
+typedef struct bench_job {
+    void (*prep)(void *), (*run)(void *), (*undo)(void *);
+    void *arg;
+    bench_stat *out;
+} bench_job;
+
+/* Runs every job once untimed (warm-up), then reps rounds in which each job runs
+ * once, in order: jobs compared with each other share the same moments of machine
+ * load, so a busy second hurts them all alike. */
+void bench_measure_jobs(bench_job *jobs, int n, int reps);
+/* Runs `exe_dir/lorajit_gen kind dir args` unless dir/.stamp already records the
+ * same args. Returns true when it ran the generator. */
+bool bench_generate(const char *exe_dir, const char *kind, const char *dir, const char *args);
+
+/* The model's projection GEMMs (q,k,v,o,gate,up,down of every layer, lm_head) as
+ * lorajit calls them: sgemv for one token, sgemm on W [N, K] with Trans otherwise. */
+typedef struct bench_gemm {
+    struct st_file *file; /* the model's safetensors, mapped */
+    int n_mats;
+    const float **w;      /* [n_mats] W [out, in], F32 in the mapping */
+    int *out, *in;        /* [n_mats] */
+    float *x;             /* [128, max in] */
+    float *y;             /* [128, max out] */
+    int n;                /* tokens (rows of x), 1..128 */
+} bench_gemm;
+/* Maps the model's weights (the same page-cache pages lorajit's engines map). */
+void bench_gemm_open(bench_gemm *a, const char *model_dir, int n_layers);
+/* A bench_job run: every GEMM once on a->n rows. */
+void bench_gemm_once(void *p);
+void bench_gemm_close(bench_gemm *a);
+
+/* ---- bench_decode.c ---- */
+/* Fills r->dec: generates (or reuses, under work) the TinyLlama-shaped model with
+ * n_layers layers (0: 22; 2 layers at dim 256 with r->quick) and eight adapters,
+ * measures the read and copy bandwidth with r->threads threads, a 64-token prefill
+ * and decode steps at batch 1 and 8. */
+void bench_decode(bench_result *r, const char *exe_dir, const char *work, int n_layers);
+void bench_decode_print(const bench_result *r, FILE *f);
+/* The "decode" object of bench.json. Caller owns the result; free with cJSON_Delete(). */
+struct cJSON *bench_decode_json(const bench_result *r);
 
 /* ---- peer.c: the PyTorch peer ---- */
 /* Runs python peer_path spec_path with OPENBLAS_NUM_THREADS = r->threads and merges

@@ -137,6 +137,7 @@ void bench_print_table(const bench_result *r, FILE *f) {
             if (r->fwd[i].agree >= 0) fprintf(f, " %s %.1e", r->fwd[i].name, r->fwd[i].agree);
         fputc('\n', f);
     }
+    bench_decode_print(r, f);
 }
 
 // ----------------------------------------------------------------------------
@@ -338,6 +339,7 @@ int bench_write_json(const bench_result *r, const char *path) {
         }
         cJSON_AddItemToArray(fw, o);
     }
+    cJSON_AddItemToObject(root, "decode", bench_decode_json(r));
     cJSON_AddItemToObject(root, "summary", summary_json(r));
     char *text = cJSON_Print(root);
     cJSON_Delete(root);

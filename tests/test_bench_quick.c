@@ -2,8 +2,9 @@
  *
  * Runs BUILD/lorajit_bench --quick --out TMP (work dir BUILD/bench-work, reused) and
  * checks that bench.json holds every figure: each compile row, swap row, forward
- * configuration and token count, the GEMM bound and the summary ratios, as finite
- * positive numbers (median, min, max, reps). The PyTorch rows must be numbers when
+ * configuration and token count, the GEMM bound, the summary ratios, and the decode
+ * section (bandwidth, prefill, five decode configurations against their bandwidth
+ * bound, mixed / shared), as finite positive numbers (median, min, max, reps). The PyTorch rows must be numbers when
  * /usr/bin/python3 can import torch, and "unavailable: ..." otherwise; lorajit and
  * torch logits must agree. PNGs must exist when gnuplot is installed. Never a speed.
  * Recipe: a new figure in bench.json gets a need_* line below. */
@@ -171,6 +172,56 @@ static void check_json(const cJSON *j) {
     }
 }
 
+static void check_decode(const cJSON *j) {
+    const cJSON *dec = get(j, "decode", "bench.json");
+    const cJSON *m = get(dec, "model", "decode");
+    static const char *const dims[] = {"dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size",
+                                       "tensor_bytes", "adapters", "adapter_rank", "adapter_bytes"};
+    for (int i = 0; i < 10; i++) need_number(m, dims[i], "decode.model");
+    need_number(dec, "compile_ms", "decode");
+    need_number(dec, "openblas_threads", "decode");
+    const cJSON *bw = get(dec, "bandwidth", "decode");
+    need_number(bw, "buffer_bytes", "decode.bandwidth");
+    need_number(bw, "threads", "decode.bandwidth");
+    need_stat(bw, "read_ms", "decode.bandwidth");
+    need_number(bw, "read_gb_per_s", "decode.bandwidth");
+    need_stat(bw, "copy_ms", "decode.bandwidth");
+    need_number(bw, "copy_gb_per_s", "decode.bandwidth");
+    const cJSON *pf = get(dec, "prefill", "decode");
+    need_number(pf, "tokens", "decode.prefill");
+    need_stat(pf, "ms", "decode.prefill");
+    need_number(pf, "tokens_per_s", "decode.prefill");
+    CHECK(cJSON_IsTrue(get(dec, "logits_finite", "decode")), "decode: the last step's logits are not finite");
+    const cJSON *gm = get(dec, "gemm_ms", "decode");
+    need_stat(gm, "1", "decode.gemm_ms");
+    need_stat(gm, "8", "decode.gemm_ms");
+    static const char *const cfgs[] = {"b1_base", "b1_one_adapter", "b8_base", "b8_shared", "b8_mixed"};
+    static const int batch[] = {1, 1, 8, 8, 8}, distinct[] = {0, 1, 0, 1, 8};
+    const cJSON *cf = get(dec, "configs", "decode");
+    for (int c = 0; c < 5; c++) {
+        char w[64];
+        snprintf(w, sizeof w, "decode.configs.%s", cfgs[c]);
+        const cJSON *x = get(cf, cfgs[c], "decode.configs");
+        const cJSON *b = get(x, "batch", w), *n = get(x, "distinct_adapters", w);
+        CHECK(cJSON_IsNumber(b) && b->valueint == batch[c], "%s.batch should be %d", w, batch[c]);
+        CHECK(cJSON_IsNumber(n) && n->valueint == distinct[c], "%s.distinct_adapters should be %d", w, distinct[c]);
+        need_number(x, "bytes_per_step", w);
+        need_stat(x, "step_ms", w);
+        need_number(x, "steps_per_s", w);
+        need_number(x, "tokens_per_s", w);
+        need_number(x, "bound_ms", w);
+        need_number(x, "over_bound", w);
+        need_number(x, "over_bound_min", w);
+        need_number(x, "over_gemm", w);
+        need_number(x, "over_copy_bound", w);
+    }
+    const cJSON *q = get(dec, "ratios", "decode");
+    need_number(q, "b8_mixed_over_shared", "decode.ratios");
+    need_number(q, "b8_shared_over_base", "decode.ratios");
+    need_number(q, "b1_one_adapter_over_base", "decode.ratios");
+    need_number(q, "b8_over_b1_base", "decode.ratios");
+}
+
 int main(int argc, char **argv) {
     const char *build = argc > 1 ? argv[1] : "../build";
     char out[] = "/tmp/lorajit_bench_quick_XXXXXX", cmd[8400], path[4200];
@@ -205,6 +256,7 @@ int main(int argc, char **argv) {
         cJSON *j = cJSON_Parse(text);
         CHECK(j != NULL, "%s is not JSON", path);
         if (j) check_json(j);
+        if (j) check_decode(j);
         cJSON_Delete(j);
         free(text);
     }

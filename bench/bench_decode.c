@@ -1,0 +1,449 @@
+/* bench_decode.c — section 4 of `lorajit bench`: decode tokens/s at batch 1 and 8 on
+ * a TinyLlama-shaped model (dim 2048, hidden 5632, 22 layers, 32 heads, 4 KV heads,
+ * vocab 32000, F32) against the bound set by memory bandwidth, and a batch of 8 rows
+ * with 8 distinct adapters against the same batch sharing one.
+ *
+ * Inputs: the model and eight rank-16 adapters on all seven projections, made by
+ * lorajit_gen under the work dir (reused). Measures the read and copy bandwidth
+ * (streaming sum and memcpy of a large buffer, on the OpenBLAS thread count), one
+ * 64-token prefill, and lorajit_decode steps round-robin over five configurations
+ * and the same projection GEMMs alone through OpenBLAS at M = 1 and 8.
+ * Outputs: r->dec, its table lines (bench_decode_print) and JSON (bench_decode_json). */
+#define _GNU_SOURCE
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "bench.h"
+#include "lorajit.h"
+
+enum {
+    DEC_BATCH = 8,        /* rows of the big batch = adapters = sequences */
+    DEC_PROMPT = 64,      /* prefill tokens */
+    DEC_SEQ_LEN = 512,    /* KV positions per sequence */
+    DEC_MAX_THREADS = 64, /* bandwidth loops */
+};
+
+static const char *const all_seven = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj";
+
+/* The five configurations, timed round-robin. mode: 0 no adapter, 1 every row uses
+ * adapter 0, 2 row i uses adapter i. */
+static const struct dec_cfg {
+    const char *name, *what;
+    int batch, mode;
+} cfgs[BENCH_DECODE_CONFIGS] = {
+    {"b1_base", "no adapter", 1, 0},
+    {"b1_one_adapter", "one r16 adapter", 1, 1},
+    {"b8_base", "no adapter", DEC_BATCH, 0},
+    {"b8_shared", "one r16 adapter shared by all rows", DEC_BATCH, 1},
+    {"b8_mixed", "8 distinct r16 adapters, one per row", DEC_BATCH, 2},
+};
+
+static void must(lorajit_status st, lorajit_engine *e, const char *what) {
+    if (st != LORAJIT_OK) bench_die("%s: %s: %s", what, lorajit_status_str(st), lorajit_errmsg(e));
+}
+
+static void path_fmt(char *buf, size_t cap, const char *f, const char *a, const char *b) {
+    int n = snprintf(buf, cap, f, a, b);
+    if (n < 0 || (size_t)n >= cap) bench_die("path too long: %s", buf);
+}
+
+// ----------------------------------------------------------------------------
+// bytes a step reads
+
+/* Floats of the model's tensors (F32, no biases, lm_head not tied): every layer's
+ * seven projections and two norms, the final norm, lm_head, and embed_tokens when
+ * with_embed. */
+static double model_floats(const bench_decode_result *d, bool with_embed) {
+    double head_size = d->dim / d->n_heads, q_dim = d->n_heads * head_size, kv_dim = d->n_kv_heads * head_size;
+    double layer = q_dim * d->dim + 2 * kv_dim * d->dim + d->dim * q_dim + 3.0 * d->hidden_dim * d->dim + 2.0 * d->dim;
+    return d->n_layers * layer + d->dim + (with_embed ? 2.0 : 1.0) * d->vocab * d->dim;
+}
+
+/* Floats of one adapter: A [r, in] and B [out, r] of the seven projections per layer. */
+static double adapter_floats(const bench_decode_result *d) {
+    double head_size = d->dim / d->n_heads, q_dim = d->n_heads * head_size, kv_dim = d->n_kv_heads * head_size;
+    double in_out = (d->dim + q_dim) * 2 + (d->dim + kv_dim) * 2 + (d->dim + d->hidden_dim) * 3;
+    return d->n_layers * d->rank * in_out;
+}
+
+/* Bytes of tensor data in a .safetensors file: its size less the 8-byte header
+ * length and the header. */
+static double st_data_bytes(const char *path) {
+    unsigned char len[8];
+    FILE *f = fopen(path, "rb");
+    if (!f || fread(len, 1, 8, f) != 8 || fseek(f, 0, SEEK_END) != 0) bench_die("cannot read %s", path);
+    uint64_t n = 0;
+    for (int k = 7; k >= 0; k--) n = n << 8 | len[k];
+    double size = (double)ftell(f);
+    fclose(f);
+    return size - 8 - (double)n;
+}
+
+// ----------------------------------------------------------------------------
+// bandwidth: every thread streams its part of one large buffer
+
+typedef float v4f __attribute__((vector_size(16)));
+
+typedef struct bw_part {
+    const char *src; /* [bytes] */
+    char *dst;       /* [bytes], copy only */
+    size_t bytes;
+    float sum;       /* of the floats read: keeps the loads alive */
+} bw_part;
+
+typedef struct bw_arg {
+    int threads;
+    void *(*fn)(void *);
+    bw_part part[DEC_MAX_THREADS];
+} bw_arg;
+
+static void *read_part(void *p) {
+    bw_part *s = p;
+    const v4f *x = (const v4f *)s->src;
+    v4f a = {0}, b = {0}, c = {0}, d = {0}; /* four chains: the adds never wait for memory */
+    for (size_t i = 0, n = s->bytes / sizeof(v4f); i + 4 <= n; i += 4)
+        a += x[i], b += x[i + 1], c += x[i + 2], d += x[i + 3];
+    v4f t = a + b + c + d;
+    s->sum = t[0] + t[1] + t[2] + t[3];
+    return NULL;
+}
+
+static void *copy_part(void *p) {
+    bw_part *s = p;
+    memcpy(s->dst, s->src, s->bytes);
+    return NULL;
+}
+
+static void bw_once(void *p) {
+    bw_arg *a = p;
+    pthread_t t[DEC_MAX_THREADS];
+    for (int i = 1; i < a->threads; i++)
+        if (pthread_create(&t[i], NULL, a->fn, &a->part[i]) != 0) bench_die("pthread_create failed");
+    a->fn(&a->part[0]);
+    for (int i = 1; i < a->threads; i++) pthread_join(t[i], NULL);
+}
+
+static void bench_bandwidth(bench_decode_result *d, int reps) {
+    char *src = aligned_alloc(64, d->bw_bytes), *dst = aligned_alloc(64, d->bw_bytes);
+    if (!src || !dst) bench_die("out of memory (two buffers of %zu MiB)", d->bw_bytes >> 20);
+    memset(src, 0, d->bw_bytes); /* every page mapped before timing */
+    memset(dst, 0, d->bw_bytes);
+    bw_arg rd, cp;
+    rd.threads = cp.threads = d->threads;
+    rd.fn = read_part, cp.fn = copy_part;
+    size_t part = d->bw_bytes / (size_t)d->threads / 64 * 64;
+    for (int i = 0; i < d->threads; i++) {
+        size_t off = part * (size_t)i, len = i == d->threads - 1 ? d->bw_bytes - off : part;
+        rd.part[i] = cp.part[i] = (bw_part){src + off, dst + off, len, 0};
+    }
+    bench_job jobs[2] = {{NULL, bw_once, NULL, &rd, &d->read}, {NULL, bw_once, NULL, &cp, &d->copy}};
+    bench_measure_jobs(jobs, 2, reps);
+    free(src);
+    free(dst);
+}
+
+// ----------------------------------------------------------------------------
+// prefill and decode
+
+typedef struct prefill_arg {
+    lorajit_engine *e;
+    const char *const *names; /* [DEC_BATCH] */
+    const int32_t *prompt;
+    int seq;
+} prefill_arg;
+
+/* The next sequence, emptied, with its own adapter. */
+static void prefill_prep(void *p) {
+    prefill_arg *a = p;
+    a->seq = (a->seq + 1) % DEC_BATCH;
+    must(lorajit_seq_reset(a->e, a->seq), a->e, "seq_reset");
+    must(lorajit_seq_set_adapter(a->e, a->seq, &a->names[a->seq], NULL, 1), a->e, "seq_set_adapter");
+}
+static void prefill_once(void *p) {
+    prefill_arg *a = p;
+    must(lorajit_seq_prefill(a->e, a->seq, a->prompt, DEC_PROMPT, NULL), a->e, "seq_prefill");
+}
+
+typedef struct step_arg {
+    lorajit_engine *e;
+    const char *const *names; /* [DEC_BATCH] */
+    int batch, mode, vocab, step;
+    int seqs[DEC_BATCH];
+    int32_t tokens[DEC_BATCH];
+    float *logits;            /* [DEC_BATCH, vocab] */
+} step_arg;
+
+/* Rows 0..batch-1 = sequences 0..batch-1, their adapters as the mode says, and
+ * the next token of each. */
+static void step_prep(void *p) {
+    step_arg *a = p;
+    for (int i = 0; i < a->batch; i++) {
+        const char *const *name = a->mode == 2 ? &a->names[i] : &a->names[0];
+        must(lorajit_seq_set_adapter(a->e, i, name, NULL, a->mode ? 1 : 0), a->e, "seq_set_adapter");
+        a->seqs[i] = i;
+        a->tokens[i] = (int32_t)(((unsigned)a->step * 7919u + (unsigned)i * 104729u + 13u) % (unsigned)a->vocab);
+    }
+    a->step++;
+}
+static void step_once(void *p) {
+    step_arg *a = p;
+    must(lorajit_decode(a->e, a->seqs, a->tokens, a->batch, a->logits), a->e, "decode");
+}
+
+// ----------------------------------------------------------------------------
+// the run
+
+void bench_decode(bench_result *r, const char *exe_dir, const char *work, int n_layers) {
+    bench_decode_result *d = &r->dec;
+    bool quick = r->quick;
+    *d = (bench_decode_result){.dim = quick ? 256 : 2048, .hidden_dim = quick ? 688 : 5632,
+                               .n_layers = n_layers > 0 ? n_layers : quick ? 2 : 22, .full_layers = 22,
+                               .n_heads = quick ? 4 : 32, .n_kv_heads = quick ? 2 : 4, .vocab = quick ? 2048 : 32000,
+                               .rank = 16, .n_adapters = DEC_BATCH, .prompt = DEC_PROMPT};
+    if (quick) d->full_layers = d->n_layers;
+    d->threads = r->threads < 1 ? 1 : r->threads > DEC_MAX_THREADS ? DEC_MAX_THREADS : r->threads;
+    d->bw_bytes = (size_t)(quick ? 256 : 1024) << 20;
+    int steps = quick ? 5 : 32, bw_reps = quick ? 3 : 7;
+
+    /* inputs */
+    char model_dir[PATH_MAX], ad_dir[DEC_BATCH][PATH_MAX], args[PATH_MAX + 256], tag[64];
+    snprintf(tag, sizeof tag, "decode_d%d_l%d", d->dim, d->n_layers);
+    bench_progress("decode: generating a dim %d, %d-layer model and %d adapters (reused when present)", d->dim,
+                   d->n_layers, DEC_BATCH);
+    double t0 = bench_now_ms();
+    bool made = false;
+    path_fmt(model_dir, sizeof model_dir, "%s/models/%s", work, tag);
+    snprintf(args, sizeof args, "--dim %d --hidden %d --layers %d --heads %d --kv-heads %d --vocab %d "
+             "--max-pos %d --std 0.02 --seed 7", d->dim, d->hidden_dim, d->n_layers, d->n_heads, d->n_kv_heads,
+             d->vocab, DEC_SEQ_LEN);
+    made |= bench_generate(exe_dir, "model", model_dir, args);
+    for (int i = 0; i < DEC_BATCH; i++) {
+        if (snprintf(ad_dir[i], PATH_MAX, "%s/adapters/%s/r16_%d", work, tag, i) >= PATH_MAX)
+            bench_die("path too long: %s", ad_dir[i]);
+        snprintf(args, sizeof args, "--model '%s' --r %d --alpha %d --targets %s --seed %d", model_dir, d->rank,
+                 2 * d->rank, all_seven, 300 + i);
+        made |= bench_generate(exe_dir, "adapter", ad_dir[i], args);
+    }
+    d->gen_s = made ? (bench_now_ms() - t0) / 1e3 : 0;
+    /* the byte counts the bound uses, checked against the files */
+    char path[PATH_MAX + 64];
+    path_fmt(path, sizeof path, "%s/%s", model_dir, "model.safetensors");
+    d->model_bytes = st_data_bytes(path);
+    if (d->model_bytes != 4 * model_floats(d, true))
+        bench_die("%s holds %.0f bytes of tensors, the decode bound counts %.0f", path, d->model_bytes,
+                  4 * model_floats(d, true));
+    d->adapter_bytes = 4 * adapter_floats(d);
+    path_fmt(path, sizeof path, "%s/%s", ad_dir[0], "adapter_model.safetensors");
+    if (st_data_bytes(path) != d->adapter_bytes)
+        bench_die("%s holds %.0f bytes of tensors, the decode bound counts %.0f", path, st_data_bytes(path),
+                  d->adapter_bytes);
+    for (int c = 0; c < BENCH_DECODE_CONFIGS; c++) {
+        bench_decode_row *row = &d->rows[c];
+        row->name = cfgs[c].name, row->what = cfgs[c].what, row->batch = cfgs[c].batch;
+        row->n_adapters = cfgs[c].mode == 0 ? 0 : cfgs[c].mode == 1 ? 1 : cfgs[c].batch;
+        row->bytes = 4 * model_floats(d, false) + 4.0 * row->batch * d->dim + row->n_adapters * d->adapter_bytes;
+    }
+
+    bench_progress("decode: read and copy bandwidth, %zu MiB, %d thread%s", d->bw_bytes >> 20, d->threads,
+                   d->threads > 1 ? "s" : "");
+    bench_bandwidth(d, bw_reps);
+
+    /* the engine: eight sequences, eight rank-16 slots on the seven projections */
+    bench_progress("decode: compiling, loading %d adapters, prefill of %d tokens", DEC_BATCH, DEC_PROMPT);
+    lorajit_options opts = {.max_rank = d->rank, .targets = "all-linear", .max_adapters = DEC_BATCH,
+                            .max_tokens = DEC_PROMPT, .max_batch = DEC_BATCH, .max_seq_len = DEC_SEQ_LEN};
+    lorajit_engine *e = NULL;
+    must(lorajit_engine_open(&e, model_dir, &opts), e, model_dir);
+    lorajit_stats st;
+    lorajit_get_stats(e, &st);
+    d->open_ms = st.compile_ms;
+    char names_buf[DEC_BATCH][8];
+    const char *names[DEC_BATCH];
+    for (int i = 0; i < DEC_BATCH; i++) {
+        snprintf(names_buf[i], sizeof names_buf[i], "a%d", i);
+        names[i] = names_buf[i];
+        must(lorajit_load_adapter(e, names[i], ad_dir[i]), e, ad_dir[i]);
+    }
+    int32_t prompt[DEC_PROMPT];
+    for (int i = 0; i < DEC_PROMPT; i++) prompt[i] = (int32_t)((i * 7919u + 13) % (unsigned)d->vocab);
+    /* warm-up on sequence 0, then one timed prefill per sequence 1..7, 0: all eight hold the prompt */
+    prefill_arg pa = {e, names, prompt, -1};
+    bench_job pj = {prefill_prep, prefill_once, NULL, &pa, &d->prefill};
+    bench_measure_jobs(&pj, 1, DEC_BATCH);
+
+    /* decode: one warm-up round, then `steps` rounds of the five configurations and
+     * the GEMMs alone at M = 1 and M = 8 */
+    bench_progress("decode: %d steps of batch 1 and %d, five configurations and the GEMMs round-robin", steps,
+                   DEC_BATCH);
+    step_arg sa[BENCH_DECODE_CONFIGS];
+    bench_job jobs[BENCH_DECODE_CONFIGS + 2];
+    bench_gemm g1 = {0}, g8;
+    bench_gemm_open(&g1, model_dir, d->n_layers);
+    g8 = g1, g1.n = 1, g8.n = DEC_BATCH;
+    jobs[BENCH_DECODE_CONFIGS] = (bench_job){NULL, bench_gemm_once, NULL, &g1, &d->gemm[0]};
+    jobs[BENCH_DECODE_CONFIGS + 1] = (bench_job){NULL, bench_gemm_once, NULL, &g8, &d->gemm[1]};
+    float *logits = malloc(sizeof(float) * DEC_BATCH * (size_t)d->vocab);
+    if (!logits) bench_die("out of memory");
+    for (int c = 0; c < BENCH_DECODE_CONFIGS; c++) {
+        sa[c] = (step_arg){.e = e, .names = names, .batch = cfgs[c].batch, .mode = cfgs[c].mode,
+                           .vocab = d->vocab, .logits = logits};
+        jobs[c] = (bench_job){step_prep, step_once, NULL, &sa[c], &d->rows[c].step};
+    }
+    d->pos_start = lorajit_seq_pos(e, 0);
+    bench_measure_jobs(jobs, BENCH_DECODE_CONFIGS + 2, steps);
+    bench_gemm_close(&g1); /* g8 shares its mapping and buffers */
+    d->pos_end = lorajit_seq_pos(e, 0);
+    d->finite = true;
+    for (size_t i = 0; i < DEC_BATCH * (size_t)d->vocab; i++) d->finite &= isfinite(logits[i]) != 0;
+    free(logits);
+    lorajit_engine_free(e);
+}
+
+// ----------------------------------------------------------------------------
+// report
+
+static double gb_per_s(double bytes, bench_stat s) { return bytes / (s.median * 1e6); }
+
+/* Milliseconds the row's bytes take at the read (or copy) bandwidth. */
+static double bound_ms(const bench_decode_result *d, const bench_decode_row *row, bool copy) {
+    return row->bytes / (gb_per_s((double)d->bw_bytes, copy ? d->copy : d->read) * 1e6);
+}
+
+/* The fastest step over the bound at the fastest read: less sensitive to other
+ * processes than the medians. */
+static double over_bound_min(const bench_decode_result *d, const bench_decode_row *row) {
+    return row->step.min / (row->bytes * d->read.min / (double)d->bw_bytes);
+}
+
+static const bench_stat *gemm_of(const bench_decode_result *d, const bench_decode_row *row) {
+    return &d->gemm[row->batch == 1 ? 0 : 1];
+}
+
+static const bench_decode_row *dec_row(const bench_decode_result *d, const char *name) {
+    for (int c = 0; c < BENCH_DECODE_CONFIGS; c++)
+        if (!strcmp(d->rows[c].name, name)) return &d->rows[c];
+    return NULL;
+}
+
+static double step_ratio(const bench_decode_result *d, const char *a, const char *b) {
+    return dec_row(d, a)->step.median / dec_row(d, b)->step.median;
+}
+
+void bench_decode_print(const bench_result *r, FILE *f) {
+    const bench_decode_result *d = &r->dec;
+    fprintf(f, "\n4. Decode, %s: dim %d, hidden %d, %d layers%s, %d heads, %d KV heads, vocab %d, F32 "
+               "(%.0f MiB); compile %.0f ms\n", r->quick ? "small model (--quick)" : "TinyLlama's shape", d->dim,
+            d->hidden_dim, d->n_layers, d->n_layers < d->full_layers ? " (of TinyLlama's 22)" : "", d->n_heads,
+            d->n_kv_heads, d->vocab, d->model_bytes / 1048576.0, d->open_ms);
+    fprintf(f, "  bandwidth, %d thread%s over %zu MiB: read %.1f GB/s (sum of floats), memcpy %.1f GB/s "
+               "(bytes copied / time)\n", d->threads, d->threads > 1 ? "s" : "", d->bw_bytes >> 20,
+            gb_per_s((double)d->bw_bytes, d->read), gb_per_s((double)d->bw_bytes, d->copy));
+    fprintf(f, "  bound = bytes a step reads (all tensors but embed_tokens, the rows' embeddings, A+B of each "
+               "distinct adapter: %.1f MiB each) / read bandwidth\n", d->adapter_bytes / 1048576.0);
+    fprintf(f, "  prefill of %d tokens, one sequence, one r16 adapter: %.1f ms (%.1f tokens/s)\n", d->prompt,
+            d->prefill.median, d->prompt / (d->prefill.median / 1e3));
+    fprintf(f, "  %-38s %5s %9s %8s %9s %9s %9s %7s %7s %7s\n", "configuration", "batch", "ms/step", "steps/s",
+            "tokens/s", "MiB read", "bound ms", "xbound", "(min)", "xGEMM");
+    for (int i = 0; i < 2; i++)
+        fprintf(f, "  %-38s %5d %9.2f\n", i ? "GEMMs alone, OpenBLAS sgemm" : "GEMMs alone, OpenBLAS sgemv",
+                i ? DEC_BATCH : 1, d->gemm[i].median);
+    for (int c = 0; c < BENCH_DECODE_CONFIGS; c++) {
+        const bench_decode_row *row = &d->rows[c];
+        double b = bound_ms(d, row, false);
+        fprintf(f, "  %-38s %5d %9.2f %8.2f %9.2f %9.0f %9.2f %7.2f %7.2f %7.2f\n", row->what, row->batch,
+                row->step.median, 1e3 / row->step.median, row->batch * 1e3 / row->step.median,
+                row->bytes / 1048576.0, b, row->step.median / b, over_bound_min(d, row),
+                row->step.median / gemm_of(d, row)->median);
+    }
+    fprintf(f, "  batch 8 step time: mixed / shared %.3f, shared / no adapter %.3f; batch 8 / batch 1 (no adapter) "
+               "%.2f\n", step_ratio(d, "b8_mixed", "b8_shared"), step_ratio(d, "b8_shared", "b8_base"),
+            step_ratio(d, "b8_base", "b1_base"));
+    fprintf(f, "  (min) = fastest step / bound at the fastest read. %d timed steps per configuration after one "
+               "warm-up, round-robin; sequence 0 at KV positions %d..%d%s\n", d->rows[0].step.reps, d->pos_start,
+            d->pos_end, d->finite ? "" : "; logits NOT finite");
+}
+
+static cJSON *stat_json(bench_stat s) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "median", s.median);
+    cJSON_AddNumberToObject(o, "min", s.min);
+    cJSON_AddNumberToObject(o, "max", s.max);
+    cJSON_AddNumberToObject(o, "reps", s.reps);
+    return o;
+}
+
+cJSON *bench_decode_json(const bench_result *r) {
+    const bench_decode_result *d = &r->dec;
+    cJSON *o = cJSON_CreateObject(), *m = cJSON_AddObjectToObject(o, "model");
+    cJSON_AddNumberToObject(m, "dim", d->dim);
+    cJSON_AddNumberToObject(m, "hidden_dim", d->hidden_dim);
+    cJSON_AddNumberToObject(m, "n_layers", d->n_layers);
+    cJSON_AddNumberToObject(m, "tinyllama_layers", 22);
+    cJSON_AddNumberToObject(m, "n_heads", d->n_heads);
+    cJSON_AddNumberToObject(m, "n_kv_heads", d->n_kv_heads);
+    cJSON_AddNumberToObject(m, "vocab_size", d->vocab);
+    cJSON_AddStringToObject(m, "dtype", "F32");
+    cJSON_AddNumberToObject(m, "tensor_bytes", d->model_bytes);
+    cJSON_AddNumberToObject(m, "adapters", d->n_adapters);
+    cJSON_AddNumberToObject(m, "adapter_rank", d->rank);
+    cJSON_AddStringToObject(m, "adapter_targets", all_seven);
+    cJSON_AddNumberToObject(m, "adapter_bytes", d->adapter_bytes);
+    cJSON_AddNumberToObject(o, "generate_s", d->gen_s);
+    cJSON_AddNumberToObject(o, "compile_ms", d->open_ms);
+    cJSON_AddNumberToObject(o, "openblas_threads", r->threads);
+    cJSON *bw = cJSON_AddObjectToObject(o, "bandwidth");
+    cJSON_AddStringToObject(bw, "read", "sum of the floats of a buffer, split among the threads (reads only)");
+    cJSON_AddStringToObject(bw, "copy", "memcpy of a buffer into another, split among the threads; "
+                                        "GB/s = bytes copied / time");
+    cJSON_AddNumberToObject(bw, "buffer_bytes", (double)d->bw_bytes);
+    cJSON_AddNumberToObject(bw, "threads", d->threads);
+    cJSON_AddItemToObject(bw, "read_ms", stat_json(d->read));
+    cJSON_AddNumberToObject(bw, "read_gb_per_s", gb_per_s((double)d->bw_bytes, d->read));
+    cJSON_AddItemToObject(bw, "copy_ms", stat_json(d->copy));
+    cJSON_AddNumberToObject(bw, "copy_gb_per_s", gb_per_s((double)d->bw_bytes, d->copy));
+    cJSON *pf = cJSON_AddObjectToObject(o, "prefill");
+    cJSON_AddNumberToObject(pf, "tokens", d->prompt);
+    cJSON_AddStringToObject(pf, "what", "lorajit_seq_prefill of one sequence with one r16 adapter");
+    cJSON_AddItemToObject(pf, "ms", stat_json(d->prefill));
+    cJSON_AddNumberToObject(pf, "tokens_per_s", d->prompt / (d->prefill.median / 1e3));
+    cJSON_AddStringToObject(o, "bound", "bytes one step reads (every tensor but embed_tokens, one embedding row "
+                                        "per row, A and B of each distinct adapter) / read_gb_per_s; KV cache "
+                                        "reads not counted");
+    cJSON *gm = cJSON_AddObjectToObject(o, "gemm_ms");
+    cJSON_AddStringToObject(gm, "what", "the projection GEMMs alone through OpenBLAS (every layer's seven, "
+                                        "lm_head): sgemv at M = 1, sgemm on W [N, K] with Trans at M = 8");
+    cJSON_AddItemToObject(gm, "1", stat_json(d->gemm[0]));
+    cJSON_AddItemToObject(gm, "8", stat_json(d->gemm[1]));
+    cJSON_AddNumberToObject(o, "kv_pos_start", d->pos_start);
+    cJSON_AddNumberToObject(o, "kv_pos_end", d->pos_end);
+    cJSON_AddBoolToObject(o, "logits_finite", d->finite);
+    cJSON *cf = cJSON_AddObjectToObject(o, "configs");
+    for (int c = 0; c < BENCH_DECODE_CONFIGS; c++) {
+        const bench_decode_row *row = &d->rows[c];
+        cJSON *x = cJSON_AddObjectToObject(cf, row->name);
+        cJSON_AddStringToObject(x, "what", row->what);
+        cJSON_AddNumberToObject(x, "batch", row->batch);
+        cJSON_AddNumberToObject(x, "distinct_adapters", row->n_adapters);
+        cJSON_AddNumberToObject(x, "bytes_per_step", row->bytes);
+        cJSON_AddItemToObject(x, "step_ms", stat_json(row->step));
+        cJSON_AddNumberToObject(x, "steps_per_s", 1e3 / row->step.median);
+        cJSON_AddNumberToObject(x, "tokens_per_s", row->batch * 1e3 / row->step.median);
+        cJSON_AddNumberToObject(x, "bound_ms", bound_ms(d, row, false));
+        cJSON_AddNumberToObject(x, "over_bound", row->step.median / bound_ms(d, row, false));
+        cJSON_AddNumberToObject(x, "over_bound_min", over_bound_min(d, row));
+        cJSON_AddNumberToObject(x, "over_copy_bound", row->step.median / bound_ms(d, row, true));
+        cJSON_AddNumberToObject(x, "over_gemm", row->step.median / gemm_of(d, row)->median);
+    }
+    cJSON *q = cJSON_AddObjectToObject(o, "ratios");
+    cJSON_AddNumberToObject(q, "b8_mixed_over_shared", step_ratio(d, "b8_mixed", "b8_shared"));
+    cJSON_AddNumberToObject(q, "b8_shared_over_base", step_ratio(d, "b8_shared", "b8_base"));
+    cJSON_AddNumberToObject(q, "b1_one_adapter_over_base", step_ratio(d, "b1_one_adapter", "b1_base"));
+    cJSON_AddNumberToObject(q, "b8_over_b1_base", step_ratio(d, "b8_base", "b1_base"));
+    return o;
+}
