@@ -8,8 +8,41 @@
  *  - Every call that can fail returns lorajit_status; LORAJIT_OK is 0.
  *  - The message of the last failure lives on the handle: lorajit_errmsg(e).
  *  - Handles are opaque. Tensors are row-major, PyTorch/safetensors order.
- *  - Threads: one engine is used by one thread at a time (calls on an engine are
- *    not synchronised yet); distinct engines are independent.
+ *
+ * Threads (swap while serving). On one engine, any number of threads may call the
+ * reader calls -- lorajit_forward, lorajit_seq_prefill, lorajit_decode,
+ * lorajit_generate, lorajit_get_stats -- at the same time as each other and as the
+ * writer calls -- load, hotswap, delete, set_adapter, enable, disable, and
+ * list_adapters -- which run one at a time (an engine mutex serialises them).
+ *  - Each reader call (each prefill, and each decode step of lorajit_generate)
+ *    sees one adapter state: the one published by the last writer call that had
+ *    finished when it started, or a later one. Never half an adapter, never a
+ *    slot that is being written or was freed: a writer writes only slots that no
+ *    running call can see, then publishes the new state by a pointer flip.
+ *  - A writer never blocks a reader: taking the current state is a few atomic
+ *    operations, no lock, and the flip is one atomic exchange. A reader can
+ *    delay a load or hotswap by at most one compiled call, when every spare slot
+ *    is still held by calls that run on an older state; never forever.
+ *  - Sequences: a sequence is used by one thread at a time. The calls that name
+ *    sequences (seq_set_adapter, seq_follow_engine, seq_reset, seq_prefill,
+ *    decode) claim them for their duration and fail with LORAJIT_E_ARG ("in use")
+ *    when another call holds one; lorajit_generate claims the first n sequences
+ *    that no call holds. Threads that drive their own sequences and threads that
+ *    call lorajit_generate should therefore use disjoint sequences (e.g. the
+ *    highest ones for your own, since generate takes the lowest free ones).
+ *  - lorajit_errmsg(e) is per thread: the message of the calling thread's last
+ *    call on e. A thread that has made no call sees the open message ("" once
+ *    the engine started).
+ *  - OpenBLAS: with several calling threads, run it single-threaded
+ *    (OPENBLAS_NUM_THREADS=1 or openblas_set_num_threads(1)) and let the threads
+ *    be the parallelism: its own pool makes concurrent callers queue and spin (on
+ *    2 cores a decode step was seen to stall for a second). Results are
+ *    bit-identical either way.
+ *  - Model facts (vocab_size, max_tokens, max_batch) and print_ir may be called
+ *    from any thread. No lock is held while lorajit_generate's on_token runs.
+ *  - lorajit_engine_open / _open_artifact and lorajit_engine_free are not
+ *    concurrent with anything on that engine: free it after every other thread
+ *    is done with it. Distinct engines are independent.
  */
 #ifndef LORAJIT_H
 #define LORAJIT_H
@@ -115,8 +148,9 @@ LORAJIT_API lorajit_status lorajit_compile_artifact(const char *model_dir, const
 LORAJIT_API lorajit_status lorajit_engine_open_artifact(lorajit_engine **out, const char *artifact_dir,
                                                         const char *model_dir, const lorajit_options *opts);
 
-/* Message of the last failed call on e ("" when the last call succeeded).
- * Borrowed; valid until the next call on e. */
+/* Message of the calling thread's last call on e ("" when it succeeded, or the
+ * open message when this thread made no call yet). Borrowed; valid until this
+ * thread's next call on e. */
 LORAJIT_API const char *lorajit_errmsg(const lorajit_engine *e);
 
 /* Writes the model's IR (after verification and passes) as text to f. */
@@ -147,7 +181,8 @@ LORAJIT_API lorajit_status lorajit_delete_adapter(lorajit_engine *e, const char 
 LORAJIT_API lorajit_status lorajit_set_adapter(lorajit_engine *e, const char *const *names,
                                                const float *weights, int n);
 
-/* disable: forward gives exactly the base model; enable: the active set applies again. */
+/* disable: forward gives exactly the base model; enable: the active set applies again.
+ * They fail only when memory runs out (LORAJIT_E_NOMEM: publishing a state allocates). */
 LORAJIT_API lorajit_status lorajit_enable_adapters(lorajit_engine *e);
 LORAJIT_API lorajit_status lorajit_disable_adapters(lorajit_engine *e);
 
@@ -160,7 +195,7 @@ LORAJIT_API lorajit_status lorajit_forward(lorajit_engine *e, const int32_t *tok
 LORAJIT_API lorajit_status lorajit_get_stats(const lorajit_engine *e, lorajit_stats *st);
 
 /* Lists resident adapters: writes up to cap names (borrowed; valid until the next
- * load/hotswap/delete on e) and returns how many are resident. */
+ * load/hotswap/delete on e, by any thread) and returns how many are resident. */
 LORAJIT_API int lorajit_list_adapters(const lorajit_engine *e, const char **names, int cap);
 
 /* ---- Generation: sequences with a KV cache, batched decode, sampling ----
@@ -185,7 +220,8 @@ LORAJIT_API lorajit_status lorajit_seq_set_adapter(lorajit_engine *e, int seq, c
 LORAJIT_API lorajit_status lorajit_seq_follow_engine(lorajit_engine *e, int seq);
 /* Empties seq's KV cache (position 0); its adapter choice stays. */
 LORAJIT_API lorajit_status lorajit_seq_reset(lorajit_engine *e, int seq);
-/* Number of positions seq holds. -1 when seq is out of range. */
+/* Number of positions seq holds (racy while another thread runs seq). -1 when seq
+ * is out of range. */
 LORAJIT_API int lorajit_seq_pos(const lorajit_engine *e, int seq);
 /* Appends tokens[0..n) to seq (any n with pos + n <= max_seq_len, in chunks of
  * max_tokens), writing their K/V into its cache. logits: NULL, or caller-owned
@@ -230,7 +266,9 @@ typedef struct lorajit_request {
 typedef void (*lorajit_token_fn)(void *user, int request, int32_t token);
 
 /* Generates for reqs[0..n) together: n <= max_batch, each request in its own
- * sequence (0..n-1: reset first, its adapter choice replaced by the request's),
+ * sequence (the first n that no other call holds, 0..n-1 when none is held;
+ * LORAJIT_E_ARG when fewer are free; reset first, its adapter choice replaced by
+ * the request's),
  * prompts prefilled, then batched decode steps until every request hit eos or
  * max_new. A request needs n_prompt + max_new - 1 <= max_seq_len positions.
  * s NULL: greedy. on_token may be NULL. Every request is checked before any

@@ -1,12 +1,12 @@
 /* adapters.c — the adapter registry (name -> physical slot) and the PEFT verbs.
  *
  * n_phys = n_slots + 1 physical slots: at most n_slots adapters are resident, so
- * one slot is always free as the hotswap spare. Every verb validates first (an
+ * one slot is normally free as the hotswap spare. Every verb validates first (an
  * adapter is read into a temporary image by peft_adapter_read) and then commits in
  * a few small steps; on failure registry and slots are unchanged. Writes only go
- * to free slots: hotswap fills the spare, repoints the name and the active set,
- * then clears the old slot, so a later concurrent reader never sees a slot change
- * while it is in use. r->applied (what compiled code reads) is recomputed last. */
+ * to a slot no entry owns and (with r->serve) no snapshot pins, so no reader ever
+ * sees a slot change under it; hotswap and delete just release the old slot. The
+ * engine publishes the registry to readers (serve.c) after a verb succeeds. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +23,9 @@ static void applied_update(lj_registry *r) {
     r->applied.n = n;
 }
 
+/* A slot that may be written now (see lj_serve_pick_slot); -1 when every slot is owned. */
 static int free_slot(const lj_registry *r) {
+    if (r->serve) return lj_serve_pick_slot(r->serve, r);
     for (int i = 0; i < r->n_phys; i++)
         if (!r->by_slot[i].name) return i;
     return -1;
@@ -92,7 +94,7 @@ lorajit_status lj_adapter_load(lj_registry *r, lj_slots *s, const lj_layout *L, 
     memcpy(copy, name, n);
     int slot = free_slot(r);
     LJ_ASSERT(slot >= 0);
-    lj_slots_write(s, slot, ad); /* a free slot: nothing reads it */
+    lj_slots_write(s, slot, ad); /* unowned and unpinned: nothing reads it */
     r->by_slot[slot] = (lj_adapter_entry){copy, ad->bytes, r->next_seq++};
     peft_adapter_free(ad);
     applied_update(r);
@@ -113,16 +115,15 @@ lorajit_status lj_adapter_hotswap(lj_registry *r, lj_slots *s, const lj_layout *
         return lj_fail(err, LORAJIT_E_NOT_FOUND, "cannot hotswap adapter '%s': it is not loaded",
                        name);
     if ((st = peft_adapter_read(dir, L, &ad, err))) return st;
-    int spare = free_slot(r); /* at most n_slots of n_phys are taken */
-    LJ_ASSERT(spare >= 0);
+    int spare = free_slot(r); /* at most n_slots of n_phys are owned */
+    LJ_ASSERT(spare >= 0 && spare != old);
     lj_slots_write(s, spare, ad);
     r->by_slot[spare] = r->by_slot[old];
     r->by_slot[spare].bytes = ad->bytes;
     r->by_slot[old] = (lj_adapter_entry){0};
     for (int i = 0; i < r->n_active; i++)
         if (r->active_slot[i] == old) r->active_slot[i] = spare;
-    applied_update(r);
-    lj_slots_clear(s, old); /* nothing points at it any more */
+    applied_update(r); /* old is released: readers of older snapshots may still use it */
     peft_adapter_free(ad);
     return LORAJIT_OK;
 }
@@ -143,8 +144,7 @@ lorajit_status lj_adapter_delete(lj_registry *r, lj_slots *s, const char *name, 
     r->n_active = k;
     free(r->by_slot[slot].name);
     r->by_slot[slot] = (lj_adapter_entry){0};
-    applied_update(r);
-    lj_slots_clear(s, slot);
+    applied_update(r); /* the slot is released, not cleared: a reader may still use it */
     return LORAJIT_OK;
 }
 

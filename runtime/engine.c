@@ -1,12 +1,13 @@
 /* engine.c — the lorajit_engine handle: everything of the public API except
  * lorajit_engine_open (compiler/) and lorajit_status_str (err.c).
  *
- * The compiler allocates a handle (lj_engine_alloc), records errors on it
+ * The compiler allocates a handle (lj_engine_alloc), records open errors on it
  * (lj_engine_err) and hands over layout + compiled code (lj_engine_start), which
- * binds weights, allocates slots, scratch, the sequences' KV caches (plus one
- * private to lorajit_forward) and fills the lj_ctx the compiled code reads. Public
- * calls clear the error first, so errmsg is "" after a success; on an engine that
- * did not start they return LORAJIT_E_ARG. Generation lives in generate.c. */
+ * binds weights, allocates slots, the sequences' KV caches and a first worker, and
+ * publishes the empty adapter state (serve.c). Writer calls run one at a time under
+ * serve.write_lock and publish a new snapshot; readers run on a snapshot and a
+ * worker of their own. Public calls clear the calling thread's error first, so
+ * errmsg is "" after a success. Generation lives in generate.c. */
 #include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,12 @@
 
 lorajit_engine *lj_engine_alloc(void) {
     lorajit_engine *e = lj_calloc(1, sizeof *e);
-    if (e) lj_err_clear(&e->err);
+    if (!e) return NULL;
+    if (lj_serve_init(&e->serve) != LORAJIT_OK) {
+        free(e);
+        return NULL;
+    }
+    lj_err_clear(&e->err);
     return e;
 }
 
@@ -51,10 +57,11 @@ lorajit_status lj_engine_start(lorajit_engine *e, const char *model_dir, lj_layo
     e->code = code;
     lj_err *err = &e->err;
     lorajit_status st;
-    size_t n_scratch, n_cache;
+    size_t n_scratch, n_block, n_cache;
+    lj_worker *first = NULL;
+    lj_snapshot *v = NULL;
     if (!L || !code.forward || !model_dir) {
-        st = lj_fail(err, LORAJIT_E_ARG, "lj_engine_start: no layout, code or model_dir");
-        goto fail;
+        return lj_fail(err, LORAJIT_E_ARG, "lj_engine_start: no layout, code or model_dir");
     }
     const lj_config *cfg = &L->cfg;
     const lj_schema *sc = &L->schema;
@@ -63,53 +70,44 @@ lorajit_status lj_engine_start(lorajit_engine *e, const char *model_dir, lj_layo
     int64_t rows = sc->max_tokens > sc->max_batch ? sc->max_tokens : sc->max_batch;
     e->cache_stride = cfg->n_layers * sc->seq_len * kv_dim;
     if (!floats_of(L->scratch_per_token, rows, L->scratch_fixed, &n_scratch) ||
-        !floats_of(e->cache_stride, sc->max_batch + 1, 0, &n_cache)) {
-        st = lj_fail(err, LORAJIT_E_ARG, "scratch or KV cache size overflows");
-        goto fail;
-    }
-    if ((st = lj_weights_open(model_dir, L, &e->w, err))) goto fail;
-    if ((st = lj_slots_new(L, &e->slots, err))) goto fail;
-    if ((st = lj_registry_init(&e->reg, sc->n_slots, err))) goto fail;
-    e->scratch = lj_calloc(n_scratch, sizeof(float));
+        !floats_of(e->cache_stride, 1, 0, &n_block) || !floats_of(e->cache_stride, sc->max_batch, 0, &n_cache))
+        return lj_fail(err, LORAJIT_E_ARG, "scratch or KV cache size overflows");
+    if ((st = lj_weights_open(model_dir, L, &e->w, err))) return st;
+    if ((st = lj_slots_new(L, &e->slots, err))) return st;
+    if ((st = lj_registry_init(&e->reg, sc->n_slots, err))) return st;
+    e->serve.n_scratch = n_scratch;
+    e->serve.n_cache = n_block;
     e->key_cache = lj_calloc(n_cache, sizeof(float));
     e->value_cache = lj_calloc(n_cache, sizeof(float));
     e->seqs = lj_calloc((size_t)sc->max_batch, sizeof *e->seqs);
-    if (!e->scratch || !e->key_cache || !e->value_cache || !e->seqs) {
-        st = lj_fail(err, LORAJIT_E_NOMEM, "out of memory: scratch %zu + KV caches 2 x %zu floats "
-                     "(%d sequences + 1 of %lld positions)", n_scratch, n_cache, sc->max_batch,
-                     (long long)sc->seq_len);
-        goto fail;
-    }
+    if (!e->key_cache || !e->value_cache || !e->seqs || lj_worker_get(&e->serve, &first, NULL) ||
+        lj_snapshot_new(&e->reg, 0, &v, NULL))
+        return lj_fail(err, LORAJIT_E_NOMEM, "out of memory: scratch %zu + KV caches 2 x %zu floats "
+                       "(%d sequences + 1 of %lld positions)", n_scratch, n_cache + n_block,
+                       sc->max_batch, (long long)sc->seq_len); /* the pieces stay on e */
+    lj_worker_put(&e->serve, first);             /* the pool's first worker */
+    e->reg.serve = &e->serve;
+    lj_serve_publish(&e->serve, &e->reg, v);     /* the empty state */
     e->ctx = (lj_ctx){
         .weights = e->w->data,
         .sites = e->slots->sites,
-        .active = &e->reg.applied,
-        .scratch = e->scratch,
-        .key_cache = e->key_cache,
-        .value_cache = e->value_cache,
         .sgemm = (lj_sgemm_fn)(void (*)(void))cblas_sgemm,
         .sgemv = (lj_sgemv_fn)(void (*)(void))cblas_sgemv,
     };
-    e->stats.compiles = code.compiles;
-    e->stats.compile_ms = code.compile_ms;
-    e->stats.enabled = 1;
     e->started = true;
     lj_err_clear(err);
     return LORAJIT_OK;
-fail:
-    e->open_err = *err; /* the pieces stay on e; lorajit_engine_free frees them */
-    return st;
 }
 
 void lorajit_engine_free(lorajit_engine *e) {
     if (!e) return;
     code_release(&e->code);
+    lj_serve_free(&e->serve);
     lj_registry_free(&e->reg);
     lj_slots_free(e->slots);
     lj_weights_free(e->w);
     lj_seqs_free(e->seqs, e->L ? e->L->schema.max_batch : 0); /* reads L: before it goes */
     lj_layout_free(e->L);
-    free(e->scratch);
     free(e->key_cache);
     free(e->value_cache);
     free(e);
@@ -117,33 +115,37 @@ void lorajit_engine_free(lorajit_engine *e) {
 
 const char *lorajit_errmsg(const lorajit_engine *e) {
     if (!e) return "no engine (NULL handle: lorajit_engine_open ran out of memory)";
-    return e->err.status == LORAJIT_OK ? "" : e->err.msg;
+    const lj_err *t = lj_serve_thread_err(&((lorajit_engine *)e)->serve, false); /* the caller's */
+    if (!t) t = &e->err; /* this thread made no call: the open path's message, "" once started */
+    return t->status == LORAJIT_OK ? "" : t->msg;
 }
 
-lorajit_status lj_engine_enter(lorajit_engine *e, const char *what) {
+lorajit_status lj_engine_enter(lorajit_engine *e, const char *what, lj_err **err) {
     if (!e) return LORAJIT_E_ARG;
-    if (!e->started) {
-        if (e->open_err.status == LORAJIT_OK) e->open_err = e->err; /* open failed before start */
-        return lj_fail(&e->err, LORAJIT_E_ARG, "%s: the engine did not start (%s)", what,
-                       e->open_err.status ? e->open_err.msg : "lorajit_engine_open failed");
-    }
-    lj_err_clear(&e->err);
+    lj_err *t = lj_serve_thread_err(&e->serve, true);
+    if (!t) return LORAJIT_E_NOMEM; /* no record for this thread: the status says it */
+    *err = t;
+    if (!e->started)
+        return lj_fail(t, LORAJIT_E_ARG, "%s: the engine did not start (%s)", what,
+                       e->err.status ? e->err.msg : "lorajit_engine_open failed");
+    lj_err_clear(t);
     return LORAJIT_OK;
 }
 
 lorajit_status lj_engine_leave(lorajit_engine *e, lorajit_status st) {
-    if (st != LORAJIT_OK) e->stats.failed_calls++;
+    if (st != LORAJIT_OK) atomic_fetch_add(&e->n.failed_calls, 1);
     return st;
 }
 
 lorajit_status lorajit_engine_print_ir(lorajit_engine *e, FILE *f) {
-    lorajit_status st = lj_engine_enter(e, "print_ir");
+    lj_err *err;
+    lorajit_status st = lj_engine_enter(e, "print_ir", &err);
     if (st) return st;
-    if (!f) return lj_fail(&e->err, LORAJIT_E_ARG, "print_ir: FILE is NULL");
+    if (!f) return lj_fail(err, LORAJIT_E_ARG, "print_ir: FILE is NULL");
     if (!e->code.ir_text)
-        return lj_fail(&e->err, LORAJIT_E_UNSUPPORTED, "print_ir: the compiled code kept no IR text");
+        return lj_fail(err, LORAJIT_E_UNSUPPORTED, "print_ir: the compiled code kept no IR text");
     if (fputs(e->code.ir_text, f) < 0 || ferror(f))
-        return lj_fail(&e->err, LORAJIT_E_IO, "print_ir: write failed");
+        return lj_fail(err, LORAJIT_E_IO, "print_ir: write failed");
     return LORAJIT_OK;
 }
 
@@ -159,55 +161,88 @@ int lorajit_max_batch(const lorajit_engine *e) {
     return e && e->started ? e->L->schema.max_batch : 0;
 }
 
-lorajit_status lorajit_load_adapter(lorajit_engine *e, const char *name, const char *dir) {
-    lorajit_status st = lj_engine_enter(e, "load_adapter");
-    if (st) return st;
-    st = lj_adapter_load(&e->reg, e->slots, e->L, name, dir, &e->err);
-    if (st == LORAJIT_OK) e->stats.loads++;
+/* ---- writer calls: one at a time; each success publishes a new snapshot ---- */
+
+/* Takes the write lock and allocates the snapshot the call will publish (room for
+ * the registry's names plus `name`), so that nothing can fail after the commit. */
+static lorajit_status write_begin(lorajit_engine *e, const char *name, lj_snapshot **v, lj_err *err) {
+    pthread_mutex_lock(&e->serve.write_lock);
+    lorajit_status st = lj_snapshot_new(&e->reg, name ? strlen(name) + 1 : 0, v, err);
+    if (st) pthread_mutex_unlock(&e->serve.write_lock);
+    return st;
+}
+
+/* Publishes v when the call succeeded (else frees it), lets go of the write lock,
+ * counts a success in *count (may be NULL). */
+static lorajit_status write_end(lorajit_engine *e, lorajit_status st, lj_snapshot *v, _Atomic int64_t *count) {
+    if (st == LORAJIT_OK) lj_serve_publish(&e->serve, &e->reg, v);
+    else free(v);
+    pthread_mutex_unlock(&e->serve.write_lock);
+    if (st == LORAJIT_OK && count) atomic_fetch_add(count, 1);
     return lj_engine_leave(e, st);
+}
+
+lorajit_status lorajit_load_adapter(lorajit_engine *e, const char *name, const char *dir) {
+    lj_err *err;
+    lj_snapshot *v;
+    lorajit_status st = lj_engine_enter(e, "load_adapter", &err);
+    if (st) return st;
+    if ((st = write_begin(e, name, &v, err))) return lj_engine_leave(e, st);
+    st = lj_adapter_load(&e->reg, e->slots, e->L, name, dir, err);
+    return write_end(e, st, v, &e->n.loads);
 }
 
 lorajit_status lorajit_hotswap_adapter(lorajit_engine *e, const char *name, const char *dir) {
-    lorajit_status st = lj_engine_enter(e, "hotswap_adapter");
+    lj_err *err;
+    lj_snapshot *v;
+    lorajit_status st = lj_engine_enter(e, "hotswap_adapter", &err);
     if (st) return st;
-    st = lj_adapter_hotswap(&e->reg, e->slots, e->L, name, dir, &e->err);
-    if (st == LORAJIT_OK) e->stats.hotswaps++;
-    return lj_engine_leave(e, st);
+    if ((st = write_begin(e, NULL, &v, err))) return lj_engine_leave(e, st);
+    st = lj_adapter_hotswap(&e->reg, e->slots, e->L, name, dir, err);
+    return write_end(e, st, v, &e->n.hotswaps);
 }
 
 lorajit_status lorajit_delete_adapter(lorajit_engine *e, const char *name) {
-    lorajit_status st = lj_engine_enter(e, "delete_adapter");
+    lj_err *err;
+    lj_snapshot *v;
+    lorajit_status st = lj_engine_enter(e, "delete_adapter", &err);
     if (st) return st;
-    st = lj_adapter_delete(&e->reg, e->slots, name, &e->err);
-    if (st == LORAJIT_OK) e->stats.deletes++;
-    return lj_engine_leave(e, st);
+    if ((st = write_begin(e, NULL, &v, err))) return lj_engine_leave(e, st);
+    st = lj_adapter_delete(&e->reg, e->slots, name, err);
+    return write_end(e, st, v, &e->n.deletes);
 }
 
 lorajit_status lorajit_set_adapter(lorajit_engine *e, const char *const *names,
                                    const float *weights, int n) {
-    lorajit_status st = lj_engine_enter(e, "set_adapter");
+    lj_err *err;
+    lj_snapshot *v;
+    lorajit_status st = lj_engine_enter(e, "set_adapter", &err);
     if (st) return st;
-    return lj_engine_leave(e, lj_adapter_set(&e->reg, names, weights, n, &e->err));
+    if ((st = write_begin(e, NULL, &v, err))) return lj_engine_leave(e, st);
+    st = lj_adapter_set(&e->reg, names, weights, n, err);
+    return write_end(e, st, v, NULL);
 }
 
-lorajit_status lorajit_enable_adapters(lorajit_engine *e) {
-    lorajit_status st = lj_engine_enter(e, "enable_adapters");
+static lorajit_status enable(lorajit_engine *e, bool on, const char *what) {
+    lj_err *err;
+    lj_snapshot *v;
+    lorajit_status st = lj_engine_enter(e, what, &err);
     if (st) return st;
-    lj_adapter_enable(&e->reg, true);
-    return LORAJIT_OK;
+    if ((st = write_begin(e, NULL, &v, err))) return lj_engine_leave(e, st);
+    lj_adapter_enable(&e->reg, on);
+    return write_end(e, LORAJIT_OK, v, NULL);
 }
 
-lorajit_status lorajit_disable_adapters(lorajit_engine *e) {
-    lorajit_status st = lj_engine_enter(e, "disable_adapters");
-    if (st) return st;
-    lj_adapter_enable(&e->reg, false);
-    return LORAJIT_OK;
-}
+lorajit_status lorajit_enable_adapters(lorajit_engine *e) { return enable(e, true, "enable_adapters"); }
+
+lorajit_status lorajit_disable_adapters(lorajit_engine *e) { return enable(e, false, "disable_adapters"); }
+
+/* ---- reader calls ---- */
 
 lorajit_status lorajit_forward(lorajit_engine *e, const int32_t *tokens, int n, float *logits) {
-    lorajit_status st = lj_engine_enter(e, "forward");
+    lj_err *err;
+    lorajit_status st = lj_engine_enter(e, "forward", &err);
     if (st) return st;
-    lj_err *err = &e->err;
     int64_t max = e->L->schema.max_tokens, vocab = e->L->cfg.vocab_size;
     if (!tokens || !logits)
         return lj_engine_leave(e, lj_fail(err, LORAJIT_E_ARG, "forward: tokens or logits is NULL"));
@@ -219,29 +254,52 @@ lorajit_status lorajit_forward(lorajit_engine *e, const int32_t *tokens, int n, 
             return lj_engine_leave(e, lj_fail(err, LORAJIT_E_ARG, "forward: token %d at position %d "
                                               "is outside the vocabulary [0, %lld)", (int)tokens[i],
                                               i, (long long)vocab));
-    lj_ctx c = e->ctx; /* the private cache block: a forward never touches a sequence */
-    int64_t own = (int64_t)e->L->schema.max_batch * e->cache_stride;
-    c.key_cache = e->key_cache + own;
-    c.value_cache = e->value_cache + own;
+    lj_worker *w;
+    if ((st = lj_worker_get(&e->serve, &w, err))) return lj_engine_leave(e, st);
+    lj_snapshot *v = lj_snapshot_acquire(&e->serve);
+    lj_ctx c = e->ctx; /* the worker's private cache: a forward never touches a sequence */
+    c.active = &v->applied;
+    c.scratch = w->scratch;
+    c.key_cache = w->key_cache;
+    c.value_cache = w->value_cache;
     int rc = e->code.forward(&c, tokens, n, 0, logits);
+    lj_snapshot_release(&e->serve, v);
+    lj_worker_put(&e->serve, w);
     if (rc != 0)
         return lj_engine_leave(e, lj_fail(err, LORAJIT_E_COMPILE, "forward: compiled code returned %d",
                                           rc));
-    e->stats.forwards++;
+    atomic_fetch_add(&e->n.forwards, 1);
     return LORAJIT_OK;
 }
 
 lorajit_status lorajit_get_stats(const lorajit_engine *e, lorajit_stats *st) {
     if (!e || !e->started || !st) return LORAJIT_E_ARG; /* const e: message left as is */
-    *st = e->stats;
-    st->adapters = lj_registry_count(&e->reg);
-    st->active = e->reg.applied.n;
-    st->enabled = e->reg.enabled;
+    lorajit_engine *m = (lorajit_engine *)e; /* its locks and counters change */
+    lj_snapshot *v = lj_snapshot_acquire(&m->serve);
+    *st = (lorajit_stats){
+        .compiles = e->code.compiles,
+        .loads = atomic_load(&m->n.loads),
+        .hotswaps = atomic_load(&m->n.hotswaps),
+        .deletes = atomic_load(&m->n.deletes),
+        .forwards = atomic_load(&m->n.forwards),
+        .failed_calls = atomic_load(&m->n.failed_calls),
+        .adapters = v->n_resident,
+        .active = v->applied.n,
+        .enabled = v->enabled,
+        .compile_ms = e->code.compile_ms,
+        .prefill_tokens = atomic_load(&m->n.prefill_tokens),
+        .decode_tokens = atomic_load(&m->n.decode_tokens),
+        .prefill_ms = (double)atomic_load(&m->n.prefill_ns) / 1e6,
+        .decode_ms = (double)atomic_load(&m->n.decode_ns) / 1e6,
+    };
+    lj_snapshot_release(&m->serve, v);
     return LORAJIT_OK;
 }
 
 int lorajit_list_adapters(const lorajit_engine *e, const char **names, int cap) {
     if (!e || !e->started) return 0;
+    lorajit_engine *m = (lorajit_engine *)e; /* the registry is read under the write lock */
+    pthread_mutex_lock(&m->serve.write_lock);
     const lj_registry *r = &e->reg;
     int n = lj_registry_count(r);
     int64_t last = -1;
@@ -255,5 +313,6 @@ int lorajit_list_adapters(const lorajit_engine *e, const char **names, int cap) 
         names[k] = r->by_slot[best].name;
         last = r->by_slot[best].seq;
     }
+    pthread_mutex_unlock(&m->serve.write_lock);
     return n;
 }

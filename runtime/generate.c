@@ -1,12 +1,12 @@
 /* generate.c — sequences, prefill, batched decode and lorajit_generate.
  *
  * Each of the engine's max_batch sequences has a KV cache block (engine.c), a
- * position and an adapter choice: follow the engine's applied set, or its own
- * names + weights, resolved to physical slots at every step so a hotswap shows at
- * the next step. Prefill runs the compiled lj_forward over the sequence's block
- * at pos0 = its position; a decode step runs lj_decode once over rows of several
- * sequences, each with its own lj_active (gathered LoRA). Every call checks all
- * its input first and changes nothing when it fails. Sampling is in sample.c. */
+ * position, an adapter choice (follow the engine's applied set, or its own names +
+ * weights, resolved against the snapshot of each step so a hotswap shows at the
+ * next step) and a busy flag that a call claims first (one thread per sequence).
+ * Prefill runs the compiled lj_forward over the sequence's block; a decode step
+ * runs lj_decode once over rows of several sequences, each with its own lj_active.
+ * Every call checks all its input first and changes nothing when it fails. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,10 +14,10 @@
 
 #include "runtime.h"
 
-static double now_ms(void) {
+static int64_t now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /* ---- sequence state ---- */
@@ -34,17 +34,17 @@ void lj_seqs_free(lj_seq *seqs, int n) {
     free(seqs);
 }
 
-lorajit_status lj_seq_choice_make(const lj_registry *r, const char *const *names,
+lorajit_status lj_seq_choice_make(const lj_snapshot *v, int max_adapters, const char *const *names,
                                   const float *weights, int n, lj_seq_choice *out,
                                   const char *what, lj_err *err) {
-    if (n < 0 || n > r->n_slots)
+    if (n < 0 || n > max_adapters)
         return lj_fail(err, LORAJIT_E_ARG, "%s: n = %d adapters, must be 0..%d (max_adapters)", what,
-                       n, r->n_slots);
+                       n, max_adapters);
     if (n > 0 && !names) return lj_fail(err, LORAJIT_E_ARG, "%s: names is NULL", what);
     size_t len = 0;
     for (int i = 0; i < n; i++) {
         if (!names[i]) return lj_fail(err, LORAJIT_E_ARG, "%s: names[%d] is NULL", what, i);
-        if (lj_registry_find(r, names[i]) < 0)
+        if (lj_snapshot_find(v, names[i]) < 0)
             return lj_fail(err, LORAJIT_E_NOT_FOUND, "%s: adapter '%s' (names[%d]) is not loaded",
                            what, names[i], i);
         for (int j = 0; j < i; j++)
@@ -71,23 +71,23 @@ lorajit_status lj_seq_choice_make(const lj_registry *r, const char *const *names
     return LORAJIT_OK;
 }
 
-/* The set sequence s applies now: the engine's applied set, or its own names
- * resolved to their current slots (nothing while the engine is disabled, as
- * PEFT's disable_adapters overrides adapter_names). Writes only seqs[s].row. */
-static lorajit_status seq_active(lorajit_engine *e, int s, const lj_active **out, const char *what) {
+/* The set sequence s applies with snapshot v: v's applied set, or its own names
+ * resolved to their slots in v (nothing while v is disabled, as PEFT's
+ * disable_adapters overrides adapter_names). Writes only seqs[s].row. */
+static lorajit_status seq_active(lorajit_engine *e, const lj_snapshot *v, int s, const lj_active **out,
+                                 const char *what, lj_err *err) {
     lj_seq *q = &e->seqs[s];
     if (!q->choice.own) {
-        *out = &e->reg.applied;
+        *out = &v->applied;
         return LORAJIT_OK;
     }
     lj_active *a = &q->row;
     a->n = 0;
-    for (int i = 0; e->reg.enabled && i < q->choice.n; i++) {
-        int slot = lj_registry_find(&e->reg, q->choice.names[i]);
+    for (int i = 0; v->enabled && i < q->choice.n; i++) {
+        int slot = lj_snapshot_find(v, q->choice.names[i]);
         if (slot < 0)
-            return lj_fail(&e->err, LORAJIT_E_NOT_FOUND, "%s: sequence %d uses adapter '%s', which "
-                           "is not loaded (deleted after lorajit_seq_set_adapter?)", what, s,
-                           q->choice.names[i]);
+            return lj_fail(err, LORAJIT_E_NOT_FOUND, "%s: sequence %d uses adapter '%s', which is not "
+                           "loaded (deleted after lorajit_seq_set_adapter?)", what, s, q->choice.names[i]);
         a->slot[a->n] = slot;
         a->weight[a->n++] = q->choice.weight[i];
     }
@@ -95,45 +95,70 @@ static lorajit_status seq_active(lorajit_engine *e, int s, const lj_active **out
     return LORAJIT_OK;
 }
 
-static lorajit_status check_seq(lorajit_engine *e, int s, const char *what) {
+static lorajit_status check_seq(lorajit_engine *e, int s, const char *what, lj_err *err) {
     int max = e->L->schema.max_batch;
     if (s < 0 || s >= max)
-        return lj_fail(&e->err, LORAJIT_E_ARG, "%s: sequence %d is out of range (max_batch %d: "
+        return lj_fail(err, LORAJIT_E_ARG, "%s: sequence %d is out of range (max_batch %d: "
                        "sequences 0..%d)", what, s, max, max - 1);
     return LORAJIT_OK;
 }
 
 /* Room for `more` positions in sequence s. */
-static lorajit_status check_room(lorajit_engine *e, int s, int64_t more, const char *what) {
+static lorajit_status check_room(lorajit_engine *e, int s, int64_t more, const char *what, lj_err *err) {
     int64_t pos = e->seqs[s].pos, len = e->L->schema.seq_len;
     if (more > len - pos)
-        return lj_fail(&e->err, LORAJIT_E_ARG, "%s: KV cache full: sequence %d holds %lld of %lld "
+        return lj_fail(err, LORAJIT_E_ARG, "%s: KV cache full: sequence %d holds %lld of %lld "
                        "positions, %lld more asked", what, s, (long long)pos, (long long)len,
                        (long long)more);
     return LORAJIT_OK;
 }
 
 static lorajit_status check_tokens(lorajit_engine *e, const int32_t *tokens, int n, const char *what,
-                                   const char *unit) {
+                                   const char *unit, lj_err *err) {
     int64_t vocab = e->L->cfg.vocab_size;
     for (int i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= vocab)
-            return lj_fail(&e->err, LORAJIT_E_ARG, "%s: token %d at %s %d is outside the vocabulary "
+            return lj_fail(err, LORAJIT_E_ARG, "%s: token %d at %s %d is outside the vocabulary "
                            "[0, %lld)", what, (int)tokens[i], unit, i, (long long)vocab);
+    return LORAJIT_OK;
+}
+
+/* ---- claims: one call per sequence at a time ---- */
+
+static bool seq_try_claim(lorajit_engine *e, int s) { return !atomic_exchange(&e->seqs[s].busy, true); }
+
+static void seq_unclaim(lorajit_engine *e, const int *seqs, int n) {
+    for (int i = 0; i < n; i++) atomic_store(&e->seqs[seqs[i]].busy, false);
+}
+
+/* Checks seqs[0..n) (range, distinct) and claims them all, or none. */
+static lorajit_status seq_claim(lorajit_engine *e, const int *seqs, int n, const char *what, lj_err *err) {
+    lorajit_status st;
+    for (int i = 0; i < n; i++) {
+        if ((st = check_seq(e, seqs[i], what, err))) return st;
+        for (int j = 0; j < i; j++)
+            if (seqs[j] == seqs[i])
+                return lj_fail(err, LORAJIT_E_ARG, "%s: sequence %d is in rows %d and %d; a step "
+                               "advances each sequence once", what, seqs[i], j, i);
+    }
+    for (int i = 0; i < n; i++)
+        if (!seq_try_claim(e, seqs[i])) {
+            seq_unclaim(e, seqs, i);
+            return lj_fail(err, LORAJIT_E_ARG, "%s: sequence %d is in use by another call (a sequence "
+                           "is used by one thread at a time)", what, seqs[i]);
+        }
     return LORAJIT_OK;
 }
 
 /* ---- prefill and decode ---- */
 
 lorajit_status lj_seq_prefill(lorajit_engine *e, int seq, const int32_t *tokens, int n,
-                              float *logits, float *last, const char *what) {
+                              float *logits, float *last, const char *what, lj_err *err) {
     lorajit_status st;
-    const lj_active *act;
-    if ((st = check_seq(e, seq, what))) return st;
-    if (!tokens) return lj_fail(&e->err, LORAJIT_E_ARG, "%s: tokens is NULL", what);
-    if (n < 1) return lj_fail(&e->err, LORAJIT_E_ARG, "%s: n = %d tokens, must be >= 1", what, n);
-    if ((st = check_room(e, seq, n, what)) || (st = check_tokens(e, tokens, n, what, "position")) ||
-        (st = seq_active(e, seq, &act, what)))
+    if ((st = check_seq(e, seq, what, err))) return st;
+    if (!tokens) return lj_fail(err, LORAJIT_E_ARG, "%s: tokens is NULL", what);
+    if (n < 1) return lj_fail(err, LORAJIT_E_ARG, "%s: n = %d tokens, must be >= 1", what, n);
+    if ((st = check_room(e, seq, n, what, err)) || (st = check_tokens(e, tokens, n, what, "position", err)))
         return st;
     int64_t vocab = e->L->cfg.vocab_size, chunk = e->L->schema.max_tokens;
     float *tmp = NULL;
@@ -143,11 +168,20 @@ lorajit_status lj_seq_prefill(lorajit_engine *e, int seq, const int32_t *tokens,
         if (chunk > rows) chunk = rows;
         if (chunk > n) chunk = n;
         if (!(tmp = lj_malloc(sizeof *tmp * (size_t)(chunk * vocab))))
-            return lj_fail(&e->err, LORAJIT_E_NOMEM, "%s: out of memory (%lld x %lld logits)", what,
+            return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory (%lld x %lld logits)", what,
                            (long long)chunk, (long long)vocab);
     }
-    double t0 = now_ms();
+    lj_worker *w;
+    if ((st = lj_worker_get(&e->serve, &w, err))) {
+        free(tmp);
+        return st;
+    }
+    int64_t t0 = now_ns();
+    const lj_active *act;
+    lj_snapshot *v = lj_snapshot_acquire(&e->serve); /* one adapter state for the whole prefill */
+    if ((st = seq_active(e, v, seq, &act, what, err))) goto done;
     lj_ctx c = e->ctx;
+    c.scratch = w->scratch;
     c.key_cache = e->key_cache + seq * e->cache_stride;
     c.value_cache = e->value_cache + seq * e->cache_stride;
     c.active = act;
@@ -157,54 +191,65 @@ lorajit_status lj_seq_prefill(lorajit_engine *e, int seq, const int32_t *tokens,
         float *out = logits ? logits + off * vocab : tmp;
         int rc = e->code.forward(&c, tokens + off, m, pos + off, out);
         if (rc != 0) {
-            free(tmp);
-            return lj_fail(&e->err, LORAJIT_E_COMPILE, "%s: compiled code returned %d", what, rc);
+            st = lj_fail(err, LORAJIT_E_COMPILE, "%s: compiled code returned %d", what, rc);
+            goto done;
         }
         if (last && off + m == n) memcpy(last, out + (m - 1) * vocab, sizeof *last * (size_t)vocab);
     }
-    free(tmp);
     e->seqs[seq].pos = pos + n;
-    e->stats.prefill_tokens += n;
-    e->stats.prefill_ms += now_ms() - t0;
-    return LORAJIT_OK;
+    atomic_fetch_add(&e->n.prefill_tokens, n);
+    atomic_fetch_add(&e->n.prefill_ns, now_ns() - t0);
+done:
+    lj_snapshot_release(&e->serve, v);
+    lj_worker_put(&e->serve, w);
+    free(tmp);
+    return st;
 }
 
 lorajit_status lj_decode_step(lorajit_engine *e, const int *seqs, const int32_t *tokens, int n,
-                              float *logits, const char *what) {
+                              float *logits, const char *what, lj_err *err) {
     lorajit_status st;
     int max = e->L->schema.max_batch;
     if (!e->code.decode)
-        return lj_fail(&e->err, LORAJIT_E_UNSUPPORTED, "%s: the compiled code has no batched decode "
+        return lj_fail(err, LORAJIT_E_UNSUPPORTED, "%s: the compiled code has no batched decode "
                        "entry point (%s)", what, LJ_DECODE_SYMBOL);
     if (!seqs || !tokens || !logits)
-        return lj_fail(&e->err, LORAJIT_E_ARG, "%s: seqs, tokens or logits is NULL", what);
+        return lj_fail(err, LORAJIT_E_ARG, "%s: seqs, tokens or logits is NULL", what);
     if (n < 1 || n > max)
-        return lj_fail(&e->err, LORAJIT_E_ARG, "%s: n = %d rows, must be 1..%d (max_batch)", what, n,
-                       max);
+        return lj_fail(err, LORAJIT_E_ARG, "%s: n = %d rows, must be 1..%d (max_batch)", what, n, max);
     int64_t pos[LJ_MAX_SLOTS];
     int32_t seq[LJ_MAX_SLOTS];
     const lj_active *act[LJ_MAX_SLOTS];
-    if ((st = check_tokens(e, tokens, n, what, "row"))) return st;
+    if ((st = check_tokens(e, tokens, n, what, "row", err))) return st;
     for (int i = 0; i < n; i++) {
-        if ((st = check_seq(e, seqs[i], what))) return st;
+        if ((st = check_seq(e, seqs[i], what, err))) return st;
         for (int j = 0; j < i; j++)
             if (seqs[j] == seqs[i])
-                return lj_fail(&e->err, LORAJIT_E_ARG, "%s: sequence %d is in rows %d and %d; a "
+                return lj_fail(err, LORAJIT_E_ARG, "%s: sequence %d is in rows %d and %d; a "
                                "step advances each sequence once", what, seqs[i], j, i);
-        if ((st = check_room(e, seqs[i], 1, what)) || (st = seq_active(e, seqs[i], &act[i], what)))
-            return st;
+        if ((st = check_room(e, seqs[i], 1, what, err))) return st;
         pos[i] = e->seqs[seqs[i]].pos;
         seq[i] = seqs[i];
     }
-    double t0 = now_ms();
-    lj_ctx c = e->ctx; /* all caches: row i's block is found through seq[i] */
-    c.key_cache = e->key_cache;
-    c.value_cache = e->value_cache;
-    int rc = e->code.decode(&c, tokens, n, pos, seq, act, logits);
-    if (rc != 0) return lj_fail(&e->err, LORAJIT_E_COMPILE, "%s: compiled code returned %d", what, rc);
+    lj_worker *w;
+    if ((st = lj_worker_get(&e->serve, &w, err))) return st;
+    int64_t t0 = now_ns();
+    lj_snapshot *v = lj_snapshot_acquire(&e->serve); /* one adapter state for every row */
+    for (int i = 0; i < n && !st; i++) st = seq_active(e, v, seqs[i], &act[i], what, err);
+    if (!st) {
+        lj_ctx c = e->ctx; /* all caches: row i's block is found through seq[i] */
+        c.scratch = w->scratch;
+        c.key_cache = e->key_cache;
+        c.value_cache = e->value_cache;
+        int rc = e->code.decode(&c, tokens, n, pos, seq, act, logits);
+        if (rc != 0) st = lj_fail(err, LORAJIT_E_COMPILE, "%s: compiled code returned %d", what, rc);
+    }
+    lj_snapshot_release(&e->serve, v);
+    lj_worker_put(&e->serve, w);
+    if (st) return st;
     for (int i = 0; i < n; i++) e->seqs[seqs[i]].pos++;
-    e->stats.decode_tokens += n;
-    e->stats.decode_ms += now_ms() - t0;
+    atomic_fetch_add(&e->n.decode_tokens, n);
+    atomic_fetch_add(&e->n.decode_ns, now_ns() - t0);
     return LORAJIT_OK;
 }
 
@@ -212,31 +257,40 @@ lorajit_status lj_decode_step(lorajit_engine *e, const int *seqs, const int32_t 
 
 lorajit_status lorajit_seq_set_adapter(lorajit_engine *e, int seq, const char *const *names,
                                        const float *weights, int n) {
-    lorajit_status st = lj_engine_enter(e, "seq_set_adapter");
+    lj_err *err;
+    lorajit_status st = lj_engine_enter(e, "seq_set_adapter", &err);
     if (st) return st;
+    if ((st = seq_claim(e, &seq, 1, "seq_set_adapter", err))) return lj_engine_leave(e, st);
     lj_seq_choice c;
-    if ((st = check_seq(e, seq, "seq_set_adapter")) ||
-        (st = lj_seq_choice_make(&e->reg, names, weights, n, &c, "seq_set_adapter", &e->err)))
-        return lj_engine_leave(e, st);
-    lj_seq_choice_free(&e->seqs[seq].choice);
-    e->seqs[seq].choice = c;
-    return LORAJIT_OK;
+    lj_snapshot *v = lj_snapshot_acquire(&e->serve); /* the names are checked against one state */
+    st = lj_seq_choice_make(v, e->L->schema.n_slots, names, weights, n, &c, "seq_set_adapter", err);
+    lj_snapshot_release(&e->serve, v);
+    if (!st) {
+        lj_seq_choice_free(&e->seqs[seq].choice);
+        e->seqs[seq].choice = c;
+    }
+    seq_unclaim(e, &seq, 1);
+    return lj_engine_leave(e, st);
 }
 
 lorajit_status lorajit_seq_follow_engine(lorajit_engine *e, int seq) {
-    lorajit_status st = lj_engine_enter(e, "seq_follow_engine");
+    lj_err *err;
+    lorajit_status st = lj_engine_enter(e, "seq_follow_engine", &err);
     if (st) return st;
-    if ((st = check_seq(e, seq, "seq_follow_engine"))) return lj_engine_leave(e, st);
+    if ((st = seq_claim(e, &seq, 1, "seq_follow_engine", err))) return lj_engine_leave(e, st);
     lj_seq_choice_free(&e->seqs[seq].choice);
     e->seqs[seq].choice = (lj_seq_choice){0};
+    seq_unclaim(e, &seq, 1);
     return LORAJIT_OK;
 }
 
 lorajit_status lorajit_seq_reset(lorajit_engine *e, int seq) {
-    lorajit_status st = lj_engine_enter(e, "seq_reset");
+    lj_err *err;
+    lorajit_status st = lj_engine_enter(e, "seq_reset", &err);
     if (st) return st;
-    if ((st = check_seq(e, seq, "seq_reset"))) return lj_engine_leave(e, st);
+    if ((st = seq_claim(e, &seq, 1, "seq_reset", err))) return lj_engine_leave(e, st);
     e->seqs[seq].pos = 0;
+    seq_unclaim(e, &seq, 1);
     return LORAJIT_OK;
 }
 
@@ -247,16 +301,26 @@ int lorajit_seq_pos(const lorajit_engine *e, int seq) {
 
 lorajit_status lorajit_seq_prefill(lorajit_engine *e, int seq, const int32_t *tokens, int n,
                                    float *logits) {
-    lorajit_status st = lj_engine_enter(e, "seq_prefill");
+    lj_err *err;
+    lorajit_status st = lj_engine_enter(e, "seq_prefill", &err);
     if (st) return st;
-    return lj_engine_leave(e, lj_seq_prefill(e, seq, tokens, n, logits, NULL, "seq_prefill"));
+    if ((st = seq_claim(e, &seq, 1, "seq_prefill", err))) return lj_engine_leave(e, st);
+    st = lj_seq_prefill(e, seq, tokens, n, logits, NULL, "seq_prefill", err);
+    seq_unclaim(e, &seq, 1);
+    return lj_engine_leave(e, st);
 }
 
 lorajit_status lorajit_decode(lorajit_engine *e, const int *seqs, const int32_t *tokens, int n,
                               float *logits) {
-    lorajit_status st = lj_engine_enter(e, "decode");
+    lj_err *err;
+    lorajit_status st = lj_engine_enter(e, "decode", &err);
     if (st) return st;
-    return lj_engine_leave(e, lj_decode_step(e, seqs, tokens, n, logits, "decode"));
+    if (!e->code.decode || !seqs || n < 1 || n > e->L->schema.max_batch) /* lj_decode_step words it */
+        return lj_engine_leave(e, lj_decode_step(e, seqs, tokens, n, logits, "decode", err));
+    if ((st = seq_claim(e, seqs, n, "decode", err))) return lj_engine_leave(e, st);
+    st = lj_decode_step(e, seqs, tokens, n, logits, "decode", err);
+    seq_unclaim(e, seqs, n);
+    return lj_engine_leave(e, st);
 }
 
 /* ---- public: generate ---- */
@@ -270,8 +334,9 @@ typedef struct gen_req {
 } gen_req;
 
 /* Parses "NAME[:W][,NAME[:W]...]" (NULL: follow the engine, "": the base model)
- * into g->choice, checking the names against the registry. */
-static lorajit_status parse_adapter(lorajit_engine *e, int i, const char *spec, gen_req *g) {
+ * into g->choice, checking the names against snapshot v. */
+static lorajit_status parse_adapter(lorajit_engine *e, const lj_snapshot *v, int i, const char *spec,
+                                    gen_req *g, lj_err *err) {
     if (!spec) {
         g->choice = (lj_seq_choice){0};
         return LORAJIT_OK;
@@ -281,7 +346,7 @@ static lorajit_status parse_adapter(lorajit_engine *e, int i, const char *spec, 
     float w[LJ_MAX_SLOTS];
     int n = 0;
     snprintf(what, sizeof what, "generate: request %d", i);
-    if (!buf) return lj_fail(&e->err, LORAJIT_E_NOMEM, "%s: out of memory", what);
+    if (!buf) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", what);
     strcpy(buf, spec);
     lorajit_status st = LORAJIT_OK;
     for (char *item = buf; *buf && item && !st;) {
@@ -292,43 +357,42 @@ static lorajit_status parse_adapter(lorajit_engine *e, int i, const char *spec, 
             *colon = '\0';
             w[n] = strtof(colon + 1, &end);
             if (end == colon + 1 || *end)
-                st = lj_fail(&e->err, LORAJIT_E_ARG, "%s: adapter \"%s\": bad weight '%s' for '%s' "
+                st = lj_fail(err, LORAJIT_E_ARG, "%s: adapter \"%s\": bad weight '%s' for '%s' "
                              "(want NAME[:W][,NAME[:W]...])", what, spec, colon + 1, item);
         }
         if (!st && !*item)
-            st = lj_fail(&e->err, LORAJIT_E_ARG, "%s: adapter \"%s\" has an empty name", what, spec);
+            st = lj_fail(err, LORAJIT_E_ARG, "%s: adapter \"%s\" has an empty name", what, spec);
         if (!st && n == LJ_MAX_SLOTS - 1)
-            st = lj_fail(&e->err, LORAJIT_E_ARG, "%s: adapter \"%s\" names too many adapters", what,
-                         spec);
+            st = lj_fail(err, LORAJIT_E_ARG, "%s: adapter \"%s\" names too many adapters", what, spec);
         if (!st) names[n++] = item;
         item = comma ? comma + 1 : NULL;
     }
-    if (!st) st = lj_seq_choice_make(&e->reg, names, w, n, &g->choice, what, &e->err);
+    if (!st) st = lj_seq_choice_make(v, e->L->schema.n_slots, names, w, n, &g->choice, what, err);
     free(buf);
     return st;
 }
 
-/* Checks request i (prompt, sizes, adapter) and prepares g. */
-static lorajit_status prepare(lorajit_engine *e, int i, const lorajit_request *r, gen_req *g,
-                              uint64_t seed) {
+/* Checks request i (prompt, sizes, adapter against snapshot v) and prepares g. */
+static lorajit_status prepare(lorajit_engine *e, const lj_snapshot *v, int i, const lorajit_request *r,
+                              gen_req *g, uint64_t seed, lj_err *err) {
     lorajit_status st;
     char what[64];
     int64_t len = e->L->schema.seq_len;
     snprintf(what, sizeof what, "generate: request %d", i);
     if (!r->prompt || r->n_prompt < 1)
-        return lj_fail(&e->err, LORAJIT_E_ARG, "%s: the prompt is NULL or empty", what);
+        return lj_fail(err, LORAJIT_E_ARG, "%s: the prompt is NULL or empty", what);
     if (r->max_new < 0 || (r->max_new > 0 && !r->out))
-        return lj_fail(&e->err, LORAJIT_E_ARG, "%s: max_new %d with out %s", what, r->max_new,
+        return lj_fail(err, LORAJIT_E_ARG, "%s: max_new %d with out %s", what, r->max_new,
                        r->out ? "set" : "NULL");
     int64_t need = (int64_t)r->n_prompt + (r->max_new > 0 ? r->max_new - 1 : 0);
     if (need > len)
-        return lj_fail(&e->err, LORAJIT_E_ARG, "%s: KV cache full: a prompt of %d tokens and %d new "
+        return lj_fail(err, LORAJIT_E_ARG, "%s: KV cache full: a prompt of %d tokens and %d new "
                        "need %lld positions, a sequence holds %lld (max_seq_len)", what, r->n_prompt,
                        r->max_new, (long long)need, (long long)len);
-    if ((st = check_tokens(e, r->prompt, r->n_prompt, what, "prompt position"))) return st;
-    if ((st = parse_adapter(e, i, r->adapter, g))) return st;
+    if ((st = check_tokens(e, r->prompt, r->n_prompt, what, "prompt position", err))) return st;
+    if ((st = parse_adapter(e, v, i, r->adapter, g, err))) return st;
     if (!(g->hist = lj_malloc(sizeof *g->hist * (size_t)(r->n_prompt + r->max_new))))
-        return lj_fail(&e->err, LORAJIT_E_NOMEM, "%s: out of memory", what);
+        return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", what);
     memcpy(g->hist, r->prompt, sizeof *g->hist * (size_t)r->n_prompt);
     g->n_hist = r->n_prompt;
     lj_rng_seed(&g->rng, seed, (uint64_t)i);
@@ -345,11 +409,22 @@ static int take(lorajit_request *r, gen_req *g, int i, float *row, const lorajit
     return t != s->eos_id && r->n_out < r->max_new;
 }
 
+/* Claims the first n sequences no other call is using into sq[0..n); all or none. */
+static lorajit_status claim_free(lorajit_engine *e, int n, int *sq, lj_err *err) {
+    int got = 0, max = e->L->schema.max_batch;
+    for (int s = 0; s < max && got < n; s++)
+        if (seq_try_claim(e, s)) sq[got++] = s;
+    if (got == n) return LORAJIT_OK;
+    seq_unclaim(e, sq, got);
+    return lj_fail(err, LORAJIT_E_ARG, "generate: %d requests need %d sequences, but only %d of %d are "
+                   "free (the others are in use by other calls)", n, n, got, max);
+}
+
 lorajit_status lorajit_generate(lorajit_engine *e, lorajit_request *reqs, int n,
                                 const lorajit_sampling *s, lorajit_token_fn on_token, void *user) {
-    lorajit_status st = lj_engine_enter(e, "generate");
+    lj_err *err;
+    lorajit_status st = lj_engine_enter(e, "generate", &err);
     if (st) return st;
-    lj_err *err = &e->err;
     static const lorajit_sampling greedy = {.temperature = 0, .top_p = 1, .repetition_penalty = 1,
                                             .eos_id = -1};
     int max = e->L->schema.max_batch, vocab = (int)e->L->cfg.vocab_size;
@@ -361,6 +436,7 @@ lorajit_status lorajit_generate(lorajit_engine *e, lorajit_request *reqs, int n,
     if (s->eos_id >= vocab)
         return lj_engine_leave(e, lj_fail(err, LORAJIT_E_ARG, "generate: eos_id %d is outside the "
                                           "vocabulary [0, %d)", s->eos_id, vocab));
+    int sq[LJ_MAX_SLOTS], n_claimed = 0; /* request i runs in sequence sq[i] */
     gen_req *g = lj_calloc((size_t)n, sizeof *g);
     lj_sample_work *w = lj_sample_work_new(vocab);
     float *logits = lj_malloc(sizeof *logits * (size_t)n * (size_t)vocab);
@@ -369,33 +445,40 @@ lorajit_status lorajit_generate(lorajit_engine *e, lorajit_request *reqs, int n,
         goto done;
     }
     bool steps = false;
+    lj_snapshot *v = lj_snapshot_acquire(&e->serve); /* adapter names are checked against one state */
     for (int i = 0; i < n && !st; i++) {
-        st = prepare(e, i, &reqs[i], &g[i], s->seed);
+        st = prepare(e, v, i, &reqs[i], &g[i], s->seed, err);
         steps |= reqs[i].max_new > 1;
     }
+    lj_snapshot_release(&e->serve, v);
     if (!st && steps && !e->code.decode)
         st = lj_fail(err, LORAJIT_E_UNSUPPORTED, "generate: the compiled code has no batched decode "
                      "entry point (%s)", LJ_DECODE_SYMBOL);
-    if (st) goto done;
+    if (st || (st = claim_free(e, n, sq, err))) goto done;
+    n_claimed = n;
     for (int i = 0; i < n; i++) { /* commit: every check passed */
-        lj_seq_choice_free(&e->seqs[i].choice);
-        e->seqs[i].choice = g[i].choice;
+        lj_seq *q = &e->seqs[sq[i]];
+        lj_seq_choice_free(&q->choice);
+        q->choice = g[i].choice;
         g[i].choice = (lj_seq_choice){0};
-        e->seqs[i].pos = 0;
+        q->pos = 0;
         reqs[i].n_out = 0;
     }
-    int live[LJ_MAX_SLOTS], n_live = 0;
+    int live[LJ_MAX_SLOTS], rows[LJ_MAX_SLOTS], n_live = 0;
     int32_t next[LJ_MAX_SLOTS];
     for (int i = 0; i < n; i++) {
         float *row = logits + (size_t)i * vocab;
-        if ((st = lj_seq_prefill(e, i, reqs[i].prompt, reqs[i].n_prompt, NULL, row, "generate")))
+        if ((st = lj_seq_prefill(e, sq[i], reqs[i].prompt, reqs[i].n_prompt, NULL, row, "generate", err)))
             goto done;
         if (reqs[i].max_new > 0 && take(&reqs[i], &g[i], i, row, s, w, on_token, user))
             live[n_live++] = i;
     }
     while (n_live > 0) {
-        for (int k = 0; k < n_live; k++) next[k] = reqs[live[k]].out[reqs[live[k]].n_out - 1];
-        if ((st = lj_decode_step(e, live, next, n_live, logits, "generate"))) goto done;
+        for (int k = 0; k < n_live; k++) {
+            next[k] = reqs[live[k]].out[reqs[live[k]].n_out - 1];
+            rows[k] = sq[live[k]];
+        }
+        if ((st = lj_decode_step(e, rows, next, n_live, logits, "generate", err))) goto done;
         int still = 0;
         for (int k = 0; k < n_live; k++) {
             int i = live[k];
@@ -405,6 +488,7 @@ lorajit_status lorajit_generate(lorajit_engine *e, lorajit_request *reqs, int n,
         n_live = still;
     }
 done:
+    seq_unclaim(e, sq, n_claimed);
     for (int i = 0; g && i < n; i++) {
         lj_seq_choice_free(&g[i].choice);
         free(g[i].hist);

@@ -9,7 +9,9 @@
 #ifndef LORAJIT_RUNTIME_H
 #define LORAJIT_RUNTIME_H
 
+#include <pthread.h>
 #include <regex.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -313,7 +315,8 @@ lorajit_status peft_adapter_read(const char *dir, const lj_layout *L, peft_adapt
                                  lj_err *err);
 void peft_adapter_free(peft_adapter *ad); /* NULL does nothing */
 /* Writes ad into physical slot `slot` of every site (sites ad does not cover get
- * rank 0), zeroing rows/cols left over from an earlier, larger adapter. Cannot fail. */
+ * rank 0), zeroing rows/cols left over from an earlier, larger adapter. Cannot fail.
+ * The caller makes sure no reader can see the slot (lj_serve_pick_slot). */
 void lj_slots_write(lj_slots *s, int slot, const peft_adapter *ad);
 /* Marks slot empty at every site (rank 0). */
 void lj_slots_clear(lj_slots *s, int slot);
@@ -324,6 +327,9 @@ typedef struct lj_adapter_entry {
     size_t bytes;        /* f32 bytes of A and B */
     int64_t seq;         /* load order (kept by hotswap), for listing */
 } lj_adapter_entry;
+struct lj_serve;
+/* Written by writer calls only (under lj_serve.write_lock); readers see it through
+ * snapshots (serve.c), never directly. */
 typedef struct lj_registry {
     int n_slots;                   /* resident adapters allowed (schema) */
     int n_phys;                    /* n_slots + 1 */
@@ -332,14 +338,19 @@ typedef struct lj_registry {
     int active_slot[LJ_MAX_SLOTS]; /* [n_active] */
     float active_weight[LJ_MAX_SLOTS];
     bool enabled;                  /* false after disable */
-    lj_active applied;             /* what ctx->active points at: chosen set, or n = 0 when disabled */
+    lj_active applied;             /* what engine-following calls apply: chosen set, or n = 0 when disabled */
     int64_t next_seq;              /* seq of the next load */
+    struct lj_serve *serve;        /* borrowed: where slots are pinned; NULL when nothing reads concurrently */
 } lj_registry;
 lorajit_status lj_registry_init(lj_registry *r, int n_slots, lj_err *err);
 void lj_registry_free(lj_registry *r); /* frees names; NULL-safe */
 int lj_registry_find(const lj_registry *r, const char *name); /* slot or -1 */
 int lj_registry_count(const lj_registry *r);
-/* The PEFT verbs on registry + slots. Each validates first and changes nothing on failure. */
+/* The PEFT verbs on registry + slots. Each validates first and changes nothing on
+ * failure. load and hotswap write a slot that no entry owns (and, with r->serve,
+ * that no snapshot pins: they may wait for one); hotswap and delete release the
+ * old slot without clearing it (nothing reads an unowned slot; the next write
+ * zeroes what it leaves over). */
 lorajit_status lj_adapter_load(lj_registry *r, lj_slots *s, const lj_layout *L, const char *name,
                                const char *dir, lj_err *err);
 lorajit_status lj_adapter_hotswap(lj_registry *r, lj_slots *s, const lj_layout *L,
@@ -348,6 +359,78 @@ lorajit_status lj_adapter_delete(lj_registry *r, lj_slots *s, const char *name, 
 lorajit_status lj_adapter_set(lj_registry *r, const char *const *names, const float *weights,
                               int n, lj_err *err);
 void lj_adapter_enable(lj_registry *r, bool on);
+
+/* ---- serve.c: snapshots, slot pins, workers, per-thread errors ---- */
+/* What readers see of the registry: immutable once published; freed when it is
+ * no longer current and its last reader lets go. */
+typedef struct lj_snapshot {
+    _Atomic int64_t refs;           /* readers holding it, + 1 while it is current */
+    bool enabled;
+    int n_phys;
+    int n_resident;
+    lj_active applied;              /* what engine-following calls apply */
+    const char *name[LJ_MAX_SLOTS]; /* [n_phys] adapter owning slot i (into text), NULL when free */
+    size_t cap;                     /* bytes of text */
+    char text[];                    /* [cap] the names, NUL-terminated */
+} lj_snapshot;
+/* Scratch for one call at a time (a pool grows to the number of concurrent calls). */
+typedef struct lj_worker {
+    struct lj_worker *next_idle, *next_all;
+    float *scratch;                 /* [scratch_per_token * max(max_tokens, max_batch) + scratch_fixed] */
+    float *key_cache;               /* [n_layers, seq_len, kv_dim]: lorajit_forward's private cache */
+    float *value_cache;             /* same layout as key_cache */
+} lj_worker;
+/* One thread's error message on one engine. */
+typedef struct lj_thread_err {
+    lj_err err;
+    atomic_bool live;               /* held by a running thread (false: reusable) */
+    struct lj_thread_err *next;
+} lj_thread_err;
+typedef struct lj_serve {
+    bool ready;                     /* the locks and the key exist */
+    pthread_mutex_t write_lock;     /* serialises writer calls (the registry, slot writes) */
+    _Atomic(lj_snapshot *) current; /* owned (one reference); what a reader acquires, lock-free */
+    _Atomic int64_t epoch;          /* bumped by each publish; its parity picks a counter below */
+    _Atomic int64_t entering[2];    /* readers between reading `current` and counting their reference */
+    pthread_mutex_t pin_lock;       /* pins; never taken by a reader's acquire */
+    pthread_cond_t unpinned;        /* broadcast when a snapshot is freed */
+    int32_t pins[LJ_MAX_SLOTS];     /* [n_phys] live snapshots (current, or held by readers) holding slot i */
+    pthread_mutex_t pool_lock;      /* idle, all, errs */
+    lj_worker *idle, *all;          /* owned, through next_all */
+    size_t n_scratch, n_cache;      /* floats of a worker's scratch and of each of its caches */
+    pthread_key_t err_key;          /* -> the calling thread's lj_thread_err */
+    lj_thread_err *errs;            /* owned: every record */
+    _Atomic int64_t reader_wait_max_ns; /* longest lj_snapshot_acquire */
+    _Atomic int64_t writer_wait_max_ns; /* longest wait of lj_serve_pick_slot for an unpinned slot */
+    _Atomic int64_t writer_waits;       /* how often it had to wait */
+    _Atomic int64_t grace_max_ns;       /* longest wait of a publish for readers inside acquire */
+} lj_serve;
+/* Creates the locks and the thread key (E_NOMEM when the system has none left). */
+lorajit_status lj_serve_init(lj_serve *sv);
+/* Frees snapshots, workers and records; no call may be in flight. NULL-safe. */
+void lj_serve_free(lj_serve *sv);
+/* The calling thread's error record; created (create = true) on its first call.
+ * Borrowed; valid until lorajit_engine_free. NULL when out of memory or absent. */
+lj_err *lj_serve_thread_err(lj_serve *sv, bool create);
+/* A snapshot big enough for r's names plus extra bytes (a name about to be added).
+ * Caller owns *out; it is consumed by lj_serve_publish, or freed with free(). */
+lorajit_status lj_snapshot_new(const lj_registry *r, size_t extra, lj_snapshot **out, lj_err *err);
+/* Fills v from r and makes it current (one atomic exchange), then waits for readers
+ * still inside lj_snapshot_acquire on the old one and drops the engine's reference
+ * to it. Takes ownership of v. Writer only. */
+void lj_serve_publish(lj_serve *sv, const lj_registry *r, lj_snapshot *v);
+/* Reader: the current snapshot, held until lj_snapshot_release; takes no lock and
+ * never waits. Borrowed; valid until then. */
+lj_snapshot *lj_snapshot_acquire(lj_serve *sv);
+void lj_snapshot_release(lj_serve *sv, lj_snapshot *v); /* NULL does nothing */
+int lj_snapshot_find(const lj_snapshot *v, const char *name); /* slot or -1 */
+/* Writer: a slot no entry of r owns and no snapshot pins; waits for readers of
+ * retired snapshots to let go when there is none (bounded by one compiled call). */
+int lj_serve_pick_slot(lj_serve *sv, const lj_registry *r);
+/* A worker for one call: an idle one, else a new one. Borrowed; valid until
+ * lj_worker_put (the pool owns it). */
+lorajit_status lj_worker_get(lj_serve *sv, lj_worker **out, lj_err *err);
+void lj_worker_put(lj_serve *sv, lj_worker *w); /* NULL does nothing */
 
 /* ---- engine.c: the lorajit_engine handle (public API minus lorajit_engine_open) ---- */
 /* What a compiler hands the runtime: entry point plus who owns the code. */
@@ -360,38 +443,48 @@ typedef struct lj_code {
     int64_t compiles;              /* compilations that produced this code (1) */
     double compile_ms;
 } lj_code;
+/* The engine's counters (lorajit_stats), updated by any thread. */
+typedef struct lj_counters {
+    _Atomic int64_t loads, hotswaps, deletes, forwards, failed_calls;
+    _Atomic int64_t prefill_tokens, decode_tokens, prefill_ns, decode_ns;
+} lj_counters;
 typedef struct lj_seq lj_seq;
-/* The handle. Its body is internal: generate.c reads it too. */
+/* The handle. Its body is internal: generate.c reads it too. After start, only
+ * serve (its locks), the counters, the sequences (one thread each) and what the
+ * writer lock guards change. */
 struct lorajit_engine {
-    lj_err err;            /* last call's status + message */
-    lj_err open_err;       /* why the engine did not start (kept for later calls) */
+    lj_err err;            /* the open path's status + message (why the engine did not
+                              start); calls after that use per-thread records (serve) */
     bool started;
     lj_layout *L;          /* owned */
     lj_weights *w;         /* owned */
-    lj_slots *slots;       /* owned */
-    lj_registry reg;       /* owned names */
-    lj_ctx ctx;            /* the compiled code's view; each call copies it and sets cache + active */
-    float *scratch;        /* [scratch_per_token * max(max_tokens, max_batch) + scratch_fixed] */
-    float *key_cache;      /* [max_batch + 1, n_layers, seq_len, kv_dim]: sequence s's block at
-                              s * cache_stride; block max_batch is lorajit_forward's own */
+    lj_slots *slots;       /* owned; written under serve.write_lock, only in unpinned slots */
+    lj_registry reg;       /* owned names; under serve.write_lock */
+    lj_serve serve;        /* snapshots, workers, locks */
+    lj_ctx ctx;            /* the compiled code's view; each call copies it and sets scratch, caches, active */
+    float *key_cache;      /* [max_batch, n_layers, seq_len, kv_dim]: sequence s's block at s * cache_stride */
     float *value_cache;    /* same layout as key_cache */
     int64_t cache_stride;  /* floats per sequence: n_layers * seq_len * kv_dim */
     lj_seq *seqs;          /* [max_batch] owned */
     lj_code code;          /* owned; released once */
-    lorajit_stats stats;
+    lj_counters n;
 };
 /* An empty handle whose error can be set. Caller owns the result; free with
- * lorajit_engine_free(). NULL when out of memory. */
+ * lorajit_engine_free(). NULL when out of memory (or out of thread keys). */
 lorajit_engine *lj_engine_alloc(void);
+/* The open path's error record (single-threaded, before the engine is shared). */
 lj_err *lj_engine_err(lorajit_engine *e);
-/* Binds weights, allocates slots, scratch and KV caches, and installs code.
- * Takes ownership of L and code, also on failure. */
+/* Binds weights, allocates slots, the sequences' KV caches and a first worker,
+ * publishes the empty adapter state and installs code. Takes ownership of L and
+ * code, also on failure. */
 lorajit_status lj_engine_start(lorajit_engine *e, const char *model_dir, lj_layout *L,
                                lj_code code);
-/* Start of every public call that changes or uses e: clears the error; refuses a
- * NULL engine or one that did not start (what names the call in the message). */
-lorajit_status lj_engine_enter(lorajit_engine *e, const char *what);
-/* End of a public call: counts a failure in stats.failed_calls; returns st. */
+/* Start of every public call that changes or uses e: finds (or makes) the calling
+ * thread's error record, clears it and points *err at it (borrowed; valid until
+ * lorajit_engine_free); refuses a NULL engine or one that did not start (what
+ * names the call in the message). */
+lorajit_status lj_engine_enter(lorajit_engine *e, const char *what, lj_err **err);
+/* End of a public call: counts a failure in failed_calls; returns st. */
 lorajit_status lj_engine_leave(lorajit_engine *e, lorajit_status st);
 
 /* ---- generate.c: sequences (KV cache position + adapter choice), prefill, decode ---- */
@@ -404,31 +497,34 @@ typedef struct lj_seq_choice {
     float weight[LJ_MAX_SLOTS];      /* [n] */
 } lj_seq_choice;
 struct lj_seq {
+    atomic_bool busy;                /* a call is using this sequence (claimed at entry) */
     int64_t pos;                     /* positions held in this sequence's KV cache */
     lj_seq_choice choice;
     lj_active row;                   /* the own set resolved to slots at the current step */
 };
 /* Frees what seqs[0..n) own, then seqs. NULL does nothing. */
 void lj_seqs_free(lj_seq *seqs, int n);
-/* Checks names[0..n) + weights against the registry (loaded, distinct, finite
- * weights, n <= max_adapters) and copies them into *out (own = true). what names
- * the call in messages. Caller owns *out's text; free with lj_seq_choice_free().
- * On failure *out is untouched. */
-lorajit_status lj_seq_choice_make(const lj_registry *r, const char *const *names,
+/* Checks names[0..n) + weights against the adapters of snapshot v (loaded,
+ * distinct, finite weights, n <= max_adapters) and copies them into *out (own =
+ * true). what names the call in messages. Caller owns *out's text; free with
+ * lj_seq_choice_free(). On failure *out is untouched. */
+lorajit_status lj_seq_choice_make(const lj_snapshot *v, int max_adapters, const char *const *names,
                                   const float *weights, int n, lj_seq_choice *out,
                                   const char *what, lj_err *err);
 void lj_seq_choice_free(lj_seq_choice *c); /* frees text only; NULL-safe */
-/* Validates, then appends tokens[0..n) to sequence seq in chunks of max_tokens.
+/* Validates, then appends tokens[0..n) to sequence seq in chunks of max_tokens,
+ * all of them with one snapshot of the adapters. The caller has claimed seq.
  * logits: NULL or [n, vocab_size]; last: NULL or [vocab_size], gets the last row.
  * tokens, logits and last are borrowed for the call. On failure nothing changes
  * (the position stays). */
 lorajit_status lj_seq_prefill(lorajit_engine *e, int seq, const int32_t *tokens, int n,
-                              float *logits, float *last, const char *what);
+                              float *logits, float *last, const char *what, lj_err *err);
 /* Validates everything (range, distinct sequences, vocabulary, room in each KV
- * cache, adapter names), then runs one compiled decode step. logits [n, vocab_size].
- * seqs, tokens and logits are borrowed for the call. On failure nothing changes. */
+ * cache, adapter names), then runs one compiled decode step with one snapshot.
+ * The caller has claimed seqs. logits [n, vocab_size]. seqs, tokens and logits
+ * are borrowed for the call. On failure nothing changes. */
 lorajit_status lj_decode_step(lorajit_engine *e, const int *seqs, const int32_t *tokens, int n,
-                              float *logits, const char *what);
+                              float *logits, const char *what, lj_err *err);
 
 /* ---- sample.c: sampling a token from a logits row (pure; no engine) ---- */
 typedef struct lj_rng {
