@@ -39,7 +39,7 @@ for h in "${harnesses[@]}"; do
     (cd "$out" && ASAN_OPTIONS=detect_leaks=1 "$build/fuzz_$h" -max_total_time="$secs" -max_len=4096 \
        -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -runs="$runs" -jobs="$jobs" -workers="$jobs" \
        ${FUZZ_FLAGS:-} "$work" "$root/tests/fuzz/regressions/$h" > "$log" 2>&1) || rc=$?
-    cat "$out"/fuzz-*.log >> "$log" 2>/dev/null || true
+    # the parent prints each worker's fuzz-N.log, stats included, when it ends
   else
     (cd "$out" && ASAN_OPTIONS=detect_leaks=1 "$build/fuzz_$h" -max_total_time="$secs" -max_len=4096 \
        -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -runs="$runs" ${FUZZ_FLAGS:-} \
