@@ -80,7 +80,7 @@ lorajit_status lj_engine_start(lorajit_engine *e, const char *model_dir, lj_layo
     e->key_cache = lj_calloc(n_cache, sizeof(float));
     e->value_cache = lj_calloc(n_cache, sizeof(float));
     e->seqs = lj_calloc((size_t)sc->max_batch, sizeof *e->seqs);
-    if (!e->key_cache || !e->value_cache || !e->seqs || lj_worker_get(&e->serve, &first, NULL) ||
+    if (!e->key_cache || !e->value_cache || !e->seqs || lj_worker_get(&e->serve, true, &first, NULL) ||
         lj_snapshot_new(&e->reg, 0, &v, NULL))
         return lj_fail(err, LORAJIT_E_NOMEM, "out of memory: scratch %zu + KV caches 2 x %zu floats "
                        "(%d sequences + 1 of %lld positions)", n_scratch, n_cache + n_block,
@@ -255,7 +255,7 @@ lorajit_status lorajit_forward(lorajit_engine *e, const int32_t *tokens, int n, 
                                               "is outside the vocabulary [0, %lld)", (int)tokens[i],
                                               i, (long long)vocab));
     lj_worker *w;
-    if ((st = lj_worker_get(&e->serve, &w, err))) return lj_engine_leave(e, st);
+    if ((st = lj_worker_get(&e->serve, true, &w, err))) return lj_engine_leave(e, st);
     lj_snapshot *v = lj_snapshot_acquire(&e->serve);
     lj_ctx c = e->ctx; /* the worker's private cache: a forward never touches a sequence */
     c.active = &v->applied;

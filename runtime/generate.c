@@ -172,7 +172,7 @@ lorajit_status lj_seq_prefill(lorajit_engine *e, int seq, const int32_t *tokens,
                            (long long)chunk, (long long)vocab);
     }
     lj_worker *w;
-    if ((st = lj_worker_get(&e->serve, &w, err))) {
+    if ((st = lj_worker_get(&e->serve, false, &w, err))) {
         free(tmp);
         return st;
     }
@@ -232,7 +232,7 @@ lorajit_status lj_decode_step(lorajit_engine *e, const int *seqs, const int32_t 
         seq[i] = seqs[i];
     }
     lj_worker *w;
-    if ((st = lj_worker_get(&e->serve, &w, err))) return st;
+    if ((st = lj_worker_get(&e->serve, false, &w, err))) return st;
     int64_t t0 = now_ns();
     lj_snapshot *v = lj_snapshot_acquire(&e->serve); /* one adapter state for every row */
     for (int i = 0; i < n && !st; i++) st = seq_active(e, v, seqs[i], &act[i], what, err);

@@ -377,7 +377,8 @@ typedef struct lj_snapshot {
 typedef struct lj_worker {
     struct lj_worker *next_idle, *next_all;
     float *scratch;                 /* [scratch_per_token * max(max_tokens, max_batch) + scratch_fixed] */
-    float *key_cache;               /* [n_layers, seq_len, kv_dim]: lorajit_forward's private cache */
+    float *key_cache;               /* [n_layers, seq_len, kv_dim]: lorajit_forward's private cache; NULL
+                                       until this worker runs one */
     float *value_cache;             /* same layout as key_cache */
 } lj_worker;
 /* One thread's error message on one engine. */
@@ -427,9 +428,10 @@ int lj_snapshot_find(const lj_snapshot *v, const char *name); /* slot or -1 */
 /* Writer: a slot no entry of r owns and no snapshot pins; waits for readers of
  * retired snapshots to let go when there is none (bounded by one compiled call). */
 int lj_serve_pick_slot(lj_serve *sv, const lj_registry *r);
-/* A worker for one call: an idle one, else a new one. Borrowed; valid until
- * lj_worker_put (the pool owns it). */
-lorajit_status lj_worker_get(lj_serve *sv, lj_worker **out, lj_err *err);
+/* A worker for one call: an idle one, else a new one; with_cache: with the private
+ * KV cache (allocated on first need). Borrowed; valid until lj_worker_put (the
+ * pool owns it). */
+lorajit_status lj_worker_get(lj_serve *sv, bool with_cache, lj_worker **out, lj_err *err);
 void lj_worker_put(lj_serve *sv, lj_worker *w); /* NULL does nothing */
 
 /* ---- engine.c: the lorajit_engine handle (public API minus lorajit_engine_open) ---- */

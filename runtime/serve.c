@@ -232,28 +232,31 @@ int lj_serve_pick_slot(lj_serve *sv, const lj_registry *r) {
 
 /* ---- workers ---- */
 
-lorajit_status lj_worker_get(lj_serve *sv, lj_worker **out, lj_err *err) {
+lorajit_status lj_worker_get(lj_serve *sv, bool with_cache, lj_worker **out, lj_err *err) {
     pthread_mutex_lock(&sv->pool_lock);
     lj_worker *w = sv->idle;
     if (w) sv->idle = w->next_idle;
     pthread_mutex_unlock(&sv->pool_lock);
     if (!w) {
-        w = lj_calloc(1, sizeof *w);
-        if (w) {
-            w->scratch = lj_calloc(sv->n_scratch, sizeof(float));
-            w->key_cache = lj_calloc(sv->n_cache, sizeof(float));
-            w->value_cache = lj_calloc(sv->n_cache, sizeof(float));
-        }
-        if (!w || !w->scratch || !w->key_cache || !w->value_cache) {
-            if (w) free(w->scratch), free(w->key_cache), free(w->value_cache);
+        if (!(w = lj_calloc(1, sizeof *w)) || !(w->scratch = lj_calloc(sv->n_scratch, sizeof(float)))) {
             free(w);
-            return lj_fail(err, LORAJIT_E_NOMEM, "out of memory: scratch %zu + a private KV cache 2 x %zu "
-                           "floats for a call", sv->n_scratch, sv->n_cache);
+            return lj_fail(err, LORAJIT_E_NOMEM, "out of memory: scratch of %zu floats for a call", sv->n_scratch);
         }
         pthread_mutex_lock(&sv->pool_lock);
         w->next_all = sv->all;
         sv->all = w;
         pthread_mutex_unlock(&sv->pool_lock);
+    }
+    if (with_cache && !w->key_cache) { /* only workers that ran a lorajit_forward carry one */
+        w->key_cache = lj_calloc(sv->n_cache, sizeof(float));
+        w->value_cache = w->key_cache ? lj_calloc(sv->n_cache, sizeof(float)) : NULL;
+        if (!w->value_cache) {
+            free(w->key_cache);
+            w->key_cache = NULL;
+            lj_worker_put(sv, w);
+            return lj_fail(err, LORAJIT_E_NOMEM, "out of memory: a private KV cache of 2 x %zu floats for "
+                           "lorajit_forward", sv->n_cache);
+        }
     }
     *out = w;
     return LORAJIT_OK;
