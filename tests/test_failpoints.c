@@ -129,15 +129,15 @@ static const char *write_bad(const char *root, const char *name, const char *cfg
     snprintf(d, 512, "%s/%s", root, name);
     mkdir(d, 0755);
     int ok = 1;
-    if (cfg && !join_path(path, sizeof path, d, "adapter_config.json")) ok &= write_all(path, cfg, (long)strlen(cfg)) == 0;
-    if (w && !join_path(path, sizeof path, d, "adapter_model.safetensors")) ok &= write_all(path, w, n) == 0;
+    if (cfg && !join_path(path, sizeof path, d, "adapter_config.json")) ok &= check_write_file(path, cfg, (long)strlen(cfg)) == 0;
+    if (w && !join_path(path, sizeof path, d, "adapter_model.safetensors")) ok &= check_write_file(path, w, n) == 0;
     CHECK(ok, "cannot write %s", d);
     return d;
 }
 
 /* a_qv's config with field key set to the JSON value (NULL: removed). Caller frees. */
 static char *qv_config_with(const char *key, const char *value) {
-    char *text = read_all(TINY_ADAPTERS "/a_qv/adapter_config.json", NULL);
+    char *text = check_read_file(TINY_ADAPTERS "/a_qv/adapter_config.json", NULL);
     cJSON *j = text ? cJSON_Parse(text) : NULL;
     free(text);
     if (!j) return NULL;
@@ -153,8 +153,8 @@ static void test_bad_files(lorajit_engine *e, const char *root) {
     const snap *ref = &ref_snap;
     snap_take(e, &ref_snap);
     long n_st = 0;
-    char *st = read_all(TINY_ADAPTERS "/a_qv/adapter_model.safetensors", &n_st);
-    char *cfg = read_all(TINY_ADAPTERS "/a_qv/adapter_config.json", NULL);
+    char *st = check_read_file(TINY_ADAPTERS "/a_qv/adapter_model.safetensors", &n_st);
+    char *cfg = check_read_file(TINY_ADAPTERS "/a_qv/adapter_config.json", NULL);
     char *rank32 = qv_config_with("r", "32"), *rank2 = qv_config_with("r", "2");
     char *qkv = qv_config_with("target_modules", "[\"q_proj\", \"k_proj\", \"v_proj\"]");
     char *dora = qv_config_with("use_dora", "true");

@@ -34,31 +34,9 @@
 
 /* ---- files ---- */
 
-/* Caller owns the result; free with free(). NULL when it cannot be read. */
-WALK_FN char *read_all(const char *path, long *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = n >= 0 ? malloc(n + 1) : NULL;
-    if (buf && fread(buf, 1, n, f) != (size_t)n) { free(buf); buf = NULL; }
-    fclose(f);
-    if (buf) buf[n] = '\0';
-    if (len) *len = n;
-    return buf;
-}
-
 /* out = dir/file; -1 when it does not fit. */
 WALK_FN int join_path(char *out, size_t cap, const char *dir, const char *file) {
     return snprintf(out, cap, "%s/%s", dir, file) < (int)cap ? 0 : -1;
-}
-
-WALK_FN int write_all(const char *path, const void *data, long n) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return -1;
-    int ok = fwrite(data, 1, n, f) == (size_t)n;
-    return (fclose(f) == 0 && ok) ? 0 : -1;
 }
 
 /* ---- the pool of adapter folders ---- */
@@ -78,9 +56,9 @@ WALK_FN int make_scaled_copy(pool_dir *d, const char *src, float factor) {
     if (!mkdtemp(d->path)) return -1;
     d->temp = 1;
     snprintf(path, sizeof path, "%s/%s/adapter_config.json", TINY_ADAPTERS, src);
-    char *cfg = read_all(path, &n_cfg);
+    char *cfg = check_read_file(path, &n_cfg);
     snprintf(path, sizeof path, "%s/%s/adapter_model.safetensors", TINY_ADAPTERS, src);
-    char *st = read_all(path, &n_st);
+    char *st = check_read_file(path, &n_st);
     int rc = -1;
     if (!cfg || !st || n_st < 8) goto done;
     uint64_t hlen = 0;
@@ -97,9 +75,9 @@ WALK_FN int make_scaled_copy(pool_dir *d, const char *src, float factor) {
         v *= factor;
         memcpy(st + off, &v, 4);
     }
-    if (join_path(path, sizeof path, d->path, "adapter_config.json") || write_all(path, cfg, n_cfg)) goto done;
+    if (join_path(path, sizeof path, d->path, "adapter_config.json") || check_write_file(path, cfg, n_cfg)) goto done;
     if (join_path(path, sizeof path, d->path, "adapter_model.safetensors")) goto done;
-    rc = write_all(path, st, n_st);
+    rc = check_write_file(path, st, n_st);
 done:
     free(cfg);
     free(st);
@@ -188,7 +166,7 @@ typedef struct refs {
 } refs;
 
 WALK_FN int load_refs(refs *r) {
-    char *text = read_all("conformance/expected/index.json", NULL);
+    char *text = check_read_file("conformance/expected/index.json", NULL);
     cJSON *index = text ? cJSON_Parse(text) : NULL;
     free(text);
     static const char *const which[4] = {"base", "a_qv", "a_all", "a_mlp"};
@@ -211,7 +189,7 @@ WALK_FN int load_refs(refs *r) {
             snprintf(path, sizeof path, "conformance/expected/%s", file);
             r->names[k] = which[k];
             free(r->logits[k]);
-            r->logits[k] = (float *)read_all(path, &len);
+            r->logits[k] = (float *)check_read_file(path, &len);
             if (r->logits[k] && len == (long)sizeof(float) * N_PROMPT * TINY_VOCAB) found++;
         }
     }
