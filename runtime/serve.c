@@ -30,7 +30,9 @@ static void snapshot_unref(lj_serve *sv, lj_snapshot *v);
 
 /* ---- thread error records ---- */
 
-/* Thread exit: the record may serve another thread (freed with the engine). */
+/* Thread exit: the record may serve another thread (freed with the engine). A
+ * thread that exits while lorajit_engine_free runs could still be in here after
+ * pthread_key_delete: hence lorajit.h's "free it after every other thread is done". */
 static void thread_err_gone(void *p) {
     atomic_store(&((lj_thread_err *)p)->live, false);
 }
