@@ -256,6 +256,15 @@ typedef struct lj_slots {
 lorajit_status lj_slots_new(const lj_layout *L, lj_slots **out, lj_err *err);
 void lj_slots_free(lj_slots *s); /* NULL does nothing */
 
+/* ---- regex.c: regular expressions from adapter files, bounded before regcomp ---- */
+/* Compiles "^" prefix "(" body ")$" (REG_EXTENDED | REG_NOSUB). Refuses, naming path
+ * and field: a body over 1024 characters, a repeat of a repeat ("a**"), over 64
+ * repeats, or repeats that expand past 20000 nodes. Caller owns *out; free with
+ * lj_regex_free(). */
+lorajit_status lj_regex_compile(const char *prefix, const char *body, const char *path,
+                                const char *field, regex_t **out, lj_err *err);
+void lj_regex_free(regex_t *re); /* NULL does nothing */
+
 /* ---- peft.c: PEFT adapter folders, validated into an image before any write ---- */
 typedef struct peft_site_w {
     int site;            /* layout site id */

@@ -1,5 +1,4 @@
 /* test_failpoints.c — a failed load or hotswap changes nothing that is served.
- *
  * On one compiled engine (conformance tiny model, 4 slots, max_rank 16) holding three
  * adapters, two of them active with weights, every allocation inside a load and a
  * hotswap is made to fail in turn (lj_alloc_fail_after; cJSON's allocations are routed
@@ -7,8 +6,8 @@
  * (bad JSON, rank over max_rank, wrong shape, truncated or lying safetensors, regex
  * bombs, missing files, DoRA). After each failure the served logits, the logits of each
  * adapter alone, the adapter list and the stats must be byte for byte as before (only
- * failed_calls grows, by one), and the message must name the cause.
- * Usage: test_failpoints BUILD_DIR (uses BUILD_DIR/lorajit_gen); run from tests/. */
+ * failed_calls grows, by one), and the message must name the cause. Usage:
+ * test_failpoints BUILD_DIR (uses BUILD_DIR/lorajit_gen); run from tests/. */
 #include "runtime.h"
 #include "walk.h"
 

@@ -5,10 +5,9 @@
  * 100 steps A is checked against engine B rebuilt from scratch and the conformance
  * logits; a prompt forward between checkpoints must equal the last checkpoint's bit for
  * bit when the state has not changed. At the end compiles must be 1, and the resident
- * set (/proc/self/statm) measured after warm-up (10% of the steps) and at the end must
- * not grow by more than 8 MiB (reported, not enforced, under ASan: its quarantine grows).
- * Usage: test_soak BUILD_DIR [STEPS] [SEED]; STEPS default $LORAJIT_SOAK_STEPS or 20000
- * (CI); the long run is STEPS=100000. Run from tests/. */
+ * set (/proc/self/statm) after warm-up (10% of the steps) and at the end must not grow
+ * by over 8 MiB (only reported under ASan, whose quarantine grows). Usage: test_soak
+ * BUILD_DIR [STEPS] [SEED]; STEPS default $LORAJIT_SOAK_STEPS or 20000; long run 100000. */
 #include <math.h>
 #include <time.h>
 
