@@ -5,7 +5,7 @@
  * builds  tokens -> embed -> <your op> -> matmul -> output  and a reference.
  * Every graph is compiled through the real pipeline pieces (ir_verify, ir_plan,
  * cg_module_build, cg_optimize, jit_session_open) and run at T = 1 (the sgemv
- * path) and T = 5 (sgemm). Tolerance: |got - want| <= 1e-4 + 1e-4 |want|. */
+ * path), T = 5 (the generated small-batch matmul) and T = 12 (sgemm). Tolerance: |got - want| <= 1e-4 + 1e-4 |want|. */
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
@@ -121,7 +121,8 @@ static void frame_end(optest *t, frame *f, ir_node *y) {
     ir_output(t->g, ir_matmul(t->g, y, w, "lm_head"), "logits");
 }
 
-static const int32_t TOKENS[5] = {3, 0, 10, 3, 7};
+enum { MAXT = 12 }; /* T = 1: sgemv; 5: the generated small-batch matmul; 12: sgemm */
+static const int32_t TOKENS[MAXT] = {3, 0, 10, 3, 7, 1, 9, 2, 2, 8, 5, 4};
 
 /* Runs the graph at n tokens and compares with the reference middle output y [n, D]. */
 static void compare(const char *what, optest *t, frame *f, const float *y_ref, int n, bool split) {
@@ -141,7 +142,7 @@ static void test_chain(int n) { /* INPUT, WEIGHT, EMBED, MATMUL, OUTPUT */
     frame f;
     ir_node *x = frame_begin(&t, &f);
     frame_end(&t, &f, x);
-    float y[5 * D];
+    float y[MAXT * D];
     ref_embed(f.table, TOKENS, n, y);
     compare("chain", &t, &f, y, n, false);
     ir_graph_free(t.g);
@@ -154,7 +155,7 @@ static void test_rmsnorm(int n) {
     ir_node *x = frame_begin(&t, &f);
     float *w = randv(&f.seed, D, 1.0f);
     frame_end(&t, &f, ir_rmsnorm(t.g, x, weight(&t, w, "norm", D, 0), 1e-5f, "norm"));
-    float xs[5 * D], y[5 * D];
+    float xs[MAXT * D], y[MAXT * D];
     ref_embed(f.table, TOKENS, n, xs);
     for (int r = 0; r < n; r++) {
         double ss = 0;
@@ -174,7 +175,7 @@ static void test_bias_add(int n) {
     float *w1 = randv(&f.seed, D * D, 1.0f), *b = randv(&f.seed, D, 1.0f);
     ir_node *y = ir_matmul(t.g, x, weight(&t, w1, "w1", D, D), "proj");
     frame_end(&t, &f, ir_bias_add(t.g, y, weight(&t, b, "b", D, 0), "proj.bias"));
-    float xs[5 * D], ys[5 * D];
+    float xs[MAXT * D], ys[MAXT * D];
     ref_embed(f.table, TOKENS, n, xs);
     ref_matmul(xs, w1, n, D, D, ys);
     for (int i = 0; i < n * D; i++) ys[i] += b[i % D];
@@ -196,7 +197,7 @@ static void test_lora(int n) {
     t.active = (lj_active){.n = 2, .slot = {0, 2}, .weight = {1.0f, -0.5f}};
     ir_node *y = ir_matmul(t.g, x, weight(&t, w1, "w1", D, D), "layers.0.self_attn.q_proj");
     frame_end(&t, &f, ir_lora(t.g, y, x, 0, "layers.0.self_attn.q_proj.lora"));
-    float xs[5 * D], ys[5 * D];
+    float xs[MAXT * D], ys[MAXT * D];
     ref_embed(f.table, TOKENS, n, xs);
     ref_matmul(xs, w1, n, D, D, ys);
     for (int k = 0; k < t.active.n; k++) {
@@ -223,7 +224,7 @@ static void test_rope(int n) {
     frame f;
     ir_node *x = frame_begin(&t, &f);
     frame_end(&t, &f, ir_rope(t.g, x, NH, HS, 10000.0f, "rope"));
-    float ys[5 * D];
+    float ys[MAXT * D];
     ref_embed(f.table, TOKENS, n, ys);
     for (int p = 0; p < n; p++)
         for (int h = 0; h < NH; h++)
@@ -248,7 +249,7 @@ static void test_attention(int n, bool split) {
     ir_node *k = ir_matmul(t.g, x, weight(&t, wk, "wk", KVD, D), "layers.0.k");
     ir_node *v = ir_matmul(t.g, x, weight(&t, wv, "wv", KVD, D), "layers.0.v");
     frame_end(&t, &f, ir_attention(t.g, q, k, v, NH, NKV, HS, "layers.0.attention"));
-    float xs[5 * D], qs[5 * D], ks[5 * KVD], vs[5 * KVD], ys[5 * D];
+    float xs[MAXT * D], qs[MAXT * D], ks[MAXT * KVD], vs[MAXT * KVD], ys[MAXT * D];
     ref_embed(f.table, TOKENS, n, xs);
     ref_matmul(xs, wq, n, D, D, qs);
     ref_matmul(xs, wk, n, KVD, D, ks);
@@ -256,7 +257,7 @@ static void test_attention(int n, bool split) {
     for (int p = 0; p < n; p++)
         for (int h = 0; h < NH; h++) {
             int kvh = h / (NH / NKV);
-            double sc[5], mx = -1e30, sum = 0;
+            double sc[MAXT], mx = -1e30, sum = 0;
             for (int j = 0; j <= p; j++) {
                 double s = 0;
                 for (int i = 0; i < HS; i++) s += (double)qs[p * D + h * HS + i] * ks[j * KVD + kvh * HS + i];
@@ -282,7 +283,7 @@ static void test_two_input(int n, bool silu) { /* SILU_MUL or ADD */
     float *w2 = randv(&f.seed, D * D, 1.0f);
     ir_node *u = ir_matmul(t.g, x, weight(&t, w2, "w2", D, D), "up");
     frame_end(&t, &f, silu ? ir_silu_mul(t.g, x, u, "silu_mul") : ir_add(t.g, x, u, "add"));
-    float xs[5 * D], us[5 * D], ys[5 * D];
+    float xs[MAXT * D], us[MAXT * D], ys[MAXT * D];
     ref_embed(f.table, TOKENS, n, xs);
     ref_matmul(xs, w2, n, D, D, us);
     for (int i = 0; i < n * D; i++)
@@ -315,7 +316,7 @@ static bool op_test(ir_op op, int n) {
 int main(void) {
     int covered = 0;
     for (int op = 0; op < IR_OP_COUNT; op++) {
-        bool ok = op_test((ir_op)op, 1) && op_test((ir_op)op, 5);
+        bool ok = op_test((ir_op)op, 1) && op_test((ir_op)op, 5) && op_test((ir_op)op, MAXT);
         CHECK(ok, "op %s has no test", ir_op_name((ir_op)op));
         covered += ok;
     }
