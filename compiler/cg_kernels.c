@@ -242,22 +242,43 @@ static void emit_xwt(cg *c, LLVMValueRef sgemm, LLVMValueRef sgemv, LLVMValueRef
 }
 
 /* (x [n, in], W [out, in], n, y [n, out], sgemm, sgemv): y = x W^T */
-/* y[n, out] = x[n, in] W^T for a few rows (a decode batch): each row of W is read
- * from memory once and dotted with all n rows of x while it sits in L1, where
- * cblas_sgemm would pack W first and run at a fraction of the read bandwidth. */
+/* y[n, out] = x[n, in] W^T for a few rows (a decode batch). Four rows of W at a
+ * time are dotted with each row of x (four accumulators share every load of x),
+ * so W is read from memory once, where cblas_sgemm would pack it first and run at
+ * a fraction of the read bandwidth. out % 4 rows are left to a one-row loop. */
 static void emit_small_xwt(cg *c, LLVMValueRef x, LLVMValueRef w, LLVMValueRef n, LLVMValueRef y,
                            int64_t out, int64_t in) {
-    LLVMValueRef acc = cg_var(c, c->f32, "acc");
+    enum { RB = 4 };
+    LLVMValueRef acc[RB];
+    for (int r = 0; r < RB; r++) acc[r] = cg_var(c, c->f32, "acc");
     cg_loop o, m, k;
-    LLVMValueRef io = cg_for(c, &o, cg_i64(c, 0), cg_i64(c, out), "o");
-    LLVMValueRef wrow = fptr(c, w, mul(c, io, cg_i64(c, in)));
+    /* blocks of RB rows of W */
+    LLVMValueRef ib = cg_for(c, &o, cg_i64(c, 0), cg_i64(c, out / RB), "ob");
+    LLVMValueRef o0 = mul(c, ib, cg_i64(c, RB));
+    LLVMValueRef wrow[RB];
+    for (int r = 0; r < RB; r++) wrow[r] = fptr(c, w, mul(c, add(c, o0, cg_i64(c, r)), cg_i64(c, in)));
     LLVMValueRef im = cg_for(c, &m, cg_i64(c, 0), n, "m");
     LLVMValueRef xrow = fptr(c, x, mul(c, im, cg_i64(c, in)));
-    stv(c, acc, cg_f32(c, 0));
+    for (int r = 0; r < RB; r++) stv(c, acc[r], cg_f32(c, 0));
     LLVMValueRef ik = cg_for(c, &k, cg_i64(c, 0), cg_i64(c, in), "k");
-    stv(c, acc, cg_fast(f_add(c, ldv(c, acc), cg_fast(f_mul(c, cg_ldf(c, xrow, ik), cg_ldf(c, wrow, ik))))));
+    LLVMValueRef xv = cg_ldf(c, xrow, ik);
+    for (int r = 0; r < RB; r++)
+        stv(c, acc[r], cg_fast(f_add(c, ldv(c, acc[r]), cg_fast(f_mul(c, xv, cg_ldf(c, wrow[r], ik))))));
     cg_end(c, &k);
-    cg_stf(c, y, add(c, mul(c, im, cg_i64(c, out)), io), ldv(c, acc));
+    LLVMValueRef yrow = mul(c, im, cg_i64(c, out));
+    for (int r = 0; r < RB; r++) cg_stf(c, y, add(c, yrow, add(c, o0, cg_i64(c, r))), ldv(c, acc[r]));
+    cg_end(c, &m);
+    cg_end(c, &o);
+    /* the last out % RB rows */
+    LLVMValueRef io = cg_for(c, &o, cg_i64(c, out / RB * RB), cg_i64(c, out), "o");
+    LLVMValueRef w1 = fptr(c, w, mul(c, io, cg_i64(c, in)));
+    im = cg_for(c, &m, cg_i64(c, 0), n, "m");
+    xrow = fptr(c, x, mul(c, im, cg_i64(c, in)));
+    stv(c, acc[0], cg_f32(c, 0));
+    ik = cg_for(c, &k, cg_i64(c, 0), cg_i64(c, in), "k");
+    stv(c, acc[0], cg_fast(f_add(c, ldv(c, acc[0]), cg_fast(f_mul(c, cg_ldf(c, xrow, ik), cg_ldf(c, w1, ik))))));
+    cg_end(c, &k);
+    cg_stf(c, y, add(c, mul(c, im, cg_i64(c, out)), io), ldv(c, acc[0]));
     cg_end(c, &m);
     cg_end(c, &o);
 }
