@@ -283,19 +283,17 @@ static void emit_small_xwt(cg *c, LLVMValueRef x, LLVMValueRef w, LLVMValueRef n
     cg_end(c, &o);
 }
 
-enum { SMALL_M = 8 }; /* rows up to which emit_small_xwt beats cblas_sgemm */
-
 LLVMValueRef cg_kernel_matmul(cg *c, int64_t out, int64_t in) {
     char name[64];
     snprintf(name, sizeof name, "matmul_%lld_%lld", (long long)out, (long long)in);
     LLVMValueRef fn;
-    if (!cg_kernel_begin(c, name, "ppipqq", &fn)) return fn;
+    if (!cg_kernel_begin(c, name, "ppipqqi", &fn)) return fn;
     LLVMValueRef n = param(c, 2);
     LLVMBasicBlockRef small = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "small");
     LLVMBasicBlockRef blas = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "blas");
     LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "mm_done");
     LLVMValueRef is_small = LLVMBuildAnd(c->b, LLVMBuildICmp(c->b, LLVMIntSGT, n, cg_i64(c, 1), ""),
-                                         LLVMBuildICmp(c->b, LLVMIntSLE, n, cg_i64(c, SMALL_M), ""), "");
+                                         LLVMBuildICmp(c->b, LLVMIntSLE, n, param(c, 6), ""), "");
     LLVMBuildCondBr(c->b, is_small, small, blas);
     LLVMPositionBuilderAtEnd(c->b, small);
     emit_small_xwt(c, param(c, 0), param(c, 1), n, param(c, 3), out, in);

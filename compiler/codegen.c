@@ -19,7 +19,7 @@ typedef struct fwd {
     LLVMValueRef pos0;                /* lj_forward: i64 */
     LLVMValueRef pos, seq, row_active; /* lj_decode: i64 [n], i32 [n], ptr [n] */
     int64_t seq_stride;               /* floats between two sequences' caches: n_layers*seq_len*kv_dim */
-    LLVMValueRef weights, sites, active, scratch, key_cache, value_cache, sgemm, sgemv;
+    LLVMValueRef weights, sites, active, scratch, key_cache, value_cache, sgemm, sgemv, small_rows;
 } fwd;
 
 /* &base[row * cols] */
@@ -78,8 +78,8 @@ static bool emit_node(cg *c, const ir_graph *g, const fwd *f, const ir_node *nd,
         return true;
     }
     case IR_OP_MATMUL: {
-        LLVMValueRef a[6] = {in0, in1, f->n, out, f->sgemm, f->sgemv};
-        call(c, cg_kernel_matmul(c, nd->shape[1], nd->in[0]->shape[1]), a, 6);
+        LLVMValueRef a[7] = {in0, in1, f->n, out, f->sgemm, f->sgemv, f->small_rows};
+        call(c, cg_kernel_matmul(c, nd->shape[1], nd->in[0]->shape[1]), a, 7);
         return true;
     }
     case IR_OP_BIAS_ADD: {
@@ -194,6 +194,7 @@ static lorajit_status build_entry(cg *c, const ir_graph *g, bool decode, lj_err 
         .value_cache = cg_ld_at(c, c->ptr, ctx, offsetof(lj_ctx, value_cache)),
         .sgemm = cg_ld_at(c, c->ptr, ctx, offsetof(lj_ctx, sgemm)),
         .sgemv = cg_ld_at(c, c->ptr, ctx, offsetof(lj_ctx, sgemv)),
+        .small_rows = cg_ld_at(c, c->i64, ctx, offsetof(lj_ctx, small_rows)),
     };
     if (decode) {
         f.pos = LLVMGetParam(fn, 3);

@@ -81,8 +81,8 @@ LLVMValueRef cg_kernel_attention(cg *c, int n_heads, int n_kv_heads, int head_si
 LLVMValueRef cg_kernel_silu_mul(cg *c, int64_t cols);     /* (gate [n, cols], up, n, out) */
 LLVMValueRef cg_kernel_add(cg *c, int64_t cols);          /* (a [n, cols], b, n, out) */
 LLVMValueRef cg_kernel_matmul(cg *c, int64_t out, int64_t in);
-    /* (x [n, in], W [out, in], n, y [n, out], sgemm, sgemv): y = x W^T; sgemv when n == 1,
-       a generated loop for 2..8 rows, sgemm above */
+    /* (x [n, in], W [out, in], n, y [n, out], sgemm, sgemv, small_rows): y = x W^T;
+       sgemv when n == 1, a generated loop for 2..small_rows rows, sgemm above */
 LLVMValueRef cg_kernel_lora(cg *c, int64_t in, int64_t out, int r_max);
     /* (y [n, out], x [n, in], n, site, active, t [n, r_max], sgemm, sgemv):
        y += sum_a w_a s_a (x A_a^T) B_a^T at each slot's true rank */

@@ -14,7 +14,7 @@
 /* Version of this ABI (the structs below and the entry points' signatures). An
  * artifact records it (manifest.json "abi_version", the library's lj_abi_version)
  * and the runtime refuses another. Bump it on any change below. */
-#define LJ_ABI_VERSION 1
+#define LJ_ABI_VERSION 2
 #define LJ_ABI_SYMBOL "lj_abi_version"     /* const int32_t in an artifact's library */
 #define LJ_CODE_HASH_SYMBOL "lj_code_hash" /* const uint64_t: manifest.json "code_hash" */
 
@@ -52,6 +52,10 @@ typedef struct lj_ctx {
     float *value_cache;           /* same layout as key_cache */
     lj_sgemm_fn sgemm;
     lj_sgemv_fn sgemv;
+    int64_t small_rows;           /* matmuls of 2..small_rows rows take the generated kernel
+                                     (reads W once for all rows); 0: always BLAS. The runtime
+                                     sets 8 when OpenBLAS runs one thread (measured faster),
+                                     0 otherwise (OpenBLAS's threads win). */
 } lj_ctx;
 
 /* The compiled entry point: runs tokens[0..n) at positions pos0..pos0+n-1, writing

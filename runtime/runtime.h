@@ -490,6 +490,8 @@ lj_err *lj_engine_err(lorajit_engine *e);
  * code, also on failure. */
 lorajit_status lj_engine_start(lorajit_engine *e, const char *model_dir, lj_layout *L,
                                lj_code code);
+/* e->ctx for one call, with small_rows set for the current OpenBLAS thread count. */
+lj_ctx lj_engine_ctx(const lorajit_engine *e);
 /* Start of every public call that changes or uses e: finds (or makes) the calling
  * thread's error record, clears it and points *err at it (borrowed; valid until
  * lorajit_engine_free); refuses a NULL engine or one that did not start (what

@@ -74,7 +74,7 @@ static bool run(optest *t, const int32_t *tokens, int n, bool split, float *logi
     float *kc = calloc(SEQ * KVD, sizeof(float)), *vc = calloc(SEQ * KVD, sizeof(float));
     lj_ctx ctx = {.weights = t->w, .sites = &t->site, .active = &t->active, .scratch = scratch,
                   .key_cache = kc, .value_cache = vc, .sgemm = (lj_sgemm_fn)cblas_sgemm,
-                  .sgemv = (lj_sgemv_fn)cblas_sgemv};
+                  .sgemv = (lj_sgemv_fn)cblas_sgemv, .small_rows = 8};
     if (split && n > 1) {
         int h = n / 2;
         fwd(&ctx, tokens, h, 0, logits);
