@@ -561,23 +561,6 @@ static void read_machine(bench_result *r) {
 static void write_peer_spec(const bench_result *r, const char *path, const char *model_dir,
                             char fwd_adapters[5][PATH_MAX], char adapters[BENCH_SWAPS][2][PATH_MAX],
                             const int *reps, int swap_reps, const char *work) {
-    /* The forward adapters: four rank-16 and one rank-4, all on the seven projections. */
-static const char *const fwd_names[5] = {"f16a", "f16b", "f16c", "f16d", "f4"};
-
-/* Forward configurations: engine 0 has no slots, 1 slots of r_max 64, 2 slots of
- * r_max 4; active = fwd_names[first .. first + n_active). peer: the PyTorch
- * configuration it compares with (PEFT has no padding: r4 is r4 whatever r_max). */
-static const struct fwd_cfg {
-    const char *name, *what, *peer;
-    int engine, first, n_active;
-} cfgs[BENCH_FWD_CONFIGS] = {
-    {"base", "no slots compiled (targets none)", "base", 0, 0, 0},
-    {"slots_idle", "slots compiled, no adapter active", "slots_idle", 1, 0, 0},
-    {"one_adapter", "one r16 all-linear adapter", "one_adapter", 1, 0, 1},
-    {"four_adapters", "four r16 all-linear adapters", "four_adapters", 1, 0, 4},
-    {"r4_max64", "r4 adapter in a max-rank-64 slot", "r4_max64", 1, 4, 1},
-    {"r4_max4", "r4 adapter in a max-rank-4 slot", "r4_max64", 2, 4, 1},
-};
     cJSON *j = cJSON_CreateObject(), *ad = cJSON_AddObjectToObject(j, "adapters");
     cJSON_AddStringToObject(j, "model", model_dir);
     for (int i = 0; i < 5; i++) cJSON_AddStringToObject(ad, fwd_names[i], fwd_adapters[i]);

@@ -186,5 +186,7 @@ int bench_write_json(const bench_result *r, const char *path);
 /* Writes bench_*.dat, bench_plots.gp and runs gnuplot into out_dir/bench_*.png.
  * Returns 0 when the PNGs were made; otherwise -1 and why in msg. */
 int bench_plot(const bench_result *r, const char *out_dir, char *msg, size_t cap);
+/* {median, min, max, reps} of s. Caller owns the result; free with cJSON_Delete(). */
+struct cJSON *bench_stat_json(bench_stat s);
 
 #endif /* LORAJIT_BENCH_H */

@@ -369,15 +369,6 @@ void bench_decode_print(const bench_result *r, FILE *f) {
             d->pos_end, d->finite ? "" : "; logits NOT finite");
 }
 
-static cJSON *stat_json(bench_stat s) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "median", s.median);
-    cJSON_AddNumberToObject(o, "min", s.min);
-    cJSON_AddNumberToObject(o, "max", s.max);
-    cJSON_AddNumberToObject(o, "reps", s.reps);
-    return o;
-}
-
 cJSON *bench_decode_json(const bench_result *r) {
     const bench_decode_result *d = &r->dec;
     cJSON *o = cJSON_CreateObject(), *m = cJSON_AddObjectToObject(o, "model");
@@ -403,14 +394,14 @@ cJSON *bench_decode_json(const bench_result *r) {
                                         "GB/s = bytes copied / time");
     cJSON_AddNumberToObject(bw, "buffer_bytes", (double)d->bw_bytes);
     cJSON_AddNumberToObject(bw, "threads", d->threads);
-    cJSON_AddItemToObject(bw, "read_ms", stat_json(d->read));
+    cJSON_AddItemToObject(bw, "read_ms", bench_stat_json(d->read));
     cJSON_AddNumberToObject(bw, "read_gb_per_s", gb_per_s((double)d->bw_bytes, d->read));
-    cJSON_AddItemToObject(bw, "copy_ms", stat_json(d->copy));
+    cJSON_AddItemToObject(bw, "copy_ms", bench_stat_json(d->copy));
     cJSON_AddNumberToObject(bw, "copy_gb_per_s", gb_per_s((double)d->bw_bytes, d->copy));
     cJSON *pf = cJSON_AddObjectToObject(o, "prefill");
     cJSON_AddNumberToObject(pf, "tokens", d->prompt);
     cJSON_AddStringToObject(pf, "what", "lorajit_seq_prefill of one sequence with one r16 adapter");
-    cJSON_AddItemToObject(pf, "ms", stat_json(d->prefill));
+    cJSON_AddItemToObject(pf, "ms", bench_stat_json(d->prefill));
     cJSON_AddNumberToObject(pf, "tokens_per_s", d->prompt / (d->prefill.median / 1e3));
     cJSON_AddStringToObject(o, "bound", "bytes one step reads (every tensor but embed_tokens, one embedding row "
                                         "per row, A and B of each distinct adapter) / read_gb_per_s; KV cache "
@@ -418,8 +409,8 @@ cJSON *bench_decode_json(const bench_result *r) {
     cJSON *gm = cJSON_AddObjectToObject(o, "gemm_ms");
     cJSON_AddStringToObject(gm, "what", "the projection GEMMs alone through OpenBLAS (every layer's seven, "
                                         "lm_head): sgemv at M = 1, sgemm on W [N, K] with Trans at M = 8");
-    cJSON_AddItemToObject(gm, "1", stat_json(d->gemm[0]));
-    cJSON_AddItemToObject(gm, "8", stat_json(d->gemm[1]));
+    cJSON_AddItemToObject(gm, "1", bench_stat_json(d->gemm[0]));
+    cJSON_AddItemToObject(gm, "8", bench_stat_json(d->gemm[1]));
     cJSON_AddNumberToObject(o, "kv_pos_start", d->pos_start);
     cJSON_AddNumberToObject(o, "kv_pos_end", d->pos_end);
     cJSON_AddBoolToObject(o, "logits_finite", d->finite);
@@ -431,7 +422,7 @@ cJSON *bench_decode_json(const bench_result *r) {
         cJSON_AddNumberToObject(x, "batch", row->batch);
         cJSON_AddNumberToObject(x, "distinct_adapters", row->n_adapters);
         cJSON_AddNumberToObject(x, "bytes_per_step", row->bytes);
-        cJSON_AddItemToObject(x, "step_ms", stat_json(row->step));
+        cJSON_AddItemToObject(x, "step_ms", bench_stat_json(row->step));
         cJSON_AddNumberToObject(x, "steps_per_s", 1e3 / row->step.median);
         cJSON_AddNumberToObject(x, "tokens_per_s", row->batch * 1e3 / row->step.median);
         cJSON_AddNumberToObject(x, "bound_ms", bound_ms(d, row, false));

@@ -143,7 +143,7 @@ void bench_print_table(const bench_result *r, FILE *f) {
 // ----------------------------------------------------------------------------
 // JSON
 
-static cJSON *stat_json(bench_stat s) {
+cJSON *bench_stat_json(bench_stat s) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "median", s.median);
     cJSON_AddNumberToObject(o, "min", s.min);
@@ -164,7 +164,7 @@ static void add_peer_number(cJSON *o, const char *key, double v, const bench_res
 }
 
 static void add_peer_stat(cJSON *o, const char *key, bench_stat s, const bench_result *r) {
-    if (s.reps > 0) cJSON_AddItemToObject(o, key, stat_json(s));
+    if (s.reps > 0) cJSON_AddItemToObject(o, key, bench_stat_json(s));
     else add_peer_number(o, key, NAN, r);
 }
 
@@ -283,7 +283,7 @@ int bench_write_json(const bench_result *r, const char *path) {
         cJSON_AddNumberToObject(o, "dim", c->w.dim);
         cJSON_AddNumberToObject(o, "hidden_dim", c->w.hidden_dim);
         cJSON_AddNumberToObject(o, "n_layers", c->n_layers);
-        for (int s = 0; s < 5; s++) cJSON_AddItemToObject(o, stage_names[s], stat_json(*stage(c, s)));
+        for (int s = 0; s < 5; s++) cJSON_AddItemToObject(o, stage_names[s], bench_stat_json(*stage(c, s)));
         cJSON_AddItemToArray(comp, o);
     }
     cJSON *eng = cJSON_AddObjectToObject(root, "engine_compile_ms");
@@ -297,11 +297,11 @@ int bench_write_json(const bench_result *r, const char *path) {
         cJSON_AddStringToObject(o, "targets", s->targets);
         cJSON_AddNumberToObject(o, "rank", s->rank);
         cJSON_AddNumberToObject(o, "bytes", (double)s->bytes);
-        cJSON_AddItemToObject(o, "copy_ms", stat_json(s->copy));
+        cJSON_AddItemToObject(o, "copy_ms", bench_stat_json(s->copy));
         cJSON_AddNumberToObject(o, "copy_gb_per_s", s->bytes / (s->copy.median * 1e6));
-        cJSON_AddItemToObject(o, "load_file_ms", stat_json(s->load_file));
-        cJSON_AddItemToObject(o, "hotswap_file_ms", stat_json(s->hotswap_file));
-        cJSON_AddItemToObject(o, "hotswap_mem_ms", stat_json(s->hotswap_mem));
+        cJSON_AddItemToObject(o, "load_file_ms", bench_stat_json(s->load_file));
+        cJSON_AddItemToObject(o, "hotswap_file_ms", bench_stat_json(s->hotswap_file));
+        cJSON_AddItemToObject(o, "hotswap_mem_ms", bench_stat_json(s->hotswap_mem));
         add_peer_stat(o, "torch_copy_ms", s->torch, r);
         q = cJSON_AddObjectToObject(o, "ratios");
         cJSON_AddNumberToObject(q, "load_file_over_copy", ratio(s->load_file, s->copy));
@@ -316,7 +316,7 @@ int bench_write_json(const bench_result *r, const char *path) {
     for (int k = 0; k < BENCH_TOKEN_SETS; k++) {
         char key[16];
         snprintf(key, sizeof key, "%d", r->tokens[k]);
-        cJSON_AddItemToObject(gb, key, stat_json(r->gemm[k]));
+        cJSON_AddItemToObject(gb, key, bench_stat_json(r->gemm[k]));
     }
     cJSON *fw = cJSON_AddArrayToObject(root, "forward");
     for (int c = 0; c < BENCH_FWD_CONFIGS; c++) {
@@ -332,7 +332,7 @@ int bench_write_json(const bench_result *r, const char *path) {
             char key[16];
             snprintf(key, sizeof key, "%d", r->tokens[k]);
             cJSON *x = cJSON_AddObjectToObject(toks, key);
-            cJSON_AddItemToObject(x, "lorajit_ms", stat_json(row->lj[k]));
+            cJSON_AddItemToObject(x, "lorajit_ms", bench_stat_json(row->lj[k]));
             add_peer_stat(x, "torch_ms", row->torch[k], r);
             cJSON_AddNumberToObject(x, "over_gemm", ratio(row->lj[k], r->gemm[k]));
             add_peer_number(x, "over_torch", ratio(row->lj[k], row->torch[k]), r);

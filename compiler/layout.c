@@ -9,14 +9,6 @@
 
 #include "compiler.h"
 
-/* malloc'd copy of s (lj_layout_free frees it with free()); NULL when out of memory */
-static char *copy_str(const char *s) {
-    size_t n = strlen(s) + 1;
-    char *p = lj_malloc(n);
-    if (p) memcpy(p, s, n);
-    return p;
-}
-
 lorajit_status fe_layout(const ir_graph *g, const lj_config *cfg, const lj_schema *schema,
                          lj_layout **out, lj_err *err) {
     *out = NULL;
@@ -41,7 +33,7 @@ lorajit_status fe_layout(const ir_graph *g, const lj_config *cfg, const lj_schem
         const ir_node *n = g->nodes[i];
         if (n->op == IR_OP_WEIGHT) {
             lj_weight_desc *w = &L->weights[n->weight_id];
-            w->name = copy_str(n->tensor);
+            w->name = lj_strdup(n->tensor);
             if (!w->name) goto nomem;
             w->rows = n->shape[0];                     /* [rows, cols] or [rows] */
             w->cols = n->ndim == 2 ? n->shape[1] : 0;

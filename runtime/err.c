@@ -85,3 +85,10 @@ void *lj_calloc(size_t n, size_t size) {
 void lj_alloc_fail_after(long k) {
     alloc_fail_countdown = k > 0 ? k : 0;
 }
+
+char *lj_strdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *d = lj_malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}

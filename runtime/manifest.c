@@ -329,14 +329,6 @@ static lorajit_status read_schema(const cJSON *o, const lj_config *cfg, const wh
     return LORAJIT_OK;
 }
 
-/* malloc'd copy of s (lj_layout_free frees it); NULL when out of memory */
-static char *copy_str(const char *s) {
-    size_t n = strlen(s) + 1;
-    char *p = lj_malloc(n);
-    if (p) memcpy(p, s, n);
-    return p;
-}
-
 static lorajit_status read_weights(const cJSON *arr, const where *top, lj_layout *L) {
     int n = cJSON_GetArraySize(arr);
     if (n < 1 || n > MANIFEST_MAX_WEIGHTS)
@@ -365,7 +357,7 @@ static lorajit_status read_weights(const cJSON *arr, const where *top, lj_layout
         if (nd < 1 || nd > 2 || !name[0] || strcmp(dtype, "F32") != 0)
             return lj_fail(top->err, LORAJIT_E_FORMAT, "%s: %s tensor \"%s\": want a name, dtype \"F32\" and a "
                            "shape of 1 or 2 positive sizes", top->path, section, name);
-        if (!(L->weights[i].name = copy_str(name))) return lj_fail(top->err, LORAJIT_E_NOMEM, "out of memory");
+        if (!(L->weights[i].name = lj_strdup(name))) return lj_fail(top->err, LORAJIT_E_NOMEM, "out of memory");
         L->weights[i].rows = dims[0];
         L->weights[i].cols = dims[1];
     }
@@ -484,7 +476,7 @@ static lorajit_status read_all(cJSON *root, const char *path, lj_manifest *m, lj
     if ((s = get_str_into(tgt, "triple", &tw, m->triple, sizeof m->triple)) ||
         (s = get_str_into(tgt, "cpu", &tw, m->cpu, sizeof m->cpu)) || (s = get_str(tgt, "features", &tw, &features)))
         return s;
-    if (!(m->features = copy_str(features))) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", path);
+    if (!(m->features = lj_strdup(features))) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", path);
     if ((s = get_hash(root, "ir_hash", &top, &m->ir_hash)) || (s = get_hash(root, "code_hash", &top, &m->code_hash)) ||
         (s = get_hash(root, "library_hash", &top, &m->library_hash)))
         return s;

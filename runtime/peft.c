@@ -47,14 +47,6 @@ static bool json_int_in(const cJSON *j, double lo, double hi, int *out) {
     return true;
 }
 
-/* Caller owns the result; free with free(). NULL when out of memory. */
-static char *str_dup(const char *s) {
-    size_t n = strlen(s) + 1;
-    char *d = lj_malloc(n);
-    if (d) memcpy(d, s, n);
-    return d;
-}
-
 #define PEFT_MAX_PATTERNS 4096      /* entries of rank_pattern / alpha_pattern */
 #define PEFT_PATTERN_TEXT_MAX 65536 /* characters of all the keys of one of them */
 
@@ -86,7 +78,7 @@ static lorajit_status match_set_names(peft_match *m, const char *const *names, i
     m->names = lj_calloc((size_t)n + 1, sizeof *m->names);
     if (!m->names) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", path);
     for (; m->n < n; m->n++) {
-        m->names[m->n] = str_dup(names[m->n]);
+        m->names[m->n] = lj_strdup(names[m->n]);
         if (!m->names[m->n]) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", path);
     }
     return LORAJIT_OK;
@@ -176,7 +168,7 @@ static lorajit_status patterns_parse(const cJSON *j, const char *field, bool is_
             return lj_fail(err, LORAJIT_E_FORMAT, "%s: field '%s': value of '%s' must be %s", path,
                            field, it->string, is_rank ? "a positive integer" : "a number");
         p[*n_out].value = is_rank ? rank : it->valuedouble;
-        p[*n_out].key = str_dup(it->string);
+        p[*n_out].key = lj_strdup(it->string);
         if (!p[*n_out].key) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", path);
         (*n_out)++;
         lorajit_status st = lj_regex_compile("(.*\\.)?", it->string, path, field, &p[*n_out - 1].re, err);

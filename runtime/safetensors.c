@@ -220,14 +220,6 @@ static void st_free_parts(st_file *f) {
     free(f);
 }
 
-/* Caller owns the result; free with free(). NULL when out of memory. */
-static char *dup_string(const char *s) {
-    size_t n = strlen(s) + 1;
-    char *p = lj_malloc(n);
-    if (p) memcpy(p, s, n);
-    return p;
-}
-
 /* Caller owns *out; free with st_close() (which leaves buf alone). buf is
  * borrowed and must outlive *out. On failure *out is NULL. */
 lorajit_status st_open_buffer(const void *buf, size_t size, const char *name, st_file **out,
@@ -266,7 +258,7 @@ lorajit_status st_open_buffer(const void *buf, size_t size, const char *name, st
         }
     }
     f = lj_calloc(1, sizeof *f);
-    if (!f || !(f->path = dup_string(path)) ||
+    if (!f || !(f->path = lj_strdup(path)) ||
         !(f->tensors = lj_calloc((size_t)count, sizeof(st_tensor)))) {
         s = lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory for %d tensors", path, count);
         goto fail;
@@ -281,7 +273,7 @@ lorajit_status st_open_buffer(const void *buf, size_t size, const char *name, st
             continue;
         }
         st_tensor *t = &f->tensors[f->n_tensors];
-        if (!(t->name = dup_string(e->string))) {
+        if (!(t->name = lj_strdup(e->string))) {
             s = lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", path);
             goto fail;
         }

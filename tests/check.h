@@ -8,6 +8,8 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static int check_pass_count, check_fail_count;
 
@@ -60,6 +62,14 @@ static inline int check_write_file(const char *path, const void *data, long n) {
     if (!f) return -1;
     int ok = fwrite(data, 1, (size_t)n, f) == (size_t)n;
     return (fclose(f) == 0 && ok) ? 0 : -1;
+}
+
+/* Tests run from tests/ (ctest's working directory); started from the project
+ * root instead, move into tests/ so relative fixture paths hold. */
+static inline void check_enter_tests_dir(void) {
+    struct stat sb;
+    if (stat("conformance/expected/index.json", &sb) != 0 && stat("tests/conformance", &sb) == 0)
+        CHECK(chdir("tests") == 0, "chdir tests");
 }
 
 static inline int check_summary(const char *name) {

@@ -436,9 +436,7 @@ static void test_errors(void) {
 int main(int argc, char **argv) {
     (void)argc;
     (void)argv;
-    struct stat sb;
-    if (stat("conformance/expected/index.json", &sb) != 0 && stat("tests/conformance", &sb) == 0)
-        CHECK(chdir("tests") == 0, "chdir tests");
+    check_enter_tests_dir();
     run_suite("conformance");
     run_suite("golden");
     test_errors();

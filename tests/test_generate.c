@@ -471,9 +471,7 @@ static void suite_d(void) {
 int main(int argc, char **argv) {
     (void)argc;
     (void)argv;
-    struct stat sb;
-    if (stat("conformance/expected/index.json", &sb) != 0 && stat("tests/conformance", &sb) == 0)
-        CHECK(chdir("tests") == 0, "chdir tests");
+    check_enter_tests_dir();
     printf("(a) decode == forward\n");
     suite_a("llama-tiny", TINY_MODEL, NULL, TINY_ADAPTERS, "a_qv", "a_mlp", "a_mlp");
     suite_a("gqa", "golden/models/gqa", "{\"max_rank\": 16, \"max_adapters\": 4}", "golden/adapters/gqa",

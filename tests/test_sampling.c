@@ -292,9 +292,7 @@ static void test_disable(lorajit_engine *e) {
 int main(int argc, char **argv) {
     (void)argc;
     (void)argv;
-    struct stat sb;
-    if (stat("conformance/expected/index.json", &sb) != 0 && stat("tests/conformance", &sb) == 0)
-        CHECK(chdir("tests") == 0, "chdir tests");
+    check_enter_tests_dir();
     test_sample_unit();
     lorajit_engine *e = NULL;
     lorajit_options o = {.max_batch = 4, .max_seq_len = 32};
