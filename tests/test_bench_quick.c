@@ -35,6 +35,11 @@ static void need_number(const cJSON *o, const char *key, const char *where) {
           "%s.%s is not a finite positive number", where, key);
 }
 
+static void need_finite(const cJSON *o, const char *key, const char *where) {
+    const cJSON *v = get(o, key, where);
+    CHECK(cJSON_IsNumber(v) && isfinite(v->valuedouble), "%s.%s is not a finite number", where, key);
+}
+
 static void need_stat(const cJSON *o, const char *key, const char *where) {
     char w[256];
     snprintf(w, sizeof w, "%s.%s", where, key);
@@ -168,7 +173,9 @@ static void check_json(const cJSON *j) {
     CHECK(cJSON_GetArraySize(cg) == 2, "summary.compile_growth: want two widths");
     cJSON_ArrayForEach(w, cg) {
         need_number(w, "l32_over_l2", "summary.compile_growth");
-        need_number(w, "ms_per_layer", "summary.compile_growth");
+        /* a difference of two timings: on a loaded 2-core machine it may come out
+         * negative, so only its presence is checked (this test asserts no speed) */
+        need_finite(w, "ms_per_layer", "summary.compile_growth");
     }
 }
 
