@@ -41,6 +41,7 @@ typedef struct bench_opts {
     bool quick, no_peer, no_plots;
     int threads;           /* 0: as OpenBLAS found it */
     int decode_layers;     /* 0: bench_decode's default (TinyLlama's 22; 2 with --quick) */
+    const char *decode_dtype; /* "bf16" (default, as TinyLlama ships), "f16" or "f32" */
     char out[PATH_MAX], work[PATH_MAX], exe_dir[PATH_MAX];
     const char *python, *peer;
 } bench_opts;
@@ -280,17 +281,25 @@ void bench_gemm_open(bench_gemm *a, const char *model_dir, int n_layers) {
     if (st_open(path, &a->file, &err)) bench_die("%s", err.msg);
     int cap = n_layers * 7 + 1, max_in = 0, max_out = 0;
     a->w = calloc((size_t)cap, sizeof *a->w);
+    a->owned = calloc((size_t)cap, sizeof *a->owned);
     a->out = calloc((size_t)cap, sizeof(int));
     a->in = calloc((size_t)cap, sizeof(int));
-    if (!a->w || !a->out || !a->in) bench_die("out of memory");
+    if (!a->w || !a->owned || !a->out || !a->in) bench_die("out of memory");
     for (int i = 0; i < cap; i++) {
         if (i < cap - 1)
             xfmt(name, sizeof name, "model.layers.%d.%s.weight", i / 7, mods[i % 7]);
         else
             xfmt(name, sizeof name, "lm_head.weight");
         const st_tensor *t = st_find(a->file, name);
-        if (!t || t->dtype != ST_F32 || t->ndim != 2) bench_die("%s: no F32 matrix %s", path, name);
-        a->w[i] = t->data;
+        if (!t || t->ndim != 2) bench_die("%s: no matrix %s", path, name);
+        if (t->dtype == ST_F32) {
+            a->w[i] = t->data;
+        } else {
+            if (!(a->owned[i] = malloc(sizeof(float) * (size_t)(t->shape[0] * t->shape[1]))))
+                bench_die("out of memory");
+            if (st_to_f32(a->file, t, a->owned[i], &err)) bench_die("%s", err.msg);
+            a->w[i] = a->owned[i];
+        }
         a->out[i] = (int)t->shape[0], a->in[i] = (int)t->shape[1];
         if (a->in[i] > max_in) max_in = a->in[i];
         if (a->out[i] > max_out) max_out = a->out[i];
@@ -304,7 +313,8 @@ void bench_gemm_open(bench_gemm *a, const char *model_dir, int n_layers) {
 }
 
 void bench_gemm_close(bench_gemm *a) {
-    free(a->x), free(a->y), free(a->w), free(a->out), free(a->in);
+    for (int i = 0; i < a->n_mats; i++) free(a->owned[i]);
+    free(a->x), free(a->y), free(a->w), free(a->owned), free(a->out), free(a->in);
     st_close(a->file);
 }
 
@@ -483,12 +493,14 @@ static void bench_swaps(bench_result *r, const bench_opts *o, lorajit_engine *e,
 static void usage(void) {
     fputs("usage: lorajit bench [--quick] [--out DIR] [--work DIR] [--threads N] [--no-peer]\n"
           "                     [--no-plots] [--python PATH] [--peer PATH] [--decode-layers N]\n"
+          "                     [--decode-dtype bf16|f16|f32]\n"
           "  --quick     small model, few repetitions: every figure in well under a minute\n"
           "  --out DIR   bench.json and bench_*.png (default: the build dir)\n"
           "  --work DIR  generated models and adapters, reused (default: BUILD/bench-work)\n"
           "  --threads N OpenBLAS threads (default: OPENBLAS_NUM_THREADS, else every core)\n"
           "  --no-peer   skip PyTorch; --python (default /usr/bin/python3), --peer peer_torch.py\n"
-          "  --decode-layers N  layers of the TinyLlama-shaped decode model (default 22)\n",
+          "  --decode-layers N  layers of the TinyLlama-shaped decode model (default 22)\n"
+          "  --decode-dtype T   its weights' dtype (default bf16, as TinyLlama ships)\n",
           stderr);
     exit(2);
 }
@@ -504,6 +516,7 @@ static void parse_args(int argc, char **argv, bench_opts *o) {
     o->work[0] = '\0';
     o->python = "/usr/bin/python3";
     o->peer = LORAJIT_SOURCE_DIR "/bench/peer_torch.py";
+    o->decode_dtype = "bf16";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--quick")) o->quick = true;
@@ -515,8 +528,11 @@ static void parse_args(int argc, char **argv, bench_opts *o) {
         else if (!strcmp(a, "--peer") && v) o->peer = argv[++i];
         else if (!strcmp(a, "--threads") && v) o->threads = atoi(argv[++i]);
         else if (!strcmp(a, "--decode-layers") && v) o->decode_layers = atoi(argv[++i]);
+        else if (!strcmp(a, "--decode-dtype") && v) o->decode_dtype = argv[++i];
         else usage();
     }
+    if (strcmp(o->decode_dtype, "bf16") && strcmp(o->decode_dtype, "f16") && strcmp(o->decode_dtype, "f32"))
+        usage();
     if (!o->work[0]) xfmt(o->work, sizeof o->work, "%s/bench-work", exe);
     mkdirs(o->out);
     mkdirs(o->work);
@@ -677,7 +693,7 @@ int main(int argc, char **argv) {
     lorajit_engine_free(e_none);
     lorajit_engine_free(e_64);
     lorajit_engine_free(e_4);
-    bench_decode(&r, o.exe_dir, o.work, o.decode_layers);
+    bench_decode(&r, o.exe_dir, o.work, o.decode_layers, o.decode_dtype);
 
     /* the PyTorch peer, same model files and thread count */
     bench_progress("PyTorch peer (%s %s)", o.python, o.no_peer ? "skipped" : "running");

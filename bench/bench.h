@@ -78,6 +78,8 @@ typedef struct bench_decode_result {
     int dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab;
     int full_layers;         /* TinyLlama's 22: n_layers < full_layers says the model was cut */
     int rank, n_adapters;    /* rank-16 adapters on all seven projections, 8 of them */
+    const char *dtype;       /* of the model's tensors: "F32", "F16" or "BF16" */
+    int elem_bytes;          /* 4 or 2 */
     double model_bytes;      /* tensor data of model.safetensors */
     double adapter_bytes;    /* A and B of one adapter */
     double gen_s;            /* lorajit_gen for the model and adapters; 0: reused */
@@ -150,13 +152,15 @@ bool bench_generate(const char *exe_dir, const char *kind, const char *dir, cons
 typedef struct bench_gemm {
     struct st_file *file; /* the model's safetensors, mapped */
     int n_mats;
-    const float **w;      /* [n_mats] W [out, in], F32 in the mapping */
+    const float **w;      /* [n_mats] W [out, in] f32: in the mapping (F32) or in owned[] */
+    float **owned;        /* [n_mats] f32 copies of F16/BF16 matrices (what OpenBLAS can read) */
     int *out, *in;        /* [n_mats] */
     float *x;             /* [128, max in] */
     float *y;             /* [128, max out] */
     int n;                /* tokens (rows of x), 1..128 */
 } bench_gemm;
-/* Maps the model's weights (the same page-cache pages lorajit's engines map). */
+/* Maps the model's weights (the same page-cache pages lorajit's engines map); a
+ * 16-bit model's matrices are widened to f32 copies, since sgemm reads only f32. */
 void bench_gemm_open(bench_gemm *a, const char *model_dir, int n_layers);
 /* A bench_job run: every GEMM once on a->n rows. */
 void bench_gemm_once(void *p);
@@ -167,7 +171,7 @@ void bench_gemm_close(bench_gemm *a);
  * n_layers layers (0: 22; 2 layers at dim 256 with r->quick) and eight adapters,
  * measures the read and copy bandwidth with r->threads threads, a 64-token prefill
  * and decode steps at batch 1 and 8. */
-void bench_decode(bench_result *r, const char *exe_dir, const char *work, int n_layers);
+void bench_decode(bench_result *r, const char *exe_dir, const char *work, int n_layers, const char *dtype);
 void bench_decode_print(const bench_result *r, FILE *f);
 /* The "decode" object of bench.json. Caller owns the result; free with cJSON_Delete(). */
 struct cJSON *bench_decode_json(const bench_result *r);

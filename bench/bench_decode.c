@@ -1,7 +1,8 @@
 /* bench_decode.c — section 4 of `lorajit bench`: decode tokens/s at batch 1 and 8 on
  * a TinyLlama-shaped model (dim 2048, hidden 5632, 22 layers, 32 heads, 4 KV heads,
- * vocab 32000, F32) against the bound set by memory bandwidth, and a batch of 8 rows
- * with 8 distinct adapters against the same batch sharing one.
+ * vocab 32000; BF16 as TinyLlama ships, or F16 / F32) against the bound set by memory
+ * bandwidth, and a batch of 8 rows with 8 distinct adapters against the same batch
+ * sharing one.
  *
  * Inputs: the model and eight rank-16 adapters on all seven projections, made by
  * lorajit_gen under the work dir (reused). Measures the read and copy bandwidth
@@ -56,14 +57,15 @@ static void path_fmt(char *buf, size_t cap, const char *f, const char *a, const 
 // ----------------------------------------------------------------------------
 // bytes a step reads
 
-/* Floats of the model's tensors (F32, no biases, lm_head not tied): every layer's
- * seven projections and two norms, the final norm, lm_head, and embed_tokens when
- * with_embed. */
-static double model_floats(const bench_decode_result *d, bool with_embed) {
+/* Values of the model's matrices (no biases, lm_head not tied): every layer's seven
+ * projections, lm_head, and embed_tokens when with_embed. */
+static double matrix_values(const bench_decode_result *d, bool with_embed) {
     double head_size = d->dim / d->n_heads, q_dim = d->n_heads * head_size, kv_dim = d->n_kv_heads * head_size;
-    double layer = q_dim * d->dim + 2 * kv_dim * d->dim + d->dim * q_dim + 3.0 * d->hidden_dim * d->dim + 2.0 * d->dim;
-    return d->n_layers * layer + d->dim + (with_embed ? 2.0 : 1.0) * d->vocab * d->dim;
+    double layer = q_dim * d->dim + 2 * kv_dim * d->dim + d->dim * q_dim + 3.0 * d->hidden_dim * d->dim;
+    return d->n_layers * layer + (with_embed ? 2.0 : 1.0) * d->vocab * d->dim;
 }
+/* Values of its norms: two per layer and the final one. */
+static double norm_values(const bench_decode_result *d) { return (2.0 * d->n_layers + 1) * d->dim; }
 
 /* Floats of one adapter: A [r, in] and B [out, r] of the seven projections per layer. */
 static double adapter_floats(const bench_decode_result *d) {
@@ -199,7 +201,7 @@ static void step_once(void *p) {
 // ----------------------------------------------------------------------------
 // the run
 
-void bench_decode(bench_result *r, const char *exe_dir, const char *work, int n_layers) {
+void bench_decode(bench_result *r, const char *exe_dir, const char *work, int n_layers, const char *dtype) {
     bench_decode_result *d = &r->dec;
     bool quick = r->quick;
     *d = (bench_decode_result){.dim = quick ? 256 : 2048, .hidden_dim = quick ? 688 : 5632,
@@ -207,21 +209,23 @@ void bench_decode(bench_result *r, const char *exe_dir, const char *work, int n_
                                .n_heads = quick ? 4 : 32, .n_kv_heads = quick ? 2 : 4, .vocab = quick ? 2048 : 32000,
                                .rank = 16, .n_adapters = DEC_BATCH, .prompt = DEC_PROMPT};
     if (quick) d->full_layers = d->n_layers;
+    d->dtype = !strcmp(dtype, "f32") ? "F32" : !strcmp(dtype, "f16") ? "F16" : "BF16";
+    d->elem_bytes = strcmp(d->dtype, "F32") ? 2 : 4;
     d->threads = r->threads < 1 ? 1 : r->threads > DEC_MAX_THREADS ? DEC_MAX_THREADS : r->threads;
     d->bw_bytes = (size_t)(quick ? 256 : 1024) << 20;
     int steps = quick ? 5 : 32, bw_reps = quick ? 3 : 7;
 
     /* inputs */
     char model_dir[PATH_MAX], ad_dir[DEC_BATCH][PATH_MAX], args[PATH_MAX + 256], tag[64];
-    snprintf(tag, sizeof tag, "decode_d%d_l%d", d->dim, d->n_layers);
+    snprintf(tag, sizeof tag, "decode_d%d_l%d_%s", d->dim, d->n_layers, dtype);
     bench_progress("decode: generating a dim %d, %d-layer model and %d adapters (reused when present)", d->dim,
                    d->n_layers, DEC_BATCH);
     double t0 = bench_now_ms();
     bool made = false;
     path_fmt(model_dir, sizeof model_dir, "%s/models/%s", work, tag);
     snprintf(args, sizeof args, "--dim %d --hidden %d --layers %d --heads %d --kv-heads %d --vocab %d "
-             "--max-pos %d --std 0.02 --seed 7", d->dim, d->hidden_dim, d->n_layers, d->n_heads, d->n_kv_heads,
-             d->vocab, DEC_SEQ_LEN);
+             "--max-pos %d --std 0.02 --seed 7 --dtype %s", d->dim, d->hidden_dim, d->n_layers, d->n_heads,
+             d->n_kv_heads, d->vocab, DEC_SEQ_LEN, dtype);
     made |= bench_generate(exe_dir, "model", model_dir, args);
     for (int i = 0; i < DEC_BATCH; i++) {
         if (snprintf(ad_dir[i], PATH_MAX, "%s/adapters/%s/r16_%d", work, tag, i) >= PATH_MAX)
@@ -235,9 +239,9 @@ void bench_decode(bench_result *r, const char *exe_dir, const char *work, int n_
     char path[PATH_MAX + 64];
     path_fmt(path, sizeof path, "%s/%s", model_dir, "model.safetensors");
     d->model_bytes = st_data_bytes(path);
-    if (d->model_bytes != 4 * model_floats(d, true))
-        bench_die("%s holds %.0f bytes of tensors, the decode bound counts %.0f", path, d->model_bytes,
-                  4 * model_floats(d, true));
+    double file_bytes = d->elem_bytes * (matrix_values(d, true) + norm_values(d));
+    if (d->model_bytes != file_bytes)
+        bench_die("%s holds %.0f bytes of tensors, the decode bound counts %.0f", path, d->model_bytes, file_bytes);
     d->adapter_bytes = 4 * adapter_floats(d);
     path_fmt(path, sizeof path, "%s/%s", ad_dir[0], "adapter_model.safetensors");
     if (st_data_bytes(path) != d->adapter_bytes)
@@ -247,7 +251,9 @@ void bench_decode(bench_result *r, const char *exe_dir, const char *work, int n_
         bench_decode_row *row = &d->rows[c];
         row->name = cfgs[c].name, row->what = cfgs[c].what, row->batch = cfgs[c].batch;
         row->n_adapters = cfgs[c].mode == 0 ? 0 : cfgs[c].mode == 1 ? 1 : cfgs[c].batch;
-        row->bytes = 4 * model_floats(d, false) + 4.0 * row->batch * d->dim + row->n_adapters * d->adapter_bytes;
+        /* matrices as stored (16-bit stays 16-bit), norms widened to f32 at load */
+        row->bytes = d->elem_bytes * matrix_values(d, false) + 4 * norm_values(d) +
+                     (double)d->elem_bytes * row->batch * d->dim + row->n_adapters * d->adapter_bytes;
     }
 
     bench_progress("decode: read and copy bandwidth, %zu MiB, %d thread%s", d->bw_bytes >> 20, d->threads,
@@ -337,10 +343,10 @@ static double step_ratio(const bench_decode_result *d, const char *a, const char
 
 void bench_decode_print(const bench_result *r, FILE *f) {
     const bench_decode_result *d = &r->dec;
-    fprintf(f, "\n4. Decode, %s: dim %d, hidden %d, %d layers%s, %d heads, %d KV heads, vocab %d, F32 "
+    fprintf(f, "\n4. Decode, %s: dim %d, hidden %d, %d layers%s, %d heads, %d KV heads, vocab %d, %s "
                "(%.0f MiB); compile %.0f ms\n", r->quick ? "small model (--quick)" : "TinyLlama's shape", d->dim,
             d->hidden_dim, d->n_layers, d->n_layers < d->full_layers ? " (of TinyLlama's 22)" : "", d->n_heads,
-            d->n_kv_heads, d->vocab, d->model_bytes / 1048576.0, d->open_ms);
+            d->n_kv_heads, d->vocab, d->dtype, d->model_bytes / 1048576.0, d->open_ms);
     fprintf(f, "  bandwidth, %d thread%s over %zu MiB: read %.1f GB/s (sum of floats), memcpy %.1f GB/s "
                "(bytes copied / time)\n", d->threads, d->threads > 1 ? "s" : "", d->bw_bytes >> 20,
             gb_per_s((double)d->bw_bytes, d->read), gb_per_s((double)d->bw_bytes, d->copy));
@@ -351,7 +357,10 @@ void bench_decode_print(const bench_result *r, FILE *f) {
     fprintf(f, "  %-38s %5s %9s %8s %9s %9s %9s %7s %7s %7s\n", "configuration", "batch", "ms/step", "steps/s",
             "tokens/s", "MiB read", "bound ms", "xbound", "(min)", "xGEMM");
     for (int i = 0; i < 2; i++)
-        fprintf(f, "  %-38s %5d %9.2f\n", i ? "GEMMs alone, OpenBLAS sgemm" : "GEMMs alone, OpenBLAS sgemv",
+        fprintf(f, "  %-38s %5d %9.2f\n", i ? (d->elem_bytes == 4 ? "GEMMs alone, OpenBLAS sgemm" :
+                                                 "GEMMs alone, OpenBLAS sgemm (f32 copy)") :
+                                               (d->elem_bytes == 4 ? "GEMMs alone, OpenBLAS sgemv" :
+                                                 "GEMMs alone, OpenBLAS sgemv (f32 copy)"),
                 i ? DEC_BATCH : 1, d->gemm[i].median);
     for (int c = 0; c < BENCH_DECODE_CONFIGS; c++) {
         const bench_decode_row *row = &d->rows[c];
@@ -379,7 +388,7 @@ cJSON *bench_decode_json(const bench_result *r) {
     cJSON_AddNumberToObject(m, "n_heads", d->n_heads);
     cJSON_AddNumberToObject(m, "n_kv_heads", d->n_kv_heads);
     cJSON_AddNumberToObject(m, "vocab_size", d->vocab);
-    cJSON_AddStringToObject(m, "dtype", "F32");
+    cJSON_AddStringToObject(m, "dtype", d->dtype);
     cJSON_AddNumberToObject(m, "tensor_bytes", d->model_bytes);
     cJSON_AddNumberToObject(m, "adapters", d->n_adapters);
     cJSON_AddNumberToObject(m, "adapter_rank", d->rank);
@@ -403,12 +412,13 @@ cJSON *bench_decode_json(const bench_result *r) {
     cJSON_AddStringToObject(pf, "what", "lorajit_seq_prefill of one sequence with one r16 adapter");
     cJSON_AddItemToObject(pf, "ms", bench_stat_json(d->prefill));
     cJSON_AddNumberToObject(pf, "tokens_per_s", d->prompt / (d->prefill.median / 1e3));
-    cJSON_AddStringToObject(o, "bound", "bytes one step reads (every tensor but embed_tokens, one embedding row "
-                                        "per row, A and B of each distinct adapter) / read_gb_per_s; KV cache "
-                                        "reads not counted");
+    cJSON_AddStringToObject(o, "bound", "bytes one step reads (every tensor but embed_tokens, matrices in their "
+                                        "stored dtype and norms as f32, one embedding row per row, A and B of each "
+                                        "distinct adapter) / read_gb_per_s; KV cache reads not counted");
     cJSON *gm = cJSON_AddObjectToObject(o, "gemm_ms");
     cJSON_AddStringToObject(gm, "what", "the projection GEMMs alone through OpenBLAS (every layer's seven, "
-                                        "lm_head): sgemv at M = 1, sgemm on W [N, K] with Trans at M = 8");
+                                        "lm_head): sgemv at M = 1, sgemm on W [N, K] with Trans at M = 8; "
+                                        "on f32 copies of a 16-bit model (OpenBLAS reads only f32)");
     cJSON_AddItemToObject(gm, "1", bench_stat_json(d->gemm[0]));
     cJSON_AddItemToObject(gm, "8", bench_stat_json(d->gemm[1]));
     cJSON_AddNumberToObject(o, "kv_pos_start", d->pos_start);

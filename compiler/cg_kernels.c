@@ -27,18 +27,74 @@ static void memcpy_floats(cg *c, LLVMValueRef dst, LLVMValueRef src, int64_t n) 
     LLVMBuildMemCpy(c->b, dst, 4, src, 4, cg_i64(c, n * 4));
 }
 
-/* (table [vocab, dim], tokens [n] i32, n, out [n, dim]): out[t] = table[tokens[t]] */
+/* Element idx of a weight of dtype kind (LJ_DTYPE_*), widened to f32. Exact: BF16
+ * is the top half of an f32; F16 is rebuilt from its bits with integer ops and one
+ * multiply by 2^112 (normals and subnormals exact, Inf/NaN kept), so no libcall
+ * and no F16C is needed and the loop still vectorises on any x86-64. */
+static LLVMValueRef ld_weight(cg *c, int kind, LLVMValueRef base, LLVMValueRef idx) {
+    if (kind == LJ_DTYPE_F32) return cg_ldf(c, base, idx);
+    LLVMTypeRef i16 = LLVMInt16TypeInContext(c->llctx);
+    LLVMValueRef h = LLVMBuildZExt(c->b, LLVMBuildLoad2(c->b, i16, cg_gep(c, i16, base, idx), ""), c->i32, "");
+    if (kind == LJ_DTYPE_BF16) return LLVMBuildBitCast(c->b, LLVMBuildShl(c->b, h, cg_i32(c, 16), ""), c->f32, "");
+    LLVMValueRef mag = LLVMBuildShl(c->b, LLVMBuildAnd(c->b, h, cg_i32(c, 0x7fff), ""), cg_i32(c, 13), "");
+    LLVMValueRef f = LLVMBuildFMul(c->b, LLVMBuildBitCast(c->b, mag, c->f32, ""), cg_f32(c, 0x1p112f), "");
+    LLVMValueRef bits = LLVMBuildBitCast(c->b, f, c->i32, "");
+    LLVMValueRef infnan = LLVMBuildICmp(c->b, LLVMIntEQ, LLVMBuildAnd(c->b, h, cg_i32(c, 0x7c00), ""),
+                                        cg_i32(c, 0x7c00), "");
+    bits = LLVMBuildOr(c->b, bits, LLVMBuildSelect(c->b, infnan, cg_i32(c, 0x7f800000), cg_i32(c, 0), ""), "");
+    LLVMValueRef sign = LLVMBuildShl(c->b, LLVMBuildAnd(c->b, h, cg_i32(c, 0x8000), ""), cg_i32(c, 16), "");
+    return LLVMBuildBitCast(c->b, LLVMBuildOr(c->b, bits, sign, ""), c->f32, "");
+}
+
+/* Emits one block per weight dtype: body(kind) runs in the block of dtype `dtype`
+ * (an i64 LJ_DTYPE_* value); all three join after. */
+typedef void (*per_dtype_fn)(cg *c, int kind, void *arg);
+static void switch_dtype(cg *c, LLVMValueRef dtype, per_dtype_fn body, void *arg) {
+    static const int kinds[3] = {LJ_DTYPE_F32, LJ_DTYPE_F16, LJ_DTYPE_BF16};
+    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "dt_done");
+    LLVMBasicBlockRef bb[3];
+    for (int k = 0; k < 3; k++) bb[k] = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "dt");
+    LLVMValueRef sw = LLVMBuildSwitch(c->b, dtype, bb[0], 2); /* anything else: read as F32 */
+    LLVMAddCase(sw, cg_i64(c, LJ_DTYPE_F16), bb[1]);
+    LLVMAddCase(sw, cg_i64(c, LJ_DTYPE_BF16), bb[2]);
+    for (int k = 0; k < 3; k++) {
+        LLVMPositionBuilderAtEnd(c->b, bb[k]);
+        body(c, kinds[k], arg);
+        LLVMBuildBr(c->b, done);
+    }
+    LLVMPositionBuilderAtEnd(c->b, done);
+}
+
+typedef struct embed_arg {
+    int64_t dim;
+} embed_arg;
+
+static void embed_body(cg *c, int kind, void *p) {
+    int64_t dim = ((embed_arg *)p)->dim;
+    cg_loop t, i;
+    LLVMValueRef it = cg_for(c, &t, cg_i64(c, 0), LLVMGetParam(c->fn, 2), "t");
+    LLVMValueRef tok = LLVMBuildLoad2(c->b, c->i32, cg_gep(c, c->i32, LLVMGetParam(c->fn, 1), it), "tok");
+    LLVMValueRef row = mul(c, LLVMBuildSExt(c->b, tok, c->i64, ""), cg_i64(c, dim));
+    LLVMValueRef dst = fptr(c, LLVMGetParam(c->fn, 3), mul(c, it, cg_i64(c, dim)));
+    if (kind == LJ_DTYPE_F32) {
+        memcpy_floats(c, dst, fptr(c, LLVMGetParam(c->fn, 0), row), dim);
+    } else {
+        LLVMValueRef ii = cg_for(c, &i, cg_i64(c, 0), cg_i64(c, dim), "i");
+        cg_stf(c, dst, ii, ld_weight(c, kind, LLVMGetParam(c->fn, 0), add(c, row, ii)));
+        cg_end(c, &i);
+    }
+    cg_end(c, &t);
+}
+
+/* (table [vocab, dim] of dtype, tokens [n] i32, n, out [n, dim], dtype):
+ * out[t] = table[tokens[t]] widened to f32 */
 LLVMValueRef cg_kernel_embed(cg *c, int64_t dim) {
     char name[64];
     snprintf(name, sizeof name, "embed_%lld", (long long)dim);
     LLVMValueRef fn;
-    if (!cg_kernel_begin(c, name, "ppip", &fn)) return fn;
-    cg_loop t;
-    LLVMValueRef it = cg_for(c, &t, cg_i64(c, 0), param(c, 2), "t");
-    LLVMValueRef tok = LLVMBuildLoad2(c->b, c->i32, cg_gep(c, c->i32, param(c, 1), it), "tok");
-    LLVMValueRef row = mul(c, LLVMBuildSExt(c->b, tok, c->i64, ""), cg_i64(c, dim));
-    memcpy_floats(c, fptr(c, param(c, 3), mul(c, it, cg_i64(c, dim))), fptr(c, param(c, 0), row), dim);
-    cg_end(c, &t);
+    if (!cg_kernel_begin(c, name, "ppipi", &fn)) return fn;
+    embed_arg a = {dim};
+    switch_dtype(c, param(c, 4), embed_body, &a);
     cg_kernel_end(c);
     return fn;
 }
@@ -241,12 +297,11 @@ static void emit_xwt(cg *c, LLVMValueRef sgemm, LLVMValueRef sgemv, LLVMValueRef
     LLVMPositionBuilderAtEnd(c->b, done);
 }
 
-/* (x [n, in], W [out, in], n, y [n, out], sgemm, sgemv): y = x W^T */
-/* y[n, out] = x[n, in] W^T for a few rows (a decode batch). Four rows of W at a
- * time are dotted with each row of x (four accumulators share every load of x),
- * so W is read from memory once, where cblas_sgemm would pack it first and run at
- * a fraction of the read bandwidth. out % 4 rows are left to a one-row loop. */
-static void emit_small_xwt(cg *c, LLVMValueRef x, LLVMValueRef w, LLVMValueRef n, LLVMValueRef y,
+/* y[n, out] = x[n, in] W^T for a few rows (a decode batch), W of dtype kind. Four
+ * rows of W at a time are dotted with each row of x (four accumulators share every
+ * load of x), so W is read from memory once, where cblas_sgemm would pack it first
+ * and run at a fraction of the read bandwidth. out % 4 rows are left to a one-row loop. */
+static void emit_small_xwt(cg *c, int kind, LLVMValueRef x, LLVMValueRef w, LLVMValueRef n, LLVMValueRef y,
                            int64_t out, int64_t in) {
     enum { RB = 4 };
     LLVMValueRef acc[RB];
@@ -255,15 +310,17 @@ static void emit_small_xwt(cg *c, LLVMValueRef x, LLVMValueRef w, LLVMValueRef n
     /* blocks of RB rows of W */
     LLVMValueRef ib = cg_for(c, &o, cg_i64(c, 0), cg_i64(c, out / RB), "ob");
     LLVMValueRef o0 = mul(c, ib, cg_i64(c, RB));
-    LLVMValueRef wrow[RB];
-    for (int r = 0; r < RB; r++) wrow[r] = fptr(c, w, mul(c, add(c, o0, cg_i64(c, r)), cg_i64(c, in)));
+    LLVMValueRef wrow[RB]; /* element offsets of the block's rows */
+    for (int r = 0; r < RB; r++) wrow[r] = mul(c, add(c, o0, cg_i64(c, r)), cg_i64(c, in));
     LLVMValueRef im = cg_for(c, &m, cg_i64(c, 0), n, "m");
     LLVMValueRef xrow = fptr(c, x, mul(c, im, cg_i64(c, in)));
     for (int r = 0; r < RB; r++) stv(c, acc[r], cg_f32(c, 0));
     LLVMValueRef ik = cg_for(c, &k, cg_i64(c, 0), cg_i64(c, in), "k");
     LLVMValueRef xv = cg_ldf(c, xrow, ik);
-    for (int r = 0; r < RB; r++)
-        stv(c, acc[r], cg_fast(f_add(c, ldv(c, acc[r]), cg_fast(f_mul(c, xv, cg_ldf(c, wrow[r], ik))))));
+    for (int r = 0; r < RB; r++) {
+        LLVMValueRef wv = ld_weight(c, kind, w, add(c, wrow[r], ik));
+        stv(c, acc[r], cg_fast(f_add(c, ldv(c, acc[r]), cg_fast(f_mul(c, xv, wv)))));
+    }
     cg_end(c, &k);
     LLVMValueRef yrow = mul(c, im, cg_i64(c, out));
     for (int r = 0; r < RB; r++) cg_stf(c, y, add(c, yrow, add(c, o0, cg_i64(c, r))), ldv(c, acc[r]));
@@ -271,39 +328,85 @@ static void emit_small_xwt(cg *c, LLVMValueRef x, LLVMValueRef w, LLVMValueRef n
     cg_end(c, &o);
     /* the last out % RB rows */
     LLVMValueRef io = cg_for(c, &o, cg_i64(c, out / RB * RB), cg_i64(c, out), "o");
-    LLVMValueRef w1 = fptr(c, w, mul(c, io, cg_i64(c, in)));
+    LLVMValueRef w1 = mul(c, io, cg_i64(c, in));
     im = cg_for(c, &m, cg_i64(c, 0), n, "m");
     xrow = fptr(c, x, mul(c, im, cg_i64(c, in)));
     stv(c, acc[0], cg_f32(c, 0));
     ik = cg_for(c, &k, cg_i64(c, 0), cg_i64(c, in), "k");
-    stv(c, acc[0], cg_fast(f_add(c, ldv(c, acc[0]), cg_fast(f_mul(c, cg_ldf(c, xrow, ik), cg_ldf(c, w1, ik))))));
+    LLVMValueRef wv = ld_weight(c, kind, w, add(c, w1, ik));
+    stv(c, acc[0], cg_fast(f_add(c, ldv(c, acc[0]), cg_fast(f_mul(c, cg_ldf(c, xrow, ik), wv)))));
     cg_end(c, &k);
     cg_stf(c, y, add(c, mul(c, im, cg_i64(c, out)), io), ldv(c, acc[0]));
     cg_end(c, &m);
     cg_end(c, &o);
 }
 
+/* y[:, row0 .. row0+rows) = x W[row0 .. row0+rows)^T for a 16-bit W: the rows are
+ * widened into wconv [rows, in], then one sgemm with ldc = out. */
+static void emit_block16(cg *c, int kind, LLVMValueRef row0, int64_t rows, int64_t out, int64_t in) {
+    LLVMValueRef x = param(c, 0), w = param(c, 1), n = param(c, 2), y = param(c, 3), wconv = param(c, 8);
+    LLVMValueRef base = mul(c, row0, cg_i64(c, in));
+    cg_loop i;
+    LLVMValueRef ii = cg_for(c, &i, cg_i64(c, 0), cg_i64(c, rows * in), "i");
+    cg_stf(c, wconv, ii, ld_weight(c, kind, w, add(c, base, ii)));
+    cg_end(c, &i);
+    LLVMValueRef K = cg_i32(c, (int32_t)in), N = cg_i32(c, (int32_t)out);
+    emit_xwt(c, param(c, 4), param(c, 5), n, x, K, wconv, K, fptr(c, y, row0), N, cg_i32(c, (int32_t)rows), K,
+             cg_f32(c, 1.0f), cg_f32(c, 0.0f));
+}
+
+typedef struct matmul_arg {
+    int64_t out, in;
+} matmul_arg;
+
+/* The matmul for one weight dtype. F32: sgemv for one row, the generated loop for
+ * 2..small_rows rows, sgemm above. F16/BF16: the generated loop (widening as it
+ * loads: half the bytes of F32) up to SMALL16_ROWS rows whatever small_rows says
+ * (no BLAS reads 16-bit weights), and above that blocks of ir_wconv_rows(out, in)
+ * rows widened into wconv for sgemm (prefill: the widening is O(W), the GEMM O(nW)). */
+static void matmul_body(cg *c, int kind, void *p) {
+    enum { SMALL16_ROWS = 8 };
+    int64_t out = ((matmul_arg *)p)->out, in = ((matmul_arg *)p)->in;
+    LLVMValueRef n = param(c, 2);
+    LLVMBasicBlockRef small = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "small");
+    LLVMBasicBlockRef big = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "big");
+    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "mm_done");
+    LLVMValueRef is_small;
+    if (kind == LJ_DTYPE_F32)
+        is_small = LLVMBuildAnd(c->b, LLVMBuildICmp(c->b, LLVMIntSGT, n, cg_i64(c, 1), ""),
+                                LLVMBuildICmp(c->b, LLVMIntSLE, n, param(c, 6), ""), "");
+    else
+        is_small = LLVMBuildICmp(c->b, LLVMIntSLE, n, cg_i64(c, SMALL16_ROWS), "");
+    LLVMBuildCondBr(c->b, is_small, small, big);
+    LLVMPositionBuilderAtEnd(c->b, small);
+    emit_small_xwt(c, kind, param(c, 0), param(c, 1), n, param(c, 3), out, in);
+    LLVMBuildBr(c->b, done);
+    LLVMPositionBuilderAtEnd(c->b, big);
+    if (kind == LJ_DTYPE_F32) {
+        LLVMValueRef K = cg_i32(c, (int32_t)in), N = cg_i32(c, (int32_t)out);
+        emit_xwt(c, param(c, 4), param(c, 5), n, param(c, 0), K, param(c, 1), K, param(c, 3), N, N, K,
+                 cg_f32(c, 1.0f), cg_f32(c, 0.0f));
+    } else {
+        int64_t rows = ir_wconv_rows(out, in), full = out / rows;
+        cg_loop b;
+        LLVMValueRef ib = cg_for(c, &b, cg_i64(c, 0), cg_i64(c, full), "blk");
+        emit_block16(c, kind, mul(c, ib, cg_i64(c, rows)), rows, out, in);
+        cg_end(c, &b);
+        if (out % rows) emit_block16(c, kind, cg_i64(c, full * rows), out % rows, out, in);
+    }
+    LLVMBuildBr(c->b, done);
+    LLVMPositionBuilderAtEnd(c->b, done);
+}
+
+/* (x [n, in], W [out, in] of dtype, n, y [n, out], sgemm, sgemv, small_rows, dtype,
+ *  wconv [ir_wconv_rows(out, in), in]): y = x W^T */
 LLVMValueRef cg_kernel_matmul(cg *c, int64_t out, int64_t in) {
     char name[64];
     snprintf(name, sizeof name, "matmul_%lld_%lld", (long long)out, (long long)in);
     LLVMValueRef fn;
-    if (!cg_kernel_begin(c, name, "ppipqqi", &fn)) return fn;
-    LLVMValueRef n = param(c, 2);
-    LLVMBasicBlockRef small = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "small");
-    LLVMBasicBlockRef blas = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "blas");
-    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "mm_done");
-    LLVMValueRef is_small = LLVMBuildAnd(c->b, LLVMBuildICmp(c->b, LLVMIntSGT, n, cg_i64(c, 1), ""),
-                                         LLVMBuildICmp(c->b, LLVMIntSLE, n, param(c, 6), ""), "");
-    LLVMBuildCondBr(c->b, is_small, small, blas);
-    LLVMPositionBuilderAtEnd(c->b, small);
-    emit_small_xwt(c, param(c, 0), param(c, 1), n, param(c, 3), out, in);
-    LLVMBuildBr(c->b, done);
-    LLVMPositionBuilderAtEnd(c->b, blas);
-    LLVMValueRef K = cg_i32(c, (int32_t)in), N = cg_i32(c, (int32_t)out);
-    emit_xwt(c, param(c, 4), param(c, 5), n, param(c, 0), K, param(c, 1), K, param(c, 3), N, N, K,
-             cg_f32(c, 1.0f), cg_f32(c, 0.0f));
-    LLVMBuildBr(c->b, done);
-    LLVMPositionBuilderAtEnd(c->b, done);
+    if (!cg_kernel_begin(c, name, "ppipqqiip", &fn)) return fn;
+    matmul_arg a = {out, in};
+    switch_dtype(c, param(c, 7), matmul_body, &a);
     cg_kernel_end(c);
     return fn;
 }

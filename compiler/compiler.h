@@ -71,7 +71,8 @@ void cg_kernel_end(cg *c); /* ret void, then back to where the caller was buildi
 
 /* ---- cg_kernels.c: one kernel (internal LLVM function) per op and shape ----
  * Each returns the function, building it on first use. Shapes in the comments. */
-LLVMValueRef cg_kernel_embed(cg *c, int64_t dim);         /* (table [vocab, dim], tokens [n], n, out [n, dim]) */
+LLVMValueRef cg_kernel_embed(cg *c, int64_t dim);
+    /* (table [vocab, dim] of dtype, tokens [n], n, out [n, dim], dtype LJ_DTYPE_*) */
 LLVMValueRef cg_kernel_rmsnorm(cg *c, int64_t d, float eps); /* (x [n, d], w [d], n, out [n, d]) */
 LLVMValueRef cg_kernel_bias_add(cg *c, int64_t cols);     /* (y [n, cols], b [cols], n) in place */
 LLVMValueRef cg_kernel_rope(cg *c, int n_heads, int head_size, float theta); /* (x [n, n_heads*hs], n, pos0) */
@@ -81,8 +82,10 @@ LLVMValueRef cg_kernel_attention(cg *c, int n_heads, int n_kv_heads, int head_si
 LLVMValueRef cg_kernel_silu_mul(cg *c, int64_t cols);     /* (gate [n, cols], up, n, out) */
 LLVMValueRef cg_kernel_add(cg *c, int64_t cols);          /* (a [n, cols], b, n, out) */
 LLVMValueRef cg_kernel_matmul(cg *c, int64_t out, int64_t in);
-    /* (x [n, in], W [out, in], n, y [n, out], sgemm, sgemv, small_rows): y = x W^T;
-       sgemv when n == 1, a generated loop for 2..small_rows rows, sgemm above */
+    /* (x [n, in], W [out, in] of dtype, n, y [n, out], sgemm, sgemv, small_rows, dtype,
+        wconv [ir_wconv_rows(out, in), in]): y = x W^T. F32: sgemv when n == 1, a
+        generated loop for 2..small_rows rows, sgemm above; F16/BF16: the generated loop
+        (widening as it loads) up to 8 rows, else blocks widened into wconv for sgemm */
 LLVMValueRef cg_kernel_lora(cg *c, int64_t in, int64_t out, int r_max);
     /* (y [n, out], x [n, in], n, site, active, t [n, r_max], sgemm, sgemv):
        y += sum_a w_a s_a (x A_a^T) B_a^T at each slot's true rank */

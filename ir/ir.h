@@ -93,8 +93,10 @@ typedef struct ir_graph {
     int64_t scratch_per_token; /* floats of scratch per token of the call */
     int64_t lora_t_off;        /* LoRA intermediate t [T, r_max] at scratch + lora_t_off * T;
                                   -1 when there are no sites */
-    int64_t scratch_fixed;     /* floats independent of T (one attention row [seq_len]),
-                                  at scratch + scratch_per_token * T */
+    int64_t scratch_fixed;     /* floats independent of T, at scratch + scratch_per_token * T:
+                                  one attention row [seq_len], then wconv_floats */
+    int64_t wconv_floats;      /* where a matmul widens a block of 16-bit weight rows to f32
+                                  for sgemm: max over matmuls of ir_wconv_rows(out, in) * in */
     lorajit_status status; /* first error recorded by a builder, LORAJIT_OK if none */
     char msg[512];         /* its message, naming the node(s) */
 } ir_graph;
@@ -152,8 +154,16 @@ void ir_print(const ir_graph *g, FILE *f);
  * input goes to the caller's logits, other activations get scratch offsets
  * (floats per token) reused once their last consumer has run. Fills
  * g->scratch_per_token, g->lora_t_off (a [T, r_max] region for the LoRA
- * intermediate, when there are sites) and g->scratch_fixed (one attention row of
- * seq_len floats, placed after the per-token part). */
+ * intermediate, when there are sites), g->wconv_floats and g->scratch_fixed (one
+ * attention row of seq_len floats, then the wconv block, after the per-token part). */
 lorajit_status ir_plan(ir_graph *g);
+
+/* Rows of a 16-bit weight [out, in] that a matmul widens to f32 at a time before
+ * calling sgemm: as many as fit in IR_WCONV_FLOATS (at least one, at most out). */
+#define IR_WCONV_FLOATS (512 * 1024)
+static inline int64_t ir_wconv_rows(int64_t out, int64_t in) {
+    int64_t r = IR_WCONV_FLOATS / in;
+    return r < 1 ? 1 : r > out ? out : r;
+}
 
 #endif /* LORAJIT_IR_H */

@@ -1,7 +1,7 @@
 /* plan.c — buffer planning: where every node's data lives.
  *
  * Inputs: a verified graph. Outputs: per node n_uses, last_use, buf and buf_off;
- * per graph scratch_per_token, lora_t_off and scratch_fixed.
+ * per graph scratch_per_token, lora_t_off, wconv_floats and scratch_fixed.
  * An in-place op shares the buffer of its chain's root (follow in[0] through
  * in-place ops); the root's region stays live until the last consumer of any node
  * in the chain has run. Other activations get scratch regions measured in floats
@@ -97,9 +97,18 @@ lorajit_status ir_plan(ir_graph *g) {
         }
     }
 
-    /* LoRA intermediate t [T, r_max] after the activations; one attention row after all */
+    /* LoRA intermediate t [T, r_max] after the activations; then, fixed: one attention
+     * row and the block where matmuls widen 16-bit weight rows */
     g->lora_t_off = g->n_sites > 0 ? total : -1;
     g->scratch_per_token = total + (g->n_sites > 0 ? g->r_max : 0);
-    g->scratch_fixed = g->seq_len;
+    g->wconv_floats = 0;
+    for (int i = 0; i < nn; i++) {
+        const ir_node *n = g->nodes[i];
+        if (n->op != IR_OP_MATMUL) continue;
+        int64_t out = n->shape[1], in = n->in[0]->shape[1];
+        int64_t need = ir_wconv_rows(out, in) * in;
+        if (g->wconv_floats < need) g->wconv_floats = need;
+    }
+    g->scratch_fixed = g->seq_len + g->wconv_floats;
     return LORAJIT_OK;
 }

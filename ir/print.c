@@ -2,7 +2,7 @@
  *
  * Inputs: a graph, planned or not. Output: text on a FILE:
  *   # lorajit ir: 70 nodes, 21 weights, 14 sites, r_max 64, seq_len 128
- *   # plan: scratch_per_token 672 (lora_t at 608), scratch_fixed 128  (when planned)
+ *   # plan: scratch_per_token 672 (lora_t at 608), scratch_fixed 16512 (wconv 16384)  (when planned)
  *   %6 = matmul(%4, %5)    [T, 64]  f32  layers.0.self_attn.q_proj  layer=0  buf=scratch+128T uses=1 last=%7
  * Columns: value and op with input ids, shape and dtype, name (a weight's name is
  * its tensor), layer=N when the node is in a layer, the op's attributes, then the
@@ -70,9 +70,9 @@ void ir_print(const ir_graph *g, FILE *f) {
     fprintf(f, "# lorajit ir: %d nodes, %d weights, %d sites, r_max %d, seq_len %lld\n",
             g->n_nodes, g->n_weights, g->n_sites, g->r_max, (long long)g->seq_len);
     if (g->n_nodes > 0 && g->nodes[0]->buf != IR_BUF_NONE)
-        fprintf(f, "# plan: scratch_per_token %lld (lora_t at %lld), scratch_fixed %lld\n",
+        fprintf(f, "# plan: scratch_per_token %lld (lora_t at %lld), scratch_fixed %lld (wconv %lld)\n",
                 (long long)g->scratch_per_token, (long long)g->lora_t_off,
-                (long long)g->scratch_fixed);
+                (long long)g->scratch_fixed, (long long)g->wconv_floats);
     if (g->status != LORAJIT_OK) fprintf(f, "# error: %s\n", g->msg);
     for (int i = 0; i < g->n_nodes; i++) {
         const ir_node *n = g->nodes[i];

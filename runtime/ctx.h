@@ -14,7 +14,7 @@
 /* Version of this ABI (the structs below and the entry points' signatures). An
  * artifact records it (manifest.json "abi_version", the library's lj_abi_version)
  * and the runtime refuses another. Bump it on any change below. */
-#define LJ_ABI_VERSION 2
+#define LJ_ABI_VERSION 3
 #define LJ_ABI_SYMBOL "lj_abi_version"     /* const int32_t in an artifact's library */
 #define LJ_CODE_HASH_SYMBOL "lj_code_hash" /* const uint64_t: manifest.json "code_hash" */
 
@@ -42,8 +42,16 @@ typedef struct lj_active {
     float weight[LJ_MAX_SLOTS];   /* [n] user weight w_i (scale s_i comes from the site) */
 } lj_active;
 
+/* Element type of a weight tensor as the compiled code reads it (lj_ctx.weight_dtype).
+ * Matrices (embedding, projections, lm_head) stay in the file's 16-bit type, so a
+ * decode step reads half the bytes; the matmul kernels widen to f32 as they load
+ * (exact), and 1-D tensors (norms, biases) are always F32. */
+enum { LJ_DTYPE_F32 = 0, LJ_DTYPE_F16 = 1, LJ_DTYPE_BF16 = 2 };
+
 typedef struct lj_ctx {
-    float *const *weights;        /* [n_weights] f32 tensors, by weight id (layout order) */
+    const void *const *weights;   /* [n_weights] tensors by weight id (layout order), each
+                                     [rows, cols] of weight_dtype[id] elements */
+    const int32_t *weight_dtype;  /* [n_weights] LJ_DTYPE_* */
     const lj_lora_site *sites;    /* [n_sites] */
     const lj_active *active;      /* the set applied by this call */
     float *scratch;               /* [scratch_per_token * max_tokens + scratch_fixed] */

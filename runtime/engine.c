@@ -98,6 +98,7 @@ lorajit_status lj_engine_start(lorajit_engine *e, const char *model_dir, lj_layo
     lj_serve_publish(&e->serve, &e->reg, v);     /* the empty state */
     e->ctx = (lj_ctx){
         .weights = e->w->data,
+        .weight_dtype = e->w->dtype,
         .sites = e->slots->sites,
         .sgemm = (lj_sgemm_fn)(void (*)(void))cblas_sgemm,
         .sgemv = (lj_sgemv_fn)(void (*)(void))cblas_sgemv,

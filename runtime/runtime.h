@@ -223,8 +223,9 @@ lorajit_status st_to_f32(const st_file *f, const st_tensor *t, float *dst, lj_er
 /* ---- weights.c: the model's tensors bound to the layout ---- */
 typedef struct lj_weights {
     int n;                /* = layout n_weights */
-    float **data;         /* [n] f32 data, by weight id: into the mmap (F32) or into owned[] */
-    float **owned;        /* [n] malloc'd conversions (F16/BF16/unaligned), NULL where mapped */
+    const void **data;    /* [n] by weight id: into the mmap (F32, or F16/BF16 matrices) or owned[] */
+    int32_t *dtype;       /* [n] LJ_DTYPE_* of data[i] */
+    float **owned;        /* [n] malloc'd f32 conversions (16-bit 1-D, unaligned), NULL where mapped */
     int n_files;
     st_file **files;      /* [n_files] open shards */
 } lj_weights;

@@ -3,8 +3,9 @@
  * Input: a model folder holding model.safetensors, or the shards named by
  * model.safetensors.index.json ("weight_map": tensor -> shard file), and the
  * layout's list of (tensor name, shape). Output: an lj_weights whose data[i] is
- * f32 [rows, cols] for weight id i: a pointer into the read-only mapping when the
- * tensor is aligned F32, else a converted copy in owned[i]. A missing tensor,
+ * [rows, cols] of dtype[i] for weight id i: a pointer into the read-only mapping
+ * when the tensor is aligned F32, or an aligned F16/BF16 matrix (kept 16-bit: a
+ * decode step reads half the bytes), else an f32 copy in owned[i]. A missing tensor,
  * another dtype or another shape is refused by name; nothing escapes on failure. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -194,9 +195,16 @@ static lorajit_status bind_weight(lj_weights *w, int i, const lj_weight_desc *d,
         return lj_fail(err, LORAJIT_E_SHAPE, "%s: tensor \"%s\": expected shape %s, got %s", f->path,
                        d->name, ws, gs);
     }
+    /* Read-only mapping: the compiled code never writes weights. Matrices stay in
+     * their 16-bit type (the kernels widen as they load); 1-D tensors become f32. */
     if (t->dtype == ST_F32 && (uintptr_t)t->data % sizeof(float) == 0) {
-        /* Read-only mapping: the compiled code never writes weights. */
-        w->data[i] = (float *)(uintptr_t)t->data;
+        w->data[i] = t->data;
+        w->dtype[i] = LJ_DTYPE_F32;
+        return LORAJIT_OK;
+    }
+    if ((t->dtype == ST_F16 || t->dtype == ST_BF16) && d->cols > 0 && (uintptr_t)t->data % 2 == 0) {
+        w->data[i] = t->data;
+        w->dtype[i] = t->dtype == ST_F16 ? LJ_DTYPE_F16 : LJ_DTYPE_BF16;
         return LORAJIT_OK;
     }
     size_t n = (size_t)d->rows * (size_t)(d->cols ? d->cols : 1);
@@ -204,6 +212,7 @@ static lorajit_status bind_weight(lj_weights *w, int i, const lj_weight_desc *d,
         return lj_fail(err, LORAJIT_E_NOMEM, "%s: tensor \"%s\": out of memory converting %zu values",
                        f->path, d->name, n);
     w->data[i] = w->owned[i];
+    w->dtype[i] = LJ_DTYPE_F32;
     return st_to_f32(f, t, w->owned[i], err);
 }
 
@@ -220,6 +229,7 @@ lorajit_status lj_weights_open(const char *model_dir, const lj_layout *L, lj_wei
     if (!w) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", model_dir);
     w->n = L->n_weights;
     if (!(w->data = lj_calloc((size_t)w->n, sizeof *w->data)) ||
+        !(w->dtype = lj_calloc((size_t)w->n, sizeof *w->dtype)) ||
         !(w->owned = lj_calloc((size_t)w->n, sizeof *w->owned))) {
         s = lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", model_dir);
         goto fail;
@@ -255,6 +265,7 @@ void lj_weights_free(lj_weights *w) {
         for (int i = 0; i < w->n; i++) free(w->owned[i]);
     free(w->owned);
     free(w->data);
+    free(w->dtype);
     for (int i = 0; i < w->n_files; i++) st_close(w->files[i]);
     free(w->files);
     free(w);

@@ -92,7 +92,8 @@ int main(int argc, char **argv) {
     CHECK(q && q->site == 0 && q->module == LJ_MOD_Q, "site 0 is layer 0 q_proj");
     ir_node *d = find(g, "layers.1.mlp.down_proj.lora");
     CHECK(d && d->site == 13 && d->module == LJ_MOD_DOWN && d->in[1]->shape[1] == 160, "site 13");
-    CHECK(g->scratch_fixed == 128 && g->lora_t_off >= 0 &&
+    /* fixed: att [seq_len 128] + wconv (lm_head 256 x 64 in one block) */
+    CHECK(g->wconv_floats == 256 * 64 && g->scratch_fixed == 128 + 256 * 64 && g->lora_t_off >= 0 &&
           g->scratch_per_token == g->lora_t_off + 64, "plan sizes");
 
     char *text = NULL;
@@ -117,7 +118,7 @@ int main(int argc, char **argv) {
         CHECK(s == 7 + 1 && L->sites[s].in == 64 && L->sites[s].out == 32, "site (1, k_proj)");
         s = lj_layout_site(L, 0, LJ_MOD_DOWN);
         CHECK(s == 6 && L->sites[s].in == 160 && L->sites[s].out == 64, "site (0, down_proj)");
-        CHECK(L->scratch_per_token == g->scratch_per_token && L->scratch_fixed == 128, "sizes");
+        CHECK(L->scratch_per_token == g->scratch_per_token && L->scratch_fixed == g->scratch_fixed, "sizes");
         CHECK(L->cfg.dim == 64 && L->schema.r_max == 64, "cfg and schema copied");
     }
     lj_layout_free(L);

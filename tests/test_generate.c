@@ -478,6 +478,8 @@ int main(int argc, char **argv) {
             "r8_qv", "r4_all", "r4_all");
     suite_a("f16", "golden/models/f16", "{\"max_rank\": 8, \"max_adapters\": 2}", "golden/adapters/f16",
             "all", "all_again", "all");
+    suite_a("bf16", "golden/models/bf16", "{\"max_rank\": 32, \"max_adapters\": 2}", "golden/adapters/bf16",
+            "qkvo", "qv32", "qv32");
     suite_a("bias", "golden/models/bias", "{\"max_rank\": 8, \"max_adapters\": 2}", "golden/adapters/bias",
             "all", "all_again", "all");
     printf("(b) mixed batch\n");

@@ -5,7 +5,9 @@
  * builds  tokens -> embed -> <your op> -> matmul -> output  and a reference.
  * Every graph is compiled through the real pipeline pieces (ir_verify, ir_plan,
  * cg_module_build, cg_optimize, jit_session_open) and run at T = 1 (the sgemv
- * path), T = 5 (the generated small-batch matmul) and T = 12 (sgemm). Tolerance: |got - want| <= 1e-4 + 1e-4 |want|. */
+ * path), T = 5 (the generated small-batch matmul) and T = 12 (sgemm); with F32,
+ * F16 and BF16 weights (16-bit: the generated loop up to 8 rows, widened blocks
+ * for sgemm above). Tolerance: |got - want| <= 1e-4 + 1e-4 |want|. */
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
@@ -30,15 +32,21 @@ static float *randv(unsigned *s, int n, float scale) {
 /* Test state: the graph, weights by id, and the LoRA site for LORA tests. */
 typedef struct optest {
     ir_graph *g;
-    float *w[8];      /* by weight id */
+    const void *w[8]; /* by weight id */
+    int32_t dt[8];    /* LJ_DTYPE_* by weight id */
     int n_w;
     lj_lora_site site;
     lj_active active;
 } optest;
 
-static ir_node *weight(optest *t, float *data, const char *name, int64_t rows, int64_t cols) {
+static ir_node *weight_of(optest *t, const void *data, int32_t dtype, const char *name, int64_t rows,
+                          int64_t cols) {
+    t->dt[t->n_w] = dtype;
     t->w[t->n_w++] = data;
     return ir_weight(t->g, name, -1, rows, cols);
+}
+static ir_node *weight(optest *t, float *data, const char *name, int64_t rows, int64_t cols) {
+    return weight_of(t, data, LJ_DTYPE_F32, name, rows, cols);
 }
 
 /* Compiles t->g and runs it over tokens at pos0 (twice when split: [0, n/2) then
@@ -72,7 +80,7 @@ static bool run(optest *t, const int32_t *tokens, int n, bool split, float *logi
     size_t scratch_n = (size_t)(g->scratch_per_token * SEQ + g->scratch_fixed);
     float *scratch = calloc(scratch_n, sizeof(float));
     float *kc = calloc(SEQ * KVD, sizeof(float)), *vc = calloc(SEQ * KVD, sizeof(float));
-    lj_ctx ctx = {.weights = t->w, .sites = &t->site, .active = &t->active, .scratch = scratch,
+    lj_ctx ctx = {.weights = t->w, .weight_dtype = t->dt, .sites = &t->site, .active = &t->active, .scratch = scratch,
                   .key_cache = kc, .value_cache = vc, .sgemm = (lj_sgemm_fn)cblas_sgemm,
                   .sgemv = (lj_sgemv_fn)cblas_sgemv, .small_rows = 8};
     if (split && n > 1) {
@@ -293,6 +301,69 @@ static void test_two_input(int n, bool silu) { /* SILU_MUL or ADD */
     free(f.table), free(f.out_w), free(w2);
 }
 
+/* 16-bit weights: bits -> value from the formats' definitions (an independent
+ * reference for the kernels' widening). */
+static float f16_value(uint16_t h) {
+    int e = (h >> 10) & 31, m = h & 1023;
+    double v = e == 0 ? ldexp(m, -24) : ldexp(1024 + m, e - 25);
+    return (float)((h & 0x8000) ? -v : v);
+}
+static float bf16_value(uint16_t b) {
+    uint32_t u = (uint32_t)b << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+/* n random 16-bit values of dtype kind into bits, their f32 values into vals.
+ * F16 spans subnormals (exponent 0) to |x| < 4; BF16 is the top half of x in [-1, 1). */
+static void rand16(unsigned *s, int kind, int n, uint16_t *bits, float *vals) {
+    for (int i = 0; i < n; i++) {
+        if (kind == LJ_DTYPE_F16) {
+            *s = *s * 1664525u + 1013904223u;
+            unsigned r = *s >> 8;
+            bits[i] = (uint16_t)((r & 0x8000) | ((r % 18) << 10) | ((r >> 5) & 1023));
+            vals[i] = f16_value(bits[i]);
+        } else {
+            float x = frand(s) * 2.0f;
+            uint32_t u;
+            memcpy(&u, &x, 4);
+            bits[i] = (uint16_t)(u >> 16);
+            vals[i] = bf16_value(bits[i]);
+        }
+    }
+}
+
+/* embed (16-bit table) -> matmul (16-bit W [BIG, D]) -> lm_head (f32): BIG rows
+ * make the prefill path widen W in more than one block, the last one partial. */
+static void test_matmul16(int kind, int n) {
+    enum { BIG = IR_WCONV_FLOATS / D + 1000 };
+    optest t = {.g = ir_graph_new(R_MAX, SEQ)};
+    unsigned seed = 777u + (unsigned)kind;
+    uint16_t *tb = malloc(sizeof(uint16_t) * V * D), *wb = malloc(sizeof(uint16_t) * (size_t)BIG * D);
+    float *tv = malloc(sizeof(float) * V * D), *wv = malloc(sizeof(float) * (size_t)BIG * D);
+    rand16(&seed, kind, V * D, tb, tv);
+    rand16(&seed, kind, BIG * D, wb, wv);
+    float *out_w = randv(&seed, VOUT * BIG, 0.05f);
+    ir_node *tok = ir_input(t.g, "tokens");
+    ir_node *x = ir_embed(t.g, weight_of(&t, tb, kind, "embed", V, D), tok, "embed");
+    ir_node *y = ir_matmul(t.g, x, weight_of(&t, wb, kind, "w_big", BIG, D), "big");
+    ir_output(t.g, ir_matmul(t.g, y, weight(&t, out_w, "lm_head", VOUT, BIG), "lm_head"), "logits");
+    CHECK(ir_wconv_rows(BIG, D) < BIG && BIG % ir_wconv_rows(BIG, D) != 0, "two blocks, the last partial");
+    float xs[MAXT * D], *ys = malloc(sizeof(float) * (size_t)n * BIG);
+    for (int i = 0; i < n; i++) memcpy(xs + i * D, tv + TOKENS[i] * D, D * sizeof(float));
+    ref_matmul(xs, wv, n, BIG, D, ys);
+    float *got = calloc((size_t)n * VOUT, sizeof(float)), *want = calloc((size_t)n * VOUT, sizeof(float));
+    if (run(&t, TOKENS, n, false, got)) {
+        ref_matmul(ys, out_w, n, VOUT, BIG, want);
+        long worst;
+        double r = check_close_ratio(got, want, (long)n * VOUT, 1e-4, 1e-4, &worst);
+        CHECK(r <= 1.0, "matmul %s n=%d: worst element %ld got %g want %g",
+              kind == LJ_DTYPE_F16 ? "F16" : "BF16", n, worst, got[worst], want[worst]);
+    }
+    ir_graph_free(t.g);
+    free(tb), free(wb), free(tv), free(wv), free(out_w), free(ys), free(got), free(want);
+}
+
 /* Runs the test that covers op; returns false if there is none. */
 static bool op_test(ir_op op, int n) {
     switch (op) {
@@ -300,7 +371,11 @@ static bool op_test(ir_op op, int n) {
     case IR_OP_WEIGHT:
     case IR_OP_EMBED:
     case IR_OP_MATMUL:
-    case IR_OP_OUTPUT: test_chain(n); return true;
+    case IR_OP_OUTPUT:
+        test_chain(n);
+        test_matmul16(LJ_DTYPE_F16, n);
+        test_matmul16(LJ_DTYPE_BF16, n);
+        return true;
     case IR_OP_RMSNORM: test_rmsnorm(n); return true;
     case IR_OP_BIAS_ADD: test_bias_add(n); return true;
     case IR_OP_LORA: test_lora(n); return true;

@@ -366,6 +366,21 @@ static void write_mixed(const char *path) {
     write_st(path, header, data, sizeof data);
 }
 
+/* 16-bit matrices: F16 [2,3] at 0, BF16 [2,2] at 13 (odd: must be widened), BF16
+ * [1,2] at 22. */
+static void write_mat16(const char *path) {
+    unsigned char data[32] = {0};
+    memcpy(data, f16_in, 12);
+    memcpy(data + 13, bf16_in, 8);
+    memcpy(data + 22, bf16_in, 4);
+    char header[1024];
+    snprintf(header, sizeof header, "%s",
+             "{" ENT("h", "F16", "[2,3]", 0, 12) "," ENT("b_odd", "BF16", "[2,2]", 13, 21) ","
+             ENT("b", "BF16", "[1,2]", 22, 26) "}");
+    while (strlen(header) % 8) strcat(header, " ");
+    write_st(path, header, data, sizeof data);
+}
+
 static void test_safetensors_valid(void) {
     lj_err err;
     st_file *f = NULL;
@@ -505,6 +520,12 @@ static void write_shard(const char *path, const st_file *src, int from, int to, 
     free(h);
 }
 
+/* Element k of weight i, which must be read as F32. */
+static float fval(const lj_weights *w, int i, size_t k) {
+    CHECK(w->dtype[i] == LJ_DTYPE_F32, "weight %d is F32", i);
+    return ((const float *)w->data[i])[k];
+}
+
 static void test_weights(void) {
     lj_err err;
     lj_layout *L = tiny_layout();
@@ -513,8 +534,8 @@ static void test_weights(void) {
     if (!w) { lj_layout_free(L); return; }
     CHECK(w->n == 21 && w->n_files == 1, "n %d files %d", w->n, w->n_files);
     for (int i = 0; i < w->n; i++) CHECK(w->data[i] && !w->owned[i], "weight %d mapped", i);
-    CHECK(bits_of(w->data[3][0]) == 0x3d8791f6, "k_proj via weights");  /* layers.0.k_proj */
-    CHECK(bits_of(w->data[20][0]) == 0x3e0bc375, "lm_head via weights");
+    CHECK(bits_of(fval(w, 3, 0)) == 0x3d8791f6, "k_proj via weights");  /* layers.0.k_proj */
+    CHECK(bits_of(fval(w, 20, 0)) == 0x3e0bc375, "lm_head via weights");
 
     /* Two shards written from C: the second misaligned, so its tensors are copied. */
     char dir[2048], p[4096], q[4096];
@@ -604,11 +625,35 @@ static void test_weights(void) {
     CHECK(lj_weights_open(dir, L3, &x, &err) == LORAJIT_OK, "mixed: %s", err.msg);
     if (x) {
         CHECK(x->owned[0] && x->owned[1] && x->owned[2] && !x->owned[3], "owned flags");
-        CHECK(bits_of(x->data[0][4]) == 0x387fc000 && bits_of(x->data[1][1]) == 0xc0490000 &&
-                  bits_of(x->data[2][2]) == 1 && x->data[3][3] == 4.0f,
+        CHECK(bits_of(fval(x, 0, 4)) == 0x387fc000 && bits_of(fval(x, 1, 1)) == 0xc0490000 &&
+                  bits_of(fval(x, 2, 2)) == 1 && fval(x, 3, 3) == 4.0f,
               "mixed values");
+        for (int i = 0; i < 4; i++) CHECK(x->dtype[i] == LJ_DTYPE_F32, "1-D and F32 tensors are read as F32");
         lj_weights_free(x);
     }
+    /* 16-bit matrices stay 16-bit in the mapping when 2-byte aligned, else widen */
+    char m16[2048];
+    snprintf(m16, sizeof m16, "%s/mat16", tmp_root);
+    mkdir(m16, 0755);
+    snprintf(q, sizeof q, "%s/model.safetensors", m16);
+    write_mat16(q);
+    lj_layout *L4 = lj_layout_new();
+    L4->weights = calloc(4, sizeof *L4->weights);
+    add_weight(L4, "h", 2, 3);
+    add_weight(L4, "b_odd", 2, 2);
+    add_weight(L4, "b", 1, 2);
+    lj_weights *m = NULL;
+    CHECK(lj_weights_open(m16, L4, &m, &err) == LORAJIT_OK, "mat16: %s", err.msg);
+    if (m) {
+        CHECK(m->dtype[0] == LJ_DTYPE_F16 && !m->owned[0] && m->dtype[1] == LJ_DTYPE_F32 && m->owned[1] &&
+                  m->dtype[2] == LJ_DTYPE_BF16 && !m->owned[2],
+              "mat16 dtypes %d %d %d", m->dtype[0], m->dtype[1], m->dtype[2]);
+        const uint16_t *h = m->data[0], *b = m->data[2];
+        CHECK(h[5] == f16_in[5] && b[1] == bf16_in[1], "mat16 mapped bits");
+        CHECK(bits_of(fval(m, 1, 3)) == (uint32_t)bf16_in[3] << 16, "mat16 misaligned BF16 widened");
+        lj_weights_free(m);
+    }
+    lj_layout_free(L4);
     add_weight(L3, "i8", 1, 0);
     expect_err(__LINE__, lj_weights_open(dir, L3, &x, &err), &err, LORAJIT_E_UNSUPPORTED, "\"i8\"", "I8");
     lj_layout_free(L3);
