@@ -27,6 +27,12 @@ void cg_init(cg *c, LLVMContextRef llctx, LLVMModuleRef mod) {
     LLVMTypeRef gemv[12] = {c->i32, c->i32, c->i32, c->i32, c->f32, c->ptr,
                             c->i32, c->ptr, c->i32, c->f32, c->ptr, c->i32};
     c->sgemv_ty = LLVMFunctionType(c->voidt, gemv, 12, 0);
+    /* void parallel(void *pool, void (*fn)(void *, int64_t, int64_t), void *arg, int64_t n) */
+    LLVMTypeRef par[4] = {c->ptr, c->ptr, c->ptr, c->i64};
+    c->parallel_ty = LLVMFunctionType(c->voidt, par, 4, 0);
+    /* the arguments of a matmul task: {x, W, n, y} */
+    LLVMTypeRef mm[4] = {c->ptr, c->ptr, c->i64, c->ptr};
+    c->mm_args_ty = LLVMStructTypeInContext(llctx, mm, 4, 0);
 }
 
 void cg_fini(cg *c) {

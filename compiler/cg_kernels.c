@@ -27,15 +27,15 @@ static void memcpy_floats(cg *c, LLVMValueRef dst, LLVMValueRef src, int64_t n) 
     LLVMBuildMemCpy(c->b, dst, 4, src, 4, cg_i64(c, n * 4));
 }
 
-/* Element idx of a weight of dtype kind (LJ_DTYPE_*), widened to f32. Exact: BF16
+/* Element idx of a weight of dtype kind (IR_F32, IR_F16, IR_BF16), widened to f32. Exact: BF16
  * is the top half of an f32; F16 is rebuilt from its bits with integer ops and one
  * multiply by 2^112 (normals and subnormals exact, Inf/NaN kept), so no libcall
  * and no F16C is needed and the loop still vectorises on any x86-64. */
-static LLVMValueRef ld_weight(cg *c, int kind, LLVMValueRef base, LLVMValueRef idx) {
-    if (kind == LJ_DTYPE_F32) return cg_ldf(c, base, idx);
+static LLVMValueRef ld_weight(cg *c, ir_dtype kind, LLVMValueRef base, LLVMValueRef idx) {
+    if (kind == IR_F32) return cg_ldf(c, base, idx);
     LLVMTypeRef i16 = LLVMInt16TypeInContext(c->llctx);
     LLVMValueRef h = LLVMBuildZExt(c->b, LLVMBuildLoad2(c->b, i16, cg_gep(c, i16, base, idx), ""), c->i32, "");
-    if (kind == LJ_DTYPE_BF16) return LLVMBuildBitCast(c->b, LLVMBuildShl(c->b, h, cg_i32(c, 16), ""), c->f32, "");
+    if (kind == IR_BF16) return LLVMBuildBitCast(c->b, LLVMBuildShl(c->b, h, cg_i32(c, 16), ""), c->f32, "");
     LLVMValueRef mag = LLVMBuildShl(c->b, LLVMBuildAnd(c->b, h, cg_i32(c, 0x7fff), ""), cg_i32(c, 13), "");
     LLVMValueRef f = LLVMBuildFMul(c->b, LLVMBuildBitCast(c->b, mag, c->f32, ""), cg_f32(c, 0x1p112f), "");
     LLVMValueRef bits = LLVMBuildBitCast(c->b, f, c->i32, "");
@@ -46,55 +46,26 @@ static LLVMValueRef ld_weight(cg *c, int kind, LLVMValueRef base, LLVMValueRef i
     return LLVMBuildBitCast(c->b, LLVMBuildOr(c->b, bits, sign, ""), c->f32, "");
 }
 
-/* Emits one block per weight dtype: body(kind) runs in the block of dtype `dtype`
- * (an i64 LJ_DTYPE_* value); all three join after. */
-typedef void (*per_dtype_fn)(cg *c, int kind, void *arg);
-static void switch_dtype(cg *c, LLVMValueRef dtype, per_dtype_fn body, void *arg) {
-    static const int kinds[3] = {LJ_DTYPE_F32, LJ_DTYPE_F16, LJ_DTYPE_BF16};
-    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "dt_done");
-    LLVMBasicBlockRef bb[3];
-    for (int k = 0; k < 3; k++) bb[k] = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "dt");
-    LLVMValueRef sw = LLVMBuildSwitch(c->b, dtype, bb[0], 2); /* anything else: read as F32 */
-    LLVMAddCase(sw, cg_i64(c, LJ_DTYPE_F16), bb[1]);
-    LLVMAddCase(sw, cg_i64(c, LJ_DTYPE_BF16), bb[2]);
-    for (int k = 0; k < 3; k++) {
-        LLVMPositionBuilderAtEnd(c->b, bb[k]);
-        body(c, kinds[k], arg);
-        LLVMBuildBr(c->b, done);
-    }
-    LLVMPositionBuilderAtEnd(c->b, done);
-}
-
-typedef struct embed_arg {
-    int64_t dim;
-} embed_arg;
-
-static void embed_body(cg *c, int kind, void *p) {
-    int64_t dim = ((embed_arg *)p)->dim;
+/* (table [vocab, dim] of kind, tokens [n] i32, n, out [n, dim]):
+ * out[t] = table[tokens[t]] widened to f32 */
+LLVMValueRef cg_kernel_embed(cg *c, int64_t dim, ir_dtype kind) {
+    char name[64];
+    snprintf(name, sizeof name, "embed_%lld_%s", (long long)dim, ir_dtype_name(kind));
+    LLVMValueRef fn;
+    if (!cg_kernel_begin(c, name, "ppip", &fn)) return fn;
     cg_loop t, i;
-    LLVMValueRef it = cg_for(c, &t, cg_i64(c, 0), LLVMGetParam(c->fn, 2), "t");
-    LLVMValueRef tok = LLVMBuildLoad2(c->b, c->i32, cg_gep(c, c->i32, LLVMGetParam(c->fn, 1), it), "tok");
+    LLVMValueRef it = cg_for(c, &t, cg_i64(c, 0), param(c, 2), "t");
+    LLVMValueRef tok = LLVMBuildLoad2(c->b, c->i32, cg_gep(c, c->i32, param(c, 1), it), "tok");
     LLVMValueRef row = mul(c, LLVMBuildSExt(c->b, tok, c->i64, ""), cg_i64(c, dim));
-    LLVMValueRef dst = fptr(c, LLVMGetParam(c->fn, 3), mul(c, it, cg_i64(c, dim)));
-    if (kind == LJ_DTYPE_F32) {
-        memcpy_floats(c, dst, fptr(c, LLVMGetParam(c->fn, 0), row), dim);
+    LLVMValueRef dst = fptr(c, param(c, 3), mul(c, it, cg_i64(c, dim)));
+    if (kind == IR_F32) {
+        memcpy_floats(c, dst, fptr(c, param(c, 0), row), dim);
     } else {
         LLVMValueRef ii = cg_for(c, &i, cg_i64(c, 0), cg_i64(c, dim), "i");
-        cg_stf(c, dst, ii, ld_weight(c, kind, LLVMGetParam(c->fn, 0), add(c, row, ii)));
+        cg_stf(c, dst, ii, ld_weight(c, kind, param(c, 0), add(c, row, ii)));
         cg_end(c, &i);
     }
     cg_end(c, &t);
-}
-
-/* (table [vocab, dim] of dtype, tokens [n] i32, n, out [n, dim], dtype):
- * out[t] = table[tokens[t]] widened to f32 */
-LLVMValueRef cg_kernel_embed(cg *c, int64_t dim) {
-    char name[64];
-    snprintf(name, sizeof name, "embed_%lld", (long long)dim);
-    LLVMValueRef fn;
-    if (!cg_kernel_begin(c, name, "ppipi", &fn)) return fn;
-    embed_arg a = {dim};
-    switch_dtype(c, param(c, 4), embed_body, &a);
     cg_kernel_end(c);
     return fn;
 }
@@ -297,37 +268,48 @@ static void emit_xwt(cg *c, LLVMValueRef sgemm, LLVMValueRef sgemv, LLVMValueRef
     LLVMPositionBuilderAtEnd(c->b, done);
 }
 
-/* y[n, out] = x[n, in] W^T for a few rows (a decode batch), W of dtype kind. Four
- * rows of W at a time are dotted with each row of x (four accumulators share every
- * load of x), so W is read from memory once, where cblas_sgemm would pack it first
- * and run at a fraction of the read bandwidth. out % 4 rows are left to a one-row loop. */
-static void emit_small_xwt(cg *c, int kind, LLVMValueRef x, LLVMValueRef w, LLVMValueRef n, LLVMValueRef y,
-                           int64_t out, int64_t in) {
-    enum { RB = 4 };
-    LLVMValueRef acc[RB];
-    for (int r = 0; r < RB; r++) acc[r] = cg_var(c, c->f32, "acc");
+/* y[n, out] = x[n, in] W^T for a few rows (a decode batch), W of dtype kind, over
+ * units u0..u1 of rb rows of W (the last unit also takes the out % rb rows left).
+ * rb rows of W at a time are dotted with each row of x, so W is read from memory
+ * once for all rows of x, where cblas_sgemm would pack it first and run at a
+ * fraction of the read bandwidth. rb = 4 shares every load of x among four rows
+ * (batches); rb = 1 reads W as one sequential stream (one row of x: measured 1.4x
+ * faster than four interleaved rows, which the hardware prefetcher follows badly). */
+static void emit_rows(cg *c, ir_dtype kind, int rb, LLVMValueRef x, LLVMValueRef w, LLVMValueRef n, LLVMValueRef y,
+                      int64_t out, int64_t in, LLVMValueRef u0, LLVMValueRef u1) {
+    enum { RB_MAX = 4 };
+    int64_t full = out / rb;
+    LLVMValueRef acc[RB_MAX];
+    for (int r = 0; r < rb; r++) acc[r] = cg_var(c, c->f32, "acc");
     cg_loop o, m, k;
-    /* blocks of RB rows of W */
-    LLVMValueRef ib = cg_for(c, &o, cg_i64(c, 0), cg_i64(c, out / RB), "ob");
-    LLVMValueRef o0 = mul(c, ib, cg_i64(c, RB));
-    LLVMValueRef wrow[RB]; /* element offsets of the block's rows */
-    for (int r = 0; r < RB; r++) wrow[r] = mul(c, add(c, o0, cg_i64(c, r)), cg_i64(c, in));
+    /* blocks u0 .. min(u1, full) of rb rows of W */
+    LLVMValueRef hi = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, u1, cg_i64(c, full), ""), u1,
+                                      cg_i64(c, full), "hi");
+    LLVMValueRef ib = cg_for(c, &o, u0, hi, "ob");
+    LLVMValueRef o0 = mul(c, ib, cg_i64(c, rb));
+    LLVMValueRef wrow[RB_MAX]; /* element offsets of the block's rows */
+    for (int r = 0; r < rb; r++) wrow[r] = mul(c, add(c, o0, cg_i64(c, r)), cg_i64(c, in));
     LLVMValueRef im = cg_for(c, &m, cg_i64(c, 0), n, "m");
     LLVMValueRef xrow = fptr(c, x, mul(c, im, cg_i64(c, in)));
-    for (int r = 0; r < RB; r++) stv(c, acc[r], cg_f32(c, 0));
+    for (int r = 0; r < rb; r++) stv(c, acc[r], cg_f32(c, 0));
     LLVMValueRef ik = cg_for(c, &k, cg_i64(c, 0), cg_i64(c, in), "k");
     LLVMValueRef xv = cg_ldf(c, xrow, ik);
-    for (int r = 0; r < RB; r++) {
+    for (int r = 0; r < rb; r++) {
         LLVMValueRef wv = ld_weight(c, kind, w, add(c, wrow[r], ik));
         stv(c, acc[r], cg_fast(f_add(c, ldv(c, acc[r]), cg_fast(f_mul(c, xv, wv)))));
     }
     cg_end(c, &k);
     LLVMValueRef yrow = mul(c, im, cg_i64(c, out));
-    for (int r = 0; r < RB; r++) cg_stf(c, y, add(c, yrow, add(c, o0, cg_i64(c, r))), ldv(c, acc[r]));
+    for (int r = 0; r < rb; r++) cg_stf(c, y, add(c, yrow, add(c, o0, cg_i64(c, r))), ldv(c, acc[r]));
     cg_end(c, &m);
     cg_end(c, &o);
-    /* the last out % RB rows */
-    LLVMValueRef io = cg_for(c, &o, cg_i64(c, out / RB * RB), cg_i64(c, out), "o");
+    if (out % rb == 0) return;
+    /* the last out % rb rows, with the last unit */
+    LLVMBasicBlockRef tail = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "tail");
+    LLVMBasicBlockRef after = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "tail_done");
+    LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSGT, u1, cg_i64(c, full), ""), tail, after);
+    LLVMPositionBuilderAtEnd(c->b, tail);
+    LLVMValueRef io = cg_for(c, &o, cg_i64(c, full * rb), cg_i64(c, out), "o");
     LLVMValueRef w1 = mul(c, io, cg_i64(c, in));
     im = cg_for(c, &m, cg_i64(c, 0), n, "m");
     xrow = fptr(c, x, mul(c, im, cg_i64(c, in)));
@@ -339,12 +321,50 @@ static void emit_small_xwt(cg *c, int kind, LLVMValueRef x, LLVMValueRef w, LLVM
     cg_stf(c, y, add(c, mul(c, im, cg_i64(c, out)), io), ldv(c, acc[0]));
     cg_end(c, &m);
     cg_end(c, &o);
+    LLVMBuildBr(c->b, after);
+    LLVMPositionBuilderAtEnd(c->b, after);
+}
+
+/* Units of rb rows in W [out, in] (the last may be short). */
+static int64_t units_of(int64_t out, int rb) { return (out + rb - 1) / rb; }
+
+/* The task (ctx.h lj_task_fn) mmtask_<out>_<in>_<kind>_<rb>(args {x, W, n, y}, u0, u1):
+ * emit_rows over units u0..u1. Built before the matmul kernel that calls it. */
+static LLVMValueRef matmul_task(cg *c, ir_dtype kind, int rb, int64_t out, int64_t in) {
+    char name[80];
+    snprintf(name, sizeof name, "mmtask_%lld_%lld_%s_%d", (long long)out, (long long)in, ir_dtype_name(kind), rb);
+    LLVMValueRef fn;
+    if (!cg_kernel_begin(c, name, "pii", &fn)) return fn;
+    LLVMValueRef args = param(c, 0), f[4];
+    LLVMTypeRef ty[4] = {c->ptr, c->ptr, c->i64, c->ptr};
+    for (unsigned i = 0; i < 4; i++)
+        f[i] = LLVMBuildLoad2(c->b, ty[i], LLVMBuildStructGEP2(c->b, c->mm_args_ty, args, i, ""), "");
+    emit_rows(c, kind, rb, f[0], f[1], f[2], f[3], out, in, param(c, 1), param(c, 2));
+    cg_kernel_end(c);
+    return fn;
+}
+
+/* Calls task over all its units: through ctx's parallel (params 8, 9) when W is
+ * big enough to share among threads, else directly. */
+static void call_task(cg *c, LLVMValueRef task, int rb, int64_t out, int64_t in) {
+    enum { PARALLEL_MIN = 1 << 16 }; /* elements of W: below, a thread's share is not worth a wake-up */
+    LLVMValueRef args = cg_var(c, c->mm_args_ty, "mm_args");
+    LLVMValueRef v[4] = {param(c, 0), param(c, 1), param(c, 2), param(c, 3)};
+    for (unsigned i = 0; i < 4; i++) LLVMBuildStore(c->b, v[i], LLVMBuildStructGEP2(c->b, c->mm_args_ty, args, i, ""));
+    LLVMValueRef units = cg_i64(c, units_of(out, rb));
+    if (out * in >= PARALLEL_MIN) {
+        LLVMValueRef a[4] = {param(c, 9), task, args, units};
+        LLVMBuildCall2(c->b, c->parallel_ty, param(c, 8), a, 4, "");
+    } else {
+        LLVMValueRef a[3] = {args, cg_i64(c, 0), units};
+        LLVMBuildCall2(c->b, LLVMGlobalGetValueType(task), task, a, 3, "");
+    }
 }
 
 /* y[:, row0 .. row0+rows) = x W[row0 .. row0+rows)^T for a 16-bit W: the rows are
  * widened into wconv [rows, in], then one sgemm with ldc = out. */
-static void emit_block16(cg *c, int kind, LLVMValueRef row0, int64_t rows, int64_t out, int64_t in) {
-    LLVMValueRef x = param(c, 0), w = param(c, 1), n = param(c, 2), y = param(c, 3), wconv = param(c, 8);
+static void emit_block16(cg *c, ir_dtype kind, LLVMValueRef row0, int64_t rows, int64_t out, int64_t in) {
+    LLVMValueRef x = param(c, 0), w = param(c, 1), n = param(c, 2), y = param(c, 3), wconv = param(c, 7);
     LLVMValueRef base = mul(c, row0, cg_i64(c, in));
     cg_loop i;
     LLVMValueRef ii = cg_for(c, &i, cg_i64(c, 0), cg_i64(c, rows * in), "i");
@@ -355,58 +375,61 @@ static void emit_block16(cg *c, int kind, LLVMValueRef row0, int64_t rows, int64
              cg_f32(c, 1.0f), cg_f32(c, 0.0f));
 }
 
-typedef struct matmul_arg {
-    int64_t out, in;
-} matmul_arg;
-
-/* The matmul for one weight dtype. F32: sgemv for one row, the generated loop for
- * 2..small_rows rows, sgemm above. F16/BF16: the generated loop (widening as it
- * loads: half the bytes of F32) up to SMALL16_ROWS rows whatever small_rows says
- * (no BLAS reads 16-bit weights), and above that blocks of ir_wconv_rows(out, in)
- * rows widened into wconv for sgemm (prefill: the widening is O(W), the GEMM O(nW)). */
-static void matmul_body(cg *c, int kind, void *p) {
+/* The matmul for one weight dtype. Up to small_rows rows (any dtype): the generated
+ * row loop, split among ctx's threads (rb 1 for one row, 4 for more). Above: F32
+ * goes to sgemm (sgemv for one row when small_rows is 0); F16/BF16 (no BLAS reads
+ * them) to the row loop up to SMALL16_ROWS rows whatever small_rows says, else to
+ * blocks of ir_wconv_rows(out, in) rows widened into wconv for sgemm (prefill: the
+ * widening is O(W), the GEMM O(nW)). */
+static void matmul_body(cg *c, ir_dtype kind, int64_t out, int64_t in, LLVMValueRef task1, LLVMValueRef task4) {
     enum { SMALL16_ROWS = 8 };
-    int64_t out = ((matmul_arg *)p)->out, in = ((matmul_arg *)p)->in;
     LLVMValueRef n = param(c, 2);
+    LLVMBasicBlockRef one = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "one_row");
+    LLVMBasicBlockRef rows = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "few_rows");
     LLVMBasicBlockRef small = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "small");
     LLVMBasicBlockRef big = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "big");
     LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "mm_done");
-    LLVMValueRef is_small;
-    if (kind == LJ_DTYPE_F32)
-        is_small = LLVMBuildAnd(c->b, LLVMBuildICmp(c->b, LLVMIntSGT, n, cg_i64(c, 1), ""),
-                                LLVMBuildICmp(c->b, LLVMIntSLE, n, param(c, 6), ""), "");
-    else
-        is_small = LLVMBuildICmp(c->b, LLVMIntSLE, n, cg_i64(c, SMALL16_ROWS), "");
-    LLVMBuildCondBr(c->b, is_small, small, big);
+    LLVMValueRef limit = param(c, 6);
+    if (kind != IR_F32) {
+        LLVMValueRef lt = LLVMBuildICmp(c->b, LLVMIntSLT, limit, cg_i64(c, SMALL16_ROWS), "");
+        limit = LLVMBuildSelect(c->b, lt, cg_i64(c, SMALL16_ROWS), limit, "");
+    }
+    LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSLE, n, limit, ""), small, big);
     LLVMPositionBuilderAtEnd(c->b, small);
-    emit_small_xwt(c, kind, param(c, 0), param(c, 1), n, param(c, 3), out, in);
+    LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntEQ, n, cg_i64(c, 1), ""), one, rows);
+    LLVMPositionBuilderAtEnd(c->b, one);
+    call_task(c, task1, 1, out, in);
+    LLVMBuildBr(c->b, done);
+    LLVMPositionBuilderAtEnd(c->b, rows);
+    call_task(c, task4, 4, out, in);
     LLVMBuildBr(c->b, done);
     LLVMPositionBuilderAtEnd(c->b, big);
-    if (kind == LJ_DTYPE_F32) {
+    if (kind == IR_F32) {
         LLVMValueRef K = cg_i32(c, (int32_t)in), N = cg_i32(c, (int32_t)out);
         emit_xwt(c, param(c, 4), param(c, 5), n, param(c, 0), K, param(c, 1), K, param(c, 3), N, N, K,
                  cg_f32(c, 1.0f), cg_f32(c, 0.0f));
     } else {
-        int64_t rows = ir_wconv_rows(out, in), full = out / rows;
+        int64_t nrows = ir_wconv_rows(out, in), full = out / nrows;
         cg_loop b;
         LLVMValueRef ib = cg_for(c, &b, cg_i64(c, 0), cg_i64(c, full), "blk");
-        emit_block16(c, kind, mul(c, ib, cg_i64(c, rows)), rows, out, in);
+        emit_block16(c, kind, mul(c, ib, cg_i64(c, nrows)), nrows, out, in);
         cg_end(c, &b);
-        if (out % rows) emit_block16(c, kind, cg_i64(c, full * rows), out % rows, out, in);
+        if (out % nrows) emit_block16(c, kind, cg_i64(c, full * nrows), out % nrows, out, in);
     }
     LLVMBuildBr(c->b, done);
     LLVMPositionBuilderAtEnd(c->b, done);
 }
 
-/* (x [n, in], W [out, in] of dtype, n, y [n, out], sgemm, sgemv, small_rows, dtype,
- *  wconv [ir_wconv_rows(out, in), in]): y = x W^T */
-LLVMValueRef cg_kernel_matmul(cg *c, int64_t out, int64_t in) {
+/* (x [n, in], W [out, in] of kind, n, y [n, out], sgemm, sgemv, small_rows,
+ *  wconv [ir_wconv_rows(out, in), in], parallel, pool): y = x W^T */
+LLVMValueRef cg_kernel_matmul(cg *c, int64_t out, int64_t in, ir_dtype kind) {
     char name[64];
-    snprintf(name, sizeof name, "matmul_%lld_%lld", (long long)out, (long long)in);
-    LLVMValueRef fn;
-    if (!cg_kernel_begin(c, name, "ppipqqiip", &fn)) return fn;
-    matmul_arg a = {out, in};
-    switch_dtype(c, param(c, 7), matmul_body, &a);
+    snprintf(name, sizeof name, "matmul_%lld_%lld_%s", (long long)out, (long long)in, ir_dtype_name(kind));
+    LLVMValueRef fn = LLVMGetNamedFunction(c->mod, name);
+    if (fn) return fn;
+    LLVMValueRef task1 = matmul_task(c, kind, 1, out, in), task4 = matmul_task(c, kind, 4, out, in);
+    cg_kernel_begin(c, name, "ppipqqipqq", &fn);
+    matmul_body(c, kind, out, in, task1, task4);
     cg_kernel_end(c);
     return fn;
 }

@@ -19,8 +19,8 @@ typedef struct fwd {
     LLVMValueRef pos0;                /* lj_forward: i64 */
     LLVMValueRef pos, seq, row_active; /* lj_decode: i64 [n], i32 [n], ptr [n] */
     int64_t seq_stride;               /* floats between two sequences' caches: n_layers*seq_len*kv_dim */
-    LLVMValueRef weights, weight_dtype, sites, active, scratch, key_cache, value_cache, sgemm, sgemv,
-        small_rows;
+    LLVMValueRef weights, sites, active, scratch, key_cache, value_cache, sgemm, sgemv,
+        small_rows, parallel, pool;
 } fwd;
 
 /* &base[row * cols] */
@@ -31,14 +31,6 @@ static LLVMValueRef row_ptr(cg *c, LLVMValueRef base, LLVMValueRef row, int64_t 
 /* Loads element row of an array of elem (pos, seq or active pointers). */
 static LLVMValueRef row_elem(cg *c, LLVMTypeRef elem, LLVMValueRef arr, LLVMValueRef row) {
     return LLVMBuildLoad2(c->b, elem, cg_gep(c, elem, arr, row), "");
-}
-
-/* The LJ_DTYPE_* (i64) of the tensor behind node w: ctx->weight_dtype[id] for a
- * weight, F32 for an activation. */
-static LLVMValueRef dtype_of(cg *c, const fwd *f, const ir_node *w) {
-    if (w->op != IR_OP_WEIGHT) return cg_i64(c, LJ_DTYPE_F32);
-    LLVMValueRef d = cg_ld_at(c, c->i32, f->weight_dtype, (int64_t)w->weight_id * 4);
-    return LLVMBuildSExt(c->b, d, c->i64, "");
 }
 
 static LLVMValueRef call(cg *c, LLVMValueRef fn, LLVMValueRef *args, unsigned n) {
@@ -77,8 +69,8 @@ static bool emit_node(cg *c, const ir_graph *g, const fwd *f, const ir_node *nd,
     case IR_OP_OUTPUT:
         return true;
     case IR_OP_EMBED: {
-        LLVMValueRef a[5] = {in0, in1, f->n, out, dtype_of(c, f, nd->in[0])};
-        call(c, cg_kernel_embed(c, nd->shape[1]), a, 5);
+        LLVMValueRef a[4] = {in0, in1, f->n, out};
+        call(c, cg_kernel_embed(c, nd->shape[1], nd->in[0]->dtype), a, 4);
         return true;
     }
     case IR_OP_RMSNORM: {
@@ -88,9 +80,8 @@ static bool emit_node(cg *c, const ir_graph *g, const fwd *f, const ir_node *nd,
     }
     case IR_OP_MATMUL: {
         LLVMValueRef wconv = cg_gep(c, c->f32, scratch_at(c, f, g->scratch_per_token), cg_i64(c, g->seq_len));
-        LLVMValueRef a[9] = {in0, in1, f->n, out, f->sgemm, f->sgemv, f->small_rows,
-                             dtype_of(c, f, nd->in[1]), wconv};
-        call(c, cg_kernel_matmul(c, nd->shape[1], nd->in[0]->shape[1]), a, 9);
+        LLVMValueRef a[10] = {in0, in1, f->n, out, f->sgemm, f->sgemv, f->small_rows, wconv, f->parallel, f->pool};
+        call(c, cg_kernel_matmul(c, nd->shape[1], nd->in[0]->shape[1], nd->in[1]->dtype), a, 10);
         return true;
     }
     case IR_OP_BIAS_ADD: {
@@ -198,7 +189,6 @@ static lorajit_status build_entry(cg *c, const ir_graph *g, bool decode, lj_err 
         .decode = decode, .tokens = LLVMGetParam(fn, 1), .n = LLVMGetParam(fn, 2),
         .logits = LLVMGetParam(fn, decode ? 6 : 4), .seq_stride = seq_stride(g),
         .weights = cg_ld_at(c, c->ptr, ctx, offsetof(lj_ctx, weights)),
-        .weight_dtype = cg_ld_at(c, c->ptr, ctx, offsetof(lj_ctx, weight_dtype)),
         .sites = cg_ld_at(c, c->ptr, ctx, offsetof(lj_ctx, sites)),
         .active = cg_ld_at(c, c->ptr, ctx, offsetof(lj_ctx, active)),
         .scratch = cg_ld_at(c, c->ptr, ctx, offsetof(lj_ctx, scratch)),
@@ -207,6 +197,8 @@ static lorajit_status build_entry(cg *c, const ir_graph *g, bool decode, lj_err 
         .sgemm = cg_ld_at(c, c->ptr, ctx, offsetof(lj_ctx, sgemm)),
         .sgemv = cg_ld_at(c, c->ptr, ctx, offsetof(lj_ctx, sgemv)),
         .small_rows = cg_ld_at(c, c->i64, ctx, offsetof(lj_ctx, small_rows)),
+        .parallel = cg_ld_at(c, c->ptr, ctx, offsetof(lj_ctx, parallel)),
+        .pool = cg_ld_at(c, c->ptr, ctx, offsetof(lj_ctx, pool)),
     };
     if (decode) {
         f.pos = LLVMGetParam(fn, 3);

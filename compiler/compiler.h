@@ -22,6 +22,12 @@
  * err names the config field or node. */
 ir_graph *fe_llama_build(const lj_config *cfg, const lj_schema *schema, lj_err *err);
 
+/* ---- fe_dtypes.c: which weight matrices the code reads as F16 / BF16 ----
+ * Sets each 2-D weight's dtype to what model_dir's safetensors hold (F16, BF16,
+ * else f32); no weight files: all f32. Errors name the file. */
+lorajit_status fe_weight_dtypes(ir_graph *g, const char *model_dir, lj_err *err);
+int32_t cg_lj_dtype(ir_dtype d); /* IR_F16 -> LJ_DTYPE_F16, IR_BF16 -> LJ_DTYPE_BF16, else F32 */
+
 /* ---- layout.c: IR -> the runtime's lj_layout ----
  * Requires a planned graph. Lists weights (by weight id: tensor name, shape) and
  * LoRA sites (layer, module, in, out), copies cfg and schema and the scratch sizes.
@@ -38,6 +44,8 @@ typedef struct cg {
     LLVMBuilderRef b;
     LLVMTypeRef i32, i64, f32, ptr, voidt;
     LLVMTypeRef sgemm_ty, sgemv_ty;  /* cblas_sgemm / cblas_sgemv signatures (ctx.h) */
+    LLVMTypeRef parallel_ty;         /* ctx.h lj_parallel_fn */
+    LLVMTypeRef mm_args_ty;          /* {x, W, n, y}: what a matmul task reads */
     LLVMValueRef fn;                 /* function being built */
     LLVMBasicBlockRef entry;         /* its entry block (allocas go here) */
     LLVMValueRef saved_fn;           /* caller's state while a kernel is built */
@@ -71,8 +79,8 @@ void cg_kernel_end(cg *c); /* ret void, then back to where the caller was buildi
 
 /* ---- cg_kernels.c: one kernel (internal LLVM function) per op and shape ----
  * Each returns the function, building it on first use. Shapes in the comments. */
-LLVMValueRef cg_kernel_embed(cg *c, int64_t dim);
-    /* (table [vocab, dim] of dtype, tokens [n], n, out [n, dim], dtype LJ_DTYPE_*) */
+LLVMValueRef cg_kernel_embed(cg *c, int64_t dim, ir_dtype kind);
+    /* (table [vocab, dim] of kind, tokens [n], n, out [n, dim] f32) */
 LLVMValueRef cg_kernel_rmsnorm(cg *c, int64_t d, float eps); /* (x [n, d], w [d], n, out [n, d]) */
 LLVMValueRef cg_kernel_bias_add(cg *c, int64_t cols);     /* (y [n, cols], b [cols], n) in place */
 LLVMValueRef cg_kernel_rope(cg *c, int n_heads, int head_size, float theta); /* (x [n, n_heads*hs], n, pos0) */
@@ -81,11 +89,12 @@ LLVMValueRef cg_kernel_attention(cg *c, int n_heads, int n_kv_heads, int head_si
         value_cache, att [seq_len], out [n, n_heads*hs]) */
 LLVMValueRef cg_kernel_silu_mul(cg *c, int64_t cols);     /* (gate [n, cols], up, n, out) */
 LLVMValueRef cg_kernel_add(cg *c, int64_t cols);          /* (a [n, cols], b, n, out) */
-LLVMValueRef cg_kernel_matmul(cg *c, int64_t out, int64_t in);
-    /* (x [n, in], W [out, in] of dtype, n, y [n, out], sgemm, sgemv, small_rows, dtype,
-        wconv [ir_wconv_rows(out, in), in]): y = x W^T. F32: sgemv when n == 1, a
-        generated loop for 2..small_rows rows, sgemm above; F16/BF16: the generated loop
-        (widening as it loads) up to 8 rows, else blocks widened into wconv for sgemm */
+LLVMValueRef cg_kernel_matmul(cg *c, int64_t out, int64_t in, ir_dtype kind);
+    /* (x [n, in], W [out, in] of kind, n, y [n, out], sgemm, sgemv, small_rows,
+        wconv [ir_wconv_rows(out, in), in], parallel, pool): y = x W^T. Up to small_rows
+        rows a generated row loop shared among ctx's threads; above, f32 takes sgemm
+        (sgemv for one row when small_rows is 0); f16/bf16 keep the row loop up to 8
+        rows, then widen blocks of W into wconv for sgemm */
 LLVMValueRef cg_kernel_lora(cg *c, int64_t in, int64_t out, int r_max);
     /* (y [n, out], x [n, in], n, site, active, t [n, r_max], sgemm, sgemv):
        y += sum_a w_a s_a (x A_a^T) B_a^T at each slot's true rank */

@@ -1,5 +1,6 @@
 /* engine.c — the pipeline. Both paths share its front half (compile_front):
- *   config.json + schema -> front end (IR with LoRA slots) -> ir_verify -> ir_plan
+ *   config.json + schema -> front end (IR with LoRA slots; weight dtypes from the
+ *   safetensors headers) -> ir_verify -> ir_plan
  *   -> layout for the runtime -> codegen (LLVM IR) -> O3 for the target CPU
  * then lorajit_engine_open: -> LLJIT -> lj_engine_start (weights mmap, slots, KV cache)
  * or lorajit_compile_artifact: -> model.o -> liblorajit_model.so -> model.h, model.ir
@@ -70,10 +71,11 @@ static lorajit_status compile_front(const char *model_dir, const lorajit_options
 
     ir_graph *g = fe_llama_build(&cfg, &schema, err); /* front end */
     if (!g) return err->status ? err->status : LORAJIT_E_NOMEM;
-    st = ir_verify(g);
+    st = fe_weight_dtypes(g, model_dir, err);
+    if (!st) st = ir_verify(g);
     if (!st) st = ir_plan(g);
     if (!st) st = ir_verify(g);
-    if (st) lj_fail(err, st, "%s: %s", path, g->msg);
+    if (st && g->status) lj_fail(err, st, "%s: %s", path, g->msg);
     if (!st && dump_wanted("ir")) ir_print(g, stderr);
     if (!st) st = fe_layout(g, &cfg, &schema, &out->L, err);
     if (!st && !(out->ir_text = ir_text(g))) st = lj_fail(err, LORAJIT_E_NOMEM, "out of memory printing the IR");

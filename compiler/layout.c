@@ -1,8 +1,8 @@
 /* layout.c — a planned IR graph -> the runtime's lj_layout.
  *
  * Inputs: a planned graph, the config and schema it was built from.
- * Output: an lj_layout the runtime owns: the weights by weight id (tensor name and
- * shape), the LoRA sites by site id (layer, module, in = K, out = N), copies of cfg
+ * Output: an lj_layout the runtime owns: the weights by weight id (tensor name,
+ * shape and the dtype the code reads), the LoRA sites by site id (layer, module, in = K, out = N), copies of cfg
  * and schema, and the plan's scratch sizes. Strings and arrays are malloc'd so that
  * lj_layout_free() can free them. */
 #include <string.h>
@@ -37,6 +37,7 @@ lorajit_status fe_layout(const ir_graph *g, const lj_config *cfg, const lj_schem
             if (!w->name) goto nomem;
             w->rows = n->shape[0];                     /* [rows, cols] or [rows] */
             w->cols = n->ndim == 2 ? n->shape[1] : 0;
+            w->dtype = cg_lj_dtype(n->dtype);
         } else if (n->op == IR_OP_LORA) {
             lj_site_desc *s = &L->sites[n->site];
             s->layer = n->layer;

@@ -33,11 +33,16 @@
  *  - lorajit_errmsg(e) is per thread: the message of the calling thread's last
  *    call on e. A thread that has made no call sees the open message ("" once
  *    the engine started).
+ *  - Compute threads: each engine starts a pool of as many threads as OpenBLAS
+ *    has when the engine opens (OPENBLAS_NUM_THREADS, or openblas_set_num_threads
+ *    before open); the compiled matmuls of 1..8 rows (decode) split their rows
+ *    among them, larger ones run in OpenBLAS. One call uses the pool at a time; a
+ *    call that finds it busy runs on its own thread. Results are bit-identical
+ *    whatever the thread count.
  *  - OpenBLAS: with several calling threads, run it single-threaded
  *    (OPENBLAS_NUM_THREADS=1 or openblas_set_num_threads(1)) and let the threads
  *    be the parallelism: its own pool makes concurrent callers queue and spin (on
- *    2 cores a decode step was seen to stall for a second). Results are
- *    bit-identical either way.
+ *    2 cores a decode step was seen to stall for a second).
  *  - Model facts (vocab_size, max_tokens, max_batch) and print_ir may be called
  *    from any thread. No lock is held while lorajit_generate's on_token runs.
  *  - lorajit_engine_open / _open_artifact and lorajit_engine_free are not

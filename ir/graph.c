@@ -281,6 +281,26 @@ ir_node *ir_weight(ir_graph *g, const char *tensor, int layer, int64_t rows, int
     return n;
 }
 
+void ir_set_weight_dtype(ir_graph *g, ir_node *w, ir_dtype dtype) {
+    if (!w || g->status != LORAJIT_OK) return;
+    if (w->op != IR_OP_WEIGHT || dtype == IR_I32 || (dtype != IR_F32 && w->ndim != 2)) {
+        ir_error(g, w, LORAJIT_E_COMPILE, "'%s' cannot hold %s (f16 and bf16 are for weight matrices)",
+                 w->name, ir_dtype_name(dtype));
+        return;
+    }
+    w->dtype = dtype;
+}
+
+const char *ir_dtype_name(ir_dtype d) {
+    switch (d) {
+    case IR_F32: return "f32";
+    case IR_I32: return "i32";
+    case IR_F16: return "f16";
+    case IR_BF16: return "bf16";
+    }
+    return "?";
+}
+
 /* table [vocab, dim], tokens [T] -> [T, dim] */
 ir_node *ir_embed(ir_graph *g, ir_node *table, ir_node *tokens, const char *name) {
     ir_node *n = act_new(g, IR_OP_EMBED, name, cols_of(table), table, tokens, NULL);

@@ -33,7 +33,9 @@ typedef enum ir_op {
     IR_OP_COUNT
 } ir_op;
 
-typedef enum ir_dtype { IR_F32, IR_I32 } ir_dtype;
+/* Element types. Activations are f32, tokens i32; a weight matrix (matmul W, embed
+ * table) may be f16 or bf16: the kernels widen it to f32 as they load it. */
+typedef enum ir_dtype { IR_F32, IR_I32, IR_F16, IR_BF16 } ir_dtype;
 
 #define IR_T (-1) /* shape[0] of an activation: tokens of the call */
 
@@ -96,7 +98,7 @@ typedef struct ir_graph {
     int64_t scratch_fixed;     /* floats independent of T, at scratch + scratch_per_token * T:
                                   one attention row [seq_len], then wconv_floats */
     int64_t wconv_floats;      /* where a matmul widens a block of 16-bit weight rows to f32
-                                  for sgemm: max over matmuls of ir_wconv_rows(out, in) * in */
+                                  for sgemm: max over 16-bit matmuls of ir_wconv_rows(out, in) * in */
     lorajit_status status; /* first error recorded by a builder, LORAJIT_OK if none */
     char msg[512];         /* its message, naming the node(s) */
 } ir_graph;
@@ -121,7 +123,11 @@ void ir_error(ir_graph *g, const ir_node *n, lorajit_status s, const char *fmt, 
     __attribute__((format(printf, 4, 5)));
 
 ir_node *ir_input(ir_graph *g, const char *name);                                   /* [T] i32 */
-ir_node *ir_weight(ir_graph *g, const char *tensor, int layer, int64_t rows, int64_t cols); /* cols 0: 1-D */
+ir_node *ir_weight(ir_graph *g, const char *tensor, int layer, int64_t rows, int64_t cols); /* cols 0: 1-D, f32 */
+/* Sets the element type of weight w: f32, or f16 / bf16 for a matrix only (else
+ * an error on g). */
+void ir_set_weight_dtype(ir_graph *g, ir_node *w, ir_dtype dtype);
+const char *ir_dtype_name(ir_dtype d); /* "f32", "i32", "f16", "bf16" */
 ir_node *ir_embed(ir_graph *g, ir_node *table, ir_node *tokens, const char *name);
 ir_node *ir_rmsnorm(ir_graph *g, ir_node *x, ir_node *w, float eps, const char *name);
 ir_node *ir_matmul(ir_graph *g, ir_node *x, ir_node *w, const char *name);

@@ -104,7 +104,7 @@ lorajit_status ir_plan(ir_graph *g) {
     g->wconv_floats = 0;
     for (int i = 0; i < nn; i++) {
         const ir_node *n = g->nodes[i];
-        if (n->op != IR_OP_MATMUL) continue;
+        if (n->op != IR_OP_MATMUL || n->in[1]->dtype == IR_F32) continue;
         int64_t out = n->shape[1], in = n->in[0]->shape[1];
         int64_t need = ir_wconv_rows(out, in) * in;
         if (g->wconv_floats < need) g->wconv_floats = need;

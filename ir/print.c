@@ -82,7 +82,7 @@ void ir_print(const ir_graph *g, FILE *f) {
             k += snprintf(lhs + k, sizeof lhs - (size_t)k, "%s%%%d", j ? ", " : "", n->in[j]->id);
         if (k > 0 && (size_t)k < sizeof lhs) snprintf(lhs + k, sizeof lhs - (size_t)k, ")");
         ir_shape_str(n, shape, sizeof shape);
-        fprintf(f, "%-26s %-10s %s  %s", lhs, shape, n->dtype == IR_I32 ? "i32" : "f32", n->name);
+        fprintf(f, "%-26s %-10s %s  %s", lhs, shape, ir_dtype_name(n->dtype), n->name);
         print_attrs(n, f);
         print_buf(n, f);
         fputc('\n', f);

@@ -14,13 +14,6 @@
 /* "[T, 64]" in a compound literal that lives until the end of the enclosing block */
 #define SHAPE(n) ir_shape_str((n), (char[48]){0}, 48)
 
-static const char *dtype_name(ir_dtype d) {
-    switch (d) {
-    case IR_F32: return "f32";
-    case IR_I32: return "i32";
-    }
-    return "?";
-}
 
 /* Records a shape error on node n and returns it. */
 __attribute__((format(printf, 3, 4)))
@@ -42,22 +35,23 @@ static bool is_act(const ir_node *x) {
 static bool is_vec(const ir_node *x) {
     return x->dtype == IR_F32 && x->ndim == 1 && x->shape[0] > 0;
 }
-/* a weight matrix [rows, cols] f32 */
+/* a weight matrix [rows, cols] f32, f16 or bf16 */
 static bool is_mat(const ir_node *x) {
-    return x->dtype == IR_F32 && x->ndim == 2 && x->shape[0] > 0 && x->shape[1] > 0;
+    return (x->dtype == IR_F32 || x->dtype == IR_F16 || x->dtype == IR_BF16) && x->ndim == 2 &&
+           x->shape[0] > 0 && x->shape[1] > 0;
 }
 
 static lorajit_status need_act(ir_graph *g, const ir_node *n, const char *role, const ir_node *x) {
     if (is_act(x)) return LORAJIT_OK;
     return bad(g, n, "%s '%s' is %s %s, expected an activation [T, cols] f32", role, x->name,
-               SHAPE(x), dtype_name(x->dtype));
+               SHAPE(x), ir_dtype_name(x->dtype));
 }
 
 /* the node's own shape must be [T, cols] f32 */
 static lorajit_status need_out(ir_graph *g, const ir_node *n, int64_t cols) {
     if (n->dtype == IR_F32 && n->ndim == 2 && n->shape[0] == IR_T && n->shape[1] == cols)
         return LORAJIT_OK;
-    return bad(g, n, "result is %s %s, expected [T, %lld] f32", SHAPE(n), dtype_name(n->dtype),
+    return bad(g, n, "result is %s %s, expected [T, %lld] f32", SHAPE(n), ir_dtype_name(n->dtype),
                (long long)cols);
 }
 
@@ -83,7 +77,7 @@ lorajit_status ir_check_node(ir_graph *g, const ir_node *n) {
     switch (n->op) {
     case IR_OP_INPUT:
         if (n->dtype != IR_I32 || n->ndim != 1 || n->shape[0] != IR_T)
-            return bad(g, n, "tokens are %s %s, expected [T] i32", SHAPE(n), dtype_name(n->dtype));
+            return bad(g, n, "tokens are %s %s, expected [T] i32", SHAPE(n), ir_dtype_name(n->dtype));
         return LORAJIT_OK;
     case IR_OP_WEIGHT:
         if (!n->tensor || n->weight_id < 0) {
@@ -91,16 +85,15 @@ lorajit_status ir_check_node(ir_graph *g, const ir_node *n) {
             return LORAJIT_E_COMPILE;
         }
         if (!is_vec(n) && !is_mat(n))
-            return bad(g, n, "tensor '%s' is %s %s, expected [rows] or [rows, cols] f32 with "
-                       "positive sizes", n->tensor, SHAPE(n), dtype_name(n->dtype));
+            return bad(g, n, "tensor '%s' is %s %s, expected [rows] f32 or [rows, cols] f32, f16 or "
+                       "bf16 with positive sizes", n->tensor, SHAPE(n), ir_dtype_name(n->dtype));
         return LORAJIT_OK;
     case IR_OP_EMBED: /* table [vocab, dim], tokens [T] -> [T, dim] */
         if (!is_mat(a))
-            return bad(g, n, "table '%s' is %s, expected a [vocab, dim] f32 weight", a->name,
-                       SHAPE(a));
+            return bad(g, n, "table '%s' is %s, expected a [vocab, dim] weight", a->name, SHAPE(a));
         if (b->dtype != IR_I32 || b->ndim != 1 || b->shape[0] != IR_T)
             return bad(g, n, "tokens '%s' are %s %s, expected [T] i32", b->name, SHAPE(b),
-                       dtype_name(b->dtype));
+                       ir_dtype_name(b->dtype));
         return need_out(g, n, a->shape[1]);
     case IR_OP_RMSNORM: /* x [T, d], w [d] -> [T, d] */
         TRY(need_act(g, n, "x", a));

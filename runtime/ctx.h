@@ -18,6 +18,10 @@
 #define LJ_ABI_SYMBOL "lj_abi_version"     /* const int32_t in an artifact's library */
 #define LJ_CODE_HASH_SYMBOL "lj_code_hash" /* const uint64_t: manifest.json "code_hash" */
 
+/* Rows up to which the generated matmul beats OpenBLAS (measured on TinyLlama's shape,
+ * F32, 1 and 2 threads: 1.2-1.6x over sgemv / sgemm at 1 and 8 rows). */
+#define LJ_SMALL_ROWS 8
+
 #define LJ_MAX_SLOTS 65 /* physical slots: up to 64 resident adapters + 1 spare for hotswap */
 
 /* cblas_sgemm / cblas_sgemv with the CBLAS enums passed as int. */
@@ -26,6 +30,12 @@ typedef void (*lj_sgemm_fn)(int order, int trans_a, int trans_b, int m, int n, i
                             int ldc);
 typedef void (*lj_sgemv_fn)(int order, int trans, int m, int n, float alpha, const float *a,
                             int lda, const float *x, int incx, float beta, float *y, int incy);
+
+/* A parallel loop of compiled code: fn(arg, begin, end) runs units [begin, end).
+ * parallel(pool, fn, arg, n) runs [0, n) split among the pool's threads (the caller
+ * takes part) and returns when all are done; with pool NULL, fn(arg, 0, n). */
+typedef void (*lj_task_fn)(void *arg, int64_t begin, int64_t end);
+typedef void (*lj_parallel_fn)(void *pool, lj_task_fn fn, void *arg, int64_t n);
 
 /* One LoRA site (a targeted linear in one layer), in = K, out = N. */
 typedef struct lj_lora_site {
@@ -42,16 +52,15 @@ typedef struct lj_active {
     float weight[LJ_MAX_SLOTS];   /* [n] user weight w_i (scale s_i comes from the site) */
 } lj_active;
 
-/* Element type of a weight tensor as the compiled code reads it (lj_ctx.weight_dtype).
- * Matrices (embedding, projections, lm_head) stay in the file's 16-bit type, so a
- * decode step reads half the bytes; the matmul kernels widen to f32 as they load
- * (exact), and 1-D tensors (norms, biases) are always F32. */
+/* Element type of a weight tensor as the compiled code reads it (the layout's
+ * lj_weight_desc.dtype; compiled in). Matrices (embedding, projections, lm_head)
+ * stay in the file's 16-bit type, so a decode step reads half the bytes; the
+ * kernels widen to f32 as they load (exact); 1-D tensors (norms, biases) are F32. */
 enum { LJ_DTYPE_F32 = 0, LJ_DTYPE_F16 = 1, LJ_DTYPE_BF16 = 2 };
 
 typedef struct lj_ctx {
     const void *const *weights;   /* [n_weights] tensors by weight id (layout order), each
-                                     [rows, cols] of weight_dtype[id] elements */
-    const int32_t *weight_dtype;  /* [n_weights] LJ_DTYPE_* */
+                                     [rows, cols] of the layout's dtype */
     const lj_lora_site *sites;    /* [n_sites] */
     const lj_active *active;      /* the set applied by this call */
     float *scratch;               /* [scratch_per_token * max_tokens + scratch_fixed] */
@@ -60,10 +69,11 @@ typedef struct lj_ctx {
     float *value_cache;           /* same layout as key_cache */
     lj_sgemm_fn sgemm;
     lj_sgemv_fn sgemv;
-    int64_t small_rows;           /* matmuls of 2..small_rows rows take the generated kernel
-                                     (reads W once for all rows); 0: always BLAS. The runtime
-                                     sets 8 when OpenBLAS runs one thread (measured faster),
-                                     0 otherwise (OpenBLAS's threads win). */
+    int64_t small_rows;           /* matmuls of 1..small_rows rows take the generated row loop
+                                     (reads W once for all rows, on the pool's threads); 0:
+                                     BLAS for every f32 matmul. The runtime sets LJ_SMALL_ROWS. */
+    lj_parallel_fn parallel;      /* never NULL: runs the generated matmuls' row loops */
+    void *pool;                   /* its first argument (the runtime's lj_pool; may be NULL) */
 } lj_ctx;
 
 /* The compiled entry point: runs tokens[0..n) at positions pos0..pos0+n-1, writing

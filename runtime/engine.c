@@ -44,13 +44,9 @@ static void code_release(lj_code *code) {
     memset(code, 0, sizeof *code);
 }
 
-/* The compiled code's view for one call: e->ctx with the matmul strategy for the
- * OpenBLAS thread count right now (it may change between calls). */
-lj_ctx lj_engine_ctx(const lorajit_engine *e) {
-    lj_ctx c = e->ctx;
-    c.small_rows = openblas_get_num_threads() <= 1 ? 8 : 0;
-    return c;
-}
+/* The compiled code's view for one call: a copy of e->ctx for the caller to point
+ * at its scratch, caches and adapter set. */
+lj_ctx lj_engine_ctx(const lorajit_engine *e) { return e->ctx; }
 
 lorajit_status lj_engine_start(lorajit_engine *e, const char *model_dir, lj_layout *L,
                                lj_code code) {
@@ -81,6 +77,7 @@ lorajit_status lj_engine_start(lorajit_engine *e, const char *model_dir, lj_layo
         !floats_of(e->cache_stride, 1, 0, &n_block) || !floats_of(e->cache_stride, sc->max_batch, 0, &n_cache))
         return lj_fail(err, LORAJIT_E_ARG, "scratch or KV cache size overflows");
     if ((st = lj_weights_open(model_dir, L, &e->w, err))) return st;
+    if ((st = lj_pool_new(openblas_get_num_threads(), &e->pool, err))) return st;
     if ((st = lj_slots_new(L, &e->slots, err))) return st;
     if ((st = lj_registry_init(&e->reg, sc->n_slots, err))) return st;
     e->serve.n_scratch = n_scratch;
@@ -98,10 +95,12 @@ lorajit_status lj_engine_start(lorajit_engine *e, const char *model_dir, lj_layo
     lj_serve_publish(&e->serve, &e->reg, v);     /* the empty state */
     e->ctx = (lj_ctx){
         .weights = e->w->data,
-        .weight_dtype = e->w->dtype,
         .sites = e->slots->sites,
         .sgemm = (lj_sgemm_fn)(void (*)(void))cblas_sgemm,
         .sgemv = (lj_sgemv_fn)(void (*)(void))cblas_sgemv,
+        .small_rows = LJ_SMALL_ROWS,
+        .parallel = lj_pool_run,
+        .pool = e->pool,
     };
     e->started = true;
     lj_err_clear(err);
@@ -115,6 +114,7 @@ void lorajit_engine_free(lorajit_engine *e) {
     lj_registry_free(&e->reg);
     lj_slots_free(e->slots);
     lj_weights_free(e->w);
+    lj_pool_free(e->pool);
     lj_seqs_free(e->seqs, e->L ? e->L->schema.max_batch : 0); /* reads L: before it goes */
     lj_layout_free(e->L);
     free(e->key_cache);

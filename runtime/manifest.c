@@ -1,8 +1,8 @@
 /* manifest.c — an artifact's manifest.json: written by the compiler, read here.
  *
  * It records what the compiled library expects: the model config (Hugging Face
- * field names), the adapter schema, every weight (name, shape, the file dtypes the
- * code takes), every LoRA site, the scratch sizes, the target (triple, CPU,
+ * field names), the adapter schema, every weight (name, shape, the dtype the code
+ * reads: F32, or F16/BF16 for a matrix kept 16-bit), every LoRA site, the scratch sizes, the target (triple, CPU,
  * features), the ABI version of ctx.h, and FNV-1a 64 hashes of the IR text, the
  * optimised LLVM module and the library file. "manifest_hash" hashes the manifest
  * itself (its compact JSON without that field), so an edited manifest is refused.
@@ -21,9 +21,8 @@
 #define MANIFEST_FORMAT "lorajit-artifact"
 #define MANIFEST_MAX_WEIGHTS (1 << 20)
 #define MANIFEST_MAX_SIZE (INT64_C(1) << 40)
-/* The file dtypes the compiled code takes for every weight: matrices are read as
- * F32, F16 or BF16 (ctx.h weight_dtype), 1-D tensors are widened to F32 at load. */
-#define WEIGHT_DTYPES "F32|F16|BF16"
+/* Names of the LJ_DTYPE_* a weight's code reads (ctx.h), as safetensors spells them. */
+static const char *const dtype_names[] = {"F32", "F16", "BF16"};
 
 uint64_t lj_fnv1a64(const void *data, size_t n, uint64_t h) {
     const unsigned char *p = data;
@@ -160,7 +159,7 @@ static bool add_tensors(cJSON *root, const lj_layout *L) {
             cJSON_Delete(shape);
             return false;
         }
-        if (!cJSON_AddStringToObject(w, "dtype", WEIGHT_DTYPES)) return false; /* what the code reads */
+        if (!cJSON_AddStringToObject(w, "dtype", dtype_names[L->weights[i].dtype])) return false; /* what the code reads */
     }
     cJSON *ss = cJSON_AddArrayToObject(root, "lora_sites");
     if (!ss) return false;
@@ -357,12 +356,17 @@ static lorajit_status read_weights(const cJSON *arr, const where *top, lj_layout
             if (!is_int(d) || d->valuedouble < 1 || d->valuedouble > (double)MANIFEST_MAX_SIZE) nd = 0;
             else dims[k] = (int64_t)d->valuedouble;
         }
-        if (nd < 1 || nd > 2 || !name[0] || strcmp(dtype, WEIGHT_DTYPES) != 0)
-            return lj_fail(top->err, LORAJIT_E_FORMAT, "%s: %s tensor \"%s\": want a name, dtype \"%s\" and a "
-                           "shape of 1 or 2 positive sizes", top->path, section, name, WEIGHT_DTYPES);
+        int dt = -1;
+        for (int k = 0; k < 3; k++)
+            if (!strcmp(dtype, dtype_names[k])) dt = k;
+        if (nd < 1 || nd > 2 || !name[0] || dt < 0 || (dt != LJ_DTYPE_F32 && nd != 2))
+            return lj_fail(top->err, LORAJIT_E_FORMAT, "%s: %s tensor \"%s\": want a name, dtype \"F32\" (or "
+                           "\"F16\" / \"BF16\" for a matrix) and a shape of 1 or 2 positive sizes", top->path,
+                           section, name);
         if (!(L->weights[i].name = lj_strdup(name))) return lj_fail(top->err, LORAJIT_E_NOMEM, "out of memory");
         L->weights[i].rows = dims[0];
         L->weights[i].cols = dims[1];
+        L->weights[i].dtype = dt;
     }
     return LORAJIT_OK;
 }

@@ -112,6 +112,7 @@ typedef struct lj_weight_desc {
     char *name;    /* safetensors tensor name, e.g. "model.layers.0.self_attn.q_proj.weight" */
     int64_t rows;  /* [rows, cols], or [rows] when cols == 0 */
     int64_t cols;
+    int32_t dtype; /* LJ_DTYPE_* the compiled code reads: F32, or F16/BF16 for a matrix */
 } lj_weight_desc;
 typedef struct lj_site_desc {
     int layer;
@@ -224,8 +225,8 @@ lorajit_status st_to_f32(const st_file *f, const st_tensor *t, float *dst, lj_er
 typedef struct lj_weights {
     int n;                /* = layout n_weights */
     const void **data;    /* [n] by weight id: into the mmap (F32, or F16/BF16 matrices) or owned[] */
-    int32_t *dtype;       /* [n] LJ_DTYPE_* of data[i] */
-    float **owned;        /* [n] malloc'd f32 conversions (16-bit 1-D, unaligned), NULL where mapped */
+    int32_t *dtype;       /* [n] LJ_DTYPE_* of data[i]: the layout's */
+    void **owned;         /* [n] malloc'd copies (widened to f32, or unaligned 16-bit), NULL where mapped */
     int n_files;
     st_file **files;      /* [n_files] open shards */
 } lj_weights;
@@ -234,6 +235,11 @@ typedef struct lj_weights {
  * checking its shape. Caller owns *out; free with lj_weights_free(). */
 lorajit_status lj_weights_open(const char *model_dir, const lj_layout *L, lj_weights **out,
                                lj_err *err);
+/* dtypes[i] = the LJ_DTYPE_* model_dir's files hold for tensor names[i]: F16 or BF16
+ * when so, else F32 (also for a missing or unsupported tensor: lj_weights_open
+ * names those). A folder without weight files gives all F32 and LORAJIT_OK. */
+lorajit_status lj_weights_probe(const char *model_dir, const char *const *names, int n, int32_t *dtypes,
+                                lj_err *err);
 void lj_weights_free(lj_weights *w); /* NULL does nothing */
 /* Parses model.safetensors.index.json text ("weight_map": {tensor: shard file}) into
  * its distinct shard file names, sorted. Refuses, naming path and entry: a missing or
@@ -371,6 +377,19 @@ lorajit_status lj_adapter_set(lj_registry *r, const char *const *names, const fl
                               int n, lj_err *err);
 void lj_adapter_enable(lj_registry *r, bool on);
 
+/* ---- pool.c: threads for the compiled kernels' parallel loops ---- */
+#define LJ_POOL_MAX_THREADS 256
+typedef struct lj_pool lj_pool;
+/* Starts threads - 1 helper threads (clamped to 1..LJ_POOL_MAX_THREADS; 1: none).
+ * Caller owns *out; free with lj_pool_free(), which joins the helpers. */
+lorajit_status lj_pool_new(int threads, lj_pool **out, lj_err *err);
+void lj_pool_free(lj_pool *p); /* NULL does nothing; no run may be in flight */
+/* ctx.h's lj_parallel_fn: fn(arg, b, e) over [0, n) split among the threads,
+ * returning when all are done. Runs fn(arg, 0, n) itself when pool is NULL, has
+ * one thread, or is busy with another thread's run. */
+void lj_pool_run(void *pool, lj_task_fn fn, void *arg, int64_t n);
+int lj_pool_threads(const lj_pool *p); /* 1 for NULL */
+
 /* ---- serve.c: snapshots, slot pins, workers, per-thread errors ---- */
 /* What readers see of the registry: immutable once published; freed when it is
  * no longer current and its last reader lets go. */
@@ -471,6 +490,7 @@ struct lorajit_engine {
     bool started;
     lj_layout *L;          /* owned */
     lj_weights *w;         /* owned */
+    lj_pool *pool;         /* owned; threads = OpenBLAS's at start */
     lj_slots *slots;       /* owned; written under serve.write_lock, only in unpinned slots */
     lj_registry reg;       /* owned names; under serve.write_lock */
     lj_serve serve;        /* snapshots, workers, locks */
@@ -492,7 +512,7 @@ lj_err *lj_engine_err(lorajit_engine *e);
  * code, also on failure. */
 lorajit_status lj_engine_start(lorajit_engine *e, const char *model_dir, lj_layout *L,
                                lj_code code);
-/* e->ctx for one call, with small_rows set for the current OpenBLAS thread count. */
+/* A copy of e->ctx for one call (the caller sets scratch, caches and the active set). */
 lj_ctx lj_engine_ctx(const lorajit_engine *e);
 /* Start of every public call that changes or uses e: finds (or makes) the calling
  * thread's error record, clears it and points *err at it (borrowed; valid until

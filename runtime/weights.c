@@ -2,10 +2,12 @@
  *
  * Input: a model folder holding model.safetensors, or the shards named by
  * model.safetensors.index.json ("weight_map": tensor -> shard file), and the
- * layout's list of (tensor name, shape). Output: an lj_weights whose data[i] is
- * [rows, cols] of dtype[i] for weight id i: a pointer into the read-only mapping
- * when the tensor is aligned F32, or an aligned F16/BF16 matrix (kept 16-bit: a
- * decode step reads half the bytes), else an f32 copy in owned[i]. A missing tensor,
+ * layout's list of (tensor name, shape, the dtype the code reads). Output: an
+ * lj_weights whose data[i] is [rows, cols] of that dtype for weight id i: a
+ * pointer into the read-only mapping when the file holds it aligned, else a copy
+ * in owned[i] (f32 code widens F16/BF16 here; 16-bit code needs its own dtype: a
+ * decode step then reads half the bytes). lj_weights_probe tells the compiler
+ * which dtype each tensor has, before it compiles. A missing tensor,
  * another dtype or another shape is refused by name; nothing escapes on failure. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -195,36 +197,73 @@ static lorajit_status bind_weight(lj_weights *w, int i, const lj_weight_desc *d,
         return lj_fail(err, LORAJIT_E_SHAPE, "%s: tensor \"%s\": expected shape %s, got %s", f->path,
                        d->name, ws, gs);
     }
-    /* Read-only mapping: the compiled code never writes weights. Matrices stay in
-     * their 16-bit type (the kernels widen as they load); 1-D tensors become f32. */
+    /* Read-only mapping: the compiled code never writes weights. F32 code takes any
+     * of the three (16-bit widened here); 16-bit code takes only its own dtype. */
+    size_t n = (size_t)d->rows * (size_t)(d->cols ? d->cols : 1);
+    w->dtype[i] = d->dtype;
+    if (d->dtype != LJ_DTYPE_F32) {
+        st_dtype want = d->dtype == LJ_DTYPE_F16 ? ST_F16 : ST_BF16;
+        if (t->dtype != want)
+            return lj_fail(err, LORAJIT_E_SHAPE, "%s: tensor \"%s\": the code was compiled for %s weights, "
+                           "the file holds %s (compile again for these weights)", f->path, d->name,
+                           st_dtype_name(want), st_dtype_name(t->dtype));
+        if ((uintptr_t)t->data % 2 == 0) {
+            w->data[i] = t->data;
+            return LORAJIT_OK;
+        }
+        if (!(w->owned[i] = lj_malloc(n * 2))) /* unaligned: an aligned 16-bit copy */
+            return lj_fail(err, LORAJIT_E_NOMEM, "%s: tensor \"%s\": out of memory copying %zu values",
+                           f->path, d->name, n);
+        memcpy(w->owned[i], t->data, n * 2);
+        w->data[i] = w->owned[i];
+        return LORAJIT_OK;
+    }
     if (t->dtype == ST_F32 && (uintptr_t)t->data % sizeof(float) == 0) {
         w->data[i] = t->data;
-        w->dtype[i] = LJ_DTYPE_F32;
         return LORAJIT_OK;
     }
-    if ((t->dtype == ST_F16 || t->dtype == ST_BF16) && d->cols > 0 && (uintptr_t)t->data % 2 == 0) {
-        w->data[i] = t->data;
-        w->dtype[i] = t->dtype == ST_F16 ? LJ_DTYPE_F16 : LJ_DTYPE_BF16;
-        return LORAJIT_OK;
-    }
-    size_t n = (size_t)d->rows * (size_t)(d->cols ? d->cols : 1);
     if (!(w->owned[i] = lj_malloc(n * sizeof(float))))
         return lj_fail(err, LORAJIT_E_NOMEM, "%s: tensor \"%s\": out of memory converting %zu values",
                        f->path, d->name, n);
     w->data[i] = w->owned[i];
-    w->dtype[i] = LJ_DTYPE_F32;
-    return st_to_f32(f, t, w->owned[i], err);
+    return st_to_f32(f, t, (float *)w->owned[i], err);
+}
+
+/* Opens model_dir's weight files into w->files: the shards of
+ * model.safetensors.index.json when present, else model.safetensors. *where names
+ * what was opened (for messages: it points into the caller's paths buffer,
+ * [2][WEIGHTS_PATH_MAX]). With neither file, *none is set (when none is not NULL)
+ * and LORAJIT_OK returned; without `none` that is an error. */
+static lorajit_status open_files(lj_weights *w, const char *model_dir, char paths[2][WEIGHTS_PATH_MAX],
+                                 const char **where, bool *none, lj_err *err) {
+    char *index = paths[0], *single = paths[1];
+    lorajit_status s;
+    if ((s = lj_path_join(index, WEIGHTS_PATH_MAX, model_dir, "model.safetensors.index.json", err)) ||
+        (s = lj_path_join(single, WEIGHTS_PATH_MAX, model_dir, "model.safetensors", err)))
+        return s;
+    struct stat st;
+    if (stat(index, &st) == 0) {
+        *where = index;
+        return open_shards(w, model_dir, index, err);
+    }
+    if (errno != ENOENT) return lj_fail(err, LORAJIT_E_IO, "%s: cannot stat: %s", index, strerror(errno));
+    *where = single;
+    if (none && stat(single, &st) != 0 && errno == ENOENT) {
+        *none = true;
+        return LORAJIT_OK;
+    }
+    if (!(w->files = lj_calloc(1, sizeof *w->files)))
+        return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", model_dir);
+    return open_one(w, single, NULL, err);
 }
 
 /* Caller owns *out; free with lj_weights_free(). On failure *out is NULL. */
 lorajit_status lj_weights_open(const char *model_dir, const lj_layout *L, lj_weights **out,
                                lj_err *err) {
     *out = NULL;
-    char index[WEIGHTS_PATH_MAX], single[WEIGHTS_PATH_MAX];
+    char paths[2][WEIGHTS_PATH_MAX];
+    const char *where = model_dir;
     lorajit_status s;
-    if ((s = lj_path_join(index, sizeof index, model_dir, "model.safetensors.index.json", err)) ||
-        (s = lj_path_join(single, sizeof single, model_dir, "model.safetensors", err)))
-        return s;
     lj_weights *w = lj_calloc(1, sizeof *w);
     if (!w) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", model_dir);
     w->n = L->n_weights;
@@ -234,28 +273,32 @@ lorajit_status lj_weights_open(const char *model_dir, const lj_layout *L, lj_wei
         s = lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", model_dir);
         goto fail;
     }
-    struct stat st;
-    const char *where;
-    if (stat(index, &st) == 0) {
-        where = index;
-        if ((s = open_shards(w, model_dir, index, err))) goto fail;
-    } else if (errno == ENOENT) {
-        where = single;
-        if (!(w->files = lj_calloc(1, sizeof *w->files))) {
-            s = lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", model_dir);
-            goto fail;
-        }
-        if ((s = open_one(w, single, NULL, err))) goto fail;
-    } else {
-        s = lj_fail(err, LORAJIT_E_IO, "%s: cannot stat: %s", index, strerror(errno));
-        goto fail;
-    }
+    if ((s = open_files(w, model_dir, paths, &where, NULL, err))) goto fail;
     for (int i = 0; i < w->n; i++)
         if ((s = bind_weight(w, i, &L->weights[i], where, err))) goto fail;
     *out = w;
     return LORAJIT_OK;
 fail:
     lj_weights_free(w);
+    return s;
+}
+
+lorajit_status lj_weights_probe(const char *model_dir, const char *const *names, int n, int32_t *dtypes,
+                                lj_err *err) {
+    char paths[2][WEIGHTS_PATH_MAX];
+    const char *where;
+    bool none = false;
+    for (int i = 0; i < n; i++) dtypes[i] = LJ_DTYPE_F32;
+    lj_weights w = {0};
+    lorajit_status s = open_files(&w, model_dir, paths, &where, &none, err);
+    for (int i = 0; !s && !none && i < n; i++) {
+        const st_tensor *t = NULL;
+        for (int k = 0; k < w.n_files && !t; k++) t = st_find(w.files[k], names[i]);
+        if (t && t->dtype == ST_F16) dtypes[i] = LJ_DTYPE_F16;
+        if (t && t->dtype == ST_BF16) dtypes[i] = LJ_DTYPE_BF16;
+    }
+    for (int i = 0; i < w.n_files; i++) st_close(w.files[i]);
+    free(w.files);
     return s;
 }
 

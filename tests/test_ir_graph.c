@@ -199,9 +199,8 @@ static void test_plan(void) {
     }
     /* worked by hand: x 0, xb 8, q 16, k 24, v 28, att 8, o 16, x2 8, gate 16, up 28,
      * h 40, d 0, x3 16, xf 0; 52 floats per token, then lora_t [4]; fixed: att [32]
-     * and wconv (the largest matmul, lm_head 16 x 8, fits one block: 128) */
-    CHECK(g->scratch_per_token == 56 && g->lora_t_off == 52 && g->wconv_floats == 128 &&
-              g->scratch_fixed == 32 + 128,
+     * (no 16-bit weights: no wconv) */
+    CHECK(g->scratch_per_token == 56 && g->lora_t_off == 52 && g->wconv_floats == 0 && g->scratch_fixed == 32,
           "sizes %lld %lld %lld", (long long)g->scratch_per_token, (long long)g->lora_t_off,
           (long long)g->scratch_fixed);
     CHECK(sum_cols > g->lora_t_off, "regions reused: %lld of %lld", (long long)g->lora_t_off,
@@ -221,7 +220,7 @@ static void test_plan(void) {
     FILE *f = open_memstream(&text, &len);
     ir_print(g, f);
     fclose(f);
-    CHECK(strstr(text, "# plan: scratch_per_token 56 (lora_t at 52), scratch_fixed 160 (wconv 128)"), "%s", text);
+    CHECK(strstr(text, "# plan: scratch_per_token 56 (lora_t at 52), scratch_fixed 32 (wconv 0)"), "%s", text);
     CHECK(strstr(text, "%14 = attention(%12, %13, %11)"), "%s", text);
     CHECK(strstr(text, "buf=inplace:scratch+16T"), "%s", text);
     free(text);
@@ -231,9 +230,15 @@ static void test_plan(void) {
     /* no sites: no lora_t region */
     g = ir_graph_new(4, 8);
     ir_node *x = ir_embed(g, ir_weight(g, "e", -1, 16, 8), ir_input(g, "tokens"), "embed_tokens");
-    ir_output(g, ir_matmul(g, x, ir_weight(g, "lm", -1, 16, 8), "lm_head"), "logits");
+    ir_node *lm = ir_weight(g, "lm", -1, 16, 8);
+    ir_set_weight_dtype(g, lm, IR_BF16); /* a 16-bit matrix: the plan adds its wconv block */
+    ir_output(g, ir_matmul(g, x, lm, "lm_head"), "logits");
     CHECK(ir_verify(g) == LORAJIT_OK && ir_plan(g) == LORAJIT_OK, "%s", g->msg);
-    CHECK(g->scratch_per_token == 8 && g->lora_t_off == -1 && g->scratch_fixed == 8 + 16 * 8, "no sites");
+    CHECK(g->scratch_per_token == 8 && g->lora_t_off == -1 && g->wconv_floats == 16 * 8 &&
+              g->scratch_fixed == 8 + 16 * 8, "no sites, bf16 lm_head");
+    ir_set_weight_dtype(g, ir_weight(g, "norm", -1, 8, 0), IR_F16);
+    CHECK(g->status == LORAJIT_E_COMPILE && strstr(g->msg, "'norm' cannot hold f16"), "1-D f16 refused: %s",
+          g->msg);
     ir_graph_free(g);
 }
 

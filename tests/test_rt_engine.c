@@ -68,7 +68,7 @@ static int fake_forward(const lj_ctx *ctx, const int32_t *tokens, int64_t n, int
     float a[6] = {1, 2, 3, 4, 5, 6}, x[3] = {1, 1, 1}, y[2] = {0, 0};
     ctx->sgemv(101 /* CblasRowMajor */, 111 /* CblasNoTrans */, 2, 3, 1.0f, a, 3, x, 1, 0.0f, y, 1);
     logits[3] = y[0] * 100 + y[1]; /* 6 * 100 + 15 */
-    logits[4] = ctx->weight_dtype[0] == LJ_DTYPE_F32 ? ((const float *)ctx->weights[0])[0] : -1.0f;
+    logits[4] = ((const float *)ctx->weights[0])[0];
     ctx->scratch[(1000 * 64 + 77) - 1] = 1.0f;
     ctx->key_cache[2 * 128 * 32 - 1] = 1.0f;
     ctx->value_cache[2 * 128 * 32 - 1] = 1.0f;

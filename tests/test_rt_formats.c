@@ -631,7 +631,9 @@ static void test_weights(void) {
         for (int i = 0; i < 4; i++) CHECK(x->dtype[i] == LJ_DTYPE_F32, "1-D and F32 tensors are read as F32");
         lj_weights_free(x);
     }
-    /* 16-bit matrices stay 16-bit in the mapping when 2-byte aligned, else widen */
+    /* Code compiled for 16-bit matrices reads them from the mapping when 2-byte
+     * aligned, from an aligned 16-bit copy otherwise; f32 code gets them widened;
+     * 16-bit code refuses another dtype by name. */
     char m16[2048];
     snprintf(m16, sizeof m16, "%s/mat16", tmp_root);
     mkdir(m16, 0755);
@@ -642,17 +644,29 @@ static void test_weights(void) {
     add_weight(L4, "h", 2, 3);
     add_weight(L4, "b_odd", 2, 2);
     add_weight(L4, "b", 1, 2);
+    L4->weights[0].dtype = LJ_DTYPE_F16;
+    L4->weights[1].dtype = LJ_DTYPE_BF16;
     lj_weights *m = NULL;
     CHECK(lj_weights_open(m16, L4, &m, &err) == LORAJIT_OK, "mat16: %s", err.msg);
     if (m) {
-        CHECK(m->dtype[0] == LJ_DTYPE_F16 && !m->owned[0] && m->dtype[1] == LJ_DTYPE_F32 && m->owned[1] &&
-                  m->dtype[2] == LJ_DTYPE_BF16 && !m->owned[2],
+        CHECK(m->dtype[0] == LJ_DTYPE_F16 && !m->owned[0] && m->dtype[1] == LJ_DTYPE_BF16 && m->owned[1] &&
+                  m->dtype[2] == LJ_DTYPE_F32 && m->owned[2],
               "mat16 dtypes %d %d %d", m->dtype[0], m->dtype[1], m->dtype[2]);
-        const uint16_t *h = m->data[0], *b = m->data[2];
-        CHECK(h[5] == f16_in[5] && b[1] == bf16_in[1], "mat16 mapped bits");
-        CHECK(bits_of(fval(m, 1, 3)) == (uint32_t)bf16_in[3] << 16, "mat16 misaligned BF16 widened");
+        const uint16_t *h = m->data[0], *bo = m->data[1];
+        CHECK(h[5] == f16_in[5] && bo[3] == bf16_in[3] && (uintptr_t)bo % 2 == 0, "mat16 16-bit reads");
+        CHECK(bits_of(fval(m, 2, 1)) == (uint32_t)bf16_in[1] << 16, "mat16 BF16 widened for f32 code");
         lj_weights_free(m);
     }
+    int32_t probe[3];
+    const char *pnames[3] = {"h", "b_odd", "nope"};
+    CHECK(lj_weights_probe(m16, pnames, 3, probe, &err) == LORAJIT_OK && probe[0] == LJ_DTYPE_F16 &&
+              probe[1] == LJ_DTYPE_BF16 && probe[2] == LJ_DTYPE_F32,
+          "probe: %d %d %d", probe[0], probe[1], probe[2]);
+    CHECK(lj_weights_probe(tmp_root, pnames, 3, probe, &err) == LORAJIT_OK && probe[0] == LJ_DTYPE_F32,
+          "probe of a folder without weights: all F32");
+    L4->weights[2].dtype = LJ_DTYPE_F16; /* the file holds BF16 */
+    expect_err(__LINE__, lj_weights_open(m16, L4, &m, &err), &err, LORAJIT_E_SHAPE, "\"b\"",
+               "compiled for F16 weights, the file holds BF16");
     lj_layout_free(L4);
     add_weight(L3, "i8", 1, 0);
     expect_err(__LINE__, lj_weights_open(dir, L3, &x, &err), &err, LORAJIT_E_UNSUPPORTED, "\"i8\"", "I8");

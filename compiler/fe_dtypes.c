@@ -1,0 +1,42 @@
+/* fe_dtypes.c — the front end's second step: which weight matrices stay 16-bit.
+ *
+ * Input: a graph from fe_llama_build (every weight f32) and the model folder.
+ * Output: each weight matrix whose tensor the folder's safetensors hold as F16 or
+ * BF16 gets that dtype, so the code reads it as stored (half the bytes of f32, the
+ * kernels widen as they load); 1-D weights (norms, biases) stay f32 (the runtime
+ * widens them at load). A folder without weight files leaves everything f32: that
+ * code takes weights of any dtype, widened at load. */
+#include <stdlib.h>
+
+#include "compiler.h"
+
+int32_t cg_lj_dtype(ir_dtype d) {
+    return d == IR_F16 ? LJ_DTYPE_F16 : d == IR_BF16 ? LJ_DTYPE_BF16 : LJ_DTYPE_F32;
+}
+
+lorajit_status fe_weight_dtypes(ir_graph *g, const char *model_dir, lj_err *err) {
+    int n = 0;
+    ir_node **mats = malloc(sizeof *mats * (size_t)(g->n_weights + 1));
+    const char **names = malloc(sizeof *names * (size_t)(g->n_weights + 1));
+    int32_t *dtypes = malloc(sizeof *dtypes * (size_t)(g->n_weights + 1));
+    lorajit_status st = LORAJIT_OK;
+    if (!mats || !names || !dtypes) {
+        st = lj_fail(err, LORAJIT_E_NOMEM, "out of memory reading weight dtypes");
+        goto done;
+    }
+    for (int i = 0; i < g->n_nodes; i++) {
+        ir_node *w = g->nodes[i];
+        if (w->op != IR_OP_WEIGHT || w->ndim != 2) continue;
+        mats[n] = w;
+        names[n++] = w->tensor;
+    }
+    if ((st = lj_weights_probe(model_dir, names, n, dtypes, err))) goto done;
+    for (int i = 0; i < n; i++)
+        ir_set_weight_dtype(g, mats[i], dtypes[i] == LJ_DTYPE_F16 ? IR_F16 : dtypes[i] == LJ_DTYPE_BF16 ? IR_BF16 : IR_F32);
+    if (g->status) st = lj_fail(err, g->status, "%s", g->msg);
+done:
+    free(mats);
+    free(names);
+    free(dtypes);
+    return st;
+}
