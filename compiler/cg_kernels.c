@@ -274,9 +274,12 @@ static void emit_xwt(cg *c, LLVMValueRef sgemm, LLVMValueRef sgemv, LLVMValueRef
  * once for all rows of x, where cblas_sgemm would pack it first and run at a
  * fraction of the read bandwidth. rb = 4 shares every load of x among four rows
  * (batches); rb = 1 reads W as one sequential stream (one row of x: measured 1.4x
- * faster than four interleaved rows, which the hardware prefetcher follows badly). */
+ * faster than four interleaved rows, which the hardware prefetcher follows badly).
+ * The dot products run to k_end = in, a value the task loads at run time: with the
+ * constant, LLVM unrolled a 1024-long row completely into one chain of dependent
+ * FMAs (1.7x slower); unknown, it vectorises with interleaved accumulators. */
 static void emit_rows(cg *c, ir_dtype kind, int rb, LLVMValueRef x, LLVMValueRef w, LLVMValueRef n, LLVMValueRef y,
-                      int64_t out, int64_t in, LLVMValueRef u0, LLVMValueRef u1) {
+                      int64_t out, int64_t in, LLVMValueRef u0, LLVMValueRef u1, LLVMValueRef k_end) {
     enum { RB_MAX = 4 };
     int64_t full = out / rb;
     LLVMValueRef acc[RB_MAX];
@@ -292,7 +295,7 @@ static void emit_rows(cg *c, ir_dtype kind, int rb, LLVMValueRef x, LLVMValueRef
     LLVMValueRef im = cg_for(c, &m, cg_i64(c, 0), n, "m");
     LLVMValueRef xrow = fptr(c, x, mul(c, im, cg_i64(c, in)));
     for (int r = 0; r < rb; r++) stv(c, acc[r], cg_f32(c, 0));
-    LLVMValueRef ik = cg_for(c, &k, cg_i64(c, 0), cg_i64(c, in), "k");
+    LLVMValueRef ik = cg_for(c, &k, cg_i64(c, 0), k_end, "k");
     LLVMValueRef xv = cg_ldf(c, xrow, ik);
     for (int r = 0; r < rb; r++) {
         LLVMValueRef wv = ld_weight(c, kind, w, add(c, wrow[r], ik));
@@ -328,18 +331,18 @@ static void emit_rows(cg *c, ir_dtype kind, int rb, LLVMValueRef x, LLVMValueRef
 /* Units of rb rows in W [out, in] (the last may be short). */
 static int64_t units_of(int64_t out, int rb) { return (out + rb - 1) / rb; }
 
-/* The task (ctx.h lj_task_fn) mmtask_<out>_<in>_<kind>_<rb>(args {x, W, n, y}, u0, u1):
+/* The task (ctx.h lj_task_fn) mmtask_<out>_<in>_<kind>_<rb>(args {x, W, n, y, in}, u0, u1):
  * emit_rows over units u0..u1. Built before the matmul kernel that calls it. */
 static LLVMValueRef matmul_task(cg *c, ir_dtype kind, int rb, int64_t out, int64_t in) {
     char name[80];
     snprintf(name, sizeof name, "mmtask_%lld_%lld_%s_%d", (long long)out, (long long)in, ir_dtype_name(kind), rb);
     LLVMValueRef fn;
     if (!cg_kernel_begin(c, name, "pii", &fn)) return fn;
-    LLVMValueRef args = param(c, 0), f[4];
-    LLVMTypeRef ty[4] = {c->ptr, c->ptr, c->i64, c->ptr};
-    for (unsigned i = 0; i < 4; i++)
+    LLVMValueRef args = param(c, 0), f[5];
+    LLVMTypeRef ty[5] = {c->ptr, c->ptr, c->i64, c->ptr, c->i64};
+    for (unsigned i = 0; i < 5; i++)
         f[i] = LLVMBuildLoad2(c->b, ty[i], LLVMBuildStructGEP2(c->b, c->mm_args_ty, args, i, ""), "");
-    emit_rows(c, kind, rb, f[0], f[1], f[2], f[3], out, in, param(c, 1), param(c, 2));
+    emit_rows(c, kind, rb, f[0], f[1], f[2], f[3], out, in, param(c, 1), param(c, 2), f[4]);
     cg_kernel_end(c);
     return fn;
 }
@@ -349,8 +352,8 @@ static LLVMValueRef matmul_task(cg *c, ir_dtype kind, int rb, int64_t out, int64
 static void call_task(cg *c, LLVMValueRef task, int rb, int64_t out, int64_t in) {
     enum { PARALLEL_MIN = 1 << 16 }; /* elements of W: below, a thread's share is not worth a wake-up */
     LLVMValueRef args = cg_var(c, c->mm_args_ty, "mm_args");
-    LLVMValueRef v[4] = {param(c, 0), param(c, 1), param(c, 2), param(c, 3)};
-    for (unsigned i = 0; i < 4; i++) LLVMBuildStore(c->b, v[i], LLVMBuildStructGEP2(c->b, c->mm_args_ty, args, i, ""));
+    LLVMValueRef v[5] = {param(c, 0), param(c, 1), param(c, 2), param(c, 3), cg_i64(c, in)};
+    for (unsigned i = 0; i < 5; i++) LLVMBuildStore(c->b, v[i], LLVMBuildStructGEP2(c->b, c->mm_args_ty, args, i, ""));
     LLVMValueRef units = cg_i64(c, units_of(out, rb));
     if (out * in >= PARALLEL_MIN) {
         LLVMValueRef a[4] = {param(c, 9), task, args, units};

@@ -45,7 +45,7 @@ typedef struct cg {
     LLVMTypeRef i32, i64, f32, ptr, voidt;
     LLVMTypeRef sgemm_ty, sgemv_ty;  /* cblas_sgemm / cblas_sgemv signatures (ctx.h) */
     LLVMTypeRef parallel_ty;         /* ctx.h lj_parallel_fn */
-    LLVMTypeRef mm_args_ty;          /* {x, W, n, y}: what a matmul task reads */
+    LLVMTypeRef mm_args_ty;          /* {x, W, n, y, in}: what a matmul task reads */
     LLVMValueRef fn;                 /* function being built */
     LLVMBasicBlockRef entry;         /* its entry block (allocas go here) */
     LLVMValueRef saved_fn;           /* caller's state while a kernel is built */

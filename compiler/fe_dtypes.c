@@ -16,9 +16,9 @@ int32_t cg_lj_dtype(ir_dtype d) {
 
 lorajit_status fe_weight_dtypes(ir_graph *g, const char *model_dir, lj_err *err) {
     int n = 0;
-    ir_node **mats = malloc(sizeof *mats * (size_t)(g->n_weights + 1));
-    const char **names = malloc(sizeof *names * (size_t)(g->n_weights + 1));
-    int32_t *dtypes = malloc(sizeof *dtypes * (size_t)(g->n_weights + 1));
+    ir_node **mats = calloc((size_t)g->n_weights + 1, sizeof *mats);
+    const char **names = calloc((size_t)g->n_weights + 1, sizeof *names);
+    int32_t *dtypes = calloc((size_t)g->n_weights + 1, sizeof *dtypes);
     lorajit_status st = LORAJIT_OK;
     if (!mats || !names || !dtypes) {
         st = lj_fail(err, LORAJIT_E_NOMEM, "out of memory reading weight dtypes");
