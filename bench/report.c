@@ -109,7 +109,7 @@ void bench_print_table(const bench_result *r, FILE *f) {
     fprintf(f, "  %-36s", "configuration");
     for (int t = 0; t < BENCH_TOKEN_SETS; t++) fprintf(f, " | %4d tok: lorajit   xGEMM   torch  xtorch", r->tokens[t]);
     fputc('\n', f);
-    fprintf(f, "  %-36s", "GEMMs alone, OpenBLAS (lower bound)");
+    fprintf(f, "  %-36s", "GEMMs alone, OpenBLAS (the bound)");
     for (int t = 0; t < BENCH_TOKEN_SETS; t++) fprintf(f, " | %17.3f %7s %7s %7s", r->gemm[t].median, "", "", "");
     fputc('\n', f);
     for (int i = 0; i < BENCH_FWD_CONFIGS; i++) {

@@ -30,9 +30,9 @@ void cg_init(cg *c, LLVMContextRef llctx, LLVMModuleRef mod) {
     /* void parallel(void *pool, void (*fn)(void *, int64_t, int64_t), void *arg, int64_t n) */
     LLVMTypeRef par[4] = {c->ptr, c->ptr, c->ptr, c->i64};
     c->parallel_ty = LLVMFunctionType(c->voidt, par, 4, 0);
-    /* the arguments of a matmul task: {x, W, n, y, in} */
-    LLVMTypeRef mm[5] = {c->ptr, c->ptr, c->i64, c->ptr, c->i64};
-    c->mm_args_ty = LLVMStructTypeInContext(llctx, mm, 5, 0);
+    /* the arguments of a matmul task: {x, W, n, y} */
+    LLVMTypeRef mm[4] = {c->ptr, c->ptr, c->i64, c->ptr};
+    c->mm_args_ty = LLVMStructTypeInContext(llctx, mm, 4, 0);
 }
 
 void cg_fini(cg *c) {
@@ -95,6 +95,13 @@ LLVMValueRef cg_var(cg *c, LLVMTypeRef ty, const char *name) {
     LLVMValueRef v = LLVMBuildAlloca(c->b, ty, name);
     LLVMPositionBuilderAtEnd(c->b, here);
     return v;
+}
+
+LLVMValueRef cg_opaque_i64(cg *c, int64_t v) {
+    LLVMTypeRef ty = LLVMFunctionType(c->i64, &c->i64, 1, 0);
+    LLVMValueRef as = LLVMGetInlineAsm(ty, "", 0, "=r,0", 4, 0, 0, LLVMInlineAsmDialectATT, 0);
+    LLVMValueRef arg = cg_i64(c, v);
+    return LLVMBuildCall2(c->b, ty, as, &arg, 1, "opaque");
 }
 
 LLVMValueRef cg_fast(LLVMValueRef inst) {

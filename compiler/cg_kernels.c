@@ -275,13 +275,12 @@ static void emit_xwt(cg *c, LLVMValueRef sgemm, LLVMValueRef sgemv, LLVMValueRef
  * fraction of the read bandwidth. rb = 4 shares every load of x among four rows
  * (batches); rb = 1 reads W as one sequential stream (one row of x: measured 1.4x
  * faster than four interleaved rows, which the hardware prefetcher follows badly).
- * The dot products run to k_end = in, a value the task loads at run time: with the
- * constant, LLVM unrolled a 1024-long row completely into one chain of dependent
- * FMAs (1.7x slower); unknown, it vectorises with interleaved accumulators. */
+ * The dot products run to an opaque copy of in (cg_opaque_i64). */
 static void emit_rows(cg *c, ir_dtype kind, int rb, LLVMValueRef x, LLVMValueRef w, LLVMValueRef n, LLVMValueRef y,
-                      int64_t out, int64_t in, LLVMValueRef u0, LLVMValueRef u1, LLVMValueRef k_end) {
+                      int64_t out, int64_t in, LLVMValueRef u0, LLVMValueRef u1) {
     enum { RB_MAX = 4 };
     int64_t full = out / rb;
+    LLVMValueRef k_end = cg_opaque_i64(c, in);
     LLVMValueRef acc[RB_MAX];
     for (int r = 0; r < rb; r++) acc[r] = cg_var(c, c->f32, "acc");
     cg_loop o, m, k;
@@ -317,7 +316,7 @@ static void emit_rows(cg *c, ir_dtype kind, int rb, LLVMValueRef x, LLVMValueRef
     im = cg_for(c, &m, cg_i64(c, 0), n, "m");
     xrow = fptr(c, x, mul(c, im, cg_i64(c, in)));
     stv(c, acc[0], cg_f32(c, 0));
-    ik = cg_for(c, &k, cg_i64(c, 0), cg_i64(c, in), "k");
+    ik = cg_for(c, &k, cg_i64(c, 0), k_end, "k");
     LLVMValueRef wv = ld_weight(c, kind, w, add(c, w1, ik));
     stv(c, acc[0], cg_fast(f_add(c, ldv(c, acc[0]), cg_fast(f_mul(c, cg_ldf(c, xrow, ik), wv)))));
     cg_end(c, &k);
@@ -331,18 +330,18 @@ static void emit_rows(cg *c, ir_dtype kind, int rb, LLVMValueRef x, LLVMValueRef
 /* Units of rb rows in W [out, in] (the last may be short). */
 static int64_t units_of(int64_t out, int rb) { return (out + rb - 1) / rb; }
 
-/* The task (ctx.h lj_task_fn) mmtask_<out>_<in>_<kind>_<rb>(args {x, W, n, y, in}, u0, u1):
+/* The task (ctx.h lj_task_fn) mmtask_<out>_<in>_<kind>_<rb>(args {x, W, n, y}, u0, u1):
  * emit_rows over units u0..u1. Built before the matmul kernel that calls it. */
 static LLVMValueRef matmul_task(cg *c, ir_dtype kind, int rb, int64_t out, int64_t in) {
     char name[80];
     snprintf(name, sizeof name, "mmtask_%lld_%lld_%s_%d", (long long)out, (long long)in, ir_dtype_name(kind), rb);
     LLVMValueRef fn;
     if (!cg_kernel_begin(c, name, "pii", &fn)) return fn;
-    LLVMValueRef args = param(c, 0), f[5];
-    LLVMTypeRef ty[5] = {c->ptr, c->ptr, c->i64, c->ptr, c->i64};
-    for (unsigned i = 0; i < 5; i++)
+    LLVMValueRef args = param(c, 0), f[4];
+    LLVMTypeRef ty[4] = {c->ptr, c->ptr, c->i64, c->ptr};
+    for (unsigned i = 0; i < 4; i++)
         f[i] = LLVMBuildLoad2(c->b, ty[i], LLVMBuildStructGEP2(c->b, c->mm_args_ty, args, i, ""), "");
-    emit_rows(c, kind, rb, f[0], f[1], f[2], f[3], out, in, param(c, 1), param(c, 2), f[4]);
+    emit_rows(c, kind, rb, f[0], f[1], f[2], f[3], out, in, param(c, 1), param(c, 2));
     cg_kernel_end(c);
     return fn;
 }
@@ -352,8 +351,8 @@ static LLVMValueRef matmul_task(cg *c, ir_dtype kind, int rb, int64_t out, int64
 static void call_task(cg *c, LLVMValueRef task, int rb, int64_t out, int64_t in) {
     enum { PARALLEL_MIN = 1 << 16 }; /* elements of W: below, a thread's share is not worth a wake-up */
     LLVMValueRef args = cg_var(c, c->mm_args_ty, "mm_args");
-    LLVMValueRef v[5] = {param(c, 0), param(c, 1), param(c, 2), param(c, 3), cg_i64(c, in)};
-    for (unsigned i = 0; i < 5; i++) LLVMBuildStore(c->b, v[i], LLVMBuildStructGEP2(c->b, c->mm_args_ty, args, i, ""));
+    LLVMValueRef v[4] = {param(c, 0), param(c, 1), param(c, 2), param(c, 3)};
+    for (unsigned i = 0; i < 4; i++) LLVMBuildStore(c->b, v[i], LLVMBuildStructGEP2(c->b, c->mm_args_ty, args, i, ""));
     LLVMValueRef units = cg_i64(c, units_of(out, rb));
     if (out * in >= PARALLEL_MIN) {
         LLVMValueRef a[4] = {param(c, 9), task, args, units};
@@ -437,15 +436,47 @@ LLVMValueRef cg_kernel_matmul(cg *c, int64_t out, int64_t in, ir_dtype kind) {
     return fn;
 }
 
-/* (y [n, out], x [n, in], n, site, active, t [n, r_max], sgemm, sgemv):
+/* The LoRA term of up to small_rows rows as plain loops on the calling thread:
+ * t[m, r] = x[m] . A[r] (r < rank), y[m, o] += scale * t[m] . B[o, 0..rank).
+ * A decode step is a few thousand of these tiny products; OpenBLAS would wake its
+ * threads for each, and they would fight the pool's for the cores. */
+static void emit_lora_small(cg *c, LLVMValueRef x, LLVMValueRef A, LLVMValueRef t, LLVMValueRef B, LLVMValueRef y,
+                            LLVMValueRef n, LLVMValueRef rank, LLVMValueRef scale, int64_t in, int64_t out,
+                            int r_max) {
+    LLVMValueRef acc = cg_var(c, c->f32, "acc"), k_end = cg_opaque_i64(c, in);
+    cg_loop m, r, k, o;
+    LLVMValueRef im = cg_for(c, &m, cg_i64(c, 0), n, "m");
+    LLVMValueRef xm = fptr(c, x, mul(c, im, cg_i64(c, in))), tm = fptr(c, t, mul(c, im, cg_i64(c, r_max)));
+    LLVMValueRef ym = fptr(c, y, mul(c, im, cg_i64(c, out)));
+    LLVMValueRef ir = cg_for(c, &r, cg_i64(c, 0), rank, "r");
+    LLVMValueRef ar = fptr(c, A, mul(c, ir, cg_i64(c, in)));
+    stv(c, acc, cg_f32(c, 0));
+    LLVMValueRef ik = cg_for(c, &k, cg_i64(c, 0), k_end, "k");
+    stv(c, acc, cg_fast(f_add(c, ldv(c, acc), cg_fast(f_mul(c, cg_ldf(c, xm, ik), cg_ldf(c, ar, ik))))));
+    cg_end(c, &k);
+    cg_stf(c, tm, ir, ldv(c, acc));
+    cg_end(c, &r);
+    LLVMValueRef io = cg_for(c, &o, cg_i64(c, 0), cg_i64(c, out), "o");
+    LLVMValueRef bo = fptr(c, B, mul(c, io, cg_i64(c, r_max)));
+    stv(c, acc, cg_f32(c, 0));
+    ir = cg_for(c, &r, cg_i64(c, 0), rank, "r");
+    stv(c, acc, cg_fast(f_add(c, ldv(c, acc), cg_fast(f_mul(c, cg_ldf(c, tm, ir), cg_ldf(c, bo, ir))))));
+    cg_end(c, &r);
+    cg_stf(c, ym, io, f_add(c, cg_ldf(c, ym, io), f_mul(c, scale, ldv(c, acc))));
+    cg_end(c, &o);
+    cg_end(c, &m);
+}
+
+/* (y [n, out], x [n, in], n, site, active, t [n, r_max], sgemm, sgemv, small_rows):
  * for each active adapter a with rank r = site->rank[slot_a] > 0:
  *   t[n, r] = x A^T (A = slot's [r, in] rows), y += w_a s_a t B^T (B [out, r], ldb = r_max).
- * The GEMMs run at the slot's true rank, so zero padding costs nothing. */
+ * The products run at the slot's true rank, so zero padding costs nothing: in plain
+ * loops up to small_rows rows (emit_lora_small), through BLAS above. */
 LLVMValueRef cg_kernel_lora(cg *c, int64_t in, int64_t out, int r_max) {
     char name[80];
     snprintf(name, sizeof name, "lora_%lld_%lld_%d", (long long)in, (long long)out, r_max);
     LLVMValueRef fn;
-    if (!cg_kernel_begin(c, name, "qqiqqpqq", &fn)) return fn;
+    if (!cg_kernel_begin(c, name, "qqiqqpqqi", &fn)) return fn;
     LLVMValueRef y = param(c, 0), x = param(c, 1), n = param(c, 2), site = param(c, 3);
     LLVMValueRef active = param(c, 4), t = param(c, 5), sgemm = param(c, 6), sgemv = param(c, 7);
     LLVMValueRef n_act = LLVMBuildSExt(c->b, cg_ld_at(c, c->i32, active, offsetof(lj_active, n)), c->i64, "");
@@ -468,6 +499,13 @@ LLVMValueRef cg_kernel_lora(cg *c, int64_t in, int64_t out, int r_max) {
     LLVMValueRef scale = f_mul(c, cg_ldf(c, scales, slot), w);
     LLVMValueRef A = fptr(c, a_base, mul(c, slot, cg_i64(c, (int64_t)r_max * in)));
     LLVMValueRef B = fptr(c, b_base, mul(c, slot, cg_i64(c, out * r_max)));
+    LLVMBasicBlockRef loops = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "lora_loops");
+    LLVMBasicBlockRef blas = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "lora_blas");
+    LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSLE, n, param(c, 8), ""), loops, blas);
+    LLVMPositionBuilderAtEnd(c->b, loops);
+    emit_lora_small(c, x, A, t, B, y, n, LLVMBuildSExt(c->b, rank, c->i64, ""), scale, in, out, r_max);
+    LLVMBuildBr(c->b, skip);
+    LLVMPositionBuilderAtEnd(c->b, blas);
     LLVMValueRef K = cg_i32(c, (int32_t)in), N = cg_i32(c, (int32_t)out), R = cg_i32(c, r_max);
     /* t = x A^T: [n, rank], row stride r_max */
     emit_xwt(c, sgemm, sgemv, n, x, K, A, K, t, R, rank, K, cg_f32(c, 1.0f), cg_f32(c, 0.0f));

@@ -95,15 +95,15 @@ static bool emit_node(cg *c, const ir_graph *g, const fwd *f, const ir_node *nd,
         int64_t in = nd->in[1]->shape[1], cols = nd->shape[1];
         LLVMValueRef k = cg_kernel_lora(c, in, cols, g->r_max), t = scratch_at(c, f, g->lora_t_off);
         if (!f->decode) {
-            LLVMValueRef a[8] = {out, in1, f->n, site, f->active, t, f->sgemm, f->sgemv};
-            call(c, k, a, 8);
+            LLVMValueRef a[9] = {out, in1, f->n, site, f->active, t, f->sgemm, f->sgemv, f->small_rows};
+            call(c, k, a, 9);
             return true;
         }
         cg_loop r; /* each row gathers its own slots (BGMV) */
         LLVMValueRef row = cg_for(c, &r, cg_i64(c, 0), f->n, "row");
-        LLVMValueRef a[8] = {row_ptr(c, out, row, cols), row_ptr(c, in1, row, in), cg_i64(c, 1), site,
-                             row_elem(c, c->ptr, f->row_active, row), t, f->sgemm, f->sgemv};
-        call(c, k, a, 8);
+        LLVMValueRef a[9] = {row_ptr(c, out, row, cols), row_ptr(c, in1, row, in), cg_i64(c, 1), site,
+                             row_elem(c, c->ptr, f->row_active, row), t, f->sgemm, f->sgemv, f->small_rows};
+        call(c, k, a, 9);
         cg_end(c, &r);
         return true;
     }

@@ -45,7 +45,7 @@ typedef struct cg {
     LLVMTypeRef i32, i64, f32, ptr, voidt;
     LLVMTypeRef sgemm_ty, sgemv_ty;  /* cblas_sgemm / cblas_sgemv signatures (ctx.h) */
     LLVMTypeRef parallel_ty;         /* ctx.h lj_parallel_fn */
-    LLVMTypeRef mm_args_ty;          /* {x, W, n, y, in}: what a matmul task reads */
+    LLVMTypeRef mm_args_ty;          /* {x, W, n, y}: what a matmul task reads */
     LLVMValueRef fn;                 /* function being built */
     LLVMBasicBlockRef entry;         /* its entry block (allocas go here) */
     LLVMValueRef saved_fn;           /* caller's state while a kernel is built */
@@ -69,6 +69,11 @@ void cg_stf(cg *c, LLVMValueRef base, LLVMValueRef idx, LLVMValueRef v);        
 LLVMValueRef cg_ld_at(cg *c, LLVMTypeRef ty, LLVMValueRef base, int64_t byte_off); /* *(ty *)(base + off) */
 LLVMValueRef cg_var(cg *c, LLVMTypeRef ty, const char *name);                      /* alloca in entry */
 LLVMValueRef cg_fast(LLVMValueRef inst); /* allow reassociation (vectorisable reductions); returns inst */
+/* v as a value the optimiser cannot see through (an empty inline asm), for the trip
+ * count of a dot product: with a constant, LLVM unrolled a 1024-long row completely
+ * into one chain of dependent FMAs (1.7x slower); unknown, it vectorises with
+ * interleaved accumulators. */
+LLVMValueRef cg_opaque_i64(cg *c, int64_t v);
 LLVMValueRef cg_intrinsic(cg *c, const char *name, LLVMValueRef *args, int n); /* f32 overload */
 /* Starts (or finds) the internal function `name` with params described by sig,
  * one char each: 'p' ptr (noalias), 'q' ptr (may alias), 'i' i64. Returns true
@@ -96,8 +101,9 @@ LLVMValueRef cg_kernel_matmul(cg *c, int64_t out, int64_t in, ir_dtype kind);
         (sgemv for one row when small_rows is 0); f16/bf16 keep the row loop up to 8
         rows, then widen blocks of W into wconv for sgemm */
 LLVMValueRef cg_kernel_lora(cg *c, int64_t in, int64_t out, int r_max);
-    /* (y [n, out], x [n, in], n, site, active, t [n, r_max], sgemm, sgemv):
-       y += sum_a w_a s_a (x A_a^T) B_a^T at each slot's true rank */
+    /* (y [n, out], x [n, in], n, site, active, t [n, r_max], sgemm, sgemv, small_rows):
+       y += sum_a w_a s_a (x A_a^T) B_a^T at each slot's true rank; plain loops up to
+       small_rows rows, BLAS above */
 
 /* ---- codegen.c: planned IR -> LLVM module with `lj_forward` and `lj_decode` (ctx.h) ---- */
 /* Requires a verified, planned graph. Builds into mod (borrowed). */
