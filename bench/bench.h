@@ -20,7 +20,7 @@ enum {
     BENCH_SWAPS = BENCH_TARGET_SETS * BENCH_RANKS,
     BENCH_COMPILES = BENCH_WIDTHS * BENCH_LAYER_SETS,
     BENCH_DECODE_CONFIGS = 5,   /* batch 1: base, one adapter; batch 8: base, shared, mixed */
-    BENCH_DECODE_PROGRESS = 4,  /* bench_progress calls of bench_decode */
+    BENCH_DECODE_PROGRESS = 3,  /* bench_progress calls of bench_decode */
 };
 
 typedef struct bench_stat {

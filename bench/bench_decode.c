@@ -5,10 +5,10 @@
  * sharing one.
  *
  * Inputs: the model and eight rank-16 adapters on all seven projections, made by
- * lorajit_gen under the work dir (reused). Measures the read and copy bandwidth
- * (streaming sum and memcpy of a large buffer, on the OpenBLAS thread count), one
- * 64-token prefill, and lorajit_decode steps round-robin over five configurations
- * and the same projection GEMMs alone through OpenBLAS at M = 1 and 8.
+ * lorajit_gen under the work dir (reused). Measures one 64-token prefill, then
+ * round-robin: lorajit_decode steps in five configurations, the same projection
+ * GEMMs alone through OpenBLAS at M = 1 and 8, and the read and copy bandwidth
+ * (streaming sum and memcpy of a large buffer, on the OpenBLAS thread count).
  * Outputs: r->dec, its table lines (bench_decode_print) and JSON (bench_decode_json). */
 #define _GNU_SOURCE
 #include <limits.h>
@@ -90,7 +90,7 @@ static double st_data_bytes(const char *path) {
 // ----------------------------------------------------------------------------
 // bandwidth: every thread streams its part of one large buffer
 
-typedef float v4f __attribute__((vector_size(16)));
+typedef float v16f __attribute__((vector_size(64)));
 
 typedef struct bw_part {
     const char *src; /* [bytes] */
@@ -105,14 +105,19 @@ typedef struct bw_arg {
     bw_part part[DEC_MAX_THREADS];
 } bw_arg;
 
-static void *read_part(void *p) {
+/* Sums the part's floats in 64-byte vectors, eight chains (the adds never wait for
+ * memory). Cloned for AVX-512, AVX2 and baseline x86-64, picked at run time for the
+ * host, so the read is as wide as the compiled kernels' own loads. */
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void *read_part(void *p) {
     bw_part *s = p;
-    const v4f *x = (const v4f *)s->src;
-    v4f a = {0}, b = {0}, c = {0}, d = {0}; /* four chains: the adds never wait for memory */
-    for (size_t i = 0, n = s->bytes / sizeof(v4f); i + 4 <= n; i += 4)
-        a += x[i], b += x[i + 1], c += x[i + 2], d += x[i + 3];
-    v4f t = a + b + c + d;
-    s->sum = t[0] + t[1] + t[2] + t[3];
+    const v16f *x = (const v16f *)s->src;
+    v16f a[8] = {{0}};
+    for (size_t i = 0, n = s->bytes / sizeof(v16f); i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) a[k] += x[i + k];
+    v16f t = a[0] + a[1] + a[2] + a[3] + a[4] + a[5] + a[6] + a[7];
+    float sum = 0;
+    for (int k = 0; k < 16; k++) sum += t[k];
+    s->sum = sum;
     return NULL;
 }
 
@@ -131,23 +136,31 @@ static void bw_once(void *p) {
     for (int i = 1; i < a->threads; i++) pthread_join(t[i], NULL);
 }
 
-static void bench_bandwidth(bench_decode_result *d, int reps) {
-    char *src = aligned_alloc(64, d->bw_bytes), *dst = aligned_alloc(64, d->bw_bytes);
-    if (!src || !dst) bench_die("out of memory (two buffers of %zu MiB)", d->bw_bytes >> 20);
-    memset(src, 0, d->bw_bytes); /* every page mapped before timing */
-    memset(dst, 0, d->bw_bytes);
+/* Two buffers of d->bw_bytes and the read and copy jobs over them, split among
+ * d->threads threads; timed round-robin with the decode steps, so the bound sees
+ * the same moments of machine load as the steps it bounds. */
+typedef struct bw_bufs {
+    char *src, *dst;
     bw_arg rd, cp;
-    rd.threads = cp.threads = d->threads;
-    rd.fn = read_part, cp.fn = copy_part;
+} bw_bufs;
+
+static void bw_open(bw_bufs *b, const bench_decode_result *d) {
+    b->src = aligned_alloc(64, d->bw_bytes), b->dst = aligned_alloc(64, d->bw_bytes);
+    if (!b->src || !b->dst) bench_die("out of memory (two buffers of %zu MiB)", d->bw_bytes >> 20);
+    memset(b->src, 0, d->bw_bytes); /* every page mapped before timing */
+    memset(b->dst, 0, d->bw_bytes);
+    b->rd.threads = b->cp.threads = d->threads;
+    b->rd.fn = read_part, b->cp.fn = copy_part;
     size_t part = d->bw_bytes / (size_t)d->threads / 64 * 64;
     for (int i = 0; i < d->threads; i++) {
         size_t off = part * (size_t)i, len = i == d->threads - 1 ? d->bw_bytes - off : part;
-        rd.part[i] = cp.part[i] = (bw_part){src + off, dst + off, len, 0};
+        b->rd.part[i] = b->cp.part[i] = (bw_part){b->src + off, b->dst + off, len, 0};
     }
-    bench_job jobs[2] = {{NULL, bw_once, NULL, &rd, &d->read}, {NULL, bw_once, NULL, &cp, &d->copy}};
-    bench_measure_jobs(jobs, 2, reps);
-    free(src);
-    free(dst);
+}
+
+static void bw_close(bw_bufs *b) {
+    free(b->src);
+    free(b->dst);
 }
 
 // ----------------------------------------------------------------------------
@@ -213,7 +226,7 @@ void bench_decode(bench_result *r, const char *exe_dir, const char *work, int n_
     d->elem_bytes = strcmp(d->dtype, "F32") ? 2 : 4;
     d->threads = r->threads < 1 ? 1 : r->threads > DEC_MAX_THREADS ? DEC_MAX_THREADS : r->threads;
     d->bw_bytes = (size_t)(quick ? 256 : 1024) << 20;
-    int steps = quick ? 5 : 32, bw_reps = quick ? 3 : 7;
+    int steps = quick ? 5 : 32;
 
     /* inputs */
     char model_dir[PATH_MAX], ad_dir[DEC_BATCH][PATH_MAX], args[PATH_MAX + 256], tag[64];
@@ -256,10 +269,6 @@ void bench_decode(bench_result *r, const char *exe_dir, const char *work, int n_
                      (double)d->elem_bytes * row->batch * d->dim + row->n_adapters * d->adapter_bytes;
     }
 
-    bench_progress("decode: read and copy bandwidth, %zu MiB, %d thread%s", d->bw_bytes >> 20, d->threads,
-                   d->threads > 1 ? "s" : "");
-    bench_bandwidth(d, bw_reps);
-
     /* the engine: eight sequences, eight rank-16 slots on the seven projections */
     bench_progress("decode: compiling, loading %d adapters, prefill of %d tokens", DEC_BATCH, DEC_PROMPT);
     lorajit_options opts = {.max_rank = d->rank, .targets = "all-linear", .max_adapters = DEC_BATCH,
@@ -283,12 +292,16 @@ void bench_decode(bench_result *r, const char *exe_dir, const char *work, int n_
     bench_job pj = {prefill_prep, prefill_once, NULL, &pa, &d->prefill};
     bench_measure_jobs(&pj, 1, DEC_BATCH);
 
-    /* decode: one warm-up round, then `steps` rounds of the five configurations and
-     * the GEMMs alone at M = 1 and M = 8 */
-    bench_progress("decode: %d steps of batch 1 and %d, five configurations and the GEMMs round-robin", steps,
-                   DEC_BATCH);
+    /* decode: one warm-up round, then `steps` rounds of the five configurations, the
+     * GEMMs alone at M = 1 and M = 8, and the read and copy bandwidth */
+    bench_progress("decode: %d steps of batch 1 and %d, five configurations, the GEMMs and the bandwidth "
+                   "(%zu MiB) round-robin", steps, DEC_BATCH, d->bw_bytes >> 20);
     step_arg sa[BENCH_DECODE_CONFIGS];
-    bench_job jobs[BENCH_DECODE_CONFIGS + 2];
+    bench_job jobs[BENCH_DECODE_CONFIGS + 4];
+    bw_bufs bw;
+    bw_open(&bw, d);
+    jobs[BENCH_DECODE_CONFIGS + 2] = (bench_job){NULL, bw_once, NULL, &bw.rd, &d->read};
+    jobs[BENCH_DECODE_CONFIGS + 3] = (bench_job){NULL, bw_once, NULL, &bw.cp, &d->copy};
     bench_gemm g1 = {0}, g8;
     bench_gemm_open(&g1, model_dir, d->n_layers);
     g8 = g1, g1.n = 1, g8.n = DEC_BATCH;
@@ -302,8 +315,9 @@ void bench_decode(bench_result *r, const char *exe_dir, const char *work, int n_
         jobs[c] = (bench_job){step_prep, step_once, NULL, &sa[c], &d->rows[c].step};
     }
     d->pos_start = lorajit_seq_pos(e, 0);
-    bench_measure_jobs(jobs, BENCH_DECODE_CONFIGS + 2, steps);
+    bench_measure_jobs(jobs, BENCH_DECODE_CONFIGS + 4, steps);
     bench_gemm_close(&g1); /* g8 shares its mapping and buffers */
+    bw_close(&bw);
     d->pos_end = lorajit_seq_pos(e, 0);
     d->finite = true;
     for (size_t i = 0; i < DEC_BATCH * (size_t)d->vocab; i++) d->finite &= isfinite(logits[i]) != 0;
