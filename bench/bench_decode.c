@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 
@@ -194,6 +195,14 @@ typedef struct step_arg {
     float *logits;            /* [DEC_BATCH, vocab] */
 } step_arg;
 
+/* Before each timed job: idle long enough for every spinning thread to sleep (the
+ * engine's pool polls 3 ms; OpenBLAS's threads up to 2^28 cycles, ~0.1 s), so each
+ * job starts on quiet cores whatever ran before it. Not timed. */
+static void settle(void *p) {
+    (void)p;
+    nanosleep(&(struct timespec){0, 120 * 1000 * 1000}, NULL);
+}
+
 /* Rows 0..batch-1 = sequences 0..batch-1, their adapters as the mode says, and
  * the next token of each. */
 static void step_prep(void *p) {
@@ -205,6 +214,7 @@ static void step_prep(void *p) {
         a->tokens[i] = (int32_t)(((unsigned)a->step * 7919u + (unsigned)i * 104729u + 13u) % (unsigned)a->vocab);
     }
     a->step++;
+    settle(NULL);
 }
 static void step_once(void *p) {
     step_arg *a = p;
@@ -300,13 +310,13 @@ void bench_decode(bench_result *r, const char *exe_dir, const char *work, int n_
     bench_job jobs[BENCH_DECODE_CONFIGS + 4];
     bw_bufs bw;
     bw_open(&bw, d);
-    jobs[BENCH_DECODE_CONFIGS + 2] = (bench_job){NULL, bw_once, NULL, &bw.rd, &d->read};
-    jobs[BENCH_DECODE_CONFIGS + 3] = (bench_job){NULL, bw_once, NULL, &bw.cp, &d->copy};
+    jobs[BENCH_DECODE_CONFIGS + 2] = (bench_job){settle, bw_once, NULL, &bw.rd, &d->read};
+    jobs[BENCH_DECODE_CONFIGS + 3] = (bench_job){settle, bw_once, NULL, &bw.cp, &d->copy};
     bench_gemm g1 = {0}, g8;
     bench_gemm_open(&g1, model_dir, d->n_layers);
     g8 = g1, g1.n = 1, g8.n = DEC_BATCH;
-    jobs[BENCH_DECODE_CONFIGS] = (bench_job){NULL, bench_gemm_once, NULL, &g1, &d->gemm[0]};
-    jobs[BENCH_DECODE_CONFIGS + 1] = (bench_job){NULL, bench_gemm_once, NULL, &g8, &d->gemm[1]};
+    jobs[BENCH_DECODE_CONFIGS] = (bench_job){settle, bench_gemm_once, NULL, &g1, &d->gemm[0]};
+    jobs[BENCH_DECODE_CONFIGS + 1] = (bench_job){settle, bench_gemm_once, NULL, &g8, &d->gemm[1]};
     float *logits = malloc(sizeof(float) * DEC_BATCH * (size_t)d->vocab);
     if (!logits) bench_die("out of memory");
     for (int c = 0; c < BENCH_DECODE_CONFIGS; c++) {
