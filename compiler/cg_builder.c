@@ -5,6 +5,8 @@
  * Input: a cg with its module; output: IR in that module. */
 #include <string.h>
 
+#include <llvm-c/DebugInfo.h>
+
 #include "compiler.h"
 
 void cg_init(cg *c, LLVMContextRef llctx, LLVMModuleRef mod) {
@@ -59,11 +61,24 @@ LLVMValueRef cg_for(cg *c, cg_loop *l, LLVMValueRef begin, LLVMValueRef end, con
     return l->iv;
 }
 
-void cg_end(cg *c, cg_loop *l) {
+void cg_end(cg *c, cg_loop *l) { cg_end_no_unroll(c, l, false); }
+
+void cg_end_no_unroll(cg *c, cg_loop *l, bool no_unroll) {
     LLVMValueRef next = LLVMBuildNSWAdd(c->b, l->iv, cg_i64(c, 1), "next");
     LLVMBasicBlockRef latch = LLVMGetInsertBlock(c->b);
     LLVMAddIncoming(l->iv, &next, &latch, 1);
-    LLVMBuildBr(c->b, l->header);
+    LLVMValueRef br = LLVMBuildBr(c->b, l->header);
+    if (no_unroll) { /* !llvm.loop !{self, !{"llvm.loop.unroll.disable"}, !{"llvm.loop.interleave.count", 4}} */
+        LLVMMetadataRef self = LLVMTemporaryMDNode(c->llctx, NULL, 0);
+        LLVMMetadataRef name = LLVMMDStringInContext2(c->llctx, "llvm.loop.unroll.disable", 24);
+        LLVMMetadataRef il[2] = {LLVMMDStringInContext2(c->llctx, "llvm.loop.interleave.count", 26),
+                                 LLVMValueAsMetadata(cg_i32(c, 4))};
+        LLVMMetadataRef ops[3] = {self, LLVMMDNodeInContext2(c->llctx, &name, 1), LLVMMDNodeInContext2(c->llctx, il, 2)};
+        LLVMMetadataRef loop = LLVMMDNodeInContext2(c->llctx, ops, 3);
+        LLVMMetadataReplaceAllUsesWith(self, loop); /* also disposes the temporary */
+        LLVMSetMetadata(br, LLVMGetMDKindIDInContext(c->llctx, "llvm.loop", 9),
+                        LLVMMetadataAsValue(c->llctx, loop));
+    }
     LLVMPositionBuilderAtEnd(c->b, l->exit);
 }
 
@@ -95,13 +110,6 @@ LLVMValueRef cg_var(cg *c, LLVMTypeRef ty, const char *name) {
     LLVMValueRef v = LLVMBuildAlloca(c->b, ty, name);
     LLVMPositionBuilderAtEnd(c->b, here);
     return v;
-}
-
-LLVMValueRef cg_opaque_i64(cg *c, int64_t v) {
-    LLVMTypeRef ty = LLVMFunctionType(c->i64, &c->i64, 1, 0);
-    LLVMValueRef as = LLVMGetInlineAsm(ty, "", 0, "=r,0", 4, 0, 0, LLVMInlineAsmDialectATT, 0);
-    LLVMValueRef arg = cg_i64(c, v);
-    return LLVMBuildCall2(c->b, ty, as, &arg, 1, "opaque");
 }
 
 LLVMValueRef cg_fast(LLVMValueRef inst) {

@@ -275,12 +275,11 @@ static void emit_xwt(cg *c, LLVMValueRef sgemm, LLVMValueRef sgemv, LLVMValueRef
  * fraction of the read bandwidth. rb = 4 shares every load of x among four rows
  * (batches); rb = 1 reads W as one sequential stream (one row of x: measured 1.4x
  * faster than four interleaved rows, which the hardware prefetcher follows badly).
- * The dot products run to an opaque copy of in (cg_opaque_i64). */
+ * The dot products are kept from unrolling completely (cg_end_no_unroll). */
 static void emit_rows(cg *c, ir_dtype kind, int rb, LLVMValueRef x, LLVMValueRef w, LLVMValueRef n, LLVMValueRef y,
                       int64_t out, int64_t in, LLVMValueRef u0, LLVMValueRef u1) {
     enum { RB_MAX = 4 };
     int64_t full = out / rb;
-    LLVMValueRef k_end = cg_opaque_i64(c, in);
     LLVMValueRef acc[RB_MAX];
     for (int r = 0; r < rb; r++) acc[r] = cg_var(c, c->f32, "acc");
     cg_loop o, m, k;
@@ -294,13 +293,13 @@ static void emit_rows(cg *c, ir_dtype kind, int rb, LLVMValueRef x, LLVMValueRef
     LLVMValueRef im = cg_for(c, &m, cg_i64(c, 0), n, "m");
     LLVMValueRef xrow = fptr(c, x, mul(c, im, cg_i64(c, in)));
     for (int r = 0; r < rb; r++) stv(c, acc[r], cg_f32(c, 0));
-    LLVMValueRef ik = cg_for(c, &k, cg_i64(c, 0), k_end, "k");
+    LLVMValueRef ik = cg_for(c, &k, cg_i64(c, 0), cg_i64(c, in), "k");
     LLVMValueRef xv = cg_ldf(c, xrow, ik);
     for (int r = 0; r < rb; r++) {
         LLVMValueRef wv = ld_weight(c, kind, w, add(c, wrow[r], ik));
         stv(c, acc[r], cg_fast(f_add(c, ldv(c, acc[r]), cg_fast(f_mul(c, xv, wv)))));
     }
-    cg_end(c, &k);
+    cg_end_no_unroll(c, &k, true);
     LLVMValueRef yrow = mul(c, im, cg_i64(c, out));
     for (int r = 0; r < rb; r++) cg_stf(c, y, add(c, yrow, add(c, o0, cg_i64(c, r))), ldv(c, acc[r]));
     cg_end(c, &m);
@@ -316,10 +315,10 @@ static void emit_rows(cg *c, ir_dtype kind, int rb, LLVMValueRef x, LLVMValueRef
     im = cg_for(c, &m, cg_i64(c, 0), n, "m");
     xrow = fptr(c, x, mul(c, im, cg_i64(c, in)));
     stv(c, acc[0], cg_f32(c, 0));
-    ik = cg_for(c, &k, cg_i64(c, 0), k_end, "k");
+    ik = cg_for(c, &k, cg_i64(c, 0), cg_i64(c, in), "k");
     LLVMValueRef wv = ld_weight(c, kind, w, add(c, w1, ik));
     stv(c, acc[0], cg_fast(f_add(c, ldv(c, acc[0]), cg_fast(f_mul(c, cg_ldf(c, xrow, ik), wv)))));
-    cg_end(c, &k);
+    cg_end_no_unroll(c, &k, true);
     cg_stf(c, y, add(c, mul(c, im, cg_i64(c, out)), io), ldv(c, acc[0]));
     cg_end(c, &m);
     cg_end(c, &o);
@@ -445,7 +444,7 @@ LLVMValueRef cg_kernel_matmul(cg *c, int64_t out, int64_t in, ir_dtype kind) {
 static void emit_lora_small(cg *c, LLVMValueRef x, LLVMValueRef A, LLVMValueRef t, LLVMValueRef B, LLVMValueRef y,
                             LLVMValueRef n, LLVMValueRef rank, LLVMValueRef scale, int64_t in, int64_t out,
                             int r_max) {
-    LLVMValueRef acc = cg_var(c, c->f32, "acc"), k_end = cg_opaque_i64(c, in);
+    LLVMValueRef acc = cg_var(c, c->f32, "acc");
     cg_loop m, r, k, o;
     LLVMValueRef im = cg_for(c, &m, cg_i64(c, 0), n, "m");
     LLVMValueRef xm = fptr(c, x, mul(c, im, cg_i64(c, in))), tm = fptr(c, t, mul(c, im, cg_i64(c, r_max)));
@@ -453,9 +452,9 @@ static void emit_lora_small(cg *c, LLVMValueRef x, LLVMValueRef A, LLVMValueRef 
     LLVMValueRef ir = cg_for(c, &r, cg_i64(c, 0), rank, "r");
     LLVMValueRef ar = fptr(c, A, mul(c, ir, cg_i64(c, in)));
     stv(c, acc, cg_f32(c, 0));
-    LLVMValueRef ik = cg_for(c, &k, cg_i64(c, 0), k_end, "k");
+    LLVMValueRef ik = cg_for(c, &k, cg_i64(c, 0), cg_i64(c, in), "k");
     stv(c, acc, cg_fast(f_add(c, ldv(c, acc), cg_fast(f_mul(c, cg_ldf(c, xm, ik), cg_ldf(c, ar, ik))))));
-    cg_end(c, &k);
+    cg_end_no_unroll(c, &k, true);
     cg_stf(c, tm, ir, ldv(c, acc));
     cg_end(c, &r);
     LLVMValueRef io = cg_for(c, &o, cg_i64(c, 0), cg_i64(c, out), "o");

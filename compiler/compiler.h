@@ -60,6 +60,11 @@ void cg_init(cg *c, LLVMContextRef llctx, LLVMModuleRef mod); /* creates c->b; c
 void cg_fini(cg *c);
 LLVMValueRef cg_for(cg *c, cg_loop *l, LLVMValueRef begin, LLVMValueRef end, const char *name);
 void cg_end(cg *c, cg_loop *l);
+/* cg_end; with no_unroll the loop is marked llvm.loop.unroll.disable and
+ * llvm.loop.interleave.count 4: a dot product of a constant 1024 floats was
+ * otherwise unrolled completely into one chain of dependent FMAs (1.7x slower),
+ * and a run-time trip count instead doubled compile time (epilogues, remainders). */
+void cg_end_no_unroll(cg *c, cg_loop *l, bool no_unroll);
 LLVMValueRef cg_i64(cg *c, int64_t v);
 LLVMValueRef cg_i32(cg *c, int32_t v);
 LLVMValueRef cg_f32(cg *c, float v);
@@ -69,11 +74,6 @@ void cg_stf(cg *c, LLVMValueRef base, LLVMValueRef idx, LLVMValueRef v);        
 LLVMValueRef cg_ld_at(cg *c, LLVMTypeRef ty, LLVMValueRef base, int64_t byte_off); /* *(ty *)(base + off) */
 LLVMValueRef cg_var(cg *c, LLVMTypeRef ty, const char *name);                      /* alloca in entry */
 LLVMValueRef cg_fast(LLVMValueRef inst); /* allow reassociation (vectorisable reductions); returns inst */
-/* v as a value the optimiser cannot see through (an empty inline asm), for the trip
- * count of a dot product: with a constant, LLVM unrolled a 1024-long row completely
- * into one chain of dependent FMAs (1.7x slower); unknown, it vectorises with
- * interleaved accumulators. */
-LLVMValueRef cg_opaque_i64(cg *c, int64_t v);
 LLVMValueRef cg_intrinsic(cg *c, const char *name, LLVMValueRef *args, int n); /* f32 overload */
 /* Starts (or finds) the internal function `name` with params described by sig,
  * one char each: 'p' ptr (noalias), 'q' ptr (may alias), 'i' i64. Returns true
