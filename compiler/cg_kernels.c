@@ -268,6 +268,22 @@ static void emit_xwt(cg *c, LLVMValueRef sgemm, LLVMValueRef sgemv, LLVMValueRef
     LLVMPositionBuilderAtEnd(c->b, done);
 }
 
+/* acc[r] = x[0..len) . w[wrow[r] ..) for r < nr, W of dtype kind: one pass over x
+ * shared by the nr rows (the accumulators start at 0). no_unroll keeps a long dot
+ * from being unrolled into one chain of FMAs (cg_end_no_unroll). */
+static void emit_dots(cg *c, ir_dtype kind, LLVMValueRef x, LLVMValueRef w, const LLVMValueRef *wrow, int nr,
+                      LLVMValueRef len, bool no_unroll, const LLVMValueRef *acc) {
+    cg_loop k;
+    for (int r = 0; r < nr; r++) stv(c, acc[r], cg_f32(c, 0));
+    LLVMValueRef ik = cg_for(c, &k, cg_i64(c, 0), len, "k");
+    LLVMValueRef xv = cg_ldf(c, x, ik);
+    for (int r = 0; r < nr; r++) {
+        LLVMValueRef wv = ld_weight(c, kind, w, add(c, wrow[r], ik));
+        stv(c, acc[r], cg_fast(f_add(c, ldv(c, acc[r]), cg_fast(f_mul(c, xv, wv)))));
+    }
+    cg_end_no_unroll(c, &k, no_unroll);
+}
+
 /* y[n, out] = x[n, in] W^T for a few rows (a decode batch), W of dtype kind, over
  * units u0..u1 of rb rows of W (the last unit also takes the out % rb rows left).
  * rb rows of W at a time are dotted with each row of x, so W is read from memory
@@ -282,7 +298,7 @@ static void emit_rows(cg *c, ir_dtype kind, int rb, LLVMValueRef x, LLVMValueRef
     int64_t full = out / rb;
     LLVMValueRef acc[RB_MAX];
     for (int r = 0; r < rb; r++) acc[r] = cg_var(c, c->f32, "acc");
-    cg_loop o, m, k;
+    cg_loop o, m;
     /* blocks u0 .. min(u1, full) of rb rows of W */
     LLVMValueRef hi = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, u1, cg_i64(c, full), ""), u1,
                                       cg_i64(c, full), "hi");
@@ -292,14 +308,7 @@ static void emit_rows(cg *c, ir_dtype kind, int rb, LLVMValueRef x, LLVMValueRef
     for (int r = 0; r < rb; r++) wrow[r] = mul(c, add(c, o0, cg_i64(c, r)), cg_i64(c, in));
     LLVMValueRef im = cg_for(c, &m, cg_i64(c, 0), n, "m");
     LLVMValueRef xrow = fptr(c, x, mul(c, im, cg_i64(c, in)));
-    for (int r = 0; r < rb; r++) stv(c, acc[r], cg_f32(c, 0));
-    LLVMValueRef ik = cg_for(c, &k, cg_i64(c, 0), cg_i64(c, in), "k");
-    LLVMValueRef xv = cg_ldf(c, xrow, ik);
-    for (int r = 0; r < rb; r++) {
-        LLVMValueRef wv = ld_weight(c, kind, w, add(c, wrow[r], ik));
-        stv(c, acc[r], cg_fast(f_add(c, ldv(c, acc[r]), cg_fast(f_mul(c, xv, wv)))));
-    }
-    cg_end_no_unroll(c, &k, true);
+    emit_dots(c, kind, xrow, w, wrow, rb, cg_i64(c, in), true, acc);
     LLVMValueRef yrow = mul(c, im, cg_i64(c, out));
     for (int r = 0; r < rb; r++) cg_stf(c, y, add(c, yrow, add(c, o0, cg_i64(c, r))), ldv(c, acc[r]));
     cg_end(c, &m);
@@ -313,12 +322,7 @@ static void emit_rows(cg *c, ir_dtype kind, int rb, LLVMValueRef x, LLVMValueRef
     LLVMValueRef io = cg_for(c, &o, cg_i64(c, full * rb), cg_i64(c, out), "o");
     LLVMValueRef w1 = mul(c, io, cg_i64(c, in));
     im = cg_for(c, &m, cg_i64(c, 0), n, "m");
-    xrow = fptr(c, x, mul(c, im, cg_i64(c, in)));
-    stv(c, acc[0], cg_f32(c, 0));
-    ik = cg_for(c, &k, cg_i64(c, 0), cg_i64(c, in), "k");
-    LLVMValueRef wv = ld_weight(c, kind, w, add(c, w1, ik));
-    stv(c, acc[0], cg_fast(f_add(c, ldv(c, acc[0]), cg_fast(f_mul(c, cg_ldf(c, xrow, ik), wv)))));
-    cg_end_no_unroll(c, &k, true);
+    emit_dots(c, kind, fptr(c, x, mul(c, im, cg_i64(c, in))), w, &w1, 1, cg_i64(c, in), true, acc);
     cg_stf(c, y, add(c, mul(c, im, cg_i64(c, out)), io), ldv(c, acc[0]));
     cg_end(c, &m);
     cg_end(c, &o);
@@ -445,24 +449,18 @@ static void emit_lora_small(cg *c, LLVMValueRef x, LLVMValueRef A, LLVMValueRef 
                             LLVMValueRef n, LLVMValueRef rank, LLVMValueRef scale, int64_t in, int64_t out,
                             int r_max) {
     LLVMValueRef acc = cg_var(c, c->f32, "acc");
-    cg_loop m, r, k, o;
+    cg_loop m, r, o;
     LLVMValueRef im = cg_for(c, &m, cg_i64(c, 0), n, "m");
     LLVMValueRef xm = fptr(c, x, mul(c, im, cg_i64(c, in))), tm = fptr(c, t, mul(c, im, cg_i64(c, r_max)));
     LLVMValueRef ym = fptr(c, y, mul(c, im, cg_i64(c, out)));
     LLVMValueRef ir = cg_for(c, &r, cg_i64(c, 0), rank, "r");
-    LLVMValueRef ar = fptr(c, A, mul(c, ir, cg_i64(c, in)));
-    stv(c, acc, cg_f32(c, 0));
-    LLVMValueRef ik = cg_for(c, &k, cg_i64(c, 0), cg_i64(c, in), "k");
-    stv(c, acc, cg_fast(f_add(c, ldv(c, acc), cg_fast(f_mul(c, cg_ldf(c, xm, ik), cg_ldf(c, ar, ik))))));
-    cg_end_no_unroll(c, &k, true);
+    LLVMValueRef arow = mul(c, ir, cg_i64(c, in));
+    emit_dots(c, IR_F32, xm, A, &arow, 1, cg_i64(c, in), true, &acc);
     cg_stf(c, tm, ir, ldv(c, acc));
     cg_end(c, &r);
     LLVMValueRef io = cg_for(c, &o, cg_i64(c, 0), cg_i64(c, out), "o");
-    LLVMValueRef bo = fptr(c, B, mul(c, io, cg_i64(c, r_max)));
-    stv(c, acc, cg_f32(c, 0));
-    ir = cg_for(c, &r, cg_i64(c, 0), rank, "r");
-    stv(c, acc, cg_fast(f_add(c, ldv(c, acc), cg_fast(f_mul(c, cg_ldf(c, tm, ir), cg_ldf(c, bo, ir))))));
-    cg_end(c, &r);
+    LLVMValueRef brow = mul(c, io, cg_i64(c, r_max));
+    emit_dots(c, IR_F32, tm, B, &brow, 1, rank, false, &acc);
     cg_stf(c, ym, io, f_add(c, cg_ldf(c, ym, io), f_mul(c, scale, ldv(c, acc))));
     cg_end(c, &o);
     cg_end(c, &m);

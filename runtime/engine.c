@@ -44,10 +44,6 @@ static void code_release(lj_code *code) {
     memset(code, 0, sizeof *code);
 }
 
-/* The compiled code's view for one call: a copy of e->ctx for the caller to point
- * at its scratch, caches and adapter set. */
-lj_ctx lj_engine_ctx(const lorajit_engine *e) { return e->ctx; }
-
 lorajit_status lj_engine_start(lorajit_engine *e, const char *model_dir, lj_layout *L,
                                lj_code code) {
     if (!e) {
@@ -266,7 +262,7 @@ lorajit_status lorajit_forward(lorajit_engine *e, const int32_t *tokens, int n, 
     lj_worker *w;
     if ((st = lj_worker_get(&e->serve, true, &w, err))) return lj_engine_leave(e, st);
     lj_snapshot *v = lj_snapshot_acquire(&e->serve);
-    lj_ctx c = lj_engine_ctx(e); /* the worker's private cache: a forward never touches a sequence */
+    lj_ctx c = e->ctx; /* the worker's private cache: a forward never touches a sequence */
     c.active = &v->applied;
     c.scratch = w->scratch;
     c.key_cache = w->key_cache;

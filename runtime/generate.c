@@ -180,7 +180,7 @@ lorajit_status lj_seq_prefill(lorajit_engine *e, int seq, const int32_t *tokens,
     const lj_active *act;
     lj_snapshot *v = lj_snapshot_acquire(&e->serve); /* one adapter state for the whole prefill */
     if ((st = seq_active(e, v, seq, &act, what, err))) goto done;
-    lj_ctx c = lj_engine_ctx(e);
+    lj_ctx c = e->ctx;
     c.scratch = w->scratch;
     c.key_cache = e->key_cache + seq * e->cache_stride;
     c.value_cache = e->value_cache + seq * e->cache_stride;
@@ -237,7 +237,7 @@ lorajit_status lj_decode_step(lorajit_engine *e, const int *seqs, const int32_t 
     lj_snapshot *v = lj_snapshot_acquire(&e->serve); /* one adapter state for every row */
     for (int i = 0; i < n && !st; i++) st = seq_active(e, v, seqs[i], &act[i], what, err);
     if (!st) {
-        lj_ctx c = lj_engine_ctx(e); /* all caches: row i's block is found through seq[i] */
+        lj_ctx c = e->ctx; /* all caches: row i's block is found through seq[i] */
         c.scratch = w->scratch;
         c.key_cache = e->key_cache;
         c.value_cache = e->value_cache;

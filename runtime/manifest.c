@@ -21,8 +21,6 @@
 #define MANIFEST_FORMAT "lorajit-artifact"
 #define MANIFEST_MAX_WEIGHTS (1 << 20)
 #define MANIFEST_MAX_SIZE (INT64_C(1) << 40)
-/* Names of the LJ_DTYPE_* a weight's code reads (ctx.h), as safetensors spells them. */
-static const char *const dtype_names[] = {"F32", "F16", "BF16"};
 
 uint64_t lj_fnv1a64(const void *data, size_t n, uint64_t h) {
     const unsigned char *p = data;
@@ -159,7 +157,7 @@ static bool add_tensors(cJSON *root, const lj_layout *L) {
             cJSON_Delete(shape);
             return false;
         }
-        if (!cJSON_AddStringToObject(w, "dtype", dtype_names[L->weights[i].dtype])) return false; /* what the code reads */
+        if (!cJSON_AddStringToObject(w, "dtype", st_dtype_name(lj_dtype_st(L->weights[i].dtype)))) return false; /* what the code reads */
     }
     cJSON *ss = cJSON_AddArrayToObject(root, "lora_sites");
     if (!ss) return false;
@@ -357,8 +355,8 @@ static lorajit_status read_weights(const cJSON *arr, const where *top, lj_layout
             else dims[k] = (int64_t)d->valuedouble;
         }
         int dt = -1;
-        for (int k = 0; k < 3; k++)
-            if (!strcmp(dtype, dtype_names[k])) dt = k;
+        for (int k = LJ_DTYPE_F32; k <= LJ_DTYPE_BF16; k++)
+            if (!strcmp(dtype, st_dtype_name(lj_dtype_st(k)))) dt = k;
         if (nd < 1 || nd > 2 || !name[0] || dt < 0 || (dt != LJ_DTYPE_F32 && nd != 2))
             return lj_fail(top->err, LORAJIT_E_FORMAT, "%s: %s tensor \"%s\": want a name, dtype \"F32\" (or "
                            "\"F16\" / \"BF16\" for a matrix) and a shape of 1 or 2 positive sizes", top->path,

@@ -238,6 +238,7 @@ lorajit_status lj_weights_open(const char *model_dir, const lj_layout *L, lj_wei
 /* dtypes[i] = the LJ_DTYPE_* model_dir's files hold for tensor names[i]: F16 or BF16
  * when so, else F32 (also for a missing or unsupported tensor: lj_weights_open
  * names those). A folder without weight files gives all F32 and LORAJIT_OK. */
+st_dtype lj_dtype_st(int32_t d); /* LJ_DTYPE_* -> its safetensors dtype (names via st_dtype_name) */
 lorajit_status lj_weights_probe(const char *model_dir, const char *const *names, int n, int32_t *dtypes,
                                 lj_err *err);
 void lj_weights_free(lj_weights *w); /* NULL does nothing */
@@ -512,8 +513,6 @@ lj_err *lj_engine_err(lorajit_engine *e);
  * code, also on failure. */
 lorajit_status lj_engine_start(lorajit_engine *e, const char *model_dir, lj_layout *L,
                                lj_code code);
-/* A copy of e->ctx for one call (the caller sets scratch, caches and the active set). */
-lj_ctx lj_engine_ctx(const lorajit_engine *e);
 /* Start of every public call that changes or uses e: finds (or makes) the calling
  * thread's error record, clears it and points *err at it (borrowed; valid until
  * lorajit_engine_free); refuses a NULL engine or one that did not start (what

@@ -202,7 +202,7 @@ static lorajit_status bind_weight(lj_weights *w, int i, const lj_weight_desc *d,
     size_t n = (size_t)d->rows * (size_t)(d->cols ? d->cols : 1);
     w->dtype[i] = d->dtype;
     if (d->dtype != LJ_DTYPE_F32) {
-        st_dtype want = d->dtype == LJ_DTYPE_F16 ? ST_F16 : ST_BF16;
+        st_dtype want = lj_dtype_st(d->dtype);
         if (t->dtype != want)
             return lj_fail(err, LORAJIT_E_SHAPE, "%s: tensor \"%s\": the code was compiled for %s weights, "
                            "the file holds %s (compile again for these weights)", f->path, d->name,
@@ -300,6 +300,10 @@ lorajit_status lj_weights_probe(const char *model_dir, const char *const *names,
     for (int i = 0; i < w.n_files; i++) st_close(w.files[i]);
     free(w.files);
     return s;
+}
+
+st_dtype lj_dtype_st(int32_t d) {
+    return d == LJ_DTYPE_F16 ? ST_F16 : d == LJ_DTYPE_BF16 ? ST_BF16 : ST_F32;
 }
 
 void lj_weights_free(lj_weights *w) {
