@@ -24,6 +24,7 @@
 
 #include "bench.h"
 #include "compiler.h"
+#include "serving.h"
 
 #ifndef LORAJIT_SOURCE_DIR
 #define LORAJIT_SOURCE_DIR "."

@@ -12,7 +12,7 @@
 #include <llvm-c/TargetMachine.h>
 
 #include "ir.h"
-#include "runtime.h"
+#include "code.h"
 
 /* ---- frontend_llama.c: config + schema -> IR ----
  * Builds the whole LLaMA forward pass (llama2.c's forward(), HF tensor names) with

@@ -22,7 +22,7 @@
 
 #include "check.h"
 #include "lorajit.h"
-#include "runtime.h"
+#include "serving.h"
 
 #define TINY "conformance/models/llama-tiny"
 #define ADAPTERS "conformance/adapters/llama-tiny"

@@ -11,7 +11,7 @@
 #include <pthread.h>
 #include <time.h>
 
-#include "runtime.h"
+#include "engine.h"
 #include "walk.h"
 
 #define N_FWD_STATES 7 /* 0 base; 1+c: x alone (content c); 4+c: x:1 + z:0.5 */

@@ -8,7 +8,7 @@
  * adapter alone, the adapter list and the stats must be byte for byte as before (only
  * failed_calls grows, by one), and the message must name the cause. Usage:
  * test_failpoints BUILD_DIR (uses BUILD_DIR/lorajit_gen); run from tests/. */
-#include "runtime.h"
+#include "serving.h"
 #include "walk.h"
 
 #define MAX_LISTED 8

@@ -15,6 +15,7 @@
 
 #include "check.h"
 #include "compiler.h"
+#include "serving.h"
 
 enum { V = 11, D = 16, VOUT = 7, R_MAX = 8, SEQ = 16, NH = 4, NKV = 2, HS = 4, KVD = NKV * HS };
 

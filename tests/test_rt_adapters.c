@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 
 #include "check.h"
-#include "runtime.h"
+#include "serving.h"
 
 #define CONF "conformance/adapters/llama-tiny/"
 #define R_MAX 16

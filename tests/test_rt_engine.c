@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "runtime.h"
+#include "serving.h"
 
 #define MODEL "conformance/models/llama-tiny"
 #define CONF "conformance/adapters/llama-tiny/"

@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 
 #include "check.h"
-#include "runtime.h"
+#include "formats.h"
 
 #define TINY "conformance/models/llama-tiny"
 

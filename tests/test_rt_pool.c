@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "runtime.h"
+#include "serving.h"
 
 enum { MAX_UNITS = 1000 };
 

@@ -16,7 +16,7 @@
 
 #include "check.h"
 #include "lorajit.h"
-#include "runtime.h"
+#include "serving.h"
 
 #define TINY_MODEL "conformance/models/llama-tiny"
 #define TINY_ADAPTERS "conformance/adapters/llama-tiny"

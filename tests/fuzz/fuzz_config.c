@@ -7,7 +7,7 @@
 #include <math.h>
 
 #include "fuzz.h"
-#include "runtime.h"
+#include "formats.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     lj_config c;

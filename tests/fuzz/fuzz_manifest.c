@@ -10,7 +10,7 @@
 #include <cjson/cJSON.h>
 
 #include "fuzz.h"
-#include "runtime.h"
+#include "formats.h"
 
 /* Returns true when the manifest was refused for its seal alone. */
 static bool parse_and_check(const char *text, size_t len) {

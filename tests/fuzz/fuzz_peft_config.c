@@ -6,7 +6,7 @@
  * and patterns, and layers >= 0; it is freed twice (the second free must be a
  * no-op on the zeroed struct). A refusal must carry a message. */
 #include "fuzz.h"
-#include "runtime.h"
+#include "formats.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     peft_config c;

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "runtime.h"
+#include "formats.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     st_file *f = NULL;

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "runtime.h"
+#include "formats.h"
 
 static bool same_schema(const lj_schema *a, const lj_schema *b) {
     return a->r_max == b->r_max && a->target_mask == b->target_mask && a->n_slots == b->n_slots &&

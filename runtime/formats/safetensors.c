@@ -19,7 +19,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "runtime.h"
+#include "formats.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors.c reads little-endian data in place; a big-endian host needs byte swaps"

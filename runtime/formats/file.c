@@ -14,7 +14,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "runtime.h"
+#include "formats.h"
 
 /* On success *fd is an open descriptor the caller closes. */
 lorajit_status lj_open_regular(const char *path, int *fd, size_t *size, lj_err *err) {

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime.h"
+#include "serving.h"
 
 #define GOLDEN_GAMMA 0x9E3779B97F4A7C15ull
 

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "runtime.h"
+#include "serving.h"
 
 /* How long an idle helper polls for the next run before it sleeps. The matmuls of
  * a forward or decode step come a few microseconds to a few milliseconds apart

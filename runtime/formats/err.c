@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime.h"
+#include "formats.h"
 
 /* The one file-scope mutable variable in runtime/, kept on purpose: a test-only
  * hook that makes the k-th allocation from now on fail (0: never). Tests set it

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime.h"
+#include "serving.h"
 
 static void site_free(lj_lora_site *s) {
     free(s->a);

@@ -5,7 +5,7 @@
  * This file only allocates, frees and looks up sites. */
 #include <stdlib.h>
 
-#include "runtime.h"
+#include "formats.h"
 
 /* Caller owns the result (all fields zero, arrays NULL); free with lj_layout_free().
  * NULL when out of memory. */

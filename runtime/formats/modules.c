@@ -4,7 +4,7 @@
  * parent submodules ("self_attn", "mlp"), and back. Static tables, no state. */
 #include <string.h>
 
-#include "runtime.h"
+#include "formats.h"
 
 static const char *const module_names[LJ_MOD_COUNT] = {
     "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",

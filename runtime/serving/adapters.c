@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime.h"
+#include "serving.h"
 
 /* applied = the chosen set, or nothing when disabled. */
 static void applied_update(lj_registry *r) {

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime.h"
+#include "serving.h"
 
 /* ---- CPU features ---- */
 

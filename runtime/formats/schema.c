@@ -12,7 +12,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "runtime.h"
+#include "formats.h"
 
 #define SCHEMA_MAX_RANK 1024
 #define SCHEMA_MAX_SLOTS 64

@@ -19,7 +19,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "runtime.h"
+#include "formats.h"
 
 #define WEIGHTS_MAX_SHARDS 10000
 #define WEIGHTS_PATH_MAX 4096

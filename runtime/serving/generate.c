@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "runtime.h"
+#include "engine.h"
 
 static int64_t now_ns(void) {
     struct timespec ts;

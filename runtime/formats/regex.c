@@ -11,7 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime.h"
+#include <regex.h>
+
+#include "formats.h"
+
+struct lj_regex {
+    regex_t re;
+};
 
 #define REGEX_MAX_LEN 1024     /* characters of one pattern */
 #define REGEX_MAX_NODES 20000  /* bound on the parse tree glibc builds for it */
@@ -95,7 +101,7 @@ static double regex_nodes(const char *p, int *repeats) {
 
 /* Caller owns *out; free with lj_regex_free(). */
 lorajit_status lj_regex_compile(const char *prefix, const char *body, const char *path,
-                                const char *field, regex_t **out, lj_err *err) {
+                                const char *field, lj_regex **out, lj_err *err) {
     if (strlen(body) > REGEX_MAX_LEN)
         return lj_fail(err, LORAJIT_E_UNSUPPORTED, "%s: field '%s': regular expression of %zu "
                        "characters; at most %d", path, field, strlen(body), REGEX_MAX_LEN);
@@ -112,17 +118,17 @@ lorajit_status lj_regex_compile(const char *prefix, const char *body, const char
                        REGEX_MAX_REPEATS, nodes > 1e9 ? 1e9 : nodes, REGEX_MAX_NODES);
     size_t n = strlen(prefix) + strlen(body) + 8;
     char *src = lj_malloc(n);
-    regex_t *re = lj_malloc(sizeof *re);
+    lj_regex *re = lj_malloc(sizeof *re);
     lorajit_status st = LORAJIT_OK;
     if (!src || !re) {
         st = lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory compiling '%s'", path, field);
         goto fail;
     }
     snprintf(src, n, "^%s(%s)$", prefix, body);
-    int rc = regcomp(re, src, REG_EXTENDED | REG_NOSUB);
+    int rc = regcomp(&re->re, src, REG_EXTENDED | REG_NOSUB);
     if (rc != 0) {
         char why[128];
-        regerror(rc, re, why, sizeof why);
+        regerror(rc, &re->re, why, sizeof why);
         st = lj_fail(err, LORAJIT_E_FORMAT, "%s: field '%s': bad regular expression '%s': %s",
                      path, field, body, why);
         goto fail;
@@ -136,8 +142,12 @@ fail:
     return st;
 }
 
-void lj_regex_free(regex_t *re) {
+bool lj_regex_match(const lj_regex *re, const char *s) {
+    return regexec(&re->re, s, 0, NULL, 0) == 0;
+}
+
+void lj_regex_free(lj_regex *re) {
     if (!re) return;
-    regfree(re);
+    regfree(&re->re);
     free(re);
 }

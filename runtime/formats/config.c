@@ -12,7 +12,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "runtime.h"
+#include "formats.h"
 
 #define CFG_MAX_DIM (INT64_C(1) << 20)    /* any width, head count or context length */
 #define CFG_MAX_LAYERS INT64_C(4096)

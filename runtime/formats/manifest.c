@@ -16,7 +16,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "runtime.h"
+#include "formats.h"
 
 #define MANIFEST_FORMAT "lorajit-artifact"
 #define MANIFEST_MAX_WEIGHTS (1 << 20)

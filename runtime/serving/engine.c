@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime.h"
+#include "engine.h"
 
 
 lorajit_engine *lj_engine_alloc(void) {

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "runtime.h"
+#include "formats.h"
 
 #define PEFT_CONFIG_FILE "adapter_config.json"
 #define PEFT_WEIGHTS_FILE "adapter_model.safetensors"
@@ -60,7 +60,7 @@ static bool suffix_match(const char *path, const char *name) {
 }
 
 static bool match_path(const peft_match *m, const char *path) {
-    if (m->re) return regexec(m->re, path, 0, NULL, 0) == 0;
+    if (m->re) return lj_regex_match(m->re, path);
     for (int i = 0; i < m->n; i++)
         if (suffix_match(path, m->names[i])) return true;
     return false;
@@ -124,7 +124,7 @@ static lorajit_status targets_parse(const cJSON *j, const char *path, peft_match
     if (m->re) {
         static const char *const others[] = {"lm_head", "model.embed_tokens", "model.norm"};
         for (int k = 0; k < 3; k++)
-            if (regexec(m->re, others[k], 0, NULL, 0) == 0)
+            if (lj_regex_match(m->re, others[k]))
                 return lj_fail(err, LORAJIT_E_UNSUPPORTED,
                                "%s: field 'target_modules' selects '%s'; lorajit serves LoRA on "
                                "the seven LLaMA projections only", path, others[k]);
@@ -180,7 +180,7 @@ static lorajit_status patterns_parse(const cJSON *j, const char *field, bool is_
 /* First entry whose key matches path. Borrowed; valid until peft_config_free(). */
 static const peft_pattern *pattern_find(const peft_pattern *p, int n, const char *path) {
     for (int i = 0; i < n; i++)
-        if (regexec(p[i].re, path, 0, NULL, 0) == 0) return &p[i];
+        if (lj_regex_match(p[i].re, path)) return &p[i];
     return NULL;
 }
 

@@ -1,0 +1,33 @@
+/* code.h — the hand-off between a compiler and the runtime: what compiled code
+ * is (entry points, who owns them, how it was made) and the one call that puts
+ * it in an engine. compiler/ (the JIT) and serving/artifact.c (dlopen of an
+ * ahead-of-time library) are the two producers; serving/engine.c the consumer.
+ * Includes the formats (the layout) and ctx.h (the ABI); nothing of serving. */
+#ifndef LORAJIT_CODE_H
+#define LORAJIT_CODE_H
+
+#include "ctx.h"
+#include "formats.h"
+
+/* What a compiler hands the runtime: entry point plus who owns the code. */
+typedef struct lj_code {
+    lj_forward_fn forward;
+    lj_decode_fn decode;           /* batched decode step over several sequences */
+    void *owner;                   /* e.g. the JIT session */
+    void (*release)(void *owner);  /* frees owner; called once by the engine */
+    char *ir_text;                 /* malloc'd text of the IR, for lorajit_engine_print_ir; may be NULL */
+    int64_t compiles;              /* compilations that produced this code (1) */
+    double compile_ms;
+} lj_code;
+/* An empty handle whose error can be set. Caller owns the result; free with
+ * lorajit_engine_free(). NULL when out of memory (or out of thread keys). */
+lorajit_engine *lj_engine_alloc(void);
+/* The open path's error record (single-threaded, before the engine is shared). */
+lj_err *lj_engine_err(lorajit_engine *e);
+/* Binds weights, allocates slots, the sequences' KV caches and a first worker,
+ * publishes the empty adapter state and installs code. Takes ownership of L and
+ * code, also on failure. */
+lorajit_status lj_engine_start(lorajit_engine *e, const char *model_dir, lj_layout *L,
+                               lj_code code);
+
+#endif /* LORAJIT_CODE_H */

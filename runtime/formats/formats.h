@@ -1,0 +1,318 @@
+/* formats.h — internal header of runtime/formats/: the readers and writers of
+ * every file lorajit touches (config.json, the adapter schema, safetensors, the
+ * shard index, PEFT adapter folders, an artifact's manifest), the layout the
+ * compiled code expects, and the error record they all report through. Pure
+ * parsers: nothing here knows of threads, locks or the engine.
+ *
+ * Shapes: row-major, safetensors order [out, in]. Errors: every fallible function
+ * takes an lj_err and returns its status; messages name the file, tensor or field
+ * (and the byte offset where one applies). */
+#ifndef LORAJIT_FORMATS_H
+#define LORAJIT_FORMATS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ctx.h"
+#include "lorajit.h"
+
+/* ---- err.c: status + message, assertions ---- */
+typedef struct lj_err {
+    lorajit_status status; /* LORAJIT_OK when no error */
+    char msg[1024];
+} lj_err;
+
+/* Records s and a printf-style message in err (when err is not NULL) and returns s. */
+lorajit_status lj_fail(lj_err *err, lorajit_status s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void lj_err_clear(lj_err *err);
+/* Bug in lorajit itself (never bad input): prints file:line and aborts. */
+void lj_abort(const char *file, int line, const char *what);
+#define LJ_ASSERT(x) ((x) ? (void)0 : lj_abort(__FILE__, __LINE__, #x))
+
+/* Allocation hooks (tests inject failures through lj_alloc_fail_after). */
+void *lj_malloc(size_t n);              /* Caller owns the result; free with free(). NULL on failure. */
+void *lj_calloc(size_t n, size_t size); /* Caller owns the result; free with free(). */
+char *lj_strdup(const char *s);         /* Caller owns the result; free with free(). NULL on failure. */
+/* Test hook: make the k-th lj_malloc/lj_calloc from now on fail (k >= 1); 0 disables. */
+void lj_alloc_fail_after(long k);
+
+/* ---- file.c: whole-file reads, paths ---- */
+/* Opens path read-only and checks it is a regular file of a representable size.
+ * On success the caller owns *fd (close it); on failure *fd is -1 and err names path. */
+lorajit_status lj_open_regular(const char *path, int *fd, size_t *size, lj_err *err);
+/* Reads path into a NUL-terminated buffer. Caller owns *data; free with free(). */
+lorajit_status lj_read_file(const char *path, char **data, size_t *len, lj_err *err);
+/* Writes dir + "/" + name into out (cap bytes); fails with E_ARG if it does not fit. */
+lorajit_status lj_path_join(char *out, size_t cap, const char *dir, const char *name, lj_err *err);
+struct cJSON;
+/* Parses text[0..len) (need not be NUL-terminated) as one JSON value, refusing
+ * trailing garbage. A syntax error is E_FORMAT naming path and the byte offset
+ * (base + offset into text; base is where text starts in the file).
+ * Caller owns *root; free with cJSON_Delete(). On failure *root is NULL. */
+lorajit_status lj_json_parse(const char *text, size_t len, const char *path, size_t base,
+                             struct cJSON **root, lj_err *err);
+
+/* ---- modules.c: the seven LoRA target modules of a LLaMA block ---- */
+typedef enum lj_module {
+    LJ_MOD_Q, LJ_MOD_K, LJ_MOD_V, LJ_MOD_O, LJ_MOD_GATE, LJ_MOD_UP, LJ_MOD_DOWN,
+    LJ_MOD_COUNT
+} lj_module;
+const char *lj_module_name(int m);      /* "q_proj" ... "down_proj"; static text */
+const char *lj_module_parent(int m);    /* "self_attn" or "mlp" */
+int lj_module_from_name(const char *s); /* -1 when s is not one of the seven */
+
+/* ---- config.c: Hugging Face config.json of a LLaMA-family model ---- */
+typedef struct lj_config {
+    int64_t dim;          /* hidden_size */
+    int64_t hidden_dim;   /* intermediate_size */
+    int64_t n_layers;     /* num_hidden_layers */
+    int64_t n_heads;      /* num_attention_heads */
+    int64_t n_kv_heads;   /* num_key_value_heads (default n_heads) */
+    int64_t head_size;    /* head_dim (default dim / n_heads) */
+    int64_t vocab_size;
+    int64_t seq_len;      /* max_position_embeddings (default 2048) */
+    float rms_eps;        /* rms_norm_eps (default 1e-6) */
+    float rope_theta;     /* default 10000 */
+    bool tie_embeddings;  /* tie_word_embeddings (default false) */
+    bool attention_bias;  /* q/k/v/o carry biases */
+    bool mlp_bias;        /* gate/up/down carry biases */
+} lj_config;
+/* Parses config.json text; path is used in messages only. Refuses, naming the
+ * field: a model_type present and other than "llama", a rope_scaling that is not
+ * null, hidden_act other than "silu", missing, non-integer or non-positive sizes,
+ * n_heads not a multiple of n_kv_heads, absurd sizes (a dimension over 1<<20,
+ * more than 4096 layers, a vocabulary over 1<<24). */
+lorajit_status lj_config_parse(const char *text, size_t len, const char *path, lj_config *cfg,
+                               lj_err *err);
+lorajit_status lj_config_read(const char *path, lj_config *cfg, lj_err *err);
+
+/* ---- schema.c: the adapter schema ---- */
+typedef struct lj_schema {
+    int r_max;            /* max_rank (default 64) */
+    unsigned target_mask; /* bit m set: module m carries a slot (default all seven) */
+    int n_slots;          /* max_adapters: resident adapters (default 8, 1..64) */
+    int64_t max_tokens;   /* tokens per forward call (default seq_len, at most it) */
+    int64_t seq_len;      /* KV cache positions per sequence (options.max_seq_len, default cfg->seq_len) */
+    int max_batch;        /* sequences with a KV cache (options.max_batch, default 4) */
+} lj_schema;
+/* Parses schema JSON {"max_rank", "target_modules", "max_adapters", "max_tokens"}
+ * into *s, starting from what *s holds (fields absent stay). path for messages. */
+lorajit_status lj_schema_parse(const char *text, size_t len, const char *path, lj_schema *s,
+                               lj_err *err);
+/* Defaults, then opts->schema_path, then opts' non-zero fields; validates against cfg. */
+lorajit_status lj_schema_resolve(const lorajit_options *opts, const lj_config *cfg, lj_schema *s,
+                                 lj_err *err);
+
+/* ---- layout.c: what the compiled code expects (made by compiler/, owned by runtime) ---- */
+typedef struct lj_weight_desc {
+    char *name;    /* safetensors tensor name, e.g. "model.layers.0.self_attn.q_proj.weight" */
+    int64_t rows;  /* [rows, cols], or [rows] when cols == 0 */
+    int64_t cols;
+    int32_t dtype; /* LJ_DTYPE_* the compiled code reads: F32, or F16/BF16 for a matrix */
+} lj_weight_desc;
+typedef struct lj_site_desc {
+    int layer;
+    int module;    /* lj_module */
+    int64_t in;    /* K */
+    int64_t out;   /* N */
+} lj_site_desc;
+typedef struct lj_layout {
+    lj_config cfg;
+    lj_schema schema;
+    int n_weights;
+    lj_weight_desc *weights;   /* [n_weights], by weight id */
+    int n_sites;
+    lj_site_desc *sites;       /* [n_sites], by site id */
+    int64_t scratch_per_token; /* floats */
+    int64_t scratch_fixed;     /* floats */
+} lj_layout;
+/* Caller owns the result (all fields zero, arrays NULL); free with lj_layout_free(). */
+lj_layout *lj_layout_new(void);
+void lj_layout_free(lj_layout *L); /* frees names and arrays too; NULL does nothing */
+/* Site id of (layer, module), or -1 when that linear carries no slot. */
+int lj_layout_site(const lj_layout *L, int layer, int module);
+
+/* ---- manifest.c: an artifact's manifest.json (compiler/ writes it, artifact.c reads it) ---- */
+#define LJ_ARTIFACT_MANIFEST "manifest.json"
+#define LJ_ARTIFACT_LIBRARY "liblorajit_model.so"
+#define LJ_ARTIFACT_IR "model.ir"
+#define LJ_FNV_OFFSET UINT64_C(0xcbf29ce484222325) /* FNV-1a 64 offset basis */
+/* FNV-1a 64 of data[0..n), continuing from h (LJ_FNV_OFFSET to start). data is
+ * borrowed for the call. */
+uint64_t lj_fnv1a64(const void *data, size_t n, uint64_t h);
+/* FNV-1a 64 of the whole file at path (borrowed for the call). */
+lorajit_status lj_file_hash(const char *path, uint64_t *out, lj_err *err);
+typedef struct lj_manifest {
+    int abi_version;       /* LJ_ABI_VERSION of the ctx.h the code was compiled against */
+    lj_layout *L;          /* config, schema, weights, sites, scratch sizes */
+    char triple[128];      /* e.g. "x86_64-pc-linux-gnu" */
+    char cpu[64];          /* LLVM CPU name: the host's ("znver3") or an x86-64 level ("x86-64-v2") */
+    char *features;        /* "+avx2,-avx512f,..." as LLVM spells them */
+    uint64_t ir_hash;      /* FNV-1a 64 of model.ir, the lorajit IR text */
+    uint64_t code_hash;    /* FNV-1a 64 of the optimised LLVM module text; the library's lj_code_hash */
+    uint64_t library_hash; /* FNV-1a 64 of liblorajit_model.so */
+} lj_manifest;
+/* Writes dir/manifest.json from m (borrowed), sealed with "manifest_hash". */
+lorajit_status lj_manifest_write(const char *dir, const lj_manifest *m, lj_err *err);
+/* Reads dir/manifest.json: checks manifest_hash, the ABI version and every field
+ * (sites against the schema and the weights' shapes) and rebuilds the layout.
+ * Caller owns m->L and m->features; free with lj_manifest_clear(). On failure
+ * *m is cleared. */
+lorajit_status lj_manifest_read(const char *dir, lj_manifest *m, lj_err *err);
+/* The same on text[0..len) (for fuzzing); text and path are borrowed for the call,
+ * path is used in messages only. Caller owns m->L and m->features; free with
+ * lj_manifest_clear(). */
+lorajit_status lj_manifest_parse(const char *text, size_t len, const char *path, lj_manifest *m,
+                                 lj_err *err);
+void lj_manifest_clear(lj_manifest *m); /* frees L and features; NULL does nothing */
+/* Sets root's "manifest_hash" to the hash of root's compact text without it
+ * (tests use it to forge a manifest that passes the hash). root is borrowed. */
+lorajit_status lj_manifest_seal(struct cJSON *root, lj_err *err);
+/* The first config field (Hugging Face name) where model differs from artifact,
+ * as E_SHAPE naming model_path, the field and both values. All borrowed for the call. */
+lorajit_status lj_config_compare(const lj_config *artifact, const lj_config *model, const char *model_path,
+                                 const char *artifact_dir, lj_err *err);
+
+/* ---- safetensors.c: mmap reader, validated header ---- */
+typedef enum st_dtype {
+    ST_F32, ST_F16, ST_BF16, ST_F64, ST_I64, ST_I32, ST_I16, ST_I8, ST_U8, ST_BOOL,
+    ST_DTYPE_COUNT
+} st_dtype;
+typedef struct st_tensor {
+    char *name;
+    st_dtype dtype;
+    int ndim;            /* 0..8 */
+    int64_t shape[8];
+    uint64_t begin, end; /* data_offsets, relative to the data section */
+    const void *data;    /* borrowed; points into the mapping */
+} st_tensor;
+typedef struct st_file {
+    char *path;
+    void *map;           /* [size] the whole file: read-only mmap, or the borrowed buffer */
+    size_t size;
+    bool mapped;         /* true: map is our mmap, unmapped by st_close; false: borrowed */
+    size_t data_start;   /* 8 + header length */
+    int n_tensors;
+    st_tensor *tensors;  /* [n_tensors], sorted by name */
+} st_file;
+/* Maps and validates path: header length within the file (and at most 100 MB),
+ * valid JSON, known dtypes, shapes whose byte size equals end - begin, offsets
+ * inside the data section and not overlapping. Caller owns *out; free with
+ * st_close(). On failure *out is NULL and err names the file, tensor and offset. */
+lorajit_status st_open(const char *path, st_file **out, lj_err *err);
+/* Same checks on a buffer (for fuzzing); buf is borrowed and must outlive *out. */
+lorajit_status st_open_buffer(const void *buf, size_t size, const char *name, st_file **out,
+                              lj_err *err);
+void st_close(st_file *f); /* NULL does nothing */
+/* Borrowed; valid until st_close(f). NULL if absent. */
+const st_tensor *st_find(const st_file *f, const char *name);
+const char *st_dtype_name(st_dtype d);
+size_t st_dtype_size(st_dtype d);
+/* Converts t (F32, F16 or BF16) to n f32 values in dst (n = element count of t);
+ * other dtypes fail naming the tensor. */
+lorajit_status st_to_f32(const st_file *f, const st_tensor *t, float *dst, lj_err *err);
+
+/* ---- weights.c: the model's tensors bound to the layout ---- */
+typedef struct lj_weights {
+    int n;                /* = layout n_weights */
+    const void **data;    /* [n] by weight id: into the mmap (F32, or F16/BF16 matrices) or owned[] */
+    int32_t *dtype;       /* [n] LJ_DTYPE_* of data[i]: the layout's */
+    void **owned;         /* [n] malloc'd copies (widened to f32, or unaligned 16-bit), NULL where mapped */
+    int n_files;
+    st_file **files;      /* [n_files] open shards */
+} lj_weights;
+/* Opens model_dir/model.safetensors, or every shard named by
+ * model_dir/model.safetensors.index.json, and binds each layout weight by name,
+ * checking its shape. Caller owns *out; free with lj_weights_free(). */
+lorajit_status lj_weights_open(const char *model_dir, const lj_layout *L, lj_weights **out,
+                               lj_err *err);
+/* dtypes[i] = the LJ_DTYPE_* model_dir's files hold for tensor names[i]: F16 or BF16
+ * when so, else F32 (also for a missing or unsupported tensor: lj_weights_open
+ * names those). A folder without weight files gives all F32 and LORAJIT_OK. */
+st_dtype lj_dtype_st(int32_t d); /* LJ_DTYPE_* -> its safetensors dtype (names via st_dtype_name) */
+lorajit_status lj_weights_probe(const char *model_dir, const char *const *names, int n, int32_t *dtypes,
+                                lj_err *err);
+void lj_weights_free(lj_weights *w); /* NULL does nothing */
+/* Parses model.safetensors.index.json text ("weight_map": {tensor: shard file}) into
+ * its distinct shard file names, sorted. Refuses, naming path and entry: a missing or
+ * empty weight_map, a non-string entry, a shard that is not a plain file name (no
+ * '/', '\\' or ".."), more than 10000 shards. Caller owns *shards; free with
+ * lj_shard_names_free(*shards, *n_shards). On failure *shards is NULL. */
+lorajit_status lj_shard_index_parse(const char *text, size_t len, const char *path, char ***shards,
+                                    int *n_shards, lj_err *err);
+void lj_shard_names_free(char **names, int n); /* NULL does nothing */
+
+/* ---- regex.c: regular expressions from adapter files, bounded before regcomp ---- */
+typedef struct lj_regex lj_regex; /* a compiled POSIX ERE (regex_t inside regex.c) */
+/* Compiles "^" prefix "(" body ")$" (REG_EXTENDED | REG_NOSUB). Refuses, naming path
+ * and field: a body over 1024 characters, a repeat of a repeat ("a**"), over 64
+ * repeats, or repeats that expand past 20000 nodes. Caller owns *out; free with
+ * lj_regex_free(). */
+lorajit_status lj_regex_compile(const char *prefix, const char *body, const char *path,
+                                const char *field, lj_regex **out, lj_err *err);
+/* true when re matches the whole of s (both borrowed for the call). */
+bool lj_regex_match(const lj_regex *re, const char *s);
+void lj_regex_free(lj_regex *re); /* NULL does nothing */
+
+/* ---- peft.c: PEFT adapter folders, validated into an image before any write ---- */
+typedef struct peft_site_w {
+    int site;            /* layout site id */
+    int rank;            /* r of this module (rank_pattern applied) */
+    float scale;         /* alpha/r or alpha/sqrt(r) (alpha_pattern, use_rslora applied) */
+    const float *a;      /* [rank, in]: borrowed from the mapping (F32) or into owned */
+    const float *b;      /* [out, rank] */
+} peft_site_w;
+typedef struct peft_adapter {
+    int n;               /* sites this adapter covers */
+    peft_site_w *w;      /* [n], ordered by site id */
+    size_t bytes;        /* f32 bytes of all A and B */
+    st_file *file;       /* the open adapter_model.safetensors (owned) */
+    float *owned;        /* [f32 values of the non-borrowed A/B] conversions, owned; NULL if none */
+} peft_adapter;
+/* A module selector of adapter_config.json (target_modules, exclude_modules): a
+ * list of names, each matched as a dotted suffix of the module path
+ * ("model.layers.3.self_attn.q_proj"), or one regex matched against the whole path. */
+typedef struct peft_match {
+    lj_regex *re;        /* owned, compiled "^(PATTERN)$" (REG_EXTENDED); NULL for a list */
+    int n;
+    char **names;        /* [n] owned suffixes */
+} peft_match;
+/* One rank_pattern / alpha_pattern entry: applies where "^(.*\.)?(KEY)$" matches. */
+typedef struct peft_pattern {
+    char *key;           /* owned, as written in the JSON */
+    lj_regex *re;        /* owned */
+    double value;
+} peft_pattern;
+/* Parsed adapter_config.json (PEFT's LoraConfig, the fields that change results). */
+typedef struct peft_config {
+    int r;
+    double alpha;
+    bool use_rslora;
+    peft_match targets;  /* target_modules (null: PEFT's LLaMA default q_proj, v_proj) */
+    peft_match excludes; /* exclude_modules (null: none) */
+    int n_rank_pattern;
+    peft_pattern *rank_pattern;   /* [n_rank_pattern], first match wins */
+    int n_alpha_pattern;
+    peft_pattern *alpha_pattern;  /* [n_alpha_pattern] */
+    int n_layers;        /* layers_to_transform: 0 = every layer */
+    int *layers;         /* [n_layers] owned */
+} peft_config;
+/* Parses adapter_config.json text; refuses, naming the field: peft_type other than
+ * LORA, use_dora, bias other than "none", modules_to_save, fan_in_fan_out,
+ * lora_bias, layers_pattern other than "layers", layer_replication, target_modules
+ * naming anything but the seven projections, missing r / lora_alpha. Caller owns
+ * *cfg's contents; free with peft_config_free(). */
+lorajit_status peft_config_parse(const char *text, size_t len, const char *path, peft_config *cfg,
+                                 lj_err *err);
+void peft_config_free(peft_config *cfg); /* NULL-safe, frees contents only */
+/* Reads dir/adapter_config.json and dir/adapter_model.safetensors and checks every
+ * tensor against L: names, targeted modules inside the schema, rank <= r_max,
+ * shapes [r, in] / [out, r], none missing, none extra. Writes nothing shared.
+ * Caller owns *out; free with peft_adapter_free(). */
+lorajit_status peft_adapter_read(const char *dir, const lj_layout *L, peft_adapter **out,
+                                 lj_err *err);
+void peft_adapter_free(peft_adapter *ad); /* NULL does nothing */
+
+#endif /* LORAJIT_FORMATS_H */

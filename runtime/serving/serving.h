@@ -1,0 +1,203 @@
+/* serving.h — internal header of runtime/serving/: what runs a compiled model
+ * and swaps adapters while serving: slot buffers, the adapter registry, the
+ * compute pool, snapshots and workers (serve.c), sampling, and the CPU check of
+ * an artifact. The engine's own struct is private to engine.h. */
+#ifndef LORAJIT_SERVING_H
+#define LORAJIT_SERVING_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "code.h"
+
+/* ---- slots.c: LoRA slot buffers ---- */
+typedef struct lj_slots {
+    int n_sites;
+    int n_phys;           /* physical slots = schema n_slots + 1 (the hotswap spare) */
+    int r_max;
+    lj_lora_site *sites;  /* [n_sites] what ctx->sites points at */
+    int32_t *dirty;       /* [n_sites * n_phys] rows/cols written since last zeroed */
+    int64_t *in;          /* [n_sites] K of each site (from the layout) */
+    int64_t *out;         /* [n_sites] N of each site */
+} lj_slots;
+/* Allocates zeroed slot buffers for every layout site. Caller owns *out; free with lj_slots_free(). */
+lorajit_status lj_slots_new(const lj_layout *L, lj_slots **out, lj_err *err);
+void lj_slots_free(lj_slots *s); /* NULL does nothing */
+
+/* Writes ad into physical slot `slot` of every site (sites ad does not cover get
+ * rank 0), zeroing rows/cols left over from an earlier, larger adapter. Cannot fail.
+ * The caller makes sure no reader can see the slot (lj_serve_pick_slot). */
+void lj_slots_write(lj_slots *s, int slot, const peft_adapter *ad);
+/* Marks slot empty at every site (rank 0). */
+void lj_slots_clear(lj_slots *s, int slot);
+
+/* ---- adapters.c: the registry (name -> slot) and the active set ---- */
+typedef struct lj_adapter_entry {
+    char *name;          /* owned; NULL when the slot is free */
+    size_t bytes;        /* f32 bytes of A and B */
+    int64_t seq;         /* load order (kept by hotswap), for listing */
+} lj_adapter_entry;
+struct lj_serve;
+/* Written by writer calls only (under lj_serve.write_lock); readers see it through
+ * snapshots (serve.c), never directly. */
+typedef struct lj_registry {
+    int n_slots;                   /* resident adapters allowed (schema) */
+    int n_phys;                    /* n_slots + 1 */
+    lj_adapter_entry *by_slot;     /* [n_phys] */
+    int n_active;                  /* the set chosen by set_adapter */
+    int active_slot[LJ_MAX_SLOTS]; /* [n_active] */
+    float active_weight[LJ_MAX_SLOTS];
+    bool enabled;                  /* false after disable */
+    lj_active applied;             /* what engine-following calls apply: chosen set, or n = 0 when disabled */
+    int64_t next_seq;              /* seq of the next load */
+    struct lj_serve *serve;        /* borrowed: where slots are pinned; NULL when nothing reads concurrently */
+} lj_registry;
+lorajit_status lj_registry_init(lj_registry *r, int n_slots, lj_err *err);
+void lj_registry_free(lj_registry *r); /* frees names; NULL-safe */
+int lj_registry_find(const lj_registry *r, const char *name); /* slot or -1 */
+int lj_registry_count(const lj_registry *r);
+/* The PEFT verbs on registry + slots. Each validates first and changes nothing on
+ * failure. load and hotswap write a slot that no entry owns (and, with r->serve,
+ * that no snapshot pins: they may wait for one); hotswap and delete release the
+ * old slot without clearing it (nothing reads an unowned slot; the next write
+ * zeroes what it leaves over). */
+lorajit_status lj_adapter_load(lj_registry *r, lj_slots *s, const lj_layout *L, const char *name,
+                               const char *dir, lj_err *err);
+lorajit_status lj_adapter_hotswap(lj_registry *r, lj_slots *s, const lj_layout *L,
+                                  const char *name, const char *dir, lj_err *err);
+lorajit_status lj_adapter_delete(lj_registry *r, lj_slots *s, const char *name, lj_err *err);
+lorajit_status lj_adapter_set(lj_registry *r, const char *const *names, const float *weights,
+                              int n, lj_err *err);
+void lj_adapter_enable(lj_registry *r, bool on);
+
+/* ---- pool.c: threads for the compiled kernels' parallel loops ---- */
+#define LJ_POOL_MAX_THREADS 256
+typedef struct lj_pool lj_pool;
+/* Starts threads - 1 helper threads (clamped to 1..LJ_POOL_MAX_THREADS; 1: none).
+ * Caller owns *out; free with lj_pool_free(), which joins the helpers. */
+lorajit_status lj_pool_new(int threads, lj_pool **out, lj_err *err);
+void lj_pool_free(lj_pool *p); /* NULL does nothing; no run may be in flight */
+/* ctx.h's lj_parallel_fn: fn(arg, b, e) over [0, n) split among the threads,
+ * returning when all are done. Runs fn(arg, 0, n) itself when pool is NULL, has
+ * one thread, or is busy with another thread's run. */
+void lj_pool_run(void *pool, lj_task_fn fn, void *arg, int64_t n);
+int lj_pool_threads(const lj_pool *p); /* 1 for NULL */
+
+/* ---- serve.c: snapshots, slot pins, workers, per-thread errors ---- */
+/* What readers see of the registry: immutable once published; freed when it is
+ * no longer current and its last reader lets go. */
+typedef struct lj_snapshot {
+    _Atomic int64_t refs;           /* readers holding it, + 1 while it is current */
+    bool enabled;
+    int n_phys;
+    int n_resident;
+    lj_active applied;              /* what engine-following calls apply */
+    const char *name[LJ_MAX_SLOTS]; /* [n_phys] adapter owning slot i (into text), NULL when free */
+    size_t cap;                     /* bytes of text */
+    char text[];                    /* [cap] the names, NUL-terminated */
+} lj_snapshot;
+/* Scratch for one call at a time (a pool grows to the number of concurrent calls). */
+typedef struct lj_worker {
+    struct lj_worker *next_idle, *next_all;
+    float *scratch;                 /* [scratch_per_token * max(max_tokens, max_batch) + scratch_fixed] */
+    float *key_cache;               /* [n_layers, seq_len, kv_dim]: lorajit_forward's private cache; NULL
+                                       until this worker runs one */
+    float *value_cache;             /* same layout as key_cache */
+} lj_worker;
+/* One thread's error message on one engine. */
+typedef struct lj_thread_err {
+    lj_err err;
+    atomic_bool live;               /* held by a running thread (false: reusable) */
+    struct lj_thread_err *next;
+} lj_thread_err;
+typedef struct lj_serve {
+    bool ready;                     /* the locks and the key exist */
+    pthread_mutex_t write_lock;     /* serialises writer calls (the registry, slot writes) */
+    _Atomic(lj_snapshot *) current; /* owned (one reference); what a reader acquires, lock-free */
+    _Atomic int64_t epoch;          /* bumped by each publish; its parity picks a counter below */
+    _Atomic int64_t entering[2];    /* readers between reading `current` and counting their reference */
+    pthread_mutex_t pin_lock;       /* pins; never taken by a reader's acquire */
+    pthread_cond_t unpinned;        /* broadcast when a snapshot is freed */
+    int32_t pins[LJ_MAX_SLOTS];     /* [n_phys] live snapshots (current, or held by readers) holding slot i */
+    pthread_mutex_t pool_lock;      /* idle, all, errs */
+    lj_worker *idle, *all;          /* owned, through next_all */
+    size_t n_scratch, n_cache;      /* floats of a worker's scratch and of each of its caches */
+    pthread_key_t err_key;          /* -> the calling thread's lj_thread_err */
+    lj_thread_err *errs;            /* owned: every record */
+    _Atomic int64_t reader_wait_max_ns; /* longest lj_snapshot_acquire */
+    _Atomic int64_t writer_wait_max_ns; /* longest wait of lj_serve_pick_slot for an unpinned slot */
+    _Atomic int64_t writer_waits;       /* how often it had to wait */
+    _Atomic int64_t grace_max_ns;       /* longest wait of a publish for readers inside acquire */
+} lj_serve;
+/* Creates the locks and the thread key (E_NOMEM when the system has none left). */
+lorajit_status lj_serve_init(lj_serve *sv);
+/* Frees snapshots, workers and records; no call may be in flight. NULL-safe. */
+void lj_serve_free(lj_serve *sv);
+/* The calling thread's error record; created (create = true) on its first call.
+ * Borrowed; valid until lorajit_engine_free. NULL when out of memory or absent. */
+lj_err *lj_serve_thread_err(lj_serve *sv, bool create);
+/* A snapshot big enough for r's names plus extra bytes (a name about to be added).
+ * Caller owns *out; it is consumed by lj_serve_publish, or freed with free(). */
+lorajit_status lj_snapshot_new(const lj_registry *r, size_t extra, lj_snapshot **out, lj_err *err);
+/* Fills v from r and makes it current (one atomic exchange), then waits for readers
+ * still inside lj_snapshot_acquire on the old one and drops the engine's reference
+ * to it. Takes ownership of v. Writer only. */
+void lj_serve_publish(lj_serve *sv, const lj_registry *r, lj_snapshot *v);
+/* Reader: the current snapshot, held until lj_snapshot_release; takes no lock and
+ * never waits. Borrowed; valid until then. */
+lj_snapshot *lj_snapshot_acquire(lj_serve *sv);
+void lj_snapshot_release(lj_serve *sv, lj_snapshot *v); /* NULL does nothing */
+int lj_snapshot_find(const lj_snapshot *v, const char *name); /* slot or -1 */
+/* Writer: a slot no entry of r owns and no snapshot pins; waits for readers of
+ * retired snapshots to let go when there is none (bounded by one compiled call). */
+int lj_serve_pick_slot(lj_serve *sv, const lj_registry *r);
+/* A worker for one call: an idle one, else a new one; with_cache: with the private
+ * KV cache (allocated on first need). Borrowed; valid until lj_worker_put (the
+ * pool owns it). */
+lorajit_status lj_worker_get(lj_serve *sv, bool with_cache, lj_worker **out, lj_err *err);
+void lj_worker_put(lj_serve *sv, lj_worker *w); /* NULL does nothing */
+
+/* ---- artifact.c: lorajit_engine_open_artifact (no LLVM: dlopen) ---- */
+/* 1: this CPU has the x86 feature f (LLVM's spelling, or an x86-64 level name;
+ * borrowed for the call); 0: it lacks it; -1: this runtime cannot test f. */
+int lj_cpu_has(const char *f);
+
+/* ---- sample.c: sampling a token from a logits row (pure; no engine) ---- */
+typedef struct lj_rng {
+    uint64_t state;                  /* splitmix64 state */
+} lj_rng;
+/* Seeds stream `stream` of seed (request i of a batch draws from stream i). r is
+ * borrowed for the call, as in lj_rng_next and lj_rng_uniform. */
+void lj_rng_seed(lj_rng *r, uint64_t seed, uint64_t stream);
+uint64_t lj_rng_next(lj_rng *r);     /* splitmix64 */
+double lj_rng_uniform(lj_rng *r);    /* [0, 1), 53 random bits */
+/* A candidate token of a draw. */
+typedef struct lj_cand {
+    float logit;
+    int32_t id;
+} lj_cand;
+/* Work space for lj_sample, sized for one vocabulary. */
+typedef struct lj_sample_work {
+    int vocab;
+    lj_cand *cand;                   /* [vocab] candidates, best first once sorted */
+    double *prob;                    /* [vocab] their unnormalised probabilities */
+    uint8_t *seen;                   /* [vocab] repetition-penalty marks, all 0 between calls */
+} lj_sample_work;
+/* Caller owns the result; free with lj_sample_work_free(). NULL when out of memory. */
+lj_sample_work *lj_sample_work_new(int vocab);
+void lj_sample_work_free(lj_sample_work *w); /* NULL does nothing */
+/* Checks a sampling setting; messages name the field. s is borrowed for the call. */
+lorajit_status lj_sampling_check(const lorajit_sampling *s, lj_err *err);
+/* Index of the largest of x[0..n) (ties: the lowest index; NaN never wins). x is
+ * borrowed for the call. */
+int32_t lj_argmax(const float *x, int n);
+/* Picks the next token from logits [vocab] (overwritten: penalty and temperature
+ * are applied in place). Order as in Hugging Face: repetition penalty over
+ * hist[0..n_hist) (each distinct id once), then temperature 0 = argmax, else
+ * logits / T, top-k, top-p (smallest set whose probability reaches top_p), and a
+ * draw from rng. s must have passed lj_sampling_check. Every pointer is borrowed
+ * for the call. */
+int32_t lj_sample(float *logits, const lorajit_sampling *s, const int32_t *hist, int n_hist,
+                  lj_rng *rng, lj_sample_work *w);
+
+#endif /* LORAJIT_SERVING_H */
