@@ -427,18 +427,18 @@ static void test_registry(void) {
     env_new(&e, 0x7f);
     lj_err err = {0};
     lj_registry *r = &e.r;
-    CHECK(lj_adapter_load(r, e.s, e.L, "qv", CONF "a_qv", &err) == LORAJIT_OK, "%s", err.msg);
-    CHECK(lj_adapter_load(r, e.s, e.L, "all", CONF "a_all", &err) == LORAJIT_OK, "%s", err.msg);
+    CHECK(lj_adapter_load(r, e.s, e.L, "qv", CONF "a_qv", NULL, &err) == LORAJIT_OK, "%s", err.msg);
+    CHECK(lj_adapter_load(r, e.s, e.L, "all", CONF "a_all", NULL, &err) == LORAJIT_OK, "%s", err.msg);
     CHECK(lj_registry_count(r) == 2 && r->applied.n == 0, "load does not activate");
     snap before = snap_take(&e);
-    CHECK(lj_adapter_load(r, e.s, e.L, "qv", CONF "a_mlp", &err) == LORAJIT_E_EXISTS &&
+    CHECK(lj_adapter_load(r, e.s, e.L, "qv", CONF "a_mlp", NULL, &err) == LORAJIT_E_EXISTS &&
           strstr(err.msg, "'qv'"), "E_EXISTS: %s", err.msg);
     const char *bad[] = {"qv", "nope"}, *dup[] = {"qv", "all", "qv"};
     CHECK(lj_adapter_set(r, bad, NULL, 2, &err) == LORAJIT_E_NOT_FOUND && strstr(err.msg, "nope"),
           "unknown name: %s", err.msg);
     CHECK(lj_adapter_set(r, dup, NULL, 3, &err) == LORAJIT_E_ARG && strstr(err.msg, "qv"), "dup: %s", err.msg);
     CHECK(lj_adapter_delete(r, e.s, "nope", &err) == LORAJIT_E_NOT_FOUND, "delete unknown");
-    CHECK(lj_adapter_hotswap(r, e.s, e.L, "nope", CONF "a_mlp", &err) == LORAJIT_E_NOT_FOUND, "hotswap unknown");
+    CHECK(lj_adapter_hotswap(r, e.s, e.L, "nope", CONF "a_mlp", NULL, &err) == LORAJIT_E_NOT_FOUND, "hotswap unknown");
     CHECK(snap_same(before, snap_take(&e)), "failed verbs change nothing");
     const char *set[] = {"all", "qv"};
     const float wts[] = {0.5f, 2.0f};
@@ -451,7 +451,7 @@ static void test_registry(void) {
     lj_adapter_enable(r, true);
     CHECK(r->applied.n == 2, "enabled again");
     /* hotswap qv (rank 8 q/v) with a_mlp (rank 2 mlp): spare slot, active set follows */
-    CHECK(lj_adapter_hotswap(r, e.s, e.L, "qv", CONF "a_mlp", &err) == LORAJIT_OK, "%s", err.msg);
+    CHECK(lj_adapter_hotswap(r, e.s, e.L, "qv", CONF "a_mlp", NULL, &err) == LORAJIT_OK, "%s", err.msg);
     int s_new = lj_registry_find(r, "qv");
     CHECK(s_new != s_qv && s_new != s_all && r->applied.slot[1] == s_new && r->applied.weight[1] == 2.0f,
           "hotswap moved qv %d -> %d", s_qv, s_new);
@@ -469,18 +469,18 @@ static void test_registry(void) {
     CHECK(e.s->sites[0].rank[s_all] == 4 && lj_registry_find(r, "all") < 0, "deleted");
     CHECK(lj_adapter_set(r, NULL, NULL, 0, &err) == LORAJIT_OK && r->applied.n == 0, "empty set");
     /* full: n_slots adapters resident, the spare stays free; hotswap still works */
-    CHECK(lj_adapter_load(r, e.s, e.L, "b", CONF "a_qv", &err) == LORAJIT_OK, "%s", err.msg);
-    CHECK(lj_adapter_load(r, e.s, e.L, "c", CONF "a_all", &err) == LORAJIT_OK, "%s", err.msg);
-    CHECK(lj_adapter_load(r, e.s, e.L, "d", CONF "a_mlp", &err) == LORAJIT_OK, "%s", err.msg);
+    CHECK(lj_adapter_load(r, e.s, e.L, "b", CONF "a_qv", NULL, &err) == LORAJIT_OK, "%s", err.msg);
+    CHECK(lj_adapter_load(r, e.s, e.L, "c", CONF "a_all", NULL, &err) == LORAJIT_OK, "%s", err.msg);
+    CHECK(lj_adapter_load(r, e.s, e.L, "d", CONF "a_mlp", NULL, &err) == LORAJIT_OK, "%s", err.msg);
     /* b, c, d went into released slots: every slot holds exactly its rank, zeros beyond */
     for (int slot = 0; slot < r->n_phys; slot++)
         for (int i = 0; r->by_slot[slot].name && i < e.s->n_sites; i++)
             CHECK(slot_tail_zero(&e, i, slot, e.s->sites[i].rank[slot]), "slot %d site %d: stale rows", slot, i);
     before = snap_take(&e);
-    CHECK(lj_adapter_load(r, e.s, e.L, "e", CONF "a_qv", &err) == LORAJIT_E_FULL && strstr(err.msg, "'e'"),
+    CHECK(lj_adapter_load(r, e.s, e.L, "e", CONF "a_qv", NULL, &err) == LORAJIT_E_FULL && strstr(err.msg, "'e'"),
           "E_FULL: %s", err.msg);
     CHECK(snap_same(before, snap_take(&e)), "E_FULL changes nothing");
-    CHECK(lj_adapter_hotswap(r, e.s, e.L, "b", CONF "a_all", &err) == LORAJIT_OK, "hotswap when full: %s", err.msg);
+    CHECK(lj_adapter_hotswap(r, e.s, e.L, "b", CONF "a_all", NULL, &err) == LORAJIT_OK, "hotswap when full: %s", err.msg);
     CHECK(lj_registry_count(r) == N_SLOTS, "still %d resident", N_SLOTS);
     env_free(&e);
 }
@@ -495,10 +495,10 @@ typedef struct bad_case {
 static void expect_fail(env *e, const char *dir, const bad_case *bc) {
     lj_err err = {0};
     snap before = snap_take(e);
-    lorajit_status st = lj_adapter_load(&e->r, e->s, e->L, "new", dir, &err);
+    lorajit_status st = lj_adapter_load(&e->r, e->s, e->L, "new", dir, NULL, &err);
     CHECK(st == bc->want && strstr(err.msg, bc->needle), "%s: load gave %d '%s' (want %d, '%s')",
           bc->name, st, err.msg, bc->want, bc->needle);
-    st = lj_adapter_hotswap(&e->r, e->s, e->L, "qv", dir, &err);
+    st = lj_adapter_hotswap(&e->r, e->s, e->L, "qv", dir, NULL, &err);
     CHECK(st == bc->want && strstr(err.msg, bc->needle), "%s: hotswap gave %d '%s'", bc->name, st, err.msg);
     CHECK(snap_same(before, snap_take(e)), "%s: slots or registry changed", bc->name);
     if (getenv("LJ_TEST_VERBOSE")) printf("%-22s %s\n", bc->name, err.msg);
@@ -511,7 +511,7 @@ static void test_malformed(void) {
     lj_err err = {0};
     const char *act[] = {"qv"};
     for (env *x = &e; x; x = x == &e ? &eqv : NULL) {
-        CHECK(lj_adapter_load(&x->r, x->s, x->L, "qv", CONF "a_qv", &err) == LORAJIT_OK, "%s", err.msg);
+        CHECK(lj_adapter_load(&x->r, x->s, x->L, "qv", CONF "a_qv", NULL, &err) == LORAJIT_OK, "%s", err.msg);
         CHECK(lj_adapter_set(&x->r, act, NULL, 1, &err) == LORAJIT_OK, "%s", err.msg);
     }
     adapter_spec q4 = {0}; /* q_proj, both layers, rank 4 */
@@ -607,7 +607,7 @@ static void test_alloc_failures(void) {
     env e;
     env_new(&e, 0x7f);
     lj_err err = {0};
-    CHECK(lj_adapter_load(&e.r, e.s, e.L, "qv", CONF "a_qv", &err) == LORAJIT_OK, "%s", err.msg);
+    CHECK(lj_adapter_load(&e.r, e.s, e.L, "qv", CONF "a_qv", NULL, &err) == LORAJIT_OK, "%s", err.msg);
     adapter_spec sp = {0};
     spec_lora(&sp, 1, LJ_MOD_DOWN, 2);
     const char *dir = write_adapter("alloc_bf16", config_json(2, 2, "[\"down_proj\"]",
@@ -617,8 +617,8 @@ static void test_alloc_failures(void) {
         for (; k < 200; k++) {
             snap before = snap_take(&e);
             lj_alloc_fail_after(k);
-            lorajit_status st = verb ? lj_adapter_hotswap(&e.r, e.s, e.L, "qv", dir, &err)
-                                     : lj_adapter_load(&e.r, e.s, e.L, "bf", dir, &err);
+            lorajit_status st = verb ? lj_adapter_hotswap(&e.r, e.s, e.L, "qv", dir, NULL, &err)
+                                     : lj_adapter_load(&e.r, e.s, e.L, "bf", dir, NULL, &err);
             lj_alloc_fail_after(0);
             if (st == LORAJIT_OK) {
                 free(before.p);

@@ -4,7 +4,7 @@
  * one slot is normally free as the hotswap spare. Every verb validates first (an
  * adapter is read into a temporary image by peft_adapter_read) and then commits in
  * a few small steps; on failure registry and slots are unchanged. Writes only go
- * to a slot no entry owns and (with r->serve) no snapshot pins, so no reader ever
+ * to a slot no entry owns and (through the caller's pick) no reader holds, so no reader ever
  * sees a slot change under it; hotswap and delete just release the old slot. The
  * engine publishes the registry to readers (serve.c) after a verb succeeds. */
 #include <math.h>
@@ -23,9 +23,10 @@ static void applied_update(lj_registry *r) {
     r->applied.n = n;
 }
 
-/* A slot that may be written now (see lj_serve_pick_slot); -1 when every slot is owned. */
-static int free_slot(const lj_registry *r) {
-    if (r->serve) return lj_serve_pick_slot(r->serve, r);
+/* A slot that may be written now: pick's (lj_serve_pick_slot when readers run
+ * concurrently), else the first one no entry owns; -1 when every slot is owned. */
+static int free_slot(const lj_registry *r, const lj_slot_pick *pick) {
+    if (pick && pick->fn) return pick->fn(pick->arg, r);
     for (int i = 0; i < r->n_phys; i++)
         if (!r->by_slot[i].name) return i;
     return -1;
@@ -73,7 +74,7 @@ static lorajit_status check_name(const char *name, const char *dir, bool need_di
 }
 
 lorajit_status lj_adapter_load(lj_registry *r, lj_slots *s, const lj_layout *L, const char *name,
-                               const char *dir, lj_err *err) {
+                               const char *dir, const lj_slot_pick *pick, lj_err *err) {
     peft_adapter *ad = NULL;
     char *copy = NULL;
     lorajit_status st;
@@ -92,7 +93,7 @@ lorajit_status lj_adapter_load(lj_registry *r, lj_slots *s, const lj_layout *L, 
         goto fail;
     }
     memcpy(copy, name, n);
-    int slot = free_slot(r);
+    int slot = free_slot(r, pick);
     LJ_ASSERT(slot >= 0);
     lj_slots_write(s, slot, ad); /* unowned and unpinned: nothing reads it */
     r->by_slot[slot] = (lj_adapter_entry){copy, ad->bytes, r->next_seq++};
@@ -106,7 +107,8 @@ fail:
 }
 
 lorajit_status lj_adapter_hotswap(lj_registry *r, lj_slots *s, const lj_layout *L,
-                                  const char *name, const char *dir, lj_err *err) {
+                                  const char *name, const char *dir, const lj_slot_pick *pick,
+                                  lj_err *err) {
     peft_adapter *ad = NULL;
     lorajit_status st;
     if ((st = check_name(name, dir, true, err))) return st;
@@ -115,7 +117,7 @@ lorajit_status lj_adapter_hotswap(lj_registry *r, lj_slots *s, const lj_layout *
         return lj_fail(err, LORAJIT_E_NOT_FOUND, "cannot hotswap adapter '%s': it is not loaded",
                        name);
     if ((st = peft_adapter_read(dir, L, &ad, err))) return st;
-    int spare = free_slot(r); /* at most n_slots of n_phys are owned */
+    int spare = free_slot(r, pick); /* at most n_slots of n_phys are owned */
     LJ_ASSERT(spare >= 0 && spare != old);
     lj_slots_write(s, spare, ad);
     r->by_slot[spare] = r->by_slot[old];

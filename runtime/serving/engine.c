@@ -87,7 +87,6 @@ lorajit_status lj_engine_start(lorajit_engine *e, const char *model_dir, lj_layo
                        "(%d sequences + 1 of %lld positions)", n_scratch, n_cache + n_block,
                        sc->max_batch, (long long)sc->seq_len); /* the pieces stay on e */
     lj_worker_put(&e->serve, first);             /* the pool's first worker */
-    e->reg.serve = &e->serve;
     lj_serve_publish(&e->serve, &e->reg, v);     /* the empty state */
     e->ctx = (lj_ctx){
         .weights = e->w->data,
@@ -187,13 +186,16 @@ static lorajit_status write_end(lorajit_engine *e, lorajit_status st, lj_snapsho
     return lj_engine_leave(e, st);
 }
 
+/* The slot a load or hotswap writes: one no snapshot pins (serve.c). */
+static int pick_unpinned(void *serve, const lj_registry *r) { return lj_serve_pick_slot(serve, r); }
+
 lorajit_status lorajit_load_adapter(lorajit_engine *e, const char *name, const char *dir) {
     lj_err *err;
     lj_snapshot *v;
     lorajit_status st = lj_engine_enter(e, "load_adapter", &err);
     if (st) return st;
     if ((st = write_begin(e, name, &v, err))) return lj_engine_leave(e, st);
-    st = lj_adapter_load(&e->reg, e->slots, e->L, name, dir, err);
+    st = lj_adapter_load(&e->reg, e->slots, e->L, name, dir, &(lj_slot_pick){pick_unpinned, &e->serve}, err);
     return write_end(e, st, v, &e->n.loads);
 }
 
@@ -203,7 +205,8 @@ lorajit_status lorajit_hotswap_adapter(lorajit_engine *e, const char *name, cons
     lorajit_status st = lj_engine_enter(e, "hotswap_adapter", &err);
     if (st) return st;
     if ((st = write_begin(e, NULL, &v, err))) return lj_engine_leave(e, st);
-    st = lj_adapter_hotswap(&e->reg, e->slots, e->L, name, dir, err);
+    st = lj_adapter_hotswap(&e->reg, e->slots, e->L, name, dir, &(lj_slot_pick){pick_unpinned, &e->serve},
+                            err);
     return write_end(e, st, v, &e->n.hotswaps);
 }
 

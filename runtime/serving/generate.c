@@ -20,57 +20,6 @@ static int64_t now_ns(void) {
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* ---- sequence state ---- */
-
-void lj_seq_choice_free(lj_seq_choice *c) {
-    if (!c) return;
-    free(c->text);
-    c->text = NULL;
-}
-
-void lj_seqs_free(lj_seq *seqs, int n) {
-    if (!seqs) return;
-    for (int i = 0; i < n; i++) lj_seq_choice_free(&seqs[i].choice);
-    free(seqs);
-}
-
-lorajit_status lj_seq_choice_make(const lj_snapshot *v, int max_adapters, const char *const *names,
-                                  const float *weights, int n, lj_seq_choice *out,
-                                  const char *what, lj_err *err) {
-    if (n < 0 || n > max_adapters)
-        return lj_fail(err, LORAJIT_E_ARG, "%s: n = %d adapters, must be 0..%d (max_adapters)", what,
-                       n, max_adapters);
-    if (n > 0 && !names) return lj_fail(err, LORAJIT_E_ARG, "%s: names is NULL", what);
-    size_t len = 0;
-    for (int i = 0; i < n; i++) {
-        if (!names[i]) return lj_fail(err, LORAJIT_E_ARG, "%s: names[%d] is NULL", what, i);
-        if (lj_snapshot_find(v, names[i]) < 0)
-            return lj_fail(err, LORAJIT_E_NOT_FOUND, "%s: adapter '%s' (names[%d]) is not loaded",
-                           what, names[i], i);
-        for (int j = 0; j < i; j++)
-            if (strcmp(names[i], names[j]) == 0)
-                return lj_fail(err, LORAJIT_E_ARG, "%s: adapter '%s' is named twice (names[%d] and "
-                               "names[%d])", what, names[i], j, i);
-        if (weights && !isfinite(weights[i]))
-            return lj_fail(err, LORAJIT_E_ARG, "%s: weights[%d] of '%s' is not finite", what, i,
-                           names[i]);
-        len += strlen(names[i]) + 1;
-    }
-    lj_seq_choice c = {.own = true, .n = n};
-    if (n > 0 && !(c.text = lj_malloc(len)))
-        return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory copying adapter names", what);
-    char *p = c.text;
-    for (int i = 0; i < n; i++) {
-        size_t k = strlen(names[i]) + 1;
-        memcpy(p, names[i], k);
-        c.names[i] = p;
-        c.weight[i] = weights ? weights[i] : 1.0f;
-        p += k;
-    }
-    *out = c;
-    return LORAJIT_OK;
-}
-
 /* The set sequence s applies with snapshot v: v's applied set, or its own names
  * resolved to their slots in v (nothing while v is disabled, as PEFT's
  * disable_adapters overrides adapter_names). Writes only seqs[s].row. */
@@ -152,7 +101,12 @@ static lorajit_status seq_claim(lorajit_engine *e, const int *seqs, int n, const
 
 /* ---- prefill and decode ---- */
 
-lorajit_status lj_seq_prefill(lorajit_engine *e, int seq, const int32_t *tokens, int n,
+/* Validates, then appends tokens[0..n) to sequence seq in chunks of max_tokens,
+ * all of them with one snapshot of the adapters. The caller has claimed seq.
+ * logits: NULL or [n, vocab_size]; last: NULL or [vocab_size], gets the last row.
+ * tokens, logits and last are borrowed for the call. On failure nothing changes
+ * (the position stays). */
+static lorajit_status seq_prefill(lorajit_engine *e, int seq, const int32_t *tokens, int n,
                               float *logits, float *last, const char *what, lj_err *err) {
     lorajit_status st;
     if ((st = check_seq(e, seq, what, err))) return st;
@@ -206,7 +160,11 @@ done:
     return st;
 }
 
-lorajit_status lj_decode_step(lorajit_engine *e, const int *seqs, const int32_t *tokens, int n,
+/* Validates everything (range, distinct sequences, vocabulary, room in each KV
+ * cache, adapter names), then runs one compiled decode step with one snapshot.
+ * The caller has claimed seqs. logits [n, vocab_size]. seqs, tokens and logits
+ * are borrowed for the call. On failure nothing changes. */
+static lorajit_status decode_step(lorajit_engine *e, const int *seqs, const int32_t *tokens, int n,
                               float *logits, const char *what, lj_err *err) {
     lorajit_status st;
     int max = e->L->schema.max_batch;
@@ -305,7 +263,7 @@ lorajit_status lorajit_seq_prefill(lorajit_engine *e, int seq, const int32_t *to
     lorajit_status st = lj_engine_enter(e, "seq_prefill", &err);
     if (st) return st;
     if ((st = seq_claim(e, &seq, 1, "seq_prefill", err))) return lj_engine_leave(e, st);
-    st = lj_seq_prefill(e, seq, tokens, n, logits, NULL, "seq_prefill", err);
+    st = seq_prefill(e, seq, tokens, n, logits, NULL, "seq_prefill", err);
     seq_unclaim(e, &seq, 1);
     return lj_engine_leave(e, st);
 }
@@ -315,10 +273,10 @@ lorajit_status lorajit_decode(lorajit_engine *e, const int *seqs, const int32_t 
     lj_err *err;
     lorajit_status st = lj_engine_enter(e, "decode", &err);
     if (st) return st;
-    if (!e->code.decode || !seqs || n < 1 || n > e->L->schema.max_batch) /* lj_decode_step words it */
-        return lj_engine_leave(e, lj_decode_step(e, seqs, tokens, n, logits, "decode", err));
+    if (!e->code.decode || !seqs || n < 1 || n > e->L->schema.max_batch) /* decode_step words it */
+        return lj_engine_leave(e, decode_step(e, seqs, tokens, n, logits, "decode", err));
     if ((st = seq_claim(e, seqs, n, "decode", err))) return lj_engine_leave(e, st);
-    st = lj_decode_step(e, seqs, tokens, n, logits, "decode", err);
+    st = decode_step(e, seqs, tokens, n, logits, "decode", err);
     seq_unclaim(e, seqs, n);
     return lj_engine_leave(e, st);
 }
@@ -468,7 +426,7 @@ lorajit_status lorajit_generate(lorajit_engine *e, lorajit_request *reqs, int n,
     int32_t next[LJ_MAX_SLOTS];
     for (int i = 0; i < n; i++) {
         float *row = logits + (size_t)i * vocab;
-        if ((st = lj_seq_prefill(e, sq[i], reqs[i].prompt, reqs[i].n_prompt, NULL, row, "generate", err)))
+        if ((st = seq_prefill(e, sq[i], reqs[i].prompt, reqs[i].n_prompt, NULL, row, "generate", err)))
             goto done;
         if (reqs[i].max_new > 0 && take(&reqs[i], &g[i], i, row, s, w, on_token, user))
             live[n_live++] = i;
@@ -478,7 +436,7 @@ lorajit_status lorajit_generate(lorajit_engine *e, lorajit_request *reqs, int n,
             next[k] = reqs[live[k]].out[reqs[live[k]].n_out - 1];
             rows[k] = sq[live[k]];
         }
-        if ((st = lj_decode_step(e, rows, next, n_live, logits, "generate", err))) goto done;
+        if ((st = decode_step(e, rows, next, n_live, logits, "generate", err))) goto done;
         int still = 0;
         for (int k = 0; k < n_live; k++) {
             int i = live[k];

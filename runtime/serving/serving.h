@@ -37,7 +37,6 @@ typedef struct lj_adapter_entry {
     size_t bytes;        /* f32 bytes of A and B */
     int64_t seq;         /* load order (kept by hotswap), for listing */
 } lj_adapter_entry;
-struct lj_serve;
 /* Written by writer calls only (under lj_serve.write_lock); readers see it through
  * snapshots (serve.c), never directly. */
 typedef struct lj_registry {
@@ -50,21 +49,29 @@ typedef struct lj_registry {
     bool enabled;                  /* false after disable */
     lj_active applied;             /* what engine-following calls apply: chosen set, or n = 0 when disabled */
     int64_t next_seq;              /* seq of the next load */
-    struct lj_serve *serve;        /* borrowed: where slots are pinned; NULL when nothing reads concurrently */
 } lj_registry;
+/* How a verb picks the slot it writes: fn(arg, r) returns a slot no entry of r owns
+ * and no reader can see (the engine passes lj_serve_pick_slot), or -1 when every
+ * slot is owned. NULL (or fn NULL): the first slot no entry owns (nothing reads
+ * concurrently). Borrowed for the call. */
+typedef struct lj_slot_pick {
+    int (*fn)(void *arg, const lj_registry *r);
+    void *arg;
+} lj_slot_pick;
 lorajit_status lj_registry_init(lj_registry *r, int n_slots, lj_err *err);
 void lj_registry_free(lj_registry *r); /* frees names; NULL-safe */
 int lj_registry_find(const lj_registry *r, const char *name); /* slot or -1 */
 int lj_registry_count(const lj_registry *r);
 /* The PEFT verbs on registry + slots. Each validates first and changes nothing on
- * failure. load and hotswap write a slot that no entry owns (and, with r->serve,
+ * failure. load and hotswap write a slot that no entry owns (and, with pick,
  * that no snapshot pins: they may wait for one); hotswap and delete release the
  * old slot without clearing it (nothing reads an unowned slot; the next write
  * zeroes what it leaves over). */
 lorajit_status lj_adapter_load(lj_registry *r, lj_slots *s, const lj_layout *L, const char *name,
-                               const char *dir, lj_err *err);
+                               const char *dir, const lj_slot_pick *pick, lj_err *err);
 lorajit_status lj_adapter_hotswap(lj_registry *r, lj_slots *s, const lj_layout *L,
-                                  const char *name, const char *dir, lj_err *err);
+                                  const char *name, const char *dir, const lj_slot_pick *pick,
+                                  lj_err *err);
 lorajit_status lj_adapter_delete(lj_registry *r, lj_slots *s, const char *name, lj_err *err);
 lorajit_status lj_adapter_set(lj_registry *r, const char *const *names, const float *weights,
                               int n, lj_err *err);
@@ -156,6 +163,32 @@ int lj_serve_pick_slot(lj_serve *sv, const lj_registry *r);
  * pool owns it). */
 lorajit_status lj_worker_get(lj_serve *sv, bool with_cache, lj_worker **out, lj_err *err);
 void lj_worker_put(lj_serve *sv, lj_worker *w); /* NULL does nothing */
+
+/* ---- seqs.c: a sequence's adapter choice (KV cache position + choice; generate.c runs them) ---- */
+/* Which adapters a sequence uses. */
+typedef struct lj_seq_choice {
+    bool own;                        /* false: follow the engine's applied set */
+    int n;                           /* own set: adapters (0: the base model) */
+    char *text;                      /* owned: the n names, NUL-separated; NULL when n = 0 */
+    const char *names[LJ_MAX_SLOTS]; /* [n] borrowed from text */
+    float weight[LJ_MAX_SLOTS];      /* [n] */
+} lj_seq_choice;
+typedef struct lj_seq {
+    atomic_bool busy;                /* a call is using this sequence (claimed at entry) */
+    int64_t pos;                     /* positions held in this sequence's KV cache */
+    lj_seq_choice choice;
+    lj_active row;                   /* the own set resolved to slots at the current step */
+} lj_seq;
+/* Frees what seqs[0..n) own, then seqs. NULL does nothing. */
+void lj_seqs_free(lj_seq *seqs, int n);
+/* Checks names[0..n) + weights against the adapters of snapshot v (loaded,
+ * distinct, finite weights, n <= max_adapters) and copies them into *out (own =
+ * true). what names the call in messages. Caller owns *out's text; free with
+ * lj_seq_choice_free(). On failure *out is untouched. */
+lorajit_status lj_seq_choice_make(const lj_snapshot *v, int max_adapters, const char *const *names,
+                                  const float *weights, int n, lj_seq_choice *out,
+                                  const char *what, lj_err *err);
+void lj_seq_choice_free(lj_seq_choice *c); /* frees text only; NULL-safe */
 
 /* ---- artifact.c: lorajit_engine_open_artifact (no LLVM: dlopen) ---- */
 /* 1: this CPU has the x86 feature f (LLVM's spelling, or an x86-64 level name;
