@@ -1,4 +1,4 @@
-/* cli.h — what the `lorajit` command's files share (lorajit_cli.c, cli_generate.c):
+/* cli.h — what the `lorajit` command's files share (lorajit_cli.c, cli_*.c):
  * the common options (--model and the schema options), opening an engine with
  * them, usage, a clock. Uses only lorajit.h and libc. */
 #ifndef LORAJIT_CLI_H
@@ -21,10 +21,15 @@ int take_common(int argc, char **argv, int *i, cli_common *c);
 lorajit_engine *open_engine(const cli_common *c);
 int usage(void); /* prints the usage text to stderr; returns 2 */
 double now_ms(void);
+void print_stats(lorajit_engine *e); /* the engine's counters, one line each, to stdout */
 
 /* ---- cli_compile.c ---- */
 /* `lorajit compile ...`: exit status 0, 1 (a failure) or 2 (usage). */
 int cmd_compile(int argc, char **argv);
+
+/* ---- cli_demo.c ---- */
+/* `lorajit demo ...`: exit status 0, 1 (a failed check) or 2 (usage). */
+int cmd_demo(int argc, char **argv);
 
 /* ---- cli_generate.c ---- */
 /* `lorajit generate ...`: exit status 0, 1 (a failure) or 2 (usage). */

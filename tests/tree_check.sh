@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# tree_check.sh BUILD_DIR — the shape of the tree (issue 10), checked on every run:
+#  1. no .c or .h file of ours over 600 lines;
+#  2. the rooms include only what their layering allows: ir/ nothing outside ir/,
+#     runtime/formats/ no threads, no engine, no LLVM; runtime/ no compiler/ or
+#     LLVM; examples/ only include/ (and their own headers);
+#  3. no cycle among the object files' calls (file A calls B and B calls A, or a
+#     longer ring), found with tsort over nm's defined/undefined symbols. The one
+#     allowed pair is ir/graph.c <-> ir/verify.c: a builder checks each node as it
+#     is added (ir_check_node) and the verifier re-runs those checks over the graph.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+build="${1:?usage: tree_check.sh BUILD_DIR}"
+cd "$root"
+fail=0
+bad() { echo "FAIL: $*"; fail=1; }
+
+# 1. sizes
+while read -r n f; do
+  [ "$f" = total ] && continue
+  [ "$n" -gt 600 ] && bad "$f has $n lines (at most 600)"
+done < <(git ls-files '*.c' '*.h' | xargs wc -l)
+
+# 2. includes per room ("x.h" names; <...> system headers checked by name)
+includes() { grep -ho '#include [<"][^>"]*[>"]' "$@" 2>/dev/null | sed 's/#include //' | sort -u; }
+check_room() { # room allowed-regex
+  local room="$1" allow="$2" inc
+  while read -r inc; do
+    [[ "$inc" =~ $allow ]] || bad "$room includes $inc"
+  done < <(includes $room)
+}
+check_room "ir/*.c ir/*.h" '^(<[a-z/]+\.h>|"(ir|ops|lorajit)\.h")$'
+check_room "runtime/formats/*.c runtime/formats/*.h runtime/ctx.h" \
+  '^(<(assert|ctype|dirent|errno|fcntl|float|inttypes|limits|math|regex|stdarg|stdbool|stddef|stdint|stdio|stdlib|string|strings|time|unistd|sys/mman|sys/stat|sys/types|cjson/cJSON)\.h>|"(formats|ctx|lorajit)\.h")$'
+check_room "runtime/serving/*.c runtime/serving/*.h runtime/code.h" \
+  '^(<[a-z0-9_/]+\.h>|"(serving|engine|code|formats|ctx|lorajit)\.h")$'
+grep -rlE 'llvm-c/|LLVM[A-Za-z]*Ref' ir runtime include >/dev/null && bad "LLVM named in ir/, runtime/ or include/"
+for f in examples/*.c examples/*.h; do
+  while read -r inc; do
+    [[ "$inc" =~ ^(\<.*\>|\"(lorajit|cli|script_parse)\.h\")$ ]] || bad "$f includes $inc (examples see include/ only)"
+  done < <(includes "$f")
+done
+
+# 3. call cycles between object files of the library (one object per source file)
+pairs=$(mktemp)
+trap 'rm -f "$pairs" "$pairs.d" "$pairs.u"' EXIT
+: > "$pairs.d"; : > "$pairs.u"
+seen=" "
+while read -r o; do
+  src=${o#*.dir/}; src=${src%.o}
+  case "$src" in ir/*|compiler/*|runtime/*|bench/*) ;; *) continue ;; esac
+  case "$seen" in *" $src "*) continue ;; esac
+  seen="$seen$src "
+  nm "$o" | awk -v f="$src" '$2 ~ /^[TDBR]$/ {print $3, f}' >> "$pairs.d"
+  nm "$o" | awk -v f="$src" '$1 == "U" {print $2, f}' >> "$pairs.u"
+done < <(find "$build/CMakeFiles" -name '*.c.o' | sort)
+# "caller callee" for every symbol one file uses and another defines
+awk 'NR == FNR {def[$1] = $2; next} ($1 in def) && def[$1] != $2 {print $2, def[$1]}' \
+  "$pairs.d" "$pairs.u" | sort -u | grep -v -e '^ir/verify.c ir/graph.c$' -e '^ir/graph.c ir/verify.c$' > "$pairs"
+if ! tsort "$pairs" > /dev/null 2> "$pairs.d"; then
+  bad "call cycle among files: $(grep -v 'input contains a loop' "$pairs.d" | sed 's/^tsort: //' | tr '\n' ' ')"
+fi
+[ -s "$pairs" ] || bad "no call edges found under $build (not built?)"
+
+[ "$fail" = 0 ] && echo "tree_check: sizes, includes and call graph OK ($(wc -l < "$pairs") file-to-file call edges)"
+exit "$fail"
