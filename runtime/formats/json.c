@@ -145,25 +145,33 @@ lorajit_status lj_json_float(const lj_json_at *at, const cJSON *obj, const char 
     return LORAJIT_OK;
 }
 
-lorajit_status lj_json_bool(const lj_json_at *at, const cJSON *obj, const char *key, unsigned flags,
-                            bool *out) {
+/* A value of the type is() accepts (want names it); *v borrowed from obj's tree,
+ * left as it was when the field is absent and optional. */
+static lorajit_status typed(const lj_json_at *at, const cJSON *obj, const char *key, unsigned flags,
+                            cJSON_bool (*is)(const cJSON *), const char *want, const cJSON **v) {
     jfield f;
     lorajit_status s = field_at(at, obj, key, flags, &f);
     if (s || !f.v) return s;
-    if (!cJSON_IsBool(f.v)) return wrong_type(at, &f, "true or false");
-    *out = cJSON_IsTrue(f.v);
+    if (!is(f.v)) return wrong_type(at, &f, want);
+    *v = f.v;
     return LORAJIT_OK;
+}
+
+lorajit_status lj_json_bool(const lj_json_at *at, const cJSON *obj, const char *key, unsigned flags,
+                            bool *out) {
+    const cJSON *v = NULL;
+    lorajit_status s = typed(at, obj, key, flags, cJSON_IsBool, "true or false", &v);
+    if (v) *out = cJSON_IsTrue(v);
+    return s;
 }
 
 /* Borrowed; *out valid until obj's tree is deleted. */
 lorajit_status lj_json_string(const lj_json_at *at, const cJSON *obj, const char *key, unsigned flags,
                               const char **out) {
-    jfield f;
-    lorajit_status s = field_at(at, obj, key, flags, &f);
-    if (s || !f.v) return s;
-    if (!cJSON_IsString(f.v)) return wrong_type(at, &f, "a string");
-    *out = f.v->valuestring;
-    return LORAJIT_OK;
+    const cJSON *v = NULL;
+    lorajit_status s = typed(at, obj, key, flags, cJSON_IsString, "a string", &v);
+    if (v) *out = v->valuestring;
+    return s;
 }
 
 /* Caller owns *out (the array; free with free()); its strings are borrowed from
@@ -193,25 +201,14 @@ lorajit_status lj_json_strings(const lj_json_at *at, const cJSON *obj, const cha
     return LORAJIT_OK;
 }
 
-/* An object or a list (is tells which); borrowed from obj's tree. */
-static lorajit_status container(const lj_json_at *at, const cJSON *obj, const char *key, unsigned flags,
-                                cJSON_bool (*is)(const cJSON *), const char *want, const cJSON **out) {
-    jfield f;
-    lorajit_status s = field_at(at, obj, key, flags, &f);
-    if (s || !f.v) return s;
-    if (!is(f.v)) return wrong_type(at, &f, want);
-    *out = f.v;
-    return LORAJIT_OK;
-}
-
 /* Borrowed; *out valid until obj's tree is deleted. */
 lorajit_status lj_json_object(const lj_json_at *at, const cJSON *obj, const char *key, unsigned flags,
                               const cJSON **out) {
-    return container(at, obj, key, flags, cJSON_IsObject, "an object", out);
+    return typed(at, obj, key, flags, cJSON_IsObject, "an object", out);
 }
 
 /* Borrowed; *out valid until obj's tree is deleted. */
 lorajit_status lj_json_array(const lj_json_at *at, const cJSON *obj, const char *key, unsigned flags,
                              const cJSON **out) {
-    return container(at, obj, key, flags, cJSON_IsArray, "a list", out);
+    return typed(at, obj, key, flags, cJSON_IsArray, "a list", out);
 }
