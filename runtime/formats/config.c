@@ -5,7 +5,8 @@
  * refusal names the file and the field: another model_type, rope_scaling,
  * another hidden_act, missing / non-integer / non-positive / absurd sizes, and
  * head counts that do not divide. Sizes are capped so that a hostile file cannot
- * make later stages allocate terabytes. */
+ * make later stages allocate terabytes. The fields are LJ_CONFIG_FIELDS (formats.h),
+ * read here through json.c's readers; the manifest writes and compares the same list. */
 #include <stdlib.h>
 #include <string.h>
 
