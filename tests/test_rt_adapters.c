@@ -534,7 +534,7 @@ static void test_malformed(void) {
         {"no_config", LORAJIT_E_NOT_FOUND, "adapter_config.json"},
         {"layers_out_of_range", LORAJIT_E_FORMAT, "layers_to_transform"},
         {"peft_type", LORAJIT_E_UNSUPPORTED, "peft_type"},
-        {"missing_r", LORAJIT_E_FORMAT, "'r'"},
+        {"missing_r", LORAJIT_E_FORMAT, "\"r\""},
         {"missing_alpha", LORAJIT_E_FORMAT, "lora_alpha"},
         {"embed_tokens_regex", LORAJIT_E_UNSUPPORTED, "embed_tokens"},
         {"layers_pattern", LORAJIT_E_UNSUPPORTED, "layers_pattern"},

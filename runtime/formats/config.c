@@ -5,8 +5,8 @@
  * refusal names the file and the field: another model_type, rope_scaling,
  * another hidden_act, missing / non-integer / non-positive / absurd sizes, and
  * head counts that do not divide. Sizes are capped so that a hostile file cannot
- * make later stages allocate terabytes. */
-#include <math.h>
+ * make later stages allocate terabytes. The fields are LJ_CONFIG_FIELDS (formats.h),
+ * read here through json.c's readers; the manifest writes and compares the same list. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,52 +14,30 @@
 
 #include "formats.h"
 
-#define CFG_MAX_DIM (INT64_C(1) << 20)    /* any width, head count or context length */
-#define CFG_MAX_LAYERS INT64_C(4096)
-#define CFG_MAX_VOCAB (INT64_C(1) << 24)
-
-/* Reads the integer field key of j into *out. required: missing (or null) is an
- * error, else *out keeps its default. The value must be an integer in 1..max. */
-static lorajit_status get_size(const cJSON *j, const char *key, bool required, int64_t max,
-                               const char *path, int64_t *out, lj_err *err) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-    if (!v || cJSON_IsNull(v)) {
-        if (required) return lj_fail(err, LORAJIT_E_FORMAT, "%s: field \"%s\" is missing", path, key);
-        return LORAJIT_OK;
-    }
-    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || !isfinite(v->valuedouble))
-        return lj_fail(err, LORAJIT_E_FORMAT, "%s: field \"%s\" must be an integer", path, key);
-    double d = v->valuedouble;
-    if (d < 1)
-        return lj_fail(err, LORAJIT_E_FORMAT, "%s: field \"%s\" is %.0f; it must be positive", path,
-                       key, d);
-    if (d > (double)max)
-        return lj_fail(err, LORAJIT_E_UNSUPPORTED, "%s: field \"%s\" is %.0f, over the limit %lld",
-                       path, key, d, (long long)max);
-    *out = (int64_t)d;
-    return LORAJIT_OK;
+/* Per-kind readers of the LJ_CONFIG_FIELDS expansion below. */
+static lorajit_status read_INT(const lj_json_at *at, const cJSON *j, const char *key, unsigned need,
+                               int64_t max, int64_t *out) {
+    return lj_json_int(at, j, key, need | LJ_JSON_LIMIT, 1, max, out);
+}
+static lorajit_status read_FLOAT(const lj_json_at *at, const cJSON *j, const char *key, unsigned need,
+                                 int64_t max, float *out) {
+    (void)max;
+    return lj_json_float(at, j, key, need | LJ_JSON_POSITIVE, out);
+}
+static lorajit_status read_BOOL(const lj_json_at *at, const cJSON *j, const char *key, unsigned need,
+                                int64_t max, bool *out) {
+    (void)max;
+    return lj_json_bool(at, j, key, need, out);
 }
 
-/* Reads the positive number field key of j into *out (absent: default stays). */
-static lorajit_status get_positive(const cJSON *j, const char *key, const char *path, float *out,
-                                   lj_err *err) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-    if (!v) return LORAJIT_OK;
-    if (!cJSON_IsNumber(v) || !(v->valuedouble > 0) || !isfinite(v->valuedouble) ||
-        !isfinite((float)v->valuedouble) || (float)v->valuedouble == 0)
-        return lj_fail(err, LORAJIT_E_FORMAT, "%s: field \"%s\" must be a positive number", path, key);
-    *out = (float)v->valuedouble;
-    return LORAJIT_OK;
-}
-
-/* Reads the boolean field key of j into *out (absent or null: default stays). */
-static lorajit_status get_bool(const cJSON *j, const char *key, const char *path, bool *out,
-                               lj_err *err) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-    if (!v || cJSON_IsNull(v)) return LORAJIT_OK;
-    if (!cJSON_IsBool(v))
-        return lj_fail(err, LORAJIT_E_FORMAT, "%s: field \"%s\" must be true or false", path, key);
-    *out = cJSON_IsTrue(v);
+lorajit_status lj_config_fields_read(const lj_json_at *at, const cJSON *obj, bool all_required,
+                                     lj_config *c) {
+    lorajit_status s;
+    unsigned all = all_required ? LJ_JSON_REQUIRED : 0;
+#define READ_FIELD(hf, member, kind, need, def, max) \
+    if ((s = read_##kind(at, obj, #hf, LJ_JSON_##need | all, max, &c->member))) return s;
+    LJ_CONFIG_FIELDS(READ_FIELD)
+#undef READ_FIELD
     return LORAJIT_OK;
 }
 
@@ -90,22 +68,10 @@ static lorajit_status check_architecture(const cJSON *j, const char *path, lj_er
 /* Fills c from the JSON object j; c starts with the defaults. */
 static lorajit_status read_fields(const cJSON *j, const char *path, lj_config *c, lj_err *err) {
     lorajit_status s;
+    lj_json_at at = {path, "", err};
     if ((s = check_architecture(j, path, err))) return s;
-    if ((s = get_size(j, "hidden_size", true, CFG_MAX_DIM, path, &c->dim, err))) return s;
-    if ((s = get_size(j, "intermediate_size", true, CFG_MAX_DIM, path, &c->hidden_dim, err))) return s;
-    if ((s = get_size(j, "num_hidden_layers", true, CFG_MAX_LAYERS, path, &c->n_layers, err))) return s;
-    if ((s = get_size(j, "num_attention_heads", true, CFG_MAX_DIM, path, &c->n_heads, err))) return s;
-    if ((s = get_size(j, "vocab_size", true, CFG_MAX_VOCAB, path, &c->vocab_size, err))) return s;
-    c->n_kv_heads = c->n_heads;
-    if ((s = get_size(j, "num_key_value_heads", false, CFG_MAX_DIM, path, &c->n_kv_heads, err))) return s;
-    c->head_size = 0;
-    if ((s = get_size(j, "head_dim", false, CFG_MAX_DIM, path, &c->head_size, err))) return s;
-    if ((s = get_size(j, "max_position_embeddings", false, CFG_MAX_DIM, path, &c->seq_len, err))) return s;
-    if ((s = get_positive(j, "rms_norm_eps", path, &c->rms_eps, err))) return s;
-    if ((s = get_positive(j, "rope_theta", path, &c->rope_theta, err))) return s;
-    if ((s = get_bool(j, "tie_word_embeddings", path, &c->tie_embeddings, err))) return s;
-    if ((s = get_bool(j, "attention_bias", path, &c->attention_bias, err))) return s;
-    if ((s = get_bool(j, "mlp_bias", path, &c->mlp_bias, err))) return s;
+    if ((s = lj_config_fields_read(&at, j, false, c))) return s;
+    if (c->n_kv_heads == 0) c->n_kv_heads = c->n_heads;
 
     if (c->n_heads % c->n_kv_heads != 0)
         return lj_fail(err, LORAJIT_E_FORMAT,
@@ -120,10 +86,10 @@ static lorajit_status read_fields(const cJSON *j, const char *path, lj_config *c
                            path, (long long)c->dim, (long long)c->n_heads);
         c->head_size = c->dim / c->n_heads;
     }
-    if (c->n_heads * c->head_size > CFG_MAX_DIM)
+    if (c->n_heads * c->head_size > LJ_CONFIG_MAX_DIM)
         return lj_fail(err, LORAJIT_E_UNSUPPORTED,
                        "%s: fields \"num_attention_heads\" x \"head_dim\" = %lld, over the limit %lld",
-                       path, (long long)(c->n_heads * c->head_size), (long long)CFG_MAX_DIM);
+                       path, (long long)(c->n_heads * c->head_size), (long long)LJ_CONFIG_MAX_DIM);
     if (c->head_size % 2 != 0)
         return lj_fail(err, LORAJIT_E_UNSUPPORTED,
                        "%s: field \"head_dim\" is %lld; RoPE needs an even head size", path,
@@ -131,32 +97,30 @@ static lorajit_status read_fields(const cJSON *j, const char *path, lj_config *c
     return LORAJIT_OK;
 }
 
-lorajit_status lj_config_parse(const char *text, size_t len, const char *path, lj_config *cfg,
-                               lj_err *err) {
-    cJSON *j = NULL;
-    lorajit_status s = lj_json_parse(text, len, path, 0, &j, err);
-    if (s) return s;
-    if (!cJSON_IsObject(j)) {
-        cJSON_Delete(j);
-        return lj_fail(err, LORAJIT_E_FORMAT, "%s: the top level is not a JSON object", path);
-    }
-    lj_config c = {
-        .seq_len = 2048, .rms_eps = 1e-6f, .rope_theta = 10000.0f,
-        .tie_embeddings = false, .attention_bias = false, .mlp_bias = false,
-    };
-    s = read_fields(j, path, &c, err);
-    cJSON_Delete(j);
+/* Reads j (borrowed) into *cfg, which is written only on success. */
+static lorajit_status config_from_json(const cJSON *j, const char *path, lj_config *cfg, lj_err *err) {
+#define DEFAULT(hf, member, kind, need, def, max) .member = def,
+    lj_config c = {LJ_CONFIG_FIELDS(DEFAULT)};
+#undef DEFAULT
+    lorajit_status s = read_fields(j, path, &c, err);
     if (s) return s;
     *cfg = c;
     return LORAJIT_OK;
 }
 
+lorajit_status lj_config_parse(const char *text, size_t len, const char *path, lj_config *cfg,
+                               lj_err *err) {
+    cJSON *j = NULL;
+    lorajit_status s = lj_json_parse_object(text, len, path, &j, err);
+    if (!s) s = config_from_json(j, path, cfg, err);
+    cJSON_Delete(j);
+    return s;
+}
+
 lorajit_status lj_config_read(const char *path, lj_config *cfg, lj_err *err) {
-    char *text;
-    size_t len;
-    lorajit_status s = lj_read_file(path, &text, &len, err);
-    if (s) return s;
-    s = lj_config_parse(text, len, path, cfg, err);
-    free(text);
+    cJSON *j = NULL;
+    lorajit_status s = lj_json_read(path, LJ_JSON_MAX_BYTES, &j, err);
+    if (!s) s = config_from_json(j, path, cfg, err);
+    cJSON_Delete(j);
     return s;
 }

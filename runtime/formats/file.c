@@ -1,9 +1,8 @@
-/* file.c — whole-file reads, path joins and the JSON entry point of runtime/.
+/* file.c — whole-file reads and path joins of runtime/formats/.
  *
- * Inputs: paths and text from the user's model and adapter folders. Outputs:
- * NUL-terminated file contents, joined paths, and parsed cJSON trees; every
- * failure names the path, strerror for I/O, and the byte offset (plus line and
- * column) of a JSON syntax error. */
+ * Inputs: paths from the user's model and adapter folders. Outputs:
+ * NUL-terminated file contents (optionally capped in size) and joined paths;
+ * every failure names the path, with strerror for I/O. JSON parsing is json.c's. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
@@ -11,8 +10,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <cjson/cJSON.h>
 
 #include "formats.h"
 
@@ -39,12 +36,22 @@ lorajit_status lj_open_regular(const char *path, int *fd, size_t *size, lj_err *
 
 /* Caller owns *data; free with free(). On failure *data is NULL and *len 0. */
 lorajit_status lj_read_file(const char *path, char **data, size_t *len, lj_err *err) {
+    return lj_read_file_max(path, SIZE_MAX - 1, data, len, err);
+}
+
+/* Caller owns *data; free with free(). On failure *data is NULL and *len 0. */
+lorajit_status lj_read_file_max(const char *path, size_t max_bytes, char **data, size_t *len, lj_err *err) {
     *data = NULL;
     *len = 0;
     int fd;
     size_t size;
     lorajit_status s = lj_open_regular(path, &fd, &size, err);
     if (s) return s;
+    if (size > max_bytes) {
+        close(fd);
+        return lj_fail(err, LORAJIT_E_UNSUPPORTED, "%s: file of %zu bytes is over the limit of %zu bytes", path,
+                       size, max_bytes);
+    }
     char *buf = lj_malloc(size + 1);
     if (!buf) {
         close(fd);
@@ -80,35 +87,5 @@ lorajit_status lj_path_join(char *out, size_t cap, const char *dir, const char *
     memcpy(out, dir, dl);
     memcpy(out + dl, sep, strlen(sep));
     memcpy(out + dl + strlen(sep), name, strlen(name) + 1);
-    return LORAJIT_OK;
-}
-
-/* Caller owns *root; free with cJSON_Delete(). On failure *root is NULL. */
-lorajit_status lj_json_parse(const char *text, size_t len, const char *path, size_t base,
-                             struct cJSON **root, lj_err *err) {
-    *root = NULL;
-    /* cJSON wants a terminated string; copying also keeps it from reading past
-     * text[len] (text may be a slice of an mmap). The NUL is passed inside the
-     * length so that require_null_terminated refuses trailing garbage only. */
-    char *copy = lj_malloc(len + 1);
-    if (!copy) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory parsing JSON", path);
-    memcpy(copy, text, len);
-    copy[len] = '\0';
-    const char *end = NULL;
-    cJSON *j = cJSON_ParseWithLengthOpts(copy, len + 1, &end, 1);
-    if (!j) {
-        size_t off = (end && end >= copy && end <= copy + len) ? (size_t)(end - copy) : 0;
-        size_t line = 1, col = 1;
-        for (size_t i = 0; i < off; i++) {
-            if (copy[i] == '\n') { line++; col = 1; } else { col++; }
-        }
-        free(copy);
-        if (base == 0)
-            return lj_fail(err, LORAJIT_E_FORMAT, "%s: invalid JSON at byte %zu (line %zu, column %zu)",
-                           path, off, line, col);
-        return lj_fail(err, LORAJIT_E_FORMAT, "%s: invalid JSON header at byte %zu", path, base + off);
-    }
-    free(copy);
-    *root = j;
     return LORAJIT_OK;
 }

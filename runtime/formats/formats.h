@@ -44,15 +44,72 @@ void lj_alloc_fail_after(long k);
 lorajit_status lj_open_regular(const char *path, int *fd, size_t *size, lj_err *err);
 /* Reads path into a NUL-terminated buffer. Caller owns *data; free with free(). */
 lorajit_status lj_read_file(const char *path, char **data, size_t *len, lj_err *err);
+/* The same, refusing (E_UNSUPPORTED, "over the limit") a file over max_bytes before
+ * reading it. Caller owns *data; free with free(). On failure *data is NULL. */
+lorajit_status lj_read_file_max(const char *path, size_t max_bytes, char **data, size_t *len, lj_err *err);
 /* Writes dir + "/" + name into out (cap bytes); fails with E_ARG if it does not fit. */
 lorajit_status lj_path_join(char *out, size_t cap, const char *dir, const char *name, lj_err *err);
+
+/* ---- json.c: the JSON reading layer (one preamble, typed field readers) ---- */
 struct cJSON;
+#define LJ_JSON_MAX_BYTES ((size_t)1 << 28) /* the cap lj_json_read callers pass: 256 MiB */
 /* Parses text[0..len) (need not be NUL-terminated) as one JSON value, refusing
  * trailing garbage. A syntax error is E_FORMAT naming path and the byte offset
  * (base + offset into text; base is where text starts in the file).
  * Caller owns *root; free with cJSON_Delete(). On failure *root is NULL. */
 lorajit_status lj_json_parse(const char *text, size_t len, const char *path, size_t base,
                              struct cJSON **root, lj_err *err);
+/* lj_json_parse (base 0), then checks the root is an object ("the top level is not
+ * a JSON object", naming path). text and path are borrowed for the call.
+ * Caller owns *root; free with cJSON_Delete(). On failure *root is NULL. */
+lorajit_status lj_json_parse_object(const char *text, size_t len, const char *path, struct cJSON **root,
+                                    lj_err *err);
+/* The preamble: reads path (refusing a file over max_bytes), parses it and checks
+ * the root is an object, every failure naming path.
+ * Caller owns *root; free with cJSON_Delete(). On failure *root is NULL. */
+lorajit_status lj_json_read(const char *path, size_t max_bytes, struct cJSON **root, lj_err *err);
+
+/* Where the fields a reader reads sit, for messages: "<path>: field "<prefix><key>" ...". */
+typedef struct lj_json_at {
+    const char *path;   /* the file (borrowed) */
+    const char *prefix; /* field path of the object read from: "" or NULL at the top,
+                         * "config.", "rank_pattern.", "weights[3]." (borrowed) */
+    lj_err *err;
+} lj_json_at;
+/* Flags of the field readers. */
+#define LJ_JSON_OPTIONAL 0u /* absent or null: LORAJIT_OK, the output keeps its default */
+#define LJ_JSON_REQUIRED 1u /* absent or null: E_FORMAT, field "..." is missing */
+#define LJ_JSON_LIMIT 2u    /* lj_json_int: over hi is lorajit's limit (E_UNSUPPORTED, "over the limit") */
+#define LJ_JSON_POSITIVE 4u /* lj_json_number / lj_json_float: must be > 0 */
+/* The field readers. Each reads obj's member key (key NULL: obj is the value itself,
+ * as met when iterating an object or a list, named prefix + obj->string) into *out,
+ * writing *out only when the field is present and valid. Wrong type or range is
+ * E_FORMAT naming at->path and the field path: "must be an integer", "is 0; it must
+ * be in 1..64", "must be a positive number", "must be true or false", "must be a
+ * string", "must be a list of strings", "must be an object", "must be a list".
+ * All pointers are borrowed for the call; outputs that point into obj's tree say so. */
+lorajit_status lj_json_int(const lj_json_at *at, const struct cJSON *obj, const char *key, unsigned flags,
+                           int64_t lo, int64_t hi, int64_t *out); /* an integer in lo..hi */
+lorajit_status lj_json_number(const lj_json_at *at, const struct cJSON *obj, const char *key, unsigned flags,
+                              double *out); /* a finite number */
+lorajit_status lj_json_float(const lj_json_at *at, const struct cJSON *obj, const char *key, unsigned flags,
+                             float *out); /* a number finite also as a float */
+lorajit_status lj_json_bool(const lj_json_at *at, const struct cJSON *obj, const char *key, unsigned flags,
+                            bool *out);
+/* Borrowed; *out valid until obj's tree is deleted. */
+lorajit_status lj_json_string(const lj_json_at *at, const struct cJSON *obj, const char *key, unsigned flags,
+                              const char **out);
+/* A list of strings (an element that is not names its index). Caller owns *out, the
+ * array; free with free(). Its strings are borrowed; valid until obj's tree is
+ * deleted. Absent and optional, or on failure: *out is NULL and *n 0. */
+lorajit_status lj_json_strings(const lj_json_at *at, const struct cJSON *obj, const char *key, unsigned flags,
+                               const char ***out, int *n);
+/* Borrowed; *out valid until obj's tree is deleted. */
+lorajit_status lj_json_object(const lj_json_at *at, const struct cJSON *obj, const char *key, unsigned flags,
+                              const struct cJSON **out);
+/* Borrowed; *out valid until obj's tree is deleted. */
+lorajit_status lj_json_array(const lj_json_at *at, const struct cJSON *obj, const char *key, unsigned flags,
+                             const struct cJSON **out);
 
 /* ---- modules.c: the seven LoRA target modules of a LLaMA block ---- */
 typedef enum lj_module {
@@ -64,6 +121,29 @@ const char *lj_module_parent(int m);    /* "self_attn" or "mlp" */
 int lj_module_from_name(const char *s); /* -1 when s is not one of the seven */
 
 /* ---- config.c: Hugging Face config.json of a LLaMA-family model ---- */
+#define LJ_CONFIG_MAX_DIM (INT64_C(1) << 20)   /* any width, head count or context length */
+#define LJ_CONFIG_MAX_LAYERS INT64_C(4096)
+#define LJ_CONFIG_MAX_VOCAB (INT64_C(1) << 24)
+/* The config fields, listed once: X(HF name, lj_config member, kind, need, default,
+ * max). kind: INT (int64_t, 1..max, over max is lorajit's limit), FLOAT (float,
+ * positive and finite), BOOL. need: REQUIRED or OPTIONAL (absent or null keeps the
+ * default; a default of 0 is filled in after reading: n_kv_heads = n_heads,
+ * head_size = dim / n_heads). Expanded by the config reader (config.c), the
+ * manifest writer and lj_config_compare (manifest.c) and tests/test_rt_json.c. */
+#define LJ_CONFIG_FIELDS(X)                                                          \
+    X(hidden_size, dim, INT, REQUIRED, 0, LJ_CONFIG_MAX_DIM)                         \
+    X(intermediate_size, hidden_dim, INT, REQUIRED, 0, LJ_CONFIG_MAX_DIM)            \
+    X(num_hidden_layers, n_layers, INT, REQUIRED, 0, LJ_CONFIG_MAX_LAYERS)           \
+    X(num_attention_heads, n_heads, INT, REQUIRED, 0, LJ_CONFIG_MAX_DIM)             \
+    X(num_key_value_heads, n_kv_heads, INT, OPTIONAL, 0, LJ_CONFIG_MAX_DIM)          \
+    X(head_dim, head_size, INT, OPTIONAL, 0, LJ_CONFIG_MAX_DIM)                      \
+    X(vocab_size, vocab_size, INT, REQUIRED, 0, LJ_CONFIG_MAX_VOCAB)                 \
+    X(max_position_embeddings, seq_len, INT, OPTIONAL, 2048, LJ_CONFIG_MAX_DIM)      \
+    X(rms_norm_eps, rms_eps, FLOAT, OPTIONAL, 1e-6f, 0)                              \
+    X(rope_theta, rope_theta, FLOAT, OPTIONAL, 10000.0f, 0)                          \
+    X(tie_word_embeddings, tie_embeddings, BOOL, OPTIONAL, false, 0)                 \
+    X(attention_bias, attention_bias, BOOL, OPTIONAL, false, 0)                      \
+    X(mlp_bias, mlp_bias, BOOL, OPTIONAL, false, 0)
 typedef struct lj_config {
     int64_t dim;          /* hidden_size */
     int64_t hidden_dim;   /* intermediate_size */
@@ -87,6 +167,13 @@ typedef struct lj_config {
 lorajit_status lj_config_parse(const char *text, size_t len, const char *path, lj_config *cfg,
                                lj_err *err);
 lorajit_status lj_config_read(const char *path, lj_config *cfg, lj_err *err);
+/* Reads the LJ_CONFIG_FIELDS members of the JSON object obj into *c (at names the
+ * file and the object's field path). Fields absent keep what *c holds, unless
+ * required or all_required (an artifact's manifest records every field). Checks
+ * each field alone, not how they fit together (that is lj_config_parse's).
+ * All pointers borrowed for the call. */
+lorajit_status lj_config_fields_read(const lj_json_at *at, const struct cJSON *obj, bool all_required,
+                                     lj_config *c);
 
 /* ---- schema.c: the adapter schema ---- */
 typedef struct lj_schema {

@@ -8,7 +8,6 @@
  * itself (its compact JSON without that field), so an edited manifest is refused.
  * Reading validates every field and rebuilds the lj_layout the runtime binds. */
 #include <inttypes.h>
-#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,24 +42,15 @@ lorajit_status lj_file_hash(const char *path, uint64_t *out, lj_err *err) {
 
 /* ---- the config fields, by their Hugging Face names ---- */
 
+enum { KIND_INT = 'i', KIND_FLOAT = 'f', KIND_BOOL = 'b' };
 static const struct {
     const char *key;
     size_t off;
     char kind; /* 'i' int64_t, 'f' float, 'b' bool */
 } config_fields[] = {
-    {"hidden_size", offsetof(lj_config, dim), 'i'},
-    {"intermediate_size", offsetof(lj_config, hidden_dim), 'i'},
-    {"num_hidden_layers", offsetof(lj_config, n_layers), 'i'},
-    {"num_attention_heads", offsetof(lj_config, n_heads), 'i'},
-    {"num_key_value_heads", offsetof(lj_config, n_kv_heads), 'i'},
-    {"head_dim", offsetof(lj_config, head_size), 'i'},
-    {"vocab_size", offsetof(lj_config, vocab_size), 'i'},
-    {"max_position_embeddings", offsetof(lj_config, seq_len), 'i'},
-    {"rms_norm_eps", offsetof(lj_config, rms_eps), 'f'},
-    {"rope_theta", offsetof(lj_config, rope_theta), 'f'},
-    {"tie_word_embeddings", offsetof(lj_config, tie_embeddings), 'b'},
-    {"attention_bias", offsetof(lj_config, attention_bias), 'b'},
-    {"mlp_bias", offsetof(lj_config, mlp_bias), 'b'},
+#define CONFIG_FIELD(hf, member, kind, need, def, max) {#hf, offsetof(lj_config, member), KIND_##kind},
+    LJ_CONFIG_FIELDS(CONFIG_FIELD)
+#undef CONFIG_FIELD
 };
 enum { N_CONFIG_FIELDS = sizeof config_fields / sizeof config_fields[0] };
 
@@ -233,97 +223,44 @@ lorajit_status lj_manifest_write(const char *dir, const lj_manifest *m, lj_err *
 
 /* ---- reading ---- */
 
-/* Where a field is, for messages: the manifest path and the section. */
-typedef struct where {
-    const char *path;
-    const char *section; /* "" at the top level, else e.g. "config." or "weights[3]." */
-    lj_err *err;
-} where;
-
-static const cJSON *field(const cJSON *o, const char *key, int (*is)(const cJSON *), const char *kind,
-                          const where *w, lorajit_status *s) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (v && is(v)) return v;
-    *s = lj_fail(w->err, LORAJIT_E_FORMAT, "%s: field \"%s%s\" is %s; expected %s", w->path, w->section, key,
-                 v ? "of the wrong type" : "missing", kind);
-    return NULL;
-}
-
-/* An integer a double holds exactly (|v| < 2^53). */
-static cJSON_bool is_int(const cJSON *v) {
-    return cJSON_IsNumber(v) && fabs(v->valuedouble) < 9007199254740992.0 && v->valuedouble == floor(v->valuedouble);
-}
-
-static lorajit_status get_int(const cJSON *o, const char *key, int64_t lo, int64_t hi, const where *w, int64_t *out) {
-    lorajit_status s = LORAJIT_OK;
-    const cJSON *v = field(o, key, is_int, "an integer", w, &s);
-    if (!v) return s;
-    if (v->valuedouble < (double)lo || v->valuedouble > (double)hi)
-        return lj_fail(w->err, LORAJIT_E_FORMAT, "%s: field \"%s%s\" is %.0f; it must be in %lld..%lld", w->path,
-                       w->section, key, v->valuedouble, (long long)lo, (long long)hi);
-    *out = (int64_t)v->valuedouble;
-    return LORAJIT_OK;
-}
-
-static lorajit_status get_str(const cJSON *o, const char *key, const where *w, const char **out) {
-    lorajit_status s = LORAJIT_OK;
-    const cJSON *v = field(o, key, cJSON_IsString, "a string", w, &s);
-    *out = v ? v->valuestring : "";
-    return s;
-}
+typedef lj_json_at where; /* the manifest path and the section ("config.", "weights[3].") */
 
 static lorajit_status get_hash(const cJSON *o, const char *key, const where *w, uint64_t *out) {
     const char *hex = "";
-    lorajit_status s = get_str(o, key, w, &hex);
+    lorajit_status s = lj_json_string(w, o, key, LJ_JSON_REQUIRED, &hex);
     if (s) return s;
     char *end;
     unsigned long long h = strtoull(hex, &end, 16);
     if (strlen(hex) != 16 || *end)
-        return lj_fail(w->err, LORAJIT_E_FORMAT, "%s: field \"%s\" is \"%s\"; expected 16 hex digits", w->path,
-                       key, hex);
+        return lj_fail(w->err, LORAJIT_E_FORMAT, "%s: field \"%s%s\" is \"%s\"; expected 16 hex digits", w->path,
+                       w->prefix, key, hex);
     *out = h;
-    return LORAJIT_OK;
-}
-
-static lorajit_status read_config(const cJSON *o, const where *w, lj_config *c) {
-    for (int k = 0; k < N_CONFIG_FIELDS; k++) {
-        char *p = (char *)c + config_fields[k].off;
-        const char *key = config_fields[k].key;
-        lorajit_status s = LORAJIT_OK;
-        const cJSON *v;
-        if (config_fields[k].kind == 'i') {
-            if ((s = get_int(o, key, 1, INT64_C(1) << 24, w, (int64_t *)(void *)p))) return s;
-        } else if (config_fields[k].kind == 'b') {
-            if (!(v = field(o, key, cJSON_IsBool, "true or false", w, &s))) return s;
-            *(bool *)p = cJSON_IsTrue(v);
-        } else {
-            if (!(v = field(o, key, cJSON_IsNumber, "a number", w, &s))) return s;
-            if (!(v->valuedouble > 0) || !((float)v->valuedouble < INFINITY))
-                return lj_fail(w->err, LORAJIT_E_FORMAT, "%s: field \"config.%s\" must be a positive number",
-                               w->path, key);
-            *(float *)p = (float)v->valuedouble;
-        }
-    }
     return LORAJIT_OK;
 }
 
 static lorajit_status read_schema(const cJSON *o, const lj_config *cfg, const where *w, lj_schema *sc) {
     int64_t r, slots, tokens, seq, batch;
     lorajit_status s;
-    if ((s = get_int(o, "max_rank", 1, 1024, w, &r)) || (s = get_int(o, "max_adapters", 1, LJ_MAX_SLOTS - 1, w, &slots)) ||
-        (s = get_int(o, "max_seq_len", 1, cfg->seq_len, w, &seq)) || (s = get_int(o, "max_tokens", 1, seq, w, &tokens)) ||
-        (s = get_int(o, "max_batch", 1, LJ_MAX_SLOTS - 1, w, &batch)))
+    const unsigned REQ = LJ_JSON_REQUIRED;
+    if ((s = lj_json_int(w, o, "max_rank", REQ, 1, 1024, &r)) ||
+        (s = lj_json_int(w, o, "max_adapters", REQ, 1, LJ_MAX_SLOTS - 1, &slots)) ||
+        (s = lj_json_int(w, o, "max_seq_len", REQ, 1, cfg->seq_len, &seq)) ||
+        (s = lj_json_int(w, o, "max_tokens", REQ, 1, seq, &tokens)) ||
+        (s = lj_json_int(w, o, "max_batch", REQ, 1, LJ_MAX_SLOTS - 1, &batch)))
         return s;
-    const cJSON *mods = field(o, "target_modules", cJSON_IsArray, "a list of module names", w, &s), *m;
-    if (!mods) return s;
+    const char **mods;
+    int n_mods;
+    if ((s = lj_json_strings(w, o, "target_modules", REQ, &mods, &n_mods))) return s;
     unsigned mask = 0;
-    cJSON_ArrayForEach(m, mods) {
-        int id = cJSON_IsString(m) ? lj_module_from_name(m->valuestring) : -1;
+    for (int i = 0; i < n_mods && !s; i++) {
+        int id = lj_module_from_name(mods[i]);
         if (id < 0)
-            return lj_fail(w->err, LORAJIT_E_FORMAT, "%s: field \"schema.target_modules\" holds an unknown module",
-                           w->path);
-        mask |= 1u << id;
+            s = lj_fail(w->err, LORAJIT_E_FORMAT, "%s: field \"schema.target_modules\" holds an unknown module",
+                        w->path);
+        else mask |= 1u << id;
     }
+    free(mods);
+    if (s) return s;
     *sc = (lj_schema){.r_max = (int)r, .target_mask = mask, .n_slots = (int)slots, .max_tokens = tokens,
                       .seq_len = seq, .max_batch = (int)batch};
     return LORAJIT_OK;
@@ -340,19 +277,24 @@ static lorajit_status read_weights(const cJSON *arr, const where *top, lj_layout
         char section[48];
         snprintf(section, sizeof section, "weights[%d].", i);
         where w = {top->path, section, top->err};
-        const cJSON *o = cJSON_GetArrayItem(arr, i), *shape;
+        const cJSON *o = cJSON_GetArrayItem(arr, i), *shape = NULL;
         const char *name = "", *dtype = "";
         lorajit_status s = LORAJIT_OK;
         if (!cJSON_IsObject(o))
             return lj_fail(top->err, LORAJIT_E_FORMAT, "%s: %s is not an object", top->path, section);
-        if ((s = get_str(o, "name", &w, &name)) || (s = get_str(o, "dtype", &w, &dtype))) return s;
-        if (!(shape = field(o, "shape", cJSON_IsArray, "a list of 1 or 2 sizes", &w, &s))) return s;
+        if ((s = lj_json_string(&w, o, "name", LJ_JSON_REQUIRED, &name)) ||
+            (s = lj_json_string(&w, o, "dtype", LJ_JSON_REQUIRED, &dtype)) ||
+            (s = lj_json_array(&w, o, "shape", LJ_JSON_REQUIRED, &shape)))
+            return s;
         int nd = cJSON_GetArraySize(shape);
         int64_t dims[2] = {0, 0};
         for (int k = 0; k < nd && k < 2; k++) {
-            const cJSON *d = cJSON_GetArrayItem(shape, k);
-            if (!is_int(d) || d->valuedouble < 1 || d->valuedouble > (double)MANIFEST_MAX_SIZE) nd = 0;
-            else dims[k] = (int64_t)d->valuedouble;
+            char dim[64];
+            snprintf(dim, sizeof dim, "%sshape[%d]", section, k);
+            where wd = {top->path, dim, top->err};
+            if ((s = lj_json_int(&wd, cJSON_GetArrayItem(shape, k), NULL, LJ_JSON_REQUIRED, 1, MANIFEST_MAX_SIZE,
+                                 &dims[k])))
+                return s;
         }
         int dt = -1;
         for (int k = LJ_DTYPE_F32; k <= LJ_DTYPE_BF16; k++)
@@ -398,8 +340,11 @@ static lorajit_status read_sites(const cJSON *arr, const where *top, lj_layout *
         lorajit_status s;
         if (!cJSON_IsObject(o))
             return lj_fail(top->err, LORAJIT_E_FORMAT, "%s: %s is not an object", top->path, section);
-        if ((s = get_int(o, "layer", 0, L->cfg.n_layers - 1, &w, &layer)) || (s = get_str(o, "module", &w, &module)) ||
-            (s = get_int(o, "in", 1, MANIFEST_MAX_SIZE, &w, &in)) || (s = get_int(o, "out", 1, MANIFEST_MAX_SIZE, &w, &out)))
+        const unsigned REQ = LJ_JSON_REQUIRED;
+        if ((s = lj_json_int(&w, o, "layer", REQ, 0, L->cfg.n_layers - 1, &layer)) ||
+            (s = lj_json_string(&w, o, "module", REQ, &module)) ||
+            (s = lj_json_int(&w, o, "in", REQ, 1, MANIFEST_MAX_SIZE, &in)) ||
+            (s = lj_json_int(&w, o, "out", REQ, 1, MANIFEST_MAX_SIZE, &out)))
             return s;
         int mod = lj_module_from_name(module), k = 0, want_mod = -1;
         for (int m = 0; m < LJ_MOD_COUNT; m++) /* the (i % per_layer)-th targeted module */
@@ -441,10 +386,10 @@ static lorajit_status check_seal(cJSON *root, const char *path, lj_err *err) {
 /* Copies string field key of o into out[cap]. */
 static lorajit_status get_str_into(const cJSON *o, const char *key, const where *w, char *out, size_t cap) {
     const char *v = "";
-    lorajit_status s = get_str(o, key, w, &v);
+    lorajit_status s = lj_json_string(w, o, key, LJ_JSON_REQUIRED, &v);
     if (s) return s;
     if (strlen(v) >= cap)
-        return lj_fail(w->err, LORAJIT_E_FORMAT, "%s: field \"%s%s\" is too long", w->path, w->section, key);
+        return lj_fail(w->err, LORAJIT_E_FORMAT, "%s: field \"%s%s\" is too long", w->path, w->prefix, key);
     strcpy(out, v);
     return LORAJIT_OK;
 }
@@ -455,31 +400,30 @@ static lorajit_status read_all(cJSON *root, const char *path, lj_manifest *m, lj
     const char *format = "", *library = "", *features = "";
     int64_t abi;
     lorajit_status s = LORAJIT_OK;
-    if (!cJSON_IsObject(root)) return lj_fail(err, LORAJIT_E_FORMAT, "%s: the top level is not a JSON object", path);
-    if ((s = get_str(root, "format", &top, &format))) return s;
+    if ((s = lj_json_string(&top, root, "format", LJ_JSON_REQUIRED, &format))) return s;
     if (strcmp(format, MANIFEST_FORMAT) != 0)
         return lj_fail(err, LORAJIT_E_FORMAT, "%s: field \"format\" is \"%s\", not \"" MANIFEST_FORMAT "\"", path,
                        format);
     if ((s = check_seal(root, path, err))) return s;
-    if ((s = get_int(root, "abi_version", 0, INT32_MAX, &top, &abi))) return s;
+    if ((s = lj_json_int(&top, root, "abi_version", LJ_JSON_REQUIRED, 0, INT32_MAX, &abi))) return s;
     if (abi != LJ_ABI_VERSION)
         return lj_fail(err, LORAJIT_E_UNSUPPORTED, "%s: the artifact has ABI version %lld; this runtime reads "
                        "version %d (compile the artifact again with this lorajit)", path, (long long)abi, LJ_ABI_VERSION);
     m->abi_version = (int)abi;
-    if ((s = get_str(root, "library", &top, &library))) return s;
+    if ((s = lj_json_string(&top, root, "library", LJ_JSON_REQUIRED, &library))) return s;
     if (strcmp(library, LJ_ARTIFACT_LIBRARY) != 0)
         return lj_fail(err, LORAJIT_E_FORMAT, "%s: field \"library\" is \"%s\", not \"" LJ_ARTIFACT_LIBRARY "\"",
                        path, library);
-    const cJSON *cfg, *sc, *tgt, *scr, *ws, *sites;
-    if (!(cfg = field(root, "config", cJSON_IsObject, "an object", &top, &s)) ||
-        !(sc = field(root, "schema", cJSON_IsObject, "an object", &top, &s)) ||
-        !(tgt = field(root, "target", cJSON_IsObject, "an object", &top, &s)) ||
-        !(scr = field(root, "scratch_floats", cJSON_IsObject, "an object", &top, &s)) ||
-        !(ws = field(root, "weights", cJSON_IsArray, "a list", &top, &s)) ||
-        !(sites = field(root, "lora_sites", cJSON_IsArray, "a list", &top, &s)))
+    const cJSON *cfg = NULL, *sc = NULL, *tgt = NULL, *scr = NULL, *ws = NULL, *sites = NULL;
+    const unsigned REQ = LJ_JSON_REQUIRED;
+    if ((s = lj_json_object(&top, root, "config", REQ, &cfg)) || (s = lj_json_object(&top, root, "schema", REQ, &sc)) ||
+        (s = lj_json_object(&top, root, "target", REQ, &tgt)) ||
+        (s = lj_json_object(&top, root, "scratch_floats", REQ, &scr)) ||
+        (s = lj_json_array(&top, root, "weights", REQ, &ws)) || (s = lj_json_array(&top, root, "lora_sites", REQ, &sites)))
         return s;
     if ((s = get_str_into(tgt, "triple", &tw, m->triple, sizeof m->triple)) ||
-        (s = get_str_into(tgt, "cpu", &tw, m->cpu, sizeof m->cpu)) || (s = get_str(tgt, "features", &tw, &features)))
+        (s = get_str_into(tgt, "cpu", &tw, m->cpu, sizeof m->cpu)) ||
+        (s = lj_json_string(&tw, tgt, "features", REQ, &features)))
         return s;
     if (!(m->features = lj_strdup(features))) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", path);
     if ((s = get_hash(root, "ir_hash", &top, &m->ir_hash)) || (s = get_hash(root, "code_hash", &top, &m->code_hash)) ||
@@ -487,33 +431,37 @@ static lorajit_status read_all(cJSON *root, const char *path, lj_manifest *m, lj
         return s;
     lj_layout *L = m->L = lj_layout_new();
     if (!L) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", path);
-    if ((s = read_config(cfg, &cw, &L->cfg)) || (s = read_schema(sc, &L->cfg, &sw, &L->schema)) ||
-        (s = get_int(scr, "per_token", 0, MANIFEST_MAX_SIZE, &xw, &L->scratch_per_token)) ||
-        (s = get_int(scr, "fixed", 0, MANIFEST_MAX_SIZE, &xw, &L->scratch_fixed)) ||
+    if ((s = lj_config_fields_read(&cw, cfg, true, &L->cfg)) || (s = read_schema(sc, &L->cfg, &sw, &L->schema)) ||
+        (s = lj_json_int(&xw, scr, "per_token", REQ, 0, MANIFEST_MAX_SIZE, &L->scratch_per_token)) ||
+        (s = lj_json_int(&xw, scr, "fixed", REQ, 0, MANIFEST_MAX_SIZE, &L->scratch_fixed)) ||
         (s = read_weights(ws, &top, L)) || (s = read_sites(sites, &top, L)))
         return s;
     return LORAJIT_OK;
 }
 
-lorajit_status lj_manifest_parse(const char *text, size_t len, const char *path, lj_manifest *m, lj_err *err) {
-    memset(m, 0, sizeof *m);
-    cJSON *root = NULL;
-    lorajit_status s = lj_json_parse(text, len, path, 0, &root, err);
+/* Reads root into *m after a parse that gave s; deletes root (owned here) and
+ * clears *m on failure. */
+static lorajit_status manifest_from(cJSON *root, lorajit_status s, const char *path, lj_manifest *m, lj_err *err) {
     if (!s) s = read_all(root, path, m, err);
     cJSON_Delete(root);
     if (s) lj_manifest_clear(m);
     return s;
 }
 
+lorajit_status lj_manifest_parse(const char *text, size_t len, const char *path, lj_manifest *m, lj_err *err) {
+    memset(m, 0, sizeof *m);
+    cJSON *root = NULL;
+    lorajit_status s = lj_json_parse_object(text, len, path, &root, err);
+    return manifest_from(root, s, path, m, err);
+}
+
 lorajit_status lj_manifest_read(const char *dir, lj_manifest *m, lj_err *err) {
     memset(m, 0, sizeof *m);
-    char path[4096], *text = NULL;
-    size_t len;
+    char path[4096];
+    cJSON *root = NULL;
     lorajit_status s = lj_path_join(path, sizeof path, dir, LJ_ARTIFACT_MANIFEST, err);
-    if (!s) s = lj_read_file(path, &text, &len, err);
-    if (!s) s = lj_manifest_parse(text, len, path, m, err);
-    free(text);
-    return s;
+    if (!s) s = lj_json_read(path, LJ_JSON_MAX_BYTES, &root, err);
+    return manifest_from(root, s, path, m, err);
 }
 
 void lj_manifest_clear(lj_manifest *m) {

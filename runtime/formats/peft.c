@@ -26,27 +26,6 @@ static bool json_is_empty(const cJSON *j) {
     return !j || cJSON_IsNull(j) || ((cJSON_IsArray(j) || cJSON_IsObject(j)) && !j->child);
 }
 
-/* Absent or null reads as false. */
-static lorajit_status json_bool(const cJSON *root, const char *key, const char *path, bool *out,
-                                lj_err *err) {
-    const cJSON *j = cJSON_GetObjectItemCaseSensitive(root, key);
-    *out = false;
-    if (!j || cJSON_IsNull(j)) return LORAJIT_OK;
-    if (!cJSON_IsBool(j))
-        return lj_fail(err, LORAJIT_E_FORMAT, "%s: field '%s' must be true or false", path, key);
-    *out = cJSON_IsTrue(j);
-    return LORAJIT_OK;
-}
-
-/* An integral JSON number in [lo, hi]. */
-static bool json_int_in(const cJSON *j, double lo, double hi, int *out) {
-    if (!cJSON_IsNumber(j)) return false;
-    double v = j->valuedouble;
-    if (!(v >= lo && v <= hi) || v != (double)(int64_t)v) return false;
-    *out = (int)v;
-    return true;
-}
-
 #define PEFT_MAX_PATTERNS 4096      /* entries of rank_pattern / alpha_pattern */
 #define PEFT_PATTERN_TEXT_MAX 65536 /* characters of all the keys of one of them */
 
@@ -86,58 +65,53 @@ static lorajit_status match_set_names(peft_match *m, const char *const *names, i
 
 /* target_modules / exclude_modules: null, a regex string, or a list of names. On
  * failure *m may hold part of the result; the caller frees it. */
-static lorajit_status match_parse(const cJSON *j, const char *field, const char *path,
-                                  peft_match *m, lj_err *err) {
-    if (cJSON_IsString(j)) return lj_regex_compile("", j->valuestring, path, field, &m->re, err);
+static lorajit_status match_parse(const lj_json_at *at, const cJSON *root, const char *field,
+                                  peft_match *m) {
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(root, field);
+    if (cJSON_IsString(j)) return lj_regex_compile("", j->valuestring, at->path, field, &m->re, at->err);
     if (!cJSON_IsArray(j))
-        return lj_fail(err, LORAJIT_E_FORMAT, "%s: field '%s' must be a string or a list of strings",
-                       path, field);
-    int n = cJSON_GetArraySize(j);
-    const char **names = lj_calloc((size_t)n + 1, sizeof *names);
-    if (!names) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", path);
-    int i = 0;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, j) {
-        if (!cJSON_IsString(it)) {
-            free(names);
-            return lj_fail(err, LORAJIT_E_FORMAT, "%s: field '%s': element %d is not a string",
-                           path, field, i);
-        }
-        names[i++] = it->valuestring;
-    }
-    lorajit_status st = match_set_names(m, names, n, path, err);
+        return lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"%s\" must be a string or a list of strings",
+                       at->path, field);
+    const char **names;
+    int n;
+    lorajit_status st = lj_json_strings(at, root, field, LJ_JSON_REQUIRED, &names, &n);
+    if (st) return st;
+    st = match_set_names(m, names, n, at->path, at->err);
     free(names);
     return st;
 }
 
 /* target_modules: every name must end in one of the seven projections; a regex
  * must not select lm_head or embed_tokens (LoRA there is not served). */
-static lorajit_status targets_parse(const cJSON *j, const char *path, peft_match *m, lj_err *err) {
+static lorajit_status targets_parse(const lj_json_at *at, const cJSON *root, peft_match *m) {
     static const char *const llama_default[] = {"q_proj", "v_proj"};
+    const char *path = at->path;
+    lj_err *err = at->err;
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(root, "target_modules");
     const char *all[LJ_MOD_COUNT];
     for (int k = 0; k < LJ_MOD_COUNT; k++) all[k] = lj_module_name(k);
     if (!j || cJSON_IsNull(j)) return match_set_names(m, llama_default, 2, path, err);
     if (cJSON_IsString(j) && strcmp(j->valuestring, "all-linear") == 0)
         return match_set_names(m, all, LJ_MOD_COUNT, path, err);
-    lorajit_status st = match_parse(j, "target_modules", path, m, err);
+    lorajit_status st = match_parse(at, root, "target_modules", m);
     if (st) return st;
     if (m->re) {
         static const char *const others[] = {"lm_head", "model.embed_tokens", "model.norm"};
         for (int k = 0; k < 3; k++)
             if (lj_regex_match(m->re, others[k]))
                 return lj_fail(err, LORAJIT_E_UNSUPPORTED,
-                               "%s: field 'target_modules' selects '%s'; lorajit serves LoRA on "
+                               "%s: field \"target_modules\" selects \"%s\"; lorajit serves LoRA on "
                                "the seven LLaMA projections only", path, others[k]);
         return LORAJIT_OK;
     }
     if (m->n == 0)
-        return lj_fail(err, LORAJIT_E_FORMAT, "%s: field 'target_modules' is empty", path);
+        return lj_fail(err, LORAJIT_E_FORMAT, "%s: field \"target_modules\" is empty", path);
     for (int i = 0; i < m->n; i++) {
         const char *dot = strrchr(m->names[i], '.');
         const char *last = dot ? dot + 1 : m->names[i];
         if (lj_module_from_name(last) < 0)
             return lj_fail(err, LORAJIT_E_UNSUPPORTED,
-                           "%s: field 'target_modules' names '%s', which is not one of the seven "
+                           "%s: field \"target_modules\" names \"%s\", which is not one of the seven "
                            "LLaMA projections (q_proj k_proj v_proj o_proj gate_proj up_proj "
                            "down_proj)", path, m->names[i]);
     }
@@ -145,33 +119,36 @@ static lorajit_status targets_parse(const cJSON *j, const char *path, peft_match
 }
 
 /* rank_pattern / alpha_pattern: {KEY: number}. */
-static lorajit_status patterns_parse(const cJSON *j, const char *field, bool is_rank,
-                                     const char *path, peft_pattern **out, int *n_out,
-                                     lj_err *err) {
-    if (!j || cJSON_IsNull(j)) return LORAJIT_OK;
-    if (!cJSON_IsObject(j))
-        return lj_fail(err, LORAJIT_E_FORMAT, "%s: field '%s' must be an object", path, field);
+static lorajit_status patterns_parse(const lj_json_at *top, const cJSON *root, const char *field,
+                                     bool is_rank, peft_pattern **out, int *n_out) {
+    const char *path = top->path;
+    lj_err *err = top->err;
+    const cJSON *j = NULL, *it;
+    lorajit_status st = lj_json_object(top, root, field, LJ_JSON_OPTIONAL, &j);
+    if (st || !j) return st;
     int n = cJSON_GetArraySize(j);
     size_t text = 0;
-    const cJSON *it;
     cJSON_ArrayForEach(it, j) text += strlen(it->string);
     if (n > PEFT_MAX_PATTERNS || text > PEFT_PATTERN_TEXT_MAX)
-        return lj_fail(err, LORAJIT_E_UNSUPPORTED, "%s: field '%s' has %d keys of %zu characters in "
+        return lj_fail(err, LORAJIT_E_UNSUPPORTED, "%s: field \"%s\" has %d keys of %zu characters in "
                        "all; at most %d keys and %d characters", path, field, n, text,
                        PEFT_MAX_PATTERNS, PEFT_PATTERN_TEXT_MAX);
     peft_pattern *p = lj_calloc((size_t)n + 1, sizeof *p);
     if (!p) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", path);
     *out = p;
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "%s.", field);
+    lj_json_at at = {path, prefix, err};
     cJSON_ArrayForEach(it, j) {
-        int rank = 0;
-        if (is_rank ? !json_int_in(it, 1, 1 << 20, &rank) : !cJSON_IsNumber(it))
-            return lj_fail(err, LORAJIT_E_FORMAT, "%s: field '%s': value of '%s' must be %s", path,
-                           field, it->string, is_rank ? "a positive integer" : "a number");
-        p[*n_out].value = is_rank ? rank : it->valuedouble;
+        int64_t rank = 0;
+        if (is_rank ? (st = lj_json_int(&at, it, NULL, LJ_JSON_REQUIRED, 1, 1 << 20, &rank))
+                    : (st = lj_json_number(&at, it, NULL, LJ_JSON_REQUIRED, &p[*n_out].value)))
+            return st;
+        if (is_rank) p[*n_out].value = (double)rank;
         p[*n_out].key = lj_strdup(it->string);
         if (!p[*n_out].key) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", path);
         (*n_out)++;
-        lorajit_status st = lj_regex_compile("(.*\\.)?", it->string, path, field, &p[*n_out - 1].re, err);
+        st = lj_regex_compile("(.*\\.)?", it->string, path, field, &p[*n_out - 1].re, err);
         if (st) return st;
     }
     return LORAJIT_OK;
@@ -185,24 +162,28 @@ static const peft_pattern *pattern_find(const peft_pattern *p, int n, const char
 }
 
 /* layers_to_transform: null, an int or a list of ints (an empty list means all). */
-static lorajit_status layers_parse(const cJSON *j, const char *path, peft_config *c, lj_err *err) {
+static lorajit_status layers_parse(const lj_json_at *top, const cJSON *root, peft_config *c) {
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(root, "layers_to_transform");
     if (json_is_empty(j)) return LORAJIT_OK;
     int n = cJSON_IsArray(j) ? cJSON_GetArraySize(j) : 1;
     c->layers = lj_calloc((size_t)n, sizeof *c->layers);
-    if (!c->layers) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", path);
+    if (!c->layers) return lj_fail(top->err, LORAJIT_E_NOMEM, "%s: out of memory", top->path);
     const cJSON *it = cJSON_IsArray(j) ? j->child : j;
     for (; it && c->n_layers < n; it = it->next) {
-        if (!json_int_in(it, 0, 1 << 30, &c->layers[c->n_layers]))
-            return lj_fail(err, LORAJIT_E_FORMAT,
-                           "%s: field 'layers_to_transform' must be a non-negative integer or a "
-                           "list of them", path);
-        c->n_layers++;
+        char name[64];
+        int64_t layer = 0;
+        snprintf(name, sizeof name, cJSON_IsArray(j) ? "layers_to_transform[%d]" : "layers_to_transform",
+                 c->n_layers);
+        lj_json_at at = {top->path, name, top->err};
+        lorajit_status st = lj_json_int(&at, it, NULL, LJ_JSON_REQUIRED, 0, 1 << 30, &layer);
+        if (st) return st;
+        c->layers[c->n_layers++] = (int)layer;
     }
     return LORAJIT_OK;
 }
 
 /* Fields whose non-default values change what PEFT computes and lorajit cannot serve. */
-static lorajit_status refusals(const cJSON *root, const char *path, lj_err *err) {
+static lorajit_status refusals(const lj_json_at *at, const cJSON *root) {
     static const struct { const char *field, *what; } flags[] = {
         {"use_dora", "DoRA adapters are not supported"},
         {"fan_in_fan_out", "transposed (Conv1D-style) weights are not supported"},
@@ -212,93 +193,82 @@ static lorajit_status refusals(const cJSON *root, const char *path, lj_err *err)
     static const char *const must_be_empty[] = {"modules_to_save", "layer_replication",
                                                 "trainable_token_indices", "target_parameters",
                                                 "alora_invocation_tokens"};
+    const char *path = at->path;
+    lj_err *err = at->err;
+    lorajit_status st;
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
-        bool on;
-        lorajit_status st = json_bool(root, flags[i].field, path, &on, err);
-        if (st) return st;
+        bool on = false;
+        if ((st = lj_json_bool(at, root, flags[i].field, LJ_JSON_OPTIONAL, &on))) return st;
         if (on)
-            return lj_fail(err, LORAJIT_E_UNSUPPORTED, "%s: field '%s' is true: %s", path,
+            return lj_fail(err, LORAJIT_E_UNSUPPORTED, "%s: field \"%s\" is true: %s", path,
                            flags[i].field, flags[i].what);
     }
     for (size_t i = 0; i < sizeof must_be_empty / sizeof must_be_empty[0]; i++)
         if (!json_is_empty(cJSON_GetObjectItemCaseSensitive(root, must_be_empty[i])))
             return lj_fail(err, LORAJIT_E_UNSUPPORTED,
-                           "%s: field '%s' is set; lorajit serves plain LoRA only (it must be "
+                           "%s: field \"%s\" is set; lorajit serves plain LoRA only (it must be "
                            "null or empty)", path, must_be_empty[i]);
-    const cJSON *bias = cJSON_GetObjectItemCaseSensitive(root, "bias");
-    if (bias && !cJSON_IsNull(bias) && !(cJSON_IsString(bias) && !strcmp(bias->valuestring, "none")))
-        return lj_fail(err, LORAJIT_E_UNSUPPORTED,
-                       "%s: field 'bias' is %s%s%s; only \"none\" is supported", path,
-                       cJSON_IsString(bias) ? "\"" : "", cJSON_IsString(bias) ? bias->valuestring : "not a string",
-                       cJSON_IsString(bias) ? "\"" : "");
+    const char *bias = "none";
+    if ((st = lj_json_string(at, root, "bias", LJ_JSON_OPTIONAL, &bias))) return st;
+    if (strcmp(bias, "none") != 0)
+        return lj_fail(err, LORAJIT_E_UNSUPPORTED, "%s: field \"bias\" is \"%s\"; only \"none\" is supported",
+                       path, bias);
     const cJSON *lp = cJSON_GetObjectItemCaseSensitive(root, "layers_pattern");
     if (cJSON_IsArray(lp) && cJSON_GetArraySize(lp) == 1) lp = lp->child;
     if (!json_is_empty(lp) && !(cJSON_IsString(lp) && !strcmp(lp->valuestring, "layers")))
         return lj_fail(err, LORAJIT_E_UNSUPPORTED,
-                       "%s: field 'layers_pattern' must be null, \"layers\" or [\"layers\"] for a "
+                       "%s: field \"layers_pattern\" must be null, \"layers\" or [\"layers\"] for a "
                        "LLaMA model", path);
     return LORAJIT_OK;
 }
 
-lorajit_status peft_config_parse(const char *text, size_t len, const char *path, peft_config *cfg,
-                                 lj_err *err) {
+/* Reads the adapter_config.json object root (borrowed) into *cfg, which is
+ * written only on success; on failure nothing is left to free. */
+static lorajit_status config_from_json(const cJSON *root, const char *path, peft_config *cfg,
+                                       lj_err *err) {
     peft_config c = {0};
-    cJSON *root = NULL;
-    lorajit_status st = lj_json_parse(text, len, path, 0, &root, err);
+    lj_json_at at = {path, "", err};
+    const char *type = NULL;
+    int64_t r = 0;
+    lorajit_status st = lj_json_string(&at, root, "peft_type", LJ_JSON_REQUIRED, &type);
     if (st) goto fail;
-    if (!cJSON_IsObject(root)) {
-        st = lj_fail(err, LORAJIT_E_FORMAT, "%s: not a JSON object", path);
+    if (strcmp(type, "LORA") != 0) {
+        st = lj_fail(err, LORAJIT_E_UNSUPPORTED, "%s: field \"peft_type\" is \"%s\"; only \"LORA\" "
+                     "adapters are supported", path, type);
         goto fail;
     }
-    const cJSON *type = cJSON_GetObjectItemCaseSensitive(root, "peft_type");
-    if (!cJSON_IsString(type) || strcmp(type->valuestring, "LORA") != 0) {
-        st = lj_fail(err, LORAJIT_E_UNSUPPORTED, "%s: field 'peft_type' is %s%s%s; only \"LORA\" "
-                     "adapters are supported", path, cJSON_IsString(type) ? "\"" : "",
-                     cJSON_IsString(type) ? type->valuestring : "missing or not a string",
-                     cJSON_IsString(type) ? "\"" : "");
+    if ((st = refusals(&at, root))) goto fail;
+    if ((st = lj_json_int(&at, root, "r", LJ_JSON_REQUIRED, 1, 1 << 20, &r))) goto fail;
+    c.r = (int)r;
+    if ((st = lj_json_number(&at, root, "lora_alpha", LJ_JSON_REQUIRED, &c.alpha))) goto fail;
+    if ((st = lj_json_bool(&at, root, "use_rslora", LJ_JSON_OPTIONAL, &c.use_rslora))) goto fail;
+    if ((st = targets_parse(&at, root, &c.targets))) goto fail;
+    if (!json_is_empty(cJSON_GetObjectItemCaseSensitive(root, "exclude_modules")) &&
+        (st = match_parse(&at, root, "exclude_modules", &c.excludes)))
         goto fail;
-    }
-    if ((st = refusals(root, path, err))) goto fail;
-    const cJSON *r = cJSON_GetObjectItemCaseSensitive(root, "r");
-    if (!json_int_in(r, 1, 1 << 20, &c.r)) {
-        st = lj_fail(err, LORAJIT_E_FORMAT, "%s: field 'r' is %s", path,
-                     r ? "not a positive integer" : "missing");
+    if ((st = patterns_parse(&at, root, "rank_pattern", true, &c.rank_pattern, &c.n_rank_pattern)))
         goto fail;
-    }
-    const cJSON *alpha = cJSON_GetObjectItemCaseSensitive(root, "lora_alpha");
-    if (!cJSON_IsNumber(alpha)) {
-        st = lj_fail(err, LORAJIT_E_FORMAT, "%s: field 'lora_alpha' is %s", path,
-                     alpha ? "not a number" : "missing");
+    if ((st = patterns_parse(&at, root, "alpha_pattern", false, &c.alpha_pattern, &c.n_alpha_pattern)))
         goto fail;
-    }
-    c.alpha = alpha->valuedouble;
-    if ((st = json_bool(root, "use_rslora", path, &c.use_rslora, err))) goto fail;
-    const cJSON *tm = cJSON_GetObjectItemCaseSensitive(root, "target_modules");
-    if ((st = targets_parse(tm, path, &c.targets, err))) goto fail;
-    const cJSON *ex = cJSON_GetObjectItemCaseSensitive(root, "exclude_modules");
-    if (!json_is_empty(ex) && (st = match_parse(ex, "exclude_modules", path, &c.excludes, err)))
-        goto fail;
-    if ((st = patterns_parse(cJSON_GetObjectItemCaseSensitive(root, "rank_pattern"), "rank_pattern",
-                             true, path, &c.rank_pattern, &c.n_rank_pattern, err)))
-        goto fail;
-    if ((st = patterns_parse(cJSON_GetObjectItemCaseSensitive(root, "alpha_pattern"),
-                             "alpha_pattern", false, path, &c.alpha_pattern, &c.n_alpha_pattern,
-                             err)))
-        goto fail;
-    if ((st = layers_parse(cJSON_GetObjectItemCaseSensitive(root, "layers_to_transform"), path, &c,
-                           err)))
-        goto fail;
+    if ((st = layers_parse(&at, root, &c))) goto fail;
     if (c.targets.re && c.n_layers > 0) { /* PEFT's LoraConfig raises the same */
-        st = lj_fail(err, LORAJIT_E_FORMAT, "%s: field 'layers_to_transform' cannot be used when "
-                     "'target_modules' is a regex string", path);
+        st = lj_fail(err, LORAJIT_E_FORMAT, "%s: field \"layers_to_transform\" cannot be used when "
+                     "\"target_modules\" is a regex string", path);
         goto fail;
     }
-    cJSON_Delete(root);
     *cfg = c;
     return LORAJIT_OK;
 fail:
-    cJSON_Delete(root);
     peft_config_free(&c);
+    return st;
+}
+
+lorajit_status peft_config_parse(const char *text, size_t len, const char *path, peft_config *cfg,
+                                 lj_err *err) {
+    cJSON *root = NULL;
+    lorajit_status st = lj_json_parse_object(text, len, path, &root, err);
+    if (!st) st = config_from_json(root, path, cfg, err);
+    cJSON_Delete(root);
     return st;
 }
 
@@ -371,7 +341,7 @@ static lorajit_status targets_resolve(const peft_config *c, const lj_layout *L, 
     int n_layers = (int)L->cfg.n_layers;
     for (int i = 0; i < c->n_layers; i++)
         if (c->layers[i] >= n_layers)
-            return lj_fail(err, LORAJIT_E_FORMAT, "%s: field 'layers_to_transform' names layer %d; "
+            return lj_fail(err, LORAJIT_E_FORMAT, "%s: field \"layers_to_transform\" names layer %d; "
                            "the model has %d layers", path, c->layers[i], n_layers);
     for (int l = 0; l < n_layers; l++) {
         bool layer_on = c->n_layers == 0;
@@ -406,7 +376,7 @@ static lorajit_status targets_resolve(const peft_config *c, const lj_layout *L, 
         }
     }
     if (*n_on == 0)
-        return lj_fail(err, LORAJIT_E_FORMAT, "%s: field 'target_modules' (with "
+        return lj_fail(err, LORAJIT_E_FORMAT, "%s: field \"target_modules\" (with "
                        "layers_to_transform / exclude_modules) selects no module of the model", path);
     return LORAJIT_OK;
 }
@@ -512,8 +482,7 @@ static lorajit_status image_build(const peft_target *tg, int n_tg, int n_on, con
 lorajit_status peft_adapter_read(const char *dir, const lj_layout *L, peft_adapter **out,
                                  lj_err *err) {
     char cfg_path[4096], st_path[4096];
-    char *text = NULL;
-    size_t len = 0;
+    cJSON *root = NULL;
     peft_config c = {0};
     peft_target *tg = NULL;
     peft_adapter *ad = NULL;
@@ -523,8 +492,8 @@ lorajit_status peft_adapter_read(const char *dir, const lj_layout *L, peft_adapt
     if ((st = lj_path_join(cfg_path, sizeof cfg_path, dir, PEFT_CONFIG_FILE, err))) goto fail;
     if ((st = lj_path_join(st_path, sizeof st_path, dir, PEFT_WEIGHTS_FILE, err))) goto fail;
     if ((st = must_exist(cfg_path, err))) goto fail;
-    if ((st = lj_read_file(cfg_path, &text, &len, err))) goto fail;
-    if ((st = peft_config_parse(text, len, cfg_path, &c, err))) goto fail;
+    if ((st = lj_json_read(cfg_path, LJ_JSON_MAX_BYTES, &root, err))) goto fail;
+    if ((st = config_from_json(root, cfg_path, &c, err))) goto fail;
     n_tg = (int)L->cfg.n_layers * LJ_MOD_COUNT;
     tg = lj_calloc((size_t)n_tg + 1, sizeof *tg);
     ad = lj_calloc(1, sizeof *ad);
@@ -537,13 +506,13 @@ lorajit_status peft_adapter_read(const char *dir, const lj_layout *L, peft_adapt
     if ((st = st_open(st_path, &ad->file, err))) goto fail;
     if ((st = tensors_check(ad->file, L, tg, err))) goto fail;
     if ((st = image_build(tg, n_tg, n_on, L, ad, err))) goto fail;
-    free(text);
+    cJSON_Delete(root);
     free(tg);
     peft_config_free(&c);
     *out = ad;
     return LORAJIT_OK;
 fail:
-    free(text);
+    cJSON_Delete(root);
     free(tg);
     peft_config_free(&c);
     peft_adapter_free(ad);

@@ -6,7 +6,6 @@
  * (r_max, target_mask, n_slots, max_tokens) that fixes the compiled code's slot
  * shapes. Unknown keys and module names are refused by name. "none" (as
  * target_modules or options.targets) compiles no LoRA sites at all: the plain model. */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,22 +17,12 @@
 #define SCHEMA_MAX_SLOTS 64
 #define SCHEMA_ALL_MODULES ((1u << LJ_MOD_COUNT) - 1)
 
-/* Reads the integer field v (named key) into *out, requiring lo <= v <= hi. */
-static lorajit_status get_int(const cJSON *v, const char *key, int64_t lo, int64_t hi,
-                              const char *path, int64_t *out, lj_err *err) {
-    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble != floor(v->valuedouble))
-        return lj_fail(err, LORAJIT_E_FORMAT, "%s: field \"%s\" must be an integer", path, key);
-    if (v->valuedouble < (double)lo || v->valuedouble > (double)hi)
-        return lj_fail(err, LORAJIT_E_FORMAT, "%s: field \"%s\" is %.0f; it must be in %lld..%lld",
-                       path, key, v->valuedouble, (long long)lo, (long long)hi);
-    *out = (int64_t)v->valuedouble;
-    return LORAJIT_OK;
-}
-
 /* "target_modules": a list of the seven names, the string "all-linear", or the
  * string "none" (no LoRA sites: the model compiled without slots). An empty list
  * is refused as a likely mistake; "none" says it on purpose. */
-static lorajit_status get_targets(const cJSON *v, const char *path, unsigned *mask, lj_err *err) {
+static lorajit_status get_targets(const lj_json_at *at, const cJSON *v, unsigned *mask) {
+    const char *path = at->path;
+    lj_err *err = at->err;
     if (cJSON_IsString(v)) {
         if (strcmp(v->valuestring, "all-linear") == 0) {
             *mask = SCHEMA_ALL_MODULES;
@@ -53,20 +42,24 @@ static lorajit_status get_targets(const cJSON *v, const char *path, unsigned *ma
                        "%s: field \"target_modules\" must be a list of module names, \"all-linear\" "
                        "or \"none\"",
                        path);
+    const char **names;
+    int n;
+    lorajit_status st = lj_json_strings(at, v, NULL, LJ_JSON_REQUIRED, &names, &n);
+    if (st) return st;
     unsigned m = 0;
-    const cJSON *e;
-    cJSON_ArrayForEach(e, v) {
-        if (!cJSON_IsString(e))
-            return lj_fail(err, LORAJIT_E_FORMAT,
-                           "%s: field \"target_modules\" holds a non-string entry", path);
-        int id = lj_module_from_name(e->valuestring);
-        if (id < 0)
-            return lj_fail(err, LORAJIT_E_FORMAT,
-                           "%s: field \"target_modules\": unknown module \"%s\" (expected q_proj, "
-                           "k_proj, v_proj, o_proj, gate_proj, up_proj or down_proj)",
-                           path, e->valuestring);
+    for (int i = 0; i < n; i++) {
+        int id = lj_module_from_name(names[i]);
+        if (id < 0) {
+            st = lj_fail(err, LORAJIT_E_FORMAT,
+                         "%s: field \"target_modules\": unknown module \"%s\" (expected q_proj, "
+                         "k_proj, v_proj, o_proj, gate_proj, up_proj or down_proj)",
+                         path, names[i]);
+            break;
+        }
         m |= 1u << id;
     }
+    free(names);
+    if (st) return st;
     if (m == 0)
         return lj_fail(err, LORAJIT_E_FORMAT,
                        "%s: field \"target_modules\" is empty (write \"none\" for no LoRA sites)",
@@ -75,41 +68,41 @@ static lorajit_status get_targets(const cJSON *v, const char *path, unsigned *ma
     return LORAJIT_OK;
 }
 
-lorajit_status lj_schema_parse(const char *text, size_t len, const char *path, lj_schema *s,
-                               lj_err *err) {
-    cJSON *j = NULL;
-    lorajit_status st = lj_json_parse(text, len, path, 0, &j, err);
-    if (st) return st;
-    lj_schema t = *s; /* parse into a copy; commit only when everything is valid */
-    if (!cJSON_IsObject(j)) {
-        st = lj_fail(err, LORAJIT_E_FORMAT, "%s: the top level is not a JSON object", path);
-        goto done;
-    }
+/* Reads the schema object j (borrowed) into *s, starting from what *s holds;
+ * *s is written only when every key is valid. */
+static lorajit_status schema_from_json(const cJSON *j, const char *path, lj_schema *s, lj_err *err) {
+    lj_schema t = *s;
+    lj_json_at at = {path, "", err};
     const cJSON *v;
     cJSON_ArrayForEach(v, j) {
         int64_t x = 0;
         const char *key = v->string;
+        lorajit_status st = LORAJIT_OK;
         if (strcmp(key, "max_rank") == 0) {
-            if ((st = get_int(v, key, 1, SCHEMA_MAX_RANK, path, &x, err))) goto done;
-            t.r_max = (int)x;
+            if (!(st = lj_json_int(&at, v, NULL, LJ_JSON_REQUIRED, 1, SCHEMA_MAX_RANK, &x))) t.r_max = (int)x;
         } else if (strcmp(key, "max_adapters") == 0) {
-            if ((st = get_int(v, key, 1, SCHEMA_MAX_SLOTS, path, &x, err))) goto done;
-            t.n_slots = (int)x;
+            if (!(st = lj_json_int(&at, v, NULL, LJ_JSON_REQUIRED, 1, SCHEMA_MAX_SLOTS, &x))) t.n_slots = (int)x;
         } else if (strcmp(key, "max_tokens") == 0) {
-            if ((st = get_int(v, key, 1, INT64_C(1) << 40, path, &x, err))) goto done;
-            t.max_tokens = x;
+            if (!(st = lj_json_int(&at, v, NULL, LJ_JSON_REQUIRED, 1, INT64_C(1) << 40, &x))) t.max_tokens = x;
         } else if (strcmp(key, "target_modules") == 0) {
-            if ((st = get_targets(v, path, &t.target_mask, err))) goto done;
+            st = get_targets(&at, v, &t.target_mask);
         } else {
             st = lj_fail(err, LORAJIT_E_FORMAT,
                          "%s: unknown key \"%s\" (expected max_rank, target_modules, "
                          "max_adapters, max_tokens)",
                          path, key);
-            goto done;
         }
+        if (st) return st;
     }
     *s = t;
-done:
+    return LORAJIT_OK;
+}
+
+lorajit_status lj_schema_parse(const char *text, size_t len, const char *path, lj_schema *s,
+                               lj_err *err) {
+    cJSON *j = NULL;
+    lorajit_status st = lj_json_parse_object(text, len, path, &j, err);
+    if (!st) st = schema_from_json(j, path, s, err);
     cJSON_Delete(j);
     return st;
 }
@@ -167,11 +160,10 @@ lorajit_status lj_schema_resolve(const lorajit_options *opts, const lj_config *c
     };
     lorajit_status st;
     if (opts && opts->schema_path) {
-        char *text;
-        size_t len;
-        if ((st = lj_read_file(opts->schema_path, &text, &len, err))) return st;
-        st = lj_schema_parse(text, len, opts->schema_path, &t, err);
-        free(text);
+        cJSON *j = NULL;
+        st = lj_json_read(opts->schema_path, LJ_JSON_MAX_BYTES, &j, err);
+        if (!st) st = schema_from_json(j, opts->schema_path, &t, err);
+        cJSON_Delete(j);
         if (st) return st;
         if (t.max_tokens > cfg->seq_len)
             return lj_fail(err, LORAJIT_E_FORMAT,

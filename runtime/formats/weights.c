@@ -52,47 +52,29 @@ void lj_shard_names_free(char **names, int n) {
     free(names);
 }
 
-/* Caller owns *shards; free with lj_shard_names_free(). On failure *shards is NULL. */
-lorajit_status lj_shard_index_parse(const char *text, size_t len, const char *path, char ***shards,
-                                    int *n_shards, lj_err *err) {
-    *shards = NULL;
-    *n_shards = 0;
-    cJSON *j = NULL;
+/* The distinct shard names of the index object j (borrowed), sorted. Caller owns
+ * *shards; free with lj_shard_names_free(). On failure *shards is NULL. */
+static lorajit_status shards_from_json(const cJSON *j, const char *path, char ***shards, int *n_shards,
+                                       lj_err *err) {
+    lj_json_at top = {path, "", err}, at = {path, "weight_map.", err};
+    const cJSON *map = NULL, *e;
     const char **names = NULL;
     char **out = NULL;
-    int distinct = 0;
-    lorajit_status s = lj_json_parse(text, len, path, 0, &j, err);
+    int distinct = 0, k = 0;
+    lorajit_status s = lj_json_object(&top, j, "weight_map", LJ_JSON_REQUIRED, &map);
     if (s) return s;
-    const cJSON *map = cJSON_GetObjectItemCaseSensitive(j, "weight_map");
-    if (!cJSON_IsObject(map)) {
-        s = lj_fail(err, LORAJIT_E_FORMAT, "%s: field \"weight_map\" is missing or not an object",
-                    path);
-        goto done;
-    }
     int n = cJSON_GetArraySize(map);
-    if (n == 0) {
-        s = lj_fail(err, LORAJIT_E_FORMAT, "%s: field \"weight_map\" is empty", path);
-        goto done;
-    }
-    if (!(names = lj_calloc((size_t)n, sizeof *names))) {
-        s = lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", path);
-        goto done;
-    }
-    int k = 0;
-    const cJSON *e;
+    if (n == 0) return lj_fail(err, LORAJIT_E_FORMAT, "%s: field \"weight_map\" is empty", path);
+    if (!(names = lj_calloc((size_t)n, sizeof *names))) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", path);
     cJSON_ArrayForEach(e, map) {
-        if (!cJSON_IsString(e)) {
-            s = lj_fail(err, LORAJIT_E_FORMAT, "%s: weight_map entry \"%s\" is not a string", path,
-                        e->string);
-            goto done;
-        }
-        if (!shard_name_ok(e->valuestring)) {
+        if ((s = lj_json_string(&at, e, NULL, LJ_JSON_REQUIRED, &names[k]))) goto done;
+        if (!shard_name_ok(names[k])) {
             s = lj_fail(err, LORAJIT_E_FORMAT,
                         "%s: weight_map entry \"%s\": shard \"%s\" is not a plain file name", path,
-                        e->string, e->valuestring);
+                        e->string, names[k]);
             goto done;
         }
-        names[k++] = e->valuestring;
+        k++;
     }
     qsort(names, (size_t)n, sizeof *names, cmp_str);
     for (int i = 0; i < n; i++)
@@ -107,12 +89,10 @@ lorajit_status lj_shard_index_parse(const char *text, size_t len, const char *pa
         goto done;
     }
     for (int i = 0; i < distinct; i++) {
-        size_t sz = strlen(names[i]) + 1;
-        if (!(out[i] = lj_malloc(sz))) {
+        if (!(out[i] = lj_strdup(names[i]))) {
             s = lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", path);
             goto done;
         }
-        memcpy(out[i], names[i], sz);
     }
     *shards = out;
     *n_shards = distinct;
@@ -120,6 +100,17 @@ lorajit_status lj_shard_index_parse(const char *text, size_t len, const char *pa
 done:
     lj_shard_names_free(out, distinct);
     free(names);
+    return s;
+}
+
+/* Caller owns *shards; free with lj_shard_names_free(). On failure *shards is NULL. */
+lorajit_status lj_shard_index_parse(const char *text, size_t len, const char *path, char ***shards,
+                                    int *n_shards, lj_err *err) {
+    *shards = NULL;
+    *n_shards = 0;
+    cJSON *j = NULL;
+    lorajit_status s = lj_json_parse_object(text, len, path, &j, err);
+    if (!s) s = shards_from_json(j, path, shards, n_shards, err);
     cJSON_Delete(j);
     return s;
 }
@@ -127,13 +118,12 @@ done:
 /* Reads the index at index_path and opens each distinct shard once into w. */
 static lorajit_status open_shards(lj_weights *w, const char *dir, const char *index_path,
                                   lj_err *err) {
-    char *text = NULL;
-    size_t len;
+    cJSON *j = NULL;
     char **names = NULL;
     int n = 0;
-    lorajit_status s = lj_read_file(index_path, &text, &len, err);
+    lorajit_status s = lj_json_read(index_path, LJ_JSON_MAX_BYTES, &j, err);
     if (s) return s;
-    if ((s = lj_shard_index_parse(text, len, index_path, &names, &n, err))) goto done;
+    if ((s = shards_from_json(j, index_path, &names, &n, err))) goto done;
     if (!(w->files = lj_calloc((size_t)n, sizeof *w->files))) {
         s = lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", index_path);
         goto done;
@@ -145,7 +135,7 @@ static lorajit_status open_shards(lj_weights *w, const char *dir, const char *in
     }
 done:
     lj_shard_names_free(names, n);
-    free(text);
+    cJSON_Delete(j);
     return s;
 }
 

@@ -1,0 +1,214 @@
+/* json.c — the one JSON reading layer of runtime/formats/.
+ *
+ * Input: JSON files and texts from the user's folders (config.json, the schema,
+ * adapter_config.json, the shard index, an artifact's manifest), hostile until
+ * checked. Output: a parsed cJSON object (read with a size cap, parsed strictly,
+ * its root checked to be an object) and typed field values (integer in a range,
+ * finite number, bool, string, string list, object, list). Every refusal names
+ * the file and the field path ("adapter_config.json: field "rank_pattern.q_proj"
+ * must be a number"); absent and null read alike: an error when the field is
+ * required, else the output keeps its default. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "formats.h"
+
+/* ---- text -> tree ---- */
+
+/* Caller owns *root; free with cJSON_Delete(). On failure *root is NULL. */
+lorajit_status lj_json_parse(const char *text, size_t len, const char *path, size_t base,
+                             struct cJSON **root, lj_err *err) {
+    *root = NULL;
+    /* cJSON wants a terminated string; copying also keeps it from reading past
+     * text[len] (text may be a slice of an mmap). The NUL is passed inside the
+     * length so that require_null_terminated refuses trailing garbage only. */
+    char *copy = lj_malloc(len + 1);
+    if (!copy) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory parsing JSON", path);
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    const char *end = NULL;
+    cJSON *j = cJSON_ParseWithLengthOpts(copy, len + 1, &end, 1);
+    if (!j) {
+        size_t off = (end && end >= copy && end <= copy + len) ? (size_t)(end - copy) : 0;
+        size_t line = 1, col = 1;
+        for (size_t i = 0; i < off; i++) {
+            if (copy[i] == '\n') { line++; col = 1; } else { col++; }
+        }
+        free(copy);
+        if (base == 0)
+            return lj_fail(err, LORAJIT_E_FORMAT, "%s: invalid JSON at byte %zu (line %zu, column %zu)",
+                           path, off, line, col);
+        return lj_fail(err, LORAJIT_E_FORMAT, "%s: invalid JSON header at byte %zu", path, base + off);
+    }
+    free(copy);
+    *root = j;
+    return LORAJIT_OK;
+}
+
+/* Caller owns *root; free with cJSON_Delete(). On failure *root is NULL. */
+lorajit_status lj_json_parse_object(const char *text, size_t len, const char *path, struct cJSON **root,
+                                    lj_err *err) {
+    lorajit_status s = lj_json_parse(text, len, path, 0, root, err);
+    if (s) return s;
+    if (!cJSON_IsObject(*root)) {
+        cJSON_Delete(*root);
+        *root = NULL;
+        return lj_fail(err, LORAJIT_E_FORMAT, "%s: the top level is not a JSON object", path);
+    }
+    return LORAJIT_OK;
+}
+
+/* Caller owns *root; free with cJSON_Delete(). On failure *root is NULL. */
+lorajit_status lj_json_read(const char *path, size_t max_bytes, struct cJSON **root, lj_err *err) {
+    char *text;
+    size_t len;
+    *root = NULL;
+    lorajit_status s = lj_read_file_max(path, max_bytes, &text, &len, err);
+    if (s) return s;
+    s = lj_json_parse_object(text, len, path, root, err);
+    free(text);
+    return s;
+}
+
+/* ---- typed fields ---- */
+
+/* The value a reader looks at (NULL: absent or null) and its name for messages. */
+typedef struct jfield {
+    const cJSON *v;
+    char name[256]; /* at->prefix + key, cut to fit */
+} jfield;
+
+/* Finds the field; absent (or null) is an error when required, else f->v is NULL
+ * and the caller leaves its output as it was. */
+static lorajit_status field_at(const lj_json_at *at, const cJSON *obj, const char *key, unsigned flags,
+                               jfield *f) {
+    f->v = key ? cJSON_GetObjectItemCaseSensitive(obj, key) : obj;
+    const char *k = key ? key : (obj && obj->string ? obj->string : "");
+    snprintf(f->name, sizeof f->name, "%s%s", at->prefix ? at->prefix : "", k);
+    if (f->v && cJSON_IsNull(f->v)) f->v = NULL;
+    if (!f->v && (flags & LJ_JSON_REQUIRED))
+        return lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"%s\" is missing", at->path, f->name);
+    return LORAJIT_OK;
+}
+
+static lorajit_status wrong_type(const lj_json_at *at, const jfield *f, const char *want) {
+    return lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"%s\" must be %s", at->path, f->name, want);
+}
+
+lorajit_status lj_json_int(const lj_json_at *at, const cJSON *obj, const char *key, unsigned flags,
+                           int64_t lo, int64_t hi, int64_t *out) {
+    jfield f;
+    lorajit_status s = field_at(at, obj, key, flags, &f);
+    if (s || !f.v) return s;
+    double d = f.v->valuedouble;
+    if (!cJSON_IsNumber(f.v) || !isfinite(d) || d != floor(d)) return wrong_type(at, &f, "an integer");
+    if (d > (double)hi && (flags & LJ_JSON_LIMIT))
+        return lj_fail(at->err, LORAJIT_E_UNSUPPORTED, "%s: field \"%s\" is %.0f, over the limit %lld",
+                       at->path, f.name, d, (long long)hi);
+    if (d < (double)lo || d > (double)hi)
+        return lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"%s\" is %.0f; it must be in %lld..%lld",
+                       at->path, f.name, d, (long long)lo, (long long)hi);
+    *out = (int64_t)d;
+    return LORAJIT_OK;
+}
+
+/* A finite number (positive with LJ_JSON_POSITIVE; also as a float when single). */
+static lorajit_status number_of(const lj_json_at *at, const jfield *f, unsigned flags, bool single,
+                                double *out) {
+    bool positive = flags & LJ_JSON_POSITIVE;
+    double d = f->v->valuedouble;
+    bool ok = cJSON_IsNumber(f->v) && isfinite(d) && (!positive || d > 0);
+    if (ok && single) ok = isfinite((float)d) && (!positive || (float)d > 0);
+    if (!ok) return wrong_type(at, f, positive ? "a positive number" : "a finite number");
+    *out = d;
+    return LORAJIT_OK;
+}
+
+lorajit_status lj_json_number(const lj_json_at *at, const cJSON *obj, const char *key, unsigned flags,
+                              double *out) {
+    jfield f;
+    lorajit_status s = field_at(at, obj, key, flags, &f);
+    if (s || !f.v) return s;
+    return number_of(at, &f, flags, false, out);
+}
+
+lorajit_status lj_json_float(const lj_json_at *at, const cJSON *obj, const char *key, unsigned flags,
+                             float *out) {
+    jfield f;
+    double d;
+    lorajit_status s = field_at(at, obj, key, flags, &f);
+    if (s || !f.v || (s = number_of(at, &f, flags, true, &d))) return s;
+    *out = (float)d;
+    return LORAJIT_OK;
+}
+
+/* A value of the type is() accepts (want names it); *v borrowed from obj's tree,
+ * left as it was when the field is absent and optional. */
+static lorajit_status typed(const lj_json_at *at, const cJSON *obj, const char *key, unsigned flags,
+                            cJSON_bool (*is)(const cJSON *), const char *want, const cJSON **v) {
+    jfield f;
+    lorajit_status s = field_at(at, obj, key, flags, &f);
+    if (s || !f.v) return s;
+    if (!is(f.v)) return wrong_type(at, &f, want);
+    *v = f.v;
+    return LORAJIT_OK;
+}
+
+lorajit_status lj_json_bool(const lj_json_at *at, const cJSON *obj, const char *key, unsigned flags,
+                            bool *out) {
+    const cJSON *v = NULL;
+    lorajit_status s = typed(at, obj, key, flags, cJSON_IsBool, "true or false", &v);
+    if (v) *out = cJSON_IsTrue(v);
+    return s;
+}
+
+/* Borrowed; *out valid until obj's tree is deleted. */
+lorajit_status lj_json_string(const lj_json_at *at, const cJSON *obj, const char *key, unsigned flags,
+                              const char **out) {
+    const cJSON *v = NULL;
+    lorajit_status s = typed(at, obj, key, flags, cJSON_IsString, "a string", &v);
+    if (v) *out = v->valuestring;
+    return s;
+}
+
+/* Caller owns *out (the array; free with free()); its strings are borrowed from
+ * obj's tree. Absent and optional: *out stays NULL and *n 0. */
+lorajit_status lj_json_strings(const lj_json_at *at, const cJSON *obj, const char *key, unsigned flags,
+                               const char ***out, int *n) {
+    *out = NULL;
+    *n = 0;
+    jfield f;
+    lorajit_status s = field_at(at, obj, key, flags, &f);
+    if (s || !f.v) return s;
+    if (!cJSON_IsArray(f.v)) return wrong_type(at, &f, "a list of strings");
+    int count = cJSON_GetArraySize(f.v), i = 0;
+    const char **names = lj_calloc((size_t)count + 1, sizeof *names);
+    if (!names) return lj_fail(at->err, LORAJIT_E_NOMEM, "%s: out of memory", at->path);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, f.v) {
+        if (!cJSON_IsString(e)) {
+            free(names);
+            return lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"%s\": element %d is not a string",
+                           at->path, f.name, i);
+        }
+        names[i++] = e->valuestring;
+    }
+    *out = names;
+    *n = count;
+    return LORAJIT_OK;
+}
+
+/* Borrowed; *out valid until obj's tree is deleted. */
+lorajit_status lj_json_object(const lj_json_at *at, const cJSON *obj, const char *key, unsigned flags,
+                              const cJSON **out) {
+    return typed(at, obj, key, flags, cJSON_IsObject, "an object", out);
+}
+
+/* Borrowed; *out valid until obj's tree is deleted. */
+lorajit_status lj_json_array(const lj_json_at *at, const cJSON *obj, const char *key, unsigned flags,
+                             const cJSON **out) {
+    return typed(at, obj, key, flags, cJSON_IsArray, "a list", out);
+}
