@@ -3,7 +3,8 @@
 # liblorajit.so + liblorajit_runtime.so (exporting only lorajit_*), the CLI and the
 # .pc files; examples/hello.c (the README's example) builds with
 # `cc hello.c $(pkg-config --cflags --libs lorajit)`, runs against the conformance
-# model and an adapter, and prints what the installed CLI prints for the same input.
+# model and an adapter, and prints what the installed CLI prints for the same input;
+# the README's "Use it from C" block is that file.
 # Usage (from tests/): install_test.sh BUILD_DIR CMAKE LIBDIR INCLUDEDIR CC [CFLAGS]
 set -u
 b="$1"; cmake="$2"; libdir="$3"; incdir="$4"; cc="$5"; cflags="${6:-}"
@@ -42,7 +43,12 @@ hdr=$(sed -n 's/^#define LORAJIT_VERSION_STRING "\(.*\)"$/\1/p' "$p/$incdir/lora
 pkg-config --libs lorajit | grep -q -- '-llorajit' || fail "pkg-config --libs lorajit: $(pkg-config --libs lorajit)"
 pkg-config --cflags lorajit | grep -q -- "-I$p" || fail "pkg-config --cflags lorajit: $(pkg-config --cflags lorajit)"
 
-# The README's example, built the README's way (the sanitizer flags in an ASan build).
+# The README's example is examples/hello.c, built the README's way (with the
+# sanitizer flags in an ASan build).
+awk '/^## Use it from C/ {s = 1} s && /^```c$/ {c = 1; next} c && /^```$/ {exit} c' ../README.md \
+  > "$tmp/readme.c"
+cmp -s "$tmp/readme.c" ../examples/hello.c || fail "README's C block differs from examples/hello.c:
+$(diff "$tmp/readme.c" ../examples/hello.c | head -20)"
 cp ../examples/hello.c "$tmp/hello.c"
 # shellcheck disable=SC2046,SC2086
 "$cc" $cflags "$tmp/hello.c" -o "$tmp/hello" $(pkg-config --cflags --libs lorajit) 2> "$tmp/cc.err" \
