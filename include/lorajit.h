@@ -66,6 +66,18 @@ extern "C" {
 #define LORAJIT_API
 #endif
 
+/* ---- Version ----
+ * The version of this header (CMakeLists.txt's project(VERSION); the build fails
+ * when they differ). 0.x: a minor release may change the API and ABI. */
+#define LORAJIT_VERSION_MAJOR 0
+#define LORAJIT_VERSION_MINOR 1
+#define LORAJIT_VERSION_PATCH 0
+#define LORAJIT_VERSION_STRING "0.1.0"
+
+/* The version of the library that is running, "MAJOR.MINOR.PATCH": compare it with
+ * LORAJIT_VERSION_STRING, the header the program was compiled against. Static text. */
+LORAJIT_API const char *lorajit_version(void);
+
 typedef enum lorajit_status {
     LORAJIT_OK = 0,
     LORAJIT_E_IO,          /* a file could not be opened, read or mapped */
