@@ -37,7 +37,7 @@ check_room "runtime/serving/*.c runtime/serving/*.h runtime/code.h" \
 grep -rlE 'llvm-c/|LLVM[A-Za-z]*Ref' ir runtime include >/dev/null && bad "LLVM named in ir/, runtime/ or include/"
 for f in examples/*.c examples/*.h; do
   while read -r inc; do
-    [[ "$inc" =~ ^(\<.*\>|\"(lorajit|cli|script_parse)\.h\")$ ]] || bad "$f includes $inc (examples see include/ only)"
+    [[ "$inc" =~ ^(\<.*\>|\"(lorajit|cli|script_parse|gen)\.h\")$ ]] || bad "$f includes $inc (examples see include/ only)"
   done < <(includes "$f")
 done
 
