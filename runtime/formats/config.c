@@ -1,9 +1,10 @@
-/* config.c — reads a Hugging Face config.json of a LlamaForCausalLM model.
+/* config.c — reads a Hugging Face config.json of a model in the architecture table.
  *
  * Input: the JSON text (user-supplied, so hostile until checked). Output: an
- * lj_config with llama2.c's dimension words and HF's defaults filled in. Every
- * refusal names the file and the field: another model_type, rope_scaling,
- * another hidden_act, missing / non-integer / non-positive / absurd sizes, and
+ * lj_config with llama2.c's dimension words, the architecture (arch.c) and its
+ * defaults filled in. Every refusal names the file and the field: a model_type not
+ * in the table, rope_scaling, another hidden_act, missing / non-integer /
+ * non-positive / absurd sizes, and
  * head counts that do not divide. Sizes are capped so that a hostile file cannot
  * make later stages allocate terabytes. */
 #include <math.h>
@@ -63,16 +64,25 @@ static lorajit_status get_bool(const cJSON *j, const char *key, const char *path
     return LORAJIT_OK;
 }
 
-/* The fields that say which architecture this is and which variants it uses. */
-static lorajit_status check_architecture(const cJSON *j, const char *path, lj_err *err) {
+/* model_type's entry in the architecture table (absent: llama) into *arch. */
+static lorajit_status find_architecture(const cJSON *j, const char *path, int *arch, lj_err *err) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "model_type");
     if (v && !cJSON_IsString(v))
         return lj_fail(err, LORAJIT_E_FORMAT, "%s: field \"model_type\" must be a string", path);
-    if (v && strcmp(v->valuestring, "llama") != 0)
+    *arch = lj_arch_find(v ? v->valuestring : NULL);
+    if (*arch < 0) {
+        char supported[256];
+        lj_arch_list(supported, sizeof supported);
         return lj_fail(err, LORAJIT_E_UNSUPPORTED,
-                       "%s: field \"model_type\" is \"%s\"; only \"llama\" is supported", path,
-                       v->valuestring);
-    v = cJSON_GetObjectItemCaseSensitive(j, "rope_scaling");
+                       "%s: field \"model_type\" is \"%s\"; supported model types: %s", path,
+                       v->valuestring, supported);
+    }
+    return LORAJIT_OK;
+}
+
+/* The fields that say which variants of the architecture a uses. */
+static lorajit_status check_variants(const cJSON *j, const lj_arch *a, const char *path, lj_err *err) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "rope_scaling");
     if (v && !cJSON_IsNull(v))
         return lj_fail(err, LORAJIT_E_UNSUPPORTED,
                        "%s: field \"rope_scaling\" is set; RoPE scaling is unsupported (it must be null)",
@@ -80,17 +90,31 @@ static lorajit_status check_architecture(const cJSON *j, const char *path, lj_er
     v = cJSON_GetObjectItemCaseSensitive(j, "hidden_act");
     if (v && !cJSON_IsString(v))
         return lj_fail(err, LORAJIT_E_FORMAT, "%s: field \"hidden_act\" must be a string", path);
-    if (v && strcmp(v->valuestring, "silu") != 0)
+    if (v && strcmp(v->valuestring, a->hidden_act) != 0)
         return lj_fail(err, LORAJIT_E_UNSUPPORTED,
-                       "%s: field \"hidden_act\" is \"%s\"; only \"silu\" is supported", path,
-                       v->valuestring);
+                       "%s: field \"hidden_act\" is \"%s\"; only \"%s\" is supported", path,
+                       v->valuestring, a->hidden_act);
     return LORAJIT_OK;
 }
 
-/* Fills c from the JSON object j; c starts with the defaults. */
+/* The architecture's bias booleans (absent: false) into c->bias_mask. */
+static lorajit_status read_biases(const cJSON *j, const lj_arch *a, const char *path, lj_config *c,
+                                  lj_err *err) {
+    c->bias_mask = a->bias_fixed;
+    for (int i = 0; i < a->n_biases; i++) {
+        bool on = false;
+        lorajit_status s = get_bool(j, a->biases[i].field, path, &on, err);
+        if (s) return s;
+        if (on) c->bias_mask |= a->biases[i].mask;
+    }
+    return LORAJIT_OK;
+}
+
+/* Fills c from the JSON object j; c starts with its architecture's defaults. */
 static lorajit_status read_fields(const cJSON *j, const char *path, lj_config *c, lj_err *err) {
     lorajit_status s;
-    if ((s = check_architecture(j, path, err))) return s;
+    const lj_arch *a = lj_arch_get(c->arch);
+    if ((s = check_variants(j, a, path, err))) return s;
     if ((s = get_size(j, "hidden_size", true, CFG_MAX_DIM, path, &c->dim, err))) return s;
     if ((s = get_size(j, "intermediate_size", true, CFG_MAX_DIM, path, &c->hidden_dim, err))) return s;
     if ((s = get_size(j, "num_hidden_layers", true, CFG_MAX_LAYERS, path, &c->n_layers, err))) return s;
@@ -104,8 +128,7 @@ static lorajit_status read_fields(const cJSON *j, const char *path, lj_config *c
     if ((s = get_positive(j, "rms_norm_eps", path, &c->rms_eps, err))) return s;
     if ((s = get_positive(j, "rope_theta", path, &c->rope_theta, err))) return s;
     if ((s = get_bool(j, "tie_word_embeddings", path, &c->tie_embeddings, err))) return s;
-    if ((s = get_bool(j, "attention_bias", path, &c->attention_bias, err))) return s;
-    if ((s = get_bool(j, "mlp_bias", path, &c->mlp_bias, err))) return s;
+    if ((s = read_biases(j, a, path, c, err))) return s;
 
     if (c->n_heads % c->n_kv_heads != 0)
         return lj_fail(err, LORAJIT_E_FORMAT,
@@ -140,11 +163,13 @@ lorajit_status lj_config_parse(const char *text, size_t len, const char *path, l
         cJSON_Delete(j);
         return lj_fail(err, LORAJIT_E_FORMAT, "%s: the top level is not a JSON object", path);
     }
-    lj_config c = {
-        .seq_len = 2048, .rms_eps = 1e-6f, .rope_theta = 10000.0f,
-        .tie_embeddings = false, .attention_bias = false, .mlp_bias = false,
-    };
-    s = read_fields(j, path, &c, err);
+    int arch = 0;
+    lj_config c = {0};
+    if (!(s = find_architecture(j, path, &arch, err))) {
+        c = lj_arch_get(arch)->defaults;
+        c.arch = arch;
+        s = read_fields(j, path, &c, err);
+    }
     cJSON_Delete(j);
     if (s) return s;
     *cfg = c;

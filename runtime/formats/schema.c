@@ -16,7 +16,6 @@
 
 #define SCHEMA_MAX_RANK 1024
 #define SCHEMA_MAX_SLOTS 64
-#define SCHEMA_ALL_MODULES ((1u << LJ_MOD_COUNT) - 1)
 
 /* Reads the integer field v (named key) into *out, requiring lo <= v <= hi. */
 static lorajit_status get_int(const cJSON *v, const char *key, int64_t lo, int64_t hi,
@@ -30,13 +29,14 @@ static lorajit_status get_int(const cJSON *v, const char *key, int64_t lo, int64
     return LORAJIT_OK;
 }
 
-/* "target_modules": a list of the seven names, the string "all-linear", or the
+/* "target_modules": a list of arch's module names, the string "all-linear", or the
  * string "none" (no LoRA sites: the model compiled without slots). An empty list
  * is refused as a likely mistake; "none" says it on purpose. */
-static lorajit_status get_targets(const cJSON *v, const char *path, unsigned *mask, lj_err *err) {
+static lorajit_status get_targets(const cJSON *v, const char *path, const lj_arch *arch, unsigned *mask,
+                                  lj_err *err) {
     if (cJSON_IsString(v)) {
         if (strcmp(v->valuestring, "all-linear") == 0) {
-            *mask = SCHEMA_ALL_MODULES;
+            *mask = lj_arch_all_modules(arch);
             return LORAJIT_OK;
         }
         if (strcmp(v->valuestring, "none") == 0) {
@@ -59,12 +59,14 @@ static lorajit_status get_targets(const cJSON *v, const char *path, unsigned *ma
         if (!cJSON_IsString(e))
             return lj_fail(err, LORAJIT_E_FORMAT,
                            "%s: field \"target_modules\" holds a non-string entry", path);
-        int id = lj_module_from_name(e->valuestring);
-        if (id < 0)
+        int id = lj_arch_module_find(arch, e->valuestring);
+        if (id < 0) {
+            char names[256];
+            lj_arch_module_names(arch, lj_arch_all_modules(arch), names, sizeof names);
             return lj_fail(err, LORAJIT_E_FORMAT,
-                           "%s: field \"target_modules\": unknown module \"%s\" (expected q_proj, "
-                           "k_proj, v_proj, o_proj, gate_proj, up_proj or down_proj)",
-                           path, e->valuestring);
+                           "%s: field \"target_modules\": unknown module \"%s\" (expected one of %s)",
+                           path, e->valuestring, names);
+        }
         m |= 1u << id;
     }
     if (m == 0)
@@ -75,8 +77,8 @@ static lorajit_status get_targets(const cJSON *v, const char *path, unsigned *ma
     return LORAJIT_OK;
 }
 
-lorajit_status lj_schema_parse(const char *text, size_t len, const char *path, lj_schema *s,
-                               lj_err *err) {
+lorajit_status lj_schema_parse(const char *text, size_t len, const char *path, const lj_arch *arch,
+                               lj_schema *s, lj_err *err) {
     cJSON *j = NULL;
     lorajit_status st = lj_json_parse(text, len, path, 0, &j, err);
     if (st) return st;
@@ -99,7 +101,7 @@ lorajit_status lj_schema_parse(const char *text, size_t len, const char *path, l
             if ((st = get_int(v, key, 1, INT64_C(1) << 40, path, &x, err))) goto done;
             t.max_tokens = x;
         } else if (strcmp(key, "target_modules") == 0) {
-            if ((st = get_targets(v, path, &t.target_mask, err))) goto done;
+            if ((st = get_targets(v, path, arch, &t.target_mask, err))) goto done;
         } else {
             st = lj_fail(err, LORAJIT_E_FORMAT,
                          "%s: unknown key \"%s\" (expected max_rank, target_modules, "
@@ -116,7 +118,8 @@ done:
 
 /* opts->targets: a comma list of module names (spaces allowed), "all-linear", or
  * "none" alone (no LoRA sites). */
-static lorajit_status parse_target_list(const char *list, unsigned *mask, lj_err *err) {
+static lorajit_status parse_target_list(const char *list, const lj_arch *arch, unsigned *mask,
+                                        lj_err *err) {
     unsigned m = 0;
     bool none = false;
     const char *p = list;
@@ -135,16 +138,17 @@ static lorajit_status parse_target_list(const char *list, unsigned *mask, lj_err
                            list, (int)n, p);
         memcpy(name, p, n);
         name[n] = '\0';
-        int id = lj_module_from_name(name);
+        int id = lj_arch_module_find(arch, name);
         if (strcmp(name, "none") == 0) {
             none = true;
         } else if (strcmp(name, "all-linear") == 0) {
-            m |= SCHEMA_ALL_MODULES;
+            m |= lj_arch_all_modules(arch);
         } else if (id < 0) {
+            char names[256];
+            lj_arch_module_names(arch, lj_arch_all_modules(arch), names, sizeof names);
             return lj_fail(err, LORAJIT_E_ARG,
-                           "options.targets \"%s\": unknown module \"%s\" (expected q_proj, k_proj, "
-                           "v_proj, o_proj, gate_proj, up_proj, down_proj, all-linear or none)",
-                           list, name);
+                           "options.targets \"%s\": unknown module \"%s\" (expected %s, all-linear "
+                           "or none)", list, name, names);
         } else {
             m |= 1u << id;
         }
@@ -161,8 +165,9 @@ static lorajit_status parse_target_list(const char *list, unsigned *mask, lj_err
 
 lorajit_status lj_schema_resolve(const lorajit_options *opts, const lj_config *cfg, lj_schema *s,
                                  lj_err *err) {
+    const lj_arch *arch = lj_arch_get(cfg->arch);
     lj_schema t = {
-        .r_max = 64, .target_mask = SCHEMA_ALL_MODULES, .n_slots = 8, .max_tokens = cfg->seq_len,
+        .r_max = 64, .target_mask = lj_arch_all_modules(arch), .n_slots = 8, .max_tokens = cfg->seq_len,
         .seq_len = cfg->seq_len, .max_batch = 4,
     };
     lorajit_status st;
@@ -170,7 +175,7 @@ lorajit_status lj_schema_resolve(const lorajit_options *opts, const lj_config *c
         char *text;
         size_t len;
         if ((st = lj_read_file(opts->schema_path, &text, &len, err))) return st;
-        st = lj_schema_parse(text, len, opts->schema_path, &t, err);
+        st = lj_schema_parse(text, len, opts->schema_path, arch, &t, err);
         free(text);
         if (st) return st;
         if (t.max_tokens > cfg->seq_len)
@@ -197,7 +202,7 @@ lorajit_status lj_schema_resolve(const lorajit_options *opts, const lj_config *c
                            opts->max_tokens, (long long)cfg->seq_len);
         t.max_tokens = opts->max_tokens;
     }
-    if (opts && opts->targets && (st = parse_target_list(opts->targets, &t.target_mask, err)))
+    if (opts && opts->targets && (st = parse_target_list(opts->targets, arch, &t.target_mask, err)))
         return st;
     if (opts && opts->max_seq_len) {
         if (opts->max_seq_len < 1 || opts->max_seq_len > cfg->seq_len)
@@ -222,7 +227,7 @@ lorajit_status lj_schema_resolve(const lorajit_options *opts, const lj_config *c
     LJ_ASSERT(t.r_max >= 1 && t.r_max <= SCHEMA_MAX_RANK);
     LJ_ASSERT(t.n_slots >= 1 && t.n_slots <= SCHEMA_MAX_SLOTS);
     LJ_ASSERT(t.max_tokens >= 1 && t.max_tokens <= t.seq_len && t.seq_len <= cfg->seq_len);
-    LJ_ASSERT((t.target_mask & ~SCHEMA_ALL_MODULES) == 0); /* 0: no LoRA sites ("none") */
+    LJ_ASSERT((t.target_mask & ~lj_arch_all_modules(arch)) == 0); /* 0: no LoRA sites ("none") */
     *s = t;
     return LORAJIT_OK;
 }
