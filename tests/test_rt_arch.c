@@ -1,11 +1,15 @@
 /* test_rt_arch.c — the architecture table (runtime/formats/arch.c) and what reads it:
  * model_type lookup and refusal, LLaMA's modules (names, paths, parents), module
  * paths both ways, the bias mask config.json's attention_bias / mlp_bias give, and
- * the layout's site paths. Expected names are spelled out here, independently of
+ * the layout's site paths, and the manifest's model_type, bias fields and sites.
+ * Expected names are spelled out here, independently of
  * the table. Recipe for a new architecture: add its entry's expected modules and
  * bias fields as another block of test_modules / test_biases. */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+
+#include <cjson/cJSON.h>
 
 #include "check.h"
 #include "formats.h"
@@ -129,10 +133,83 @@ static void test_site_paths(void) {
     lj_layout_free(L);
 }
 
-int main(void) {
+/* Parses the manifest text with config.model_type set to type (NULL: removed), resealed. */
+static lorajit_status reparse(const char *text, const char *type, lj_manifest *m, lj_err *err) {
+    cJSON *root = cJSON_Parse(text);
+    cJSON *cfg = cJSON_GetObjectItemCaseSensitive(root, "config");
+    cJSON_DeleteItemFromObjectCaseSensitive(cfg, "model_type");
+    if (type) cJSON_AddStringToObject(cfg, "model_type", type);
+    CHECK(lj_manifest_seal(root, err) == LORAJIT_OK, "seal: %s", err->msg);
+    char *forged = cJSON_PrintUnformatted(root);
+    lj_err_clear(err);
+    lorajit_status s = lj_manifest_parse(forged, strlen(forged), "forged.json", m, err);
+    cJSON_free(forged);
+    cJSON_Delete(root);
+    return s;
+}
+
+/* A one-layer layout with q_proj and down_proj sites through manifest.json and back. */
+static void test_manifest(const char *build) {
+    lj_err err = {0};
+    lj_layout *L = lj_layout_new();
+    L->cfg = (lj_config){.dim = 64, .hidden_dim = 160, .n_layers = 1, .n_heads = 4, .n_kv_heads = 2,
+                         .head_size = 16, .vocab_size = 256, .seq_len = 128, .rms_eps = 1e-5f,
+                         .rope_theta = 10000.0f, .bias_mask = BIT(LJ_MOD_GATE) | BIT(LJ_MOD_UP) | BIT(LJ_MOD_DOWN)};
+    L->schema = (lj_schema){.r_max = 8, .target_mask = BIT(LJ_MOD_Q) | BIT(LJ_MOD_DOWN), .n_slots = 2,
+                            .max_tokens = 16, .seq_len = 16, .max_batch = 1};
+    L->n_weights = 2;
+    L->weights = calloc(2, sizeof *L->weights);
+    L->weights[0] = (lj_weight_desc){strdup("model.layers.0.self_attn.q_proj.weight"), 64, 64, LJ_DTYPE_F32};
+    L->weights[1] = (lj_weight_desc){strdup("model.layers.0.mlp.down_proj.weight"), 64, 160, LJ_DTYPE_F32};
+    L->n_sites = 2;
+    L->sites = calloc(2, sizeof *L->sites);
+    L->sites[0] = (lj_site_desc){0, LJ_MOD_Q, 64, 64, NULL};
+    L->sites[1] = (lj_site_desc){0, LJ_MOD_DOWN, 160, 64, NULL};
+    char dir[2048], path[2100];
+    snprintf(dir, sizeof dir, "%s/tmp_rt_arch", build);
+    mkdir(dir, 0777);
+    lj_manifest m = {.abi_version = LJ_ABI_VERSION, .L = L, .triple = "x86_64-pc-linux-gnu", .cpu = "x86-64"};
+    CHECK(lj_manifest_write(dir, &m, &err) == LORAJIT_OK, "write: %s", err.msg);
+    lj_layout_free(L);
+
+    snprintf(path, sizeof path, "%s/manifest.json", dir);
+    char *text = check_read_file(path, NULL);
+    CHECK(text && strstr(text, "\"model_type\":\t\"llama\"") && strstr(text, "\"attention_bias\":\tfalse") &&
+              strstr(text, "\"mlp_bias\":\ttrue") && strstr(text, "\"module\":\t\"down_proj\""),
+          "manifest text: %s", text ? text : "(unreadable)");
+    CHECK(lj_manifest_read(dir, &m, &err) == LORAJIT_OK, "read: %s", err.msg);
+    if (m.L) {
+        CHECK(m.L->cfg.arch == 0 && m.L->cfg.bias_mask == (BIT(LJ_MOD_GATE) | BIT(LJ_MOD_UP) | BIT(LJ_MOD_DOWN)),
+              "config back: arch %d bias 0x%x", m.L->cfg.arch, m.L->cfg.bias_mask);
+        CHECK(m.L->n_sites == 2 && m.L->sites[1].module == LJ_MOD_DOWN && m.L->sites[1].path &&
+                  !strcmp(m.L->sites[1].path, "model.layers.0.mlp.down_proj"), "sites back");
+        lj_config other = m.L->cfg;
+        other.bias_mask |= BIT(LJ_MOD_K);
+        lj_err_clear(&err);
+        CHECK(lj_config_compare(&m.L->cfg, &other, "other/config.json", dir, &err) == LORAJIT_E_SHAPE &&
+                  strstr(err.msg, "\"attention_bias\" is true"), "compare biases: %s", err.msg);
+        other.bias_mask = 0;
+        lj_err_clear(&err);
+        CHECK(lj_config_compare(&m.L->cfg, &other, "other/config.json", dir, &err) == LORAJIT_E_SHAPE &&
+                  strstr(err.msg, "\"mlp_bias\" is false"), "compare biases: %s", err.msg);
+        CHECK(lj_config_compare(&m.L->cfg, &m.L->cfg, "same", dir, &err) == LORAJIT_OK, "compare same");
+    }
+    lj_manifest_clear(&m);
+    if (text) {
+        CHECK(reparse(text, NULL, &m, &err) == LORAJIT_OK && m.L && m.L->cfg.arch == 0,
+              "no model_type (an older manifest) reads as llama: %s", err.msg);
+        lj_manifest_clear(&m);
+        CHECK(reparse(text, "gpt2", &m, &err) == LORAJIT_E_UNSUPPORTED && strstr(err.msg, "config.model_type") &&
+                  strstr(err.msg, "\"llama\"") && !m.L, "unknown model_type: %s", err.msg);
+    }
+    free(text);
+}
+
+int main(int argc, char **argv) {
     test_lookup();
     test_modules();
     test_biases();
     test_site_paths();
+    test_manifest(argc > 1 ? argv[1] : ".");
     return check_summary("test_rt_arch");
 }
