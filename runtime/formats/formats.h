@@ -128,7 +128,8 @@ const char *lj_arch_module_name(const lj_arch *a, int m); /* static text; "?" ou
 int lj_arch_module_find(const lj_arch *a, const char *name); /* -1 when a has no module name */
 /* The names of mask's modules, comma-separated, into out[cap]. */
 void lj_arch_module_names(const lj_arch *a, unsigned mask, char *out, size_t cap);
-/* "model.layers.<layer>.<path>" of module m into out[cap]; returns snprintf's count. */
+/* "model.layers.<layer>.<path>" of module m into out[cap] (out may be NULL when cap is
+ * 0); returns its length, as snprintf. */
 int lj_arch_module_path(const lj_arch *a, int layer, int m, char *out, size_t cap);
 /* The inverse: true and (*layer, *module) when path is exactly a module path of a
  * (the layer index in canonical decimal). path is borrowed for the call. */
