@@ -203,7 +203,7 @@ static void compile_once(void *p) {
     xfmt(path, sizeof path, "%s/config.json", a->model_dir);
     if (lj_config_read(path, &cfg, &err) || lj_schema_resolve(&a->opts, &cfg, &schema, &err))
         bench_die("%s", err.msg);
-    ir_graph *g = fe_llama_build(&cfg, &schema, &err);
+    ir_graph *g = fe_build(&cfg, &schema, &err);
     if (!g) bench_die("front end: %s", err.msg);
     lj_layout *L = NULL;
     if (ir_verify(g) || ir_plan(g) || ir_verify(g)) bench_die("%s: %s", path, g->msg);
@@ -452,7 +452,7 @@ static void bench_swaps(bench_result *r, const bench_opts *o, lorajit_engine *e,
     lj_schema schema;
     xfmt(path, sizeof path, "%s/config.json", model_dir);
     if (lj_config_read(path, &cfg, &err) || lj_schema_resolve(&opts, &cfg, &schema, &err)) bench_die("%s", err.msg);
-    ir_graph *g = fe_llama_build(&cfg, &schema, &err);
+    ir_graph *g = fe_build(&cfg, &schema, &err);
     lj_layout *L = NULL;
     if (!g || ir_verify(g) || ir_plan(g) || fe_layout(g, &cfg, &schema, &L, &err)) bench_die("layout: %s", err.msg);
     ir_graph_free(g);

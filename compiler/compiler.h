@@ -14,10 +14,17 @@
 #include "ir.h"
 #include "code.h"
 
-/* ---- frontend_llama.c: config + schema -> IR ----
- * Builds the whole LLaMA forward pass (llama2.c's forward(), HF tensor names) with
- * a LORA node after every linear whose module is in schema->target_mask. Weight
- * ids follow creation order; site ids follow (layer, q,k,v,o,gate,up,down).
+/* ---- frontend.c: config + schema -> IR, through the architecture table ----
+ * Calls the builder of cfg's architecture (lj_arch_get(cfg->arch)->frontend).
+ * Caller owns the result; free with ir_graph_free(). On failure returns NULL and
+ * err names the config field or node. */
+ir_graph *fe_build(const lj_config *cfg, const lj_schema *schema, lj_err *err);
+
+/* ---- frontend_llama.c: the LLaMA block (LJ_FE_LLAMA) ----
+ * Builds the whole LLaMA forward pass (llama2.c's forward(), HF tensor names from
+ * the architecture table) with a LORA node after every linear whose module is in
+ * schema->target_mask and a bias where cfg->bias_mask says. Weight ids follow
+ * creation order; site ids follow (layer, q,k,v,o,gate,up,down).
  * Caller owns the result; free with ir_graph_free(). On failure returns NULL and
  * err names the config field or node. */
 ir_graph *fe_llama_build(const lj_config *cfg, const lj_schema *schema, lj_err *err);
@@ -30,7 +37,8 @@ int32_t cg_lj_dtype(ir_dtype d); /* IR_F16 -> LJ_DTYPE_F16, IR_BF16 -> LJ_DTYPE_
 
 /* ---- layout.c: IR -> the runtime's lj_layout ----
  * Requires a planned graph. Lists weights (by weight id: tensor name, shape) and
- * LoRA sites (layer, module, in, out), copies cfg and schema and the scratch sizes.
+ * LoRA sites (layer, module, in, out, HF module path from the architecture table),
+ * copies cfg and schema and the scratch sizes.
  * Caller owns *out; free with lj_layout_free(). */
 lorajit_status fe_layout(const ir_graph *g, const lj_config *cfg, const lj_schema *schema,
                          lj_layout **out, lj_err *err);

@@ -69,7 +69,7 @@ static lorajit_status compile_front(const char *model_dir, const lorajit_options
     if (!st) st = lj_schema_resolve(opts ? opts : &none, &cfg, &schema, err);
     if (st) return st;
 
-    ir_graph *g = fe_llama_build(&cfg, &schema, err); /* front end */
+    ir_graph *g = fe_build(&cfg, &schema, err); /* front end */
     if (!g) return err->status ? err->status : LORAJIT_E_NOMEM;
     st = fe_weight_dtypes(g, model_dir, err);
     if (!st) st = ir_verify(g);

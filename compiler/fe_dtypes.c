@@ -1,6 +1,6 @@
 /* fe_dtypes.c — the front end's second step: which weight matrices stay 16-bit.
  *
- * Input: a graph from fe_llama_build (every weight f32) and the model folder.
+ * Input: a graph from fe_build (every weight f32) and the model folder.
  * Output: each weight matrix whose tensor the folder's safetensors hold as F16 or
  * BF16 gets that dtype, so the code reads it as stored (half the bytes of f32, the
  * kernels widen as they load); 1-D weights (norms, biases) stay f32 (the runtime

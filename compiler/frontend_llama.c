@@ -2,8 +2,9 @@
  *
  * Inputs: a parsed config.json (lj_config) and the adapter schema (lj_schema).
  * Output: an unverified ir_graph that mirrors llama2.c's forward() as straight-line
- * builder calls, with Hugging Face tensor names ("model.layers.L.self_attn.q_proj.weight")
- * and a LORA node after every linear whose module is in schema->target_mask.
+ * builder calls, with Hugging Face tensor names ("model.layers.L.self_attn.q_proj.weight",
+ * the linears' from the architecture table) and a LORA node after every linear whose
+ * module is in schema->target_mask.
  * Weight ids follow creation order; site ids follow (layer, q,k,v,o,gate,up,down).
  * Node names are HF-style ("layers.0.self_attn.q_proj", "...q_proj.lora", "norm",
  * "lm_head", "logits"); the builders take a node's layer from its "layers.N." prefix. */
@@ -23,16 +24,18 @@ static const char *fmt(char *buf, size_t cap, const char *f, ...) {
 }
 
 /* One linear of a block: y [T, out] = x [T, in] @ W^T (W [out, in]) [+ b [out]]
- * [+ LoRA slot of (layer, module)]; module names the weight, e.g. q_proj. */
-static ir_node *linear(ir_graph *g, const lj_schema *schema, ir_node *x, int layer, int module,
-                       int64_t out, int64_t in, bool bias) {
-    char name[128], tensor[160];
-    fmt(name, sizeof name, "layers.%d.%s.%s", layer, lj_module_parent(module),
-        lj_module_name(module));
-    ir_node *w = ir_weight(g, fmt(tensor, sizeof tensor, "model.%s.weight", name), layer, out, in);
+ * [+ LoRA slot of (layer, module)]; the table's module path names the weight
+ * ("model.layers.0.self_attn.q_proj.weight") and the node ("layers.0.self_attn.q_proj"). */
+static ir_node *linear(ir_graph *g, const lj_config *cfg, const lj_schema *schema, ir_node *x,
+                       int layer, int module, int64_t out, int64_t in) {
+    const lj_arch *arch = lj_arch_get(cfg->arch);
+    char path[128], name[128], tensor[160];
+    lj_arch_module_path(arch, layer, module, path, sizeof path);
+    fmt(name, sizeof name, "layers.%d.%s", layer, arch->modules[module].path);
+    ir_node *w = ir_weight(g, fmt(tensor, sizeof tensor, "%s.weight", path), layer, out, in);
     ir_node *y = ir_matmul(g, x, w, name);
-    if (bias) {
-        ir_node *b = ir_weight(g, fmt(tensor, sizeof tensor, "model.%s.bias", name), layer, out, 0);
+    if (cfg->bias_mask & (1u << module)) {
+        ir_node *b = ir_weight(g, fmt(tensor, sizeof tensor, "%s.bias", path), layer, out, 0);
         y = ir_bias_add(g, y, b, fmt(tensor, sizeof tensor, "%s.bias", name));
     }
     if (schema->target_mask & (1u << module))
@@ -60,7 +63,7 @@ ir_graph *fe_llama_build(const lj_config *cfg, const lj_schema *schema, lj_err *
     int64_t q_dim = (int64_t)n_heads * head_size;   /* n_heads * head_size */
     int64_t kv_dim = (int64_t)n_kv_heads * head_size;
     float eps = cfg->rms_eps, theta = cfg->rope_theta;
-    bool ab = cfg->attention_bias, mb = cfg->mlp_bias;
+    LJ_ASSERT(lj_arch_get(cfg->arch)->n_modules == LJ_MOD_COUNT); /* a LLaMA-block entry */
 
     ir_graph *g = ir_graph_new(schema->r_max, schema->seq_len);
     if (!g) {
@@ -81,9 +84,9 @@ ir_graph *fe_llama_build(const lj_config *cfg, const lj_schema *schema, lj_err *
                                  fmt(name, sizeof name, "layers.%d.input_layernorm", l));
 
         /* qkv matmuls for this position */
-        ir_node *q = linear(g, schema, xb, l, LJ_MOD_Q, q_dim, dim, ab);     /* [T, q_dim] */
-        ir_node *k = linear(g, schema, xb, l, LJ_MOD_K, kv_dim, dim, ab);    /* [T, kv_dim] */
-        ir_node *v = linear(g, schema, xb, l, LJ_MOD_V, kv_dim, dim, ab);    /* [T, kv_dim] */
+        ir_node *q = linear(g, cfg, schema, xb, l, LJ_MOD_Q, q_dim, dim);     /* [T, q_dim] */
+        ir_node *k = linear(g, cfg, schema, xb, l, LJ_MOD_K, kv_dim, dim);    /* [T, kv_dim] */
+        ir_node *v = linear(g, cfg, schema, xb, l, LJ_MOD_V, kv_dim, dim);    /* [T, kv_dim] */
 
         /* RoPE relative positional encoding */
         q = ir_rope(g, q, n_heads, head_size, theta,
@@ -94,7 +97,7 @@ ir_graph *fe_llama_build(const lj_config *cfg, const lj_schema *schema, lj_err *
         /* multihead attention over the KV cache, then the output projection */
         ir_node *att = ir_attention(g, q, k, v, n_heads, n_kv_heads, head_size,
                                     fmt(name, sizeof name, "layers.%d.self_attn", l));
-        ir_node *o = linear(g, schema, att, l, LJ_MOD_O, dim, q_dim, ab);    /* [T, dim] */
+        ir_node *o = linear(g, cfg, schema, att, l, LJ_MOD_O, dim, q_dim);    /* [T, dim] */
 
         /* residual connection back into x */
         x = ir_add(g, x, o, fmt(name, sizeof name, "layers.%d.attn_residual", l));
@@ -106,10 +109,10 @@ ir_graph *fe_llama_build(const lj_config *cfg, const lj_schema *schema, lj_err *
                         fmt(name, sizeof name, "layers.%d.post_attention_layernorm", l));
 
         /* w2(silu(w1(x)) * w3(x)) */
-        ir_node *gate = linear(g, schema, xb, l, LJ_MOD_GATE, hidden_dim, dim, mb); /* [T, hidden_dim] */
-        ir_node *up = linear(g, schema, xb, l, LJ_MOD_UP, hidden_dim, dim, mb);     /* [T, hidden_dim] */
+        ir_node *gate = linear(g, cfg, schema, xb, l, LJ_MOD_GATE, hidden_dim, dim); /* [T, hidden_dim] */
+        ir_node *up = linear(g, cfg, schema, xb, l, LJ_MOD_UP, hidden_dim, dim);     /* [T, hidden_dim] */
         ir_node *h = ir_silu_mul(g, gate, up, fmt(name, sizeof name, "layers.%d.mlp.act_fn", l));
-        ir_node *d = linear(g, schema, h, l, LJ_MOD_DOWN, dim, hidden_dim, mb);     /* [T, dim] */
+        ir_node *d = linear(g, cfg, schema, h, l, LJ_MOD_DOWN, dim, hidden_dim);     /* [T, dim] */
 
         /* residual connection */
         x = ir_add(g, x, d, fmt(name, sizeof name, "layers.%d.mlp_residual", l));

@@ -2,9 +2,9 @@
  *
  * Inputs: a planned graph, the config and schema it was built from.
  * Output: an lj_layout the runtime owns: the weights by weight id (tensor name,
- * shape and the dtype the code reads), the LoRA sites by site id (layer, module, in = K, out = N), copies of cfg
- * and schema, and the plan's scratch sizes. Strings and arrays are malloc'd so that
- * lj_layout_free() can free them. */
+ * shape and the dtype the code reads), the LoRA sites by site id (layer, module,
+ * in = K, out = N, HF module path), copies of cfg and schema, and the plan's
+ * scratch sizes. Strings and arrays are malloc'd so that lj_layout_free() can free them. */
 #include <string.h>
 
 #include "compiler.h"
@@ -45,6 +45,10 @@ lorajit_status fe_layout(const ir_graph *g, const lj_config *cfg, const lj_schem
             s->in = n->in[1]->shape[1];                /* x [T, K] */
             s->out = n->shape[1];                      /* y [T, N] */
         }
+    }
+    if (lj_layout_site_paths(L, err)) { /* HF module paths, from the architecture table */
+        lj_layout_free(L);
+        return err->status;
     }
     *out = L;
     return LORAJIT_OK;

@@ -28,7 +28,7 @@ static int count_op(const ir_graph *g, ir_op op) {
 /* Builds, verifies and plans; NULL (with a failed CHECK) on any error. */
 static ir_graph *build(const lj_config *cfg, const lj_schema *s, const char *what) {
     lj_err err = {0};
-    ir_graph *g = fe_llama_build(cfg, s, &err);
+    ir_graph *g = fe_build(cfg, s, &err); /* dispatches on cfg->arch: llama */
     CHECK(g, "%s: build failed: %s", what, err.msg);
     if (!g) return NULL;
     CHECK(ir_verify(g) == LORAJIT_OK, "%s: verify: %s", what, g->msg);
@@ -118,6 +118,21 @@ int main(int argc, char **argv) {
         CHECK(s == 7 + 1 && L->sites[s].in == 64 && L->sites[s].out == 32, "site (1, k_proj)");
         s = lj_layout_site(L, 0, LJ_MOD_DOWN);
         CHECK(s == 6 && L->sites[s].in == 160 && L->sites[s].out == 64, "site (0, down_proj)");
+        CHECK(L->sites[s].path && strcmp(L->sites[s].path, "model.layers.0.mlp.down_proj") == 0,
+              "site 6 path %s", L->sites[s].path ? L->sites[s].path : "(null)");
+        s = lj_layout_site(L, 1, LJ_MOD_Q);
+        CHECK(L->sites[s].path && strcmp(L->sites[s].path, "model.layers.1.self_attn.q_proj") == 0,
+              "site (1, q_proj) path %s", L->sites[s].path ? L->sites[s].path : "(null)");
+        /* every site's path names its linear: path + ".weight" is a weight of shape [out, in] */
+        for (int i = 0; i < L->n_sites; i++) {
+            char w[160];
+            int found = 0;
+            snprintf(w, sizeof w, "%s.weight", L->sites[i].path ? L->sites[i].path : "?");
+            for (int k = 0; k < L->n_weights; k++)
+                found |= strcmp(L->weights[k].name, w) == 0 && L->weights[k].rows == L->sites[i].out &&
+                         L->weights[k].cols == L->sites[i].in;
+            CHECK(found, "site %d: no weight %s of shape [out, in]", i, w);
+        }
         CHECK(L->scratch_per_token == g->scratch_per_token && L->scratch_fixed == g->scratch_fixed, "sizes");
         CHECK(L->cfg.dim == 64 && L->schema.r_max == 64, "cfg and schema copied");
     }
@@ -151,7 +166,7 @@ int main(int argc, char **argv) {
 
     /* biases: q,k,v,o (+ 4 per layer) and gate,up,down (+ 3 per layer) */
     lj_config biased = cfg;
-    biased.attention_bias = true;
+    biased.bias_mask = 1u << LJ_MOD_Q | 1u << LJ_MOD_K | 1u << LJ_MOD_V | 1u << LJ_MOD_O; /* attention_bias */
     g = build(&biased, &schema, "attention_bias");
     if (g) {
         CHECK(g->n_weights == 21 + 2 * 4 && count_op(g, IR_OP_BIAS_ADD) == 8, "attention biases");
@@ -162,10 +177,28 @@ int main(int argc, char **argv) {
         CHECK(l && l->in[0] == b, "lora after bias");
         ir_graph_free(g);
     }
-    biased.mlp_bias = true;
+    biased.bias_mask |= 1u << LJ_MOD_GATE | 1u << LJ_MOD_UP | 1u << LJ_MOD_DOWN; /* mlp_bias */
     g = build(&biased, &schema, "mlp_bias");
     if (g) {
         CHECK(g->n_weights == 21 + 2 * 7 && count_op(g, IR_OP_BIAS_ADD) == 14, "all biases");
+        ir_graph_free(g);
+    }
+
+    /* the mask is per module: mlp_bias alone, then k_proj alone */
+    lj_config some = cfg;
+    some.bias_mask = 1u << LJ_MOD_GATE | 1u << LJ_MOD_UP | 1u << LJ_MOD_DOWN;
+    g = build(&some, &schema, "mlp_bias only");
+    if (g) {
+        CHECK(g->n_weights == 21 + 2 * 3 && count_op(g, IR_OP_BIAS_ADD) == 6, "mlp biases");
+        CHECK(find(g, "layers.1.mlp.up_proj.bias") && !find(g, "layers.1.self_attn.q_proj.bias"),
+              "biases on gate,up,down only");
+        ir_graph_free(g);
+    }
+    some.bias_mask = 1u << LJ_MOD_K;
+    g = build(&some, &schema, "k_proj bias only");
+    if (g) {
+        CHECK(count_op(g, IR_OP_BIAS_ADD) == 2 && find(g, "layers.1.self_attn.k_proj.bias") &&
+              !find(g, "layers.1.self_attn.v_proj.bias"), "bias on k_proj only");
         ir_graph_free(g);
     }
 
@@ -194,14 +227,14 @@ int main(int argc, char **argv) {
     lj_config odd = cfg;
     odd.head_size = 15;
     lj_err_clear(&err);
-    g = fe_llama_build(&odd, &schema, &err);
+    g = fe_build(&odd, &schema, &err);
     CHECK(!g && err.status == LORAJIT_E_SHAPE && strstr(err.msg, "layers.0.self_attn.q_rope"),
           "odd head_size: %s", err.msg);
     ir_graph_free(g);
     lj_config bad_heads = cfg;
     bad_heads.n_heads = 0;
     lj_err_clear(&err);
-    g = fe_llama_build(&bad_heads, &schema, &err);
+    g = fe_build(&bad_heads, &schema, &err);
     CHECK(!g && err.status != LORAJIT_OK && strstr(err.msg, "num_attention_heads"), "%s", err.msg);
     return check_summary("test_fe_llama");
 }

@@ -38,7 +38,8 @@ static void env_new(env *e, unsigned mask) {
     for (int l = 0; l < 2; l++)
         for (int m = 0; m < LJ_MOD_COUNT; m++)
             if (mask & (1u << m))
-                L->sites[L->n_sites++] = (lj_site_desc){l, m, mod_in[m], mod_out[m]};
+                L->sites[L->n_sites++] = (lj_site_desc){l, m, mod_in[m], mod_out[m], NULL};
+    CHECK(lj_layout_site_paths(L, &err) == LORAJIT_OK, "site paths: %s", err.msg);
     CHECK(lj_slots_new(L, &e->s, &err) == LORAJIT_OK, "slots_new: %s", err.msg);
     CHECK(lj_registry_init(&e->r, N_SLOTS, &err) == LORAJIT_OK, "registry_init: %s", err.msg);
 }
@@ -140,10 +141,14 @@ typedef struct adapter_spec {
 enum { DT_F32, DT_BF16, DT_F32_UNALIGNED, DT_F64 };
 
 static char tensor_name[160];
+/* Spelled out here, independently of arch.c's table. */
+static const char *const mod_path[LJ_MOD_COUNT] = {
+    "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+    "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj",
+};
 static const char *lora_name(int layer, int m, char ab) {
-    snprintf(tensor_name, sizeof tensor_name,
-             "base_model.model.model.layers.%d.%s.%s.lora_%c.weight", layer, lj_module_parent(m),
-             lj_module_name(m), ab);
+    snprintf(tensor_name, sizeof tensor_name, "base_model.model.model.layers.%d.%s.lora_%c.weight", layer,
+             mod_path[m], ab);
     return tensor_name;
 }
 

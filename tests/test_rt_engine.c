@@ -40,8 +40,9 @@ static lj_layout *tiny_layout(int n_slots) {
             L->weights[L->n_weights++] = (lj_weight_desc){strdup(name), rows[i], cols[i]};
         }
         for (int m = 0; m < LJ_MOD_COUNT; m++)
-            L->sites[L->n_sites++] = (lj_site_desc){l, m, mod_in[m], mod_out[m]};
+            L->sites[L->n_sites++] = (lj_site_desc){l, m, mod_in[m], mod_out[m], NULL};
     }
+    CHECK(lj_layout_site_paths(L, NULL) == LORAJIT_OK, "site paths");
     L->weights[L->n_weights++] = (lj_weight_desc){strdup("model.norm.weight"), 64, 0};
     L->weights[L->n_weights++] = (lj_weight_desc){strdup("lm_head.weight"), 256, 64};
     L->scratch_per_token = 1000;

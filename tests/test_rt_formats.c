@@ -1,6 +1,6 @@
 /* test_rt_formats.c — runtime/'s readers on valid and hostile input: safetensors,
  * config.json, the adapter schema, weights binding (single file and sharded),
- * plus err/file/modules/layout helpers and an allocation-failure sweep.
+ * plus err/file/layout helpers and an allocation-failure sweep.
  * Recipe for a malformed case: write the file under TMP (argv[1]/tmp_rt_formats,
  * rebuilt each run), call the reader, then expect_err(line, status, &err, WANT,
  * "needle", "needle2"): the status must match and the message must name the
@@ -61,7 +61,7 @@ static uint32_t bits_of(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
 
 static int rm_entry(const char *p, const struct stat *s, int flag, struct FTW *ftw) { return remove(p); }
 
-/* ---- err.c, file.c, modules.c, layout.c ---- */
+/* ---- err.c, file.c, layout.c ---- */
 static void test_helpers(void) {
     const char *seen[LORAJIT_STATUS_COUNT];
     for (int s = 0; s < LORAJIT_STATUS_COUNT; s++) {
@@ -79,12 +79,6 @@ static void test_helpers(void) {
     lj_err_clear(&err);
     lj_err_clear(NULL);
     CHECK(err.status == LORAJIT_OK && err.msg[0] == 0, "clear");
-
-    for (int m = 0; m < LJ_MOD_COUNT; m++)
-        CHECK(lj_module_from_name(lj_module_name(m)) == m, "module %d round trip", m);
-    CHECK(strcmp(lj_module_parent(LJ_MOD_V), "self_attn") == 0, "v parent");
-    CHECK(strcmp(lj_module_parent(LJ_MOD_DOWN), "mlp") == 0, "down parent");
-    CHECK(lj_module_from_name("qproj") == -1 && lj_module_from_name(NULL) == -1, "bad module");
 
     char out[16];
     CHECK(lj_path_join(out, sizeof out, "a/b", "c", &err) == LORAJIT_OK && !strcmp(out, "a/b/c"), "join");
@@ -106,9 +100,9 @@ static void test_helpers(void) {
     lj_layout *L = lj_layout_new();
     L->n_sites = 3;
     L->sites = calloc(3, sizeof *L->sites);
-    L->sites[0] = (lj_site_desc){0, LJ_MOD_Q, 64, 64};
-    L->sites[1] = (lj_site_desc){0, LJ_MOD_V, 64, 32};
-    L->sites[2] = (lj_site_desc){1, LJ_MOD_Q, 64, 64};
+    L->sites[0] = (lj_site_desc){0, LJ_MOD_Q, 64, 64, NULL};
+    L->sites[1] = (lj_site_desc){0, LJ_MOD_V, 64, 32, NULL};
+    L->sites[2] = (lj_site_desc){1, LJ_MOD_Q, 64, 64, NULL};
     CHECK(lj_layout_site(L, 1, LJ_MOD_Q) == 2 && lj_layout_site(L, 0, LJ_MOD_V) == 1, "site ids");
     CHECK(lj_layout_site(L, 1, LJ_MOD_V) == -1, "no site");
     lj_layout_free(L);
@@ -126,7 +120,7 @@ static void test_config(void) {
               c.n_kv_heads == 2 && c.head_size == 16 && c.vocab_size == 256 && c.seq_len == 128,
           "tiny sizes");
     CHECK(c.rms_eps == 1e-5f && c.rope_theta == 10000.0f, "tiny eps %g theta %g", c.rms_eps, c.rope_theta);
-    CHECK(!c.tie_embeddings && !c.attention_bias && !c.mlp_bias, "tiny flags");
+    CHECK(!c.tie_embeddings && c.bias_mask == 0 && c.arch == 0, "tiny flags");
 
     const char *min = "{\"hidden_size\":96,\"intermediate_size\":200,\"num_hidden_layers\":3,"
                       "\"num_attention_heads\":6,\"vocab_size\":50,\"head_dim\":null}";
@@ -215,7 +209,8 @@ static void test_schema(void) {
           "opts override");
     const char *al = "{\"target_modules\": \"all-linear\"}";
     s.target_mask = 1;
-    CHECK(lj_schema_parse(al, strlen(al), "al.json", &s, &err) == LORAJIT_OK && s.target_mask == 0x7f,
+    CHECK(lj_schema_parse(al, strlen(al), "al.json", lj_arch_get(cfg.arch), &s, &err) == LORAJIT_OK &&
+              s.target_mask == 0x7f,
           "all-linear");
 
     static const struct {
@@ -236,7 +231,8 @@ static void test_schema(void) {
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         lj_schema before = s, t = s;
         lj_err_clear(&err);
-        lorajit_status st = lj_schema_parse(bad[i].json, strlen(bad[i].json), "bad_schema.json", &t, &err);
+        lorajit_status st = lj_schema_parse(bad[i].json, strlen(bad[i].json), "bad_schema.json",
+                                            lj_arch_get(cfg.arch), &t, &err);
         expect_err(bad[i].line, st, &err, LORAJIT_E_FORMAT, "bad_schema.json", bad[i].needle);
         CHECK(memcmp(&before, &t, sizeof t) == 0, "line %d: schema changed on failure", bad[i].line);
     }

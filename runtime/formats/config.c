@@ -1,9 +1,10 @@
-/* config.c — reads a Hugging Face config.json of a LlamaForCausalLM model.
+/* config.c — reads a Hugging Face config.json of a model in the architecture table.
  *
  * Input: the JSON text (user-supplied, so hostile until checked). Output: an
- * lj_config with llama2.c's dimension words and HF's defaults filled in. Every
- * refusal names the file and the field: another model_type, rope_scaling,
- * another hidden_act, missing / non-integer / non-positive / absurd sizes, and
+ * lj_config with llama2.c's dimension words, the architecture (arch.c) and its
+ * defaults filled in. Every refusal names the file and the field: a model_type not
+ * in the table, rope_scaling, another hidden_act, missing / non-integer /
+ * non-positive / absurd sizes, and
  * head counts that do not divide. Sizes are capped so that a hostile file cannot
  * make later stages allocate terabytes. The fields are LJ_CONFIG_FIELDS (formats.h),
  * read here through json.c's readers; the manifest writes and compares the same list. */
@@ -41,36 +42,59 @@ lorajit_status lj_config_fields_read(const lj_json_at *at, const cJSON *obj, boo
     return LORAJIT_OK;
 }
 
-/* The fields that say which architecture this is and which variants it uses. */
-static lorajit_status check_architecture(const cJSON *j, const char *path, lj_err *err) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "model_type");
-    if (v && !cJSON_IsString(v))
-        return lj_fail(err, LORAJIT_E_FORMAT, "%s: field \"model_type\" must be a string", path);
-    if (v && strcmp(v->valuestring, "llama") != 0)
-        return lj_fail(err, LORAJIT_E_UNSUPPORTED,
-                       "%s: field \"model_type\" is \"%s\"; only \"llama\" is supported", path,
-                       v->valuestring);
-    v = cJSON_GetObjectItemCaseSensitive(j, "rope_scaling");
-    if (v && !cJSON_IsNull(v))
-        return lj_fail(err, LORAJIT_E_UNSUPPORTED,
-                       "%s: field \"rope_scaling\" is set; RoPE scaling is unsupported (it must be null)",
-                       path);
-    v = cJSON_GetObjectItemCaseSensitive(j, "hidden_act");
-    if (v && !cJSON_IsString(v))
-        return lj_fail(err, LORAJIT_E_FORMAT, "%s: field \"hidden_act\" must be a string", path);
-    if (v && strcmp(v->valuestring, "silu") != 0)
-        return lj_fail(err, LORAJIT_E_UNSUPPORTED,
-                       "%s: field \"hidden_act\" is \"%s\"; only \"silu\" is supported", path,
-                       v->valuestring);
+/* model_type's entry in the architecture table (absent: llama) into *arch. */
+static lorajit_status find_architecture(const lj_json_at *at, const cJSON *j, int *arch) {
+    const char *type = NULL;
+    lorajit_status s = lj_json_string(at, j, "model_type", LJ_JSON_OPTIONAL, &type);
+    if (s) return s;
+    *arch = lj_arch_find(type);
+    if (*arch < 0) {
+        char supported[256];
+        lj_arch_list(supported, sizeof supported);
+        return lj_fail(at->err, LORAJIT_E_UNSUPPORTED,
+                       "%s: field \"model_type\" is \"%s\"; supported model types: %s", at->path,
+                       type, supported);
+    }
     return LORAJIT_OK;
 }
 
-/* Fills c from the JSON object j; c starts with the defaults. */
+/* The fields that say which variants of the architecture a uses. */
+static lorajit_status check_variants(const lj_json_at *at, const cJSON *j, const lj_arch *a) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "rope_scaling");
+    if (v && !cJSON_IsNull(v))
+        return lj_fail(at->err, LORAJIT_E_UNSUPPORTED,
+                       "%s: field \"rope_scaling\" is set; RoPE scaling is unsupported (it must be null)",
+                       at->path);
+    const char *act = NULL;
+    lorajit_status s = lj_json_string(at, j, "hidden_act", LJ_JSON_OPTIONAL, &act);
+    if (s) return s;
+    if (act && strcmp(act, a->hidden_act) != 0)
+        return lj_fail(at->err, LORAJIT_E_UNSUPPORTED,
+                       "%s: field \"hidden_act\" is \"%s\"; only \"%s\" is supported", at->path, act,
+                       a->hidden_act);
+    return LORAJIT_OK;
+}
+
+/* The architecture's bias booleans (absent or null: false) into c->bias_mask. */
+static lorajit_status read_biases(const lj_json_at *at, const cJSON *j, const lj_arch *a, lj_config *c) {
+    c->bias_mask = a->bias_fixed;
+    for (int i = 0; i < a->n_biases; i++) {
+        bool on = false;
+        lorajit_status s = lj_json_bool(at, j, a->biases[i].field, LJ_JSON_OPTIONAL, &on);
+        if (s) return s;
+        if (on) c->bias_mask |= a->biases[i].mask;
+    }
+    return LORAJIT_OK;
+}
+
+/* Fills c from the JSON object j; c starts with its architecture's defaults. */
 static lorajit_status read_fields(const cJSON *j, const char *path, lj_config *c, lj_err *err) {
     lorajit_status s;
     lj_json_at at = {path, "", err};
-    if ((s = check_architecture(j, path, err))) return s;
+    const lj_arch *a = lj_arch_get(c->arch);
+    if ((s = check_variants(&at, j, a))) return s;
     if ((s = lj_config_fields_read(&at, j, false, c))) return s;
+    if ((s = read_biases(&at, j, a, c))) return s;
     if (c->n_kv_heads == 0) c->n_kv_heads = c->n_heads;
 
     if (c->n_heads % c->n_kv_heads != 0)
@@ -99,10 +123,14 @@ static lorajit_status read_fields(const cJSON *j, const char *path, lj_config *c
 
 /* Reads j (borrowed) into *cfg, which is written only on success. */
 static lorajit_status config_from_json(const cJSON *j, const char *path, lj_config *cfg, lj_err *err) {
-#define DEFAULT(hf, member, kind, need, def, max) .member = def,
-    lj_config c = {LJ_CONFIG_FIELDS(DEFAULT)};
-#undef DEFAULT
-    lorajit_status s = read_fields(j, path, &c, err);
+    int arch = 0;
+    lj_config c = {0};
+    lorajit_status s = find_architecture(&(lj_json_at){path, "", err}, j, &arch);
+    if (!s) {
+        c = lj_arch_get(arch)->defaults;
+        c.arch = arch;
+        s = read_fields(j, path, &c, err);
+    }
     if (s) return s;
     *cfg = c;
     return LORAJIT_OK;

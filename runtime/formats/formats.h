@@ -111,16 +111,7 @@ lorajit_status lj_json_object(const lj_json_at *at, const struct cJSON *obj, con
 lorajit_status lj_json_array(const lj_json_at *at, const struct cJSON *obj, const char *key, unsigned flags,
                              const struct cJSON **out);
 
-/* ---- modules.c: the seven LoRA target modules of a LLaMA block ---- */
-typedef enum lj_module {
-    LJ_MOD_Q, LJ_MOD_K, LJ_MOD_V, LJ_MOD_O, LJ_MOD_GATE, LJ_MOD_UP, LJ_MOD_DOWN,
-    LJ_MOD_COUNT
-} lj_module;
-const char *lj_module_name(int m);      /* "q_proj" ... "down_proj"; static text */
-const char *lj_module_parent(int m);    /* "self_attn" or "mlp" */
-int lj_module_from_name(const char *s); /* -1 when s is not one of the seven */
-
-/* ---- config.c: Hugging Face config.json of a LLaMA-family model ---- */
+/* ---- config.c: Hugging Face config.json of a model in the architecture table ---- */
 #define LJ_CONFIG_MAX_DIM (INT64_C(1) << 20)   /* any width, head count or context length */
 #define LJ_CONFIG_MAX_LAYERS INT64_C(4096)
 #define LJ_CONFIG_MAX_VOCAB (INT64_C(1) << 24)
@@ -129,7 +120,9 @@ int lj_module_from_name(const char *s); /* -1 when s is not one of the seven */
  * positive and finite), BOOL. need: REQUIRED or OPTIONAL (absent or null keeps the
  * default; a default of 0 is filled in after reading: n_kv_heads = n_heads,
  * head_size = dim / n_heads). Expanded by the config reader (config.c), the
- * manifest writer and lj_config_compare (manifest.c) and tests/test_rt_json.c. */
+ * manifest writer and lj_config_compare (manifest.c), the architecture table's
+ * defaults (arch.c) and tests/test_rt_json.c. The fields that differ by
+ * architecture -- model_type, the bias booleans -- are the table's (arch.c). */
 #define LJ_CONFIG_FIELDS(X)                                                          \
     X(hidden_size, dim, INT, REQUIRED, 0, LJ_CONFIG_MAX_DIM)                         \
     X(intermediate_size, hidden_dim, INT, REQUIRED, 0, LJ_CONFIG_MAX_DIM)            \
@@ -141,10 +134,12 @@ int lj_module_from_name(const char *s); /* -1 when s is not one of the seven */
     X(max_position_embeddings, seq_len, INT, OPTIONAL, 2048, LJ_CONFIG_MAX_DIM)      \
     X(rms_norm_eps, rms_eps, FLOAT, OPTIONAL, 1e-6f, 0)                              \
     X(rope_theta, rope_theta, FLOAT, OPTIONAL, 10000.0f, 0)                          \
-    X(tie_word_embeddings, tie_embeddings, BOOL, OPTIONAL, false, 0)                 \
-    X(attention_bias, attention_bias, BOOL, OPTIONAL, false, 0)                      \
-    X(mlp_bias, mlp_bias, BOOL, OPTIONAL, false, 0)
+    X(tie_word_embeddings, tie_embeddings, BOOL, OPTIONAL, false, 0)
+/* The defaults of every LJ_CONFIG_FIELDS member, as designated initialisers. */
+#define LJ_CONFIG_DEFAULT_(hf, member, kind, need, def, max) .member = def,
+#define LJ_CONFIG_DEFAULTS LJ_CONFIG_FIELDS(LJ_CONFIG_DEFAULT_)
 typedef struct lj_config {
+    int arch;             /* model_type's index in the architecture table (lj_arch_get); 0: llama */
     int64_t dim;          /* hidden_size */
     int64_t hidden_dim;   /* intermediate_size */
     int64_t n_layers;     /* num_hidden_layers */
@@ -152,18 +147,20 @@ typedef struct lj_config {
     int64_t n_kv_heads;   /* num_key_value_heads (default n_heads) */
     int64_t head_size;    /* head_dim (default dim / n_heads) */
     int64_t vocab_size;
-    int64_t seq_len;      /* max_position_embeddings (default 2048) */
-    float rms_eps;        /* rms_norm_eps (default 1e-6) */
-    float rope_theta;     /* default 10000 */
+    int64_t seq_len;      /* max_position_embeddings (the architecture's default) */
+    float rms_eps;        /* rms_norm_eps (the architecture's default) */
+    float rope_theta;     /* the architecture's default */
     bool tie_embeddings;  /* tie_word_embeddings (default false) */
-    bool attention_bias;  /* q/k/v/o carry biases */
-    bool mlp_bias;        /* gate/up/down carry biases */
+    unsigned bias_mask;   /* bit m set: module m carries a bias (from the arch's bias fields,
+                             e.g. LLaMA's attention_bias: q,k,v,o; mlp_bias: gate,up,down) */
 } lj_config;
-/* Parses config.json text; path is used in messages only. Refuses, naming the
- * field: a model_type present and other than "llama", a rope_scaling that is not
- * null, hidden_act other than "silu", missing, non-integer or non-positive sizes,
- * n_heads not a multiple of n_kv_heads, absurd sizes (a dimension over 1<<20,
- * more than 4096 layers, a vocabulary over 1<<24). */
+/* Parses config.json text; path is used in messages only. Looks model_type up in
+ * the architecture table (absent: llama) and starts from that entry's defaults.
+ * Refuses, naming the field: a model_type not in the table (listing those that
+ * are), a rope_scaling that is not null, a hidden_act other than the
+ * architecture's, missing, non-integer or non-positive sizes, n_heads not a
+ * multiple of n_kv_heads, absurd sizes (a dimension over 1<<20, more than 4096
+ * layers, a vocabulary over 1<<24). */
 lorajit_status lj_config_parse(const char *text, size_t len, const char *path, lj_config *cfg,
                                lj_err *err);
 lorajit_status lj_config_read(const char *path, lj_config *cfg, lj_err *err);
@@ -175,19 +172,74 @@ lorajit_status lj_config_read(const char *path, lj_config *cfg, lj_err *err);
 lorajit_status lj_config_fields_read(const lj_json_at *at, const struct cJSON *obj, bool all_required,
                                      lj_config *c);
 
+/* ---- arch.c: the architecture table (model_type -> modules, biases, defaults, front end) ----
+ * A module id indexes an entry's modules[]; lj_schema.target_mask, lj_config.bias_mask
+ * and lj_site_desc.module all use it. A module's Hugging Face path is
+ * layers_path "." layer "." path, e.g. "model.layers.3.self_attn.q_proj". */
+typedef enum lj_frontend { LJ_FE_LLAMA, LJ_FE_COUNT } lj_frontend; /* compiler/'s builders */
+/* The module ids of the LLaMA block: the llama entry's modules[], in this order, and
+ * those of any entry built by LJ_FE_LLAMA. */
+typedef enum lj_module {
+    LJ_MOD_Q, LJ_MOD_K, LJ_MOD_V, LJ_MOD_O, LJ_MOD_GATE, LJ_MOD_UP, LJ_MOD_DOWN,
+    LJ_MOD_COUNT
+} lj_module;
+typedef struct lj_arch_module {
+    const char *name;     /* "q_proj": what target_modules, schemas and manifests say */
+    const char *path;     /* "self_attn.q_proj": Hugging Face submodule path inside a layer */
+    const char *parent;   /* "self_attn" or "mlp" */
+} lj_arch_module;
+typedef struct lj_arch_bias {
+    const char *field;    /* a config.json boolean, e.g. "attention_bias" (default false) */
+    unsigned mask;        /* the modules it gives a bias */
+} lj_arch_bias;
+typedef struct lj_arch {
+    const char *model_type;        /* config.json "model_type" */
+    lj_frontend frontend;          /* the compiler/ builder of its forward pass */
+    const char *layers_path;       /* "model.layers": where layer N's modules hang */
+    int n_modules;                 /* at most 32 (masks are unsigned) */
+    const lj_arch_module *modules; /* [n_modules], by module id */
+    int n_biases;
+    const lj_arch_bias *biases;    /* [n_biases] config booleans, read into bias_mask */
+    unsigned bias_fixed;           /* modules that always carry a bias */
+    unsigned peft_default_targets; /* PEFT's target_modules for this model_type when null */
+    const char *const *outside;    /* NULL-terminated paths outside the layers (no LoRA served) */
+    const char *hidden_act;        /* the activation its front end builds */
+    lj_config defaults;            /* seq_len, rms_eps, rope_theta, tie_embeddings */
+} lj_arch;
+#define LJ_ARCH_DEFAULT 0 /* a config.json without model_type: llama */
+int lj_arch_count(void);
+/* Borrowed; static, valid for the whole process. id must be in 0..lj_arch_count()-1. */
+const lj_arch *lj_arch_get(int id);
+/* The id of model_type (NULL: LJ_ARCH_DEFAULT), -1 when the table lacks it. */
+int lj_arch_find(const char *model_type);
+void lj_arch_list(char *out, size_t cap);           /* "\"llama\"", comma-separated, for messages */
+unsigned lj_arch_all_modules(const lj_arch *a);     /* a mask of every module of a */
+const char *lj_arch_module_name(const lj_arch *a, int m); /* static text; "?" outside a's ids */
+int lj_arch_module_find(const lj_arch *a, const char *name); /* -1 when a has no module name */
+/* The names of mask's modules, comma-separated, into out[cap]. */
+void lj_arch_module_names(const lj_arch *a, unsigned mask, char *out, size_t cap);
+/* "model.layers.<layer>.<path>" of module m into out[cap] (out may be NULL when cap is
+ * 0); returns its length, as snprintf. */
+int lj_arch_module_path(const lj_arch *a, int layer, int m, char *out, size_t cap);
+/* The inverse: true and (*layer, *module) when path is exactly a module path of a
+ * (the layer index in canonical decimal). path is borrowed for the call. */
+bool lj_arch_path_parse(const lj_arch *a, const char *path, int *layer, int *module);
+const char *lj_arch_layers_pattern(const lj_arch *a); /* PEFT's layers_pattern: "layers" */
+
 /* ---- schema.c: the adapter schema ---- */
 typedef struct lj_schema {
     int r_max;            /* max_rank (default 64) */
-    unsigned target_mask; /* bit m set: module m carries a slot (default all seven) */
+    unsigned target_mask; /* bit m set: module m carries a slot (default all the arch's modules) */
     int n_slots;          /* max_adapters: resident adapters (default 8, 1..64) */
     int64_t max_tokens;   /* tokens per forward call (default seq_len, at most it) */
     int64_t seq_len;      /* KV cache positions per sequence (options.max_seq_len, default cfg->seq_len) */
     int max_batch;        /* sequences with a KV cache (options.max_batch, default 4) */
 } lj_schema;
 /* Parses schema JSON {"max_rank", "target_modules", "max_adapters", "max_tokens"}
- * into *s, starting from what *s holds (fields absent stay). path for messages. */
-lorajit_status lj_schema_parse(const char *text, size_t len, const char *path, lj_schema *s,
-                               lj_err *err);
+ * into *s, starting from what *s holds (fields absent stay); module names are
+ * arch's (borrowed). path for messages. */
+lorajit_status lj_schema_parse(const char *text, size_t len, const char *path, const lj_arch *arch,
+                               lj_schema *s, lj_err *err);
 /* Defaults, then opts->schema_path, then opts' non-zero fields; validates against cfg. */
 lorajit_status lj_schema_resolve(const lorajit_options *opts, const lj_config *cfg, lj_schema *s,
                                  lj_err *err);
@@ -201,9 +253,10 @@ typedef struct lj_weight_desc {
 } lj_weight_desc;
 typedef struct lj_site_desc {
     int layer;
-    int module;    /* lj_module */
+    int module;    /* module id in the config's architecture (lj_arch_get(cfg.arch)) */
     int64_t in;    /* K */
     int64_t out;   /* N */
+    char *path;    /* its Hugging Face module path, "model.layers.3.self_attn.q_proj" (owned) */
 } lj_site_desc;
 typedef struct lj_layout {
     lj_config cfg;
@@ -217,7 +270,9 @@ typedef struct lj_layout {
 } lj_layout;
 /* Caller owns the result (all fields zero, arrays NULL); free with lj_layout_free(). */
 lj_layout *lj_layout_new(void);
-void lj_layout_free(lj_layout *L); /* frees names and arrays too; NULL does nothing */
+void lj_layout_free(lj_layout *L); /* frees names, paths and arrays too; NULL does nothing */
+/* Sets every site's path from L->cfg's architecture and the site's (layer, module). */
+lorajit_status lj_layout_site_paths(lj_layout *L, lj_err *err);
 /* Site id of (layer, module), or -1 when that linear carries no slot. */
 int lj_layout_site(const lj_layout *L, int layer, int module);
 
@@ -377,7 +432,7 @@ typedef struct peft_config {
     int r;
     double alpha;
     bool use_rslora;
-    peft_match targets;  /* target_modules (null: PEFT's LLaMA default q_proj, v_proj) */
+    peft_match targets;  /* target_modules (null: PEFT's default for the arch, LLaMA's q_proj, v_proj) */
     peft_match excludes; /* exclude_modules (null: none) */
     int n_rank_pattern;
     peft_pattern *rank_pattern;   /* [n_rank_pattern], first match wins */
@@ -386,13 +441,13 @@ typedef struct peft_config {
     int n_layers;        /* layers_to_transform: 0 = every layer */
     int *layers;         /* [n_layers] owned */
 } peft_config;
-/* Parses adapter_config.json text; refuses, naming the field: peft_type other than
- * LORA, use_dora, bias other than "none", modules_to_save, fan_in_fan_out,
- * lora_bias, layers_pattern other than "layers", layer_replication, target_modules
- * naming anything but the seven projections, missing r / lora_alpha. Caller owns
- * *cfg's contents; free with peft_config_free(). */
-lorajit_status peft_config_parse(const char *text, size_t len, const char *path, peft_config *cfg,
-                                 lj_err *err);
+/* Parses adapter_config.json text for a model of arch (borrowed); refuses, naming
+ * the field: peft_type other than LORA, use_dora, bias other than "none",
+ * modules_to_save, fan_in_fan_out, lora_bias, layers_pattern other than arch's
+ * ("layers"), layer_replication, target_modules naming anything but arch's modules,
+ * missing r / lora_alpha. Caller owns *cfg's contents; free with peft_config_free(). */
+lorajit_status peft_config_parse(const char *text, size_t len, const char *path, const lj_arch *arch,
+                                 peft_config *cfg, lj_err *err);
 void peft_config_free(peft_config *cfg); /* NULL-safe, frees contents only */
 /* Reads dir/adapter_config.json and dir/adapter_model.safetensors and checks every
  * tensor against L: names, targeted modules inside the schema, rank <= r_max,

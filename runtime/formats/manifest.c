@@ -6,7 +6,8 @@
  * features), the ABI version of ctx.h, and FNV-1a 64 hashes of the IR text, the
  * optimised LLVM module and the library file. "manifest_hash" hashes the manifest
  * itself (its compact JSON without that field), so an edited manifest is refused.
- * Reading validates every field and rebuilds the lj_layout the runtime binds. */
+ * Reading validates every field and rebuilds the lj_layout the runtime binds.
+ * Module names and paths come from the architecture table (arch.c). */
 #include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -64,8 +65,24 @@ static double config_get(const lj_config *c, int k) {
     }
 }
 
+/* The architecture's bias boolean i as c holds it (in c->bias_mask). */
+static bool config_bias(const lj_config *c, int i) {
+    return (c->bias_mask & lj_arch_get(c->arch)->biases[i].mask) != 0;
+}
+
+/* E_SHAPE naming model_path, field key, the model's value ms and the artifact's as. */
+static lorajit_status config_differs(const char *model_path, const char *key, const char *ms, const char *as,
+                                     const char *artifact_dir, lj_err *err) {
+    return lj_fail(err, LORAJIT_E_SHAPE, "%s: field \"%s\" is %s, but the artifact %s was compiled "
+                   "for %s (these are the weights of another model)", model_path, key, ms, artifact_dir, as);
+}
+
 lorajit_status lj_config_compare(const lj_config *artifact, const lj_config *model, const char *model_path,
                                  const char *artifact_dir, lj_err *err) {
+    const lj_arch *arch = lj_arch_get(artifact->arch);
+    if (artifact->arch != model->arch)
+        return config_differs(model_path, "model_type", lj_arch_get(model->arch)->model_type, arch->model_type,
+                              artifact_dir, err);
     for (int k = 0; k < N_CONFIG_FIELDS; k++) {
         double a = config_get(artifact, k), m = config_get(model, k);
         if (a == m) continue;
@@ -77,10 +94,12 @@ lorajit_status lj_config_compare(const lj_config *artifact, const lj_config *mod
             snprintf(as, sizeof as, "%.9g", a);
             snprintf(ms, sizeof ms, "%.9g", m);
         }
-        return lj_fail(err, LORAJIT_E_SHAPE, "%s: field \"%s\" is %s, but the artifact %s was compiled "
-                       "for %s (these are the weights of another model)", model_path, config_fields[k].key,
-                       ms, artifact_dir, as);
+        return config_differs(model_path, config_fields[k].key, ms, as, artifact_dir, err);
     }
+    for (int i = 0; i < arch->n_biases; i++)
+        if (config_bias(artifact, i) != config_bias(model, i))
+            return config_differs(model_path, arch->biases[i].field, config_bias(model, i) ? "true" : "false",
+                                  config_bias(artifact, i) ? "true" : "false", artifact_dir, err);
     return LORAJIT_OK;
 }
 
@@ -110,17 +129,20 @@ static bool add_config(cJSON *root, const lj_config *c) {
             return false;
         }
     }
-    return true;
+    const lj_arch *arch = lj_arch_get(c->arch);
+    for (int i = 0; i < arch->n_biases; i++)
+        if (!cJSON_AddBoolToObject(o, arch->biases[i].field, config_bias(c, i))) return false;
+    return cJSON_AddStringToObject(o, "model_type", arch->model_type) != NULL;
 }
 
-static bool add_schema(cJSON *root, const lj_schema *s) {
+static bool add_schema(cJSON *root, const lj_schema *s, const lj_arch *arch) {
     cJSON *o = cJSON_AddObjectToObject(root, "schema");
     if (!o) return false;
     cJSON *mods = cJSON_AddArrayToObject(o, "target_modules");
     if (!mods) return false;
-    for (int m = 0; m < LJ_MOD_COUNT; m++) {
+    for (int m = 0; m < arch->n_modules; m++) {
         if (!(s->target_mask & (1u << m))) continue;
-        cJSON *name = cJSON_CreateString(lj_module_name(m));
+        cJSON *name = cJSON_CreateString(lj_arch_module_name(arch, m));
         if (!name || !cJSON_AddItemToArray(mods, name)) {
             cJSON_Delete(name);
             return false;
@@ -159,7 +181,7 @@ static bool add_tensors(cJSON *root, const lj_layout *L) {
             return false;
         }
         if (!cJSON_AddNumberToObject(s, "layer", d->layer) ||
-            !cJSON_AddStringToObject(s, "module", lj_module_name(d->module)) ||
+            !cJSON_AddStringToObject(s, "module", lj_arch_module_name(lj_arch_get(L->cfg.arch), d->module)) ||
             !cJSON_AddNumberToObject(s, "in", (double)d->in) || !cJSON_AddNumberToObject(s, "out", (double)d->out))
             return false;
     }
@@ -181,7 +203,7 @@ static cJSON *manifest_json(const lj_manifest *m) {
               (t = cJSON_AddObjectToObject(root, "target")) != NULL &&
               cJSON_AddStringToObject(t, "triple", m->triple) && cJSON_AddStringToObject(t, "cpu", m->cpu) &&
               cJSON_AddStringToObject(t, "features", m->features ? m->features : "") &&
-              add_config(root, &m->L->cfg) && add_schema(root, &m->L->schema) && add_tensors(root, m->L) &&
+              add_config(root, &m->L->cfg) && add_schema(root, &m->L->schema, lj_arch_get(m->L->cfg.arch)) && add_tensors(root, m->L) &&
               add_hash(root, "ir_hash", m->ir_hash) && add_hash(root, "code_hash", m->code_hash) &&
               add_hash(root, "library_hash", m->library_hash);
     if (!ok) {
@@ -238,6 +260,36 @@ static lorajit_status get_hash(const cJSON *o, const char *key, const where *w, 
     return LORAJIT_OK;
 }
 
+/* config.model_type (absent, as in manifests before it: llama) into c->arch. */
+static lorajit_status read_arch(const cJSON *o, const where *w, lj_config *c) {
+    const char *type = NULL;
+    lorajit_status s = lj_json_string(w, o, "model_type", LJ_JSON_OPTIONAL, &type);
+    if (s) return s;
+    if ((c->arch = lj_arch_find(type)) < 0) {
+        char supported[256];
+        lj_arch_list(supported, sizeof supported);
+        return lj_fail(w->err, LORAJIT_E_UNSUPPORTED, "%s: field \"config.model_type\" is \"%s\"; supported "
+                       "model types: %s", w->path, type, supported);
+    }
+    return LORAJIT_OK;
+}
+
+/* The config section: the architecture, LJ_CONFIG_FIELDS (every one required) and
+ * the architecture's bias booleans (required) into *c. */
+static lorajit_status read_config(const cJSON *o, const where *w, lj_config *c) {
+    lorajit_status s = read_arch(o, w, c);
+    if (s) return s;
+    s = lj_config_fields_read(w, o, true, c);
+    const lj_arch *arch = lj_arch_get(c->arch);
+    c->bias_mask = arch->bias_fixed;
+    for (int i = 0; !s && i < arch->n_biases; i++) {
+        bool on = false;
+        if (!(s = lj_json_bool(w, o, arch->biases[i].field, LJ_JSON_REQUIRED, &on)) && on)
+            c->bias_mask |= arch->biases[i].mask;
+    }
+    return s;
+}
+
 static lorajit_status read_schema(const cJSON *o, const lj_config *cfg, const where *w, lj_schema *sc) {
     int64_t r, slots, tokens, seq, batch;
     lorajit_status s;
@@ -253,7 +305,7 @@ static lorajit_status read_schema(const cJSON *o, const lj_config *cfg, const wh
     if ((s = lj_json_strings(w, o, "target_modules", REQ, &mods, &n_mods))) return s;
     unsigned mask = 0;
     for (int i = 0; i < n_mods && !s; i++) {
-        int id = lj_module_from_name(mods[i]);
+        int id = lj_arch_module_find(lj_arch_get(cfg->arch), mods[i]);
         if (id < 0)
             s = lj_fail(w->err, LORAJIT_E_FORMAT, "%s: field \"schema.target_modules\" holds an unknown module",
                         w->path);
@@ -313,8 +365,10 @@ static lorajit_status read_weights(const cJSON *arr, const where *top, lj_layout
 
 /* Weight id of the nn.Linear of (layer, module), or -1. */
 static int linear_weight(const lj_layout *L, int layer, int module) {
-    char name[160];
-    snprintf(name, sizeof name, "model.layers.%d.%s.%s.weight", layer, lj_module_parent(module), lj_module_name(module));
+    char name[320];
+    int n = lj_arch_module_path(lj_arch_get(L->cfg.arch), layer, module, name, sizeof name);
+    if (n < 0 || (size_t)n + sizeof ".weight" > sizeof name) return -1;
+    memcpy(name + n, ".weight", sizeof ".weight");
     for (int i = 0; i < L->n_weights; i++)
         if (strcmp(L->weights[i].name, name) == 0) return i;
     return -1;
@@ -346,8 +400,9 @@ static lorajit_status read_sites(const cJSON *arr, const where *top, lj_layout *
             (s = lj_json_int(&w, o, "in", REQ, 1, MANIFEST_MAX_SIZE, &in)) ||
             (s = lj_json_int(&w, o, "out", REQ, 1, MANIFEST_MAX_SIZE, &out)))
             return s;
-        int mod = lj_module_from_name(module), k = 0, want_mod = -1;
-        for (int m = 0; m < LJ_MOD_COUNT; m++) /* the (i % per_layer)-th targeted module */
+        const lj_arch *arch = lj_arch_get(L->cfg.arch);
+        int mod = lj_arch_module_find(arch, module), k = 0, want_mod = -1;
+        for (int m = 0; m < arch->n_modules; m++) /* the (i % per_layer)-th targeted module */
             if (sc->target_mask & (1u << m) && k++ == i % per_layer) want_mod = m;
         int wid = mod >= 0 ? linear_weight(L, (int)layer, mod) : -1;
         if (layer != i / per_layer || mod != want_mod || wid < 0 || L->weights[wid].rows != out ||
@@ -357,7 +412,7 @@ static lorajit_status read_sites(const cJSON *arr, const where *top, lj_layout *
                            (long long)out);
         L->sites[i] = (lj_site_desc){.layer = (int)layer, .module = mod, .in = in, .out = out};
     }
-    return LORAJIT_OK;
+    return lj_layout_site_paths(L, top->err);
 }
 
 /* Checks manifest_hash against the rest of root. */
@@ -431,7 +486,7 @@ static lorajit_status read_all(cJSON *root, const char *path, lj_manifest *m, lj
         return s;
     lj_layout *L = m->L = lj_layout_new();
     if (!L) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", path);
-    if ((s = lj_config_fields_read(&cw, cfg, true, &L->cfg)) || (s = read_schema(sc, &L->cfg, &sw, &L->schema)) ||
+    if ((s = read_config(cfg, &cw, &L->cfg)) || (s = read_schema(sc, &L->cfg, &sw, &L->schema)) ||
         (s = lj_json_int(&xw, scr, "per_token", REQ, 0, MANIFEST_MAX_SIZE, &L->scratch_per_token)) ||
         (s = lj_json_int(&xw, scr, "fixed", REQ, 0, MANIFEST_MAX_SIZE, &L->scratch_fixed)) ||
         (s = read_weights(ws, &top, L)) || (s = read_sites(sites, &top, L)))

@@ -3,6 +3,8 @@
  * peft_config_parse reads the LoraConfig fields that change results (r, lora_alpha,
  * use_rslora, target_modules, exclude_modules, rank_pattern, alpha_pattern,
  * layers_to_transform) and refuses, naming the field, what lorajit cannot serve.
+ * Module paths and names come from the architecture table (arch.c) and the layout's
+ * sites, never spelled here.
  * peft_adapter_read resolves the targeted (layer, module) pairs, checks every tensor
  * of the file against the layout and returns an image whose A/B point into the
  * mapping (aligned F32) or into one owned f32 buffer. Nothing shared is written
@@ -18,7 +20,7 @@
 
 #define PEFT_CONFIG_FILE "adapter_config.json"
 #define PEFT_WEIGHTS_FILE "adapter_model.safetensors"
-#define PEFT_TENSOR_PREFIX "base_model.model.model.layers."
+#define PEFT_TENSOR_PREFIX "base_model.model." /* PEFT's wrapper before a module path */
 
 /* ---- small JSON helpers ---- */
 
@@ -81,27 +83,35 @@ static lorajit_status match_parse(const lj_json_at *at, const cJSON *root, const
     return st;
 }
 
-/* target_modules: every name must end in one of the seven projections; a regex
- * must not select lm_head or embed_tokens (LoRA there is not served). */
-static lorajit_status targets_parse(const lj_json_at *at, const cJSON *root, peft_match *m) {
-    static const char *const llama_default[] = {"q_proj", "v_proj"};
+/* The names of arch's modules in mask, as a selector list. */
+static lorajit_status match_set_mask(peft_match *m, const lj_arch *arch, unsigned mask, const char *path,
+                                     lj_err *err) {
+    const char *names[32];
+    int n = 0;
+    for (int k = 0; k < arch->n_modules; k++)
+        if (mask & (1u << k)) names[n++] = arch->modules[k].name;
+    return match_set_names(m, names, n, path, err);
+}
+
+/* target_modules: every name must end in one of arch's modules; a regex must not
+ * select a module outside the layers (lm_head, embed_tokens: LoRA there is not served). */
+static lorajit_status targets_parse(const lj_json_at *at, const cJSON *root, const lj_arch *arch, peft_match *m) {
     const char *path = at->path;
     lj_err *err = at->err;
     const cJSON *j = cJSON_GetObjectItemCaseSensitive(root, "target_modules");
-    const char *all[LJ_MOD_COUNT];
-    for (int k = 0; k < LJ_MOD_COUNT; k++) all[k] = lj_module_name(k);
-    if (!j || cJSON_IsNull(j)) return match_set_names(m, llama_default, 2, path, err);
+    if (!j || cJSON_IsNull(j)) return match_set_mask(m, arch, arch->peft_default_targets, path, err);
     if (cJSON_IsString(j) && strcmp(j->valuestring, "all-linear") == 0)
-        return match_set_names(m, all, LJ_MOD_COUNT, path, err);
+        return match_set_mask(m, arch, lj_arch_all_modules(arch), path, err);
     lorajit_status st = match_parse(at, root, "target_modules", m);
     if (st) return st;
+    char names[256];
+    lj_arch_module_names(arch, lj_arch_all_modules(arch), names, sizeof names);
     if (m->re) {
-        static const char *const others[] = {"lm_head", "model.embed_tokens", "model.norm"};
-        for (int k = 0; k < 3; k++)
-            if (lj_regex_match(m->re, others[k]))
+        for (const char *const *o = arch->outside; *o; o++)
+            if (lj_regex_match(m->re, *o))
                 return lj_fail(err, LORAJIT_E_UNSUPPORTED,
                                "%s: field \"target_modules\" selects \"%s\"; lorajit serves LoRA on "
-                               "the seven LLaMA projections only", path, others[k]);
+                               "the modules of a %s layer only (%s)", path, *o, arch->model_type, names);
         return LORAJIT_OK;
     }
     if (m->n == 0)
@@ -109,11 +119,10 @@ static lorajit_status targets_parse(const lj_json_at *at, const cJSON *root, pef
     for (int i = 0; i < m->n; i++) {
         const char *dot = strrchr(m->names[i], '.');
         const char *last = dot ? dot + 1 : m->names[i];
-        if (lj_module_from_name(last) < 0)
+        if (lj_arch_module_find(arch, last) < 0)
             return lj_fail(err, LORAJIT_E_UNSUPPORTED,
-                           "%s: field \"target_modules\" names \"%s\", which is not one of the seven "
-                           "LLaMA projections (q_proj k_proj v_proj o_proj gate_proj up_proj "
-                           "down_proj)", path, m->names[i]);
+                           "%s: field \"target_modules\" names \"%s\", which is not a module of a %s "
+                           "layer (%s)", path, m->names[i], arch->model_type, names);
     }
     return LORAJIT_OK;
 }
@@ -183,7 +192,7 @@ static lorajit_status layers_parse(const lj_json_at *top, const cJSON *root, pef
 }
 
 /* Fields whose non-default values change what PEFT computes and lorajit cannot serve. */
-static lorajit_status refusals(const lj_json_at *at, const cJSON *root) {
+static lorajit_status refusals(const lj_json_at *at, const cJSON *root, const lj_arch *arch) {
     static const struct { const char *field, *what; } flags[] = {
         {"use_dora", "DoRA adapters are not supported"},
         {"fan_in_fan_out", "transposed (Conv1D-style) weights are not supported"},
@@ -215,17 +224,18 @@ static lorajit_status refusals(const lj_json_at *at, const cJSON *root) {
                        path, bias);
     const cJSON *lp = cJSON_GetObjectItemCaseSensitive(root, "layers_pattern");
     if (cJSON_IsArray(lp) && cJSON_GetArraySize(lp) == 1) lp = lp->child;
-    if (!json_is_empty(lp) && !(cJSON_IsString(lp) && !strcmp(lp->valuestring, "layers")))
+    const char *layers = lj_arch_layers_pattern(arch);
+    if (!json_is_empty(lp) && !(cJSON_IsString(lp) && !strcmp(lp->valuestring, layers)))
         return lj_fail(err, LORAJIT_E_UNSUPPORTED,
-                       "%s: field \"layers_pattern\" must be null, \"layers\" or [\"layers\"] for a "
-                       "LLaMA model", path);
+                       "%s: field \"layers_pattern\" must be null, \"%s\" or [\"%s\"] for a "
+                       "%s model", path, layers, layers, arch->model_type);
     return LORAJIT_OK;
 }
 
 /* Reads the adapter_config.json object root (borrowed) into *cfg, which is
  * written only on success; on failure nothing is left to free. */
-static lorajit_status config_from_json(const cJSON *root, const char *path, peft_config *cfg,
-                                       lj_err *err) {
+static lorajit_status config_from_json(const cJSON *root, const char *path, const lj_arch *arch,
+                                       peft_config *cfg, lj_err *err) {
     peft_config c = {0};
     lj_json_at at = {path, "", err};
     const char *type = NULL;
@@ -237,12 +247,12 @@ static lorajit_status config_from_json(const cJSON *root, const char *path, peft
                      "adapters are supported", path, type);
         goto fail;
     }
-    if ((st = refusals(&at, root))) goto fail;
+    if ((st = refusals(&at, root, arch))) goto fail;
     if ((st = lj_json_int(&at, root, "r", LJ_JSON_REQUIRED, 1, 1 << 20, &r))) goto fail;
     c.r = (int)r;
     if ((st = lj_json_number(&at, root, "lora_alpha", LJ_JSON_REQUIRED, &c.alpha))) goto fail;
     if ((st = lj_json_bool(&at, root, "use_rslora", LJ_JSON_OPTIONAL, &c.use_rslora))) goto fail;
-    if ((st = targets_parse(&at, root, &c.targets))) goto fail;
+    if ((st = targets_parse(&at, root, arch, &c.targets))) goto fail;
     if (!json_is_empty(cJSON_GetObjectItemCaseSensitive(root, "exclude_modules")) &&
         (st = match_parse(&at, root, "exclude_modules", &c.excludes)))
         goto fail;
@@ -263,11 +273,11 @@ fail:
     return st;
 }
 
-lorajit_status peft_config_parse(const char *text, size_t len, const char *path, peft_config *cfg,
-                                 lj_err *err) {
+lorajit_status peft_config_parse(const char *text, size_t len, const char *path, const lj_arch *arch,
+                                 peft_config *cfg, lj_err *err) {
     cJSON *root = NULL;
     lorajit_status st = lj_json_parse_object(text, len, path, &root, err);
-    if (!st) st = config_from_json(root, path, cfg, err);
+    if (!st) st = config_from_json(root, path, arch, cfg, err);
     cJSON_Delete(root);
     return st;
 }
@@ -301,29 +311,18 @@ typedef struct peft_target {
     const st_tensor *a, *b; /* found in the file */
 } peft_target;
 
-static void module_path(char *out, size_t cap, int layer, int m) {
-    snprintf(out, cap, "model.layers.%d.%s.%s", layer, lj_module_parent(m), lj_module_name(m));
-}
-
-/* Parses "base_model.model.model.layers.N.<parent>.<module>.lora_{A,B}.weight". */
-static bool tensor_name_parse(const char *name, int *layer, int *module, bool *is_b) {
-    if (strncmp(name, PEFT_TENSOR_PREFIX, strlen(PEFT_TENSOR_PREFIX)) != 0) return false;
-    const char *p = name + strlen(PEFT_TENSOR_PREFIX);
-    long v = 0;
-    int digits = 0;
-    for (; *p >= '0' && *p <= '9' && digits < 9; p++, digits++) v = v * 10 + (*p - '0');
-    if (digits == 0 || (digits > 1 && p[-digits] == '0') || *p++ != '.') return false;
-    for (int m = 0; m < LJ_MOD_COUNT; m++)
-        for (int b = 0; b < 2; b++) {
-            char tail[64];
-            snprintf(tail, sizeof tail, "%s.%s.lora_%c.weight", lj_module_parent(m),
-                     lj_module_name(m), b ? 'B' : 'A');
-            if (strcmp(p, tail) == 0) {
-                *layer = (int)v, *module = m, *is_b = b;
-                return true;
-            }
-        }
-    return false;
+/* Parses PEFT_TENSOR_PREFIX "<module path of arch>.lora_{A,B}.weight". */
+static bool tensor_name_parse(const lj_arch *arch, const char *name, int *layer, int *module, bool *is_b) {
+    static const char tail_a[] = ".lora_A.weight", tail_b[] = ".lora_B.weight";
+    size_t lp = strlen(PEFT_TENSOR_PREFIX), ln = strlen(name), lt = sizeof tail_a - 1;
+    char path[256];
+    if (ln <= lp + lt || ln - lp - lt >= sizeof path || strncmp(name, PEFT_TENSOR_PREFIX, lp) != 0) return false;
+    const char *tail = name + ln - lt;
+    if (strcmp(tail, tail_a) != 0 && strcmp(tail, tail_b) != 0) return false;
+    memcpy(path, name + lp, ln - lp - lt);
+    path[ln - lp - lt] = '\0';
+    *is_b = strcmp(tail, tail_b) == 0;
+    return lj_arch_path_parse(arch, path, layer, module);
 }
 
 static lorajit_status must_exist(const char *path, lj_err *err) {
@@ -339,6 +338,8 @@ static lorajit_status must_exist(const char *path, lj_err *err) {
 static lorajit_status targets_resolve(const peft_config *c, const lj_layout *L, const char *path,
                                       peft_target *tg, int *n_on, lj_err *err) {
     int n_layers = (int)L->cfg.n_layers;
+    const lj_arch *arch = lj_arch_get(L->cfg.arch);
+    int n_mod = arch->n_modules;
     for (int i = 0; i < c->n_layers; i++)
         if (c->layers[i] >= n_layers)
             return lj_fail(err, LORAJIT_E_FORMAT, "%s: field \"layers_to_transform\" names layer %d; "
@@ -346,22 +347,19 @@ static lorajit_status targets_resolve(const peft_config *c, const lj_layout *L, 
     for (int l = 0; l < n_layers; l++) {
         bool layer_on = c->n_layers == 0;
         for (int i = 0; i < c->n_layers; i++) layer_on |= c->layers[i] == l;
-        for (int m = 0; m < LJ_MOD_COUNT; m++) {
-            char mp[96];
-            module_path(mp, sizeof mp, l, m);
-            peft_target *t = &tg[l * LJ_MOD_COUNT + m];
+        for (int m = 0; m < n_mod; m++) {
+            char mp[256];
+            lj_arch_module_path(arch, l, m, mp, sizeof mp);
+            peft_target *t = &tg[l * n_mod + m];
             if (!layer_on || !match_path(&c->targets, mp) || match_path(&c->excludes, mp)) continue;
             t->on = true;
             t->site = lj_layout_site(L, l, m);
             if (t->site < 0) {
-                char have[128] = "";
-                for (int k = 0; k < LJ_MOD_COUNT; k++)
-                    if (L->schema.target_mask & (1u << k))
-                        snprintf(have + strlen(have), sizeof have - strlen(have), "%s%s",
-                                 have[0] ? "," : "", lj_module_name(k));
+                char have[256];
+                lj_arch_module_names(arch, L->schema.target_mask, have, sizeof have);
                 return lj_fail(err, LORAJIT_E_UNSUPPORTED, "%s: adapter targets %s but the "
                                "engine's schema lacks %s (schema target_modules: %s)", path, mp,
-                               lj_module_name(m), have);
+                               lj_arch_module_name(arch, m), have);
             }
             const peft_pattern *rp = pattern_find(c->rank_pattern, c->n_rank_pattern, mp);
             const peft_pattern *ap = pattern_find(c->alpha_pattern, c->n_alpha_pattern, mp);
@@ -386,30 +384,32 @@ static lorajit_status targets_resolve(const peft_config *c, const lj_layout *L, 
 static lorajit_status tensors_check(const st_file *f, const lj_layout *L, peft_target *tg,
                                     lj_err *err) {
     int n_layers = (int)L->cfg.n_layers;
+    const lj_arch *arch = lj_arch_get(L->cfg.arch);
+    int n_mod = arch->n_modules;
     for (int i = 0; i < f->n_tensors; i++) {
         const st_tensor *t = &f->tensors[i];
         int layer, m;
         bool is_b;
-        if (!tensor_name_parse(t->name, &layer, &m, &is_b))
+        if (!tensor_name_parse(arch, t->name, &layer, &m, &is_b))
             return lj_fail(err, LORAJIT_E_FORMAT, "%s: unexpected tensor '%s' (not a lora_A/lora_B "
-                           "weight of a LLaMA projection)", f->path, t->name);
-        if (layer >= n_layers || !tg[layer * LJ_MOD_COUNT + m].on)
+                           "weight of a %s module)", f->path, t->name, arch->model_type);
+        if (layer >= n_layers || !tg[layer * n_mod + m].on)
             return lj_fail(err, LORAJIT_E_FORMAT, "%s: unexpected tensor '%s' (%s)", f->path,
                            t->name, layer >= n_layers ? "layer out of range of the model"
                            : "its module is not targeted by " PEFT_CONFIG_FILE);
-        *(is_b ? &tg[layer * LJ_MOD_COUNT + m].b : &tg[layer * LJ_MOD_COUNT + m].a) = t;
+        *(is_b ? &tg[layer * n_mod + m].b : &tg[layer * n_mod + m].a) = t;
     }
     for (int l = 0; l < n_layers; l++)
-        for (int m = 0; m < LJ_MOD_COUNT; m++) {
-            peft_target *t = &tg[l * LJ_MOD_COUNT + m];
+        for (int m = 0; m < n_mod; m++) {
+            peft_target *t = &tg[l * n_mod + m];
             if (!t->on) continue;
             const lj_site_desc *sd = &L->sites[t->site];
             for (int b = 0; b < 2; b++) {
                 const st_tensor *x = b ? t->b : t->a;
                 int64_t rows = b ? sd->out : t->rank, cols = b ? t->rank : sd->in;
-                char name[160];
-                snprintf(name, sizeof name, PEFT_TENSOR_PREFIX "%d.%s.%s.lora_%c.weight", l,
-                         lj_module_parent(m), lj_module_name(m), b ? 'B' : 'A');
+                char name[320];
+                snprintf(name, sizeof name, PEFT_TENSOR_PREFIX "%s.lora_%c.weight", sd->path,
+                         b ? 'B' : 'A');
                 if (!x)
                     return lj_fail(err, LORAJIT_E_NOT_FOUND, "%s: tensor '%s' is missing", f->path,
                                    name);
@@ -493,8 +493,8 @@ lorajit_status peft_adapter_read(const char *dir, const lj_layout *L, peft_adapt
     if ((st = lj_path_join(st_path, sizeof st_path, dir, PEFT_WEIGHTS_FILE, err))) goto fail;
     if ((st = must_exist(cfg_path, err))) goto fail;
     if ((st = lj_json_read(cfg_path, LJ_JSON_MAX_BYTES, &root, err))) goto fail;
-    if ((st = config_from_json(root, cfg_path, &c, err))) goto fail;
-    n_tg = (int)L->cfg.n_layers * LJ_MOD_COUNT;
+    if ((st = config_from_json(root, cfg_path, lj_arch_get(L->cfg.arch), &c, err))) goto fail;
+    n_tg = (int)L->cfg.n_layers * lj_arch_get(L->cfg.arch)->n_modules;
     tg = lj_calloc((size_t)n_tg + 1, sizeof *tg);
     ad = lj_calloc(1, sizeof *ad);
     if (!tg || !ad) {

@@ -15,17 +15,16 @@
 
 #define SCHEMA_MAX_RANK 1024
 #define SCHEMA_MAX_SLOTS 64
-#define SCHEMA_ALL_MODULES ((1u << LJ_MOD_COUNT) - 1)
 
-/* "target_modules": a list of the seven names, the string "all-linear", or the
+/* "target_modules": a list of arch's module names, the string "all-linear", or the
  * string "none" (no LoRA sites: the model compiled without slots). An empty list
  * is refused as a likely mistake; "none" says it on purpose. */
-static lorajit_status get_targets(const lj_json_at *at, const cJSON *v, unsigned *mask) {
+static lorajit_status get_targets(const lj_json_at *at, const cJSON *v, const lj_arch *arch, unsigned *mask) {
     const char *path = at->path;
     lj_err *err = at->err;
     if (cJSON_IsString(v)) {
         if (strcmp(v->valuestring, "all-linear") == 0) {
-            *mask = SCHEMA_ALL_MODULES;
+            *mask = lj_arch_all_modules(arch);
             return LORAJIT_OK;
         }
         if (strcmp(v->valuestring, "none") == 0) {
@@ -48,12 +47,13 @@ static lorajit_status get_targets(const lj_json_at *at, const cJSON *v, unsigned
     if (st) return st;
     unsigned m = 0;
     for (int i = 0; i < n; i++) {
-        int id = lj_module_from_name(names[i]);
+        int id = lj_arch_module_find(arch, names[i]);
         if (id < 0) {
+            char expected[256];
+            lj_arch_module_names(arch, lj_arch_all_modules(arch), expected, sizeof expected);
             st = lj_fail(err, LORAJIT_E_FORMAT,
-                         "%s: field \"target_modules\": unknown module \"%s\" (expected q_proj, "
-                         "k_proj, v_proj, o_proj, gate_proj, up_proj or down_proj)",
-                         path, names[i]);
+                         "%s: field \"target_modules\": unknown module \"%s\" (expected one of %s)",
+                         path, names[i], expected);
             break;
         }
         m |= 1u << id;
@@ -70,7 +70,8 @@ static lorajit_status get_targets(const lj_json_at *at, const cJSON *v, unsigned
 
 /* Reads the schema object j (borrowed) into *s, starting from what *s holds;
  * *s is written only when every key is valid. */
-static lorajit_status schema_from_json(const cJSON *j, const char *path, lj_schema *s, lj_err *err) {
+static lorajit_status schema_from_json(const cJSON *j, const char *path, const lj_arch *arch, lj_schema *s,
+                                       lj_err *err) {
     lj_schema t = *s;
     lj_json_at at = {path, "", err};
     const cJSON *v;
@@ -85,7 +86,7 @@ static lorajit_status schema_from_json(const cJSON *j, const char *path, lj_sche
         } else if (strcmp(key, "max_tokens") == 0) {
             if (!(st = lj_json_int(&at, v, NULL, LJ_JSON_REQUIRED, 1, INT64_C(1) << 40, &x))) t.max_tokens = x;
         } else if (strcmp(key, "target_modules") == 0) {
-            st = get_targets(&at, v, &t.target_mask);
+            st = get_targets(&at, v, arch, &t.target_mask);
         } else {
             st = lj_fail(err, LORAJIT_E_FORMAT,
                          "%s: unknown key \"%s\" (expected max_rank, target_modules, "
@@ -98,18 +99,19 @@ static lorajit_status schema_from_json(const cJSON *j, const char *path, lj_sche
     return LORAJIT_OK;
 }
 
-lorajit_status lj_schema_parse(const char *text, size_t len, const char *path, lj_schema *s,
+lorajit_status lj_schema_parse(const char *text, size_t len, const char *path, const lj_arch *arch, lj_schema *s,
                                lj_err *err) {
     cJSON *j = NULL;
     lorajit_status st = lj_json_parse_object(text, len, path, &j, err);
-    if (!st) st = schema_from_json(j, path, s, err);
+    if (!st) st = schema_from_json(j, path, arch, s, err);
     cJSON_Delete(j);
     return st;
 }
 
 /* opts->targets: a comma list of module names (spaces allowed), "all-linear", or
  * "none" alone (no LoRA sites). */
-static lorajit_status parse_target_list(const char *list, unsigned *mask, lj_err *err) {
+static lorajit_status parse_target_list(const char *list, const lj_arch *arch, unsigned *mask,
+                                        lj_err *err) {
     unsigned m = 0;
     bool none = false;
     const char *p = list;
@@ -128,16 +130,17 @@ static lorajit_status parse_target_list(const char *list, unsigned *mask, lj_err
                            list, (int)n, p);
         memcpy(name, p, n);
         name[n] = '\0';
-        int id = lj_module_from_name(name);
+        int id = lj_arch_module_find(arch, name);
         if (strcmp(name, "none") == 0) {
             none = true;
         } else if (strcmp(name, "all-linear") == 0) {
-            m |= SCHEMA_ALL_MODULES;
+            m |= lj_arch_all_modules(arch);
         } else if (id < 0) {
+            char names[256];
+            lj_arch_module_names(arch, lj_arch_all_modules(arch), names, sizeof names);
             return lj_fail(err, LORAJIT_E_ARG,
-                           "options.targets \"%s\": unknown module \"%s\" (expected q_proj, k_proj, "
-                           "v_proj, o_proj, gate_proj, up_proj, down_proj, all-linear or none)",
-                           list, name);
+                           "options.targets \"%s\": unknown module \"%s\" (expected %s, all-linear "
+                           "or none)", list, name, names);
         } else {
             m |= 1u << id;
         }
@@ -154,15 +157,16 @@ static lorajit_status parse_target_list(const char *list, unsigned *mask, lj_err
 
 lorajit_status lj_schema_resolve(const lorajit_options *opts, const lj_config *cfg, lj_schema *s,
                                  lj_err *err) {
+    const lj_arch *arch = lj_arch_get(cfg->arch);
     lj_schema t = {
-        .r_max = 64, .target_mask = SCHEMA_ALL_MODULES, .n_slots = 8, .max_tokens = cfg->seq_len,
+        .r_max = 64, .target_mask = lj_arch_all_modules(arch), .n_slots = 8, .max_tokens = cfg->seq_len,
         .seq_len = cfg->seq_len, .max_batch = 4,
     };
     lorajit_status st;
     if (opts && opts->schema_path) {
         cJSON *j = NULL;
         st = lj_json_read(opts->schema_path, LJ_JSON_MAX_BYTES, &j, err);
-        if (!st) st = schema_from_json(j, opts->schema_path, &t, err);
+        if (!st) st = schema_from_json(j, opts->schema_path, arch, &t, err);
         cJSON_Delete(j);
         if (st) return st;
         if (t.max_tokens > cfg->seq_len)
@@ -189,7 +193,7 @@ lorajit_status lj_schema_resolve(const lorajit_options *opts, const lj_config *c
                            opts->max_tokens, (long long)cfg->seq_len);
         t.max_tokens = opts->max_tokens;
     }
-    if (opts && opts->targets && (st = parse_target_list(opts->targets, &t.target_mask, err)))
+    if (opts && opts->targets && (st = parse_target_list(opts->targets, arch, &t.target_mask, err)))
         return st;
     if (opts && opts->max_seq_len) {
         if (opts->max_seq_len < 1 || opts->max_seq_len > cfg->seq_len)
@@ -214,7 +218,7 @@ lorajit_status lj_schema_resolve(const lorajit_options *opts, const lj_config *c
     LJ_ASSERT(t.r_max >= 1 && t.r_max <= SCHEMA_MAX_RANK);
     LJ_ASSERT(t.n_slots >= 1 && t.n_slots <= SCHEMA_MAX_SLOTS);
     LJ_ASSERT(t.max_tokens >= 1 && t.max_tokens <= t.seq_len && t.seq_len <= cfg->seq_len);
-    LJ_ASSERT((t.target_mask & ~SCHEMA_ALL_MODULES) == 0); /* 0: no LoRA sites ("none") */
+    LJ_ASSERT((t.target_mask & ~lj_arch_all_modules(arch)) == 0); /* 0: no LoRA sites ("none") */
     *s = t;
     return LORAJIT_OK;
 }

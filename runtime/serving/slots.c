@@ -42,7 +42,7 @@ lorajit_status lj_slots_new(const lj_layout *L, lj_slots **out, lj_err *err) {
         lj_lora_site *site = &s->sites[i];
         if (sd->in < 1 || sd->out < 1 || sd->in > (1 << 24) || sd->out > (1 << 24)) {
             st = lj_fail(err, LORAJIT_E_SHAPE, "layout site %d (layer %d %s): in %lld, out %lld out "
-                         "of range", i, sd->layer, lj_module_name(sd->module), (long long)sd->in,
+                         "of range", i, sd->layer, lj_arch_module_name(lj_arch_get(L->cfg.arch), sd->module), (long long)sd->in,
                          (long long)sd->out);
             goto fail;
         }
@@ -54,7 +54,7 @@ lorajit_status lj_slots_new(const lj_layout *L, lj_slots **out, lj_err *err) {
         site->scale = lj_calloc((size_t)n_phys, sizeof(float));
         if (!site->a || !site->b || !site->rank || !site->scale) {
             st = lj_fail(err, LORAJIT_E_NOMEM, "out of memory allocating LoRA slots of layer %d %s "
-                         "(%zu bytes)", sd->layer, lj_module_name(sd->module),
+                         "(%zu bytes)", sd->layer, lj_arch_module_name(lj_arch_get(L->cfg.arch), sd->module),
                          (size_t)n_phys * (per_slot_a + per_slot_b) * sizeof(float));
             goto fail;
         }

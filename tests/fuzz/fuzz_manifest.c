@@ -30,7 +30,9 @@ static bool parse_and_check(const char *text, size_t len) {
     for (int i = 0; i < L->n_weights; i++) FUZZ_CHECK(L->weights[i].name && L->weights[i].rows >= 1);
     for (int i = 0; i < L->n_sites; i++) {
         const lj_site_desc *s = &L->sites[i];
-        FUZZ_CHECK(s->layer >= 0 && s->layer < L->cfg.n_layers && s->module >= 0 && s->module < LJ_MOD_COUNT);
+        FUZZ_CHECK(L->cfg.arch >= 0 && L->cfg.arch < lj_arch_count());
+        FUZZ_CHECK(s->layer >= 0 && s->layer < L->cfg.n_layers && s->module >= 0 &&
+                   s->module < lj_arch_get(L->cfg.arch)->n_modules && s->path);
         FUZZ_CHECK((L->schema.target_mask >> s->module) & 1);
         FUZZ_CHECK(s->in >= 1 && s->out >= 1 && lj_layout_site(L, s->layer, s->module) == i);
     }

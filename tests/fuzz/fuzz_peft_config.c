@@ -11,7 +11,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     peft_config c;
     lj_err err = {0};
-    lorajit_status st = peft_config_parse((const char *)data, size, "adapter_config.json", &c, &err);
+    lorajit_status st = peft_config_parse((const char *)data, size, "adapter_config.json", lj_arch_get(0), &c,
+                                          &err);
     if (st != LORAJIT_OK) {
         FUZZ_CHECK_REFUSAL(st, err);
         return 0;

@@ -20,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                                 .seq_len = 64, .max_batch = 4};
     lj_schema s = defaults;
     lj_err err = {0};
-    lorajit_status st = lj_schema_parse((const char *)data, size, "schema.json", &s, &err);
+    lorajit_status st = lj_schema_parse((const char *)data, size, "schema.json", lj_arch_get(0), &s, &err);
     if (st != LORAJIT_OK) {
         FUZZ_CHECK_REFUSAL(st, err);
         FUZZ_CHECK(same_schema(&s, &defaults));

@@ -1,0 +1,122 @@
+/* arch.c — the architecture table: what lorajit knows of each Hugging Face model_type.
+ *
+ * One entry per supported model_type: its LoRA-able modules (short name, submodule
+ * path inside a layer, parent), the config.json booleans that give modules a bias,
+ * the config defaults that differ per architecture, PEFT's default target_modules
+ * and the front end that builds it. Module ids index an entry's modules[]. Adding an
+ * architecture is one entry here plus the blocks its front end needs.
+ * Static tables, no state. */
+#include <stdio.h>
+#include <string.h>
+
+#include "formats.h"
+
+/* The LLaMA block, in LJ_MOD_* order. */
+static const lj_arch_module llama_modules[] = {
+    [LJ_MOD_Q] = {"q_proj", "self_attn.q_proj", "self_attn"},
+    [LJ_MOD_K] = {"k_proj", "self_attn.k_proj", "self_attn"},
+    [LJ_MOD_V] = {"v_proj", "self_attn.v_proj", "self_attn"},
+    [LJ_MOD_O] = {"o_proj", "self_attn.o_proj", "self_attn"},
+    [LJ_MOD_GATE] = {"gate_proj", "mlp.gate_proj", "mlp"},
+    [LJ_MOD_UP] = {"up_proj", "mlp.up_proj", "mlp"},
+    [LJ_MOD_DOWN] = {"down_proj", "mlp.down_proj", "mlp"},
+};
+_Static_assert(sizeof llama_modules / sizeof llama_modules[0] == LJ_MOD_COUNT, "llama modules");
+
+#define BIT(m) (1u << (m))
+static const lj_arch_bias llama_biases[] = {
+    {"attention_bias", BIT(LJ_MOD_Q) | BIT(LJ_MOD_K) | BIT(LJ_MOD_V) | BIT(LJ_MOD_O)},
+    {"mlp_bias", BIT(LJ_MOD_GATE) | BIT(LJ_MOD_UP) | BIT(LJ_MOD_DOWN)},
+};
+
+/* Modules outside the layers that a target_modules regex must not select. */
+static const char *const llama_outside[] = {"lm_head", "model.embed_tokens", "model.norm", NULL};
+
+static const lj_arch arch_table[] = {
+    {
+        .model_type = "llama",
+        .frontend = LJ_FE_LLAMA,
+        .layers_path = "model.layers",
+        .n_modules = LJ_MOD_COUNT,
+        .modules = llama_modules,
+        .n_biases = 2,
+        .biases = llama_biases,
+        .bias_fixed = 0,
+        .peft_default_targets = BIT(LJ_MOD_Q) | BIT(LJ_MOD_V),
+        .outside = llama_outside,
+        .hidden_act = "silu",
+        .defaults = {LJ_CONFIG_DEFAULTS}, /* LLaMA's are the generic ones */
+    },
+};
+enum { N_ARCH = sizeof arch_table / sizeof arch_table[0] };
+
+int lj_arch_count(void) { return N_ARCH; }
+
+/* Borrowed; static, valid for the whole process. */
+const lj_arch *lj_arch_get(int id) {
+    LJ_ASSERT(id >= 0 && id < N_ARCH);
+    return &arch_table[id];
+}
+
+int lj_arch_find(const char *model_type) {
+    if (!model_type) return LJ_ARCH_DEFAULT;
+    for (int i = 0; i < N_ARCH; i++)
+        if (strcmp(model_type, arch_table[i].model_type) == 0) return i;
+    return -1;
+}
+
+void lj_arch_list(char *out, size_t cap) {
+    size_t n = 0;
+    out[0] = '\0';
+    for (int i = 0; i < N_ARCH && n < cap; i++)
+        n += (size_t)snprintf(out + n, cap - n, "%s\"%s\"", i ? ", " : "", arch_table[i].model_type);
+}
+
+unsigned lj_arch_all_modules(const lj_arch *a) {
+    return a->n_modules >= 32 ? ~0u : (1u << a->n_modules) - 1;
+}
+
+/* Static text; "?" for an id outside 0..n_modules-1. */
+const char *lj_arch_module_name(const lj_arch *a, int m) {
+    return m >= 0 && m < a->n_modules ? a->modules[m].name : "?";
+}
+
+int lj_arch_module_find(const lj_arch *a, const char *name) {
+    if (!name) return -1;
+    for (int m = 0; m < a->n_modules; m++)
+        if (strcmp(name, a->modules[m].name) == 0) return m;
+    return -1;
+}
+
+void lj_arch_module_names(const lj_arch *a, unsigned mask, char *out, size_t cap) {
+    size_t n = 0;
+    out[0] = '\0';
+    for (int m = 0; m < a->n_modules && n < cap; m++)
+        if (mask & (1u << m)) n += (size_t)snprintf(out + n, cap - n, "%s%s", n ? ", " : "", a->modules[m].name);
+}
+
+int lj_arch_module_path(const lj_arch *a, int layer, int m, char *out, size_t cap) {
+    LJ_ASSERT(m >= 0 && m < a->n_modules);
+    return snprintf(out, cap, "%s.%d.%s", a->layers_path, layer, a->modules[m].path);
+}
+
+bool lj_arch_path_parse(const lj_arch *a, const char *path, int *layer, int *module) {
+    size_t lp = strlen(a->layers_path);
+    if (strncmp(path, a->layers_path, lp) != 0 || path[lp] != '.') return false;
+    const char *p = path + lp + 1;
+    long v = 0;
+    int digits = 0;
+    for (; *p >= '0' && *p <= '9' && digits < 9; p++, digits++) v = v * 10 + (*p - '0');
+    if (digits == 0 || (digits > 1 && p[-digits] == '0') || *p++ != '.') return false;
+    for (int m = 0; m < a->n_modules; m++)
+        if (strcmp(p, a->modules[m].path) == 0) {
+            *layer = (int)v, *module = m;
+            return true;
+        }
+    return false;
+}
+
+const char *lj_arch_layers_pattern(const lj_arch *a) {
+    const char *dot = strrchr(a->layers_path, '.');
+    return dot ? dot + 1 : a->layers_path;
+}
