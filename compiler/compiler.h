@@ -162,9 +162,6 @@ lorajit_status cg_module_build(const ir_graph *g, LLVMContextRef llctx, LLVMModu
  * free with free(). */
 lorajit_status cg_target_machine(const char *cpu_name, bool for_jit, LLVMTargetMachineRef *tm,
                                  char **features_out, lj_err *err);
-/* = cg_target_machine(NULL, true, tm, NULL, err). Caller owns *tm; free with
- * LLVMDisposeTargetMachine(). */
-lorajit_status cg_host_target(LLVMTargetMachineRef *tm, lj_err *err);
 /* Sets triple and data layout, verifies, and runs "default<O3>". */
 lorajit_status cg_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, lj_err *err);
 /* Adds one to the process-wide count of machine-code generations (JIT objects and

@@ -101,10 +101,6 @@ lorajit_status cg_target_machine(const char *cpu_name, bool for_jit, LLVMTargetM
     return st;
 }
 
-lorajit_status cg_host_target(LLVMTargetMachineRef *tm, lj_err *err) {
-    return cg_target_machine(NULL, true, tm, NULL, err);
-}
-
 lorajit_status cg_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, lj_err *err) {
     char *triple = LLVMGetTargetMachineTriple(tm);
     LLVMSetTarget(mod, triple);
