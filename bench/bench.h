@@ -1,7 +1,7 @@
 /* bench.h — what `lorajit bench` measures, and the functions of bench/, under their
  * files' banners. The files call each other one way only:
- *   bench.c -> bench_decode.c, report.c, peer.c -> bench_gemm.c -> bench_util.c
- * (report.c also prints the decode section; everything may use bench_util.c).
+ *   bench.c -> peer.c, report.c -> bench_decode.c -> bench_gemm.c -> bench_util.c
+ * (and any of them -> bench_util.c; nothing calls back into bench.c).
  * bench/ uses the public API (lorajit.h) and one internal hook, bench_hook.h (slot
  * writes from memory). Every time is in milliseconds; a bench_stat is the median,
  * min and max over `reps` timed runs that follow one untimed warm-up run. */
