@@ -22,9 +22,10 @@
 
 #include <cjson/cJSON.h>
 
+#include <llvm-c/Core.h> /* LLVMGetVersion, for the report */
+
 #include "bench.h"
-#include "compiler.h"
-#include "serving.h"
+#include "bench_hook.h" /* the one internal hook: slot writes from memory */
 
 #ifndef LORAJIT_SOURCE_DIR
 #define LORAJIT_SOURCE_DIR "."
@@ -47,124 +48,12 @@ typedef struct bench_opts {
     const char *python, *peer;
 } bench_opts;
 
-// ----------------------------------------------------------------------------
-// small helpers (a CLI: failures print and exit 1)
-
-void bench_die(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("\nlorajit bench: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    exit(1);
-}
-
-/* snprintf that refuses to truncate (paths, commands). */
-__attribute__((format(printf, 3, 4)))
-static void xfmt(char *buf, size_t cap, const char *f, ...) {
-    va_list ap;
-    va_start(ap, f);
-    int n = vsnprintf(buf, cap, f, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= cap) bench_die("path or command too long: %.80s...", buf);
-}
-
-static void must(lorajit_status st, lorajit_engine *e, const char *what) {
-    if (st != LORAJIT_OK) bench_die("%s: %s: %s", what, lorajit_status_str(st), lorajit_errmsg(e));
-}
-
-double bench_now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static int progress_step, progress_total;
-static double progress_t0;
-
-void bench_progress(const char *fmt, ...) {
-    char what[160];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
-    va_end(ap);
-    bool tty = isatty(2);
-    fprintf(stderr, "%s[%3d/%d %5.1fs] %-70s%s", tty ? "\r" : "", ++progress_step, progress_total,
-            (bench_now_ms() - progress_t0) / 1e3, what, tty ? "" : "\n");
-    fflush(stderr);
-}
-
-static void mkdirs(const char *path) {
-    char p[PATH_MAX];
-    xfmt(p, sizeof p, "%s", path);
-    for (char *s = p + 1; *s; s++)
-        if (*s == '/') {
-            *s = '\0';
-            mkdir(p, 0755);
-            *s = '/';
-        }
-    if (mkdir(p, 0755) != 0 && errno != EEXIST) bench_die("cannot create %s: %s", p, strerror(errno));
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static bench_stat stat_of(double *ms, int reps) {
-    qsort(ms, (size_t)reps, sizeof *ms, cmp_double);
-    return (bench_stat){reps % 2 ? ms[reps / 2] : 0.5 * (ms[reps / 2 - 1] + ms[reps / 2]), ms[0],
-                        ms[reps - 1], reps};
-}
-
-void bench_measure_jobs(bench_job *jobs, int n, int reps) {
-    double *ms = calloc((size_t)n * (size_t)reps, sizeof *ms);
-    if (!ms) bench_die("out of memory");
-    for (int round = -1; round < reps; round++)
-        for (int j = 0; j < n; j++) {
-            bench_job *b = &jobs[j];
-            if (b->prep) b->prep(b->arg);
-            double t0 = bench_now_ms();
-            b->run(b->arg);
-            double t = bench_now_ms() - t0;
-            if (b->undo) b->undo(b->arg);
-            if (round >= 0) ms[(size_t)j * (size_t)reps + (size_t)round] = t;
-        }
-    for (int j = 0; j < n; j++) *jobs[j].out = stat_of(ms + (size_t)j * (size_t)reps, reps);
-    free(ms);
-}
-
-// ----------------------------------------------------------------------------
-// inputs: models and adapters from lorajit_gen, reused when their stamp matches
-
-bool bench_generate(const char *exe_dir, const char *kind, const char *dir, const char *args) {
-    char stamp[PATH_MAX + 16], cmd[8192], have[2048] = "";
-    xfmt(stamp, sizeof stamp, "%s/.stamp", dir);
-    FILE *f = fopen(stamp, "r");
-    if (f) {
-        size_t n = fread(have, 1, sizeof have - 1, f);
-        have[n] = '\0';
-        fclose(f);
-        if (strcmp(have, args) == 0) return false;
-    }
-    xfmt(cmd, sizeof cmd, "'%s/lorajit_gen' %s '%s' %s >/dev/null", exe_dir, kind, dir, args);
-    if (system(cmd) != 0) bench_die("generation failed: %s", cmd);
-    f = fopen(stamp, "w");
-    if (!f) bench_die("cannot write %s", stamp);
-    fputs(args, f);
-    fclose(f);
-    return true;
-}
-
 /* Writes dir/config.json: the model's config with other sizes (the compiler reads
  * only config.json, so compile timing needs no weights). */
 static void write_config(const char *model_dir, const char *dir, const bench_width *w, int n_layers) {
-    char path[PATH_MAX + 32], *text;
-    size_t len;
-    lj_err err;
-    xfmt(path, sizeof path, "%s/config.json", model_dir);
-    if (lj_read_file(path, &text, &len, &err)) bench_die("%s", err.msg);
+    char path[PATH_MAX + 32];
+    bench_fmt(path, sizeof path, "%s/config.json", model_dir);
+    char *text = bench_read_file(path, NULL);
     cJSON *j = cJSON_Parse(text);
     free(text);
     if (!j) bench_die("%s: not JSON", path);
@@ -174,8 +63,8 @@ static void write_config(const char *model_dir, const char *dir, const bench_wid
     cJSON_ReplaceItemInObject(j, "num_key_value_heads", cJSON_CreateNumber(w->n_heads));
     cJSON_ReplaceItemInObject(j, "head_dim", cJSON_CreateNumber(w->dim / w->n_heads));
     cJSON_ReplaceItemInObject(j, "num_hidden_layers", cJSON_CreateNumber(n_layers));
-    mkdirs(dir);
-    xfmt(path, sizeof path, "%s/config.json", dir);
+    bench_mkdirs(dir);
+    bench_fmt(path, sizeof path, "%s/config.json", dir);
     char *out = cJSON_Print(j);
     FILE *f = fopen(path, "w");
     if (!f || !out || fputs(out, f) < 0) bench_die("cannot write %s", path);
@@ -185,7 +74,8 @@ static void write_config(const char *model_dir, const char *dir, const bench_wid
 }
 
 // ----------------------------------------------------------------------------
-// 1. compile time by stage (the pipeline of compiler/engine.c, timed stage by stage)
+// 1. compile time by stage (lorajit_compile_only: the engine's own pipeline, its
+//    stage times from lorajit_stats)
 
 typedef struct compile_arg {
     const char *model_dir;
@@ -195,39 +85,10 @@ typedef struct compile_arg {
 
 static void compile_once(void *p) {
     compile_arg *a = p;
-    lj_err err = {0};
-    char path[PATH_MAX + 16];
-    lj_config cfg;
-    lj_schema schema;
-    double t0 = bench_now_ms();
-    xfmt(path, sizeof path, "%s/config.json", a->model_dir);
-    if (lj_config_read(path, &cfg, &err) || lj_schema_resolve(&a->opts, &cfg, &schema, &err))
-        bench_die("%s", err.msg);
-    ir_graph *g = fe_build(&cfg, &schema, &err);
-    if (!g) bench_die("front end: %s", err.msg);
-    lj_layout *L = NULL;
-    if (ir_verify(g) || ir_plan(g) || ir_verify(g)) bench_die("%s: %s", path, g->msg);
-    if (fe_layout(g, &cfg, &schema, &L, &err)) bench_die("%s", err.msg);
-    double t1 = bench_now_ms();
-    LLVMTargetMachineRef tm = NULL;
-    if (cg_host_target(&tm, &err)) bench_die("%s", err.msg);
-    LLVMOrcThreadSafeContextRef tsctx = LLVMOrcCreateNewThreadSafeContext();
-    LLVMContextRef llctx = LLVMOrcThreadSafeContextGetContext(tsctx);
-    LLVMModuleRef mod = LLVMModuleCreateWithNameInContext("lorajit", llctx);
-    if (cg_module_build(g, llctx, mod, &err)) bench_die("codegen: %s", err.msg);
-    double t2 = bench_now_ms();
-    if (cg_optimize(mod, tm, &err)) bench_die("optimise: %s", err.msg);
-    LLVMDisposeTargetMachine(tm);
-    double t3 = bench_now_ms();
-    jit_session *js = NULL;
-    lj_forward_fn fwd = NULL;
-    lj_decode_fn decode = NULL;
-    if (jit_session_open(tsctx, mod, &js, &fwd, &decode, &err)) bench_die("JIT: %s", err.msg); /* takes tsctx, mod */
-    double t4 = bench_now_ms();
-    jit_session_free(js);
-    lj_layout_free(L);
-    ir_graph_free(g);
-    a->ms[0] = t1 - t0, a->ms[1] = t2 - t1, a->ms[2] = t3 - t2, a->ms[3] = t4 - t3;
+    lorajit_stats st;
+    char msg[1024];
+    if (lorajit_compile_only(a->model_dir, &a->opts, &st, msg, sizeof msg)) bench_die("compile: %s", msg);
+    a->ms[0] = st.frontend_ms + st.plan_ms, a->ms[1] = st.codegen_ms, a->ms[2] = st.optimize_ms, a->ms[3] = st.jit_ms;
 }
 
 /* Compile timing needs only config.json: each (width, layers) gets one, derived
@@ -239,7 +100,7 @@ static void bench_compile(bench_result *r, const bench_opts *o, const char *mid_
         char dir[PATH_MAX + 64];
         row->w = full_widths[i / BENCH_LAYER_SETS];
         row->n_layers = layer_sets[i % BENCH_LAYER_SETS];
-        xfmt(dir, sizeof dir, "%s/compile/d%d_l%d", o->work, row->w.dim, row->n_layers);
+        bench_fmt(dir, sizeof dir, "%s/compile/d%d_l%d", o->work, row->w.dim, row->n_layers);
         write_config(mid_dir, dir, &row->w, row->n_layers);
         bench_progress("compile: dim %d, %d layers", row->w.dim, row->n_layers);
         compile_arg a = {dir, {.max_rank = 64, .max_adapters = 8}, {0}};
@@ -252,72 +113,13 @@ static void bench_compile(bench_result *r, const bench_opts *o, const char *mid_
             v[4 * reps + k] = a.ms[0] + a.ms[1] + a.ms[2] + a.ms[3];
         }
         bench_stat *out[5] = {&row->ir, &row->llvm_ir, &row->opt, &row->jit, &row->total};
-        for (int s = 0; s < 5; s++) *out[s] = stat_of(v + s * reps, reps);
+        for (int s = 0; s < 5; s++) *out[s] = bench_stat_of(v + s * reps, reps);
         free(v);
     }
 }
 
 // ----------------------------------------------------------------------------
 // 2. forward in six configurations, and the GEMM bound
-
-void bench_gemm_once(void *p) {
-    bench_gemm *a = p;
-    for (int i = 0; i < a->n_mats; i++) {
-        if (a->n == 1)
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, a->out[i], a->in[i], 1.0f, a->w[i], a->in[i],
-                        a->x, 1, 0.0f, a->y, 1);
-        else
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, a->n, a->out[i], a->in[i], 1.0f,
-                        a->x, a->in[i], a->w[i], a->in[i], 0.0f, a->y, a->out[i]);
-    }
-}
-
-void bench_gemm_open(bench_gemm *a, const char *model_dir, int n_layers) {
-    static const char *const mods[7] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
-                                        "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj",
-                                        "mlp.down_proj"};
-    char path[PATH_MAX + 32], name[128];
-    lj_err err;
-    xfmt(path, sizeof path, "%s/model.safetensors", model_dir);
-    if (st_open(path, &a->file, &err)) bench_die("%s", err.msg);
-    int cap = n_layers * 7 + 1, max_in = 0, max_out = 0;
-    a->w = calloc((size_t)cap, sizeof *a->w);
-    a->owned = calloc((size_t)cap, sizeof *a->owned);
-    a->out = calloc((size_t)cap, sizeof(int));
-    a->in = calloc((size_t)cap, sizeof(int));
-    if (!a->w || !a->owned || !a->out || !a->in) bench_die("out of memory");
-    for (int i = 0; i < cap; i++) {
-        if (i < cap - 1)
-            xfmt(name, sizeof name, "model.layers.%d.%s.weight", i / 7, mods[i % 7]);
-        else
-            xfmt(name, sizeof name, "lm_head.weight");
-        const st_tensor *t = st_find(a->file, name);
-        if (!t || t->ndim != 2) bench_die("%s: no matrix %s", path, name);
-        if (t->dtype == ST_F32) {
-            a->w[i] = t->data;
-        } else {
-            if (!(a->owned[i] = malloc(sizeof(float) * (size_t)(t->shape[0] * t->shape[1]))))
-                bench_die("out of memory");
-            if (st_to_f32(a->file, t, a->owned[i], &err)) bench_die("%s", err.msg);
-            a->w[i] = a->owned[i];
-        }
-        a->out[i] = (int)t->shape[0], a->in[i] = (int)t->shape[1];
-        if (a->in[i] > max_in) max_in = a->in[i];
-        if (a->out[i] > max_out) max_out = a->out[i];
-    }
-    a->n_mats = cap;
-    a->x = malloc(sizeof(float) * 128 * (size_t)max_in);
-    a->y = calloc(128 * (size_t)max_out, sizeof(float));
-    if (!a->x || !a->y) bench_die("out of memory");
-    for (size_t i = 0; i < 128 * (size_t)max_in; i++)
-        a->x[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
-}
-
-void bench_gemm_close(bench_gemm *a) {
-    for (int i = 0; i < a->n_mats; i++) free(a->owned[i]);
-    free(a->x), free(a->y), free(a->w), free(a->owned), free(a->out), free(a->in);
-    st_close(a->file);
-}
 
 typedef struct fwd_arg {
     lorajit_engine *e;
@@ -330,12 +132,12 @@ typedef struct fwd_arg {
 
 static void fwd_prep(void *p) {
     fwd_arg *a = p;
-    must(lorajit_set_adapter(a->e, a->active, NULL, a->n_active), a->e, "set_adapter");
+    bench_must(lorajit_set_adapter(a->e, a->active, NULL, a->n_active), a->e, "set_adapter");
 }
 
 static void fwd_once(void *p) {
     fwd_arg *a = p;
-    must(lorajit_forward(a->e, a->tokens, a->n, a->logits), a->e, "forward");
+    bench_must(lorajit_forward(a->e, a->tokens, a->n, a->logits), a->e, "forward");
 }
 
 /* The forward adapters: four rank-16 and one rank-4, all on the seven projections. */
@@ -384,7 +186,7 @@ static void bench_forward(bench_result *r, lorajit_engine *engines[3], bench_gem
         if (token_sets[t] != 16) continue;
         for (int c = 0; c < BENCH_FWD_CONFIGS; c++) {
             char path[PATH_MAX + 64];
-            xfmt(path, sizeof path, "%s/%s_16.bin", logit_dir, r->fwd[c].name);
+            bench_fmt(path, sizeof path, "%s/%s_16.bin", logit_dir, r->fwd[c].name);
             FILE *f = fopen(path, "wb");
             if (!f || fwrite(args[c].logits, sizeof(float), 16 * (size_t)r->vocab, f) != 16 * (size_t)r->vocab)
                 bench_die("cannot write %s", path);
@@ -396,7 +198,7 @@ static void bench_forward(bench_result *r, lorajit_engine *engines[3], bench_gem
 
 static lorajit_engine *open_engine(const char *model_dir, const lorajit_options *opts, double *ms) {
     lorajit_engine *e = NULL;
-    must(lorajit_engine_open(&e, model_dir, opts), e, model_dir);
+    bench_must(lorajit_engine_open(&e, model_dir, opts), e, model_dir);
     lorajit_stats st;
     lorajit_get_stats(e, &st);
     *ms = st.compile_ms;
@@ -411,67 +213,52 @@ typedef struct swap_arg {
     lorajit_engine *e;
     const char *dir[2];
     int flip;
-    lj_slots *slots;
-    peft_adapter *ad[2];
+    lj_bench_slots *slots; /* both adapters parsed, slot buffers of their own */
     void *src, *dst;
     size_t bytes;
 } swap_arg;
 
 static void load_once(void *p) {
     swap_arg *a = p;
-    must(lorajit_load_adapter(a->e, "bench_load", a->dir[0]), a->e, "load");
+    bench_must(lorajit_load_adapter(a->e, "bench_load", a->dir[0]), a->e, "load");
 }
 static void load_undo(void *p) {
     swap_arg *a = p;
-    must(lorajit_delete_adapter(a->e, "bench_load"), a->e, "delete");
+    bench_must(lorajit_delete_adapter(a->e, "bench_load"), a->e, "delete");
 }
 static void hotswap_once(void *p) {
     swap_arg *a = p;
     a->flip ^= 1;
-    must(lorajit_hotswap_adapter(a->e, "bench_swap", a->dir[a->flip]), a->e, "hotswap");
+    bench_must(lorajit_hotswap_adapter(a->e, "bench_swap", a->dir[a->flip]), a->e, "hotswap");
 }
 static void slot_write_once(void *p) {
     swap_arg *a = p;
     a->flip ^= 1;
-    lj_slots_write(a->slots, 0, a->ad[a->flip]);
+    lj_bench_slots_write(a->slots, a->flip);
 }
 static void copy_once(void *p) {
     swap_arg *a = p;
     memcpy(a->dst, a->src, a->bytes);
 }
 
-static void bench_swaps(bench_result *r, const bench_opts *o, lorajit_engine *e, const char *model_dir,
+/* e: the engine with slots on all seven projections at r_max 64 (its layout shapes
+ * the in-memory slot writes too). */
+static void bench_swaps(bench_result *r, const bench_opts *o, lorajit_engine *e,
                         char adapters[BENCH_SWAPS][2][PATH_MAX]) {
     int reps = o->quick ? 5 : 30;
-    lorajit_options opts = {.max_rank = r->r_max, .targets = "all-linear", .max_adapters = r->n_slots,
-                            .max_tokens = 128};
-    /* the engine's layout, built again without compiling, for the in-memory slot writes */
-    char path[PATH_MAX + 16];
-    lj_err err = {0};
-    lj_config cfg;
-    lj_schema schema;
-    xfmt(path, sizeof path, "%s/config.json", model_dir);
-    if (lj_config_read(path, &cfg, &err) || lj_schema_resolve(&opts, &cfg, &schema, &err)) bench_die("%s", err.msg);
-    ir_graph *g = fe_build(&cfg, &schema, &err);
-    lj_layout *L = NULL;
-    if (!g || ir_verify(g) || ir_plan(g) || fe_layout(g, &cfg, &schema, &L, &err)) bench_die("layout: %s", err.msg);
-    ir_graph_free(g);
-    lj_slots *slots = NULL;
-    if (lj_slots_new(L, &slots, &err)) bench_die("%s", err.msg);
-
     for (int i = 0; i < BENCH_SWAPS; i++) {
         bench_swap_row *row = &r->swap[i];
         row->targets = target_sets[i / BENCH_RANKS];
         row->rank = ranks[i % BENCH_RANKS];
-        swap_arg a = {.e = e, .dir = {adapters[i][0], adapters[i][1]}, .slots = slots};
-        for (int k = 0; k < 2; k++)
-            if (peft_adapter_read(adapters[i][k], L, &a.ad[k], &err)) bench_die("%s", err.msg);
-        row->bytes = a.bytes = a.ad[0]->bytes;
+        swap_arg a = {.e = e, .dir = {adapters[i][0], adapters[i][1]}};
+        char msg[1024];
+        if (lj_bench_slots_open(e, a.dir, &a.slots, &a.bytes, msg, sizeof msg)) bench_die("%s", msg);
+        row->bytes = a.bytes;
         bench_progress("swap: %s rank %d (%.2f MiB)", row->targets, row->rank, row->bytes / 1048576.0);
         a.src = malloc(a.bytes), a.dst = malloc(a.bytes);
         if (!a.src || !a.dst) bench_die("out of memory");
         memset(a.src, 1, a.bytes), memset(a.dst, 2, a.bytes);
-        must(lorajit_load_adapter(e, "bench_swap", a.dir[0]), e, "load");
+        bench_must(lorajit_load_adapter(e, "bench_swap", a.dir[0]), e, "load");
         bench_job jobs[4] = {
             {NULL, copy_once, NULL, &a, &row->copy},
             {NULL, load_once, load_undo, &a, &row->load_file},
@@ -479,13 +266,10 @@ static void bench_swaps(bench_result *r, const bench_opts *o, lorajit_engine *e,
             {NULL, slot_write_once, NULL, &a, &row->hotswap_mem},
         };
         for (int j = 0; j < 4; j++) bench_measure_jobs(&jobs[j], 1, reps); /* steady loops, as the peer times copy_ */
-        must(lorajit_delete_adapter(e, "bench_swap"), e, "delete");
-        lj_slots_clear(slots, 0);
+        bench_must(lorajit_delete_adapter(e, "bench_swap"), e, "delete");
         free(a.src), free(a.dst);
-        peft_adapter_free(a.ad[0]), peft_adapter_free(a.ad[1]);
+        lj_bench_slots_free(a.slots);
     }
-    lj_slots_free(slots);
-    lj_layout_free(L);
 }
 
 // ----------------------------------------------------------------------------
@@ -512,8 +296,8 @@ static void parse_args(int argc, char **argv, bench_opts *o) {
     if (n <= 0) bench_die("cannot read /proc/self/exe");
     exe[n] = '\0';
     *strrchr(exe, '/') = '\0';
-    xfmt(o->exe_dir, sizeof o->exe_dir, "%s", exe);
-    xfmt(o->out, sizeof o->out, "%s", exe);
+    bench_fmt(o->exe_dir, sizeof o->exe_dir, "%s", exe);
+    bench_fmt(o->out, sizeof o->out, "%s", exe);
     o->work[0] = '\0';
     o->python = "/usr/bin/python3";
     o->peer = LORAJIT_SOURCE_DIR "/bench/peer_torch.py";
@@ -523,8 +307,8 @@ static void parse_args(int argc, char **argv, bench_opts *o) {
         if (!strcmp(a, "--quick")) o->quick = true;
         else if (!strcmp(a, "--no-peer")) o->no_peer = true;
         else if (!strcmp(a, "--no-plots")) o->no_plots = true;
-        else if (!strcmp(a, "--out") && v) xfmt(o->out, sizeof o->out, "%s", argv[++i]);
-        else if (!strcmp(a, "--work") && v) xfmt(o->work, sizeof o->work, "%s", argv[++i]);
+        else if (!strcmp(a, "--out") && v) bench_fmt(o->out, sizeof o->out, "%s", argv[++i]);
+        else if (!strcmp(a, "--work") && v) bench_fmt(o->work, sizeof o->work, "%s", argv[++i]);
         else if (!strcmp(a, "--python") && v) o->python = argv[++i];
         else if (!strcmp(a, "--peer") && v) o->peer = argv[++i];
         else if (!strcmp(a, "--threads") && v) o->threads = atoi(argv[++i]);
@@ -534,11 +318,11 @@ static void parse_args(int argc, char **argv, bench_opts *o) {
     }
     if (strcmp(o->decode_dtype, "bf16") && strcmp(o->decode_dtype, "f16") && strcmp(o->decode_dtype, "f32"))
         usage();
-    if (!o->work[0]) xfmt(o->work, sizeof o->work, "%s/bench-work", exe);
-    mkdirs(o->out);
-    mkdirs(o->work);
+    if (!o->work[0]) bench_fmt(o->work, sizeof o->work, "%s/bench-work", exe);
+    bench_mkdirs(o->out);
+    bench_mkdirs(o->work);
     char *real = realpath(o->work, NULL);
-    if (real) xfmt(o->work, sizeof o->work, "%s", real);
+    if (real) bench_fmt(o->work, sizeof o->work, "%s", real);
     free(real);
 }
 
@@ -555,21 +339,21 @@ static void read_machine(bench_result *r) {
     r->load_start = load_average();
     FILE *f = fopen("/proc/cpuinfo", "r");
     char line[512];
-    xfmt(r->cpu, sizeof r->cpu, "unknown");
+    bench_fmt(r->cpu, sizeof r->cpu, "unknown");
     while (f && fgets(line, sizeof line, f))
         if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
-            xfmt(r->cpu, sizeof r->cpu, "%s", strchr(line, ':') + 2);
+            bench_fmt(r->cpu, sizeof r->cpu, "%s", strchr(line, ':') + 2);
             r->cpu[strcspn(r->cpu, "\n")] = '\0';
             break;
         }
     if (f) fclose(f);
     unsigned maj, min, patch;
     LLVMGetVersion(&maj, &min, &patch);
-    xfmt(r->llvm, sizeof r->llvm, "%u.%u.%u", maj, min, patch);
-    xfmt(r->openblas, sizeof r->openblas, "%s (core %s)", openblas_get_config(), openblas_get_corename());
+    bench_fmt(r->llvm, sizeof r->llvm, "%u.%u.%u", maj, min, patch);
+    bench_fmt(r->openblas, sizeof r->openblas, "%s (core %s)", openblas_get_config(), openblas_get_corename());
     r->threads = openblas_get_num_threads();
     const char *env = getenv("OPENBLAS_NUM_THREADS");
-    xfmt(r->threads_env, sizeof r->threads_env, "%s", env ? env : "");
+    bench_fmt(r->threads_env, sizeof r->threads_env, "%s", env ? env : "");
     time_t now = time(NULL);
     strftime(r->date, sizeof r->date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
 }
@@ -585,7 +369,7 @@ static void write_peer_spec(const bench_result *r, const char *path, const char 
     cJSON *cmp = cJSON_AddObjectToObject(cJSON_AddObjectToObject(j, "compare"), "16");
     for (int t = 0; t < BENCH_TOKEN_SETS; t++) {
         char key[16];
-        xfmt(key, sizeof key, "%d", token_sets[t]);
+        bench_fmt(key, sizeof key, "%d", token_sets[t]);
         int ids[128];
         for (int i = 0; i < token_sets[t]; i++) ids[i] = (int)((i * 7919u + 13) % (unsigned)r->vocab);
         cJSON_AddItemToObject(tok, key, cJSON_CreateIntArray(ids, token_sets[t]));
@@ -601,13 +385,13 @@ static void write_peer_spec(const bench_result *r, const char *path, const char 
         cJSON_AddItemToObject(c, "active", cJSON_CreateStringArray(fwd_names + cfgs[i].first, cfgs[i].n_active));
         cJSON_AddItemToArray(fc, c);
         char lp[PATH_MAX + 64];
-        xfmt(lp, sizeof lp, "%s/logits/%s_16.bin", work, row->name);
+        bench_fmt(lp, sizeof lp, "%s/logits/%s_16.bin", work, row->name);
         cJSON_AddStringToObject(cmp, row->name, lp);
     }
     cJSON *sw = cJSON_AddArrayToObject(j, "swaps");
     for (int i = 0; i < BENCH_SWAPS; i++) {
         char name[32];
-        xfmt(name, sizeof name, "%s_r%d", r->swap[i].targets, r->swap[i].rank);
+        bench_fmt(name, sizeof name, "%s_r%d", r->swap[i].targets, r->swap[i].rank);
         cJSON *c = cJSON_CreateObject();
         cJSON_AddStringToObject(c, "name", name);
         cJSON_AddStringToObject(c, "a", adapters[i][0]);
@@ -628,7 +412,7 @@ int main(int argc, char **argv) {
     static bench_result r;
     parse_args(argc, argv, &o);
     if (o.threads > 0) openblas_set_num_threads(o.threads);
-    progress_t0 = bench_now_ms();
+    bench_progress_start(1 + BENCH_COMPILES + 1 + BENCH_TOKEN_SETS + BENCH_SWAPS + BENCH_DECODE_PROGRESS + 1 + 1);
     r.quick = o.quick;
     read_machine(&r);
     bench_width mid = o.quick ? full_widths[0] : full_widths[1];
@@ -638,32 +422,31 @@ int main(int argc, char **argv) {
     int fwd_reps[BENCH_TOKEN_SETS] = {30, 15, 9}, quick_reps[BENCH_TOKEN_SETS] = {5, 3, 2};
     const int *reps = o.quick ? quick_reps : fwd_reps;
     int swap_reps = o.quick ? 5 : 30;
-    progress_total = 1 + BENCH_COMPILES + 1 + BENCH_TOKEN_SETS + BENCH_SWAPS + BENCH_DECODE_PROGRESS + 1 + 1;
 
     /* inputs */
     char model_dir[PATH_MAX], args[1024], adapters[BENCH_SWAPS][2][PATH_MAX], fwd_ad[5][PATH_MAX];
     bench_progress("generating the model and adapters (reused when present)");
-    xfmt(model_dir, sizeof model_dir, "%s/models/d%d_l%d", o.work, r.dim, r.n_layers);
-    xfmt(args, sizeof args, "--dim %d --hidden %d --layers %d --heads %d --kv-heads %d "
+    bench_fmt(model_dir, sizeof model_dir, "%s/models/d%d_l%d", o.work, r.dim, r.n_layers);
+    bench_fmt(args, sizeof args, "--dim %d --hidden %d --layers %d --heads %d --kv-heads %d "
              "--vocab %d --max-pos 256 --seed 1", r.dim, r.hidden_dim, r.n_layers, r.n_heads, r.n_heads, r.vocab);
     bench_generate(o.exe_dir, "model", model_dir, args);
     struct stat sb;
     char wpath[PATH_MAX + 32];
-    xfmt(wpath, sizeof wpath, "%s/model.safetensors", model_dir);
+    bench_fmt(wpath, sizeof wpath, "%s/model.safetensors", model_dir);
     r.model_mib = stat(wpath, &sb) == 0 ? sb.st_size / 1048576.0 : 0;
     for (int i = 0; i < BENCH_SWAPS; i++)
         for (int k = 0; k < 2; k++) {
             int rank = ranks[i % BENCH_RANKS];
-            xfmt(adapters[i][k], PATH_MAX, "%s/adapters/d%d_l%d/%s_r%d_%c", o.work, r.dim, r.n_layers,
+            bench_fmt(adapters[i][k], PATH_MAX, "%s/adapters/d%d_l%d/%s_r%d_%c", o.work, r.dim, r.n_layers,
                      target_sets[i / BENCH_RANKS], rank, 'a' + k);
-            xfmt(args, sizeof args, "--model '%s' --r %d --alpha %d --targets %s --seed %d",
+            bench_fmt(args, sizeof args, "--model '%s' --r %d --alpha %d --targets %s --seed %d",
                      model_dir, rank, 2 * rank, target_lists[i / BENCH_RANKS], 100 + 2 * i + k);
             bench_generate(o.exe_dir, "adapter", adapters[i][k], args);
         }
     for (int i = 0; i < 5; i++) {
         int rank = i < 4 ? 16 : 4;
-        xfmt(fwd_ad[i], PATH_MAX, "%s/adapters/d%d_l%d/fwd_%d", o.work, r.dim, r.n_layers, i);
-        xfmt(args, sizeof args, "--model '%s' --r %d --alpha %d --targets %s --seed %d",
+        bench_fmt(fwd_ad[i], PATH_MAX, "%s/adapters/d%d_l%d/fwd_%d", o.work, r.dim, r.n_layers, i);
+        bench_fmt(args, sizeof args, "--model '%s' --r %d --alpha %d --targets %s --seed %d",
                  model_dir, rank, 2 * rank, target_lists[1], 200 + i);
         bench_generate(o.exe_dir, "adapter", fwd_ad[i], args);
     }
@@ -678,19 +461,19 @@ int main(int argc, char **argv) {
     lorajit_engine *e_none = open_engine(model_dir, &o_none, &r.open_ms[0]);
     lorajit_engine *e_64 = open_engine(model_dir, &o_64, &r.open_ms[1]);
     lorajit_engine *e_4 = open_engine(model_dir, &o_4, &r.open_ms[2]);
-    for (int i = 0; i < 5; i++) must(lorajit_load_adapter(e_64, fwd_names[i], fwd_ad[i]), e_64, fwd_ad[i]);
-    must(lorajit_load_adapter(e_4, fwd_names[4], fwd_ad[4]), e_4, fwd_ad[4]);
+    for (int i = 0; i < 5; i++) bench_must(lorajit_load_adapter(e_64, fwd_names[i], fwd_ad[i]), e_64, fwd_ad[i]);
+    bench_must(lorajit_load_adapter(e_4, fwd_names[4], fwd_ad[4]), e_4, fwd_ad[4]);
     lorajit_engine *engines[3] = {e_none, e_64, e_4};
     char logit_dir[PATH_MAX + 16];
-    xfmt(logit_dir, sizeof logit_dir, "%s/logits", o.work);
-    mkdirs(logit_dir);
+    bench_fmt(logit_dir, sizeof logit_dir, "%s/logits", o.work);
+    bench_mkdirs(logit_dir);
     bench_gemm gemm = {0};
     bench_gemm_open(&gemm, model_dir, r.n_layers);
     bench_forward(&r, engines, &gemm, reps, logit_dir);
     bench_gemm_close(&gemm);
 
-    for (int i = 0; i < 5; i++) must(lorajit_delete_adapter(e_64, fwd_names[i]), e_64, "delete");
-    bench_swaps(&r, &o, e_64, model_dir, adapters);
+    for (int i = 0; i < 5; i++) bench_must(lorajit_delete_adapter(e_64, fwd_names[i]), e_64, "delete");
+    bench_swaps(&r, &o, e_64, adapters);
     lorajit_engine_free(e_none);
     lorajit_engine_free(e_64);
     lorajit_engine_free(e_4);
@@ -699,20 +482,20 @@ int main(int argc, char **argv) {
     /* the PyTorch peer, same model files and thread count */
     bench_progress("PyTorch peer (%s %s)", o.python, o.no_peer ? "skipped" : "running");
     if (o.no_peer) {
-        xfmt(r.peer_reason, sizeof r.peer_reason, "skipped (--no-peer)");
+        bench_fmt(r.peer_reason, sizeof r.peer_reason, "skipped (--no-peer)");
     } else {
         char spec[PATH_MAX + 32];
-        xfmt(spec, sizeof spec, "%s/peer_spec.json", o.work);
+        bench_fmt(spec, sizeof spec, "%s/peer_spec.json", o.work);
         write_peer_spec(&r, spec, model_dir, fwd_ad, adapters, reps, swap_reps, o.work);
         bench_peer_run(&r, o.python, o.peer, spec);
     }
 
     bench_progress("writing the report");
-    r.wall_s = (bench_now_ms() - progress_t0) / 1e3;
+    r.wall_s = bench_elapsed_s();
     r.load_end = load_average();
     if (isatty(2)) fputc('\n', stderr);
     char path[PATH_MAX + 32], msg[512];
-    xfmt(path, sizeof path, "%s/bench.json", o.out);
+    bench_fmt(path, sizeof path, "%s/bench.json", o.out);
     if (bench_write_json(&r, path) != 0) bench_die("cannot write %s: %s", path, strerror(errno));
     bench_print_table(&r, stdout);
     printf("\nJSON: %s\n", path);

@@ -1,14 +1,19 @@
-/* bench.h — what `lorajit bench` measures, shared by bench/bench.c (the runs),
- * bench/bench_decode.c (decode against the memory bandwidth), bench/peer.c (the
- * PyTorch subprocess) and bench/report.c (table, JSON, plots).
- * Every time is in milliseconds; a bench_stat is the median, min and max over
- * `reps` timed runs that follow one untimed warm-up run. */
+/* bench.h — what `lorajit bench` measures, and the functions of bench/, under their
+ * files' banners. The files call each other one way only:
+ *   bench.c -> peer.c, report.c -> bench_decode.c -> bench_gemm.c -> bench_util.c
+ * (and any of them -> bench_util.c; nothing calls back into bench.c).
+ * bench/ uses the public API (lorajit.h) and one internal hook, bench_hook.h (slot
+ * writes from memory). Every time is in milliseconds; a bench_stat is the median,
+ * min and max over `reps` timed runs that follow one untimed warm-up run. */
 #ifndef LORAJIT_BENCH_H
 #define LORAJIT_BENCH_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+
+#include "lorajit.h"
 
 enum {
     BENCH_WIDTHS = 2,    /* model widths timed for compile */
@@ -35,11 +40,12 @@ typedef struct bench_width {
 typedef struct bench_compile_row {
     bench_width w;
     int n_layers;
-    bench_stat ir;      /* config + schema + front end + verify + plan + layout */
-    bench_stat llvm_ir; /* host target + LLVM IR generation */
-    bench_stat opt;     /* verify + default<O3> */
-    bench_stat jit;     /* LLJIT: machine code + link + lookup */
-    bench_stat total;
+    /* lorajit_compile_only's stage times (lorajit_stats) */
+    bench_stat ir;      /* frontend_ms + plan_ms: config + schema + front end + dtypes + verify + plan + layout */
+    bench_stat llvm_ir; /* codegen_ms: host target + LLVM IR generation */
+    bench_stat opt;     /* optimize_ms: verify + default<O3> */
+    bench_stat jit;     /* jit_ms: LLJIT: machine code + link + lookup */
+    bench_stat total;   /* the sum of the four */
 } bench_compile_row;
 
 typedef struct bench_swap_row {
@@ -48,7 +54,7 @@ typedef struct bench_swap_row {
     size_t bytes;            /* f32 bytes of every A and B */
     bench_stat load_file;    /* lorajit_load_adapter, files in the page cache */
     bench_stat hotswap_file; /* lorajit_hotswap_adapter, same */
-    bench_stat hotswap_mem;  /* writing a parsed adapter into its slot (lj_slots_write) */
+    bench_stat hotswap_mem;  /* writing a parsed adapter into its slot (bench_hook.h) */
     bench_stat copy;         /* memcpy of `bytes`: the copy bound */
     bench_stat torch;        /* PyTorch: param.data.copy_ of new A/B (reps 0: no peer) */
 } bench_swap_row;
@@ -123,13 +129,25 @@ typedef struct bench_result {
     bench_decode_result dec;
 } bench_result;
 
-/* ---- bench.c ---- */
-/* Milliseconds on the monotonic clock. */
-double bench_now_ms(void);
-/* Prints one progress line (stderr, rewritten in place on a terminal). */
-void bench_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* ---- bench_util.c ---- */
 /* Prints "lorajit bench: <message>" to stderr and exits 1 (a CLI: no partial report). */
 void bench_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* snprintf into buf (cap bytes) that dies rather than truncate (paths, commands). */
+void bench_fmt(char *buf, size_t cap, const char *f, ...) __attribute__((format(printf, 3, 4)));
+/* Dies with what, the status and lorajit_errmsg(e) unless st is LORAJIT_OK. */
+void bench_must(lorajit_status st, lorajit_engine *e, const char *what);
+/* Milliseconds on the monotonic clock. */
+double bench_now_ms(void);
+/* Starts the progress count (total lines) and the run's clock. */
+void bench_progress_start(int total);
+/* Seconds since bench_progress_start. */
+double bench_elapsed_s(void);
+/* Prints one progress line (stderr, rewritten in place on a terminal). */
+void bench_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* mkdir -p path; dies when it cannot. */
+void bench_mkdirs(const char *path);
+/* Sorts ms[0..reps) and returns its median, min and max. */
+bench_stat bench_stat_of(double *ms, int reps);
 
 /* One thing to time: prep(arg) untimed, run(arg) timed, undo(arg) untimed (either
  * may be NULL); the result goes to *out. */
@@ -143,14 +161,22 @@ typedef struct bench_job {
  * once, in order: jobs compared with each other share the same moments of machine
  * load, so a busy second hurts them all alike. */
 void bench_measure_jobs(bench_job *jobs, int n, int reps);
+/* {median, min, max, reps} of s. Caller owns the result; free with cJSON_Delete(). */
+struct cJSON *bench_stat_json(bench_stat s);
 /* Runs `exe_dir/lorajit_gen kind dir args` unless dir/.stamp already records the
  * same args. Returns true when it ran the generator. */
 bool bench_generate(const char *exe_dir, const char *kind, const char *dir, const char *args);
+/* The whole file, NUL-terminated; *len (may be NULL) gets its size. Dies when it
+ * cannot. Caller owns the result; free with free(). */
+char *bench_read_file(const char *path, size_t *len);
 
+/* ---- bench_gemm.c ---- */
 /* The model's projection GEMMs (q,k,v,o,gate,up,down of every layer, lm_head) as
  * lorajit calls them: sgemv for one token, sgemm on W [N, K] with Trans otherwise. */
 typedef struct bench_gemm {
-    struct st_file *file; /* the model's safetensors, mapped */
+    char path[PATH_MAX];  /* the model's safetensors */
+    unsigned char *map;   /* [map_bytes] the file, mapped read-only */
+    size_t map_bytes, data_off; /* data_off: 8 + header length */
     int n_mats;
     const float **w;      /* [n_mats] W [out, in] f32: in the mapping (F32) or in owned[] */
     float **owned;        /* [n_mats] f32 copies of F16/BF16 matrices (what OpenBLAS can read) */
@@ -165,6 +191,9 @@ void bench_gemm_open(bench_gemm *a, const char *model_dir, int n_layers);
 /* A bench_job run: every GEMM once on a->n rows. */
 void bench_gemm_once(void *p);
 void bench_gemm_close(bench_gemm *a);
+/* Bytes of tensor data in a .safetensors file: its size less the 8-byte header
+ * length and the header. Dies when it cannot read it. */
+double bench_st_data_bytes(const char *path);
 
 /* ---- bench_decode.c ---- */
 /* Fills r->dec: generates (or reuses, under work) the TinyLlama-shaped model with
@@ -190,7 +219,4 @@ int bench_write_json(const bench_result *r, const char *path);
 /* Writes bench_*.dat, bench_plots.gp and runs gnuplot into out_dir/bench_*.png.
  * Returns 0 when the PNGs were made; otherwise -1 and why in msg. */
 int bench_plot(const bench_result *r, const char *out_dir, char *msg, size_t cap);
-/* {median, min, max, reps} of s. Caller owns the result; free with cJSON_Delete(). */
-struct cJSON *bench_stat_json(bench_stat s);
-
 #endif /* LORAJIT_BENCH_H */

@@ -22,7 +22,6 @@
 #include <cjson/cJSON.h>
 
 #include "bench.h"
-#include "lorajit.h"
 
 enum {
     DEC_BATCH = 8,        /* rows of the big batch = adapters = sequences */
@@ -46,15 +45,6 @@ static const struct dec_cfg {
     {"b8_mixed", "8 distinct r16 adapters, one per row", DEC_BATCH, 2},
 };
 
-static void must(lorajit_status st, lorajit_engine *e, const char *what) {
-    if (st != LORAJIT_OK) bench_die("%s: %s: %s", what, lorajit_status_str(st), lorajit_errmsg(e));
-}
-
-static void path_fmt(char *buf, size_t cap, const char *f, const char *a, const char *b) {
-    int n = snprintf(buf, cap, f, a, b);
-    if (n < 0 || (size_t)n >= cap) bench_die("path too long: %s", buf);
-}
-
 // ----------------------------------------------------------------------------
 // bytes a step reads
 
@@ -73,19 +63,6 @@ static double adapter_floats(const bench_decode_result *d) {
     double head_size = d->dim / d->n_heads, q_dim = d->n_heads * head_size, kv_dim = d->n_kv_heads * head_size;
     double in_out = (d->dim + q_dim) * 2 + (d->dim + kv_dim) * 2 + (d->dim + d->hidden_dim) * 3;
     return d->n_layers * d->rank * in_out;
-}
-
-/* Bytes of tensor data in a .safetensors file: its size less the 8-byte header
- * length and the header. */
-static double st_data_bytes(const char *path) {
-    unsigned char len[8];
-    FILE *f = fopen(path, "rb");
-    if (!f || fread(len, 1, 8, f) != 8 || fseek(f, 0, SEEK_END) != 0) bench_die("cannot read %s", path);
-    uint64_t n = 0;
-    for (int k = 7; k >= 0; k--) n = n << 8 | len[k];
-    double size = (double)ftell(f);
-    fclose(f);
-    return size - 8 - (double)n;
 }
 
 // ----------------------------------------------------------------------------
@@ -178,12 +155,12 @@ typedef struct prefill_arg {
 static void prefill_prep(void *p) {
     prefill_arg *a = p;
     a->seq = (a->seq + 1) % DEC_BATCH;
-    must(lorajit_seq_reset(a->e, a->seq), a->e, "seq_reset");
-    must(lorajit_seq_set_adapter(a->e, a->seq, &a->names[a->seq], NULL, 1), a->e, "seq_set_adapter");
+    bench_must(lorajit_seq_reset(a->e, a->seq), a->e, "seq_reset");
+    bench_must(lorajit_seq_set_adapter(a->e, a->seq, &a->names[a->seq], NULL, 1), a->e, "seq_set_adapter");
 }
 static void prefill_once(void *p) {
     prefill_arg *a = p;
-    must(lorajit_seq_prefill(a->e, a->seq, a->prompt, DEC_PROMPT, NULL), a->e, "seq_prefill");
+    bench_must(lorajit_seq_prefill(a->e, a->seq, a->prompt, DEC_PROMPT, NULL), a->e, "seq_prefill");
 }
 
 typedef struct step_arg {
@@ -209,7 +186,7 @@ static void step_prep(void *p) {
     step_arg *a = p;
     for (int i = 0; i < a->batch; i++) {
         const char *const *name = a->mode == 2 ? &a->names[i] : &a->names[0];
-        must(lorajit_seq_set_adapter(a->e, i, name, NULL, a->mode ? 1 : 0), a->e, "seq_set_adapter");
+        bench_must(lorajit_seq_set_adapter(a->e, i, name, NULL, a->mode ? 1 : 0), a->e, "seq_set_adapter");
         a->seqs[i] = i;
         a->tokens[i] = (int32_t)(((unsigned)a->step * 7919u + (unsigned)i * 104729u + 13u) % (unsigned)a->vocab);
     }
@@ -218,7 +195,7 @@ static void step_prep(void *p) {
 }
 static void step_once(void *p) {
     step_arg *a = p;
-    must(lorajit_decode(a->e, a->seqs, a->tokens, a->batch, a->logits), a->e, "decode");
+    bench_must(lorajit_decode(a->e, a->seqs, a->tokens, a->batch, a->logits), a->e, "decode");
 }
 
 // ----------------------------------------------------------------------------
@@ -245,14 +222,13 @@ void bench_decode(bench_result *r, const char *exe_dir, const char *work, int n_
                    d->n_layers, DEC_BATCH);
     double t0 = bench_now_ms();
     bool made = false;
-    path_fmt(model_dir, sizeof model_dir, "%s/models/%s", work, tag);
+    bench_fmt(model_dir, sizeof model_dir, "%s/models/%s", work, tag);
     snprintf(args, sizeof args, "--dim %d --hidden %d --layers %d --heads %d --kv-heads %d --vocab %d "
              "--max-pos %d --std 0.02 --seed 7 --dtype %s", d->dim, d->hidden_dim, d->n_layers, d->n_heads,
              d->n_kv_heads, d->vocab, DEC_SEQ_LEN, dtype);
     made |= bench_generate(exe_dir, "model", model_dir, args);
     for (int i = 0; i < DEC_BATCH; i++) {
-        if (snprintf(ad_dir[i], PATH_MAX, "%s/adapters/%s/r16_%d", work, tag, i) >= PATH_MAX)
-            bench_die("path too long: %s", ad_dir[i]);
+        bench_fmt(ad_dir[i], PATH_MAX, "%s/adapters/%s/r16_%d", work, tag, i);
         snprintf(args, sizeof args, "--model '%s' --r %d --alpha %d --targets %s --seed %d", model_dir, d->rank,
                  2 * d->rank, all_seven, 300 + i);
         made |= bench_generate(exe_dir, "adapter", ad_dir[i], args);
@@ -260,15 +236,15 @@ void bench_decode(bench_result *r, const char *exe_dir, const char *work, int n_
     d->gen_s = made ? (bench_now_ms() - t0) / 1e3 : 0;
     /* the byte counts the bound uses, checked against the files */
     char path[PATH_MAX + 64];
-    path_fmt(path, sizeof path, "%s/%s", model_dir, "model.safetensors");
-    d->model_bytes = st_data_bytes(path);
+    bench_fmt(path, sizeof path, "%s/model.safetensors", model_dir);
+    d->model_bytes = bench_st_data_bytes(path);
     double file_bytes = d->elem_bytes * (matrix_values(d, true) + norm_values(d));
     if (d->model_bytes != file_bytes)
         bench_die("%s holds %.0f bytes of tensors, the decode bound counts %.0f", path, d->model_bytes, file_bytes);
     d->adapter_bytes = 4 * adapter_floats(d);
-    path_fmt(path, sizeof path, "%s/%s", ad_dir[0], "adapter_model.safetensors");
-    if (st_data_bytes(path) != d->adapter_bytes)
-        bench_die("%s holds %.0f bytes of tensors, the decode bound counts %.0f", path, st_data_bytes(path),
+    bench_fmt(path, sizeof path, "%s/adapter_model.safetensors", ad_dir[0]);
+    if (bench_st_data_bytes(path) != d->adapter_bytes)
+        bench_die("%s holds %.0f bytes of tensors, the decode bound counts %.0f", path, bench_st_data_bytes(path),
                   d->adapter_bytes);
     for (int c = 0; c < BENCH_DECODE_CONFIGS; c++) {
         bench_decode_row *row = &d->rows[c];
@@ -284,7 +260,7 @@ void bench_decode(bench_result *r, const char *exe_dir, const char *work, int n_
     lorajit_options opts = {.max_rank = d->rank, .targets = "all-linear", .max_adapters = DEC_BATCH,
                             .max_tokens = DEC_PROMPT, .max_batch = DEC_BATCH, .max_seq_len = DEC_SEQ_LEN};
     lorajit_engine *e = NULL;
-    must(lorajit_engine_open(&e, model_dir, &opts), e, model_dir);
+    bench_must(lorajit_engine_open(&e, model_dir, &opts), e, model_dir);
     lorajit_stats st;
     lorajit_get_stats(e, &st);
     d->open_ms = st.compile_ms;
@@ -293,7 +269,7 @@ void bench_decode(bench_result *r, const char *exe_dir, const char *work, int n_
     for (int i = 0; i < DEC_BATCH; i++) {
         snprintf(names_buf[i], sizeof names_buf[i], "a%d", i);
         names[i] = names_buf[i];
-        must(lorajit_load_adapter(e, names[i], ad_dir[i]), e, ad_dir[i]);
+        bench_must(lorajit_load_adapter(e, names[i], ad_dir[i]), e, ad_dir[i]);
     }
     int32_t prompt[DEC_PROMPT];
     for (int i = 0; i < DEC_PROMPT; i++) prompt[i] = (int32_t)((i * 7919u + 13) % (unsigned)d->vocab);

@@ -143,15 +143,6 @@ void bench_print_table(const bench_result *r, FILE *f) {
 // ----------------------------------------------------------------------------
 // JSON
 
-cJSON *bench_stat_json(bench_stat s) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "median", s.median);
-    cJSON_AddNumberToObject(o, "min", s.min);
-    cJSON_AddNumberToObject(o, "max", s.max);
-    cJSON_AddNumberToObject(o, "reps", s.reps);
-    return o;
-}
-
 /* A figure that needs the peer: the number, or "unavailable: why". */
 static void add_peer_number(cJSON *o, const char *key, double v, const bench_result *r) {
     if (!isnan(v)) {

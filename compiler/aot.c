@@ -61,6 +61,8 @@ lorajit_status aot_emit_object(LLVMModuleRef mod, LLVMTargetMachineRef tm, uint6
     char *msg = NULL;
     if (LLVMTargetMachineEmitToFile(tm, mod, path, LLVMObjectFile, &msg)) {
         s = lj_fail(err, LORAJIT_E_COMPILE, "%s: LLVM cannot emit the object file: %s", path, msg ? msg : "");
+    } else {
+        cg_count_compile(); /* machine code generated */
     }
     LLVMDisposeMessage(msg);
     return s;

@@ -1,8 +1,9 @@
 /* compiler.h — internal header of compiler/: every non-static function, under its
  * file's banner. compiler/ builds on ir/ and on runtime's readers (config, schema,
- * layout) and glues the pipeline: front end -> ir_verify -> ir_plan -> codegen ->
- * optimise -> JIT -> lj_engine_start, or -> object -> shared library -> manifest
- * (an ahead-of-time artifact); compiler/engine.c reads as those lists. */
+ * layout) and glues the pipeline (pipeline.c, two halves): model folder -> front end
+ * -> ir_verify -> ir_plan -> layout; then codegen -> optimise -> JIT, or -> object.
+ * compiler/engine.c uses them for lorajit_engine_open (-> lj_engine_start) and
+ * lorajit_compile_artifact (-> shared library -> manifest). */
 #ifndef LORAJIT_COMPILER_H
 #define LORAJIT_COMPILER_H
 
@@ -13,6 +14,47 @@
 
 #include "ir.h"
 #include "code.h"
+
+typedef struct jit_session jit_session; /* jit.c */
+
+/* ---- pipeline.c: the one compile entry, in two halves ---- */
+/* What the first half produces. Every pointer owned; free with pipeline_ir_free(). */
+typedef struct pipeline_ir {
+    ir_graph *g;       /* verified and planned */
+    lj_layout *L;      /* what the code will expect: weights, sites, scratch */
+    char *ir_text;     /* g printed (malloc'd) */
+    double frontend_ms; /* config + schema + front end + weight dtypes */
+    double plan_ms;     /* ir_verify + ir_plan + ir_verify + layout */
+} pipeline_ir;
+/* Half 1: model_dir/config.json + opts (NULL: defaults) -> verified, planned IR and
+ * its layout. Reads the weights' safetensors headers (their dtypes) when present,
+ * never their data. Caller owns *out; free with pipeline_ir_free(). On failure *out
+ * is empty and err names the file, field or node. */
+lorajit_status pipeline_ir_build(const char *model_dir, const lorajit_options *opts, pipeline_ir *out,
+                                 lj_err *err);
+void pipeline_ir_free(pipeline_ir *p); /* empties *p; an empty one does nothing */
+
+/* Where the second half's code goes. */
+typedef struct pipeline_target {
+    const char *cpu;        /* NULL or "native": this host; else an x86-64 level (cg_target_machine) */
+    const char *object_dir; /* NULL: JIT in this process; else write object_dir/model.o (an artifact) */
+} pipeline_target;
+/* What the second half produces. Every pointer owned; free with pipeline_code_free(). */
+typedef struct pipeline_code {
+    jit_session *jit;            /* JIT: owns the machine code; NULL for an object */
+    lj_forward_fn forward;       /* JIT: entry points, valid while jit lives */
+    lj_decode_fn decode;
+    int64_t compiles;            /* machine-code generations this half ran (1) */
+    uint64_t code_hash;          /* object: FNV-1a 64 of the optimised module's text */
+    char *triple, *cpu, *features; /* the target machine's (malloc'd) */
+    lj_compile_times times;      /* codegen, optimize, jit (JIT or object emission) */
+} pipeline_code;
+/* Half 2: a verified, planned graph (borrowed) -> machine code for t: target machine,
+ * codegen, default<O3>, then the LLJIT session or dir/model.o. Caller owns *out; free
+ * with pipeline_code_free(). On failure *out is empty. */
+lorajit_status pipeline_code_build(const ir_graph *g, const pipeline_target *t, pipeline_code *out,
+                                   lj_err *err);
+void pipeline_code_free(pipeline_code *c); /* empties *c; an empty one does nothing */
 
 /* ---- frontend.c: config + schema -> IR, through the architecture table ----
  * Calls the builder of cfg's architecture (lj_arch_get(cfg->arch)->frontend).
@@ -118,7 +160,7 @@ LLVMValueRef cg_kernel_lora(cg *c, int64_t in, int64_t out, int r_max);
 lorajit_status cg_module_build(const ir_graph *g, LLVMContextRef llctx, LLVMModuleRef mod,
                                lj_err *err);
 
-/* ---- target.c: target machines, optimisation ---- */
+/* ---- target.c: target machines, optimisation, the compile count ---- */
 /* A target machine (O3 codegen, PIC) for cpu_name: NULL or "native" = this host's
  * CPU and features (never assumes AVX-512); "x86-64", "x86-64-v2", "x86-64-v3" or
  * "x86-64-v4" = that level with its own features; any other name fails (E_ARG).
@@ -128,16 +170,15 @@ lorajit_status cg_module_build(const ir_graph *g, LLVMContextRef llctx, LLVMModu
  * free with free(). */
 lorajit_status cg_target_machine(const char *cpu_name, bool for_jit, LLVMTargetMachineRef *tm,
                                  char **features_out, lj_err *err);
-/* = cg_target_machine(NULL, true, tm, NULL, err). Caller owns *tm; free with
- * LLVMDisposeTargetMachine(). */
-lorajit_status cg_host_target(LLVMTargetMachineRef *tm, lj_err *err);
 /* Sets triple and data layout, verifies, and runs "default<O3>". */
 lorajit_status cg_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, lj_err *err);
+/* Adds one to the process-wide count of machine-code generations (JIT objects and
+ * artifact objects) that lorajit_compiles_total() reads. Thread-safe. */
+void cg_count_compile(void);
 /* Consumes e (may be NULL: returns OK); on error records s + "what: message". */
 lorajit_status cg_llvm_error(LLVMErrorRef e, lorajit_status s, const char *what, lj_err *err);
 
 /* ---- jit.c: the ORC LLJIT session ---- */
-typedef struct jit_session jit_session;
 /* Takes ownership of the module's thread-safe context and module (tsctx, mod),
  * also on failure. Compiles for the host and looks up the entry points (decode may
  * be NULL when the module has none). Caller owns *out; free with jit_session_free(). */
@@ -145,12 +186,15 @@ lorajit_status jit_session_open(LLVMOrcThreadSafeContextRef tsctx, LLVMModuleRef
                                 jit_session **out, lj_forward_fn *forward, lj_decode_fn *decode,
                                 lj_err *err);
 void jit_session_free(jit_session *s); /* NULL does nothing */
+/* Objects LLJIT compiled in s so far: 1 once the entry points were looked up. */
+int64_t jit_session_compiles(const jit_session *s);
 
 /* ---- aot.c: the files of an artifact (the pipeline writes manifest.json last) ---- */
 /* Creates dir if missing and removes an earlier dir/manifest.json. */
 lorajit_status aot_prepare_dir(const char *dir, lj_err *err);
 /* Adds the constants lj_abi_version (LJ_ABI_VERSION) and lj_code_hash (code_hash)
- * to mod (borrowed) and writes dir/model.o for tm (borrowed). */
+ * to mod (borrowed) and writes dir/model.o for tm (borrowed); counts the compile
+ * (cg_count_compile) once the object is written. */
 lorajit_status aot_emit_object(LLVMModuleRef mod, LLVMTargetMachineRef tm, uint64_t code_hash,
                                const char *dir, lj_err *err);
 /* Links dir/liblorajit_model.so from dir/model.o by running `cc -shared` (found on

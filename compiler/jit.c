@@ -1,9 +1,12 @@
 /* jit.c — the ORC LLJIT session: takes an optimised module, compiles it for the
- * host and returns the address of lj_forward. The libm functions the kernels call
+ * host and returns the address of lj_forward. Every object file LLJIT's compiler
+ * produces passes a transform that counts it (per session and process-wide: that is
+ * where JIT machine code is generated). The libm functions the kernels call
  * (expf, powf, sinf, cosf) and memcpy/memset are defined in the JIT as absolute
  * symbols taken from this process, so lookups never depend on what the linker
  * kept (--as-needed); BLAS is reached through ctx pointers, not symbols. */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,7 +16,21 @@
 
 struct jit_session {
     LLVMOrcLLJITRef jit;
+    _Atomic int64_t compiles; /* objects this session's compiler produced */
 };
+
+int64_t jit_session_compiles(const jit_session *s) {
+    return atomic_load(&((jit_session *)s)->compiles);
+}
+
+/* The object layer's transform: runs once per module compiled to machine code;
+ * counts it and passes the object on unchanged. */
+static LLVMErrorRef count_object(void *ctx, LLVMMemoryBufferRef *obj) {
+    jit_session *s = ctx;
+    atomic_fetch_add(&s->compiles, 1);
+    cg_count_compile();
+    return NULL; /* LLVMErrorSuccess */
+}
 
 void jit_session_free(jit_session *s) {
     if (!s) return;
@@ -63,14 +80,13 @@ lorajit_status jit_session_open(LLVMOrcThreadSafeContextRef tsctx, LLVMModuleRef
     if (st) goto fail;
     st = cg_llvm_error(define_libc_symbols(s->jit), LORAJIT_E_COMPILE, "JIT: define symbols", err);
     if (st) goto fail;
+    LLVMOrcObjectTransformLayerSetTransform(LLVMOrcLLJITGetObjTransformLayer(s->jit), count_object, s);
     LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(mod, tsctx); /* ownership of mod -> tsm */
     mod = NULL;
-    LLVMErrorRef e = LLVMOrcLLJITAddLLVMIRModule(s->jit, LLVMOrcLLJITGetMainJITDylib(s->jit), tsm);
-    if (e) {
-        LLVMOrcDisposeThreadSafeModule(tsm); /* on failure ownership stays with us */
-        st = cg_llvm_error(e, LORAJIT_E_COMPILE, "JIT: add module", err);
-        goto fail;
-    }
+    /* ownership -> LLJIT, also on failure */
+    st = cg_llvm_error(LLVMOrcLLJITAddLLVMIRModule(s->jit, LLVMOrcLLJITGetMainJITDylib(s->jit), tsm),
+                       LORAJIT_E_COMPILE, "JIT: add module", err);
+    if (st) goto fail;
     LLVMOrcExecutorAddress addr = 0, dec = 0;
     st = cg_llvm_error(LLVMOrcLLJITLookup(s->jit, &addr, LJ_FORWARD_SYMBOL), LORAJIT_E_COMPILE, "JIT: lookup", err);
     if (!st && decode)

@@ -107,10 +107,11 @@ typedef struct lorajit_options {
     int max_seq_len;         /* KV cache length per sequence; default max_position_embeddings */
 } lorajit_options;
 
-/* Counters of an engine's life. compiles stays 1 for an engine's lifetime (0 for
- * one opened from an artifact: it was compiled ahead of time). */
+/* Counters of an engine's life. compiles is counted where LLJIT generates machine
+ * code for the engine: 1 after lorajit_engine_open, and it stays 1 (0 for an engine
+ * opened from an artifact: it was compiled ahead of time, not in this process). */
 typedef struct lorajit_stats {
-    int64_t compiles;     /* LLVM compilations of the forward graph */
+    int64_t compiles;     /* machine-code generations of the forward graph for this engine */
     int64_t loads, hotswaps, deletes, forwards, failed_calls;
     int64_t adapters;     /* adapters resident now */
     int64_t active;       /* adapters in the active set now (0 when disabled) */
@@ -118,6 +119,13 @@ typedef struct lorajit_stats {
     double compile_ms;    /* wall time of front end + optimisation + JIT */
     int64_t prefill_tokens, decode_tokens; /* tokens run by lorajit_seq_prefill / lorajit_decode */
     double prefill_ms, decode_ms;          /* wall time spent in them */
+    /* compile_ms by stage (all 0 for an artifact engine); the rest of compile_ms is
+     * bookkeeping between stages */
+    double frontend_ms;   /* config.json + schema + front end (IR) + weight dtypes */
+    double plan_ms;       /* ir_verify + ir_plan + ir_verify + layout */
+    double codegen_ms;    /* target machine + LLVM IR generation */
+    double optimize_ms;   /* LLVM verifier + default<O3> */
+    double jit_ms;        /* LLJIT: machine code, link, symbol lookup */
 } lorajit_stats;
 
 /* Static text for a status code; never NULL. */
@@ -152,6 +160,23 @@ LORAJIT_API void lorajit_engine_free(lorajit_engine *e);
 LORAJIT_API lorajit_status lorajit_compile_artifact(const char *model_dir, const lorajit_options *opts,
                                                     const char *target_cpu, const char *out_dir,
                                                     char *errbuf, size_t errcap);
+
+/* Compiles model_dir's config.json with opts exactly as lorajit_engine_open does
+ * (same pipeline, JIT for this host) without mapping the weights (it reads only
+ * their safetensors headers, when present, for their dtypes), then drops the code:
+ * checks that a config and schema compile, and times the stages. stats (may be
+ * NULL) gets compiles, compile_ms and the stage times; its other counters are 0.
+ * Adds 1 to lorajit_compiles_total(). On failure the message goes to errbuf
+ * (caller-owned, errcap bytes; may be NULL). */
+LORAJIT_API lorajit_status lorajit_compile_only(const char *model_dir, const lorajit_options *opts,
+                                                lorajit_stats *stats, char *errbuf, size_t errcap);
+
+/* Machine-code generations in this process so far, of every engine and artifact:
+ * +1 for each lorajit_engine_open, lorajit_compile_artifact and lorajit_compile_only
+ * that succeeded; nothing for lorajit_engine_open_artifact or any adapter, forward
+ * or generation call. Thread-safe. In a program linked with the runtime library
+ * alone (no LLVM) this call does not exist. */
+LORAJIT_API int64_t lorajit_compiles_total(void);
 
 /* Opens the artifact in artifact_dir with the weights of model_dir, without LLVM
  * (the library is dlopen'ed). Refused, with the reason in lorajit_errmsg(*out): a

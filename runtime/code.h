@@ -9,6 +9,16 @@
 #include "ctx.h"
 #include "formats.h"
 
+/* Wall time of each compile stage in ms (lorajit_stats' *_ms stage fields); all 0
+ * for code compiled ahead of time. */
+typedef struct lj_compile_times {
+    double frontend;  /* config.json + schema + front end (IR) + weight dtypes */
+    double plan;      /* ir_verify + ir_plan + ir_verify + layout */
+    double codegen;   /* target machine + LLVM IR generation */
+    double optimize;  /* LLVM verifier + default<O3> */
+    double jit;       /* LLJIT: machine code, link, symbol lookup (an artifact: object emission) */
+} lj_compile_times;
+
 /* What a compiler hands the runtime: entry point plus who owns the code. */
 typedef struct lj_code {
     lj_forward_fn forward;
@@ -16,9 +26,19 @@ typedef struct lj_code {
     void *owner;                   /* e.g. the JIT session */
     void (*release)(void *owner);  /* frees owner; called once by the engine */
     char *ir_text;                 /* malloc'd text of the IR, for lorajit_engine_print_ir; may be NULL */
-    int64_t compiles;              /* compilations that produced this code (1) */
-    double compile_ms;
+    int64_t compiles;              /* machine-code generations counted while making this code
+                                      (1 from the JIT; 0 for an artifact: none in this process) */
+    double compile_ms;             /* wall time of the whole compile */
+    lj_compile_times times;        /* compile_ms by stage */
 } lj_code;
+/* Copies t into st's stage fields (frontend_ms .. jit_ms). */
+static inline void lj_stats_set_times(lorajit_stats *st, const lj_compile_times *t) {
+    st->frontend_ms = t->frontend;
+    st->plan_ms = t->plan;
+    st->codegen_ms = t->codegen;
+    st->optimize_ms = t->optimize;
+    st->jit_ms = t->jit;
+}
 /* An empty handle whose error can be set. Caller owns the result; free with
  * lorajit_engine_free(). NULL when out of memory (or out of thread keys). */
 lorajit_engine *lj_engine_alloc(void);

@@ -3,8 +3,8 @@
  * Recipe for a new op: add its line to ir/ops.h, then a case in op_test() below
  * (the switch has no default, so the build fails until you do) and a test_* that
  * builds  tokens -> embed -> <your op> -> matmul -> output  and a reference.
- * Every graph is compiled through the real pipeline pieces (ir_verify, ir_plan,
- * cg_module_build, cg_optimize, jit_session_open) and run at T = 1 (the sgemv
+ * Every graph is compiled through the real pipeline (ir_verify, ir_plan, then
+ * pipeline_code_build: codegen, default<O3>, LLJIT) and run at T = 1 (the sgemv
  * path), T = 5 (the generated small-batch matmul) and T = 12 (sgemm); with F32,
  * F16 and BF16 weights (16-bit: the generated loop up to 8 rows, widened blocks
  * for sgemm above). Tolerance: |got - want| <= 1e-4 + 1e-4 |want|. */
@@ -62,25 +62,12 @@ static bool run(optest *t, const int32_t *tokens, int n, bool split, float *logi
         CHECK(0, "graph rejected: %s", g->msg);
         return false;
     }
-    LLVMTargetMachineRef tm;
-    CHECK(cg_host_target(&tm, &err) == LORAJIT_OK, "%s", err.msg);
-    LLVMOrcThreadSafeContextRef ts = LLVMOrcCreateNewThreadSafeContext();
-    LLVMContextRef llctx = LLVMOrcThreadSafeContextGetContext(ts);
-    LLVMModuleRef mod = LLVMModuleCreateWithNameInContext("t", llctx);
-    bool ok = cg_module_build(g, llctx, mod, &err) == LORAJIT_OK && cg_optimize(mod, tm, &err) == LORAJIT_OK;
-    LLVMDisposeTargetMachine(tm);
-    CHECK(ok, "codegen: %s", err.msg);
-    if (!ok) {
-        LLVMDisposeModule(mod);
-        LLVMOrcDisposeThreadSafeContext(ts);
+    pipeline_code code;
+    if (pipeline_code_build(g, &(pipeline_target){0}, &code, &err) != LORAJIT_OK) { /* JIT for this host */
+        CHECK(0, "codegen/jit: %s", err.msg);
         return false;
     }
-    jit_session *js;
-    lj_forward_fn fwd;
-    if (jit_session_open(ts, mod, &js, &fwd, NULL, &err) != LORAJIT_OK) {
-        CHECK(0, "jit: %s", err.msg);
-        return false;
-    }
+    lj_forward_fn fwd = code.forward;
     size_t scratch_n = (size_t)(g->scratch_per_token * SEQ + g->scratch_fixed);
     float *scratch = calloc(scratch_n, sizeof(float));
     float *kc = calloc(SEQ * KVD, sizeof(float)), *vc = calloc(SEQ * KVD, sizeof(float));
@@ -98,7 +85,7 @@ static bool run(optest *t, const int32_t *tokens, int n, bool split, float *logi
     free(scratch);
     free(kc);
     free(vc);
-    jit_session_free(js);
+    pipeline_code_free(&code);
     return true;
 }
 

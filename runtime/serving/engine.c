@@ -300,6 +300,7 @@ lorajit_status lorajit_get_stats(const lorajit_engine *e, lorajit_stats *st) {
         .prefill_ms = (double)atomic_load(&m->n.prefill_ns) / 1e6,
         .decode_ms = (double)atomic_load(&m->n.decode_ns) / 1e6,
     };
+    lj_stats_set_times(st, &e->code.times);
     lj_snapshot_release(&m->serve, v);
     return LORAJIT_OK;
 }

@@ -233,4 +233,9 @@ int32_t lj_argmax(const float *x, int n);
 int32_t lj_sample(float *logits, const lorajit_sampling *s, const int32_t *hist, int n_hist,
                   lj_rng *rng, lj_sample_work *w);
 
+/* ---- bench_hook.c: slot writes from memory for `lorajit bench` ----
+ * Declared in bench_hook.h, a header of its own, so that bench/ sees nothing else
+ * of the runtime (the one documented exception to bench/ using lorajit.h only). */
+#include "bench_hook.h"
+
 #endif /* LORAJIT_SERVING_H */

@@ -1,0 +1,152 @@
+/* bench_util.c — what every part of `lorajit bench` leans on, calling nothing else
+ * of bench/: failing (a CLI: print and exit 1), formatting paths, the clock and the
+ * progress line, timing jobs round-robin into bench_stats (median, min, max), the
+ * stats as JSON, and making models and adapters with lorajit_gen (reused when their
+ * stamp matches). Inputs and outputs are each function's own; no figures here. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "bench.h"
+
+void bench_die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("\nlorajit bench: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(1);
+}
+
+void bench_fmt(char *buf, size_t cap, const char *f, ...) {
+    va_list ap;
+    va_start(ap, f);
+    int n = vsnprintf(buf, cap, f, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= cap) bench_die("path or command too long: %.80s...", buf);
+}
+
+void bench_must(lorajit_status st, lorajit_engine *e, const char *what) {
+    if (st != LORAJIT_OK) bench_die("%s: %s: %s", what, lorajit_status_str(st), lorajit_errmsg(e));
+}
+
+double bench_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* The progress line's state: one CLI run, one line (set by bench_progress_start). */
+static int progress_step, progress_total;
+static double progress_t0;
+
+void bench_progress_start(int total) {
+    progress_step = 0;
+    progress_total = total;
+    progress_t0 = bench_now_ms();
+}
+
+double bench_elapsed_s(void) { return (bench_now_ms() - progress_t0) / 1e3; }
+
+void bench_progress(const char *fmt, ...) {
+    char what[160];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    bool tty = isatty(2);
+    fprintf(stderr, "%s[%3d/%d %5.1fs] %-70s%s", tty ? "\r" : "", ++progress_step, progress_total,
+            bench_elapsed_s(), what, tty ? "" : "\n");
+    fflush(stderr);
+}
+
+void bench_mkdirs(const char *path) {
+    char p[PATH_MAX];
+    bench_fmt(p, sizeof p, "%s", path);
+    for (char *s = p + 1; *s; s++)
+        if (*s == '/') {
+            *s = '\0';
+            mkdir(p, 0755);
+            *s = '/';
+        }
+    if (mkdir(p, 0755) != 0 && errno != EEXIST) bench_die("cannot create %s: %s", p, strerror(errno));
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+bench_stat bench_stat_of(double *ms, int reps) {
+    qsort(ms, (size_t)reps, sizeof *ms, cmp_double);
+    return (bench_stat){reps % 2 ? ms[reps / 2] : 0.5 * (ms[reps / 2 - 1] + ms[reps / 2]), ms[0],
+                        ms[reps - 1], reps};
+}
+
+void bench_measure_jobs(bench_job *jobs, int n, int reps) {
+    double *ms = calloc((size_t)n * (size_t)reps, sizeof *ms);
+    if (!ms) bench_die("out of memory");
+    for (int round = -1; round < reps; round++)
+        for (int j = 0; j < n; j++) {
+            bench_job *b = &jobs[j];
+            if (b->prep) b->prep(b->arg);
+            double t0 = bench_now_ms();
+            b->run(b->arg);
+            double t = bench_now_ms() - t0;
+            if (b->undo) b->undo(b->arg);
+            if (round >= 0) ms[(size_t)j * (size_t)reps + (size_t)round] = t;
+        }
+    for (int j = 0; j < n; j++) *jobs[j].out = bench_stat_of(ms + (size_t)j * (size_t)reps, reps);
+    free(ms);
+}
+
+cJSON *bench_stat_json(bench_stat s) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "median", s.median);
+    cJSON_AddNumberToObject(o, "min", s.min);
+    cJSON_AddNumberToObject(o, "max", s.max);
+    cJSON_AddNumberToObject(o, "reps", s.reps);
+    return o;
+}
+
+bool bench_generate(const char *exe_dir, const char *kind, const char *dir, const char *args) {
+    char stamp[PATH_MAX + 16], cmd[8192], have[2048] = "";
+    bench_fmt(stamp, sizeof stamp, "%s/.stamp", dir);
+    FILE *f = fopen(stamp, "r");
+    if (f) {
+        size_t n = fread(have, 1, sizeof have - 1, f);
+        have[n] = '\0';
+        fclose(f);
+        if (strcmp(have, args) == 0) return false;
+    }
+    bench_fmt(cmd, sizeof cmd, "'%s/lorajit_gen' %s '%s' %s >/dev/null", exe_dir, kind, dir, args);
+    if (system(cmd) != 0) bench_die("generation failed: %s", cmd);
+    f = fopen(stamp, "w");
+    if (!f) bench_die("cannot write %s", stamp);
+    fputs(args, f);
+    fclose(f);
+    return true;
+}
+
+char *bench_read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    long n = -1;
+    if (f && fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+        (buf = malloc((size_t)n + 1)) && fread(buf, 1, (size_t)n, f) == (size_t)n) {
+        buf[n] = '\0';
+        fclose(f);
+        if (len) *len = (size_t)n;
+        return buf;
+    }
+    bench_die("cannot read %s: %s", path, strerror(errno));
+}
