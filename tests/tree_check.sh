@@ -3,7 +3,8 @@
 #  1. no .c or .h file of ours over 600 lines;
 #  2. the rooms include only what their layering allows: ir/ nothing outside ir/,
 #     runtime/formats/ no threads, no engine, no LLVM; runtime/ no compiler/ or
-#     LLVM; examples/ only include/ (and their own headers);
+#     LLVM; examples/ only include/ (and their own headers); bench/ only include/
+#     and the one documented hook (runtime/serving/bench_hook.h);
 #  3. no cycle among the object files' calls (file A calls B and B calls A, or a
 #     longer ring), found with tsort over nm's defined/undefined symbols. The one
 #     allowed pair is ir/graph.c <-> ir/verify.c: a builder checks each node as it
@@ -33,7 +34,8 @@ check_room "ir/*.c ir/*.h" '^(<[a-z/]+\.h>|"(ir|ops|lorajit)\.h")$'
 check_room "runtime/formats/*.c runtime/formats/*.h runtime/ctx.h" \
   '^(<(assert|ctype|dirent|errno|fcntl|float|inttypes|limits|math|regex|stdarg|stdbool|stddef|stdint|stdio|stdlib|string|strings|time|unistd|sys/mman|sys/stat|sys/types|cjson/cJSON)\.h>|"(formats|ctx|lorajit)\.h")$'
 check_room "runtime/serving/*.c runtime/serving/*.h runtime/code.h" \
-  '^(<[a-z0-9_/]+\.h>|"(serving|engine|code|formats|ctx|lorajit)\.h")$'
+  '^(<[a-z0-9_/]+\.h>|"(serving|engine|code|formats|ctx|lorajit|bench_hook)\.h")$'
+check_room "bench/*.c bench/*.h" '^(<[a-zA-Z0-9_/-]+\.h>|"(lorajit|bench|bench_hook)\.h")$' # public API + the one hook
 grep -rlE 'llvm-c/|LLVM[A-Za-z]*Ref' ir runtime include >/dev/null && bad "LLVM named in ir/, runtime/ or include/"
 for f in examples/*.c examples/*.h; do
   while read -r inc; do
