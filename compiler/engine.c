@@ -28,6 +28,7 @@ static lj_compile_times stage_times(const pipeline_ir *ir, const pipeline_code *
 }
 
 static void release_jit(void *owner) { jit_session_free(owner); }
+static int64_t jit_compiles(const void *owner) { return jit_session_compiles(owner); }
 
 lorajit_status lorajit_engine_open(lorajit_engine **out, const char *model_dir, const lorajit_options *opts) {
     if (!out) return LORAJIT_E_ARG;
@@ -45,7 +46,7 @@ lorajit_status lorajit_engine_open(lorajit_engine **out, const char *model_dir, 
         return st;
     }
     lj_code code = {.forward = c.forward, .decode = c.decode, .owner = c.jit, .release = release_jit,
-                    .ir_text = ir.ir_text, .compiles = c.compiles, .compile_ms = now_ms() - t0,
+                    .ir_text = ir.ir_text, .compiles = jit_compiles, .compile_ms = now_ms() - t0,
                     .times = stage_times(&ir, &c)};
     lj_layout *L = ir.L;
     ir.ir_text = NULL, ir.L = NULL, c.jit = NULL; /* moved into code and L */

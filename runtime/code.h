@@ -26,8 +26,10 @@ typedef struct lj_code {
     void *owner;                   /* e.g. the JIT session */
     void (*release)(void *owner);  /* frees owner; called once by the engine */
     char *ir_text;                 /* malloc'd text of the IR, for lorajit_engine_print_ir; may be NULL */
-    int64_t compiles;              /* machine-code generations counted while making this code
-                                      (1 from the JIT; 0 for an artifact: none in this process) */
+    /* Machine-code generations of this code so far, counted where they happen (the
+     * JIT's object layer), read live by lorajit_get_stats with owner; NULL: none in
+     * this process (an artifact was compiled ahead of time). */
+    int64_t (*compiles)(const void *owner);
     double compile_ms;             /* wall time of the whole compile */
     lj_compile_times times;        /* compile_ms by stage */
 } lj_code;

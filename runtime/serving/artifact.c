@@ -204,6 +204,5 @@ lorajit_status lorajit_engine_open_artifact(lorajit_engine **out, const char *ar
     lj_layout *L = m.L;
     m.L = NULL;
     lj_manifest_clear(&m);
-    code.compiles = 0; /* compiled ahead of time, not in this process */
     return lj_engine_start(e, model_dir, L, code); /* ownership of L, code -> engine */
 }

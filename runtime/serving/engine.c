@@ -285,7 +285,7 @@ lorajit_status lorajit_get_stats(const lorajit_engine *e, lorajit_stats *st) {
     lorajit_engine *m = (lorajit_engine *)e; /* its locks and counters change */
     lj_snapshot *v = lj_snapshot_acquire(&m->serve);
     *st = (lorajit_stats){
-        .compiles = e->code.compiles,
+        .compiles = e->code.compiles ? e->code.compiles(e->code.owner) : 0,
         .loads = atomic_load(&m->n.loads),
         .hotswaps = atomic_load(&m->n.hotswaps),
         .deletes = atomic_load(&m->n.deletes),
