@@ -4,7 +4,7 @@
  *                     lj_code_hash added as constant globals
  *   aot_link_library: liblorajit_model.so, linked by the system C compiler (cc)
  *   aot_write_header: model.h, the entry points' declarations
- * The manifest (runtime/manifest.c) is written last, by the pipeline, so a folder
+ * The manifest (runtime/formats/manifest.c) is written last, by the pipeline, so a folder
  * whose compilation failed half-way holds no manifest and cannot be opened. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE

@@ -1,4 +1,4 @@
-/* test_rt_pool.c — runtime/pool.c: every unit of a parallel loop runs exactly once,
+/* test_rt_pool.c — runtime/serving/pool.c: every unit of a parallel loop runs exactly once,
  * on the caller and the helpers, for every split (n below, at and above the thread
  * count); two threads that run loops on one pool at once both finish with every
  * unit done (one of them runs its loop alone); a pool of one thread and a NULL pool

@@ -8,7 +8,8 @@
 #  3. no cycle among the object files' calls (file A calls B and B calls A, or a
 #     longer ring), found with tsort over nm's defined/undefined symbols. The one
 #     allowed pair is ir/graph.c <-> ir/verify.c: a builder checks each node as it
-#     is added (ir_check_node) and the verifier re-runs those checks over the graph.
+#     is added (ir_check_node) and the verifier re-runs those checks over the graph;
+#  4. every non-static function is declared in its room's header (style habit 13).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${1:?usage: tree_check.sh BUILD_DIR}"
@@ -63,6 +64,17 @@ if ! tsort "$pairs" > /dev/null 2> "$pairs.d"; then
   bad "call cycle among files: $(grep -v 'input contains a loop' "$pairs.d" | sed 's/^tsort: //' | tr '\n' ' ')"
 fi
 [ -s "$pairs" ] || bad "no call edges found under $build (not built?)"
+
+# 4. every non-static function of a room is declared in that room's headers
+for d in ir compiler runtime/formats runtime/serving; do
+  for f in "$d"/*.c; do
+    o=$(find "$build/CMakeFiles" -path "*/$f.o" | head -n 1)
+    [ -n "$o" ] || { bad "$f: no object under $build"; continue; }
+    for sym in $(nm --defined-only "$o" | awk '$2 == "T" {print $3}'); do
+      grep -qw "$sym" "$d"/*.h runtime/*.h include/lorajit.h || bad "$f: $sym is not in a header of $d"
+    done
+  done
+done
 
 [ "$fail" = 0 ] && echo "tree_check: sizes, includes and call graph OK ($(wc -l < "$pairs") file-to-file call edges)"
 exit "$fail"
