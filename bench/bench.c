@@ -275,7 +275,8 @@ static void bench_swaps(bench_result *r, const bench_opts *o, lorajit_engine *e,
 // ----------------------------------------------------------------------------
 // main
 
-static void usage(void) {
+/* The usage: on stdout with status 0 when asked for (--help), else on stderr with 2. */
+static void usage(int asked) {
     fputs("usage: lorajit bench [--quick] [--out DIR] [--work DIR] [--threads N] [--no-peer]\n"
           "                     [--no-plots] [--python PATH] [--peer PATH] [--decode-layers N]\n"
           "                     [--decode-dtype bf16|f16|f32]\n"
@@ -286,8 +287,8 @@ static void usage(void) {
           "  --no-peer   skip PyTorch; --python (default /usr/bin/python3), --peer peer_torch.py\n"
           "  --decode-layers N  layers of the TinyLlama-shaped decode model (default 22)\n"
           "  --decode-dtype T   its weights' dtype (default bf16, as TinyLlama ships)\n",
-          stderr);
-    exit(2);
+          asked ? stdout : stderr);
+    exit(asked ? 0 : 2);
 }
 
 static void parse_args(int argc, char **argv, bench_opts *o) {
@@ -304,7 +305,8 @@ static void parse_args(int argc, char **argv, bench_opts *o) {
     o->decode_dtype = "bf16";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--quick")) o->quick = true;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) usage(1);
+        else if (!strcmp(a, "--quick")) o->quick = true;
         else if (!strcmp(a, "--no-peer")) o->no_peer = true;
         else if (!strcmp(a, "--no-plots")) o->no_plots = true;
         else if (!strcmp(a, "--out") && v) bench_fmt(o->out, sizeof o->out, "%s", argv[++i]);
@@ -314,10 +316,10 @@ static void parse_args(int argc, char **argv, bench_opts *o) {
         else if (!strcmp(a, "--threads") && v) o->threads = atoi(argv[++i]);
         else if (!strcmp(a, "--decode-layers") && v) o->decode_layers = atoi(argv[++i]);
         else if (!strcmp(a, "--decode-dtype") && v) o->decode_dtype = argv[++i];
-        else usage();
+        else usage(0);
     }
     if (strcmp(o->decode_dtype, "bf16") && strcmp(o->decode_dtype, "f16") && strcmp(o->decode_dtype, "f32"))
-        usage();
+        usage(0);
     if (!o->work[0]) bench_fmt(o->work, sizeof o->work, "%s/bench-work", exe);
     bench_mkdirs(o->out);
     bench_mkdirs(o->work);

@@ -1,6 +1,6 @@
 /* cli.h — what the `lorajit` command's files share (lorajit_cli.c, cli_*.c):
  * the common options (--model and the schema options), opening an engine with
- * them, usage, a clock. Uses only lorajit.h and libc. */
+ * them, usage and help, progress lines, a clock. Uses only lorajit.h and libc. */
 #ifndef LORAJIT_CLI_H
 #define LORAJIT_CLI_H
 
@@ -11,17 +11,34 @@ typedef struct cli_common {
     const char *model;
     const char *artifact;  /* --artifact DIR: open this artifact (lorajit compile) instead of compiling */
     lorajit_options opts;
+    int progress;          /* --progress 1, --no-progress -1, else 0: on when stderr is a terminal */
 } cli_common;
 
 /* Consumes argv[*i] (and its value) when it is a common option: 1 taken, 0 not
  * a common option, -1 usage error. */
 int take_common(int argc, char **argv, int *i, cli_common *c);
-/* Opens the engine or prints why it could not (caller exits 1). Caller owns the
- * result; free with lorajit_engine_free(). */
+/* Checks the common options' files (--schema a regular file): 0, else prints why
+ * and returns -1 (caller exits 1). */
+int check_common(const cli_common *c);
+/* Checks them, then opens the engine (with a progress line) or prints why it could
+ * not (caller exits 1). Caller owns the result; free with lorajit_engine_free(). */
 lorajit_engine *open_engine(const cli_common *c);
-int usage(void); /* prints the usage text to stderr; returns 2 */
+/* Loads every "NAME=DIR" of adapters[0..n) (a progress line each); prints why one
+ * failed ("lorajit VERB: load NAME: ...") and returns -1. */
+int load_adapters(const cli_common *c, lorajit_engine *e, const char *verb, const char *const *adapters, int n);
 double now_ms(void);
 void print_stats(lorajit_engine *e); /* the engine's counters, one line each, to stdout */
+
+/* ---- cli_text.c ---- */
+int usage(void);             /* prints every verb's usage to stderr; returns 2 */
+int help(const char *verb);  /* prints verb's usage (NULL: every verb's) to stdout; returns 0 */
+int is_help(const char *arg); /* "--help" or "-h" */
+/* Progress lines on stderr, when progress_on(c): progress_begin prints
+ * "lorajit: <what> ..." and returns the time; progress_end ends the line with
+ * " done in X ms" (ok) or " failed". */
+int progress_on(const cli_common *c);
+double progress_begin(const cli_common *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void progress_end(const cli_common *c, double t0, int ok);
 
 /* ---- cli_compile.c ---- */
 /* `lorajit compile ...`: exit status 0, 1 (a failure) or 2 (usage). */

@@ -28,6 +28,7 @@ int cmd_compile(int argc, char **argv) {
         if (k < 0) return usage();
         if (k) continue;
         const char *a = argv[i];
+        if (is_help(a)) return help("compile");
         if (strcmp(a, "-o") && strcmp(a, "--out") && strcmp(a, "--target-cpu")) {
             fprintf(stderr, "lorajit compile: unknown argument '%s'\n", a);
             return usage();
@@ -40,10 +41,12 @@ int cmd_compile(int argc, char **argv) {
         fprintf(stderr, "lorajit compile: --model and -o OUT are required (and --artifact makes no sense here)\n");
         return usage();
     }
+    if (check_common(&c)) return 1;
     char msg[1024];
-    double t0 = now_ms();
+    double t0 = progress_begin(&c, "compiling model %s for CPU %s into %s", c.model, cpu, out);
     lorajit_status s = lorajit_compile_artifact(c.model, &c.opts, cpu, out, msg, sizeof msg);
     double ms = now_ms() - t0;
+    progress_end(&c, t0, s == LORAJIT_OK);
     if (s != LORAJIT_OK) {
         fprintf(stderr, "lorajit compile: %s (%s)\n", msg, lorajit_status_str(s));
         return 1;

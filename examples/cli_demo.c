@@ -236,6 +236,7 @@ int cmd_demo(int argc, char **argv) {
     const char *model = NULL;
     long cycles = 200;
     for (int i = 2; i < argc; i++) {
+        if (is_help(argv[i])) return help("demo");
         if (i + 1 < argc && !strcmp(argv[i], "--model")) model = argv[++i];
         else if (i + 1 < argc && !strcmp(argv[i], "--cycles")) {
             if (parse_int(argv[++i], 1, 100000000, &cycles)) {

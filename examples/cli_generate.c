@@ -12,8 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "cli_file.h"
 
 #define DEFAULT_MAX_NEW 16
 
@@ -60,12 +62,13 @@ static int gen_add(cli_gen *g, const char *adapter, int32_t *prompt, int n_promp
 
 /* Reads the batch file: ADAPTER|- PROMPT [MAX_NEW] a line, '#' comments. */
 static int read_batch(const char *path, int max_new, cli_gen *g) {
-    FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
+    char why[4400];
+    FILE *f = cli_open_read("--batch", path, 1, why, sizeof why);
     if (!f) {
-        fprintf(stderr, "lorajit generate: cannot open %s: %s\n", path, strerror(errno));
+        fprintf(stderr, "lorajit generate: %s\n", why);
         return -1;
     }
-    char *line = NULL, why[512];
+    char *line = NULL;
     size_t cap = 0;
     long lineno = 0;
     int rc = 0;
@@ -89,6 +92,10 @@ static int read_batch(const char *path, int max_new, cli_gen *g) {
         }
         if (rc) fprintf(stderr, "lorajit generate: %s: line %ld: %s\n", path, lineno, why);
     }
+    if (rc == 0 && ferror(f)) {
+        fprintf(stderr, "lorajit generate: %s: read error after line %ld\n", path, lineno);
+        rc = -1;
+    }
     free(line);
     if (f != stdin) fclose(f);
     if (rc == 0 && g->n == 0) {
@@ -98,11 +105,15 @@ static int read_batch(const char *path, int max_new, cli_gen *g) {
     return rc;
 }
 
-/* on_token: the ids of one request comma-separated on a line, or "REQUEST: ID" lines. */
+/* on_token: the ids of one request comma-separated on a line, or "REQUEST: ID" lines;
+ * and the token counter on stderr. */
 typedef struct printer {
     int batch;        /* more than one request */
     int base;         /* index of the first request of this lorajit_generate call */
     int printed;      /* ids printed (single request) */
+    int counter;      /* 0 none; 1 one line rewritten ('\r': stderr a terminal, stdout not);
+                         2 a line at every tenth of the total (stderr not a terminal) */
+    int count, total; /* tokens so far, at most (the sum of max_new) */
 } printer;
 
 static void print_token(void *user, int request, int32_t token) {
@@ -110,6 +121,10 @@ static void print_token(void *user, int request, int32_t token) {
     if (p->batch) printf("%d: %d\n", p->base + request, (int)token);
     else printf("%s%d", p->printed++ ? "," : "", (int)token);
     fflush(stdout);
+    p->count++;
+    if (p->counter == 1 || (p->counter == 2 && p->count * 10 / p->total != (p->count - 1) * 10 / p->total))
+        fprintf(stderr, "%slorajit: generate: %d/%d tokens%s", p->counter == 1 ? "\r" : "", p->count, p->total,
+                p->counter == 1 ? "" : "\n");
 }
 
 static int parse_float(const char *s, float *out) {
@@ -153,25 +168,16 @@ static int take_sampling(int argc, char **argv, int *i, lorajit_sampling *s, lon
     return bad ? -1 : 1;
 }
 
-/* Loads every --adapter NAME=DIR. */
-static int load_adapters(lorajit_engine *e, char **adapters, int n) {
-    for (int i = 0; i < n; i++) {
-        char name[256];
-        const char *eq = strchr(adapters[i], '=');
-        snprintf(name, sizeof name, "%.*s", (int)(eq - adapters[i]), adapters[i]);
-        if (lorajit_load_adapter(e, name, eq + 1) != LORAJIT_OK) {
-            fprintf(stderr, "lorajit generate: load %s: %s\n", name, lorajit_errmsg(e));
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* Runs g's requests in calls of at most batch requests; prints as it goes. */
-static int run_requests(lorajit_engine *e, cli_gen *g, int batch, const lorajit_sampling *s) {
+/* Runs g's requests in calls of at most batch requests; prints as it goes (the
+ * token counter too when progress_on(c)). */
+static int run_requests(const cli_common *c, lorajit_engine *e, cli_gen *g, int batch, const lorajit_sampling *s) {
     lorajit_request *r = malloc(sizeof *r * (size_t)batch);
     if (!r) return -1;
     printer p = {.batch = g->n > 1};
+    /* both on one terminal: the ids on stdout already show the progress */
+    if (progress_on(c)) p.counter = !isatty(2) ? 2 : !isatty(1) ? 1 : 0;
+    for (int i = 0; i < g->n; i++) p.total += g->reqs[i].max_new;
+    double t0 = now_ms();
     int rc = 0;
     for (int base = 0; base < g->n && rc == 0; base += batch) {
         int n = g->n - base < batch ? g->n - base : batch;
@@ -187,6 +193,10 @@ static int run_requests(lorajit_engine *e, cli_gen *g, int batch, const lorajit_
         }
         for (int i = 0; i < n; i++) g->reqs[base + i].n_out = r[i].n_out;
     }
+    if (p.counter == 1) fputc('\n', stderr);
+    if (progress_on(c))
+        fprintf(stderr, "lorajit: generate: %d tokens for %d request%s in %.1f ms%s\n", p.count, g->n,
+                g->n > 1 ? "s" : "", now_ms() - t0, rc ? " (failed)" : "");
     if (!p.batch && rc == 0) printf("\n");
     for (int i = 0; p.batch && rc == 0 && i < g->n; i++) {
         printf("request %d (%s):", i, g->reqs[i].adapter ? g->reqs[i].adapter : "-");
@@ -204,7 +214,7 @@ static void print_rate(const char *what, int64_t tokens, double ms) {
 
 int cmd_generate(int argc, char **argv) {
     cli_common c = {0};
-    char *adapters[64];
+    const char *adapters[64];
     int n_adapters = 0;
     const char *prompt_arg = NULL, *use = NULL, *batch_path = NULL;
     long max_new = DEFAULT_MAX_NEW;
@@ -216,6 +226,7 @@ int cmd_generate(int argc, char **argv) {
         if (k < 0) return usage();
         if (k) continue;
         const char *a = argv[i];
+        if (is_help(a)) return help("generate");
         int known = !strcmp(a, "--adapter") || !strcmp(a, "--prompt") || !strcmp(a, "--use") || !strcmp(a, "--batch");
         if (!known) { fprintf(stderr, "lorajit generate: unknown argument '%s'\n", a); return usage(); }
         if (i + 1 >= argc) { fprintf(stderr, "lorajit generate: %s needs a value\n", a); return usage(); }
@@ -251,10 +262,10 @@ int cmd_generate(int argc, char **argv) {
     }
     /* the whole batch at once; an artifact's max_batch was fixed when it was compiled */
     if (!c.opts.max_batch && !c.artifact) c.opts.max_batch = g.n < 64 ? g.n : 64;
-    if (!(e = open_engine(&c)) || load_adapters(e, adapters, n_adapters)) goto done;
+    if (!(e = open_engine(&c)) || load_adapters(&c, e, "generate", adapters, n_adapters)) goto done;
     lorajit_stats before, after;
     lorajit_get_stats(e, &before);
-    if (run_requests(e, &g, lorajit_max_batch(e), &s)) goto done;
+    if (run_requests(&c, e, &g, lorajit_max_batch(e), &s)) goto done;
     lorajit_get_stats(e, &after);
     print_rate("prefill", after.prefill_tokens - before.prefill_tokens, after.prefill_ms - before.prefill_ms);
     printf("; ");
@@ -276,15 +287,16 @@ int script_generate(lorajit_engine *e, const script_cmd *c, char *why, size_t wh
         free(out);
         return -1;
     }
-    FILE *f = fopen(c->path, "w");
-    int ok = f != NULL;
+    FILE *f = cli_open_write("generate OUTFILE", c->path, why, whylen);
+    if (!f) { free(out); return -1; }
+    int ok = 1;
     for (int i = 0; ok && i < r.n_out; i++) ok = fprintf(f, "%s%d", i ? "," : "", (int)out[i]) > 0;
     if (ok) ok = fputc('\n', f) != EOF;
     int err = errno;
-    if (f && fclose(f) != 0) ok = 0;
+    if (fclose(f) != 0 && ok) ok = 0, err = errno;
     free(out);
     if (!ok) {
-        snprintf(why, whylen, "cannot write %s: %s", c->path, strerror(err ? err : EIO));
+        snprintf(why, whylen, "generate OUTFILE %s: cannot write: %s", c->path, strerror(err ? err : EIO));
         return -1;
     }
     return 0;

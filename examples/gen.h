@@ -52,6 +52,9 @@ void json_num(FILE *f, double v, int as_int);
 int cmp_tensor_ptr(const void *a, const void *b);
 /* Writes ts[0..n) (borrowed, sorted here by name) as dir/file in dt; returns its data bytes. */
 int64_t write_safetensors(const char *dir, const char *file, gen_tensor **ts, int n, gen_dtype dt);
+/* The usage of which ("model", "adapter", NULL: both): on stdout with status 0 when
+ * asked for (--help), else on stderr with status 2. Does not return. */
+void gen_usage(const char *which, int asked) __attribute__((noreturn));
 int cmd_model(int argc, char **argv);   /* gen_model.c */
 int cmd_adapter(int argc, char **argv); /* gen_adapter.c */
 

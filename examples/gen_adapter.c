@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 
 
+#include "cli_file.h"
 #include "gen.h"
 
 // ----------------------------------------------------------------------------
@@ -152,10 +153,10 @@ static void write_adapter_config(const char *dir, const adapter_cfg *a) {
 }
 
 static char *read_text(const char *dir, const char *name) {
-    char path[4096];
+    char path[4096], why[8400];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "rb");
-    if (!f) die("cannot read %s: %s", path, strerror(errno));
+    FILE *f = cli_open_read("--model", path, 0, why, sizeof why);
+    if (!f) die("%s", why);
     fseek(f, 0, SEEK_END);
     long n = ftell(f);
     fseek(f, 0, SEEK_SET);
@@ -186,6 +187,8 @@ static void pattern_list_free(pattern_list *p) {
 }
 
 int cmd_adapter(int argc, char **argv) {
+    for (int i = 0; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) gen_usage("adapter", 1);
     if (argc < 1 || argv[0][0] == '-') die("adapter: missing OUTDIR");
     const char *dir = argv[0], *targets = "q_proj,v_proj", *layers = NULL;
     adapter_cfg a = {.r = 8, .alpha = 16, .std = 0.05, .seed = 1, .dtype = DT_F32};
@@ -260,7 +263,9 @@ int cmd_adapter(int argc, char **argv) {
     write_adapter_config(dir, &a);
     gen_tensor **ts = xcalloc((size_t)l.n, sizeof *ts);
     for (int i = 0; i < l.n; i++) ts[i] = &l.t[i];
-    write_safetensors(dir, "adapter_model.safetensors", ts, l.n, a.dtype);
+    int64_t bytes = write_safetensors(dir, "adapter_model.safetensors", ts, l.n, a.dtype);
+    printf("lorajit_gen: wrote %s: adapter_config.json, adapter_model.safetensors (%d tensors, %lld bytes of %s)\n",
+           dir, l.n, (long long)bytes, dtype_st_name(a.dtype));
     free(ts);
     tensor_list_free(&l);
     for (int i = 0; i < a.n_targets; i++) free(a.targets[i]);

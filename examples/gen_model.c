@@ -88,14 +88,15 @@ static void build_model_tensors(tensor_list *l, const model_cfg *c) {
     if (!c->tied) tensor_add(l, "lm_head.weight", 2, c->vocab_size, c->dim, c->seed, 0, s);
 }
 
-/* Splits the tensors, in model order, into c->shards files of about equal size. */
-static void write_model_weights(const char *dir, tensor_list *l, const model_cfg *c) {
+/* Splits the tensors, in model order, into c->shards files of about equal size.
+ * Returns the bytes of tensor data written. */
+static int64_t write_model_weights(const char *dir, tensor_list *l, const model_cfg *c) {
     gen_tensor **ts = xcalloc((size_t)l->n, sizeof *ts);
     if (c->shards == 1) {
         for (int i = 0; i < l->n; i++) ts[i] = &l->t[i];
-        write_safetensors(dir, "model.safetensors", ts, l->n, c->dtype);
+        int64_t bytes = write_safetensors(dir, "model.safetensors", ts, l->n, c->dtype);
         free(ts);
-        return;
+        return bytes;
     }
     if (c->shards > l->n) die("--shards %d: the model has only %d tensors", c->shards, l->n);
     int64_t total = 0, done = 0;
@@ -129,9 +130,12 @@ static void write_model_weights(const char *dir, tensor_list *l, const model_cfg
     free(files);
     free(shard_of);
     free(ts);
+    return total;
 }
 
 int cmd_model(int argc, char **argv) {
+    for (int i = 0; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) gen_usage("model", 1);
     if (argc < 1 || argv[0][0] == '-') die("model: missing OUTDIR");
     const char *dir = argv[0];
     model_cfg c = {.dim = 64, .hidden_dim = 160, .n_layers = 2, .n_heads = 4, .n_kv_heads = 2,
@@ -170,7 +174,14 @@ int cmd_model(int argc, char **argv) {
     write_model_config(dir, &c);
     tensor_list l = {0};
     build_model_tensors(&l, &c);
-    write_model_weights(dir, &l, &c);
+    int64_t bytes = write_model_weights(dir, &l, &c);
+    if (c.shards == 1)
+        printf("lorajit_gen: wrote %s: config.json, model.safetensors (%d tensors, %lld bytes of %s)\n", dir, l.n,
+               (long long)bytes, dtype_st_name(c.dtype));
+    else
+        printf("lorajit_gen: wrote %s: config.json, %d shards model-*-of-%05d.safetensors, "
+               "model.safetensors.index.json (%d tensors, %lld bytes of %s)\n",
+               dir, c.shards, c.shards, l.n, (long long)bytes, dtype_st_name(c.dtype));
     tensor_list_free(&l);
     return 0;
 }
@@ -178,22 +189,26 @@ int cmd_model(int argc, char **argv) {
 // ----------------------------------------------------------------------------
 // main
 
-static void usage(void) {
-    fputs("usage:\n"
-          "  lorajit_gen model OUTDIR [--dim 64] [--hidden 160] [--layers 2] [--heads 4] [--kv-heads 2]\n"
-          "      [--head-dim N] [--vocab 256] [--max-pos 128] [--tied] [--attention-bias] [--mlp-bias]\n"
-          "      [--rope-theta 10000] [--rms-eps 1e-5] [--dtype f32|f16|bf16] [--shards N] [--seed S] [--std 0.08]\n"
-          "  lorajit_gen adapter OUTDIR --model MODELDIR [--r 8] [--alpha 16]\n"
-          "      [--targets q_proj,v_proj | --target-regex REGEX] [--rslora] [--rank-pattern KEY=R,...]\n"
-          "      [--alpha-pattern KEY=A,...] [--layers 0,1] [--dtype f32|f16|bf16] [--seed S] [--std 0.05]\n",
-          stderr);
-    exit(2);
+static const char model_usage[] =
+    "  lorajit_gen model OUTDIR [--dim 64] [--hidden 160] [--layers 2] [--heads 4] [--kv-heads 2]\n"
+    "      [--head-dim N] [--vocab 256] [--max-pos 128] [--tied] [--attention-bias] [--mlp-bias]\n"
+    "      [--rope-theta 10000] [--rms-eps 1e-5] [--dtype f32|f16|bf16] [--shards N] [--seed S] [--std 0.08]\n";
+static const char adapter_usage[] =
+    "  lorajit_gen adapter OUTDIR --model MODELDIR [--r 8] [--alpha 16]\n"
+    "      [--targets q_proj,v_proj | --target-regex REGEX] [--rslora] [--rank-pattern KEY=R,...]\n"
+    "      [--alpha-pattern KEY=A,...] [--layers 0,1] [--dtype f32|f16|bf16] [--seed S] [--std 0.05]\n";
+
+void gen_usage(const char *which, int asked) {
+    FILE *f = asked ? stdout : stderr;
+    fputs("usage:\n", f);
+    if (!which || !strcmp(which, "model")) fputs(model_usage, f);
+    if (!which || !strcmp(which, "adapter")) fputs(adapter_usage, f);
+    exit(asked ? 0 : 2);
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2) usage();
+    if (argc < 2) gen_usage(NULL, 0);
     if (!strcmp(argv[1], "model")) return cmd_model(argc - 2, argv + 2);
     if (!strcmp(argv[1], "adapter")) return cmd_adapter(argc - 2, argv + 2);
-    usage();
-    return 2;
+    gen_usage(NULL, !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help"));
 }

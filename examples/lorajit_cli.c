@@ -1,10 +1,11 @@
-/* lorajit_cli.c — the `lorajit` command: run, script and inspect
- * (generate: cli_generate.c, compile: cli_compile.c, demo: cli_demo.c).
+/* lorajit_cli.c — the `lorajit` command: run, script and inspect, the common
+ * options and opening the engine (generate: cli_generate.c, compile: cli_compile.c,
+ * demo: cli_demo.c, usage and progress: cli_text.c, file checks: cli_file.c).
  * Input: a Hugging Face LLaMA model folder, PEFT adapter folders, token lists and
  * (script) a file of commands. Output: logits (raw little-endian float32 [tokens,
  * vocab]) or a per-position argmax summary, the IR text and counters. Uses only
  * lorajit.h and libc.
- * Exit status: 0 ok, 1 a failure (model, adapter, script line, demo check), 2 usage. */
+ * Exit status: 0 ok, 1 a failure (model, adapter, file, script line), 2 usage. */
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -16,61 +17,37 @@
 #include <unistd.h>
 
 #include "cli.h"
-
-static const char usage_text[] =
-    "usage:\n"
-    "  lorajit run    --model DIR [--schema FILE] [--max-rank N] [--targets a,b,..] [--slots N]\n"
-    "                 [--adapter NAME=DIR]... [--active NAME[:W][,NAME[:W]...]] [--disable]\n"
-    "                 --tokens 1,2,3 [--logits FILE]\n"
-    "  lorajit script --model DIR [--schema FILE] [--max-rank N] [--targets ..] [--slots N] FILE|-\n"
-    "  lorajit inspect --model DIR [--schema FILE] [--max-rank N] [--targets ..] [--slots N]\n"
-    "  lorajit demo   [--model DIR] [--cycles N]\n"
-    "  lorajit bench  [--quick] [--out DIR] ...          # runs lorajit_bench (bench/)\n"
-    "  lorajit compile --model DIR [schema options] [--target-cpu CPU] -o OUT\n"
-    "                 (CPU: native (default), x86-64, x86-64-v2, x86-64-v3, x86-64-v4)\n"
-    "  lorajit generate --model DIR [schema options] [--adapter NAME=DIR]...\n"
-    "                 (--prompt 1,2,3 [--use NAME[:W][,NAME[:W]...]] | --batch FILE)\n"
-    "                 [--max-new N] [--temperature T] [--top-k K] [--top-p P]\n"
-    "                 [--repetition-penalty R] [--seed S] [--eos ID]\n"
-    "schema options: --schema FILE --max-rank N --targets a,b,.. --slots N --max-batch N\n"
-    "  --max-seq-len N\n"
-    "--artifact OUT (run, script, inspect, generate): serve the artifact that `lorajit\n"
-    "  compile` wrote to OUT instead of compiling; --model still names the weights\n"
-    "generate --batch FILE: one request a line, ADAPTER|- PROMPT [MAX_NEW], all in one\n"
-    "  batch (ADAPTER: NAME[:W][,NAME[:W]...], '-' the base model)\n"
-    "script commands, one per line ('#' starts a comment):\n"
-    "  load NAME DIR | hotswap NAME DIR | set NAME[:W][,NAME[:W]...] | enable | disable\n"
-    "  delete NAME | forward TOKENS FILE | stats\n"
-    "  generate ADAPTER|- PROMPT N OUTFILE   (greedy; '-': the engine's active set)\n"
-    "demo: without --model it uses the conformance model and adapters found at\n"
-    "  $LORAJIT_DATA or <exe dir>/../tests/conformance; with --model DIR it loads\n"
-    "  a_qv, a_all and a_mlp from DIR/../../adapters/<basename of DIR>/.\n";
-
-int usage(void) {
-    fputs(usage_text, stderr);
-    return 2;
-}
+#include "cli_file.h"
 
 /* ---- output ---- */
 
-/* Writes n floats as raw little-endian float32. */
-static int write_logits(const char *path, const float *x, size_t n) {
-    FILE *f = fopen(path, "wb");
+/* Writes n floats as raw little-endian float32 to path (a regular file, named
+ * `what` in messages). 0, else writes why and returns -1. */
+static int write_logits(const char *what, const char *path, const float *x, size_t n, char *why, size_t whylen) {
+    FILE *f = cli_open_write(what, path, why, whylen);
     if (!f) return -1;
-    for (size_t i = 0; i < n; i++) {
+    int ok = 1;
+    for (size_t i = 0; ok && i < n; i++) {
         uint32_t u;
         memcpy(&u, &x[i], 4);
         unsigned char b[4] = {u & 0xff, (u >> 8) & 0xff, (u >> 16) & 0xff, u >> 24};
-        if (fwrite(b, 1, 4, f) != 4) { fclose(f); return -1; }
+        ok = fwrite(b, 1, 4, f) == 4;
     }
-    return fclose(f) == 0 ? 0 : -1;
+    int err = errno;
+    if (fclose(f) != 0 && ok) ok = 0, err = errno;
+    if (!ok) snprintf(why, whylen, "%s %s: cannot write: %s", what, path, strerror(err ? err : EIO));
+    return ok ? 0 : -1;
 }
 
 /* ---- common options: --model, --artifact, --schema, --max-rank, --targets,
- * --slots, --max-batch, --max-seq-len ---- */
+ * --slots, --max-batch, --max-seq-len, --progress, --no-progress ---- */
 
 int take_common(int argc, char **argv, int *i, cli_common *c) {
     const char *a = argv[*i];
+    if (!strcmp(a, "--progress") || !strcmp(a, "--no-progress")) {
+        c->progress = a[2] == 'p' ? 1 : -1;
+        return 1;
+    }
     int is_common = !strcmp(a, "--model") || !strcmp(a, "--schema") || !strcmp(a, "--max-rank") ||
                     !strcmp(a, "--targets") || !strcmp(a, "--slots") || !strcmp(a, "--max-batch") ||
                     !strcmp(a, "--max-seq-len") || !strcmp(a, "--artifact");
@@ -92,10 +69,21 @@ int take_common(int argc, char **argv, int *i, cli_common *c) {
     return 1;
 }
 
+int check_common(const cli_common *c) {
+    char why[4400];
+    if (!c->opts.schema_path || cli_check_path("--schema", c->opts.schema_path, 1, why, sizeof why) == 0) return 0;
+    fprintf(stderr, "lorajit: %s\n", why);
+    return -1;
+}
+
 lorajit_engine *open_engine(const cli_common *c) {
+    if (check_common(c)) return NULL;
     lorajit_engine *e = NULL;
+    double t0 = c->artifact ? progress_begin(c, "opening artifact %s (weights %s)", c->artifact, c->model)
+                            : progress_begin(c, "compiling model %s", c->model);
     lorajit_status s = c->artifact ? lorajit_engine_open_artifact(&e, c->artifact, c->model, &c->opts)
                                    : lorajit_engine_open(&e, c->model, &c->opts);
+    progress_end(c, t0, s == LORAJIT_OK);
     if (s != LORAJIT_OK) {
         fprintf(stderr, "lorajit: cannot open model %s%s%s: %s (%s)\n", c->model,
                 c->artifact ? " with artifact " : "", c->artifact ? c->artifact : "",
@@ -104,6 +92,22 @@ lorajit_engine *open_engine(const cli_common *c) {
         return NULL;
     }
     return e;
+}
+
+int load_adapters(const cli_common *c, lorajit_engine *e, const char *verb, const char *const *adapters, int n) {
+    for (int i = 0; i < n; i++) {
+        char name[256];
+        const char *eq = strchr(adapters[i], '=');
+        snprintf(name, sizeof name, "%.*s", (int)(eq - adapters[i]), adapters[i]);
+        double t0 = progress_begin(c, "loading adapter %s from %s", name, eq + 1);
+        lorajit_status s = lorajit_load_adapter(e, name, eq + 1);
+        progress_end(c, t0, s == LORAJIT_OK);
+        if (s != LORAJIT_OK) {
+            fprintf(stderr, "lorajit %s: load %s: %s\n", verb, name, lorajit_errmsg(e));
+            return -1;
+        }
+    }
+    return 0;
 }
 
 double now_ms(void) {
@@ -124,6 +128,7 @@ static int cmd_run(int argc, char **argv) {
         if (k < 0) return usage();
         if (k) continue;
         const char *a = argv[i];
+        if (is_help(a)) return help("run");
         if (!strcmp(a, "--disable")) { disable = 1; continue; }
         int known = !strcmp(a, "--adapter") || !strcmp(a, "--active") || !strcmp(a, "--tokens") ||
                     !strcmp(a, "--logits");
@@ -145,10 +150,14 @@ static int cmd_run(int argc, char **argv) {
         fprintf(stderr, "lorajit run: --model and --tokens are required\n");
         return usage();
     }
-    char why[512];
+    char why[4400];
     int32_t *tokens;
     int n;
     active_spec act;
+    if (logits_path && cli_check_path("--logits", logits_path, 0, why, sizeof why)) {
+        fprintf(stderr, "lorajit run: %s\n", why); /* before the compile, not after */
+        return 1;
+    }
     if (parse_tokens(tokens_arg, &tokens, &n, why, sizeof why)) {
         fprintf(stderr, "lorajit run: %s\n", why);
         return usage();
@@ -162,15 +171,7 @@ static int cmd_run(int argc, char **argv) {
     if (!e) { free(tokens); return 1; }
     int rc = 1;
     float *logits = NULL;
-    for (int i = 0; i < n_adapters; i++) {
-        char name[256];
-        const char *eq = strchr(adapters[i], '=');
-        snprintf(name, sizeof name, "%.*s", (int)(eq - adapters[i]), adapters[i]);
-        if (lorajit_load_adapter(e, name, eq + 1) != LORAJIT_OK) {
-            fprintf(stderr, "lorajit run: load %s: %s\n", name, lorajit_errmsg(e));
-            goto done;
-        }
-    }
+    if (load_adapters(&c, e, "run", adapters, n_adapters)) goto done;
     if (active && lorajit_set_adapter(e, act.names, act.weights, act.n) != LORAJIT_OK) {
         fprintf(stderr, "lorajit run: --active %s: %s\n", active, lorajit_errmsg(e));
         goto done;
@@ -182,15 +183,20 @@ static int cmd_run(int argc, char **argv) {
     int vocab = lorajit_vocab_size(e);
     logits = malloc(sizeof *logits * (size_t)n * (size_t)(vocab > 0 ? vocab : 1));
     if (!logits) { fprintf(stderr, "lorajit run: out of memory\n"); goto done; }
-    if (lorajit_forward(e, tokens, n, logits) != LORAJIT_OK) {
+    double t0 = progress_begin(&c, "forward of %d tokens", n);
+    lorajit_status s = lorajit_forward(e, tokens, n, logits);
+    progress_end(&c, t0, s == LORAJIT_OK);
+    if (s != LORAJIT_OK) {
         fprintf(stderr, "lorajit run: forward: %s\n", lorajit_errmsg(e));
         goto done;
     }
     if (logits_path) {
-        if (write_logits(logits_path, logits, (size_t)n * vocab)) {
-            fprintf(stderr, "lorajit run: cannot write %s: %s\n", logits_path, strerror(errno));
+        if (write_logits("--logits", logits_path, logits, (size_t)n * vocab, why, sizeof why)) {
+            fprintf(stderr, "lorajit run: %s\n", why);
             goto done;
         }
+        printf("lorajit run: wrote %s: logits [%d, %d] float32 little-endian, %zu bytes\n", logits_path, n, vocab,
+               (size_t)n * (size_t)vocab * 4);
     } else {
         for (int p = 0; p < n; p++) {
             const float *row = logits + (size_t)p * vocab;
@@ -224,37 +230,40 @@ void print_stats(lorajit_engine *e) {
 }
 
 /* Runs one script line; returns 0 or writes why and returns -1. */
-static int script_line(lorajit_engine *e, char *line, char *why, size_t whylen) {
+static int script_line(const cli_common *cc, lorajit_engine *e, char *line, char *why, size_t whylen) {
     script_cmd c;
     if (script_parse(line, &c, why, whylen)) return -1;
     lorajit_status s = LORAJIT_OK;
-    int werr = 0;
+    int failed = 0; /* why already written */
+    double t0 = 0;
     switch (c.op) {
     case SCRIPT_BLANK: break;
-    case SCRIPT_LOAD: s = lorajit_load_adapter(e, c.name, c.path); break;
-    case SCRIPT_HOTSWAP: s = lorajit_hotswap_adapter(e, c.name, c.path); break;
+    case SCRIPT_LOAD:
+    case SCRIPT_HOTSWAP:
+        t0 = progress_begin(cc, "%s adapter %s from %s", c.op == SCRIPT_LOAD ? "loading" : "hotswapping", c.name,
+                            c.path);
+        s = c.op == SCRIPT_LOAD ? lorajit_load_adapter(e, c.name, c.path) : lorajit_hotswap_adapter(e, c.name, c.path);
+        progress_end(cc, t0, s == LORAJIT_OK);
+        break;
     case SCRIPT_SET: s = lorajit_set_adapter(e, c.set.names, c.set.weights, c.set.n); break;
     case SCRIPT_ENABLE: s = lorajit_enable_adapters(e); break;
     case SCRIPT_DISABLE: s = lorajit_disable_adapters(e); break;
     case SCRIPT_DELETE: s = lorajit_delete_adapter(e, c.name); break;
     case SCRIPT_STATS: print_stats(e); break;
-    case SCRIPT_GENERATE: {
-        int rc = script_generate(e, &c, why, whylen);
-        script_cmd_free(&c);
-        return rc;
-    }
+    case SCRIPT_GENERATE: failed = script_generate(e, &c, why, whylen) != 0; break;
     case SCRIPT_FORWARD: {
         int vocab = lorajit_vocab_size(e);
         float *logits = malloc(sizeof *logits * (size_t)c.n_tokens * (size_t)(vocab > 0 ? vocab : 1));
         if (!logits) { script_cmd_free(&c); snprintf(why, whylen, "out of memory"); return -1; }
         s = lorajit_forward(e, c.tokens, c.n_tokens, logits);
-        if (s == LORAJIT_OK && write_logits(c.path, logits, (size_t)c.n_tokens * vocab)) werr = errno ? errno : EIO;
+        if (s == LORAJIT_OK)
+            failed = write_logits("forward FILE", c.path, logits, (size_t)c.n_tokens * vocab, why, whylen) != 0;
         free(logits);
         break;
     }
     }
     script_cmd_free(&c);
-    if (werr) { snprintf(why, whylen, "cannot write %s: %s", c.path, strerror(werr)); return -1; }
+    if (failed) return -1;
     if (s != LORAJIT_OK) {
         snprintf(why, whylen, "%s", lorajit_errmsg(e));
         return -1;
@@ -269,6 +278,7 @@ static int cmd_script(int argc, char **argv) {
         int k = take_common(argc, argv, &i, &c);
         if (k < 0) return usage();
         if (k) continue;
+        if (is_help(argv[i])) return help("script");
         if (path || (argv[i][0] == '-' && argv[i][1])) {
             fprintf(stderr, "lorajit script: unexpected argument '%s'\n", argv[i]);
             return usage();
@@ -279,9 +289,10 @@ static int cmd_script(int argc, char **argv) {
         fprintf(stderr, "lorajit script: --model and a script FILE (or -) are required\n");
         return usage();
     }
-    FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
+    char why[4400];
+    FILE *f = cli_open_read("script FILE", path, 1, why, sizeof why);
     if (!f) {
-        fprintf(stderr, "lorajit script: cannot open %s: %s\n", path, strerror(errno));
+        fprintf(stderr, "lorajit script: %s\n", why);
         return 1;
     }
     lorajit_engine *e = open_engine(&c);
@@ -292,12 +303,15 @@ static int cmd_script(int argc, char **argv) {
     int failed = 0;
     while (getline(&line, &cap, f) != -1) {
         lineno++;
-        char why[1200];
-        if (script_line(e, line, why, sizeof why)) {
+        if (script_line(&c, e, line, why, sizeof why)) {
             fflush(stdout);
             fprintf(stderr, "error: line %ld: %s\n", lineno, why);
             failed = 1;
         }
+    }
+    if (ferror(f)) {
+        fprintf(stderr, "lorajit script: %s: read error after line %ld\n", path, lineno);
+        failed = 1;
     }
     free(line);
     if (f != stdin) fclose(f);
@@ -312,6 +326,7 @@ static int cmd_inspect(int argc, char **argv) {
     for (int i = 2; i < argc; i++) {
         int k = take_common(argc, argv, &i, &c);
         if (k < 0) return usage();
+        if (!k && is_help(argv[i])) return help("inspect");
         if (!k) { fprintf(stderr, "lorajit inspect: unknown argument '%s'\n", argv[i]); return usage(); }
     }
     if (!c.model) { fprintf(stderr, "lorajit inspect: --model is required\n"); return usage(); }
@@ -352,10 +367,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "demo")) return cmd_demo(argc, argv);
     if (!strcmp(cmd, "generate")) return cmd_generate(argc, argv);
     if (!strcmp(cmd, "compile")) return cmd_compile(argc, argv);
-    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
-        fputs(usage_text, stdout);
-        return 0;
-    }
+    if (is_help(cmd) || !strcmp(cmd, "help")) return help(argc > 2 && !is_help(argv[2]) ? argv[2] : NULL);
     fprintf(stderr, "lorajit: unknown command '%s'\n", cmd);
     return usage();
 }
