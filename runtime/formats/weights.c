@@ -10,6 +10,7 @@
  * which dtype each tensor has, before it compiles. A missing tensor,
  * another dtype or another shape is refused by name; nothing escapes on failure. */
 #define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -219,6 +220,18 @@ static lorajit_status bind_weight(lj_weights *w, int i, const lj_weight_desc *d,
     return st_to_f32(f, t, (float *)w->owned[i], err);
 }
 
+/* True when dir holds PyTorch pickle checkpoints (pytorch_model.bin, *.bin shards, their index). */
+static bool has_pickle(const char *dir) {
+    DIR *d = opendir(dir);
+    bool found = false;
+    for (struct dirent *e; d && !found && (e = readdir(d));) {
+        size_t n = strlen(e->d_name);
+        found = (n > 4 && !strcmp(e->d_name + n - 4, ".bin")) || strstr(e->d_name, "pytorch_model.bin") != NULL;
+    }
+    if (d) closedir(d);
+    return found;
+}
+
 /* Opens model_dir's weight files into w->files: the shards of
  * model.safetensors.index.json when present, else model.safetensors. *where names
  * what was opened (for messages: it points into the caller's paths buffer,
@@ -238,9 +251,18 @@ static lorajit_status open_files(lj_weights *w, const char *model_dir, char path
     }
     if (errno != ENOENT) return lj_fail(err, LORAJIT_E_IO, "%s: cannot stat: %s", index, strerror(errno));
     *where = single;
-    if (none && stat(single, &st) != 0 && errno == ENOENT) {
-        *none = true;
-        return LORAJIT_OK;
+    if (stat(single, &st) != 0 && errno == ENOENT) {
+        if (none) {
+            *none = true;
+            return LORAJIT_OK;
+        }
+        if (has_pickle(model_dir))
+            return lj_fail(err, LORAJIT_E_UNSUPPORTED,
+                           "%s: no model.safetensors, only PyTorch pickle checkpoints (*.bin), which lorajit does "
+                           "not read (loading a pickle can run code); convert once, in Python: transformers."
+                           "AutoModelForCausalLM.from_pretrained(D).save_pretrained(D, safe_serialization=True), "
+                           "or safetensors' convert.py (huggingface.co/docs/safetensors/convert-weights)",
+                           model_dir);
     }
     if (!(w->files = lj_calloc(1, sizeof *w->files)))
         return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", model_dir);
