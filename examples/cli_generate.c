@@ -114,6 +114,7 @@ typedef struct printer {
     int counter;      /* 0 none; 1 one line rewritten ('\r': stderr a terminal, stdout not);
                          2 a line at every tenth of the total (stderr not a terminal) */
     int count, total; /* tokens so far, at most (the sum of max_new) */
+    double shown_ms;  /* when the rewritten line was last shown (at most every 100 ms) */
 } printer;
 
 static void print_token(void *user, int request, int32_t token) {
@@ -122,7 +123,12 @@ static void print_token(void *user, int request, int32_t token) {
     else printf("%s%d", p->printed++ ? "," : "", (int)token);
     fflush(stdout);
     p->count++;
-    if (p->counter == 1 || (p->counter == 2 && p->count * 10 / p->total != (p->count - 1) * 10 / p->total))
+    int show = p->counter == 2 && p->count * 10 / p->total != (p->count - 1) * 10 / p->total;
+    if (p->counter == 1 && (p->count == p->total || now_ms() - p->shown_ms >= 100)) {
+        p->shown_ms = now_ms();
+        show = 1;
+    }
+    if (show)
         fprintf(stderr, "%slorajit: generate: %d/%d tokens%s", p->counter == 1 ? "\r" : "", p->count, p->total,
                 p->counter == 1 ? "" : "\n");
 }

@@ -89,6 +89,16 @@ grep -Eq "^lorajit: compiling model $m for CPU native into $tmp/art \.\.\. done 
 "$bin" run --model $m --artifact "$tmp/art" --tokens 1 --progress > /dev/null 2> "$tmp/err" || fail "run --artifact"
 grep -q "^lorajit: opening artifact $tmp/art (weights $m) ... done in" "$tmp/err" || fail "artifact line: $(cat "$tmp/err")"
 
+# on by default when stderr is a terminal (util-linux `script` gives the command a tty)
+if command -v script > /dev/null; then
+  script -qec "$bin run --model $m --tokens 1 > $tmp/out" /dev/null > "$tmp/tty" < /dev/null || fail "run on a tty"
+  grep -q "lorajit: compiling model $m ... done in" "$tmp/tty" || fail "no progress on a terminal: $(cat "$tmp/tty")"
+  script -qec "$bin run --model $m --tokens 1 --no-progress > $tmp/out" /dev/null > "$tmp/tty" < /dev/null
+  [ -s "$tmp/tty" ] && fail "--no-progress on a terminal printed: $(cat "$tmp/tty")"
+  script -qec "$bin generate --model $m --prompt 1 --max-new 4 > $tmp/out" /dev/null > "$tmp/tty" < /dev/null
+  grep -q $'\rlorajit: generate: 4/4 tokens' "$tmp/tty" || fail "no rewritten token counter: $(cat -A "$tmp/tty")"
+fi
+
 # ---- 4. a folder of PyTorch pickle checkpoints ----
 for files in pytorch_model.bin "pytorch_model.bin.index.json pytorch_model-00001-of-00002.bin"; do
   rm -rf "$tmp/pt"; mkdir "$tmp/pt"; cp $m/config.json "$tmp/pt/"
