@@ -91,6 +91,10 @@ lorajit_engine *open_engine(const cli_common *c) {
         lorajit_engine_free(e);
         return NULL;
     }
+    lorajit_stats st; /* the library times its stages; no callback to show them live */
+    if (!c->artifact && progress_on(c) && lorajit_get_stats(e, &st) == LORAJIT_OK)
+        fprintf(stderr, "lorajit:   config + front end %.1f ms, plan %.1f ms, codegen %.1f ms, optimize %.1f ms, "
+                "jit %.1f ms\n", st.frontend_ms, st.plan_ms, st.codegen_ms, st.optimize_ms, st.jit_ms);
     return e;
 }
 
@@ -183,7 +187,7 @@ static int cmd_run(int argc, char **argv) {
     int vocab = lorajit_vocab_size(e);
     logits = malloc(sizeof *logits * (size_t)n * (size_t)(vocab > 0 ? vocab : 1));
     if (!logits) { fprintf(stderr, "lorajit run: out of memory\n"); goto done; }
-    double t0 = progress_begin(&c, "forward of %d tokens", n);
+    double t0 = progress_begin(&c, "forward of %d token%s", n, n == 1 ? "" : "s");
     lorajit_status s = lorajit_forward(e, tokens, n, logits);
     progress_end(&c, t0, s == LORAJIT_OK);
     if (s != LORAJIT_OK) {

@@ -72,6 +72,7 @@ done
 "$bin" run --model $m --adapter qv=$a/a_qv --active qv --tokens 1,2 --progress > /dev/null 2> "$tmp/err" \
   || fail "run --progress"
 grep -Eq "^lorajit: compiling model $m \.\.\. done in [0-9.]+ ms$" "$tmp/err" || fail "no compile line: $(cat "$tmp/err")"
+grep -Eq "^lorajit:   config \+ front end [0-9.]+ ms, plan .* jit [0-9.]+ ms$" "$tmp/err" || fail "no stages line"
 grep -Eq "^lorajit: loading adapter qv from $a/a_qv \.\.\. done in [0-9.]+ ms$" "$tmp/err" || fail "no load line"
 "$bin" run --model $m --adapter qv=$a/a_qv --active qv --tokens 1,2 > /dev/null 2> "$tmp/err" || fail "run"
 [ -s "$tmp/err" ] && fail "run without --progress wrote to stderr: $(cat "$tmp/err")"
