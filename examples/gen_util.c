@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-
+#include "cli_file.h"
 #include "gen.h"
 // ----------------------------------------------------------------------------
 // errors
@@ -187,9 +187,10 @@ void make_dirs(const char *path) {
 }
 
 FILE *open_out(const char *dir, const char *name, char *path, size_t cap) {
+    char why[8400];
     if ((size_t)snprintf(path, cap, "%s/%s", dir, name) >= cap) die("path too long: %s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    if (!f) die("cannot write %s: %s", path, strerror(errno));
+    FILE *f = cli_open_write("OUTDIR", path, why, sizeof why);
+    if (!f) die("%s", why);
     return f;
 }
 

@@ -49,6 +49,8 @@ echo "forward 1,2 $tmp/stdin.bin" | $T "$bin" script --model $m - > /dev/null ||
 [ -s "$tmp/stdin.bin" ] || fail "script - wrote nothing"
 mkdir "$tmp/mf"; mkfifo "$tmp/mf/config.json"
 refused "--model" "$tmp/mf/config.json" 2 "$gen" adapter "$tmp/ad" --model "$tmp/mf"
+mkdir "$tmp/od"; mkfifo "$tmp/od/config.json"
+refused "OUTDIR" "$tmp/od/config.json" 2 "$gen" model "$tmp/od"
 
 # ---- 2. --help on every verb ----
 for v in run script inspect demo bench compile generate; do
