@@ -1,5 +1,5 @@
 /* cli_file.h — the files the command-line tools read and write themselves (a
- * script, a batch file, --logits, a model's config.json in lorajit_gen): only
+ * script, a batch file, --logits, lorajit_gen's config.json and outputs): only
  * regular files, opened without blocking, so a directory, a FIFO or a device
  * named by mistake is refused at once with a message instead of read as nothing
  * or waited on forever. Uses only libc (cli_file.c). Every function writes why it
