@@ -4,6 +4,7 @@
  * nearest even, and file output (directories, JSON scalars, safetensors). */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <fcntl.h>
 #include <regex.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 
 #include "gen.h"
@@ -188,7 +190,10 @@ void make_dirs(const char *path) {
 
 FILE *open_out(const char *dir, const char *name, char *path, size_t cap) {
     if ((size_t)snprintf(path, cap, "%s/%s", dir, name) >= cap) die("path too long: %s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
+    /* a new file: a link (or file) already at path is removed, never written through */
+    if (unlink(path) != 0 && errno != ENOENT) die("cannot replace %s: %s", path, strerror(errno));
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    FILE *f = fd < 0 ? NULL : fdopen(fd, "wb");
     if (!f) die("cannot write %s: %s", path, strerror(errno));
     return f;
 }

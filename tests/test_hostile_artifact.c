@@ -2,7 +2,8 @@
  *  4 writes through links: symbolic links named model.h, model.o, liblorajit_model.so,
  *    manifest.json and model.ir already in the folder, pointing outside, are replaced
  *    (rename), their targets untouched; a folder that is itself a link is refused; a
- *    folder in the way of a file is refused, naming it, and leaves no manifest.
+ *    folder in the way of a file is refused, naming it, and leaves no manifest;
+ *    `lorajit_gen model DIR` replaces links in DIR the same way.
  *  5 arguments that look like options: folders named "-x" and "-shared" (C API and
  *    `lorajit compile -o -x`) are folders of those names holding working artifacts;
  *    a library without lj_forward is refused by the export check (nothing loaded).
@@ -108,6 +109,27 @@ static void test_links(void) {
     CHECK(s == LORAJIT_E_IO && strstr(msg, "model.h") && strstr(msg, "folder is in the way"), "blocked: %d %s", s, msg);
     CHECK(!is_regular(blocked, "manifest.json"), "a manifest was left in a failed folder");
     printf("  refused (folder in the way): %s\n", msg);
+}
+
+/* lorajit_gen model DIR (the other folder writer) with links in DIR: replaced too */
+static void test_gen_links(const char *build) {
+    char dir[PATH_MAX + 64], secret[PATH_MAX + 64], p[2 * PATH_MAX], cmd[4 * PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/gen", root);
+    snprintf(secret, sizeof secret, "%s/gen-secret", root);
+    mkdir(dir, 0777);
+    CHECK(check_write_file(secret, "precious\n", 9) == 0, "write %s", secret);
+    const char *names[] = {"config.json", "model.safetensors"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+        CHECK(symlink(secret, p) == 0, "symlink %s", p);
+    }
+    snprintf(cmd, sizeof cmd, "'%s/lorajit_gen' model '%s' >/dev/null", build, dir);
+    CHECK(run(cmd) == 0, "%s", cmd);
+    long n;
+    char *data = check_read_file(secret, &n);
+    CHECK(data && n == 9 && !memcmp(data, "precious\n", 9), "lorajit_gen wrote through a link");
+    free(data);
+    CHECK(is_regular(dir, "config.json") && is_regular(dir, "model.safetensors"), "lorajit_gen kept a link");
 }
 
 /* ---- 5: arguments that look like options ---- */
@@ -289,6 +311,7 @@ int main(int argc, char **argv) {
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", root, root);
     CHECK(run(cmd) == 0, "%s", cmd);
     test_links();
+    test_gen_links(b);
     test_option_names(b);
     char art[4200], msg[1024];
     snprintf(art, sizeof art, "%s/good", root);
