@@ -152,22 +152,15 @@ lorajit_status aot_link_library(const char *dir, lj_err *err) {
 lorajit_status aot_check_library(const char *dir, uint64_t code_hash, const lj_layout *L, lj_err *err) {
     char path[4096], *data = NULL;
     size_t len;
-    int32_t abi = 0;
-    uint64_t hash = 0;
-    int64_t per_token = -1, fixed = -1;
-    uint8_t digest[LJ_SHA256_BYTES], want[LJ_SHA256_BYTES];
-    lj_elf_sym syms[] = {{LJ_FORWARD_SYMBOL, 0, NULL}, {LJ_DECODE_SYMBOL, 0, NULL},
-                         {LJ_ABI_SYMBOL, sizeof abi, &abi}, {LJ_CODE_HASH_SYMBOL, sizeof hash, &hash},
-                         {LJ_SCRATCH_PER_TOKEN_SYMBOL, sizeof per_token, &per_token},
-                         {LJ_SCRATCH_FIXED_SYMBOL, sizeof fixed, &fixed},
-                         {LJ_LAYOUT_DIGEST_SYMBOL, sizeof digest, digest}};
+    lj_library_consts k;
+    uint8_t want[LJ_SHA256_BYTES];
     lorajit_status s = lj_path_join(path, sizeof path, dir, LJ_ARTIFACT_LIBRARY, err);
     if (!s) s = lj_read_file(path, &data, &len, err);
-    if (!s) s = lj_elf_symbols(data, len, path, syms, sizeof syms / sizeof syms[0], err);
+    if (!s) s = lj_library_consts_read(data, len, path, &k, err);
     if (!s) s = lj_layout_digest(L, want, err);
     free(data);
-    if (!s && (abi != LJ_ABI_VERSION || hash != code_hash || per_token != L->scratch_per_token ||
-               fixed != L->scratch_fixed || memcmp(digest, want, sizeof want) != 0))
+    if (!s && (k.abi != LJ_ABI_VERSION || k.code_hash != code_hash || k.scratch_per_token != L->scratch_per_token ||
+               k.scratch_fixed != L->scratch_fixed || memcmp(k.layout_sha256, want, sizeof want) != 0))
         s = lj_fail(err, LORAJIT_E_COMPILE, "%s: the linked library's constants are not the compiled ones", path);
     return s;
 }

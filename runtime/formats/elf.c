@@ -88,3 +88,15 @@ lorajit_status lj_elf_symbols(const void *file, size_t len, const char *path, lj
     }
     return LORAJIT_OK;
 }
+
+lorajit_status lj_library_consts_read(const void *file, size_t len, const char *path, lj_library_consts *out,
+                                      lj_err *err) {
+    memset(out, 0, sizeof *out);
+    lj_elf_sym syms[] = {{LJ_FORWARD_SYMBOL, 0, NULL}, {LJ_DECODE_SYMBOL, 0, NULL},
+                         {LJ_ABI_SYMBOL, sizeof out->abi, &out->abi},
+                         {LJ_CODE_HASH_SYMBOL, sizeof out->code_hash, &out->code_hash},
+                         {LJ_SCRATCH_PER_TOKEN_SYMBOL, sizeof out->scratch_per_token, &out->scratch_per_token},
+                         {LJ_SCRATCH_FIXED_SYMBOL, sizeof out->scratch_fixed, &out->scratch_fixed},
+                         {LJ_LAYOUT_DIGEST_SYMBOL, sizeof out->layout_sha256, out->layout_sha256}};
+    return lj_elf_symbols(file, len, path, syms, sizeof syms / sizeof syms[0], err);
+}

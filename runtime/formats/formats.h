@@ -307,6 +307,17 @@ typedef struct lj_elf_sym {
  * borrowed for the call. */
 lorajit_status lj_elf_symbols(const void *file, size_t len, const char *path, lj_elf_sym *want, int n_want,
                               lj_err *err);
+/* What an artifact's library exports besides lj_forward and lj_decode (ctx.h). */
+typedef struct lj_library_consts {
+    int32_t abi;                            /* lj_abi_version */
+    uint64_t code_hash;                     /* lj_code_hash */
+    int64_t scratch_per_token, scratch_fixed; /* lj_scratch_per_token, lj_scratch_fixed */
+    uint8_t layout_sha256[LJ_SHA256_BYTES]; /* lj_layout_sha256 */
+} lj_library_consts;
+/* lj_elf_symbols for an artifact's library: both entry points must be exported
+ * functions; *out gets the constants. file and path are borrowed for the call. */
+lorajit_status lj_library_consts_read(const void *file, size_t len, const char *path, lj_library_consts *out,
+                                      lj_err *err);
 
 /* ---- manifest.c: an artifact's manifest.json (compiler/ writes it, artifact.c reads it) ---- */
 #define LJ_ARTIFACT_MANIFEST "manifest.json"

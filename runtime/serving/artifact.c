@@ -138,41 +138,35 @@ static void release_library(void *handle) {
 static lorajit_status check_library_file(const char *dir, const char *path, const lj_manifest *m, lj_err *err) {
     char *data = NULL, hex[LJ_SHA256_HEX];
     size_t len;
-    int32_t abi = 0;
-    uint64_t hash = 0;
-    int64_t per_token = -1, fixed = -1;
-    uint8_t digest[LJ_SHA256_BYTES], want[LJ_SHA256_BYTES];
-    lj_elf_sym syms[] = {{LJ_FORWARD_SYMBOL, 0, NULL}, {LJ_DECODE_SYMBOL, 0, NULL},
-                         {LJ_ABI_SYMBOL, sizeof abi, &abi}, {LJ_CODE_HASH_SYMBOL, sizeof hash, &hash},
-                         {LJ_SCRATCH_PER_TOKEN_SYMBOL, sizeof per_token, &per_token},
-                         {LJ_SCRATCH_FIXED_SYMBOL, sizeof fixed, &fixed},
-                         {LJ_LAYOUT_DIGEST_SYMBOL, sizeof digest, digest}};
+    lj_library_consts k;
+    uint8_t want[LJ_SHA256_BYTES];
+    const lj_layout *L = m->L;
     lorajit_status s = lj_read_file(path, &data, &len, err);
     if (s) return s;
     if (!lj_sha256_hex(data, len, hex)) s = lj_fail(err, LORAJIT_E_NOMEM, "%s: cannot compute its SHA-256", path);
     else if (strcmp(hex, m->library_sha256) != 0)
         s = lj_fail(err, LORAJIT_E_FORMAT, "%s: the file does not match the manifest's \"library_sha256\" (it "
                     "was replaced or is corrupt; compile the artifact again)", path);
-    if (!s) s = lj_elf_symbols(data, len, path, syms, sizeof syms / sizeof syms[0], err);
+    if (!s) s = lj_library_consts_read(data, len, path, &k, err);
     free(data);
-    if (!s) s = lj_layout_digest(m->L, want, err);
+    if (!s) s = lj_layout_digest(L, want, err);
     if (s) return s;
-    if (abi != LJ_ABI_VERSION)
-        return lj_fail(err, LORAJIT_E_UNSUPPORTED, "%s: ABI version %d; this runtime reads version %d", path, (int)abi,
-                       LJ_ABI_VERSION);
-    if (hash != m->code_hash)
+    if (k.abi != LJ_ABI_VERSION)
+        return lj_fail(err, LORAJIT_E_UNSUPPORTED, "%s: ABI version %d; this runtime reads version %d", path,
+                       (int)k.abi, LJ_ABI_VERSION);
+    if (k.code_hash != m->code_hash)
         return lj_fail(err, LORAJIT_E_FORMAT, "%s: its %s is not the manifest's \"code_hash\"", path,
                        LJ_CODE_HASH_SYMBOL);
-    if (per_token != m->L->scratch_per_token || fixed != m->L->scratch_fixed)
+    bool per = k.scratch_per_token != L->scratch_per_token;
+    if (per || k.scratch_fixed != L->scratch_fixed)
         return lj_fail(err, LORAJIT_E_FORMAT, "%s/" LJ_ARTIFACT_MANIFEST ": field \"scratch_floats.%s\" is %lld, but "
                        "the library was compiled for %lld (the manifest was forged or belongs to another library)", dir,
-                       per_token != m->L->scratch_per_token ? "per_token" : "fixed",
-                       (long long)(per_token != m->L->scratch_per_token ? m->L->scratch_per_token : m->L->scratch_fixed),
-                       (long long)(per_token != m->L->scratch_per_token ? per_token : fixed));
-    if (memcmp(digest, want, sizeof want) != 0)
-        return lj_fail(err, LORAJIT_E_FORMAT, "%s/" LJ_ARTIFACT_MANIFEST ": the layout (config, schema, weights, lora_sites, scratch_floats) "
-                       "differs from the one %s was compiled for (%s): the manifest was forged or belongs to "
-                       "another library", dir, path, LJ_LAYOUT_DIGEST_SYMBOL);
+                       per ? "per_token" : "fixed", (long long)(per ? L->scratch_per_token : L->scratch_fixed),
+                       (long long)(per ? k.scratch_per_token : k.scratch_fixed));
+    if (memcmp(k.layout_sha256, want, sizeof want) != 0)
+        return lj_fail(err, LORAJIT_E_FORMAT, "%s/" LJ_ARTIFACT_MANIFEST ": the layout (config, schema, weights, "
+                       "lora_sites, scratch_floats) differs from the one %s was compiled for (%s): the manifest was "
+                       "forged or belongs to another library", dir, path, LJ_LAYOUT_DIGEST_SYMBOL);
     return LORAJIT_OK;
 }
 
