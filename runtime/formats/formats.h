@@ -339,9 +339,10 @@ typedef struct lj_manifest {
  * (LJ_LAYOUT_DIGEST_SYMBOL), the runtime recomputes it from the manifest it read.
  * L is borrowed for the call. */
 lorajit_status lj_layout_digest(const lj_layout *L, uint8_t out[LJ_SHA256_BYTES], lj_err *err);
-/* Writes dir/manifest.json from m (borrowed), sealed with "manifest_hash". */
+/* Writes dir/manifest.json from m (borrowed), sealed with "manifest_sha256", as a new
+ * file renamed over the name (lj_file_replace: never through a link). */
 lorajit_status lj_manifest_write(const char *dir, const lj_manifest *m, lj_err *err);
-/* Reads dir/manifest.json: checks manifest_hash, the ABI version and every field
+/* Reads dir/manifest.json: checks manifest_sha256, the ABI version and every field
  * (sites against the schema and the weights' shapes) and rebuilds the layout.
  * Caller owns m->L and m->features; free with lj_manifest_clear(). On failure
  * *m is cleared. */
@@ -352,7 +353,7 @@ lorajit_status lj_manifest_read(const char *dir, lj_manifest *m, lj_err *err);
 lorajit_status lj_manifest_parse(const char *text, size_t len, const char *path, lj_manifest *m,
                                  lj_err *err);
 void lj_manifest_clear(lj_manifest *m); /* frees L and features; NULL does nothing */
-/* Sets root's "manifest_hash" to the hash of root's compact text without it
+/* Sets root's "manifest_sha256" to the SHA-256 of root's compact text without it
  * (tests use it to forge a manifest that passes the hash). root is borrowed. */
 lorajit_status lj_manifest_seal(struct cJSON *root, lj_err *err);
 /* ---- manifest_check.c: the sizes a manifest states, recomputed from config + schema ---- */
