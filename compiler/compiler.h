@@ -38,6 +38,7 @@ void pipeline_ir_free(pipeline_ir *p); /* empties *p; an empty one does nothing 
 typedef struct pipeline_target {
     const char *cpu;        /* NULL or "native": this host; else an x86-64 level (cg_target_machine) */
     const char *object_dir; /* NULL: JIT in this process; else write object_dir/model.o (an artifact) */
+    const lj_layout *layout; /* an artifact: the layout its library pins (aot_emit_object); borrowed */
 } pipeline_target;
 /* What the second half produces. Every pointer owned; free with pipeline_code_free(). */
 typedef struct pipeline_code {
@@ -189,20 +190,35 @@ void jit_session_free(jit_session *s); /* NULL does nothing */
 /* Objects LLJIT compiled in s so far: 1 once the entry points were looked up. */
 int64_t jit_session_compiles(const jit_session *s);
 
-/* ---- aot.c: the files of an artifact (the pipeline writes manifest.json last) ---- */
-/* Creates dir if missing and removes an earlier dir/manifest.json. */
-lorajit_status aot_prepare_dir(const char *dir, lj_err *err);
-/* Adds the constants lj_abi_version (LJ_ABI_VERSION) and lj_code_hash (code_hash)
- * to mod (borrowed) and writes dir/model.o for tm (borrowed); counts the compile
+/* ---- aot.c: the files of an artifact (compiler/engine.c writes manifest.json last) ----
+ * Every file is made in a private staging folder, then renamed into the artifact
+ * folder: nothing is written through a link already there. */
+/* Creates dir if missing (a dir that is a symbolic link, or a file, is refused),
+ * removes an earlier dir/manifest.json and makes a private staging folder inside it:
+ * its absolute path goes to stage[cap] (publish or discard it). dir is borrowed. */
+lorajit_status aot_prepare_dir(const char *dir, char *stage, size_t cap, lj_err *err);
+/* Adds the constants lj_abi_version (LJ_ABI_VERSION), lj_code_hash (code_hash),
+ * lj_scratch_per_token, lj_scratch_fixed and lj_layout_sha256 (of L, borrowed) to mod
+ * (borrowed) and writes dir/model.o for tm (borrowed); counts the compile
  * (cg_count_compile) once the object is written. */
-lorajit_status aot_emit_object(LLVMModuleRef mod, LLVMTargetMachineRef tm, uint64_t code_hash,
+lorajit_status aot_emit_object(LLVMModuleRef mod, LLVMTargetMachineRef tm, uint64_t code_hash, const lj_layout *L,
                                const char *dir, lj_err *err);
 /* Links dir/liblorajit_model.so from dir/model.o by running `cc -shared` (found on
- * PATH); a missing compiler or a failed link is E_COMPILE with the first line of its log. */
+ * PATH, argv without a shell, absolute paths: dir must start with '/'); a missing
+ * compiler or a failed link is E_COMPILE with the first line of its log. */
 lorajit_status aot_link_library(const char *dir, lj_err *err);
+/* Reads dir/liblorajit_model.so's ELF symbols (nothing is loaded): it must export
+ * lj_forward, lj_decode and the constants aot_emit_object added, with their values
+ * for code_hash and L (borrowed); else E_COMPILE naming the file and symbol. */
+lorajit_status aot_check_library(const char *dir, uint64_t code_hash, const lj_layout *L, lj_err *err);
 /* Writes dir/model.h: the entry points' declarations and the model's sizes. */
 lorajit_status aot_write_header(const char *dir, const lj_layout *L, lj_err *err);
-/* Writes text (borrowed) to dir/name. */
+/* Writes text (borrowed) to dir/name (lj_file_replace). */
 lorajit_status aot_write_text(const char *dir, const char *name, const char *text, lj_err *err);
+/* Renames each file of stage (borrowed) over its name in the folder above it,
+ * manifest.json last, then removes stage. */
+lorajit_status aot_publish(const char *stage, lj_err *err);
+/* Removes stage (borrowed) and what it holds; "" does nothing. */
+void aot_discard(const char *stage);
 
 #endif /* LORAJIT_COMPILER_H */

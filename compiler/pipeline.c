@@ -127,7 +127,7 @@ lorajit_status pipeline_code_build(const ir_graph *g, const pipeline_target *t, 
         if (!st) out->compiles = jit_session_compiles(out->jit);
     } else if (!st) {
         st = module_hash(mod, &out->code_hash, err);
-        if (!st) st = aot_emit_object(mod, tm, out->code_hash, t->object_dir, err); /* model.o */
+        if (!st) st = aot_emit_object(mod, tm, out->code_hash, t->layout, t->object_dir, err); /* model.o */
         if (!st) out->compiles = 1;
     }
     out->times = (lj_compile_times){.codegen = t1 - t0, .optimize = t2 - t1, .jit = now_ms() - t2};

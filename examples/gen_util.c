@@ -4,6 +4,7 @@
  * nearest even, and file output (directories, JSON scalars, safetensors). */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <fcntl.h>
 #include <regex.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli_file.h"
 #include "gen.h"
@@ -189,8 +191,16 @@ void make_dirs(const char *path) {
 FILE *open_out(const char *dir, const char *name, char *path, size_t cap) {
     char why[8400];
     if ((size_t)snprintf(path, cap, "%s/%s", dir, name) >= cap) die("path too long: %s/%s", dir, name);
-    FILE *f = cli_open_write("OUTDIR", path, why, sizeof why);
-    if (!f) die("%s", why);
+    /* A new file: a link or regular file already at path is removed, never written
+     * through; anything else there (a named pipe, a folder, a device) is refused. */
+    struct stat sb;
+    if (lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode) && !S_ISLNK(sb.st_mode) &&
+        cli_check_path("OUTDIR", path, 0, why, sizeof why) != 0)
+        die("%s", why);
+    if (unlink(path) != 0 && errno != ENOENT) die("cannot replace %s: %s", path, strerror(errno));
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    FILE *f = fd < 0 ? NULL : fdopen(fd, "wb");
+    if (!f) die("cannot write %s: %s", path, strerror(errno));
     return f;
 }
 

@@ -14,9 +14,15 @@
 /* Version of this ABI (the structs below and the entry points' signatures). An
  * artifact records it (manifest.json "abi_version", the library's lj_abi_version)
  * and the runtime refuses another. Bump it on any change below. */
-#define LJ_ABI_VERSION 3
+#define LJ_ABI_VERSION 4 /* 4: the scratch sizes and layout digest below; SHA-256 digests */
 #define LJ_ABI_SYMBOL "lj_abi_version"     /* const int32_t in an artifact's library */
 #define LJ_CODE_HASH_SYMBOL "lj_code_hash" /* const uint64_t: manifest.json "code_hash" */
+/* What an artifact's code was compiled for, baked into its library next to the code
+ * so that a manifest cannot claim less: const int64_t scratch floats (manifest.json
+ * "scratch_floats") and const uint8_t[32], the SHA-256 of the layout (lj_layout_digest). */
+#define LJ_SCRATCH_PER_TOKEN_SYMBOL "lj_scratch_per_token"
+#define LJ_SCRATCH_FIXED_SYMBOL "lj_scratch_fixed"
+#define LJ_LAYOUT_DIGEST_SYMBOL "lj_layout_sha256"
 
 /* Rows up to which the generated matmul beats OpenBLAS (measured on TinyLlama's shape,
  * F32, 1 and 2 threads: 1.2-1.6x over sgemv / sgemm at 1 and 8 rows). */

@@ -197,7 +197,7 @@ static void test_edited_manifest(const char *art, const char *root) {
     *digit = *digit == '9' ? '8' : *digit + 1;
     CHECK(check_write_file(path, text, n) == 0, "write %s", path);
     free(text);
-    expect_refusal("edited manifest", dir, TINY, NULL, LORAJIT_E_FORMAT, "manifest_hash", "edited");
+    expect_refusal("edited manifest", dir, TINY, NULL, LORAJIT_E_FORMAT, "manifest_sha256", "edited");
 }
 
 /* Forges a manifest that passes the hash but requires a feature this CPU lacks. */
@@ -251,7 +251,7 @@ static void test_refusals(const char *art, const char *root) {
     /* a library that is not the one the manifest was made with */
     snprintf(dir, sizeof dir, "%s/library", root);
     CHECK(copy_artifact(art, dir) == 0 && copy_file(art, dir, "liblorajit_model.so", 1) == 0, "copy artifact");
-    expect_refusal("replaced library", dir, TINY, NULL, LORAJIT_E_FORMAT, "library_hash", NULL);
+    expect_refusal("replaced library", dir, TINY, NULL, LORAJIT_E_FORMAT, "library_sha256", NULL);
     /* options that disagree with the compiled schema */
     lorajit_options o = opts;
     o.max_rank = 16;

@@ -276,29 +276,73 @@ lorajit_status lj_layout_site_paths(lj_layout *L, lj_err *err);
 /* Site id of (layer, module), or -1 when that linear carries no slot. */
 int lj_layout_site(const lj_layout *L, int layer, int module);
 
+/* ---- digest.c: SHA-256 (libcrypto), FNV-1a, new files ---- */
+#define LJ_SHA256_BYTES 32
+#define LJ_SHA256_HEX 65 /* 64 lowercase hex digits + NUL */
+/* SHA-256 of data[0..n) (borrowed for the call) into out; false if libcrypto fails. */
+bool lj_sha256(const void *data, size_t n, uint8_t out[LJ_SHA256_BYTES]);
+bool lj_sha256_hex(const void *data, size_t n, char out[LJ_SHA256_HEX]);
+/* FNV-1a 64 of data[0..n), continuing from h (LJ_FNV_OFFSET to start); no security
+ * claim (it tells builds apart). data is borrowed for the call. */
+uint64_t lj_fnv1a64(const void *data, size_t n, uint64_t h);
+/* Writes dir/name as a new temporary file in dir (mkstemp: O_CREAT | O_EXCL, then
+ * mode 0644) holding data[0..n), then renames it over dir/name: a file or link
+ * already at dir/name is replaced, never written through (a folder there is refused,
+ * named). dir, name and data are borrowed for the call. */
+lorajit_status lj_file_replace(const char *dir, const char *name, const void *data, size_t n, lj_err *err);
+/* rename(from, to) (replaces a file or link at `to` without following it); on
+ * failure removes `from` and names `to` and what is in the way. Borrowed for the call. */
+lorajit_status lj_file_rename(const char *from, const char *to, lj_err *err);
+
+/* ---- elf.c: an ELF64 shared library's exports, read from its bytes (nothing runs) ---- */
+typedef struct lj_elf_sym {
+    const char *name; /* borrowed */
+    size_t size;      /* 0: a function that must be exported; else a constant of this many bytes */
+    void *value;      /* [size]: receives the constant's bytes (borrowed) */
+} lj_elf_sym;
+/* Finds each of want[0..n_want) among file[0..len)'s dynamic symbols (defined,
+ * global, default visibility) and copies each constant's bytes from the file. A file
+ * that is not an ELF64 little-endian shared object, or a symbol missing or of another
+ * type or size, is E_FORMAT naming path and the symbol. file, path and want are
+ * borrowed for the call. */
+lorajit_status lj_elf_symbols(const void *file, size_t len, const char *path, lj_elf_sym *want, int n_want,
+                              lj_err *err);
+/* What an artifact's library exports besides lj_forward and lj_decode (ctx.h). */
+typedef struct lj_library_consts {
+    int32_t abi;                            /* lj_abi_version */
+    uint64_t code_hash;                     /* lj_code_hash */
+    int64_t scratch_per_token, scratch_fixed; /* lj_scratch_per_token, lj_scratch_fixed */
+    uint8_t layout_sha256[LJ_SHA256_BYTES]; /* lj_layout_sha256 */
+} lj_library_consts;
+/* lj_elf_symbols for an artifact's library: both entry points must be exported
+ * functions; *out gets the constants. file and path are borrowed for the call. */
+lorajit_status lj_library_consts_read(const void *file, size_t len, const char *path, lj_library_consts *out,
+                                      lj_err *err);
+
 /* ---- manifest.c: an artifact's manifest.json (compiler/ writes it, artifact.c reads it) ---- */
 #define LJ_ARTIFACT_MANIFEST "manifest.json"
 #define LJ_ARTIFACT_LIBRARY "liblorajit_model.so"
 #define LJ_ARTIFACT_IR "model.ir"
 #define LJ_FNV_OFFSET UINT64_C(0xcbf29ce484222325) /* FNV-1a 64 offset basis */
-/* FNV-1a 64 of data[0..n), continuing from h (LJ_FNV_OFFSET to start). data is
- * borrowed for the call. */
-uint64_t lj_fnv1a64(const void *data, size_t n, uint64_t h);
-/* FNV-1a 64 of the whole file at path (borrowed for the call). */
-lorajit_status lj_file_hash(const char *path, uint64_t *out, lj_err *err);
 typedef struct lj_manifest {
     int abi_version;       /* LJ_ABI_VERSION of the ctx.h the code was compiled against */
     lj_layout *L;          /* config, schema, weights, sites, scratch sizes */
     char triple[128];      /* e.g. "x86_64-pc-linux-gnu" */
     char cpu[64];          /* LLVM CPU name: the host's ("znver3") or an x86-64 level ("x86-64-v2") */
     char *features;        /* "+avx2,-avx512f,..." as LLVM spells them */
-    uint64_t ir_hash;      /* FNV-1a 64 of model.ir, the lorajit IR text */
+    char ir_sha256[LJ_SHA256_HEX];      /* of model.ir, the lorajit IR text */
     uint64_t code_hash;    /* FNV-1a 64 of the optimised LLVM module text; the library's lj_code_hash */
-    uint64_t library_hash; /* FNV-1a 64 of liblorajit_model.so */
+    char library_sha256[LJ_SHA256_HEX]; /* of liblorajit_model.so */
 } lj_manifest;
-/* Writes dir/manifest.json from m (borrowed), sealed with "manifest_hash". */
+/* SHA-256 of the layout's manifest sections (config, schema, weights, lora_sites,
+ * scratch_floats as compact JSON): the compiler bakes it into the library
+ * (LJ_LAYOUT_DIGEST_SYMBOL), the runtime recomputes it from the manifest it read.
+ * L is borrowed for the call. */
+lorajit_status lj_layout_digest(const lj_layout *L, uint8_t out[LJ_SHA256_BYTES], lj_err *err);
+/* Writes dir/manifest.json from m (borrowed), sealed with "manifest_sha256", as a new
+ * file renamed over the name (lj_file_replace: never through a link). */
 lorajit_status lj_manifest_write(const char *dir, const lj_manifest *m, lj_err *err);
-/* Reads dir/manifest.json: checks manifest_hash, the ABI version and every field
+/* Reads dir/manifest.json: checks manifest_sha256, the ABI version and every field
  * (sites against the schema and the weights' shapes) and rebuilds the layout.
  * Caller owns m->L and m->features; free with lj_manifest_clear(). On failure
  * *m is cleared. */
@@ -309,9 +353,14 @@ lorajit_status lj_manifest_read(const char *dir, lj_manifest *m, lj_err *err);
 lorajit_status lj_manifest_parse(const char *text, size_t len, const char *path, lj_manifest *m,
                                  lj_err *err);
 void lj_manifest_clear(lj_manifest *m); /* frees L and features; NULL does nothing */
-/* Sets root's "manifest_hash" to the hash of root's compact text without it
+/* Sets root's "manifest_sha256" to the SHA-256 of root's compact text without it
  * (tests use it to forge a manifest that passes the hash). root is borrowed. */
 lorajit_status lj_manifest_seal(struct cJSON *root, lj_err *err);
+/* ---- manifest_check.c: the sizes a manifest states, recomputed from config + schema ---- */
+/* Every weight's shape and their number, every site's in/out and the attention row
+ * in the fixed scratch, derived from L->cfg and L->schema; the first that L states
+ * otherwise is E_FORMAT naming path, the field and both values. L is borrowed. */
+lorajit_status lj_manifest_check_sizes(const lj_layout *L, const char *path, lj_err *err);
 /* The first config field (Hugging Face name) where model differs from artifact,
  * as E_SHAPE naming model_path, the field and both values. All borrowed for the call. */
 lorajit_status lj_config_compare(const lj_config *artifact, const lj_config *model, const char *model_path,

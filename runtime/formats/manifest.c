@@ -3,9 +3,10 @@
  * It records what the compiled library expects: the model config (Hugging Face
  * field names), the adapter schema, every weight (name, shape, the dtype the code
  * reads: F32, or F16/BF16 for a matrix kept 16-bit), every LoRA site, the scratch sizes, the target (triple, CPU,
- * features), the ABI version of ctx.h, and FNV-1a 64 hashes of the IR text, the
- * optimised LLVM module and the library file. "manifest_hash" hashes the manifest
- * itself (its compact JSON without that field), so an edited manifest is refused.
+ * features), the ABI version of ctx.h, SHA-256 digests of the IR text and the
+ * library file and the FNV-1a 64 code identity. "manifest_sha256" digests the
+ * manifest itself (its compact JSON without that field), so an edited manifest is
+ * refused; the library pins the layout (lj_layout_digest), so a re-sealed one too.
  * Reading validates every field and rebuilds the lj_layout the runtime binds.
  * Module names and paths come from the architecture table (arch.c). */
 #include <inttypes.h>
@@ -19,27 +20,9 @@
 #include "formats.h"
 
 #define MANIFEST_FORMAT "lorajit-artifact"
+#define SEAL_KEY "manifest_sha256"
 #define MANIFEST_MAX_WEIGHTS (1 << 20)
 #define MANIFEST_MAX_SIZE (INT64_C(1) << 40)
-
-uint64_t lj_fnv1a64(const void *data, size_t n, uint64_t h) {
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= UINT64_C(0x100000001b3);
-    }
-    return h;
-}
-
-lorajit_status lj_file_hash(const char *path, uint64_t *out, lj_err *err) {
-    char *data;
-    size_t len;
-    lorajit_status s = lj_read_file(path, &data, &len, err);
-    if (s) return s;
-    *out = lj_fnv1a64(data, len, LJ_FNV_OFFSET);
-    free(data);
-    return LORAJIT_OK;
-}
 
 /* ---- the config fields, by their Hugging Face names ---- */
 
@@ -110,6 +93,13 @@ static bool add_hash(cJSON *o, const char *key, uint64_t h) {
     char hex[17];
     snprintf(hex, sizeof hex, "%016" PRIx64, h);
     return cJSON_AddStringToObject(o, key, hex) != NULL;
+}
+
+/* Adds a SHA-256 (hex) under key, 64 zeros when hex is empty (none computed: it
+ * matches no file); false when out of memory. */
+static bool add_digest(cJSON *o, const char *key, const char *hex) {
+    static const char zeros[] = "0000000000000000000000000000000000000000000000000000000000000000";
+    return cJSON_AddStringToObject(o, key, hex[0] ? hex : zeros) != NULL;
 }
 
 /* [a] or [a, b]; NULL when out of memory. */
@@ -190,7 +180,21 @@ static bool add_tensors(cJSON *root, const lj_layout *L) {
            cJSON_AddNumberToObject(sc, "fixed", (double)L->scratch_fixed);
 }
 
-/* The whole manifest minus manifest_hash; NULL when out of memory. */
+/* The layout's sections: config, schema, weights, lora_sites, scratch_floats. */
+static bool add_layout(cJSON *root, const lj_layout *L) {
+    return add_config(root, &L->cfg) && add_schema(root, &L->schema, lj_arch_get(L->cfg.arch)) && add_tensors(root, L);
+}
+
+lorajit_status lj_layout_digest(const lj_layout *L, uint8_t out[LJ_SHA256_BYTES], lj_err *err) {
+    cJSON *root = cJSON_CreateObject();
+    char *text = root && add_layout(root, L) ? cJSON_PrintUnformatted(root) : NULL;
+    bool ok = text && lj_sha256(text, strlen(text), out);
+    cJSON_free(text);
+    cJSON_Delete(root);
+    return ok ? LORAJIT_OK : lj_fail(err, LORAJIT_E_NOMEM, "layout digest: out of memory");
+}
+
+/* The whole manifest minus its seal; NULL when out of memory. */
 static cJSON *manifest_json(const lj_manifest *m) {
     cJSON *root = cJSON_CreateObject();
     if (!root) return NULL;
@@ -203,9 +207,9 @@ static cJSON *manifest_json(const lj_manifest *m) {
               (t = cJSON_AddObjectToObject(root, "target")) != NULL &&
               cJSON_AddStringToObject(t, "triple", m->triple) && cJSON_AddStringToObject(t, "cpu", m->cpu) &&
               cJSON_AddStringToObject(t, "features", m->features ? m->features : "") &&
-              add_config(root, &m->L->cfg) && add_schema(root, &m->L->schema, lj_arch_get(m->L->cfg.arch)) && add_tensors(root, m->L) &&
-              add_hash(root, "ir_hash", m->ir_hash) && add_hash(root, "code_hash", m->code_hash) &&
-              add_hash(root, "library_hash", m->library_hash);
+              add_layout(root, m->L) &&
+              add_digest(root, "ir_sha256", m->ir_sha256) && add_hash(root, "code_hash", m->code_hash) &&
+              add_digest(root, "library_sha256", m->library_sha256);
     if (!ok) {
         cJSON_Delete(root);
         return NULL;
@@ -213,14 +217,20 @@ static cJSON *manifest_json(const lj_manifest *m) {
     return root;
 }
 
-lorajit_status lj_manifest_seal(struct cJSON *root, lj_err *err) {
-    cJSON_DeleteItemFromObjectCaseSensitive(root, "manifest_hash");
+/* The SHA-256 (hex) of root's compact text, root without its seal. */
+static lorajit_status seal_of(cJSON *root, char out[LJ_SHA256_HEX], const char *path, lj_err *err) {
     char *text = cJSON_PrintUnformatted(root);
-    if (!text) return lj_fail(err, LORAJIT_E_NOMEM, "manifest: out of memory");
-    uint64_t h = lj_fnv1a64(text, strlen(text), LJ_FNV_OFFSET);
+    bool ok = text && lj_sha256_hex(text, strlen(text), out);
     cJSON_free(text);
-    if (!add_hash(root, "manifest_hash", h)) return lj_fail(err, LORAJIT_E_NOMEM, "manifest: out of memory");
-    return LORAJIT_OK;
+    return ok ? LORAJIT_OK : lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", path);
+}
+
+lorajit_status lj_manifest_seal(struct cJSON *root, lj_err *err) {
+    cJSON_DeleteItemFromObjectCaseSensitive(root, SEAL_KEY);
+    char hex[LJ_SHA256_HEX];
+    lorajit_status s = seal_of(root, hex, "manifest", err);
+    if (!s && !cJSON_AddStringToObject(root, SEAL_KEY, hex)) s = lj_fail(err, LORAJIT_E_NOMEM, "manifest: out of memory");
+    return s;
 }
 
 lorajit_status lj_manifest_write(const char *dir, const lj_manifest *m, lj_err *err) {
@@ -234,13 +244,14 @@ lorajit_status lj_manifest_write(const char *dir, const lj_manifest *m, lj_err *
         s = lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", path);
     cJSON_Delete(root);
     if (s) return s;
-    FILE *f = fopen(path, "w");
     size_t n = strlen(text);
-    bool ok = f && fwrite(text, 1, n, f) == n && fputc('\n', f) != EOF;
-    if (f && fclose(f) != 0) ok = false;
+    char *line = malloc(n + 2);
+    if (line) memcpy(line, text, n), line[n] = '\n', line[n + 1] = '\0';
     cJSON_free(text);
-    if (!ok) return lj_fail(err, LORAJIT_E_IO, "%s: cannot write", path);
-    return LORAJIT_OK;
+    if (!line) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", path);
+    s = lj_file_replace(dir, LJ_ARTIFACT_MANIFEST, line, n + 1, err); /* never through a link */
+    free(line);
+    return s;
 }
 
 /* ---- reading ---- */
@@ -257,6 +268,18 @@ static lorajit_status get_hash(const cJSON *o, const char *key, const where *w, 
         return lj_fail(w->err, LORAJIT_E_FORMAT, "%s: field \"%s%s\" is \"%s\"; expected 16 hex digits", w->path,
                        w->prefix, key, hex);
     *out = h;
+    return LORAJIT_OK;
+}
+
+/* A SHA-256 field: 64 lowercase hex digits, into out. */
+static lorajit_status get_digest(const cJSON *o, const char *key, const where *w, char out[LJ_SHA256_HEX]) {
+    const char *hex = "";
+    lorajit_status s = lj_json_string(w, o, key, LJ_JSON_REQUIRED, &hex);
+    if (s) return s;
+    if (strlen(hex) != LJ_SHA256_HEX - 1 || strspn(hex, "0123456789abcdef") != LJ_SHA256_HEX - 1)
+        return lj_fail(w->err, LORAJIT_E_FORMAT, "%s: field \"%s%s\" is not a SHA-256 (64 lowercase hex digits)",
+                       w->path, w->prefix, key);
+    memcpy(out, hex, LJ_SHA256_HEX);
     return LORAJIT_OK;
 }
 
@@ -415,27 +438,18 @@ static lorajit_status read_sites(const cJSON *arr, const where *top, lj_layout *
     return lj_layout_site_paths(L, top->err);
 }
 
-/* Checks manifest_hash against the rest of root. */
+/* Checks the seal against the rest of root. */
 static lorajit_status check_seal(cJSON *root, const char *path, lj_err *err) {
-    cJSON *h = cJSON_DetachItemFromObjectCaseSensitive(root, "manifest_hash");
-    if (!cJSON_IsString(h)) {
-        cJSON_Delete(h);
-        return lj_fail(err, LORAJIT_E_FORMAT, "%s: field \"manifest_hash\" is missing", path);
-    }
-    char *text = cJSON_PrintUnformatted(root);
-    if (!text) {
-        cJSON_Delete(h);
-        return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", path);
-    }
-    char want[17];
-    snprintf(want, sizeof want, "%016" PRIx64, lj_fnv1a64(text, strlen(text), LJ_FNV_OFFSET));
-    cJSON_free(text);
-    bool same = strcmp(want, h->valuestring) == 0;
+    cJSON *h = cJSON_DetachItemFromObjectCaseSensitive(root, SEAL_KEY);
+    char want[LJ_SHA256_HEX];
+    lorajit_status s = cJSON_IsString(h) ? seal_of(root, want, path, err)
+                                         : lj_fail(err, LORAJIT_E_FORMAT, "%s: field \"" SEAL_KEY "\" is missing "
+                                                   "(an artifact of an older lorajit? compile it again)", path);
+    if (!s && strcmp(want, h->valuestring) != 0)
+        s = lj_fail(err, LORAJIT_E_FORMAT, "%s: the content does not match its \"" SEAL_KEY "\": the manifest "
+                    "was edited or is corrupt (compile the artifact again)", path);
     cJSON_Delete(h);
-    if (!same)
-        return lj_fail(err, LORAJIT_E_FORMAT, "%s: the content does not match its \"manifest_hash\": the manifest "
-                       "was edited or is corrupt (compile the artifact again)", path);
-    return LORAJIT_OK;
+    return s;
 }
 
 /* Copies string field key of o into out[cap]. */
@@ -481,8 +495,8 @@ static lorajit_status read_all(cJSON *root, const char *path, lj_manifest *m, lj
         (s = lj_json_string(&tw, tgt, "features", REQ, &features)))
         return s;
     if (!(m->features = lj_strdup(features))) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", path);
-    if ((s = get_hash(root, "ir_hash", &top, &m->ir_hash)) || (s = get_hash(root, "code_hash", &top, &m->code_hash)) ||
-        (s = get_hash(root, "library_hash", &top, &m->library_hash)))
+    if ((s = get_digest(root, "ir_sha256", &top, m->ir_sha256)) || (s = get_hash(root, "code_hash", &top, &m->code_hash)) ||
+        (s = get_digest(root, "library_sha256", &top, m->library_sha256)))
         return s;
     lj_layout *L = m->L = lj_layout_new();
     if (!L) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", path);

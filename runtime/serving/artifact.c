@@ -1,11 +1,14 @@
 /* artifact.c — lorajit_engine_open_artifact: an engine from a compiled artifact,
- * without LLVM. In order: read and verify manifest.json (its hash, ABI version,
- * fields) -> the model's config.json must agree with the compiled config -> run-time
- * options must agree with the compiled schema -> this CPU must have the compiled
- * features -> the library file must match its hash; dlopen it (RTLD_NOW |
- * RTLD_LOCAL) and check its lj_abi_version and lj_code_hash -> lj_engine_start,
- * which binds the weights by name and shape, as the JIT path does. Each refusal
- * names the file, field, tensor or CPU feature. */
+ * without LLVM. In order: read and verify manifest.json (its SHA-256 seal, ABI
+ * version, fields; every size recomputed from its config and schema) -> the model's
+ * config.json must agree with the compiled config -> run-time options must agree
+ * with the compiled schema -> this CPU must have the compiled features -> before
+ * loading the library: its SHA-256, and its ELF exports (entry points, ABI version,
+ * code hash, scratch sizes, layout digest) against the manifest -> dlopen (RTLD_NOW |
+ * RTLD_LOCAL; this runs the library's code: only trusted artifacts may be served)
+ * and the same constants once loaded -> lj_engine_start, which binds the weights by
+ * name and shape, as the JIT path does. Each refusal names the file, field, tensor
+ * or CPU feature. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -129,17 +132,52 @@ static void release_library(void *handle) {
     if (handle) dlclose(handle);
 }
 
-/* Checks the library file's hash, opens it and finds its symbols. Fills code
- * (forward, decode, owner = the dlopen handle, release = dlclose). */
+/* Reads the library's bytes; checks its SHA-256 and its ELF exports (entry points,
+ * ABI version, code identity, the scratch sizes and layout it was compiled for)
+ * against the manifest, all before anything in it runs. */
+static lorajit_status check_library_file(const char *dir, const char *path, const lj_manifest *m, lj_err *err) {
+    char *data = NULL, hex[LJ_SHA256_HEX];
+    size_t len;
+    lj_library_consts k;
+    uint8_t want[LJ_SHA256_BYTES];
+    const lj_layout *L = m->L;
+    lorajit_status s = lj_read_file(path, &data, &len, err);
+    if (s) return s;
+    if (!lj_sha256_hex(data, len, hex)) s = lj_fail(err, LORAJIT_E_NOMEM, "%s: cannot compute its SHA-256", path);
+    else if (strcmp(hex, m->library_sha256) != 0)
+        s = lj_fail(err, LORAJIT_E_FORMAT, "%s: the file does not match the manifest's \"library_sha256\" (it "
+                    "was replaced or is corrupt; compile the artifact again)", path);
+    if (!s) s = lj_library_consts_read(data, len, path, &k, err);
+    free(data);
+    if (!s) s = lj_layout_digest(L, want, err);
+    if (s) return s;
+    if (k.abi != LJ_ABI_VERSION)
+        return lj_fail(err, LORAJIT_E_UNSUPPORTED, "%s: ABI version %d; this runtime reads version %d", path,
+                       (int)k.abi, LJ_ABI_VERSION);
+    if (k.code_hash != m->code_hash)
+        return lj_fail(err, LORAJIT_E_FORMAT, "%s: its %s is not the manifest's \"code_hash\"", path,
+                       LJ_CODE_HASH_SYMBOL);
+    bool per = k.scratch_per_token != L->scratch_per_token;
+    if (per || k.scratch_fixed != L->scratch_fixed)
+        return lj_fail(err, LORAJIT_E_FORMAT, "%s/" LJ_ARTIFACT_MANIFEST ": field \"scratch_floats.%s\" is %lld, but "
+                       "the library was compiled for %lld (the manifest was forged or belongs to another library)", dir,
+                       per ? "per_token" : "fixed", (long long)(per ? L->scratch_per_token : L->scratch_fixed),
+                       (long long)(per ? k.scratch_per_token : k.scratch_fixed));
+    if (memcmp(k.layout_sha256, want, sizeof want) != 0)
+        return lj_fail(err, LORAJIT_E_FORMAT, "%s/" LJ_ARTIFACT_MANIFEST ": the layout (config, schema, weights, "
+                       "lora_sites, scratch_floats) differs from the one %s was compiled for (%s): the manifest was "
+                       "forged or belongs to another library", dir, path, LJ_LAYOUT_DIGEST_SYMBOL);
+    return LORAJIT_OK;
+}
+
+/* Checks the library file (check_library_file), then opens it and finds its
+ * symbols. Fills code (forward, decode, owner = the dlopen handle, release =
+ * dlclose). dlopen runs the library's constructors: only trusted artifacts. */
 static lorajit_status load_library(const char *dir, const lj_manifest *m, lj_code *code, lj_err *err) {
     char path[4096];
-    uint64_t h;
     lorajit_status s = lj_path_join(path, sizeof path, dir, LJ_ARTIFACT_LIBRARY, err);
-    if (!s) s = lj_file_hash(path, &h, err);
+    if (!s) s = check_library_file(dir, path, m, err);
     if (s) return s;
-    if (h != m->library_hash)
-        return lj_fail(err, LORAJIT_E_FORMAT, "%s: the file does not match the manifest's \"library_hash\" (it "
-                       "was replaced or is corrupt; compile the artifact again)", path);
     void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!lib) {
         const char *why = dlerror();
@@ -149,29 +187,29 @@ static lorajit_status load_library(const char *dir, const lj_manifest *m, lj_cod
     code->release = release_library;
     const int32_t *abi = dlsym(lib, LJ_ABI_SYMBOL);
     const uint64_t *code_hash = dlsym(lib, LJ_CODE_HASH_SYMBOL);
+    const int64_t *per_token = dlsym(lib, LJ_SCRATCH_PER_TOKEN_SYMBOL), *fixed = dlsym(lib, LJ_SCRATCH_FIXED_SYMBOL);
     code->forward = (lj_forward_fn)(uintptr_t)dlsym(lib, LJ_FORWARD_SYMBOL);
     code->decode = (lj_decode_fn)(uintptr_t)dlsym(lib, LJ_DECODE_SYMBOL);
-    if (!abi || !code_hash || !code->forward || !code->decode)
-        return lj_fail(err, LORAJIT_E_FORMAT, "%s: a symbol is missing (want %s, %s, %s, %s)", path, LJ_ABI_SYMBOL,
-                       LJ_CODE_HASH_SYMBOL, LJ_FORWARD_SYMBOL, LJ_DECODE_SYMBOL);
-    if (*abi != LJ_ABI_VERSION)
-        return lj_fail(err, LORAJIT_E_UNSUPPORTED, "%s: ABI version %d; this runtime reads version %d", path,
-                       (int)*abi, LJ_ABI_VERSION);
-    if (*code_hash != m->code_hash)
-        return lj_fail(err, LORAJIT_E_FORMAT, "%s: the loaded code is not the manifest's (lj_code_hash differs; "
-                       "another library of this path was already loaded by this process?)", path);
+    if (!abi || !code_hash || !per_token || !fixed || !code->forward || !code->decode)
+        return lj_fail(err, LORAJIT_E_FORMAT, "%s: a symbol is missing once loaded (want %s, %s, %s, %s)", path,
+                       LJ_ABI_SYMBOL, LJ_CODE_HASH_SYMBOL, LJ_FORWARD_SYMBOL, LJ_DECODE_SYMBOL);
+    /* the loaded code is the file checked above (not another one loaded earlier from this path) */
+    if (*abi != LJ_ABI_VERSION || *code_hash != m->code_hash || *per_token != m->L->scratch_per_token ||
+        *fixed != m->L->scratch_fixed)
+        return lj_fail(err, LORAJIT_E_FORMAT, "%s: the loaded code is not the manifest's (lj_code_hash or the "
+                       "scratch sizes differ; another library of this path was already loaded by this process?)", path);
     return LORAJIT_OK;
 }
 
-/* Reads model.ir (for lorajit_engine_print_ir) and checks it against ir_hash. */
+/* Reads model.ir (for lorajit_engine_print_ir) and checks it against ir_sha256. */
 static lorajit_status load_ir_text(const char *dir, const lj_manifest *m, lj_code *code, lj_err *err) {
-    char path[4096];
+    char path[4096], hex[LJ_SHA256_HEX];
     size_t len;
     lorajit_status s = lj_path_join(path, sizeof path, dir, LJ_ARTIFACT_IR, err);
     if (!s) s = lj_read_file(path, &code->ir_text, &len, err);
     if (s) return s;
-    if (lj_fnv1a64(code->ir_text, len, LJ_FNV_OFFSET) != m->ir_hash)
-        return lj_fail(err, LORAJIT_E_FORMAT, "%s: the file does not match the manifest's \"ir_hash\"", path);
+    if (!lj_sha256_hex(code->ir_text, len, hex) || strcmp(hex, m->ir_sha256) != 0)
+        return lj_fail(err, LORAJIT_E_FORMAT, "%s: the file does not match the manifest's \"ir_sha256\"", path);
     return LORAJIT_OK;
 }
 
@@ -188,6 +226,8 @@ lorajit_status lorajit_engine_open_artifact(lorajit_engine **out, const char *ar
     lj_code code = {0};
     char path[4096];
     lorajit_status s = lj_manifest_read(artifact_dir, &m, err);          /* hash, ABI, fields */
+    if (!s) s = lj_path_join(path, sizeof path, artifact_dir, LJ_ARTIFACT_MANIFEST, err);
+    if (!s) s = lj_manifest_check_sizes(m.L, path, err);                 /* sizes from config + schema */
     if (!s) s = lj_path_join(path, sizeof path, model_dir, "config.json", err);
     if (!s) s = lj_config_read(path, &cfg, err);
     if (!s) s = lj_config_compare(&m.L->cfg, &cfg, path, artifact_dir, err); /* the same model */

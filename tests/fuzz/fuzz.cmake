@@ -3,7 +3,7 @@
 # all; tests/fuzz/run.sh runs each for N seconds. Otherwise fuzz_NAME gets replay.c's
 # main() and ctest replays tests/fuzz/corpus/NAME and tests/fuzz/regressions/NAME
 # through it (so the sanitizer pass of tests/run.sh replays them under ASan + UBSan).
-set(FUZZ_HARNESSES safetensors config peft_config schema shard_index script manifest)
+set(FUZZ_HARNESSES safetensors config peft_config schema shard_index script manifest elf)
 set(FUZZ_DIR ${CMAKE_SOURCE_DIR}/tests/fuzz)
 if(LORAJIT_FUZZ AND NOT CMAKE_C_COMPILER_ID MATCHES "Clang")
   message(FATAL_ERROR "LORAJIT_FUZZ needs clang: cmake -DCMAKE_C_COMPILER=clang -DLORAJIT_FUZZ=ON")

@@ -1,10 +1,11 @@
 /* fuzz_manifest.c — libFuzzer harness for an artifact's manifest.json.
  *
  * Input: the bytes of a manifest, parsed by lj_manifest_parse as they are; when
- * that is refused for the "manifest_hash" seal alone (the usual fate of a mutated
+ * that is refused for the "manifest_sha256" seal alone (the usual fate of a mutated
  * manifest), the JSON is re-sealed with lj_manifest_seal and parsed again, so that
  * mutations reach the field checks behind the seal (config, schema, weights, sites
- * against weights). An accepted manifest must give a layout the runtime can bind. */
+ * against weights). An accepted manifest must give a layout the runtime can bind, and
+ * lj_manifest_check_sizes (sizes recomputed from its config) must accept or refuse it. */
 #include <string.h>
 
 #include <cjson/cJSON.h>
@@ -20,7 +21,7 @@ static bool parse_and_check(const char *text, size_t len) {
     if (st != LORAJIT_OK) {
         FUZZ_CHECK_REFUSAL(st, err);
         FUZZ_CHECK(m.L == NULL && m.features == NULL);
-        return strstr(err.msg, "\"manifest_hash\"") != NULL;
+        return strstr(err.msg, "\"manifest_sha256\"") != NULL;
     }
     const lj_layout *L = m.L;
     FUZZ_CHECK(L && m.features && L->n_weights >= 1);
@@ -36,6 +37,9 @@ static bool parse_and_check(const char *text, size_t len) {
         FUZZ_CHECK((L->schema.target_mask >> s->module) & 1);
         FUZZ_CHECK(s->in >= 1 && s->out >= 1 && lj_layout_site(L, s->layer, s->module) == i);
     }
+    lj_err size_err = {0};
+    lorajit_status sizes = lj_manifest_check_sizes(L, "manifest.json", &size_err);
+    if (sizes != LORAJIT_OK) FUZZ_CHECK_REFUSAL(sizes, size_err);
     lj_manifest_clear(&m);
     lj_manifest_clear(&m);
     return false;
