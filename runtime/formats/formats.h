@@ -414,7 +414,7 @@ void lj_weights_free(lj_weights *w); /* NULL does nothing */
 /* Parses model.safetensors.index.json text ("weight_map": {tensor: shard file}) into
  * its distinct shard file names, sorted. Refuses, naming path and entry: a missing or
  * empty weight_map, a non-string entry, a shard that is not a plain file name (no
- * '/', '\\' or ".."), more than 10000 shards. Caller owns *shards; free with
+ * '/', '\\' or ".."), more than 10000 shards, a tensor listed for two shards. Caller owns *shards; free with
  * lj_shard_names_free(*shards, *n_shards). On failure *shards is NULL. */
 lorajit_status lj_shard_index_parse(const char *text, size_t len, const char *path, char ***shards,
                                     int *n_shards, lj_err *err);
