@@ -1,14 +1,13 @@
 /* weights.c — binds the model's tensors to the layout's weight ids.
  *
- * Input: a model folder holding model.safetensors, or the shards named by
- * model.safetensors.index.json ("weight_map": tensor -> shard file), and the
- * layout's list of (tensor name, shape, the dtype the code reads). Output: an
- * lj_weights whose data[i] is [rows, cols] of that dtype for weight id i: a
- * pointer into the read-only mapping when the file holds it aligned, else a copy
- * in owned[i] (f32 code widens F16/BF16 here; 16-bit code needs its own dtype: a
- * decode step then reads half the bytes). lj_weights_probe tells the compiler
- * which dtype each tensor has, before it compiles. A missing tensor,
- * another dtype or another shape is refused by name; nothing escapes on failure. */
+ * Input: a model folder holding model.safetensors, or shards named by
+ * model.safetensors.index.json, whose weight_map decides which shard each tensor
+ * is read from; and the layout's (tensor name, shape, dtype the code reads).
+ * Output: an lj_weights whose data[i] points into the read-only mapping, or at a
+ * copy in owned[i] (unaligned, or F16/BF16 widened for f32 code). Every header is
+ * checked (present, shape, dtype; the count of missing) before anything is bound,
+ * and lj_weights_probe runs the same checks for the compiler before it compiles,
+ * telling it each matrix's dtype. Refusals name the tensor; nothing escapes. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <stdint.h>
