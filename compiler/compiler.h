@@ -27,8 +27,9 @@ typedef struct pipeline_ir {
     double plan_ms;     /* ir_verify + ir_plan + ir_verify + layout */
 } pipeline_ir;
 /* Half 1: model_dir/config.json + opts (NULL: defaults) -> verified, planned IR and
- * its layout. Reads the weights' safetensors headers (their dtypes) when present,
- * never their data. Caller owns *out; free with pipeline_ir_free(). On failure *out
+ * its layout. Reads the weights' safetensors headers when present, never their data,
+ * and refuses before any code is made a config the files do not hold (the first
+ * missing tensor and how many, a wrong shape or dtype). Caller owns *out; free with pipeline_ir_free(). On failure *out
  * is empty and err names the file, field or node. */
 lorajit_status pipeline_ir_build(const char *model_dir, const lorajit_options *opts, pipeline_ir *out,
                                  lj_err *err);
@@ -73,8 +74,9 @@ ir_graph *fe_build(const lj_config *cfg, const lj_schema *schema, lj_err *err);
 ir_graph *fe_llama_build(const lj_config *cfg, const lj_schema *schema, lj_err *err);
 
 /* ---- fe_dtypes.c: which weight matrices the code reads as F16 / BF16 ----
- * Sets each 2-D weight's dtype to what model_dir's safetensors hold (F16, BF16,
- * else f32); no weight files: all f32. Errors name the file. */
+ * Checks every weight of g against model_dir's safetensors headers (present, shape,
+ * dtype: lj_weights_probe) and sets each 2-D weight's dtype to what they hold (F16,
+ * BF16, else f32); no weight files: all f32. Errors name the file and tensor. */
 lorajit_status fe_weight_dtypes(ir_graph *g, const char *model_dir, lj_err *err);
 int32_t cg_lj_dtype(ir_dtype d); /* IR_F16 -> LJ_DTYPE_F16, IR_BF16 -> LJ_DTYPE_BF16, else F32 */
 

@@ -4,8 +4,10 @@
  * Output: each weight matrix whose tensor the folder's safetensors hold as F16 or
  * BF16 gets that dtype, so the code reads it as stored (half the bytes of f32, the
  * kernels widen as they load); 1-D weights (norms, biases) stay f32 (the runtime
- * widens them at load). A folder without weight files leaves everything f32: that
- * code takes weights of any dtype, widened at load. */
+ * widens them at load). Every weight is checked against the files' headers here
+ * (lj_weights_probe: present, shape, dtype), so a config asking for more than the
+ * files hold fails before any code is made. A folder without weight files leaves
+ * everything f32: that code takes weights of any dtype, widened at load. */
 #include <stdlib.h>
 
 #include "compiler.h"
@@ -16,27 +18,30 @@ int32_t cg_lj_dtype(ir_dtype d) {
 
 lorajit_status fe_weight_dtypes(ir_graph *g, const char *model_dir, lj_err *err) {
     int n = 0;
-    ir_node **mats = calloc((size_t)g->n_weights + 1, sizeof *mats);
-    const char **names = calloc((size_t)g->n_weights + 1, sizeof *names);
-    int32_t *dtypes = calloc((size_t)g->n_weights + 1, sizeof *dtypes);
+    ir_node **nodes = calloc((size_t)g->n_weights + 1, sizeof *nodes);
+    lj_weight_desc *want = calloc((size_t)g->n_weights + 1, sizeof *want);
     lorajit_status st = LORAJIT_OK;
-    if (!mats || !names || !dtypes) {
+    if (!nodes || !want) {
         st = lj_fail(err, LORAJIT_E_NOMEM, "out of memory reading weight dtypes");
         goto done;
     }
-    for (int i = 0; i < g->n_nodes; i++) {
+    for (int i = 0; i < g->n_nodes && n <= g->n_weights; i++) {
         ir_node *w = g->nodes[i];
-        if (w->op != IR_OP_WEIGHT || w->ndim != 2) continue;
-        mats[n] = w;
-        names[n++] = w->tensor;
+        if (w->op != IR_OP_WEIGHT) continue;
+        nodes[n] = w;
+        want[n++] = (lj_weight_desc){.name = (char *)w->tensor, .rows = w->shape[0],
+                                     .cols = w->ndim == 2 ? w->shape[1] : 0};
     }
-    if ((st = lj_weights_probe(model_dir, names, n, dtypes, err))) goto done;
+    /* Every weight checked against the headers (present, shape, dtype) before any code. */
+    if ((st = lj_weights_probe(model_dir, want, n, err))) goto done;
     for (int i = 0; i < n; i++)
-        ir_set_weight_dtype(g, mats[i], dtypes[i] == LJ_DTYPE_F16 ? IR_F16 : dtypes[i] == LJ_DTYPE_BF16 ? IR_BF16 : IR_F32);
+        if (nodes[i]->ndim == 2)
+            ir_set_weight_dtype(g, nodes[i], want[i].dtype == LJ_DTYPE_F16    ? IR_F16
+                                             : want[i].dtype == LJ_DTYPE_BF16 ? IR_BF16
+                                                                              : IR_F32);
     if (g->status) st = lj_fail(err, g->status, "%s", g->msg);
 done:
-    free(mats);
-    free(names);
-    free(dtypes);
+    free(nodes);
+    free(want);
     return st;
 }

@@ -1,11 +1,12 @@
 /* pipeline.c — the one compile entry, in two halves, each stage a visible call:
  *   pipeline_ir_build:   config.json -> schema -> front end (IR with LoRA sites) ->
- *                        weight dtypes -> ir_verify -> ir_plan -> ir_verify -> layout
+ *                        weight headers (every tensor present, its shape, dtype) ->
+ *                        ir_verify -> ir_plan -> ir_verify -> layout
  *   pipeline_code_build: target machine -> codegen (LLVM IR) -> default<O3> ->
  *                        LLJIT (entry points) or model.o (an artifact)
  * Each half times its stages (lj_compile_times). Used by compiler/engine.c (JIT open,
  * lorajit_compile_artifact, lorajit_compile_only) and tests/test_ops.c (half 2).
- * LORAJIT_DUMP=ir,llvm in the environment prints those stages to stderr. */
+ * LORAJIT_DUMP=ir,llvm prints those stages to stderr. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,7 +57,7 @@ lorajit_status pipeline_ir_build(const char *model_dir, const lorajit_options *o
     if (st) return st;
     ir_graph *g = out->g = fe_build(&cfg, &schema, err); /* front end (the architecture table) */
     if (!g) return err->status ? err->status : LORAJIT_E_NOMEM;
-    st = fe_weight_dtypes(g, model_dir, err);
+    st = fe_weight_dtypes(g, model_dir, err); /* the headers checked: no work for absent weights */
     double t1 = now_ms();
     if (!st) st = ir_verify(g);
     if (!st) st = ir_plan(g);

@@ -102,9 +102,11 @@ typedef struct lorajit_options {
     int max_rank;            /* default 64 */
     const char *targets;     /* comma list, e.g. "q_proj,v_proj"; default all seven projections */
     int max_adapters;        /* resident adapter slots, default 8, at most 64 */
-    int max_tokens;          /* tokens per forward call; default max_position_embeddings */
+    int max_tokens;          /* tokens per forward call; default min(max_position_embeddings, 4096) */
     int max_batch;           /* sequences with their own KV cache (generation), default 4, at most 64 */
-    int max_seq_len;         /* KV cache length per sequence; default max_position_embeddings */
+    int max_seq_len;         /* KV cache length per sequence; default min(max_position_embeddings,
+                                4096) (or max_tokens when larger); raise it up to
+                                max_position_embeddings (CLI: --max-seq-len) */
 } lorajit_options;
 
 /* Counters of an engine's life. compiles is counted where LLJIT generates machine

@@ -424,12 +424,16 @@ static void test_weights(void) {
         CHECK(bits_of(fval(m, 2, 1)) == (uint32_t)bf16_in[1] << 16, "mat16 BF16 widened for f32 code");
         lj_weights_free(m);
     }
-    int32_t probe[3];
-    const char *pnames[3] = {"h", "b_odd", "nope"};
-    CHECK(lj_weights_probe(m16, pnames, 3, probe, &err) == LORAJIT_OK && probe[0] == LJ_DTYPE_F16 &&
-              probe[1] == LJ_DTYPE_BF16 && probe[2] == LJ_DTYPE_F32,
-          "probe: %d %d %d", probe[0], probe[1], probe[2]);
-    CHECK(lj_weights_probe(tmp_root, pnames, 3, probe, &err) == LORAJIT_OK && probe[0] == LJ_DTYPE_F32,
+    lj_weight_desc probe[3] = {{"h", 2, 3, 0}, {"b_odd", 2, 2, 0}, {"b", 1, 2, 0}};
+    CHECK(lj_weights_probe(m16, probe, 3, &err) == LORAJIT_OK && probe[0].dtype == LJ_DTYPE_F16 &&
+              probe[1].dtype == LJ_DTYPE_BF16 && probe[2].dtype == LJ_DTYPE_BF16,
+          "probe: %d %d %d", probe[0].dtype, probe[1].dtype, probe[2].dtype);
+    probe[2].cols = 0; /* asked as 1-D: a shape error, found before any code is made */
+    expect_err(__LINE__, lj_weights_probe(m16, probe, 3, &err), &err, LORAJIT_E_SHAPE, "\"b\"", "[1]");
+    probe[2].name = "nope"; /* missing: named, and counted */
+    expect_err(__LINE__, lj_weights_probe(m16, probe, 3, &err), &err, LORAJIT_E_NOT_FOUND, "\"nope\"",
+               "1 of the 3 tensors");
+    CHECK(lj_weights_probe(tmp_root, probe, 3, &err) == LORAJIT_OK && probe[0].dtype == LJ_DTYPE_F32,
           "probe of a folder without weights: all F32");
     L4->weights[2].dtype = LJ_DTYPE_F16; /* the file holds BF16 */
     expect_err(__LINE__, lj_weights_open(m16, L4, &m, &err), &err, LORAJIT_E_SHAPE, "\"b\"",

@@ -4,10 +4,10 @@
  * lj_config with llama2.c's dimension words, the architecture (arch.c) and its
  * defaults filled in. Every refusal names the file and the field: a model_type not
  * in the table, rope_scaling, another hidden_act, missing / non-integer /
- * non-positive / absurd sizes, and
- * head counts that do not divide. Sizes are capped so that a hostile file cannot
- * make later stages allocate terabytes. The fields are LJ_CONFIG_FIELDS (formats.h),
- * read here through json.c's readers; the manifest writes and compares the same list. */
+ * non-positive / absurd sizes (the LJ_CONFIG_MAX_* bounds of formats.h, each
+ * justified there), head counts that do not divide. The caps keep a hostile file
+ * from making later stages allocate terabytes or compile for hours. The fields are
+ * LJ_CONFIG_FIELDS, read through json.c's readers; the manifest uses the same list. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -109,11 +109,15 @@ static lorajit_status read_fields(const cJSON *j, const char *path, lj_config *c
                            "\"num_attention_heads\" (%lld) and \"head_dim\" is not given",
                            path, (long long)c->dim, (long long)c->n_heads);
         c->head_size = c->dim / c->n_heads;
+        if (c->head_size > LJ_CONFIG_MAX_HEAD_DIM)
+            return lj_fail(err, LORAJIT_E_UNSUPPORTED,
+                           "%s: field \"head_dim\" (\"hidden_size\" / \"num_attention_heads\") is %lld, "
+                           "over the limit %lld", path, (long long)c->head_size, (long long)LJ_CONFIG_MAX_HEAD_DIM);
     }
-    if (c->n_heads * c->head_size > LJ_CONFIG_MAX_DIM)
+    if (c->n_heads * c->head_size > LJ_CONFIG_MAX_HIDDEN)
         return lj_fail(err, LORAJIT_E_UNSUPPORTED,
                        "%s: fields \"num_attention_heads\" x \"head_dim\" = %lld, over the limit %lld",
-                       path, (long long)(c->n_heads * c->head_size), (long long)LJ_CONFIG_MAX_DIM);
+                       path, (long long)(c->n_heads * c->head_size), (long long)LJ_CONFIG_MAX_HIDDEN);
     if (c->head_size % 2 != 0)
         return lj_fail(err, LORAJIT_E_UNSUPPORTED,
                        "%s: field \"head_dim\" is %lld; RoPE needs an even head size", path,

@@ -112,9 +112,28 @@ lorajit_status lj_json_array(const lj_json_at *at, const struct cJSON *obj, cons
                              const struct cJSON **out);
 
 /* ---- config.c: Hugging Face config.json of a model in the architecture table ---- */
-#define LJ_CONFIG_MAX_DIM (INT64_C(1) << 20)   /* any width, head count or context length */
-#define LJ_CONFIG_MAX_LAYERS INT64_C(4096)
-#define LJ_CONFIG_MAX_VOCAB (INT64_C(1) << 24)
+/* Bounds on what a config.json may ask for, per field. Each is several times what
+ * the largest published model of the family uses, so no real config meets one,
+ * yet each stops a hostile file before it makes the compiler or the runtime do
+ * absurd work (the weight check, lj_weights_probe, catches a config larger than
+ * its files; these bound what a config alone, as for an artifact, can ask):
+ *   layers 1024:       8x LLaMA-3.1-405B's 126 (PaLM 118, MT-NLG 105);
+ *   hidden 65536:      4x 405B's 16384 (PaLM 18432, MT-NLG 20480); also the bound on
+ *                      heads x head_dim, the attention width (405B: 128 x 128);
+ *   intermediate 262144: ~5x 405B's 53248 (PaLM 73728);
+ *   heads 1024:        8x the most (405B, DeepSeek-V3: 128), key/value heads too;
+ *   head_dim 1024:     4x the widest (Gemma: 256);
+ *   vocab 2097152:     8x Gemma 3's 262144 (Gemma 256000, LLaMA-3 128256);
+ *   positions 16777216: above the longest context (Llama-4-Scout: 10485760); the
+ *                      KV cache is not sized from it (lj_schema_resolve: 4096 by
+ *                      default), so a long context costs nothing until asked for. */
+#define LJ_CONFIG_MAX_LAYERS INT64_C(1024)
+#define LJ_CONFIG_MAX_HIDDEN (INT64_C(1) << 16)
+#define LJ_CONFIG_MAX_INTERMEDIATE (INT64_C(1) << 18)
+#define LJ_CONFIG_MAX_HEADS INT64_C(1024)
+#define LJ_CONFIG_MAX_HEAD_DIM INT64_C(1024)
+#define LJ_CONFIG_MAX_VOCAB (INT64_C(1) << 21)
+#define LJ_CONFIG_MAX_POSITIONS (INT64_C(1) << 24)
 /* The config fields, listed once: X(HF name, lj_config member, kind, need, default,
  * max). kind: INT (int64_t, 1..max, over max is lorajit's limit), FLOAT (float,
  * positive and finite), BOOL. need: REQUIRED or OPTIONAL (absent or null keeps the
@@ -124,14 +143,14 @@ lorajit_status lj_json_array(const lj_json_at *at, const struct cJSON *obj, cons
  * defaults (arch.c) and tests/test_rt_json.c. The fields that differ by
  * architecture -- model_type, the bias booleans -- are the table's (arch.c). */
 #define LJ_CONFIG_FIELDS(X)                                                          \
-    X(hidden_size, dim, INT, REQUIRED, 0, LJ_CONFIG_MAX_DIM)                         \
-    X(intermediate_size, hidden_dim, INT, REQUIRED, 0, LJ_CONFIG_MAX_DIM)            \
+    X(hidden_size, dim, INT, REQUIRED, 0, LJ_CONFIG_MAX_HIDDEN)                      \
+    X(intermediate_size, hidden_dim, INT, REQUIRED, 0, LJ_CONFIG_MAX_INTERMEDIATE)   \
     X(num_hidden_layers, n_layers, INT, REQUIRED, 0, LJ_CONFIG_MAX_LAYERS)           \
-    X(num_attention_heads, n_heads, INT, REQUIRED, 0, LJ_CONFIG_MAX_DIM)             \
-    X(num_key_value_heads, n_kv_heads, INT, OPTIONAL, 0, LJ_CONFIG_MAX_DIM)          \
-    X(head_dim, head_size, INT, OPTIONAL, 0, LJ_CONFIG_MAX_DIM)                      \
+    X(num_attention_heads, n_heads, INT, REQUIRED, 0, LJ_CONFIG_MAX_HEADS)           \
+    X(num_key_value_heads, n_kv_heads, INT, OPTIONAL, 0, LJ_CONFIG_MAX_HEADS)        \
+    X(head_dim, head_size, INT, OPTIONAL, 0, LJ_CONFIG_MAX_HEAD_DIM)                 \
     X(vocab_size, vocab_size, INT, REQUIRED, 0, LJ_CONFIG_MAX_VOCAB)                 \
-    X(max_position_embeddings, seq_len, INT, OPTIONAL, 2048, LJ_CONFIG_MAX_DIM)      \
+    X(max_position_embeddings, seq_len, INT, OPTIONAL, 2048, LJ_CONFIG_MAX_POSITIONS) \
     X(rms_norm_eps, rms_eps, FLOAT, OPTIONAL, 1e-6f, 0)                              \
     X(rope_theta, rope_theta, FLOAT, OPTIONAL, 10000.0f, 0)                          \
     X(tie_word_embeddings, tie_embeddings, BOOL, OPTIONAL, false, 0)
@@ -159,8 +178,9 @@ typedef struct lj_config {
  * Refuses, naming the field: a model_type not in the table (listing those that
  * are), a rope_scaling that is not null, a hidden_act other than the
  * architecture's, missing, non-integer or non-positive sizes, n_heads not a
- * multiple of n_kv_heads, absurd sizes (a dimension over 1<<20, more than 4096
- * layers, a vocabulary over 1<<24). */
+ * multiple of n_kv_heads, sizes over the LJ_CONFIG_MAX_* bounds above (E_UNSUPPORTED,
+ * "over the limit", naming the field), a derived head_dim over its bound or heads x
+ * head_dim over the hidden bound. */
 lorajit_status lj_config_parse(const char *text, size_t len, const char *path, lj_config *cfg,
                                lj_err *err);
 lorajit_status lj_config_read(const char *path, lj_config *cfg, lj_err *err);
@@ -232,7 +252,8 @@ typedef struct lj_schema {
     unsigned target_mask; /* bit m set: module m carries a slot (default all the arch's modules) */
     int n_slots;          /* max_adapters: resident adapters (default 8, 1..64) */
     int64_t max_tokens;   /* tokens per forward call (default seq_len, at most it) */
-    int64_t seq_len;      /* KV cache positions per sequence (options.max_seq_len, default cfg->seq_len) */
+    int64_t seq_len;      /* KV cache positions per sequence (options.max_seq_len; default
+                             min(cfg->seq_len, 4096), raised to max_tokens when that asks more) */
     int max_batch;        /* sequences with a KV cache (options.max_batch, default 4) */
 } lj_schema;
 /* Parses schema JSON {"max_rank", "target_modules", "max_adapters", "max_tokens"}
@@ -406,6 +427,11 @@ size_t st_dtype_size(st_dtype d);
 lorajit_status st_to_f32(const st_file *f, const st_tensor *t, float *dst, lj_err *err);
 
 /* ---- weights.c: the model's tensors bound to the layout ---- */
+/* One weight_map entry of model.safetensors.index.json. */
+typedef struct lj_shard_entry {
+    char *name;           /* the tensor (owned) */
+    int file;             /* its shard: lj_weights.files[file] */
+} lj_shard_entry;
 typedef struct lj_weights {
     int n;                /* = layout n_weights */
     const void **data;    /* [n] by weight id: into the mmap (F32, or F16/BF16 matrices) or owned[] */
@@ -413,23 +439,31 @@ typedef struct lj_weights {
     void **owned;         /* [n] malloc'd copies (widened to f32, or unaligned 16-bit), NULL where mapped */
     int n_files;
     st_file **files;      /* [n_files] open shards */
+    int n_map;
+    lj_shard_entry *map;  /* [n_map] the index's weight_map sorted by name; NULL for one file */
 } lj_weights;
 /* Opens model_dir/model.safetensors, or every shard named by
- * model_dir/model.safetensors.index.json, and binds each layout weight by name,
- * checking its shape. Caller owns *out; free with lj_weights_free(). */
+ * model_dir/model.safetensors.index.json, checks every layout weight's header entry
+ * (present, F32/F16/BF16, its shape, the dtype the code reads) and only then binds
+ * them. With an index, each tensor is read from the shard its weight_map names and
+ * from no other: a copy in another shard is ignored, a tensor the index does not
+ * list (or lists for two shards) is refused by name. A missing tensor is E_NOT_FOUND
+ * naming the first and how many are missing. Caller owns *out; free with
+ * lj_weights_free(). */
 lorajit_status lj_weights_open(const char *model_dir, const lj_layout *L, lj_weights **out,
                                lj_err *err);
-/* dtypes[i] = the LJ_DTYPE_* model_dir's files hold for tensor names[i]: F16 or BF16
- * when so, else F32 (also for a missing or unsupported tensor: lj_weights_open
- * names those). A folder without weight files gives all F32 and LORAJIT_OK. */
 st_dtype lj_dtype_st(int32_t d); /* LJ_DTYPE_* -> its safetensors dtype (names via st_dtype_name) */
-lorajit_status lj_weights_probe(const char *model_dir, const char *const *names, int n, int32_t *dtypes,
-                                lj_err *err);
+/* The compiler's look at the weights before it compiles: lj_weights_open's header
+ * checks on want[0..n) (name, rows, cols; want is borrowed for the call), reading
+ * headers only, and want[i].dtype = F16 or BF16 for a matrix the files hold so,
+ * else F32. A folder without weight files gives all F32 and LORAJIT_OK (a config
+ * alone compiles an artifact). */
+lorajit_status lj_weights_probe(const char *model_dir, lj_weight_desc *want, int n, lj_err *err);
 void lj_weights_free(lj_weights *w); /* NULL does nothing */
 /* Parses model.safetensors.index.json text ("weight_map": {tensor: shard file}) into
  * its distinct shard file names, sorted. Refuses, naming path and entry: a missing or
  * empty weight_map, a non-string entry, a shard that is not a plain file name (no
- * '/', '\\' or ".."), more than 10000 shards. Caller owns *shards; free with
+ * '/', '\\' or ".."), more than 10000 shards, a tensor listed for two shards. Caller owns *shards; free with
  * lj_shard_names_free(*shards, *n_shards). On failure *shards is NULL. */
 lorajit_status lj_shard_index_parse(const char *text, size_t len, const char *path, char ***shards,
                                     int *n_shards, lj_err *err);

@@ -5,7 +5,8 @@
  * lorajit_options, checked against the model's config. Output: an lj_schema
  * (r_max, target_mask, n_slots, max_tokens) that fixes the compiled code's slot
  * shapes. Unknown keys and module names are refused by name. "none" (as
- * target_modules or options.targets) compiles no LoRA sites at all: the plain model. */
+ * target_modules or options.targets) compiles no LoRA sites at all: the plain model.
+ * The KV cache (seq_len) and max_tokens default to min(max_position_embeddings, 4096). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +16,11 @@
 
 #define SCHEMA_MAX_RANK 1024
 #define SCHEMA_MAX_SLOTS 64
+/* The default KV cache length (and tokens per call) when max_position_embeddings
+ * is longer: the cache is sized to what a user is likely to need, never blindly to
+ * the context the model was trained for (a 1M-token config would reserve ~34 GB).
+ * Raise it with options.max_seq_len / --max-seq-len, up to max_position_embeddings. */
+#define SCHEMA_DEFAULT_SEQ_LEN 4096
 
 /* "target_modules": a list of arch's module names, the string "all-linear", or the
  * string "none" (no LoRA sites: the model compiled without slots). An empty list
@@ -158,9 +164,10 @@ static lorajit_status parse_target_list(const char *list, const lj_arch *arch, u
 lorajit_status lj_schema_resolve(const lorajit_options *opts, const lj_config *cfg, lj_schema *s,
                                  lj_err *err) {
     const lj_arch *arch = lj_arch_get(cfg->arch);
+    int64_t seq = cfg->seq_len < SCHEMA_DEFAULT_SEQ_LEN ? cfg->seq_len : SCHEMA_DEFAULT_SEQ_LEN;
     lj_schema t = {
-        .r_max = 64, .target_mask = lj_arch_all_modules(arch), .n_slots = 8, .max_tokens = cfg->seq_len,
-        .seq_len = cfg->seq_len, .max_batch = 4,
+        .r_max = 64, .target_mask = lj_arch_all_modules(arch), .n_slots = 8, .max_tokens = seq,
+        .seq_len = seq, .max_batch = 4,
     };
     lorajit_status st;
     if (opts && opts->schema_path) {
@@ -195,6 +202,7 @@ lorajit_status lj_schema_resolve(const lorajit_options *opts, const lj_config *c
     }
     if (opts && opts->targets && (st = parse_target_list(opts->targets, arch, &t.target_mask, err)))
         return st;
+    if (t.max_tokens > t.seq_len) t.seq_len = t.max_tokens; /* asked for more tokens a call: a cache to hold them */
     if (opts && opts->max_seq_len) {
         if (opts->max_seq_len < 1 || opts->max_seq_len > cfg->seq_len)
             return lj_fail(err, LORAJIT_E_ARG,

@@ -71,7 +71,9 @@ lorajit_status lj_engine_start(lorajit_engine *e, const char *model_dir, lj_layo
     e->cache_stride = cfg->n_layers * sc->seq_len * kv_dim;
     if (!floats_of(L->scratch_per_token, rows, L->scratch_fixed, &n_scratch) ||
         !floats_of(e->cache_stride, 1, 0, &n_block) || !floats_of(e->cache_stride, sc->max_batch, 0, &n_cache))
-        return lj_fail(err, LORAJIT_E_ARG, "scratch or KV cache size overflows");
+        return lj_fail(err, LORAJIT_E_ARG, "scratch or KV cache size overflows (%d sequences of %lld positions, "
+                       "%lld tokens per call): lower --max-seq-len / --max-batch (options.max_seq_len, "
+                       "options.max_batch)", sc->max_batch, (long long)sc->seq_len, (long long)sc->max_tokens);
     if ((st = lj_weights_open(model_dir, L, &e->w, err))) return st;
     if ((st = lj_pool_new(openblas_get_num_threads(), &e->pool, err))) return st;
     if ((st = lj_slots_new(L, &e->slots, err))) return st;
@@ -83,9 +85,11 @@ lorajit_status lj_engine_start(lorajit_engine *e, const char *model_dir, lj_layo
     e->seqs = lj_calloc((size_t)sc->max_batch, sizeof *e->seqs);
     if (!e->key_cache || !e->value_cache || !e->seqs || lj_worker_get(&e->serve, true, &first, NULL) ||
         lj_snapshot_new(&e->reg, 0, &v, NULL))
-        return lj_fail(err, LORAJIT_E_NOMEM, "out of memory: scratch %zu + KV caches 2 x %zu floats "
-                       "(%d sequences + 1 of %lld positions)", n_scratch, n_cache + n_block,
-                       sc->max_batch, (long long)sc->seq_len); /* the pieces stay on e */
+        return lj_fail(err, LORAJIT_E_NOMEM, "out of memory: KV caches 2 x %zu floats (%.1f GiB: %d sequences "
+                       "+ 1 of %lld positions) + scratch %zu floats; lower --max-seq-len / --max-batch "
+                       "(options.max_seq_len, options.max_batch)", n_cache + n_block,
+                       2.0 * (double)(n_cache + n_block) * sizeof(float) / (1 << 30), sc->max_batch,
+                       (long long)sc->seq_len, n_scratch); /* the pieces stay on e */
     lj_worker_put(&e->serve, first);             /* the pool's first worker */
     lj_serve_publish(&e->serve, &e->reg, v);     /* the empty state */
     e->ctx = (lj_ctx){

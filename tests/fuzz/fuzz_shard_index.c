@@ -1,8 +1,9 @@
 /* fuzz_shard_index.c — libFuzzer harness for model.safetensors.index.json.
  *
  * Input: the bytes of a sharded model's index. lj_shard_index_parse must accept
- * only a non-empty weight_map of plain file names (no '/', '\\', ".."), and
- * return them distinct and sorted, at most 10000; a refusal carries a message. */
+ * only a non-empty weight_map of plain file names (no '/', '\\', ".."), each
+ * tensor listed for one shard, and return them distinct and sorted, at most
+ * 10000; a refusal carries a message. */
 #include <string.h>
 
 #include "fuzz.h"
