@@ -250,11 +250,11 @@ static void test_memory(void) {
     double base = child_peak_mib(noop_child, NULL), mib;
     printf("peak RSS of a child that does nothing: %.1f MiB\n", base);
     tpath(p, "big_config.json");
-    char *text = malloc(big);
-    memset(text, ' ', big);
-    memcpy(text, "{\"peft_type\": \"LORA\", \"pad\": \"", 30);
-    memcpy(text + big - 2, "\"}", 2);
-    write_bytes(p, text, big);
+    char *text = malloc(big); /* {"peft_type": "LORA", "target_modules": [0,0,...,0]}: 10M values */
+    size_t at = (size_t)sprintf(text, "{\"peft_type\": \"LORA\", \"target_modules\": [0");
+    while (at < big - 4) at += (size_t)sprintf(text + at, ",0");
+    memcpy(text + at, "]}", 2);
+    write_bytes(p, text, at + 2);
     free(text);
     mib = child_peak_mib(read_json_child, p) - base;
     printf("peak RSS, reading a 20 MB adapter_config.json: +%.1f MiB\n", mib);

@@ -257,8 +257,8 @@ lorajit_status st_open_buffer(const void *buf, size_t size, const char *name, st
      * not safetensors would have its first bytes echoed). */
     if (n > ST_MAX_HEADER)
         return lj_fail(err, LORAJIT_E_FORMAT,
-                       "%s: not a safetensors file: the header length (byte 0) is over the limit of "
-                       "%llu MiB", path, (unsigned long long)(ST_MAX_HEADER >> 20));
+                       "%s: the header length (byte 0) is over the limit of %llu MiB (a corrupt file, "
+                       "or not safetensors)", path, (unsigned long long)(ST_MAX_HEADER >> 20));
     if (n > size - 8)
         return lj_fail(err, LORAJIT_E_FORMAT,
                        "%s: the header length (byte 0) runs past the end of the file (%zu bytes)",
