@@ -56,15 +56,16 @@ struct cJSON;
  * file (README "Limits"), low enough that a hostile file cannot take much memory.
  * A parsed tree also has at most LJ_JSON_MAX_VALUES values (json.c), whatever the
  * cap. Real sizes: a LLaMA config.json or adapter_config.json is 1-2 KB; the
- * largest shard index on the Hub (163 shards, ~91k tensors) about 9 MB; a
- * manifest lists the model's tensors (~1k: tens of KB). */
+ * shard index of a 671B mixture-of-experts model (163 shards, ~90k tensors) is
+ * under 10 MB; a manifest lists the model's tensors (~300 B each). */
 #define LJ_JSON_MAX_BYTES ((size_t)1 << 20)     /* config.json, adapter_config.json, the schema: 1 MiB */
 #define LJ_JSON_MAX_INDEX ((size_t)16 << 20)    /* model.safetensors.index.json: 16 MiB */
 #define LJ_JSON_MAX_MANIFEST ((size_t)64 << 20) /* an artifact's manifest.json: 64 MiB */
 #define LJ_JSON_MAX_VALUES (1 << 20)            /* values (objects, lists, scalars) of one text */
 /* Parses text[0..len) (need not be NUL-terminated) as one JSON value, refusing
- * trailing garbage. A syntax error is E_FORMAT naming path and the byte offset
- * (base + offset into text; base is where text starts in the file).
+ * trailing garbage and (E_UNSUPPORTED, before building the tree) a text of more
+ * than LJ_JSON_MAX_VALUES values. A syntax error is E_FORMAT naming path and the
+ * byte offset (base + offset into text; base is where text starts in the file).
  * Caller owns *root; free with cJSON_Delete(). On failure *root is NULL. */
 lorajit_status lj_json_parse(const char *text, size_t len, const char *path, size_t base,
                              struct cJSON **root, lj_err *err);
