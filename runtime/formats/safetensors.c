@@ -255,14 +255,14 @@ lorajit_status st_open_buffer(const void *buf, size_t size, const char *name, st
     for (int i = 7; i >= 0; i--) n = (n << 8) | p[i];
     /* n is the file's first 8 bytes: the messages never print it (a file that is
      * not safetensors would have its first bytes echoed). */
-    if (n > ST_MAX_HEADER)
-        return lj_fail(err, LORAJIT_E_FORMAT,
-                       "%s: the header length (byte 0) is over the limit of %llu MiB (a corrupt file, "
-                       "or not safetensors)", path, (unsigned long long)(ST_MAX_HEADER >> 20));
     if (n > size - 8)
         return lj_fail(err, LORAJIT_E_FORMAT,
                        "%s: the header length (byte 0) runs past the end of the file (%zu bytes)",
                        path, size);
+    if (n > ST_MAX_HEADER)
+        return lj_fail(err, LORAJIT_E_FORMAT,
+                       "%s: the header length (byte 0) is over the limit of %llu MiB (a corrupt file, "
+                       "or not safetensors)", path, (unsigned long long)(ST_MAX_HEADER >> 20));
     cJSON *j = NULL;
     lorajit_status s = lj_json_parse((const char *)p + 8, (size_t)n, path, 8, &j, err);
     if (s) return s;

@@ -95,7 +95,7 @@ lorajit_status lj_adapter_check(const lj_registry *r, const char *name, const ch
 lorajit_status lj_adapter_put(lj_registry *r, lj_slots *s, const char *name, const peft_adapter *ad,
                               bool hotswap, const lj_slot_pick *pick, lj_err *err) {
     lorajit_status st;
-    if ((st = lj_adapter_check(r, name, "", hotswap, err))) return st;
+    if ((st = lj_adapter_check(r, name, "", hotswap, err))) return st; /* "": the folder was read */
     int old = lj_registry_find(r, name);
     char *copy = NULL;
     if (!hotswap && !(copy = lj_strdup(name)))
