@@ -198,7 +198,7 @@ static int pick_unpinned(void *serve, const lj_registry *r) { return lj_serve_pi
  * lj_adapter_put under the lock, which checks again (another call may have
  * changed the registry meanwhile) and commits. */
 static lorajit_status adapter_write(lorajit_engine *e, const char *what, const char *name, const char *dir,
-                                    bool hotswap, _Atomic int64_t *count) {
+                                    bool hotswap) {
     lj_err *err;
     lj_snapshot *v;
     peft_adapter *ad = NULL;
@@ -210,7 +210,7 @@ static lorajit_status adapter_write(lorajit_engine *e, const char *what, const c
     if (!st) st = peft_adapter_read(dir, e->L, &ad, err);
     if (!st && !(st = write_begin(e, hotswap ? NULL : name, &v, err))) {
         st = lj_adapter_put(&e->reg, e->slots, name, ad, hotswap, &(lj_slot_pick){pick_unpinned, &e->serve}, err);
-        st = write_end(e, st, v, count);
+        st = write_end(e, st, v, hotswap ? &e->n.hotswaps : &e->n.loads);
     } else {
         st = lj_engine_leave(e, st);
     }
@@ -219,11 +219,11 @@ static lorajit_status adapter_write(lorajit_engine *e, const char *what, const c
 }
 
 lorajit_status lorajit_load_adapter(lorajit_engine *e, const char *name, const char *dir) {
-    return adapter_write(e, "load_adapter", name, dir, false, &e->n.loads);
+    return adapter_write(e, "load_adapter", name, dir, false);
 }
 
 lorajit_status lorajit_hotswap_adapter(lorajit_engine *e, const char *name, const char *dir) {
-    return adapter_write(e, "hotswap_adapter", name, dir, true, &e->n.hotswaps);
+    return adapter_write(e, "hotswap_adapter", name, dir, true);
 }
 
 lorajit_status lorajit_delete_adapter(lorajit_engine *e, const char *name) {
