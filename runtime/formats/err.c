@@ -45,6 +45,10 @@ lorajit_status lj_fail(lj_err *err, lorajit_status s, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
+    /* Names and values from files may hold control characters (terminal escapes):
+     * a message is one line of printable text. */
+    for (char *c = buf; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = (*c == '\n' || *c == '\t') ? ' ' : '?';
     memcpy(err->msg, buf, sizeof buf);
     err->status = s;
     return s;

@@ -2,7 +2,9 @@
  *
  * Inputs: paths from the user's model and adapter folders. Outputs:
  * NUL-terminated file contents (optionally capped in size) and joined paths;
- * every failure names the path, with strerror for I/O. JSON parsing is json.c's. */
+ * every failure names the path, with strerror for I/O. Only regular files are
+ * read: a named pipe, directory, device or socket is refused by name, never
+ * waited on. JSON parsing is json.c's. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
@@ -13,16 +15,34 @@
 
 #include "formats.h"
 
-/* On success *fd is an open descriptor the caller closes. */
+/* What st is, for "not a regular file (...)"; NULL for a regular file. */
+static const char *kind_of(const struct stat *st) {
+    if (S_ISREG(st->st_mode)) return NULL;
+    if (S_ISDIR(st->st_mode)) return "a directory";
+    if (S_ISFIFO(st->st_mode)) return "a named pipe";
+    if (S_ISCHR(st->st_mode)) return "a character device";
+    if (S_ISBLK(st->st_mode)) return "a block device";
+    if (S_ISSOCK(st->st_mode)) return "a socket";
+    return "not a file";
+}
+
+/* On success *fd is an open descriptor the caller closes. The kind is checked
+ * twice: stat() before open() so that a device or socket is never opened at all,
+ * and fstat() after it, on what was really opened (the path may have changed in
+ * between). O_NONBLOCK: opening a named pipe that no one writes returns at once. */
 lorajit_status lj_open_regular(const char *path, int *fd, size_t *size, lj_err *err) {
-    *fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (*fd < 0) return lj_fail(err, LORAJIT_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    *fd = -1;
     struct stat st;
+    const char *kind;
+    if (stat(path, &st) != 0) return lj_fail(err, LORAJIT_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    if ((kind = kind_of(&st))) return lj_fail(err, LORAJIT_E_IO, "%s: not a regular file (%s)", path, kind);
+    *fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (*fd < 0) return lj_fail(err, LORAJIT_E_IO, "%s: cannot open: %s", path, strerror(errno));
     lorajit_status s = LORAJIT_OK;
     if (fstat(*fd, &st) != 0)
         s = lj_fail(err, LORAJIT_E_IO, "%s: cannot stat: %s", path, strerror(errno));
-    else if (!S_ISREG(st.st_mode))
-        s = lj_fail(err, LORAJIT_E_IO, "%s: not a regular file", path);
+    else if ((kind = kind_of(&st)))
+        s = lj_fail(err, LORAJIT_E_IO, "%s: not a regular file (%s)", path, kind);
     else if ((uint64_t)st.st_size >= (uint64_t)SIZE_MAX)
         s = lj_fail(err, LORAJIT_E_NOMEM, "%s: file of %lld bytes is too large", path, (long long)st.st_size);
     if (s) {

@@ -52,10 +52,20 @@ lorajit_status lj_path_join(char *out, size_t cap, const char *dir, const char *
 
 /* ---- json.c: the JSON reading layer (one preamble, typed field readers) ---- */
 struct cJSON;
-#define LJ_JSON_MAX_BYTES ((size_t)1 << 28) /* the cap lj_json_read callers pass: 256 MiB */
+/* The size caps lj_json_read callers pass, per kind of file: far above any real
+ * file (README "Limits"), low enough that a hostile file cannot take much memory.
+ * A parsed tree also has at most LJ_JSON_MAX_VALUES values (json.c), whatever the
+ * cap. Real sizes: a LLaMA config.json or adapter_config.json is 1-2 KB; the
+ * shard index of a 671B mixture-of-experts model (163 shards, ~90k tensors) is
+ * under 10 MB; a manifest lists the model's tensors (~300 B each). */
+#define LJ_JSON_MAX_BYTES ((size_t)1 << 20)     /* config.json, adapter_config.json, the schema: 1 MiB */
+#define LJ_JSON_MAX_INDEX ((size_t)16 << 20)    /* model.safetensors.index.json: 16 MiB */
+#define LJ_JSON_MAX_MANIFEST ((size_t)64 << 20) /* an artifact's manifest.json: 64 MiB */
+#define LJ_JSON_MAX_VALUES (1 << 20)            /* values (objects, lists, scalars) of one text */
 /* Parses text[0..len) (need not be NUL-terminated) as one JSON value, refusing
- * trailing garbage. A syntax error is E_FORMAT naming path and the byte offset
- * (base + offset into text; base is where text starts in the file).
+ * trailing garbage and (E_UNSUPPORTED, before building the tree) a text of more
+ * than LJ_JSON_MAX_VALUES values. A syntax error is E_FORMAT naming path and the
+ * byte offset (base + offset into text; base is where text starts in the file).
  * Caller owns *root; free with cJSON_Delete(). On failure *root is NULL. */
 lorajit_status lj_json_parse(const char *text, size_t len, const char *path, size_t base,
                              struct cJSON **root, lj_err *err);
@@ -409,7 +419,7 @@ typedef struct st_file {
     int n_tensors;
     st_tensor *tensors;  /* [n_tensors], sorted by name */
 } st_file;
-/* Maps and validates path: header length within the file (and at most 100 MB),
+/* Maps and validates path: header length within the file (and at most 16 MiB),
  * valid JSON, known dtypes, shapes whose byte size equals end - begin, offsets
  * inside the data section and not overlapping. Caller owns *out; free with
  * st_close(). On failure *out is NULL and err names the file, tensor and offset. */

@@ -1,13 +1,13 @@
 /* json.c — the one JSON reading layer of runtime/formats/.
  *
- * Input: JSON files and texts from the user's folders (config.json, the schema,
- * adapter_config.json, the shard index, an artifact's manifest), hostile until
- * checked. Output: a parsed cJSON object (read with a size cap, parsed strictly,
- * its root checked to be an object) and typed field values (integer in a range,
- * finite number, bool, string, string list, object, list). Every refusal names
- * the file and the field path ("adapter_config.json: field "rank_pattern.q_proj"
- * must be a number"); absent and null read alike: an error when the field is
- * required, else the output keeps its default. */
+ * Input: JSON texts from the user's folders (config.json, the schema, adapter_config.json,
+ * the shard index, an artifact's manifest), hostile until checked. Output: a cJSON object
+ * (read under a size cap, at most LJ_JSON_MAX_VALUES values, parsed strictly, its root an
+ * object) and typed field values (integer in a range, finite number, bool, string, string
+ * list, object, list). Every refusal names the file and the field path
+ * ("adapter_config.json: field "rank_pattern.q_proj" must be a number"), never the text;
+ * absent and null read alike: an error when the field is required, else the output keeps
+ * its default. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,10 +18,34 @@
 
 /* ---- text -> tree ---- */
 
+/* An upper bound on the values text would parse into (each is a cJSON node of
+ * ~64 bytes plus its key): containers + elements, counted as openers + commas
+ * outside strings (+1). Invalid text may count wrong; the parse refuses it anyway. */
+static size_t values_in(const char *text, size_t len) {
+    size_t n = 1;
+    bool in_string = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        if (in_string) {
+            if (c == '\\') i++;
+            else if (c == '"') in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == ',' || c == '[' || c == '{') {
+            n++;
+        }
+    }
+    return n;
+}
+
 /* Caller owns *root; free with cJSON_Delete(). On failure *root is NULL. */
 lorajit_status lj_json_parse(const char *text, size_t len, const char *path, size_t base,
                              struct cJSON **root, lj_err *err) {
     *root = NULL;
+    /* The tree takes up to ~100 bytes per value: bound it before building it. */
+    if (values_in(text, len) > LJ_JSON_MAX_VALUES)
+        return lj_fail(err, LORAJIT_E_UNSUPPORTED, "%s: the JSON %s holds more than %d values, over the limit",
+                       path, base ? "header" : "text", LJ_JSON_MAX_VALUES);
     /* cJSON wants a terminated string; copying also keeps it from reading past
      * text[len] (text may be a slice of an mmap). The NUL is passed inside the
      * length so that require_null_terminated refuses trailing garbage only. */

@@ -529,7 +529,7 @@ lorajit_status lj_manifest_read(const char *dir, lj_manifest *m, lj_err *err) {
     char path[4096];
     cJSON *root = NULL;
     lorajit_status s = lj_path_join(path, sizeof path, dir, LJ_ARTIFACT_MANIFEST, err);
-    if (!s) s = lj_json_read(path, LJ_JSON_MAX_BYTES, &root, err);
+    if (!s) s = lj_json_read(path, LJ_JSON_MAX_MANIFEST, &root, err);
     return manifest_from(root, s, path, m, err);
 }
 

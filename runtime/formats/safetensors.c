@@ -25,8 +25,14 @@
 #error "safetensors.c reads little-endian data in place; a big-endian host needs byte swaps"
 #endif
 
-#define ST_MAX_HEADER UINT64_C(100000000) /* 100 MB, as the reference implementation */
-#define ST_MAX_TENSORS 1000000
+/* Caps far above real files (README "Limits"): the largest real headers are a
+ * few MB (~20k tensors in one shard of a mixture-of-experts model); a LLaMA
+ * shard lists a few hundred tensors. The reference implementation allows 100 MB,
+ * which a hostile file turns into GBs of parse tree; here the header text is at
+ * most 16 MiB, and json.c bounds its values (so the tree) separately. */
+#define ST_MAX_HEADER (UINT64_C(16) << 20)
+#define ST_MAX_TENSORS (1 << 17)
+#define ST_MAX_NAME 512                   /* bytes of a tensor name: real ones are < 100 */
 #define ST_MAX_INT (UINT64_C(1) << 53)    /* larger JSON numbers are not exact doubles */
 
 const char *st_dtype_name(st_dtype d) {
@@ -91,8 +97,8 @@ static lorajit_status parse_entry(const cJSON *e, const char *path, uint64_t dat
             if (strcmp(dt->valuestring, other_dtypes[i]) == 0)
                 return lj_fail(err, LORAJIT_E_UNSUPPORTED, "%s: tensor \"%s\": dtype %s is unsupported",
                                path, nm, dt->valuestring);
-        return lj_fail(err, LORAJIT_E_FORMAT, "%s: tensor \"%s\": unknown dtype \"%s\"", path, nm,
-                       dt->valuestring);
+        return lj_fail(err, LORAJIT_E_FORMAT, "%s: tensor \"%s\": unknown dtype \"%.16s%s\"", path, nm,
+                       dt->valuestring, strlen(dt->valuestring) > 16 ? "..." : "");
     }
     t->dtype = (st_dtype)d;
 
@@ -161,11 +167,26 @@ static lorajit_status check_metadata(const cJSON *m, const char *path, lj_err *e
     if (!cJSON_IsObject(m))
         return lj_fail(err, LORAJIT_E_FORMAT, "%s: \"__metadata__\" is not an object", path);
     const cJSON *v;
+    int i = 0;
     cJSON_ArrayForEach(v, m) {
         if (!cJSON_IsString(v))
-            return lj_fail(err, LORAJIT_E_FORMAT, "%s: \"__metadata__\" entry \"%s\" is not a string",
-                           path, v->string);
+            return lj_fail(err, LORAJIT_E_FORMAT, "%s: \"__metadata__\" entry %d is not a string", path, i);
+        i++;
     }
+    return LORAJIT_OK;
+}
+
+/* A tensor name goes into messages: at most ST_MAX_NAME bytes and no control
+ * characters (a name is never printed before it passed this). */
+static lorajit_status check_name(const char *name, int index, const char *path, lj_err *err) {
+    size_t n = 0;
+    for (; name[n]; n++)
+        if ((unsigned char)name[n] < 0x20 || name[n] == 0x7f)
+            return lj_fail(err, LORAJIT_E_FORMAT, "%s: tensor %d of the header: its name holds a control "
+                           "character", path, index);
+    if (n > ST_MAX_NAME)
+        return lj_fail(err, LORAJIT_E_FORMAT, "%s: tensor %d of the header: its name is %zu bytes, over "
+                       "the limit of %d", path, index, n, ST_MAX_NAME);
     return LORAJIT_OK;
 }
 
@@ -232,13 +253,16 @@ lorajit_status st_open_buffer(const void *buf, size_t size, const char *name, st
                        "%s: file is %zu bytes, too short for the 8-byte header length", path, size);
     uint64_t n = 0;
     for (int i = 7; i >= 0; i--) n = (n << 8) | p[i];
+    /* n is the file's first 8 bytes: the messages never print it (a file that is
+     * not safetensors would have its first bytes echoed). */
     if (n > size - 8)
         return lj_fail(err, LORAJIT_E_FORMAT,
-                       "%s: header length %llu (byte 0) runs past the end of the file (%zu bytes)",
-                       path, (unsigned long long)n, size);
+                       "%s: the header length (byte 0) runs past the end of the file (%zu bytes)",
+                       path, size);
     if (n > ST_MAX_HEADER)
-        return lj_fail(err, LORAJIT_E_FORMAT, "%s: header length %llu (byte 0) is over 100 MB", path,
-                       (unsigned long long)n);
+        return lj_fail(err, LORAJIT_E_FORMAT,
+                       "%s: the header length (byte 0) is over the limit of %llu MiB (a corrupt file, "
+                       "or not safetensors)", path, (unsigned long long)(ST_MAX_HEADER >> 20));
     cJSON *j = NULL;
     lorajit_status s = lj_json_parse((const char *)p + 8, (size_t)n, path, 8, &j, err);
     if (s) return s;
@@ -251,6 +275,7 @@ lorajit_status st_open_buffer(const void *buf, size_t size, const char *name, st
     const cJSON *e;
     cJSON_ArrayForEach(e, j) {
         if (strcmp(e->string, "__metadata__") == 0) continue;
+        if ((s = check_name(e->string, count, path, err))) goto fail;
         if (++count > ST_MAX_TENSORS) {
             s = lj_fail(err, LORAJIT_E_FORMAT, "%s: header lists more than %d tensors", path,
                         ST_MAX_TENSORS);

@@ -185,7 +185,7 @@ static lorajit_status open_shards(lj_weights *w, const char *dir, const char *in
     cJSON *j = NULL;
     char **names = NULL;
     int n = 0;
-    lorajit_status s = lj_json_read(index_path, LJ_JSON_MAX_BYTES, &j, err);
+    lorajit_status s = lj_json_read(index_path, LJ_JSON_MAX_INDEX, &j, err);
     if (s) return s;
     if ((s = index_from_json(j, index_path, &names, &n, &w->map, &w->n_map, err))) goto done;
     if (!(w->files = lj_calloc((size_t)n, sizeof *w->files))) {

@@ -2,10 +2,11 @@
  *
  * n_phys = n_slots + 1 physical slots: at most n_slots adapters are resident, so
  * one slot is normally free as the hotswap spare. Every verb validates first (an
- * adapter is read into a temporary image by peft_adapter_read) and then commits in
- * a few small steps; on failure registry and slots are unchanged. Writes only go
- * to a slot no entry owns and (through the caller's pick) no reader holds, so no reader ever
- * sees a slot change under it; hotswap and delete just release the old slot. The
+ * adapter is read by peft_adapter_read into a temporary image, outside any lock:
+ * lj_adapter_put only re-checks and commits in a few small steps); on failure
+ * registry and slots are unchanged. Writes only go to a slot no entry owns and
+ * (through the caller's pick) no reader holds, so no reader ever sees a slot
+ * change under it; hotswap and delete just release the old slot. The
  * engine publishes the registry to readers (serve.c) after a verb succeeds. */
 #include <math.h>
 #include <stdlib.h>
@@ -73,61 +74,68 @@ static lorajit_status check_name(const char *name, const char *dir, bool need_di
     return LORAJIT_OK;
 }
 
-lorajit_status lj_adapter_load(lj_registry *r, lj_slots *s, const lj_layout *L, const char *name,
-                               const char *dir, const lj_slot_pick *pick, lj_err *err) {
-    peft_adapter *ad = NULL;
-    char *copy = NULL;
+lorajit_status lj_adapter_check(const lj_registry *r, const char *name, const char *dir, bool hotswap,
+                                lj_err *err) {
     lorajit_status st;
     if ((st = check_name(name, dir, true, err))) return st;
-    if (lj_registry_find(r, name) >= 0)
+    int old = lj_registry_find(r, name);
+    if (hotswap && old < 0)
+        return lj_fail(err, LORAJIT_E_NOT_FOUND, "cannot hotswap adapter '%s': it is not loaded",
+                       name);
+    if (!hotswap && old >= 0)
         return lj_fail(err, LORAJIT_E_EXISTS, "adapter '%s' is already loaded (hotswap replaces "
                        "it, delete removes it)", name);
-    if (lj_registry_count(r) >= r->n_slots)
+    if (!hotswap && lj_registry_count(r) >= r->n_slots)
         return lj_fail(err, LORAJIT_E_FULL, "cannot load adapter '%s': all %d adapter slots are "
                        "in use (delete one, or open the engine with a larger max_adapters)", name,
                        r->n_slots);
-    if ((st = peft_adapter_read(dir, L, &ad, err))) goto fail;
-    size_t n = strlen(name) + 1;
-    if (!(copy = lj_malloc(n))) {
-        st = lj_fail(err, LORAJIT_E_NOMEM, "out of memory loading adapter '%s'", name);
-        goto fail;
-    }
-    memcpy(copy, name, n);
-    int slot = free_slot(r, pick);
-    LJ_ASSERT(slot >= 0);
-    lj_slots_write(s, slot, ad); /* unowned and unpinned: nothing reads it */
-    r->by_slot[slot] = (lj_adapter_entry){copy, ad->bytes, r->next_seq++};
-    peft_adapter_free(ad);
-    applied_update(r);
     return LORAJIT_OK;
-fail:
-    free(copy);
+}
+
+lorajit_status lj_adapter_put(lj_registry *r, lj_slots *s, const char *name, const peft_adapter *ad,
+                              bool hotswap, const lj_slot_pick *pick, lj_err *err) {
+    lorajit_status st;
+    if ((st = lj_adapter_check(r, name, "", hotswap, err))) return st; /* "": the folder was read */
+    int old = lj_registry_find(r, name);
+    char *copy = NULL;
+    if (!hotswap && !(copy = lj_strdup(name)))
+        return lj_fail(err, LORAJIT_E_NOMEM, "out of memory loading adapter '%s'", name);
+    int slot = free_slot(r, pick); /* at most n_slots of n_phys are owned */
+    LJ_ASSERT(slot >= 0 && slot != old);
+    lj_slots_write(s, slot, ad); /* unowned and unpinned: nothing reads it */
+    if (hotswap) {
+        r->by_slot[slot] = r->by_slot[old];
+        r->by_slot[slot].bytes = ad->bytes;
+        r->by_slot[old] = (lj_adapter_entry){0};
+        for (int i = 0; i < r->n_active; i++)
+            if (r->active_slot[i] == old) r->active_slot[i] = slot;
+    } else {
+        r->by_slot[slot] = (lj_adapter_entry){copy, ad->bytes, r->next_seq++};
+    }
+    applied_update(r); /* a hotswap's old slot is released: older snapshots may still use it */
+    return LORAJIT_OK;
+}
+
+/* check, read, put: for callers with no concurrent writer (tests, tools). */
+static lorajit_status read_and_put(lj_registry *r, lj_slots *s, const lj_layout *L, const char *name,
+                                   const char *dir, bool hotswap, const lj_slot_pick *pick, lj_err *err) {
+    peft_adapter *ad = NULL;
+    lorajit_status st = lj_adapter_check(r, name, dir, hotswap, err);
+    if (!st) st = peft_adapter_read(dir, L, &ad, err);
+    if (!st) st = lj_adapter_put(r, s, name, ad, hotswap, pick, err);
     peft_adapter_free(ad);
     return st;
+}
+
+lorajit_status lj_adapter_load(lj_registry *r, lj_slots *s, const lj_layout *L, const char *name,
+                               const char *dir, const lj_slot_pick *pick, lj_err *err) {
+    return read_and_put(r, s, L, name, dir, false, pick, err);
 }
 
 lorajit_status lj_adapter_hotswap(lj_registry *r, lj_slots *s, const lj_layout *L,
                                   const char *name, const char *dir, const lj_slot_pick *pick,
                                   lj_err *err) {
-    peft_adapter *ad = NULL;
-    lorajit_status st;
-    if ((st = check_name(name, dir, true, err))) return st;
-    int old = lj_registry_find(r, name);
-    if (old < 0)
-        return lj_fail(err, LORAJIT_E_NOT_FOUND, "cannot hotswap adapter '%s': it is not loaded",
-                       name);
-    if ((st = peft_adapter_read(dir, L, &ad, err))) return st;
-    int spare = free_slot(r, pick); /* at most n_slots of n_phys are owned */
-    LJ_ASSERT(spare >= 0 && spare != old);
-    lj_slots_write(s, spare, ad);
-    r->by_slot[spare] = r->by_slot[old];
-    r->by_slot[spare].bytes = ad->bytes;
-    r->by_slot[old] = (lj_adapter_entry){0};
-    for (int i = 0; i < r->n_active; i++)
-        if (r->active_slot[i] == old) r->active_slot[i] = spare;
-    applied_update(r); /* old is released: readers of older snapshots may still use it */
-    peft_adapter_free(ad);
-    return LORAJIT_OK;
+    return read_and_put(r, s, L, name, dir, true, pick, err);
 }
 
 lorajit_status lj_adapter_delete(lj_registry *r, lj_slots *s, const char *name, lj_err *err) {

@@ -5,9 +5,10 @@
  * (lj_engine_err) and hands over layout + compiled code (lj_engine_start), which
  * binds weights, allocates slots, the sequences' KV caches and a first worker, and
  * publishes the empty adapter state (serve.c). Writer calls run one at a time under
- * serve.write_lock and publish a new snapshot; readers run on a snapshot and a
- * worker of their own. Public calls clear the calling thread's error first, so
- * errmsg is "" after a success. Generation lives in generate.c. */
+ * serve.write_lock (never held while a file is read) and publish a new snapshot;
+ * readers run on a snapshot and a worker of their own. Public calls clear the
+ * calling thread's error first, so errmsg is "" after a success. Generation lives
+ * in generate.c. */
 #include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,25 +194,40 @@ static lorajit_status write_end(lorajit_engine *e, lorajit_status st, lj_snapsho
 /* The slot a load or hotswap writes: one no snapshot pins (serve.c). */
 static int pick_unpinned(void *serve, const lj_registry *r) { return lj_serve_pick_slot(serve, r); }
 
-lorajit_status lorajit_load_adapter(lorajit_engine *e, const char *name, const char *dir) {
+/* load and hotswap. The folder is read with no lock held, so a slow or hostile
+ * folder (a named pipe, a huge file) never blocks the other writer calls: first
+ * the registry checks under the lock (so "already loaded", "not loaded" and
+ * "slots full" come before any error of the folder, as they always did), then
+ * peft_adapter_read against the layout (immutable after start) with no lock, then
+ * lj_adapter_put under the lock, which checks again (another call may have
+ * changed the registry meanwhile) and commits. */
+static lorajit_status adapter_write(lorajit_engine *e, const char *what, const char *name, const char *dir,
+                                    bool hotswap) {
     lj_err *err;
     lj_snapshot *v;
-    lorajit_status st = lj_engine_enter(e, "load_adapter", &err);
+    peft_adapter *ad = NULL;
+    lorajit_status st = lj_engine_enter(e, what, &err);
     if (st) return st;
-    if ((st = write_begin(e, name, &v, err))) return lj_engine_leave(e, st);
-    st = lj_adapter_load(&e->reg, e->slots, e->L, name, dir, &(lj_slot_pick){pick_unpinned, &e->serve}, err);
-    return write_end(e, st, v, &e->n.loads);
+    pthread_mutex_lock(&e->serve.write_lock);
+    st = lj_adapter_check(&e->reg, name, dir, hotswap, err);
+    pthread_mutex_unlock(&e->serve.write_lock);
+    if (!st) st = peft_adapter_read(dir, e->L, &ad, err);
+    if (!st && !(st = write_begin(e, hotswap ? NULL : name, &v, err))) {
+        st = lj_adapter_put(&e->reg, e->slots, name, ad, hotswap, &(lj_slot_pick){pick_unpinned, &e->serve}, err);
+        st = write_end(e, st, v, hotswap ? &e->n.hotswaps : &e->n.loads);
+    } else {
+        st = lj_engine_leave(e, st);
+    }
+    peft_adapter_free(ad);
+    return st;
+}
+
+lorajit_status lorajit_load_adapter(lorajit_engine *e, const char *name, const char *dir) {
+    return adapter_write(e, "load_adapter", name, dir, false);
 }
 
 lorajit_status lorajit_hotswap_adapter(lorajit_engine *e, const char *name, const char *dir) {
-    lj_err *err;
-    lj_snapshot *v;
-    lorajit_status st = lj_engine_enter(e, "hotswap_adapter", &err);
-    if (st) return st;
-    if ((st = write_begin(e, NULL, &v, err))) return lj_engine_leave(e, st);
-    st = lj_adapter_hotswap(&e->reg, e->slots, e->L, name, dir, &(lj_slot_pick){pick_unpinned, &e->serve},
-                            err);
-    return write_end(e, st, v, &e->n.hotswaps);
+    return adapter_write(e, "hotswap_adapter", name, dir, true);
 }
 
 lorajit_status lorajit_delete_adapter(lorajit_engine *e, const char *name) {

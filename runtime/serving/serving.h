@@ -67,6 +67,19 @@ int lj_registry_count(const lj_registry *r);
  * that no snapshot pins: they may wait for one); hotswap and delete release the
  * old slot without clearing it (nothing reads an unowned slot; the next write
  * zeroes what it leaves over). */
+/* The two halves of load and hotswap, so that no lock is held while files are read
+ * (engine.c: check under the writer lock, peft_adapter_read with no lock, put under
+ * it again). check: the argument and registry checks, in this order: name NULL or
+ * empty, dir NULL (E_ARG); hotswap of a name not loaded (E_NOT_FOUND); load of a
+ * name already loaded (E_EXISTS); load with every slot in use (E_FULL). put: the
+ * same checks again (the registry may have changed during the read), then the
+ * commit; ad is borrowed for the call (the caller frees it). */
+lorajit_status lj_adapter_check(const lj_registry *r, const char *name, const char *dir, bool hotswap,
+                                lj_err *err);
+lorajit_status lj_adapter_put(lj_registry *r, lj_slots *s, const char *name, const peft_adapter *ad,
+                              bool hotswap, const lj_slot_pick *pick, lj_err *err);
+/* check, peft_adapter_read, put in one call, with no lock (for a caller without
+ * concurrent writers); dir is borrowed for the call. */
 lorajit_status lj_adapter_load(lj_registry *r, lj_slots *s, const lj_layout *L, const char *name,
                                const char *dir, const lj_slot_pick *pick, lj_err *err);
 lorajit_status lj_adapter_hotswap(lj_registry *r, lj_slots *s, const lj_layout *L,

@@ -23,7 +23,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
         }                                                                          \
     } while (0)
 
-/* A failed parse must say why: a status and a non-empty message. */
-#define FUZZ_CHECK_REFUSAL(st, err) FUZZ_CHECK((st) != LORAJIT_OK && (err).status == (st) && (err).msg[0])
+/* One line of printable text (bytes from a file never bring control characters
+ * or terminal escapes into a message), NUL-terminated inside msg[cap]. */
+static inline int fuzz_msg_clean(const char *msg, size_t cap) {
+    for (size_t i = 0; i < cap; i++) {
+        if (!msg[i]) return 1;
+        if ((unsigned char)msg[i] < 0x20 || msg[i] == 0x7f) return 0;
+    }
+    return 0;
+}
+
+/* A failed parse must say why: a status and a non-empty, clean message. */
+#define FUZZ_CHECK_REFUSAL(st, err)                                                  \
+    FUZZ_CHECK((st) != LORAJIT_OK && (err).status == (st) && (err).msg[0] &&        \
+               fuzz_msg_clean((err).msg, sizeof (err).msg))
 
 #endif /* LORAJIT_FUZZ_H */
