@@ -86,9 +86,9 @@ static lorajit_status python_agrees(const char *text, size_t len, const cJSON *j
     int r = key_twice(j, at, 0, dup);
     if (r < 0) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory checking JSON keys", path);
     if (r > 0)
-        return lj_fail(err, LORAJIT_E_FORMAT, "%s: key \"%s\" appears twice%s; Python's json (PEFT, "
-                       "transformers) keeps the last value, lorajit refuses duplicate keys: keep one",
-                       path, dup, where);
+        return lj_fail(err, LORAJIT_E_FORMAT, "%s: key \"%s\" appears twice%s; lorajit refuses duplicate "
+                       "keys (Python's json, so PEFT and transformers, would keep the last value, other "
+                       "readers the first): keep one", path, dup, where);
     return LORAJIT_OK;
 }
 

@@ -124,6 +124,8 @@ def hostile_json():
     put("schema", "hostile_dup", '{"max_rank": 16, "max_rank": 1024, "target_modules": ["q_proj"]}')
     put("shard_index", "hostile_dup.json", '{"weight_map":{"a":"m-1.safetensors","a":"m-2.safetensors"},'
         '"metadata":{},"metadata":{"total_size":8}}')
+    qv = open(f"{OUT}/manifest/tiny_qv.json").read()
+    put("manifest", "hostile_dup_format.json", '{"format":"lorajit-artifact-0",' + qv.lstrip()[1:])
     put("safetensors", "hostile_dup_tensor", struct.pack("<Q", 96) + (b'{"t":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},'
         b'"t":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}').ljust(96) + bytes(8))
 
