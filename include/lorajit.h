@@ -232,7 +232,8 @@ LORAJIT_API lorajit_status lorajit_disable_adapters(lorajit_engine *e);
 
 /* Runs the compiled forward pass over tokens[0..n) from position 0, in a KV cache
  * of its own (it never disturbs a generating sequence).
- * logits: caller-owned [n, vocab_size] floats, one row per input position. */
+ * logits: caller-owned [n, vocab_size] floats, one row per input position. A NaN
+ * or Inf among them fails the call (LORAJIT_E_FORMAT, naming the position). */
 LORAJIT_API lorajit_status lorajit_forward(lorajit_engine *e, const int32_t *tokens, int n, float *logits);
 
 /* Copies the counters into *st. */
@@ -247,7 +248,11 @@ LORAJIT_API int lorajit_list_adapters(const lorajit_engine *e, const char **name
  * of max_seq_len positions and its own adapter choice. The prefill and decode
  * entry points come from the same single compilation as lorajit_forward.
  * Every call below checks all of its input first (sequence range, room in the
- * KV cache, vocabulary, adapter names) and changes nothing when it fails. */
+ * KV cache, vocabulary, adapter names) and changes nothing when it fails.
+ * Logits that come out NaN or Inf (a bad base weight, or overflow) are never
+ * returned as a success or sampled: the call fails with LORAJIT_E_FORMAT naming
+ * the sequence (or request) and the position, no sequence advances, and
+ * lorajit_generate stops (out holds the tokens sampled before). */
 
 /* Which adapters a sequence uses. By default a sequence follows the engine's
  * active set (lorajit_set_adapter, enable/disable) as it is at each step; after

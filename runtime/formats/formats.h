@@ -491,6 +491,12 @@ lorajit_status lj_regex_compile(const char *prefix, const char *body, const char
 bool lj_regex_match(const lj_regex *re, const char *s);
 void lj_regex_free(lj_regex *re); /* NULL does nothing */
 
+/* ---- finite.c: NaN / Inf in f32 arrays ---- */
+/* Index of the first NaN or +-Inf among x[0..n) (borrowed for the call), n if none. */
+size_t lj_nonfinite_find(const float *x, size_t n);
+/* "NaN", "+Inf" or "-Inf" for a value lj_nonfinite_find found (static text). */
+const char *lj_nonfinite_word(float v);
+
 /* ---- peft.c: PEFT adapter folders, validated into an image before any write ---- */
 typedef struct peft_site_w {
     int site;            /* layout site id */

@@ -2,12 +2,12 @@
  *
  * Input: JSON texts from the user's folders (config.json, the schema, adapter_config.json,
  * the shard index, an artifact's manifest), hostile until checked. Output: a cJSON object
- * (read under a size cap, at most LJ_JSON_MAX_VALUES values, parsed strictly, its root an
- * object) and typed field values (integer in a range, finite number, bool, string, string
- * list, object, list). Every refusal names the file and the field path
- * ("adapter_config.json: field "rank_pattern.q_proj" must be a number"), never the text;
- * absent and null read alike: an error when the field is required, else the output keeps
- * its default. */
+ * (read under a size cap, at most LJ_JSON_MAX_VALUES values, parsed strictly, no key twice
+ * in one object and no \u0000 escape -- Python's json would read those otherwise -- its
+ * root an object) and typed field values (integer in a range, finite number, bool, string,
+ * string list, object, list). Every refusal names the file and the field path, never the
+ * text; absent and null read alike: an error when the field is required, else the output
+ * keeps its default. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +15,82 @@
 #include <cjson/cJSON.h>
 
 #include "formats.h"
+
+/* ---- what Python's json would read differently ---- */
+
+/* Byte offset of the first \u0000 escape in text that cJSON parsed (valid JSON has
+ * backslashes inside strings only), or len if none. cJSON ends a string there,
+ * Python keeps the rest: "lora_alpha\u0000x" is lora_alpha to one, another key to
+ * the other. */
+static size_t nul_escape_at(const char *text, size_t len) {
+    const char *p = text, *end = text + len;
+    while ((p = memchr(p, '\\', (size_t)(end - p))) && end - p >= 2) {
+        if (p[1] == 'u' && end - p >= 6 && memcmp(p + 2, "0000", 4) == 0) return (size_t)(p - text);
+        p += 2; /* past the escaped character, which may be a second backslash */
+    }
+    return len;
+}
+
+static int member_cmp(const void *a, const void *b) {
+    return strcmp((*(const cJSON *const *)a)->string, (*(const cJSON *const *)b)->string);
+}
+
+#define LJ_KEY_PATH 256 /* bytes of a key path in a message ("rank_pattern.q_proj", "a[3].b") */
+
+/* Finds a key that appears twice in one object of the tree j, whose path is
+ * at[0..len) (a buffer of LJ_KEY_PATH bytes, written on the way down), and writes
+ * the key's path to dup. 1: found, 0: none, -1: out of memory. The depth is
+ * bounded by cJSON's nesting limit (CJSON_NESTING_LIMIT). */
+static int key_twice(const cJSON *j, char *at, size_t len, char *dup) {
+    int n = 0, found = 0, i = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, j) n++;
+    bool obj = cJSON_IsObject(j);
+    if (obj && n > 1) { /* sorted, so that a header of a million tensors stays n log n */
+        const cJSON **m = lj_malloc((size_t)n * sizeof *m);
+        if (!m) return -1;
+        cJSON_ArrayForEach(c, j) m[i++] = c;
+        qsort(m, (size_t)n, sizeof *m, member_cmp);
+        for (i = 1; i < n && !found; i++)
+            if (strcmp(m[i - 1]->string, m[i]->string) == 0) {
+                snprintf(dup, LJ_KEY_PATH, "%.*s%s%s", (int)len, at, len ? "." : "", m[i]->string);
+                found = 1;
+            }
+        free(m);
+    }
+    i = 0;
+    cJSON_ArrayForEach(c, j) {
+        if (found) break;
+        if (c->child) {
+            if (obj) snprintf(at + len, LJ_KEY_PATH - len, "%s%s", len ? "." : "", c->string);
+            else snprintf(at + len, LJ_KEY_PATH - len, "[%d]", i);
+            found = key_twice(c, at, strlen(at), dup);
+            at[len] = '\0';
+        }
+        i++;
+    }
+    return found;
+}
+
+/* Refuses a parsed text j that Python's json (and so PEFT and transformers) would
+ * read otherwise: a \u0000 escape, or a key twice in one object (Python keeps the
+ * last value; lorajit refuses rather than guess which one was meant). */
+static lorajit_status python_agrees(const char *text, size_t len, const cJSON *j, const char *path,
+                                    size_t base, lj_err *err) {
+    const char *where = base ? " in the JSON header" : "";
+    size_t nul = nul_escape_at(text, len);
+    if (nul < len)
+        return lj_fail(err, LORAJIT_E_FORMAT, "%s: a string%s holds \\u0000 at byte %zu, which lorajit "
+                       "would cut and Python's json would keep; refused", path, where, base + nul);
+    char at[LJ_KEY_PATH] = "", dup[LJ_KEY_PATH];
+    int r = key_twice(j, at, 0, dup);
+    if (r < 0) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory checking JSON keys", path);
+    if (r > 0)
+        return lj_fail(err, LORAJIT_E_FORMAT, "%s: key \"%s\" appears twice%s; lorajit refuses duplicate "
+                       "keys (Python's json, so PEFT and transformers, would keep the last value, other "
+                       "readers the first): keep one", path, dup, where);
+    return LORAJIT_OK;
+}
 
 /* ---- text -> tree ---- */
 
@@ -68,6 +144,11 @@ lorajit_status lj_json_parse(const char *text, size_t len, const char *path, siz
         return lj_fail(err, LORAJIT_E_FORMAT, "%s: invalid JSON header at byte %zu", path, base + off);
     }
     free(copy);
+    lorajit_status s = python_agrees(text, len, j, path, base, err);
+    if (s) {
+        cJSON_Delete(j);
+        return s;
+    }
     *root = j;
     return LORAJIT_OK;
 }

@@ -2,13 +2,12 @@
  *
  * peft_config_parse reads the LoraConfig fields that change results (r, lora_alpha,
  * use_rslora, target_modules, exclude_modules, rank_pattern, alpha_pattern,
- * layers_to_transform) and refuses, naming the field, what lorajit cannot serve.
- * Module paths and names come from the architecture table (arch.c) and the layout's
- * sites, never spelled here.
+ * layers_to_transform) and refuses, naming the field, what lorajit cannot serve or an
+ * absurd alpha. Module paths and names come from the architecture table (arch.c).
  * peft_adapter_read resolves the targeted (layer, module) pairs, checks every tensor
- * of the file against the layout and returns an image whose A/B point into the
- * mapping (aligned F32) or into one owned f32 buffer. Nothing shared is written
- * here: the registry commits an image with lj_slots_write (slots.c). */
+ * of the file against the layout and returns an image whose A/B (every value checked
+ * finite) point into the mapping (aligned F32) or into one owned f32 buffer. Nothing
+ * shared is written here: the registry commits an image with lj_slots_write (slots.c). */
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
@@ -30,6 +29,21 @@ static bool json_is_empty(const cJSON *j) {
 
 #define PEFT_MAX_PATTERNS 4096      /* entries of rank_pattern / alpha_pattern */
 #define PEFT_PATTERN_TEXT_MAX 65536 /* characters of all the keys of one of them */
+/* Bound on |lora_alpha| and every alpha_pattern value, hence on every scale (alpha/r
+ * and alpha/sqrt(r) with r >= 1). PEFT takes any float, but the scale multiplies the
+ * adapter's output in f32 before it is added to the base output: past 2^24 (f32's
+ * significand) an adapter output of order 1 leaves no bit of a base output of order 1,
+ * so the result is no longer base + low-rank change, and 1e39 is Inf in f32 (every
+ * logit became 0). Real adapters use alpha 1..1024 (scales 0.01..64). */
+#define PEFT_MAX_ALPHA 16777216.0
+
+/* field (prefix + key) holds alpha: refused past PEFT_MAX_ALPHA, naming the field. */
+static lorajit_status alpha_check(const lj_json_at *at, const char *key, double alpha) {
+    if (fabs(alpha) <= PEFT_MAX_ALPHA) return LORAJIT_OK;
+    return lj_fail(at->err, LORAJIT_E_UNSUPPORTED, "%s: field \"%s%s\" is %g; |alpha| must be at most "
+                   "2^24 = %.0f (the scale alpha/r multiplies the adapter's output in f32)", at->path,
+                   at->prefix ? at->prefix : "", key, alpha, PEFT_MAX_ALPHA);
+}
 
 /* ---- module selectors and patterns ---- */
 
@@ -151,7 +165,8 @@ static lorajit_status patterns_parse(const lj_json_at *top, const cJSON *root, c
     cJSON_ArrayForEach(it, j) {
         int64_t rank = 0;
         if (is_rank ? (st = lj_json_int(&at, it, NULL, LJ_JSON_REQUIRED, 1, 1 << 20, &rank))
-                    : (st = lj_json_number(&at, it, NULL, LJ_JSON_REQUIRED, &p[*n_out].value)))
+                    : (st = lj_json_number(&at, it, NULL, LJ_JSON_REQUIRED, &p[*n_out].value)) ||
+                      (st = alpha_check(&at, it->string, p[*n_out].value)))
             return st;
         if (is_rank) p[*n_out].value = (double)rank;
         p[*n_out].key = lj_strdup(it->string);
@@ -250,7 +265,9 @@ static lorajit_status config_from_json(const cJSON *root, const char *path, cons
     if ((st = refusals(&at, root, arch))) goto fail;
     if ((st = lj_json_int(&at, root, "r", LJ_JSON_REQUIRED, 1, 1 << 20, &r))) goto fail;
     c.r = (int)r;
-    if ((st = lj_json_number(&at, root, "lora_alpha", LJ_JSON_REQUIRED, &c.alpha))) goto fail;
+    if ((st = lj_json_number(&at, root, "lora_alpha", LJ_JSON_REQUIRED, &c.alpha)) ||
+        (st = alpha_check(&at, "lora_alpha", c.alpha)))
+        goto fail;
     if ((st = lj_json_bool(&at, root, "use_rslora", LJ_JSON_OPTIONAL, &c.use_rslora))) goto fail;
     if ((st = targets_parse(&at, root, arch, &c.targets))) goto fail;
     if (!json_is_empty(cJSON_GetObjectItemCaseSensitive(root, "exclude_modules")) &&
@@ -466,12 +483,18 @@ static lorajit_status image_build(const peft_target *tg, int n_tg, int n_on, con
         for (int b = 0; b < 2; b++) {
             const st_tensor *x = b ? tg[i].b : tg[i].a;
             const float *data = x->data;
+            size_t cols = (size_t)(b ? tg[i].rank : sd->in), n = (size_t)tg[i].rank * (size_t)(b ? sd->out : sd->in);
             if (!borrowable(x)) {
                 lorajit_status st = st_to_f32(ad->file, x, next, err);
                 if (st) return st;
                 data = next;
-                next += (size_t)tg[i].rank * (size_t)(b ? sd->out : sd->in);
+                next += n;
             }
+            size_t k = lj_nonfinite_find(data, n); /* a NaN here made every logit NaN */
+            if (k < n)
+                return lj_fail(err, LORAJIT_E_FORMAT, "%s: tensor '%s' holds %s at element %zu (row %zu, "
+                               "column %zu); adapter weights must be finite", ad->file->path, x->name,
+                               lj_nonfinite_word(data[k]), k, k / cols, k % cols);
             *(b ? &w->b : &w->a) = data;
         }
     }

@@ -296,6 +296,12 @@ lorajit_status lorajit_forward(lorajit_engine *e, const int32_t *tokens, int n, 
     if (rc != 0)
         return lj_engine_leave(e, lj_fail(err, LORAJIT_E_COMPILE, "forward: compiled code returned %d",
                                           rc));
+    size_t total = (size_t)n * (size_t)vocab, k = lj_nonfinite_find(logits, total);
+    if (k < total)
+        return lj_engine_leave(e, lj_fail(err, LORAJIT_E_FORMAT, "forward: position %zu of %d: the "
+                                          "logits are not finite (%s at vocabulary index %zu); %s",
+                                          k / (size_t)vocab, n, lj_nonfinite_word(logits[k]),
+                                          k % (size_t)vocab, LJ_NONFINITE_WHY));
     atomic_fetch_add(&e->n.forwards, 1);
     return LORAJIT_OK;
 }

@@ -40,5 +40,9 @@ struct lorajit_engine {
 lorajit_status lj_engine_enter(lorajit_engine *e, const char *what, lj_err **err);
 /* End of a public call: counts a failure in failed_calls; returns st. */
 lorajit_status lj_engine_leave(lorajit_engine *e, lorajit_status st);
+/* The end of a message about logits that are not finite (lj_nonfinite_find): the
+ * call fails instead of returning or sampling them. */
+#define LJ_NONFINITE_WHY "a weight of the model or of an applied adapter holds NaN or Inf, or the " \
+                         "activations overflowed"
 
 #endif /* LORAJIT_ENGINE_H */

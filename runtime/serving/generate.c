@@ -6,7 +6,8 @@
  * next step) and a busy flag that a call claims first (one thread per sequence).
  * Prefill runs the compiled lj_forward over the sequence's block; a decode step
  * runs lj_decode once over rows of several sequences, each with its own lj_active.
- * Every call checks all its input first and changes nothing when it fails. */
+ * Every call checks all its input first and changes nothing when it fails; logits
+ * that are NaN or Inf fail the call, naming sequence and position (never sampled). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,13 +102,31 @@ static lorajit_status seq_claim(lorajit_engine *e, const int *seqs, int n, const
 
 /* ---- prefill and decode ---- */
 
+/* The failure for logits row (of sequence seq at position pos) whose value index
+ * lj_nonfinite_find found; req >= 0 names generate's request (which stops), else
+ * row >= 0 names decode's row. Nothing advanced: the caller returns before it does. */
+static lorajit_status not_finite(const char *what, int req, int row, int seq, int64_t pos,
+                                 const float *logits, size_t index, lj_err *err) {
+    char who[64];
+    if (req >= 0) snprintf(who, sizeof who, "request %d (sequence %d)", req, seq);
+    else if (row >= 0) snprintf(who, sizeof who, "row %d (sequence %d)", row, seq);
+    else snprintf(who, sizeof who, "sequence %d", seq);
+    return lj_fail(err, LORAJIT_E_FORMAT, "%s: %s, position %lld: the logits are not finite (%s at "
+                   "vocabulary index %zu); %s; %s", what, who, (long long)pos,
+                   lj_nonfinite_word(logits[index]), index,
+                   req >= 0 ? "generation stopped (out holds the tokens sampled before)"
+                            : "the sequence did not advance", LJ_NONFINITE_WHY);
+}
+
 /* Validates, then appends tokens[0..n) to sequence seq in chunks of max_tokens,
  * all of them with one snapshot of the adapters. The caller has claimed seq.
  * logits: NULL or [n, vocab_size]; last: NULL or [vocab_size], gets the last row.
- * tokens, logits and last are borrowed for the call. On failure nothing changes
- * (the position stays). */
+ * tokens, logits and last are borrowed for the call. req: generate's request (-1:
+ * none), for messages. On failure nothing changes (the position stays; logits that
+ * are not finite fail the call, and the KV entries written past the position are
+ * overwritten by the next call). */
 static lorajit_status seq_prefill(lorajit_engine *e, int seq, const int32_t *tokens, int n,
-                              float *logits, float *last, const char *what, lj_err *err) {
+                              float *logits, float *last, const char *what, int req, lj_err *err) {
     lorajit_status st;
     if ((st = check_seq(e, seq, what, err))) return st;
     if (!tokens) return lj_fail(err, LORAJIT_E_ARG, "%s: tokens is NULL", what);
@@ -148,6 +167,11 @@ static lorajit_status seq_prefill(lorajit_engine *e, int seq, const int32_t *tok
             st = lj_fail(err, LORAJIT_E_COMPILE, "%s: compiled code returned %d", what, rc);
             goto done;
         }
+        size_t total = (size_t)(m * vocab), k = lj_nonfinite_find(out, total);
+        if (k < total) {
+            st = not_finite(what, req, -1, seq, pos + off + (int64_t)k / vocab, out, k % (size_t)vocab, err);
+            goto done;
+        }
         if (last && off + m == n) memcpy(last, out + (m - 1) * vocab, sizeof *last * (size_t)vocab);
     }
     e->seqs[seq].pos = pos + n;
@@ -162,10 +186,12 @@ done:
 
 /* Validates everything (range, distinct sequences, vocabulary, room in each KV
  * cache, adapter names), then runs one compiled decode step with one snapshot.
- * The caller has claimed seqs. logits [n, vocab_size]. seqs, tokens and logits
- * are borrowed for the call. On failure nothing changes. */
+ * The caller has claimed seqs. logits [n, vocab_size]. seqs, tokens, logits and
+ * req (NULL, or generate's request of each row, for messages) are borrowed for the
+ * call. On failure nothing changes: a row whose logits are not finite fails the
+ * step and no sequence advances. */
 static lorajit_status decode_step(lorajit_engine *e, const int *seqs, const int32_t *tokens, int n,
-                              float *logits, const char *what, lj_err *err) {
+                              float *logits, const char *what, const int *req, lj_err *err) {
     lorajit_status st;
     int max = e->L->schema.max_batch;
     if (!e->code.decode)
@@ -201,6 +227,12 @@ static lorajit_status decode_step(lorajit_engine *e, const int *seqs, const int3
         c.value_cache = e->value_cache;
         int rc = e->code.decode(&c, tokens, n, pos, seq, act, logits);
         if (rc != 0) st = lj_fail(err, LORAJIT_E_COMPILE, "%s: compiled code returned %d", what, rc);
+        size_t vocab = (size_t)e->L->cfg.vocab_size;
+        for (int i = 0; i < n && !st; i++) {
+            size_t k = lj_nonfinite_find(logits + (size_t)i * vocab, vocab);
+            if (k < vocab)
+                st = not_finite(what, req ? req[i] : -1, i, seqs[i], pos[i], logits + (size_t)i * vocab, k, err);
+        }
     }
     lj_snapshot_release(&e->serve, v);
     lj_worker_put(&e->serve, w);
@@ -263,7 +295,7 @@ lorajit_status lorajit_seq_prefill(lorajit_engine *e, int seq, const int32_t *to
     lorajit_status st = lj_engine_enter(e, "seq_prefill", &err);
     if (st) return st;
     if ((st = seq_claim(e, &seq, 1, "seq_prefill", err))) return lj_engine_leave(e, st);
-    st = seq_prefill(e, seq, tokens, n, logits, NULL, "seq_prefill", err);
+    st = seq_prefill(e, seq, tokens, n, logits, NULL, "seq_prefill", -1, err);
     seq_unclaim(e, &seq, 1);
     return lj_engine_leave(e, st);
 }
@@ -274,9 +306,9 @@ lorajit_status lorajit_decode(lorajit_engine *e, const int *seqs, const int32_t 
     lorajit_status st = lj_engine_enter(e, "decode", &err);
     if (st) return st;
     if (!e->code.decode || !seqs || n < 1 || n > e->L->schema.max_batch) /* decode_step words it */
-        return lj_engine_leave(e, decode_step(e, seqs, tokens, n, logits, "decode", err));
+        return lj_engine_leave(e, decode_step(e, seqs, tokens, n, logits, "decode", NULL, err));
     if ((st = seq_claim(e, seqs, n, "decode", err))) return lj_engine_leave(e, st);
-    st = decode_step(e, seqs, tokens, n, logits, "decode", err);
+    st = decode_step(e, seqs, tokens, n, logits, "decode", NULL, err);
     seq_unclaim(e, seqs, n);
     return lj_engine_leave(e, st);
 }
@@ -426,7 +458,7 @@ lorajit_status lorajit_generate(lorajit_engine *e, lorajit_request *reqs, int n,
     int32_t next[LJ_MAX_SLOTS];
     for (int i = 0; i < n; i++) {
         float *row = logits + (size_t)i * vocab;
-        if ((st = seq_prefill(e, sq[i], reqs[i].prompt, reqs[i].n_prompt, NULL, row, "generate", err)))
+        if ((st = seq_prefill(e, sq[i], reqs[i].prompt, reqs[i].n_prompt, NULL, row, "generate", i, err)))
             goto done;
         if (reqs[i].max_new > 0 && take(&reqs[i], &g[i], i, row, s, w, on_token, user))
             live[n_live++] = i;
@@ -436,7 +468,7 @@ lorajit_status lorajit_generate(lorajit_engine *e, lorajit_request *reqs, int n,
             next[k] = reqs[live[k]].out[reqs[live[k]].n_out - 1];
             rows[k] = sq[live[k]];
         }
-        if ((st = decode_step(e, rows, next, n_live, logits, "generate", err))) goto done;
+        if ((st = decode_step(e, rows, next, n_live, logits, "generate", live, err))) goto done;
         int still = 0;
         for (int k = 0; k < n_live; k++) {
             int i = live[k];

@@ -108,5 +108,28 @@ def main():
     put("safetensors", "unaligned", struct.pack("<Q", 3 + 77) + b'{"x":{"dtype":"F32","shape":[2],"data_offsets":[1,9]}}' + b" " * 25 + b"\x00" * 9)
 
 
+def hostile_json():
+    """Issue 11: keys given twice (Python's json keeps the last, lorajit refuses), a \\u0000
+    escape, and alphas that overflow or make no sense in f32."""
+    put("peft_config", "hostile_alpha_1e39.json", '{"peft_type":"LORA","r":4,"lora_alpha":1e39}')
+    put("peft_config", "hostile_alpha_pattern_huge.json", '{"peft_type":"LORA","r":4,"lora_alpha":8,'
+        '"alpha_pattern":{"q_proj":-3e30,"v_proj":16777216}}')
+    put("peft_config", "hostile_dup_alpha.json", '{"peft_type":"LORA","r":4,"lora_alpha":16,"lora_alpha":64}')
+    put("peft_config", "hostile_dup_rank_pattern.json", '{"peft_type":"LORA","r":4,"lora_alpha":16,'
+        '"rank_pattern":{"q_proj":2,"q_proj":8},"layers_to_transform":[0,{"a":1,"a":2}]}')
+    put("peft_config", "hostile_nul_key.json", '{"peft_type":"LORA","r":4,"lora_alpha\\u0000x":64,"lora_alpha":16,'
+        '"bias":"none\\\\u0000"}')
+    base = open(f"{TESTS}/conformance/models/llama-tiny/config.json").read().rstrip().rstrip("}")
+    put("config", "hostile_dup_layers.json", base + ',\n  "num_hidden_layers": 4096\n}')
+    put("schema", "hostile_dup", '{"max_rank": 16, "max_rank": 1024, "target_modules": ["q_proj"]}')
+    put("shard_index", "hostile_dup.json", '{"weight_map":{"a":"m-1.safetensors","a":"m-2.safetensors"},'
+        '"metadata":{},"metadata":{"total_size":8}}')
+    qv = open(f"{OUT}/manifest/tiny_qv.json").read()
+    put("manifest", "hostile_dup_format.json", '{"format":"lorajit-artifact-0",' + qv.lstrip()[1:])
+    put("safetensors", "hostile_dup_tensor", struct.pack("<Q", 96) + (b'{"t":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},'
+        b'"t":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}').ljust(96) + bytes(8))
+
+
 if __name__ == "__main__":
     main()
+    hostile_json()

@@ -1,0 +1,40 @@
+/* finite.c — finding NaN and Inf in f32 arrays.
+ *
+ * Input: n floats: an adapter's A/B values at load (peft.c), the logits a forward,
+ * prefill or decode step produced (serving/). Output: the index of the first value
+ * that is NaN or +-Inf (n when there is none) and a word for it. The scan tests
+ * the exponent bits of a block of values with integer ands, adds and ors, which
+ * the compiler vectorises, and looks for the index only inside a block that has one. */
+#include <string.h>
+
+#include "formats.h"
+
+#define FINITE_BLOCK 64 /* values per vectorised test */
+
+/* The exponent bits all ones (NaN, +-Inf) carry into bit 31 when 2^23 is added. */
+static uint32_t carry_of(uint32_t bits) { return ((bits & 0x7f800000u) + 0x00800000u) & 0x80000000u; }
+
+size_t lj_nonfinite_find(const float *x, size_t n) {
+    size_t i = 0;
+    for (; i + FINITE_BLOCK <= n; i += FINITE_BLOCK) { /* vectorised: and, add, or */
+        uint32_t bad = 0;
+        for (size_t k = 0; k < FINITE_BLOCK; k++) {
+            uint32_t bits;
+            memcpy(&bits, x + i + k, sizeof bits); /* x may be unaligned */
+            bad |= carry_of(bits);
+        }
+        if (bad) break;
+    }
+    for (; i < n; i++) { /* the block that has one, or the tail */
+        uint32_t bits;
+        memcpy(&bits, x + i, sizeof bits);
+        if (carry_of(bits)) return i;
+    }
+    return n;
+}
+
+const char *lj_nonfinite_word(float v) {
+    if (v != v) return "NaN";
+    if (v > 0) return "+Inf";
+    return v < 0 ? "-Inf" : "a finite value";
+}
