@@ -1,11 +1,15 @@
-/* file.c — whole-file reads and path joins of runtime/formats/.
+/* file.c — whole-file reads, new files and path joins of runtime/formats/.
  *
  * Inputs: paths from the user's model and adapter folders. Outputs:
  * NUL-terminated file contents (optionally capped in size) and joined paths;
  * every failure names the path, with strerror for I/O. Only regular files are
  * read: a named pipe, directory, device or socket is refused by name, never
- * waited on. JSON parsing is json.c's. */
-#define _POSIX_C_SOURCE 200809L
+ * waited on. A file is written as a new temporary file in its folder (O_EXCL) and
+ * renamed over its name, so it never writes through a link. JSON is json.c's. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* mkostemp */
+#endif
+#include <stdio.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -108,4 +112,40 @@ lorajit_status lj_path_join(char *out, size_t cap, const char *dir, const char *
     memcpy(out + dl, sep, strlen(sep));
     memcpy(out + dl + strlen(sep), name, strlen(name) + 1);
     return LORAJIT_OK;
+}
+
+lorajit_status lj_file_replace(const char *dir, const char *name, const void *data, size_t n, lj_err *err) {
+    char path[4096], tmp[4096];
+    lorajit_status s = lj_path_join(path, sizeof path, dir, name, err);
+    if (s) return s;
+    if (snprintf(tmp, sizeof tmp, "%s/.%s.XXXXXX", dir, name) >= (int)sizeof tmp)
+        return lj_fail(err, LORAJIT_E_ARG, "%s: path too long", path);
+    int fd = mkostemp(tmp, O_CLOEXEC); /* O_CREAT | O_EXCL: a new file, never a link */
+    if (fd < 0) return lj_fail(err, LORAJIT_E_IO, "%s: cannot create a temporary file next to it: %s", path,
+                               strerror(errno));
+    const char *p = data;
+    int e = 0;
+    while (n > 0 && !e) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) e = w < 0 ? errno : EIO;
+        else p += w, n -= (size_t)w;
+    }
+    if (fchmod(fd, 0644) != 0 && !e) e = errno;
+    if (close(fd) != 0 && !e) e = errno;
+    if (e) {
+        unlink(tmp);
+        return lj_fail(err, LORAJIT_E_IO, "%s: cannot write: %s", path, strerror(e));
+    }
+    return lj_file_rename(tmp, path, err);
+}
+
+lorajit_status lj_file_rename(const char *from, const char *to, lj_err *err) {
+    if (rename(from, to) == 0) return LORAJIT_OK; /* replaces a file or link at `to`; follows neither */
+    int e = errno;
+    struct stat st;
+    const char *what = lstat(to, &st) != 0 ? "" : S_ISDIR(st.st_mode) ? " (a folder is in the way)"
+                                                : !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode) ? " (a special file is in the way)" : "";
+    unlink(from);
+    return lj_fail(err, LORAJIT_E_IO, "%s: cannot replace%s: %s", to, what, strerror(e));
 }

@@ -38,7 +38,7 @@ char *lj_strdup(const char *s);         /* Caller owns the result; free with fre
 /* Test hook: make the k-th lj_malloc/lj_calloc from now on fail (k >= 1); 0 disables. */
 void lj_alloc_fail_after(long k);
 
-/* ---- file.c: whole-file reads, paths ---- */
+/* ---- file.c: whole-file reads, new files, paths ---- */
 /* Opens path read-only and checks it is a regular file of a representable size.
  * On success the caller owns *fd (close it); on failure *fd is -1 and err names path. */
 lorajit_status lj_open_regular(const char *path, int *fd, size_t *size, lj_err *err);
@@ -49,6 +49,15 @@ lorajit_status lj_read_file(const char *path, char **data, size_t *len, lj_err *
 lorajit_status lj_read_file_max(const char *path, size_t max_bytes, char **data, size_t *len, lj_err *err);
 /* Writes dir + "/" + name into out (cap bytes); fails with E_ARG if it does not fit. */
 lorajit_status lj_path_join(char *out, size_t cap, const char *dir, const char *name, lj_err *err);
+
+/* Writes dir/name as a new temporary file in dir (mkstemp: O_CREAT | O_EXCL, then
+ * mode 0644) holding data[0..n), then renames it over dir/name: a file or link
+ * already at dir/name is replaced, never written through (a folder there is refused,
+ * named). dir, name and data are borrowed for the call. */
+lorajit_status lj_file_replace(const char *dir, const char *name, const void *data, size_t n, lj_err *err);
+/* rename(from, to) (replaces a file or link at `to` without following it); on
+ * failure removes `from` and names `to` and what is in the way. Borrowed for the call. */
+lorajit_status lj_file_rename(const char *from, const char *to, lj_err *err);
 
 /* ---- json.c: the JSON reading layer (one preamble, typed field readers) ---- */
 struct cJSON;
@@ -307,7 +316,7 @@ lorajit_status lj_layout_site_paths(lj_layout *L, lj_err *err);
 /* Site id of (layer, module), or -1 when that linear carries no slot. */
 int lj_layout_site(const lj_layout *L, int layer, int module);
 
-/* ---- digest.c: SHA-256 (libcrypto), FNV-1a, new files ---- */
+/* ---- digest.c: SHA-256 (libcrypto), FNV-1a ---- */
 #define LJ_SHA256_BYTES 32
 #define LJ_SHA256_HEX 65 /* 64 lowercase hex digits + NUL */
 /* SHA-256 of data[0..n) (borrowed for the call) into out; false if libcrypto fails. */
@@ -316,14 +325,6 @@ bool lj_sha256_hex(const void *data, size_t n, char out[LJ_SHA256_HEX]);
 /* FNV-1a 64 of data[0..n), continuing from h (LJ_FNV_OFFSET to start); no security
  * claim (it tells builds apart). data is borrowed for the call. */
 uint64_t lj_fnv1a64(const void *data, size_t n, uint64_t h);
-/* Writes dir/name as a new temporary file in dir (mkstemp: O_CREAT | O_EXCL, then
- * mode 0644) holding data[0..n), then renames it over dir/name: a file or link
- * already at dir/name is replaced, never written through (a folder there is refused,
- * named). dir, name and data are borrowed for the call. */
-lorajit_status lj_file_replace(const char *dir, const char *name, const void *data, size_t n, lj_err *err);
-/* rename(from, to) (replaces a file or link at `to` without following it); on
- * failure removes `from` and names `to` and what is in the way. Borrowed for the call. */
-lorajit_status lj_file_rename(const char *from, const char *to, lj_err *err);
 
 /* ---- elf.c: an ELF64 shared library's exports, read from its bytes (nothing runs) ---- */
 typedef struct lj_elf_sym {
