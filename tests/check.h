@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static int check_pass_count, check_fail_count;
@@ -62,6 +63,21 @@ static inline int check_write_file(const char *path, const void *data, long n) {
     if (!f) return -1;
     int ok = fwrite(data, 1, (size_t)n, f) == (size_t)n;
     return (fclose(f) == 0 && ok) ? 0 : -1;
+}
+
+/* Copies the file src to dst (a test fixture); CHECK fails naming both when it cannot. */
+static inline void check_copy_file(const char *src, const char *dst) {
+    long n = 0;
+    char *data = check_read_file(src, &n);
+    CHECK(data && check_write_file(dst, data, n) == 0, "copy %s -> %s", src, dst);
+    free(data);
+}
+
+/* Seconds on the monotonic clock (wall time). */
+static inline double check_wall_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + t.tv_nsec / 1e9;
 }
 
 /* Tests run from tests/ (ctest's working directory); started from the project

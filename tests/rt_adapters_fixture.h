@@ -57,7 +57,7 @@ typedef struct snap {
     size_t len, cap;
 } snap;
 
-static void snap_put(snap *s, const void *data, size_t n) {
+static inline void snap_put(snap *s, const void *data, size_t n) {
     if (s->len + n > s->cap) {
         s->cap = (s->len + n) * 2;
         s->p = realloc(s->p, s->cap);
@@ -66,7 +66,7 @@ static void snap_put(snap *s, const void *data, size_t n) {
     s->len += n;
 }
 
-static snap snap_take(const env *e) {
+static inline snap snap_take(const env *e) {
     snap s = {0};
     const lj_slots *sl = e->s;
     for (int i = 0; i < sl->n_sites; i++) {
@@ -93,7 +93,7 @@ static snap snap_take(const env *e) {
     return s;
 }
 
-static bool snap_same(snap a, snap b) {
+static inline bool snap_same(snap a, snap b) {
     bool same = a.len == b.len && memcmp(a.p, b.p, a.len) == 0;
     free(a.p);
     free(b.p);

@@ -24,11 +24,6 @@ static double now_s(void) {
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static double wall_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* The tiny model's config with these sizes, written to dir/config.json. */
 static void write_config(const char *dir, int layers, int inter, long max_pos) {
@@ -101,10 +96,10 @@ static void test_work_before_validation(const st_file *tiny) {
     /* 1024 layers (the bound) of a 2-layer model: the JIT open, an artifact and a
      * compile-only all fail at once naming layer 2 and the count. */
     tiny_folder(dir, tiny, "layers_1024", 1024, 160, 128);
-    double t0 = now_s(), w0 = wall_s();
+    double t0 = now_s(), w0 = check_wall_s();
     lorajit_status st = lorajit_engine_open(&e, dir, NULL);
     double dt = now_s() - t0;
-    printf("1024 layers, 2 in the file: refused after %.3f s CPU, %.3f s wall\n", dt, wall_s() - w0);
+    printf("1024 layers, 2 in the file: refused after %.3f s CPU, %.3f s wall\n", dt, check_wall_s() - w0);
     const char *m = lorajit_errmsg(e);
     CHECK(st == LORAJIT_E_NOT_FOUND && strstr(m, "\"model.layers.2.") && strstr(m, "model.safetensors") &&
               strstr(m, "9198 of the 9219 tensors"),

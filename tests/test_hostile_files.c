@@ -29,21 +29,6 @@
 enum kind { AS_FIFO, AS_DIR, AS_SECRET, N_KINDS };
 static const char *const kind_word[N_KINDS] = {"named pipe", "directory", NULL};
 
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + t.tv_nsec / 1e9;
-}
-
-static void copy_file(const char *src, const char *dst) {
-    long n;
-    char *data = check_read_file(src, &n);
-    if (!data || check_write_file(dst, data, n) != 0) {
-        fprintf(stderr, "cannot copy %s to %s\n", src, dst);
-        exit(2);
-    }
-    free(data);
-}
 
 /* dir/name for every name of a NULL-terminated list, copied from src (a folder). */
 static void copy_dir(const char *src, const char *dst, const char *const *names) {
@@ -52,7 +37,7 @@ static void copy_dir(const char *src, const char *dst, const char *const *names)
     for (int i = 0; names[i]; i++) {
         snprintf(a, sizeof a, "%s/%s", src, names[i]);
         snprintf(b, sizeof b, "%s/%s", dst, names[i]);
-        copy_file(a, b);
+        check_copy_file(a, b);
     }
 }
 
@@ -77,7 +62,7 @@ static void make_hostile(const char *path, enum kind k) {
 /* A failed call: its message names the file and the kind, holds no secret, came fast. */
 static void check_refusal(int line, const char *what, lorajit_status st, const char *msg, const char *file,
                           enum kind k, double t0) {
-    double dt = now_s() - t0;
+    double dt = check_wall_s() - t0;
     CHECK(st != LORAJIT_OK, "line %d: %s as %s was accepted", line, what, k == AS_SECRET ? "text" : kind_word[k]);
     CHECK(strstr(msg, file), "line %d: %s: message does not name %s: %s", line, what, file, msg);
     CHECK(!kind_word[k] || strstr(msg, kind_word[k]), "line %d: %s: message lacks \"%s\": %s", line, what,
@@ -97,9 +82,9 @@ static void make_sharded(const char *dir) {
     lj_err err;
     mkdir(dir, 0755);
     snprintf(p, sizeof p, "%s/config.json", dir);
-    copy_file(TINY "/config.json", p);
+    check_copy_file(TINY "/config.json", p);
     snprintf(p, sizeof p, "%s/shard-1.safetensors", dir);
-    copy_file(TINY "/model.safetensors", p);
+    check_copy_file(TINY "/model.safetensors", p);
     if (st_open(TINY "/model.safetensors", &f, &err) != LORAJIT_OK) exit(2);
     size_t at = (size_t)snprintf(idx, sizeof idx, "{\"weight_map\":{");
     for (int i = 0; i < f->n_tensors; i++)
@@ -133,7 +118,7 @@ static void test_model_files(void) {
             make_hostile(path, (enum kind)k);
             lorajit_options o = {.schema_path = cases[c].schema ? path : NULL};
             lorajit_engine *e = NULL;
-            double t0 = now_s();
+            double t0 = check_wall_s();
             lorajit_status st = lorajit_engine_open(&e, dir, &o);
             check_refusal(__LINE__, cases[c].file, st, lorajit_errmsg(e), cases[c].file, (enum kind)k, t0);
             lorajit_engine_free(e);
@@ -152,10 +137,10 @@ static void test_adapter_files(lorajit_engine *e) {
             copy_dir(TINY_ADAPTER, tpath(dir, what), adapter_files);
             snprintf(path, sizeof path, "%s/%s", dir, adapter_files[f]);
             make_hostile(path, (enum kind)k);
-            double t0 = now_s();
+            double t0 = check_wall_s();
             lorajit_status st = lorajit_load_adapter(e, "hostile", dir);
             check_refusal(__LINE__, "load", st, lorajit_errmsg(e), adapter_files[f], (enum kind)k, t0);
-            t0 = now_s();
+            t0 = check_wall_s();
             st = lorajit_hotswap_adapter(e, "qv", dir);
             check_refusal(__LINE__, "hotswap", st, lorajit_errmsg(e), adapter_files[f], (enum kind)k, t0);
         }
@@ -180,7 +165,7 @@ static void test_artifact_files(void) {
             snprintf(path, sizeof path, "%s/%s", dir, art_files[f]);
             make_hostile(path, (enum kind)k);
             lorajit_engine *e = NULL;
-            double t0 = now_s();
+            double t0 = check_wall_s();
             st = lorajit_engine_open_artifact(&e, dir, TINY, NULL);
             check_refusal(__LINE__, art_files[f], st, lorajit_errmsg(e), art_files[f], (enum kind)k, t0);
             lorajit_engine_free(e);
@@ -289,7 +274,7 @@ static void test_caps(lorajit_engine *e) {
     st_file *f;
     copy_dir(TINY_ADAPTER, tpath(dir, "big_config"), adapter_files);
     snprintf(p, sizeof p, "%s/adapter_config.json", dir);
-    copy_file(tpath(p + 1024, "big_config.json"), p);
+    check_copy_file(tpath(p + 1024, "big_config.json"), p);
     CHECK(lorajit_load_adapter(e, "big", dir) == LORAJIT_E_UNSUPPORTED &&
           strstr(lorajit_errmsg(e), "adapter_config.json") && strstr(lorajit_errmsg(e), "over the limit of 1048576"),
           "20 MB adapter_config.json: %s", lorajit_errmsg(e));
@@ -298,7 +283,7 @@ static void test_caps(lorajit_engine *e) {
     copy_dir(TINY_ADAPTER, tpath(dir, "big_header"), adapter_files);
     char st_path[4096];
     snprintf(st_path, sizeof st_path, "%s/adapter_model.safetensors", dir);
-    copy_file(p, st_path);
+    check_copy_file(p, st_path);
     CHECK(lorajit_load_adapter(e, "bigh", dir) == LORAJIT_E_FORMAT && strstr(lorajit_errmsg(e), "16 MiB") &&
           strstr(lorajit_errmsg(e), "adapter_model.safetensors"), "20 MB header: %s", lorajit_errmsg(e));
     expect_err(__LINE__, st_open(tpath(p, "many.safetensors"), &f, &err), &err, LORAJIT_E_UNSUPPORTED,

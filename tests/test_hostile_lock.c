@@ -56,21 +56,6 @@ int open(const char *path, int flags, ...) {
     return (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode);
 }
 
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + t.tv_nsec / 1e9;
-}
-
-static void copy_file(const char *src, const char *dst) {
-    long n;
-    char *data = check_read_file(src, &n);
-    if (!data || check_write_file(dst, data, n) != 0) {
-        fprintf(stderr, "cannot copy %s to %s\n", src, dst);
-        exit(2);
-    }
-    free(data);
-}
 
 /* dir = root/name, a copy of conformance adapter src; the safetensors file is a
  * named pipe when fifo. */
@@ -80,12 +65,12 @@ static void make_adapter(char *dir, size_t cap, const char *root, const char *na
     mkdir(dir, 0755);
     snprintf(a, sizeof a, "%s/%s/adapter_config.json", ADAPTERS, src);
     snprintf(b, sizeof b, "%s/adapter_config.json", dir);
-    copy_file(a, b);
+    check_copy_file(a, b);
     snprintf(a, sizeof a, "%s/%s/adapter_model.safetensors", ADAPTERS, src);
     snprintf(b, sizeof b, "%s/adapter_model.safetensors", dir);
     remove(b);
     if (fifo) CHECK(mkfifo(b, 0600) == 0, "mkfifo %s: %s", b, strerror(errno));
-    else copy_file(a, b);
+    else check_copy_file(a, b);
 }
 
 typedef struct load_job {
@@ -124,9 +109,9 @@ static void release_park(void) {
 /* A writer call on the main thread: it must succeed (or fail as wanted) promptly. */
 #define PROMPT(call, want)                                                                       \
     do {                                                                                         \
-        double t0_ = now_s();                                                                    \
+        double t0_ = check_wall_s();                                                                    \
         lorajit_status st_ = (call);                                                             \
-        double dt_ = now_s() - t0_;                                                              \
+        double dt_ = check_wall_s() - t0_;                                                              \
         CHECK(st_ == (want), "%s: status %d: %s", #call, st_, lorajit_errmsg(e));                \
         CHECK(dt_ < PROMPT_MAX_S, "%s took %.2f s while another load was reading", #call, dt_); \
     } while (0)
@@ -167,9 +152,9 @@ int main(int argc, char **argv) {
     /* the same name as the parked load: this one is first to commit */
     PROMPT(lorajit_load_adapter(e, "slow", ADAPTERS "/a_mlp"), LORAJIT_OK);
     const char *listed[8];
-    double t0 = now_s();
+    double t0 = check_wall_s();
     int n = lorajit_list_adapters(e, listed, 8);
-    CHECK(n == 2 && now_s() - t0 < PROMPT_MAX_S, "list: %d adapters", n);
+    CHECK(n == 2 && check_wall_s() - t0 < PROMPT_MAX_S, "list: %d adapters", n);
     int32_t tokens[3] = {1, 2, 3};
     float *logits = malloc(sizeof(float) * 3 * (size_t)lorajit_vocab_size(e));
     PROMPT(lorajit_forward(e, tokens, 3, logits), LORAJIT_OK);

@@ -125,14 +125,6 @@ static void test_duplicates(void) {
 }
 
 /* ---- files: copies and pokes ---- */
-static void copy_file(const char *from, const char *to) {
-    long n = 0;
-    char *d = check_read_file(from, &n);
-    FILE *f = fopen(to, "wb");
-    CHECK(d && f && fwrite(d, 1, (size_t)n, f) == (size_t)n, "copy %s -> %s", from, to);
-    if (f) fclose(f);
-    free(d);
-}
 
 /* Writes value into element k of tensor name of a safetensors file (F32 or BF16). */
 static void poke(const char *path, const char *name, long k, float value) {
@@ -233,10 +225,10 @@ static const char *bad_adapter(const char *name, const char *config, float value
     mkdir(dir, 0755);
     snprintf(from, sizeof from, CONF "a_all/adapter_model.safetensors");
     snprintf(to, sizeof to, "%s/adapter_model.safetensors", dir);
-    copy_file(from, to);
+    check_copy_file(from, to);
     snprintf(from, sizeof from, CONF "a_all/adapter_config.json");
     snprintf(to, sizeof to, "%s/adapter_config.json", dir);
-    copy_file(from, to);
+    check_copy_file(from, to);
     if (config) {
         FILE *f = fopen(to, "w");
         fputs(config, f);
@@ -283,9 +275,9 @@ static const char *nan_model(int keep) {
     snprintf(dir, sizeof dir, "%s/nanmodel", root);
     mkdir(dir, 0755);
     snprintf(to, sizeof to, "%s/config.json", dir);
-    copy_file(TINY_MODEL "/config.json", to);
+    check_copy_file(TINY_MODEL "/config.json", to);
     snprintf(to, sizeof to, "%s/model.safetensors", dir);
-    copy_file(TINY_MODEL "/model.safetensors", to);
+    check_copy_file(TINY_MODEL "/model.safetensors", to);
     for (int t = 0; t < VOCAB; t++)
         if (t != keep) poke(to, "model.embed_tokens.weight", (long)t * 64, NAN);
     return dir;
