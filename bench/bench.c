@@ -431,7 +431,7 @@ int main(int argc, char **argv) {
     bench_fmt(model_dir, sizeof model_dir, "%s/models/d%d_l%d", o.work, r.dim, r.n_layers);
     bench_fmt(args, sizeof args, "--dim %d --hidden %d --layers %d --heads %d --kv-heads %d "
              "--vocab %d --max-pos 256 --seed 1", r.dim, r.hidden_dim, r.n_layers, r.n_heads, r.n_heads, r.vocab);
-    bench_generate(o.exe_dir, "model", model_dir, args);
+    bench_generate(o.exe_dir, "model", model_dir, NULL, args);
     struct stat sb;
     char wpath[PATH_MAX + 32];
     bench_fmt(wpath, sizeof wpath, "%s/model.safetensors", model_dir);
@@ -441,16 +441,16 @@ int main(int argc, char **argv) {
             int rank = ranks[i % BENCH_RANKS];
             bench_fmt(adapters[i][k], PATH_MAX, "%s/adapters/d%d_l%d/%s_r%d_%c", o.work, r.dim, r.n_layers,
                      target_sets[i / BENCH_RANKS], rank, 'a' + k);
-            bench_fmt(args, sizeof args, "--model '%s' --r %d --alpha %d --targets %s --seed %d",
-                     model_dir, rank, 2 * rank, target_lists[i / BENCH_RANKS], 100 + 2 * i + k);
-            bench_generate(o.exe_dir, "adapter", adapters[i][k], args);
+            bench_fmt(args, sizeof args, "--r %d --alpha %d --targets %s --seed %d", rank, 2 * rank,
+                      target_lists[i / BENCH_RANKS], 100 + 2 * i + k);
+            bench_generate(o.exe_dir, "adapter", adapters[i][k], model_dir, args);
         }
     for (int i = 0; i < 5; i++) {
         int rank = i < 4 ? 16 : 4;
         bench_fmt(fwd_ad[i], PATH_MAX, "%s/adapters/d%d_l%d/fwd_%d", o.work, r.dim, r.n_layers, i);
-        bench_fmt(args, sizeof args, "--model '%s' --r %d --alpha %d --targets %s --seed %d",
-                 model_dir, rank, 2 * rank, target_lists[1], 200 + i);
-        bench_generate(o.exe_dir, "adapter", fwd_ad[i], args);
+        bench_fmt(args, sizeof args, "--r %d --alpha %d --targets %s --seed %d", rank, 2 * rank,
+                  target_lists[1], 200 + i);
+        bench_generate(o.exe_dir, "adapter", fwd_ad[i], model_dir, args);
     }
 
     bench_compile(&r, &o, model_dir);

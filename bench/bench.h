@@ -163,9 +163,18 @@ typedef struct bench_job {
 void bench_measure_jobs(bench_job *jobs, int n, int reps);
 /* {median, min, max, reps} of s. Caller owns the result; free with cJSON_Delete(). */
 struct cJSON *bench_stat_json(bench_stat s);
-/* Runs `exe_dir/lorajit_gen kind dir args` unless dir/.stamp already records the
- * same args. Returns true when it ran the generator. */
-bool bench_generate(const char *exe_dir, const char *kind, const char *dir, const char *args);
+/* Runs argv (argv[0] a path, or a name found on PATH) without a shell, in dir (NULL:
+ * here), with extra_env ("K=V", NULL-terminated; may be NULL) over the inherited
+ * environment, stdout to out_fd (-1: /dev/null), stderr to err_path (NULL: ours).
+ * Every pointer is borrowed for the call. Returns the exit status; -1 when it could
+ * not start or died of a signal. */
+int bench_run(const char *const argv[], const char *dir, const char *const extra_env[], int out_fd,
+              const char *err_path);
+/* Runs `exe_dir/lorajit_gen kind dir [--model model_dir] args` (args: flags and
+ * numbers separated by spaces, no paths; model_dir may be NULL) unless dir/.stamp
+ * already records the same model_dir and args. Returns true when it ran. */
+bool bench_generate(const char *exe_dir, const char *kind, const char *dir, const char *model_dir,
+                    const char *args);
 /* The whole file, NUL-terminated; *len (may be NULL) gets its size. Dies when it
  * cannot. Caller owns the result; free with free(). */
 char *bench_read_file(const char *path, size_t *len);

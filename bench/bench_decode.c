@@ -226,12 +226,12 @@ void bench_decode(bench_result *r, const char *exe_dir, const char *work, int n_
     snprintf(args, sizeof args, "--dim %d --hidden %d --layers %d --heads %d --kv-heads %d --vocab %d "
              "--max-pos %d --std 0.02 --seed 7 --dtype %s", d->dim, d->hidden_dim, d->n_layers, d->n_heads,
              d->n_kv_heads, d->vocab, DEC_SEQ_LEN, dtype);
-    made |= bench_generate(exe_dir, "model", model_dir, args);
+    made |= bench_generate(exe_dir, "model", model_dir, NULL, args);
     for (int i = 0; i < DEC_BATCH; i++) {
         bench_fmt(ad_dir[i], PATH_MAX, "%s/adapters/%s/r16_%d", work, tag, i);
-        snprintf(args, sizeof args, "--model '%s' --r %d --alpha %d --targets %s --seed %d", model_dir, d->rank,
-                 2 * d->rank, all_seven, 300 + i);
-        made |= bench_generate(exe_dir, "adapter", ad_dir[i], args);
+        snprintf(args, sizeof args, "--r %d --alpha %d --targets %s --seed %d", d->rank, 2 * d->rank,
+                 all_seven, 300 + i);
+        made |= bench_generate(exe_dir, "adapter", ad_dir[i], model_dir, args);
     }
     d->gen_s = made ? (bench_now_ms() - t0) / 1e3 : 0;
     /* the byte counts the bound uses, checked against the files */

@@ -1,16 +1,20 @@
 /* bench_util.c — what every part of `lorajit bench` leans on, calling nothing else
  * of bench/: failing (a CLI: print and exit 1), formatting paths, the clock and the
  * progress line, timing jobs round-robin into bench_stats (median, min, max), the
- * stats as JSON, and making models and adapters with lorajit_gen (reused when their
- * stamp matches). Inputs and outputs are each function's own; no figures here. */
+ * stats as JSON, running a program without a shell (bench_run: an argument list, so
+ * no path can be read as an option or as shell text), and making models and adapters
+ * with lorajit_gen (reused when their stamp matches). No figures here. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -118,21 +122,68 @@ cJSON *bench_stat_json(bench_stat s) {
     return o;
 }
 
-bool bench_generate(const char *exe_dir, const char *kind, const char *dir, const char *args) {
-    char stamp[PATH_MAX + 16], cmd[8192], have[2048] = "";
+extern char **environ;
+
+int bench_run(const char *const argv[], const char *dir, const char *const extra_env[], int out_fd,
+              const char *err_path) {
+    int n_env = 0, n_extra = 0;
+    while (environ[n_env]) n_env++;
+    while (extra_env && extra_env[n_extra]) n_extra++;
+    char **envp = calloc((size_t)(n_env + n_extra + 1), sizeof *envp);
+    if (!envp) bench_die("out of memory");
+    int k = 0;
+    for (int i = 0; i < n_extra; i++) envp[k++] = (char *)extra_env[i];
+    for (int i = 0; i < n_env; i++) { /* the caller's settings win over the inherited ones */
+        bool shadowed = false;
+        for (int j = 0; j < n_extra && !shadowed; j++) {
+            size_t eq = strcspn(extra_env[j], "=");
+            shadowed = strncmp(environ[i], extra_env[j], eq + 1) == 0;
+        }
+        if (!shadowed) envp[k++] = environ[i];
+    }
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    if (dir) posix_spawn_file_actions_addchdir_np(&fa, dir);
+    if (out_fd >= 0) posix_spawn_file_actions_adddup2(&fa, out_fd, STDOUT_FILENO);
+    else posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+    if (err_path) posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    pid_t pid;
+    int rc = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *)argv, envp);
+    posix_spawn_file_actions_destroy(&fa);
+    free(envp);
+    if (rc != 0) return -1;
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+bool bench_generate(const char *exe_dir, const char *kind, const char *dir, const char *model_dir, const char *args) {
+    char stamp[PATH_MAX + 16], want[PATH_MAX + 1100], have[PATH_MAX + 1100] = "";
     bench_fmt(stamp, sizeof stamp, "%s/.stamp", dir);
+    bench_fmt(want, sizeof want, "%s%s%s", model_dir ? model_dir : "", model_dir ? " " : "", args);
     FILE *f = fopen(stamp, "r");
     if (f) {
         size_t n = fread(have, 1, sizeof have - 1, f);
         have[n] = '\0';
         fclose(f);
-        if (strcmp(have, args) == 0) return false;
+        if (strcmp(have, want) == 0) return false;
     }
-    bench_fmt(cmd, sizeof cmd, "'%s/lorajit_gen' %s '%s' %s >/dev/null", exe_dir, kind, dir, args);
-    if (system(cmd) != 0) bench_die("generation failed: %s", cmd);
+    /* lorajit_gen KIND DIR [--model MODEL_DIR] ARGS...: args holds flags and numbers only */
+    char exe[PATH_MAX + 16], words[1024];
+    const char *argv[64];
+    int n = 0;
+    bench_fmt(exe, sizeof exe, "%s/lorajit_gen", exe_dir);
+    argv[n++] = exe, argv[n++] = kind, argv[n++] = dir;
+    if (model_dir) argv[n++] = "--model", argv[n++] = model_dir;
+    bench_fmt(words, sizeof words, "%s", args);
+    for (char *save = NULL, *w = strtok_r(words, " ", &save); w && n < 63; w = strtok_r(NULL, " ", &save))
+        argv[n++] = w;
+    argv[n] = NULL;
+    if (bench_run(argv, NULL, NULL, -1, NULL) != 0) bench_die("generation failed: lorajit_gen %s %s %s", kind, dir, want);
     f = fopen(stamp, "w");
     if (!f) bench_die("cannot write %s", stamp);
-    fputs(args, f);
+    fputs(want, f);
     fclose(f);
     return true;
 }

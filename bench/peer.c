@@ -48,13 +48,20 @@ static void unavailable(bench_result *r, const char *why, const char *detail) {
 void bench_peer_run(bench_result *r, const char *python, const char *peer_path, const char *spec_path) {
     if (access(python, X_OK) != 0) return unavailable(r, "no python3 at ", python);
     if (access(peer_path, R_OK) != 0) return unavailable(r, "peer script not found: ", peer_path);
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "OPENBLAS_NUM_THREADS=%d OMP_NUM_THREADS=1 '%s' '%s' '%s'", r->threads,
-             python, peer_path, spec_path);
-    FILE *p = popen(cmd, "r");
-    if (!p) return unavailable(r, "cannot start ", python);
-    char *out = slurp(p);
-    int rc = pclose(p);
+    char threads[64];
+    snprintf(threads, sizeof threads, "OPENBLAS_NUM_THREADS=%d", r->threads);
+    const char *const env[] = {threads, "OMP_NUM_THREADS=1", NULL};
+    const char *const argv[] = {python, peer_path, spec_path, NULL};
+    FILE *tmp = tmpfile(); /* its stdout; read back once it has exited */
+    if (!tmp) return unavailable(r, "cannot make a temporary file for ", python);
+    int rc = bench_run(argv, NULL, env, fileno(tmp), NULL);
+    if (rc < 0) {
+        fclose(tmp);
+        return unavailable(r, "cannot start ", python);
+    }
+    rewind(tmp);
+    char *out = slurp(tmp);
+    fclose(tmp);
     /* the JSON object is the last line of stdout */
     char *last = out ? strrchr(out, '{') : NULL;
     while (last && last > out && last[-1] != '\n') last = memrchr(out, '{', (size_t)(last - out));

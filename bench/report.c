@@ -446,9 +446,8 @@ int bench_plot(const bench_result *r, const char *out_dir, char *msg, size_t cap
     }
     fprintf(f, "unset multiplot\n");
     fclose(f);
-    char cmd[8400];
-    snprintf(cmd, sizeof cmd, "cd '%s' && gnuplot bench_plots.gp 2>bench_plots.log", out_dir);
-    if (system(cmd) != 0) {
+    const char *const argv[] = {"gnuplot", "bench_plots.gp", NULL};
+    if (bench_run(argv, out_dir, NULL, -1, "bench_plots.log") != 0) {
         snprintf(msg, cap, "gnuplot failed; see %s/bench_plots.log", out_dir);
         return -1;
     }
