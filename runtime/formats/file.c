@@ -64,6 +64,30 @@ lorajit_status lj_read_file(const char *path, char **data, size_t *len, lj_err *
 }
 
 /* Caller owns *data; free with free(). On failure *data is NULL and *len 0. */
+lorajit_status lj_read_fd(int fd, size_t size, const char *path, char **data, size_t *len, lj_err *err) {
+    *data = NULL;
+    *len = 0;
+    char *buf = lj_malloc(size + 1);
+    if (!buf) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory reading %zu bytes", path, size);
+    size_t got = 0;
+    while (got < size) {
+        ssize_t r = pread(fd, buf + got, size - got, (off_t)got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            int e = r < 0 ? errno : 0;
+            free(buf);
+            return lj_fail(err, LORAJIT_E_IO, "%s: read failed at byte %zu of %zu: %s", path, got,
+                           size, e ? strerror(e) : "file shrank while reading");
+        }
+        got += (size_t)r;
+    }
+    buf[size] = '\0';
+    *data = buf;
+    *len = size;
+    return LORAJIT_OK;
+}
+
+/* Caller owns *data; free with free(). On failure *data is NULL and *len 0. */
 lorajit_status lj_read_file_max(const char *path, size_t max_bytes, char **data, size_t *len, lj_err *err) {
     *data = NULL;
     *len = 0;
@@ -71,34 +95,13 @@ lorajit_status lj_read_file_max(const char *path, size_t max_bytes, char **data,
     size_t size;
     lorajit_status s = lj_open_regular(path, &fd, &size, err);
     if (s) return s;
-    if (size > max_bytes) {
-        close(fd);
-        return lj_fail(err, LORAJIT_E_UNSUPPORTED, "%s: file of %zu bytes is over the limit of %zu bytes", path,
-                       size, max_bytes);
-    }
-    char *buf = lj_malloc(size + 1);
-    if (!buf) {
-        close(fd);
-        return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory reading %zu bytes", path, size);
-    }
-    size_t got = 0;
-    while (got < size) {
-        ssize_t r = read(fd, buf + got, size - got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) {
-            int e = r < 0 ? errno : 0;
-            close(fd);
-            free(buf);
-            return lj_fail(err, LORAJIT_E_IO, "%s: read failed at byte %zu of %zu: %s", path, got,
-                           size, e ? strerror(e) : "file shrank while reading");
-        }
-        got += (size_t)r;
-    }
+    if (size > max_bytes)
+        s = lj_fail(err, LORAJIT_E_UNSUPPORTED, "%s: file of %zu bytes is over the limit of %zu bytes", path,
+                    size, max_bytes);
+    else
+        s = lj_read_fd(fd, size, path, data, len, err);
     close(fd);
-    buf[size] = '\0';
-    *data = buf;
-    *len = size;
-    return LORAJIT_OK;
+    return s;
 }
 
 lorajit_status lj_path_join(char *out, size_t cap, const char *dir, const char *name, lj_err *err) {

@@ -47,6 +47,10 @@ lorajit_status lj_read_file(const char *path, char **data, size_t *len, lj_err *
 /* The same, refusing (E_UNSUPPORTED, "over the limit") a file over max_bytes before
  * reading it. Caller owns *data; free with free(). On failure *data is NULL. */
 lorajit_status lj_read_file_max(const char *path, size_t max_bytes, char **data, size_t *len, lj_err *err);
+/* Reads size bytes from the start of fd (from lj_open_regular; not closed here) into a
+ * NUL-terminated buffer; path names it in messages. Caller owns *data; free with
+ * free(). On failure *data is NULL. */
+lorajit_status lj_read_fd(int fd, size_t size, const char *path, char **data, size_t *len, lj_err *err);
 /* Writes dir + "/" + name into out (cap bytes); fails with E_ARG if it does not fit. */
 lorajit_status lj_path_join(char *out, size_t cap, const char *dir, const char *name, lj_err *err);
 

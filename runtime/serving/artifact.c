@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "serving.h"
 
@@ -132,16 +133,17 @@ static void release_library(void *handle) {
     if (handle) dlclose(handle);
 }
 
-/* Reads the library's bytes; checks its SHA-256 and its ELF exports (entry points,
- * ABI version, code identity, the scratch sizes and layout it was compiled for)
- * against the manifest, all before anything in it runs. */
-static lorajit_status check_library_file(const char *dir, const char *path, const lj_manifest *m, lj_err *err) {
+/* Reads the library's bytes from fd (size bytes); checks its SHA-256 and its ELF
+ * exports (entry points, ABI version, code identity, the scratch sizes and layout it
+ * was compiled for) against the manifest, all before anything in it runs. */
+static lorajit_status check_library_file(const char *dir, const char *path, int fd, size_t size,
+                                         const lj_manifest *m, lj_err *err) {
     char *data = NULL, hex[LJ_SHA256_HEX];
     size_t len;
     lj_library_consts k;
     uint8_t want[LJ_SHA256_BYTES];
     const lj_layout *L = m->L;
-    lorajit_status s = lj_read_file(path, &data, &len, err);
+    lorajit_status s = lj_read_fd(fd, size, path, &data, &len, err);
     if (s) return s;
     if (!lj_sha256_hex(data, len, hex)) s = lj_fail(err, LORAJIT_E_NOMEM, "%s: cannot compute its SHA-256", path);
     else if (strcmp(hex, m->library_sha256) != 0)
@@ -172,13 +174,24 @@ static lorajit_status check_library_file(const char *dir, const char *path, cons
 
 /* Checks the library file (check_library_file), then opens it and finds its
  * symbols. Fills code (forward, decode, owner = the dlopen handle, release =
- * dlclose). dlopen runs the library's constructors: only trusted artifacts. */
+ * dlclose). dlopen runs the library's constructors: only trusted artifacts. The
+ * file checked is the file loaded: dlopen reads it through the same descriptor
+ * (/proc/self/fd/N), so renaming another file over the path in between changes
+ * nothing. */
 static lorajit_status load_library(const char *dir, const lj_manifest *m, lj_code *code, lj_err *err) {
-    char path[4096];
+    char path[4096], by_fd[64];
+    int fd = -1;
+    size_t size = 0;
     lorajit_status s = lj_path_join(path, sizeof path, dir, LJ_ARTIFACT_LIBRARY, err);
-    if (!s) s = check_library_file(dir, path, m, err);
-    if (s) return s;
-    void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!s) s = lj_open_regular(path, &fd, &size, err);
+    if (!s) s = check_library_file(dir, path, fd, size, m, err);
+    if (s) {
+        if (fd >= 0) close(fd);
+        return s;
+    }
+    snprintf(by_fd, sizeof by_fd, "/proc/self/fd/%d", fd);
+    void *lib = dlopen(by_fd, RTLD_NOW | RTLD_LOCAL);
+    close(fd);
     if (!lib) {
         const char *why = dlerror();
         return lj_fail(err, LORAJIT_E_IO, "%s: cannot load: %s", path, why ? why : "dlopen failed");
