@@ -34,6 +34,7 @@ typedef struct pipeline_ir {
 lorajit_status pipeline_ir_build(const char *model_dir, const lorajit_options *opts, pipeline_ir *out,
                                  lj_err *err);
 void pipeline_ir_free(pipeline_ir *p); /* empties *p; an empty one does nothing */
+double pipeline_now_ms(void);          /* the monotonic clock the stage times use, ms */
 
 /* Where the second half's code goes. */
 typedef struct pipeline_target {

@@ -11,15 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "compiler.h"
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 /* Both halves' stage times in one record. */
 static lj_compile_times stage_times(const pipeline_ir *ir, const pipeline_code *c) {
@@ -38,7 +31,7 @@ lorajit_status lorajit_engine_open(lorajit_engine **out, const char *model_dir, 
     if (!e) return LORAJIT_E_NOMEM;
     lj_err *err = lj_engine_err(e);
     if (!model_dir) return lj_fail(err, LORAJIT_E_ARG, "lorajit_engine_open: model_dir is NULL");
-    double t0 = now_ms();
+    double t0 = pipeline_now_ms();
     pipeline_ir ir;
     pipeline_code c;
     lorajit_status st = pipeline_ir_build(model_dir, opts, &ir, err);
@@ -48,7 +41,7 @@ lorajit_status lorajit_engine_open(lorajit_engine **out, const char *model_dir, 
         return st;
     }
     lj_code code = {.forward = c.forward, .decode = c.decode, .owner = c.jit, .release = release_jit,
-                    .ir_text = ir.ir_text, .compiles = jit_compiles, .compile_ms = now_ms() - t0,
+                    .ir_text = ir.ir_text, .compiles = jit_compiles, .compile_ms = pipeline_now_ms() - t0,
                     .times = stage_times(&ir, &c)};
     lj_layout *L = ir.L;
     ir.ir_text = NULL, ir.L = NULL, c.jit = NULL; /* moved into code and L */
@@ -108,13 +101,13 @@ lorajit_status lorajit_compile_only(const char *model_dir, const lorajit_options
     pipeline_ir ir = {0};
     pipeline_code c = {0};
     lorajit_status st = LORAJIT_OK;
-    double t0 = now_ms();
+    double t0 = pipeline_now_ms();
     if (!model_dir) st = lj_fail(&err, LORAJIT_E_ARG, "lorajit_compile_only: model_dir is NULL");
     if (!st) st = pipeline_ir_build(model_dir, opts, &ir, &err);
     if (!st) st = pipeline_code_build(ir.g, &(pipeline_target){0}, &c, &err); /* JIT for this host */
     if (!st && stats) {
         lj_compile_times t = stage_times(&ir, &c);
-        *stats = (lorajit_stats){.compiles = c.compiles, .compile_ms = now_ms() - t0};
+        *stats = (lorajit_stats){.compiles = c.compiles, .compile_ms = pipeline_now_ms() - t0};
         lj_stats_set_times(stats, &t);
     }
     pipeline_ir_free(&ir);

@@ -29,6 +29,9 @@ static const char *fmt(char *buf, size_t cap, const char *f, ...) {
 static ir_node *linear(ir_graph *g, const lj_config *cfg, const lj_schema *schema, ir_node *x,
                        int layer, int module, int64_t out, int64_t in) {
     const lj_arch *arch = lj_arch_get(cfg->arch);
+    int64_t want_in, want_out;
+    lj_arch_linear_shape(cfg, module, &want_in, &want_out);
+    LJ_ASSERT(in == want_in && out == want_out); /* the block below and arch.c agree */
     char path[128], name[128], tensor[160];
     lj_arch_module_path(arch, layer, module, path, sizeof path);
     fmt(name, sizeof name, "layers.%d.%s", layer, arch->modules[module].path);

@@ -14,7 +14,7 @@
 
 #include "compiler.h"
 
-static double now_ms(void) {
+double pipeline_now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
@@ -50,7 +50,7 @@ lorajit_status pipeline_ir_build(const char *model_dir, const lorajit_options *o
     char path[4096];
     lj_config cfg;
     lj_schema schema;
-    double t0 = now_ms();
+    double t0 = pipeline_now_ms();
     lorajit_status st = lj_path_join(path, sizeof path, model_dir, "config.json", err);
     if (!st) st = lj_config_read(path, &cfg, err);
     if (!st) st = lj_schema_resolve(opts ? opts : &none, &cfg, &schema, err);
@@ -58,7 +58,7 @@ lorajit_status pipeline_ir_build(const char *model_dir, const lorajit_options *o
     ir_graph *g = out->g = fe_build(&cfg, &schema, err); /* front end (the architecture table) */
     if (!g) return err->status ? err->status : LORAJIT_E_NOMEM;
     st = fe_weight_dtypes(g, model_dir, err); /* the headers checked: no work for absent weights */
-    double t1 = now_ms();
+    double t1 = pipeline_now_ms();
     if (!st) st = ir_verify(g);
     if (!st) st = ir_plan(g);
     if (!st) st = ir_verify(g);
@@ -67,7 +67,7 @@ lorajit_status pipeline_ir_build(const char *model_dir, const lorajit_options *o
     if (!st) st = fe_layout(g, &cfg, &schema, &out->L, err);
     if (!st && !(out->ir_text = ir_text(g))) st = lj_fail(err, LORAJIT_E_NOMEM, "out of memory printing the IR");
     out->frontend_ms = t1 - t0;
-    out->plan_ms = now_ms() - t1;
+    out->plan_ms = pipeline_now_ms() - t1;
     if (st) pipeline_ir_free(out);
     return st;
 }
@@ -107,17 +107,17 @@ lorajit_status pipeline_code_build(const ir_graph *g, const pipeline_target *t, 
     memset(out, 0, sizeof *out);
     bool jit = !t->object_dir;
     LLVMTargetMachineRef tm = NULL;
-    double t0 = now_ms();
+    double t0 = pipeline_now_ms();
     lorajit_status st = cg_target_machine(t->cpu, jit, &tm, &out->features, err);
     if (st) return st;
     LLVMOrcThreadSafeContextRef tsctx = LLVMOrcCreateNewThreadSafeContext();
     LLVMContextRef llctx = LLVMOrcThreadSafeContextGetContext(tsctx);
     LLVMModuleRef mod = LLVMModuleCreateWithNameInContext("lorajit", llctx);
     st = cg_module_build(g, llctx, mod, err); /* codegen */
-    double t1 = now_ms();
+    double t1 = pipeline_now_ms();
     if (!st) st = cg_optimize(mod, tm, err); /* default<O3> */
     if (!st && dump_wanted("llvm")) dump_module(mod);
-    double t2 = now_ms();
+    double t2 = pipeline_now_ms();
     if (!st && !(out->triple = take_message(LLVMGetTargetMachineTriple(tm))))
         st = lj_fail(err, LORAJIT_E_NOMEM, "out of memory");
     if (!st && !(out->cpu = take_message(LLVMGetTargetMachineCPU(tm))))
@@ -131,7 +131,7 @@ lorajit_status pipeline_code_build(const ir_graph *g, const pipeline_target *t, 
         if (!st) st = aot_emit_object(mod, tm, out->code_hash, t->layout, t->object_dir, err); /* model.o */
         if (!st) out->compiles = 1;
     }
-    out->times = (lj_compile_times){.codegen = t1 - t0, .optimize = t2 - t1, .jit = now_ms() - t2};
+    out->times = (lj_compile_times){.codegen = t1 - t0, .optimize = t2 - t1, .jit = pipeline_now_ms() - t2};
     if (mod) LLVMDisposeModule(mod);
     if (tsctx) LLVMOrcDisposeThreadSafeContext(tsctx);
     LLVMDisposeTargetMachine(tm);

@@ -120,3 +120,18 @@ const char *lj_arch_layers_pattern(const lj_arch *a) {
     const char *dot = strrchr(a->layers_path, '.');
     return dot ? dot + 1 : a->layers_path;
 }
+
+void lj_arch_linear_shape(const lj_config *c, int m, int64_t *in, int64_t *out) {
+    int64_t q = c->n_heads * c->head_size, kv = c->n_kv_heads * c->head_size;
+    switch ((lj_module)m) {
+    case LJ_MOD_Q: *in = c->dim, *out = q; return;
+    case LJ_MOD_K:
+    case LJ_MOD_V: *in = c->dim, *out = kv; return;
+    case LJ_MOD_O: *in = q, *out = c->dim; return;
+    case LJ_MOD_GATE:
+    case LJ_MOD_UP: *in = c->dim, *out = c->hidden_dim; return;
+    case LJ_MOD_DOWN: *in = c->hidden_dim, *out = c->dim; return;
+    case LJ_MOD_COUNT: break;
+    }
+    *in = *out = 0;
+}

@@ -268,6 +268,10 @@ int lj_arch_module_path(const lj_arch *a, int layer, int m, char *out, size_t ca
  * (the layer index in canonical decimal). path is borrowed for the call. */
 bool lj_arch_path_parse(const lj_arch *a, const char *path, int *layer, int *module);
 const char *lj_arch_layers_pattern(const lj_arch *a); /* PEFT's layers_pattern: "layers" */
+/* in (K) and out (N) of module m of a LLaMA block (LJ_FE_LLAMA) under config c: the
+ * one statement of those shapes (the front end asserts its own against it; the
+ * artifact's manifest is checked with it); 0, 0 for an id outside the block. */
+void lj_arch_linear_shape(const lj_config *c, int m, int64_t *in, int64_t *out);
 
 /* ---- schema.c: the adapter schema ---- */
 typedef struct lj_schema {

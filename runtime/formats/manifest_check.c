@@ -12,22 +12,6 @@
 
 #include "formats.h"
 
-/* in/out of module m of a LLaMA block (LJ_FE_LLAMA) under config c. */
-static void linear_shape(const lj_config *c, int m, int64_t *in, int64_t *out) {
-    int64_t q = c->n_heads * c->head_size, kv = c->n_kv_heads * c->head_size;
-    switch ((lj_module)m) {
-    case LJ_MOD_Q: *in = c->dim, *out = q; return;
-    case LJ_MOD_K:
-    case LJ_MOD_V: *in = c->dim, *out = kv; return;
-    case LJ_MOD_O: *in = q, *out = c->dim; return;
-    case LJ_MOD_GATE:
-    case LJ_MOD_UP: *in = c->dim, *out = c->hidden_dim; return;
-    case LJ_MOD_DOWN: *in = c->hidden_dim, *out = c->dim; return;
-    case LJ_MOD_COUNT: break;
-    }
-    *in = *out = 0;
-}
-
 /* E_FORMAT: field (with its index) is got, the config and schema make it want. */
 static lorajit_status differs(const char *path, const char *field, int i, const char *what, int64_t got, int64_t want,
                               lj_err *err) {
@@ -49,7 +33,7 @@ static void weight_shape(const lj_config *c, const lj_arch *arch, const lj_weigh
         mod[stem] = '\0';
         if (lj_arch_path_parse(arch, mod, &layer, &m) && layer < c->n_layers) {
             int64_t in, out;
-            linear_shape(c, m, &in, &out);
+            lj_arch_linear_shape(c, m, &in, &out);
             *rows = out, *cols = bias ? 0 : in;
             return;
         }
@@ -77,7 +61,7 @@ lorajit_status lj_manifest_check_sizes(const lj_layout *L, const char *path, lj_
     }
     for (int i = 0; i < L->n_sites; i++) {
         int64_t in, out;
-        linear_shape(c, L->sites[i].module, &in, &out);
+        lj_arch_linear_shape(c, L->sites[i].module, &in, &out);
         if (L->sites[i].in != in) return differs(path, "lora_sites", i, "in", L->sites[i].in, in, err);
         if (L->sites[i].out != out) return differs(path, "lora_sites", i, "out", L->sites[i].out, out, err);
     }
