@@ -326,6 +326,82 @@ LORAJIT_API lorajit_status lorajit_generate(lorajit_engine *e, lorajit_request *
                                             const lorajit_sampling *s, lorajit_token_fn on_token,
                                             void *user);
 
+
+/* ---- Text: Hugging Face tokenizers and chat templates ----
+ * In both libraries (no LLVM). A tokenizer is read-only after open: any number of
+ * threads may encode, decode and render templates with one tokenizer at the same
+ * time; a streaming detokenizer is used by one thread at a time. Texts are UTF-8. */
+typedef struct lorajit_tokenizer lorajit_tokenizer;
+typedef struct lorajit_detokenizer lorajit_detokenizer;
+
+/* Frees memory that a lorajit_* call returned to the caller (ids, texts). NULL does nothing. */
+LORAJIT_API void lorajit_free(void *p);
+
+/* Opens a tokenizer. path: a model folder (tokenizer.json, with tokenizer_config.json,
+ * generation_config.json and special_tokens_map.json when present) or a tokenizer.json
+ * file (its folder's other files are read too). Encodes and decodes exactly as Hugging
+ * Face tokenizers does; a model type, normaliser, pre-tokeniser, post-processor or
+ * decoder it does not implement is refused by name (LORAJIT_E_UNSUPPORTED), never
+ * replaced by another. *out is written even on failure so that
+ * lorajit_tokenizer_errmsg(*out) explains it; NULL only when memory ran out. Caller
+ * owns *out; free with lorajit_tokenizer_free(). */
+LORAJIT_API lorajit_status lorajit_tokenizer_open(lorajit_tokenizer **out, const char *path);
+/* NULL does nothing. */
+LORAJIT_API void lorajit_tokenizer_free(lorajit_tokenizer *t);
+/* Message of the calling thread's last call on t ("" when it succeeded; the open
+ * message for a thread that made no call). Borrowed until this thread's next call on t. */
+LORAJIT_API const char *lorajit_tokenizer_errmsg(const lorajit_tokenizer *t);
+
+/* Encodes len bytes of UTF-8 text (invalid UTF-8 is refused with its byte offset,
+ * LORAJIT_E_ARG). add_special: 1 adds what the post-processor adds (BOS/EOS as the
+ * file says; HF's add_special_tokens=True), 0 does not. Special and added tokens
+ * written in the text are matched as HF does. *ids (caller frees with lorajit_free)
+ * gets *n ids. */
+LORAJIT_API lorajit_status lorajit_tokenizer_encode(const lorajit_tokenizer *t, const char *text, size_t len,
+                                                    int add_special, int32_t **ids, int *n);
+/* Decodes n ids to text as HF's decode(ids, skip_special_tokens) does. *text (NUL
+ * terminated, *len bytes without the NUL; caller frees with lorajit_free). An id
+ * outside the vocabulary is refused (LORAJIT_E_ARG, the id named). */
+LORAJIT_API lorajit_status lorajit_tokenizer_decode(const lorajit_tokenizer *t, const int32_t *ids, int n,
+                                                    int skip_special, char **text, size_t *len);
+
+/* Tokenizer facts: vocabulary size (highest id + 1, added tokens included); the id
+ * of a token's text (-1 when absent); BOS id (-1 when none). eos_ids: the ids that
+ * end a generation, from generation_config.json's eos_token_id (a number or a list),
+ * else tokenizer_config.json's eos_token; returns how many (0..8), *ids borrowed. */
+LORAJIT_API int lorajit_tokenizer_vocab_size(const lorajit_tokenizer *t);
+LORAJIT_API int32_t lorajit_tokenizer_token_id(const lorajit_tokenizer *t, const char *token);
+LORAJIT_API int32_t lorajit_tokenizer_bos_id(const lorajit_tokenizer *t);
+LORAJIT_API int lorajit_tokenizer_eos_ids(const lorajit_tokenizer *t, const int32_t **ids);
+
+/* Streaming decode: push ids as they are generated; each push returns the text that
+ * became complete (never half a UTF-8 character; byte-fallback and byte-level pieces
+ * complete across ids). The concatenation of every push and the final flush equals
+ * lorajit_tokenizer_decode of the whole sequence with the same skip_special. t must
+ * outlive d. */
+LORAJIT_API lorajit_status lorajit_detokenizer_open(lorajit_detokenizer **out, const lorajit_tokenizer *t,
+                                                    int skip_special);
+/* *text: borrowed until the next call on d, NUL terminated, *len bytes (may be 0). */
+LORAJIT_API lorajit_status lorajit_detokenizer_push(lorajit_detokenizer *d, int32_t id, const char **text,
+                                                    size_t *len);
+/* The rest (an incomplete character at the end decodes as HF does, U+FFFD), then
+ * d is ready for a new sequence. */
+LORAJIT_API lorajit_status lorajit_detokenizer_flush(lorajit_detokenizer *d, const char **text, size_t *len);
+/* Message of d's last failure; borrowed. */
+LORAJIT_API const char *lorajit_detokenizer_errmsg(const lorajit_detokenizer *d);
+LORAJIT_API void lorajit_detokenizer_free(lorajit_detokenizer *d);
+
+/* Renders tokenizer_config.json's chat_template (Jinja) for messages_json, a JSON
+ * array of message objects as OpenAI's API sends them ({"role", "content", ...}),
+ * with add_generation_prompt, bos_token and eos_token as transformers'
+ * apply_chat_template passes them. Byte-identical to jinja2 for the constructs it
+ * implements; a construct it does not implement is refused by name
+ * (LORAJIT_E_UNSUPPORTED); raise_exception in the template gives LORAJIT_E_ARG with
+ * the template's message. *text: caller frees with lorajit_free. */
+LORAJIT_API lorajit_status lorajit_tokenizer_apply_chat_template(const lorajit_tokenizer *t,
+                                                                 const char *messages_json,
+                                                                 int add_generation_prompt, char **text);
+
 #ifdef __cplusplus
 }
 #endif
