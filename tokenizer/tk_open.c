@@ -60,7 +60,7 @@ static int added_cmp(const void *a, const void *b) {
     return x->len != y->len ? (x->len > y->len ? -1 : 1) : 0;
 }
 static lorajit_status read_added(lorajit_tokenizer *t, const lj_json_at *at, const cJSON *root) {
-    const cJSON *list, *e;
+    const cJSON *list = NULL, *e;
     lorajit_status st = lj_json_array(at, root, "added_tokens", LJ_JSON_OPTIONAL, &list);
     if (st || !list) return st;
     int n = cJSON_GetArraySize(list), i = 0;

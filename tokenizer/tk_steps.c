@@ -36,7 +36,7 @@ static lorajit_status read_text(const lj_json_at *at, const cJSON *o, const char
 
 /* TemplateProcessing's "single": the ids it writes, -1 for the sequence ($A). */
 static lorajit_status read_template(const lj_json_at *at, const cJSON *o, tk_step *s) {
-    const cJSON *single, *specials;
+    const cJSON *single = NULL, *specials = NULL;
     lorajit_status st;
     if ((st = lj_json_array(at, o, "single", LJ_JSON_REQUIRED, &single)) ||
         (st = lj_json_object(at, o, "special_tokens", LJ_JSON_OPTIONAL, &specials)))
@@ -195,7 +195,7 @@ static lorajit_status read_step(const lj_json_at *at, const cJSON *o, int role, 
                        (int)strlen(at->prefix) - 1, at->prefix);
     if ((st = lj_json_string(at, o, "type", LJ_JSON_REQUIRED, &type))) return st;
     if (strcmp(type, "Sequence") != 0) return read_one(at, o, type, role, c);
-    const cJSON *list;
+    const cJSON *list = NULL;
     if (depth > 4)
         return lj_fail(at->err, LORAJIT_E_UNSUPPORTED, "%s: field \"%stype\": Sequences nested over 4 deep",
                        at->path, at->prefix);
