@@ -37,17 +37,6 @@ static void plist_add(plist *l, const char *s, size_t n, bool origin) {
 }
 static void plist_clear(plist *l) { l->pieces.n = l->text.n = 0; }
 
-void tk_bytelevel_init(lorajit_tokenizer *t) {
-    int n = 0;
-    memset(t->bl_byte, 0xff, sizeof t->bl_byte);
-    for (int b = 0; b < 256; b++) {
-        bool keep = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
-        int cp = keep ? b : 256 + n++;
-        t->bl_len[b] = (uint8_t)utf8proc_encode_char(cp, (utf8proc_uint8_t *)t->bl_chr[b]);
-        t->bl_byte[cp] = (int16_t)b;
-    }
-}
-
 /* ---- Unicode classes (Rust's char::is_whitespace = White_Space; regex \w) ---- */
 static bool is_space_cp(int32_t c) {
     return (c >= 9 && c <= 13) || c == 32 || c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) ||

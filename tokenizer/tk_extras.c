@@ -1,4 +1,5 @@
-/* tk_extras.c — the folder's other files, each optional: tokenizer_config.json
+/* tk_extras.c — the tokenizer's facts (vocabulary size, token ids, BOS, EOS) and
+ * where they come from besides tokenizer.json, the folder's other files, each optional: tokenizer_config.json
  * (bos_token, eos_token: a string or {"content": ...}), special_tokens_map.json
  * (the same, when tokenizer_config.json does not name them) and
  * generation_config.json (eos_token_id: a number or a list, which wins for EOS;
@@ -93,4 +94,21 @@ lorajit_status tk_read_extras(lorajit_tokenizer *t, const char *dir, lj_err *err
     cJSON_Delete(map);
     cJSON_Delete(gen);
     return st;
+}
+
+/* ---- the facts (lorajit.h) ---- */
+int lorajit_tokenizer_vocab_size(const lorajit_tokenizer *t) { return t ? t->vocab_size : 0; }
+
+int32_t lorajit_tokenizer_token_id(const lorajit_tokenizer *t, const char *token) {
+    if (!t || !token) return -1;
+    size_t n = strlen(token);
+    int32_t id = tk_map_get(&t->added_map, token, n);
+    return id >= 0 ? id : tk_map_get(&t->bpe.vocab, token, n);
+}
+
+int32_t lorajit_tokenizer_bos_id(const lorajit_tokenizer *t) { return t ? t->bos_id : -1; }
+
+int lorajit_tokenizer_eos_ids(const lorajit_tokenizer *t, const int32_t **ids) {
+    if (ids) *ids = t ? t->eos_ids : NULL;
+    return t ? t->n_eos : 0;
 }

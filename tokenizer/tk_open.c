@@ -225,19 +225,3 @@ const char *lorajit_tokenizer_errmsg(const lorajit_tokenizer *t) {
 }
 
 void lorajit_free(void *p) { free(p); }
-
-int lorajit_tokenizer_vocab_size(const lorajit_tokenizer *t) { return t ? t->vocab_size : 0; }
-
-int32_t lorajit_tokenizer_token_id(const lorajit_tokenizer *t, const char *token) {
-    if (!t || !token) return -1;
-    size_t n = strlen(token);
-    int32_t id = tk_map_get(&t->added_map, token, n);
-    return id >= 0 ? id : tk_map_get(&t->bpe.vocab, token, n);
-}
-
-int32_t lorajit_tokenizer_bos_id(const lorajit_tokenizer *t) { return t ? t->bos_id : -1; }
-
-int lorajit_tokenizer_eos_ids(const lorajit_tokenizer *t, const int32_t **ids) {
-    if (ids) *ids = t ? t->eos_ids : NULL;
-    return t ? t->n_eos : 0;
-}

@@ -1,6 +1,6 @@
 /* tk_util.c — the tokenizer's small tools: growable byte buffers, the string->id
  * and pair->merge hash maps (open addressing, built once, then read-only), UTF-8
- * checks and Rust's from_utf8_lossy, and patterns (a literal or a PCRE2 regex,
+ * checks and Rust's from_utf8_lossy, ByteLevel's byte tables, and patterns (a literal or a PCRE2 regex,
  * UTF + UCP, JIT-compiled when PCRE2 has a JIT). */
 #define _GNU_SOURCE /* memmem */
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
+#include <utf8proc.h>
 
 #include "tokenizer.h"
 
@@ -327,4 +328,16 @@ bool tk_pattern_replace(const tk_pattern *p, const char *s, size_t n, const char
     tk_buf_add(out, s + pos, n > pos ? n - pos : 0);
     tk_match_free(md);
     return !out->oom && r >= 0;
+}
+
+/* ---- ByteLevel's byte <-> character tables ---- */
+void tk_bytelevel_init(lorajit_tokenizer *t) {
+    int n = 0;
+    memset(t->bl_byte, 0xff, sizeof t->bl_byte);
+    for (int b = 0; b < 256; b++) {
+        bool keep = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+        int cp = keep ? b : 256 + n++;
+        t->bl_len[b] = (uint8_t)utf8proc_encode_char(cp, (utf8proc_uint8_t *)t->bl_chr[b]);
+        t->bl_byte[cp] = (int16_t)b;
+    }
 }

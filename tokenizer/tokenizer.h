@@ -77,6 +77,9 @@ int tk_utf8_len(unsigned char c);
 void tk_utf8_lossy(tk_buf *out, const char *s, size_t n);
 /* Bytes at the end of s[0..n) that begin a UTF-8 character not yet complete (0..3). */
 size_t tk_utf8_pending(const char *s, size_t n);
+struct lorajit_tokenizer;
+/* Fills t's ByteLevel tables (GPT-2's bytes_to_unicode, pre_tokenizers/byte_level.rs). */
+void tk_bytelevel_init(struct lorajit_tokenizer *t);
 
 /* A compiled pattern: a literal string or a PCRE2 regex. */
 typedef struct tk_pattern {
@@ -177,15 +180,13 @@ struct lorajit_tokenizer {
 lorajit_status tk_fail(const lorajit_tokenizer *t, lorajit_status s, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void tk_ok(const lorajit_tokenizer *t);
-/* Reads tokenizer_config.json, generation_config.json and special_tokens_map.json of
+/* tk_extras.c: reads tokenizer_config.json, generation_config.json and special_tokens_map.json of
  * dir (each optional) for the BOS and EOS ids. */
 lorajit_status tk_read_extras(lorajit_tokenizer *t, const char *dir, lj_err *err);
 /* Parses tokenizer.json text (path for messages) into t. */
 lorajit_status tk_read_json(lorajit_tokenizer *t, const char *text, size_t len, const char *path, lj_err *err);
 
 /* ---- tk_encode.c ---- */
-/* Fills t's ByteLevel tables (GPT-2's bytes_to_unicode, pre_tokenizers/byte_level.rs). */
-void tk_bytelevel_init(lorajit_tokenizer *t);
 /* Encodes text (valid UTF-8) into out (int32 ids); false: out of memory. */
 bool tk_encode(const lorajit_tokenizer *t, const char *text, size_t len, bool add_special, tk_buf *out);
 
