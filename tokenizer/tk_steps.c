@@ -153,7 +153,8 @@ static lorajit_status read_one(const lj_json_at *at, const cJSON *o, const char 
                 st = lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"%sprepend_scheme\" must be always, first or never",
                              at->path, at->prefix);
         }
-        if (!st && (s->text_len == 0 || tk_utf8_invalid_at(s->text, s->text_len) != s->text_len || (size_t)tk_utf8_len((unsigned char)s->text[0]) != s->text_len))
+        if (!st && (s->text_len == 0 || tk_utf8_invalid_at(s->text, s->text_len) != s->text_len ||
+                    (size_t)tk_utf8_len((unsigned char)s->text[0]) != s->text_len))
             st = lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"%sreplacement\" must be one character", at->path,
                          at->prefix);
     } else if (role == ROLE_DECODER && !strcmp(type, "ByteFallback")) s->kind = TK_BYTEFALLBACK;
