@@ -89,8 +89,8 @@ lorajit_status tk_bpe_read(const lj_json_at *at, const cJSON *model, tk_bpe *bpe
     const cJSON *v;
     st = LORAJIT_OK;
     cJSON_ArrayForEach(v, vocab) {
-        if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int64_t)v->valuedouble || v->valuedouble < 0 ||
-            v->valuedouble >= TK_MAX_VOCAB) {
+        if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble < TK_MAX_VOCAB) ||
+            v->valuedouble != (double)(int32_t)v->valuedouble) { /* range first: the cast needs it */
             st = lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"model.vocab.%.64s\" must be an integer id in "
                          "0..%d", at->path, v->string, TK_MAX_VOCAB - 1);
             break;
