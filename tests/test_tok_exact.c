@@ -1,6 +1,6 @@
 /* test_tok_exact.c — the tokenizer against Hugging Face tokenizers (Rust core).
- * For each tokenizer under tests/tokenizer/ (TinyLlama, Qwen3, stories260K, and two
- * variants: Metaspace pre-tokenizer/decoder, GPT-2 ByteLevel regex + ignore_merges +
+ * For each tokenizer under tests/tokenizer/ (TinyLlama, Qwen3, stories260K, and three
+ * variants: Metaspace pre-tokenizer/decoder; NFKC + Metaspace always + Strip; GPT-2 ByteLevel regex + ignore_merges +
  * a Sequence post-processor) and each case of tests/tokenizer/expected/NAME.json.xz
  * (made by make_expected.js): encode without and with special tokens gives HF's
  * ids; decode with and without skip_special gives HF's text; the streaming
@@ -17,7 +17,7 @@
 #include "check.h"
 #include "lorajit.h"
 
-static const char *const NAMES[] = {"tinyllama", "qwen3", "stories260K", "metaspace", "gpt2bl"};
+static const char *const NAMES[] = {"tinyllama", "qwen3", "stories260K", "metaspace", "gpt2bl", "msalways"};
 
 static double now_ms(void) {
     struct timespec ts;

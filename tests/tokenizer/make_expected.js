@@ -9,7 +9,7 @@
 const { Tokenizer } = require('tokenizers');
 const fs = require('fs'), path = require('path'), cp = require('child_process');
 const here = __dirname;
-const NAMES = ['tinyllama', 'qwen3', 'stories260K', 'metaspace', 'gpt2bl'];
+const NAMES = ['tinyllama', 'qwen3', 'stories260K', 'metaspace', 'gpt2bl', 'msalways'];
 const CHUNKS = +(process.env.CHUNKS || 1000);
 
 const edge = [
@@ -19,7 +19,7 @@ const edge = [
   'mongolian\u180esep', 'fs\u001c\u001dgs', 'def f(x):\n    return x * 2  # comment\n', 'int main() { return 0; }',
   '12345678901234567890', '3.14159 and 1,000,000', "I'm you're he'll they'd we've it's", "I'M YOU'RE HE'LL IT'S",
   "'s 'S 'T", '<s>', '</s>', '<unk>', '<s> hi </s>', 'a<s>b', '<|im_start|>user\nhi<|im_end|>', '<|endoftext|>',
-  ' <|endoftext|> ', '<|sep|>', 'x <|sep|>  y', 'x<|sep|>y', '<think>\n\n</think>', '\u2581already', '▁▁',
+  ' <|endoftext|> ', '<|sep|>', 'x <|sep|>  y', 'x<|sep|>y', 'hello world', 'ahello hello! <|x|>  z', 'ＨＥＬＬＯ ｈｅｌｌｏ', '<think>\n\n</think>', '\u2581already', '▁▁',
   '\ud800'.length ? 'ok' : '', 'Ω≈ç√∫˜µ≤≥÷', 'ÅÍÎÏ˝ÓÔ\uF8FFÒÚÆ☃', '٠١٢٣٤٥٦٧٨٩', 'עברית', 'العربية',
   'Zalgo: Z̮̞̠͙͔ͅḀ̗̞͈̻̗Ḷ͙͎̯̹̞͓G̻O̭̗̮', 'tab\tand space \t mixed', '    \n    \n', 'a\u3000b', '\u2028\u2029',
   'x'.repeat(300), ' '.repeat(100) + 'end', 'ab'.repeat(200), 'http://example.com/path?q=1&r=2#frag',
