@@ -16,30 +16,9 @@ void tk_bpe_free(tk_bpe *bpe) {
     tk_pairs_free(&bpe->merges);
 }
 
-/* One merge "a b" or ["a", "b"] at index i: the two ids and the merged id. */
-static lorajit_status read_merge(const lj_json_at *at, const tk_bpe *bpe, const cJSON *m, int i, int32_t ids[3],
-                                 tk_buf *tmp) {
-    const char *a, *b;
-    size_t la, lb;
-    if (cJSON_IsString(m)) {
-        const char *sp = strchr(m->valuestring, ' ');
-        if (!sp || strchr(sp + 1, ' '))
-            return lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"model.merges[%d]\" must be two tokens "
-                           "separated by one space", at->path, i);
-        a = m->valuestring;
-        la = (size_t)(sp - a);
-        b = sp + 1;
-        lb = strlen(b);
-    } else if (cJSON_IsArray(m) && cJSON_GetArraySize(m) == 2 && cJSON_IsString(m->child) &&
-               cJSON_IsString(m->child->next)) {
-        a = m->child->valuestring;
-        la = strlen(a);
-        b = m->child->next->valuestring;
-        lb = strlen(b);
-    } else {
-        return lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"model.merges[%d]\" must be \"a b\" or [\"a\", \"b\"]",
-                       at->path, i);
-    }
+/* The ids of merge i, a + b: both tokens and their concatenation must be in the vocab. */
+static lorajit_status merge_ids(const lj_json_at *at, const tk_bpe *bpe, const char *a, size_t la, const char *b,
+                                size_t lb, int i, int32_t ids[3], tk_buf *tmp) {
     ids[0] = tk_map_get(&bpe->vocab, a, la);
     ids[1] = tk_map_get(&bpe->vocab, b, lb);
     tmp->n = 0;
@@ -48,13 +27,115 @@ static lorajit_status read_merge(const lj_json_at *at, const tk_bpe *bpe, const 
     if (tmp->oom) return lj_fail(at->err, LORAJIT_E_NOMEM, "%s: out of memory", at->path);
     ids[2] = tk_map_get(&bpe->vocab, tmp->p, tmp->n);
     const char *missing = ids[0] < 0 ? a : ids[1] < 0 ? b : ids[2] < 0 ? tmp->p : NULL;
+    int ml = ids[0] < 0 ? (int)la : ids[1] < 0 ? (int)lb : (int)tmp->n;
     if (missing)
-        return lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"model.merges[%d]\" references token \"%.64s\", "
-                       "which is not in model.vocab", at->path, i, missing);
+        return lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"model.merges[%d]\" references token \"%.*s\", "
+                       "which is not in model.vocab", at->path, i, ml < 64 ? ml : 64, missing);
     return LORAJIT_OK;
 }
 
-lorajit_status tk_bpe_read(const lj_json_at *at, const cJSON *model, tk_bpe *bpe) {
+/* model.vocab from text[r[0]..r[1]): {"token": id, ...}. */
+static lorajit_status read_vocab(const lj_json_at *at, const char *s, const size_t r[2], tk_bpe *bpe, uint8_t *used) {
+    size_t n = r[1], i = tk_scan_ws(s, n, r[0] + 1);
+    tk_buf key = {0};
+    lorajit_status st = LORAJIT_OK;
+    if (i < n && s[i] == '}') return LORAJIT_OK;
+    for (int more = 1; more == 1;) {
+        double v = -1;
+        if (i >= n || s[i] != '"' || !tk_scan_string(s, n, &i, &key)) {
+            st = lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"model.vocab\": bad token string at byte %zu",
+                         at->path, i);
+            break;
+        }
+        i = tk_scan_ws(s, n, i);
+        if (i < n && s[i] == ':') i = tk_scan_ws(s, n, i + 1);
+        if (!tk_scan_number(s, n, &i, &v) || !(v >= 0 && v < TK_MAX_VOCAB) || v != (double)(int32_t)v) {
+            st = lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"model.vocab.%.64s\" must be an integer id in "
+                         "0..%d", at->path, key.p, TK_MAX_VOCAB - 1);
+            break;
+        }
+        int32_t id = (int32_t)v;
+        if (used[id / 8] & (1u << (id % 8))) {
+            st = lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"model.vocab.%.64s\": id %d is given to two tokens",
+                         at->path, key.p, id);
+            break;
+        }
+        used[id / 8] |= (uint8_t)(1u << (id % 8));
+        long put = tk_map_put(&bpe->vocab, key.p, key.n, id);
+        if (put != 0) {
+            st = put < 0 ? lj_fail(at->err, LORAJIT_E_NOMEM, "%s: out of memory reading model.vocab", at->path)
+                         : lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"model.vocab\": key \"%.64s\" appears twice",
+                                   at->path, key.p);
+            break;
+        }
+        if ((more = tk_scan_next(s, n, &i, '}')) < 0)
+            st = lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"model.vocab\": bad JSON at byte %zu", at->path, i - 1);
+    }
+    tk_buf_free(&key);
+    return st;
+}
+
+/* model.merges from text[r[0]..r[1]): ["a b", ...] or [["a", "b"], ...]. */
+static lorajit_status read_merges(const lj_json_at *at, const char *s, const size_t r[2], tk_bpe *bpe) {
+    size_t n = r[1], i = tk_scan_ws(s, n, r[0] + 1);
+    tk_buf a = {0}, b = {0}, tmp = {0};
+    lorajit_status st = LORAJIT_OK;
+    int idx = 0;
+    if (i < n && s[i] == ']') return LORAJIT_OK;
+    for (int more = 1; more == 1 && !st; idx++) {
+        const char *pa = NULL, *pb = NULL;
+        size_t la = 0, lb = 0;
+        if (i < n && s[i] == '"' && tk_scan_string(s, n, &i, &a)) {
+            const char *sp = memchr(a.p, ' ', a.n);
+            if (sp && !memchr(sp + 1, ' ', a.n - (size_t)(sp + 1 - a.p))) {
+                pa = a.p;
+                la = (size_t)(sp - a.p);
+                pb = sp + 1;
+                lb = a.n - la - 1;
+            } else {
+                st = lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"model.merges[%d]\" must be two tokens "
+                             "separated by one space", at->path, idx);
+                break;
+            }
+        } else if (i < n && s[i] == '[') {
+            i = tk_scan_ws(s, n, i + 1);
+            if (i < n && s[i] == '"' && tk_scan_string(s, n, &i, &a) && tk_scan_next(s, n, &i, ']') == 1 &&
+                i < n && s[i] == '"' && tk_scan_string(s, n, &i, &b) && tk_scan_next(s, n, &i, ']') == 0) {
+                pa = a.p, la = a.n, pb = b.p, lb = b.n;
+            }
+        }
+        if (!pa) {
+            st = lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"model.merges[%d]\" must be \"a b\" or [\"a\", \"b\"]",
+                         at->path, idx);
+            break;
+        }
+        int32_t ids[3] = {-1, -1, -1};
+        if ((st = merge_ids(at, bpe, pa, la, pb, lb, idx, ids, &tmp))) break;
+        tk_pairs_put(&bpe->merges, ids[0], ids[1], idx, ids[2]);
+        if ((more = tk_scan_next(s, n, &i, ']')) < 0)
+            st = lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"model.merges\": bad JSON at byte %zu", at->path, i - 1);
+    }
+    if (!st && (a.oom || b.oom)) st = lj_fail(at->err, LORAJIT_E_NOMEM, "%s: out of memory", at->path);
+    tk_buf_free(&a);
+    tk_buf_free(&b);
+    tk_buf_free(&tmp);
+    return st;
+}
+
+/* Elements of the JSON list or object at text[r[0]..r[1]) (an upper bound: commas + 1). */
+static uint32_t count_items(const char *s, const size_t r[2]) {
+    uint32_t c = 1;
+    bool str = false;
+    for (size_t i = r[0]; i < r[1]; i++) {
+        if (str) { if (s[i] == '\\') i++; else if (s[i] == '"') str = false; }
+        else if (s[i] == '"') str = true;
+        else if (s[i] == ',' && c < UINT32_MAX) c++;
+    }
+    return c;
+}
+
+lorajit_status tk_bpe_read(const lj_json_at *at, const cJSON *model, const char *text, const size_t vr[2],
+                           const size_t mr[2], tk_bpe *bpe) {
     memset(bpe, 0, sizeof *bpe);
     bpe->unk_id = -1;
     lj_json_at m = {at->path, "model.", at->err};
@@ -68,6 +149,8 @@ lorajit_status tk_bpe_read(const lj_json_at *at, const cJSON *model, tk_bpe *bpe
         (st = lj_json_bool(&m, model, "byte_fallback", LJ_JSON_OPTIONAL, &bpe->byte_fallback)) ||
         (st = lj_json_bool(&m, model, "ignore_merges", LJ_JSON_OPTIONAL, &bpe->ignore_merges)))
         return st;
+    if (!text || !vr[1] || !mr[1])
+        return lj_fail(at->err, LORAJIT_E_FORMAT, "%s: fields \"model.vocab\" and \"model.merges\" not found", at->path);
     const char *refused[] = {"continuing_subword_prefix", "end_of_word_suffix"};
     for (int k = 0; k < 2; k++)
         if ((st = lj_json_string(&m, model, refused[k], LJ_JSON_OPTIONAL, &s))) return st;
@@ -78,50 +161,17 @@ lorajit_status tk_bpe_read(const lj_json_at *at, const cJSON *model, tk_bpe *bpe
     if (dropout && !cJSON_IsNull(dropout) && !(cJSON_IsNumber(dropout) && dropout->valuedouble == 0))
         return lj_fail(at->err, LORAJIT_E_UNSUPPORTED, "%s: field \"model.dropout\": BPE dropout (random "
                        "tokenisation) is not implemented", at->path);
-    int nv = cJSON_GetArraySize(vocab), nm = cJSON_GetArraySize(merges);
+    uint32_t nv = count_items(text, vr), nm = count_items(text, mr);
     if (nv > TK_MAX_VOCAB)
-        return lj_fail(at->err, LORAJIT_E_UNSUPPORTED, "%s: field \"model.vocab\" holds %d tokens, over the limit %d",
-                       at->path, nv, TK_MAX_VOCAB);
-    if (!tk_map_init(&bpe->vocab, (uint32_t)nv) || !tk_pairs_init(&bpe->merges, (uint32_t)nm))
+        return lj_fail(at->err, LORAJIT_E_UNSUPPORTED, "%s: field \"model.vocab\" holds over %d tokens, over the limit",
+                       at->path, TK_MAX_VOCAB);
+    if (!tk_map_init(&bpe->vocab, nv) || !tk_pairs_init(&bpe->merges, nm))
         return lj_fail(at->err, LORAJIT_E_NOMEM, "%s: out of memory reading model.vocab", at->path);
     uint8_t *used = calloc((size_t)TK_MAX_VOCAB / 8, 1);
     if (!used) return lj_fail(at->err, LORAJIT_E_NOMEM, "%s: out of memory", at->path);
-    const cJSON *v;
-    st = LORAJIT_OK;
-    cJSON_ArrayForEach(v, vocab) {
-        if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble < TK_MAX_VOCAB) ||
-            v->valuedouble != (double)(int32_t)v->valuedouble) { /* range first: the cast needs it */
-            st = lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"model.vocab.%.64s\" must be an integer id in "
-                         "0..%d", at->path, v->string, TK_MAX_VOCAB - 1);
-            break;
-        }
-        int32_t id = (int32_t)v->valuedouble;
-        if (used[id / 8] & (1u << (id % 8))) {
-            st = lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"model.vocab.%.64s\": id %d is given to two tokens",
-                         at->path, v->string, id);
-            break;
-        }
-        used[id / 8] |= (uint8_t)(1u << (id % 8));
-        long r = tk_map_put(&bpe->vocab, v->string, strlen(v->string), id);
-        if (r != 0) {
-            st = r < 0 ? lj_fail(at->err, LORAJIT_E_NOMEM, "%s: out of memory reading model.vocab", at->path)
-                       : lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"model.vocab\": token \"%.64s\" appears twice",
-                                 at->path, v->string);
-            break;
-        }
-    }
+    st = read_vocab(at, text, vr, bpe, used);
     free(used);
-    if (st) return st;
-    tk_buf tmp = {0};
-    int i = 0;
-    cJSON_ArrayForEach(v, merges) {
-        int32_t ids[3] = {-1, -1, -1};
-        if ((st = read_merge(at, bpe, v, i, ids, &tmp))) break;
-        tk_pairs_put(&bpe->merges, ids[0], ids[1], i, ids[2]);
-        i++;
-    }
-    tk_buf_free(&tmp);
-    if (st) return st;
+    if (st || (st = read_merges(at, text, mr, bpe))) return st;
     if (unk && (bpe->unk_id = tk_map_get(&bpe->vocab, unk, strlen(unk))) < 0)
         return lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"model.unk_token\" (\"%.64s\") is not in model.vocab",
                        at->path, unk);

@@ -107,7 +107,7 @@ static lorajit_status read_added(lorajit_tokenizer *t, const lj_json_at *at, con
 static lorajit_status build_ids(lorajit_tokenizer *t, const char *path, lj_err *err) {
     int32_t max = -1;
     for (uint32_t e = 0; e < t->bpe.vocab.n; e++)
-        if (t->bpe.vocab.val[e] > max) max = t->bpe.vocab.val[e];
+        if (t->bpe.vocab.e[e].val > max) max = t->bpe.vocab.e[e].val;
     for (int i = 0; i < t->n_added; i++)
         if (t->added[i].id > max) max = t->added[i].id;
     t->vocab_size = max + 1;
@@ -116,9 +116,9 @@ static lorajit_status build_ids(lorajit_tokenizer *t, const char *path, lj_err *
     t->id_special = lj_calloc((size_t)t->vocab_size + 1, 1);
     if (!t->id_text || !t->id_len || !t->id_special) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", path);
     for (uint32_t e = 0; e < t->bpe.vocab.n; e++) {
-        int32_t id = t->bpe.vocab.val[e];
-        t->id_text[id] = t->bpe.vocab.keys.p + t->bpe.vocab.off[e];
-        t->id_len[id] = t->bpe.vocab.len[e];
+        int32_t id = t->bpe.vocab.e[e].val;
+        t->id_text[id] = t->bpe.vocab.keys.p + t->bpe.vocab.e[e].off;
+        t->id_len[id] = t->bpe.vocab.e[e].len;
     }
     for (int i = 0; i < t->n_added; i++) {
         tk_added *x = &t->added[i];
@@ -138,8 +138,19 @@ static lorajit_status build_ids(lorajit_tokenizer *t, const char *path, lj_err *
 }
 
 lorajit_status tk_read_json(lorajit_tokenizer *t, const char *text, size_t len, const char *path, lj_err *err) {
+    /* model.vocab and model.merges are read from the text (tk_scan.c); the tree gets
+     * the rest, with those two blanked to {} and [] (same length: offsets hold) */
     cJSON *root = NULL;
-    lorajit_status st = lj_json_parse_max(text, len, path, 0, TK_MAX_JSON_VALUES, &root, err);
+    size_t vr[2] = {0, 0}, mr[2] = {0, 0};
+    char *copy = NULL;
+    if (tk_scan_model(text, len, vr, mr) && text[vr[0]] == '{' && text[mr[0]] == '[') {
+        if (!(copy = lj_malloc(len + 1))) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", path);
+        memcpy(copy, text, len);
+        memset(copy + vr[0] + 1, ' ', vr[1] - vr[0] - 2);
+        memset(copy + mr[0] + 1, ' ', mr[1] - mr[0] - 2);
+    }
+    lorajit_status st = lj_json_parse_max(copy ? copy : text, len, path, 0, TK_MAX_JSON_VALUES, &root, err);
+    free(copy);
     if (st) return st;
     lj_json_at at = {path, "", err};
     const cJSON *model;
@@ -154,7 +165,7 @@ lorajit_status tk_read_json(lorajit_tokenizer *t, const char *text, size_t len, 
         if (!st && !type && !cJSON_GetObjectItemCaseSensitive(model, "merges"))
             st = lj_fail(err, LORAJIT_E_UNSUPPORTED, "%s: field \"model\" has no type and no merges: not a BPE model",
                          path);
-        if (!st) st = tk_bpe_read(&at, model, &t->bpe);
+        if (!st) st = tk_bpe_read(&at, model, text, vr, mr, &t->bpe);
     }
     if (!st) st = read_added(t, &at, root);
     if (!st) st = tk_chain_read(&at, root, "normalizer", &t->normalizer);

@@ -75,43 +75,42 @@ bool tk_map_init(tk_map *m, uint32_t max_n) {
     m->cap = cap_for(max_n);
     m->max_n = max_n;
     m->slot = calloc(m->cap, sizeof *m->slot);
-    m->off = malloc((max_n + 1) * sizeof *m->off);
-    m->len = malloc((max_n + 1) * sizeof *m->len);
-    m->val = malloc((max_n + 1) * sizeof *m->val);
-    return m->slot && m->off && m->len && m->val;
+    m->e = malloc(((size_t)max_n + 1) * sizeof *m->e);
+    return m->slot && m->e;
 }
 void tk_map_free(tk_map *m) {
     free(m->slot);
-    free(m->off);
-    free(m->len);
-    free(m->val);
+    free(m->e);
     tk_buf_free(&m->keys);
     memset(m, 0, sizeof *m);
 }
-long tk_map_put(tk_map *m, const char *key, size_t len, int32_t val) {
-    uint32_t mask = m->cap - 1, i = (uint32_t)hash_bytes(key, len) & mask;
+/* The slot of key (its entry, or the empty slot where it would go). */
+static uint32_t map_find(const tk_map *m, const char *key, size_t len, uint64_t h) {
+    uint32_t mask = m->cap - 1, i = (uint32_t)h & mask;
+    uint64_t tag = h >> 32 << 32;
     for (; m->slot[i]; i = (i + 1) & mask) {
-        uint32_t e = m->slot[i] - 1;
-        if (m->len[e] == len && memcmp(m->keys.p + m->off[e], key, len) == 0) return (long)e + 1;
+        if ((m->slot[i] & ~(uint64_t)UINT32_MAX) != tag) continue;
+        const tk_entry *e = &m->e[(uint32_t)m->slot[i] - 1];
+        if (e->len == len && memcmp(m->keys.p + e->off, key, len) == 0) break;
     }
-    if (m->n >= m->max_n || len > UINT32_MAX || m->keys.n + len > UINT32_MAX) return -1;
-    m->off[m->n] = (uint32_t)m->keys.n;
-    m->len[m->n] = (uint32_t)len;
-    m->val[m->n] = val;
+    return i;
+}
+long tk_map_put(tk_map *m, const char *key, size_t len, int32_t val) {
+    uint64_t h = hash_bytes(key, len);
+    uint32_t i = map_find(m, key, len, h);
+    if (m->slot[i]) return (long)(uint32_t)m->slot[i];
+    if (m->n >= m->max_n || len > UINT32_MAX || m->keys.n + len + 1 > UINT32_MAX) return -1;
+    m->e[m->n] = (tk_entry){(uint32_t)m->keys.n, (uint32_t)len, val};
     tk_buf_add(&m->keys, key, len);
     tk_buf_addc(&m->keys, '\0'); /* each key NUL terminated in the arena */
     if (m->keys.oom) return -1;
-    m->slot[i] = ++m->n;
+    m->slot[i] = (h >> 32 << 32) | ++m->n;
     return 0;
 }
 int32_t tk_map_get(const tk_map *m, const char *key, size_t len) {
     if (!m->cap) return -1;
-    uint32_t mask = m->cap - 1, i = (uint32_t)hash_bytes(key, len) & mask;
-    for (; m->slot[i]; i = (i + 1) & mask) {
-        uint32_t e = m->slot[i] - 1;
-        if (m->len[e] == len && memcmp(m->keys.p + m->off[e], key, len) == 0) return m->val[e];
-    }
-    return -1;
+    uint32_t i = map_find(m, key, len, hash_bytes(key, len));
+    return m->slot[i] ? m->e[(uint32_t)m->slot[i] - 1].val : -1;
 }
 
 static uint32_t hash_pair(uint64_t k) {
@@ -120,32 +119,26 @@ static uint32_t hash_pair(uint64_t k) {
 }
 bool tk_pairs_init(tk_pairs *p, uint32_t max_n) {
     p->cap = cap_for(max_n);
-    p->key = calloc(p->cap, sizeof *p->key);
-    p->rank = malloc(p->cap * sizeof *p->rank);
-    p->id = malloc(p->cap * sizeof *p->id);
-    return p->key && p->rank && p->id;
+    p->slot = calloc(p->cap, sizeof *p->slot);
+    return p->slot != NULL;
 }
 void tk_pairs_free(tk_pairs *p) {
-    free(p->key);
-    free(p->rank);
-    free(p->id);
+    free(p->slot);
     memset(p, 0, sizeof *p);
 }
 void tk_pairs_put(tk_pairs *p, int32_t a, int32_t b, int32_t rank, int32_t id) {
     uint64_t k = ((uint64_t)(uint32_t)a << 32 | (uint32_t)b) + 1;
     uint32_t mask = p->cap - 1, i = hash_pair(k) & mask;
-    while (p->key[i] && p->key[i] != k) i = (i + 1) & mask;
-    p->key[i] = k;
-    p->rank[i] = rank;
-    p->id[i] = id;
+    while (p->slot[i].key && p->slot[i].key != k) i = (i + 1) & mask;
+    p->slot[i] = (tk_pair){k, rank, id};
 }
 int32_t tk_pairs_get(const tk_pairs *p, int32_t a, int32_t b, int32_t *id) {
     uint64_t k = ((uint64_t)(uint32_t)a << 32 | (uint32_t)b) + 1;
     uint32_t mask = p->cap - 1, i = hash_pair(k) & mask;
-    for (; p->key[i]; i = (i + 1) & mask)
-        if (p->key[i] == k) {
-            *id = p->id[i];
-            return p->rank[i];
+    for (; p->slot[i].key; i = (i + 1) & mask)
+        if (p->slot[i].key == k) {
+            *id = p->slot[i].id;
+            return p->slot[i].rank;
         }
     return -1;
 }

@@ -37,11 +37,13 @@ void tk_buf_free(tk_buf *b);
 char *tk_buf_take(tk_buf *b);
 
 /* Open-addressing map from byte strings to ids; keys copied into one arena. */
+typedef struct tk_entry {
+    uint32_t off, len; /* the key in keys */
+    int32_t val;
+} tk_entry;
 typedef struct tk_map {
-    uint32_t *slot;   /* [cap] entry index + 1, 0 empty */
-    uint32_t *off;    /* [n] key offsets in keys */
-    uint32_t *len;    /* [n] key lengths */
-    int32_t *val;     /* [n] */
+    uint64_t *slot;   /* [cap] hash tag << 32 | (entry index + 1), 0 empty */
+    tk_entry *e;      /* [max_n] */
     tk_buf keys;
     uint32_t n, cap, max_n;
 } tk_map;
@@ -55,10 +57,12 @@ long tk_map_put(tk_map *m, const char *key, size_t len, int32_t val);
 int32_t tk_map_get(const tk_map *m, const char *key, size_t len);
 
 /* Map from (left id, right id) to merge rank and merged id. */
+typedef struct tk_pair {
+    uint64_t key;  /* (left << 32 | right) + 1, 0 empty */
+    int32_t rank, id;
+} tk_pair;
 typedef struct tk_pairs {
-    uint64_t *key; /* [cap] (left << 32 | right) + 1, 0 empty */
-    int32_t *rank; /* [cap] */
-    int32_t *id;   /* [cap] */
+    tk_pair *slot; /* [cap] */
     uint32_t cap;
 } tk_pairs;
 bool tk_pairs_init(tk_pairs *p, uint32_t max_n);
@@ -101,6 +105,18 @@ void tk_match_free(void *md);
 bool tk_pattern_replace(const tk_pattern *p, const char *s, size_t n, const char *rep, size_t rep_len,
                         tk_buf *out);
 
+/* ---- tk_scan.c: a strict JSON scanner for model.vocab and model.merges ---- */
+/* Finds the value ranges [start, end) of model.vocab and model.merges in s[0..n);
+ * false when either is absent or the text is not JSON there. */
+bool tk_scan_model(const char *s, size_t n, size_t vocab[2], size_t merges[2]);
+size_t tk_scan_ws(const char *s, size_t n, size_t i); /* past white space from i */
+/* The string at s[*i] == '"' unescaped into out (NULL: only checked); *i moves past it. */
+bool tk_scan_string(const char *s, size_t n, size_t *i, tk_buf *out);
+/* The number at s[*i] (JSON's grammar); *i moves past it. */
+bool tk_scan_number(const char *s, size_t n, size_t *i, double *v);
+/* After an element: 1 and *i at the next one (a comma), 0 and *i past close, -1 otherwise. */
+int tk_scan_next(const char *s, size_t n, size_t *i, char close);
+
 /* ---- tk_model.c: the BPE model (tokenizers/src/models/bpe/{model,word}.rs) ---- */
 typedef struct tk_bpe {
     tk_map vocab;              /* token text -> id */
@@ -110,7 +126,10 @@ typedef struct tk_bpe {
     int32_t byte_id[256];      /* <0xNN> ids (byte_fallback), -1 when absent */
     int32_t char_id[128];      /* ids of the one-byte tokens, -1 when absent */
 } tk_bpe;
-lorajit_status tk_bpe_read(const lj_json_at *at, const struct cJSON *model, tk_bpe *bpe);
+/* model: the "model" object, whose vocab and merges are read from text at the
+ * ranges tk_scan_model found (the tree holds them blanked). */
+lorajit_status tk_bpe_read(const lj_json_at *at, const struct cJSON *model, const char *text, const size_t vocab[2],
+                           const size_t merges[2], tk_bpe *bpe);
 void tk_bpe_free(tk_bpe *bpe);
 /* Appends the ids of word w[0..n) to out (an int32 array in a tk_buf); false: out of memory. */
 bool tk_bpe_word(const tk_bpe *bpe, const char *w, size_t n, tk_buf *out);
