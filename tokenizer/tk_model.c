@@ -122,14 +122,17 @@ static lorajit_status read_merges(const lj_json_at *at, const char *s, const siz
     return st;
 }
 
-/* Elements of the JSON list or object at text[r[0]..r[1]) (an upper bound: commas + 1). */
+/* Elements of the JSON list or object at text[r[0]..r[1]) (its top-level commas + 1). */
 static uint32_t count_items(const char *s, const size_t r[2]) {
     uint32_t c = 1;
+    int depth = 0;
     bool str = false;
     for (size_t i = r[0]; i < r[1]; i++) {
         if (str) { if (s[i] == '\\') i++; else if (s[i] == '"') str = false; }
         else if (s[i] == '"') str = true;
-        else if (s[i] == ',' && c < UINT32_MAX) c++;
+        else if (s[i] == '[' || s[i] == '{') depth++;
+        else if (s[i] == ']' || s[i] == '}') depth--;
+        else if (s[i] == ',' && depth == 1 && c < UINT32_MAX) c++;
     }
     return c;
 }

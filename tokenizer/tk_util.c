@@ -66,7 +66,7 @@ static uint64_t hash_bytes(const char *s, size_t n) {
 }
 static uint32_t cap_for(uint32_t n) {
     uint32_t c = 16;
-    while (c < 2u * n + 2) c *= 2;
+    while (c < n + n / 2 + 2) c *= 2; /* load at most 2/3: short linear probes, small tables */
     return c;
 }
 
