@@ -61,6 +61,18 @@ static const bad CASES[] = {
     {"added_twice", MODEL("") ", \"added_tokens\": [{\"id\": 5, \"content\": \"x\"}, {\"id\": 6, \"content\": "
      "\"x\"}]}", LORAJIT_E_FORMAT, {"added_tokens[1].content", "twice", NULL}},
     {"not_object", "[1, 2]", LORAJIT_E_FORMAT, {"not a JSON object", NULL}},
+    {"vocab_string_id", "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": \"0\"}, \"merges\": []}}",
+     LORAJIT_E_FORMAT, {"model.vocab.a", "integer id", NULL}},
+    {"vocab_fraction", "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0.5}, \"merges\": []}}",
+     LORAJIT_E_FORMAT, {"model.vocab.a", NULL}},
+    {"vocab_nul", "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\\u0000b\": 0}, \"merges\": []}}",
+     LORAJIT_E_FORMAT, {"\\u0000", NULL}},
+    {"merge_number", "{\"model\": {\"type\": \"BPE\", " VOCAB ", \"merges\": [\"a b\", 7]}}", LORAJIT_E_FORMAT,
+     {"model.merges[1]", NULL}},
+    {"merge_triple", "{\"model\": {\"type\": \"BPE\", " VOCAB ", \"merges\": [[\"a\", \"b\", \"c\"]]}}",
+     LORAJIT_E_FORMAT, {"model.merges[0]", NULL}},
+    {"vocab_list", "{\"model\": {\"type\": \"BPE\", \"vocab\": [], \"merges\": []}}", LORAJIT_E_FORMAT,
+     {"model.vocab", NULL}},
 };
 
 static void write_file(const char *path, const char *text) {
@@ -90,6 +102,20 @@ int main(int argc, char **argv) {
         CHECK(lorajit_tokenizer_encode(t, "a", 1, 0, &ids, &n) != LORAJIT_OK, "%s: encode on a failed open", c->name);
         lorajit_tokenizer_free(t);
     }
+    /* escapes in vocab keys and merges are read as JSON says */
+    snprintf(path, sizeof path, "%s/escapes.json", dir);
+    write_file(path, "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"\\u00e9\": 0, \"\\ud83d\\ude00\": 1, "
+                     "\"\\u00e9\\ud83d\\ude00\": 2, \"\\\"\\n\": 3}, \"merges\": [[\"\\u00e9\", \"\\ud83d\\ude00\"]]}}");
+    lorajit_tokenizer *e;
+    CHECK(lorajit_tokenizer_open(&e, path) == LORAJIT_OK, "escapes: %s", lorajit_tokenizer_errmsg(e));
+    CHECK(lorajit_tokenizer_token_id(e, "\xC3\xA9\xF0\x9F\x98\x80") == 2 && lorajit_tokenizer_token_id(e, "\"\n") == 3,
+          "escaped keys");
+    int32_t *eids = NULL;
+    int en = 0;
+    CHECK(lorajit_tokenizer_encode(e, "\xC3\xA9\xF0\x9F\x98\x80", 6, 0, &eids, &en) == LORAJIT_OK && en == 1 &&
+          eids[0] == 2, "the escaped merge applies");
+    lorajit_free(eids);
+    lorajit_tokenizer_free(e);
     /* over the size cap: a sparse file of 65 MiB */
     snprintf(path, sizeof path, "%s/huge.json", dir);
     snprintf(cmd, sizeof cmd, "truncate -s 65M %s", path);
