@@ -15,9 +15,11 @@
 #include "lorajit.h"
 
 /* Limits (README "Limits"). tokenizer.json: 64 MiB (Qwen3's is 11 MiB, the largest
- * published BPE files ~35 MiB); its JSON may hold TK_MAX_JSON_VALUES values (a
- * 256k vocabulary with 256k merges as pairs is ~1.1M values: LJ_JSON_MAX_VALUES,
- * 1M, would refuse it). Ids below TK_MAX_VOCAB (4x Gemma 3's 262144). */
+ * published BPE files ~35 MiB). model.vocab and model.merges are scanned from the
+ * text (tk_scan.c), not parsed into a tree; the rest may hold TK_MAX_JSON_VALUES
+ * values (4x LJ_JSON_MAX_VALUES: a file whose scanner pass fails is parsed whole,
+ * and a 256k vocabulary with 256k merges as pairs is ~1.1M values). Ids below
+ * TK_MAX_VOCAB (4x Gemma 3's 262144). */
 #define TK_MAX_FILE ((size_t)64 << 20)
 #define TK_MAX_JSON_VALUES (4 << 20)
 #define TK_MAX_VOCAB (1 << 20)
