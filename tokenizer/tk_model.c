@@ -153,7 +153,8 @@ lorajit_status tk_bpe_read(const lj_json_at *at, const cJSON *model, const char 
         (st = lj_json_bool(&m, model, "ignore_merges", LJ_JSON_OPTIONAL, &bpe->ignore_merges)))
         return st;
     if (!text || !vr[1] || !mr[1])
-        return lj_fail(at->err, LORAJIT_E_FORMAT, "%s: fields \"model.vocab\" and \"model.merges\" not found", at->path);
+        return lj_fail(at->err, LORAJIT_E_FORMAT, "%s: fields \"model.vocab\" and \"model.merges\" could not "
+                       "be scanned (malformed JSON around them, or nested over 256 deep)", at->path);
     const char *refused[] = {"continuing_subword_prefix", "end_of_word_suffix"};
     for (int k = 0; k < 2; k++)
         if ((st = lj_json_string(&m, model, refused[k], LJ_JSON_OPTIONAL, &s))) return st;
