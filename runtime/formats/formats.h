@@ -82,6 +82,11 @@ struct cJSON;
  * Caller owns *root; free with cJSON_Delete(). On failure *root is NULL. */
 lorajit_status lj_json_parse(const char *text, size_t len, const char *path, size_t base,
                              struct cJSON **root, lj_err *err);
+/* lj_json_parse with a cap of max_values values instead of LJ_JSON_MAX_VALUES (a
+ * kind of file whose real instances hold more: tokenizer.json, TK_MAX_JSON_VALUES).
+ * Caller owns *root; free with cJSON_Delete(). On failure *root is NULL. */
+lorajit_status lj_json_parse_max(const char *text, size_t len, const char *path, size_t base, long max_values,
+                                 struct cJSON **root, lj_err *err);
 /* lj_json_parse (base 0), then checks the root is an object ("the top level is not
  * a JSON object", naming path). text and path are borrowed for the call.
  * Caller owns *root; free with cJSON_Delete(). On failure *root is NULL. */

@@ -117,11 +117,17 @@ static size_t values_in(const char *text, size_t len) {
 /* Caller owns *root; free with cJSON_Delete(). On failure *root is NULL. */
 lorajit_status lj_json_parse(const char *text, size_t len, const char *path, size_t base,
                              struct cJSON **root, lj_err *err) {
+    return lj_json_parse_max(text, len, path, base, LJ_JSON_MAX_VALUES, root, err);
+}
+
+/* Caller owns *root; free with cJSON_Delete(). On failure *root is NULL. */
+lorajit_status lj_json_parse_max(const char *text, size_t len, const char *path, size_t base, long max_values,
+                                 struct cJSON **root, lj_err *err) {
     *root = NULL;
     /* The tree takes up to ~100 bytes per value: bound it before building it. */
-    if (values_in(text, len) > LJ_JSON_MAX_VALUES)
-        return lj_fail(err, LORAJIT_E_UNSUPPORTED, "%s: the JSON %s holds more than %d values, over the limit",
-                       path, base ? "header" : "text", LJ_JSON_MAX_VALUES);
+    if (values_in(text, len) > (size_t)max_values)
+        return lj_fail(err, LORAJIT_E_UNSUPPORTED, "%s: the JSON %s holds more than %ld values, over the limit",
+                       path, base ? "header" : "text", max_values);
     /* cJSON wants a terminated string; copying also keeps it from reading past
      * text[len] (text may be a slice of an mmap). The NUL is passed inside the
      * length so that require_null_terminated refuses trailing garbage only. */

@@ -1,0 +1,181 @@
+/* tk_scan.c — a strict JSON scanner for the two big fields of tokenizer.json,
+ * model.vocab and model.merges (Qwen3: 151k entries each), read straight from the
+ * text instead of through a cJSON tree (which cost ~3/4 of the open time). The
+ * rest of the file still goes through lj_json_parse_max with those two values
+ * blanked out (same length, so byte offsets hold). Strings are unescaped as JSON
+ * says (\uXXXX with surrogate pairs; \u0000 and lone surrogates refused). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tokenizer.h"
+
+#define TK_SCAN_DEPTH 256
+
+size_t tk_scan_ws(const char *s, size_t n, size_t i) {
+    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) i++;
+    return i;
+}
+#define ws tk_scan_ws
+
+int tk_scan_next(const char *s, size_t n, size_t *i, char close) {
+    size_t k = ws(s, n, *i);
+    if (k < n && s[k] == ',') { *i = ws(s, n, k + 1); return 1; }
+    *i = k + 1;
+    return k < n && s[k] == close ? 0 : -1;
+}
+static int hex4(const char *s) {
+    int v = 0;
+    for (int k = 0; k < 4; k++) {
+        char c = s[k];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (d < 0) return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+/* The string at s[*i] == '"': unescaped into out (when not NULL); *i past it. */
+bool tk_scan_string(const char *s, size_t n, size_t *i, tk_buf *out) {
+    size_t k = *i + 1;
+    if (out) out->n = 0;
+    for (;;) {
+        size_t start = k;
+        while (k < n && s[k] != '"' && s[k] != '\\' && (unsigned char)s[k] >= 0x20) k++;
+        if (out) tk_buf_add(out, s + start, k - start);
+        if (k >= n || (unsigned char)s[k] < 0x20) return false;
+        if (s[k] == '"') break;
+        if (k + 1 >= n) return false;
+        char e = s[k + 1], c = 0;
+        k += 2;
+        switch (e) {
+        case '"': c = '"'; break;
+        case '\\': c = '\\'; break;
+        case '/': c = '/'; break;
+        case 'b': c = '\b'; break;
+        case 'f': c = '\f'; break;
+        case 'n': c = '\n'; break;
+        case 'r': c = '\r'; break;
+        case 't': c = '\t'; break;
+        case 'u': {
+            int u = k + 4 <= n ? hex4(s + k) : -1;
+            k += 4;
+            if (u <= 0 || (u >= 0xDC00 && u <= 0xDFFF)) return false; /* \u0000, a lone low surrogate */
+            if (u >= 0xD800 && u <= 0xDBFF) {
+                int lo = k + 6 <= n && s[k] == '\\' && s[k + 1] == 'u' ? hex4(s + k + 2) : -1;
+                if (lo < 0xDC00 || lo > 0xDFFF) return false;
+                u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
+                k += 6;
+            }
+            char b[4];
+            int l = u < 0x80 ? 1 : u < 0x800 ? 2 : u < 0x10000 ? 3 : 4;
+            if (l == 1) b[0] = (char)u;
+            else if (l == 2) { b[0] = (char)(0xC0 | u >> 6); b[1] = (char)(0x80 | (u & 0x3F)); }
+            else if (l == 3) { b[0] = (char)(0xE0 | u >> 12); b[1] = (char)(0x80 | (u >> 6 & 0x3F)); b[2] = (char)(0x80 | (u & 0x3F)); }
+            else { b[0] = (char)(0xF0 | u >> 18); b[1] = (char)(0x80 | (u >> 12 & 0x3F));
+                   b[2] = (char)(0x80 | (u >> 6 & 0x3F)); b[3] = (char)(0x80 | (u & 0x3F)); }
+            if (out) tk_buf_add(out, b, (size_t)l);
+            continue;
+        }
+        default: return false;
+        }
+        if (out) tk_buf_addc(out, c);
+    }
+    *i = k + 1;
+    return !out || !out->oom;
+}
+
+/* A JSON number at s[*i] (strict grammar): its value; *i past it. */
+bool tk_scan_number(const char *s, size_t n, size_t *i, double *v) {
+    size_t k = *i, start = k;
+    if (k < n && s[k] == '-') k++;
+    if (k < n && s[k] == '0') k++;
+    else if (k < n && s[k] >= '1' && s[k] <= '9') while (k < n && s[k] >= '0' && s[k] <= '9') k++;
+    else return false;
+    if (k < n && s[k] == '.') {
+        if (++k >= n || s[k] < '0' || s[k] > '9') return false;
+        while (k < n && s[k] >= '0' && s[k] <= '9') k++;
+    }
+    if (k < n && (s[k] == 'e' || s[k] == 'E')) {
+        k++;
+        if (k < n && (s[k] == '+' || s[k] == '-')) k++;
+        if (k >= n || s[k] < '0' || s[k] > '9') return false;
+        while (k < n && s[k] >= '0' && s[k] <= '9') k++;
+    }
+    char buf[64];
+    if (k - start >= sizeof buf) { *v = 1e300; *i = k; return true; } /* out of any id range */
+    memcpy(buf, s + start, k - start);
+    buf[k - start] = '\0';
+    *v = strtod(buf, NULL);
+    *i = k;
+    return true;
+}
+
+/* Skips the value at s[*i]. */
+static bool skip_value(const char *s, size_t n, size_t *i, int depth) {
+    size_t k = ws(s, n, *i);
+    if (k >= n || depth > TK_SCAN_DEPTH) return false;
+    char c = s[k];
+    if (c == '"') { *i = k; return tk_scan_string(s, n, i, NULL); }
+    if (c == '{' || c == '[') {
+        char close = c == '{' ? '}' : ']';
+        k = ws(s, n, k + 1);
+        if (k < n && s[k] == close) { *i = k + 1; return true; }
+        for (;;) {
+            if (c == '{') {
+                if (k >= n || s[k] != '"' || !tk_scan_string(s, n, &k, NULL)) return false;
+                k = ws(s, n, k);
+                if (k >= n || s[k] != ':') return false;
+                k++;
+            }
+            if (!skip_value(s, n, &k, depth + 1)) return false;
+            k = ws(s, n, k);
+            if (k < n && s[k] == ',') { k = ws(s, n, k + 1); continue; }
+            if (k < n && s[k] == close) { *i = k + 1; return true; }
+            return false;
+        }
+    }
+    double v;
+    for (const char *lit = "true\0false\0null\0"; *lit; lit += strlen(lit) + 1)
+        if (n - k >= strlen(lit) && memcmp(s + k, lit, strlen(lit)) == 0) { *i = k + strlen(lit); return true; }
+    *i = k;
+    return tk_scan_number(s, n, i, &v);
+}
+
+/* Finds the values of member `want` (a NUL-separated list, up to two names) of the
+ * object at s[*i]; range[k] = {start, end} of the k-th name's value, 0s if absent. */
+static bool find_members(const char *s, size_t n, size_t i, const char *a, const char *b, size_t range[2][2],
+                         tk_buf *key) {
+    i = ws(s, n, i);
+    if (i >= n || s[i] != '{') return false;
+    i = ws(s, n, i + 1);
+    if (i < n && s[i] == '}') return true;
+    for (;;) {
+        if (i >= n || s[i] != '"' || !tk_scan_string(s, n, &i, key)) return false;
+        i = ws(s, n, i);
+        if (i >= n || s[i] != ':') return false;
+        i = ws(s, n, i + 1);
+        size_t start = i;
+        if (!skip_value(s, n, &i, 1)) return false;
+        for (int k = 0; k < 2; k++) {
+            const char *name = k ? b : a;
+            if (name && key->n == strlen(name) && memcmp(key->p, name, key->n) == 0) {
+                range[k][0] = start;
+                range[k][1] = i;
+            }
+        }
+        i = ws(s, n, i);
+        if (i < n && s[i] == ',') { i = ws(s, n, i + 1); continue; }
+        return i < n && s[i] == '}';
+    }
+}
+
+bool tk_scan_model(const char *s, size_t n, size_t vocab[2], size_t merges[2]) {
+    size_t top[2][2] = {{0}}, in[2][2] = {{0}};
+    tk_buf key = {0};
+    bool ok = find_members(s, n, 0, "model", NULL, top, &key) && top[0][1] &&
+              find_members(s, n, top[0][0], "vocab", "merges", in, &key);
+    tk_buf_free(&key);
+    memcpy(vocab, in[0], sizeof in[0]);
+    memcpy(merges, in[1], sizeof in[1]);
+    return ok && vocab[1] && merges[1];
+}

@@ -1,0 +1,336 @@
+/* tk_util.c — the tokenizer's small tools: growable byte buffers, the string->id
+ * and pair->merge hash maps (open addressing, built once, then read-only), UTF-8
+ * checks and Rust's from_utf8_lossy, ByteLevel's byte tables, and patterns (a literal or a PCRE2 regex,
+ * UTF + UCP, JIT-compiled when PCRE2 has a JIT). */
+#define _GNU_SOURCE /* memmem */
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <utf8proc.h>
+
+#include "tokenizer.h"
+
+/* ---- buffers ---- */
+void tk_buf_add(tk_buf *b, const void *s, size_t n) {
+    if (b->oom) return;
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 64;
+        while (cap < b->n + n + 1) cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) { b->oom = true; return; }
+        b->p = p;
+        b->cap = cap;
+    }
+    if (n) memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+}
+void tk_buf_addc(tk_buf *b, char c) {
+    if (b->n + 2 <= b->cap && !b->oom) {
+        b->p[b->n++] = c;
+        b->p[b->n] = '\0';
+    } else {
+        tk_buf_add(b, &c, 1);
+    }
+}
+void tk_buf_free(tk_buf *b) {
+    free(b->p);
+    memset(b, 0, sizeof *b);
+}
+/* Caller owns the result; free with free(). */
+char *tk_buf_take(tk_buf *b) {
+    if (!b->p) tk_buf_add(b, "", 0);
+    char *p = b->oom ? NULL : b->p;
+    if (b->oom) free(b->p);
+    memset(b, 0, sizeof *b);
+    return p;
+}
+
+/* ---- hashing ---- */
+static uint64_t hash_bytes(const char *s, size_t n) {
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+    }
+    uint64_t w = 0;
+    memcpy(&w, s + i, n - i);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 29);
+}
+static uint32_t cap_for(uint32_t n) {
+    uint32_t c = 16;
+    while (c < n + n / 2 + 2) c *= 2; /* load at most 2/3: short linear probes, small tables */
+    return c;
+}
+
+bool tk_map_init(tk_map *m, uint32_t max_n) {
+    memset(m, 0, sizeof *m);
+    m->cap = cap_for(max_n);
+    m->max_n = max_n;
+    m->slot = calloc(m->cap, sizeof *m->slot);
+    m->e = malloc(((size_t)max_n + 1) * sizeof *m->e);
+    return m->slot && m->e;
+}
+void tk_map_free(tk_map *m) {
+    free(m->slot);
+    free(m->e);
+    tk_buf_free(&m->keys);
+    memset(m, 0, sizeof *m);
+}
+/* The slot of key (its entry, or the empty slot where it would go). */
+static uint32_t map_find(const tk_map *m, const char *key, size_t len, uint64_t h) {
+    uint32_t mask = m->cap - 1, i = (uint32_t)h & mask;
+    uint64_t tag = h >> 32 << 32;
+    for (; m->slot[i]; i = (i + 1) & mask) {
+        if ((m->slot[i] & ~(uint64_t)UINT32_MAX) != tag) continue;
+        const tk_entry *e = &m->e[(uint32_t)m->slot[i] - 1];
+        if (e->len == len && memcmp(m->keys.p + e->off, key, len) == 0) break;
+    }
+    return i;
+}
+long tk_map_put(tk_map *m, const char *key, size_t len, int32_t val) {
+    uint64_t h = hash_bytes(key, len);
+    uint32_t i = map_find(m, key, len, h);
+    if (m->slot[i]) return (long)(uint32_t)m->slot[i];
+    if (m->n >= m->max_n || len > UINT32_MAX || m->keys.n + len + 1 > UINT32_MAX) return -1;
+    m->e[m->n] = (tk_entry){(uint32_t)m->keys.n, (uint32_t)len, val};
+    tk_buf_add(&m->keys, key, len);
+    tk_buf_addc(&m->keys, '\0'); /* each key NUL terminated in the arena */
+    if (m->keys.oom) return -1;
+    m->slot[i] = (h >> 32 << 32) | ++m->n;
+    return 0;
+}
+int32_t tk_map_get(const tk_map *m, const char *key, size_t len) {
+    if (!m->cap) return -1;
+    uint32_t i = map_find(m, key, len, hash_bytes(key, len));
+    return m->slot[i] ? m->e[(uint32_t)m->slot[i] - 1].val : -1;
+}
+
+static uint32_t hash_pair(uint64_t k) {
+    k *= 0x9E3779B97F4A7C15ull;
+    return (uint32_t)(k >> 32);
+}
+bool tk_pairs_init(tk_pairs *p, uint32_t max_n) {
+    p->cap = cap_for(max_n);
+    p->slot = calloc(p->cap, sizeof *p->slot);
+    return p->slot != NULL;
+}
+void tk_pairs_free(tk_pairs *p) {
+    free(p->slot);
+    memset(p, 0, sizeof *p);
+}
+void tk_pairs_put(tk_pairs *p, int32_t a, int32_t b, int32_t rank, int32_t id) {
+    uint64_t k = ((uint64_t)(uint32_t)a << 32 | (uint32_t)b) + 1;
+    uint32_t mask = p->cap - 1, i = hash_pair(k) & mask;
+    while (p->slot[i].key && p->slot[i].key != k) i = (i + 1) & mask;
+    p->slot[i] = (tk_pair){k, rank, id};
+}
+int32_t tk_pairs_get(const tk_pairs *p, int32_t a, int32_t b, int32_t *id) {
+    uint64_t k = ((uint64_t)(uint32_t)a << 32 | (uint32_t)b) + 1;
+    uint32_t mask = p->cap - 1, i = hash_pair(k) & mask;
+    for (; p->slot[i].key; i = (i + 1) & mask)
+        if (p->slot[i].key == k) {
+            *id = p->slot[i].id;
+            return p->slot[i].rank;
+        }
+    return -1;
+}
+
+/* ---- UTF-8 ---- */
+/* Length of the valid UTF-8 sequence at s[0..n), 0 if invalid; *need (when the
+ * bytes are a valid but cut prefix) the full length. */
+static int utf8_seq(const unsigned char *s, size_t n, int *need) {
+    unsigned char c = s[0];
+    int len;
+    unsigned char lo = 0x80, hi = 0xBF;
+    *need = 0;
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF) len = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0) lo = 0xA0;
+        if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0) lo = 0x90;
+        if (c == 0xF4) hi = 0x8F;
+    } else {
+        return 0;
+    }
+    for (int k = 1; k < len; k++) {
+        if ((size_t)k >= n) { *need = len; return 0; }
+        unsigned char x = s[k];
+        if (x < (k == 1 ? lo : 0x80) || x > (k == 1 ? hi : 0xBF)) return -k; /* invalid after k bytes */
+    }
+    return len;
+}
+size_t tk_utf8_invalid_at(const char *s, size_t n) {
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < n) {
+        if (u[i] < 0x80) { i++; continue; }
+        int need, l = utf8_seq(u + i, n - i, &need);
+        if (l <= 0) return i;
+        i += (size_t)l;
+    }
+    return n;
+}
+int tk_utf8_len(unsigned char c) {
+    return c < 0xC0 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : c < 0xF8 ? 4 : 1;
+}
+void tk_utf8_lossy(tk_buf *out, const char *s, size_t n) {
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0, start = 0;
+    while (i < n) {
+        if (u[i] < 0x80) { i++; continue; }
+        int need, l = utf8_seq(u + i, n - i, &need);
+        if (l > 0) { i += (size_t)l; continue; }
+        tk_buf_add(out, s + start, i - start);
+        tk_buf_add(out, "\xEF\xBF\xBD", 3);
+        /* the maximal subpart: the lead plus the continuation bytes that were valid */
+        i += l < 0 ? (size_t)(-l) : need ? n - i : 1;
+        start = i;
+    }
+    tk_buf_add(out, s + start, n - start);
+}
+size_t tk_utf8_pending(const char *s, size_t n) {
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t k = 1; k <= 3 && k <= n; k++) {
+        int need;
+        if (u[n - k] < 0x80) return 0;
+        if (u[n - k] >= 0xC0) return utf8_seq(u + n - k, k, &need) == 0 && need ? k : 0;
+    }
+    return 0;
+}
+
+/* ---- patterns ---- */
+/* Rust's regex and Oniguruma give \s the Unicode White_Space property; PCRE2's UCP
+ * \s adds U+180E. \s and \S are rewritten to the White_Space list. */
+#define TK_WS "\\t\\n\\x0B\\f\\r\\x20\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}"
+static char *rewrite_spaces(const char *re, size_t n) {
+    tk_buf b = {0};
+    int depth = 0; /* inside [...] */
+    for (size_t i = 0; i < n; i++) {
+        if (re[i] == '\\' && i + 1 < n) {
+            char c = re[i + 1];
+            if (c == 's') tk_buf_add(&b, depth ? TK_WS : "[" TK_WS "]", strlen(depth ? TK_WS : "[" TK_WS "]"));
+            else if (c == 'S' && !depth) tk_buf_add(&b, "[^" TK_WS "]", strlen("[^" TK_WS "]"));
+            else tk_buf_add(&b, re + i, 2);
+            i++;
+            continue;
+        }
+        if (re[i] == '[' && !depth) {
+            depth = 1;
+            tk_buf_addc(&b, '[');
+            if (i + 1 < n && re[i + 1] == '^') tk_buf_addc(&b, re[++i]);
+            if (i + 1 < n && re[i + 1] == ']') tk_buf_addc(&b, re[++i]); /* a literal ] first */
+            continue;
+        }
+        if (re[i] == ']' && depth) depth = 0;
+        tk_buf_addc(&b, re[i]);
+    }
+    return tk_buf_take(&b);
+}
+
+lorajit_status tk_pattern_read(const lj_json_at *at, const cJSON *obj, const char *what, tk_pattern *p) {
+    memset(p, 0, sizeof *p);
+    const char *pre = at->prefix ? at->prefix : "";
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(obj, "String");
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(obj, "Regex");
+    if (cJSON_IsString(s)) {
+        p->lit_len = strlen(s->valuestring);
+        p->lit = lj_strdup(s->valuestring);
+        if (!p->lit) return lj_fail(at->err, LORAJIT_E_NOMEM, "%s: out of memory", at->path);
+        if (!p->lit_len)
+            return lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"%s%s.String\" is empty", at->path, pre, what);
+        return LORAJIT_OK;
+    }
+    if (!cJSON_IsString(r))
+        return lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"%s%s\" must be {\"String\": ...} or {\"Regex\": ...}",
+                       at->path, pre, what);
+    char *src = rewrite_spaces(r->valuestring, strlen(r->valuestring));
+    if (!src) return lj_fail(at->err, LORAJIT_E_NOMEM, "%s: out of memory", at->path);
+    int code;
+    PCRE2_SIZE off;
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)src, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &code, &off, NULL);
+    free(src);
+    if (!re) {
+        PCRE2_UCHAR msg[256];
+        pcre2_get_error_message(code, msg, sizeof msg);
+        return lj_fail(at->err, LORAJIT_E_UNSUPPORTED, "%s: field \"%s%s.Regex\": PCRE2 cannot compile it: %s",
+                       at->path, pre, what, (char *)msg);
+    }
+    pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); /* falls back to the interpreter when no JIT */
+    p->re = re;
+    return LORAJIT_OK;
+}
+void tk_pattern_free(tk_pattern *p) {
+    free(p->lit);
+    pcre2_code_free((pcre2_code *)p->re);
+    memset(p, 0, sizeof *p);
+}
+/* Caller owns the result; free with tk_match_free(). */
+void *tk_match_new(const tk_pattern *p) {
+    return p->re ? pcre2_match_data_create_from_pattern((pcre2_code *)p->re, NULL) : NULL;
+}
+void tk_match_free(void *md) { pcre2_match_data_free((pcre2_match_data *)md); }
+
+int tk_pattern_find(const tk_pattern *p, const char *s, size_t n, size_t from, void *md, size_t *ms, size_t *me) {
+    if (p->lit) {
+        if (from > n || n - from < p->lit_len) return 0;
+        const char *f = memmem(s + from, n - from, p->lit, p->lit_len);
+        if (!f) return 0;
+        *ms = (size_t)(f - s);
+        *me = *ms + p->lit_len;
+        return 1;
+    }
+    int rc = pcre2_match((pcre2_code *)p->re, (PCRE2_SPTR)s, n, from, PCRE2_NO_UTF_CHECK, md, NULL);
+    if (rc == PCRE2_ERROR_NOMATCH) return 0;
+    if (rc < 0) return -1;
+    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+    *ms = ov[0];
+    *me = ov[1];
+    return 1;
+}
+
+bool tk_pattern_replace(const tk_pattern *p, const char *s, size_t n, const char *rep, size_t rep_len, tk_buf *out) {
+    void *md = tk_match_new(p);
+    if (p->re && !md) return false;
+    size_t pos = 0, from = 0, ms, me;
+    int r = 0;
+    while (from <= n && (r = tk_pattern_find(p, s, n, from, md, &ms, &me)) > 0) {
+        tk_buf_add(out, s + pos, ms - pos);
+        tk_buf_add(out, rep, rep_len);
+        pos = me;
+        if (me == ms) { /* an empty match: step over one character */
+            if (me >= n) break;
+            size_t l = (size_t)tk_utf8_len((unsigned char)s[me]);
+            tk_buf_add(out, s + me, l);
+            pos = from = me + l;
+        } else {
+            from = me;
+        }
+    }
+    tk_buf_add(out, s + pos, n > pos ? n - pos : 0);
+    tk_match_free(md);
+    return !out->oom && r >= 0;
+}
+
+/* ---- ByteLevel's byte <-> character tables ---- */
+void tk_bytelevel_init(lorajit_tokenizer *t) {
+    int n = 0;
+    memset(t->bl_byte, 0xff, sizeof t->bl_byte);
+    for (int b = 0; b < 256; b++) {
+        bool keep = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+        int cp = keep ? b : 256 + n++;
+        t->bl_len[b] = (uint8_t)utf8proc_encode_char(cp, (utf8proc_uint8_t *)t->bl_chr[b]);
+        t->bl_byte[cp] = (int16_t)b;
+    }
+}
