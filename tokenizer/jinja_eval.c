@@ -484,6 +484,7 @@ static int exec_for(jj_state *st, const jj_node *n) {
     loop->items = items;
     jj_frame *f = jj_frame_push(st, saved); /* one scope, emptied for each iteration */
     for (size_t i = 0; f && i < items->n; i++) {
+        if (++st->steps > JJ_MAX_STEPS) { st->frame = saved; return jj_fail(st, LORAJIT_E_UNSUPPORTED, "evaluation step cap (%ld) reached", JJ_MAX_STEPS); }
         loop->index0 = i;
         f->n = 0;
         st->frame = f;
