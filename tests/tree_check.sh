@@ -4,7 +4,8 @@
 #  2. the rooms include only what their layering allows: ir/ nothing outside ir/,
 #     runtime/formats/ no threads, no engine, no LLVM; runtime/ no compiler/ or
 #     LLVM; examples/ only include/ (and their own headers); bench/ only include/
-#     and the one documented hook (runtime/serving/bench_hook.h);
+#     and the one documented hook (runtime/serving/bench_hook.h); tokenizer/ its own
+#     headers, include/, runtime/formats/formats.h and system headers;
 #  3. no cycle among the object files' calls (file A calls B and B calls A, or a
 #     longer ring), found with tsort over nm's defined/undefined symbols. The one
 #     allowed pair is ir/graph.c <-> ir/verify.c: a builder checks each node as it
@@ -36,6 +37,9 @@ check_room "runtime/formats/*.c runtime/formats/*.h runtime/ctx.h" \
   '^(<(assert|ctype|dirent|errno|fcntl|float|inttypes|limits|math|regex|stdarg|stdbool|stddef|stdint|stdio|stdlib|string|strings|time|unistd|sys/mman|sys/stat|sys/types|cjson/cJSON|elf|openssl/evp)\.h>|"(formats|ctx|lorajit)\.h")$'
 check_room "runtime/serving/*.c runtime/serving/*.h runtime/code.h" \
   '^(<[a-z0-9_/]+\.h>|"(serving|engine|code|formats|ctx|lorajit|bench_hook)\.h")$'
+# tokenizer/ (issue 12): its own headers, the public header, the formats layer (lj_err,
+# cJSON), system headers; no engine, no compiler, no LLVM.
+check_room "tokenizer/*.c tokenizer/*.h" '^(<[a-zA-Z0-9_/]+\.h>|"(jinja|tokenizer|lorajit)\.h"|"runtime/formats/formats\.h")$'
 check_room "bench/*.c bench/*.h" '^(<[a-zA-Z0-9_/-]+\.h>|"(lorajit|bench|bench_hook)\.h")$' # public API + the one hook
 grep -rlE 'llvm-c/|LLVM[A-Za-z]*Ref' ir runtime include >/dev/null && bad "LLVM named in ir/, runtime/ or include/"
 for f in examples/*.c examples/*.h; do
@@ -51,7 +55,7 @@ trap 'rm -f "$pairs" "$pairs.d" "$pairs.u"' EXIT
 seen=" "
 while read -r o; do
   src=${o#*.dir/}; src=${src%.o}
-  case "$src" in ir/*|compiler/*|runtime/*|bench/*) ;; *) continue ;; esac
+  case "$src" in ir/*|compiler/*|runtime/*|tokenizer/*|bench/*) ;; *) continue ;; esac
   case "$seen" in *" $src "*) continue ;; esac
   seen="$seen$src "
   nm "$o" | awk -v f="$src" '$2 ~ /^[TDBR]$/ {print $3, f}' >> "$pairs.d"
@@ -66,7 +70,7 @@ fi
 [ -s "$pairs" ] || bad "no call edges found under $build (not built?)"
 
 # 4. every non-static function of a room is declared in that room's headers
-for d in ir compiler runtime/formats runtime/serving; do
+for d in ir compiler runtime/formats runtime/serving tokenizer; do
   for f in "$d"/*.c; do
     o=$(find "$build/CMakeFiles" -path "*/$f.o" -printf '%T@ %p\n' | sort -rn | head -n 1 | cut -d' ' -f2-)
     [ -n "$o" ] || { bad "$f: no object under $build"; continue; }

@@ -122,6 +122,12 @@ int jj_emit(jj_state *st, const char *s, size_t n);
 int jj_to_str(jj_state *st, jj_value v, jj_value *out);
 /* Python repr of a float, into buf (at least 32 bytes); returns the length. */
 int jj_float_repr(double f, char *buf);
+/* Number of code points of s[0..n). */
+size_t jj_utf8_count(const char *s, size_t n);
+/* Byte offset of code point k (k <= count). */
+size_t jj_utf8_offset(const char *s, size_t n, size_t k);
+/* Whether name is a method Python's str has (implemented or not). */
+int jj_str_has_method(const char *name, size_t len);
 /* Name of v's Python type, for messages. */
 const char *jj_type_name(jj_value v);
 /* jinja2's getattr / getitem (sandboxed): *out is the attribute, a bound method, or
@@ -146,18 +152,12 @@ int jj_tojson(jj_state *st, jj_value v, int ensure_ascii, const char *indent, co
               const char *key_sep, int sort_keys, jj_value *out);
 
 /* ---- jinja_text.c: UTF-8 and Python str methods ---- */
-/* Number of code points of s[0..n). */
-size_t jj_utf8_count(const char *s, size_t n);
-/* Byte offset of code point k (k <= count). */
-size_t jj_utf8_offset(const char *s, size_t n, size_t k);
 /* Python str.upper/lower/strip and jinja2's title/capitalize, as new strings. mode: 'u', 'l', 't', 'c'. */
 int jj_str_case(jj_state *st, jj_value s, int mode, jj_value *out);
 /* which: 3 both, 1 left, 2 right; chars NULL means whitespace. */
 int jj_str_strip(jj_state *st, jj_value s, const jj_value *chars, int which, jj_value *out);
 /* Calls the str method name on s. -1 on failure (unknown method refused by name). */
 int jj_str_method(jj_state *st, jj_value s, const char *name, const jj_value *args, int n_args, jj_value *out);
-/* Whether name is a method Python's str has (implemented or not). */
-int jj_str_has_method(const char *name, size_t len);
 /* sep.join(str(x) for x in items) (sep a string). */
 int jj_str_join(jj_state *st, jj_value items, jj_value sep, jj_value *out);
 /* s.replace(old, new[, count]). */

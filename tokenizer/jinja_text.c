@@ -9,19 +9,6 @@
 
 #include "jinja.h"
 
-size_t jj_utf8_count(const char *s, size_t n) {
-    size_t c = 0;
-    for (size_t i = 0; i < n; i++) c += ((unsigned char)s[i] & 0xc0) != 0x80;
-    return c;
-}
-
-size_t jj_utf8_offset(const char *s, size_t n, size_t k) {
-    size_t i = 0;
-    for (; i < n; i++)
-        if (((unsigned char)s[i] & 0xc0) != 0x80 && k-- == 0) return i;
-    return n;
-}
-
 /* Decodes the code point at s[*i] (invalid bytes stand for themselves) and advances. */
 static uint32_t utf8_next(const char *s, size_t n, size_t *i) {
     unsigned char c = (unsigned char)s[*i];
@@ -171,22 +158,6 @@ int jj_str_join(jj_state *st, jj_value items, jj_value sep, jj_value *out) {
         jj_emit_str(st, l->items[i]);
     }
     return jj_capture_end(st, &save, out);
-}
-
-static const char STR_METHODS[] =
-    " capitalize casefold center count encode endswith expandtabs find format format_map index isalnum isalpha"
-    " isascii isdecimal isdigit isidentifier islower isnumeric isprintable isspace istitle isupper join ljust"
-    " lower lstrip maketrans partition removeprefix removesuffix replace rfind rindex rjust rpartition rsplit"
-    " rstrip split splitlines startswith strip swapcase title translate upper zfill ";
-
-int jj_str_has_method(const char *name, size_t len) {
-    char key[40];
-    if (len + 3 > sizeof key || memchr(name, ' ', len)) return 0;
-    key[0] = ' ';
-    memcpy(key + 1, name, len);
-    key[len + 1] = ' ';
-    key[len + 2] = '\0';
-    return strstr(STR_METHODS, key) != NULL;
 }
 
 /* s.split(sep, maxsplit) (sep NULL: runs of whitespace). */

@@ -21,6 +21,8 @@ int jj_fail(jj_state *st, lorajit_status s, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    for (char *c = msg; *c; c++) /* one printable line, whatever the template's text held */
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = ' ';
     lj_fail(st->err, s, "chat template: %s (line %d)", msg, st->line);
     st->failed = (int)s;
     return -1;
@@ -355,6 +357,35 @@ int jj_to_str(jj_state *st, jj_value v, jj_value *out) {
     jj_capture_begin(st, &save);
     emit_value(st, v, 0);
     return jj_capture_end(st, &save, out);
+}
+
+size_t jj_utf8_count(const char *s, size_t n) {
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++) c += ((unsigned char)s[i] & 0xc0) != 0x80;
+    return c;
+}
+
+size_t jj_utf8_offset(const char *s, size_t n, size_t k) {
+    size_t i = 0;
+    for (; i < n; i++)
+        if (((unsigned char)s[i] & 0xc0) != 0x80 && k-- == 0) return i;
+    return n;
+}
+
+static const char STR_METHODS[] =
+    " capitalize casefold center count encode endswith expandtabs find format format_map index isalnum isalpha"
+    " isascii isdecimal isdigit isidentifier islower isnumeric isprintable isspace istitle isupper join ljust"
+    " lower lstrip maketrans partition removeprefix removesuffix replace rfind rindex rjust rpartition rsplit"
+    " rstrip split splitlines startswith strip swapcase title translate upper zfill ";
+
+int jj_str_has_method(const char *name, size_t len) {
+    char key[40];
+    if (len + 3 > sizeof key || memchr(name, ' ', len)) return 0;
+    key[0] = ' ';
+    memcpy(key + 1, name, len);
+    key[len + 1] = ' ';
+    key[len + 2] = '\0';
+    return strstr(STR_METHODS, key) != NULL;
 }
 
 /* Python method names of dict, list and str: a name among them that is not
