@@ -73,6 +73,7 @@ typedef enum jj_kind {
 } jj_kind;
 typedef struct jj_value {
     jj_kind kind;
+    int markup;                /* JJ_STR from |safe or |escape (markupsafe's Markup): `+` escapes the other side */
     size_t len;                /* JJ_STR: bytes; JJ_FUNC: builtin id */
     union {
         int64_t i;             /* JJ_BOOL, JJ_INT */
@@ -243,6 +244,8 @@ int jj_p_vec_into(jj_parser *p, jj_vec *v, jj_node *n);
 /* Applies filter name to v with args (kw_names[i] NULL: positional). */
 int jj_filter(jj_state *st, const char *name, jj_value v, const jj_value *args, const char **kw_names,
               int n_args, jj_value *out);
+/* str(v) with & < > " ' as HTML entities (markupsafe's escape), as a new string. */
+int jj_escape_html(jj_state *st, jj_value v, jj_value *out);
 /* Whether a filter / test of that name is implemented (the parser refuses others). */
 int jj_filter_known(const char *name);
 int jj_test_known(const char *name);

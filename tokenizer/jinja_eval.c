@@ -142,7 +142,17 @@ static int binary(jj_state *st, int op, jj_value a, jj_value b, jj_value *out) {
             return 0;
         }
     }
-    if (op == '+' && a.kind == JJ_STR && b.kind == JJ_STR) return binary(st, '~', a, b, out);
+    if (op == '+' && a.kind == JJ_STR && b.kind == JJ_STR) {
+        if (a.markup != b.markup && jj_escape_html(st, a.markup ? b : a, a.markup ? &b : &a)) return -1;
+        if (binary(st, '~', a, b, out)) return -1;
+        out->markup = a.markup | b.markup;
+        return 0;
+    }
+    if (op == '+' && (a.markup || b.markup) && (a.kind == JJ_STR || b.kind == JJ_STR)) { /* Markup + 1 */
+        jj_value other = a.markup ? b : a, esc;
+        if (jj_escape_html(st, other, &esc)) return -1;
+        return binary(st, '+', a.markup ? a : esc, a.markup ? esc : b, out);
+    }
     if (op == '+' && a.kind == JJ_LIST && b.kind == JJ_LIST && a.u.list->tuple == b.u.list->tuple) {
         *out = jj_list_new(st, a.u.list->n + b.u.list->n);
         if (st->failed) return -1;
@@ -323,7 +333,11 @@ static int call_func(jj_state *st, int id, const jj_value *args, const char **kw
 }
 
 static int call_method(jj_state *st, const jj_method *m, const jj_value *args, int n_args, jj_value *out) {
-    if (m->self.kind == JJ_STR) return jj_str_method(st, m->self, m->name, args, n_args, out);
+    if (m->self.kind == JJ_STR) {
+        if (jj_str_method(st, m->self, m->name, args, n_args, out)) return -1;
+        if (m->self.markup && out->kind == JJ_STR) out->markup = 1;
+        return 0;
+    }
     const jj_dict *d = m->self.u.dict; /* dict methods: items keys values get */
     if (strcmp(m->name, "get") == 0) {
         if (n_args < 1 || n_args > 2) return jj_fail(st, LORAJIT_E_ARG, "get expected 1 or 2 arguments, got %d", n_args);
@@ -391,7 +405,10 @@ static int eval(jj_state *st, const jj_node *n, jj_value *out) {
     case JJ_N_FILTER:
         if (eval(st, n->a, &a) || eval_args(st, n, &args)) return -1;
         st->line = n->line;
-        return jj_filter(st, n->name, a, args, n->kw_names, n->n_kids, out);
+        if (jj_filter(st, n->name, a, args, n->kw_names, n->n_kids, out)) return -1;
+        if (a.markup && out->kind == JJ_STR && strcmp(n->name, "tojson") != 0 && strcmp(n->name, "join") != 0)
+            out->markup = 1; /* Markup's methods (upper, replace, ...) return Markup */
+        return 0;
     case JJ_N_TEST:
         if (eval(st, n->a, &a) || eval_args(st, n, &args)) return -1;
         st->line = n->line;

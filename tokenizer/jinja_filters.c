@@ -64,7 +64,7 @@ static int get_path(jj_state *st, jj_value obj, jj_value path, jj_value *out) {
     return 0;
 }
 
-static int escape_html(jj_state *st, jj_value v, jj_value *out) {
+int jj_escape_html(jj_state *st, jj_value v, jj_value *out) {
     jj_value s;
     if (jj_to_str(st, v, &s)) return -1;
     jj_capture save;
@@ -220,8 +220,16 @@ int jj_filter(jj_state *st, const char *name, jj_value v, const jj_value *args, 
         return jj_to_str(st, v, &s) || jj_str_strip(st, s, given(p[0]) ? &p[0] : NULL, 3, out) ? -1 : 0;
     }
     if (IS("string")) return jj_to_str(st, v, out);
-    if (IS("safe")) return jj_to_str(st, v, out);
-    if (IS("e") || IS("escape") || IS("forceescape")) return escape_html(st, v, out);
+    if (IS("safe") || ((IS("e") || IS("escape")) && v.markup)) {
+        if (jj_to_str(st, v, out)) return -1;
+        out->markup = 1;
+        return 0;
+    }
+    if (IS("e") || IS("escape") || IS("forceescape")) {
+        if (jj_escape_html(st, v, out)) return -1;
+        out->markup = 1;
+        return 0;
+    }
     if (IS("replace")) {
         BIND("old", "new", "count");
         jj_value s;
