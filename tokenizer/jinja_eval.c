@@ -346,7 +346,10 @@ static int call_method(jj_state *st, const jj_method *m, const jj_value *args, i
         return 0;
     }
     if (n_args) return jj_fail(st, LORAJIT_E_ARG, "%s() takes no arguments", m->name);
-    return jj_filter(st, m->name[0] == 'i' ? "items" : m->name[0] == 'k' ? "list" : "__values", m->self, NULL, NULL, 0, out);
+    if (jj_filter(st, m->name[0] == 'i' ? "items" : m->name[0] == 'k' ? "list" : "__values", m->self, NULL, NULL, 0, out))
+        return -1;
+    out->u.list->view = m->name[0] == 'i' ? "dict_items" : m->name[0] == 'k' ? "dict_keys" : "dict_values";
+    return 0;
 }
 
 static int call(jj_state *st, const jj_node *n, jj_value *out) {

@@ -305,11 +305,13 @@ static int emit_value(jj_state *st, jj_value v, int repr) {
     case JJ_STR: return repr ? emit_str_repr(st, v.u.s, v.len) : jj_emit(st, v.u.s, v.len);
     case JJ_LIST: {
         const jj_list *l = v.u.list;
+        if (l->view && (jj_emit(st, l->view, strlen(l->view)) || jj_emit(st, "(", 1))) return -1;
         if (jj_emit(st, l->tuple ? "(" : "[", 1)) return -1;
         for (size_t i = 0; i < l->n; i++)
             if ((i && jj_emit(st, ", ", 2)) || emit_value(st, l->items[i], 1)) return -1;
         if (l->tuple && l->n == 1 && jj_emit(st, ",", 1)) return -1;
-        return jj_emit(st, l->tuple ? ")" : "]", 1);
+        if (jj_emit(st, l->tuple ? ")" : "]", 1)) return -1;
+        return l->view ? jj_emit(st, ")", 1) : 0;
     }
     case JJ_NS: case JJ_DICT: {
         const jj_dict *d = v.u.dict;

@@ -229,6 +229,7 @@ UNIT = [(t, X) for t in [
     "{{ s.upper() }}|{{ s.lower() }}|{{ 'hello wORLD 3rd'.title() }}|{{ 'hello'.capitalize() }}|{{ s.replace('o', '0') }}|{{ s.find('o') }}|{{ s.find('q') }}|{{ u8.find('✓') }}|{{ s.rfind('o') }}|{{ s.count('l') }}",
     "{{ '-'.join(['a', 'b']) }}|{{ 'prefix-x'.removeprefix('prefix-') }}|{{ 'x.txt'.removesuffix('.txt') }}|{{ '<think>a</think>b'.split('</think>')[-1] }}|{{ '<think>\\nabc\\n</think>'.split('</think>')[0].rstrip('\\n').split('<think>')[-1].lstrip('\\n') }}",
     "{{ s.zzz }}|{{ l.zzz }}|{{ n.zzz }}|{{ z.zzz }}",
+    "{{ d.items() }}|{{ d.keys() }}|{{ d.values() }}|{{ d.items()|list }}|{{ d.keys()|length }}|{{ 'b' in d.keys() }}",
     # Markup (|safe, |escape): `+` escapes the plain side, `~` does not
     "{{ '<' + 'a'|safe }}|{{ '<' ~ 'a'|safe }}|{{ ('<'|e)|e }}|{{ ('<'|e) + '>' }}|{{ ('<'|safe)|e }}|{{ ('a'|safe)|upper + '<' }}|{{ ('a'|safe).upper() + '<' }}|{{ 1|safe + '<' }}",
     # whitespace control, trim_blocks, lstrip_blocks, comments
