@@ -113,6 +113,8 @@ static void test_refusals(void) {
     refuse("{{ messages.append(1) }}", LORAJIT_E_UNSUPPORTED, "list method 'append'", NULL);
     refuse("{{ {}.update({}) }}", LORAJIT_E_UNSUPPORTED, "dict method 'update'", NULL);
     refuse("{% macro m() %}{% endmacro %}{{ m }}", LORAJIT_E_UNSUPPORTED, "printing a Macro", NULL);
+    refuse("{{ range(3) }}", LORAJIT_E_UNSUPPORTED, "printing a range object", NULL);
+    refuse("{{ {'a': 1}|items }}", LORAJIT_E_UNSUPPORTED, "printing a generator object", NULL);
     refuse("{{ cycler(1, 2) }}", LORAJIT_E_UNSUPPORTED, "function 'cycler'", NULL);
     refuse("{{ '%s' % x }}", LORAJIT_E_UNSUPPORTED, "string % operator", NULL);
     refuse("{{ 9223372036854775807 + 1 }}", LORAJIT_E_UNSUPPORTED, "64 bits", NULL);

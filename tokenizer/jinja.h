@@ -86,7 +86,7 @@ typedef struct jj_value {
         const struct jj_node *macro;
     } u;
 } jj_value;
-typedef struct jj_list { size_t n; jj_value *items; int tuple; const char *view; /* "dict_items" ... or NULL */ } jj_list;
+typedef struct jj_list { size_t n; jj_value *items; int tuple; const char *view; /* "dict_items" ..., "<range"/"<generator" (not printable), or NULL */ } jj_list;
 typedef struct jj_dict { size_t n, cap; jj_value *keys, *vals; } jj_dict;
 typedef struct jj_loop {
     const jj_list *items; size_t index0; int depth0;

@@ -329,6 +329,7 @@ static int call_func(jj_state *st, int id, const jj_value *args, const char **kw
     *out = jj_list_new(st, (size_t)count);
     if (st->failed) return -1;
     for (size_t i = 0; i < (size_t)count; i++) out->u.list->items[i] = jj_int(a + (int64_t)i * step);
+    out->u.list->view = "<range";
     return 0;
 }
 

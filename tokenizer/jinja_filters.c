@@ -288,6 +288,7 @@ int jj_filter(jj_state *st, const char *name, jj_value v, const jj_value *args, 
             pair.u.list->items[1] = v.u.dict->vals[i];
             out->u.list->items[i] = pair;
         }
+        if (!st->failed) out->u.list->view = "<generator"; /* jinja2's items filter yields */
         return st->failed ? -1 : 0;
     }
     if (IS("int") || IS("float")) {

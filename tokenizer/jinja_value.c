@@ -305,6 +305,8 @@ static int emit_value(jj_state *st, jj_value v, int repr) {
     case JJ_STR: return repr ? emit_str_repr(st, v.u.s, v.len) : jj_emit(st, v.u.s, v.len);
     case JJ_LIST: {
         const jj_list *l = v.u.list;
+        if (l->view && l->view[0] == '<') /* a range or generator: Python prints its address or bounds */
+            return jj_fail(st, LORAJIT_E_UNSUPPORTED, "printing a %s object is not supported", l->view + 1);
         if (l->view && (jj_emit(st, l->view, strlen(l->view)) || jj_emit(st, "(", 1))) return -1;
         if (jj_emit(st, l->tuple ? "(" : "[", 1)) return -1;
         for (size_t i = 0; i < l->n; i++)
