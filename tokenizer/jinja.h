@@ -58,7 +58,8 @@ typedef struct jj_state {
 } jj_state;
 enum { JJ_CTL_NONE, JJ_CTL_BREAK, JJ_CTL_CONTINUE };
 
-/* Records a failure "chat template: line N: <msg>" and returns -1. */
+/* Records the first failure as "chat template: <msg> (line N)" (control characters
+ * blanked) with status s, and returns -1. */
 int jj_fail(jj_state *st, lorajit_status s, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* n bytes from the render's arena (zeroed), NULL (and a failure recorded) over the cap.
  * Borrowed; valid until jj_arena_free. */
@@ -89,7 +90,7 @@ typedef struct jj_value {
 typedef struct jj_list { size_t n; jj_value *items; int tuple; const char *view; /* "dict_items" ..., "<range"/"<generator" (not printable), or NULL */ } jj_list;
 typedef struct jj_dict { size_t n, cap; jj_value *keys, *vals; } jj_dict;
 typedef struct jj_loop {
-    const jj_list *items; size_t index0; int depth0;
+    const jj_list *items; size_t index0; int depth0; /* depth0: 0 (loops are never recursive here) */
 } jj_loop;
 typedef struct jj_method { jj_value self; const char *name; } jj_method;
 
@@ -107,7 +108,6 @@ jj_value jj_dict_new(jj_state *st, size_t cap);
 int jj_dict_set(jj_state *st, jj_dict *d, jj_value key, jj_value val);
 /* d[key] or NULL. Borrowed. */
 jj_value *jj_dict_get(const jj_dict *d, jj_value key);
-jj_value *jj_dict_get_str(const jj_dict *d, const char *key);
 int jj_truthy(jj_value v);
 int jj_is_number(jj_value v);
 double jj_as_double(jj_value v);
@@ -115,9 +115,9 @@ double jj_as_double(jj_value v);
 int jj_equal(jj_value a, jj_value b);
 /* Python <: *lt; -1 (failure recorded) when the types do not order. */
 int jj_less(jj_state *st, jj_value a, jj_value b, int *lt);
-/* Appends Python str(v) (repr for items of lists/dicts) to the state's output buffer. */
+/* Appends Python str(v) (repr for items of lists/dicts) to the state's output buffer;
+ * jj_emit appends n bytes. -1 past the output cap. */
 int jj_emit_str(jj_state *st, jj_value v);
-int jj_emit_repr(jj_state *st, jj_value v);
 int jj_emit(jj_state *st, const char *s, size_t n);
 /* Python str(v) as a new string value. */
 int jj_to_str(jj_state *st, jj_value v, jj_value *out);

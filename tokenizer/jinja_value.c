@@ -99,10 +99,6 @@ jj_value *jj_dict_get(const jj_dict *d, jj_value key) {
     return NULL;
 }
 
-jj_value *jj_dict_get_str(const jj_dict *d, const char *key) {
-    return jj_dict_get(d, jj_str(key, strlen(key)));
-}
-
 int jj_dict_set(jj_state *st, jj_dict *d, jj_value key, jj_value val) {
     jj_value *old = jj_dict_get(d, key);
     if (old) { *old = val; return 0; }
@@ -332,7 +328,6 @@ static int emit_value(jj_state *st, jj_value v, int repr) {
 }
 
 int jj_emit_str(jj_state *st, jj_value v) { return emit_value(st, v, 0); }
-int jj_emit_repr(jj_state *st, jj_value v) { return emit_value(st, v, 1); }
 
 void jj_capture_begin(jj_state *st, jj_capture *save) {
     save->buf = st->buf;
