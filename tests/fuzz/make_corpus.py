@@ -6,7 +6,7 @@ config / peft_config / shard_index: copies of the fixture JSON files, plus a few
 hand-written variants that reach other branches. safetensors: small valid files
 rebuilt from real fixture headers (first tensors kept, shapes shrunk, every dtype),
 edge cases (empty header, metadata, zero-size tensors) and the first 4 KiB of real
-files. schema: schema JSON and --targets lists. script: CLI scripts. (manifest/
+files. schema: schema JSON and --targets lists. script: CLI scripts. template: chat templates. (manifest/
 holds manifest.json files of artifacts made by lorajit_compile_artifact; kept as is.)"""
 import glob, json, os, struct, shutil
 
@@ -130,6 +130,25 @@ def hostile_json():
         b'"t":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}').ljust(96) + bytes(8))
 
 
+def template_corpus():
+    """template: the real chat templates (tests/chat/templates) and the inline feature
+    templates of tests/chat/cases.json, plus a few hostile ones."""
+    shutil.rmtree(os.path.join(OUT, "template"), ignore_errors=True)
+    for p in sorted(glob.glob(f"{TESTS}/chat/templates/*.jinja")):
+        put("template", os.path.basename(p), open(p, "rb").read())
+    seen = set()
+    for c in json.load(open(f"{TESTS}/chat/cases.json", encoding="utf-8")):
+        if "inline" in c and c["inline"] not in seen:
+            seen.add(c["inline"])
+            put("template", c["name"] + ".jinja", c["inline"].encode())
+    put("template", "hostile_recursion.jinja", "{% macro r(n) %}{{ r(n + 1) }}{% endmacro %}{{ r(0) }}")
+    put("template", "hostile_loops.jinja", "{% set r = range(100000) %}{% for i in r %}{% for j in r %}{% endfor %}{% endfor %}")
+    put("template", "hostile_doubling.jinja", "{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}")
+
+
 if __name__ == "__main__":
-    main()
-    hostile_json()
+    import sys
+    if sys.argv[1:] != ["template"]:  # `make_corpus.py template` rewrites only corpus/template
+        main()
+        hostile_json()
+    template_corpus()
