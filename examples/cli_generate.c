@@ -263,6 +263,20 @@ static void take_eos(const lorajit_tokenizer *t, lorajit_sampling *s) {
     }
 }
 
+/* Pushes the prompt through the streaming detokenizer so that the first generated
+ * piece is spelled as it continues the prompt (a decoder that strips the first
+ * space strips it from the prompt, not from the answer); prints the prompt's text
+ * when echo (--text), not for a chat template's rendering (--chat). 0, or -1. */
+static int prime_detok(lorajit_detokenizer *d, const cli_req *r, int echo) {
+    for (int i = 0; i < r->n_prompt; i++) {
+        const char *text;
+        size_t len;
+        if (lorajit_detokenizer_push(d, r->prompt[i], &text, &len) != LORAJIT_OK) return -1;
+        if (echo) fwrite(text, 1, len, stdout);
+    }
+    return 0;
+}
+
 int cmd_generate(int argc, char **argv) {
     cli_common c = {0};
     const char *adapters[64];
@@ -319,7 +333,7 @@ int cmd_generate(int argc, char **argv) {
         int n;
         if (cli_encode_prompt("generate", t, text, chat, &prompt, &n)) goto done;
         if (gen_add(&g, use, prompt, n, (int)max_new)) { fprintf(stderr, "lorajit generate: out of memory\n"); goto done; }
-        if (lorajit_detokenizer_open(&detok, t, 1) != LORAJIT_OK) {
+        if (lorajit_detokenizer_open(&detok, t, 1) != LORAJIT_OK || prime_detok(detok, &g.reqs[0], !chat)) {
             fprintf(stderr, "lorajit generate: %s\n", detok ? lorajit_detokenizer_errmsg(detok) : "out of memory");
             goto done;
         }
