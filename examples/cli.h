@@ -55,4 +55,17 @@ int cmd_generate(int argc, char **argv);
  * to c->path. Returns 0, or writes why and returns -1. */
 int script_generate(lorajit_engine *e, const script_cmd *c, char *why, size_t whylen);
 
+/* ---- cli_tokenize.c ---- */
+/* `lorajit tokenize ...` / `lorajit detokenize ...`: exit status 0, 1 or 2 (usage). */
+int cmd_tokenize(int argc, char **argv);
+int cmd_detokenize(int argc, char **argv);
+/* Opens the tokenizer at path (a model folder or tokenizer.json); prints why it
+ * could not ("lorajit VERB: ...") and returns NULL. Free with lorajit_tokenizer_free. */
+lorajit_tokenizer *cli_tokenizer_open(const char *verb, const char *path);
+/* Encodes text (chat: as a user turn through the model's chat template, with the
+ * generation prompt; else with the post-processor's special tokens) into *ids
+ * (caller frees with free()). 0, or prints why and returns -1. */
+int cli_encode_prompt(const char *verb, const lorajit_tokenizer *t, const char *text, int chat, int32_t **ids,
+                      int *n);
+
 #endif /* LORAJIT_CLI_H */

@@ -1,10 +1,13 @@
 /* cli_generate.c — `lorajit generate` and the script language's `generate` line.
  *
- * Input: a model folder, adapters (--adapter NAME=DIR), one prompt (--prompt, with
- * --use for its adapters) or a batch file (one request a line: ADAPTER|- PROMPT
- * [MAX_NEW]) and the sampling options. Output on stdout: the generated ids as they
- * are produced (comma-separated; in a batch one "REQUEST: ID" line each), then per
- * request its ids, then "prefill: N tokens in X ms (Y tok/s); decode: ...".
+ * Input: a model folder, adapters (--adapter NAME=DIR), one prompt (--prompt ids,
+ * --text or --chat, with --use for its adapters) or a batch file (one request a
+ * line: ADAPTER|- PROMPT [MAX_NEW]) and the sampling options. EOS comes from the
+ * model's tokenizer files (lorajit_tokenizer_eos_ids) unless --eos is given.
+ * Output on stdout: the generated text as it streams (--text, --chat; the ids too
+ * with --print-ids) or the ids as they are produced (comma-separated; in a batch
+ * one "REQUEST: ID" line each), then per request its ids, then "prefill: N tokens
+ * in X ms (Y tok/s); decode: ...".
  * A batch runs as one lorajit_generate call (several when it exceeds --max-batch). */
 #include <errno.h>
 #include <limits.h>
@@ -115,11 +118,27 @@ typedef struct printer {
                          2 a line at every tenth of the total (stderr not a terminal) */
     int count, total; /* tokens so far, at most (the sum of max_new) */
     double shown_ms;  /* when the rewritten line was last shown (at most every 100 ms) */
+    lorajit_detokenizer *detok; /* text mode: the ids stream through it as text; else NULL */
+    int detok_failed;
 } printer;
+
+/* Text mode: the text that token completes (nothing for half a character). */
+static void print_text(printer *p, int32_t token) {
+    const char *text;
+    size_t len;
+    if (p->detok_failed) return;
+    if (lorajit_detokenizer_push(p->detok, token, &text, &len) != LORAJIT_OK) {
+        fprintf(stderr, "\nlorajit generate: %s\n", lorajit_detokenizer_errmsg(p->detok));
+        p->detok_failed = 1;
+        return;
+    }
+    fwrite(text, 1, len, stdout);
+}
 
 static void print_token(void *user, int request, int32_t token) {
     printer *p = user;
     if (p->batch) printf("%d: %d\n", p->base + request, (int)token);
+    else if (p->detok) print_text(p, token);
     else printf("%s%d", p->printed++ ? "," : "", (int)token);
     fflush(stdout);
     p->count++;
@@ -176,10 +195,11 @@ static int take_sampling(int argc, char **argv, int *i, lorajit_sampling *s, lon
 
 /* Runs g's requests in calls of at most batch requests; prints as it goes (the
  * token counter too when progress_on(c)). */
-static int run_requests(const cli_common *c, lorajit_engine *e, cli_gen *g, int batch, const lorajit_sampling *s) {
+static int run_requests(const cli_common *c, lorajit_engine *e, cli_gen *g, int batch, const lorajit_sampling *s,
+                        lorajit_detokenizer *detok, int print_ids) {
     lorajit_request *r = malloc(sizeof *r * (size_t)batch);
     if (!r) return -1;
-    printer p = {.batch = g->n > 1};
+    printer p = {.batch = g->n > 1, .detok = detok};
     /* both on one terminal: the ids on stdout already show the progress */
     if (progress_on(c)) p.counter = !isatty(2) ? 2 : !isatty(1) ? 1 : 0;
     for (int i = 0; i < g->n; i++) p.total += g->reqs[i].max_new;
@@ -199,11 +219,20 @@ static int run_requests(const cli_common *c, lorajit_engine *e, cli_gen *g, int 
         }
         for (int i = 0; i < n; i++) g->reqs[base + i].n_out = r[i].n_out;
     }
+    if (detok && rc == 0) {
+        const char *text;
+        size_t len;
+        if (!p.detok_failed && lorajit_detokenizer_flush(detok, &text, &len) == LORAJIT_OK) fwrite(text, 1, len, stdout);
+        else if (!p.detok_failed) fprintf(stderr, "lorajit generate: %s\n", lorajit_detokenizer_errmsg(detok));
+        if (p.detok_failed) rc = -1;
+    }
     if (p.counter == 1) fputc('\n', stderr);
     if (progress_on(c))
         fprintf(stderr, "lorajit: generate: %d tokens for %d request%s in %.1f ms%s\n", p.count, g->n,
                 g->n > 1 ? "s" : "", now_ms() - t0, rc ? " (failed)" : "");
     if (!p.batch && rc == 0) printf("\n");
+    for (int k = 0; detok && print_ids && rc == 0 && k < g->reqs[0].n_out; k++)
+        printf("%s%d%s", k ? "," : "ids: ", (int)g->reqs[0].out[k], k + 1 == g->reqs[0].n_out ? "\n" : "");
     for (int i = 0; p.batch && rc == 0 && i < g->n; i++) {
         printf("request %d (%s):", i, g->reqs[i].adapter ? g->reqs[i].adapter : "-");
         for (int k = 0; k < g->reqs[i].n_out; k++) printf("%s%d", k ? "," : " ", (int)g->reqs[i].out[k]);
@@ -218,11 +247,42 @@ static void print_rate(const char *what, int64_t tokens, double ms) {
            ms > 0 ? tokens * 1e3 / ms : 0.0);
 }
 
+/* A model folder with a tokenizer.json gives its tokenizer (and so EOS). */
+static int has_tokenizer(const char *model_dir) {
+    char path[4096];
+    return snprintf(path, sizeof path, "%s/tokenizer.json", model_dir) < (int)sizeof path && access(path, F_OK) == 0;
+}
+
+/* EOS from the tokenizer's files: the first id is eos_id, the others eos_more. */
+static void take_eos(const lorajit_tokenizer *t, lorajit_sampling *s) {
+    const int32_t *ids;
+    int n = lorajit_tokenizer_eos_ids(t, &ids);
+    for (int k = 0; k < n; k++) {
+        if (k == 0) s->eos_id = ids[0];
+        else if (s->n_eos_more < 8) s->eos_more[s->n_eos_more++] = ids[k];
+    }
+}
+
+/* Pushes the prompt through the streaming detokenizer so that the first generated
+ * piece is spelled as it continues the prompt (a decoder that strips the first
+ * space strips it from the prompt, not from the answer); prints the prompt's text
+ * when echo (--text), not for a chat template's rendering (--chat). 0, or -1. */
+static int prime_detok(lorajit_detokenizer *d, const cli_req *r, int echo) {
+    for (int i = 0; i < r->n_prompt; i++) {
+        const char *text;
+        size_t len;
+        if (lorajit_detokenizer_push(d, r->prompt[i], &text, &len) != LORAJIT_OK) return -1;
+        if (echo) fwrite(text, 1, len, stdout);
+    }
+    return 0;
+}
+
 int cmd_generate(int argc, char **argv) {
     cli_common c = {0};
     const char *adapters[64];
     int n_adapters = 0;
-    const char *prompt_arg = NULL, *use = NULL, *batch_path = NULL;
+    const char *prompt_arg = NULL, *use = NULL, *batch_path = NULL, *text = NULL, *tok_path = NULL;
+    int chat = 0, print_ids = 0;
     long max_new = DEFAULT_MAX_NEW;
     lorajit_sampling s = {.temperature = 0, .top_k = 0, .top_p = 1, .repetition_penalty = 1, .seed = 0,
                           .eos_id = -1};
@@ -233,7 +293,9 @@ int cmd_generate(int argc, char **argv) {
         if (k) continue;
         const char *a = argv[i];
         if (is_help(a)) return help("generate");
-        int known = !strcmp(a, "--adapter") || !strcmp(a, "--prompt") || !strcmp(a, "--use") || !strcmp(a, "--batch");
+        if (!strcmp(a, "--print-ids")) { print_ids = 1; continue; }
+        int known = !strcmp(a, "--adapter") || !strcmp(a, "--prompt") || !strcmp(a, "--use") || !strcmp(a, "--batch") ||
+                    !strcmp(a, "--text") || !strcmp(a, "--chat") || !strcmp(a, "--tokenizer");
         if (!known) { fprintf(stderr, "lorajit generate: unknown argument '%s'\n", a); return usage(); }
         if (i + 1 >= argc) { fprintf(stderr, "lorajit generate: %s needs a value\n", a); return usage(); }
         char *v = argv[++i];
@@ -245,17 +307,37 @@ int cmd_generate(int argc, char **argv) {
             adapters[n_adapters++] = v;
         } else if (!strcmp(a, "--prompt")) prompt_arg = v;
         else if (!strcmp(a, "--use")) use = v;
-        else batch_path = v;
+        else if (!strcmp(a, "--tokenizer")) tok_path = v;
+        else if (!strcmp(a, "--batch")) batch_path = v;
+        else if (text) { fprintf(stderr, "lorajit generate: give one of --text or --chat\n"); return usage(); }
+        else text = v, chat = !strcmp(a, "--chat");
     }
-    if (!c.model || !prompt_arg == !batch_path || (use && batch_path)) {
-        fprintf(stderr, "lorajit generate: --model and one of --prompt (with --use) or --batch are required\n");
+    if (!c.model || !!prompt_arg + !!batch_path + !!text != 1 || (use && batch_path)) {
+        fprintf(stderr, "lorajit generate: --model and one of --prompt, --text, --chat (with --use) or --batch "
+                        "are required\n");
         return usage();
     }
     cli_gen g = {0};
     int rc = 1;
     char why[512];
     lorajit_engine *e = NULL;
-    if (batch_path) {
+    lorajit_tokenizer *t = NULL;
+    lorajit_detokenizer *detok = NULL;
+    /* the model's tokenizer: needed for text, and gives EOS unless --eos did */
+    if (text || tok_path || (s.eos_id < 0 && has_tokenizer(c.model))) {
+        if (!(t = cli_tokenizer_open("generate", tok_path ? tok_path : c.model))) goto done;
+        if (s.eos_id < 0) take_eos(t, &s);
+    }
+    if (text) {
+        int32_t *prompt;
+        int n;
+        if (cli_encode_prompt("generate", t, text, chat, &prompt, &n)) goto done;
+        if (gen_add(&g, use, prompt, n, (int)max_new)) { fprintf(stderr, "lorajit generate: out of memory\n"); goto done; }
+        if (lorajit_detokenizer_open(&detok, t, 1) != LORAJIT_OK || prime_detok(detok, &g.reqs[0], !chat)) {
+            fprintf(stderr, "lorajit generate: %s\n", detok ? lorajit_detokenizer_errmsg(detok) : "out of memory");
+            goto done;
+        }
+    } else if (batch_path) {
         if (read_batch(batch_path, (int)max_new, &g)) goto done;
     } else {
         int32_t *prompt;
@@ -271,7 +353,7 @@ int cmd_generate(int argc, char **argv) {
     if (!(e = open_engine(&c)) || load_adapters(&c, e, "generate", adapters, n_adapters)) goto done;
     lorajit_stats before, after;
     lorajit_get_stats(e, &before);
-    if (run_requests(&c, e, &g, lorajit_max_batch(e), &s)) goto done;
+    if (run_requests(&c, e, &g, lorajit_max_batch(e), &s, detok, print_ids)) goto done;
     lorajit_get_stats(e, &after);
     print_rate("prefill", after.prefill_tokens - before.prefill_tokens, after.prefill_ms - before.prefill_ms);
     printf("; ");
@@ -281,6 +363,8 @@ int cmd_generate(int argc, char **argv) {
 done:
     gen_free(&g);
     lorajit_engine_free(e);
+    lorajit_detokenizer_free(detok);
+    lorajit_tokenizer_free(t);
     return rc;
 }
 

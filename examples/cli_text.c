@@ -48,11 +48,25 @@ static const verb_usage verbs[] = {
      "    x86-64-v4); run, script, inspect and generate serve it with --artifact OUT.\n"},
     {"generate", 1,
      "  lorajit generate --model DIR [schema options] [--adapter NAME=DIR]...\n"
-     "                 (--prompt 1,2,3 [--use NAME[:W][,NAME[:W]...]] | --batch FILE|-)\n"
+     "                 ((--prompt 1,2,3 | --text STR | --chat STR) [--use NAME[:W][,NAME[:W]...]]\n"
+     "                  | --batch FILE|-) [--tokenizer FILE] [--print-ids]\n"
      "                 [--max-new N] [--temperature T] [--top-k K] [--top-p P]\n"
      "                 [--repetition-penalty R] [--seed S] [--eos ID]\n"
+     "    --text: encode with the model's tokenizer.json (BOS/EOS as it says), print the\n"
+     "    prompt and then the text as it is generated; --chat: a user turn rendered with\n"
+     "    the chat template of tokenizer_config.json, then the answer as it is generated;\n"
+     "    --print-ids: then a line 'ids: ' with the generated ids. EOS comes\n"
+     "    from the model's files (generation_config.json, tokenizer_config.json) when it\n"
+     "    has a tokenizer.json, unless --eos ID overrides it.\n"
      "    --batch FILE: one request a line, ADAPTER|- PROMPT [MAX_NEW], all in one batch\n"
      "    (ADAPTER: NAME[:W][,NAME[:W]...], '-' the base model).\n"},
+    {"tokenize", 0,
+     "  lorajit tokenize (--tokenizer FILE | --model DIR) [--no-special] (--text STR | --jsonl FILE|-)\n"
+     "    Prints the ids of each text, comma-separated, a line each (--jsonl: one JSON string\n"
+     "    a line); --no-special: without the post-processor's BOS/EOS.\n"},
+    {"detokenize", 0,
+     "  lorajit detokenize (--tokenizer FILE | --model DIR) [--no-special] --ids 1,2,3\n"
+     "    Prints the text of the ids; --no-special: skips special tokens.\n"},
 };
 #define N_VERBS (int)(sizeof verbs / sizeof verbs[0])
 

@@ -371,6 +371,8 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "demo")) return cmd_demo(argc, argv);
     if (!strcmp(cmd, "generate")) return cmd_generate(argc, argv);
     if (!strcmp(cmd, "compile")) return cmd_compile(argc, argv);
+    if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc, argv);
+    if (!strcmp(cmd, "detokenize")) return cmd_detokenize(argc, argv);
     if (is_help(cmd) || !strcmp(cmd, "help")) return help(argc > 2 && !is_help(argv[2]) ? argv[2] : NULL);
     fprintf(stderr, "lorajit: unknown command '%s'\n", cmd);
     return usage();

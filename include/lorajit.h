@@ -298,6 +298,9 @@ typedef struct lorajit_sampling {
     uint64_t seed;           /* same seed, same tokens; request i draws from its own
                                 stream of the seed, whatever else is in its batch */
     int eos_id;              /* stop when sampled; -1: none */
+    int n_eos_more;          /* 0..8: eos_more[0..n) also stop (e.g. generation_config.json's
+                                eos_token_id list: lorajit_tokenizer_eos_ids) */
+    int32_t eos_more[8];
 } lorajit_sampling;
 
 /* One generation request. adapter: NULL follows the engine's active set, ""

@@ -396,6 +396,8 @@ static int take(lorajit_request *r, gen_req *g, int i, float *row, const lorajit
     r->out[r->n_out++] = t;
     g->hist[g->n_hist++] = t;
     if (on_token) on_token(user, i, t);
+    for (int k = 0; k < s->n_eos_more; k++)
+        if (t == s->eos_more[k]) return 0;
     return t != s->eos_id && r->n_out < r->max_new;
 }
 
@@ -426,6 +428,10 @@ lorajit_status lorajit_generate(lorajit_engine *e, lorajit_request *reqs, int n,
     if (s->eos_id >= vocab)
         return lj_engine_leave(e, lj_fail(err, LORAJIT_E_ARG, "generate: eos_id %d is outside the "
                                           "vocabulary [0, %d)", s->eos_id, vocab));
+    for (int k = 0; k < s->n_eos_more; k++)
+        if (s->eos_more[k] >= vocab)
+            return lj_engine_leave(e, lj_fail(err, LORAJIT_E_ARG, "generate: eos_more[%d] = %d is outside "
+                                              "the vocabulary [0, %d)", k, (int)s->eos_more[k], vocab));
     int sq[LJ_MAX_SLOTS], n_claimed = 0; /* request i runs in sequence sq[i] */
     gen_req *g = lj_calloc((size_t)n, sizeof *g);
     lj_sample_work *w = lj_sample_work_new(vocab);

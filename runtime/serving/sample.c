@@ -69,6 +69,12 @@ lorajit_status lj_sampling_check(const lorajit_sampling *s, lj_err *err) {
     if (s->eos_id < -1)
         return lj_fail(err, LORAJIT_E_ARG, "sampling: eos_id %d must be a token id or -1 (none)",
                        s->eos_id);
+    if (s->n_eos_more < 0 || s->n_eos_more > 8)
+        return lj_fail(err, LORAJIT_E_ARG, "sampling: n_eos_more %d must be 0..8", s->n_eos_more);
+    for (int k = 0; k < s->n_eos_more; k++)
+        if (s->eos_more[k] < 0)
+            return lj_fail(err, LORAJIT_E_ARG, "sampling: eos_more[%d] = %d must be a token id", k,
+                           (int)s->eos_more[k]);
     return LORAJIT_OK;
 }
 
