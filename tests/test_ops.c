@@ -248,7 +248,7 @@ static void test_attention(int n, bool split) {
     ir_node *q = ir_matmul(t.g, x, weight(&t, wq, "wq", D, D), "layers.0.q");
     ir_node *k = ir_matmul(t.g, x, weight(&t, wk, "wk", KVD, D), "layers.0.k");
     ir_node *v = ir_matmul(t.g, x, weight(&t, wv, "wv", KVD, D), "layers.0.v");
-    frame_end(&t, &f, ir_attention(t.g, q, k, v, NH, NKV, HS, "layers.0.attention"));
+    frame_end(&t, &f, ir_attention(t.g, q, k, v, NH, NKV, HS, 0, "layers.0.attention"));
     float xs[MAXT * D], qs[MAXT * D], ks[MAXT * KVD], vs[MAXT * KVD], ys[MAXT * D];
     ref_embed(f.table, TOKENS, n, xs);
     ref_matmul(xs, wq, n, D, D, qs);
