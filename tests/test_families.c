@@ -8,6 +8,8 @@
  *     those of window 8 and later rows differ (the window is applied, and only past 8).
  * (d) Refusals through the API, each naming its cause: qwen2 use_sliding_window,
  *     qwen3 without q_norm tensors (the tensor named), gemma / phi3 (model_type named).
+ * (e) The printed IR (`lorajit inspect`) names the architecture entry and the
+ *     config.json keys lorajit ignores or does not know.
  * decode == forward and AOT == JIT for the families are in test_generate / test_aot.
  * Run from tests/ with the build dir as argv[1] (temporary models go there). */
 #include <math.h>
@@ -198,6 +200,29 @@ static void test_refusals(const char *root) {
     }
 }
 
+/* (e) */
+static void test_inspect(const char *root) {
+    char dir[1024];
+    if (edited_model(root, "qwen3", "qwen3_extra_key", "\"use_cache\": true", "\"use_cache\": true, \"foo_bar\": 1",
+                     dir, sizeof dir))
+        return;
+    lorajit_engine *e = open_family(dir);
+    if (!e) return;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    CHECK(f && lorajit_engine_print_ir(e, f) == LORAJIT_OK, "print_ir: %s", lorajit_errmsg(e));
+    if (f) fclose(f);
+    CHECK(text && strstr(text, "# architecture: qwen3 (LLaMA block, q_norm/k_norm per head)"), "arch line: %.200s",
+          text ? text : "");
+    CHECK(text && strstr(text, "ignored architectures") && strstr(text, "max_window_layers") &&
+              strstr(text, "unknown foo_bar"), "config keys line: %.400s", text ? text : "");
+    CHECK(text && strstr(text, "self_attn.q_norm.weight") && strstr(text, "heads=4 head_size=24"),
+          "q_norm nodes in the IR");
+    free(text);
+    lorajit_engine_free(e);
+}
+
 int main(int argc, char **argv) {
     char root[1024];
     snprintf(root, sizeof root, "%s/tmp_families", argc > 1 ? argv[1] : ".");
@@ -212,5 +237,6 @@ int main(int argc, char **argv) {
     cJSON_Delete(index);
     test_window(root);
     test_refusals(root);
+    test_inspect(root);
     return check_summary("test_families");
 }

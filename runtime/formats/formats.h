@@ -287,6 +287,13 @@ const char *lj_arch_layers_pattern(const lj_arch *a); /* PEFT's layers_pattern: 
  * artifact's manifest is checked with it); 0, 0 for an id outside the block. */
 void lj_arch_linear_shape(const lj_config *c, int m, int64_t *in, int64_t *out);
 
+/* ---- config_keys.c: the config.json keys an architecture does not act on ----
+ * The keys of config.json at path that a neither reads nor refuses, into ignored
+ * (those lorajit knowingly ignores: ids, dtype, versions) and unknown (the rest),
+ * comma-separated, each cap bytes. All pointers borrowed for the call. */
+lorajit_status lj_config_unread_keys(const char *path, const lj_arch *a, char *ignored, char *unknown, size_t cap,
+                                     lj_err *err);
+
 /* ---- schema.c: the adapter schema ---- */
 typedef struct lj_schema {
     int r_max;            /* max_rank (default 64) */
