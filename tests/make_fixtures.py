@@ -19,6 +19,12 @@ x*rsqrt(mean(x^2)+eps)*w, rotate_half RoPE, repeat_kv GQA, causal softmax scaled
 rslora; rank_pattern / alpha_pattern; layers_to_transform; regex target_modules).
 Everything is computed in float64 from the stored weights and written as float32.
 
+The families (issue 13; FAMILIES, 20 tokens each) follow transformers' modeling files:
+qwen2 (modeling_qwen2.py Qwen2Attention: q,k,v biased, o not), qwen3 (modeling_qwen3.py
+Qwen3Attention.forward: q_norm / k_norm RMSNorm per head before RoPE, attention_bias on
+q,k,v,o) and mistral (masking_utils.sliding_window_overlay as modeling_mistral.py uses
+it: key j visible to query i iff i - window < j <= i). See has_bias() and forward().
+
 Greedy generations (expected/generate.json) recompute the whole sequence at every
 step and argmax its last row; GEN_CASES lists them.
 
