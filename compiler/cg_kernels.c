@@ -155,10 +155,16 @@ LLVMValueRef cg_kernel_rope(cg *c, int n_heads, int head_size, float theta) {
 /* Causal softmax attention with grouped-query heads and a KV cache.
  * (q [n, n_heads*hs], k [n, kv_dim], v [n, kv_dim], n, pos0,
  *  key_cache [seq_len, kv_dim], value_cache [seq_len, kv_dim], att [seq_len], out [n, n_heads*hs])
- * Rows pos0..pos0+n-1 of the caches get k and v; query t sees positions 0..pos0+t. */
-LLVMValueRef cg_kernel_attention(cg *c, int n_heads, int n_kv_heads, int head_size) {
+ * Rows pos0..pos0+n-1 of the caches get k and v; query t sees positions 0..pos0+t, or
+ * with a sliding window (window > 0) those j with pos0+t - j < window, as transformers'
+ * masking_utils.sliding_window_overlay (kv_idx > q_idx - sliding_window) that
+ * modeling_mistral.py's create_sliding_window_causal_mask uses. */
+LLVMValueRef cg_kernel_attention(cg *c, int n_heads, int n_kv_heads, int head_size, int window) {
     char name[80];
-    snprintf(name, sizeof name, "attention_%d_%d_%d", n_heads, n_kv_heads, head_size);
+    if (window > 0)
+        snprintf(name, sizeof name, "attention_%d_%d_%d_w%d", n_heads, n_kv_heads, head_size, window);
+    else
+        snprintf(name, sizeof name, "attention_%d_%d_%d", n_heads, n_kv_heads, head_size);
     LLVMValueRef fn;
     if (!cg_kernel_begin(c, name, "pppiipppp", &fn)) return fn;
     int64_t kv_dim = (int64_t)n_kv_heads * head_size, qdim = (int64_t)n_heads * head_size;
@@ -176,14 +182,19 @@ LLVMValueRef cg_kernel_attention(cg *c, int n_heads, int n_kv_heads, int head_si
     cg_end(c, &t);
 
     it = cg_for(c, &t, cg_i64(c, 0), n, "t");
-    LLVMValueRef npos = add(c, add(c, pos0, it), cg_i64(c, 1)); /* positions visible to query t */
+    LLVMValueRef npos = add(c, add(c, pos0, it), cg_i64(c, 1)); /* query t sees positions j0..npos-1 */
+    LLVMValueRef j0 = cg_i64(c, 0);
+    if (window > 0) {
+        LLVMValueRef lo = LLVMBuildNSWSub(c->b, npos, cg_i64(c, window), "");
+        j0 = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSGT, lo, j0, ""), lo, j0, "j0");
+    }
     LLVMValueRef ih = cg_for(c, &h, cg_i64(c, 0), cg_i64(c, n_heads), "h");
     LLVMValueRef kvoff = mul(c, LLVMBuildSDiv(c->b, ih, cg_i64(c, group), ""), cg_i64(c, head_size));
     LLVMValueRef qh = fptr(c, q, add(c, mul(c, it, cg_i64(c, qdim)), mul(c, ih, cg_i64(c, head_size))));
     LLVMValueRef oh = fptr(c, out, add(c, mul(c, it, cg_i64(c, qdim)), mul(c, ih, cg_i64(c, head_size))));
     /* att[j] = q . k_j / sqrt(hs); max */
     stv(c, mx, cg_f32(c, -INFINITY));
-    LLVMValueRef ij = cg_for(c, &j, cg_i64(c, 0), npos, "j");
+    LLVMValueRef ij = cg_for(c, &j, j0, npos, "j");
     LLVMValueRef kj = fptr(c, kc, add(c, mul(c, ij, cg_i64(c, kv_dim)), kvoff));
     stv(c, dot, cg_f32(c, 0));
     LLVMValueRef ii = cg_for(c, &i, cg_i64(c, 0), cg_i64(c, head_size), "i");
@@ -196,7 +207,7 @@ LLVMValueRef cg_kernel_attention(cg *c, int n_heads, int n_kv_heads, int head_si
     cg_end(c, &j);
     /* softmax */
     stv(c, sum, cg_f32(c, 0));
-    ij = cg_for(c, &j, cg_i64(c, 0), npos, "j");
+    ij = cg_for(c, &j, j0, npos, "j");
     LLVMValueRef ex = LLVMBuildFSub(c->b, cg_ldf(c, att, ij), ldv(c, mx), "");
     ex = cg_intrinsic(c, "llvm.exp", &ex, 1);
     cg_stf(c, att, ij, ex);
@@ -207,7 +218,7 @@ LLVMValueRef cg_kernel_attention(cg *c, int n_heads, int n_kv_heads, int head_si
     ii = cg_for(c, &i, cg_i64(c, 0), cg_i64(c, head_size), "i");
     cg_stf(c, oh, ii, cg_f32(c, 0));
     cg_end(c, &i);
-    ij = cg_for(c, &j, cg_i64(c, 0), npos, "j");
+    ij = cg_for(c, &j, j0, npos, "j");
     LLVMValueRef p = f_mul(c, cg_ldf(c, att, ij), inv);
     LLVMValueRef vj = fptr(c, vc, add(c, mul(c, ij, cg_i64(c, kv_dim)), kvoff));
     ii = cg_for(c, &i, cg_i64(c, 0), cg_i64(c, head_size), "i");

@@ -74,8 +74,10 @@ static bool emit_node(cg *c, const ir_graph *g, const fwd *f, const ir_node *nd,
         return true;
     }
     case IR_OP_RMSNORM: {
-        LLVMValueRef a[4] = {in0, in1, f->n, out};
-        call(c, cg_kernel_rmsnorm(c, nd->shape[1], nd->eps), a, 4);
+        /* per head (Qwen3's q_norm, k_norm): n * n_heads rows of head_size */
+        LLVMValueRef rows = nd->head_size ? LLVMBuildNSWMul(c->b, f->n, cg_i64(c, nd->n_heads), "") : f->n;
+        LLVMValueRef a[4] = {in0, in1, rows, out};
+        call(c, cg_kernel_rmsnorm(c, nd->head_size ? nd->head_size : nd->shape[1], nd->eps), a, 4);
         return true;
     }
     case IR_OP_MATMUL: {
@@ -127,7 +129,7 @@ static bool emit_node(cg *c, const ir_graph *g, const fwd *f, const ir_node *nd,
         LLVMValueRef kc = cg_gep(c, c->f32, f->key_cache, cg_i64(c, layer_off));
         LLVMValueRef vc = cg_gep(c, c->f32, f->value_cache, cg_i64(c, layer_off));
         LLVMValueRef att = scratch_at(c, f, g->scratch_per_token); /* fixed part: [seq_len] */
-        LLVMValueRef k = cg_kernel_attention(c, nd->n_heads, nd->n_kv_heads, nd->head_size);
+        LLVMValueRef k = cg_kernel_attention(c, nd->n_heads, nd->n_kv_heads, nd->head_size, nd->window);
         if (!f->decode) {
             LLVMValueRef a[9] = {in0, in1, vals[nd->in[2]->id], f->n, f->pos0, kc, vc, att, out};
             call(c, k, a, 9);

@@ -56,7 +56,7 @@ static lorajit_status int_field(int64_t v, const char *field, int *out, lj_err *
 }
 
 ir_graph *fe_llama_build(const lj_config *cfg, const lj_schema *schema, lj_err *err) {
-    int n_layers, n_heads, n_kv_heads, head_size;
+    int n_layers = 0, n_heads = 0, n_kv_heads = 0, head_size = 0;
     if (int_field(cfg->n_layers, "num_hidden_layers", &n_layers, err) ||
         int_field(cfg->n_heads, "num_attention_heads", &n_heads, err) ||
         int_field(cfg->n_kv_heads, "num_key_value_heads", &n_kv_heads, err) ||
@@ -66,7 +66,13 @@ ir_graph *fe_llama_build(const lj_config *cfg, const lj_schema *schema, lj_err *
     int64_t q_dim = (int64_t)n_heads * head_size;   /* n_heads * head_size */
     int64_t kv_dim = (int64_t)n_kv_heads * head_size;
     float eps = cfg->rms_eps, theta = cfg->rope_theta;
-    LJ_ASSERT(lj_arch_get(cfg->arch)->n_modules == LJ_MOD_COUNT); /* a LLaMA-block entry */
+    const lj_arch *arch = lj_arch_get(cfg->arch);
+    LJ_ASSERT(arch->n_modules == LJ_MOD_COUNT); /* a LLaMA-block entry */
+    /* the family variants of the block (arch.c's LJ_BLOCK_*) */
+    int window = 0;
+    if ((arch->block & LJ_BLOCK_SLIDING_WINDOW) && cfg->sliding_window > 0 &&
+        int_field(cfg->sliding_window, "sliding_window", &window, err))
+        return NULL;
 
     ir_graph *g = ir_graph_new(schema->r_max, schema->seq_len);
     if (!g) {
@@ -91,14 +97,29 @@ ir_graph *fe_llama_build(const lj_config *cfg, const lj_schema *schema, lj_err *
         ir_node *k = linear(g, cfg, schema, xb, l, LJ_MOD_K, kv_dim, dim);    /* [T, kv_dim] */
         ir_node *v = linear(g, cfg, schema, xb, l, LJ_MOD_V, kv_dim, dim);    /* [T, kv_dim] */
 
+        /* Qwen3 (modeling_qwen3.py, Qwen3Attention.forward): q_norm / k_norm, an RMSNorm
+         * of each head over head_dim, after the projection and before RoPE */
+        if (arch->block & LJ_BLOCK_QK_NORM) {
+            w = ir_weight(g, fmt(tensor, sizeof tensor, "model.layers.%d.self_attn.q_norm.weight", l), l,
+                          head_size, 0);
+            q = ir_head_rmsnorm(g, q, w, n_heads, head_size, eps,
+                                fmt(name, sizeof name, "layers.%d.self_attn.q_norm", l));
+            w = ir_weight(g, fmt(tensor, sizeof tensor, "model.layers.%d.self_attn.k_norm.weight", l), l,
+                          head_size, 0);
+            k = ir_head_rmsnorm(g, k, w, n_kv_heads, head_size, eps,
+                                fmt(name, sizeof name, "layers.%d.self_attn.k_norm", l));
+        }
+
         /* RoPE relative positional encoding */
         q = ir_rope(g, q, n_heads, head_size, theta,
                     fmt(name, sizeof name, "layers.%d.self_attn.q_rope", l));
         k = ir_rope(g, k, n_kv_heads, head_size, theta,
                     fmt(name, sizeof name, "layers.%d.self_attn.k_rope", l));
 
-        /* multihead attention over the KV cache, then the output projection */
-        ir_node *att = ir_attention(g, q, k, v, n_heads, n_kv_heads, head_size,
+        /* multihead attention over the KV cache (Mistral: within the sliding window,
+         * modeling_mistral.py MistralModel.forward's create_sliding_window_causal_mask),
+         * then the output projection */
+        ir_node *att = ir_attention(g, q, k, v, n_heads, n_kv_heads, head_size, window,
                                     fmt(name, sizeof name, "layers.%d.self_attn", l));
         ir_node *o = linear(g, cfg, schema, att, l, LJ_MOD_O, dim, q_dim);    /* [T, dim] */
 

@@ -25,12 +25,22 @@ static bool dump_wanted(const char *stage) {
     return d && strstr(d, stage);
 }
 
-/* The IR as malloc'd text. NULL when out of memory. */
-static char *ir_text(const ir_graph *g) {
-    char *buf = NULL;
+/* The IR as malloc'd text, after two comment lines naming the architecture entry
+ * used and the config.json keys it does not act on (`lorajit inspect`). NULL when
+ * out of memory. */
+static char *ir_text(const ir_graph *g, const lj_config *cfg, const char *config_path) {
+    char *buf = NULL, ignored[1024], unknown[1024];
     size_t len = 0;
+    const lj_arch *a = lj_arch_get(cfg->arch);
+    lj_err err = {0};
+    if (lj_config_unread_keys(config_path, a, ignored, unknown, sizeof ignored, &err))
+        snprintf(unknown, sizeof unknown, "(not listed: %.900s)", err.msg);
     FILE *f = open_memstream(&buf, &len);
     if (!f) return NULL;
+    fprintf(f, "# architecture: %s (LLaMA block%s%s%s), hidden_act %s\n", a->model_type,
+            a->bias_fixed ? ", fixed q,k,v biases" : "", (a->block & LJ_BLOCK_QK_NORM) ? ", q_norm/k_norm per head" : "",
+            (a->block & LJ_BLOCK_SLIDING_WINDOW) ? ", sliding window" : "", a->hidden_act);
+    fprintf(f, "# config.json: ignored %s; unknown %s\n", ignored[0] ? ignored : "none", unknown[0] ? unknown : "none");
     ir_print(g, f);
     fclose(f);
     return buf;
@@ -65,7 +75,7 @@ lorajit_status pipeline_ir_build(const char *model_dir, const lorajit_options *o
     if (st && g->status) lj_fail(err, st, "%s: %s", path, g->msg);
     if (!st && dump_wanted("ir")) ir_print(g, stderr);
     if (!st) st = fe_layout(g, &cfg, &schema, &out->L, err);
-    if (!st && !(out->ir_text = ir_text(g))) st = lj_fail(err, LORAJIT_E_NOMEM, "out of memory printing the IR");
+    if (!st && !(out->ir_text = ir_text(g, &cfg, path))) st = lj_fail(err, LORAJIT_E_NOMEM, "out of memory printing the IR");
     out->frontend_ms = t1 - t0;
     out->plan_ms = pipeline_now_ms() - t1;
     if (st) pipeline_ir_free(out);

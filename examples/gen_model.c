@@ -26,21 +26,49 @@
 typedef struct model_cfg {
     int dim, hidden_dim, n_layers, n_heads, n_kv_heads, head_size, vocab_size, max_pos;
     int tied, attention_bias, mlp_bias, shards;
+    const char *arch;   /* model_type: llama, qwen2, qwen3, mistral */
+    int sliding_window; /* mistral: 0 writes null */
     double rope_theta, rms_eps, std;
     uint64_t seed;
     gen_dtype dtype;
 } model_cfg;
 
+/* The families' classes (transformers' modeling_<family>.py) by model_type. */
+static const struct { const char *model_type, *cls; } families[] = {
+    {"llama", "LlamaForCausalLM"}, {"qwen2", "Qwen2ForCausalLM"}, {"qwen3", "Qwen3ForCausalLM"},
+    {"mistral", "MistralForCausalLM"},
+};
+static const char *family_class(const char *arch) {
+    for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
+        if (!strcmp(arch, families[i].model_type)) return families[i].cls;
+    die("--arch %s: one of llama, qwen2, qwen3, mistral", arch);
+}
+
+/* The keys a family's config.json has beyond LLaMA's, as its configuration_<family>.py
+ * writes them (Qwen2 has no attention_bias / mlp_bias: its q,k,v biases are fixed). */
+static void write_family_keys(FILE *f, const model_cfg *c) {
+    if (!strcmp(c->arch, "qwen2") || !strcmp(c->arch, "qwen3"))
+        fprintf(f, "  \"max_window_layers\": %d,\n  \"use_sliding_window\": false,\n"
+                   "  \"sliding_window\": %s,\n", c->n_layers, !strcmp(c->arch, "qwen2") ? "4096" : "null");
+    if (!strcmp(c->arch, "mistral")) {
+        if (c->sliding_window) fprintf(f, "  \"sliding_window\": %d,\n", c->sliding_window);
+        else fprintf(f, "  \"sliding_window\": null,\n");
+    }
+    if (strcmp(c->arch, "qwen2") && strcmp(c->arch, "mistral"))
+        fprintf(f, "  \"attention_bias\": %s,\n", c->attention_bias ? "true" : "false");
+}
+
 static void write_model_config(const char *dir, const model_cfg *c) {
     char path[4096];
     FILE *f = open_out(dir, "config.json", path, sizeof path);
-    fprintf(f, "{\n  \"architectures\": [\n    \"LlamaForCausalLM\"\n  ],\n");
-    fprintf(f, "  \"attention_bias\": %s,\n", c->attention_bias ? "true" : "false");
+    fprintf(f, "{\n  \"architectures\": [\n    \"%s\"\n  ],\n", family_class(c->arch));
+    write_family_keys(f, c);
     fprintf(f, "  \"attention_dropout\": 0.0,\n  \"bos_token_id\": 1,\n  \"eos_token_id\": 2,\n");
     fprintf(f, "  \"head_dim\": %d,\n  \"hidden_act\": \"silu\",\n", c->head_size);
     fprintf(f, "  \"hidden_size\": %d,\n  \"initializer_range\": 0.02,\n", c->dim);
     fprintf(f, "  \"intermediate_size\": %d,\n  \"max_position_embeddings\": %d,\n", c->hidden_dim, c->max_pos);
-    fprintf(f, "  \"mlp_bias\": %s,\n  \"model_type\": \"llama\",\n", c->mlp_bias ? "true" : "false");
+    if (!strcmp(c->arch, "llama")) fprintf(f, "  \"mlp_bias\": %s,\n", c->mlp_bias ? "true" : "false");
+    fprintf(f, "  \"model_type\": \"%s\",\n", c->arch);
     fprintf(f, "  \"num_attention_heads\": %d,\n  \"num_hidden_layers\": %d,\n", c->n_heads, c->n_layers);
     fprintf(f, "  \"num_key_value_heads\": %d,\n  \"pretraining_tp\": 1,\n", c->n_kv_heads);
     fprintf(f, "  \"rms_norm_eps\": %g,\n  \"rope_scaling\": null,\n  \"rope_theta\": ", c->rms_eps);
@@ -67,18 +95,25 @@ static void build_model_tensors(tensor_list *l, const model_cfg *c) {
             int out = m == 0 ? q_dim : m == 3 ? c->dim : kv_dim, in = m == 3 ? q_dim : c->dim;
             snprintf(name, sizeof name, "model.layers.%d.self_attn.%s.weight", L, attn[m]);
             tensor_add(l, name, 2, out, in, c->seed, 0, s);
-            if (c->attention_bias) {
+            /* qwen2: q,k,v biased always, o never (modeling_qwen2.py Qwen2Attention) */
+            int biased = !strcmp(c->arch, "qwen2") ? m < 3 : !strcmp(c->arch, "mistral") ? 0 : c->attention_bias;
+            if (biased) {
                 snprintf(name, sizeof name, "model.layers.%d.self_attn.%s.bias", L, attn[m]);
                 tensor_add(l, name, 1, out, 1, c->seed, 0, s);
             }
         }
+        if (!strcmp(c->arch, "qwen3")) /* modeling_qwen3.py Qwen3Attention: q_norm, k_norm [head_dim] */
+            for (int m = 0; m < 2; m++) {
+                snprintf(name, sizeof name, "model.layers.%d.self_attn.%s_norm.weight", L, m ? "k" : "q");
+                tensor_add(l, name, 1, c->head_size, 1, c->seed, 1.0, 0.1);
+            }
         snprintf(name, sizeof name, "model.layers.%d.post_attention_layernorm.weight", L);
         tensor_add(l, name, 1, c->dim, 1, c->seed, 1.0, 0.1);
         for (int m = 0; m < 3; m++) {
             int out = m == 2 ? c->dim : c->hidden_dim, in = m == 2 ? c->hidden_dim : c->dim;
             snprintf(name, sizeof name, "model.layers.%d.mlp.%s.weight", L, mlp[m]);
             tensor_add(l, name, 2, out, in, c->seed, 0, s);
-            if (c->mlp_bias) {
+            if (c->mlp_bias && !strcmp(c->arch, "llama")) {
                 snprintf(name, sizeof name, "model.layers.%d.mlp.%s.bias", L, mlp[m]);
                 tensor_add(l, name, 1, out, 1, c->seed, 0, s);
             }
@@ -140,7 +175,7 @@ int cmd_model(int argc, char **argv) {
     const char *dir = argv[0];
     model_cfg c = {.dim = 64, .hidden_dim = 160, .n_layers = 2, .n_heads = 4, .n_kv_heads = 2,
                    .vocab_size = 256, .max_pos = 128, .shards = 1, .rope_theta = 10000.0,
-                   .rms_eps = 1e-5, .std = 0.08, .seed = 1, .dtype = DT_F32};
+                   .rms_eps = 1e-5, .std = 0.08, .seed = 1, .dtype = DT_F32, .arch = "llama"};
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
         if (!strcmp(o, "--tied")) { c.tied = 1; continue; }
@@ -162,6 +197,8 @@ int cmd_model(int argc, char **argv) {
         else if (!strcmp(o, "--rope-theta")) c.rope_theta = parse_num(o, v);
         else if (!strcmp(o, "--rms-eps")) c.rms_eps = parse_num(o, v);
         else if (!strcmp(o, "--dtype")) c.dtype = parse_dtype(v);
+        else if (!strcmp(o, "--arch")) c.arch = v, (void)family_class(v);
+        else if (!strcmp(o, "--sliding-window")) c.sliding_window = (int)parse_int(o, v, 0, 1 << 24);
         else die("model: unknown option %s", o);
     }
     if (!c.head_size) {
@@ -190,7 +227,8 @@ int cmd_model(int argc, char **argv) {
 // main
 
 static const char model_usage[] =
-    "  lorajit_gen model OUTDIR [--dim 64] [--hidden 160] [--layers 2] [--heads 4] [--kv-heads 2]\n"
+    "  lorajit_gen model OUTDIR [--arch llama|qwen2|qwen3|mistral] [--sliding-window N (mistral)]\n"
+    "      [--dim 64] [--hidden 160] [--layers 2] [--heads 4] [--kv-heads 2]\n"
     "      [--head-dim N] [--vocab 256] [--max-pos 128] [--tied] [--attention-bias] [--mlp-bias]\n"
     "      [--rope-theta 10000] [--rms-eps 1e-5] [--dtype f32|f16|bf16] [--shards N] [--seed S] [--std 0.08]\n";
 static const char adapter_usage[] =

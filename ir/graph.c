@@ -316,6 +316,17 @@ ir_node *ir_rmsnorm(ir_graph *g, ir_node *x, ir_node *w, float eps, const char *
     return n;
 }
 
+/* x [T, n_heads * head_size], w [head_size] -> same shape, each head normalised alone */
+ir_node *ir_head_rmsnorm(ir_graph *g, ir_node *x, ir_node *w, int n_heads, int head_size, float eps,
+                         const char *name) {
+    ir_node *n = act_new(g, IR_OP_RMSNORM, name, cols_of(x), x, w, NULL);
+    n->eps = eps;
+    n->n_heads = n_heads;
+    n->head_size = head_size;
+    ir_check_node(g, n);
+    return n;
+}
+
 /* x [T, K], W [N, K] -> [T, N] */
 ir_node *ir_matmul(ir_graph *g, ir_node *x, ir_node *w, const char *name) {
     ir_node *n = act_new(g, IR_OP_MATMUL, name, rows_of(w), x, w, NULL);
@@ -352,8 +363,9 @@ ir_node *ir_rope(ir_graph *g, ir_node *x, int n_heads, int head_size, float thet
 
 /* q [T, n_heads * head_size], k, v [T, n_kv_heads * head_size] -> [T, n_heads * head_size] */
 ir_node *ir_attention(ir_graph *g, ir_node *q, ir_node *k, ir_node *v, int n_heads,
-                      int n_kv_heads, int head_size, const char *name) {
+                      int n_kv_heads, int head_size, int window, const char *name) {
     ir_node *n = act_new(g, IR_OP_ATTENTION, name, cols_of(q), q, k, v);
+    n->window = window;
     n->n_heads = n_heads;
     n->n_kv_heads = n_kv_heads;
     n->head_size = head_size;

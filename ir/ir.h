@@ -67,11 +67,13 @@ struct ir_node {
     /* attributes (which ones apply depends on op) */
     int weight_id;       /* WEIGHT: index into ctx->weights and the layout's weight list */
     const char *tensor;  /* WEIGHT: safetensors tensor name, e.g. "model.norm.weight" */
-    float eps;           /* RMSNORM */
+    float eps;           /* RMSNORM (head_size > 0: each of n_heads heads of x normalised
+                            alone with w [head_size], Qwen3's q_norm / k_norm) */
     int site;            /* LORA: index into ctx->sites */
     int module;          /* LORA: target module id (runtime's lj_module), opaque to ir/ */
     int n_heads, n_kv_heads, head_size; /* ROPE (n_heads = heads in x), ATTENTION */
     float rope_theta;    /* ROPE */
+    int window;          /* ATTENTION: query i sees keys j with i - j < window; 0: all j <= i */
 
     /* plan (filled by ir_plan) */
     ir_buf buf;
@@ -133,9 +135,13 @@ ir_node *ir_rmsnorm(ir_graph *g, ir_node *x, ir_node *w, float eps, const char *
 ir_node *ir_matmul(ir_graph *g, ir_node *x, ir_node *w, const char *name);
 ir_node *ir_bias_add(ir_graph *g, ir_node *y, ir_node *b, const char *name);
 ir_node *ir_lora(ir_graph *g, ir_node *y, ir_node *x, int module, const char *name); /* assigns the next site */
+/* RMSNorm of each head: x [T, n_heads * head_size], w [head_size] -> [T, n_heads * head_size] */
+ir_node *ir_head_rmsnorm(ir_graph *g, ir_node *x, ir_node *w, int n_heads, int head_size, float eps,
+                         const char *name);
 ir_node *ir_rope(ir_graph *g, ir_node *x, int n_heads, int head_size, float theta, const char *name);
+/* window 0: causal; > 0: sliding window (Mistral) */
 ir_node *ir_attention(ir_graph *g, ir_node *q, ir_node *k, ir_node *v, int n_heads, int n_kv_heads,
-                      int head_size, const char *name);
+                      int head_size, int window, const char *name);
 ir_node *ir_silu_mul(ir_graph *g, ir_node *gate, ir_node *up, const char *name);
 ir_node *ir_add(ir_graph *g, ir_node *a, ir_node *b, const char *name);
 ir_node *ir_output(ir_graph *g, ir_node *logits, const char *name);

@@ -8,6 +8,8 @@
  * its tensor), layer=N when the node is in a layer, the op's attributes, then the
  * plan (buffer, uses, last consumer).
  * Floats print with %g; nothing depends on pointers, so the text is reproducible. */
+#include <string.h>
+
 #include "ir.h"
 
 /* "  layer=0 site=3 module=0": the layer, then the op's attributes; one case per op */
@@ -18,7 +20,10 @@ static void print_attrs(const ir_node *n, FILE *f) {
         snprintf(a, sizeof a, " w=%d", n->weight_id);
         break;
     case IR_OP_RMSNORM:
-        snprintf(a, sizeof a, " eps=%g", (double)n->eps);
+        if (n->head_size > 0)
+            snprintf(a, sizeof a, " eps=%g heads=%d head_size=%d", (double)n->eps, n->n_heads, n->head_size);
+        else
+            snprintf(a, sizeof a, " eps=%g", (double)n->eps);
         break;
     case IR_OP_LORA:
         snprintf(a, sizeof a, " site=%d module=%d", n->site, n->module);
@@ -28,8 +33,9 @@ static void print_attrs(const ir_node *n, FILE *f) {
                  (double)n->rope_theta);
         break;
     case IR_OP_ATTENTION:
-        snprintf(a, sizeof a, " heads=%d kv_heads=%d head_size=%d", n->n_heads, n->n_kv_heads,
-                 n->head_size);
+        snprintf(a, sizeof a, " heads=%d kv_heads=%d head_size=%d%s", n->n_heads, n->n_kv_heads,
+                 n->head_size, n->window ? " window=" : "");
+        if (n->window) snprintf(a + strlen(a), sizeof a - strlen(a), "%d", n->window);
         break;
     case IR_OP_INPUT: case IR_OP_EMBED: case IR_OP_MATMUL: case IR_OP_BIAS_ADD:
     case IR_OP_SILU_MUL: case IR_OP_ADD: case IR_OP_OUTPUT: case IR_OP_COUNT:

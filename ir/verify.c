@@ -95,9 +95,14 @@ lorajit_status ir_check_node(ir_graph *g, const ir_node *n) {
             return bad(g, n, "tokens '%s' are %s %s, expected [T] i32", b->name, SHAPE(b),
                        ir_dtype_name(b->dtype));
         return need_out(g, n, a->shape[1]);
-    case IR_OP_RMSNORM: /* x [T, d], w [d] -> [T, d] */
+    case IR_OP_RMSNORM: /* x [T, d], w [d] -> [T, d]; per head: x [T, n_heads * hs], w [hs] */
         TRY(need_act(g, n, "x", a));
-        if (!is_vec(b) || b->shape[0] != a->shape[1])
+        if (n->head_size > 0) {
+            if (n->n_heads <= 0 || a->shape[1] != (int64_t)n->n_heads * n->head_size ||
+                !is_vec(b) || b->shape[0] != n->head_size)
+                return bad(g, n, "x '%s' %s and weight '%s' %s are not [T, %d * %d] and [%d]", a->name,
+                           SHAPE(a), b->name, SHAPE(b), n->n_heads, n->head_size, n->head_size);
+        } else if (!is_vec(b) || b->shape[0] != a->shape[1])
             return bad(g, n, "x '%s' %s and weight '%s' %s disagree on d", a->name, SHAPE(a),
                        b->name, SHAPE(b));
         if (!(n->eps > 0))
@@ -142,6 +147,8 @@ lorajit_status ir_check_node(ir_graph *g, const ir_node *n) {
             n->n_heads % n->n_kv_heads != 0)
             return bad(g, n, "n_heads %d must be a positive multiple of n_kv_heads %d, "
                        "head_size %d positive", n->n_heads, n->n_kv_heads, n->head_size);
+        if (n->window < 0)
+            return bad(g, n, "sliding window %d must be 0 (none) or positive", n->window);
         if (a->shape[1] != (int64_t)n->n_heads * n->head_size)
             return bad(g, n, "q '%s' %s is not [T, n_heads * head_size] = [T, %d * %d]", a->name,
                        SHAPE(a), n->n_heads, n->head_size);

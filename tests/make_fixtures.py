@@ -19,6 +19,12 @@ x*rsqrt(mean(x^2)+eps)*w, rotate_half RoPE, repeat_kv GQA, causal softmax scaled
 rslora; rank_pattern / alpha_pattern; layers_to_transform; regex target_modules).
 Everything is computed in float64 from the stored weights and written as float32.
 
+The families (issue 13; FAMILIES, 20 tokens each) follow transformers' modeling files:
+qwen2 (modeling_qwen2.py Qwen2Attention: q,k,v biased, o not), qwen3 (modeling_qwen3.py
+Qwen3Attention.forward: q_norm / k_norm RMSNorm per head before RoPE, attention_bias on
+q,k,v,o) and mistral (masking_utils.sliding_window_overlay as modeling_mistral.py uses
+it: key j visible to query i iff i - window < j <= i). See has_bias() and forward().
+
 Greedy generations (expected/generate.json) recompute the whole sequence at every
 step and argmax its last row; GEN_CASES lists them.
 
@@ -65,6 +71,17 @@ MODELS = {
                 "--vocab", "64", "--shards", "2", "--seed", "16"],
 }
 
+# ---- the families (issue 13): Qwen2, Qwen3, Mistral; GQA, 20 tokens > Mistral's window 8 ----
+FAMILY_OPTS = ["--dim", "64", "--hidden", "96", "--layers", "2", "--heads", "4", "--kv-heads", "2",
+               "--vocab", "100", "--rms-eps", "1e-6", "--rope-theta", "1000000"]
+MODELS.update({
+    "qwen2": ["--arch", "qwen2", "--tied"] + FAMILY_OPTS + ["--seed", "21"],
+    "qwen3": ["--arch", "qwen3", "--head-dim", "24"] + FAMILY_OPTS + ["--seed", "22"],
+    "mistral": ["--arch", "mistral", "--sliding-window", "8"] + FAMILY_OPTS + ["--seed", "23"],
+})
+FAMILIES = ("qwen2", "qwen3", "mistral")
+FAMILY_TOKEN_COUNTS = (1, 5, 20)
+
 SCHEMAS = {
     "gqa": {"max_rank": 16, "target_modules": ALL7, "max_adapters": 4},
     "tied": {"max_rank": 8, "target_modules": ["q_proj", "v_proj"], "max_adapters": 2},
@@ -73,6 +90,7 @@ SCHEMAS = {
     "f16": {"max_rank": 8, "target_modules": ALL7, "max_adapters": 2},
     "sharded": {"max_rank": 8, "target_modules": ALL7, "max_adapters": 2},
 }
+SCHEMAS.update({f: {"max_rank": 16, "target_modules": ALL7, "max_adapters": 4} for f in FAMILIES})
 
 ADAPTERS = {
     "gqa": {
@@ -104,6 +122,12 @@ ADAPTERS = {
     "sharded": {"all_l02": ["--r", "4", "--alpha", "8", "--targets", ",".join(ALL7), "--layers", "0,2",
                             "--seed", "601"]},
 }
+for i, f in enumerate(FAMILIES):
+    ADAPTERS[f] = {
+        "r8_qv": ["--r", "8", "--alpha", "16", "--targets", "q_proj,v_proj", "--seed", str(701 + 10 * i)],
+        "r4_all": ["--r", "4", "--alpha", "8", "--targets", ",".join(ALL7), "--seed", str(702 + 10 * i)],
+        "rslora": ["--r", "16", "--alpha", "8", "--rslora", "--targets", ",".join(ALL7), "--seed", str(703 + 10 * i)],
+    }
 
 
 def single(name):
@@ -152,6 +176,18 @@ CASES = [  # (model, case name, state, what it covers)
     ("sharded", "base", {"active": []}, "2 safetensors shards + index, 3 layers"),
     ("sharded", "all_l02", single("all_l02"), "layers_to_transform [0, 2]"),
 ]
+
+for f in FAMILIES:
+    CASES += [
+        (f, "base", {"active": []}, f"{f}: base model"),
+        (f, "r8_qv", single("r8_qv"), f"{f}: r 8 alpha 16 on q,v"),
+        (f, "r4_all", single("r4_all"), f"{f}: r 4 on all seven projections"),
+        (f, "rslora", single("rslora"), f"{f}: use_rslora r 16 on all seven"),
+        (f, "multi_weighted", {"loaded": ["r8_qv", "r4_all"], "active": ["r8_qv", "r4_all"],
+                               "weights": [0.5, -1.25]}, f"{f}: two adapters weighted 0.5, -1.25"),
+        (f, "disabled", {"loaded": ["r8_qv", "r4_all"], "active": ["r8_qv", "r4_all"], "weights": [0.5, -1.25],
+                         "disabled": True}, f"{f}: disabled gives the base model"),
+    ]
 
 # Greedy generation references: (model, state name from CASES, new tokens). The prompt
 # is the first of a seeded series whose top-2 logit margin stays over GEN_MARGIN at
@@ -216,11 +252,29 @@ def load_model(model_dir):
         want[p + "post_attention_layernorm.weight"] = [dim]
         for mod, (out, inp) in linear_shapes(cfg).items():
             want[p + module_kind(mod) + "." + mod + ".weight"] = [out, inp]
-            if cfg.get("attention_bias" if mod in ATTN else "mlp_bias"):
+            if has_bias(cfg, mod):
                 want[p + module_kind(mod) + "." + mod + ".bias"] = [out]
+        if cfg.get("model_type") == "qwen3":
+            hd = linear_shapes(cfg)["k_proj"][0] // (cfg.get("num_key_value_heads") or cfg["num_attention_heads"])
+            want[p + "self_attn.q_norm.weight"] = [hd]
+            want[p + "self_attn.k_norm.weight"] = [hd]
     got = {k: list(v.shape) for k, v in weights.items()}
     assert got == want, f"{model_dir}: tensors differ from config: {set(got) ^ set(want)}"
     return cfg, {k: v.double() for k, v in weights.items()}
+
+
+def has_bias(cfg, mod):
+    """Whether module mod carries a bias, per family (transformers' modeling_<family>.py):
+    qwen2 Qwen2Attention: q,k,v always, o never, MLP never; qwen3 Qwen3Attention:
+    attention_bias on q,k,v,o; mistral: none; llama: attention_bias, mlp_bias."""
+    family = cfg.get("model_type", "llama")
+    if family == "qwen2":
+        return mod in ("q_proj", "k_proj", "v_proj")
+    if family == "mistral":
+        return False
+    if family == "qwen3":
+        return mod in ATTN and bool(cfg.get("attention_bias"))
+    return bool(cfg.get("attention_bias" if mod in ATTN else "mlp_bias"))
 
 
 def module_kind(mod):
@@ -353,6 +407,12 @@ def forward(cfg, W, tokens, lora):
     emb = torch.cat((angles, angles), dim=-1)
     cos, sin = emb.cos(), emb.sin()  # [T, hd]
     mask = torch.full((T, T), float("-inf"), dtype=torch.float64).triu(1)
+    window = cfg.get("sliding_window") if cfg.get("model_type") == "mistral" else None
+    if window is not None:
+        # transformers masking_utils.sliding_window_overlay (modeling_mistral.py's
+        # create_sliding_window_causal_mask): key j visible to query i iff j > i - window
+        i, j = torch.arange(T)[:, None], torch.arange(T)[None, :]
+        mask = mask.masked_fill(j <= i - window, float("-inf"))
 
     x = W["model.embed_tokens.weight"][torch.tensor(tokens)]
     for L in range(cfg["num_hidden_layers"]):
@@ -361,6 +421,9 @@ def forward(cfg, W, tokens, lora):
         q = linear(h, p + "self_attn.q_proj").view(T, n_heads, hd).transpose(0, 1)
         k = linear(h, p + "self_attn.k_proj").view(T, n_kv, hd).transpose(0, 1)
         v = linear(h, p + "self_attn.v_proj").view(T, n_kv, hd).transpose(0, 1)
+        if cfg.get("model_type") == "qwen3":  # modeling_qwen3.py Qwen3Attention.forward: norm per head, then RoPE
+            q = rms_norm(q, W[p + "self_attn.q_norm.weight"], eps)
+            k = rms_norm(k, W[p + "self_attn.k_norm.weight"], eps)
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
         k = k.repeat_interleave(n_heads // n_kv, dim=0)  # repeat_kv
@@ -444,7 +507,7 @@ def compute_expected():
         cfg, W = models[m]
         lora = resolve_state(state, os.path.join(GOLDEN, "adapters", m), cfg, cache.setdefault(m, {}))
         deltas = []
-        for n in TOKEN_COUNTS:
+        for n in (FAMILY_TOKEN_COUNTS if m in FAMILIES else TOKEN_COUNTS):
             rng = random.Random(f"{m}-{n}")
             tokens = [rng.randrange(cfg["vocab_size"]) for _ in range(n)]
             logits = forward(cfg, W, tokens, lora).float()
@@ -462,7 +525,8 @@ def compute_expected():
     with open(os.path.join(exp_dir, "index.json"), "w") as f:
         json.dump({"cases": cases, "tolerance": TOLERANCE}, f, indent=1)
         f.write("\n")
-    print(f"{len(cases)} cases ({len(CASES)} states x token counts {TOKEN_COUNTS}) in {exp_dir}")
+    print(f"{len(cases)} cases ({len(CASES)} states x token counts {TOKEN_COUNTS}, families "
+          f"{FAMILY_TOKEN_COUNTS}) in {exp_dir}")
 
 
 def greedy(cfg, W, prompt, lora, max_new):

@@ -7,6 +7,8 @@
  * (c) Refusals, each naming the cause: an edited manifest, another model's config,
  *     another model's weights, a CPU feature this host lacks, a replaced library,
  *     options that disagree with the compiled schema, an unknown target CPU.
+ * (e) The families (golden/models/qwen2, qwen3, mistral): artifact == JIT bit for bit,
+ *     base, weighted pair, disabled, and decode steps past Mistral's window.
  * (d) Prints artifact size, compile-to-artifact time, open-to-ready time vs the JIT.
  * Artifacts go under argv[1] (the build dir)/aot-test; run from tests/. */
 #include <dirent.h>
@@ -85,6 +87,7 @@ typedef struct pair {
     lorajit_engine *jit, *aot;
     int vocab;
     float *a, *b; /* [N_PROMPT, vocab] */
+    const int32_t *tokens; /* [N_PROMPT]; NULL: prompt */
 } pair;
 
 /* Runs the same call on both engines; both must succeed. */
@@ -98,7 +101,8 @@ typedef struct pair {
 /* Forward on both; exact: bit for bit, else within 1e-4 relative. */
 static void compare_forward(pair *p, const char *state, int exact) {
     size_t n = (size_t)N_PROMPT * p->vocab;
-    BOTH(p, lorajit_forward(p->jit, prompt, N_PROMPT, p->a), lorajit_forward(p->aot, prompt, N_PROMPT, p->b), state);
+    const int32_t *toks = p->tokens ? p->tokens : prompt;
+    BOTH(p, lorajit_forward(p->jit, toks, N_PROMPT, p->a), lorajit_forward(p->aot, toks, N_PROMPT, p->b), state);
     if (exact) {
         CHECK(memcmp(p->a, p->b, n * sizeof(float)) == 0, "state %s: AOT logits differ from the JIT's", state);
     } else {
@@ -163,6 +167,68 @@ static void compare_states(pair *p, int exact) {
     compare_decode(p, exact);
     free(p->a);
     free(p->b);
+}
+
+/* (e) One family's golden model as an artifact against the JIT, bit for bit. */
+static void compare_family(const char *family, const char *root) {
+    char model[128], ad[128], art[2300], a1[160], a2[160], msg[1024];
+    snprintf(model, sizeof model, "golden/models/%s", family);
+    snprintf(ad, sizeof ad, "golden/adapters/%s", family);
+    snprintf(art, sizeof art, "%s/%s", root, family);
+    snprintf(a1, sizeof a1, "%s/r8_qv", ad);
+    snprintf(a2, sizeof a2, "%s/r4_all", ad);
+    lorajit_options o = {.max_rank = 16, .max_adapters = 4, .max_batch = 2, .max_seq_len = 64};
+    pair p = {0};
+    lorajit_status s = lorajit_compile_artifact(model, &o, "native", art, msg, sizeof msg);
+    CHECK(s == LORAJIT_OK, "%s: compile artifact: %s", family, msg);
+    if (s) return;
+    CHECK(lorajit_engine_open(&p.jit, model, &o) == LORAJIT_OK, "%s: JIT open: %s", family, lorajit_errmsg(p.jit));
+    CHECK(lorajit_engine_open_artifact(&p.aot, art, model, NULL) == LORAJIT_OK, "%s: artifact open: %s", family,
+          lorajit_errmsg(p.aot));
+    if (p.jit && p.aot && lorajit_vocab_size(p.jit) > 0) {
+        p.vocab = lorajit_vocab_size(p.jit);
+        int32_t toks[N_PROMPT];
+        for (int i = 0; i < N_PROMPT; i++) toks[i] = prompt[i] % p.vocab;
+        p.tokens = toks;
+        p.a = malloc(sizeof(float) * 2 * N_PROMPT * p.vocab);
+        p.b = malloc(sizeof(float) * 2 * N_PROMPT * p.vocab);
+        compare_forward(&p, family, 1);
+        BOTH(&p, lorajit_load_adapter(p.jit, "qv", a1), lorajit_load_adapter(p.aot, "qv", a1), "load qv");
+        BOTH(&p, lorajit_load_adapter(p.jit, "all", a2), lorajit_load_adapter(p.aot, "all", a2), "load all");
+        const char *two[] = {"qv", "all"};
+        float w[] = {0.5f, -1.25f};
+        BOTH(&p, lorajit_set_adapter(p.jit, two, w, 2), lorajit_set_adapter(p.aot, two, w, 2), "set two");
+        compare_forward(&p, "qv:0.5 + all:-1.25", 1);
+        BOTH(&p, lorajit_disable_adapters(p.jit), lorajit_disable_adapters(p.aot), "disable");
+        compare_forward(&p, "disabled", 1);
+        BOTH(&p, lorajit_enable_adapters(p.jit), lorajit_enable_adapters(p.aot), "enable");
+        /* decode past the window: prefill 7, then 5 steps of two sequences (its own adapters) */
+        for (int step = 0; step < 2; step++) {
+            const char *qv[] = {"qv"}, *all[] = {"all"};
+            for (int k = 0; k < 2; k++) {
+                lorajit_engine *e = k ? p.aot : p.jit;
+                if (step == 0) {
+                    CHECK(lorajit_seq_reset(e, 0) == LORAJIT_OK && lorajit_seq_reset(e, 1) == LORAJIT_OK, "reset");
+                    CHECK(lorajit_seq_set_adapter(e, 0, qv, NULL, 1) == LORAJIT_OK &&
+                              lorajit_seq_set_adapter(e, 1, all, NULL, 1) == LORAJIT_OK, "seq adapters");
+                    CHECK(lorajit_seq_prefill(e, 0, toks, N_PROMPT, NULL) == LORAJIT_OK &&
+                              lorajit_seq_prefill(e, 1, toks, N_PROMPT, NULL) == LORAJIT_OK, "prefill: %s",
+                          lorajit_errmsg(e));
+                }
+            }
+            int seqs[2] = {0, 1};
+            for (int t = 0; t < 3; t++) {
+                int32_t tok[2] = {toks[t], toks[6 - t]};
+                BOTH(&p, lorajit_decode(p.jit, seqs, tok, 2, p.a), lorajit_decode(p.aot, seqs, tok, 2, p.b), "decode");
+                CHECK(memcmp(p.a, p.b, 2 * sizeof(float) * p.vocab) == 0, "%s: decode at %d: AOT differs", family,
+                      lorajit_seq_pos(p.jit, 0));
+            }
+        }
+        free(p.a);
+        free(p.b);
+    }
+    lorajit_engine_free(p.jit);
+    lorajit_engine_free(p.aot);
 }
 
 /* ---- refusals ---- */
@@ -335,6 +401,8 @@ int main(int argc, char **argv) {
     lorajit_engine_free(p.jit);
 
     test_refusals(art, root);
+    static const char *const families[] = {"qwen2", "qwen3", "mistral"};
+    for (int f = 0; f < 3; f++) compare_family(families[f], root);
 
     lorajit_engine *e = NULL; /* (d) the time to be ready to serve, measured alone */
     t0 = now_ms();

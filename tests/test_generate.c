@@ -482,6 +482,14 @@ int main(int argc, char **argv) {
             "qkvo", "qv32", "qv32");
     suite_a("bias", "golden/models/bias", "{\"max_rank\": 8, \"max_adapters\": 2}", "golden/adapters/bias",
             "all", "all_again", "all");
+    /* the families (issue 13): 20 tokens cross Mistral's window of 8 */
+    static const char *const families[] = {"qwen2", "qwen3", "mistral"};
+    for (int f = 0; f < 3; f++) {
+        char dir[64], ad[64];
+        snprintf(dir, sizeof dir, "golden/models/%s", families[f]);
+        snprintf(ad, sizeof ad, "golden/adapters/%s", families[f]);
+        suite_a(families[f], dir, "{\"max_rank\": 16, \"max_adapters\": 4}", ad, "r8_qv", "r4_all", "r4_all");
+    }
     printf("(b) mixed batch\n");
     suite_b();
     printf("(c) greedy generation vs torch\n");

@@ -54,7 +54,7 @@ static void test_shape_errors(void) {
     x = ir_embed(g, ir_weight(g, "e", -1, 16, 8), ir_input(g, "tokens"), "embed_tokens");
     ir_node *q = ir_matmul(g, x, ir_weight(g, "wq", 0, 8, 8), "layers.0.self_attn.q_proj");
     ir_node *k = ir_matmul(g, x, ir_weight(g, "wk", 0, 6, 8), "layers.0.self_attn.k_proj");
-    ir_attention(g, q, k, k, 4, 3, 2, "layers.0.self_attn"); /* 4 % 3 != 0 */
+    ir_attention(g, q, k, k, 4, 3, 2, 0, "layers.0.self_attn"); /* 4 % 3 != 0 */
     CHECK(g->status == LORAJIT_E_SHAPE && strstr(g->msg, "n_kv_heads 3"), "gqa: %s", g->msg);
     ir_graph_free(g);
 
@@ -83,7 +83,7 @@ static ir_graph *small_graph(void) {
     ir_node *v = ir_matmul(g, xb, ir_weight(g, "wv", 0, 4, 8), "layers.0.self_attn.v_proj"); /* %11 */
     q = ir_rope(g, q, 2, 4, 10000.f, "layers.0.self_attn.q_rope");                  /* %12 */
     k = ir_rope(g, k, 1, 4, 10000.f, "layers.0.self_attn.k_rope");                  /* %13 */
-    ir_node *att = ir_attention(g, q, k, v, 2, 1, 4, "layers.0.self_attn");         /* %14 */
+    ir_node *att = ir_attention(g, q, k, v, 2, 1, 4, 0, "layers.0.self_attn");         /* %14 */
     ir_node *o = ir_matmul(g, att, ir_weight(g, "wo", 0, 8, 8), "layers.0.self_attn.o_proj"); /* %16 */
     ir_node *x2 = ir_add(g, x, o, "layers.0.attn_residual");                         /* %17 */
     ir_node *gate = ir_matmul(g, x2, ir_weight(g, "wg", 0, 12, 8), "layers.0.mlp.gate_proj"); /* %19 */

@@ -149,21 +149,25 @@ static void test_chain(int n) { /* INPUT, WEIGHT, EMBED, MATMUL, OUTPUT */
     free(f.table), free(f.out_w);
 }
 
-static void test_rmsnorm(int n) {
+/* per_head: NH heads of HS each normalised alone with w [HS] (Qwen3's q_norm) */
+static void test_rmsnorm(int n, bool per_head) {
     optest t = {.g = ir_graph_new(R_MAX, SEQ)};
     frame f;
     ir_node *x = frame_begin(&t, &f);
-    float *w = randv(&f.seed, D, 1.0f);
-    frame_end(&t, &f, ir_rmsnorm(t.g, x, weight(&t, w, "norm", D, 0), 1e-5f, "norm"));
+    int d = per_head ? HS : D;
+    float *w = randv(&f.seed, d, 1.0f);
+    ir_node *wn = weight(&t, w, "norm", d, 0);
+    frame_end(&t, &f, per_head ? ir_head_rmsnorm(t.g, x, wn, NH, HS, 1e-5f, "norm")
+                               : ir_rmsnorm(t.g, x, wn, 1e-5f, "norm"));
     float xs[MAXT * D], y[MAXT * D];
     ref_embed(f.table, TOKENS, n, xs);
-    for (int r = 0; r < n; r++) {
+    for (int r = 0; r < n * (D / d); r++) {
         double ss = 0;
-        for (int i = 0; i < D; i++) ss += (double)xs[r * D + i] * xs[r * D + i];
-        double inv = 1.0 / sqrt(ss / D + 1e-5);
-        for (int i = 0; i < D; i++) y[r * D + i] = (float)(w[i] * xs[r * D + i] * inv);
+        for (int i = 0; i < d; i++) ss += (double)xs[r * d + i] * xs[r * d + i];
+        double inv = 1.0 / sqrt(ss / d + 1e-5);
+        for (int i = 0; i < d; i++) y[r * d + i] = (float)(w[i] * xs[r * d + i] * inv);
     }
-    compare("rmsnorm", &t, &f, y, n, false);
+    compare(per_head ? "rmsnorm per head" : "rmsnorm", &t, &f, y, n, false);
     ir_graph_free(t.g);
     free(f.table), free(f.out_w), free(w);
 }
@@ -240,7 +244,8 @@ static void test_rope(int n) {
     free(f.table), free(f.out_w);
 }
 
-static void test_attention(int n, bool split) {
+/* window > 0: Mistral's sliding window, query p sees keys j with p - j < window */
+static void test_attention(int n, bool split, int window) {
     optest t = {.g = ir_graph_new(R_MAX, SEQ)};
     frame f;
     ir_node *x = frame_begin(&t, &f);
@@ -248,7 +253,7 @@ static void test_attention(int n, bool split) {
     ir_node *q = ir_matmul(t.g, x, weight(&t, wq, "wq", D, D), "layers.0.q");
     ir_node *k = ir_matmul(t.g, x, weight(&t, wk, "wk", KVD, D), "layers.0.k");
     ir_node *v = ir_matmul(t.g, x, weight(&t, wv, "wv", KVD, D), "layers.0.v");
-    frame_end(&t, &f, ir_attention(t.g, q, k, v, NH, NKV, HS, "layers.0.attention"));
+    frame_end(&t, &f, ir_attention(t.g, q, k, v, NH, NKV, HS, window, "layers.0.attention"));
     float xs[MAXT * D], qs[MAXT * D], ks[MAXT * KVD], vs[MAXT * KVD], ys[MAXT * D];
     ref_embed(f.table, TOKENS, n, xs);
     ref_matmul(xs, wq, n, D, D, qs);
@@ -258,20 +263,22 @@ static void test_attention(int n, bool split) {
         for (int h = 0; h < NH; h++) {
             int kvh = h / (NH / NKV);
             double sc[MAXT], mx = -1e30, sum = 0;
-            for (int j = 0; j <= p; j++) {
+            int j0 = window > 0 && p - window + 1 > 0 ? p - window + 1 : 0;
+            for (int j = j0; j <= p; j++) {
                 double s = 0;
                 for (int i = 0; i < HS; i++) s += (double)qs[p * D + h * HS + i] * ks[j * KVD + kvh * HS + i];
                 sc[j] = s / sqrt((double)HS);
                 if (sc[j] > mx) mx = sc[j];
             }
-            for (int j = 0; j <= p; j++) sum += (sc[j] = exp(sc[j] - mx));
+            for (int j = j0; j <= p; j++) sum += (sc[j] = exp(sc[j] - mx));
             for (int i = 0; i < HS; i++) {
                 double o = 0;
-                for (int j = 0; j <= p; j++) o += sc[j] / sum * vs[j * KVD + kvh * HS + i];
+                for (int j = j0; j <= p; j++) o += sc[j] / sum * vs[j * KVD + kvh * HS + i];
                 ys[p * D + h * HS + i] = (float)o;
             }
         }
-    compare(split ? "attention (two calls, KV cache)" : "attention", &t, &f, ys, n, split);
+    compare(window ? (split ? "attention window 3 (two calls, KV cache)" : "attention window 3")
+                   : (split ? "attention (two calls, KV cache)" : "attention"), &t, &f, ys, n, split);
     ir_graph_free(t.g);
     free(f.table), free(f.out_w), free(wq), free(wk), free(wv);
 }
@@ -383,11 +390,13 @@ static bool op_test(ir_op op, int n) {
         test_matmul_big(IR_F16, n);
         test_matmul_big(IR_BF16, n);
         return true;
-    case IR_OP_RMSNORM: test_rmsnorm(n); return true;
+    case IR_OP_RMSNORM: test_rmsnorm(n, false); test_rmsnorm(n, true); return true;
     case IR_OP_BIAS_ADD: test_bias_add(n); return true;
     case IR_OP_LORA: test_lora(n); return true;
     case IR_OP_ROPE: test_rope(n); return true;
-    case IR_OP_ATTENTION: test_attention(n, false); test_attention(n, true); return true;
+    case IR_OP_ATTENTION:
+        for (int window = 0; window <= 3; window += 3) test_attention(n, false, window), test_attention(n, true, window);
+        return true;
     case IR_OP_SILU_MUL: test_two_input(n, true); return true;
     case IR_OP_ADD: test_two_input(n, false); return true;
     case IR_OP_COUNT: break;

@@ -52,6 +52,41 @@ static void test_lookup(void) {
     expect(parse("\"hidden_act\":\"gelu\"", &c, &err), &err, LORAJIT_E_UNSUPPORTED, "hidden_act", "\"silu\"");
 }
 
+/* The families of issue 13 (qwen2, qwen3, mistral): defaults, biases, the sliding
+ * window and the refusals, named. */
+static void test_families(void) {
+    lj_err err;
+    lj_config c;
+    unsigned qkv = BIT(0) | BIT(1) | BIT(2), qkvo = qkv | BIT(3);
+    CHECK(parse("\"model_type\":\"qwen2\",\"attention_bias\":false,\"sliding_window\":4096", &c, &err) == LORAJIT_OK &&
+              c.bias_mask == qkv && c.sliding_window == 0 && c.seq_len == 32768, "qwen2: %s", err.msg);
+    expect(parse("\"model_type\":\"qwen2\",\"use_sliding_window\":true", &c, &err), &err, LORAJIT_E_UNSUPPORTED,
+           "field \"use_sliding_window\" is true", "qwen2");
+    CHECK(parse("\"model_type\":\"qwen3\"", &c, &err) == LORAJIT_OK && c.head_size == 128 && c.bias_mask == 0,
+          "qwen3 head_dim default 128: %s", err.msg);
+    CHECK(parse("\"model_type\":\"qwen3\",\"attention_bias\":true,\"head_dim\":24", &c, &err) == LORAJIT_OK &&
+              c.bias_mask == qkvo && c.head_size == 24, "qwen3 attention_bias: %s", err.msg);
+    expect(parse("\"model_type\":\"qwen3\",\"use_sliding_window\":true", &c, &err), &err, LORAJIT_E_UNSUPPORTED,
+           "use_sliding_window", "qwen3");
+    expect(parse("\"model_type\":\"qwen3\",\"hidden_act\":\"gelu_new\"", &c, &err), &err, LORAJIT_E_UNSUPPORTED,
+           "hidden_act", "\"silu\"");
+    CHECK(parse("\"model_type\":\"mistral\"", &c, &err) == LORAJIT_OK && c.sliding_window == 4096 &&
+              c.bias_mask == 0, "mistral default window 4096: %s", err.msg);
+    CHECK(parse("\"model_type\":\"mistral\",\"sliding_window\":null", &c, &err) == LORAJIT_OK &&
+              c.sliding_window == 0, "mistral window null: %s", err.msg);
+    CHECK(parse("\"model_type\":\"mistral\",\"sliding_window\":8", &c, &err) == LORAJIT_OK && c.sliding_window == 8,
+          "mistral window 8: %s", err.msg);
+    CHECK(parse("\"sliding_window\":8", &c, &err) == LORAJIT_OK && c.sliding_window == 0, "llama ignores the window");
+    expect(parse("\"model_type\":\"mistral\",\"sliding_window\":-1", &c, &err), &err, LORAJIT_E_FORMAT,
+           "sliding_window", NULL);
+    static const char *const refused[] = {"gemma", "phi3", "gemma2", "qwen2_moe"};
+    for (int i = 0; i < 4; i++) {
+        char extra[64];
+        snprintf(extra, sizeof extra, "\"model_type\":\"%s\"", refused[i]);
+        expect(parse(extra, &c, &err), &err, LORAJIT_E_UNSUPPORTED, refused[i], "supported model types");
+    }
+}
+
 static void test_modules(void) {
     static const struct { const char *name, *path, *parent; } llama[] = {
         {"q_proj", "self_attn.q_proj", "self_attn"}, {"k_proj", "self_attn.k_proj", "self_attn"},
@@ -207,6 +242,7 @@ static void test_manifest(const char *build) {
 
 int main(int argc, char **argv) {
     test_lookup();
+    test_families();
     test_modules();
     test_biases();
     test_site_paths();

@@ -84,7 +84,7 @@ static void test_config(void) {
         const char *needle;
     } bad[] = {
         {__LINE__, "{\"hidden_size\": 64,", LORAJIT_E_FORMAT, "byte 19"},
-        {__LINE__, "{\"model_type\":\"mistral\"}", LORAJIT_E_UNSUPPORTED, "model_type"},
+        {__LINE__, "{\"model_type\":\"phi3\"}", LORAJIT_E_UNSUPPORTED, "model_type"},
         {__LINE__, "{\"rope_scaling\":{\"type\":\"linear\",\"factor\":2}}", LORAJIT_E_UNSUPPORTED,
          "rope_scaling"},
         {__LINE__, "{\"hidden_act\":\"gelu\"}", LORAJIT_E_UNSUPPORTED, "hidden_act"},

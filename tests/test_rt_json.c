@@ -162,7 +162,7 @@ static void test_preamble(void) {
 }
 
 /* ---- LJ_CONFIG_FIELDS: config.json -> config -> manifest -> config ---- */
-enum { K_INT, K_FLOAT, K_BOOL };
+enum { K_INT, K_FLOAT, K_BOOL, K_INT0 = K_INT };
 #define KIND_OF(hf, member, kind, need, def, max) K_##kind,
 static const int field_kind[] = {LJ_CONFIG_FIELDS(KIND_OF)};
 #undef KIND_OF

@@ -32,6 +32,39 @@ static const lj_arch_bias llama_biases[] = {
 /* Modules outside the layers that a target_modules regex must not select. */
 static const char *const llama_outside[] = {"lm_head", "model.embed_tokens", "model.norm", NULL};
 
+/* ---- the families of issue 13: each one entry over the LLaMA block ----
+ * Defaults are the families' configuration_<family>.py ones (transformers). */
+static const char *const qwen_refused[] = {"use_sliding_window", NULL};
+#define ARCH_QWEN2_DEFAULTS LJ_CONFIG_DEFAULTS .seq_len = 32768
+#define ARCH_FAMILIES                                                                           \
+    { /* modeling_qwen2.py Qwen2Attention: q,k,v biased (always), o not */                    \
+        .model_type = "qwen2", .frontend = LJ_FE_LLAMA, .layers_path = "model.layers",      \
+        .n_modules = LJ_MOD_COUNT, .modules = llama_modules,                                 \
+        .bias_fixed = BIT(LJ_MOD_Q) | BIT(LJ_MOD_K) | BIT(LJ_MOD_V),                          \
+        .peft_default_targets = BIT(LJ_MOD_Q) | BIT(LJ_MOD_V), .outside = llama_outside,      \
+        .hidden_act = "silu", .refused = qwen_refused,                                        \
+        .defaults = {ARCH_QWEN2_DEFAULTS},                                                    \
+    },                                                                                          \
+    { /* modeling_qwen3.py Qwen3Attention: q_norm / k_norm per head, attention_bias */        \
+        .model_type = "qwen3", .frontend = LJ_FE_LLAMA, .layers_path = "model.layers",      \
+        .n_modules = LJ_MOD_COUNT, .modules = llama_modules,                                 \
+        .n_biases = 1, .biases = llama_biases, /* attention_bias: q,k,v,o */                  \
+        .peft_default_targets = BIT(LJ_MOD_Q) | BIT(LJ_MOD_V), .outside = llama_outside,      \
+        .hidden_act = "silu", .block = LJ_BLOCK_QK_NORM, .refused = qwen_refused,             \
+        .defaults = {ARCH_QWEN2_DEFAULTS, .head_size = 128},                                  \
+    },                                                                                          \
+    { /* modeling_mistral.py: the LLaMA block, no biases, sliding-window attention */         \
+        .model_type = "mistral", .frontend = LJ_FE_LLAMA, .layers_path = "model.layers",    \
+        .n_modules = LJ_MOD_COUNT, .modules = llama_modules,                                 \
+        .peft_default_targets = BIT(LJ_MOD_Q) | BIT(LJ_MOD_V), .outside = llama_outside,      \
+        .hidden_act = "silu", .block = LJ_BLOCK_SLIDING_WINDOW,                               \
+        .defaults = {LJ_CONFIG_DEFAULTS .seq_len = 131072, .sliding_window = 4096},           \
+    },
+
+/* A family's defaults are the generic ones with a few designated initialisers after
+ * them: overriding an earlier initialiser is the point here. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Woverride-init"
 static const lj_arch arch_table[] = {
     {
         .model_type = "llama",
@@ -47,7 +80,9 @@ static const lj_arch arch_table[] = {
         .hidden_act = "silu",
         .defaults = {LJ_CONFIG_DEFAULTS}, /* LLaMA's are the generic ones */
     },
+    ARCH_FAMILIES
 };
+#pragma GCC diagnostic pop
 enum { N_ARCH = sizeof arch_table / sizeof arch_table[0] };
 
 int lj_arch_count(void) { return N_ARCH; }

@@ -20,6 +20,10 @@ static lorajit_status read_INT(const lj_json_at *at, const cJSON *j, const char 
                                int64_t max, int64_t *out) {
     return lj_json_int(at, j, key, need | LJ_JSON_LIMIT, 1, max, out);
 }
+static lorajit_status read_INT0(const lj_json_at *at, const cJSON *j, const char *key, unsigned need,
+                                int64_t max, int64_t *out) {
+    return lj_json_int(at, j, key, need | LJ_JSON_LIMIT, 0, max, out);
+}
 static lorajit_status read_FLOAT(const lj_json_at *at, const cJSON *j, const char *key, unsigned need,
                                  int64_t max, float *out) {
     (void)max;
@@ -87,6 +91,24 @@ static lorajit_status read_biases(const lj_json_at *at, const cJSON *j, const lj
     return LORAJIT_OK;
 }
 
+/* The family fields (LJ_CONFIG_FAMILY_FIELDS) as a's block uses them, and the
+ * booleans a refuses when true. c holds the fields as read. */
+static lorajit_status check_family(const lj_json_at *at, const cJSON *j, const lj_arch *a, lj_config *c) {
+    for (const char *const *f = a->refused; f && *f; f++) {
+        bool on = false;
+        lorajit_status s = lj_json_bool(at, j, *f, LJ_JSON_OPTIONAL, &on);
+        if (s) return s;
+        if (on)
+            return lj_fail(at->err, LORAJIT_E_UNSUPPORTED,
+                           "%s: field \"%s\" is true; %s with it is unsupported (it must be false)",
+                           at->path, *f, a->model_type);
+    }
+    /* MistralConfig: sliding_window defaults to 4096 when absent, None (null) is no window */
+    const cJSON *w = cJSON_GetObjectItemCaseSensitive(j, "sliding_window");
+    if (!(a->block & LJ_BLOCK_SLIDING_WINDOW) || (w && cJSON_IsNull(w))) c->sliding_window = 0;
+    return LORAJIT_OK;
+}
+
 /* Fills c from the JSON object j; c starts with its architecture's defaults. */
 static lorajit_status read_fields(const cJSON *j, const char *path, lj_config *c, lj_err *err) {
     lorajit_status s;
@@ -94,6 +116,7 @@ static lorajit_status read_fields(const cJSON *j, const char *path, lj_config *c
     const lj_arch *a = lj_arch_get(c->arch);
     if ((s = check_variants(&at, j, a))) return s;
     if ((s = lj_config_fields_read(&at, j, false, c))) return s;
+    if ((s = check_family(&at, j, a, c))) return s;
     if ((s = read_biases(&at, j, a, c))) return s;
     if (c->n_kv_heads == 0) c->n_kv_heads = c->n_heads;
 

@@ -163,7 +163,8 @@ lorajit_status lj_json_array(const lj_json_at *at, const struct cJSON *obj, cons
 #define LJ_CONFIG_MAX_VOCAB (INT64_C(1) << 21)
 #define LJ_CONFIG_MAX_POSITIONS (INT64_C(1) << 24)
 /* The config fields, listed once: X(HF name, lj_config member, kind, need, default,
- * max). kind: INT (int64_t, 1..max, over max is lorajit's limit), FLOAT (float,
+ * max). kind: INT (int64_t, 1..max, over max is lorajit's limit), INT0 (the same
+ * in 0..max, 0 meaning none), FLOAT (float,
  * positive and finite), BOOL. need: REQUIRED or OPTIONAL (absent or null keeps the
  * default; a default of 0 is filled in after reading: n_kv_heads = n_heads,
  * head_size = dim / n_heads). Expanded by the config reader (config.c), the
@@ -181,7 +182,13 @@ lorajit_status lj_json_array(const lj_json_at *at, const struct cJSON *obj, cons
     X(max_position_embeddings, seq_len, INT, OPTIONAL, 2048, LJ_CONFIG_MAX_POSITIONS) \
     X(rms_norm_eps, rms_eps, FLOAT, OPTIONAL, 1e-6f, 0)                              \
     X(rope_theta, rope_theta, FLOAT, OPTIONAL, 10000.0f, 0)                          \
-    X(tie_word_embeddings, tie_embeddings, BOOL, OPTIONAL, false, 0)
+    X(tie_word_embeddings, tie_embeddings, BOOL, OPTIONAL, false, 0)                \
+    LJ_CONFIG_FAMILY_FIELDS(X)
+/* Fields of the families beyond LLaMA (issue 13): sliding_window (Mistral; 0 = none,
+ * and 0 for every architecture whose entry lacks LJ_BLOCK_SLIDING_WINDOW, so the
+ * manifest records the window the compiled code applies). */
+#define LJ_CONFIG_FAMILY_FIELDS(X)                                                   \
+    X(sliding_window, sliding_window, INT0, OPTIONAL, 0, LJ_CONFIG_MAX_POSITIONS)
 /* The defaults of every LJ_CONFIG_FIELDS member, as designated initialisers. */
 #define LJ_CONFIG_DEFAULT_(hf, member, kind, need, def, max) .member = def,
 #define LJ_CONFIG_DEFAULTS LJ_CONFIG_FIELDS(LJ_CONFIG_DEFAULT_)
@@ -198,6 +205,7 @@ typedef struct lj_config {
     float rms_eps;        /* rms_norm_eps (the architecture's default) */
     float rope_theta;     /* the architecture's default */
     bool tie_embeddings;  /* tie_word_embeddings (default false) */
+    int64_t sliding_window; /* Mistral's window: query i sees keys j with i - j < it; 0: none */
     unsigned bias_mask;   /* bit m set: module m carries a bias (from the arch's bias fields,
                              e.g. LLaMA's attention_bias: q,k,v,o; mlp_bias: gate,up,down) */
 } lj_config;
@@ -252,8 +260,14 @@ typedef struct lj_arch {
     unsigned peft_default_targets; /* PEFT's target_modules for this model_type when null */
     const char *const *outside;    /* NULL-terminated paths outside the layers (no LoRA served) */
     const char *hidden_act;        /* the activation its front end builds */
+    unsigned block;                /* LJ_BLOCK_* variants of the LLaMA block it builds */
+    const char *const *refused;    /* NULL-terminated config booleans lorajit refuses when true
+                                      (Qwen2's use_sliding_window); NULL: none */
     lj_config defaults;            /* seq_len, rms_eps, rope_theta, tie_embeddings */
 } lj_arch;
+/* Variants of the LLaMA block (lj_arch.block), each from a family's modeling file. */
+#define LJ_BLOCK_SLIDING_WINDOW 1u /* Mistral: config sliding_window masks attention */
+#define LJ_BLOCK_QK_NORM 2u        /* Qwen3: RMSNorm per head on q and k before RoPE */
 #define LJ_ARCH_DEFAULT 0 /* a config.json without model_type: llama */
 int lj_arch_count(void);
 /* Borrowed; static, valid for the whole process. id must be in 0..lj_arch_count()-1. */
@@ -277,6 +291,13 @@ const char *lj_arch_layers_pattern(const lj_arch *a); /* PEFT's layers_pattern: 
  * one statement of those shapes (the front end asserts its own against it; the
  * artifact's manifest is checked with it); 0, 0 for an id outside the block. */
 void lj_arch_linear_shape(const lj_config *c, int m, int64_t *in, int64_t *out);
+
+/* ---- config_keys.c: the config.json keys an architecture does not act on ----
+ * The keys of config.json at path that a neither reads nor refuses, into ignored
+ * (those lorajit knowingly ignores: ids, dtype, versions) and unknown (the rest),
+ * comma-separated, each cap bytes. All pointers borrowed for the call. */
+lorajit_status lj_config_unread_keys(const char *path, const lj_arch *a, char *ignored, char *unknown, size_t cap,
+                                     lj_err *err);
 
 /* ---- schema.c: the adapter schema ---- */
 typedef struct lj_schema {

@@ -26,7 +26,7 @@
 
 /* ---- the config fields, by their Hugging Face names ---- */
 
-enum { KIND_INT = 'i', KIND_FLOAT = 'f', KIND_BOOL = 'b' };
+enum { KIND_INT = 'i', KIND_INT0 = 'i', KIND_FLOAT = 'f', KIND_BOOL = 'b' };
 static const struct {
     const char *key;
     size_t off;

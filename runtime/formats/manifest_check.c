@@ -38,6 +38,12 @@ static void weight_shape(const lj_config *c, const lj_arch *arch, const lj_weigh
             return;
         }
     }
+    /* Qwen3's per-head norms (LJ_BLOCK_QK_NORM): [head_dim] */
+    if ((arch->block & LJ_BLOCK_QK_NORM) && n > 23 && (!strcmp(w->name + n - 23, "self_attn.q_norm.weight") ||
+                                                       !strcmp(w->name + n - 23, "self_attn.k_norm.weight"))) {
+        *rows = c->head_size, *cols = 0;
+        return;
+    }
     *rows = w->cols ? c->vocab_size : c->dim, *cols = w->cols ? c->dim : 0;
 }
 
@@ -49,7 +55,8 @@ lorajit_status lj_manifest_check_sizes(const lj_layout *L, const char *path, lj_
                        arch->model_type);
     int64_t biases = 0;
     for (int m = 0; m < arch->n_modules; m++) biases += (c->bias_mask >> m) & 1;
-    int64_t want = 2 + c->n_layers * (2 + arch->n_modules + biases) + (c->tie_embeddings ? 0 : 1);
+    int64_t norms = 2 + ((arch->block & LJ_BLOCK_QK_NORM) ? 2 : 0); /* per layer */
+    int64_t want = 2 + c->n_layers * (norms + arch->n_modules + biases) + (c->tie_embeddings ? 0 : 1);
     if (L->n_weights != want)
         return lj_fail(err, LORAJIT_E_FORMAT, "%s: field \"weights\" lists %d tensors; the config makes it %lld "
                        "(the manifest was forged or is corrupt)", path, L->n_weights, (long long)want);

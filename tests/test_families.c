@@ -1,0 +1,242 @@
+/* test_families.c — the model families of issue 13 (qwen2, qwen3, mistral) end to end.
+ *
+ * (a) Against the torch reference (tests/make_fixtures.py, golden/expected): the
+ *     20-token cases of each family (base, r8_qv, r4_all, rslora, two adapters
+ *     weighted 0.5 / -1.25) within 2e-4 + 2e-4 |x|; prints the max abs error.
+ * (b) Disabled adapters give the base logits bit for bit.
+ * (c) Mistral's window: with sliding_window null the first 8 rows are bit for bit
+ *     those of window 8 and later rows differ (the window is applied, and only past 8).
+ * (d) Refusals through the API, each naming its cause: qwen2 use_sliding_window,
+ *     qwen3 without q_norm tensors (the tensor named), gemma / phi3 (model_type named).
+ * (e) The printed IR (`lorajit inspect`) names the architecture entry and the
+ *     config.json keys lorajit ignores or does not know.
+ * decode == forward and AOT == JIT for the families are in test_generate / test_aot.
+ * Run from tests/ with the build dir as argv[1] (temporary models go there). */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cjson/cJSON.h>
+
+#include "check.h"
+#include "lorajit.h"
+
+#define ATOL 2e-4
+#define RTOL 2e-4
+
+static const char *const families[] = {"qwen2", "qwen3", "mistral"};
+static const char *const states[] = {"base", "r8_qv", "r4_all", "rslora", "multi_weighted"};
+
+/* The index entry of case name (borrowed from index). */
+static const cJSON *find_case(const cJSON *index, const char *name) {
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(index, "cases")) {
+        const char *n = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "case"));
+        if (n && !strcmp(n, name)) return c;
+    }
+    return NULL;
+}
+
+static lorajit_engine *open_family(const char *dir) {
+    lorajit_options o = {.max_rank = 16, .max_adapters = 4, .max_batch = 2, .max_seq_len = 64};
+    lorajit_engine *e = NULL;
+    lorajit_status s = lorajit_engine_open(&e, dir, &o);
+    CHECK(s == LORAJIT_OK, "open %s: %s", dir, e ? lorajit_errmsg(e) : lorajit_status_str(s));
+    if (s) {
+        lorajit_engine_free(e);
+        return NULL;
+    }
+    return e;
+}
+
+/* (a) and (b) for one family. */
+static void test_family(const char *f, const cJSON *index) {
+    char dir[128], ad[160], name[96];
+    snprintf(dir, sizeof dir, "golden/models/%s", f);
+    lorajit_engine *e = open_family(dir);
+    if (!e) return;
+    static const char *const adapters[] = {"r8_qv", "r4_all", "rslora"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(ad, sizeof ad, "golden/adapters/%s/%s", f, adapters[i]);
+        CHECK(lorajit_load_adapter(e, adapters[i], ad) == LORAJIT_OK, "%s: load %s: %s", f, ad, lorajit_errmsg(e));
+    }
+    int vocab = lorajit_vocab_size(e);
+    float *got = malloc(sizeof(float) * 20 * vocab), *base = malloc(sizeof(float) * 20 * vocab);
+    int32_t tokens[20] = {0};
+    double worst_abs = 0, worst_ratio = 0;
+    for (int s = 0; s < 5; s++) {
+        snprintf(name, sizeof name, "%s__%s__s20", f, states[s]);
+        const cJSON *c = find_case(index, name);
+        CHECK(c != NULL, "golden case %s is missing", name);
+        if (!c) continue;
+        const cJSON *toks = cJSON_GetObjectItemCaseSensitive(c, "tokens");
+        CHECK(cJSON_GetArraySize(toks) == 20, "%s: 20 tokens", name);
+        for (int i = 0; i < 20; i++) tokens[i] = (int32_t)cJSON_GetArrayItem(toks, i)->valuedouble;
+        if (s == 4) {
+            const char *two[] = {"r8_qv", "r4_all"};
+            float w[] = {0.5f, -1.25f};
+            CHECK(lorajit_set_adapter(e, two, w, 2) == LORAJIT_OK, "%s: set: %s", f, lorajit_errmsg(e));
+        } else {
+            const char *one[] = {states[s]};
+            CHECK(lorajit_set_adapter(e, one, NULL, s ? 1 : 0) == LORAJIT_OK, "%s: set: %s", f, lorajit_errmsg(e));
+        }
+        CHECK(lorajit_forward(e, tokens, 20, got) == LORAJIT_OK, "%s: forward: %s", name, lorajit_errmsg(e));
+        if (s == 0) memcpy(base, got, sizeof(float) * 20 * vocab);
+        char path[160];
+        snprintf(path, sizeof path, "golden/expected/%s.bin", name);
+        long len = 0;
+        float *want = (float *)check_read_file(path, &len);
+        CHECK(want && len == (long)sizeof(float) * 20 * vocab, "%s: %ld bytes", path, len);
+        if (!want || len != (long)sizeof(float) * 20 * vocab) {
+            free(want);
+            continue;
+        }
+        long at;
+        double r = check_close_ratio(got, want, 20L * vocab, ATOL, RTOL, &at);
+        CHECK(r <= 1, "%s: %.3g x tolerance at [%ld, %ld]: got %.7g want %.7g", name, r, at / vocab, at % vocab,
+              got[at], want[at]);
+        for (long i = 0; i < 20L * vocab; i++) worst_abs = fmax(worst_abs, fabs((double)got[i] - want[i]));
+        worst_ratio = fmax(worst_ratio, r);
+        free(want);
+    }
+    /* (b) the weighted pair is still active: disabling gives the base bit for bit */
+    CHECK(lorajit_disable_adapters(e) == LORAJIT_OK, "disable");
+    CHECK(lorajit_forward(e, tokens, 20, got) == LORAJIT_OK, "forward disabled");
+    CHECK(memcmp(got, base, sizeof(float) * 20 * vocab) == 0, "%s: disabled differs from the base", f);
+    printf("  %-8s 20 tokens, 5 states: max abs error vs torch %.3g (%.3f x tolerance); disabled == base\n", f,
+           worst_abs, worst_ratio);
+    free(got);
+    free(base);
+    lorajit_engine_free(e);
+}
+
+/* A copy of golden model src in root/dst with config.json's text edited: the first
+ * `from` replaced by `to` (from must be present). Returns 0 on success. */
+static int edited_model(const char *root, const char *src, const char *dst, const char *from, const char *to,
+                        char *out, size_t cap) {
+    char path[1024], sp[256];
+    snprintf(out, cap, "%s/%s", root, dst);
+    mkdir(out, 0777);
+    snprintf(sp, sizeof sp, "golden/models/%s/model.safetensors", src);
+    snprintf(path, sizeof path, "%s/model.safetensors", out);
+    check_copy_file(sp, path);
+    snprintf(sp, sizeof sp, "golden/models/%s/config.json", src);
+    long n = 0;
+    char *text = check_read_file(sp, &n);
+    char *hit = text ? strstr(text, from) : NULL;
+    CHECK(hit != NULL, "%s lacks %s", sp, from);
+    if (!hit) {
+        free(text);
+        return -1;
+    }
+    size_t head = (size_t)(hit - text), fl = strlen(from), tl = strlen(to);
+    char *edited = malloc((size_t)n + tl + 1);
+    memcpy(edited, text, head);
+    memcpy(edited + head, to, tl);
+    memcpy(edited + head + tl, hit + fl, (size_t)n - head - fl);
+    snprintf(path, sizeof path, "%s/config.json", out);
+    int rc = check_write_file(path, edited, (long)(n - (long)fl + (long)tl));
+    free(edited);
+    free(text);
+    return rc;
+}
+
+/* (c) Mistral's window 8 against no window, 20 tokens. */
+static void test_window(const char *root) {
+    char nowin[1024];
+    if (edited_model(root, "mistral", "mistral_nowindow", "\"sliding_window\": 8", "\"sliding_window\": null",
+                     nowin, sizeof nowin))
+        return;
+    lorajit_engine *a = open_family("golden/models/mistral"), *b = open_family(nowin);
+    if (a && b) {
+        int vocab = lorajit_vocab_size(a);
+        float *la = malloc(sizeof(float) * 20 * vocab), *lb = malloc(sizeof(float) * 20 * vocab);
+        int32_t tok[20];
+        for (int i = 0; i < 20; i++) tok[i] = (i * 37 + 5) % vocab;
+        CHECK(lorajit_forward(a, tok, 20, la) == LORAJIT_OK && lorajit_forward(b, tok, 20, lb) == LORAJIT_OK,
+              "forward");
+        CHECK(memcmp(la, lb, sizeof(float) * 8 * vocab) == 0, "rows 0..7 differ with and without the window");
+        int differ = 0;
+        for (int t = 8; t < 20; t++)
+            differ += memcmp(la + (size_t)t * vocab, lb + (size_t)t * vocab, sizeof(float) * vocab) != 0;
+        CHECK(differ == 12, "only %d of rows 8..19 differ with the window", differ);
+        free(la);
+        free(lb);
+    }
+    lorajit_engine_free(a);
+    lorajit_engine_free(b);
+}
+
+/* Opening dir must fail with status want and a message holding n1 and n2. */
+static void expect_refused(const char *dir, lorajit_status want, const char *n1, const char *n2) {
+    lorajit_engine *e = NULL;
+    lorajit_status s = lorajit_engine_open(&e, dir, NULL);
+    const char *msg = e ? lorajit_errmsg(e) : "";
+    CHECK(s == want && strstr(msg, n1) && (!n2 || strstr(msg, n2)), "%s: status %d (want %d): %s", dir, s, want,
+          msg);
+    lorajit_engine_free(e);
+}
+
+/* (d) */
+static void test_refusals(const char *root) {
+    char dir[1024];
+    if (!edited_model(root, "qwen2", "qwen2_swa", "\"use_sliding_window\": false", "\"use_sliding_window\": true",
+                      dir, sizeof dir))
+        expect_refused(dir, LORAJIT_E_UNSUPPORTED, "use_sliding_window", "qwen2");
+    /* LLaMA weights (no q_norm) under a qwen3 config: the missing tensor is named */
+    if (!edited_model(root, "gqa", "qwen3_no_qnorm", "\"model_type\": \"llama\"",
+                      "\"model_type\": \"qwen3\"", dir, sizeof dir))
+        expect_refused(dir, LORAJIT_E_NOT_FOUND, "model.layers.0.self_attn.q_norm.weight", NULL);
+    static const char *const refused[] = {"gemma", "phi3"};
+    for (int i = 0; i < 2; i++) {
+        char to[64], sub[64];
+        snprintf(to, sizeof to, "\"model_type\": \"%s\"", refused[i]);
+        snprintf(sub, sizeof sub, "refused_%s", refused[i]);
+        if (!edited_model(root, "gqa", sub, "\"model_type\": \"llama\"", to, dir, sizeof dir))
+            expect_refused(dir, LORAJIT_E_UNSUPPORTED, refused[i], "supported model types");
+    }
+}
+
+/* (e) */
+static void test_inspect(const char *root) {
+    char dir[1024];
+    if (edited_model(root, "qwen3", "qwen3_extra_key", "\"use_cache\": true", "\"use_cache\": true, \"foo_bar\": 1",
+                     dir, sizeof dir))
+        return;
+    lorajit_engine *e = open_family(dir);
+    if (!e) return;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    CHECK(f && lorajit_engine_print_ir(e, f) == LORAJIT_OK, "print_ir: %s", lorajit_errmsg(e));
+    if (f) fclose(f);
+    CHECK(text && strstr(text, "# architecture: qwen3 (LLaMA block, q_norm/k_norm per head)"), "arch line: %.200s",
+          text ? text : "");
+    CHECK(text && strstr(text, "ignored architectures") && strstr(text, "max_window_layers") &&
+              strstr(text, "unknown foo_bar"), "config keys line: %.400s", text ? text : "");
+    CHECK(text && strstr(text, "self_attn.q_norm.weight") && strstr(text, "heads=4 head_size=24"),
+          "q_norm nodes in the IR");
+    free(text);
+    lorajit_engine_free(e);
+}
+
+int main(int argc, char **argv) {
+    char root[1024];
+    snprintf(root, sizeof root, "%s/tmp_families", argc > 1 ? argv[1] : ".");
+    mkdir(root, 0777);
+    check_enter_tests_dir();
+    char *text = check_read_file("golden/expected/index.json", NULL);
+    cJSON *index = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    CHECK(index != NULL, "golden/expected/index.json");
+    printf("(a, b) the families against torch; disabled == base\n");
+    for (int f = 0; index && f < 3; f++) test_family(families[f], index);
+    cJSON_Delete(index);
+    test_window(root);
+    test_refusals(root);
+    test_inspect(root);
+    return check_summary("test_families");
+}
