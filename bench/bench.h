@@ -102,6 +102,19 @@ typedef struct bench_decode_result {
     bench_decode_row rows[BENCH_DECODE_CONFIGS];
 } bench_decode_result;
 
+/* Section 5: a real checkpoint's shape (bench_shapes.c). */
+enum { BENCH_SHAPES = 2 };
+typedef struct bench_shape_result {
+    const char *name, *note;
+    int dim, hidden_dim, n_layers, n_heads, n_kv_heads, head_dim, vocab;
+    double step_bytes;       /* bytes a batch-1 decode step reads (BF16 matrices, f32 norms) */
+    double head_bytes;       /* of which the tied lm_head */
+    double open_ms;
+    int prompt;
+    bench_stat prefill, step, step1; /* step1: the one-layer model's step */
+    bench_stat read;         /* read bandwidth, measured between the steps */
+} bench_shape_result;
+
 typedef struct bench_result {
     bool quick;
     double wall_s;
@@ -127,6 +140,8 @@ typedef struct bench_result {
     bench_fwd_row fwd[BENCH_FWD_CONFIGS];
     bench_stat gemm[BENCH_TOKEN_SETS]; /* the projection GEMMs alone through OpenBLAS */
     bench_decode_result dec;
+    bench_shape_result shapes[BENCH_SHAPES];
+    int n_shapes;             /* 0: not run (--quick) */
 } bench_result;
 
 /* ---- bench_util.c ---- */
@@ -211,6 +226,19 @@ double bench_st_data_bytes(const char *path);
  * and decode steps at batch 1 and 8. */
 void bench_decode(bench_result *r, const char *exe_dir, const char *work, int n_layers, const char *dtype);
 void bench_decode_print(const bench_result *r, FILE *f);
+/* Reading bytes of floats on threads threads (the decode section's read loop), timed
+ * reps times after a warm-up. */
+bench_stat bench_read_stat(int threads, size_t bytes, int reps);
+
+/* ---- bench_shapes.c: decode and prefill on real checkpoints' shapes ---- */
+/* Fills r->shapes (skipped with r->quick): LLaMA-3.2-1B and Qwen2.5-0.5B shapes (BF16,
+ * tied; Qwen2.5 as a LLaMA-shaped model of the same sizes) generated under work, a
+ * 64-token prefill and batch-1 decode steps against the read bandwidth measured in the
+ * same run, and the lm_head share from a one-layer model of the same shape. */
+void bench_shapes(bench_result *r, const char *exe_dir, const char *work);
+void bench_shapes_print(const bench_result *r, FILE *f);
+/* The "shapes" list of bench.json. Caller owns the result; free with cJSON_Delete(). */
+struct cJSON *bench_shapes_json(const bench_result *r);
 /* The "decode" object of bench.json. Caller owns the result; free with cJSON_Delete(). */
 struct cJSON *bench_decode_json(const bench_result *r);
 

@@ -448,3 +448,15 @@ cJSON *bench_decode_json(const bench_result *r) {
     cJSON_AddNumberToObject(q, "b8_over_b1_base", step_ratio(d, "b8_base", "b1_base"));
     return o;
 }
+
+bench_stat bench_read_stat(int threads, size_t bytes, int reps) {
+    bench_decode_result d = {.threads = threads < 1 ? 1 : threads > DEC_MAX_THREADS ? DEC_MAX_THREADS : threads,
+                             .bw_bytes = bytes};
+    bench_stat s = {0};
+    bw_bufs bw;
+    bw_open(&bw, &d);
+    bench_job j = {settle, bw_once, NULL, &bw.rd, &s};
+    bench_measure_jobs(&j, 1, reps);
+    bw_close(&bw);
+    return s;
+}

@@ -116,29 +116,27 @@ LLVMValueRef cg_kernel_bias_add(cg *c, int64_t cols) {
     return fn;
 }
 
-/* (x [n, n_heads * hs], n, pos0), in place, HF rotate_half convention:
- *   inv_freq[i] = 1 / theta^(2i / hs), angle = (pos0 + t) * inv_freq[i]
- *   x1' = x1 cos - x2 sin, x2' = x2 cos + x1 sin   (x1 = x[i], x2 = x[i + hs/2]) */
-LLVMValueRef cg_kernel_rope(cg *c, int n_heads, int head_size, float theta) {
+/* (x [n, n_heads * hs], n, pos0, table), in place, HF rotate_half convention, as
+ * transformers' LlamaRotaryEmbedding.forward + apply_rotary_pos_emb:
+ *   angle = (pos0 + t) * inv_freq[i], cos = cos(angle) * scale, sin = sin(angle) * scale
+ *   x1' = x1 cos - x2 sin, x2' = x2 cos + x1 sin   (x1 = x[i], x2 = x[i + hs/2])
+ * table = inv_freq[hs/2] then scale (attention_scaling), read at run time from ctx.rope:
+ * nothing about the RoPE type or theta is compiled in (runtime/formats/rope.c). */
+LLVMValueRef cg_kernel_rope(cg *c, int n_heads, int head_size) {
     char name[80];
-    uint32_t th;
-    memcpy(&th, &theta, 4);
-    snprintf(name, sizeof name, "rope_%d_%d_%08x", n_heads, head_size, th);
+    snprintf(name, sizeof name, "rope_%d_%d", n_heads, head_size);
     LLVMValueRef fn;
-    if (!cg_kernel_begin(c, name, "pii", &fn)) return fn;
+    if (!cg_kernel_begin(c, name, "piip", &fn)) return fn;
     int64_t half = head_size / 2, cols = (int64_t)n_heads * head_size;
     cg_loop t, i, h;
+    LLVMValueRef table = param(c, 3), scale = cg_ldf(c, table, cg_i64(c, half));
     LLVMValueRef it = cg_for(c, &t, cg_i64(c, 0), param(c, 1), "t");
     LLVMValueRef pos = LLVMBuildSIToFP(c->b, add(c, param(c, 2), it), c->f32, "pos");
     LLVMValueRef row = fptr(c, param(c, 0), mul(c, it, cg_i64(c, cols)));
     LLVMValueRef ii = cg_for(c, &i, cg_i64(c, 0), cg_i64(c, half), "i");
-    LLVMValueRef e = LLVMBuildFDiv(c->b, LLVMBuildSIToFP(c->b, mul(c, ii, cg_i64(c, 2)), c->f32, ""),
-                                   cg_f32(c, (float)head_size), "");
-    LLVMValueRef pw[2] = {cg_f32(c, theta), e};
-    LLVMValueRef inv = LLVMBuildFDiv(c->b, cg_f32(c, 1.0f), cg_intrinsic(c, "llvm.pow", pw, 2), "inv_freq");
-    LLVMValueRef ang = f_mul(c, pos, inv);
-    LLVMValueRef cs = cg_intrinsic(c, "llvm.cos", &ang, 1);
-    LLVMValueRef sn = cg_intrinsic(c, "llvm.sin", &ang, 1);
+    LLVMValueRef ang = f_mul(c, pos, cg_ldf(c, table, ii));
+    LLVMValueRef cs = f_mul(c, cg_intrinsic(c, "llvm.cos", &ang, 1), scale);
+    LLVMValueRef sn = f_mul(c, cg_intrinsic(c, "llvm.sin", &ang, 1), scale);
     LLVMValueRef ih = cg_for(c, &h, cg_i64(c, 0), cg_i64(c, n_heads), "h");
     LLVMValueRef i1 = add(c, mul(c, ih, cg_i64(c, head_size)), ii);
     LLVMValueRef i2 = add(c, i1, cg_i64(c, half));

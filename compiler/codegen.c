@@ -20,7 +20,7 @@ typedef struct fwd {
     LLVMValueRef pos, seq, row_active; /* lj_decode: i64 [n], i32 [n], ptr [n] */
     int64_t seq_stride;               /* floats between two sequences' caches: n_layers*seq_len*kv_dim */
     LLVMValueRef weights, sites, active, scratch, key_cache, value_cache, sgemm, sgemv,
-        small_rows, parallel, pool;
+        small_rows, parallel, pool, rope, rope_stride;
 } fwd;
 
 /* &base[row * cols] */
@@ -110,16 +110,19 @@ static bool emit_node(cg *c, const ir_graph *g, const fwd *f, const ir_node *nd,
         return true;
     }
     case IR_OP_ROPE: {
-        LLVMValueRef k = cg_kernel_rope(c, nd->n_heads, nd->head_size, nd->rope_theta);
+        /* theta and the scaling type are not compiled in: the tables come through ctx.rope */
+        LLVMValueRef k = cg_kernel_rope(c, nd->n_heads, nd->head_size);
         if (!f->decode) {
-            LLVMValueRef a[3] = {out, f->n, f->pos0};
-            call(c, k, a, 3);
+            LLVMValueRef a[4] = {out, f->n, f->pos0, f->rope};
+            call(c, k, a, 4);
             return true;
         }
-        cg_loop r;
+        cg_loop r; /* row i: its own position and its own sequence's table */
         LLVMValueRef row = cg_for(c, &r, cg_i64(c, 0), f->n, "row");
-        LLVMValueRef a[3] = {row_ptr(c, out, row, nd->shape[1]), cg_i64(c, 1), row_elem(c, c->i64, f->pos, row)};
-        call(c, k, a, 3);
+        LLVMValueRef table = cg_gep(c, c->f32, f->rope, LLVMBuildNSWMul(c->b, row, f->rope_stride, ""));
+        LLVMValueRef a[4] = {row_ptr(c, out, row, nd->shape[1]), cg_i64(c, 1), row_elem(c, c->i64, f->pos, row),
+                             table};
+        call(c, k, a, 4);
         cg_end(c, &r);
         return true;
     }
@@ -201,6 +204,8 @@ static lorajit_status build_entry(cg *c, const ir_graph *g, bool decode, lj_err 
         .small_rows = cg_ld_at(c, c->i64, ctx, offsetof(lj_ctx, small_rows)),
         .parallel = cg_ld_at(c, c->ptr, ctx, offsetof(lj_ctx, parallel)),
         .pool = cg_ld_at(c, c->ptr, ctx, offsetof(lj_ctx, pool)),
+        .rope = cg_ld_at(c, c->ptr, ctx, offsetof(lj_ctx, rope)),
+        .rope_stride = cg_ld_at(c, c->i64, ctx, offsetof(lj_ctx, rope_stride)),
     };
     if (decode) {
         f.pos = LLVMGetParam(fn, 3);

@@ -142,7 +142,7 @@ LLVMValueRef cg_kernel_embed(cg *c, int64_t dim, ir_dtype kind);
     /* (table [vocab, dim] of kind, tokens [n], n, out [n, dim] f32) */
 LLVMValueRef cg_kernel_rmsnorm(cg *c, int64_t d, float eps); /* (x [n, d], w [d], n, out [n, d]) */
 LLVMValueRef cg_kernel_bias_add(cg *c, int64_t cols);     /* (y [n, cols], b [cols], n) in place */
-LLVMValueRef cg_kernel_rope(cg *c, int n_heads, int head_size, float theta); /* (x [n, n_heads*hs], n, pos0) */
+LLVMValueRef cg_kernel_rope(cg *c, int n_heads, int head_size); /* (x [n, n_heads*hs], n, pos0, table) */
 LLVMValueRef cg_kernel_attention(cg *c, int n_heads, int n_kv_heads, int head_size, int window);
     /* (q [n, n_heads*hs], k, v [n, kv_dim], n, pos0, key_cache [seq_len, kv_dim] of this layer,
         value_cache, att [seq_len], out [n, n_heads*hs]) */

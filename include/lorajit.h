@@ -106,7 +106,8 @@ typedef struct lorajit_options {
     int max_batch;           /* sequences with their own KV cache (generation), default 4, at most 64 */
     int max_seq_len;         /* KV cache length per sequence; default min(max_position_embeddings,
                                 4096) (or max_tokens when larger); raise it up to
-                                max_position_embeddings (CLI: --max-seq-len) */
+                                max_position_embeddings, or past it when rope_scaling
+                                extends the context (CLI: --max-seq-len) */
 } lorajit_options;
 
 /* Counters of an engine's life. compiles is counted where LLJIT generates machine

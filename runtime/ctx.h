@@ -14,7 +14,8 @@
 /* Version of this ABI (the structs below and the entry points' signatures). An
  * artifact records it (manifest.json "abi_version", the library's lj_abi_version)
  * and the runtime refuses another. Bump it on any change below. */
-#define LJ_ABI_VERSION 4 /* 4: the scratch sizes and layout digest below; SHA-256 digests */
+#define LJ_ABI_VERSION 5 /* 5: RoPE frequencies through ctx (rope, rope_stride); 4: the scratch
+                            sizes and layout digest below; SHA-256 digests */
 #define LJ_ABI_SYMBOL "lj_abi_version"     /* const int32_t in an artifact's library */
 #define LJ_CODE_HASH_SYMBOL "lj_code_hash" /* const uint64_t: manifest.json "code_hash" */
 /* What an artifact's code was compiled for, baked into its library next to the code
@@ -80,6 +81,12 @@ typedef struct lj_ctx {
                                      BLAS for every f32 matmul. The runtime sets LJ_SMALL_ROWS. */
     lj_parallel_fn parallel;      /* never NULL: runs the generated matmuls' row loops */
     void *pool;                   /* its first argument (the runtime's lj_pool; may be NULL) */
+    const float *rope;            /* RoPE tables of head_size / 2 + 1 floats: inv_freq[head_size / 2],
+                                     then the scale of cos and sin (yarn / longrope attention factor,
+                                     else 1). lj_forward reads the table at rope; lj_decode row i the
+                                     one at rope + i * rope_stride. The runtime computes them
+                                     (runtime/formats/rope.c) for the call's sequence lengths. */
+    int64_t rope_stride;          /* floats between lj_decode's rows' tables; 0: one for all rows */
 } lj_ctx;
 
 /* The compiled entry point: runs tokens[0..n) at positions pos0..pos0+n-1, writing

@@ -592,6 +592,9 @@ def main():
         generate(os.path.abspath(args.gen))
     compute_expected()
     compute_generations()
+    # ---- RoPE scaling fixtures (tests/golden/rope): their own script and reference ----
+    import make_rope_fixtures
+    make_rope_fixtures.main()
     size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(GOLDEN) for f in fs)
     print(f"tests/golden: {size / 1e6:.2f} MB")
 

@@ -85,8 +85,9 @@ static void test_config(void) {
     } bad[] = {
         {__LINE__, "{\"hidden_size\": 64,", LORAJIT_E_FORMAT, "byte 19"},
         {__LINE__, "{\"model_type\":\"phi3\"}", LORAJIT_E_UNSUPPORTED, "model_type"},
-        {__LINE__, "{\"rope_scaling\":{\"type\":\"linear\",\"factor\":2}}", LORAJIT_E_UNSUPPORTED,
-         "rope_scaling"},
+        {__LINE__, "{\"hidden_size\":64,\"intermediate_size\":8,\"num_hidden_layers\":1,\"num_attention_heads\":4,"
+         "\"vocab_size\":8,\"rope_scaling\":{\"type\":\"ntk\",\"factor\":2}}", LORAJIT_E_UNSUPPORTED,
+         "\"rope_scaling.type\" is \"ntk\""},
         {__LINE__, "{\"hidden_act\":\"gelu\"}", LORAJIT_E_UNSUPPORTED, "hidden_act"},
         {__LINE__, "{\"intermediate_size\":1}", LORAJIT_E_FORMAT, "\"hidden_size\" is missing"},
         {__LINE__, "{\"hidden_size\":64.5}", LORAJIT_E_FORMAT, "hidden_size"},

@@ -224,6 +224,8 @@ void lorajit_tokenizer_free(lorajit_tokenizer *t) {
     free(t->id_text);
     free(t->id_len);
     free(t->id_special);
+    free(t->chat_template);
+    for (int i = 0; i < TK_N_SPECIAL; i++) free(t->special_text[i]);
     tls_msg *m = tls_slot(t, false);
     if (m) m->t = NULL;
     free(t);

@@ -25,6 +25,9 @@
 #define TK_MAX_VOCAB (1 << 20)
 #define TK_MAX_STEPS 16 /* components in one Sequence */
 #define TK_MAX_EOS 8
+/* The special tokens a chat template sees by name (transformers' special_tokens_map). */
+enum { TK_BOS, TK_EOS, TK_UNK, TK_PAD, TK_N_SPECIAL };
+extern const char *const tk_special_names[TK_N_SPECIAL]; /* "bos_token", ... (tk_extras.c) */
 
 /* ---- tk_util.c: byte buffers, string->id hash, UTF-8, regexes ---- */
 typedef struct tk_buf {
@@ -190,6 +193,10 @@ struct lorajit_tokenizer {
     int vocab_size;
     int32_t bos_id, eos_ids[TK_MAX_EOS];
     int n_eos;
+    char *chat_template;   /* chat_template.jinja, else tokenizer_config.json's (the "default" one of a list); owned, NULL: none */
+    size_t chat_template_len;
+    char chat_template_from[4096]; /* the file it came from, for messages */
+    char *special_text[TK_N_SPECIAL]; /* bos/eos/unk/pad token text from the config files; owned, NULL: not named */
     char bl_chr[256][4];   /* ByteLevel: the character standing for each byte (UTF-8) */
     uint8_t bl_len[256];
     int16_t bl_byte[512];  /* ByteLevel: the byte a code point below 512 stands for, -1 none */
@@ -202,7 +209,8 @@ lorajit_status tk_fail(const lorajit_tokenizer *t, lorajit_status s, const char 
     __attribute__((format(printf, 3, 4)));
 void tk_ok(const lorajit_tokenizer *t);
 /* tk_extras.c: reads tokenizer_config.json, generation_config.json and special_tokens_map.json of
- * dir (each optional) for the BOS and EOS ids. */
+ * dir (each optional) for the BOS and EOS ids and the special tokens' text, and the chat
+ * template (dir/chat_template.jinja, else tokenizer_config.json's chat_template). */
 lorajit_status tk_read_extras(lorajit_tokenizer *t, const char *dir, lj_err *err);
 /* Parses tokenizer.json text (path for messages) into t. */
 lorajit_status tk_read_json(lorajit_tokenizer *t, const char *text, size_t len, const char *path, lj_err *err);

@@ -3,7 +3,7 @@
  * Input: the JSON text (user-supplied, so hostile until checked). Output: an
  * lj_config with llama2.c's dimension words, the architecture (arch.c) and its
  * defaults filled in. Every refusal names the file and the field: a model_type not
- * in the table, rope_scaling, another hidden_act, missing / non-integer /
+ * in the table, a rope_scaling rope.c refuses, another hidden_act, missing / non-integer /
  * non-positive / absurd sizes (the LJ_CONFIG_MAX_* bounds of formats.h, each
  * justified there), head counts that do not divide. The caps keep a hostile file
  * from making later stages allocate terabytes or compile for hours. The fields are
@@ -64,11 +64,6 @@ static lorajit_status find_architecture(const lj_json_at *at, const cJSON *j, in
 
 /* The fields that say which variants of the architecture a uses. */
 static lorajit_status check_variants(const lj_json_at *at, const cJSON *j, const lj_arch *a) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "rope_scaling");
-    if (v && !cJSON_IsNull(v))
-        return lj_fail(at->err, LORAJIT_E_UNSUPPORTED,
-                       "%s: field \"rope_scaling\" is set; RoPE scaling is unsupported (it must be null)",
-                       at->path);
     const char *act = NULL;
     lorajit_status s = lj_json_string(at, j, "hidden_act", LJ_JSON_OPTIONAL, &act);
     if (s) return s;
@@ -145,7 +140,7 @@ static lorajit_status read_fields(const cJSON *j, const char *path, lj_config *c
         return lj_fail(err, LORAJIT_E_UNSUPPORTED,
                        "%s: field \"head_dim\" is %lld; RoPE needs an even head size", path,
                        (long long)c->head_size);
-    return LORAJIT_OK;
+    return lj_rope_read(&at, j, c); /* rope_scaling: rope.c, once the sizes are final */
 }
 
 /* Reads j (borrowed) into *cfg, which is written only on success. */

@@ -139,6 +139,8 @@ lorajit_status lj_json_object(const lj_json_at *at, const struct cJSON *obj, con
 lorajit_status lj_json_array(const lj_json_at *at, const struct cJSON *obj, const char *key, unsigned flags,
                              const struct cJSON **out);
 
+#include "rope.h" /* lj_rope (rope_scaling), held by lj_config */
+
 /* ---- config.c: Hugging Face config.json of a model in the architecture table ---- */
 /* Bounds on what a config.json may ask for, per field. Each is several times what
  * the largest published model of the family uses, so no real config meets one,
@@ -208,11 +210,12 @@ typedef struct lj_config {
     int64_t sliding_window; /* Mistral's window: query i sees keys j with i - j < it; 0: none */
     unsigned bias_mask;   /* bit m set: module m carries a bias (from the arch's bias fields,
                              e.g. LLaMA's attention_bias: q,k,v,o; mlp_bias: gate,up,down) */
+    lj_rope rope;         /* rope_scaling (rope.h; type default when null) */
 } lj_config;
 /* Parses config.json text; path is used in messages only. Looks model_type up in
  * the architecture table (absent: llama) and starts from that entry's defaults.
  * Refuses, naming the field: a model_type not in the table (listing those that
- * are), a rope_scaling that is not null, a hidden_act other than the
+ * are), a rope_scaling rope.c refuses, a hidden_act other than the
  * architecture's, missing, non-integer or non-positive sizes, n_heads not a
  * multiple of n_kv_heads, sizes over the LJ_CONFIG_MAX_* bounds above (E_UNSUPPORTED,
  * "over the limit", naming the field), a derived head_dim over its bound or heads x
@@ -314,6 +317,9 @@ typedef struct lj_schema {
  * arch's (borrowed). path for messages. */
 lorajit_status lj_schema_parse(const char *text, size_t len, const char *path, const lj_arch *arch,
                                lj_schema *s, lj_err *err);
+/* The longest KV cache cfg allows: max_position_embeddings, or LJ_CONFIG_MAX_POSITIONS
+ * when rope_scaling extends the context (lj_rope_extends). */
+int64_t lj_schema_max_positions(const lj_config *cfg);
 /* Defaults, then opts->schema_path, then opts' non-zero fields; validates against cfg. */
 lorajit_status lj_schema_resolve(const lorajit_options *opts, const lj_config *cfg, lj_schema *s,
                                  lj_err *err);

@@ -83,6 +83,9 @@ lorajit_status lj_config_compare(const lj_config *artifact, const lj_config *mod
         if (config_bias(artifact, i) != config_bias(model, i))
             return config_differs(model_path, arch->biases[i].field, config_bias(model, i) ? "true" : "false",
                                   config_bias(artifact, i) ? "true" : "false", artifact_dir, err);
+    if (!lj_rope_same(&artifact->rope, &model->rope)) /* rope.c: every field as given */
+        return config_differs(model_path, "rope_scaling", lj_rope_type_name(model->rope.type),
+                              lj_rope_type_name(artifact->rope.type), artifact_dir, err);
     return LORAJIT_OK;
 }
 
@@ -122,6 +125,7 @@ static bool add_config(cJSON *root, const lj_config *c) {
     const lj_arch *arch = lj_arch_get(c->arch);
     for (int i = 0; i < arch->n_biases; i++)
         if (!cJSON_AddBoolToObject(o, arch->biases[i].field, config_bias(c, i))) return false;
+    if (!lj_rope_write(o, &c->rope)) return false; /* as config.json says it; null for default */
     return cJSON_AddStringToObject(o, "model_type", arch->model_type) != NULL;
 }
 
@@ -310,6 +314,9 @@ static lorajit_status read_config(const cJSON *o, const where *w, lj_config *c) 
         if (!(s = lj_json_bool(w, o, arch->biases[i].field, LJ_JSON_REQUIRED, &on)) && on)
             c->bias_mask |= arch->biases[i].mask;
     }
+    if (!s && !cJSON_GetObjectItemCaseSensitive(o, "rope_scaling"))
+        return lj_fail(w->err, LORAJIT_E_FORMAT, "%s: field \"config.rope_scaling\" is missing", w->path);
+    if (!s && c->head_size % 2 == 0) s = lj_rope_read(w, o, c); /* rope.c, as from config.json */
     return s;
 }
 
@@ -319,7 +326,7 @@ static lorajit_status read_schema(const cJSON *o, const lj_config *cfg, const wh
     const unsigned REQ = LJ_JSON_REQUIRED;
     if ((s = lj_json_int(w, o, "max_rank", REQ, 1, 1024, &r)) ||
         (s = lj_json_int(w, o, "max_adapters", REQ, 1, LJ_MAX_SLOTS - 1, &slots)) ||
-        (s = lj_json_int(w, o, "max_seq_len", REQ, 1, cfg->seq_len, &seq)) ||
+        (s = lj_json_int(w, o, "max_seq_len", REQ, 1, lj_schema_max_positions(cfg), &seq)) ||
         (s = lj_json_int(w, o, "max_tokens", REQ, 1, seq, &tokens)) ||
         (s = lj_json_int(w, o, "max_batch", REQ, 1, LJ_MAX_SLOTS - 1, &batch)))
         return s;

@@ -19,7 +19,9 @@
 /* The default KV cache length (and tokens per call) when max_position_embeddings
  * is longer: the cache is sized to what a user is likely to need, never blindly to
  * the context the model was trained for (a 1M-token config would reserve ~34 GB).
- * Raise it with options.max_seq_len / --max-seq-len, up to max_position_embeddings. */
+ * Raise it with options.max_seq_len / --max-seq-len, up to max_position_embeddings, or
+ * past it (to LJ_CONFIG_MAX_POSITIONS) when rope_scaling extends the context, as
+ * transformers allows (lj_schema_max_positions). */
 #define SCHEMA_DEFAULT_SEQ_LEN 4096
 
 /* "target_modules": a list of arch's module names, the string "all-linear", or the
@@ -161,9 +163,16 @@ static lorajit_status parse_target_list(const char *list, const lj_arch *arch, u
     return LORAJIT_OK;
 }
 
+int64_t lj_schema_max_positions(const lj_config *cfg) {
+    return lj_rope_extends(cfg) ? LJ_CONFIG_MAX_POSITIONS : cfg->seq_len;
+}
+
 lorajit_status lj_schema_resolve(const lorajit_options *opts, const lj_config *cfg, lj_schema *s,
                                  lj_err *err) {
     const lj_arch *arch = lj_arch_get(cfg->arch);
+    int64_t max_pos = lj_schema_max_positions(cfg);
+    const char *pos_what = lj_rope_extends(cfg) ? "rope_scaling extends max_position_embeddings"
+                                                : "max_position_embeddings";
     int64_t seq = cfg->seq_len < SCHEMA_DEFAULT_SEQ_LEN ? cfg->seq_len : SCHEMA_DEFAULT_SEQ_LEN;
     lj_schema t = {
         .r_max = 64, .target_mask = lj_arch_all_modules(arch), .n_slots = 8, .max_tokens = seq,
@@ -176,10 +185,9 @@ lorajit_status lj_schema_resolve(const lorajit_options *opts, const lj_config *c
         if (!st) st = schema_from_json(j, opts->schema_path, arch, &t, err);
         cJSON_Delete(j);
         if (st) return st;
-        if (t.max_tokens > cfg->seq_len)
-            return lj_fail(err, LORAJIT_E_FORMAT,
-                           "%s: field \"max_tokens\" is %lld, over max_position_embeddings %lld",
-                           opts->schema_path, (long long)t.max_tokens, (long long)cfg->seq_len);
+        if (t.max_tokens > max_pos)
+            return lj_fail(err, LORAJIT_E_FORMAT, "%s: field \"max_tokens\" is %lld, over %s %lld",
+                           opts->schema_path, (long long)t.max_tokens, pos_what, (long long)max_pos);
     }
     if (opts && opts->max_rank) {
         if (opts->max_rank < 1 || opts->max_rank > SCHEMA_MAX_RANK)
@@ -194,20 +202,18 @@ lorajit_status lj_schema_resolve(const lorajit_options *opts, const lj_config *c
         t.n_slots = opts->max_adapters;
     }
     if (opts && opts->max_tokens) {
-        if (opts->max_tokens < 1 || opts->max_tokens > cfg->seq_len)
-            return lj_fail(err, LORAJIT_E_ARG,
-                           "options.max_tokens is %d; it must be in 1..%lld (max_position_embeddings)",
-                           opts->max_tokens, (long long)cfg->seq_len);
+        if (opts->max_tokens < 1 || opts->max_tokens > max_pos)
+            return lj_fail(err, LORAJIT_E_ARG, "options.max_tokens is %d; it must be in 1..%lld (%s)",
+                           opts->max_tokens, (long long)max_pos, pos_what);
         t.max_tokens = opts->max_tokens;
     }
     if (opts && opts->targets && (st = parse_target_list(opts->targets, arch, &t.target_mask, err)))
         return st;
     if (t.max_tokens > t.seq_len) t.seq_len = t.max_tokens; /* asked for more tokens a call: a cache to hold them */
     if (opts && opts->max_seq_len) {
-        if (opts->max_seq_len < 1 || opts->max_seq_len > cfg->seq_len)
-            return lj_fail(err, LORAJIT_E_ARG,
-                           "options.max_seq_len is %d; it must be in 1..%lld (max_position_embeddings)",
-                           opts->max_seq_len, (long long)cfg->seq_len);
+        if (opts->max_seq_len < 1 || opts->max_seq_len > max_pos)
+            return lj_fail(err, LORAJIT_E_ARG, "options.max_seq_len is %d; it must be in 1..%lld (%s)",
+                           opts->max_seq_len, (long long)max_pos, pos_what);
         t.seq_len = opts->max_seq_len;
         if (t.max_tokens > t.seq_len) {
             if (opts->max_tokens)
@@ -225,7 +231,7 @@ lorajit_status lj_schema_resolve(const lorajit_options *opts, const lj_config *c
     /* Whatever the source, the result must hold (a bug if it does not). */
     LJ_ASSERT(t.r_max >= 1 && t.r_max <= SCHEMA_MAX_RANK);
     LJ_ASSERT(t.n_slots >= 1 && t.n_slots <= SCHEMA_MAX_SLOTS);
-    LJ_ASSERT(t.max_tokens >= 1 && t.max_tokens <= t.seq_len && t.seq_len <= cfg->seq_len);
+    LJ_ASSERT(t.max_tokens >= 1 && t.max_tokens <= t.seq_len && t.seq_len <= max_pos);
     LJ_ASSERT((t.target_mask & ~lj_arch_all_modules(arch)) == 0); /* 0: no LoRA sites ("none") */
     *s = t;
     return LORAJIT_OK;

@@ -91,6 +91,9 @@ lorajit_status lj_engine_start(lorajit_engine *e, const char *model_dir, lj_layo
                        "(options.max_seq_len, options.max_batch)", n_cache + n_block,
                        2.0 * (double)(n_cache + n_block) * sizeof(float) / (1 << 30), sc->max_batch,
                        (long long)sc->seq_len, n_scratch); /* the pieces stay on e */
+    if (!(e->rope = lj_calloc((size_t)lj_rope_row_floats(cfg), sizeof(float))))
+        return lj_fail(err, LORAJIT_E_NOMEM, "out of memory (RoPE table)");
+    lj_rope_table(cfg, cfg->seq_len, e->rope); /* the table of every call unless it varies */
     lj_worker_put(&e->serve, first);             /* the pool's first worker */
     lj_serve_publish(&e->serve, &e->reg, v);     /* the empty state */
     e->ctx = (lj_ctx){
@@ -101,6 +104,7 @@ lorajit_status lj_engine_start(lorajit_engine *e, const char *model_dir, lj_layo
         .small_rows = LJ_SMALL_ROWS,
         .parallel = lj_pool_run,
         .pool = e->pool,
+        .rope = e->rope,
     };
     e->started = true;
     lj_err_clear(err);
@@ -119,7 +123,14 @@ void lorajit_engine_free(lorajit_engine *e) {
     lj_layout_free(e->L);
     free(e->key_cache);
     free(e->value_cache);
+    free(e->rope);
     free(e);
+}
+
+const float *lj_engine_rope(const lorajit_engine *e, int64_t seq_len, float *buf) {
+    if (!lj_rope_varies(&e->L->cfg)) return e->rope;
+    lj_rope_table(&e->L->cfg, seq_len, buf);
+    return buf;
 }
 
 const char *lorajit_errmsg(const lorajit_engine *e) {
@@ -290,6 +301,8 @@ lorajit_status lorajit_forward(lorajit_engine *e, const int32_t *tokens, int n, 
     c.scratch = w->scratch;
     c.key_cache = w->key_cache;
     c.value_cache = w->value_cache;
+    float rope[LJ_ROPE_MAX_HALF + 1];
+    c.rope = lj_engine_rope(e, n, rope); /* positions 0..n-1 */
     int rc = e->code.forward(&c, tokens, n, 0, logits);
     lj_snapshot_release(&e->serve, v);
     lj_worker_put(&e->serve, w);

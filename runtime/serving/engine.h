@@ -32,12 +32,18 @@ struct lorajit_engine {
     lj_seq *seqs;          /* [max_batch] owned */
     lj_code code;          /* owned; released once */
     lj_counters n;
+    float *rope;           /* owned: the RoPE table of a type that does not vary with the
+                              sequence length (lj_rope_varies false), what ctx.rope points at */
 };
 /* Start of every public call that changes or uses e: finds (or makes) the calling
  * thread's error record, clears it and points *err at it (borrowed; valid until
  * lorajit_engine_free); refuses a NULL engine or one that did not start (what
  * names the call in the message). */
 lorajit_status lj_engine_enter(lorajit_engine *e, const char *what, lj_err **err);
+/* ctx.rope for a call whose positions end at seq_len (transformers' dynamic_rope_update:
+ * max position + 1): the engine's fixed table, or buf (lj_rope_row_floats floats,
+ * borrowed) filled for seq_len when the RoPE type varies with it (dynamic, longrope). */
+const float *lj_engine_rope(const lorajit_engine *e, int64_t seq_len, float *buf);
 /* End of a public call: counts a failure in failed_calls; returns st. */
 lorajit_status lj_engine_leave(lorajit_engine *e, lorajit_status st);
 /* The end of a message about logits that are not finite (lj_nonfinite_find): the

@@ -159,6 +159,10 @@ static lorajit_status seq_prefill(lorajit_engine *e, int seq, const int32_t *tok
     c.value_cache = e->value_cache + seq * e->cache_stride;
     c.active = act;
     int64_t pos = e->seqs[seq].pos;
+    /* One table for the whole prefill, as transformers' one forward over the prompt
+     * (seq_len = pos + n, whatever the chunking into max_tokens calls). */
+    float rope[LJ_ROPE_MAX_HALF + 1];
+    c.rope = lj_engine_rope(e, pos + n, rope);
     for (int64_t off = 0; off < n; off += chunk) {
         int64_t m = n - off < chunk ? n - off : chunk;
         float *out = logits ? logits + off * vocab : tmp;
@@ -225,7 +229,17 @@ static lorajit_status decode_step(lorajit_engine *e, const int *seqs, const int3
         c.scratch = w->scratch;
         c.key_cache = e->key_cache;
         c.value_cache = e->value_cache;
-        int rc = e->code.decode(&c, tokens, n, pos, seq, act, logits);
+        float *rope = NULL; /* per-row tables (each sequence's own length) when the type varies */
+        if (lj_rope_varies(&e->L->cfg)) {
+            int64_t per = lj_rope_row_floats(&e->L->cfg);
+            if (!(rope = lj_malloc(sizeof *rope * (size_t)(per * n))))
+                st = lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory (RoPE tables)", what);
+            for (int i = 0; rope && i < n; i++) lj_rope_table(&e->L->cfg, pos[i] + 1, rope + per * i);
+            c.rope = rope;
+            c.rope_stride = per;
+        }
+        int rc = st ? 0 : e->code.decode(&c, tokens, n, pos, seq, act, logits);
+        free(rope);
         if (rc != 0) st = lj_fail(err, LORAJIT_E_COMPILE, "%s: compiled code returned %d", what, rc);
         size_t vocab = (size_t)e->L->cfg.vocab_size;
         for (int i = 0; i < n && !st; i++) {
