@@ -3,7 +3,8 @@
 # configures and builds into ${BUILD_DIR:-build}. Used by examples/demo.sh,
 # tests/run.sh and .ci/run. Needs root (or sudo) only when something is missing.
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config llvm-19-dev libopenblas-dev libcjson-dev libssl-dev gnuplot-nox valgrind)
+pkgs=(build-essential cmake pkg-config llvm-19-dev libopenblas-dev libcjson-dev libssl-dev gnuplot-nox valgrind
+      python3-venv python3-pip python3-setuptools python3-wheel python3-pytest python3-numpy)  # python/ (the python test)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
