@@ -90,3 +90,30 @@ def test_facts_and_version():
         assert e.stats["compiles"] == 1
     assert lorajit.compiles_total() == before + 1
     assert lorajit.version() == lorajit.__version__
+
+
+def test_from_artifact_equals_jit(shared_engine, cli, tmp_path):
+    """An artifact made by `lorajit compile` (native CPU) opens without compiling
+    and gives the JIT engine's logits bit for bit, base and with an adapter."""
+    import subprocess
+    out = tmp_path / "art"
+    r = subprocess.run([cli, "compile", "--model", MODEL, "--max-rank", str(OPTS["max_rank"]), "--slots",
+                        str(OPTS["max_loras"]), "--no-progress", "-o", str(out)],
+                       capture_output=True, text=True, timeout=300)
+    if r.returncode != 0 and "cc" in r.stderr and "not found" in r.stderr:
+        pytest.skip("no system C compiler for `lorajit compile`: " + r.stderr)
+    assert r.returncode == 0, r.stderr
+    toks = [175, 196, 25, 246, 67, 211, 151]
+    with lorajit.Engine.from_artifact(str(out), MODEL) as a:
+        assert a.stats["compiles"] == 0
+        assert a.forward(toks).tobytes() == shared_engine.forward(toks).tobytes()
+        for e in (a, shared_engine):
+            e.load_adapter(adapter("a_all"), "all")
+            e.set_adapter("all")
+        try:
+            assert a.forward(toks).tobytes() == shared_engine.forward(toks).tobytes()
+        finally:
+            shared_engine.delete_adapter("all")
+    with pytest.raises(lorajit.LorajitError) as ei:
+        lorajit.Engine.from_artifact(str(tmp_path / "none"), MODEL)
+    assert str(tmp_path / "none") in str(ei.value)
