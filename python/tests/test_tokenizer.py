@@ -91,5 +91,5 @@ def test_generate_text_on_stories260K():
         assert isinstance(e.tokenizer, lorajit.Tokenizer)
         assert "".join(e.stream("Once upon a time", max_new_tokens=40)) == text
         ids = e.tokenizer.encode("Once upon a time")
-        new = e.generate(ids, max_new_tokens=40)
+        new = e.generate(ids, max_new_tokens=40, stop=e.tokenizer.eos_token_ids)  # EOS decodes to ""
         assert e.tokenizer.decode(ids + new, skip_special_tokens=True) == "Once upon a time" + text
