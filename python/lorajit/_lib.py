@@ -202,9 +202,8 @@ def get(name: str) -> Any:
         f = getattr(lib, name)
     except AttributeError:
         from .errors import MissingSymbolError
-        raise MissingSymbolError(
-            "%s is not in %s: this build of lorajit lacks it (the tokenizer calls come with issue 12)"
-            % (name, _path)) from None
+        hint = " (the tokenizer API came with issue 12)" if "tokenizer" in name or name == "lorajit_free" else ""
+        raise MissingSymbolError("%s is not in %s: this build of lorajit lacks it%s" % (name, _path, hint)) from None
     restype, argtypes = _SIGS[name]
     f.restype = restype
     f.argtypes = argtypes
