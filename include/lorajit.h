@@ -405,6 +405,15 @@ LORAJIT_API void lorajit_detokenizer_free(lorajit_detokenizer *d);
 LORAJIT_API lorajit_status lorajit_tokenizer_apply_chat_template(const lorajit_tokenizer *t,
                                                                  const char *messages_json,
                                                                  int add_generation_prompt, char **text);
+/* The same with more template variables: vars_json (NULL or a JSON object) is merged
+ * into the variables as transformers' apply_chat_template(**kwargs) does, e.g.
+ * {"tools": [...], "documents": [...], "enable_thinking": false}; its keys win over
+ * bos_token/eos_token/unk_token/pad_token; "messages" and "add_generation_prompt" may
+ * not be among them (LORAJIT_E_ARG). *text: caller frees with lorajit_free. */
+LORAJIT_API lorajit_status lorajit_tokenizer_apply_chat_template_vars(const lorajit_tokenizer *t,
+                                                                      const char *messages_json,
+                                                                      const char *vars_json,
+                                                                      int add_generation_prompt, char **text);
 
 #ifdef __cplusplus
 }

@@ -88,6 +88,18 @@ static inline void check_enter_tests_dir(void) {
         CHECK(chdir("tests") == 0, "chdir tests");
 }
 
+/* Unpacks tests/tokenizer/NAME into BUILD/tok/NAME (plain files copied, .xz ones
+ * decompressed with xz); run from tests/. dir gets the folder. Returns 0 on success. */
+static inline int check_unpack_tokenizer(const char *build, const char *name, char *dir, size_t cap) {
+    snprintf(dir, cap, "%s/tok/%s", build, name);
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "set -e; mkdir -p %s; for f in tokenizer/%s/*; do b=$(basename $f); case $b in "
+             "*.xz) xz -dc $f > %s/${b%%.xz};; *) cp $f %s/$b;; esac; done",
+             dir, name, dir, dir);
+    return system(cmd);
+}
+
 static inline int check_summary(const char *name) {
     printf("%s: %d passed, %d failed\n", name, check_pass_count, check_fail_count);
     return check_fail_count ? 1 : 0;

@@ -25,18 +25,6 @@ static double now_ms(void) {
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-/* Unpacks tests/tokenizer/NAME into BUILD/tok/NAME (plain files copied, .xz ones
- * decompressed). Returns 0 on success. */
-static int unpack(const char *build, const char *name, char *dir, size_t cap) {
-    snprintf(dir, cap, "%s/tok/%s", build, name);
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd,
-             "set -e; mkdir -p %s; for f in tokenizer/%s/*; do b=$(basename $f); case $b in "
-             "*.xz) xz -dc $f > %s/${b%%.xz};; *) cp $f %s/$b;; esac; done",
-             dir, name, dir, dir);
-    return system(cmd);
-}
-
 static cJSON *load_expected(const char *build, const char *name) {
     char cmd[1024], out[1024];
     snprintf(out, sizeof out, "%s/tok/%s.expected.json", build, name);
@@ -124,7 +112,7 @@ int main(int argc, char **argv) {
     const char *build = argc > 1 ? argv[1] : "../build";
     for (size_t i = 0; i < sizeof NAMES / sizeof *NAMES; i++) {
         char dir[1024];
-        CHECK(unpack(build, NAMES[i], dir, sizeof dir) == 0, "unpack %s", NAMES[i]);
+        CHECK(check_unpack_tokenizer(build, NAMES[i], dir, sizeof dir) == 0, "unpack %s", NAMES[i]);
         lorajit_tokenizer *t;
         double t0 = now_ms();
         lorajit_status st = lorajit_tokenizer_open(&t, dir);

@@ -28,8 +28,44 @@ static lorajit_status check_messages(const lorajit_tokenizer *t, const cJSON *me
     return LORAJIT_OK;
 }
 
-lorajit_status lorajit_tokenizer_apply_chat_template(const lorajit_tokenizer *t, const char *messages_json,
-                                                     int add_generation_prompt, char **text) {
+/* Parses text (named what) as JSON into *out; E_ARG naming what on a syntax error. */
+static lorajit_status parse_arg(const lorajit_tokenizer *t, const char *text, const char *what, cJSON **out) {
+    size_t len = strlen(text);
+    if (len > TK_MAX_MESSAGES)
+        return tk_fail(t, LORAJIT_E_UNSUPPORTED, "apply_chat_template: %s of %zu bytes, over the %u MiB limit", what,
+                       len, TK_MAX_MESSAGES >> 20);
+    lj_err err = {0};
+    if (lj_json_parse(text, len, what, 0, out, &err))
+        return tk_fail(t, err.status == LORAJIT_E_FORMAT ? LORAJIT_E_ARG : err.status, "apply_chat_template: %s", err.msg);
+    return LORAJIT_OK;
+}
+
+/* The template's variables: the special tokens, then vars (its keys win), then messages
+ * and add_generation_prompt. Takes messages and vars (either may be NULL) into *out,
+ * also on failure. */
+static lorajit_status build_vars(const lorajit_tokenizer *t, cJSON *messages, cJSON *vars, int add_generation_prompt,
+                                 cJSON **out) {
+    cJSON *all = cJSON_CreateObject();
+    bool ok = all != NULL;
+    for (int i = 0; ok && i < TK_N_SPECIAL; i++)
+        if (t->special_text[i] && !cJSON_GetObjectItemCaseSensitive(vars, tk_special_names[i]))
+            ok = cJSON_AddStringToObject(all, tk_special_names[i], t->special_text[i]) != NULL;
+    while (ok && vars && vars->child) {
+        cJSON *v = cJSON_DetachItemViaPointer(vars, vars->child);
+        ok = cJSON_AddItemToObject(all, v->string, v);
+        if (!ok) cJSON_Delete(v);
+    }
+    cJSON_Delete(vars);
+    if (ok) ok = cJSON_AddItemToObject(all, "messages", messages);
+    else cJSON_Delete(messages);
+    if (ok) ok = cJSON_AddBoolToObject(all, "add_generation_prompt", add_generation_prompt != 0) != NULL;
+    *out = all;
+    return ok ? LORAJIT_OK : tk_fail(t, LORAJIT_E_NOMEM, "apply_chat_template: out of memory");
+}
+
+lorajit_status lorajit_tokenizer_apply_chat_template_vars(const lorajit_tokenizer *t, const char *messages_json,
+                                                          const char *vars_json, int add_generation_prompt,
+                                                          char **text) {
     if (text) *text = NULL;
     if (!t) return LORAJIT_E_ARG;
     if (!messages_json || !text) return tk_fail(t, LORAJIT_E_ARG, "apply_chat_template: NULL argument");
@@ -37,37 +73,36 @@ lorajit_status lorajit_tokenizer_apply_chat_template(const lorajit_tokenizer *t,
     if (!t->chat_template)
         return tk_fail(t, LORAJIT_E_UNSUPPORTED,
                        "apply_chat_template: the tokenizer has no chat template (neither chat_template.jinja nor a "
-                       "\"chat_template\" in tokenizer_config.json; a list of templates needs one named \"default\")");
-    size_t len = strlen(messages_json);
-    if (len > TK_MAX_MESSAGES)
-        return tk_fail(t, LORAJIT_E_UNSUPPORTED, "apply_chat_template: messages of %zu bytes, over the %u MiB limit", len,
-                       TK_MAX_MESSAGES >> 20);
-    lj_err err = {0};
-    cJSON *messages = NULL, *vars = NULL;
-    if (lj_json_parse(messages_json, len, "messages", 0, &messages, &err))
-        return tk_fail(t, err.status == LORAJIT_E_FORMAT ? LORAJIT_E_ARG : err.status, "apply_chat_template: %s", err.msg);
-    lorajit_status st = check_messages(t, messages);
+                       "\"chat_template\" in tokenizer_config.json; of a list of templates the one named \"default\" is used)");
+    cJSON *messages = NULL, *vars = NULL, *all = NULL;
+    lorajit_status st = parse_arg(t, messages_json, "messages", &messages);
+    if (!st) st = check_messages(t, messages);
+    if (!st && vars_json) st = parse_arg(t, vars_json, "vars", &vars);
+    if (!st && vars && !cJSON_IsObject(vars))
+        st = tk_fail(t, LORAJIT_E_ARG, "apply_chat_template: vars must be a JSON object");
+    if (!st && vars && (cJSON_GetObjectItemCaseSensitive(vars, "messages") ||
+                        cJSON_GetObjectItemCaseSensitive(vars, "add_generation_prompt")))
+        st = tk_fail(t, LORAJIT_E_ARG, "apply_chat_template: vars may not set \"messages\" or \"add_generation_prompt\"");
     if (st) {
         cJSON_Delete(messages);
+        cJSON_Delete(vars);
         return st;
     }
-    if (!(vars = cJSON_CreateObject()) || !cJSON_AddItemToObject(vars, "messages", messages)) {
-        cJSON_Delete(messages);
-        cJSON_Delete(vars);
-        return tk_fail(t, LORAJIT_E_NOMEM, "apply_chat_template: out of memory");
-    }
-    bool ok = cJSON_AddBoolToObject(vars, "add_generation_prompt", add_generation_prompt != 0) != NULL;
-    for (int i = 0; ok && i < TK_N_SPECIAL; i++)
-        if (t->special_text[i]) ok = cJSON_AddStringToObject(vars, tk_special_names[i], t->special_text[i]) != NULL;
     char *out = NULL;
     size_t out_len = 0;
-    if (!ok)
-        st = tk_fail(t, LORAJIT_E_NOMEM, "apply_chat_template: out of memory");
-    else if ((st = jj_render(t->chat_template, t->chat_template_len, vars, &out, &out_len, &err)) != LORAJIT_OK)
-        st = tk_fail(t, st, "%s: %s", t->chat_template_from, err.msg);
-    else
-        tk_ok(t);
-    cJSON_Delete(vars);
+    lj_err err = {0};
+    if (!(st = build_vars(t, messages, vars, add_generation_prompt, &all))) {
+        if ((st = jj_render(t->chat_template, t->chat_template_len, all, &out, &out_len, &err)) != LORAJIT_OK)
+            st = tk_fail(t, st, "%s: %s", t->chat_template_from, err.msg);
+        else
+            tk_ok(t);
+    }
+    cJSON_Delete(all);
     *text = out;
     return st;
+}
+
+lorajit_status lorajit_tokenizer_apply_chat_template(const lorajit_tokenizer *t, const char *messages_json,
+                                                     int add_generation_prompt, char **text) {
+    return lorajit_tokenizer_apply_chat_template_vars(t, messages_json, NULL, add_generation_prompt, text);
 }

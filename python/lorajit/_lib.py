@@ -122,6 +122,7 @@ _SIGS: Dict[str, Tuple[Any, List[Any]]] = {
     "lorajit_detokenizer_errmsg": (c_char_p, [c_void_p]),
     "lorajit_detokenizer_free": (None, [c_void_p]),
     "lorajit_tokenizer_apply_chat_template": (c_int, [c_void_p, c_char_p, c_int, P(c_void_p)]),
+    "lorajit_tokenizer_apply_chat_template_vars": (c_int, [c_void_p, c_char_p, c_char_p, c_int, P(c_void_p)]),
 }
 
 _lock = threading.Lock()

@@ -124,7 +124,8 @@ class Tokenizer:
             _lib.get("lorajit_free")(p)
 
     def apply_chat_template(self, messages: Sequence[Dict[str, Any]], add_generation_prompt: bool = False,
-                            tokenize: bool = False) -> Union[str, List[int]]:
+                            tokenize: bool = False, tools: Optional[Sequence[Dict[str, Any]]] = None,
+                            **kwargs: Any) -> Union[str, List[int]]:
         """Renders the tokenizer's chat template for ``messages``, as
         ``transformers``' ``apply_chat_template``.
 
@@ -133,6 +134,9 @@ class Tokenizer:
             add_generation_prompt: end with the template's assistant header.
             tokenize: return ids (``encode(text, add_special_tokens=False)``, as
                 transformers does) instead of the text.
+            tools: JSON-schema tool descriptions, passed to the template as ``tools``.
+            **kwargs: more template variables (``enable_thinking=False``, ``documents``,
+                ...), as transformers passes them; JSON-serialisable values.
 
         Returns:
             str, or list of int when ``tokenize``.
@@ -142,10 +146,13 @@ class Tokenizer:
             ArgumentError: the template called ``raise_exception`` (its message).
         """
         js = json.dumps(list(messages), ensure_ascii=False).encode("utf-8")
+        if tools is not None:
+            kwargs["tools"] = list(tools)
+        vs = json.dumps(kwargs, ensure_ascii=False).encode("utf-8") if kwargs else None
         p = ctypes.c_void_p()
-        self._check(_lib.get("lorajit_tokenizer_apply_chat_template")(self._handle(), js,
-                                                                      int(bool(add_generation_prompt)),
-                                                                      ctypes.byref(p)))
+        self._check(_lib.get("lorajit_tokenizer_apply_chat_template_vars")(self._handle(), js, vs,
+                                                                           int(bool(add_generation_prompt)),
+                                                                           ctypes.byref(p)))
         try:
             text = ctypes.string_at(p.value).decode("utf-8", "replace")
         finally:

@@ -78,6 +78,15 @@ def test_chat_template(tmp_path):
         assert text == "[user] Hi\n[assistant] "
         assert t.apply_chat_template(msgs[:1], add_generation_prompt=True, tokenize=True) == \
             t.encode(text, add_special_tokens=False)
+        cfg["chat_template"] = ("{{ tools|length if tools else 'none' }}/{{ enable_thinking }}/{{ bos_token }}/"
+                                "{{ messages|length }}")
+        (d / "tokenizer_config.json").write_text(json.dumps(cfg))
+    with lorajit.Tokenizer(str(d)) as t:
+        assert t.apply_chat_template(msgs) == "none//<s>/2"
+        assert t.apply_chat_template(msgs, tools=[{"name": "f"}], enable_thinking=False,
+                                     bos_token="B") == "1/False/B/2"
+        with pytest.raises(lorajit.ArgumentError, match="messages"):
+            t.apply_chat_template([{"content": "no role"}])
 
 
 @needs_api
