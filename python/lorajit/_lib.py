@@ -69,6 +69,7 @@ class Sampling(ctypes.Structure):
     _fields_ = [
         ("temperature", c_float), ("top_k", c_int), ("top_p", c_float),
         ("repetition_penalty", c_float), ("seed", c_uint64), ("eos_id", c_int),
+        ("n_eos_more", c_int), ("eos_more", c_int32 * 8),
         ("_spare", ctypes.c_ubyte * 256),
     ]
 

@@ -482,8 +482,12 @@ class Engine:
         s = _lib.Sampling()
         s.temperature, s.top_p, s.top_k = float(temperature), float(top_p), int(top_k)
         s.repetition_penalty, s.seed = float(repetition_penalty), int(seed)
-        # lorajit stops at one eos id; any other stop id is cut afterwards.
+        # lorajit stops at eos_id and up to 8 more (eos_more); any further stop id is cut afterwards.
         s.eos_id = stop_ids[0] if stop_ids else -1
+        more = stop_ids[1:1 + len(s.eos_more)]
+        s.n_eos_more = len(more)
+        for i, v in enumerate(more):
+            s.eos_more[i] = v
         return s
 
     def generate(self, prompt_or_ids: Union[str, Sequence[int], Sequence[str], Sequence[Sequence[int]]],

@@ -67,8 +67,12 @@ def test_stop_ids_and_seeds(gen_engine):
     assert e.generate(TOKS7, max_new_tokens=16, temperature=1.0, seed=3, stop=stop) == cut
     assert list(e.stream(TOKS7, max_new_tokens=16, temperature=1.0, seed=3, stop=[stop])) == cut
     other = next(t for t in range(256) if t not in ids)
-    # a second stop id is cut in Python (lorajit_sampling has one eos_id)
+    # a second stop id stops in the library (lorajit_sampling.eos_more)
     assert e.generate(TOKS7, max_new_tokens=16, temperature=1.0, seed=3, stop=[other, stop]) == cut
+    # past eos_id + 8 eos_more the rest are cut in Python: the same result
+    others = [t for t in range(256) if t not in ids][:11]
+    assert e.generate(TOKS7, max_new_tokens=16, temperature=1.0, seed=3, stop=others + [stop]) == cut
+    assert list(e.stream(TOKS7, max_new_tokens=16, temperature=1.0, seed=3, stop=others + [stop])) == cut
 
 
 def test_stream_error_reaches_the_consumer(gen_engine):
