@@ -241,6 +241,14 @@ static int parse_args(jj_parser *p, jj_node *n) {
 }
 
 /* name(.name)* of a filter or test. */
+/* f(args) at "(": a JJ_N_CALL node of callee f, or NULL (failed). */
+static jj_node *parse_call(jj_parser *p, jj_node *f) {
+    jj_node *c = jj_p_node(p, JJ_N_CALL);
+    if (!c) return NULL;
+    c->a = f;
+    return parse_args(p, c) ? NULL : c;
+}
+
 static const char *dotted_name(jj_parser *p) {
     if (jj_p_cur(p)->kind != JJ_T_NAME) { jj_p_fail(p, "expected a filter or test name, got %s", jj_p_tok_text(p)); return NULL; }
     const jj_token *t = jj_p_cur(p);
@@ -291,11 +299,7 @@ static jj_node *parse_filter_expr(jj_parser *p, jj_node *n) {
             }
             n = t;
         } else if (jj_p_is_op(p, "(")) {
-            jj_node *c = jj_p_node(p, JJ_N_CALL);
-            if (!c) return NULL;
-            c->a = n;
-            if (parse_args(p, c)) return NULL;
-            n = c;
+            if (!(n = parse_call(p, n))) return NULL;
         } else break;
     }
     return n;
@@ -359,11 +363,7 @@ static jj_node *parse_postfix(jj_parser *p, jj_node *n) {
             else s->b = parts[0];
             n = s;
         } else if (jj_p_is_op(p, "(")) {
-            jj_node *c = jj_p_node(p, JJ_N_CALL);
-            if (!c) return NULL;
-            c->a = n;
-            if (parse_args(p, c)) return NULL;
-            n = c;
+            if (!(n = parse_call(p, n))) return NULL;
         } else break;
     }
     return n;

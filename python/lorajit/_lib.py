@@ -23,7 +23,7 @@ import os
 import shutil
 import subprocess
 import threading
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, TypeVar
 
 c_int = ctypes.c_int
 c_char_p = ctypes.c_char_p
@@ -221,3 +221,26 @@ def text(b: Optional[bytes]) -> str:
 def fsencode(path: "os.PathLike[str] | str") -> bytes:
     """A path argument as bytes for C."""
     return os.fsencode(os.fspath(path))
+
+
+_C = TypeVar("_C", bound="Closing")
+
+
+class Closing:
+    """A lorajit handle: freed by ``close()`` (the subclass's), also at the end of
+    a ``with`` block and when the object is collected."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _C) -> _C:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass

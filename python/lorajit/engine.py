@@ -86,7 +86,7 @@ class _StopText:
         return out
 
 
-class Engine:
+class Engine(_lib.Closing):
     """A LLaMA-family model compiled once, serving PEFT LoRA adapters.
 
     The model in ``model_dir`` (Hugging Face layout: ``config.json`` and
@@ -218,18 +218,6 @@ class Engine:
             _lib.get("lorajit_engine_free")(h)
         if tok is not None and hasattr(tok, "close"):
             tok.close()
-
-    def __enter__(self) -> "Engine":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def __repr__(self) -> str:
         state = "closed" if self._h is None else "vocab=%d, adapters=%s" % (self.vocab_size, list(self._paths))

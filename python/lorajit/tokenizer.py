@@ -19,7 +19,7 @@ def _ids_array(ids: Sequence[int]) -> "ctypes.Array[ctypes.c_int32]":
     return (ctypes.c_int32 * len(ids))(*[int(i) for i in ids])
 
 
-class Tokenizer:
+class Tokenizer(_lib.Closing):
     """A Hugging Face tokenizer (``tokenizer.json`` and its companion files).
 
     Encodes and decodes as Hugging Face ``tokenizers`` does, and renders the
@@ -72,18 +72,6 @@ class Tokenizer:
         h, self._h = self._h, None
         if h is not None:
             _lib.get("lorajit_tokenizer_free")(h)
-
-    def __enter__(self) -> "Tokenizer":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
     # -- text --
     def encode(self, text: str, add_special_tokens: bool = True) -> List[int]:
@@ -189,7 +177,7 @@ class Tokenizer:
         return StreamDecoder(self, skip_special_tokens)
 
 
-class StreamDecoder:
+class StreamDecoder(_lib.Closing):
     """Streaming decode (``lorajit_detokenizer``): push ids as they come, get the
     text that became complete (never half a UTF-8 character). The pieces and the
     final :meth:`flush` add up to ``Tokenizer.decode`` of all the ids.
@@ -227,9 +215,3 @@ class StreamDecoder:
         h, self._h = self._h, None
         if h is not None:
             _lib.get("lorajit_detokenizer_free")(h)
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
