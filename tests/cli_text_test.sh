@@ -45,6 +45,18 @@ third=$(echo "$greedy" | cut -d, -f3)
 "$bin" generate --model $m --prompt "$prompt_ids" --max-new 40 --eos "$third" > "$tmp/eos" || fail "--eos exited $?"
 [ "$(head -1 "$tmp/eos")" = "$(echo "$greedy" | cut -d, -f1-3)" ] || fail "--eos $third: $(head -1 "$tmp/eos")"
 
+# --chat renders the folder's chat template (here one that writes BOS and the user's
+# text, so the prompt is the --text one) and gives the same ids; without a template
+# --chat is refused by name
+mkdir "$tmp/chat"
+cp $m/* "$tmp/chat/"
+printf '%s' "{{ bos_token }}{{ messages[0]['content'] }}{% if add_generation_prompt %}{% endif %}" > "$tmp/chat/chat_template.jinja"
+"$bin" generate --model "$tmp/chat" --chat "Once upon a time" --max-new 40 --print-ids > "$tmp/chatgen" 2> "$tmp/err" ||
+  fail "generate --chat exited $?: $(cat "$tmp/err")"
+grep -qx "ids: $greedy" "$tmp/chatgen" || fail "generate --chat ids: $(grep '^ids:' "$tmp/chatgen"), want $greedy"
+"$bin" generate --model $m --chat "hi" --max-new 4 > /dev/null 2> "$tmp/err" && fail "--chat without a template succeeded"
+grep -q "no chat template" "$tmp/err" || fail "--chat without a template: $(cat "$tmp/err")"
+
 # errors name what is wrong
 "$bin" tokenize --model "$tmp" --text x > /dev/null 2> "$tmp/err" && fail "tokenize without tokenizer.json succeeded"
 grep -q "tokenizer.json" "$tmp/err" || fail "missing tokenizer.json not named: $(cat "$tmp/err")"
