@@ -129,6 +129,10 @@ typedef struct lorajit_stats {
     double codegen_ms;    /* target machine + LLVM IR generation */
     double optimize_ms;   /* LLVM verifier + default<O3> */
     double jit_ms;        /* LLJIT: machine code, link, symbol lookup */
+    /* the adapter cache (lorajit_register_adapter) */
+    int64_t jit_loads;    /* adapters loaded just in time because a call named them */
+    int64_t evictions;    /* adapters evicted from their slot to make room */
+    int64_t host_hits;    /* just-in-time loads served from the host-memory copies */
 } lorajit_stats;
 
 /* Static text for a status code; never NULL. */
@@ -217,7 +221,8 @@ LORAJIT_API lorajit_status lorajit_load_adapter(lorajit_engine *e, const char *n
  * active with the new weights. On failure nothing changes. */
 LORAJIT_API lorajit_status lorajit_hotswap_adapter(lorajit_engine *e, const char *name, const char *dir);
 
-/* Unloads name and frees its slot; it also leaves the active set. */
+/* Unloads name and frees its slot; it also leaves the active set. A registered
+ * name is forgotten (registration and host copy), loaded or not. */
 LORAJIT_API lorajit_status lorajit_delete_adapter(lorajit_engine *e, const char *name);
 
 /* Makes names[0..n) the active set: y = Wx + sum_i weights[i] * s_i * B_i A_i x.
@@ -239,6 +244,30 @@ LORAJIT_API lorajit_status lorajit_forward(lorajit_engine *e, const int32_t *tok
 
 /* Copies the counters into *st. */
 LORAJIT_API lorajit_status lorajit_get_stats(const lorajit_engine *e, lorajit_stats *st);
+
+/* ---- More adapters than slots: the adapter cache ----
+ * An engine holds at most max_adapters adapters resident in its compiled slots.
+ * Beyond them adapters are known by name: registered (lorajit_register_adapter), or
+ * found as ROOT/NAME in the adapter folder (lorajit_set_adapter_dir). A call that
+ * names one that is not resident (lorajit_set_adapter, lorajit_seq_set_adapter,
+ * lorajit_seq_prefill, lorajit_decode, a lorajit_generate request) loads it just in
+ * time into a free slot, or into the slot of the least recently used adapter that
+ * was loaded that way, is not in the active set and is not in use by a running call;
+ * that one is evicted (still known: named again, it is loaded again). Adapters
+ * loaded with lorajit_load_adapter are never evicted. Copies of adapters read
+ * lately stay parsed in host memory (lorajit_set_adapter_cache), so that loading
+ * one again is a copy into a slot, not a file read; a copy is used until the
+ * adapter is hotswapped or deleted. No slot to free: LORAJIT_E_FULL, nothing
+ * changed. A just-in-time load reads the folder with no lock held, so other calls
+ * keep running meanwhile; a failed one changes nothing and names the folder. */
+/* Registers name for the folder dir (a directory; read when name is first used).
+ * LORAJIT_E_EXISTS when name is loaded or registered already. Strings are copied. */
+LORAJIT_API lorajit_status lorajit_register_adapter(lorajit_engine *e, const char *name, const char *dir);
+/* Sets the adapter folder: a name neither loaded nor registered means root/NAME
+ * (NAME one path component, not starting with '.'). NULL: none. */
+LORAJIT_API lorajit_status lorajit_set_adapter_dir(lorajit_engine *e, const char *root);
+/* Host memory for the parsed copies, in bytes (default 256 MiB; 0 keeps none). */
+LORAJIT_API lorajit_status lorajit_set_adapter_cache(lorajit_engine *e, size_t host_bytes);
 
 /* Lists resident adapters: writes up to cap names (borrowed; valid until the next
  * load/hotswap/delete on e, by any thread) and returns how many are resident. */

@@ -60,6 +60,7 @@ class Stats(ctypes.Structure):
         ("prefill_ms", c_double), ("decode_ms", c_double),
         ("frontend_ms", c_double), ("plan_ms", c_double), ("codegen_ms", c_double),
         ("optimize_ms", c_double), ("jit_ms", c_double),
+        ("jit_loads", c_int64), ("evictions", c_int64), ("host_hits", c_int64),
     ]
 
 

@@ -596,5 +596,9 @@ void peft_config_free(peft_config *cfg); /* NULL-safe, frees contents only */
 lorajit_status peft_adapter_read(const char *dir, const lj_layout *L, peft_adapter **out,
                                  lj_err *err);
 void peft_adapter_free(peft_adapter *ad); /* NULL does nothing */
+/* Copies every A and B of ad into one owned buffer and closes its file, so the image
+ * no longer depends on adapter_model.safetensors (for keeping it in host memory).
+ * L is the layout ad was read against. On failure ad is unchanged. */
+lorajit_status peft_adapter_detach(peft_adapter *ad, const lj_layout *L, lj_err *err);
 
 #endif /* LORAJIT_FORMATS_H */

@@ -549,3 +549,25 @@ void peft_adapter_free(peft_adapter *ad) {
     st_close(ad->file);
     free(ad);
 }
+
+lorajit_status peft_adapter_detach(peft_adapter *ad, const lj_layout *L, lj_err *err) {
+    if (!ad->file) return LORAJIT_OK;
+    float *all = lj_malloc(ad->bytes ? ad->bytes : 1), *next = all;
+    if (!all) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory copying %zu bytes", ad->file->path, ad->bytes);
+    for (int i = 0; i < ad->n; i++) {
+        peft_site_w *w = &ad->w[i];
+        const lj_site_desc *sd = &L->sites[w->site];
+        size_t na = (size_t)w->rank * (size_t)sd->in, nb = (size_t)sd->out * (size_t)w->rank;
+        memcpy(next, w->a, na * sizeof(float));
+        memcpy(next + na, w->b, nb * sizeof(float));
+        w->a = next;
+        w->b = next + na;
+        next += na + nb;
+    }
+    LJ_ASSERT((size_t)(next - all) * sizeof(float) == ad->bytes);
+    free(ad->owned);
+    ad->owned = all;
+    st_close(ad->file);
+    ad->file = NULL;
+    return LORAJIT_OK;
+}

@@ -68,6 +68,19 @@ int lj_registry_count(const lj_registry *r) {
     return n;
 }
 
+int lj_registry_victim(const lj_registry *r) {
+    int best = -1;
+    for (int i = 0; r && i < r->n_phys; i++) {
+        const lj_adapter_entry *a = &r->by_slot[i];
+        bool active = false;
+        for (int k = 0; k < r->n_active; k++) active |= r->active_slot[k] == i;
+        if (a->name && a->lazy && a->users == 0 && !active &&
+            (best < 0 || a->last_used < r->by_slot[best].last_used))
+            best = i;
+    }
+    return best;
+}
+
 static lorajit_status check_name(const char *name, const char *dir, bool need_dir, lj_err *err) {
     if (!name || !name[0]) return lj_fail(err, LORAJIT_E_ARG, "adapter name is NULL or empty");
     if (need_dir && !dir) return lj_fail(err, LORAJIT_E_ARG, "adapter '%s': dir is NULL", name);
@@ -85,10 +98,10 @@ lorajit_status lj_adapter_check(const lj_registry *r, const char *name, const ch
     if (!hotswap && old >= 0)
         return lj_fail(err, LORAJIT_E_EXISTS, "adapter '%s' is already loaded (hotswap replaces "
                        "it, delete removes it)", name);
-    if (!hotswap && lj_registry_count(r) >= r->n_slots)
+    if (!hotswap && lj_registry_count(r) >= r->n_slots && lj_registry_victim(r) < 0)
         return lj_fail(err, LORAJIT_E_FULL, "cannot load adapter '%s': all %d adapter slots are "
-                       "in use (delete one, or open the engine with a larger max_adapters)", name,
-                       r->n_slots);
+                       "in use (loaded explicitly, active, or used by running calls; delete one, or "
+                       "open the engine with a larger max_adapters)", name, r->n_slots);
     return LORAJIT_OK;
 }
 
@@ -100,6 +113,12 @@ lorajit_status lj_adapter_put(lj_registry *r, lj_slots *s, const char *name, con
     char *copy = NULL;
     if (!hotswap && !(copy = lj_strdup(name)))
         return lj_fail(err, LORAJIT_E_NOMEM, "out of memory loading adapter '%s'", name);
+    if (!hotswap && lj_registry_count(r) >= r->n_slots) { /* evict: released like a delete */
+        int victim = lj_registry_victim(r);
+        LJ_ASSERT(victim >= 0); /* the check above */
+        free(r->by_slot[victim].name);
+        r->by_slot[victim] = (lj_adapter_entry){0};
+    }
     int slot = free_slot(r, pick); /* at most n_slots of n_phys are owned */
     LJ_ASSERT(slot >= 0 && slot != old);
     lj_slots_write(s, slot, ad); /* unowned and unpinned: nothing reads it */
@@ -110,7 +129,8 @@ lorajit_status lj_adapter_put(lj_registry *r, lj_slots *s, const char *name, con
         for (int i = 0; i < r->n_active; i++)
             if (r->active_slot[i] == old) r->active_slot[i] = slot;
     } else {
-        r->by_slot[slot] = (lj_adapter_entry){copy, ad->bytes, r->next_seq++};
+        r->by_slot[slot] = (lj_adapter_entry){.name = copy, .bytes = ad->bytes, .seq = r->next_seq++,
+                                              .last_used = ++r->clock};
     }
     applied_update(r); /* a hotswap's old slot is released: older snapshots may still use it */
     return LORAJIT_OK;

@@ -79,6 +79,7 @@ lorajit_status lj_engine_start(lorajit_engine *e, const char *model_dir, lj_layo
     if ((st = lj_pool_new(openblas_get_num_threads(), &e->pool, err))) return st;
     if ((st = lj_slots_new(L, &e->slots, err))) return st;
     if ((st = lj_registry_init(&e->reg, sc->n_slots, err))) return st;
+    lj_acache_init(&e->cache, LJ_ADAPTER_CACHE_DEFAULT);
     e->serve.n_scratch = n_scratch;
     e->serve.n_cache = n_block;
     e->key_cache = lj_calloc(n_cache, sizeof(float));
@@ -116,6 +117,7 @@ void lorajit_engine_free(lorajit_engine *e) {
     code_release(&e->code);
     lj_serve_free(&e->serve);
     lj_registry_free(&e->reg);
+    lj_acache_free(&e->cache);
     lj_slots_free(e->slots);
     lj_weights_free(e->w);
     lj_pool_free(e->pool);
@@ -202,8 +204,21 @@ static lorajit_status write_end(lorajit_engine *e, lorajit_status st, lj_snapsho
     return lj_engine_leave(e, st);
 }
 
-/* The slot a load or hotswap writes: one no snapshot pins (serve.c). */
-static int pick_unpinned(void *serve, const lj_registry *r) { return lj_serve_pick_slot(serve, r); }
+
+/* After a hotswap of name to dir (under the write lock): a lazily loaded or
+ * registered adapter is read from dir from now on (an eviction reloads the new
+ * weights) and its old host copy is dropped. When that cannot be recorded (out of
+ * memory) the adapter is made not evictable and forgotten by the cache instead. */
+static void rebind_after_hotswap(lorajit_engine *e, const char *name, const char *dir) {
+    lj_adapter_entry *a = &e->reg.by_slot[lj_registry_find(&e->reg, name)];
+    lj_err ignored;
+    if (!a->lazy && !lj_acache_registered(&e->cache, name)) {
+        lj_acache_forget(&e->cache, name); /* a copy left from before an explicit load */
+    } else if (lj_acache_rebind(&e->cache, name, dir, &ignored) != LORAJIT_OK) {
+        lj_acache_forget(&e->cache, name);
+        a->lazy = false;
+    }
+}
 
 /* load and hotswap. The folder is read with no lock held, so a slow or hostile
  * folder (a named pipe, a huge file) never blocks the other writer calls: first
@@ -220,11 +235,16 @@ static lorajit_status adapter_write(lorajit_engine *e, const char *what, const c
     lorajit_status st = lj_engine_enter(e, what, &err);
     if (st) return st;
     pthread_mutex_lock(&e->serve.write_lock);
-    st = lj_adapter_check(&e->reg, name, dir, hotswap, err);
+    bool registered_only = hotswap && name && dir && lj_registry_find(&e->reg, name) < 0 &&
+                           lj_acache_registered(&e->cache, name);
+    st = registered_only ? LORAJIT_OK : lj_adapter_check(&e->reg, name, dir, hotswap, err);
     pthread_mutex_unlock(&e->serve.write_lock);
+    if (registered_only) return lj_engine_leave(e, lj_engine_hotswap_registered(e, name, dir, err));
     if (!st) st = peft_adapter_read(dir, e->L, &ad, err);
     if (!st && !(st = write_begin(e, hotswap ? NULL : name, &v, err))) {
-        st = lj_adapter_put(&e->reg, e->slots, name, ad, hotswap, &(lj_slot_pick){pick_unpinned, &e->serve}, err);
+        lj_slot_pick pick = lj_engine_pick(e);
+        st = lj_adapter_put(&e->reg, e->slots, name, ad, hotswap, &pick, err);
+        if (!st && hotswap) rebind_after_hotswap(e, name, dir);
         st = write_end(e, st, v, hotswap ? &e->n.hotswaps : &e->n.loads);
     } else {
         st = lj_engine_leave(e, st);
@@ -247,7 +267,8 @@ lorajit_status lorajit_delete_adapter(lorajit_engine *e, const char *name) {
     lorajit_status st = lj_engine_enter(e, "delete_adapter", &err);
     if (st) return st;
     if ((st = write_begin(e, NULL, &v, err))) return lj_engine_leave(e, st);
-    st = lj_adapter_delete(&e->reg, e->slots, name, err);
+    bool registered = name && lj_acache_forget(&e->cache, name);
+    if (!registered || lj_registry_find(&e->reg, name) >= 0) st = lj_adapter_delete(&e->reg, e->slots, name, err);
     return write_end(e, st, v, &e->n.deletes);
 }
 
@@ -257,9 +278,18 @@ lorajit_status lorajit_set_adapter(lorajit_engine *e, const char *const *names,
     lj_snapshot *v;
     lorajit_status st = lj_engine_enter(e, "set_adapter", &err);
     if (st) return st;
-    if ((st = write_begin(e, NULL, &v, err))) return lj_engine_leave(e, st);
+    const char *pinned[LJ_MAX_SLOTS];
+    int n_pinned = lj_adapter_names_ok(names, n, e->reg.n_slots) ? n : 0; /* else lj_adapter_set says why */
+    if (n_pinned) memcpy(pinned, names, sizeof *pinned * (size_t)n);
+    if ((st = lj_engine_resolve(e, pinned, &n_pinned, "set_adapter", err))) return lj_engine_leave(e, st);
+    if ((st = write_begin(e, NULL, &v, err))) {
+        lj_engine_unpin(e, pinned, n_pinned);
+        return lj_engine_leave(e, st);
+    }
     st = lj_adapter_set(&e->reg, names, weights, n, err);
-    return write_end(e, st, v, NULL);
+    st = write_end(e, st, v, NULL);
+    lj_engine_unpin(e, pinned, n_pinned); /* active now: never evicted while it is */
+    return st;
 }
 
 static lorajit_status enable(lorajit_engine *e, bool on, const char *what) {
@@ -338,6 +368,9 @@ lorajit_status lorajit_get_stats(const lorajit_engine *e, lorajit_stats *st) {
         .decode_tokens = atomic_load(&m->n.decode_tokens),
         .prefill_ms = (double)atomic_load(&m->n.prefill_ns) / 1e6,
         .decode_ms = (double)atomic_load(&m->n.decode_ns) / 1e6,
+        .jit_loads = atomic_load(&m->n.jit_loads),
+        .evictions = atomic_load(&m->n.evictions),
+        .host_hits = atomic_load(&m->n.host_hits),
     };
     lj_stats_set_times(st, &e->code.times);
     lj_snapshot_release(&m->serve, v);

@@ -11,6 +11,7 @@
 typedef struct lj_counters {
     _Atomic int64_t loads, hotswaps, deletes, forwards, failed_calls;
     _Atomic int64_t prefill_tokens, decode_tokens, prefill_ns, decode_ns;
+    _Atomic int64_t jit_loads, evictions, host_hits;
 } lj_counters;
 /* The handle. Its body is internal: generate.c reads it too. After start, only
  * serve (its locks), the counters, the sequences (one thread each) and what the
@@ -24,6 +25,7 @@ struct lorajit_engine {
     lj_pool *pool;         /* owned; threads = OpenBLAS's at start */
     lj_slots *slots;       /* owned; written under serve.write_lock, only in unpinned slots */
     lj_registry reg;       /* owned names; under serve.write_lock */
+    lj_adapter_cache cache; /* adapters by name beyond the slots; under serve.write_lock */
     lj_serve serve;        /* snapshots, workers, locks */
     lj_ctx ctx;            /* the compiled code's view; each call copies it and sets scratch, caches, active */
     float *key_cache;      /* [max_batch, n_layers, seq_len, kv_dim]: sequence s's block at s * cache_stride */
@@ -44,6 +46,39 @@ lorajit_status lj_engine_enter(lorajit_engine *e, const char *what, lj_err **err
  * max position + 1): the engine's fixed table, or buf (lj_rope_row_floats floats,
  * borrowed) filled for seq_len when the RoPE type varies with it (dynamic, longrope). */
 const float *lj_engine_rope(const lorajit_engine *e, int64_t seq_len, float *buf);
+/* Host memory for the adapter cache's parsed copies until lorajit_set_adapter_cache. */
+#define LJ_ADAPTER_CACHE_DEFAULT ((size_t)256 << 20)
+/* ---- resolve.c: adapters named by a call, made resident just in time ---- */
+/* Makes the adapters named in names[0..*n) resident (loading each that is not and
+ * that the cache knows: from the host copy, else its folder, read with no lock held;
+ * evicting a victim when the slots are full) and pins them (users + 1) so that no
+ * other call evicts them until lj_engine_unpin. Names the cache does not know
+ * (neither resident, registered nor under the adapter folder), NULL or empty are
+ * dropped: names[0..*n) keeps those pinned, in order (a name given twice is pinned
+ * twice). On failure nothing stays pinned, *n is 0 and err names the adapter. */
+lorajit_status lj_engine_resolve(lorajit_engine *e, const char **names, int *n, const char *what, lj_err *err);
+/* Undoes lj_engine_resolve's pins of names[0..n) (names no longer loaded are skipped). */
+void lj_engine_unpin(lorajit_engine *e, const char *const *names, int n);
+/* Hotswap of a name that is registered but not resident: reads and checks dir,
+ * then rebinds the registration to it (keeping the copy). */
+lorajit_status lj_engine_hotswap_registered(lorajit_engine *e, const char *name, const char *dir, lj_err *err);
+/* 1 when names[0..n) are 1..max usable names (else the call's own checks say why). */
+bool lj_adapter_names_ok(const char *const *names, int n, int max);
+/* Pins the own adapters of the claimed sequences seqs[0..n) for one call (resolve: an
+ * evicted one is loaded again). *pinned (free with lj_engine_unpin_free, n_pinned)
+ * borrows the names from the sequences' choices, which the claim keeps. */
+lorajit_status lj_engine_pin_seqs(lorajit_engine *e, const int *seqs, int n, const char ***pinned, int *n_pinned,
+                                  const char *what, lj_err *err);
+void lj_engine_unpin_free(lorajit_engine *e, const char **pinned, int n);
+/* Pins the adapter names of every generate request's spec ("NAME[:W][,NAME[:W]...]")
+ * for the call. *pinned: n_pinned names in one block (pointers, then their text);
+ * the caller unpins (lj_engine_unpin) and frees it. A malformed spec pins what it
+ * can name; generate's own checks report it. */
+lorajit_status lj_engine_pin_requests(lorajit_engine *e, const lorajit_request *reqs, int n, char ***pinned,
+                                      int *n_pinned, lj_err *err);
+/* The slot picker of writer calls: a slot no snapshot pins (lj_serve_pick_slot). */
+lj_slot_pick lj_engine_pick(lorajit_engine *e);
+
 /* End of a public call: counts a failure in failed_calls; returns st. */
 lorajit_status lj_engine_leave(lorajit_engine *e, lorajit_status st);
 /* The end of a message about logits that are not finite (lj_nonfinite_find): the

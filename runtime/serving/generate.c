@@ -266,9 +266,17 @@ lorajit_status lorajit_seq_set_adapter(lorajit_engine *e, int seq, const char *c
     if (st) return st;
     if ((st = seq_claim(e, &seq, 1, "seq_set_adapter", err))) return lj_engine_leave(e, st);
     lj_seq_choice c;
+    const char *pinned[LJ_MAX_SLOTS];
+    int n_pinned = lj_adapter_names_ok(names, n, e->L->schema.n_slots) ? n : 0; /* else choice_make says why */
+    if (n_pinned) memcpy(pinned, names, sizeof *pinned * (size_t)n);
+    if ((st = lj_engine_resolve(e, pinned, &n_pinned, "seq_set_adapter", err))) {
+        seq_unclaim(e, &seq, 1);
+        return lj_engine_leave(e, st);
+    }
     lj_snapshot *v = lj_snapshot_acquire(&e->serve); /* the names are checked against one state */
     st = lj_seq_choice_make(v, e->L->schema.n_slots, names, weights, n, &c, "seq_set_adapter", err);
     lj_snapshot_release(&e->serve, v);
+    lj_engine_unpin(e, pinned, n_pinned); /* each step pins them again (lj_engine_pin_seqs) */
     if (!st) {
         lj_seq_choice_free(&e->seqs[seq].choice);
         e->seqs[seq].choice = c;
@@ -309,7 +317,12 @@ lorajit_status lorajit_seq_prefill(lorajit_engine *e, int seq, const int32_t *to
     lorajit_status st = lj_engine_enter(e, "seq_prefill", &err);
     if (st) return st;
     if ((st = seq_claim(e, &seq, 1, "seq_prefill", err))) return lj_engine_leave(e, st);
-    st = seq_prefill(e, seq, tokens, n, logits, NULL, "seq_prefill", -1, err);
+    const char **pinned;
+    int n_pinned;
+    if (!(st = lj_engine_pin_seqs(e, &seq, 1, &pinned, &n_pinned, "seq_prefill", err))) {
+        st = seq_prefill(e, seq, tokens, n, logits, NULL, "seq_prefill", -1, err);
+        lj_engine_unpin_free(e, pinned, n_pinned);
+    }
     seq_unclaim(e, &seq, 1);
     return lj_engine_leave(e, st);
 }
@@ -322,7 +335,12 @@ lorajit_status lorajit_decode(lorajit_engine *e, const int *seqs, const int32_t 
     if (!e->code.decode || !seqs || n < 1 || n > e->L->schema.max_batch) /* decode_step words it */
         return lj_engine_leave(e, decode_step(e, seqs, tokens, n, logits, "decode", NULL, err));
     if ((st = seq_claim(e, seqs, n, "decode", err))) return lj_engine_leave(e, st);
-    st = decode_step(e, seqs, tokens, n, logits, "decode", NULL, err);
+    const char **pinned;
+    int n_pinned;
+    if (!(st = lj_engine_pin_seqs(e, seqs, n, &pinned, &n_pinned, "decode", err))) {
+        st = decode_step(e, seqs, tokens, n, logits, "decode", NULL, err);
+        lj_engine_unpin_free(e, pinned, n_pinned);
+    }
     seq_unclaim(e, seqs, n);
     return lj_engine_leave(e, st);
 }
@@ -446,7 +464,8 @@ lorajit_status lorajit_generate(lorajit_engine *e, lorajit_request *reqs, int n,
         if (s->eos_more[k] >= vocab)
             return lj_engine_leave(e, lj_fail(err, LORAJIT_E_ARG, "generate: eos_more[%d] = %d is outside "
                                               "the vocabulary [0, %d)", k, (int)s->eos_more[k], vocab));
-    int sq[LJ_MAX_SLOTS], n_claimed = 0; /* request i runs in sequence sq[i] */
+    int sq[LJ_MAX_SLOTS], n_claimed = 0, n_pinned = 0; /* request i runs in sequence sq[i] */
+    char **pinned = NULL;                                /* the requests' adapter names, pinned */
     gen_req *g = lj_calloc((size_t)n, sizeof *g);
     lj_sample_work *w = lj_sample_work_new(vocab);
     float *logits = lj_malloc(sizeof *logits * (size_t)n * (size_t)vocab);
@@ -455,6 +474,7 @@ lorajit_status lorajit_generate(lorajit_engine *e, lorajit_request *reqs, int n,
         goto done;
     }
     bool steps = false;
+    if ((st = lj_engine_pin_requests(e, reqs, n, &pinned, &n_pinned, err))) goto done;
     lj_snapshot *v = lj_snapshot_acquire(&e->serve); /* adapter names are checked against one state */
     for (int i = 0; i < n && !st; i++) {
         st = prepare(e, v, i, &reqs[i], &g[i], s->seed, err);
@@ -498,6 +518,8 @@ lorajit_status lorajit_generate(lorajit_engine *e, lorajit_request *reqs, int n,
         n_live = still;
     }
 done:
+    lj_engine_unpin(e, (const char *const *)pinned, n_pinned);
+    free(pinned);
     seq_unclaim(e, sq, n_claimed);
     for (int i = 0; g && i < n; i++) {
         lj_seq_choice_free(&g[i].choice);

@@ -36,6 +36,9 @@ typedef struct lj_adapter_entry {
     char *name;          /* owned; NULL when the slot is free */
     size_t bytes;        /* f32 bytes of A and B */
     int64_t seq;         /* load order (kept by hotswap), for listing */
+    bool lazy;           /* made resident by a call that named it (resolve.c): may be evicted */
+    int users;           /* calls running with it (resolve.c pins): never evicted while > 0 */
+    int64_t last_used;   /* lj_registry.clock when a call last named it */
 } lj_adapter_entry;
 /* Written by writer calls only (under lj_serve.write_lock); readers see it through
  * snapshots (serve.c), never directly. */
@@ -49,6 +52,7 @@ typedef struct lj_registry {
     bool enabled;                  /* false after disable */
     lj_active applied;             /* what engine-following calls apply: chosen set, or n = 0 when disabled */
     int64_t next_seq;              /* seq of the next load */
+    int64_t clock;                 /* counts the calls that name adapters (last_used) */
 } lj_registry;
 /* How a verb picks the slot it writes: fn(arg, r) returns a slot no entry of r owns
  * and no reader can see (the engine passes lj_serve_pick_slot), or -1 when every
@@ -62,6 +66,10 @@ lorajit_status lj_registry_init(lj_registry *r, int n_slots, lj_err *err);
 void lj_registry_free(lj_registry *r); /* frees names; NULL-safe */
 int lj_registry_find(const lj_registry *r, const char *name); /* slot or -1 */
 int lj_registry_count(const lj_registry *r);
+/* The adapter to evict for a new one when every slot is owned: of those loaded
+ * lazily, with no call running with them (users 0) and not in the active set, the
+ * least recently used; its slot, or -1 when there is none. */
+int lj_registry_victim(const lj_registry *r);
 /* The PEFT verbs on registry + slots. Each validates first and changes nothing on
  * failure. load and hotswap write a slot that no entry owns (and, with pick,
  * that no snapshot pins: they may wait for one); hotswap and delete release the
@@ -71,9 +79,10 @@ int lj_registry_count(const lj_registry *r);
  * (engine.c: check under the writer lock, peft_adapter_read with no lock, put under
  * it again). check: the argument and registry checks, in this order: name NULL or
  * empty, dir NULL (E_ARG); hotswap of a name not loaded (E_NOT_FOUND); load of a
- * name already loaded (E_EXISTS); load with every slot in use (E_FULL). put: the
- * same checks again (the registry may have changed during the read), then the
- * commit; ad is borrowed for the call (the caller frees it). */
+ * name already loaded (E_EXISTS); load with every slot in use and no victim
+ * (lj_registry_victim) to evict (E_FULL). put: the same checks again (the registry
+ * may have changed during the read), then the commit, evicting the victim first
+ * when every slot is owned; ad is borrowed for the call (the caller frees it). */
 lorajit_status lj_adapter_check(const lj_registry *r, const char *name, const char *dir, bool hotswap,
                                 lj_err *err);
 lorajit_status lj_adapter_put(lj_registry *r, lj_slots *s, const char *name, const peft_adapter *ad,
@@ -89,6 +98,50 @@ lorajit_status lj_adapter_delete(lj_registry *r, lj_slots *s, const char *name, 
 lorajit_status lj_adapter_set(lj_registry *r, const char *const *names, const float *weights,
                               int n, lj_err *err);
 void lj_adapter_enable(lj_registry *r, bool on);
+
+/* ---- adapter_cache.c: adapters by name beyond the slots (issue 14) ----
+ * Registered folders, a root folder (NAME = ROOT/NAME), and detached copies of
+ * adapters read lately in host memory within a byte budget. A plain structure: the
+ * engine uses it under lj_serve.write_lock. A copy is served until the adapter is
+ * hotswapped or deleted (files changed in place are picked up by a hotswap). */
+typedef struct lj_cached_adapter {
+    char *name;          /* owned */
+    char *dir;           /* owned: where name is read from when registered */
+    bool registered;     /* by lorajit_register_adapter (or a hotswap of a lazy adapter) */
+    peft_adapter *img;   /* owned, detached (peft_adapter_detach); NULL: none kept */
+    char *img_dir;       /* owned: the folder img was read from; NULL with img */
+    int64_t used;        /* c->clock at its last use */
+} lj_cached_adapter;
+typedef struct lj_adapter_cache {
+    char *root;                  /* owned; NULL: no adapter folder */
+    lj_cached_adapter *items;    /* [n] owned, room for cap */
+    int n, cap;
+    size_t budget, bytes;        /* host bytes allowed for images, and held */
+    int64_t clock;
+} lj_adapter_cache;
+void lj_acache_init(lj_adapter_cache *c, size_t budget);
+void lj_acache_free(lj_adapter_cache *c); /* NULL does nothing */
+/* name -> dir (both copied); E_EXISTS when name is registered already. */
+lorajit_status lj_acache_register(lj_adapter_cache *c, const char *name, const char *dir, lj_err *err);
+/* The root folder (copied; NULL: none). */
+lorajit_status lj_acache_set_root(lj_adapter_cache *c, const char *root, lj_err *err);
+/* The folder name is read from into out[cap]: its registration, else ROOT/name when
+ * a root is set and name is one safe path component (E_ARG naming it otherwise);
+ * E_NOT_FOUND when neither. */
+lorajit_status lj_acache_dir(const lj_adapter_cache *c, const char *name, char *out, size_t cap, lj_err *err);
+/* The kept copy of name read from dir, or NULL; counts as a use. Borrowed: valid
+ * until the next call that changes c. */
+const peft_adapter *lj_acache_get(lj_adapter_cache *c, const char *name, const char *dir);
+/* Keeps img (detached, taken; freed at once when over the budget or not detached)
+ * as name's copy of dir, dropping the least recently used copies to fit. */
+void lj_acache_keep(lj_adapter_cache *c, const char *name, const char *dir, peft_adapter *img);
+/* Forgets name's registration and copy; returns whether it was registered. */
+bool lj_acache_forget(lj_adapter_cache *c, const char *name);
+bool lj_acache_registered(const lj_adapter_cache *c, const char *name);
+/* Registers name at dir (a hotswap: it is read from there from now on) and drops its copy. */
+lorajit_status lj_acache_rebind(lj_adapter_cache *c, const char *name, const char *dir, lj_err *err);
+/* A new budget; copies over it are dropped, least recently used first. */
+void lj_acache_set_budget(lj_adapter_cache *c, size_t budget);
 
 /* ---- pool.c: threads for the compiled kernels' parallel loops ---- */
 #define LJ_POOL_MAX_THREADS 256
