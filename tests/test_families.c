@@ -260,6 +260,22 @@ static void test_inspect(const char *root) {
     lorajit_engine_free(e);
 }
 
+/* (e) phi3 and gemma name their blocks in the printed IR. */
+static void test_inspect_block(const char *family, const char *arch_line, const char *node) {
+    char dir[64];
+    snprintf(dir, sizeof dir, "golden/models/%s", family);
+    lorajit_engine *e = open_family(dir);
+    if (!e) return;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    CHECK(f && lorajit_engine_print_ir(e, f) == LORAJIT_OK, "print_ir: %s", lorajit_errmsg(e));
+    if (f) fclose(f);
+    CHECK(text && strstr(text, arch_line) && strstr(text, node), "%s IR lacks '%s' or '%s'", family, arch_line, node);
+    free(text);
+    lorajit_engine_free(e);
+}
+
 int main(int argc, char **argv) {
     char root[1024];
     snprintf(root, sizeof root, "%s/tmp_families", argc > 1 ? argv[1] : ".");
@@ -277,5 +293,9 @@ int main(int argc, char **argv) {
     test_refusals(root);
     test_phi3_adapter(root);
     test_inspect(root);
+    test_inspect_block("phi3", "# architecture: phi3 (LLaMA block, sliding window, fused qkv_proj/gate_up_proj)",
+                       "slice(%7)             [T, 32]    f32  layers.0.self_attn.k  layer=0 col0=64");
+    test_inspect_block("gemma", "norms 1 + w, embeddings x sqrt(hidden_size)), hidden_act gelu_pytorch_tanh",
+                       "embed_tokens  scale=8");
     return check_summary("test_families");
 }
