@@ -163,6 +163,7 @@ lorajit_status ir_check_node(ir_graph *g, const ir_node *n) {
                        b->name, SHAPE(b), c->name, SHAPE(c), n->n_kv_heads, n->head_size);
         return need_out(g, n, a->shape[1]);
     case IR_OP_SILU_MUL: /* gate, up [T, hidden_dim] -> [T, hidden_dim] */
+    case IR_OP_GELU_MUL:
         TRY(need_act(g, n, "gate", a));
         TRY(need_act(g, n, "up", b));
         if (a->shape[1] != b->shape[1])
@@ -182,13 +183,6 @@ lorajit_status ir_check_node(ir_graph *g, const ir_node *n) {
             return bad(g, n, "columns %lld..%lld are not inside x '%s' %s", (long long)n->col0,
                        (long long)(n->col0 + n->shape[1]), a->name, SHAPE(a));
         return need_out(g, n, n->shape[1]);
-    case IR_OP_GELU_MUL: /* gate, up [T, hidden_dim] -> [T, hidden_dim] */
-        TRY(need_act(g, n, "gate", a));
-        TRY(need_act(g, n, "up", b));
-        if (a->shape[1] != b->shape[1])
-            return bad(g, n, "gate '%s' %s and up '%s' %s differ", a->name, SHAPE(a), b->name,
-                       SHAPE(b));
-        return need_out(g, n, a->shape[1]);
     case IR_OP_OUTPUT: /* logits [T, vocab] */
         TRY(need_act(g, n, "logits", a));
         return need_out(g, n, a->shape[1]);

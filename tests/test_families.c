@@ -237,19 +237,27 @@ static void test_phi3_adapter(const char *root) {
     lorajit_engine_free(e);
 }
 
+/* The printed IR of the model in dir (`lorajit inspect`); NULL when it does not open.
+ * Caller owns the result; free with free(). */
+static char *printed_ir(const char *dir) {
+    lorajit_engine *e = open_family(dir);
+    if (!e) return NULL;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    CHECK(f && lorajit_engine_print_ir(e, f) == LORAJIT_OK, "print_ir: %s", lorajit_errmsg(e));
+    if (f) fclose(f);
+    lorajit_engine_free(e);
+    return text;
+}
+
 /* (e) */
 static void test_inspect(const char *root) {
     char dir[1024];
     if (edited_model(root, "qwen3", "qwen3_extra_key", "\"use_cache\": true", "\"use_cache\": true, \"foo_bar\": 1",
                      dir, sizeof dir))
         return;
-    lorajit_engine *e = open_family(dir);
-    if (!e) return;
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    CHECK(f && lorajit_engine_print_ir(e, f) == LORAJIT_OK, "print_ir: %s", lorajit_errmsg(e));
-    if (f) fclose(f);
+    char *text = printed_ir(dir);
     CHECK(text && strstr(text, "# architecture: qwen3 (LLaMA block, q_norm/k_norm per head)"), "arch line: %.200s",
           text ? text : "");
     CHECK(text && strstr(text, "ignored architectures") && strstr(text, "max_window_layers") &&
@@ -257,23 +265,15 @@ static void test_inspect(const char *root) {
     CHECK(text && strstr(text, "self_attn.q_norm.weight") && strstr(text, "heads=4 head_size=24"),
           "q_norm nodes in the IR");
     free(text);
-    lorajit_engine_free(e);
 }
 
 /* (e) phi3 and gemma name their blocks in the printed IR. */
 static void test_inspect_block(const char *family, const char *arch_line, const char *node) {
     char dir[64];
     snprintf(dir, sizeof dir, "golden/models/%s", family);
-    lorajit_engine *e = open_family(dir);
-    if (!e) return;
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    CHECK(f && lorajit_engine_print_ir(e, f) == LORAJIT_OK, "print_ir: %s", lorajit_errmsg(e));
-    if (f) fclose(f);
+    char *text = printed_ir(dir);
     CHECK(text && strstr(text, arch_line) && strstr(text, node), "%s IR lacks '%s' or '%s'", family, arch_line, node);
     free(text);
-    lorajit_engine_free(e);
 }
 
 int main(int argc, char **argv) {
