@@ -235,6 +235,14 @@ static void test_phi3_adapter(const char *root) {
     CHECK(s == LORAJIT_E_UNSUPPORTED && strstr(msg, "\"q_proj\"") && strstr(msg, "phi3") &&
               strstr(msg, "qkv_proj, o_proj, gate_up_proj, down_proj"), "phi3 q_proj adapter: %d %s", s, msg);
     lorajit_engine_free(e);
+    /* a schema naming q_proj for a phi3 model, the same */
+    lorajit_options o = {.targets = "qkv_proj,q_proj"};
+    e = NULL;
+    s = lorajit_engine_open(&e, "golden/models/phi3", &o);
+    msg = e ? lorajit_errmsg(e) : "";
+    CHECK(s != LORAJIT_OK && strstr(msg, "q_proj") && strstr(msg, "qkv_proj, o_proj, gate_up_proj, down_proj"),
+          "phi3 schema q_proj: %d %s", s, msg);
+    lorajit_engine_free(e);
 }
 
 /* The printed IR of the model in dir (`lorajit inspect`); NULL when it does not open.
