@@ -47,10 +47,14 @@ static LLVMValueRef ld_weight(cg *c, ir_dtype kind, LLVMValueRef base, LLVMValue
 }
 
 /* (table [vocab, dim] of kind, tokens [n] i32, n, out [n, dim]):
- * out[t] = table[tokens[t]] widened to f32 */
-LLVMValueRef cg_kernel_embed(cg *c, int64_t dim, ir_dtype kind) {
-    char name[64];
+ * out[t] = table[tokens[t]] widened to f32, times scale when scale != 0 (Gemma:
+ * modeling_gemma.py GemmaModel.forward, inputs_embeds * normalizer, sqrt(dim) as f32) */
+LLVMValueRef cg_kernel_embed(cg *c, int64_t dim, ir_dtype kind, float scale) {
+    char name[80];
+    uint32_t scale_bits;
+    memcpy(&scale_bits, &scale, 4);
     snprintf(name, sizeof name, "embed_%lld_%s", (long long)dim, ir_dtype_name(kind));
+    if (scale != 0) snprintf(name + strlen(name), sizeof name - strlen(name), "_x%08x", scale_bits);
     LLVMValueRef fn;
     if (!cg_kernel_begin(c, name, "ppip", &fn)) return fn;
     cg_loop t, i;
@@ -58,11 +62,12 @@ LLVMValueRef cg_kernel_embed(cg *c, int64_t dim, ir_dtype kind) {
     LLVMValueRef tok = LLVMBuildLoad2(c->b, c->i32, cg_gep(c, c->i32, param(c, 1), it), "tok");
     LLVMValueRef row = mul(c, LLVMBuildSExt(c->b, tok, c->i64, ""), cg_i64(c, dim));
     LLVMValueRef dst = fptr(c, param(c, 3), mul(c, it, cg_i64(c, dim)));
-    if (kind == IR_F32) {
+    if (kind == IR_F32 && scale == 0) {
         memcpy_floats(c, dst, fptr(c, param(c, 0), row), dim);
     } else {
         LLVMValueRef ii = cg_for(c, &i, cg_i64(c, 0), cg_i64(c, dim), "i");
-        cg_stf(c, dst, ii, ld_weight(c, kind, param(c, 0), add(c, row, ii)));
+        LLVMValueRef v = ld_weight(c, kind, param(c, 0), add(c, row, ii));
+        cg_stf(c, dst, ii, scale != 0 ? f_mul(c, v, cg_f32(c, scale)) : v);
         cg_end(c, &i);
     }
     cg_end(c, &t);
@@ -70,12 +75,15 @@ LLVMValueRef cg_kernel_embed(cg *c, int64_t dim, ir_dtype kind) {
     return fn;
 }
 
-/* (x [n, d], w [d], n, out [n, d]): out = w * (x / sqrt(mean(x^2) + eps)) */
-LLVMValueRef cg_kernel_rmsnorm(cg *c, int64_t d, float eps) {
+/* (x [n, d], w [d], n, out [n, d]): out = (w + w_offset) * (x / sqrt(mean(x^2) + eps));
+ * w_offset 0 is LLaMA's LlamaRMSNorm, 1 Gemma's (modeling_gemma.py GemmaRMSNorm.forward:
+ * _norm(x.float()) * (1.0 + weight.float())) */
+LLVMValueRef cg_kernel_rmsnorm(cg *c, int64_t d, float eps, float w_offset) {
     char name[64];
     uint32_t eps_bits;
     memcpy(&eps_bits, &eps, 4);
-    snprintf(name, sizeof name, "rmsnorm_%lld_%08x", (long long)d, eps_bits);
+    snprintf(name, sizeof name, "rmsnorm_%lld_%08x%s", (long long)d, eps_bits, w_offset != 0 ? "_plus1" : "");
+    LJ_ASSERT(w_offset == 0 || w_offset == 1); /* ir_check_node */
     LLVMValueRef fn;
     if (!cg_kernel_begin(c, name, "ppip", &fn)) return fn;
     LLVMValueRef ss = cg_var(c, c->f32, "ss");
@@ -92,7 +100,9 @@ LLVMValueRef cg_kernel_rmsnorm(cg *c, int64_t d, float eps) {
     LLVMValueRef arg = f_add(c, ms, cg_f32(c, eps));
     LLVMValueRef inv = LLVMBuildFDiv(c->b, cg_f32(c, 1.0f), cg_intrinsic(c, "llvm.sqrt", &arg, 1), "inv");
     LLVMValueRef jj = cg_for(c, &j, cg_i64(c, 0), cg_i64(c, d), "j");
-    cg_stf(c, out, jj, f_mul(c, cg_ldf(c, param(c, 1), jj), f_mul(c, cg_ldf(c, x, jj), inv)));
+    LLVMValueRef w = cg_ldf(c, param(c, 1), jj);
+    if (w_offset != 0) w = f_add(c, cg_f32(c, 1.0f), w);
+    cg_stf(c, out, jj, f_mul(c, w, f_mul(c, cg_ldf(c, x, jj), inv)));
     cg_end(c, &j);
     cg_end(c, &t);
     cg_kernel_end(c);
@@ -229,8 +239,24 @@ LLVMValueRef cg_kernel_attention(cg *c, int n_heads, int n_kv_heads, int head_si
     return fn;
 }
 
-/* Elementwise over n * cols: silu(gate) * up, or a + b. */
-static LLVMValueRef elementwise(cg *c, const char *op, int64_t cols, bool silu) {
+/* The elementwise kernels: what each computes of a (gate) and b (up). */
+typedef enum elem_op { ELEM_SILU_MUL, ELEM_GELU_MUL, ELEM_ADD } elem_op;
+
+/* gelu_pytorch_tanh(a): 0.5 a (1 + tanh(sqrt(2/pi) (a + 0.044715 a^3))), as torch's
+ * GeluType::Tanh; tanh(u) = 1 - 2 / (exp(2u) + 1), which saturates to +-1 without a
+ * libm call beyond exp. */
+static LLVMValueRef gelu_tanh(cg *c, LLVMValueRef a) {
+    LLVMValueRef cube = f_mul(c, f_mul(c, a, a), a);
+    LLVMValueRef inner = f_mul(c, cg_f32(c, 0.7978845608028654f), f_add(c, a, f_mul(c, cg_f32(c, 0.044715f), cube)));
+    LLVMValueRef e = f_mul(c, cg_f32(c, 2.0f), inner);
+    e = cg_intrinsic(c, "llvm.exp", &e, 1);
+    LLVMValueRef th = LLVMBuildFSub(c->b, cg_f32(c, 1.0f),
+                                    LLVMBuildFDiv(c->b, cg_f32(c, 2.0f), f_add(c, e, cg_f32(c, 1.0f)), ""), "tanh");
+    return f_mul(c, f_mul(c, cg_f32(c, 0.5f), a), f_add(c, cg_f32(c, 1.0f), th));
+}
+
+/* Elementwise over n * cols: silu(gate) * up, gelu_tanh(gate) * up, or a + b. */
+static LLVMValueRef elementwise(cg *c, const char *op, int64_t cols, elem_op kind) {
     char name[64];
     snprintf(name, sizeof name, "%s_%lld", op, (long long)cols);
     LLVMValueRef fn;
@@ -238,13 +264,16 @@ static LLVMValueRef elementwise(cg *c, const char *op, int64_t cols, bool silu) 
     cg_loop i;
     LLVMValueRef total = mul(c, param(c, 2), cg_i64(c, cols));
     LLVMValueRef ii = cg_for(c, &i, cg_i64(c, 0), total, "i");
-    LLVMValueRef a = cg_ldf(c, param(c, 0), ii), b = cg_ldf(c, param(c, 1), ii), r;
-    if (silu) {
+    LLVMValueRef a = cg_ldf(c, param(c, 0), ii), b = cg_ldf(c, param(c, 1), ii), r = NULL;
+    switch (kind) {
+    case ELEM_SILU_MUL: {
         LLVMValueRef neg = LLVMBuildFNeg(c->b, a, "");
         LLVMValueRef den = f_add(c, cg_f32(c, 1.0f), cg_intrinsic(c, "llvm.exp", &neg, 1));
         r = f_mul(c, LLVMBuildFDiv(c->b, a, den, "silu"), b);
-    } else {
-        r = f_add(c, a, b);
+        break;
+    }
+    case ELEM_GELU_MUL: r = f_mul(c, gelu_tanh(c, a), b); break;
+    case ELEM_ADD: r = f_add(c, a, b); break;
     }
     cg_stf(c, param(c, 3), ii, r);
     cg_end(c, &i);
@@ -252,8 +281,26 @@ static LLVMValueRef elementwise(cg *c, const char *op, int64_t cols, bool silu) 
     return fn;
 }
 
-LLVMValueRef cg_kernel_silu_mul(cg *c, int64_t cols) { return elementwise(c, "silu_mul", cols, true); }
-LLVMValueRef cg_kernel_add(cg *c, int64_t cols) { return elementwise(c, "add", cols, false); }
+LLVMValueRef cg_kernel_silu_mul(cg *c, int64_t cols) { return elementwise(c, "silu_mul", cols, ELEM_SILU_MUL); }
+LLVMValueRef cg_kernel_gelu_mul(cg *c, int64_t cols) { return elementwise(c, "gelu_mul", cols, ELEM_GELU_MUL); }
+LLVMValueRef cg_kernel_add(cg *c, int64_t cols) { return elementwise(c, "add", cols, ELEM_ADD); }
+
+/* (x [n, in_cols], n, out [n, cols]): out[t] = x[t, col0 : col0 + cols] (Phi-3's fused
+ * qkv_proj / gate_up_proj outputs split as modeling_phi3.py Phi3Attention.forward
+ * and Phi3MLP.forward do) */
+LLVMValueRef cg_kernel_slice(cg *c, int64_t in_cols, int64_t col0, int64_t cols) {
+    char name[96];
+    snprintf(name, sizeof name, "slice_%lld_%lld_%lld", (long long)in_cols, (long long)col0, (long long)cols);
+    LLVMValueRef fn;
+    if (!cg_kernel_begin(c, name, "pip", &fn)) return fn;
+    cg_loop t;
+    LLVMValueRef it = cg_for(c, &t, cg_i64(c, 0), param(c, 1), "t");
+    LLVMValueRef src = fptr(c, param(c, 0), add(c, mul(c, it, cg_i64(c, in_cols)), cg_i64(c, col0)));
+    memcpy_floats(c, fptr(c, param(c, 2), mul(c, it, cg_i64(c, cols))), src, cols);
+    cg_end(c, &t);
+    cg_kernel_end(c);
+    return fn;
+}
 
 /* y[n, N] = alpha * x[n, K] @ W^T + beta * y, W [N, K] with row stride ldw.
  * n == 1 takes cblas_sgemv (decode is bound by reading W; sgemm packs first). */

@@ -70,14 +70,14 @@ static bool emit_node(cg *c, const ir_graph *g, const fwd *f, const ir_node *nd,
         return true;
     case IR_OP_EMBED: {
         LLVMValueRef a[4] = {in0, in1, f->n, out};
-        call(c, cg_kernel_embed(c, nd->shape[1], nd->in[0]->dtype), a, 4);
+        call(c, cg_kernel_embed(c, nd->shape[1], nd->in[0]->dtype, nd->scale), a, 4);
         return true;
     }
     case IR_OP_RMSNORM: {
         /* per head (Qwen3's q_norm, k_norm): n * n_heads rows of head_size */
         LLVMValueRef rows = nd->head_size ? LLVMBuildNSWMul(c->b, f->n, cg_i64(c, nd->n_heads), "") : f->n;
         LLVMValueRef a[4] = {in0, in1, rows, out};
-        call(c, cg_kernel_rmsnorm(c, nd->head_size ? nd->head_size : nd->shape[1], nd->eps), a, 4);
+        call(c, cg_kernel_rmsnorm(c, nd->head_size ? nd->head_size : nd->shape[1], nd->eps, nd->w_offset), a, 4);
         return true;
     }
     case IR_OP_MATMUL: {
@@ -159,6 +159,16 @@ static bool emit_node(cg *c, const ir_graph *g, const fwd *f, const ir_node *nd,
     case IR_OP_ADD: {
         LLVMValueRef a[4] = {in0, in1, f->n, out};
         call(c, cg_kernel_add(c, nd->shape[1]), a, 4);
+        return true;
+    }
+    case IR_OP_SLICE: {
+        LLVMValueRef a[3] = {in0, f->n, out};
+        call(c, cg_kernel_slice(c, nd->in[0]->shape[1], nd->col0, nd->shape[1]), a, 3);
+        return true;
+    }
+    case IR_OP_GELU_MUL: {
+        LLVMValueRef a[4] = {in0, in1, f->n, out};
+        call(c, cg_kernel_gelu_mul(c, nd->shape[1]), a, 4);
         return true;
     }
     case IR_OP_COUNT:

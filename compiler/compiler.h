@@ -138,16 +138,20 @@ void cg_kernel_end(cg *c); /* ret void, then back to where the caller was buildi
 
 /* ---- cg_kernels.c: one kernel (internal LLVM function) per op and shape ----
  * Each returns the function, building it on first use. Shapes in the comments. */
-LLVMValueRef cg_kernel_embed(cg *c, int64_t dim, ir_dtype kind);
-    /* (table [vocab, dim] of kind, tokens [n], n, out [n, dim] f32) */
-LLVMValueRef cg_kernel_rmsnorm(cg *c, int64_t d, float eps); /* (x [n, d], w [d], n, out [n, d]) */
+LLVMValueRef cg_kernel_embed(cg *c, int64_t dim, ir_dtype kind, float scale);
+    /* (table [vocab, dim] of kind, tokens [n], n, out [n, dim] f32), rows times scale unless 0 */
+LLVMValueRef cg_kernel_rmsnorm(cg *c, int64_t d, float eps, float w_offset);
+    /* (x [n, d], w [d], n, out [n, d]): the weight taken as w + w_offset (0 or 1) */
 LLVMValueRef cg_kernel_bias_add(cg *c, int64_t cols);     /* (y [n, cols], b [cols], n) in place */
 LLVMValueRef cg_kernel_rope(cg *c, int n_heads, int head_size); /* (x [n, n_heads*hs], n, pos0, table) */
 LLVMValueRef cg_kernel_attention(cg *c, int n_heads, int n_kv_heads, int head_size, int window);
     /* (q [n, n_heads*hs], k, v [n, kv_dim], n, pos0, key_cache [seq_len, kv_dim] of this layer,
         value_cache, att [seq_len], out [n, n_heads*hs]) */
 LLVMValueRef cg_kernel_silu_mul(cg *c, int64_t cols);     /* (gate [n, cols], up, n, out) */
+LLVMValueRef cg_kernel_gelu_mul(cg *c, int64_t cols);     /* (gate [n, cols], up, n, out) */
 LLVMValueRef cg_kernel_add(cg *c, int64_t cols);          /* (a [n, cols], b, n, out) */
+LLVMValueRef cg_kernel_slice(cg *c, int64_t in_cols, int64_t col0, int64_t cols);
+    /* (x [n, in_cols], n, out [n, cols]): out = x[:, col0 : col0 + cols] */
 LLVMValueRef cg_kernel_matmul(cg *c, int64_t out, int64_t in, ir_dtype kind);
     /* (x [n, in], W [out, in] of kind, n, y [n, out], sgemm, sgemv, small_rows,
         wconv [ir_wconv_rows(out, in), in], parallel, pool): y = x W^T. Up to small_rows

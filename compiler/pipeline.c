@@ -37,9 +37,11 @@ static char *ir_text(const ir_graph *g, const lj_config *cfg, const char *config
         snprintf(unknown, sizeof unknown, "(not listed: %.900s)", err.msg);
     FILE *f = open_memstream(&buf, &len);
     if (!f) return NULL;
-    fprintf(f, "# architecture: %s (LLaMA block%s%s%s), hidden_act %s\n", a->model_type,
+    fprintf(f, "# architecture: %s (LLaMA block%s%s%s%s%s), hidden_act %s\n", a->model_type,
             a->bias_fixed ? ", fixed q,k,v biases" : "", (a->block & LJ_BLOCK_QK_NORM) ? ", q_norm/k_norm per head" : "",
-            (a->block & LJ_BLOCK_SLIDING_WINDOW) ? ", sliding window" : "", a->hidden_act);
+            (a->block & LJ_BLOCK_SLIDING_WINDOW) ? ", sliding window" : "",
+            lj_arch_linear_module(a, LJ_LIN_QKV) >= 0 ? ", fused qkv_proj/gate_up_proj" : "",
+            (a->block & LJ_BLOCK_GEMMA) ? ", norms 1 + w, embeddings x sqrt(hidden_size)" : "", a->hidden_act);
     fprintf(f, "# config.json: ignored %s; unknown %s\n", ignored[0] ? ignored : "none", unknown[0] ? unknown : "none");
     ir_print(g, f);
     fclose(f);

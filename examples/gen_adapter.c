@@ -237,25 +237,33 @@ int cmd_adapter(int argc, char **argv) {
     int n_layers = config_int(js, "num_hidden_layers", -1), n_heads = config_int(js, "num_attention_heads", -1);
     int n_kv_heads = config_int(js, "num_key_value_heads", n_heads);
     int head_size = config_int(js, "head_dim", dim / n_heads);
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(js, "model_type");
+    int phi3 = cJSON_IsString(type) && !strcmp(type->valuestring, "phi3");
     cJSON_Delete(js);
     int q_dim = n_heads * head_size, kv_dim = n_kv_heads * head_size;
 
+    /* the LoRA-able linears as PEFT names them: LLaMA's seven, or Phi-3's four
+     * (modeling_phi3.py: qkv_proj and gate_up_proj fused) */
     static const char *mods[7] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+    static const char *phi3_mods[4] = {"qkv_proj", "o_proj", "gate_up_proj", "down_proj"};
     int ins[7] = {dim, dim, dim, q_dim, dim, dim, hidden_dim}, outs[7] = {q_dim, kv_dim, kv_dim, dim,
                                                                          hidden_dim, hidden_dim, dim};
+    int phi3_ins[4] = {dim, q_dim, dim, hidden_dim}, phi3_outs[4] = {q_dim + 2 * kv_dim, dim, 2 * hidden_dim, dim};
+    int n_mods = phi3 ? 4 : 7, n_attn = phi3 ? 2 : 4;
     tensor_list l = {0};
     char module[160], name[192];
     for (int L = 0; L < n_layers; L++) {
-        for (int m = 0; m < 7; m++) {
-            snprintf(module, sizeof module, "model.layers.%d.%s.%s", L, m < 4 ? "self_attn" : "mlp", mods[m]);
+        for (int m = 0; m < n_mods; m++) {
+            snprintf(module, sizeof module, "model.layers.%d.%s.%s", L, m < n_attn ? "self_attn" : "mlp",
+                     phi3 ? phi3_mods[m] : mods[m]);
             if (!adapter_targets(&a, &re, module, L)) continue;
             double r = a.r;
             pattern_lookup(&a.rank_pattern, module, &r);
             if (r < 1 || r != (int)r) die("rank_pattern gives %s rank %g", module, r);
             snprintf(name, sizeof name, "base_model.model.%s.lora_A.weight", module);
-            tensor_add(&l, name, 2, (int)r, ins[m], a.seed, 0, a.std);
+            tensor_add(&l, name, 2, (int)r, phi3 ? phi3_ins[m] : ins[m], a.seed, 0, a.std);
             snprintf(name, sizeof name, "base_model.model.%s.lora_B.weight", module);
-            tensor_add(&l, name, 2, outs[m], (int)r, a.seed, 0, a.std);
+            tensor_add(&l, name, 2, phi3 ? phi3_outs[m] : outs[m], (int)r, a.seed, 0, a.std);
         }
     }
     if (!l.n) die("adapter: no module of the model matches the targets");

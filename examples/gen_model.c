@@ -26,8 +26,8 @@
 typedef struct model_cfg {
     int dim, hidden_dim, n_layers, n_heads, n_kv_heads, head_size, vocab_size, max_pos;
     int tied, attention_bias, mlp_bias, shards;
-    const char *arch;   /* model_type: llama, qwen2, qwen3, mistral */
-    int sliding_window; /* mistral: 0 writes null */
+    const char *arch;   /* model_type: llama, qwen2, qwen3, mistral, phi3, gemma */
+    int sliding_window; /* mistral, phi3: 0 writes null */
     double rope_theta, rms_eps, std;
     uint64_t seed;
     gen_dtype dtype;
@@ -36,12 +36,12 @@ typedef struct model_cfg {
 /* The families' classes (transformers' modeling_<family>.py) by model_type. */
 static const struct { const char *model_type, *cls; } families[] = {
     {"llama", "LlamaForCausalLM"}, {"qwen2", "Qwen2ForCausalLM"}, {"qwen3", "Qwen3ForCausalLM"},
-    {"mistral", "MistralForCausalLM"},
+    {"mistral", "MistralForCausalLM"}, {"phi3", "Phi3ForCausalLM"}, {"gemma", "GemmaForCausalLM"},
 };
 static const char *family_class(const char *arch) {
     for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
         if (!strcmp(arch, families[i].model_type)) return families[i].cls;
-    die("--arch %s: one of llama, qwen2, qwen3, mistral", arch);
+    die("--arch %s: one of llama, qwen2, qwen3, mistral, phi3, gemma", arch);
 }
 
 /* The keys a family's config.json has beyond LLaMA's, as its configuration_<family>.py
@@ -50,10 +50,17 @@ static void write_family_keys(FILE *f, const model_cfg *c) {
     if (!strcmp(c->arch, "qwen2") || !strcmp(c->arch, "qwen3"))
         fprintf(f, "  \"max_window_layers\": %d,\n  \"use_sliding_window\": false,\n"
                    "  \"sliding_window\": %s,\n", c->n_layers, !strcmp(c->arch, "qwen2") ? "4096" : "null");
-    if (!strcmp(c->arch, "mistral")) {
+    if (!strcmp(c->arch, "mistral") || !strcmp(c->arch, "phi3")) {
         if (c->sliding_window) fprintf(f, "  \"sliding_window\": %d,\n", c->sliding_window);
         else fprintf(f, "  \"sliding_window\": null,\n");
     }
+    /* configuration_phi3.py: dropouts and the longrope original length */
+    if (!strcmp(c->arch, "phi3"))
+        fprintf(f, "  \"embd_pdrop\": 0.0,\n  \"resid_pdrop\": 0.0,\n  \"original_max_position_embeddings\": %d,\n"
+                   "  \"pad_token_id\": 32000,\n", c->max_pos);
+    /* configuration_gemma.py: hidden_activation is what GemmaMLP reads */
+    if (!strcmp(c->arch, "gemma"))
+        fprintf(f, "  \"hidden_activation\": \"gelu_pytorch_tanh\",\n  \"pad_token_id\": 0,\n");
     if (strcmp(c->arch, "qwen2") && strcmp(c->arch, "mistral"))
         fprintf(f, "  \"attention_bias\": %s,\n", c->attention_bias ? "true" : "false");
 }
@@ -64,13 +71,15 @@ static void write_model_config(const char *dir, const model_cfg *c) {
     fprintf(f, "{\n  \"architectures\": [\n    \"%s\"\n  ],\n", family_class(c->arch));
     write_family_keys(f, c);
     fprintf(f, "  \"attention_dropout\": 0.0,\n  \"bos_token_id\": 1,\n  \"eos_token_id\": 2,\n");
-    fprintf(f, "  \"head_dim\": %d,\n  \"hidden_act\": \"silu\",\n", c->head_size);
+    if (strcmp(c->arch, "phi3")) fprintf(f, "  \"head_dim\": %d,\n", c->head_size); /* Phi3Config has none */
+    fprintf(f, "  \"hidden_act\": \"%s\",\n", !strcmp(c->arch, "gemma") ? "gelu_pytorch_tanh" : "silu");
     fprintf(f, "  \"hidden_size\": %d,\n  \"initializer_range\": 0.02,\n", c->dim);
     fprintf(f, "  \"intermediate_size\": %d,\n  \"max_position_embeddings\": %d,\n", c->hidden_dim, c->max_pos);
     if (!strcmp(c->arch, "llama")) fprintf(f, "  \"mlp_bias\": %s,\n", c->mlp_bias ? "true" : "false");
     fprintf(f, "  \"model_type\": \"%s\",\n", c->arch);
     fprintf(f, "  \"num_attention_heads\": %d,\n  \"num_hidden_layers\": %d,\n", c->n_heads, c->n_layers);
-    fprintf(f, "  \"num_key_value_heads\": %d,\n  \"pretraining_tp\": 1,\n", c->n_kv_heads);
+    fprintf(f, "  \"num_key_value_heads\": %d,\n", c->n_kv_heads);
+    if (strcmp(c->arch, "phi3") && strcmp(c->arch, "gemma")) fprintf(f, "  \"pretraining_tp\": 1,\n");
     fprintf(f, "  \"rms_norm_eps\": %g,\n  \"rope_scaling\": null,\n  \"rope_theta\": ", c->rms_eps);
     json_num(f, c->rope_theta, 0);
     fprintf(f, ",\n  \"tie_word_embeddings\": %s,\n", c->tied ? "true" : "false");
@@ -85,12 +94,28 @@ static void build_model_tensors(tensor_list *l, const model_cfg *c) {
     char name[192];
     int q_dim = c->n_heads * c->head_size, kv_dim = c->n_kv_heads * c->head_size;
     double s = c->std;
+    /* Gemma's norms compute with 1 + w (GemmaRMSNorm, weights initialised to 0) */
+    double norm_mean = !strcmp(c->arch, "gemma") ? 0.0 : 1.0;
+    int phi3 = !strcmp(c->arch, "phi3");
     tensor_add(l, "model.embed_tokens.weight", 2, c->vocab_size, c->dim, c->seed, 0, s);
     for (int L = 0; L < c->n_layers; L++) {
         static const char *attn[4] = {"q_proj", "k_proj", "v_proj", "o_proj"};
         static const char *mlp[3] = {"gate_proj", "up_proj", "down_proj"};
         snprintf(name, sizeof name, "model.layers.%d.input_layernorm.weight", L);
-        tensor_add(l, name, 1, c->dim, 1, c->seed, 1.0, 0.1);
+        tensor_add(l, name, 1, c->dim, 1, c->seed, norm_mean, 0.1);
+        if (phi3) { /* modeling_phi3.py: qkv_proj [q_dim + 2 kv_dim, dim], o_proj, gate_up_proj [2 hidden, dim] */
+            snprintf(name, sizeof name, "model.layers.%d.self_attn.qkv_proj.weight", L);
+            tensor_add(l, name, 2, q_dim + 2 * kv_dim, c->dim, c->seed, 0, s);
+            snprintf(name, sizeof name, "model.layers.%d.self_attn.o_proj.weight", L);
+            tensor_add(l, name, 2, c->dim, q_dim, c->seed, 0, s);
+            snprintf(name, sizeof name, "model.layers.%d.post_attention_layernorm.weight", L);
+            tensor_add(l, name, 1, c->dim, 1, c->seed, norm_mean, 0.1);
+            snprintf(name, sizeof name, "model.layers.%d.mlp.gate_up_proj.weight", L);
+            tensor_add(l, name, 2, 2 * c->hidden_dim, c->dim, c->seed, 0, s);
+            snprintf(name, sizeof name, "model.layers.%d.mlp.down_proj.weight", L);
+            tensor_add(l, name, 2, c->dim, c->hidden_dim, c->seed, 0, s);
+            continue;
+        }
         for (int m = 0; m < 4; m++) {
             int out = m == 0 ? q_dim : m == 3 ? c->dim : kv_dim, in = m == 3 ? q_dim : c->dim;
             snprintf(name, sizeof name, "model.layers.%d.self_attn.%s.weight", L, attn[m]);
@@ -108,7 +133,7 @@ static void build_model_tensors(tensor_list *l, const model_cfg *c) {
                 tensor_add(l, name, 1, c->head_size, 1, c->seed, 1.0, 0.1);
             }
         snprintf(name, sizeof name, "model.layers.%d.post_attention_layernorm.weight", L);
-        tensor_add(l, name, 1, c->dim, 1, c->seed, 1.0, 0.1);
+        tensor_add(l, name, 1, c->dim, 1, c->seed, norm_mean, 0.1);
         for (int m = 0; m < 3; m++) {
             int out = m == 2 ? c->dim : c->hidden_dim, in = m == 2 ? c->hidden_dim : c->dim;
             snprintf(name, sizeof name, "model.layers.%d.mlp.%s.weight", L, mlp[m]);
@@ -119,7 +144,7 @@ static void build_model_tensors(tensor_list *l, const model_cfg *c) {
             }
         }
     }
-    tensor_add(l, "model.norm.weight", 1, c->dim, 1, c->seed, 1.0, 0.1);
+    tensor_add(l, "model.norm.weight", 1, c->dim, 1, c->seed, norm_mean, 0.1);
     if (!c->tied) tensor_add(l, "lm_head.weight", 2, c->vocab_size, c->dim, c->seed, 0, s);
 }
 
@@ -206,6 +231,10 @@ int cmd_model(int argc, char **argv) {
         c.head_size = c.dim / c.n_heads;
     }
     if (c.head_size % 2) die("head_dim %d must be even (RoPE rotates pairs)", c.head_size);
+    if (!strcmp(c.arch, "phi3") && c.head_size * c.n_heads != c.dim)
+        die("--arch phi3: head_dim is hidden_size / num_attention_heads (Phi3Config has no head_dim)");
+    if (!strcmp(c.arch, "phi3") && (c.attention_bias || c.mlp_bias)) die("--arch phi3: its linears have no biases");
+    if (!strcmp(c.arch, "gemma")) c.tied = 1; /* GemmaConfig: tie_word_embeddings true */
     if (c.n_heads % c.n_kv_heads) die("--heads %d is not a multiple of --kv-heads %d", c.n_heads, c.n_kv_heads);
     make_dirs(dir);
     write_model_config(dir, &c);
@@ -227,7 +256,8 @@ int cmd_model(int argc, char **argv) {
 // main
 
 static const char model_usage[] =
-    "  lorajit_gen model OUTDIR [--arch llama|qwen2|qwen3|mistral] [--sliding-window N (mistral)]\n"
+    "  lorajit_gen model OUTDIR [--arch llama|qwen2|qwen3|mistral|phi3|gemma]\n"
+    "      [--sliding-window N (mistral, phi3)]\n"
     "      [--dim 64] [--hidden 160] [--layers 2] [--heads 4] [--kv-heads 2]\n"
     "      [--head-dim N] [--vocab 256] [--max-pos 128] [--tied] [--attention-bias] [--mlp-bias]\n"
     "      [--rope-theta 10000] [--rms-eps 1e-5] [--dtype f32|f16|bf16] [--shards N] [--seed S] [--std 0.08]\n";

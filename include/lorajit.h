@@ -100,7 +100,7 @@ typedef struct lorajit_engine lorajit_engine;
 typedef struct lorajit_options {
     const char *schema_path; /* adapter schema JSON: {"max_rank", "target_modules", "max_adapters"} */
     int max_rank;            /* default 64 */
-    const char *targets;     /* comma list, e.g. "q_proj,v_proj"; default all seven projections */
+    const char *targets;     /* comma list, e.g. "q_proj,v_proj"; default every linear of the architecture */
     int max_adapters;        /* resident adapter slots, default 8, at most 64 */
     int max_tokens;          /* tokens per forward call; default min(max_position_embeddings, 4096) */
     int max_batch;           /* sequences with their own KV cache (generation), default 4, at most 64 */

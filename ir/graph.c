@@ -37,7 +37,7 @@ static const bool op_inplace[] = {
  * (ir_op_name asserts it against op_names) */
 static const char *const op_lower[] = {
     "input", "weight", "embed", "rmsnorm", "matmul", "bias_add", "lora",
-    "rope", "attention", "silu_mul", "add", "output",
+    "rope", "attention", "silu_mul", "add", "slice", "gelu_mul", "output",
 };
 static_assert(sizeof op_names / sizeof op_names[0] == IR_OP_COUNT, "op name table");
 static_assert(sizeof op_arity / sizeof op_arity[0] == IR_OP_COUNT, "op arity table");
@@ -301,19 +301,29 @@ const char *ir_dtype_name(ir_dtype d) {
     return "?";
 }
 
-/* table [vocab, dim], tokens [T] -> [T, dim] */
-ir_node *ir_embed(ir_graph *g, ir_node *table, ir_node *tokens, const char *name) {
+/* table [vocab, dim], tokens [T] -> [T, dim]; scale 0: the rows as stored */
+ir_node *ir_embed_scaled(ir_graph *g, ir_node *table, ir_node *tokens, float scale, const char *name) {
     ir_node *n = act_new(g, IR_OP_EMBED, name, cols_of(table), table, tokens, NULL);
+    n->scale = scale;
     ir_check_node(g, n);
     return n;
 }
 
-/* x [T, d], w [d] -> [T, d] */
-ir_node *ir_rmsnorm(ir_graph *g, ir_node *x, ir_node *w, float eps, const char *name) {
+ir_node *ir_embed(ir_graph *g, ir_node *table, ir_node *tokens, const char *name) {
+    return ir_embed_scaled(g, table, tokens, 0.0f, name);
+}
+
+/* x [T, d], w [d] -> [T, d]; the weight taken as w + w_offset (Gemma: 1) */
+ir_node *ir_rmsnorm_offset(ir_graph *g, ir_node *x, ir_node *w, float eps, float w_offset, const char *name) {
     ir_node *n = act_new(g, IR_OP_RMSNORM, name, cols_of(x), x, w, NULL);
     n->eps = eps;
+    n->w_offset = w_offset;
     ir_check_node(g, n);
     return n;
+}
+
+ir_node *ir_rmsnorm(ir_graph *g, ir_node *x, ir_node *w, float eps, const char *name) {
+    return ir_rmsnorm_offset(g, x, w, eps, 0.0f, name);
 }
 
 /* x [T, n_heads * head_size], w [head_size] -> same shape, each head normalised alone */
@@ -383,6 +393,21 @@ ir_node *ir_silu_mul(ir_graph *g, ir_node *gate, ir_node *up, const char *name) 
 /* a, b [T, dim] -> [T, dim] */
 ir_node *ir_add(ir_graph *g, ir_node *a, ir_node *b, const char *name) {
     ir_node *n = act_new(g, IR_OP_ADD, name, cols_of(a), a, b, NULL);
+    ir_check_node(g, n);
+    return n;
+}
+
+/* x [T, N] -> x[:, col0 : col0 + cols] as [T, cols] */
+ir_node *ir_slice(ir_graph *g, ir_node *x, int64_t col0, int64_t cols, const char *name) {
+    ir_node *n = act_new(g, IR_OP_SLICE, name, cols, x, NULL, NULL);
+    n->col0 = col0;
+    ir_check_node(g, n);
+    return n;
+}
+
+/* gate, up [T, hidden_dim] -> gelu_tanh(gate) * up, [T, hidden_dim] */
+ir_node *ir_gelu_mul(ir_graph *g, ir_node *gate, ir_node *up, const char *name) {
+    ir_node *n = act_new(g, IR_OP_GELU_MUL, name, cols_of(gate), gate, up, NULL);
     ir_check_node(g, n);
     return n;
 }

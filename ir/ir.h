@@ -69,6 +69,9 @@ struct ir_node {
     const char *tensor;  /* WEIGHT: safetensors tensor name, e.g. "model.norm.weight" */
     float eps;           /* RMSNORM (head_size > 0: each of n_heads heads of x normalised
                             alone with w [head_size], Qwen3's q_norm / k_norm) */
+    float w_offset;      /* RMSNORM: the weight is taken as w + w_offset (Gemma: 1; else 0) */
+    float scale;         /* EMBED: rows multiplied by it (Gemma: sqrt(dim)); 0: as stored */
+    int64_t col0;        /* SLICE: first column of x taken */
     int site;            /* LORA: index into ctx->sites */
     int module;          /* LORA: target module id (runtime's lj_module), opaque to ir/ */
     int n_heads, n_kv_heads, head_size; /* ROPE (n_heads = heads in x), ATTENTION */
@@ -131,7 +134,11 @@ ir_node *ir_weight(ir_graph *g, const char *tensor, int layer, int64_t rows, int
 void ir_set_weight_dtype(ir_graph *g, ir_node *w, ir_dtype dtype);
 const char *ir_dtype_name(ir_dtype d); /* "f32", "i32", "f16", "bf16" */
 ir_node *ir_embed(ir_graph *g, ir_node *table, ir_node *tokens, const char *name);
+/* ir_embed with the rows multiplied by scale (Gemma's sqrt(dim)); 0: as stored */
+ir_node *ir_embed_scaled(ir_graph *g, ir_node *table, ir_node *tokens, float scale, const char *name);
 ir_node *ir_rmsnorm(ir_graph *g, ir_node *x, ir_node *w, float eps, const char *name);
+/* ir_rmsnorm with the weight taken as w + w_offset (Gemma's 1 + w) */
+ir_node *ir_rmsnorm_offset(ir_graph *g, ir_node *x, ir_node *w, float eps, float w_offset, const char *name);
 ir_node *ir_matmul(ir_graph *g, ir_node *x, ir_node *w, const char *name);
 ir_node *ir_bias_add(ir_graph *g, ir_node *y, ir_node *b, const char *name);
 ir_node *ir_lora(ir_graph *g, ir_node *y, ir_node *x, int module, const char *name); /* assigns the next site */
@@ -144,6 +151,10 @@ ir_node *ir_attention(ir_graph *g, ir_node *q, ir_node *k, ir_node *v, int n_hea
                       int head_size, int window, const char *name);
 ir_node *ir_silu_mul(ir_graph *g, ir_node *gate, ir_node *up, const char *name);
 ir_node *ir_add(ir_graph *g, ir_node *a, ir_node *b, const char *name);
+/* x [T, N] -> x[:, col0 : col0 + cols], [T, cols] (a copy) */
+ir_node *ir_slice(ir_graph *g, ir_node *x, int64_t col0, int64_t cols, const char *name);
+/* gate, up [T, h] -> gelu_tanh(gate) * up, [T, h] */
+ir_node *ir_gelu_mul(ir_graph *g, ir_node *gate, ir_node *up, const char *name);
 ir_node *ir_output(ir_graph *g, ir_node *logits, const char *name);
 
 /* ---- verify.c ----

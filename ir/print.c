@@ -19,11 +19,18 @@ static void print_attrs(const ir_node *n, FILE *f) {
     case IR_OP_WEIGHT:
         snprintf(a, sizeof a, " w=%d", n->weight_id);
         break;
+    case IR_OP_EMBED:
+        if (n->scale) snprintf(a, sizeof a, " scale=%g", (double)n->scale);
+        break;
     case IR_OP_RMSNORM:
         if (n->head_size > 0)
             snprintf(a, sizeof a, " eps=%g heads=%d head_size=%d", (double)n->eps, n->n_heads, n->head_size);
         else
             snprintf(a, sizeof a, " eps=%g", (double)n->eps);
+        if (n->w_offset) snprintf(a + strlen(a), sizeof a - strlen(a), " w_offset=%g", (double)n->w_offset);
+        break;
+    case IR_OP_SLICE:
+        snprintf(a, sizeof a, " col0=%lld", (long long)n->col0);
         break;
     case IR_OP_LORA:
         snprintf(a, sizeof a, " site=%d module=%d", n->site, n->module);
@@ -37,8 +44,8 @@ static void print_attrs(const ir_node *n, FILE *f) {
                  n->head_size, n->window ? " window=" : "");
         if (n->window) snprintf(a + strlen(a), sizeof a - strlen(a), "%d", n->window);
         break;
-    case IR_OP_INPUT: case IR_OP_EMBED: case IR_OP_MATMUL: case IR_OP_BIAS_ADD:
-    case IR_OP_SILU_MUL: case IR_OP_ADD: case IR_OP_OUTPUT: case IR_OP_COUNT:
+    case IR_OP_INPUT: case IR_OP_MATMUL: case IR_OP_BIAS_ADD: case IR_OP_SILU_MUL:
+    case IR_OP_ADD: case IR_OP_GELU_MUL: case IR_OP_OUTPUT: case IR_OP_COUNT:
         break;
     }
     if (n->layer >= 0)

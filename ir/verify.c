@@ -7,6 +7,7 @@
  * site ids numbered 0..n-1 once each.
  * Inputs: a graph. Outputs: LORAJIT_OK, or the first error recorded on the graph
  * (LORAJIT_E_SHAPE for shape rules, LORAJIT_E_COMPILE for a malformed graph). */
+#include <math.h>
 #include <stdarg.h>
 
 #include "ir.h"
@@ -94,6 +95,8 @@ lorajit_status ir_check_node(ir_graph *g, const ir_node *n) {
         if (b->dtype != IR_I32 || b->ndim != 1 || b->shape[0] != IR_T)
             return bad(g, n, "tokens '%s' are %s %s, expected [T] i32", b->name, SHAPE(b),
                        ir_dtype_name(b->dtype));
+        if (!(n->scale >= 0 && n->scale < INFINITY))
+            return bad(g, n, "scale %g must be 0 (none) or positive and finite", (double)n->scale);
         return need_out(g, n, a->shape[1]);
     case IR_OP_RMSNORM: /* x [T, d], w [d] -> [T, d]; per head: x [T, n_heads * hs], w [hs] */
         TRY(need_act(g, n, "x", a));
@@ -107,6 +110,8 @@ lorajit_status ir_check_node(ir_graph *g, const ir_node *n) {
                        b->name, SHAPE(b));
         if (!(n->eps > 0))
             return bad(g, n, "eps %g must be positive", (double)n->eps);
+        if (!(n->w_offset == 0 || n->w_offset == 1))
+            return bad(g, n, "weight offset %g must be 0 or 1 (Gemma)", (double)n->w_offset);
         return need_out(g, n, a->shape[1]);
     case IR_OP_MATMUL: /* x [T, K], W [N, K] -> [T, N] */
         TRY(need_act(g, n, "x", a));
@@ -158,6 +163,7 @@ lorajit_status ir_check_node(ir_graph *g, const ir_node *n) {
                        b->name, SHAPE(b), c->name, SHAPE(c), n->n_kv_heads, n->head_size);
         return need_out(g, n, a->shape[1]);
     case IR_OP_SILU_MUL: /* gate, up [T, hidden_dim] -> [T, hidden_dim] */
+    case IR_OP_GELU_MUL:
         TRY(need_act(g, n, "gate", a));
         TRY(need_act(g, n, "up", b));
         if (a->shape[1] != b->shape[1])
@@ -171,6 +177,12 @@ lorajit_status ir_check_node(ir_graph *g, const ir_node *n) {
             return bad(g, n, "a '%s' %s and b '%s' %s differ", a->name, SHAPE(a), b->name,
                        SHAPE(b));
         return need_out(g, n, a->shape[1]);
+    case IR_OP_SLICE: /* x [T, N] -> x[:, col0 : col0 + cols] */
+        TRY(need_act(g, n, "x", a));
+        if (n->col0 < 0 || n->shape[1] <= 0 || n->col0 > a->shape[1] - n->shape[1])
+            return bad(g, n, "columns %lld..%lld are not inside x '%s' %s", (long long)n->col0,
+                       (long long)(n->col0 + n->shape[1]), a->name, SHAPE(a));
+        return need_out(g, n, n->shape[1]);
     case IR_OP_OUTPUT: /* logits [T, vocab] */
         TRY(need_act(g, n, "logits", a));
         return need_out(g, n, a->shape[1]);
@@ -230,7 +242,7 @@ lorajit_status ir_verify(ir_graph *g) {
             break;
         case IR_OP_INPUT: case IR_OP_EMBED: case IR_OP_RMSNORM: case IR_OP_MATMUL:
         case IR_OP_BIAS_ADD: case IR_OP_ROPE: case IR_OP_ATTENTION: case IR_OP_SILU_MUL:
-        case IR_OP_ADD: case IR_OP_COUNT:
+        case IR_OP_ADD: case IR_OP_SLICE: case IR_OP_GELU_MUL: case IR_OP_COUNT:
             break;
         }
     }

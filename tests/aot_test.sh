@@ -93,9 +93,9 @@ cmp -s "$tmp/gj16" "$tmp/ga16" || fail "bf16 generate --artifact: $(cat "$tmp/ga
 "$bin" run --artifact "$tmp/art16" --model "$tmp/f32" --tokens 1 > /dev/null 2> "$tmp/e5"; [ $? = 1 ] \
   || fail "F32 weights for BF16 code should exit 1"
 grep -q 'compiled for BF16 weights, the file holds F32' "$tmp/e5" || fail "dtype mismatch not explained: $(cat "$tmp/e5")"
-# The families (issue 13): `run --artifact` == the JIT bit for bit, 20 tokens past Mistral's window.
+# The families (issue 13): `run --artifact` == the JIT bit for bit, 20 tokens past the window (Mistral, Phi-3).
 ft=3,14,15,92,65,35,89,79,32,38,46,26,43,38,32,79,50,28,84,19
-for f in qwen2 qwen3 mistral; do
+for f in qwen2 qwen3 mistral phi3 gemma; do
   fm=golden/models/$f; fa=golden/adapters/$f
   "$bin" compile --model $fm --max-rank 16 --slots 4 -o "$tmp/art_$f" > /dev/null || fail "compile $f"
   grep -q "\"model_type\":[[:space:]]*\"$f\"" "$tmp/art_$f/manifest.json" || fail "$f manifest names another model_type"

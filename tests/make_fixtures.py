@@ -8,22 +8,17 @@ Recipe (run from anywhere, with Debian's python3 + torch 1.13; no transformers/p
     /usr/bin/python3 tests/make_fixtures.py --no-gen             # only recompute expected/
     /usr/bin/python3 tests/make_fixtures.py --check-conformance  # only check the reference
     /usr/bin/python3 tests/make_fixtures.py --only-generate      # only expected/generate.json
+    /usr/bin/python3 tests/make_fixtures.py build-gen/lorajit_gen --models phi3,gemma
+        # (re)generate only those models and their adapters, then recompute expected/
 
 Every mode first checks the reference against tests/conformance (PEFT + transformers
 logits) and stops when the max abs error is over 2e-5.
 
-The reference is LLaMA as transformers' LlamaForCausalLM computes it (RMSNorm
-x*rsqrt(mean(x^2)+eps)*w, rotate_half RoPE, repeat_kv GQA, causal softmax scaled by
-1/sqrt(head_dim), SwiGLU, optional biases, tied lm_head) with PEFT LoRA semantics
-(y = Wx + b + sum_i w_i * scale_i * B_i A_i x; scale = alpha/r or alpha/sqrt(r) with
-rslora; rank_pattern / alpha_pattern; layers_to_transform; regex target_modules).
-Everything is computed in float64 from the stored weights and written as float32.
-
-The families (issue 13; FAMILIES, 20 tokens each) follow transformers' modeling files:
-qwen2 (modeling_qwen2.py Qwen2Attention: q,k,v biased, o not), qwen3 (modeling_qwen3.py
-Qwen3Attention.forward: q_norm / k_norm RMSNorm per head before RoPE, attention_bias on
-q,k,v,o) and mistral (masking_utils.sliding_window_overlay as modeling_mistral.py uses
-it: key j visible to query i iff i - window < j <= i). See has_bias() and forward().
+The reference (tests/torch_reference.py) is LLaMA as transformers' LlamaForCausalLM
+computes it, with PEFT LoRA semantics, and the families of issue 13 (FAMILIES, 20 tokens
+each: qwen2, qwen3, mistral, phi3, gemma) as their modeling_<family>.py files do; its
+docstring lists what each family changes. Everything is computed in float64 from the
+stored weights and written as float32.
 
 Greedy generations (expected/generate.json) recompute the whole sequence at every
 step and argmax its last row; GEN_CASES lists them.
@@ -35,14 +30,14 @@ import json
 import math
 import os
 import random
-import re
 import shutil
-import struct
 import subprocess
 import sys
 import tempfile
 
 import torch
+
+from torch_reference import forward, load_adapter, load_model, read_safetensors, resolve_state  # noqa: F401
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GOLDEN = os.path.join(HERE, "golden")
@@ -71,15 +66,23 @@ MODELS = {
                 "--vocab", "64", "--shards", "2", "--seed", "16"],
 }
 
-# ---- the families (issue 13): Qwen2, Qwen3, Mistral; GQA, 20 tokens > Mistral's window 8 ----
+# ---- the families (issue 13): Qwen2, Qwen3, Mistral, Phi-3, Gemma; GQA, 20 tokens > the window 8 ----
 FAMILY_OPTS = ["--dim", "64", "--hidden", "96", "--layers", "2", "--heads", "4", "--kv-heads", "2",
                "--vocab", "100", "--rms-eps", "1e-6", "--rope-theta", "1000000"]
 MODELS.update({
     "qwen2": ["--arch", "qwen2", "--tied"] + FAMILY_OPTS + ["--seed", "21"],
     "qwen3": ["--arch", "qwen3", "--head-dim", "24"] + FAMILY_OPTS + ["--seed", "22"],
     "mistral": ["--arch", "mistral", "--sliding-window", "8"] + FAMILY_OPTS + ["--seed", "23"],
+    "phi3": ["--arch", "phi3", "--sliding-window", "8"] + FAMILY_OPTS + ["--seed", "24"],
+    "gemma": ["--arch", "gemma", "--head-dim", "32"] + FAMILY_OPTS + ["--seed", "25"],
 })
-FAMILIES = ("qwen2", "qwen3", "mistral")
+FAMILIES = ("qwen2", "qwen3", "mistral", "phi3", "gemma")
+PHI3_ALL = ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"]  # modeling_phi3.py, as PEFT names them
+
+
+def family_modules(f):
+    """A family's LoRA-able linears: LLaMA's seven, or Phi-3's fused four."""
+    return PHI3_ALL if f == "phi3" else ALL7
 FAMILY_TOKEN_COUNTS = (1, 5, 20)
 
 SCHEMAS = {
@@ -90,7 +93,7 @@ SCHEMAS = {
     "f16": {"max_rank": 8, "target_modules": ALL7, "max_adapters": 2},
     "sharded": {"max_rank": 8, "target_modules": ALL7, "max_adapters": 2},
 }
-SCHEMAS.update({f: {"max_rank": 16, "target_modules": ALL7, "max_adapters": 4} for f in FAMILIES})
+SCHEMAS.update({f: {"max_rank": 16, "target_modules": family_modules(f), "max_adapters": 4} for f in FAMILIES})
 
 ADAPTERS = {
     "gqa": {
@@ -123,10 +126,12 @@ ADAPTERS = {
                             "--seed", "601"]},
 }
 for i, f in enumerate(FAMILIES):
+    qv = "qkv_proj" if f == "phi3" else "q_proj,v_proj"  # Phi-3: q and v live in the fused qkv_proj
+    every = ",".join(family_modules(f))
     ADAPTERS[f] = {
-        "r8_qv": ["--r", "8", "--alpha", "16", "--targets", "q_proj,v_proj", "--seed", str(701 + 10 * i)],
-        "r4_all": ["--r", "4", "--alpha", "8", "--targets", ",".join(ALL7), "--seed", str(702 + 10 * i)],
-        "rslora": ["--r", "16", "--alpha", "8", "--rslora", "--targets", ",".join(ALL7), "--seed", str(703 + 10 * i)],
+        "r8_qv": ["--r", "8", "--alpha", "16", "--targets", qv, "--seed", str(701 + 10 * i)],
+        "r4_all": ["--r", "4", "--alpha", "8", "--targets", every, "--seed", str(702 + 10 * i)],
+        "rslora": ["--r", "16", "--alpha", "8", "--rslora", "--targets", every, "--seed", str(703 + 10 * i)],
     }
 
 
@@ -180,9 +185,9 @@ CASES = [  # (model, case name, state, what it covers)
 for f in FAMILIES:
     CASES += [
         (f, "base", {"active": []}, f"{f}: base model"),
-        (f, "r8_qv", single("r8_qv"), f"{f}: r 8 alpha 16 on q,v"),
-        (f, "r4_all", single("r4_all"), f"{f}: r 4 on all seven projections"),
-        (f, "rslora", single("rslora"), f"{f}: use_rslora r 16 on all seven"),
+        (f, "r8_qv", single("r8_qv"), f"{f}: r 8 alpha 16 on q,v" + (" (qkv_proj)" if f == "phi3" else "")),
+        (f, "r4_all", single("r4_all"), f"{f}: r 4 on every linear"),
+        (f, "rslora", single("rslora"), f"{f}: use_rslora r 16 on every linear"),
         (f, "multi_weighted", {"loaded": ["r8_qv", "r4_all"], "active": ["r8_qv", "r4_all"],
                                "weights": [0.5, -1.25]}, f"{f}: two adapters weighted 0.5, -1.25"),
         (f, "disabled", {"loaded": ["r8_qv", "r4_all"], "active": ["r8_qv", "r4_all"], "weights": [0.5, -1.25],
@@ -196,248 +201,6 @@ GEN_CASES = [("gqa", "base", 12), ("gqa", "r8_qv", 12), ("gqa", "multi_weighted"
              ("gqa", "hotswap", 12), ("tied", "qv", 12), ("bias", "all", 12)]
 GEN_PROMPT_LEN = 5
 GEN_MARGIN = 1e-3
-
-# ----------------------------------------------------------------------------
-# safetensors reader
-
-
-def read_safetensors(path):
-    """Returns {name: float32 tensor} for an F32, F16 or BF16 safetensors file."""
-    assert sys.byteorder == "little"
-    with open(path, "rb") as f:
-        data = f.read()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + n])
-    base = 8 + n
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        begin, end = info["data_offsets"]
-        buf = bytearray(data[base + begin:base + end])
-        if info["dtype"] == "F32":
-            t = torch.frombuffer(buf, dtype=torch.float32)
-        elif info["dtype"] == "F16":
-            t = torch.frombuffer(buf, dtype=torch.float16).float()
-        elif info["dtype"] == "BF16":
-            t = (torch.frombuffer(buf, dtype=torch.int16).to(torch.int32) << 16).view(torch.float32)
-        else:
-            raise ValueError(f"{path}: {name}: dtype {info['dtype']}")
-        out[name] = t.reshape(info["shape"]).clone()
-    return out
-
-
-def load_model(model_dir):
-    """Returns (config dict, {name: float64 tensor}); checks every shape against the config."""
-    with open(os.path.join(model_dir, "config.json")) as f:
-        cfg = json.load(f)
-    index = os.path.join(model_dir, "model.safetensors.index.json")
-    weights = {}
-    if os.path.exists(index):
-        with open(index) as f:
-            weight_map = json.load(f)["weight_map"]
-        for shard in sorted(set(weight_map.values())):
-            part = read_safetensors(os.path.join(model_dir, shard))
-            assert sorted(part) == sorted(k for k, v in weight_map.items() if v == shard), shard
-            weights.update(part)
-    else:
-        weights = read_safetensors(os.path.join(model_dir, "model.safetensors"))
-    dim, vocab = cfg["hidden_size"], cfg["vocab_size"]
-    want = {"model.embed_tokens.weight": [vocab, dim], "model.norm.weight": [dim]}
-    if not cfg.get("tie_word_embeddings"):
-        want["lm_head.weight"] = [vocab, dim]
-    for L in range(cfg["num_hidden_layers"]):
-        p = f"model.layers.{L}."
-        want[p + "input_layernorm.weight"] = [dim]
-        want[p + "post_attention_layernorm.weight"] = [dim]
-        for mod, (out, inp) in linear_shapes(cfg).items():
-            want[p + module_kind(mod) + "." + mod + ".weight"] = [out, inp]
-            if has_bias(cfg, mod):
-                want[p + module_kind(mod) + "." + mod + ".bias"] = [out]
-        if cfg.get("model_type") == "qwen3":
-            hd = linear_shapes(cfg)["k_proj"][0] // (cfg.get("num_key_value_heads") or cfg["num_attention_heads"])
-            want[p + "self_attn.q_norm.weight"] = [hd]
-            want[p + "self_attn.k_norm.weight"] = [hd]
-    got = {k: list(v.shape) for k, v in weights.items()}
-    assert got == want, f"{model_dir}: tensors differ from config: {set(got) ^ set(want)}"
-    return cfg, {k: v.double() for k, v in weights.items()}
-
-
-def has_bias(cfg, mod):
-    """Whether module mod carries a bias, per family (transformers' modeling_<family>.py):
-    qwen2 Qwen2Attention: q,k,v always, o never, MLP never; qwen3 Qwen3Attention:
-    attention_bias on q,k,v,o; mistral: none; llama: attention_bias, mlp_bias."""
-    family = cfg.get("model_type", "llama")
-    if family == "qwen2":
-        return mod in ("q_proj", "k_proj", "v_proj")
-    if family == "mistral":
-        return False
-    if family == "qwen3":
-        return mod in ATTN and bool(cfg.get("attention_bias"))
-    return bool(cfg.get("attention_bias" if mod in ATTN else "mlp_bias"))
-
-
-def module_kind(mod):
-    return "self_attn" if mod in ATTN else "mlp"
-
-
-def linear_shapes(cfg):
-    """{module: (out, in)} of the seven projections."""
-    dim, hidden = cfg["hidden_size"], cfg["intermediate_size"]
-    n_heads = cfg["num_attention_heads"]
-    n_kv = cfg.get("num_key_value_heads") or n_heads
-    hd = cfg.get("head_dim") or dim // n_heads
-    q, kv = n_heads * hd, n_kv * hd
-    return {"q_proj": (q, dim), "k_proj": (kv, dim), "v_proj": (kv, dim), "o_proj": (dim, q),
-            "gate_proj": (hidden, dim), "up_proj": (hidden, dim), "down_proj": (dim, hidden)}
-
-
-# ----------------------------------------------------------------------------
-# PEFT LoRA semantics
-
-
-def peft_targets(acfg, key):
-    """PEFT's check_target_module_exists (layers_pattern unset)."""
-    targets = acfg["target_modules"]
-    if isinstance(targets, str):
-        return re.fullmatch(targets, key) is not None
-    if key in targets:
-        return True
-    found = any(key.endswith("." + t) for t in targets)
-    layers = acfg.get("layers_to_transform")
-    if found and layers is not None and (not isinstance(layers, list) or layers):
-        m = re.match(r".*\.[^.]*\.(\d+)\.", key)
-        if m is None:
-            return False
-        idx = int(m.group(1))
-        return idx == layers if isinstance(layers, int) else idx in layers
-    return found
-
-
-def peft_pattern_key(keys, key):
-    """PEFT's get_pattern_key: the first pattern key fully matching (.*\\.)?KEY."""
-    for k in keys:
-        if re.match(rf"(.*\.)?({k})$", key):
-            return k
-    return key
-
-
-def load_adapter(adapter_dir, cfg):
-    """Returns {module path: (A [r, in], B [out, r], scale)}; checks the file against
-    what PEFT would create from adapter_config.json."""
-    with open(os.path.join(adapter_dir, "adapter_config.json")) as f:
-        acfg = json.load(f)
-    tensors = read_safetensors(os.path.join(adapter_dir, "adapter_model.safetensors"))
-    assert acfg["peft_type"] == "LORA" and not acfg.get("use_dora") and acfg.get("bias", "none") == "none"
-    shapes = linear_shapes(cfg)
-    out, seen = {}, set()
-    for L in range(cfg["num_hidden_layers"]):
-        for mod in ALL7:
-            key = f"model.layers.{L}.{module_kind(mod)}.{mod}"
-            if not peft_targets(acfg, key):
-                continue
-            r = acfg["rank_pattern"].get(peft_pattern_key(acfg["rank_pattern"].keys(), key), acfg["r"])
-            alpha = acfg["alpha_pattern"].get(peft_pattern_key(acfg["alpha_pattern"].keys(), key),
-                                              acfg["lora_alpha"])
-            scale = alpha / math.sqrt(r) if acfg.get("use_rslora") else alpha / r
-            a_name, b_name = f"base_model.model.{key}.lora_A.weight", f"base_model.model.{key}.lora_B.weight"
-            A, B = tensors[a_name], tensors[b_name]
-            o, i = shapes[mod]
-            assert list(A.shape) == [r, i] and list(B.shape) == [o, r], f"{adapter_dir}: {key} shapes"
-            out[key] = (A.double(), B.double(), scale)
-            seen |= {a_name, b_name}
-    assert seen == set(tensors), f"{adapter_dir}: tensors PEFT would not create: {set(tensors) - seen}"
-    return out
-
-
-def resolve_state(state, adapter_root, cfg, cache):
-    """Returns {module path: [(A, B, weight * scale), ...]} for the served adapters."""
-    dirs = state.get("dirs", {})
-    resident = {n: dirs.get(n, n) for n in state.get("loaded", []) + state.get("deleted", [])}
-    for name, d in state.get("hotswap", []):
-        assert name in resident, name
-        resident[name] = d
-    for name in state.get("deleted", []):
-        del resident[name]
-    lora = {}
-    if state.get("disabled"):
-        return lora
-    active = state["active"]
-    weights = state.get("weights", [1.0] * len(active))
-    for name, w in zip(active, weights):
-        d = resident[name]
-        if d not in cache:
-            cache[d] = load_adapter(os.path.join(adapter_root, d), cfg)
-        for key, (A, B, scale) in cache[d].items():
-            lora.setdefault(key, []).append((A, B, w * scale))
-    return lora
-
-
-# ----------------------------------------------------------------------------
-# LLaMA forward (float64)
-
-
-def rms_norm(x, w, eps):
-    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
-
-
-def rotate_half(x):
-    half = x.shape[-1] // 2
-    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
-
-
-def forward(cfg, W, tokens, lora):
-    """Logits [len(tokens), vocab] (float64) of LlamaForCausalLM with LoRA terms added."""
-    dim, n_heads = cfg["hidden_size"], cfg["num_attention_heads"]
-    n_kv = cfg.get("num_key_value_heads") or n_heads
-    hd = cfg.get("head_dim") or dim // n_heads
-    eps, theta = cfg["rms_norm_eps"], cfg.get("rope_theta", 10000.0)
-    T = len(tokens)
-
-    def linear(x, path):
-        y = x @ W[path + ".weight"].T
-        if path + ".bias" in W:
-            y = y + W[path + ".bias"]
-        for A, B, coef in lora.get(path, []):
-            y = y + coef * ((x @ A.T) @ B.T)
-        return y
-
-    inv_freq = 1.0 / (theta ** (torch.arange(0, hd, 2, dtype=torch.float64) / hd))
-    angles = torch.arange(T, dtype=torch.float64)[:, None] * inv_freq[None, :]
-    emb = torch.cat((angles, angles), dim=-1)
-    cos, sin = emb.cos(), emb.sin()  # [T, hd]
-    mask = torch.full((T, T), float("-inf"), dtype=torch.float64).triu(1)
-    window = cfg.get("sliding_window") if cfg.get("model_type") == "mistral" else None
-    if window is not None:
-        # transformers masking_utils.sliding_window_overlay (modeling_mistral.py's
-        # create_sliding_window_causal_mask): key j visible to query i iff j > i - window
-        i, j = torch.arange(T)[:, None], torch.arange(T)[None, :]
-        mask = mask.masked_fill(j <= i - window, float("-inf"))
-
-    x = W["model.embed_tokens.weight"][torch.tensor(tokens)]
-    for L in range(cfg["num_hidden_layers"]):
-        p = f"model.layers.{L}."
-        h = rms_norm(x, W[p + "input_layernorm.weight"], eps)
-        q = linear(h, p + "self_attn.q_proj").view(T, n_heads, hd).transpose(0, 1)
-        k = linear(h, p + "self_attn.k_proj").view(T, n_kv, hd).transpose(0, 1)
-        v = linear(h, p + "self_attn.v_proj").view(T, n_kv, hd).transpose(0, 1)
-        if cfg.get("model_type") == "qwen3":  # modeling_qwen3.py Qwen3Attention.forward: norm per head, then RoPE
-            q = rms_norm(q, W[p + "self_attn.q_norm.weight"], eps)
-            k = rms_norm(k, W[p + "self_attn.k_norm.weight"], eps)
-        q = q * cos + rotate_half(q) * sin
-        k = k * cos + rotate_half(k) * sin
-        k = k.repeat_interleave(n_heads // n_kv, dim=0)  # repeat_kv
-        v = v.repeat_interleave(n_heads // n_kv, dim=0)
-        att = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(hd) + mask, dim=-1)
-        o = (att @ v).transpose(0, 1).reshape(T, n_heads * hd)
-        x = x + linear(o, p + "self_attn.o_proj")
-        h = rms_norm(x, W[p + "post_attention_layernorm.weight"], eps)
-        gate = linear(h, p + "mlp.gate_proj")
-        x = x + linear(torch.nn.functional.silu(gate) * linear(h, p + "mlp.up_proj"), p + "mlp.down_proj")
-    x = rms_norm(x, W["model.norm.weight"], eps)
-    head = W["model.embed_tokens.weight"] if cfg.get("tie_word_embeddings") else W["lm_head.weight"]
-    return x @ head.T
-
 
 # ----------------------------------------------------------------------------
 # modes
@@ -469,15 +232,23 @@ def run_gen(gen, args):
     subprocess.run([gen] + args, cwd=GOLDEN, check=True)
 
 
-def generate(gen):
+def generate(gen, only=None):
+    """Writes every model of MODELS and its adapters (only: those models alone, the
+    others' files kept)."""
     os.makedirs(GOLDEN, exist_ok=True)
-    for sub in ("models", "adapters", "expected"):
-        shutil.rmtree(os.path.join(GOLDEN, sub), ignore_errors=True)
+    if only is None:
+        for sub in ("models", "adapters", "expected"):
+            shutil.rmtree(os.path.join(GOLDEN, sub), ignore_errors=True)
     for m, opts in MODELS.items():
+        if only is not None and m not in only:
+            continue
+        for sub in ("models", "adapters"):
+            shutil.rmtree(os.path.join(GOLDEN, sub, m), ignore_errors=True)
         run_gen(gen, ["model", f"models/{m}"] + opts)
         for a, aopts in ADAPTERS[m].items():
             run_gen(gen, ["adapter", f"adapters/{m}/{a}", "--model", f"models/{m}"] + aopts)
-    check_dtype_rounding(gen)
+    if only is None or {"bf16", "f16"} & set(only):
+        check_dtype_rounding(gen)
 
 
 def check_dtype_rounding(gen):
@@ -576,6 +347,7 @@ def main():
     ap.add_argument("--check-conformance", action="store_true",
                     help="only check the reference against tests/conformance (max error 2e-5)")
     ap.add_argument("--no-gen", action="store_true", help="keep models/adapters; only recompute expected/")
+    ap.add_argument("--models", help="comma-separated: (re)generate only these models and their adapters")
     ap.add_argument("--only-generate", action="store_true",
                     help="only recompute expected/generate.json (greedy generations)")
     args = ap.parse_args()
@@ -589,7 +361,7 @@ def main():
         compute_generations()
         return
     if not args.no_gen:
-        generate(os.path.abspath(args.gen))
+        generate(os.path.abspath(args.gen), args.models.split(",") if args.models else None)
     compute_expected()
     compute_generations()
     # ---- RoPE scaling fixtures (tests/golden/rope): their own script and reference ----

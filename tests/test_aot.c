@@ -7,8 +7,8 @@
  * (c) Refusals, each naming the cause: an edited manifest, another model's config,
  *     another model's weights, a CPU feature this host lacks, a replaced library,
  *     options that disagree with the compiled schema, an unknown target CPU.
- * (e) The families (golden/models/qwen2, qwen3, mistral): artifact == JIT bit for bit,
- *     base, weighted pair, disabled, and decode steps past Mistral's window.
+ * (e) The families (golden/models/qwen2, qwen3, mistral, phi3, gemma): artifact == JIT bit
+ *     for bit, base, weighted pair, disabled, and decode steps past the sliding window.
  * (d) Prints artifact size, compile-to-artifact time, open-to-ready time vs the JIT.
  * Artifacts go under argv[1] (the build dir)/aot-test; run from tests/. */
 #include <dirent.h>
@@ -401,8 +401,8 @@ int main(int argc, char **argv) {
     lorajit_engine_free(p.jit);
 
     test_refusals(art, root);
-    static const char *const families[] = {"qwen2", "qwen3", "mistral"};
-    for (int f = 0; f < 3; f++) compare_family(families[f], root);
+    static const char *const families[] = {"qwen2", "qwen3", "mistral", "phi3", "gemma"};
+    for (int f = 0; f < 5; f++) compare_family(families[f], root);
 
     lorajit_engine *e = NULL; /* (d) the time to be ready to serve, measured alone */
     t0 = now_ms();

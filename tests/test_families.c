@@ -1,13 +1,16 @@
-/* test_families.c — the model families of issue 13 (qwen2, qwen3, mistral) end to end.
+/* test_families.c — the model families of issue 13 (qwen2, qwen3, mistral, phi3, gemma)
+ * end to end.
  *
  * (a) Against the torch reference (tests/make_fixtures.py, golden/expected): the
  *     20-token cases of each family (base, r8_qv, r4_all, rslora, two adapters
  *     weighted 0.5 / -1.25) within 2e-4 + 2e-4 |x|; prints the max abs error.
  * (b) Disabled adapters give the base logits bit for bit.
- * (c) Mistral's window: with sliding_window null the first 8 rows are bit for bit
- *     those of window 8 and later rows differ (the window is applied, and only past 8).
+ * (c) Mistral's and Phi-3's window: with sliding_window null the first 8 rows are bit
+ *     for bit those of window 8 and later rows differ (applied, and only past 8).
  * (d) Refusals through the API, each naming its cause: qwen2 use_sliding_window,
- *     qwen3 without q_norm tensors (the tensor named), gemma / phi3 (model_type named).
+ *     qwen3 without q_norm tensors (the tensor named), phi3 partial_rotary_factor 0.5,
+ *     gemma hidden_activation gelu, a phi3 adapter targeting q_proj (the module and
+ *     phi3's module list named), gemma2 (model_type named).
  * (e) The printed IR (`lorajit inspect`) names the architecture entry and the
  *     config.json keys lorajit ignores or does not know.
  * decode == forward and AOT == JIT for the families are in test_generate / test_aot.
@@ -27,7 +30,8 @@
 #define ATOL 2e-4
 #define RTOL 2e-4
 
-static const char *const families[] = {"qwen2", "qwen3", "mistral"};
+static const char *const families[] = {"qwen2", "qwen3", "mistral", "phi3", "gemma"};
+enum { N_FAMILIES = sizeof families / sizeof families[0] };
 static const char *const states[] = {"base", "r8_qv", "r4_all", "rslora", "multi_weighted"};
 
 /* The index entry of case name (borrowed from index). */
@@ -144,13 +148,14 @@ static int edited_model(const char *root, const char *src, const char *dst, cons
     return rc;
 }
 
-/* (c) Mistral's window 8 against no window, 20 tokens. */
-static void test_window(const char *root) {
-    char nowin[1024];
-    if (edited_model(root, "mistral", "mistral_nowindow", "\"sliding_window\": 8", "\"sliding_window\": null",
-                     nowin, sizeof nowin))
+/* (c) family's window 8 (Mistral, Phi-3) against no window, 20 tokens. */
+static void test_window(const char *root, const char *family) {
+    char nowin[1024], sub[64], dir[64];
+    snprintf(sub, sizeof sub, "%s_nowindow", family);
+    snprintf(dir, sizeof dir, "golden/models/%s", family);
+    if (edited_model(root, family, sub, "\"sliding_window\": 8", "\"sliding_window\": null", nowin, sizeof nowin))
         return;
-    lorajit_engine *a = open_family("golden/models/mistral"), *b = open_family(nowin);
+    lorajit_engine *a = open_family(dir), *b = open_family(nowin);
     if (a && b) {
         int vocab = lorajit_vocab_size(a);
         float *la = malloc(sizeof(float) * 20 * vocab), *lb = malloc(sizeof(float) * 20 * vocab);
@@ -158,11 +163,12 @@ static void test_window(const char *root) {
         for (int i = 0; i < 20; i++) tok[i] = (i * 37 + 5) % vocab;
         CHECK(lorajit_forward(a, tok, 20, la) == LORAJIT_OK && lorajit_forward(b, tok, 20, lb) == LORAJIT_OK,
               "forward");
-        CHECK(memcmp(la, lb, sizeof(float) * 8 * vocab) == 0, "rows 0..7 differ with and without the window");
+        CHECK(memcmp(la, lb, sizeof(float) * 8 * vocab) == 0, "%s: rows 0..7 differ with and without the window",
+              family);
         int differ = 0;
         for (int t = 8; t < 20; t++)
             differ += memcmp(la + (size_t)t * vocab, lb + (size_t)t * vocab, sizeof(float) * vocab) != 0;
-        CHECK(differ == 12, "only %d of rows 8..19 differ with the window", differ);
+        CHECK(differ == 12, "%s: only %d of rows 8..19 differ with the window", family, differ);
         free(la);
         free(lb);
     }
@@ -190,14 +196,67 @@ static void test_refusals(const char *root) {
     if (!edited_model(root, "gqa", "qwen3_no_qnorm", "\"model_type\": \"llama\"",
                       "\"model_type\": \"qwen3\"", dir, sizeof dir))
         expect_refused(dir, LORAJIT_E_NOT_FOUND, "model.layers.0.self_attn.q_norm.weight", NULL);
-    static const char *const refused[] = {"gemma", "phi3"};
-    for (int i = 0; i < 2; i++) {
-        char to[64], sub[64];
-        snprintf(to, sizeof to, "\"model_type\": \"%s\"", refused[i]);
-        snprintf(sub, sizeof sub, "refused_%s", refused[i]);
-        if (!edited_model(root, "gqa", sub, "\"model_type\": \"llama\"", to, dir, sizeof dir))
-            expect_refused(dir, LORAJIT_E_UNSUPPORTED, refused[i], "supported model types");
+    /* Phi3RotaryEmbedding rotates the whole head only (partial_rotary_factor 1.0) */
+    if (!edited_model(root, "phi3", "phi3_partial", "\"sliding_window\": 8,",
+                      "\"sliding_window\": 8, \"partial_rotary_factor\": 0.5,", dir, sizeof dir))
+        expect_refused(dir, LORAJIT_E_UNSUPPORTED, "partial_rotary_factor", "phi3");
+    if (!edited_model(root, "gemma", "gemma_gelu", "\"hidden_activation\": \"gelu_pytorch_tanh\"",
+                      "\"hidden_activation\": \"gelu\"", dir, sizeof dir))
+        expect_refused(dir, LORAJIT_E_UNSUPPORTED, "hidden_activation", "gelu_pytorch_tanh");
+    if (!edited_model(root, "gqa", "refused_gemma2", "\"model_type\": \"llama\"", "\"model_type\": \"gemma2\"", dir,
+                      sizeof dir))
+        expect_refused(dir, LORAJIT_E_UNSUPPORTED, "gemma2", "supported model types");
+}
+
+/* (d) A Phi-3 adapter naming q_proj (a LLaMA module; Phi-3's q is in qkv_proj) is refused
+ * naming the module and phi3's modules, and what was served does not change. */
+static void test_phi3_adapter(const char *root) {
+    char ad[1100], path[1200];
+    snprintf(ad, sizeof ad, "%s/phi3_q_proj", root);
+    mkdir(ad, 0777);
+    snprintf(path, sizeof path, "%s/adapter_model.safetensors", ad);
+    check_copy_file("golden/adapters/phi3/r8_qv/adapter_model.safetensors", path);
+    long n = 0;
+    char *text = check_read_file("golden/adapters/phi3/r8_qv/adapter_config.json", &n);
+    char *hit = text ? strstr(text, "\"qkv_proj\"") : NULL;
+    CHECK(hit != NULL, "r8_qv targets qkv_proj");
+    if (!hit) {
+        free(text);
+        return;
     }
+    memcpy(hit, "\"q_proj\"  ", 10); /* the same length: "qkv_proj" -> "q_proj" and two spaces */
+    snprintf(path, sizeof path, "%s/adapter_config.json", ad);
+    check_write_file(path, text, n);
+    free(text);
+    lorajit_engine *e = open_family("golden/models/phi3");
+    if (!e) return;
+    lorajit_status s = lorajit_load_adapter(e, "q", ad);
+    const char *msg = lorajit_errmsg(e);
+    CHECK(s == LORAJIT_E_UNSUPPORTED && strstr(msg, "\"q_proj\"") && strstr(msg, "phi3") &&
+              strstr(msg, "qkv_proj, o_proj, gate_up_proj, down_proj"), "phi3 q_proj adapter: %d %s", s, msg);
+    lorajit_engine_free(e);
+    /* a schema naming q_proj for a phi3 model, the same */
+    lorajit_options o = {.targets = "qkv_proj,q_proj"};
+    e = NULL;
+    s = lorajit_engine_open(&e, "golden/models/phi3", &o);
+    msg = e ? lorajit_errmsg(e) : "";
+    CHECK(s != LORAJIT_OK && strstr(msg, "q_proj") && strstr(msg, "qkv_proj, o_proj, gate_up_proj, down_proj"),
+          "phi3 schema q_proj: %d %s", s, msg);
+    lorajit_engine_free(e);
+}
+
+/* The printed IR of the model in dir (`lorajit inspect`); NULL when it does not open.
+ * Caller owns the result; free with free(). */
+static char *printed_ir(const char *dir) {
+    lorajit_engine *e = open_family(dir);
+    if (!e) return NULL;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    CHECK(f && lorajit_engine_print_ir(e, f) == LORAJIT_OK, "print_ir: %s", lorajit_errmsg(e));
+    if (f) fclose(f);
+    lorajit_engine_free(e);
+    return text;
 }
 
 /* (e) */
@@ -206,13 +265,7 @@ static void test_inspect(const char *root) {
     if (edited_model(root, "qwen3", "qwen3_extra_key", "\"use_cache\": true", "\"use_cache\": true, \"foo_bar\": 1",
                      dir, sizeof dir))
         return;
-    lorajit_engine *e = open_family(dir);
-    if (!e) return;
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    CHECK(f && lorajit_engine_print_ir(e, f) == LORAJIT_OK, "print_ir: %s", lorajit_errmsg(e));
-    if (f) fclose(f);
+    char *text = printed_ir(dir);
     CHECK(text && strstr(text, "# architecture: qwen3 (LLaMA block, q_norm/k_norm per head)"), "arch line: %.200s",
           text ? text : "");
     CHECK(text && strstr(text, "ignored architectures") && strstr(text, "max_window_layers") &&
@@ -220,7 +273,15 @@ static void test_inspect(const char *root) {
     CHECK(text && strstr(text, "self_attn.q_norm.weight") && strstr(text, "heads=4 head_size=24"),
           "q_norm nodes in the IR");
     free(text);
-    lorajit_engine_free(e);
+}
+
+/* (e) phi3 and gemma name their blocks in the printed IR. */
+static void test_inspect_block(const char *family, const char *arch_line, const char *node) {
+    char dir[64];
+    snprintf(dir, sizeof dir, "golden/models/%s", family);
+    char *text = printed_ir(dir);
+    CHECK(text && strstr(text, arch_line) && strstr(text, node), "%s IR lacks '%s' or '%s'", family, arch_line, node);
+    free(text);
 }
 
 int main(int argc, char **argv) {
@@ -233,10 +294,16 @@ int main(int argc, char **argv) {
     free(text);
     CHECK(index != NULL, "golden/expected/index.json");
     printf("(a, b) the families against torch; disabled == base\n");
-    for (int f = 0; index && f < 3; f++) test_family(families[f], index);
+    for (int f = 0; index && f < N_FAMILIES; f++) test_family(families[f], index);
     cJSON_Delete(index);
-    test_window(root);
+    test_window(root, "mistral");
+    test_window(root, "phi3");
     test_refusals(root);
+    test_phi3_adapter(root);
     test_inspect(root);
+    test_inspect_block("phi3", "# architecture: phi3 (LLaMA block, sliding window, fused qkv_proj/gate_up_proj)",
+                       "slice(%7)             [T, 32]    f32  layers.0.self_attn.k  layer=0 col0=64");
+    test_inspect_block("gemma", "norms 1 + w, embeddings x sqrt(hidden_size)), hidden_act gelu_pytorch_tanh",
+                       "embed_tokens  scale=8");
     return check_summary("test_families");
 }

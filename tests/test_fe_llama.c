@@ -1,5 +1,6 @@
 /* test_fe_llama.c — the LLaMA front end: counts, tied embeddings, biases, a q,v-only
- * schema, the layout, and the printed IR of llama-tiny against tests/golden/llama-tiny.ir.
+ * schema, the layout, the phi3 and gemma variants, and the printed IR of llama-tiny
+ * against tests/golden/llama-tiny.ir.
  * After an intended change to the graph or the printer, regenerate the golden with
  *   LORAJIT_UPDATE_GOLDEN=1 ./build/test_fe_llama build   (from tests/)
  * and review the diff of golden/llama-tiny.ir in the commit. */
@@ -65,6 +66,44 @@ static void check_golden(const char *text, const char *path) {
         line++;
     }
     free(want);
+}
+
+/* The variants of phi3 (fused qkv_proj / gate_up_proj, sites on them) and gemma
+ * (1 + w norms, scaled embedding, GeGLU) on llama-tiny's sizes. */
+static void test_phi3_gemma(void) {
+    lj_err err = {0};
+    lj_config cfg;
+    lj_schema schema;
+    lorajit_options none = {0};
+    const char *phi3 = "{\"model_type\":\"phi3\",\"hidden_size\":64,\"intermediate_size\":96,"
+                       "\"num_hidden_layers\":2,\"num_attention_heads\":4,\"num_key_value_heads\":2,"
+                       "\"vocab_size\":100,\"max_position_embeddings\":64}";
+    CHECK(lj_config_parse(phi3, strlen(phi3), "phi3.json", &cfg, &err) == 0 &&
+              lj_schema_resolve(&none, &cfg, &schema, &err) == 0, "phi3: %s", err.msg);
+    if (check_fail_count) return;
+    ir_graph *g = build(&cfg, &schema, "phi3");
+    if (!g) return;
+    ir_node *qkv = find(g, "layers.1.self_attn.qkv_proj.lora"), *v = find(g, "layers.1.self_attn.v");
+    ir_node *up = find(g, "layers.0.mlp.up");
+    CHECK(g->n_sites == 2 * 4 && qkv && qkv->site == 4 && qkv->module == 0 && qkv->shape[1] == 128, "qkv site");
+    CHECK(v && v->op == IR_OP_SLICE && v->in[0] == qkv && v->col0 == 96 && v->shape[1] == 32, "v = qkv[:, 96:128]");
+    CHECK(up && up->op == IR_OP_SLICE && up->col0 == 96 && up->shape[1] == 96 && count_op(g, IR_OP_SLICE) == 10,
+          "up = gate_up[:, 96:192]");
+    CHECK(count_op(g, IR_OP_WEIGHT) == 2 + 2 * 6 + 1 && !find(g, "layers.0.self_attn.q_proj"), "phi3 weights");
+    ir_graph_free(g);
+    const char *gemma = "{\"model_type\":\"gemma\",\"hidden_size\":64,\"intermediate_size\":96,"
+                        "\"num_hidden_layers\":1,\"num_attention_heads\":4,\"head_dim\":32,\"vocab_size\":100}";
+    CHECK(lj_config_parse(gemma, strlen(gemma), "gemma.json", &cfg, &err) == 0 &&
+              lj_schema_resolve(&none, &cfg, &schema, &err) == 0, "gemma: %s", err.msg);
+    if (check_fail_count) return;
+    g = build(&cfg, &schema, "gemma");
+    if (!g) return;
+    ir_node *emb = find(g, "embed_tokens"), *norm = find(g, "norm"), *lm = find(g, "lm_head");
+    CHECK(emb && emb->scale == 8.0f && norm && norm->w_offset == 1.0f && count_op(g, IR_OP_GELU_MUL) == 1 &&
+              count_op(g, IR_OP_SILU_MUL) == 0, "gemma block");
+    CHECK(lm && !strcmp(lm->in[1]->tensor, "model.embed_tokens.weight") && find(g, "layers.0.self_attn.q_proj") &&
+              find(g, "layers.0.self_attn.q_proj")->shape[1] == 128, "gemma tied, head_dim 32");
+    ir_graph_free(g);
 }
 
 int main(int argc, char **argv) {
@@ -236,5 +275,6 @@ int main(int argc, char **argv) {
     lj_err_clear(&err);
     g = fe_build(&bad_heads, &schema, &err);
     CHECK(!g && err.status != LORAJIT_OK && strstr(err.msg, "num_attention_heads"), "%s", err.msg);
+    test_phi3_gemma();
     return check_summary("test_fe_llama");
 }

@@ -482,9 +482,9 @@ int main(int argc, char **argv) {
             "qkvo", "qv32", "qv32");
     suite_a("bias", "golden/models/bias", "{\"max_rank\": 8, \"max_adapters\": 2}", "golden/adapters/bias",
             "all", "all_again", "all");
-    /* the families (issue 13): 20 tokens cross Mistral's window of 8 */
-    static const char *const families[] = {"qwen2", "qwen3", "mistral"};
-    for (int f = 0; f < 3; f++) {
+    /* the families (issue 13): 20 tokens cross Mistral's and Phi-3's window of 8 */
+    static const char *const families[] = {"qwen2", "qwen3", "mistral", "phi3", "gemma"};
+    for (int f = 0; f < 5; f++) {
         char dir[64], ad[64];
         snprintf(dir, sizeof dir, "golden/models/%s", families[f]);
         snprintf(ad, sizeof ad, "golden/adapters/%s", families[f]);

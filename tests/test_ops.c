@@ -152,8 +152,27 @@ static void test_chain(int n) { /* INPUT, WEIGHT, EMBED, MATMUL, OUTPUT */
     free(f.table), free(f.out_w);
 }
 
-/* per_head: NH heads of HS each normalised alone with w [HS] (Qwen3's q_norm) */
-static void test_rmsnorm(int n, bool per_head) {
+/* Gemma's scaled embedding (scale = sqrt(D) as f32): rows times scale */
+static void test_embed_scaled(int n) {
+    optest t = {.g = ir_graph_new(R_MAX, SEQ)};
+    frame f;
+    f.seed = 12345;
+    f.table = randv(&f.seed, V * D, 2.0f);
+    f.out_w = randv(&f.seed, VOUT * D, 1.0f);
+    ir_node *tok = ir_input(t.g, "tokens");
+    float scale = sqrtf((float)D);
+    frame_end(&t, &f, ir_embed_scaled(t.g, weight(&t, f.table, "embed", V, D), tok, scale, "embed"));
+    float y[MAXT * D];
+    ref_embed(f.table, TOKENS, n, y);
+    for (int i = 0; i < n * D; i++) y[i] *= scale;
+    compare("embed scaled", &t, &f, y, n, false);
+    ir_graph_free(t.g);
+    free(f.table), free(f.out_w);
+}
+
+/* per_head: NH heads of HS each normalised alone with w [HS] (Qwen3's q_norm);
+ * w_offset 1: the weight taken as 1 + w (Gemma's GemmaRMSNorm) */
+static void test_rmsnorm(int n, bool per_head, float w_offset) {
     optest t = {.g = ir_graph_new(R_MAX, SEQ)};
     frame f;
     ir_node *x = frame_begin(&t, &f);
@@ -161,14 +180,14 @@ static void test_rmsnorm(int n, bool per_head) {
     float *w = randv(&f.seed, d, 1.0f);
     ir_node *wn = weight(&t, w, "norm", d, 0);
     frame_end(&t, &f, per_head ? ir_head_rmsnorm(t.g, x, wn, NH, HS, 1e-5f, "norm")
-                               : ir_rmsnorm(t.g, x, wn, 1e-5f, "norm"));
+                               : ir_rmsnorm_offset(t.g, x, wn, 1e-5f, w_offset, "norm"));
     float xs[MAXT * D], y[MAXT * D];
     ref_embed(f.table, TOKENS, n, xs);
     for (int r = 0; r < n * (D / d); r++) {
         double ss = 0;
         for (int i = 0; i < d; i++) ss += (double)xs[r * d + i] * xs[r * d + i];
         double inv = 1.0 / sqrt(ss / d + 1e-5);
-        for (int i = 0; i < d; i++) y[r * d + i] = (float)(w[i] * xs[r * d + i] * inv);
+        for (int i = 0; i < d; i++) y[r * d + i] = (float)((w[i] + w_offset) * xs[r * d + i] * inv);
     }
     compare(per_head ? "rmsnorm per head" : "rmsnorm", &t, &f, y, n, false);
     ir_graph_free(t.g);
@@ -286,19 +305,41 @@ static void test_attention(int n, bool split, int window) {
     free(f.table), free(f.out_w), free(wq), free(wk), free(wv);
 }
 
-static void test_two_input(int n, bool silu) { /* SILU_MUL or ADD */
+static void test_two_input(int n, ir_op op) { /* SILU_MUL, GELU_MUL or ADD */
     optest t = {.g = ir_graph_new(R_MAX, SEQ)};
     frame f;
     ir_node *x = frame_begin(&t, &f);
     float *w2 = randv(&f.seed, D * D, 1.0f);
     ir_node *u = ir_matmul(t.g, x, weight(&t, w2, "w2", D, D), "up");
-    frame_end(&t, &f, silu ? ir_silu_mul(t.g, x, u, "silu_mul") : ir_add(t.g, x, u, "add"));
+    frame_end(&t, &f, op == IR_OP_SILU_MUL ? ir_silu_mul(t.g, x, u, "silu_mul")
+                      : op == IR_OP_GELU_MUL ? ir_gelu_mul(t.g, x, u, "gelu_mul") : ir_add(t.g, x, u, "add"));
     float xs[MAXT * D], us[MAXT * D], ys[MAXT * D];
     ref_embed(f.table, TOKENS, n, xs);
     ref_matmul(xs, w2, n, D, D, us);
-    for (int i = 0; i < n * D; i++)
-        ys[i] = silu ? (float)(xs[i] / (1.0 + exp(-(double)xs[i])) * us[i]) : xs[i] + us[i];
-    compare(silu ? "silu_mul" : "add", &t, &f, ys, n, false);
+    for (int i = 0; i < n * D; i++) {
+        double a = xs[i]; /* gelu_tanh: torch's GeluType::Tanh */
+        double gelu = 0.5 * a * (1 + tanh(sqrt(2 / M_PI) * (a + 0.044715 * a * a * a)));
+        ys[i] = op == IR_OP_SILU_MUL ? (float)(a / (1.0 + exp(-a)) * us[i])
+                : op == IR_OP_GELU_MUL ? (float)(gelu * us[i]) : xs[i] + us[i];
+    }
+    compare(ir_op_name(op), &t, &f, ys, n, false);
+    ir_graph_free(t.g);
+    free(f.table), free(f.out_w), free(w2);
+}
+
+/* SLICE: columns 5..5+D of a [T, 2D] matmul (an unaligned start, as Phi-3's k in qkv) */
+static void test_slice(int n) {
+    optest t = {.g = ir_graph_new(R_MAX, SEQ)};
+    frame f;
+    ir_node *x = frame_begin(&t, &f);
+    float *w2 = randv(&f.seed, 2 * D * D, 1.0f);
+    ir_node *u = ir_matmul(t.g, x, weight(&t, w2, "w2", 2 * D, D), "qkv");
+    frame_end(&t, &f, ir_slice(t.g, u, 5, D, "k"));
+    float xs[MAXT * D], us[MAXT * 2 * D], ys[MAXT * D];
+    ref_embed(f.table, TOKENS, n, xs);
+    ref_matmul(xs, w2, n, 2 * D, D, us);
+    for (int r = 0; r < n; r++) memcpy(ys + r * D, us + r * 2 * D + 5, D * sizeof(float));
+    compare("slice", &t, &f, ys, n, false);
     ir_graph_free(t.g);
     free(f.table), free(f.out_w), free(w2);
 }
@@ -392,16 +433,19 @@ static bool op_test(ir_op op, int n) {
         test_matmul_big(IR_F32, n);
         test_matmul_big(IR_F16, n);
         test_matmul_big(IR_BF16, n);
+        test_embed_scaled(n);
         return true;
-    case IR_OP_RMSNORM: test_rmsnorm(n, false); test_rmsnorm(n, true); return true;
+    case IR_OP_RMSNORM: test_rmsnorm(n, false, 0); test_rmsnorm(n, true, 0); test_rmsnorm(n, false, 1); return true;
     case IR_OP_BIAS_ADD: test_bias_add(n); return true;
     case IR_OP_LORA: test_lora(n); return true;
     case IR_OP_ROPE: test_rope(n); return true;
     case IR_OP_ATTENTION:
         for (int window = 0; window <= 3; window += 3) test_attention(n, false, window), test_attention(n, true, window);
         return true;
-    case IR_OP_SILU_MUL: test_two_input(n, true); return true;
-    case IR_OP_ADD: test_two_input(n, false); return true;
+    case IR_OP_SILU_MUL:
+    case IR_OP_GELU_MUL:
+    case IR_OP_ADD: test_two_input(n, op); return true;
+    case IR_OP_SLICE: test_slice(n); return true;
     case IR_OP_COUNT: break;
     }
     return false;

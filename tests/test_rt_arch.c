@@ -79,7 +79,30 @@ static void test_families(void) {
     CHECK(parse("\"sliding_window\":8", &c, &err) == LORAJIT_OK && c.sliding_window == 0, "llama ignores the window");
     expect(parse("\"model_type\":\"mistral\",\"sliding_window\":-1", &c, &err), &err, LORAJIT_E_FORMAT,
            "sliding_window", NULL);
-    static const char *const refused[] = {"gemma", "phi3", "gemma2", "qwen2_moe"};
+    /* phi3 (configuration_phi3.py defaults; partial_rotary_factor only 1.0) */
+    CHECK(parse("\"model_type\":\"phi3\"", &c, &err) == LORAJIT_OK && c.seq_len == 4096 && c.rms_eps == 1e-5f &&
+              c.sliding_window == 0 && !c.tie_embeddings && c.bias_mask == 0, "phi3 defaults: %s", err.msg);
+    CHECK(parse("\"model_type\":\"phi3\",\"sliding_window\":2047,\"partial_rotary_factor\":1.0,\"attention_bias\":true",
+                &c, &err) == LORAJIT_OK && c.sliding_window == 2047 && c.bias_mask == 0, "phi3 window: %s", err.msg);
+    expect(parse("\"model_type\":\"phi3\",\"partial_rotary_factor\":0.5", &c, &err), &err, LORAJIT_E_UNSUPPORTED,
+           "field \"partial_rotary_factor\" is 0.5", "phi3");
+    expect(parse("\"model_type\":\"phi3\",\"partial_rotary_factor\":\"x\"", &c, &err), &err, LORAJIT_E_FORMAT,
+           "partial_rotary_factor", NULL);
+    /* gemma (configuration_gemma.py defaults; GemmaMLP reads hidden_activation, ignores hidden_act) */
+    CHECK(parse("\"model_type\":\"gemma\"", &c, &err) == LORAJIT_OK && c.head_size == 256 && c.tie_embeddings &&
+              c.seq_len == 8192, "gemma defaults: %s", err.msg);
+    CHECK(parse("\"model_type\":\"gemma\",\"hidden_act\":\"gelu\",\"hidden_activation\":null,\"head_dim\":16,"
+                "\"attention_bias\":true", &c, &err) == LORAJIT_OK && c.head_size == 16 && c.bias_mask == qkvo,
+          "gemma hidden_act gelu: %s", err.msg);
+    CHECK(parse("\"model_type\":\"gemma\",\"hidden_activation\":\"gelu_pytorch_tanh\"", &c, &err) == LORAJIT_OK,
+          "gemma hidden_activation: %s", err.msg);
+    expect(parse("\"model_type\":\"gemma\",\"hidden_activation\":\"gelu\"", &c, &err), &err,
+           LORAJIT_E_UNSUPPORTED, "field \"hidden_activation\" is \"gelu\"", "gelu_pytorch_tanh");
+    expect(parse("\"model_type\":\"gemma\",\"hidden_act\":\"relu\"", &c, &err), &err, LORAJIT_E_UNSUPPORTED,
+           "field \"hidden_act\" is \"relu\"", "gemma");
+    expect(parse("\"model_type\":\"gemma\",\"hidden_activation\":7", &c, &err), &err, LORAJIT_E_FORMAT,
+           "hidden_activation", NULL);
+    static const char *const refused[] = {"gemma2", "phi3small", "phi", "qwen2_moe"};
     for (int i = 0; i < 4; i++) {
         char extra[64];
         snprintf(extra, sizeof extra, "\"model_type\":\"%s\"", refused[i]);
@@ -125,6 +148,25 @@ static void test_modules(void) {
     CHECK(!strcmp(names, "k_proj, down_proj"), "k, down: %s", names);
     CHECK(lj_arch_all_modules(a) == 0x7f && a->peft_default_targets == (BIT(LJ_MOD_Q) | BIT(LJ_MOD_V)), "masks");
     CHECK(!strcmp(lj_arch_layers_pattern(a), "layers"), "layers_pattern");
+    /* phi3: four modules, two fused (modeling_phi3.py), PEFT's default all four */
+    const lj_arch *p = lj_arch_get(lj_arch_find("phi3"));
+    lj_arch_module_names(p, lj_arch_all_modules(p), names, sizeof names);
+    CHECK(p->n_modules == 4 && !strcmp(names, "qkv_proj, o_proj, gate_up_proj, down_proj") &&
+              p->peft_default_targets == 0xf, "phi3 modules: %s", names);
+    CHECK(lj_arch_module_find(p, "q_proj") == -1 && lj_arch_linear_module(p, LJ_LIN_Q) == -1 &&
+              lj_arch_linear_module(p, LJ_LIN_GATE_UP) == 2, "phi3 has no q_proj");
+    lj_config pc = {.arch = lj_arch_find("phi3"), .dim = 64, .hidden_dim = 96, .n_heads = 4, .n_kv_heads = 2,
+                    .head_size = 16};
+    int64_t in, out;
+    lj_arch_linear_shape(&pc, 0, &in, &out);
+    CHECK(in == 64 && out == 128, "qkv_proj [128, 64]: [%lld, %lld]", (long long)out, (long long)in);
+    lj_arch_linear_shape(&pc, 2, &in, &out);
+    CHECK(in == 64 && out == 192, "gate_up_proj [192, 64]: [%lld, %lld]", (long long)out, (long long)in);
+    lj_arch_linear_shape(&pc, 4, &in, &out);
+    CHECK(in == 0 && out == 0, "no module 4");
+    int layer = -1, mod = -1;
+    CHECK(lj_arch_path_parse(p, "model.layers.2.mlp.gate_up_proj", &layer, &mod) && layer == 2 && mod == 2 &&
+              !lj_arch_path_parse(p, "model.layers.2.mlp.up_proj", &layer, &mod), "phi3 paths");
 }
 
 static void test_biases(void) {

@@ -84,7 +84,7 @@ static void test_config(void) {
         const char *needle;
     } bad[] = {
         {__LINE__, "{\"hidden_size\": 64,", LORAJIT_E_FORMAT, "byte 19"},
-        {__LINE__, "{\"model_type\":\"phi3\"}", LORAJIT_E_UNSUPPORTED, "model_type"},
+        {__LINE__, "{\"model_type\":\"gemma2\"}", LORAJIT_E_UNSUPPORTED, "model_type"},
         {__LINE__, "{\"hidden_size\":64,\"intermediate_size\":8,\"num_hidden_layers\":1,\"num_attention_heads\":4,"
          "\"vocab_size\":8,\"rope_scaling\":{\"type\":\"ntk\",\"factor\":2}}", LORAJIT_E_UNSUPPORTED,
          "\"rope_scaling.type\" is \"ntk\""},

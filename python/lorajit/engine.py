@@ -102,7 +102,7 @@ class Engine(_lib.Closing):
             else 64).
         target_modules: the projections that carry LoRA slots, a list such as
             ``["q_proj", "v_proj"]`` or a comma string (None: the schema's, else
-            all seven).
+            every linear of the architecture: LLaMA's seven, Phi-3's four).
         max_loras: adapters resident at once (slots; None: the schema's, else 8;
             at most 64).
         max_batch: sequences that can generate at once (None: 4).

@@ -13,15 +13,24 @@
 
 /* The LLaMA block, in LJ_MOD_* order. */
 static const lj_arch_module llama_modules[] = {
-    [LJ_MOD_Q] = {"q_proj", "self_attn.q_proj", "self_attn"},
-    [LJ_MOD_K] = {"k_proj", "self_attn.k_proj", "self_attn"},
-    [LJ_MOD_V] = {"v_proj", "self_attn.v_proj", "self_attn"},
-    [LJ_MOD_O] = {"o_proj", "self_attn.o_proj", "self_attn"},
-    [LJ_MOD_GATE] = {"gate_proj", "mlp.gate_proj", "mlp"},
-    [LJ_MOD_UP] = {"up_proj", "mlp.up_proj", "mlp"},
-    [LJ_MOD_DOWN] = {"down_proj", "mlp.down_proj", "mlp"},
+    [LJ_MOD_Q] = {"q_proj", "self_attn.q_proj", "self_attn", LJ_LIN_Q},
+    [LJ_MOD_K] = {"k_proj", "self_attn.k_proj", "self_attn", LJ_LIN_K},
+    [LJ_MOD_V] = {"v_proj", "self_attn.v_proj", "self_attn", LJ_LIN_V},
+    [LJ_MOD_O] = {"o_proj", "self_attn.o_proj", "self_attn", LJ_LIN_O},
+    [LJ_MOD_GATE] = {"gate_proj", "mlp.gate_proj", "mlp", LJ_LIN_GATE},
+    [LJ_MOD_UP] = {"up_proj", "mlp.up_proj", "mlp", LJ_LIN_UP},
+    [LJ_MOD_DOWN] = {"down_proj", "mlp.down_proj", "mlp", LJ_LIN_DOWN},
 };
 _Static_assert(sizeof llama_modules / sizeof llama_modules[0] == LJ_MOD_COUNT, "llama modules");
+
+/* Phi-3's block (modeling_phi3.py Phi3Attention.__init__, Phi3MLP.__init__): the
+ * LoRA-able linears as PEFT targets them, q,k,v and gate,up each one fused linear. */
+static const lj_arch_module phi3_modules[] = {
+    {"qkv_proj", "self_attn.qkv_proj", "self_attn", LJ_LIN_QKV},
+    {"o_proj", "self_attn.o_proj", "self_attn", LJ_LIN_O},
+    {"gate_up_proj", "mlp.gate_up_proj", "mlp", LJ_LIN_GATE_UP},
+    {"down_proj", "mlp.down_proj", "mlp", LJ_LIN_DOWN},
+};
 
 #define BIT(m) (1u << (m))
 static const lj_arch_bias llama_biases[] = {
@@ -35,6 +44,7 @@ static const char *const llama_outside[] = {"lm_head", "model.embed_tokens", "mo
 /* ---- the families of issue 13: each one entry over the LLaMA block ----
  * Defaults are the families' configuration_<family>.py ones (transformers). */
 static const char *const qwen_refused[] = {"use_sliding_window", NULL};
+static const char *const phi3_unit_fields[] = {"partial_rotary_factor", NULL};
 #define ARCH_QWEN2_DEFAULTS LJ_CONFIG_DEFAULTS .seq_len = 32768
 #define ARCH_FAMILIES                                                                           \
     { /* modeling_qwen2.py Qwen2Attention: q,k,v biased (always), o not */                    \
@@ -59,6 +69,25 @@ static const char *const qwen_refused[] = {"use_sliding_window", NULL};
         .peft_default_targets = BIT(LJ_MOD_Q) | BIT(LJ_MOD_V), .outside = llama_outside,      \
         .hidden_act = "silu", .block = LJ_BLOCK_SLIDING_WINDOW,                               \
         .defaults = {LJ_CONFIG_DEFAULTS .seq_len = 131072, .sliding_window = 4096},           \
+    },                                                                                          \
+    { /* modeling_phi3.py: fused qkv_proj / gate_up_proj, no biases, sliding window when set */ \
+        .model_type = "phi3", .frontend = LJ_FE_LLAMA, .layers_path = "model.layers",       \
+        .n_modules = 4, .modules = phi3_modules,                                              \
+        .peft_default_targets = 0xf, /* PEFT: qkv_proj, o_proj, gate_up_proj, down_proj */    \
+        .outside = llama_outside, .hidden_act = "silu", .block = LJ_BLOCK_SLIDING_WINDOW,     \
+        .unit_fields = phi3_unit_fields,                                                      \
+        .defaults = {LJ_CONFIG_DEFAULTS .seq_len = 4096, .rms_eps = 1e-5f},                   \
+    },                                                                                          \
+    { /* modeling_gemma.py: GemmaRMSNorm (1 + w), GemmaMLP (gelu_pytorch_tanh), scaled       \
+         embeddings, tied lm_head, head_dim 256 by default, attention_bias on q,k,v,o */      \
+        .model_type = "gemma", .frontend = LJ_FE_LLAMA, .layers_path = "model.layers",      \
+        .n_modules = LJ_MOD_COUNT, .modules = llama_modules,                                 \
+        .n_biases = 1, .biases = llama_biases, /* attention_bias: q,k,v,o */                  \
+        .peft_default_targets = BIT(LJ_MOD_Q) | BIT(LJ_MOD_V), .outside = llama_outside,      \
+        .hidden_act = "gelu_pytorch_tanh", .act_field = "hidden_activation",                  \
+        .act_ignored = "gelu", .block = LJ_BLOCK_GEMMA,                                       \
+        .defaults = {LJ_CONFIG_DEFAULTS .seq_len = 8192, .head_size = 256,                    \
+                     .tie_embeddings = true},                                                 \
     },
 
 /* A family's defaults are the generic ones with a few designated initialisers after
@@ -158,15 +187,25 @@ const char *lj_arch_layers_pattern(const lj_arch *a) {
 
 void lj_arch_linear_shape(const lj_config *c, int m, int64_t *in, int64_t *out) {
     int64_t q = c->n_heads * c->head_size, kv = c->n_kv_heads * c->head_size;
-    switch ((lj_module)m) {
-    case LJ_MOD_Q: *in = c->dim, *out = q; return;
-    case LJ_MOD_K:
-    case LJ_MOD_V: *in = c->dim, *out = kv; return;
-    case LJ_MOD_O: *in = q, *out = c->dim; return;
-    case LJ_MOD_GATE:
-    case LJ_MOD_UP: *in = c->dim, *out = c->hidden_dim; return;
-    case LJ_MOD_DOWN: *in = c->hidden_dim, *out = c->dim; return;
-    case LJ_MOD_COUNT: break;
-    }
+    const lj_arch *a = lj_arch_get(c->arch);
     *in = *out = 0;
+    if (m < 0 || m >= a->n_modules) return;
+    switch (a->modules[m].linear) {
+    case LJ_LIN_Q: *in = c->dim, *out = q; return;
+    case LJ_LIN_K:
+    case LJ_LIN_V: *in = c->dim, *out = kv; return;
+    case LJ_LIN_O: *in = q, *out = c->dim; return;
+    case LJ_LIN_GATE:
+    case LJ_LIN_UP: *in = c->dim, *out = c->hidden_dim; return;
+    case LJ_LIN_DOWN: *in = c->hidden_dim, *out = c->dim; return;
+    case LJ_LIN_QKV: *in = c->dim, *out = q + 2 * kv; return;
+    case LJ_LIN_GATE_UP: *in = c->dim, *out = 2 * c->hidden_dim; return;
+    case LJ_LIN_COUNT: break;
+    }
+}
+
+int lj_arch_linear_module(const lj_arch *a, lj_linear linear) {
+    for (int m = 0; m < a->n_modules; m++)
+        if (a->modules[m].linear == linear) return m;
+    return -1;
 }

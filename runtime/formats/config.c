@@ -62,15 +62,21 @@ static lorajit_status find_architecture(const lj_json_at *at, const cJSON *j, in
     return LORAJIT_OK;
 }
 
-/* The fields that say which variants of the architecture a uses. */
+/* The fields that say which variants of the architecture a uses: the activation,
+ * named by hidden_act or (Gemma, modeling_gemma.py GemmaMLP.__init__) by
+ * hidden_activation, which the modeling file reads instead (absent or null: a's). */
 static lorajit_status check_variants(const lj_json_at *at, const cJSON *j, const lj_arch *a) {
-    const char *act = NULL;
+    const char *act = NULL, *act2 = NULL;
     lorajit_status s = lj_json_string(at, j, "hidden_act", LJ_JSON_OPTIONAL, &act);
+    if (!s && a->act_field) s = lj_json_string(at, j, a->act_field, LJ_JSON_OPTIONAL, &act2);
     if (s) return s;
-    if (act && strcmp(act, a->hidden_act) != 0)
-        return lj_fail(at->err, LORAJIT_E_UNSUPPORTED,
-                       "%s: field \"hidden_act\" is \"%s\"; only \"%s\" is supported", at->path, act,
-                       a->hidden_act);
+    if (act && strcmp(act, a->hidden_act) != 0 && !(a->act_ignored && !strcmp(act, a->act_ignored)))
+        return lj_fail(at->err, LORAJIT_E_UNSUPPORTED, "%s: field \"hidden_act\" is \"%s\"; %s supports only \"%s\"%s%s%s",
+                       at->path, act, a->model_type, a->hidden_act, a->act_ignored ? " (or \"" : "",
+                       a->act_ignored ? a->act_ignored : "", a->act_ignored ? "\", which it ignores)" : "");
+    if (act2 && strcmp(act2, a->hidden_act) != 0)
+        return lj_fail(at->err, LORAJIT_E_UNSUPPORTED, "%s: field \"%s\" is \"%s\"; %s supports only \"%s\"",
+                       at->path, a->act_field, act2, a->model_type, a->hidden_act);
     return LORAJIT_OK;
 }
 
@@ -86,8 +92,8 @@ static lorajit_status read_biases(const lj_json_at *at, const cJSON *j, const lj
     return LORAJIT_OK;
 }
 
-/* The family fields (LJ_CONFIG_FAMILY_FIELDS) as a's block uses them, and the
- * booleans a refuses when true. c holds the fields as read. */
+/* The family fields (LJ_CONFIG_FAMILY_FIELDS) as a's block uses them, the booleans a
+ * refuses when true and the numbers it supports only at 1.0. c holds the fields as read. */
 static lorajit_status check_family(const lj_json_at *at, const cJSON *j, const lj_arch *a, lj_config *c) {
     for (const char *const *f = a->refused; f && *f; f++) {
         bool on = false;
@@ -97,6 +103,14 @@ static lorajit_status check_family(const lj_json_at *at, const cJSON *j, const l
             return lj_fail(at->err, LORAJIT_E_UNSUPPORTED,
                            "%s: field \"%s\" is true; %s with it is unsupported (it must be false)",
                            at->path, *f, a->model_type);
+    }
+    for (const char *const *f = a->unit_fields; f && *f; f++) {
+        double v = 1.0;
+        lorajit_status s = lj_json_number(at, j, *f, LJ_JSON_OPTIONAL, &v);
+        if (s) return s;
+        if (v != 1.0)
+            return lj_fail(at->err, LORAJIT_E_UNSUPPORTED, "%s: field \"%s\" is %g; %s with it other than 1.0 "
+                           "is unsupported", at->path, *f, v, a->model_type);
     }
     /* MistralConfig: sliding_window defaults to 4096 when absent, None (null) is no window */
     const cJSON *w = cJSON_GetObjectItemCaseSensitive(j, "sliding_window");

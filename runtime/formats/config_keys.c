@@ -14,7 +14,9 @@
 
 /* Read by config.c for every architecture (besides LJ_CONFIG_FIELDS and the entry's
  * bias and refused fields). */
-static const char *const read_keys[] = {"model_type", "hidden_act", "rope_scaling", NULL};
+static const char *const read_keys[] = {"model_type", "hidden_act", "rope_scaling",
+                                        "original_max_position_embeddings", /* longrope (rope.c) */
+                                        NULL};
 
 /* Present in published configs, no effect on the logits lorajit computes. */
 static const char *const ignored_keys[] = {
@@ -22,6 +24,9 @@ static const char *const ignored_keys[] = {
     "initializer_range", "use_cache", "attention_dropout", "pretraining_tp", "_name_or_path", "dtype",
     "max_window_layers", /* Qwen2/3: only with use_sliding_window, refused */
     "layer_types",       /* Qwen2/3 (transformers >= 4.53): all full attention unless use_sliding_window */
+    "embd_pdrop", "resid_pdrop", /* Phi-3: dropout, training only */
+    "attention_bias",            /* Phi-3's configs carry it; modeling_phi3.py builds no bias (read where an
+                                    entry lists it as a bias field: llama, qwen3, gemma) */
     NULL};
 
 static bool listed(const char *const *list, const char *key) {
@@ -34,7 +39,9 @@ static bool read_by(const lj_arch *a, const char *key) {
 #define FIELD_NAME(hf, member, kind, need, def, max) #hf,
     static const char *const fields[] = {LJ_CONFIG_FIELDS(FIELD_NAME) NULL};
 #undef FIELD_NAME
-    if (listed(read_keys, key) || listed(fields, key) || listed(a->refused, key)) return true;
+    if (listed(read_keys, key) || listed(fields, key) || listed(a->refused, key) || listed(a->unit_fields, key) ||
+        (a->act_field && !strcmp(a->act_field, key)))
+        return true;
     for (int i = 0; i < a->n_biases; i++)
         if (!strcmp(a->biases[i].field, key)) return true;
     return false;

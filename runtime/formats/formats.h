@@ -231,69 +231,7 @@ lorajit_status lj_config_read(const char *path, lj_config *cfg, lj_err *err);
 lorajit_status lj_config_fields_read(const lj_json_at *at, const struct cJSON *obj, bool all_required,
                                      lj_config *c);
 
-/* ---- arch.c: the architecture table (model_type -> modules, biases, defaults, front end) ----
- * A module id indexes an entry's modules[]; lj_schema.target_mask, lj_config.bias_mask
- * and lj_site_desc.module all use it. A module's Hugging Face path is
- * layers_path "." layer "." path, e.g. "model.layers.3.self_attn.q_proj". */
-typedef enum lj_frontend { LJ_FE_LLAMA, LJ_FE_COUNT } lj_frontend; /* compiler/'s builders */
-/* The module ids of the LLaMA block: the llama entry's modules[], in this order, and
- * those of any entry built by LJ_FE_LLAMA. */
-typedef enum lj_module {
-    LJ_MOD_Q, LJ_MOD_K, LJ_MOD_V, LJ_MOD_O, LJ_MOD_GATE, LJ_MOD_UP, LJ_MOD_DOWN,
-    LJ_MOD_COUNT
-} lj_module;
-typedef struct lj_arch_module {
-    const char *name;     /* "q_proj": what target_modules, schemas and manifests say */
-    const char *path;     /* "self_attn.q_proj": Hugging Face submodule path inside a layer */
-    const char *parent;   /* "self_attn" or "mlp" */
-} lj_arch_module;
-typedef struct lj_arch_bias {
-    const char *field;    /* a config.json boolean, e.g. "attention_bias" (default false) */
-    unsigned mask;        /* the modules it gives a bias */
-} lj_arch_bias;
-typedef struct lj_arch {
-    const char *model_type;        /* config.json "model_type" */
-    lj_frontend frontend;          /* the compiler/ builder of its forward pass */
-    const char *layers_path;       /* "model.layers": where layer N's modules hang */
-    int n_modules;                 /* at most 32 (masks are unsigned) */
-    const lj_arch_module *modules; /* [n_modules], by module id */
-    int n_biases;
-    const lj_arch_bias *biases;    /* [n_biases] config booleans, read into bias_mask */
-    unsigned bias_fixed;           /* modules that always carry a bias */
-    unsigned peft_default_targets; /* PEFT's target_modules for this model_type when null */
-    const char *const *outside;    /* NULL-terminated paths outside the layers (no LoRA served) */
-    const char *hidden_act;        /* the activation its front end builds */
-    unsigned block;                /* LJ_BLOCK_* variants of the LLaMA block it builds */
-    const char *const *refused;    /* NULL-terminated config booleans lorajit refuses when true
-                                      (Qwen2's use_sliding_window); NULL: none */
-    lj_config defaults;            /* seq_len, rms_eps, rope_theta, tie_embeddings */
-} lj_arch;
-/* Variants of the LLaMA block (lj_arch.block), each from a family's modeling file. */
-#define LJ_BLOCK_SLIDING_WINDOW 1u /* Mistral: config sliding_window masks attention */
-#define LJ_BLOCK_QK_NORM 2u        /* Qwen3: RMSNorm per head on q and k before RoPE */
-#define LJ_ARCH_DEFAULT 0 /* a config.json without model_type: llama */
-int lj_arch_count(void);
-/* Borrowed; static, valid for the whole process. id must be in 0..lj_arch_count()-1. */
-const lj_arch *lj_arch_get(int id);
-/* The id of model_type (NULL: LJ_ARCH_DEFAULT), -1 when the table lacks it. */
-int lj_arch_find(const char *model_type);
-void lj_arch_list(char *out, size_t cap);           /* "\"llama\"", comma-separated, for messages */
-unsigned lj_arch_all_modules(const lj_arch *a);     /* a mask of every module of a */
-const char *lj_arch_module_name(const lj_arch *a, int m); /* static text; "?" outside a's ids */
-int lj_arch_module_find(const lj_arch *a, const char *name); /* -1 when a has no module name */
-/* The names of mask's modules, comma-separated, into out[cap]. */
-void lj_arch_module_names(const lj_arch *a, unsigned mask, char *out, size_t cap);
-/* "model.layers.<layer>.<path>" of module m into out[cap] (out may be NULL when cap is
- * 0); returns its length, as snprintf. */
-int lj_arch_module_path(const lj_arch *a, int layer, int m, char *out, size_t cap);
-/* The inverse: true and (*layer, *module) when path is exactly a module path of a
- * (the layer index in canonical decimal). path is borrowed for the call. */
-bool lj_arch_path_parse(const lj_arch *a, const char *path, int *layer, int *module);
-const char *lj_arch_layers_pattern(const lj_arch *a); /* PEFT's layers_pattern: "layers" */
-/* in (K) and out (N) of module m of a LLaMA block (LJ_FE_LLAMA) under config c: the
- * one statement of those shapes (the front end asserts its own against it; the
- * artifact's manifest is checked with it); 0, 0 for an id outside the block. */
-void lj_arch_linear_shape(const lj_config *c, int m, int64_t *in, int64_t *out);
+#include "arch.h" /* lj_arch (model_type -> modules, biases, defaults); its entries hold an lj_config */
 
 /* ---- config_keys.c: the config.json keys an architecture does not act on ----
  * The keys of config.json at path that a neither reads nor refuses, into ignored
