@@ -12,6 +12,7 @@
 #include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "engine.h"
 
@@ -396,4 +397,46 @@ int lorajit_list_adapters(const lorajit_engine *e, const char **names, int cap) 
     }
     pthread_mutex_unlock(&m->serve.write_lock);
     return n;
+}
+
+/* ---- the adapter cache's public calls (resolve.c does the loading) ---- */
+lorajit_status lorajit_register_adapter(lorajit_engine *e, const char *name, const char *dir) {
+    lj_err *err;
+    lorajit_status st = lj_engine_enter(e, "register_adapter", &err);
+    if (st) return st;
+    struct stat sb;
+    if (!name || !name[0] || !dir)
+        return lj_engine_leave(e, lj_fail(err, LORAJIT_E_ARG, "register_adapter: name is NULL or empty, or dir is NULL"));
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return lj_engine_leave(e, lj_fail(err, LORAJIT_E_NOT_FOUND, "register_adapter '%s': %s is not a directory",
+                                          name, dir));
+    pthread_mutex_lock(&e->serve.write_lock);
+    if (lj_registry_find(&e->reg, name) >= 0)
+        st = lj_fail(err, LORAJIT_E_EXISTS, "register_adapter: adapter '%s' is already loaded", name);
+    if (!st) st = lj_acache_register(&e->cache, name, dir, err);
+    pthread_mutex_unlock(&e->serve.write_lock);
+    return lj_engine_leave(e, st);
+}
+
+lorajit_status lorajit_set_adapter_dir(lorajit_engine *e, const char *root) {
+    lj_err *err;
+    lorajit_status st = lj_engine_enter(e, "set_adapter_dir", &err);
+    if (st) return st;
+    struct stat sb;
+    if (root && (stat(root, &sb) != 0 || !S_ISDIR(sb.st_mode)))
+        return lj_engine_leave(e, lj_fail(err, LORAJIT_E_NOT_FOUND, "set_adapter_dir: %s is not a directory", root));
+    pthread_mutex_lock(&e->serve.write_lock);
+    st = lj_acache_set_root(&e->cache, root, err);
+    pthread_mutex_unlock(&e->serve.write_lock);
+    return lj_engine_leave(e, st);
+}
+
+lorajit_status lorajit_set_adapter_cache(lorajit_engine *e, size_t host_bytes) {
+    lj_err *err;
+    lorajit_status st = lj_engine_enter(e, "set_adapter_cache", &err);
+    if (st) return st;
+    pthread_mutex_lock(&e->serve.write_lock);
+    lj_acache_set_budget(&e->cache, host_bytes);
+    pthread_mutex_unlock(&e->serve.write_lock);
+    return lj_engine_leave(e, LORAJIT_OK);
 }
