@@ -281,7 +281,7 @@ int cmd_generate(int argc, char **argv) {
     cli_common c = {0};
     const char *adapters[64];
     int n_adapters = 0;
-    const char *prompt_arg = NULL, *use = NULL, *batch_path = NULL, *text = NULL, *tok_path = NULL;
+    const char *prompt_arg = NULL, *use = NULL, *batch_path = NULL, *text = NULL, *tok_path = NULL, *adapter_dir = NULL;
     int chat = 0, print_ids = 0;
     long max_new = DEFAULT_MAX_NEW;
     lorajit_sampling s = {.temperature = 0, .top_k = 0, .top_p = 1, .repetition_penalty = 1, .seed = 0,
@@ -295,7 +295,8 @@ int cmd_generate(int argc, char **argv) {
         if (is_help(a)) return help("generate");
         if (!strcmp(a, "--print-ids")) { print_ids = 1; continue; }
         int known = !strcmp(a, "--adapter") || !strcmp(a, "--prompt") || !strcmp(a, "--use") || !strcmp(a, "--batch") ||
-                    !strcmp(a, "--text") || !strcmp(a, "--chat") || !strcmp(a, "--tokenizer");
+                    !strcmp(a, "--text") || !strcmp(a, "--chat") || !strcmp(a, "--tokenizer") ||
+                    !strcmp(a, "--adapter-dir");
         if (!known) { fprintf(stderr, "lorajit generate: unknown argument '%s'\n", a); return usage(); }
         if (i + 1 >= argc) { fprintf(stderr, "lorajit generate: %s needs a value\n", a); return usage(); }
         char *v = argv[++i];
@@ -308,6 +309,7 @@ int cmd_generate(int argc, char **argv) {
         } else if (!strcmp(a, "--prompt")) prompt_arg = v;
         else if (!strcmp(a, "--use")) use = v;
         else if (!strcmp(a, "--tokenizer")) tok_path = v;
+        else if (!strcmp(a, "--adapter-dir")) adapter_dir = v;
         else if (!strcmp(a, "--batch")) batch_path = v;
         else if (text) { fprintf(stderr, "lorajit generate: give one of --text or --chat\n"); return usage(); }
         else text = v, chat = !strcmp(a, "--chat");
@@ -351,6 +353,10 @@ int cmd_generate(int argc, char **argv) {
     /* the whole batch at once; an artifact's max_batch was fixed when it was compiled */
     if (!c.opts.max_batch && !c.artifact) c.opts.max_batch = g.n < 64 ? g.n : 64;
     if (!(e = open_engine(&c)) || load_adapters(&c, e, "generate", adapters, n_adapters)) goto done;
+    if (adapter_dir && lorajit_set_adapter_dir(e, adapter_dir) != LORAJIT_OK) { /* NAME = DIR/NAME, loaded when used */
+        fprintf(stderr, "lorajit generate: --adapter-dir: %s\n", lorajit_errmsg(e));
+        goto done;
+    }
     lorajit_stats before, after;
     lorajit_get_stats(e, &before);
     if (run_requests(&c, e, &g, lorajit_max_batch(e), &s, detok, print_ids)) goto done;

@@ -47,7 +47,7 @@ static const verb_usage verbs[] = {
      "    Writes an artifact to OUT (CPU: native (default), x86-64, x86-64-v2, x86-64-v3,\n"
      "    x86-64-v4); run, script, inspect and generate serve it with --artifact OUT.\n"},
     {"generate", 1,
-     "  lorajit generate --model DIR [schema options] [--adapter NAME=DIR]...\n"
+     "  lorajit generate --model DIR [schema options] [--adapter NAME=DIR]... [--adapter-dir ROOT]\n"
      "                 ((--prompt 1,2,3 | --text STR | --chat STR) [--use NAME[:W][,NAME[:W]...]]\n"
      "                  | --batch FILE|-) [--tokenizer FILE] [--print-ids]\n"
      "                 [--max-new N] [--temperature T] [--top-k K] [--top-p P]\n"
@@ -59,7 +59,9 @@ static const verb_usage verbs[] = {
      "    from the model's files (generation_config.json, tokenizer_config.json) when it\n"
      "    has a tokenizer.json, unless --eos ID overrides it.\n"
      "    --batch FILE: one request a line, ADAPTER|- PROMPT [MAX_NEW], all in one batch\n"
-     "    (ADAPTER: NAME[:W][,NAME[:W]...], '-' the base model).\n"},
+     "    (ADAPTER: NAME[:W][,NAME[:W]...], '-' the base model).\n"
+     "    --adapter-dir ROOT: a NAME not loaded with --adapter is ROOT/NAME, loaded when a\n"
+     "    request names it (more adapters than --slots: the least recently used is evicted).\n"},
     {"tokenize", 0,
      "  lorajit tokenize (--tokenizer FILE | --model DIR) [--no-special] (--text STR | --jsonl FILE|-)\n"
      "    Prints the ids of each text, comma-separated, a line each (--jsonl: one JSON string\n"

@@ -54,4 +54,23 @@ cmp -s "$tmp/s5a" "$tmp/s5b" || fail "same seed, different ids"
 [ $? = 1 ] && grep -q 'KV cache full' "$tmp/full" || fail "KV cache overflow: $(cat "$tmp/full")"
 "$bin" generate --model $m --prompt 1,2 --top-p 2 > /dev/null 2>&1; [ $? = 2 ] || fail "--top-p 2 should exit 2"
 "$bin" generate --model $m > /dev/null 2>&1; [ $? = 2 ] || fail "no --prompt should exit 2"
+# --adapter-dir: names not loaded are ROOT/NAME, loaded when a request names them; with 2
+# slots and batches of 2 the four adapters of the file are evicted and loaded in turn, and
+# each request's ids equal those of the same adapter loaded with --adapter
+mkdir "$tmp/root"
+for n in r2_kou r2_mlp r4_all r8_qv rslora; do [ -d "$a/$n" ] && cp -r "$a/$n" "$tmp/root/$n"; done
+names=$(ls "$tmp/root")
+: > "$tmp/lazy_batch"
+for n in $names; do echo "$n 109,78,43,47,74 6" >> "$tmp/lazy_batch"; done
+[ "$(wc -l < "$tmp/lazy_batch")" -ge 3 ] || fail "fewer than 3 adapters in $a"
+"$bin" generate --model $m --max-rank 16 --slots 2 --max-batch 2 --adapter-dir "$tmp/root" --batch "$tmp/lazy_batch" \
+  > "$tmp/lazy" 2> "$tmp/err" || fail "generate --adapter-dir exited $?: $(cat "$tmp/err")"
+i=0
+for n in $names; do
+  one=$("$bin" generate --model $m --max-rank 16 --adapter x="$tmp/root/$n" --use x --prompt 109,78,43,47,74 --max-new 6 | head -1)
+  grep -qx "request $i ($n): $one" "$tmp/lazy" || fail "--adapter-dir request $i ($n): want $one, got: $(grep "request $i " "$tmp/lazy")"
+  i=$((i + 1))
+done
+"$bin" generate --model $m --adapter-dir "$tmp/nonexistent" --prompt 1,2 > /dev/null 2> "$tmp/err"
+[ $? = 1 ] && grep -q 'nonexistent' "$tmp/err" || fail "--adapter-dir of a missing folder: $(cat "$tmp/err")"
 echo "cli_generate_test: 1 passed, 0 failed"
