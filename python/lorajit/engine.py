@@ -270,6 +270,33 @@ class Engine(_lib.Closing):
             self._paths[adapter_name] = path
             self._configs[adapter_name] = _read_adapter_config(path)
 
+    def register_adapter(self, model_id: PathLike, adapter_name: str) -> None:
+        """Makes ``adapter_name`` known as the adapter in folder ``model_id``
+        without loading it: it is loaded just in time when a call names it
+        (:meth:`set_adapter`, a :meth:`generate` request), evicting the least
+        recently used adapter loaded that way when every slot is taken. Adapters
+        loaded with :meth:`load_adapter` are never evicted.
+
+        Raises:
+            ExistsError: the name is loaded or registered already.
+            NotFoundError: ``model_id`` is not a directory.
+        """
+        with self._wlock:
+            self._check(_lib.get("lorajit_register_adapter")(self._handle(), adapter_name.encode("utf-8"),
+                                                             _lib.fsencode(os.fspath(model_id))))
+
+    def set_adapter_dir(self, root: Optional[PathLike]) -> None:
+        """Any adapter name that is neither loaded nor registered means the folder
+        ``root/NAME``, loaded just in time (as :meth:`register_adapter`). None: no folder."""
+        with self._wlock:
+            self._check(_lib.get("lorajit_set_adapter_dir")(self._handle(),
+                                                            None if root is None else _lib.fsencode(os.fspath(root))))
+
+    def set_adapter_cache(self, host_bytes: int) -> None:
+        """Host memory (bytes) for parsed copies of adapters read lately, so that a
+        re-load after an eviction is a copy, not a file read (default 256 MiB)."""
+        self._check(_lib.get("lorajit_set_adapter_cache")(self._handle(), int(host_bytes)))
+
     def hotswap_adapter(self, model_id: PathLike, adapter_name: str) -> None:
         """Replaces the weights of the loaded adapter ``adapter_name`` with those
         in folder ``model_id`` (as ``peft.utils.hotswap.hotswap_adapter(model,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import lorajit
-from conftest import TOKS7, adapter, assert_close, cases, expected, run_script
+from conftest import MODEL, OPTS, TOKS7, adapter, assert_close, cases, expected, run_script
 
 EXP = {c["case"]: c for c in cases()}
 
@@ -125,3 +125,27 @@ def test_context_manager_closes():
     with pytest.raises(lorajit.LorajitError, match="closed"):
         e.forward([1])
     e.close()  # idempotent
+
+
+def test_more_adapters_than_slots(tmp_path):
+    """The adapter cache: 3 adapters through 1 slot, named from an adapter folder or
+    registered; each output equals the adapter loaded explicitly; stats count it."""
+    root = tmp_path / "root"
+    root.mkdir()
+    for n in ("a_qv", "a_all", "a_mlp"):
+        (root / n).symlink_to(adapter(n))  # the folder is found as ROOT/NAME
+    with lorajit.Engine(MODEL, **dict(OPTS, max_loras=1, max_batch=2)) as e:
+        e.set_adapter_dir(root)
+        e.register_adapter(adapter("a_qv"), "qv")
+        for name, case in [("a_qv", "a_qv"), ("a_all", "a_all"), ("a_mlp", "a_mlp"), ("qv", "a_qv"),
+                           ("a_all", "a_all")]:
+            e.set_adapter(name)
+            assert_close(e.forward(TOKS7), exp(case), name)
+            e.set_adapter([])
+        s = e.stats
+        assert s["jit_loads"] == 5 and s["evictions"] == 4 and s["host_hits"] == 1 and s["compiles"] == 1, s
+        assert [x for x in e.generate([TOKS7, TOKS7], adapter=["a_mlp", "a_mlp"], max_new_tokens=3)][0]
+        with pytest.raises(lorajit.FullError):
+            e.generate([TOKS7, TOKS7], adapter=["a_qv", "a_mlp"], max_new_tokens=3)
+        with pytest.raises(lorajit.ExistsError):
+            e.register_adapter(adapter("a_mlp"), "qv")
