@@ -4,9 +4,8 @@
  *   LLaMA-3.2-1B: dim 2048, intermediate 8192, 16 layers, 32 / 8 heads, head_dim 64,
  *                 vocab 128256, tied, BF16, rope_scaling llama3 (factor 32, 8192);
  *   Qwen2.5-0.5B: dim 896, intermediate 4864, 24 layers, 14 / 2 heads, head_dim 64,
- *                 vocab 151936, tied, BF16; benched as a LLaMA-shaped model of the same
- *                 sizes (model_type qwen2 is the families branch's; its q/k/v biases,
- *                 896 + 2 x 128 floats a layer, would add under 0.01% of the bytes).
+ *                 vocab 151936, tied, BF16, model_type qwen2 (q/k/v biases: 896 + 2 x 128
+ *                 floats a layer, under 0.01% of the bytes, left out of the byte count).
  * Random weights (lorajit_gen, reused under work). The lm_head share: the same shape
  * cut to one layer gives t1 = head + one layer; one layer is (t - t1) / (L - 1), so
  * the head takes t1 - (t - t1) / (L - 1), compared with its bytes at the bandwidth.
@@ -23,15 +22,15 @@
 enum { SH_PROMPT = 64, SH_STEPS = 16 };
 
 static const struct {
-    const char *name, *note, *tag, *rope;
+    const char *name, *note, *tag, *rope, *arch;
     int dim, hidden, layers, heads, kv, head_dim, vocab;
     double theta;
 } shapes[BENCH_SHAPES] = {
     {"LLaMA-3.2-1B", "llama, rope_scaling llama3", "llama32_1b",
      "{\"rope_type\":\"llama3\",\"factor\":32.0,\"low_freq_factor\":1.0,\"high_freq_factor\":4.0,"
      "\"original_max_position_embeddings\":8192}",
-     2048, 8192, 16, 32, 8, 64, 128256, 500000.0},
-    {"Qwen2.5-0.5B", "as a LLaMA-shaped model (qwen2 not on this branch)", "qwen25_05b", NULL,
+     "llama", 2048, 8192, 16, 32, 8, 64, 128256, 500000.0},
+    {"Qwen2.5-0.5B", "qwen2 (q/k/v biases)", "qwen25_05b", NULL, "qwen2",
      896, 4864, 24, 14, 2, 64, 151936, 1000000.0},
 };
 
@@ -52,9 +51,9 @@ static void set_rope(const char *dir, const char *rope) {
 
 static void gen_model(const char *exe_dir, const char *dir, int s, int layers) {
     char args[512];
-    snprintf(args, sizeof args, "--dim %d --hidden %d --layers %d --heads %d --kv-heads %d --head-dim %d "
+    snprintf(args, sizeof args, "--arch %s --dim %d --hidden %d --layers %d --heads %d --kv-heads %d --head-dim %d "
              "--vocab %d --tied --max-pos 131072 --rope-theta %g --rms-eps 1e-6 --std 0.02 --seed 5 --dtype bf16",
-             shapes[s].dim, shapes[s].hidden, layers, shapes[s].heads, shapes[s].kv, shapes[s].head_dim,
+             shapes[s].arch, shapes[s].dim, shapes[s].hidden, layers, shapes[s].heads, shapes[s].kv, shapes[s].head_dim,
              shapes[s].vocab, shapes[s].theta);
     bench_generate(exe_dir, "model", dir, NULL, args);
     if (shapes[s].rope) set_rope(dir, shapes[s].rope);
