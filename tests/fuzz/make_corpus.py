@@ -53,6 +53,8 @@ def main():
     # config.json
     for p in sorted(glob.glob(f"{TESTS}/conformance/models/*/config.json") + glob.glob(f"{TESTS}/golden/models/*/config.json")):
         put("config", rel(p), open(p, "rb").read())
+    for p in sorted(glob.glob(f"{TESTS}/configs/real/*.json")):  # published checkpoints' configs
+        put("config", "real_" + os.path.basename(p), open(p, "rb").read())
     base = json.load(open(f"{TESTS}/conformance/models/llama-tiny/config.json"))
     for i, extra in enumerate([{"num_key_value_heads": 2, "head_dim": 16}, {"rope_scaling": None, "hidden_act": "silu"},
                                {"model_type": "mistral"}, {"tie_word_embeddings": True, "attention_bias": True}]):
