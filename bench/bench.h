@@ -1,6 +1,7 @@
 /* bench.h — what `lorajit bench` measures, and the functions of bench/, under their
  * files' banners. The files call each other one way only:
  *   bench.c -> peer.c, report.c -> bench_decode.c -> bench_gemm.c -> bench_util.c
+ *   bench.c, report.c -> bench_cache.c
  * (and any of them -> bench_util.c; nothing calls back into bench.c).
  * bench/ uses the public API (lorajit.h) and one internal hook, bench_hook.h (slot
  * writes from memory). Every time is in milliseconds; a bench_stat is the median,
@@ -115,6 +116,15 @@ typedef struct bench_shape_result {
     bench_stat read;         /* read bandwidth, measured between the steps */
 } bench_shape_result;
 
+/* Section 8: many adapters through few slots (bench_cache.c). */
+typedef struct bench_cache_result {
+    int n_names, n_folders, n_slots;  /* adapters registered, their folders, slots */
+    int n_req, prompt, new_tokens, distinct; /* generate calls a run, their sizes, distinct draws */
+    bench_stat one, zipf, cold;       /* a run: one adapter; Zipf draws with / without host copies */
+    double jit_loads, evictions, host_hits; /* per Zipf run (with copies) */
+    int64_t compiles;
+} bench_cache_result;
+
 typedef struct bench_result {
     bool quick;
     double wall_s;
@@ -142,6 +152,7 @@ typedef struct bench_result {
     bench_decode_result dec;
     bench_shape_result shapes[BENCH_SHAPES];
     int n_shapes;             /* 0: not run (--quick) */
+    bench_cache_result cache;
 } bench_result;
 
 /* ---- bench_util.c ---- */
@@ -237,6 +248,15 @@ bench_stat bench_read_stat(int threads, size_t bytes, int reps);
  * same run, and the lm_head share from a one-layer model of the same shape. */
 void bench_shapes(bench_result *r, const char *exe_dir, const char *work);
 void bench_shapes_print(const bench_result *r, FILE *f);
+
+/* ---- bench_cache.c ---- */
+/* Section 8: generate calls with one adapter against the same calls naming adapters
+ * drawn Zipf(1.0) from 1000 registered names over folders[0..n_folders) (8 slots),
+ * with and without host copies; one engine each, on model_dir (the forward model). */
+void bench_cache(bench_result *r, const char *model_dir, const char *const *folders, int n_folders);
+void bench_cache_print(const bench_result *r, FILE *f);
+/* The "cache" object of bench.json. Caller owns the result; free with cJSON_Delete(). */
+struct cJSON *bench_cache_json(const bench_result *r);
 /* The "shapes" list of bench.json. Caller owns the result; free with cJSON_Delete(). */
 struct cJSON *bench_shapes_json(const bench_result *r);
 /* The "decode" object of bench.json. Caller owns the result; free with cJSON_Delete(). */
