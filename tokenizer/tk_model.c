@@ -122,23 +122,8 @@ static lorajit_status read_merges(const lj_json_at *at, const char *s, const siz
     return st;
 }
 
-/* Elements of the JSON list or object at text[r[0]..r[1]) (its top-level commas + 1). */
-static uint32_t count_items(const char *s, const size_t r[2]) {
-    uint32_t c = 1;
-    int depth = 0;
-    bool str = false;
-    for (size_t i = r[0]; i < r[1]; i++) {
-        if (str) { if (s[i] == '\\') i++; else if (s[i] == '"') str = false; }
-        else if (s[i] == '"') str = true;
-        else if (s[i] == '[' || s[i] == '{') depth++;
-        else if (s[i] == ']' || s[i] == '}') depth--;
-        else if (s[i] == ',' && depth == 1 && c < UINT32_MAX) c++;
-    }
-    return c;
-}
-
-lorajit_status tk_bpe_read(const lj_json_at *at, const cJSON *model, const char *text, const size_t vr[2],
-                           const size_t mr[2], tk_bpe *bpe) {
+lorajit_status tk_bpe_read(const lj_json_at *at, const cJSON *model, const char *text, const tk_model_scan *sc,
+                           tk_bpe *bpe) {
     memset(bpe, 0, sizeof *bpe);
     bpe->unk_id = -1;
     lj_json_at m = {at->path, "model.", at->err};
@@ -152,7 +137,7 @@ lorajit_status tk_bpe_read(const lj_json_at *at, const cJSON *model, const char 
         (st = lj_json_bool(&m, model, "byte_fallback", LJ_JSON_OPTIONAL, &bpe->byte_fallback)) ||
         (st = lj_json_bool(&m, model, "ignore_merges", LJ_JSON_OPTIONAL, &bpe->ignore_merges)))
         return st;
-    if (!text || !vr[1] || !mr[1])
+    if (!text || !sc)
         return lj_fail(at->err, LORAJIT_E_FORMAT, "%s: fields \"model.vocab\" and \"model.merges\" could not "
                        "be scanned (malformed JSON around them, or nested over 256 deep)", at->path);
     const char *refused[] = {"continuing_subword_prefix", "end_of_word_suffix"};
@@ -165,17 +150,19 @@ lorajit_status tk_bpe_read(const lj_json_at *at, const cJSON *model, const char 
     if (dropout && !cJSON_IsNull(dropout) && !(cJSON_IsNumber(dropout) && dropout->valuedouble == 0))
         return lj_fail(at->err, LORAJIT_E_UNSUPPORTED, "%s: field \"model.dropout\": BPE dropout (random "
                        "tokenisation) is not implemented", at->path);
-    uint32_t nv = count_items(text, vr), nm = count_items(text, mr);
+    uint32_t nv = sc->n_vocab, nm = sc->n_merges;
     if (nv > TK_MAX_VOCAB)
         return lj_fail(at->err, LORAJIT_E_UNSUPPORTED, "%s: field \"model.vocab\" holds over %d tokens, over the limit",
                        at->path, TK_MAX_VOCAB);
-    if (!tk_map_init(&bpe->vocab, nv) || !tk_pairs_init(&bpe->merges, nm))
+    /* the keys take at most the bytes of their JSON text: one arena, sized once */
+    if (!tk_map_init(&bpe->vocab, nv) || !tk_pairs_init(&bpe->merges, nm) ||
+        !tk_buf_reserve(&bpe->vocab.keys, sc->vocab[1] - sc->vocab[0] + 1))
         return lj_fail(at->err, LORAJIT_E_NOMEM, "%s: out of memory reading model.vocab", at->path);
     uint8_t *used = calloc((size_t)TK_MAX_VOCAB / 8, 1);
     if (!used) return lj_fail(at->err, LORAJIT_E_NOMEM, "%s: out of memory", at->path);
-    st = read_vocab(at, text, vr, bpe, used);
+    st = read_vocab(at, text, sc->vocab, bpe, used);
     free(used);
-    if (st || (st = read_merges(at, text, mr, bpe))) return st;
+    if (st || (st = read_merges(at, text, sc->merges, bpe))) return st;
     if (unk && (bpe->unk_id = tk_map_get(&bpe->vocab, unk, strlen(unk))) < 0)
         return lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"model.unk_token\" (\"%.64s\") is not in model.vocab",
                        at->path, unk);

@@ -14,15 +14,21 @@
 #include "tokenizer.h"
 
 /* ---- buffers ---- */
+bool tk_buf_reserve(tk_buf *b, size_t cap) {
+    if (b->oom) return false;
+    if (cap <= b->cap) return true;
+    char *p = realloc(b->p, cap);
+    if (!p) return !(b->oom = true);
+    b->p = p;
+    b->cap = cap;
+    return true;
+}
 void tk_buf_add(tk_buf *b, const void *s, size_t n) {
     if (b->oom) return;
     if (b->n + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 64;
         while (cap < b->n + n + 1) cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) { b->oom = true; return; }
-        b->p = p;
-        b->cap = cap;
+        if (!tk_buf_reserve(b, cap)) return;
     }
     if (n) memcpy(b->p + b->n, s, n);
     b->n += n;

@@ -38,6 +38,8 @@ typedef struct tk_buf {
 void tk_buf_add(tk_buf *b, const void *s, size_t n);
 void tk_buf_addc(tk_buf *b, char c);
 void tk_buf_free(tk_buf *b);
+/* Grows b to hold at least cap bytes; false (and b->oom) when memory ran out. */
+bool tk_buf_reserve(tk_buf *b, size_t cap);
 /* Caller owns the result (b's bytes, NUL terminated); free with free(). b is emptied. */
 char *tk_buf_take(tk_buf *b);
 
@@ -110,10 +112,18 @@ void tk_match_free(void *md);
 bool tk_pattern_replace(const tk_pattern *p, const char *s, size_t n, const char *rep, size_t rep_len,
                         tk_buf *out);
 
-/* ---- tk_scan.c: a strict JSON scanner for model.vocab and model.merges ---- */
-/* Finds the value ranges [start, end) of model.vocab and model.merges in s[0..n);
- * false when either is absent or the text is not JSON there. */
-bool tk_scan_model(const char *s, size_t n, size_t vocab[2], size_t merges[2]);
+/* ---- tk_scan.c: a JSON scanner for model.vocab and model.merges ---- */
+typedef struct tk_model_scan {
+    size_t vocab[2], merges[2]; /* [start, end) of the two values in the text; 0s: absent */
+    uint32_t n_vocab, n_merges; /* their top-level commas + 1 (bounds on their entries) */
+    bool model;                 /* a "model" object was found */
+} tk_model_scan;
+/* Finds model.vocab and model.merges in s[0..n) (one pass; the rest of the text
+ * checked as JSON, those two only bracket-matched and counted); false when either
+ * is absent or the text is not JSON. */
+bool tk_scan_model(const char *s, size_t n, tk_model_scan *sc);
+/* Whether the two values sc found are strict JSON (for messages after a failed read). */
+bool tk_scan_valid(const char *s, const tk_model_scan *sc);
 size_t tk_scan_ws(const char *s, size_t n, size_t i); /* past white space from i */
 /* The string at s[*i] == '"' unescaped into out (NULL: only checked); *i moves past it. */
 bool tk_scan_string(const char *s, size_t n, size_t *i, tk_buf *out);
@@ -132,9 +142,9 @@ typedef struct tk_bpe {
     int32_t char_id[128];      /* ids of the one-byte tokens, -1 when absent */
 } tk_bpe;
 /* model: the "model" object, whose vocab and merges are read from text at the
- * ranges tk_scan_model found (the tree holds them blanked). */
-lorajit_status tk_bpe_read(const lj_json_at *at, const struct cJSON *model, const char *text, const size_t vocab[2],
-                           const size_t merges[2], tk_bpe *bpe);
+ * ranges tk_scan_model found (the tree holds them emptied); sc NULL: not scanned. */
+lorajit_status tk_bpe_read(const lj_json_at *at, const struct cJSON *model, const char *text,
+                           const tk_model_scan *sc, tk_bpe *bpe);
 void tk_bpe_free(tk_bpe *bpe);
 /* Appends the ids of word w[0..n) to out (an int32 array in a tk_buf); false: out of memory. */
 bool tk_bpe_word(const tk_bpe *bpe, const char *w, size_t n, tk_buf *out);
