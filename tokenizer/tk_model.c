@@ -48,7 +48,12 @@ static lorajit_status read_vocab(const lj_json_at *at, const char *s, const size
             break;
         }
         i = tk_scan_ws(s, n, i);
-        if (i < n && s[i] == ':') i = tk_scan_ws(s, n, i + 1);
+        if (i < n && s[i] == ':') {
+            i = tk_scan_ws(s, n, i + 1);
+        } else {
+            st = lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"model.vocab\": ':' expected at byte %zu", at->path, i);
+            break;
+        }
         if (!tk_scan_number(s, n, &i, &v) || !(v >= 0 && v < TK_MAX_VOCAB) || v != (double)(int32_t)v) {
             st = lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"model.vocab.%.64s\" must be an integer id in "
                          "0..%d", at->path, key.p, TK_MAX_VOCAB - 1);
