@@ -105,9 +105,10 @@ static lorajit_status read_added(lorajit_tokenizer *t, const lj_json_at *at, con
 
 /* The id -> text table over the model's vocab and the added tokens. */
 static lorajit_status build_ids(lorajit_tokenizer *t, const char *path, lj_err *err) {
+    const tk_map *v = &t->bpe.vocab;
     int32_t max = -1;
-    for (uint32_t e = 0; e < t->bpe.vocab.n; e++)
-        if (t->bpe.vocab.e[e].val > max) max = t->bpe.vocab.e[e].val;
+    for (uint32_t e = 0; e < v->cap; e++)
+        if (v->slot[e].tag && v->slot[e].val > max) max = v->slot[e].val;
     for (int i = 0; i < t->n_added; i++)
         if (t->added[i].id > max) max = t->added[i].id;
     t->vocab_size = max + 1;
@@ -115,10 +116,11 @@ static lorajit_status build_ids(lorajit_tokenizer *t, const char *path, lj_err *
     t->id_len = lj_calloc((size_t)t->vocab_size + 1, sizeof *t->id_len);
     t->id_special = lj_calloc((size_t)t->vocab_size + 1, 1);
     if (!t->id_text || !t->id_len || !t->id_special) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", path);
-    for (uint32_t e = 0; e < t->bpe.vocab.n; e++) {
-        int32_t id = t->bpe.vocab.e[e].val;
-        t->id_text[id] = t->bpe.vocab.keys.p + t->bpe.vocab.e[e].off;
-        t->id_len[id] = t->bpe.vocab.e[e].len;
+    for (uint32_t e = 0; e < v->cap; e++) {
+        if (!v->slot[e].tag) continue;
+        int32_t id = v->slot[e].val;
+        t->id_text[id] = v->keys.p + v->slot[e].off;
+        t->id_len[id] = v->slot[e].len;
     }
     for (int i = 0; i < t->n_added; i++) {
         tk_added *x = &t->added[i];

@@ -13,8 +13,15 @@
 
 #define TK_SCAN_DEPTH 256
 
+/* Byte classes: JSON white space; what skip_counted stops at outside a string. */
+enum { C_WS = 1, C_QUOTE = 2, C_OPEN = 4, C_CLOSE = 8, C_COMMA = 16 };
+static const unsigned char byte_class[256] = {
+    [' '] = C_WS, ['\t'] = C_WS, ['\n'] = C_WS, ['\r'] = C_WS, ['"'] = C_QUOTE,
+    ['['] = C_OPEN, ['{'] = C_OPEN, [']'] = C_CLOSE, ['}'] = C_CLOSE, [','] = C_COMMA,
+};
+
 size_t tk_scan_ws(const char *s, size_t n, size_t i) {
-    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) i++;
+    while (i < n && byte_class[(unsigned char)s[i]] == C_WS) i++;
     return i;
 }
 #define ws tk_scan_ws
@@ -155,20 +162,22 @@ static bool skip_counted(const char *s, size_t n, size_t *i, uint32_t *count) {
     uint32_t c = 1;
     int depth = 0;
     for (size_t k = *i; k < n; k++) {
-        char ch = s[k];
-        if (ch == '"') {
+        int cl;
+        while ((cl = byte_class[(unsigned char)s[k]] & ~C_WS) == 0)
+            if (++k >= n) return false;
+        if (cl == C_QUOTE) {
             for (k++; k < n && s[k] != '"'; k++)
                 if (s[k] == '\\') k++;
             if (k >= n) return false;
-        } else if (ch == '[' || ch == '{') {
+        } else if (cl == C_OPEN) {
             depth++;
-        } else if (ch == ']' || ch == '}') {
+        } else if (cl == C_CLOSE) {
             if (--depth == 0) {
                 *i = k + 1;
                 *count = c;
                 return true;
             }
-        } else if (ch == ',' && depth == 1 && c < UINT32_MAX) {
+        } else if (depth == 1 && c < UINT32_MAX) { /* a comma */
             c++;
         }
     }

@@ -56,7 +56,7 @@ char *tk_buf_take(tk_buf *b) {
 }
 
 /* ---- hashing ---- */
-static uint64_t hash_bytes(const char *s, size_t n) {
+uint64_t tk_map_hash(const char *s, size_t n) {
     uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
@@ -81,42 +81,47 @@ bool tk_map_init(tk_map *m, uint32_t max_n) {
     m->cap = cap_for(max_n);
     m->max_n = max_n;
     m->slot = calloc(m->cap, sizeof *m->slot);
-    m->e = malloc(((size_t)max_n + 1) * sizeof *m->e);
-    return m->slot && m->e;
+    return m->slot != NULL;
 }
 void tk_map_free(tk_map *m) {
     free(m->slot);
-    free(m->e);
     tk_buf_free(&m->keys);
     memset(m, 0, sizeof *m);
 }
 /* The slot of key (its entry, or the empty slot where it would go). */
 static uint32_t map_find(const tk_map *m, const char *key, size_t len, uint64_t h) {
-    uint32_t mask = m->cap - 1, i = (uint32_t)h & mask;
-    uint64_t tag = h >> 32 << 32;
-    for (; m->slot[i]; i = (i + 1) & mask) {
-        if ((m->slot[i] & ~(uint64_t)UINT32_MAX) != tag) continue;
-        const tk_entry *e = &m->e[(uint32_t)m->slot[i] - 1];
-        if (e->len == len && memcmp(m->keys.p + e->off, key, len) == 0) break;
+    uint32_t mask = m->cap - 1, i = (uint32_t)h & mask, tag = (uint32_t)(h >> 32) | 1;
+    for (; m->slot[i].tag; i = (i + 1) & mask) {
+        const tk_entry *e = &m->slot[i];
+        if (e->tag == tag && e->len == len && memcmp(m->keys.p + e->off, key, len) == 0) break;
     }
     return i;
 }
-long tk_map_put(tk_map *m, const char *key, size_t len, int32_t val) {
-    uint64_t h = hash_bytes(key, len);
+void tk_map_prefetch(const tk_map *m, uint64_t h) {
+    if (m->cap) __builtin_prefetch(&m->slot[(uint32_t)h & (m->cap - 1)]);
+}
+long tk_map_put_hashed(tk_map *m, const char *key, size_t len, int32_t val, uint64_t h) {
     uint32_t i = map_find(m, key, len, h);
-    if (m->slot[i]) return (long)(uint32_t)m->slot[i];
+    if (m->slot[i].tag) return (long)i + 1;
     if (m->n >= m->max_n || len > UINT32_MAX || m->keys.n + len + 1 > UINT32_MAX) return -1;
-    m->e[m->n] = (tk_entry){(uint32_t)m->keys.n, (uint32_t)len, val};
+    uint32_t off = (uint32_t)m->keys.n;
     tk_buf_add(&m->keys, key, len);
     tk_buf_addc(&m->keys, '\0'); /* each key NUL terminated in the arena */
     if (m->keys.oom) return -1;
-    m->slot[i] = (h >> 32 << 32) | ++m->n;
+    m->slot[i] = (tk_entry){(uint32_t)(h >> 32) | 1, off, (uint32_t)len, val};
+    m->n++;
     return 0;
 }
-int32_t tk_map_get(const tk_map *m, const char *key, size_t len) {
+long tk_map_put(tk_map *m, const char *key, size_t len, int32_t val) {
+    return tk_map_put_hashed(m, key, len, val, tk_map_hash(key, len));
+}
+int32_t tk_map_get_hashed(const tk_map *m, const char *key, size_t len, uint64_t h) {
     if (!m->cap) return -1;
-    uint32_t i = map_find(m, key, len, hash_bytes(key, len));
-    return m->slot[i] ? m->e[(uint32_t)m->slot[i] - 1].val : -1;
+    uint32_t i = map_find(m, key, len, h);
+    return m->slot[i].tag ? m->slot[i].val : -1;
+}
+int32_t tk_map_get(const tk_map *m, const char *key, size_t len) {
+    return tk_map_get_hashed(m, key, len, tk_map_hash(key, len));
 }
 
 static uint32_t hash_pair(uint64_t k) {
@@ -131,6 +136,10 @@ bool tk_pairs_init(tk_pairs *p, uint32_t max_n) {
 void tk_pairs_free(tk_pairs *p) {
     free(p->slot);
     memset(p, 0, sizeof *p);
+}
+void tk_pairs_prefetch(const tk_pairs *p, int32_t a, int32_t b) {
+    uint64_t k = ((uint64_t)(uint32_t)a << 32 | (uint32_t)b) + 1;
+    if (p->cap) __builtin_prefetch(&p->slot[hash_pair(k) & (p->cap - 1)], 1);
 }
 void tk_pairs_put(tk_pairs *p, int32_t a, int32_t b, int32_t rank, int32_t id) {
     uint64_t k = ((uint64_t)(uint32_t)a << 32 | (uint32_t)b) + 1;

@@ -43,25 +43,33 @@ bool tk_buf_reserve(tk_buf *b, size_t cap);
 /* Caller owns the result (b's bytes, NUL terminated); free with free(). b is emptied. */
 char *tk_buf_take(tk_buf *b);
 
-/* Open-addressing map from byte strings to ids; keys copied into one arena. */
+/* Open-addressing map from byte strings to ids; keys copied into one arena. A slot
+ * holds the key's place and its value, so a lookup reads the slot and the key only. */
 typedef struct tk_entry {
+    uint32_t tag;      /* high half of the key's hash | 1; 0: an empty slot */
     uint32_t off, len; /* the key in keys */
     int32_t val;
 } tk_entry;
 typedef struct tk_map {
-    uint64_t *slot;   /* [cap] hash tag << 32 | (entry index + 1), 0 empty */
-    tk_entry *e;      /* [max_n] */
+    tk_entry *slot;   /* [cap] */
     tk_buf keys;
     uint32_t n, cap, max_n;
 } tk_map;
 /* Sizes m for up to max_n keys; false when memory ran out. */
 bool tk_map_init(tk_map *m, uint32_t max_n);
 void tk_map_free(tk_map *m);
-/* Adds key -> val; returns -1 if memory ran out, else the previous value's entry
- * index + 1 when key was present (its value left unchanged), 0 when added. */
+/* Adds key -> val; returns -1 if memory ran out or max_n keys are in, else the
+ * present key's slot index + 1 when key was present (its value left unchanged), 0
+ * when added. */
 long tk_map_put(tk_map *m, const char *key, size_t len, int32_t val);
 /* The id of key, or -1. */
 int32_t tk_map_get(const tk_map *m, const char *key, size_t len);
+/* The same with h = tk_map_hash(key, len) computed before, e.g. to tk_map_prefetch
+ * a batch of keys first (loading for many at once instead of one after another). */
+uint64_t tk_map_hash(const char *key, size_t len);
+void tk_map_prefetch(const tk_map *m, uint64_t h); /* a hint: changes no result */
+long tk_map_put_hashed(tk_map *m, const char *key, size_t len, int32_t val, uint64_t h);
+int32_t tk_map_get_hashed(const tk_map *m, const char *key, size_t len, uint64_t h);
 
 /* Map from (left id, right id) to merge rank and merged id. */
 typedef struct tk_pair {
@@ -76,6 +84,7 @@ bool tk_pairs_init(tk_pairs *p, uint32_t max_n);
 void tk_pairs_free(tk_pairs *p);
 /* Sets (a, b) -> (rank, id), replacing an earlier entry (HF keeps the last one). */
 void tk_pairs_put(tk_pairs *p, int32_t a, int32_t b, int32_t rank, int32_t id);
+void tk_pairs_prefetch(const tk_pairs *p, int32_t a, int32_t b); /* a hint: changes no result */
 /* The rank of (a, b) (-1 when no merge) and *id the merged token. */
 int32_t tk_pairs_get(const tk_pairs *p, int32_t a, int32_t b, int32_t *id);
 
