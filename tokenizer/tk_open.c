@@ -147,7 +147,7 @@ static lorajit_status parse_tree(const char *text, size_t len, const tk_model_sc
     if (!sc) return lj_json_parse_max(text, len, path, 0, TK_MAX_JSON_VALUES, root, err);
     const size_t *r[2] = {sc->vocab, sc->merges};
     if (r[0][0] > r[1][0]) r[0] = sc->merges, r[1] = sc->vocab;
-    char *copy = lj_malloc(len + 1);
+    char *copy = lj_malloc(len + 4 - (r[0][1] - r[0][0]) - (r[1][1] - r[1][0]));
     if (!copy) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", path);
     size_t n = 0, from = 0;
     for (int k = 0; k < 2; k++) { /* keep each value's brackets, drop what is inside */
@@ -158,12 +158,14 @@ static lorajit_status parse_tree(const char *text, size_t len, const tk_model_sc
     memcpy(copy + n, text + from, len - from);
     n += len - from;
     lorajit_status st = lj_json_parse_max(copy, n, path, 0, TK_MAX_JSON_VALUES, root, err);
+    free(copy);
     if (st && st != LORAJIT_E_NOMEM) {
+        if (!(copy = lj_malloc(len + 1))) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", path);
         memcpy(copy, text, len);
         for (int k = 0; k < 2; k++) memset(copy + r[k][0] + 1, ' ', r[k][1] - r[k][0] - 2);
         st = lj_json_parse_max(copy, len, path, 0, TK_MAX_JSON_VALUES, root, err);
+        free(copy);
     }
-    free(copy);
     return st;
 }
 
