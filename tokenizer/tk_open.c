@@ -255,11 +255,12 @@ lorajit_status lorajit_tokenizer_open(lorajit_tokenizer **out, const char *path)
         snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
         if (strlen(path) >= sizeof file) st = lj_fail(&err, LORAJIT_E_ARG, "path %.64s... is too long", path);
     }
-    char *text = NULL;
+    const char *text = NULL;
     size_t len = 0;
-    if (!st) st = lj_read_file_max(file, TK_MAX_FILE, &text, &len, &err);
+    bool mapped = false;
+    if (!st) st = tk_text_read(file, TK_MAX_FILE, &text, &len, &mapped, &err);
     if (!st) st = tk_read_json(t, text, len, file, &err);
-    free(text);
+    if (text) tk_text_free(text, len, mapped);
     if (!st) st = tk_read_extras(t, dir, &err);
     snprintf(t->open_msg, sizeof t->open_msg, "%s", st ? err.msg : "");
     t->ready = st == LORAJIT_OK;

@@ -1,12 +1,15 @@
-/* tk_util.c — the tokenizer's small tools: growable byte buffers, the string->id
+/* tk_util.c — the tokenizer's small tools: the file's text (mapped), growable byte buffers, the string->id
  * and pair->merge hash maps (open addressing, built once, then read-only), UTF-8
  * checks and Rust's from_utf8_lossy, ByteLevel's byte tables, and patterns (a literal or a PCRE2 regex,
  * UTF + UCP, JIT-compiled when PCRE2 has a JIT). */
 #define _GNU_SOURCE /* memmem */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <utf8proc.h>
@@ -55,6 +58,56 @@ char *tk_buf_take(tk_buf *b) {
     return p;
 }
 
+/* ---- the file's text ---- */
+#ifndef MAP_POPULATE
+#define MAP_POPULATE 0 /* not Linux: pages come in on first touch */
+#endif
+lorajit_status tk_text_read(const char *path, size_t max, const char **text, size_t *len, bool *mapped,
+                            lj_err *err) {
+    int fd;
+    size_t size;
+    *text = NULL, *len = 0, *mapped = false;
+    lorajit_status st = lj_open_regular(path, &fd, &size, err);
+    if (st) return st;
+    void *map = size > max || size == 0 ? MAP_FAILED : mmap(NULL, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    if (size > max) {
+        st = lj_fail(err, LORAJIT_E_UNSUPPORTED, "%s: file of %zu bytes is over the limit of %zu bytes", path, size,
+                     max);
+    } else if (map != MAP_FAILED) {
+        *text = map, *len = size, *mapped = true;
+    } else {
+        char *buf;
+        if (!(st = lj_read_fd(fd, size, path, &buf, len, err))) *text = buf;
+    }
+    close(fd);
+    return st;
+}
+void tk_text_free(const char *text, size_t len, bool mapped) {
+    if (mapped) munmap((void *)text, len);
+    else free((void *)text);
+}
+
+/* ---- big tables ---- */
+#define TK_HUGE ((size_t)2 << 20)
+void *tk_big_alloc(size_t bytes) {
+    if (bytes < TK_HUGE) return calloc(1, bytes);
+    size_t need = (bytes + TK_HUGE - 1) & ~(TK_HUGE - 1), total = need + TK_HUGE;
+    char *base = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (base == MAP_FAILED) return NULL;
+    char *p = (char *)(((uintptr_t)base + TK_HUGE - 1) & ~(uintptr_t)(TK_HUGE - 1));
+    if (p > base) munmap(base, (size_t)(p - base));                 /* keep [p, p + need) */
+    if (base + total > p + need) munmap(p + need, (size_t)(base + total - (p + need)));
+#ifdef MADV_HUGEPAGE
+    madvise(p, need, MADV_HUGEPAGE); /* a hint; without it the pages are 4 KiB ones */
+#endif
+    return p;
+}
+void tk_big_free(void *p, size_t bytes) {
+    if (!p) return;
+    if (bytes < TK_HUGE) free(p);
+    else munmap(p, (bytes + TK_HUGE - 1) & ~(TK_HUGE - 1));
+}
+
 /* ---- hashing ---- */
 uint64_t tk_map_hash(const char *s, size_t n) {
     uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
@@ -80,11 +133,11 @@ bool tk_map_init(tk_map *m, uint32_t max_n) {
     memset(m, 0, sizeof *m);
     m->cap = cap_for(max_n);
     m->max_n = max_n;
-    m->slot = calloc(m->cap, sizeof *m->slot);
+    m->slot = tk_big_alloc(m->cap * sizeof *m->slot);
     return m->slot != NULL;
 }
 void tk_map_free(tk_map *m) {
-    free(m->slot);
+    tk_big_free(m->slot, m->cap * sizeof *m->slot);
     tk_buf_free(&m->keys);
     memset(m, 0, sizeof *m);
 }
@@ -130,11 +183,11 @@ static uint32_t hash_pair(uint64_t k) {
 }
 bool tk_pairs_init(tk_pairs *p, uint32_t max_n) {
     p->cap = cap_for(max_n);
-    p->slot = calloc(p->cap, sizeof *p->slot);
+    p->slot = tk_big_alloc(p->cap * sizeof *p->slot);
     return p->slot != NULL;
 }
 void tk_pairs_free(tk_pairs *p) {
-    free(p->slot);
+    tk_big_free(p->slot, p->cap * sizeof *p->slot);
     memset(p, 0, sizeof *p);
 }
 void tk_pairs_prefetch(const tk_pairs *p, int32_t a, int32_t b) {

@@ -29,7 +29,21 @@
 enum { TK_BOS, TK_EOS, TK_UNK, TK_PAD, TK_N_SPECIAL };
 extern const char *const tk_special_names[TK_N_SPECIAL]; /* "bos_token", ... (tk_extras.c) */
 
-/* ---- tk_util.c: byte buffers, string->id hash, UTF-8, regexes ---- */
+/* ---- tk_util.c: the file's text, byte buffers, string->id hash, UTF-8, regexes ---- */
+/* The text of the regular file path (at most max bytes), mapped read-only from the
+ * page cache in one call (MAP_POPULATE where there is one): no copy, and none of the
+ * page faults a fresh buffer of that size takes, which on some virtual machines cost
+ * more than parsing it. Read into memory when it cannot be mapped (an empty file).
+ * As with safetensors, the file must not be truncated while it is read. Caller owns
+ * *text; free with tk_text_free(*text, *len, *mapped). */
+lorajit_status tk_text_read(const char *path, size_t max, const char **text, size_t *len, bool *mapped,
+                            lj_err *err);
+void tk_text_free(const char *text, size_t len, bool mapped);
+/* Zeroed memory for a hash table of bytes. From 2 MiB on, a mapping of its own aligned
+ * to 2 MiB and advised for transparent huge pages where the system has them (one page
+ * fault per 2 MiB instead of 512). Caller owns the result; free with tk_big_free(p, bytes). */
+void *tk_big_alloc(size_t bytes);
+void tk_big_free(void *p, size_t bytes);
 typedef struct tk_buf {
     char *p; /* [cap] bytes, p[n] kept 0 when cap > n */
     size_t n, cap;
