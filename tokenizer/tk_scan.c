@@ -184,10 +184,10 @@ static bool skip_counted(const char *s, size_t n, size_t *i, uint32_t *count) {
     return false;
 }
 
-/* Walks the object at s[*i] (*i moves past it). At the top level (sc->vocab[1] still
- * unknown) the value of "model" is walked as level 1, where the values of "vocab"
- * and "merges" are skipped with skip_counted and recorded in sc (the last of a
- * repeated key wins); every other value is checked by skip_value. */
+/* Walks the object at s[*i] (*i moves past it). At level 0 (the top) the value of
+ * "model" is walked as level 1, where the values of "vocab" and "merges" are skipped
+ * with skip_counted and recorded in sc (the last of a repeated key wins); every other
+ * value is checked by skip_value. */
 static bool walk_object(const char *s, size_t n, size_t *i, int level, tk_model_scan *sc, tk_buf *key) {
     size_t k = ws(s, n, *i);
     if (k >= n || s[k] != '{') return false;
