@@ -6,7 +6,8 @@
  * and 32 layers at two widths; adapter load/hotswap against a memcpy of the same
  * bytes; forward for 1/16/128-token prompts in six configurations against the same
  * GEMMs through OpenBLAS; decode on a TinyLlama-shaped model against the memory
- * bandwidth (bench_decode.c); then runs the PyTorch peer (peer.c). Outputs: a table on
+ * bandwidth (bench_decode.c); real shapes (bench_shapes.c); the tokenizer against HF
+ * tokenizers (bench_tok.c); then runs the PyTorch peer (peer.c). Outputs: a table on
  * stdout, OUT/bench.json, OUT/bench_*.png (report.c). Exit 1 on any failure. */
 #define _GNU_SOURCE
 #include <cblas.h>

@@ -1,7 +1,7 @@
 /* bench.h — what `lorajit bench` measures, and the functions of bench/, under their
  * files' banners. The files call each other one way only:
  *   bench.c -> peer.c, report.c -> bench_decode.c -> bench_gemm.c -> bench_util.c
- *   (report.c -> bench_tok.c, bench_shapes.c too)
+ *   bench.c, report.c -> bench_shapes.c, bench_tok.c
  * (and any of them -> bench_util.c; nothing calls back into bench.c).
  * bench/ uses the public API (lorajit.h) and one internal hook, bench_hook.h (slot
  * writes from memory). Every time is in milliseconds; a bench_stat is the median,
