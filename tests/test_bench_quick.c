@@ -244,23 +244,16 @@ static void check_tokenizer(const cJSON *j) {
     need_number(tk, "text_bytes", "tokenizer");
     const cJSON *fam = get(tk, "families", "tokenizer");
     CHECK(cJSON_GetArraySize(fam) == 2, "tokenizer.families: %d rows, want 2", cJSON_GetArraySize(fam));
-    static const char *const hf_stats[] = {"hf_load_ms", "hf_encode_ms"},
+    static const char *const nums[] = {"vocab", "file_bytes", "ids", "encode_mb_s"},
+                             *const stats[] = {"load_ms", "encode_ms"},
+                             *const hf_stats[] = {"hf_load_ms", "hf_encode_ms"},
                              *const hf_nums[] = {"hf_encode_mb_s", "load_speedup_vs_hf", "encode_speedup_vs_hf"};
+    const char *w = "tokenizer.families[]";
     cJSON_ArrayForEach(row, fam) {
-        need_number(row, "vocab", "tokenizer.families[]");
-        need_number(row, "file_bytes", "tokenizer.families[]");
-        need_number(row, "ids", "tokenizer.families[]");
-        need_number(row, "encode_mb_s", "tokenizer.families[]");
-        need_stat(row, "load_ms", "tokenizer.families[]");
-        need_stat(row, "encode_ms", "tokenizer.families[]");
-        for (int k = 0; k < 2; k++) {
-            if (have_hf) need_stat(row, hf_stats[k], "tokenizer.families[]");
-            else need_unavailable(row, hf_stats[k], "tokenizer.families[]");
-        }
-        for (int k = 0; k < 3; k++) {
-            if (have_hf) need_number(row, hf_nums[k], "tokenizer.families[]");
-            else need_unavailable(row, hf_nums[k], "tokenizer.families[]");
-        }
+        for (int k = 0; k < 4; k++) need_number(row, nums[k], w);
+        for (int k = 0; k < 2; k++) need_stat(row, stats[k], w);
+        for (int k = 0; k < 2; k++) have_hf ? need_stat(row, hf_stats[k], w) : need_unavailable(row, hf_stats[k], w);
+        for (int k = 0; k < 3; k++) have_hf ? need_number(row, hf_nums[k], w) : need_unavailable(row, hf_nums[k], w);
         const cJSON *agree = get(row, "ids_agree", "tokenizer.families[]");
         CHECK(have_hf ? cJSON_IsTrue(agree) : cJSON_IsString(agree), "tokenizer: lorajit's and HF's ids differ");
     }
