@@ -203,6 +203,8 @@ typedef struct bench_job {
 void bench_measure_jobs(bench_job *jobs, int n, int reps);
 /* {median, min, max, reps} of s. Caller owns the result; free with cJSON_Delete(). */
 struct cJSON *bench_stat_json(bench_stat s);
+/* The bench_stat of such an object (o borrowed); reps 0 when o is not one. */
+bench_stat bench_stat_from_json(const struct cJSON *o);
 /* Runs argv (argv[0] a path, or a name found on PATH) without a shell, in dir (NULL:
  * here), with extra_env ("K=V", NULL-terminated; may be NULL) over the inherited
  * environment, stdout to out_fd (-1: /dev/null), stderr to err_path (NULL: ours).

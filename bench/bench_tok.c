@@ -92,9 +92,11 @@ typedef struct tok_arg {
     int n_ids;
 } tok_arg;
 
+/* lorajit_tokenizer_open(t, file), dying with its message when it fails. */
 static void open_or_die(lorajit_tokenizer **t, const char *file) {
     if (lorajit_tokenizer_open(t, file) != LORAJIT_OK) bench_die("%s", lorajit_tokenizer_errmsg(*t));
 }
+/* bench_job runs: open, free, encode of the whole text. */
 static void load_once(void *p) {
     tok_arg *a = p;
     open_or_die(&a->tl, a->file);
@@ -111,17 +113,11 @@ static void encode_once(void *p) {
         bench_die("encode: %s", lorajit_tokenizer_errmsg(a->t));
 }
 
+/* FNV-1a 32 over the ids, as bench_hf.js computes it. */
 static unsigned fnv(const int32_t *ids, int n) {
     uint32_t h = 0x811c9dc5u;
     for (int i = 0; i < n; i++) h = (h ^ (uint32_t)ids[i]) * 16777619u;
     return h;
-}
-
-static bench_stat stat_of(const cJSON *o) {
-    const cJSON *m = cJSON_GetObjectItem(o, "median"), *lo = cJSON_GetObjectItem(o, "min"),
-                *hi = cJSON_GetObjectItem(o, "max"), *n = cJSON_GetObjectItem(o, "reps");
-    if (!cJSON_IsNumber(m) || !cJSON_IsNumber(lo) || !cJSON_IsNumber(hi) || !cJSON_IsNumber(n)) return (bench_stat){0};
-    return (bench_stat){m->valuedouble, lo->valuedouble, hi->valuedouble, n->valueint};
 }
 
 /* Runs bench_hf.js on row's files; false (and r->tok.hf_reason) when HF is unavailable. */
@@ -157,8 +153,8 @@ static bool run_hf(bench_tok_result *r, bench_tok_row *row, const char *dir, con
         return false;
     }
     bench_fmt(r->hf_version, sizeof r->hf_version, "%.24s", cJSON_IsString(v) ? v->valuestring : "?");
-    row->hf_load = stat_of(cJSON_GetObjectItem(j, "load_ms"));
-    row->hf_encode = stat_of(cJSON_GetObjectItem(j, "encode_ms"));
+    row->hf_load = bench_stat_from_json(cJSON_GetObjectItem(j, "load_ms"));
+    row->hf_encode = bench_stat_from_json(cJSON_GetObjectItem(j, "encode_ms"));
     const cJSON *ids = cJSON_GetObjectItem(j, "ids"), *h = cJSON_GetObjectItem(j, "ids_fnv");
     row->hf_ids = cJSON_IsNumber(ids) ? ids->valueint : -1;
     row->hf_fnv = cJSON_IsNumber(h) ? (unsigned)h->valuedouble : 0;
@@ -213,6 +209,7 @@ void bench_tok(bench_result *r, const char *work, const char *node, const char *
     free(text);
 }
 
+/* MB/s of bytes in s's median time (0 when s was not measured). */
 static double mbs(double bytes, bench_stat s) { return s.reps ? bytes / 1e6 / (s.median / 1e3) : 0; }
 
 void bench_tok_print(const bench_result *r, FILE *f) {
