@@ -6,7 +6,8 @@
  * and 32 layers at two widths; adapter load/hotswap against a memcpy of the same
  * bytes; forward for 1/16/128-token prompts in six configurations against the same
  * GEMMs through OpenBLAS; decode on a TinyLlama-shaped model against the memory
- * bandwidth (bench_decode.c); then runs the PyTorch peer (peer.c). Outputs: a table on
+ * bandwidth (bench_decode.c); real shapes (bench_shapes.c); the tokenizer against HF
+ * tokenizers (bench_tok.c); then runs the PyTorch peer (peer.c). Outputs: a table on
  * stdout, OUT/bench.json, OUT/bench_*.png (report.c). Exit 1 on any failure. */
 #define _GNU_SOURCE
 #include <cblas.h>
@@ -40,12 +41,13 @@ static const char *const target_lists[BENCH_TARGET_SETS] = {
 static const int token_sets[BENCH_TOKEN_SETS] = {1, 16, 128};
 
 typedef struct bench_opts {
-    bool quick, no_peer, no_plots, only_shapes;
+    bool quick, no_peer, no_plots, only_shapes, only_tok;
     int threads;           /* 0: as OpenBLAS found it */
     int decode_layers;     /* 0: bench_decode's default (TinyLlama's 22; 2 with --quick) */
     const char *decode_dtype; /* "bf16" (default, as TinyLlama ships), "f16" or "f32" */
     char out[PATH_MAX], work[PATH_MAX], exe_dir[PATH_MAX];
     const char *python, *peer;
+    const char *node, *node_path; /* HF tokenizers: node (NULL: on PATH), its NODE_PATH (NULL: inherited) */
 } bench_opts;
 
 /* Writes dir/config.json: the model's config with other sizes (the compiler reads
@@ -279,7 +281,8 @@ static void bench_swaps(bench_result *r, const bench_opts *o, lorajit_engine *e,
 static void usage(int asked) {
     fputs("usage: lorajit bench [--quick] [--out DIR] [--work DIR] [--threads N] [--no-peer]\n"
           "                     [--no-plots] [--python PATH] [--peer PATH] [--decode-layers N]\n"
-          "                     [--decode-dtype bf16|f16|f32] [--only-shapes]\n"
+          "                     [--decode-dtype bf16|f16|f32] [--only-shapes] [--only-tokenizer]\n"
+          "                     [--node PATH] [--node-path DIR]\n"
           "  --quick     small model, few repetitions: every figure in well under a minute\n"
           "  --out DIR   bench.json and bench_*.png (default: the build dir)\n"
           "  --work DIR  generated models and adapters, reused (default: BUILD/bench-work)\n"
@@ -287,7 +290,10 @@ static void usage(int asked) {
           "  --no-peer   skip PyTorch; --python (default /usr/bin/python3), --peer peer_torch.py\n"
           "  --decode-layers N  layers of the TinyLlama-shaped decode model (default 22)\n"
           "  --decode-dtype T   its weights' dtype (default bf16, as TinyLlama ships)\n"
-          "  --only-shapes      only the real shapes (LLaMA-3.2-1B, Qwen2.5-0.5B): prefill, decode, lm_head\n",
+          "  --only-shapes      only the real shapes (LLaMA-3.2-1B, Qwen2.5-0.5B): prefill, decode, lm_head\n"
+          "  --only-tokenizer   only the tokenizer section (TinyLlama, Qwen3 against HF tokenizers)\n"
+          "  --node PATH        Node.js for HF tokenizers (default: node on PATH); --node-path DIR: the\n"
+          "                     NODE_PATH holding its npm package `tokenizers` (default: $NODE_PATH)\n",
           asked ? stdout : stderr);
     exit(asked ? 0 : 2);
 }
@@ -311,6 +317,9 @@ static void parse_args(int argc, char **argv, bench_opts *o) {
         else if (!strcmp(a, "--no-peer")) o->no_peer = true;
         else if (!strcmp(a, "--no-plots")) o->no_plots = true;
         else if (!strcmp(a, "--only-shapes")) o->only_shapes = true;
+        else if (!strcmp(a, "--only-tokenizer")) o->only_tok = true;
+        else if (!strcmp(a, "--node") && v) o->node = argv[++i];
+        else if (!strcmp(a, "--node-path") && v) o->node_path = argv[++i];
         else if (!strcmp(a, "--out") && v) bench_fmt(o->out, sizeof o->out, "%s", argv[++i]);
         else if (!strcmp(a, "--work") && v) bench_fmt(o->work, sizeof o->work, "%s", argv[++i]);
         else if (!strcmp(a, "--python") && v) o->python = argv[++i];
@@ -417,7 +426,7 @@ int main(int argc, char **argv) {
     parse_args(argc, argv, &o);
     if (o.threads > 0) openblas_set_num_threads(o.threads);
     bench_progress_start(1 + BENCH_COMPILES + 1 + BENCH_TOKEN_SETS + BENCH_SWAPS + BENCH_DECODE_PROGRESS +
-                         (o.quick ? 0 : BENCH_SHAPES) + 1 + 1 + 1);
+                         (o.quick ? 0 : BENCH_SHAPES) + BENCH_TOK_FAMILIES + 1 + 1 + 1);
     r.quick = o.quick;
     read_machine(&r);
     if (o.only_shapes) { /* section 5 alone */
@@ -425,6 +434,13 @@ int main(int argc, char **argv) {
         bench_shapes(&r, o.exe_dir, o.work);
         if (isatty(2)) fputc('\n', stderr);
         bench_shapes_print(&r, stdout);
+        return 0;
+    }
+    if (o.only_tok) { /* section 7 alone */
+        bench_progress_start(BENCH_TOK_FAMILIES);
+        bench_tok(&r, o.work, o.node, o.node_path);
+        if (isatty(2)) fputc('\n', stderr);
+        bench_tok_print(&r, stdout);
         return 0;
     }
     bench_width mid = o.quick ? full_widths[0] : full_widths[1];
@@ -491,6 +507,7 @@ int main(int argc, char **argv) {
     lorajit_engine_free(e_4);
     bench_decode(&r, o.exe_dir, o.work, o.decode_layers, o.decode_dtype);
     bench_shapes(&r, o.exe_dir, o.work);
+    bench_tok(&r, o.work, o.node, o.node_path);
     const char *folders[2 * BENCH_SWAPS + 5];
     for (int i = 0; i < BENCH_SWAPS; i++) folders[2 * i] = adapters[i][0], folders[2 * i + 1] = adapters[i][1];
     for (int i = 0; i < 5; i++) folders[2 * BENCH_SWAPS + i] = fwd_ad[i];

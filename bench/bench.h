@@ -1,7 +1,7 @@
 /* bench.h — what `lorajit bench` measures, and the functions of bench/, under their
  * files' banners. The files call each other one way only:
  *   bench.c -> peer.c, report.c -> bench_decode.c -> bench_gemm.c -> bench_util.c
- *   bench.c, report.c -> bench_cache.c
+ *   bench.c, report.c -> bench_shapes.c, bench_tok.c, bench_cache.c
  * (and any of them -> bench_util.c; nothing calls back into bench.c).
  * bench/ uses the public API (lorajit.h) and one internal hook, bench_hook.h (slot
  * writes from memory). Every time is in milliseconds; a bench_stat is the median,
@@ -116,6 +116,29 @@ typedef struct bench_shape_result {
     bench_stat read;         /* read bandwidth, measured between the steps */
 } bench_shape_result;
 
+/* Section 7: the tokenizer (bench_tok.c), lorajit against Hugging Face tokenizers. */
+enum { BENCH_TOK_FAMILIES = 2 };
+typedef struct bench_tok_row {
+    const char *name, *what;   /* "qwen3", "Qwen3 byte-level BPE (NFC, regex Split, ByteLevel)" */
+    int vocab;                 /* lorajit_tokenizer_vocab_size */
+    double file_bytes;         /* tokenizer.json */
+    bench_stat load;           /* lorajit_tokenizer_open of tokenizer.json (file in the page cache) */
+    bench_stat encode;         /* lorajit_tokenizer_encode of the whole text, no special tokens */
+    int n_ids;
+    unsigned ids_fnv;          /* FNV-1a 32 over the ids, as bench_hf.js computes it */
+    bench_stat hf_load;        /* Tokenizer.fromFile (reps 0: HF unavailable) */
+    bench_stat hf_encode;      /* Tokenizer.encode, RAYON_NUM_THREADS=1 */
+    int hf_ids;
+    unsigned hf_fnv;
+} bench_tok_row;
+typedef struct bench_tok_result {
+    double text_bytes;         /* of the text both encode */
+    bool hf_ok;
+    char hf_reason[256];       /* why the HF figures are missing */
+    char hf_version[32], node[64];
+    bench_tok_row rows[BENCH_TOK_FAMILIES];
+} bench_tok_result;
+
 /* Section 8: many adapters through few slots (bench_cache.c). */
 typedef struct bench_cache_result {
     int n_names, n_folders, n_slots;  /* adapters registered, their folders, slots */
@@ -152,6 +175,7 @@ typedef struct bench_result {
     bench_decode_result dec;
     bench_shape_result shapes[BENCH_SHAPES];
     int n_shapes;             /* 0: not run (--quick) */
+    bench_tok_result tok;
     bench_cache_result cache;
 } bench_result;
 
@@ -189,6 +213,8 @@ typedef struct bench_job {
 void bench_measure_jobs(bench_job *jobs, int n, int reps);
 /* {median, min, max, reps} of s. Caller owns the result; free with cJSON_Delete(). */
 struct cJSON *bench_stat_json(bench_stat s);
+/* The bench_stat of such an object (o borrowed); reps 0 when o is not one. */
+bench_stat bench_stat_from_json(const struct cJSON *o);
 /* Runs argv (argv[0] a path, or a name found on PATH) without a shell, in dir (NULL:
  * here), with extra_env ("K=V", NULL-terminated; may be NULL) over the inherited
  * environment, stdout to out_fd (-1: /dev/null), stderr to err_path (NULL: ours).
@@ -261,6 +287,18 @@ struct cJSON *bench_cache_json(const bench_result *r);
 struct cJSON *bench_shapes_json(const bench_result *r);
 /* The "decode" object of bench.json. Caller owns the result; free with cJSON_Delete(). */
 struct cJSON *bench_decode_json(const bench_result *r);
+
+/* ---- bench_tok.c: the tokenizer against Hugging Face tokenizers ---- */
+/* Fills r->tok: unpacks TinyLlama's and Qwen3's tokenizer.json (tests/tokenizer/) and
+ * the text (the texts of tests/tokenizer/expected/qwen3.json.xz) under work/tok, times
+ * lorajit's load and encode of each, then runs node (NULL: "node" on PATH) on
+ * tests/tokenizer/bench_hf.js for HF's on the same files, with NODE_PATH = node_path
+ * (NULL: inherited) and RAYON_NUM_THREADS=1. Without node or the npm package, the HF
+ * figures are left out and r->tok.hf_reason says why. Fewer repetitions with r->quick. */
+void bench_tok(bench_result *r, const char *work, const char *node, const char *node_path);
+void bench_tok_print(const bench_result *r, FILE *f);
+/* The "tokenizer" object of bench.json. Caller owns the result; free with cJSON_Delete(). */
+struct cJSON *bench_tok_json(const bench_result *r);
 
 /* ---- peer.c: the PyTorch peer ---- */
 /* Runs python peer_path spec_path with OPENBLAS_NUM_THREADS = r->threads and merges

@@ -122,6 +122,13 @@ cJSON *bench_stat_json(bench_stat s) {
     return o;
 }
 
+bench_stat bench_stat_from_json(const cJSON *o) {
+    const cJSON *m = cJSON_GetObjectItem(o, "median"), *lo = cJSON_GetObjectItem(o, "min"),
+                *hi = cJSON_GetObjectItem(o, "max"), *n = cJSON_GetObjectItem(o, "reps");
+    if (!cJSON_IsNumber(m) || !cJSON_IsNumber(lo) || !cJSON_IsNumber(hi) || !cJSON_IsNumber(n)) return (bench_stat){0};
+    return (bench_stat){m->valuedouble, lo->valuedouble, hi->valuedouble, n->valueint};
+}
+
 extern char **environ;
 
 int bench_run(const char *const argv[], const char *dir, const char *const extra_env[], int out_fd,

@@ -15,15 +15,6 @@
 
 #include "bench.h"
 
-static bench_stat stat_of(const cJSON *o) {
-    bench_stat s = {0};
-    const cJSON *m = cJSON_GetObjectItem(o, "median"), *lo = cJSON_GetObjectItem(o, "min"),
-                *hi = cJSON_GetObjectItem(o, "max"), *n = cJSON_GetObjectItem(o, "reps");
-    if (cJSON_IsNumber(m) && cJSON_IsNumber(lo) && cJSON_IsNumber(hi) && cJSON_IsNumber(n))
-        s = (bench_stat){m->valuedouble, lo->valuedouble, hi->valuedouble, n->valueint};
-    return s;
-}
-
 /* Reads all of f. Caller owns the result; free with free(). */
 static char *slurp(FILE *f) {
     size_t cap = 1 << 16, len = 0;
@@ -93,7 +84,7 @@ void bench_peer_run(bench_result *r, const char *python, const char *peer_path, 
         for (int t = 0; t < BENCH_TOKEN_SETS; t++) {
             char key[16];
             snprintf(key, sizeof key, "%d", r->tokens[t]);
-            row->torch[t] = stat_of(cJSON_GetObjectItem(cfg, key));
+            row->torch[t] = bench_stat_from_json(cJSON_GetObjectItem(cfg, key));
             complete &= row->torch[t].reps > 0;
         }
         const cJSON *a = row->peer ? cJSON_GetObjectItem(agree, row->peer) : NULL;
@@ -104,7 +95,7 @@ void bench_peer_run(bench_result *r, const char *python, const char *peer_path, 
         char key[32];
         snprintf(key, sizeof key, "%s_r%d", r->swap[i].targets, r->swap[i].rank);
         const cJSON *s = cJSON_GetObjectItem(sw, key), *bytes = cJSON_GetObjectItem(s, "bytes");
-        r->swap[i].torch = stat_of(s);
+        r->swap[i].torch = bench_stat_from_json(s);
         complete &= r->swap[i].torch.reps > 0;
         if (cJSON_IsNumber(bytes) && (size_t)bytes->valuedouble != r->swap[i].bytes)
             fprintf(stderr, "\nlorajit bench: warning: torch swapped %.0f bytes for %s, lorajit %zu\n",

@@ -6,7 +6,9 @@
  * section (bandwidth, prefill, five decode configurations against their bandwidth
  * bound, mixed / shared), as finite positive numbers (median, min, max, reps). The PyTorch rows must be numbers when
  * /usr/bin/python3 can import torch, and "unavailable: ..." otherwise; lorajit and
- * torch logits must agree. PNGs must exist when gnuplot is installed. Never a speed.
+ * torch logits must agree. The tokenizer section: lorajit's figures, HF's when node finds
+ * the npm package tokenizers ("unavailable: ..." otherwise), ids that agree. PNGs must
+ * exist when gnuplot is installed. Never a speed.
  * Recipe: a new figure in bench.json gets a need_* line below. */
 #define _GNU_SOURCE
 #include <math.h>
@@ -21,7 +23,7 @@
 
 #include "check.h"
 
-static bool have_torch;
+static bool have_torch, have_hf;
 
 static const cJSON *get(const cJSON *o, const char *key, const char *where) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
@@ -57,12 +59,17 @@ static void need_stat(const cJSON *o, const char *key, const char *where) {
               "%s: min <= median <= max fails", w);
 }
 
+/* A figure whose peer is missing: "unavailable: why". */
+static void need_unavailable(const cJSON *o, const char *key, const char *where) {
+    const cJSON *v = get(o, key, where);
+    CHECK(cJSON_IsString(v) && strncmp(v->valuestring, "unavailable", 11) == 0, "%s.%s should say unavailable",
+          where, key);
+}
+
 /* A figure of the peer: a number/stat with torch, "unavailable: why" without. */
 static void need_peer(const cJSON *o, const char *key, const char *where, bool stat) {
     if (!have_torch) {
-        const cJSON *v = get(o, key, where);
-        CHECK(cJSON_IsString(v) && strncmp(v->valuestring, "unavailable", 11) == 0,
-              "%s.%s should say unavailable", where, key);
+        need_unavailable(o, key, where);
     } else if (stat) {
         need_stat(o, key, where);
     } else {
@@ -229,19 +236,44 @@ static void check_decode(const cJSON *j) {
     need_number(q, "b8_over_b1_base", "decode.ratios");
 }
 
+/* Section 7: both tokenizers' load and encode; HF's figures when node can require the
+ * npm package tokenizers (NODE_PATH as inherited), "unavailable: ..." otherwise; the
+ * two encodes' ids must agree. */
+static void check_tokenizer(const cJSON *j) {
+    const cJSON *tk = get(j, "tokenizer", "bench.json"), *row;
+    need_number(tk, "text_bytes", "tokenizer");
+    const cJSON *fam = get(tk, "families", "tokenizer");
+    CHECK(cJSON_GetArraySize(fam) == 2, "tokenizer.families: %d rows, want 2", cJSON_GetArraySize(fam));
+    static const char *const nums[] = {"vocab", "file_bytes", "ids", "encode_mb_s"},
+                             *const stats[] = {"load_ms", "encode_ms"},
+                             *const hf_stats[] = {"hf_load_ms", "hf_encode_ms"},
+                             *const hf_nums[] = {"hf_encode_mb_s", "load_speedup_vs_hf", "encode_speedup_vs_hf"};
+    const char *w = "tokenizer.families[]";
+    cJSON_ArrayForEach(row, fam) {
+        for (int k = 0; k < 4; k++) need_number(row, nums[k], w);
+        for (int k = 0; k < 2; k++) need_stat(row, stats[k], w);
+        for (int k = 0; k < 2; k++) have_hf ? need_stat(row, hf_stats[k], w) : need_unavailable(row, hf_stats[k], w);
+        for (int k = 0; k < 3; k++) have_hf ? need_number(row, hf_nums[k], w) : need_unavailable(row, hf_nums[k], w);
+        const cJSON *agree = get(row, "ids_agree", "tokenizer.families[]");
+        CHECK(have_hf ? cJSON_IsTrue(agree) : cJSON_IsString(agree), "tokenizer: lorajit's and HF's ids differ");
+    }
+}
+
 int main(int argc, char **argv) {
     const char *build = argc > 1 ? argv[1] : "../build";
     char out[] = "/tmp/lorajit_bench_quick_XXXXXX", cmd[8400], path[4200];
     CHECK(mkdtemp(out) != NULL, "mkdtemp");
     have_torch = system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0;
+    have_hf = system("node -e \"require('tokenizers')\" >/dev/null 2>&1") == 0;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     snprintf(cmd, sizeof cmd, "'%s/lorajit_bench' --quick --out '%s' --work '%s/bench-work' >'%s/stdout.txt' 2>&1",
              build, out, build, out);
     int rc = system(cmd);
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    printf("lorajit_bench --quick: exit %d in %.1f s (torch %s)\n", rc,
-           (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9, have_torch ? "present" : "absent");
+    printf("lorajit_bench --quick: exit %d in %.1f s (torch %s, HF tokenizers %s)\n", rc,
+           (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9, have_torch ? "present" : "absent",
+           have_hf ? "present" : "absent");
     snprintf(path, sizeof path, "%s/stdout.txt", out);
     if (rc != 0) {
         snprintf(cmd, sizeof cmd, "tail -30 '%s' >&2", path);
@@ -264,6 +296,7 @@ int main(int argc, char **argv) {
         CHECK(j != NULL, "%s is not JSON", path);
         if (j) check_json(j);
         if (j) check_decode(j);
+        if (j) check_tokenizer(j);
         cJSON_Delete(j);
         free(text);
     }

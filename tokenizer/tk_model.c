@@ -16,129 +16,157 @@ void tk_bpe_free(tk_bpe *bpe) {
     tk_pairs_free(&bpe->merges);
 }
 
-/* The ids of merge i, a + b: both tokens and their concatenation must be in the vocab. */
-static lorajit_status merge_ids(const lj_json_at *at, const tk_bpe *bpe, const char *a, size_t la, const char *b,
-                                size_t lb, int i, int32_t ids[3], tk_buf *tmp) {
-    ids[0] = tk_map_get(&bpe->vocab, a, la);
-    ids[1] = tk_map_get(&bpe->vocab, b, lb);
-    tmp->n = 0;
-    tk_buf_add(tmp, a, la);
-    tk_buf_add(tmp, b, lb);
-    if (tmp->oom) return lj_fail(at->err, LORAJIT_E_NOMEM, "%s: out of memory", at->path);
-    ids[2] = tk_map_get(&bpe->vocab, tmp->p, tmp->n);
-    const char *missing = ids[0] < 0 ? a : ids[1] < 0 ? b : ids[2] < 0 ? tmp->p : NULL;
-    int ml = ids[0] < 0 ? (int)la : ids[1] < 0 ? (int)lb : (int)tmp->n;
-    if (missing)
-        return lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"model.merges[%d]\" references token \"%.*s\", "
-                       "which is not in model.vocab", at->path, i, ml < 64 ? ml : 64, missing);
-    return LORAJIT_OK;
-}
+/* The two readers below take entries in batches of TK_BATCH: parse them all and
+ * prefetch their hash slots, then insert or look them up in order, so the table's
+ * cache misses overlap instead of coming one after another. A parse error is held
+ * until the entries before it are in, so that messages come in the file's order. */
+enum { TK_BATCH = 16 };
 
 /* model.vocab from text[r[0]..r[1]): {"token": id, ...}. */
 static lorajit_status read_vocab(const lj_json_at *at, const char *s, const size_t r[2], tk_bpe *bpe, uint8_t *used) {
-    size_t n = r[1], i = tk_scan_ws(s, n, r[0] + 1);
-    tk_buf key = {0};
+    size_t n = r[1], i = tk_scan_ws(s, n, r[0] + 1), bad_at = 0;
+    tk_buf key[TK_BATCH] = {{0}};
+    int32_t id[TK_BATCH];
+    uint64_t h[TK_BATCH];
     lorajit_status st = LORAJIT_OK;
-    if (i < n && s[i] == '}') return LORAJIT_OK;
-    for (int more = 1; more == 1;) {
-        double v = -1;
-        if (i >= n || s[i] != '"' || !tk_scan_string(s, n, &i, &key)) {
-            st = lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"model.vocab\": bad token string at byte %zu",
-                         at->path, i);
-            break;
-        }
-        i = tk_scan_ws(s, n, i);
-        if (i < n && s[i] == ':') i = tk_scan_ws(s, n, i + 1);
-        if (!tk_scan_number(s, n, &i, &v) || !(v >= 0 && v < TK_MAX_VOCAB) || v != (double)(int32_t)v) {
-            st = lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"model.vocab.%.64s\" must be an integer id in "
-                         "0..%d", at->path, key.p, TK_MAX_VOCAB - 1);
-            break;
-        }
-        int32_t id = (int32_t)v;
-        if (used[id / 8] & (1u << (id % 8))) {
-            st = lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"model.vocab.%.64s\": id %d is given to two tokens",
-                         at->path, key.p, id);
-            break;
-        }
-        used[id / 8] |= (uint8_t)(1u << (id % 8));
-        long put = tk_map_put(&bpe->vocab, key.p, key.n, id);
-        if (put != 0) {
-            st = put < 0 ? lj_fail(at->err, LORAJIT_E_NOMEM, "%s: out of memory reading model.vocab", at->path)
-                         : lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"model.vocab\": key \"%.64s\" appears twice",
-                                   at->path, key.p);
-            break;
-        }
-        if ((more = tk_scan_next(s, n, &i, '}')) < 0)
-            st = lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"model.vocab\": bad JSON at byte %zu", at->path, i - 1);
-    }
-    tk_buf_free(&key);
-    return st;
-}
-
-/* model.merges from text[r[0]..r[1]): ["a b", ...] or [["a", "b"], ...]. */
-static lorajit_status read_merges(const lj_json_at *at, const char *s, const size_t r[2], tk_bpe *bpe) {
-    size_t n = r[1], i = tk_scan_ws(s, n, r[0] + 1);
-    tk_buf a = {0}, b = {0}, tmp = {0};
-    lorajit_status st = LORAJIT_OK;
-    int idx = 0;
-    if (i < n && s[i] == ']') return LORAJIT_OK;
-    for (int more = 1; more == 1 && !st; idx++) {
-        const char *pa = NULL, *pb = NULL;
-        size_t la = 0, lb = 0;
-        if (i < n && s[i] == '"' && tk_scan_string(s, n, &i, &a)) {
-            const char *sp = memchr(a.p, ' ', a.n);
-            if (sp && !memchr(sp + 1, ' ', a.n - (size_t)(sp + 1 - a.p))) {
-                pa = a.p;
-                la = (size_t)(sp - a.p);
-                pb = sp + 1;
-                lb = a.n - la - 1;
-            } else {
-                st = lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"model.merges[%d]\" must be two tokens "
-                             "separated by one space", at->path, idx);
+    int more = !(i < n && s[i] == '}'), bad = 0; /* bad: 1 string, 2 ':', 3 id, 4 what follows */
+    while (more == 1 && !bad && !st) {
+        int nb = 0;
+        while (nb < TK_BATCH && more == 1) {
+            tk_buf *k = &key[nb];
+            double v = -1;
+            if (i >= n || s[i] != '"' || !tk_scan_string(s, n, &i, k)) { bad = 1, bad_at = i; break; }
+            i = tk_scan_ws(s, n, i);
+            if (i >= n || s[i] != ':') { bad = 2, bad_at = i; break; }
+            i = tk_scan_ws(s, n, i + 1);
+            if (!tk_scan_number(s, n, &i, &v) || !(v >= 0 && v < TK_MAX_VOCAB) || v != (double)(int32_t)v) {
+                bad = 3;
                 break;
             }
-        } else if (i < n && s[i] == '[') {
-            i = tk_scan_ws(s, n, i + 1);
-            if (i < n && s[i] == '"' && tk_scan_string(s, n, &i, &a) && tk_scan_next(s, n, &i, ']') == 1 &&
-                i < n && s[i] == '"' && tk_scan_string(s, n, &i, &b) && tk_scan_next(s, n, &i, ']') == 0) {
-                pa = a.p, la = a.n, pb = b.p, lb = b.n;
+            id[nb] = (int32_t)v;
+            h[nb] = tk_map_hash(k->p, k->n);
+            tk_map_prefetch(&bpe->vocab, h[nb++]);
+            if ((more = tk_scan_next(s, n, &i, '}')) < 0) bad = 4, bad_at = i - 1;
+        }
+        for (int j = 0; j < nb && !st; j++) {
+            if (used[id[j] / 8] & (1u << (id[j] % 8))) {
+                st = lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"model.vocab.%.64s\": id %d is given to two "
+                             "tokens", at->path, key[j].p, id[j]);
+                break;
             }
+            used[id[j] / 8] |= (uint8_t)(1u << (id[j] % 8));
+            long put = tk_map_put_hashed(&bpe->vocab, key[j].p, key[j].n, id[j], h[j]);
+            if (put != 0)
+                st = put < 0 ? lj_fail(at->err, LORAJIT_E_NOMEM, "%s: out of memory reading model.vocab", at->path)
+                             : lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"model.vocab\": key \"%.64s\" appears "
+                                       "twice", at->path, key[j].p);
         }
-        if (!pa) {
-            st = lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"model.merges[%d]\" must be \"a b\" or [\"a\", \"b\"]",
-                         at->path, idx);
-            break;
-        }
-        int32_t ids[3] = {-1, -1, -1};
-        if ((st = merge_ids(at, bpe, pa, la, pb, lb, idx, ids, &tmp))) break;
-        tk_pairs_put(&bpe->merges, ids[0], ids[1], idx, ids[2]);
-        if ((more = tk_scan_next(s, n, &i, ']')) < 0)
-            st = lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"model.merges\": bad JSON at byte %zu", at->path, i - 1);
+        if (st || !bad) continue;
+        if (bad == 1)
+            st = lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"model.vocab\": bad token string at byte %zu",
+                         at->path, bad_at);
+        else if (bad == 2)
+            st = lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"model.vocab\": ':' expected at byte %zu", at->path,
+                         bad_at);
+        else if (bad == 3)
+            st = lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"model.vocab.%.64s\" must be an integer id in "
+                         "0..%d", at->path, key[nb].p, TK_MAX_VOCAB - 1);
+        else
+            st = lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"model.vocab\": bad JSON at byte %zu", at->path,
+                         bad_at);
     }
-    if (!st && (a.oom || b.oom)) st = lj_fail(at->err, LORAJIT_E_NOMEM, "%s: out of memory", at->path);
-    tk_buf_free(&a);
-    tk_buf_free(&b);
-    tk_buf_free(&tmp);
+    for (int j = 0; j < TK_BATCH; j++) tk_buf_free(&key[j]);
     return st;
 }
 
-/* Elements of the JSON list or object at text[r[0]..r[1]) (its top-level commas + 1). */
-static uint32_t count_items(const char *s, const size_t r[2]) {
-    uint32_t c = 1;
-    int depth = 0;
-    bool str = false;
-    for (size_t i = r[0]; i < r[1]; i++) {
-        if (str) { if (s[i] == '\\') i++; else if (s[i] == '"') str = false; }
-        else if (s[i] == '"') str = true;
-        else if (s[i] == '[' || s[i] == '{') depth++;
-        else if (s[i] == ']' || s[i] == '}') depth--;
-        else if (s[i] == ',' && depth == 1 && c < UINT32_MAX) c++;
+/* One merge of a batch: the two tokens concatenated in ab, a = ab[0..la). */
+typedef struct merge_item {
+    tk_buf ab;
+    size_t la;
+    int idx;            /* its rank */
+    uint64_t h[3];      /* hashes of a, b, ab */
+    int32_t ids[3];
+} merge_item;
+
+/* Parses the merge at s[*i] ("a b" or ["a", "b"]) into m; 0, or 1 when the string
+ * is not two tokens separated by one space, 2 for any other shape. */
+static int parse_merge(const char *s, size_t n, size_t *i, merge_item *m, tk_buf *b) {
+    if (*i < n && s[*i] == '"' && tk_scan_string(s, n, i, &m->ab)) {
+        const char *sp = memchr(m->ab.p, ' ', m->ab.n);
+        if (!sp || memchr(sp + 1, ' ', m->ab.n - (size_t)(sp + 1 - m->ab.p))) return 1;
+        m->la = (size_t)(sp - m->ab.p);
+        memmove(m->ab.p + m->la, sp + 1, m->ab.n - m->la - 1);
+        m->ab.p[--m->ab.n] = '\0';
+        return 0;
     }
-    return c;
+    if (*i >= n || s[*i] != '[') return 2;
+    *i = tk_scan_ws(s, n, *i + 1);
+    if (*i < n && s[*i] == '"' && tk_scan_string(s, n, i, &m->ab) && tk_scan_next(s, n, i, ']') == 1 &&
+        *i < n && s[*i] == '"' && tk_scan_string(s, n, i, b) && tk_scan_next(s, n, i, ']') == 0) {
+        m->la = m->ab.n;
+        tk_buf_add(&m->ab, b->p, b->n);
+        return 0;
+    }
+    return 2;
 }
 
-lorajit_status tk_bpe_read(const lj_json_at *at, const cJSON *model, const char *text, const size_t vr[2],
-                           const size_t mr[2], tk_bpe *bpe) {
+/* model.merges from text[r[0]..r[1]): ["a b", ...] or [["a", "b"], ...]. Every
+ * token and each concatenation must be in the vocab. */
+static lorajit_status read_merges(const lj_json_at *at, const char *s, const size_t r[2], tk_bpe *bpe) {
+    size_t n = r[1], i = tk_scan_ws(s, n, r[0] + 1), bad_at = 0;
+    merge_item m[TK_BATCH];
+    tk_buf b = {0};
+    memset(m, 0, sizeof m);
+    lorajit_status st = LORAJIT_OK;
+    int more = !(i < n && s[i] == ']'), bad = 0, idx = 0; /* bad: parse_merge's 1, 2; 3 what follows */
+    while (more == 1 && !bad && !st) {
+        int nb = 0;
+        while (nb < TK_BATCH && more == 1) {
+            merge_item *x = &m[nb];
+            if ((bad = parse_merge(s, n, &i, x, &b))) break;
+            if (x->ab.oom) {
+                st = lj_fail(at->err, LORAJIT_E_NOMEM, "%s: out of memory", at->path);
+                break;
+            }
+            size_t lb = x->ab.n - x->la;
+            x->h[0] = tk_map_hash(x->ab.p, x->la);
+            x->h[1] = tk_map_hash(x->ab.p + x->la, lb);
+            x->h[2] = tk_map_hash(x->ab.p, x->ab.n);
+            for (int k = 0; k < 3; k++) tk_map_prefetch(&bpe->vocab, x->h[k]);
+            x->idx = idx++;
+            nb++;
+            if ((more = tk_scan_next(s, n, &i, ']')) < 0) bad = 3, bad_at = i - 1;
+        }
+        for (int j = 0; j < nb && !st; j++) {
+            merge_item *x = &m[j];
+            const char *tok[3] = {x->ab.p, x->ab.p + x->la, x->ab.p};
+            size_t len[3] = {x->la, x->ab.n - x->la, x->ab.n};
+            for (int k = 0; k < 3 && !st; k++)
+                if ((x->ids[k] = tk_map_get_hashed(&bpe->vocab, tok[k], len[k], x->h[k])) < 0)
+                    st = lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"model.merges[%d]\" references token "
+                                 "\"%.*s\", which is not in model.vocab", at->path, x->idx,
+                                 len[k] < 64 ? (int)len[k] : 64, tok[k]);
+            if (!st) tk_pairs_prefetch(&bpe->merges, x->ids[0], x->ids[1]);
+        }
+        for (int j = 0; j < nb && !st; j++) tk_pairs_put(&bpe->merges, m[j].ids[0], m[j].ids[1], m[j].idx, m[j].ids[2]);
+        if (st || !bad) continue;
+        if (bad == 1)
+            st = lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"model.merges[%d]\" must be two tokens separated by "
+                         "one space", at->path, idx);
+        else if (bad == 2)
+            st = lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"model.merges[%d]\" must be \"a b\" or [\"a\", "
+                         "\"b\"]", at->path, idx);
+        else
+            st = lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"model.merges\": bad JSON at byte %zu", at->path,
+                         bad_at);
+    }
+    for (int j = 0; j < TK_BATCH; j++) tk_buf_free(&m[j].ab);
+    tk_buf_free(&b);
+    return st;
+}
+
+lorajit_status tk_bpe_read(const lj_json_at *at, const cJSON *model, const char *text, const tk_model_scan *sc,
+                           tk_bpe *bpe) {
     memset(bpe, 0, sizeof *bpe);
     bpe->unk_id = -1;
     lj_json_at m = {at->path, "model.", at->err};
@@ -152,7 +180,7 @@ lorajit_status tk_bpe_read(const lj_json_at *at, const cJSON *model, const char 
         (st = lj_json_bool(&m, model, "byte_fallback", LJ_JSON_OPTIONAL, &bpe->byte_fallback)) ||
         (st = lj_json_bool(&m, model, "ignore_merges", LJ_JSON_OPTIONAL, &bpe->ignore_merges)))
         return st;
-    if (!text || !vr[1] || !mr[1])
+    if (!text || !sc)
         return lj_fail(at->err, LORAJIT_E_FORMAT, "%s: fields \"model.vocab\" and \"model.merges\" could not "
                        "be scanned (malformed JSON around them, or nested over 256 deep)", at->path);
     const char *refused[] = {"continuing_subword_prefix", "end_of_word_suffix"};
@@ -165,17 +193,19 @@ lorajit_status tk_bpe_read(const lj_json_at *at, const cJSON *model, const char 
     if (dropout && !cJSON_IsNull(dropout) && !(cJSON_IsNumber(dropout) && dropout->valuedouble == 0))
         return lj_fail(at->err, LORAJIT_E_UNSUPPORTED, "%s: field \"model.dropout\": BPE dropout (random "
                        "tokenisation) is not implemented", at->path);
-    uint32_t nv = count_items(text, vr), nm = count_items(text, mr);
+    uint32_t nv = sc->n_vocab, nm = sc->n_merges;
     if (nv > TK_MAX_VOCAB)
         return lj_fail(at->err, LORAJIT_E_UNSUPPORTED, "%s: field \"model.vocab\" holds over %d tokens, over the limit",
                        at->path, TK_MAX_VOCAB);
-    if (!tk_map_init(&bpe->vocab, nv) || !tk_pairs_init(&bpe->merges, nm))
+    /* the keys take at most the bytes of their JSON text: one arena, sized once */
+    if (!tk_map_init(&bpe->vocab, nv) || !tk_pairs_init(&bpe->merges, nm) ||
+        !tk_buf_reserve(&bpe->vocab.keys, sc->vocab[1] - sc->vocab[0] + 1))
         return lj_fail(at->err, LORAJIT_E_NOMEM, "%s: out of memory reading model.vocab", at->path);
     uint8_t *used = calloc((size_t)TK_MAX_VOCAB / 8, 1);
     if (!used) return lj_fail(at->err, LORAJIT_E_NOMEM, "%s: out of memory", at->path);
-    st = read_vocab(at, text, vr, bpe, used);
+    st = read_vocab(at, text, sc->vocab, bpe, used);
     free(used);
-    if (st || (st = read_merges(at, text, mr, bpe))) return st;
+    if (st || (st = read_merges(at, text, sc->merges, bpe))) return st;
     if (unk && (bpe->unk_id = tk_map_get(&bpe->vocab, unk, strlen(unk))) < 0)
         return lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"model.unk_token\" (\"%.64s\") is not in model.vocab",
                        at->path, unk);

@@ -105,9 +105,10 @@ static lorajit_status read_added(lorajit_tokenizer *t, const lj_json_at *at, con
 
 /* The id -> text table over the model's vocab and the added tokens. */
 static lorajit_status build_ids(lorajit_tokenizer *t, const char *path, lj_err *err) {
+    const tk_map *v = &t->bpe.vocab;
     int32_t max = -1;
-    for (uint32_t e = 0; e < t->bpe.vocab.n; e++)
-        if (t->bpe.vocab.e[e].val > max) max = t->bpe.vocab.e[e].val;
+    for (uint32_t e = 0; e < v->cap; e++)
+        if (v->slot[e].tag && v->slot[e].val > max) max = v->slot[e].val;
     for (int i = 0; i < t->n_added; i++)
         if (t->added[i].id > max) max = t->added[i].id;
     t->vocab_size = max + 1;
@@ -115,10 +116,11 @@ static lorajit_status build_ids(lorajit_tokenizer *t, const char *path, lj_err *
     t->id_len = lj_calloc((size_t)t->vocab_size + 1, sizeof *t->id_len);
     t->id_special = lj_calloc((size_t)t->vocab_size + 1, 1);
     if (!t->id_text || !t->id_len || !t->id_special) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", path);
-    for (uint32_t e = 0; e < t->bpe.vocab.n; e++) {
-        int32_t id = t->bpe.vocab.e[e].val;
-        t->id_text[id] = t->bpe.vocab.keys.p + t->bpe.vocab.e[e].off;
-        t->id_len[id] = t->bpe.vocab.e[e].len;
+    for (uint32_t e = 0; e < v->cap; e++) {
+        if (!v->slot[e].tag) continue;
+        int32_t id = v->slot[e].val;
+        t->id_text[id] = v->keys.p + v->slot[e].off;
+        t->id_len[id] = v->slot[e].len;
     }
     for (int i = 0; i < t->n_added; i++) {
         tk_added *x = &t->added[i];
@@ -137,20 +139,42 @@ static lorajit_status build_ids(lorajit_tokenizer *t, const char *path, lj_err *
     return LORAJIT_OK;
 }
 
-lorajit_status tk_read_json(lorajit_tokenizer *t, const char *text, size_t len, const char *path, lj_err *err) {
-    /* model.vocab and model.merges are read from the text (tk_scan.c); the tree gets
-     * the rest, with those two blanked to {} and [] (same length: offsets hold) */
-    cJSON *root = NULL;
-    size_t vr[2] = {0, 0}, mr[2] = {0, 0};
-    char *copy = NULL;
-    if (tk_scan_model(text, len, vr, mr) && text[vr[0]] == '{' && text[mr[0]] == '[') {
+/* The tree of text with model.vocab and model.merges (sc) emptied: cut out ("{}",
+ * "[]") for speed; when that fails, parsed again blanked with spaces (same length),
+ * so that a message's byte offsets are the file's. sc NULL: the whole text. */
+static lorajit_status parse_tree(const char *text, size_t len, const tk_model_scan *sc, const char *path,
+                                 cJSON **root, lj_err *err) {
+    if (!sc) return lj_json_parse_max(text, len, path, 0, TK_MAX_JSON_VALUES, root, err);
+    const size_t *r[2] = {sc->vocab, sc->merges};
+    if (r[0][0] > r[1][0]) r[0] = sc->merges, r[1] = sc->vocab;
+    char *copy = lj_malloc(len + 4 - (r[0][1] - r[0][0]) - (r[1][1] - r[1][0]));
+    if (!copy) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", path);
+    size_t n = 0, from = 0;
+    for (int k = 0; k < 2; k++) { /* keep each value's brackets, drop what is inside */
+        memcpy(copy + n, text + from, r[k][0] + 1 - from);
+        n += r[k][0] + 1 - from;
+        from = r[k][1] - 1;
+    }
+    memcpy(copy + n, text + from, len - from);
+    n += len - from;
+    lorajit_status st = lj_json_parse_max(copy, n, path, 0, TK_MAX_JSON_VALUES, root, err);
+    free(copy);
+    if (st && st != LORAJIT_E_NOMEM) {
         if (!(copy = lj_malloc(len + 1))) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", path);
         memcpy(copy, text, len);
-        memset(copy + vr[0] + 1, ' ', vr[1] - vr[0] - 2);
-        memset(copy + mr[0] + 1, ' ', mr[1] - mr[0] - 2);
+        for (int k = 0; k < 2; k++) memset(copy + r[k][0] + 1, ' ', r[k][1] - r[k][0] - 2);
+        st = lj_json_parse_max(copy, len, path, 0, TK_MAX_JSON_VALUES, root, err);
+        free(copy);
     }
-    lorajit_status st = lj_json_parse_max(copy ? copy : text, len, path, 0, TK_MAX_JSON_VALUES, &root, err);
-    free(copy);
+    return st;
+}
+
+/* Fills t from the tree of the file (vocab and merges from the text at sc; NULL:
+ * the file was not scanned, and tk_bpe_read says so). */
+static lorajit_status read_parts(lorajit_tokenizer *t, const char *text, size_t len, const tk_model_scan *sc,
+                                 const char *path, lj_err *err) {
+    cJSON *root = NULL;
+    lorajit_status st = parse_tree(text, len, sc, path, &root, err);
     if (st) return st;
     lj_json_at at = {path, "", err};
     const cJSON *model;
@@ -165,7 +189,7 @@ lorajit_status tk_read_json(lorajit_tokenizer *t, const char *text, size_t len, 
         if (!st && !type && !cJSON_GetObjectItemCaseSensitive(model, "merges"))
             st = lj_fail(err, LORAJIT_E_UNSUPPORTED, "%s: field \"model\" has no type and no merges: not a BPE model",
                          path);
-        if (!st) st = tk_bpe_read(&at, model, text, vr, mr, &t->bpe);
+        if (!st) st = tk_bpe_read(&at, model, text, sc, &t->bpe);
     }
     if (!st) st = read_added(t, &at, root);
     if (!st) st = tk_chain_read(&at, root, "normalizer", &t->normalizer);
@@ -174,6 +198,37 @@ lorajit_status tk_read_json(lorajit_tokenizer *t, const char *text, size_t len, 
     if (!st) st = tk_chain_read(&at, root, "decoder", &t->decoder);
     if (!st) st = build_ids(t, path, err);
     cJSON_Delete(root);
+    return st;
+}
+
+/* Frees what read_parts filled and empties those fields. */
+static void clear_parts(lorajit_tokenizer *t) {
+    tk_bpe_free(&t->bpe);
+    tk_chain_free(&t->normalizer);
+    tk_chain_free(&t->pretok);
+    tk_chain_free(&t->post);
+    tk_chain_free(&t->decoder);
+    for (int i = 0; i < t->n_added; i++) free(t->added[i].text);
+    free(t->added);
+    tk_map_free(&t->added_map);
+    free(t->id_text);
+    free(t->id_len);
+    free(t->id_special);
+    t->added = NULL, t->n_added = 0, t->id_text = NULL, t->id_len = NULL, t->id_special = NULL, t->vocab_size = 0;
+    memset(t->added_first, 0, sizeof t->added_first);
+}
+
+lorajit_status tk_read_json(lorajit_tokenizer *t, const char *text, size_t len, const char *path, lj_err *err) {
+    /* model.vocab and model.merges are read from the text (tk_scan.c), the rest from a
+     * tree. A failure with either of them not strict JSON is reported as the whole
+     * file's parse reports it (the first bad byte), as when the scan fails. */
+    tk_model_scan sc;
+    bool scanned = tk_scan_model(text, len, &sc) && text[sc.vocab[0]] == '{' && text[sc.merges[0]] == '[';
+    lorajit_status st = scanned ? read_parts(t, text, len, &sc, path, err) : LORAJIT_OK;
+    if (!scanned || (st && st != LORAJIT_E_NOMEM && !tk_scan_valid(text, &sc))) {
+        clear_parts(t);
+        st = read_parts(t, text, len, NULL, path, err);
+    }
     return st;
 }
 
@@ -200,11 +255,12 @@ lorajit_status lorajit_tokenizer_open(lorajit_tokenizer **out, const char *path)
         snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
         if (strlen(path) >= sizeof file) st = lj_fail(&err, LORAJIT_E_ARG, "path %.64s... is too long", path);
     }
-    char *text = NULL;
+    const char *text = NULL;
     size_t len = 0;
-    if (!st) st = lj_read_file_max(file, TK_MAX_FILE, &text, &len, &err);
+    bool mapped = false;
+    if (!st) st = tk_text_read(file, TK_MAX_FILE, &text, &len, &mapped, &err);
     if (!st) st = tk_read_json(t, text, len, file, &err);
-    free(text);
+    if (text) tk_text_free(text, len, mapped);
     if (!st) st = tk_read_extras(t, dir, &err);
     snprintf(t->open_msg, sizeof t->open_msg, "%s", st ? err.msg : "");
     t->ready = st == LORAJIT_OK;
@@ -213,17 +269,7 @@ lorajit_status lorajit_tokenizer_open(lorajit_tokenizer **out, const char *path)
 
 void lorajit_tokenizer_free(lorajit_tokenizer *t) {
     if (!t) return;
-    tk_bpe_free(&t->bpe);
-    tk_chain_free(&t->normalizer);
-    tk_chain_free(&t->pretok);
-    tk_chain_free(&t->post);
-    tk_chain_free(&t->decoder);
-    for (int i = 0; i < t->n_added; i++) free(t->added[i].text);
-    free(t->added);
-    tk_map_free(&t->added_map);
-    free(t->id_text);
-    free(t->id_len);
-    free(t->id_special);
+    clear_parts(t);
     free(t->chat_template);
     for (int i = 0; i < TK_N_SPECIAL; i++) free(t->special_text[i]);
     tls_msg *m = tls_slot(t, false);

@@ -1,9 +1,11 @@
-/* tk_scan.c — a strict JSON scanner for the two big fields of tokenizer.json,
- * model.vocab and model.merges (Qwen3: 151k entries each), read straight from the
- * text instead of through a cJSON tree (which cost ~3/4 of the open time). The
- * rest of the file still goes through lj_json_parse_max with those two values
- * blanked out (same length, so byte offsets hold). Strings are unescaped as JSON
- * says (\uXXXX with surrogate pairs; \u0000 and lone surrogates refused). */
+/* tk_scan.c — a JSON scanner for the two big fields of tokenizer.json, model.vocab
+ * and model.merges (Qwen3: 151k entries each), read straight from the text instead
+ * of through a cJSON tree. tk_scan_model finds them in one pass: every other value
+ * is checked strictly, those two only bracket-matched and counted (their readers in
+ * tk_model.c check every byte of them; tk_scan_valid checks them strictly when a
+ * read fails, so that bad JSON is reported as such). The rest of the file still goes
+ * through lj_json_parse_max with those two values cut out. Strings are unescaped as
+ * JSON says (\uXXXX with surrogate pairs; \u0000 and lone surrogates refused). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,8 +13,15 @@
 
 #define TK_SCAN_DEPTH 256
 
+/* Byte classes: JSON white space; what skip_counted stops at outside a string. */
+enum { C_WS = 1, C_QUOTE = 2, C_OPEN = 4, C_CLOSE = 8, C_COMMA = 16 };
+static const unsigned char byte_class[256] = {
+    [' '] = C_WS, ['\t'] = C_WS, ['\n'] = C_WS, ['\r'] = C_WS, ['"'] = C_QUOTE,
+    ['['] = C_OPEN, ['{'] = C_OPEN, [']'] = C_CLOSE, ['}'] = C_CLOSE, [','] = C_COMMA,
+};
+
 size_t tk_scan_ws(const char *s, size_t n, size_t i) {
-    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) i++;
+    while (i < n && byte_class[(unsigned char)s[i]] == C_WS) i++;
     return i;
 }
 #define ws tk_scan_ws
@@ -101,6 +110,12 @@ bool tk_scan_number(const char *s, size_t n, size_t *i, double *v) {
         if (k >= n || s[k] < '0' || s[k] > '9') return false;
         while (k < n && s[k] >= '0' && s[k] <= '9') k++;
     }
+    if (k - start <= 9 && s[start] != '-') { /* digits only (no '.', 'e'): exact as an integer */
+        int32_t x = 0;
+        size_t d = start;
+        while (d < k && s[d] >= '0' && s[d] <= '9') x = x * 10 + (s[d++] - '0');
+        if (d == k) { *v = x; *i = k; return true; }
+    }
     char buf[64];
     if (k - start >= sizeof buf) { *v = 1e300; *i = k; return true; } /* out of any id range */
     memcpy(buf, s + start, k - start);
@@ -141,41 +156,90 @@ static bool skip_value(const char *s, size_t n, size_t *i, int depth) {
     return tk_scan_number(s, n, i, &v);
 }
 
-/* Finds the values of member `want` (a NUL-separated list, up to two names) of the
- * object at s[*i]; range[k] = {start, end} of the k-th name's value, 0s if absent. */
-static bool find_members(const char *s, size_t n, size_t i, const char *a, const char *b, size_t range[2][2],
-                         tk_buf *key) {
-    i = ws(s, n, i);
-    if (i >= n || s[i] != '{') return false;
-    i = ws(s, n, i + 1);
-    if (i < n && s[i] == '}') return true;
-    for (;;) {
-        if (i >= n || s[i] != '"' || !tk_scan_string(s, n, &i, key)) return false;
-        i = ws(s, n, i);
-        if (i >= n || s[i] != ':') return false;
-        i = ws(s, n, i + 1);
-        size_t start = i;
-        if (!skip_value(s, n, &i, 1)) return false;
-        for (int k = 0; k < 2; k++) {
-            const char *name = k ? b : a;
-            if (name && key->n == strlen(name) && memcmp(key->p, name, key->n) == 0) {
-                range[k][0] = start;
-                range[k][1] = i;
+/* Skips the object or array at s[*i] by matching brackets outside strings (escapes
+ * stepped over; nothing else checked); *count gets its top-level commas + 1. */
+static bool skip_counted(const char *s, size_t n, size_t *i, uint32_t *count) {
+    uint32_t c = 1;
+    int depth = 0;
+    for (size_t k = *i; k < n; k++) {
+        int cl;
+        while ((cl = byte_class[(unsigned char)s[k]] & ~C_WS) == 0)
+            if (++k >= n) return false;
+        if (cl == C_QUOTE) {
+            for (k++; k < n && s[k] != '"'; k++)
+                if (s[k] == '\\') k++;
+            if (k >= n) return false;
+        } else if (cl == C_OPEN) {
+            depth++;
+        } else if (cl == C_CLOSE) {
+            if (--depth == 0) {
+                *i = k + 1;
+                *count = c;
+                return true;
             }
+        } else if (depth == 1 && c < UINT32_MAX) { /* a comma */
+            c++;
         }
-        i = ws(s, n, i);
-        if (i < n && s[i] == ',') { i = ws(s, n, i + 1); continue; }
-        return i < n && s[i] == '}';
+    }
+    return false;
+}
+
+/* Walks the object at s[*i] (*i moves past it). At level 0 (the top) the value of
+ * "model" is walked as level 1, where the values of "vocab" and "merges" are skipped
+ * with skip_counted and recorded in sc (the last of a repeated key wins); every other
+ * value is checked by skip_value. */
+static bool walk_object(const char *s, size_t n, size_t *i, int level, tk_model_scan *sc, tk_buf *key) {
+    size_t k = ws(s, n, *i);
+    if (k >= n || s[k] != '{') return false;
+    k = ws(s, n, k + 1);
+    if (k < n && s[k] == '}') { *i = k + 1; return true; }
+    for (;;) {
+        if (k >= n || s[k] != '"' || !tk_scan_string(s, n, &k, key)) return false;
+        k = ws(s, n, k);
+        if (k >= n || s[k] != ':') return false;
+        k = ws(s, n, k + 1);
+        size_t start = k;
+        bool is_model = level == 0 && key->n == 5 && memcmp(key->p, "model", 5) == 0;
+        int big = level == 1 && key->n == 5 && memcmp(key->p, "vocab", 5) == 0    ? 0
+                  : level == 1 && key->n == 6 && memcmp(key->p, "merges", 6) == 0 ? 1
+                                                                                   : -1;
+        if (is_model && k < n && s[k] == '{') {
+            if (!walk_object(s, n, &k, 1, sc, key)) return false;
+            sc->model = true;
+        } else if (big >= 0 && k < n && (s[k] == '{' || s[k] == '[')) {
+            uint32_t c;
+            if (!skip_counted(s, n, &k, &c)) return false;
+            size_t *r = big ? sc->merges : sc->vocab;
+            r[0] = start, r[1] = k;
+            *(big ? &sc->n_merges : &sc->n_vocab) = c;
+        } else if (!skip_value(s, n, &k, level + 1)) {
+            return false;
+        } else if (big >= 0) {
+            size_t *r = big ? sc->merges : sc->vocab;
+            r[0] = start, r[1] = k;
+        }
+        k = ws(s, n, k);
+        if (k < n && s[k] == ',') { k = ws(s, n, k + 1); continue; }
+        if (k >= n || s[k] != '}') return false;
+        *i = k + 1;
+        return true;
     }
 }
 
-bool tk_scan_model(const char *s, size_t n, size_t vocab[2], size_t merges[2]) {
-    size_t top[2][2] = {{0}}, in[2][2] = {{0}};
+bool tk_scan_model(const char *s, size_t n, tk_model_scan *sc) {
+    memset(sc, 0, sizeof *sc);
     tk_buf key = {0};
-    bool ok = find_members(s, n, 0, "model", NULL, top, &key) && top[0][1] &&
-              find_members(s, n, top[0][0], "vocab", "merges", in, &key);
+    size_t i = 0;
+    bool ok = walk_object(s, n, &i, 0, sc, &key) && !key.oom && ws(s, n, i) == n;
     tk_buf_free(&key);
-    memcpy(vocab, in[0], sizeof in[0]);
-    memcpy(merges, in[1], sizeof in[1]);
-    return ok && vocab[1] && merges[1];
+    return ok && sc->model && sc->vocab[1] && sc->merges[1];
+}
+
+bool tk_scan_valid(const char *s, const tk_model_scan *sc) {
+    for (int k = 0; k < 2; k++) {
+        const size_t *r = k ? sc->merges : sc->vocab;
+        size_t i = r[0];
+        if (!skip_value(s, r[1], &i, 1) || i != r[1]) return false;
+    }
+    return true;
 }

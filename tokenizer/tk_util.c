@@ -1,12 +1,15 @@
-/* tk_util.c — the tokenizer's small tools: growable byte buffers, the string->id
+/* tk_util.c — the tokenizer's small tools: the file's text (mapped), growable byte buffers, the string->id
  * and pair->merge hash maps (open addressing, built once, then read-only), UTF-8
  * checks and Rust's from_utf8_lossy, ByteLevel's byte tables, and patterns (a literal or a PCRE2 regex,
  * UTF + UCP, JIT-compiled when PCRE2 has a JIT). */
 #define _GNU_SOURCE /* memmem */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <utf8proc.h>
@@ -14,15 +17,21 @@
 #include "tokenizer.h"
 
 /* ---- buffers ---- */
+bool tk_buf_reserve(tk_buf *b, size_t cap) {
+    if (b->oom) return false;
+    if (cap <= b->cap) return true;
+    char *p = realloc(b->p, cap);
+    if (!p) return !(b->oom = true);
+    b->p = p;
+    b->cap = cap;
+    return true;
+}
 void tk_buf_add(tk_buf *b, const void *s, size_t n) {
     if (b->oom) return;
     if (b->n + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 64;
         while (cap < b->n + n + 1) cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) { b->oom = true; return; }
-        b->p = p;
-        b->cap = cap;
+        if (!tk_buf_reserve(b, cap)) return;
     }
     if (n) memcpy(b->p + b->n, s, n);
     b->n += n;
@@ -49,8 +58,58 @@ char *tk_buf_take(tk_buf *b) {
     return p;
 }
 
+/* ---- the file's text ---- */
+#ifndef MAP_POPULATE
+#define MAP_POPULATE 0 /* not Linux: pages come in on first touch */
+#endif
+lorajit_status tk_text_read(const char *path, size_t max, const char **text, size_t *len, bool *mapped,
+                            lj_err *err) {
+    int fd;
+    size_t size;
+    *text = NULL, *len = 0, *mapped = false;
+    lorajit_status st = lj_open_regular(path, &fd, &size, err);
+    if (st) return st;
+    void *map = size > max || size == 0 ? MAP_FAILED : mmap(NULL, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    if (size > max) {
+        st = lj_fail(err, LORAJIT_E_UNSUPPORTED, "%s: file of %zu bytes is over the limit of %zu bytes", path, size,
+                     max);
+    } else if (map != MAP_FAILED) {
+        *text = map, *len = size, *mapped = true;
+    } else {
+        char *buf;
+        if (!(st = lj_read_fd(fd, size, path, &buf, len, err))) *text = buf;
+    }
+    close(fd);
+    return st;
+}
+void tk_text_free(const char *text, size_t len, bool mapped) {
+    if (mapped) munmap((void *)text, len);
+    else free((void *)text);
+}
+
+/* ---- big tables ---- */
+#define TK_HUGE ((size_t)2 << 20)
+void *tk_big_alloc(size_t bytes) {
+    if (bytes < TK_HUGE) return calloc(1, bytes);
+    size_t need = (bytes + TK_HUGE - 1) & ~(TK_HUGE - 1), total = need + TK_HUGE;
+    char *base = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (base == MAP_FAILED) return NULL;
+    char *p = (char *)(((uintptr_t)base + TK_HUGE - 1) & ~(uintptr_t)(TK_HUGE - 1));
+    if (p > base) munmap(base, (size_t)(p - base));                 /* keep [p, p + need) */
+    if (base + total > p + need) munmap(p + need, (size_t)(base + total - (p + need)));
+#ifdef MADV_HUGEPAGE
+    madvise(p, need, MADV_HUGEPAGE); /* a hint; without it the pages are 4 KiB ones */
+#endif
+    return p;
+}
+void tk_big_free(void *p, size_t bytes) {
+    if (!p) return;
+    if (bytes < TK_HUGE) free(p);
+    else munmap(p, (bytes + TK_HUGE - 1) & ~(TK_HUGE - 1));
+}
+
 /* ---- hashing ---- */
-static uint64_t hash_bytes(const char *s, size_t n) {
+uint64_t tk_map_hash(const char *s, size_t n) {
     uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
@@ -74,43 +133,48 @@ bool tk_map_init(tk_map *m, uint32_t max_n) {
     memset(m, 0, sizeof *m);
     m->cap = cap_for(max_n);
     m->max_n = max_n;
-    m->slot = calloc(m->cap, sizeof *m->slot);
-    m->e = malloc(((size_t)max_n + 1) * sizeof *m->e);
-    return m->slot && m->e;
+    m->slot = tk_big_alloc(m->cap * sizeof *m->slot);
+    return m->slot != NULL;
 }
 void tk_map_free(tk_map *m) {
-    free(m->slot);
-    free(m->e);
+    tk_big_free(m->slot, m->cap * sizeof *m->slot);
     tk_buf_free(&m->keys);
     memset(m, 0, sizeof *m);
 }
 /* The slot of key (its entry, or the empty slot where it would go). */
 static uint32_t map_find(const tk_map *m, const char *key, size_t len, uint64_t h) {
-    uint32_t mask = m->cap - 1, i = (uint32_t)h & mask;
-    uint64_t tag = h >> 32 << 32;
-    for (; m->slot[i]; i = (i + 1) & mask) {
-        if ((m->slot[i] & ~(uint64_t)UINT32_MAX) != tag) continue;
-        const tk_entry *e = &m->e[(uint32_t)m->slot[i] - 1];
-        if (e->len == len && memcmp(m->keys.p + e->off, key, len) == 0) break;
+    uint32_t mask = m->cap - 1, i = (uint32_t)h & mask, tag = (uint32_t)(h >> 32) | 1;
+    for (; m->slot[i].tag; i = (i + 1) & mask) {
+        const tk_entry *e = &m->slot[i];
+        if (e->tag == tag && e->len == len && memcmp(m->keys.p + e->off, key, len) == 0) break;
     }
     return i;
 }
-long tk_map_put(tk_map *m, const char *key, size_t len, int32_t val) {
-    uint64_t h = hash_bytes(key, len);
+void tk_map_prefetch(const tk_map *m, uint64_t h) {
+    if (m->cap) __builtin_prefetch(&m->slot[(uint32_t)h & (m->cap - 1)]);
+}
+long tk_map_put_hashed(tk_map *m, const char *key, size_t len, int32_t val, uint64_t h) {
     uint32_t i = map_find(m, key, len, h);
-    if (m->slot[i]) return (long)(uint32_t)m->slot[i];
+    if (m->slot[i].tag) return (long)i + 1;
     if (m->n >= m->max_n || len > UINT32_MAX || m->keys.n + len + 1 > UINT32_MAX) return -1;
-    m->e[m->n] = (tk_entry){(uint32_t)m->keys.n, (uint32_t)len, val};
+    uint32_t off = (uint32_t)m->keys.n;
     tk_buf_add(&m->keys, key, len);
     tk_buf_addc(&m->keys, '\0'); /* each key NUL terminated in the arena */
     if (m->keys.oom) return -1;
-    m->slot[i] = (h >> 32 << 32) | ++m->n;
+    m->slot[i] = (tk_entry){(uint32_t)(h >> 32) | 1, off, (uint32_t)len, val};
+    m->n++;
     return 0;
 }
-int32_t tk_map_get(const tk_map *m, const char *key, size_t len) {
+long tk_map_put(tk_map *m, const char *key, size_t len, int32_t val) {
+    return tk_map_put_hashed(m, key, len, val, tk_map_hash(key, len));
+}
+int32_t tk_map_get_hashed(const tk_map *m, const char *key, size_t len, uint64_t h) {
     if (!m->cap) return -1;
-    uint32_t i = map_find(m, key, len, hash_bytes(key, len));
-    return m->slot[i] ? m->e[(uint32_t)m->slot[i] - 1].val : -1;
+    uint32_t i = map_find(m, key, len, h);
+    return m->slot[i].tag ? m->slot[i].val : -1;
+}
+int32_t tk_map_get(const tk_map *m, const char *key, size_t len) {
+    return tk_map_get_hashed(m, key, len, tk_map_hash(key, len));
 }
 
 static uint32_t hash_pair(uint64_t k) {
@@ -119,12 +183,16 @@ static uint32_t hash_pair(uint64_t k) {
 }
 bool tk_pairs_init(tk_pairs *p, uint32_t max_n) {
     p->cap = cap_for(max_n);
-    p->slot = calloc(p->cap, sizeof *p->slot);
+    p->slot = tk_big_alloc(p->cap * sizeof *p->slot);
     return p->slot != NULL;
 }
 void tk_pairs_free(tk_pairs *p) {
-    free(p->slot);
+    tk_big_free(p->slot, p->cap * sizeof *p->slot);
     memset(p, 0, sizeof *p);
+}
+void tk_pairs_prefetch(const tk_pairs *p, int32_t a, int32_t b) {
+    uint64_t k = ((uint64_t)(uint32_t)a << 32 | (uint32_t)b) + 1;
+    if (p->cap) __builtin_prefetch(&p->slot[hash_pair(k) & (p->cap - 1)], 1);
 }
 void tk_pairs_put(tk_pairs *p, int32_t a, int32_t b, int32_t rank, int32_t id) {
     uint64_t k = ((uint64_t)(uint32_t)a << 32 | (uint32_t)b) + 1;

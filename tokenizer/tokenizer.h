@@ -29,7 +29,21 @@
 enum { TK_BOS, TK_EOS, TK_UNK, TK_PAD, TK_N_SPECIAL };
 extern const char *const tk_special_names[TK_N_SPECIAL]; /* "bos_token", ... (tk_extras.c) */
 
-/* ---- tk_util.c: byte buffers, string->id hash, UTF-8, regexes ---- */
+/* ---- tk_util.c: the file's text, byte buffers, string->id hash, UTF-8, regexes ---- */
+/* The text of the regular file path (at most max bytes), mapped read-only from the
+ * page cache in one call (MAP_POPULATE where there is one): no copy, and none of the
+ * page faults a fresh buffer of that size takes, which on some virtual machines cost
+ * more than parsing it. Read into memory when it cannot be mapped (an empty file).
+ * As with safetensors, the file must not be truncated while it is read. Caller owns
+ * *text; free with tk_text_free(*text, *len, *mapped). */
+lorajit_status tk_text_read(const char *path, size_t max, const char **text, size_t *len, bool *mapped,
+                            lj_err *err);
+void tk_text_free(const char *text, size_t len, bool mapped);
+/* Zeroed memory for a hash table of bytes. From 2 MiB on, a mapping of its own aligned
+ * to 2 MiB and advised for transparent huge pages where the system has them (one page
+ * fault per 2 MiB instead of 512). Caller owns the result; free with tk_big_free(p, bytes). */
+void *tk_big_alloc(size_t bytes);
+void tk_big_free(void *p, size_t bytes);
 typedef struct tk_buf {
     char *p; /* [cap] bytes, p[n] kept 0 when cap > n */
     size_t n, cap;
@@ -38,28 +52,38 @@ typedef struct tk_buf {
 void tk_buf_add(tk_buf *b, const void *s, size_t n);
 void tk_buf_addc(tk_buf *b, char c);
 void tk_buf_free(tk_buf *b);
+/* Grows b to hold at least cap bytes; false (and b->oom) when memory ran out. */
+bool tk_buf_reserve(tk_buf *b, size_t cap);
 /* Caller owns the result (b's bytes, NUL terminated); free with free(). b is emptied. */
 char *tk_buf_take(tk_buf *b);
 
-/* Open-addressing map from byte strings to ids; keys copied into one arena. */
+/* Open-addressing map from byte strings to ids; keys copied into one arena. A slot
+ * holds the key's place and its value, so a lookup reads the slot and the key only. */
 typedef struct tk_entry {
+    uint32_t tag;      /* high half of the key's hash | 1; 0: an empty slot */
     uint32_t off, len; /* the key in keys */
     int32_t val;
 } tk_entry;
 typedef struct tk_map {
-    uint64_t *slot;   /* [cap] hash tag << 32 | (entry index + 1), 0 empty */
-    tk_entry *e;      /* [max_n] */
+    tk_entry *slot;   /* [cap] */
     tk_buf keys;
     uint32_t n, cap, max_n;
 } tk_map;
 /* Sizes m for up to max_n keys; false when memory ran out. */
 bool tk_map_init(tk_map *m, uint32_t max_n);
 void tk_map_free(tk_map *m);
-/* Adds key -> val; returns -1 if memory ran out, else the previous value's entry
- * index + 1 when key was present (its value left unchanged), 0 when added. */
+/* Adds key -> val; returns -1 if memory ran out or max_n keys are in, else the
+ * present key's slot index + 1 when key was present (its value left unchanged), 0
+ * when added. */
 long tk_map_put(tk_map *m, const char *key, size_t len, int32_t val);
 /* The id of key, or -1. */
 int32_t tk_map_get(const tk_map *m, const char *key, size_t len);
+/* The same with h = tk_map_hash(key, len) computed before, e.g. to tk_map_prefetch
+ * a batch of keys first (loading for many at once instead of one after another). */
+uint64_t tk_map_hash(const char *key, size_t len);
+void tk_map_prefetch(const tk_map *m, uint64_t h); /* a hint: changes no result */
+long tk_map_put_hashed(tk_map *m, const char *key, size_t len, int32_t val, uint64_t h);
+int32_t tk_map_get_hashed(const tk_map *m, const char *key, size_t len, uint64_t h);
 
 /* Map from (left id, right id) to merge rank and merged id. */
 typedef struct tk_pair {
@@ -74,6 +98,7 @@ bool tk_pairs_init(tk_pairs *p, uint32_t max_n);
 void tk_pairs_free(tk_pairs *p);
 /* Sets (a, b) -> (rank, id), replacing an earlier entry (HF keeps the last one). */
 void tk_pairs_put(tk_pairs *p, int32_t a, int32_t b, int32_t rank, int32_t id);
+void tk_pairs_prefetch(const tk_pairs *p, int32_t a, int32_t b); /* a hint: changes no result */
 /* The rank of (a, b) (-1 when no merge) and *id the merged token. */
 int32_t tk_pairs_get(const tk_pairs *p, int32_t a, int32_t b, int32_t *id);
 
@@ -110,10 +135,18 @@ void tk_match_free(void *md);
 bool tk_pattern_replace(const tk_pattern *p, const char *s, size_t n, const char *rep, size_t rep_len,
                         tk_buf *out);
 
-/* ---- tk_scan.c: a strict JSON scanner for model.vocab and model.merges ---- */
-/* Finds the value ranges [start, end) of model.vocab and model.merges in s[0..n);
- * false when either is absent or the text is not JSON there. */
-bool tk_scan_model(const char *s, size_t n, size_t vocab[2], size_t merges[2]);
+/* ---- tk_scan.c: a JSON scanner for model.vocab and model.merges ---- */
+typedef struct tk_model_scan {
+    size_t vocab[2], merges[2]; /* [start, end) of the two values in the text; 0s: absent */
+    uint32_t n_vocab, n_merges; /* their top-level commas + 1 (bounds on their entries) */
+    bool model;                 /* a "model" object was found */
+} tk_model_scan;
+/* Finds model.vocab and model.merges in s[0..n) (one pass; the rest of the text
+ * checked as JSON, those two only bracket-matched and counted); false when either
+ * is absent or the text is not JSON. */
+bool tk_scan_model(const char *s, size_t n, tk_model_scan *sc);
+/* Whether the two values sc found are strict JSON (for messages after a failed read). */
+bool tk_scan_valid(const char *s, const tk_model_scan *sc);
 size_t tk_scan_ws(const char *s, size_t n, size_t i); /* past white space from i */
 /* The string at s[*i] == '"' unescaped into out (NULL: only checked); *i moves past it. */
 bool tk_scan_string(const char *s, size_t n, size_t *i, tk_buf *out);
@@ -132,9 +165,9 @@ typedef struct tk_bpe {
     int32_t char_id[128];      /* ids of the one-byte tokens, -1 when absent */
 } tk_bpe;
 /* model: the "model" object, whose vocab and merges are read from text at the
- * ranges tk_scan_model found (the tree holds them blanked). */
-lorajit_status tk_bpe_read(const lj_json_at *at, const struct cJSON *model, const char *text, const size_t vocab[2],
-                           const size_t merges[2], tk_bpe *bpe);
+ * ranges tk_scan_model found (the tree holds them emptied); sc NULL: not scanned. */
+lorajit_status tk_bpe_read(const lj_json_at *at, const struct cJSON *model, const char *text,
+                           const tk_model_scan *sc, tk_bpe *bpe);
 void tk_bpe_free(tk_bpe *bpe);
 /* Appends the ids of word w[0..n) to out (an int32 array in a tk_buf); false: out of memory. */
 bool tk_bpe_word(const tk_bpe *bpe, const char *w, size_t n, tk_buf *out);
