@@ -125,6 +125,14 @@ LLVMValueRef cg_intrinsic(cg *c, const char *name, LLVMValueRef *args, int n) {
     return LLVMBuildCall2(c->b, ty, fn, args, (unsigned)n, "");
 }
 
+LLVMValueRef cg_log2_pow2(cg *c, LLVMValueRef x) {
+    unsigned id = LLVMLookupIntrinsicID("llvm.cttz", 9);
+    LLVMTypeRef over[1] = {c->i64};
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(c->mod, id, over, 1);
+    LLVMValueRef args[2] = {x, LLVMConstInt(LLVMInt1TypeInContext(c->llctx), 0, 0)};
+    return LLVMBuildCall2(c->b, LLVMIntrinsicGetType(c->llctx, id, over, 1), fn, args, 2, "");
+}
+
 bool cg_kernel_begin(cg *c, const char *name, const char *sig, LLVMValueRef *fn) {
     LLVMValueRef f = LLVMGetNamedFunction(c->mod, name);
     if (f) {

@@ -1,6 +1,7 @@
 /* cg_kernels.c — the generated kernels: one internal LLVM function per op and
- * shape (RMSNorm, RoPE, attention, SiLU*mul, adds, embedding lookup), plus the
- * call sequences for the BLAS-backed matmul and LoRA terms. Loops are plain
+ * shape (RMSNorm, RoPE, SiLU*mul, adds, embedding lookup; attention lives in
+ * cg_attention.c), plus the call sequences for the BLAS-backed matmul and LoRA
+ * terms. Loops are plain
  * counted loops; reductions allow reassociation so that O3 vectorises them for
  * whatever vector width the host has. Numerics follow transformers' LLaMA in fp32.
  * Input: shapes and attributes; output: the kernel function in c->mod. */
@@ -155,85 +156,6 @@ LLVMValueRef cg_kernel_rope(cg *c, int n_heads, int head_size) {
     cg_stf(c, row, i2, f_add(c, f_mul(c, x2, cs), f_mul(c, x1, sn)));
     cg_end(c, &h);
     cg_end(c, &i);
-    cg_end(c, &t);
-    cg_kernel_end(c);
-    return fn;
-}
-
-/* Causal softmax attention with grouped-query heads and a KV cache.
- * (q [n, n_heads*hs], k [n, kv_dim], v [n, kv_dim], n, pos0,
- *  key_cache [seq_len, kv_dim], value_cache [seq_len, kv_dim], att [seq_len], out [n, n_heads*hs])
- * Rows pos0..pos0+n-1 of the caches get k and v; query t sees positions 0..pos0+t, or
- * with a sliding window (window > 0) those j with pos0+t - j < window, as transformers'
- * masking_utils.sliding_window_overlay (kv_idx > q_idx - sliding_window) that
- * modeling_mistral.py's create_sliding_window_causal_mask uses. */
-LLVMValueRef cg_kernel_attention(cg *c, int n_heads, int n_kv_heads, int head_size, int window) {
-    char name[80];
-    if (window > 0)
-        snprintf(name, sizeof name, "attention_%d_%d_%d_w%d", n_heads, n_kv_heads, head_size, window);
-    else
-        snprintf(name, sizeof name, "attention_%d_%d_%d", n_heads, n_kv_heads, head_size);
-    LLVMValueRef fn;
-    if (!cg_kernel_begin(c, name, "pppiipppp", &fn)) return fn;
-    int64_t kv_dim = (int64_t)n_kv_heads * head_size, qdim = (int64_t)n_heads * head_size;
-    int64_t group = n_heads / n_kv_heads;
-    LLVMValueRef q = param(c, 0), k = param(c, 1), v = param(c, 2), n = param(c, 3), pos0 = param(c, 4);
-    LLVMValueRef kc = param(c, 5), vc = param(c, 6), att = param(c, 7), out = param(c, 8);
-    LLVMValueRef mx = cg_var(c, c->f32, "max"), sum = cg_var(c, c->f32, "sum"), dot = cg_var(c, c->f32, "dot");
-    cg_loop t, h, j, i;
-
-    /* key_cache[pos0 + t] = k[t]; value_cache[pos0 + t] = v[t] */
-    LLVMValueRef it = cg_for(c, &t, cg_i64(c, 0), n, "t");
-    LLVMValueRef dst = mul(c, add(c, pos0, it), cg_i64(c, kv_dim)), src = mul(c, it, cg_i64(c, kv_dim));
-    memcpy_floats(c, fptr(c, kc, dst), fptr(c, k, src), kv_dim);
-    memcpy_floats(c, fptr(c, vc, dst), fptr(c, v, src), kv_dim);
-    cg_end(c, &t);
-
-    it = cg_for(c, &t, cg_i64(c, 0), n, "t");
-    LLVMValueRef npos = add(c, add(c, pos0, it), cg_i64(c, 1)); /* query t sees positions j0..npos-1 */
-    LLVMValueRef j0 = cg_i64(c, 0);
-    if (window > 0) {
-        LLVMValueRef lo = LLVMBuildNSWSub(c->b, npos, cg_i64(c, window), "");
-        j0 = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSGT, lo, j0, ""), lo, j0, "j0");
-    }
-    LLVMValueRef ih = cg_for(c, &h, cg_i64(c, 0), cg_i64(c, n_heads), "h");
-    LLVMValueRef kvoff = mul(c, LLVMBuildSDiv(c->b, ih, cg_i64(c, group), ""), cg_i64(c, head_size));
-    LLVMValueRef qh = fptr(c, q, add(c, mul(c, it, cg_i64(c, qdim)), mul(c, ih, cg_i64(c, head_size))));
-    LLVMValueRef oh = fptr(c, out, add(c, mul(c, it, cg_i64(c, qdim)), mul(c, ih, cg_i64(c, head_size))));
-    /* att[j] = q . k_j / sqrt(hs); max */
-    stv(c, mx, cg_f32(c, -INFINITY));
-    LLVMValueRef ij = cg_for(c, &j, j0, npos, "j");
-    LLVMValueRef kj = fptr(c, kc, add(c, mul(c, ij, cg_i64(c, kv_dim)), kvoff));
-    stv(c, dot, cg_f32(c, 0));
-    LLVMValueRef ii = cg_for(c, &i, cg_i64(c, 0), cg_i64(c, head_size), "i");
-    stv(c, dot, cg_fast(f_add(c, ldv(c, dot), cg_fast(f_mul(c, cg_ldf(c, qh, ii), cg_ldf(c, kj, ii))))));
-    cg_end(c, &i);
-    LLVMValueRef s = f_mul(c, ldv(c, dot), cg_f32(c, 1.0f / sqrtf((float)head_size)));
-    cg_stf(c, att, ij, s);
-    LLVMValueRef mm[2] = {ldv(c, mx), s};
-    stv(c, mx, cg_intrinsic(c, "llvm.maxnum", mm, 2));
-    cg_end(c, &j);
-    /* softmax */
-    stv(c, sum, cg_f32(c, 0));
-    ij = cg_for(c, &j, j0, npos, "j");
-    LLVMValueRef ex = LLVMBuildFSub(c->b, cg_ldf(c, att, ij), ldv(c, mx), "");
-    ex = cg_intrinsic(c, "llvm.exp", &ex, 1);
-    cg_stf(c, att, ij, ex);
-    stv(c, sum, cg_fast(f_add(c, ldv(c, sum), ex)));
-    cg_end(c, &j);
-    LLVMValueRef inv = LLVMBuildFDiv(c->b, cg_f32(c, 1.0f), ldv(c, sum), "");
-    /* out_h = sum_j p_j v_j */
-    ii = cg_for(c, &i, cg_i64(c, 0), cg_i64(c, head_size), "i");
-    cg_stf(c, oh, ii, cg_f32(c, 0));
-    cg_end(c, &i);
-    ij = cg_for(c, &j, j0, npos, "j");
-    LLVMValueRef p = f_mul(c, cg_ldf(c, att, ij), inv);
-    LLVMValueRef vj = fptr(c, vc, add(c, mul(c, ij, cg_i64(c, kv_dim)), kvoff));
-    ii = cg_for(c, &i, cg_i64(c, 0), cg_i64(c, head_size), "i");
-    cg_stf(c, oh, ii, f_add(c, cg_ldf(c, oh, ii), f_mul(c, p, cg_ldf(c, vj, ii))));
-    cg_end(c, &i);
-    cg_end(c, &j);
-    cg_end(c, &h);
     cg_end(c, &t);
     cg_kernel_end(c);
     return fn;

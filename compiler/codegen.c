@@ -4,8 +4,9 @@
  * Both walk the same graph; they differ only in RoPE, attention and LoRA, which
  * in lj_decode run per row (own position, own KV cache, own slots: a gathered
  * batched LoRA) while every matmul runs once over all rows. Each node becomes a
- * call of its op's kernel (cg_kernels.c) on pointers taken from ctx at run time,
- * so new adapter data or a new active set never needs new code.
+ * call of its op's kernel (cg_kernels.c, cg_attention.c) on pointers taken from ctx
+ * at run time, so new adapter data or a new active set never needs new code; the
+ * KV cache is paged, read through ctx's block tables (no cache stride compiled in).
  * Input: a verified, planned graph; output: the functions in the given module. */
 #include <stddef.h>
 #include <stdlib.h>
@@ -17,10 +18,12 @@ typedef struct fwd {
     bool decode;                      /* lj_decode: per-row pos, seq, active */
     LLVMValueRef tokens, n, logits;
     LLVMValueRef pos0;                /* lj_forward: i64 */
-    LLVMValueRef pos, seq, row_active; /* lj_decode: i64 [n], i32 [n], ptr [n] */
-    int64_t seq_stride;               /* floats between two sequences' caches: n_layers*seq_len*kv_dim */
+    LLVMValueRef pos, row_active;     /* lj_decode: i64 [n], ptr [n] (seq [n] is not read) */
+    int64_t n_layers;                 /* layers with attention: the pools' second dimension */
     LLVMValueRef weights, sites, active, scratch, key_cache, value_cache, sgemm, sgemv,
         small_rows, parallel, pool, rope, rope_stride;
+    LLVMValueRef block_table, block_table_stride, block_size; /* the paged KV cache (ctx.h) */
+    LLVMValueRef block_shift;         /* log2(block_size) */
 } fwd;
 
 /* &base[row * cols] */
@@ -127,27 +130,31 @@ static bool emit_node(cg *c, const ir_graph *g, const fwd *f, const ir_node *nd,
         return true;
     }
     case IR_OP_ATTENTION: {
+        /* the pools [n_blocks, n_layers, block_size, kv_dim] at this layer; a block spans
+           n_layers * block_size * kv_dim floats (block_size is read from ctx at run time) */
         int64_t kv_dim = (int64_t)nd->n_kv_heads * nd->head_size;
-        int64_t layer_off = (int64_t)nd->layer * g->seq_len * kv_dim;
-        LLVMValueRef kc = cg_gep(c, c->f32, f->key_cache, cg_i64(c, layer_off));
-        LLVMValueRef vc = cg_gep(c, c->f32, f->value_cache, cg_i64(c, layer_off));
+        LLVMValueRef per_layer = LLVMBuildNSWMul(c->b, f->block_size, cg_i64(c, kv_dim), "");
+        LLVMValueRef layer_off = LLVMBuildNSWMul(c->b, per_layer, cg_i64(c, nd->layer), "");
+        LLVMValueRef block_stride = LLVMBuildNSWMul(c->b, per_layer, cg_i64(c, f->n_layers), "");
+        LLVMValueRef kc = cg_gep(c, c->f32, f->key_cache, layer_off);
+        LLVMValueRef vc = cg_gep(c, c->f32, f->value_cache, layer_off);
         LLVMValueRef att = scratch_at(c, f, g->scratch_per_token); /* fixed part: [seq_len] */
         LLVMValueRef k = cg_kernel_attention(c, nd->n_heads, nd->n_kv_heads, nd->head_size, nd->window);
         if (!f->decode) {
-            LLVMValueRef a[9] = {in0, in1, vals[nd->in[2]->id], f->n, f->pos0, kc, vc, att, out};
-            call(c, k, a, 9);
+            LLVMValueRef a[12] = {in0, in1, vals[nd->in[2]->id], f->n, f->pos0, kc, vc, f->block_table,
+                                  f->block_shift, block_stride, att, out};
+            call(c, k, a, 12);
             return true;
         }
-        cg_loop r; /* each row: its own sequence's cache, its own position */
+        cg_loop r; /* each row: its own block table, its own position */
         LLVMValueRef row = cg_for(c, &r, cg_i64(c, 0), f->n, "row");
-        LLVMValueRef seq = LLVMBuildSExt(c->b, row_elem(c, c->i32, f->seq, row), c->i64, "");
-        LLVMValueRef off = LLVMBuildNSWMul(c->b, seq, cg_i64(c, f->seq_stride), "");
+        LLVMValueRef table = cg_gep(c, c->i32, f->block_table, LLVMBuildNSWMul(c->b, row, f->block_table_stride, ""));
         int64_t qd = nd->shape[1];
-        LLVMValueRef a[9] = {row_ptr(c, in0, row, qd), row_ptr(c, in1, row, kv_dim),
-                             row_ptr(c, vals[nd->in[2]->id], row, kv_dim), cg_i64(c, 1),
-                             row_elem(c, c->i64, f->pos, row), cg_gep(c, c->f32, kc, off),
-                             cg_gep(c, c->f32, vc, off), att, row_ptr(c, out, row, qd)};
-        call(c, k, a, 9);
+        LLVMValueRef a[12] = {row_ptr(c, in0, row, qd), row_ptr(c, in1, row, kv_dim),
+                              row_ptr(c, vals[nd->in[2]->id], row, kv_dim), cg_i64(c, 1),
+                              row_elem(c, c->i64, f->pos, row), kc, vc, table, f->block_shift, block_stride,
+                              att, row_ptr(c, out, row, qd)};
+        call(c, k, a, 12);
         cg_end(c, &r);
         return true;
     }
@@ -177,16 +184,14 @@ static bool emit_node(cg *c, const ir_graph *g, const fwd *f, const ir_node *nd,
     return false;
 }
 
-/* floats between two sequences' KV caches: n_layers * seq_len * kv_dim */
-static int64_t seq_stride(const ir_graph *g) {
-    int64_t n_layers = 0, kv_dim = 0;
+/* Layers with attention (the KV pools' n_layers). */
+static int64_t attention_layers(const ir_graph *g) {
+    int64_t n_layers = 0;
     for (int i = 0; i < g->n_nodes; i++) {
         const ir_node *nd = g->nodes[i];
-        if (nd->op != IR_OP_ATTENTION) continue;
-        if (nd->layer + 1 > n_layers) n_layers = nd->layer + 1;
-        kv_dim = (int64_t)nd->n_kv_heads * nd->head_size;
+        if (nd->op == IR_OP_ATTENTION && nd->layer + 1 > n_layers) n_layers = nd->layer + 1;
     }
-    return n_layers * g->seq_len * kv_dim;
+    return n_layers;
 }
 
 /* Builds one entry point (lj_forward or lj_decode) over g. */
@@ -202,7 +207,7 @@ static lorajit_status build_entry(cg *c, const ir_graph *g, bool decode, lj_err 
     LLVMValueRef ctx = LLVMGetParam(fn, 0);
     fwd f = {
         .decode = decode, .tokens = LLVMGetParam(fn, 1), .n = LLVMGetParam(fn, 2),
-        .logits = LLVMGetParam(fn, decode ? 6 : 4), .seq_stride = seq_stride(g),
+        .logits = LLVMGetParam(fn, decode ? 6 : 4), .n_layers = attention_layers(g),
         .weights = cg_ld_at(c, c->ptr, ctx, offsetof(lj_ctx, weights)),
         .sites = cg_ld_at(c, c->ptr, ctx, offsetof(lj_ctx, sites)),
         .active = cg_ld_at(c, c->ptr, ctx, offsetof(lj_ctx, active)),
@@ -216,10 +221,13 @@ static lorajit_status build_entry(cg *c, const ir_graph *g, bool decode, lj_err 
         .pool = cg_ld_at(c, c->ptr, ctx, offsetof(lj_ctx, pool)),
         .rope = cg_ld_at(c, c->ptr, ctx, offsetof(lj_ctx, rope)),
         .rope_stride = cg_ld_at(c, c->i64, ctx, offsetof(lj_ctx, rope_stride)),
+        .block_table = cg_ld_at(c, c->ptr, ctx, offsetof(lj_ctx, block_table)),
+        .block_table_stride = cg_ld_at(c, c->i64, ctx, offsetof(lj_ctx, block_table_stride)),
+        .block_size = cg_ld_at(c, c->i64, ctx, offsetof(lj_ctx, block_size)),
     };
+    f.block_shift = cg_log2_pow2(c, f.block_size);
     if (decode) {
         f.pos = LLVMGetParam(fn, 3);
-        f.seq = LLVMGetParam(fn, 4);
         f.row_active = LLVMGetParam(fn, 5);
     } else {
         f.pos0 = LLVMGetParam(fn, 3);

@@ -129,6 +129,7 @@ LLVMValueRef cg_ld_at(cg *c, LLVMTypeRef ty, LLVMValueRef base, int64_t byte_off
 LLVMValueRef cg_var(cg *c, LLVMTypeRef ty, const char *name);                      /* alloca in entry */
 LLVMValueRef cg_fast(LLVMValueRef inst); /* allow reassociation (vectorisable reductions); returns inst */
 LLVMValueRef cg_intrinsic(cg *c, const char *name, LLVMValueRef *args, int n); /* f32 overload */
+LLVMValueRef cg_log2_pow2(cg *c, LLVMValueRef x); /* log2 of an i64 power of two (llvm.cttz) */
 /* Starts (or finds) the internal function `name` with params described by sig,
  * one char each: 'p' ptr (noalias), 'q' ptr (may alias), 'i' i64. Returns true
  * and leaves the builder inside a fresh entry block when the body must be built;
@@ -144,9 +145,6 @@ LLVMValueRef cg_kernel_rmsnorm(cg *c, int64_t d, float eps, float w_offset);
     /* (x [n, d], w [d], n, out [n, d]): the weight taken as w + w_offset (0 or 1) */
 LLVMValueRef cg_kernel_bias_add(cg *c, int64_t cols);     /* (y [n, cols], b [cols], n) in place */
 LLVMValueRef cg_kernel_rope(cg *c, int n_heads, int head_size); /* (x [n, n_heads*hs], n, pos0, table) */
-LLVMValueRef cg_kernel_attention(cg *c, int n_heads, int n_kv_heads, int head_size, int window);
-    /* (q [n, n_heads*hs], k, v [n, kv_dim], n, pos0, key_cache [seq_len, kv_dim] of this layer,
-        value_cache, att [seq_len], out [n, n_heads*hs]) */
 LLVMValueRef cg_kernel_silu_mul(cg *c, int64_t cols);     /* (gate [n, cols], up, n, out) */
 LLVMValueRef cg_kernel_gelu_mul(cg *c, int64_t cols);     /* (gate [n, cols], up, n, out) */
 LLVMValueRef cg_kernel_add(cg *c, int64_t cols);          /* (a [n, cols], b, n, out) */
@@ -162,6 +160,13 @@ LLVMValueRef cg_kernel_lora(cg *c, int64_t in, int64_t out, int r_max);
     /* (y [n, out], x [n, in], n, site, active, t [n, r_max], sgemm, sgemv, small_rows):
        y += sum_a w_a s_a (x A_a^T) B_a^T at each slot's true rank; plain loops up to
        small_rows rows, BLAS above */
+
+/* ---- cg_attention.c: the attention kernel over the paged KV cache ---- */
+LLVMValueRef cg_kernel_attention(cg *c, int n_heads, int n_kv_heads, int head_size, int window);
+    /* (q [n, n_heads*hs], k, v [n, kv_dim], n, pos0, key_cache, value_cache (block pools
+        [n_blocks, n_layers, block_size, kv_dim] offset to this layer), table [blocks] i32,
+        shift = log2(block_size), block_stride = n_layers * block_size * kv_dim, att [seq_len],
+        out [n, n_heads*hs]) */
 
 /* ---- codegen.c: planned IR -> LLVM module with `lj_forward` and `lj_decode` (ctx.h) ---- */
 /* Requires a verified, planned graph. Builds into mod (borrowed). */

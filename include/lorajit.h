@@ -86,7 +86,7 @@ typedef enum lorajit_status {
     LORAJIT_E_UNSUPPORTED, /* valid input that lorajit cannot represent */
     LORAJIT_E_NOT_FOUND,   /* a named adapter, tensor or file does not exist */
     LORAJIT_E_EXISTS,      /* an adapter of that name is already loaded */
-    LORAJIT_E_FULL,        /* every adapter slot is in use */
+    LORAJIT_E_FULL,        /* every adapter slot is in use, or no KV cache block is free */
     LORAJIT_E_NOMEM,       /* an allocation failed */
     LORAJIT_E_ARG,         /* a bad argument (NULL, out of range, too many tokens) */
     LORAJIT_E_COMPILE,     /* LLVM failed to build, optimise or JIT the model */
@@ -108,6 +108,14 @@ typedef struct lorajit_options {
                                 4096) (or max_tokens when larger); raise it up to
                                 max_position_embeddings, or past it when rope_scaling
                                 extends the context (CLI: --max-seq-len) */
+    /* The KV cache is paged: blocks of kv_block_size positions taken from one pool as
+     * sequences grow, given back when a sequence is reset (lorajit_kv_blocks). Not
+     * compiled in: an artifact may be opened with any of them. */
+    int kv_cache_mb;         /* MiB for the pool (K and V of every layer); default 0: what every
+                                sequence's max_seq_len positions take (max_batch of them), the
+                                whole cache; less shares it (CLI: --kv-cache-mb) */
+    int kv_block_size;       /* positions per block, a power of two up to 65536; default 16
+                                (CLI: --kv-block-size) */
 } lorajit_options;
 
 /* Counters of an engine's life. compiles is counted where LLJIT generates machine
@@ -275,7 +283,8 @@ LORAJIT_API int lorajit_list_adapters(const lorajit_engine *e, const char **name
 
 /* ---- Generation: sequences with a KV cache, batched decode, sampling ----
  * An engine has max_batch sequences (0..max_batch-1), each with its own KV cache
- * of max_seq_len positions and its own adapter choice. The prefill and decode
+ * of up to max_seq_len positions, in blocks taken from the engine's pool as it
+ * grows (options.kv_cache_mb, kv_block_size), and its own adapter choice. The prefill and decode
  * entry points come from the same single compilation as lorajit_forward.
  * Every call below checks all of its input first (sequence range, room in the
  * KV cache, vocabulary, adapter names) and changes nothing when it fails.
@@ -297,25 +306,39 @@ LORAJIT_API lorajit_status lorajit_seq_set_adapter(lorajit_engine *e, int seq, c
                                                    const float *weights, int n);
 /* Makes seq follow the engine's active set again. */
 LORAJIT_API lorajit_status lorajit_seq_follow_engine(lorajit_engine *e, int seq);
-/* Empties seq's KV cache (position 0); its adapter choice stays. */
+/* Empties seq's KV cache (position 0) and gives its blocks back to the pool; its
+ * adapter choice stays. */
 LORAJIT_API lorajit_status lorajit_seq_reset(lorajit_engine *e, int seq);
 /* Number of positions seq holds (racy while another thread runs seq). -1 when seq
  * is out of range. */
 LORAJIT_API int lorajit_seq_pos(const lorajit_engine *e, int seq);
 /* Appends tokens[0..n) to seq (any n with pos + n <= max_seq_len, in chunks of
  * max_tokens), writing their K/V into its cache. logits: NULL, or caller-owned
- * [n, vocab_size] for every position. tokens and logits are borrowed for the call. */
+ * [n, vocab_size] for every position. tokens and logits are borrowed for the call.
+ * The blocks for the new positions are taken first; when the pool has too few free,
+ * the call fails with LORAJIT_E_FULL naming the sequence and the blocks in use, and
+ * changes nothing. */
 LORAJIT_API lorajit_status lorajit_seq_prefill(lorajit_engine *e, int seq, const int32_t *tokens, int n,
                                                float *logits);
 /* One decode step over a batch: row i appends tokens[i] to sequence seqs[i]
  * (distinct, n <= max_batch) using that sequence's adapters, all rows in one pass
  * (batched GEMMs, per-row LoRA gathered from each row's slots, as Punica's BGMV).
  * A sequence whose cache is full fails the call ("KV cache full: sequence 2 holds
- * 128 of 128 positions, 1 more asked"). logits: caller-owned [n, vocab_size].
+ * 128 of 128 positions, 1 more asked"); rows that need a new block when the pool
+ * has too few free fail it with LORAJIT_E_FULL (no row advances). logits:
+ * caller-owned [n, vocab_size].
  * seqs, tokens and logits are borrowed for the call. Fails with
  * LORAJIT_E_UNSUPPORTED when the compiled code has no decode entry point. */
 LORAJIT_API lorajit_status lorajit_decode(lorajit_engine *e, const int *seqs, const int32_t *tokens, int n,
                                           float *logits);
+
+/* The paged KV cache: blocks free now (racy while other calls run), blocks in the
+ * pool, positions per block and bytes per block (K and V of every layer). A caller
+ * that schedules sequences can reserve against these: a prefill to position p needs
+ * ceil(p / block_size) blocks for its sequence in all, a decode step one more block
+ * each time the position reaches a multiple of block_size. Any pointer may be NULL. */
+LORAJIT_API lorajit_status lorajit_kv_blocks(const lorajit_engine *e, int64_t *free_blocks, int64_t *total_blocks,
+                                             int *block_size, size_t *block_bytes);
 
 /* Sampling. temperature 0 = greedy (argmax; ties to the lowest id). top_k 0 = off,
  * top_p 1 = off, repetition_penalty 1 = off (CTRL-style: logits of tokens already in
@@ -352,7 +375,10 @@ typedef void (*lorajit_token_fn)(void *user, int request, int32_t token);
  * LORAJIT_E_ARG when fewer are free; reset first, its adapter choice replaced by
  * the request's),
  * prompts prefilled, then batched decode steps until every request hit eos or
- * max_new. A request needs n_prompt + max_new - 1 <= max_seq_len positions.
+ * max_new. A request needs n_prompt + max_new - 1 <= max_seq_len positions; the
+ * blocks for all of them are taken before anything runs (LORAJIT_E_FULL, nothing
+ * changed, when the pool has too few free), and those not used are given back at
+ * the end (the sequences keep the blocks of the positions they hold until reset).
  * s NULL: greedy. on_token may be NULL. Every request is checked before any
  * sequence changes; reqs are borrowed for the call, out written in place. */
 LORAJIT_API lorajit_status lorajit_generate(lorajit_engine *e, lorajit_request *reqs, int n,

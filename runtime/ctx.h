@@ -14,8 +14,11 @@
 /* Version of this ABI (the structs below and the entry points' signatures). An
  * artifact records it (manifest.json "abi_version", the library's lj_abi_version)
  * and the runtime refuses another. Bump it on any change below. */
-#define LJ_ABI_VERSION 5 /* 5: RoPE frequencies through ctx (rope, rope_stride); 4: the scratch
-                            sizes and layout digest below; SHA-256 digests */
+#define LJ_ABI_VERSION 6 /* 6: the paged KV cache (key_cache / value_cache are block pools read
+                            through block_table, block_table_stride, block_size; no cache
+                            stride is compiled in); 5: RoPE frequencies through ctx (rope,
+                            rope_stride); 4: the scratch sizes and layout digest below; SHA-256
+                            digests */
 #define LJ_ABI_SYMBOL "lj_abi_version"     /* const int32_t in an artifact's library */
 #define LJ_CODE_HASH_SYMBOL "lj_code_hash" /* const uint64_t: manifest.json "code_hash" */
 /* What an artifact's code was compiled for, baked into its library next to the code
@@ -71,9 +74,15 @@ typedef struct lj_ctx {
     const lj_lora_site *sites;    /* [n_sites] */
     const lj_active *active;      /* the set applied by this call */
     float *scratch;               /* [scratch_per_token * max_tokens + scratch_fixed] */
-    float *key_cache;             /* lj_forward: one sequence's [n_layers, seq_len, kv_dim];
-                                     lj_decode: all of them, [max_batch, n_layers, seq_len, kv_dim] */
+    float *key_cache;             /* the block pool [n_blocks, n_layers, block_size, kv_dim]: position
+                                     j of a sequence, layer l, is at ((table[j / block_size] * n_layers
+                                     + l) * block_size + j % block_size) * kv_dim, table its block table */
     float *value_cache;           /* same layout as key_cache */
+    const int32_t *block_table;   /* lj_forward: the sequence's blocks [ceil(positions / block_size)];
+                                     lj_decode: row i's at block_table + i * block_table_stride. Every
+                                     position the call writes or reads has its block there. */
+    int64_t block_table_stride;   /* int32s between lj_decode's rows' tables */
+    int64_t block_size;           /* positions per block: a power of two (read at run time) */
     lj_sgemm_fn sgemm;
     lj_sgemv_fn sgemv;
     int64_t small_rows;           /* matmuls of 1..small_rows rows take the generated row loop
@@ -90,7 +99,7 @@ typedef struct lj_ctx {
 } lj_ctx;
 
 /* The compiled entry point: runs tokens[0..n) at positions pos0..pos0+n-1, writing
- * K/V into the cache and logits [n, vocab_size]. Returns 0. */
+ * K/V into the cache (the blocks of ctx->block_table) and logits [n, vocab_size]. Returns 0. */
 typedef int (*lj_forward_fn)(const lj_ctx *ctx, const int32_t *tokens, int64_t n, int64_t pos0,
                              float *logits);
 
@@ -98,8 +107,9 @@ typedef int (*lj_forward_fn)(const lj_ctx *ctx, const int32_t *tokens, int64_t n
 
 /* The compiled batched decode step: row i is one token of sequence seq[i] at
  * position pos[i], using adapter set active[i] (ctx->active is not read). K/V go
- * to that sequence's cache; logits [n, vocab_size]. Rows must name distinct
- * sequences. Returns 0. */
+ * to the blocks of row i's table (block_table + i * block_table_stride; seq[i] is
+ * not read since ABI 6); logits [n, vocab_size]. Rows must name distinct sequences
+ * (no two tables may share a block). Returns 0. */
 typedef int (*lj_decode_fn)(const lj_ctx *ctx, const int32_t *tokens, int64_t n, const int64_t *pos,
                             const int32_t *seq, const lj_active *const *active, float *logits);
 

@@ -249,8 +249,19 @@ typedef struct lj_schema {
     int64_t seq_len;      /* KV cache positions per sequence (options.max_seq_len; default
                              min(cfg->seq_len, 4096), raised to max_tokens when that asks more) */
     int max_batch;        /* sequences with a KV cache (options.max_batch, default 4) */
+    /* the paged KV cache: not compiled in (an artifact serves any of them), so an
+     * artifact's manifest does not record them and its options may set them */
+    int kv_block_size;    /* positions per block, a power of two (options.kv_block_size, default 16) */
+    int kv_cache_mb;      /* MiB for the K and V blocks (options.kv_cache_mb); 0: max_batch * seq_len
+                             positions, the whole cache of every sequence */
 } lj_schema;
-/* Parses schema JSON {"max_rank", "target_modules", "max_adapters", "max_tokens"}
+#define LJ_KV_BLOCK_DEFAULT 16
+#define LJ_KV_BLOCK_MAX 65536
+/* Sets s's KV cache fields from opts (its non-zero kv_block_size / kv_cache_mb, else
+ * what s holds) after checking them; on failure s is unchanged. */
+lorajit_status lj_schema_kv(const lorajit_options *opts, lj_schema *s, lj_err *err);
+/* Parses schema JSON {"max_rank", "target_modules", "max_adapters", "max_tokens",
+ * "kv_block_size", "kv_cache_mb"}
  * into *s, starting from what *s holds (fields absent stay); module names are
  * arch's (borrowed). path for messages. */
 lorajit_status lj_schema_parse(const char *text, size_t len, const char *path, const lj_arch *arch,

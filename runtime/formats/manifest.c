@@ -344,8 +344,8 @@ static lorajit_status read_schema(const cJSON *o, const lj_config *cfg, const wh
     free(mods);
     if (s) return s;
     *sc = (lj_schema){.r_max = (int)r, .target_mask = mask, .n_slots = (int)slots, .max_tokens = tokens,
-                      .seq_len = seq, .max_batch = (int)batch};
-    return LORAJIT_OK;
+                      .seq_len = seq, .max_batch = (int)batch, .kv_block_size = LJ_KV_BLOCK_DEFAULT};
+    return LORAJIT_OK; /* the KV cache fields are the opener's (lj_schema_kv) */
 }
 
 static lorajit_status read_weights(const cJSON *arr, const where *top, lj_layout *L) {

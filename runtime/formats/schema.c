@@ -6,7 +6,8 @@
  * (r_max, target_mask, n_slots, max_tokens) that fixes the compiled code's slot
  * shapes. Unknown keys and module names are refused by name. "none" (as
  * target_modules or options.targets) compiles no LoRA sites at all: the plain model.
- * The KV cache (seq_len) and max_tokens default to min(max_position_embeddings, 4096). */
+ * The KV cache (seq_len) and max_tokens default to min(max_position_embeddings, 4096);
+ * its block size and byte budget (kv_block_size, kv_cache_mb) are run-time choices. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -95,10 +96,19 @@ static lorajit_status schema_from_json(const cJSON *j, const char *path, const l
             if (!(st = lj_json_int(&at, v, NULL, LJ_JSON_REQUIRED, 1, INT64_C(1) << 40, &x))) t.max_tokens = x;
         } else if (strcmp(key, "target_modules") == 0) {
             st = get_targets(&at, v, arch, &t.target_mask);
+        } else if (strcmp(key, "kv_block_size") == 0) {
+            if (!(st = lj_json_int(&at, v, NULL, LJ_JSON_REQUIRED, 1, LJ_KV_BLOCK_MAX, &x))) {
+                if (x & (x - 1))
+                    st = lj_fail(err, LORAJIT_E_FORMAT, "%s: field \"kv_block_size\" is %lld; it must be a "
+                                 "power of two", path, (long long)x);
+                t.kv_block_size = (int)x;
+            }
+        } else if (strcmp(key, "kv_cache_mb") == 0) {
+            if (!(st = lj_json_int(&at, v, NULL, LJ_JSON_REQUIRED, 0, INT32_MAX, &x))) t.kv_cache_mb = (int)x;
         } else {
             st = lj_fail(err, LORAJIT_E_FORMAT,
                          "%s: unknown key \"%s\" (expected max_rank, target_modules, "
-                         "max_adapters, max_tokens)",
+                         "max_adapters, max_tokens, kv_block_size, kv_cache_mb)",
                          path, key);
         }
         if (st) return st;
@@ -163,6 +173,20 @@ static lorajit_status parse_target_list(const char *list, const lj_arch *arch, u
     return LORAJIT_OK;
 }
 
+lorajit_status lj_schema_kv(const lorajit_options *opts, lj_schema *s, lj_err *err) {
+    if (!opts) return LORAJIT_OK;
+    int bs = opts->kv_block_size;
+    if (bs && (bs < 1 || bs > LJ_KV_BLOCK_MAX || (bs & (bs - 1))))
+        return lj_fail(err, LORAJIT_E_ARG, "options.kv_block_size is %d; it must be a power of two in 1..%d",
+                       bs, LJ_KV_BLOCK_MAX);
+    if (opts->kv_cache_mb < 0)
+        return lj_fail(err, LORAJIT_E_ARG, "options.kv_cache_mb is %d; it must be >= 0 (0: room for every "
+                       "sequence's max_seq_len positions)", opts->kv_cache_mb);
+    if (bs) s->kv_block_size = bs;
+    if (opts->kv_cache_mb) s->kv_cache_mb = opts->kv_cache_mb;
+    return LORAJIT_OK;
+}
+
 int64_t lj_schema_max_positions(const lj_config *cfg) {
     return lj_rope_extends(cfg) ? LJ_CONFIG_MAX_POSITIONS : cfg->seq_len;
 }
@@ -176,7 +200,7 @@ lorajit_status lj_schema_resolve(const lorajit_options *opts, const lj_config *c
     int64_t seq = cfg->seq_len < SCHEMA_DEFAULT_SEQ_LEN ? cfg->seq_len : SCHEMA_DEFAULT_SEQ_LEN;
     lj_schema t = {
         .r_max = 64, .target_mask = lj_arch_all_modules(arch), .n_slots = 8, .max_tokens = seq,
-        .seq_len = seq, .max_batch = 4,
+        .seq_len = seq, .max_batch = 4, .kv_block_size = LJ_KV_BLOCK_DEFAULT,
     };
     lorajit_status st;
     if (opts && opts->schema_path) {
@@ -228,6 +252,7 @@ lorajit_status lj_schema_resolve(const lorajit_options *opts, const lj_config *c
                            opts->max_batch, SCHEMA_MAX_SLOTS);
         t.max_batch = opts->max_batch;
     }
+    if ((st = lj_schema_kv(opts, &t, err))) return st;
     /* Whatever the source, the result must hold (a bug if it does not). */
     LJ_ASSERT(t.r_max >= 1 && t.r_max <= SCHEMA_MAX_RANK);
     LJ_ASSERT(t.n_slots >= 1 && t.n_slots <= SCHEMA_MAX_SLOTS);

@@ -127,6 +127,21 @@ static lorajit_status check_options(const lorajit_options *o, const lj_layout *L
     return LORAJIT_OK;
 }
 
+/* The paged KV cache's block size and budget (not compiled in): those of the schema
+ * file when opts names one, then opts' own fields. */
+static lorajit_status kv_options(const lorajit_options *o, lj_layout *L, lj_err *err) {
+    if (!o) return LORAJIT_OK;
+    lorajit_status s;
+    if (o->schema_path) {
+        lj_schema r;
+        if ((s = lj_schema_resolve(o, &L->cfg, &r, err))) return s;
+        L->schema.kv_block_size = r.kv_block_size;
+        L->schema.kv_cache_mb = r.kv_cache_mb;
+        return LORAJIT_OK; /* r applied opts' fields already */
+    }
+    return lj_schema_kv(o, &L->schema, err);
+}
+
 /* ---- the library ---- */
 
 static void release_library(void *handle) {
@@ -245,6 +260,7 @@ lorajit_status lorajit_engine_open_artifact(lorajit_engine **out, const char *ar
     if (!s) s = lj_config_read(path, &cfg, err);
     if (!s) s = lj_config_compare(&m.L->cfg, &cfg, path, artifact_dir, err); /* the same model */
     if (!s) s = check_options(opts, m.L, artifact_dir, err);                 /* the same schema */
+    if (!s) s = kv_options(opts, m.L, err);                                  /* the KV cache: not compiled in */
     if (!s) s = check_cpu(&m, artifact_dir, err);                             /* the features it needs */
     if (!s) s = load_library(artifact_dir, &m, &code, err);
     if (!s) s = load_ir_text(artifact_dir, &m, &code, err);

@@ -3,7 +3,7 @@
  *
  * The compiler allocates a handle (lj_engine_alloc), records open errors on it
  * (lj_engine_err) and hands over layout + compiled code (lj_engine_start), which
- * binds weights, allocates slots, the sequences' KV caches and a first worker, and
+ * binds weights, allocates slots, the sequences' paged KV cache (kv.c) and a first worker, and
  * publishes the empty adapter state (serve.c). Writer calls run one at a time under
  * serve.write_lock (never held while a file is read) and publish a new snapshot;
  * readers run on a snapshot and a worker of their own. Public calls clear the
@@ -59,7 +59,7 @@ lorajit_status lj_engine_start(lorajit_engine *e, const char *model_dir, lj_layo
     e->code = code;
     lj_err *err = &e->err;
     lorajit_status st;
-    size_t n_scratch, n_block, n_cache;
+    size_t n_scratch;
     lj_worker *first = NULL;
     lj_snapshot *v = NULL;
     if (!L || !code.forward || !model_dir) {
@@ -68,31 +68,23 @@ lorajit_status lj_engine_start(lorajit_engine *e, const char *model_dir, lj_layo
     const lj_config *cfg = &L->cfg;
     const lj_schema *sc = &L->schema;
     LJ_ASSERT(sc->max_batch >= 1 && sc->max_batch <= LJ_MAX_SLOTS - 1 && sc->seq_len >= sc->max_tokens);
-    int64_t kv_dim = cfg->n_kv_heads * cfg->head_size;
     int64_t rows = sc->max_tokens > sc->max_batch ? sc->max_tokens : sc->max_batch;
-    e->cache_stride = cfg->n_layers * sc->seq_len * kv_dim;
-    if (!floats_of(L->scratch_per_token, rows, L->scratch_fixed, &n_scratch) ||
-        !floats_of(e->cache_stride, 1, 0, &n_block) || !floats_of(e->cache_stride, sc->max_batch, 0, &n_cache))
-        return lj_fail(err, LORAJIT_E_ARG, "scratch or KV cache size overflows (%d sequences of %lld positions, "
-                       "%lld tokens per call): lower --max-seq-len / --max-batch (options.max_seq_len, "
-                       "options.max_batch)", sc->max_batch, (long long)sc->seq_len, (long long)sc->max_tokens);
+    if (!floats_of(L->scratch_per_token, rows, L->scratch_fixed, &n_scratch))
+        return lj_fail(err, LORAJIT_E_ARG, "scratch size overflows (%lld tokens per call, %lld positions): lower "
+                       "--max-seq-len / max_tokens", (long long)sc->max_tokens, (long long)sc->seq_len);
+    if ((st = lj_kv_init(&e->kv, cfg, sc, err))) return st; /* before the weights: the cheaper refusal first */
     if ((st = lj_weights_open(model_dir, L, &e->w, err))) return st;
     if ((st = lj_pool_new(openblas_get_num_threads(), &e->pool, err))) return st;
     if ((st = lj_slots_new(L, &e->slots, err))) return st;
     if ((st = lj_registry_init(&e->reg, sc->n_slots, err))) return st;
     lj_acache_init(&e->cache, LJ_ADAPTER_CACHE_DEFAULT);
     e->serve.n_scratch = n_scratch;
-    e->serve.n_cache = n_block;
-    e->key_cache = lj_calloc(n_cache, sizeof(float));
-    e->value_cache = lj_calloc(n_cache, sizeof(float));
+    e->serve.n_cache = (size_t)e->kv.forward_floats;
     e->seqs = lj_calloc((size_t)sc->max_batch, sizeof *e->seqs);
-    if (!e->key_cache || !e->value_cache || !e->seqs || lj_worker_get(&e->serve, true, &first, NULL) ||
-        lj_snapshot_new(&e->reg, 0, &v, NULL))
-        return lj_fail(err, LORAJIT_E_NOMEM, "out of memory: KV caches 2 x %zu floats (%.1f GiB: %d sequences "
-                       "+ 1 of %lld positions) + scratch %zu floats; lower --max-seq-len / --max-batch "
-                       "(options.max_seq_len, options.max_batch)", n_cache + n_block,
-                       2.0 * (double)(n_cache + n_block) * sizeof(float) / (1 << 30), sc->max_batch,
-                       (long long)sc->seq_len, n_scratch); /* the pieces stay on e */
+    if (!e->seqs || lj_worker_get(&e->serve, true, &first, NULL) || lj_snapshot_new(&e->reg, 0, &v, NULL))
+        return lj_fail(err, LORAJIT_E_NOMEM, "out of memory: scratch %zu floats + a private KV cache of %zu "
+                       "floats for lorajit_forward; lower --max-seq-len / max_tokens", n_scratch,
+                       2 * (size_t)e->kv.forward_floats); /* the pieces stay on e */
     if (!(e->rope = lj_calloc((size_t)lj_rope_row_floats(cfg), sizeof(float))))
         return lj_fail(err, LORAJIT_E_NOMEM, "out of memory (RoPE table)");
     lj_rope_table(cfg, cfg->seq_len, e->rope); /* the table of every call unless it varies */
@@ -107,6 +99,7 @@ lorajit_status lj_engine_start(lorajit_engine *e, const char *model_dir, lj_layo
         .parallel = lj_pool_run,
         .pool = e->pool,
         .rope = e->rope,
+        .block_size = e->kv.block_size,
     };
     e->started = true;
     lj_err_clear(err);
@@ -124,8 +117,7 @@ void lorajit_engine_free(lorajit_engine *e) {
     lj_pool_free(e->pool);
     lj_seqs_free(e->seqs, e->L ? e->L->schema.max_batch : 0); /* reads L: before it goes */
     lj_layout_free(e->L);
-    free(e->key_cache);
-    free(e->value_cache);
+    lj_kv_free(&e->kv);
     free(e->rope);
     free(e);
 }
@@ -182,6 +174,15 @@ int lorajit_max_tokens(const lorajit_engine *e) {
 
 int lorajit_max_batch(const lorajit_engine *e) {
     return e && e->started ? e->L->schema.max_batch : 0;
+}
+
+lorajit_status lorajit_kv_blocks(const lorajit_engine *e, int64_t *free_blocks, int64_t *total_blocks,
+                                 int *block_size, size_t *block_bytes) {
+    if (!e || !e->started) return LORAJIT_E_ARG; /* const e: message left as is */
+    lj_kv_count(&((lorajit_engine *)e)->kv, free_blocks, total_blocks); /* its lock changes */
+    if (block_size) *block_size = (int)e->kv.block_size;
+    if (block_bytes) *block_bytes = 2 * (size_t)e->kv.block_floats * sizeof(float);
+    return LORAJIT_OK;
 }
 
 /* ---- writer calls: one at a time; each success publishes a new snapshot ---- */
@@ -332,6 +333,7 @@ lorajit_status lorajit_forward(lorajit_engine *e, const int32_t *tokens, int n, 
     c.scratch = w->scratch;
     c.key_cache = w->key_cache;
     c.value_cache = w->value_cache;
+    c.block_table = e->kv.identity;
     float rope[LJ_ROPE_MAX_HALF + 1];
     c.rope = lj_engine_rope(e, n, rope); /* positions 0..n-1 */
     int rc = e->code.forward(&c, tokens, n, 0, logits);

@@ -28,9 +28,7 @@ struct lorajit_engine {
     lj_adapter_cache cache; /* adapters by name beyond the slots; under serve.write_lock */
     lj_serve serve;        /* snapshots, workers, locks */
     lj_ctx ctx;            /* the compiled code's view; each call copies it and sets scratch, caches, active */
-    float *key_cache;      /* [max_batch, n_layers, seq_len, kv_dim]: sequence s's block at s * cache_stride */
-    float *value_cache;    /* same layout as key_cache */
-    int64_t cache_stride;  /* floats per sequence: n_layers * seq_len * kv_dim */
+    lj_kv kv;              /* owned: the paged KV cache of the sequences */
     lj_seq *seqs;          /* [max_batch] owned */
     lj_code code;          /* owned; released once */
     lj_counters n;

@@ -1,10 +1,11 @@
 /* generate.c — sequences, prefill, batched decode and lorajit_generate.
  *
- * Each of the engine's max_batch sequences has a KV cache block (engine.c), a
- * position, an adapter choice (follow the engine's applied set, or its own names +
- * weights, resolved against the snapshot of each step so a hotswap shows at the
- * next step) and a busy flag that a call claims first (one thread per sequence).
- * Prefill runs the compiled lj_forward over the sequence's block; a decode step
+ * Each of the engine's max_batch sequences has KV cache blocks (kv.c: taken
+ * before a call runs, all or none, given back on reset), a position, an adapter
+ * choice (follow the engine's applied set, or its own names + weights, resolved
+ * against the snapshot of each step so a hotswap shows at the next step) and a
+ * busy flag that a call claims first (one thread per sequence).
+ * Prefill runs the compiled lj_forward over the sequence's blocks; a decode step
  * runs lj_decode once over rows of several sequences, each with its own lj_active.
  * Every call checks all its input first and changes nothing when it fails; logits
  * that are NaN or Inf fail the call, naming sequence and position (never sampled). */
@@ -145,7 +146,10 @@ static lorajit_status seq_prefill(lorajit_engine *e, int seq, const int32_t *tok
                            (long long)chunk, (long long)vocab);
     }
     lj_worker *w;
-    if ((st = lj_worker_get(&e->serve, false, &w, err))) {
+    int64_t pos = e->seqs[seq].pos, end = pos + n;
+    if ((st = lj_kv_reserve(&e->kv, &seq, &end, 1, false, what, err)) ||
+        (st = lj_worker_get(&e->serve, false, &w, err))) {
+        lj_kv_trim(&e->kv, seq, pos); /* the blocks taken go back */
         free(tmp);
         return st;
     }
@@ -155,10 +159,10 @@ static lorajit_status seq_prefill(lorajit_engine *e, int seq, const int32_t *tok
     if ((st = seq_active(e, v, seq, &act, what, err))) goto done;
     lj_ctx c = e->ctx;
     c.scratch = w->scratch;
-    c.key_cache = e->key_cache + seq * e->cache_stride;
-    c.value_cache = e->value_cache + seq * e->cache_stride;
+    c.key_cache = e->kv.key_pool;
+    c.value_cache = e->kv.value_pool;
+    c.block_table = lj_kv_table(&e->kv, seq);
     c.active = act;
-    int64_t pos = e->seqs[seq].pos;
     /* One table for the whole prefill, as transformers' one forward over the prompt
      * (seq_len = pos + n, whatever the chunking into max_tokens calls). */
     float rope[LJ_ROPE_MAX_HALF + 1];
@@ -184,6 +188,7 @@ static lorajit_status seq_prefill(lorajit_engine *e, int seq, const int32_t *tok
 done:
     lj_snapshot_release(&e->serve, v);
     lj_worker_put(&e->serve, w);
+    if (st) lj_kv_trim(&e->kv, seq, pos); /* the blocks taken for the positions go back */
     free(tmp);
     return st;
 }
@@ -219,16 +224,31 @@ static lorajit_status decode_step(lorajit_engine *e, const int *seqs, const int3
         pos[i] = e->seqs[seqs[i]].pos;
         seq[i] = seqs[i];
     }
-    lj_worker *w;
-    if ((st = lj_worker_get(&e->serve, false, &w, err))) return st;
+    int64_t end[LJ_MAX_SLOTS], width = 0; /* row i's positions after the step; its table's length */
+    for (int i = 0; i < n; i++) {
+        end[i] = pos[i] + 1;
+        if (lj_kv_blocks_for(&e->kv, end[i]) > width) width = lj_kv_blocks_for(&e->kv, end[i]);
+    }
+    int32_t *table = lj_malloc(sizeof *table * (size_t)(width * n));
+    if (!table) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory (block tables)", what);
+    lj_worker *w = NULL;
+    if ((st = lj_kv_reserve(&e->kv, seqs, end, n, false, what, err)) ||
+        (st = lj_worker_get(&e->serve, false, &w, err))) {
+        for (int i = 0; i < n; i++) lj_kv_trim(&e->kv, seqs[i], pos[i]);
+        free(table);
+        return st;
+    }
+    lj_kv_gather(&e->kv, seqs, n, width, table);
     int64_t t0 = now_ns();
     lj_snapshot *v = lj_snapshot_acquire(&e->serve); /* one adapter state for every row */
     for (int i = 0; i < n && !st; i++) st = seq_active(e, v, seqs[i], &act[i], what, err);
     if (!st) {
-        lj_ctx c = e->ctx; /* all caches: row i's block is found through seq[i] */
+        lj_ctx c = e->ctx; /* row i's cache is found through its block table */
         c.scratch = w->scratch;
-        c.key_cache = e->key_cache;
-        c.value_cache = e->value_cache;
+        c.key_cache = e->kv.key_pool;
+        c.value_cache = e->kv.value_pool;
+        c.block_table = table;
+        c.block_table_stride = width;
         float *rope = NULL; /* per-row tables (each sequence's own length) when the type varies */
         if (lj_rope_varies(&e->L->cfg)) {
             int64_t per = lj_rope_row_floats(&e->L->cfg);
@@ -250,7 +270,11 @@ static lorajit_status decode_step(lorajit_engine *e, const int *seqs, const int3
     }
     lj_snapshot_release(&e->serve, v);
     lj_worker_put(&e->serve, w);
-    if (st) return st;
+    free(table);
+    if (st) {
+        for (int i = 0; i < n; i++) lj_kv_trim(&e->kv, seqs[i], pos[i]); /* the blocks taken go back */
+        return st;
+    }
     for (int i = 0; i < n; i++) e->seqs[seqs[i]].pos++;
     atomic_fetch_add(&e->n.decode_tokens, n);
     atomic_fetch_add(&e->n.decode_ns, now_ns() - t0);
@@ -302,6 +326,7 @@ lorajit_status lorajit_seq_reset(lorajit_engine *e, int seq) {
     if (st) return st;
     if ((st = seq_claim(e, &seq, 1, "seq_reset", err))) return lj_engine_leave(e, st);
     e->seqs[seq].pos = 0;
+    lj_kv_trim(&e->kv, seq, 0);
     seq_unclaim(e, &seq, 1);
     return LORAJIT_OK;
 }
@@ -486,6 +511,9 @@ lorajit_status lorajit_generate(lorajit_engine *e, lorajit_request *reqs, int n,
                      "entry point (%s)", LJ_DECODE_SYMBOL);
     if (st || (st = claim_free(e, n, sq, err))) goto done;
     n_claimed = n;
+    int64_t need[LJ_MAX_SLOTS]; /* every position a request can reach, its blocks taken now */
+    for (int i = 0; i < n; i++) need[i] = (int64_t)reqs[i].n_prompt + (reqs[i].max_new > 1 ? reqs[i].max_new - 1 : 0);
+    if ((st = lj_kv_reserve(&e->kv, sq, need, n, true, "generate", err))) goto done;
     for (int i = 0; i < n; i++) { /* commit: every check passed */
         lj_seq *q = &e->seqs[sq[i]];
         lj_seq_choice_free(&q->choice);
@@ -520,6 +548,7 @@ lorajit_status lorajit_generate(lorajit_engine *e, lorajit_request *reqs, int n,
 done:
     lj_engine_unpin(e, (const char *const *)pinned, n_pinned);
     free(pinned);
+    for (int i = 0; i < n_claimed; i++) lj_kv_trim(&e->kv, sq[i], e->seqs[sq[i]].pos); /* unused blocks back */
     seq_unclaim(e, sq, n_claimed);
     for (int i = 0; g && i < n; i++) {
         lj_seq_choice_free(&g[i].choice);

@@ -143,6 +143,47 @@ lorajit_status lj_acache_rebind(lj_adapter_cache *c, const char *name, const cha
 /* A new budget; copies over it are dropped, least recently used first. */
 void lj_acache_set_budget(lj_adapter_cache *c, size_t budget);
 
+/* ---- kv.c: the paged KV cache (blocks of block_size positions from one pool) ---- */
+typedef struct lj_kv {
+    bool ready;              /* the lock exists */
+    int64_t block_size;      /* positions per block, a power of two */
+    int64_t block_floats;    /* floats of one block of K (or V): n_layers * block_size * kv_dim */
+    int64_t per_seq;         /* most blocks a sequence holds: ceil(seq_len / block_size) */
+    int max_batch;           /* sequences */
+    int32_t n_blocks;        /* blocks in the pool */
+    float *key_pool;         /* [n_blocks, n_layers, block_size, kv_dim] (ctx.h key_cache) */
+    float *value_pool;       /* same layout as key_pool */
+    pthread_mutex_t lock;    /* free_list, n_free, held and the tables change under it */
+    int32_t *free_list;      /* [n_blocks] a stack of the free blocks, n_free of them */
+    int32_t n_free;
+    int32_t *table;          /* [max_batch, per_seq] sequence s's blocks in position order,
+                                held[s] of them; read without the lock by the call that claims s */
+    int32_t *held;           /* [max_batch] blocks sequence s holds */
+    int32_t *identity;       /* [ceil(max_tokens / block_size)] 0, 1, ...: the block table of
+                                lorajit_forward's private cache (a worker's, forward_floats) */
+    int64_t forward_floats;  /* floats of that private cache, K or V */
+} lj_kv;
+/* Sizes the pool from sc (kv_block_size, 0: LJ_KV_BLOCK_DEFAULT; kv_cache_mb, 0:
+ * max_batch * seq_len positions; more than that is never allocated) and allocates it. On failure the
+ * pieces stay on kv for lj_kv_free. */
+lorajit_status lj_kv_init(lj_kv *kv, const lj_config *cfg, const lj_schema *sc, lj_err *err);
+void lj_kv_free(lj_kv *kv); /* NULL does nothing */
+int64_t lj_kv_blocks_for(const lj_kv *kv, int64_t positions); /* ceil(positions / block_size) */
+/* Makes each sequence seqs[i] (distinct, claimed by the caller) hold the blocks for
+ * positions[i] positions: at least those (exact: exactly those, giving the rest
+ * back); all or none. E_FULL naming the first sequence short of blocks and the
+ * blocks in use when the pool has too few free; nothing changes then. */
+lorajit_status lj_kv_reserve(lj_kv *kv, const int *seqs, const int64_t *positions, int n, bool exact,
+                             const char *what, lj_err *err);
+/* Gives back seq's blocks beyond those of `positions` positions. */
+void lj_kv_trim(lj_kv *kv, int seq, int64_t positions);
+/* Sequence seq's block table (held by its claimer). Borrowed; valid until the next
+ * reserve or trim of seq. */
+const int32_t *lj_kv_table(const lj_kv *kv, int seq);
+/* out[i * width ..] = the first min(width, held) blocks of seqs[i]: lj_decode's rows. */
+void lj_kv_gather(const lj_kv *kv, const int *seqs, int n, int64_t width, int32_t *out);
+void lj_kv_count(lj_kv *kv, int64_t *free_blocks, int64_t *total_blocks); /* either may be NULL */
+
 /* ---- pool.c: threads for the compiled kernels' parallel loops ---- */
 #define LJ_POOL_MAX_THREADS 256
 typedef struct lj_pool lj_pool;
@@ -173,8 +214,8 @@ typedef struct lj_snapshot {
 typedef struct lj_worker {
     struct lj_worker *next_idle, *next_all;
     float *scratch;                 /* [scratch_per_token * max(max_tokens, max_batch) + scratch_fixed] */
-    float *key_cache;               /* [n_layers, seq_len, kv_dim]: lorajit_forward's private cache; NULL
-                                       until this worker runs one */
+    float *key_cache;               /* [blocks, n_layers, block_size, kv_dim] (lj_kv.identity's blocks):
+                                       lorajit_forward's private cache; NULL until this worker runs one */
     float *value_cache;             /* same layout as key_cache */
 } lj_worker;
 /* One thread's error message on one engine. */

@@ -1,0 +1,120 @@
+/* cg_attention.c — the generated attention kernel: causal softmax attention with
+ * grouped-query heads over the paged KV cache (ctx.h: a block pool read through
+ * the sequence's block table, so no cache stride is compiled in). Numerics follow
+ * transformers' LLaMA in fp32: the addressing is the only thing paging changes, so
+ * a block size of max_seq_len (one block per sequence, the old contiguous cache)
+ * gives the same bits as any other block size.
+ * Input: the head shapes and the sliding window; output: the kernel in c->mod. */
+#include <math.h>
+#include <stdio.h>
+
+#include "compiler.h"
+
+/* &cache[position j] of one layer: cache + table[j >> shift] * block_stride +
+ * (j & mask) * kv_dim, cache already offset to the layer (codegen.c). */
+typedef struct paged {
+    LLVMValueRef table, shift, mask, block_stride;
+    int64_t kv_dim;
+} paged;
+
+static LLVMValueRef paged_at(cg *c, const paged *p, LLVMValueRef cache, LLVMValueRef j) {
+    LLVMValueRef slot = LLVMBuildAShr(c->b, j, p->shift, "");
+    LLVMValueRef blk = LLVMBuildLoad2(c->b, c->i32, cg_gep(c, c->i32, p->table, slot), "block");
+    LLVMValueRef off = LLVMBuildNSWMul(c->b, LLVMBuildSExt(c->b, blk, c->i64, ""), p->block_stride, "");
+    LLVMValueRef in = LLVMBuildNSWMul(c->b, LLVMBuildAnd(c->b, j, p->mask, ""), cg_i64(c, p->kv_dim), "");
+    return cg_gep(c, c->f32, cache, LLVMBuildNSWAdd(c->b, off, in, ""));
+}
+
+static LLVMValueRef ldv(cg *c, LLVMValueRef var) { return LLVMBuildLoad2(c->b, c->f32, var, ""); }
+static void stv(cg *c, LLVMValueRef var, LLVMValueRef v) { LLVMBuildStore(c->b, v, var); }
+static LLVMValueRef at(cg *c, LLVMValueRef base, LLVMValueRef idx) { return cg_gep(c, c->f32, base, idx); }
+static LLVMValueRef imul(cg *c, LLVMValueRef a, int64_t b) { return LLVMBuildNSWMul(c->b, a, cg_i64(c, b), ""); }
+static LLVMValueRef iadd(cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWAdd(c->b, a, b, ""); }
+
+/* Causal softmax attention with grouped-query heads and a paged KV cache.
+ * (q [n, n_heads*hs], k [n, kv_dim], v [n, kv_dim], n, pos0,
+ *  key_cache, value_cache (the pools at this layer), table [blocks] i32, shift (log2
+ *  block_size), block_stride (floats between blocks: n_layers * block_size * kv_dim),
+ *  att [seq_len], out [n, n_heads*hs])
+ * Positions pos0..pos0+n-1 of the caches get k and v; query t sees positions 0..pos0+t, or
+ * with a sliding window (window > 0) those j with pos0+t - j < window, as transformers'
+ * masking_utils.sliding_window_overlay (kv_idx > q_idx - sliding_window) that
+ * modeling_mistral.py's create_sliding_window_causal_mask uses. */
+LLVMValueRef cg_kernel_attention(cg *c, int n_heads, int n_kv_heads, int head_size, int window) {
+    char name[80];
+    if (window > 0)
+        snprintf(name, sizeof name, "attention_%d_%d_%d_w%d", n_heads, n_kv_heads, head_size, window);
+    else
+        snprintf(name, sizeof name, "attention_%d_%d_%d", n_heads, n_kv_heads, head_size);
+    LLVMValueRef fn;
+    if (!cg_kernel_begin(c, name, "pppiipppiipp", &fn)) return fn;
+    int64_t kv_dim = (int64_t)n_kv_heads * head_size, qdim = (int64_t)n_heads * head_size;
+    int64_t group = n_heads / n_kv_heads;
+    LLVMValueRef q = LLVMGetParam(fn, 0), k = LLVMGetParam(fn, 1), v = LLVMGetParam(fn, 2);
+    LLVMValueRef n = LLVMGetParam(fn, 3), pos0 = LLVMGetParam(fn, 4);
+    LLVMValueRef kc = LLVMGetParam(fn, 5), vc = LLVMGetParam(fn, 6), att = LLVMGetParam(fn, 10),
+                 out = LLVMGetParam(fn, 11);
+    paged p = {.table = LLVMGetParam(fn, 7), .shift = LLVMGetParam(fn, 8), .block_stride = LLVMGetParam(fn, 9),
+               .kv_dim = kv_dim};
+    p.mask = LLVMBuildSub(c->b, LLVMBuildShl(c->b, cg_i64(c, 1), p.shift, ""), cg_i64(c, 1), "mask");
+    LLVMValueRef mx = cg_var(c, c->f32, "max"), sum = cg_var(c, c->f32, "sum"), dot = cg_var(c, c->f32, "dot");
+    cg_loop t, h, j, i;
+
+    /* key_cache[pos0 + t] = k[t]; value_cache[pos0 + t] = v[t] */
+    LLVMValueRef it = cg_for(c, &t, cg_i64(c, 0), n, "t");
+    LLVMValueRef jt = iadd(c, pos0, it), src = imul(c, it, kv_dim);
+    LLVMBuildMemCpy(c->b, paged_at(c, &p, kc, jt), 4, at(c, k, src), 4, cg_i64(c, kv_dim * 4));
+    LLVMBuildMemCpy(c->b, paged_at(c, &p, vc, jt), 4, at(c, v, src), 4, cg_i64(c, kv_dim * 4));
+    cg_end(c, &t);
+
+    it = cg_for(c, &t, cg_i64(c, 0), n, "t");
+    LLVMValueRef npos = iadd(c, iadd(c, pos0, it), cg_i64(c, 1)); /* query t sees positions j0..npos-1 */
+    LLVMValueRef j0 = cg_i64(c, 0);
+    if (window > 0) {
+        LLVMValueRef lo = LLVMBuildNSWSub(c->b, npos, cg_i64(c, window), "");
+        j0 = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSGT, lo, j0, ""), lo, j0, "j0");
+    }
+    LLVMValueRef ih = cg_for(c, &h, cg_i64(c, 0), cg_i64(c, n_heads), "h");
+    LLVMValueRef kvoff = imul(c, LLVMBuildSDiv(c->b, ih, cg_i64(c, group), ""), head_size);
+    LLVMValueRef qh = at(c, q, iadd(c, imul(c, it, qdim), imul(c, ih, head_size)));
+    LLVMValueRef oh = at(c, out, iadd(c, imul(c, it, qdim), imul(c, ih, head_size)));
+    /* att[j] = q . k_j / sqrt(hs); max */
+    stv(c, mx, cg_f32(c, -INFINITY));
+    LLVMValueRef ij = cg_for(c, &j, j0, npos, "j");
+    LLVMValueRef kj = at(c, paged_at(c, &p, kc, ij), kvoff);
+    stv(c, dot, cg_f32(c, 0));
+    LLVMValueRef ii = cg_for(c, &i, cg_i64(c, 0), cg_i64(c, head_size), "i");
+    LLVMValueRef prod = cg_fast(LLVMBuildFMul(c->b, cg_ldf(c, qh, ii), cg_ldf(c, kj, ii), ""));
+    stv(c, dot, cg_fast(LLVMBuildFAdd(c->b, ldv(c, dot), prod, "")));
+    cg_end(c, &i);
+    LLVMValueRef s = LLVMBuildFMul(c->b, ldv(c, dot), cg_f32(c, 1.0f / sqrtf((float)head_size)), "");
+    cg_stf(c, att, ij, s);
+    LLVMValueRef mm[2] = {ldv(c, mx), s};
+    stv(c, mx, cg_intrinsic(c, "llvm.maxnum", mm, 2));
+    cg_end(c, &j);
+    /* softmax */
+    stv(c, sum, cg_f32(c, 0));
+    ij = cg_for(c, &j, j0, npos, "j");
+    LLVMValueRef ex = LLVMBuildFSub(c->b, cg_ldf(c, att, ij), ldv(c, mx), "");
+    ex = cg_intrinsic(c, "llvm.exp", &ex, 1);
+    cg_stf(c, att, ij, ex);
+    stv(c, sum, cg_fast(LLVMBuildFAdd(c->b, ldv(c, sum), ex, "")));
+    cg_end(c, &j);
+    LLVMValueRef inv = LLVMBuildFDiv(c->b, cg_f32(c, 1.0f), ldv(c, sum), "");
+    /* out_h = sum_j p_j v_j */
+    ii = cg_for(c, &i, cg_i64(c, 0), cg_i64(c, head_size), "i");
+    cg_stf(c, oh, ii, cg_f32(c, 0));
+    cg_end(c, &i);
+    ij = cg_for(c, &j, j0, npos, "j");
+    LLVMValueRef pj = LLVMBuildFMul(c->b, cg_ldf(c, att, ij), inv, "");
+    LLVMValueRef vj = at(c, paged_at(c, &p, vc, ij), kvoff);
+    ii = cg_for(c, &i, cg_i64(c, 0), cg_i64(c, head_size), "i");
+    LLVMValueRef acc = LLVMBuildFMul(c->b, pj, cg_ldf(c, vj, ii), "");
+    cg_stf(c, oh, ii, LLVMBuildFAdd(c->b, cg_ldf(c, oh, ii), acc, ""));
+    cg_end(c, &i);
+    cg_end(c, &j);
+    cg_end(c, &h);
+    cg_end(c, &t);
+    cg_kernel_end(c);
+    return fn;
+}
