@@ -1,7 +1,7 @@
 /* bench.h — what `lorajit bench` measures, and the functions of bench/, under their
  * files' banners. The files call each other one way only:
  *   bench.c -> peer.c, report.c -> bench_decode.c -> bench_gemm.c -> bench_util.c
- *   bench.c, report.c -> bench_shapes.c, bench_tok.c, bench_cache.c
+ *   bench.c, report.c -> bench_shapes.c, bench_tok.c, bench_cache.c, bench_kv.c
  * (and any of them -> bench_util.c; nothing calls back into bench.c).
  * bench/ uses the public API (lorajit.h) and one internal hook, bench_hook.h (slot
  * writes from memory). Every time is in milliseconds; a bench_stat is the median,
@@ -148,6 +148,15 @@ typedef struct bench_cache_result {
     int64_t compiles;
 } bench_cache_result;
 
+/* Section 9: the paged KV cache (bench_kv.c). */
+typedef struct bench_kv_result {
+    int seqs, tokens, seq_len, block, budget_mb; /* sequences x tokens prefilled; max_seq_len; block size; pool MiB */
+    double used_bytes, need_bytes;    /* blocks in use after the prefills; K and V of those tokens */
+    double pool_bytes, old_bytes;     /* the pool; the old cache (seqs x seq_len positions) */
+    bench_stat paged, flat;           /* a decode step: blocks of `block`; one block a sequence */
+    bool same_logits;                 /* the two steps' logits, bit for bit */
+} bench_kv_result;
+
 typedef struct bench_result {
     bool quick;
     double wall_s;
@@ -177,6 +186,7 @@ typedef struct bench_result {
     int n_shapes;             /* 0: not run (--quick) */
     bench_tok_result tok;
     bench_cache_result cache;
+    bench_kv_result kv;
 } bench_result;
 
 /* ---- bench_util.c ---- */
@@ -283,6 +293,15 @@ void bench_cache(bench_result *r, const char *model_dir, const char *const *fold
 void bench_cache_print(const bench_result *r, FILE *f);
 /* The "cache" object of bench.json. Caller owns the result; free with cJSON_Delete(). */
 struct cJSON *bench_cache_json(const bench_result *r);
+
+/* ---- bench_kv.c ---- */
+/* Section 9: generates (or reuses, under work) a small model and fills r->kv: the KV
+ * bytes of 16 sequences of 192 tokens in blocks of 16 within a 25 MiB pool, and a
+ * batch-16 decode step with blocks of 16 against one block a sequence (round-robin). */
+void bench_kv(bench_result *r, const char *exe_dir, const char *work);
+void bench_kv_print(const bench_result *r, FILE *f);
+/* The "kv_cache" object of bench.json. Caller owns the result; free with cJSON_Delete(). */
+struct cJSON *bench_kv_json(const bench_result *r);
 /* The "shapes" list of bench.json. Caller owns the result; free with cJSON_Delete(). */
 struct cJSON *bench_shapes_json(const bench_result *r);
 /* The "decode" object of bench.json. Caller owns the result; free with cJSON_Delete(). */

@@ -75,6 +75,8 @@ static const verb_usage verbs[] = {
 static const char common_text[] =
     "schema options: --schema FILE --max-rank N --targets a,b,.. --slots N --max-batch N\n"
     "  --max-seq-len N\n"
+    "KV cache: --kv-cache-mb N (MiB for its blocks; default: max-batch sequences of\n"
+    "  max-seq-len positions) --kv-block-size N (positions per block, a power of two; 16)\n"
     "--artifact OUT (run, script, inspect, generate): serve the artifact that `lorajit\n"
     "  compile` wrote to OUT instead of compiling; --model still names the weights\n"
     "--progress, --no-progress: stage lines (compile, load, generate's token count) on\n"

@@ -40,7 +40,8 @@ static int write_logits(const char *what, const char *path, const float *x, size
 }
 
 /* ---- common options: --model, --artifact, --schema, --max-rank, --targets,
- * --slots, --max-batch, --max-seq-len, --progress, --no-progress ---- */
+ * --slots, --max-batch, --max-seq-len, --kv-cache-mb, --kv-block-size, --progress,
+ * --no-progress ---- */
 
 int take_common(int argc, char **argv, int *i, cli_common *c) {
     const char *a = argv[*i];
@@ -50,7 +51,8 @@ int take_common(int argc, char **argv, int *i, cli_common *c) {
     }
     int is_common = !strcmp(a, "--model") || !strcmp(a, "--schema") || !strcmp(a, "--max-rank") ||
                     !strcmp(a, "--targets") || !strcmp(a, "--slots") || !strcmp(a, "--max-batch") ||
-                    !strcmp(a, "--max-seq-len") || !strcmp(a, "--artifact");
+                    !strcmp(a, "--max-seq-len") || !strcmp(a, "--artifact") || !strcmp(a, "--kv-cache-mb") ||
+                    !strcmp(a, "--kv-block-size");
     if (!is_common) return 0;
     if (*i + 1 >= argc) { fprintf(stderr, "lorajit: %s needs a value\n", a); return -1; }
     const char *v = argv[++*i];
@@ -65,6 +67,8 @@ int take_common(int argc, char **argv, int *i, cli_common *c) {
     } else if (!strcmp(a, "--max-rank")) c->opts.max_rank = (int)n;
     else if (!strcmp(a, "--max-batch")) c->opts.max_batch = (int)n;
     else if (!strcmp(a, "--max-seq-len")) c->opts.max_seq_len = (int)n;
+    else if (!strcmp(a, "--kv-cache-mb")) c->opts.kv_cache_mb = (int)n;
+    else if (!strcmp(a, "--kv-block-size")) c->opts.kv_block_size = (int)n;
     else c->opts.max_adapters = (int)n;
     return 1;
 }

@@ -259,6 +259,18 @@ static void check_tokenizer(const cJSON *j) {
     }
 }
 
+/* Section 9: the paged KV cache's bytes and the decode step with blocks against one
+ * block a sequence; the two steps' logits must be the same bits. */
+static void check_kv(const cJSON *j) {
+    const cJSON *kv = get(j, "kv_cache", "bench.json");
+    static const char *const nums[] = {"used_bytes", "need_bytes", "used_over_need", "pool_bytes", "old_layout_bytes",
+                                       "paged_over_one_block"};
+    for (int k = 0; k < 6; k++) need_number(kv, nums[k], "kv_cache");
+    need_stat(kv, "decode_paged_ms", "kv_cache");
+    need_stat(kv, "decode_one_block_ms", "kv_cache");
+    CHECK(cJSON_IsTrue(get(kv, "same_logits", "kv_cache")), "kv_cache: paged and one-block logits differ");
+}
+
 int main(int argc, char **argv) {
     const char *build = argc > 1 ? argv[1] : "../build";
     char out[] = "/tmp/lorajit_bench_quick_XXXXXX", cmd[8400], path[4200];
@@ -297,6 +309,7 @@ int main(int argc, char **argv) {
         if (j) check_json(j);
         if (j) check_decode(j);
         if (j) check_tokenizer(j);
+        if (j) check_kv(j);
         cJSON_Delete(j);
         free(text);
     }

@@ -47,6 +47,8 @@ class Options(ctypes.Structure):
         ("max_tokens", c_int),
         ("max_batch", c_int),
         ("max_seq_len", c_int),
+        ("kv_cache_mb", c_int),
+        ("kv_block_size", c_int),
     ]
 
 

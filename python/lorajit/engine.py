@@ -109,6 +109,9 @@ class Engine(_lib.Closing):
         max_seq_len: KV-cache positions per sequence (None:
             min(max_position_embeddings, 4096)).
         max_tokens: tokens per forward call (None: min(max_position_embeddings, 4096)).
+        kv_cache_mb: MiB for the paged KV cache's blocks (None: what max_batch
+            sequences of max_seq_len positions take).
+        kv_block_size: positions per KV cache block, a power of two (None: 16).
         schema: an adapter schema JSON file (``{"max_rank", "target_modules",
             "max_adapters"}``); the arguments above override it.
 
@@ -134,9 +137,11 @@ class Engine(_lib.Closing):
     def __init__(self, model_dir: PathLike, max_rank: Optional[int] = None,
                  target_modules: Union[None, str, Sequence[str]] = None, max_loras: Optional[int] = None,
                  max_batch: Optional[int] = None, max_seq_len: Optional[int] = None,
-                 max_tokens: Optional[int] = None, schema: Optional[PathLike] = None) -> None:
+                 max_tokens: Optional[int] = None, schema: Optional[PathLike] = None,
+                 kv_cache_mb: Optional[int] = None, kv_block_size: Optional[int] = None) -> None:
         self._setup(os.fspath(model_dir))
-        opts = self._options(max_rank, target_modules, max_loras, max_batch, max_seq_len, max_tokens, schema)
+        opts = self._options(max_rank, target_modules, max_loras, max_batch, max_seq_len, max_tokens, schema,
+                             kv_cache_mb, kv_block_size)
         h = ctypes.c_void_p()
         st = _lib.get("lorajit_engine_open")(ctypes.byref(h), _lib.fsencode(model_dir), ctypes.byref(opts))
         self._adopt(h, st)
@@ -172,10 +177,12 @@ class Engine(_lib.Closing):
     @staticmethod
     def _options(max_rank: Optional[int], target_modules: Union[None, str, Sequence[str]], max_loras: Optional[int],
                  max_batch: Optional[int], max_seq_len: Optional[int], max_tokens: Optional[int],
-                 schema: Optional[PathLike]) -> _lib.Options:
+                 schema: Optional[PathLike], kv_cache_mb: Optional[int] = None,
+                 kv_block_size: Optional[int] = None) -> _lib.Options:
         o = _lib.Options()
         for field, v in (("max_rank", max_rank), ("max_adapters", max_loras), ("max_batch", max_batch),
-                         ("max_seq_len", max_seq_len), ("max_tokens", max_tokens)):
+                         ("max_seq_len", max_seq_len), ("max_tokens", max_tokens), ("kv_cache_mb", kv_cache_mb),
+                         ("kv_block_size", kv_block_size)):
             if v is not None:
                 if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
                     raise ArgumentError("%s must be a positive int, got %r"
