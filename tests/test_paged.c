@@ -15,13 +15,20 @@
  * (c) KV memory: 16 sequences of 192 tokens take <= 1.2x the bytes their K and V
  *     need, in a 25 MiB pool where the old [max_batch, max_seq_len] cache needed 32.
  * (d) Bad block sizes and budgets are refused by name (options and schema file).
+ * (e) Four threads, one sequence each, compete for the 8 blocks: each round a thread
+ *     resets its sequence, prefills 40 tokens (3 blocks) and decodes 2 steps; a call
+ *     either succeeds with the single-threaded logits bit for bit or fails with
+ *     LORAJIT_E_FULL, and all 8 blocks are free at the end (ThreadSanitizer: no race).
  * Run from tests/ with the build dir as argv[1] (BUILD/lorajit_gen writes the model of
  * (b) and (c); the artifact of (a) goes to BUILD too). */
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cblas.h>
 
 #include "check.h"
 #include "lorajit.h"
@@ -283,6 +290,69 @@ static void test_memory(void) {
     lorajit_engine_free(e);
 }
 
+/* ---- (e) ---- */
+#define E_ROUNDS 12
+typedef struct e_arg {
+    lorajit_engine *e;
+    int seq;
+    const float *want; /* [3, BIG_VOCAB]: last prefill row, then the 2 decode steps */
+    int ok, full, other;
+} e_arg;
+
+/* One round on a->seq: reset, prefill 40, decode 2; logits of each into got[3]. */
+static lorajit_status e_round(lorajit_engine *e, int seq, float *got) {
+    int32_t p[40], t[1] = {9};
+    float *all = malloc(sizeof(float) * 40 * BIG_VOCAB);
+    for (int i = 0; i < 40; i++) p[i] = tok(i + 3, BIG_VOCAB);
+    lorajit_status s = lorajit_seq_reset(e, seq);
+    if (!s) s = lorajit_seq_prefill(e, seq, p, 40, all);
+    if (!s) memcpy(got, all + 39 * BIG_VOCAB, sizeof(float) * BIG_VOCAB);
+    for (int k = 1; k < 3 && !s; k++) s = lorajit_decode(e, &seq, t, 1, got + k * BIG_VOCAB);
+    free(all);
+    return s;
+}
+
+static void *e_thread(void *p) {
+    e_arg *a = p;
+    float got[3 * BIG_VOCAB];
+    for (int r = 0; r < E_ROUNDS; r++) {
+        lorajit_status s = e_round(a->e, a->seq, got);
+        if (s == LORAJIT_OK) a->ok += !memcmp(got, a->want, sizeof got), a->other += !!memcmp(got, a->want, sizeof got);
+        else if (s == LORAJIT_E_FULL) a->full++;
+        else a->other++;
+    }
+    lorajit_seq_reset(a->e, a->seq);
+    return NULL;
+}
+
+static void test_threads(void) {
+    openblas_set_num_threads(1); /* several calling threads: the header's advice */
+    lorajit_options o = {.targets = "none", .max_batch = 4, .max_seq_len = 128, .kv_block_size = 16,
+                         .kv_cache_mb = 1};
+    lorajit_engine *e = open_kv(big, o);
+    if (!e) return;
+    float want[3 * BIG_VOCAB];
+    CHECK(e_round(e, 0, want) == LORAJIT_OK, "single-threaded round: %s", lorajit_errmsg(e));
+    e_arg a[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        a[i] = (e_arg){.e = e, .seq = i, .want = want};
+        pthread_create(&th[i], NULL, e_thread, &a[i]);
+    }
+    int ok = 0, full = 0;
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        CHECK(a[i].other == 0, "thread %d: %d calls neither equal to one thread's nor E_FULL", i, a[i].other);
+        ok += a[i].ok, full += a[i].full;
+    }
+    printf("threads: %d rounds with the single-threaded bits, %d refused E_FULL\n", ok, full);
+    CHECK(ok + full == 4 * E_ROUNDS && ok > 0, "%d + %d rounds", ok, full);
+    int64_t total = 0;
+    CHECK(lorajit_kv_blocks(e, NULL, &total, NULL, NULL) == LORAJIT_OK && free_blocks(e) == total && total == 8,
+          "all blocks back: %lld of %lld free", (long long)free_blocks(e), (long long)total);
+    lorajit_engine_free(e);
+}
+
 static void test_refusals(void) {
     static const struct {
         int bs, mb;
@@ -330,5 +400,6 @@ int main(int argc, char **argv) {
     test_full();
     test_memory();
     test_refusals();
+    test_threads();
     return check_summary("paged");
 }
