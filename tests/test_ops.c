@@ -17,7 +17,8 @@
 #include "compiler.h"
 #include "serving.h"
 
-enum { V = 11, D = 16, VOUT = 7, R_MAX = 8, SEQ = 16, NH = 4, NKV = 2, HS = 4, KVD = NKV * HS };
+enum { V = 11, D = 16, VOUT = 7, R_MAX = 8, SEQ = 16, NH = 4, NKV = 2, HS = 4, KVD = NKV * HS,
+       KV_BLOCK = 4 /* positions per KV cache block (ctx.h): the split runs cross blocks */ };
 
 /* A tiny deterministic generator of test data. */
 static float frand(unsigned *s) {
@@ -71,13 +72,16 @@ static bool run(optest *t, const int32_t *tokens, int n, bool split, float *logi
     size_t scratch_n = (size_t)(g->scratch_per_token * SEQ + g->scratch_fixed);
     float *scratch = calloc(scratch_n, sizeof(float));
     float *kc = calloc(SEQ * KVD, sizeof(float)), *vc = calloc(SEQ * KVD, sizeof(float));
+    int32_t table[SEQ / KV_BLOCK]; /* the paged cache (one layer): blocks of KV_BLOCK in reverse order */
+    for (int b = 0; b < SEQ / KV_BLOCK; b++) table[b] = SEQ / KV_BLOCK - 1 - b;
     float rope[HS / 2 + 1]; /* the runtime's table for theta 10000 (what the rope op's reference uses) */
     for (int i = 0; i < HS / 2; i++) rope[i] = 1.0f / powf(10000.0f, (float)(2 * i) / (float)HS);
     rope[HS / 2] = 1.0f;
     lj_ctx ctx = {.weights = t->w, .sites = &t->site, .active = &t->active, .scratch = scratch,
                   .key_cache = kc, .value_cache = vc, .sgemm = (lj_sgemm_fn)cblas_sgemm,
                   .sgemv = (lj_sgemv_fn)cblas_sgemv, .small_rows = 8, .parallel = lj_pool_run,
-                  .pool = t->serial ? NULL : pool3, .rope = rope};
+                  .pool = t->serial ? NULL : pool3, .rope = rope, .block_table = table,
+                  .block_size = KV_BLOCK};
     if (split && n > 1) {
         int h = n / 2;
         fwd(&ctx, tokens, h, 0, logits);
