@@ -1,9 +1,9 @@
 /* cg_kernels.c — the generated kernels: one internal LLVM function per op and
  * shape (RMSNorm, RoPE, SiLU*mul, adds, embedding lookup; attention lives in
  * cg_attention.c), plus the call sequences for the BLAS-backed matmul and LoRA
- * terms. Loops are plain
- * counted loops; reductions allow reassociation so that O3 vectorises them for
- * whatever vector width the host has. Numerics follow transformers' LLaMA in fp32.
+ * terms. Loops are plain counted loops; reductions allow reassociation so that O3
+ * vectorises them for whatever vector width the host has. Numerics follow
+ * transformers' LLaMA in fp32.
  * Input: shapes and attributes; output: the kernel function in c->mod. */
 #include <math.h>
 #include <stddef.h>
