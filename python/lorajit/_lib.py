@@ -47,6 +47,7 @@ class Options(ctypes.Structure):
         ("max_tokens", c_int),
         ("max_batch", c_int),
         ("max_seq_len", c_int),
+        ("threads", c_int),  # 0: OpenBLAS's count at open
     ]
 
 
