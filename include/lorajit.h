@@ -145,6 +145,7 @@ typedef struct lorajit_stats {
     int64_t jit_loads;    /* adapters loaded just in time because a call named them */
     int64_t evictions;    /* adapters evicted from their slot to make room */
     int64_t host_hits;    /* just-in-time loads served from the host-memory copies */
+    int threads;          /* compute threads of the engine's pool (options.threads or OpenBLAS's) */
 } lorajit_stats;
 
 /* Static text for a status code; never NULL. */

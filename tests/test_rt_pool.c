@@ -2,8 +2,16 @@
  * on the caller and the helpers, for every split (n below, at and above the thread
  * count); two threads that run loops on one pool at once both finish with every
  * unit done (one of them runs its loop alone); a pool of one thread and a NULL pool
- * run the loop on the caller; free joins the helpers (ASan/valgrind see no leak). */
+ * run the loop on the caller; free joins the helpers (ASan/valgrind see no leak).
+ * Oversubscription (more runnable threads than cores): a pool of 8 threads next to a
+ * spinning child process runs every unit once, in bounded time; idle helpers sleep
+ * (the process uses almost no CPU between runs); a caller whose helper holds a chunk
+ * for long sleeps instead of spinning, and runs the other chunks itself. */
+#define _GNU_SOURCE
 #include <pthread.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -60,6 +68,86 @@ static void *race(void *arg) {
     return NULL;
 }
 
+
+static double cpu_s(clockid_t clock) {
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* A child that spins until killed: another process that wants a core. */
+static pid_t spawn_busy(void) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        volatile unsigned long x = 0;
+        for (;;) x++;
+    }
+    return pid;
+}
+
+/* A run whose first chunk taken by a helper sleeps 60 ms (a helper the OS does not
+ * schedule); counts the units each side ran. */
+typedef struct late {
+    pthread_t caller;
+    _Atomic int slept;
+    _Atomic long by_caller, by_helpers;
+} late;
+
+static void late_fn(void *arg, int64_t b, int64_t e) {
+    late *l = arg;
+    if (pthread_equal(pthread_self(), l->caller)) {
+        atomic_fetch_add(&l->by_caller, e - b);
+        return;
+    }
+    if (atomic_exchange(&l->slept, 1) == 0) nanosleep(&(struct timespec){0, 60 * 1000 * 1000}, NULL);
+    atomic_fetch_add(&l->by_helpers, e - b);
+}
+
+static void test_oversubscribed(void) {
+    lj_err err = {0};
+    lj_pool *p = NULL;
+    CHECK(lj_pool_new(8, &p, &err) == LORAJIT_OK, "pool of 8: %s", err.msg);
+
+    /* idle helpers sleep: over 300 ms with no run the process uses little CPU */
+    check_loop(p, 8, 999);
+    double cpu0 = cpu_s(CLOCK_PROCESS_CPUTIME_ID);
+    nanosleep(&(struct timespec){0, 300 * 1000 * 1000}, NULL);
+    double idle_cpu = cpu_s(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
+    CHECK(idle_cpu < 0.015, "7 idle helpers used %.1f ms of CPU in 300 ms (they should sleep)", idle_cpu * 1e3);
+    printf("  idle: 7 helpers used %.2f ms of CPU in 300 ms\n", idle_cpu * 1e3);
+
+    /* a helper that holds a chunk for 60 ms: the caller runs the rest and then sleeps */
+    static late l;
+    l.caller = pthread_self();
+    double t0 = check_wall_s(), c0 = cpu_s(CLOCK_THREAD_CPUTIME_ID);
+    lj_pool_run(p, late_fn, &l, 8 * LJ_POOL_CHUNKS_PER_THREAD * 10);
+    double wall = check_wall_s() - t0, caller_cpu = cpu_s(CLOCK_THREAD_CPUTIME_ID) - c0;
+    long total = atomic_load(&l.by_caller) + atomic_load(&l.by_helpers);
+    CHECK(total == 8 * LJ_POOL_CHUNKS_PER_THREAD * 10, "late helper: %ld units ran", total);
+    if (atomic_load(&l.slept)) {
+        CHECK(wall >= 0.055, "the run returned before the late chunk was done (%.1f ms)", wall * 1e3);
+        CHECK(caller_cpu < 0.030, "the caller used %.1f ms of CPU waiting %.1f ms for a late chunk (it should sleep)",
+              caller_cpu * 1e3, wall * 1e3);
+        printf("  late helper: the run took %.1f ms, the caller used %.2f ms of CPU and ran %ld of %ld units\n",
+               wall * 1e3, caller_cpu * 1e3, atomic_load(&l.by_caller), total);
+    }
+
+    /* next to a busy process, 8 threads on the machine's cores: every unit once, bounded time */
+    pid_t child = spawn_busy();
+    CHECK(child > 0, "fork");
+    t0 = check_wall_s();
+    int rounds = 0;
+    for (; rounds < 2000 && check_wall_s() - t0 < 5.0; rounds++) check_loop(p, 8, (rounds * 37) % MAX_UNITS + 1);
+    double busy_s = check_wall_s() - t0;
+    if (child > 0) {
+        kill(child, SIGKILL);
+        waitpid(child, NULL, 0);
+    }
+    CHECK(rounds >= 200, "next to a busy process only %d loops of 8 threads ran in %.1f s", rounds, busy_s);
+    printf("  busy neighbour: %d loops on 8 threads in %.2f s\n", rounds, busy_s);
+    lj_pool_free(p);
+}
+
 int main(void) {
     lj_err err = {0};
     for (int threads = 1; threads <= 4; threads++) {
@@ -106,5 +194,6 @@ int main(void) {
         clean += s == LORAJIT_E_NOMEM && q == NULL && strstr(err.msg, "thread pool") != NULL;
     }
     CHECK(k > 1 && clean == k - 1, "alloc sweep: %d of %d failures clean", clean, k - 1);
+    test_oversubscribed();
     return check_summary("test_rt_pool");
 }

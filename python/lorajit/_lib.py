@@ -62,6 +62,7 @@ class Stats(ctypes.Structure):
         ("frontend_ms", c_double), ("plan_ms", c_double), ("codegen_ms", c_double),
         ("optimize_ms", c_double), ("jit_ms", c_double),
         ("jit_loads", c_int64), ("evictions", c_int64), ("host_hits", c_int64),
+        ("threads", c_int),
     ]
 
 

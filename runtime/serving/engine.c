@@ -384,6 +384,7 @@ lorajit_status lorajit_get_stats(const lorajit_engine *e, lorajit_stats *st) {
         .jit_loads = atomic_load(&m->n.jit_loads),
         .evictions = atomic_load(&m->n.evictions),
         .host_hits = atomic_load(&m->n.host_hits),
+        .threads = lj_pool_threads(e->pool),
     };
     lj_stats_set_times(st, &e->code.times);
     lj_snapshot_release(&m->serve, v);
