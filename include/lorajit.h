@@ -119,7 +119,7 @@ typedef struct lorajit_options {
                                 count OpenBLAS has at open (OPENBLAS_NUM_THREADS, else every
                                 core), or had when lorajit first pinned it. Opening an engine
                                 sets OpenBLAS to one thread for the whole process: the pool
-                                runs lorajit's GEMMs (CLI: --threads) */
+                                runs lorajit's GEMMs */
 } lorajit_options;
 
 /* Counters of an engine's life. compiles is counted where LLJIT generates machine
