@@ -75,16 +75,6 @@ static double cpu_s(clockid_t clock) {
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* A child that spins until killed: another process that wants a core. */
-static pid_t spawn_busy(void) {
-    pid_t pid = fork();
-    if (pid == 0) {
-        volatile unsigned long x = 0;
-        for (;;) x++;
-    }
-    return pid;
-}
-
 /* A run whose first chunk taken by a helper sleeps 60 ms (a helper the OS does not
  * schedule); counts the units each side ran. */
 typedef struct late {
@@ -133,16 +123,13 @@ static void test_oversubscribed(void) {
     }
 
     /* next to a busy process, 8 threads on the machine's cores: every unit once, bounded time */
-    pid_t child = spawn_busy();
+    pid_t child = check_spawn_busy();
     CHECK(child > 0, "fork");
     t0 = check_wall_s();
     int rounds = 0;
     for (; rounds < 2000 && check_wall_s() - t0 < 5.0; rounds++) check_loop(p, 8, (rounds * 37) % MAX_UNITS + 1);
     double busy_s = check_wall_s() - t0;
-    if (child > 0) {
-        kill(child, SIGKILL);
-        waitpid(child, NULL, 0);
-    }
+    check_stop_busy(child);
     CHECK(rounds >= 200, "next to a busy process only %d loops of 8 threads ran in %.1f s", rounds, busy_s);
     printf("  busy neighbour: %d loops on 8 threads in %.2f s\n", rounds, busy_s);
     lj_pool_free(p);

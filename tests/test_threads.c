@@ -33,21 +33,6 @@ typedef struct outputs {
     float step3[STEPS][BATCH * VOCAB];  /* batch 3 on sequences 0..2 after the above */
 } outputs;
 
-static pid_t spawn_busy(void) {
-    pid_t pid = fork();
-    if (pid == 0) {
-        volatile unsigned long x = 0;
-        for (;;) x++;
-    }
-    return pid;
-}
-
-static void stop_busy(pid_t pid) {
-    if (pid <= 0) return;
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-}
-
 /* Runs everything on a fresh engine of `threads` threads; returns the seconds the
  * calls took (not the compile). */
 static double run_all(const char *model, int threads, outputs *o) {
@@ -98,12 +83,12 @@ static void test_model(const char *build, const char *dtype) {
     run_all(dir, 2, &got);
     compare(dtype, &ref, &got);
     /* oversubscribed: 4 threads and a busy process on 2 cores, against 1 thread next to the same */
-    pid_t child = spawn_busy();
+    pid_t child = check_spawn_busy();
     CHECK(child > 0, "fork");
     double t1_busy = run_all(dir, 1, &got);
     compare(dtype, &ref, &got);
     double t4_busy = run_all(dir, 4, &got);
-    stop_busy(child);
+    check_stop_busy(child);
     char what[64];
     snprintf(what, sizeof what, "%s, 4 threads next to a busy process", dtype);
     compare(what, &ref, &got);
