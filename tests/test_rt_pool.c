@@ -106,6 +106,8 @@ static void test_sgemm(void) {
     enum { K = 67, LDC_PAD = 5 };
     static const int ms[] = {1, 12, 100}, ns[] = {100, 300, 700};
     lj_err err = {0};
+    CHECK(lj_blas_threads_take() >= 1, "OpenBLAS's thread count"); /* pinned to 1, as an engine does: no */
+    CHECK(openblas_get_num_threads() == 1, "OpenBLAS not pinned");   /* OpenBLAS threads polling after */
     lj_pool *pools[3] = {NULL, NULL, NULL};
     CHECK(lj_pool_new(2, &pools[1], &err) == LORAJIT_OK && lj_pool_new(4, &pools[2], &err) == LORAJIT_OK, "pools: %s",
           err.msg);
