@@ -7,7 +7,9 @@
  * bytes; forward for 1/16/128-token prompts in six configurations against the same
  * GEMMs through OpenBLAS; decode on a TinyLlama-shaped model against the memory
  * bandwidth (bench_decode.c); real shapes (bench_shapes.c); the tokenizer against HF
- * tokenizers (bench_tok.c); then runs the PyTorch peer (peer.c). Outputs: a table on
+ * tokenizers (bench_tok.c); many adapters through few slots (bench_cache.c); decode
+ * at 1 and 2 threads next to a busy process (bench_threads.c); then runs the PyTorch
+ * peer (peer.c). Outputs: a table on
  * stdout, OUT/bench.json, OUT/bench_*.png (report.c). Exit 1 on any failure. */
 #define _GNU_SOURCE
 #include <cblas.h>
@@ -41,7 +43,7 @@ static const char *const target_lists[BENCH_TARGET_SETS] = {
 static const int token_sets[BENCH_TOKEN_SETS] = {1, 16, 128};
 
 typedef struct bench_opts {
-    bool quick, no_peer, no_plots, only_shapes, only_tok;
+    bool quick, no_peer, no_plots, only_shapes, only_tok, only_threads;
     int threads;           /* 0: as OpenBLAS found it */
     int decode_layers;     /* 0: bench_decode's default (TinyLlama's 22; 2 with --quick) */
     const char *decode_dtype; /* "bf16" (default, as TinyLlama ships), "f16" or "f32" */
@@ -282,6 +284,7 @@ static void usage(int asked) {
     fputs("usage: lorajit bench [--quick] [--out DIR] [--work DIR] [--threads N] [--no-peer]\n"
           "                     [--no-plots] [--python PATH] [--peer PATH] [--decode-layers N]\n"
           "                     [--decode-dtype bf16|f16|f32] [--only-shapes] [--only-tokenizer]\n"
+          "                     [--only-threads]\n"
           "                     [--node PATH] [--node-path DIR]\n"
           "  --quick     small model, few repetitions: every figure in well under a minute\n"
           "  --out DIR   bench.json and bench_*.png (default: the build dir)\n"
@@ -292,6 +295,7 @@ static void usage(int asked) {
           "  --decode-dtype T   its weights' dtype (default bf16, as TinyLlama ships)\n"
           "  --only-shapes      only the real shapes (LLaMA-3.2-1B, Qwen2.5-0.5B): prefill, decode, lm_head\n"
           "  --only-tokenizer   only the tokenizer section (TinyLlama, Qwen3 against HF tokenizers)\n"
+          "  --only-threads     only section 10: decode at 1 and 2 threads, idle and next to a busy process\n"
           "  --node PATH        Node.js for HF tokenizers (default: node on PATH); --node-path DIR: the\n"
           "                     NODE_PATH holding its npm package `tokenizers` (default: $NODE_PATH)\n",
           asked ? stdout : stderr);
@@ -318,6 +322,7 @@ static void parse_args(int argc, char **argv, bench_opts *o) {
         else if (!strcmp(a, "--no-plots")) o->no_plots = true;
         else if (!strcmp(a, "--only-shapes")) o->only_shapes = true;
         else if (!strcmp(a, "--only-tokenizer")) o->only_tok = true;
+        else if (!strcmp(a, "--only-threads")) o->only_threads = true;
         else if (!strcmp(a, "--node") && v) o->node = argv[++i];
         else if (!strcmp(a, "--node-path") && v) o->node_path = argv[++i];
         else if (!strcmp(a, "--out") && v) bench_fmt(o->out, sizeof o->out, "%s", argv[++i]);
@@ -426,7 +431,7 @@ int main(int argc, char **argv) {
     parse_args(argc, argv, &o);
     if (o.threads > 0) openblas_set_num_threads(o.threads);
     bench_progress_start(1 + BENCH_COMPILES + 1 + BENCH_TOKEN_SETS + BENCH_SWAPS + BENCH_DECODE_PROGRESS +
-                         (o.quick ? 0 : BENCH_SHAPES) + BENCH_TOK_FAMILIES + 1 + 1 + 1 + 1);
+                         (o.quick ? 0 : BENCH_SHAPES) + BENCH_TOK_FAMILIES + 1 + BENCH_THREADS_PROGRESS + 1 + 1);
     r.quick = o.quick;
     read_machine(&r);
     if (o.only_shapes) { /* section 5 alone */
@@ -441,6 +446,14 @@ int main(int argc, char **argv) {
         bench_tok(&r, o.work, o.node, o.node_path);
         if (isatty(2)) fputc('\n', stderr);
         bench_tok_print(&r, stdout);
+        return 0;
+    }
+    if (o.only_threads) { /* section 10 alone, on section 4's model */
+        bench_progress_start(1 + BENCH_THREADS_PROGRESS);
+        bench_decode_model(&r, o.exe_dir, o.work, o.decode_layers, o.decode_dtype);
+        bench_threads(&r);
+        if (isatty(2)) fputc('\n', stderr);
+        bench_threads_print(&r, stdout);
         return 0;
     }
     bench_width mid = o.quick ? full_widths[0] : full_widths[1];
@@ -497,6 +510,7 @@ int main(int argc, char **argv) {
     bench_mkdirs(logit_dir);
     bench_gemm gemm = {0};
     bench_gemm_open(&gemm, model_dir, r.n_layers);
+    gemm.threads = r.threads;
     bench_forward(&r, engines, &gemm, reps, logit_dir);
     bench_gemm_close(&gemm);
 
@@ -513,6 +527,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 5; i++) folders[2 * BENCH_SWAPS + i] = fwd_ad[i];
     bench_cache(&r, model_dir, folders, 2 * BENCH_SWAPS + 5);
     bench_kv(&r, o.exe_dir, o.work);
+    bench_threads(&r);
 
     /* the PyTorch peer, same model files and thread count */
     bench_progress("PyTorch peer (%s %s)", o.python, o.no_peer ? "skipped" : "running");

@@ -1,7 +1,7 @@
 /* bench.h — what `lorajit bench` measures, and the functions of bench/, under their
  * files' banners. The files call each other one way only:
  *   bench.c -> peer.c, report.c -> bench_decode.c -> bench_gemm.c -> bench_util.c
- *   bench.c, report.c -> bench_shapes.c, bench_tok.c, bench_cache.c, bench_kv.c
+ *   bench.c, report.c -> bench_shapes.c, bench_tok.c, bench_cache.c, bench_kv.c, bench_threads.c
  * (and any of them -> bench_util.c; nothing calls back into bench.c).
  * bench/ uses the public API (lorajit.h) and one internal hook, bench_hook.h (slot
  * writes from memory). Every time is in milliseconds; a bench_stat is the median,
@@ -101,6 +101,8 @@ typedef struct bench_decode_result {
     int pos_start, pos_end;  /* sequence 0's KV positions over the timed steps */
     bool finite;             /* the last step's logits are all finite */
     bench_decode_row rows[BENCH_DECODE_CONFIGS];
+    char model_dir[PATH_MAX]; /* the generated model, reused by section 9 */
+    char adapter_root[PATH_MAX]; /* its adapters: r16_0 .. r16_7 under it */
 } bench_decode_result;
 
 /* Section 5: a real checkpoint's shape (bench_shapes.c). */
@@ -156,6 +158,19 @@ typedef struct bench_kv_result {
     bench_stat paged, flat;           /* a decode step: blocks of `block`; one block a sequence */
     bool same_logits;                 /* the two steps' logits, bit for bit */
 } bench_kv_result;
+/* Section 9: threads on a shared machine (bench_threads.c): decode at 1 and 2 threads,
+ * idle and next to one busy process, and a short prefill at 1 and 2 threads. */
+enum { BENCH_THREADS_PROGRESS = 2 };
+typedef struct bench_threads_result {
+    int steps;                 /* decode steps of one timed run, batch 1, from position 0 */
+    int prompt;                /* tokens of the timed prefill */
+    int rounds;                /* timed rounds (each config once per round, round-robin) */
+    double open_ms[2];         /* compile of the 1- and 2-thread engines */
+    bench_stat decode[2][2];   /* [threads - 1][busy]: a run of `steps` decode steps */
+    bench_stat prefill[2];     /* [threads - 1]: prefill of `prompt` tokens, idle */
+    bool same_bits;            /* the 1- and 2-thread engines' logits are the same bits */
+    bool busy_ok;              /* the busy process ran (started, alive until killed) */
+} bench_threads_result;
 
 typedef struct bench_result {
     bool quick;
@@ -187,6 +202,7 @@ typedef struct bench_result {
     bench_tok_result tok;
     bench_cache_result cache;
     bench_kv_result kv;
+    bench_threads_result thr;
 } bench_result;
 
 /* ---- bench_util.c ---- */
@@ -255,11 +271,12 @@ typedef struct bench_gemm {
     float *x;             /* [128, max in] */
     float *y;             /* [128, max out] */
     int n;                /* tokens (rows of x), 1..128 */
+    int threads;          /* OpenBLAS threads for the run (an engine pins it to 1); 0: as it is */
 } bench_gemm;
 /* Maps the model's weights (the same page-cache pages lorajit's engines map); a
  * 16-bit model's matrices are widened to f32 copies, since sgemm reads only f32. */
 void bench_gemm_open(bench_gemm *a, const char *model_dir, int n_layers);
-/* A bench_job run: every GEMM once on a->n rows. */
+/* A bench_job run: every GEMM once on a->n rows, on a->threads OpenBLAS threads. */
 void bench_gemm_once(void *p);
 void bench_gemm_close(bench_gemm *a);
 /* Bytes of tensor data in a .safetensors file: its size less the 8-byte header
@@ -272,6 +289,9 @@ double bench_st_data_bytes(const char *path);
  * measures the read and copy bandwidth with r->threads threads, a 64-token prefill
  * and decode steps at batch 1 and 8. */
 void bench_decode(bench_result *r, const char *exe_dir, const char *work, int n_layers, const char *dtype);
+/* The first part of bench_decode alone: r->dec's sizes and byte counts, the model and
+ * adapters generated (or reused) under work. */
+void bench_decode_model(bench_result *r, const char *exe_dir, const char *work, int n_layers, const char *dtype);
 void bench_decode_print(const bench_result *r, FILE *f);
 /* Reading bytes of floats on threads threads (the decode section's read loop), timed
  * reps times after a warm-up. */
@@ -318,6 +338,15 @@ void bench_tok(bench_result *r, const char *work, const char *node, const char *
 void bench_tok_print(const bench_result *r, FILE *f);
 /* The "tokenizer" object of bench.json. Caller owns the result; free with cJSON_Delete(). */
 struct cJSON *bench_tok_json(const bench_result *r);
+
+/* ---- bench_threads.c: section 9, threads next to a busy process ---- */
+/* Fills r->thr on r->dec's model (run bench_decode first): two engines of 1 and 2
+ * threads (options.threads); round-robin runs of decode steps on each, idle and with
+ * one spinning child process (forked before the run, killed after), and a prefill. */
+void bench_threads(bench_result *r);
+void bench_threads_print(const bench_result *r, FILE *f);
+/* The "threads" object of bench.json. Caller owns the result; free with cJSON_Delete(). */
+struct cJSON *bench_threads_json(const bench_result *r);
 
 /* ---- peer.c: the PyTorch peer ---- */
 /* Runs python peer_path spec_path with OPENBLAS_NUM_THREADS = r->threads and merges

@@ -201,7 +201,7 @@ static void step_once(void *p) {
 // ----------------------------------------------------------------------------
 // the run
 
-void bench_decode(bench_result *r, const char *exe_dir, const char *work, int n_layers, const char *dtype) {
+void bench_decode_model(bench_result *r, const char *exe_dir, const char *work, int n_layers, const char *dtype) {
     bench_decode_result *d = &r->dec;
     bool quick = r->quick;
     *d = (bench_decode_result){.dim = quick ? 256 : 2048, .hidden_dim = quick ? 688 : 5632,
@@ -213,7 +213,6 @@ void bench_decode(bench_result *r, const char *exe_dir, const char *work, int n_
     d->elem_bytes = strcmp(d->dtype, "F32") ? 2 : 4;
     d->threads = r->threads < 1 ? 1 : r->threads > DEC_MAX_THREADS ? DEC_MAX_THREADS : r->threads;
     d->bw_bytes = (size_t)(quick ? 256 : 1024) << 20;
-    int steps = quick ? 5 : 32;
 
     /* inputs */
     char model_dir[PATH_MAX], ad_dir[DEC_BATCH][PATH_MAX], args[PATH_MAX + 256], tag[64];
@@ -223,12 +222,14 @@ void bench_decode(bench_result *r, const char *exe_dir, const char *work, int n_
     double t0 = bench_now_ms();
     bool made = false;
     bench_fmt(model_dir, sizeof model_dir, "%s/models/%s", work, tag);
+    bench_fmt(d->model_dir, sizeof d->model_dir, "%s", model_dir);
+    bench_fmt(d->adapter_root, sizeof d->adapter_root, "%s/adapters/%s", work, tag);
     snprintf(args, sizeof args, "--dim %d --hidden %d --layers %d --heads %d --kv-heads %d --vocab %d "
              "--max-pos %d --std 0.02 --seed 7 --dtype %s", d->dim, d->hidden_dim, d->n_layers, d->n_heads,
              d->n_kv_heads, d->vocab, DEC_SEQ_LEN, dtype);
     made |= bench_generate(exe_dir, "model", model_dir, NULL, args);
     for (int i = 0; i < DEC_BATCH; i++) {
-        bench_fmt(ad_dir[i], PATH_MAX, "%s/adapters/%s/r16_%d", work, tag, i);
+        bench_fmt(ad_dir[i], PATH_MAX, "%s/r16_%d", d->adapter_root, i);
         snprintf(args, sizeof args, "--r %d --alpha %d --targets %s --seed %d", d->rank, 2 * d->rank,
                  all_seven, 300 + i);
         made |= bench_generate(exe_dir, "adapter", ad_dir[i], model_dir, args);
@@ -254,6 +255,16 @@ void bench_decode(bench_result *r, const char *exe_dir, const char *work, int n_
         row->bytes = d->elem_bytes * matrix_values(d, false) + 4 * norm_values(d) +
                      (double)d->elem_bytes * row->batch * d->dim + row->n_adapters * d->adapter_bytes;
     }
+
+}
+
+void bench_decode(bench_result *r, const char *exe_dir, const char *work, int n_layers, const char *dtype) {
+    bench_decode_result *d = &r->dec;
+    bench_decode_model(r, exe_dir, work, n_layers, dtype);
+    int steps = r->quick ? 5 : 32;
+    const char *model_dir = d->model_dir;
+    char ad_dir[DEC_BATCH][PATH_MAX];
+    for (int i = 0; i < DEC_BATCH; i++) bench_fmt(ad_dir[i], PATH_MAX, "%s/r16_%d", d->adapter_root, i);
 
     /* the engine: eight sequences, eight rank-16 slots on the seven projections */
     bench_progress("decode: compiling, loading %d adapters, prefill of %d tokens", DEC_BATCH, DEC_PROMPT);
@@ -290,6 +301,7 @@ void bench_decode(bench_result *r, const char *exe_dir, const char *work, int n_
     jobs[BENCH_DECODE_CONFIGS + 3] = (bench_job){settle, bw_once, NULL, &bw.cp, &d->copy};
     bench_gemm g1 = {0}, g8;
     bench_gemm_open(&g1, model_dir, d->n_layers);
+    g1.threads = d->threads;
     g8 = g1, g1.n = 1, g8.n = DEC_BATCH;
     jobs[BENCH_DECODE_CONFIGS] = (bench_job){settle, bench_gemm_once, NULL, &g1, &d->gemm[0]};
     jobs[BENCH_DECODE_CONFIGS + 1] = (bench_job){settle, bench_gemm_once, NULL, &g8, &d->gemm[1]};

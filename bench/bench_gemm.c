@@ -124,6 +124,8 @@ void bench_gemm_open(bench_gemm *a, const char *model_dir, int n_layers) {
 
 void bench_gemm_once(void *p) {
     bench_gemm *a = p;
+    int was = openblas_get_num_threads(); /* 1 once an engine pinned it */
+    if (a->threads > 0 && a->threads != was) openblas_set_num_threads(a->threads);
     for (int i = 0; i < a->n_mats; i++) {
         if (a->n == 1)
             cblas_sgemv(CblasRowMajor, CblasNoTrans, a->out[i], a->in[i], 1.0f, a->w[i], a->in[i],
@@ -132,6 +134,7 @@ void bench_gemm_once(void *p) {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, a->n, a->out[i], a->in[i], 1.0f,
                         a->x, a->in[i], a->w[i], a->in[i], 0.0f, a->y, a->out[i]);
     }
+    if (a->threads > 0 && a->threads != was) openblas_set_num_threads(was);
 }
 
 void bench_gemm_close(bench_gemm *a) {

@@ -142,6 +142,7 @@ void bench_print_table(const bench_result *r, FILE *f) {
     bench_tok_print(r, f);
     bench_cache_print(r, f);
     bench_kv_print(r, f);
+    bench_threads_print(r, f);
 }
 
 // ----------------------------------------------------------------------------
@@ -339,6 +340,7 @@ int bench_write_json(const bench_result *r, const char *path) {
     cJSON_AddItemToObject(root, "tokenizer", bench_tok_json(r));
     cJSON_AddItemToObject(root, "cache", bench_cache_json(r));
     cJSON_AddItemToObject(root, "kv_cache", bench_kv_json(r));
+    cJSON_AddItemToObject(root, "threads", bench_threads_json(r));
     cJSON_AddItemToObject(root, "summary", summary_json(r));
     char *text = cJSON_Print(root);
     cJSON_Delete(root);

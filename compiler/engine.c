@@ -31,6 +31,7 @@ lorajit_status lorajit_engine_open(lorajit_engine **out, const char *model_dir, 
     if (!e) return LORAJIT_E_NOMEM;
     lj_err *err = lj_engine_err(e);
     if (!model_dir) return lj_fail(err, LORAJIT_E_ARG, "lorajit_engine_open: model_dir is NULL");
+    if (lj_engine_threads(e, opts)) return LORAJIT_E_ARG; /* the message is on e */
     double t0 = pipeline_now_ms();
     pipeline_ir ir;
     pipeline_code c;

@@ -33,16 +33,23 @@
  *  - lorajit_errmsg(e) is per thread: the message of the calling thread's last
  *    call on e. A thread that has made no call sees the open message ("" once
  *    the engine started).
- *  - Compute threads: each engine starts a pool of as many threads as OpenBLAS
- *    has when the engine opens (OPENBLAS_NUM_THREADS, or openblas_set_num_threads
- *    before open); the compiled matmuls of 1..8 rows (decode) split their rows
- *    among them, larger ones run in OpenBLAS. One call uses the pool at a time; a
- *    call that finds it busy runs on its own thread. Results are bit-identical
- *    whatever the thread count.
- *  - OpenBLAS: with several calling threads, run it single-threaded
- *    (OPENBLAS_NUM_THREADS=1 or openblas_set_num_threads(1)) and let the threads
- *    be the parallelism: its own pool makes concurrent callers queue and spin (on
- *    2 cores a decode step was seen to stall for a second).
+ *  - Compute threads: each engine starts a pool of options.threads threads (0:
+ *    as many as OpenBLAS has when the engine opens: OPENBLAS_NUM_THREADS, or
+ *    openblas_set_num_threads before open). Opening an engine pins OpenBLAS to one
+ *    thread for the whole process (OpenBLAS's count is process-wide) and lorajit's
+ *    own OpenBLAS calls are cut into blocks run on the pool, so an engine never has
+ *    two sets of threads; an application that also uses OpenBLAS and wants it
+ *    threaded calls openblas_set_num_threads after opening (lorajit's prefill then
+ *    runs OpenBLAS's threads inside the pool's: correct, slower on busy cores).
+ *    The compiled matmuls of 1..8 rows (decode) split their rows among the pool's
+ *    threads, larger ones split sgemm by output columns. Waiting threads spin for
+ *    microseconds, then sleep, and work is claimed in small chunks, so a thread the
+ *    OS does not schedule (a busy neighbour process) costs a wake-up, not a core.
+ *    One call uses the pool at a time; a call that finds it busy runs on its own
+ *    thread. Results are bit-identical whatever the thread count.
+ *  - Several calling threads: they share the pool (one at a time, the others run
+ *    alone); with many callers options.threads = 1 lets the callers be the
+ *    parallelism.
  *  - Model facts (vocab_size, max_tokens, max_batch) and print_ir may be called
  *    from any thread. No lock is held while lorajit_generate's on_token runs.
  *  - lorajit_engine_open / _open_artifact and lorajit_engine_free are not
@@ -116,6 +123,11 @@ typedef struct lorajit_options {
                                 whole cache; less shares it (CLI: --kv-cache-mb) */
     int kv_block_size;       /* positions per block, a power of two up to 65536; default 16
                                 (CLI: --kv-block-size) */
+    int threads;             /* compute threads of the engine's pool, 1..256; 0 (default): the
+                                count OpenBLAS has at open (OPENBLAS_NUM_THREADS, else every
+                                core), or had when lorajit first pinned it. Opening an engine
+                                sets OpenBLAS to one thread for the whole process: the pool
+                                runs lorajit's GEMMs */
 } lorajit_options;
 
 /* Counters of an engine's life. compiles is counted where LLJIT generates machine
@@ -141,6 +153,7 @@ typedef struct lorajit_stats {
     int64_t jit_loads;    /* adapters loaded just in time because a call named them */
     int64_t evictions;    /* adapters evicted from their slot to make room */
     int64_t host_hits;    /* just-in-time loads served from the host-memory copies */
+    int threads;          /* compute threads of the engine's pool (options.threads or OpenBLAS's) */
 } lorajit_stats;
 
 /* Static text for a status code; never NULL. */

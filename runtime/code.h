@@ -46,6 +46,9 @@ static inline void lj_stats_set_times(lorajit_stats *st, const lj_compile_times 
 lorajit_engine *lj_engine_alloc(void);
 /* The open path's error record (single-threaded, before the engine is shared). */
 lj_err *lj_engine_err(lorajit_engine *e);
+/* Records opts->threads (opts may be NULL: 0, the default) for lj_engine_start;
+ * LORAJIT_E_ARG with the message on e when it is out of range. Call before compiling. */
+lorajit_status lj_engine_threads(lorajit_engine *e, const lorajit_options *opts);
 /* Binds weights, allocates slots, the sequences' KV caches and a first worker,
  * publishes the empty adapter state and installs code. Takes ownership of L and
  * code, also on failure. */

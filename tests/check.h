@@ -6,9 +6,11 @@
 #define LORAJIT_CHECK_H
 
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -98,6 +100,23 @@ static inline int check_unpack_tokenizer(const char *build, const char *name, ch
              "*.xz) xz -dc $f > %s/${b%%.xz};; *) cp $f %s/$b;; esac; done",
              dir, name, dir, dir);
     return system(cmd);
+}
+
+/* A child process that spins until check_stop_busy kills it: another process that
+ * wants a core (oversubscription tests). Returns its pid, or -1 when fork failed. */
+static inline pid_t check_spawn_busy(void) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        volatile unsigned long x = 0;
+        for (;;) x++;
+    }
+    return pid;
+}
+
+static inline void check_stop_busy(pid_t pid) {
+    if (pid <= 0) return;
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
 }
 
 static inline int check_summary(const char *name) {

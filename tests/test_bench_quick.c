@@ -8,7 +8,8 @@
  * /usr/bin/python3 can import torch, and "unavailable: ..." otherwise; lorajit and
  * torch logits must agree. The tokenizer section: lorajit's figures, HF's when node finds
  * the npm package tokenizers ("unavailable: ..." otherwise), ids that agree. PNGs must
- * exist when gnuplot is installed. Never a speed.
+ * exist when gnuplot is installed. Section 9 (threads): every run timed, the ratios, the
+ * same bits on 1 and 2 threads. Never a speed.
  * Recipe: a new figure in bench.json gets a need_* line below. */
 #define _GNU_SOURCE
 #include <math.h>
@@ -236,6 +237,30 @@ static void check_decode(const cJSON *j) {
     need_number(q, "b8_over_b1_base", "decode.ratios");
 }
 
+/* Section 9: decode at 1 and 2 threads, idle and next to a busy process, and a prefill
+ * at 1 and 2 threads: every run timed, the ratios, the same bits on 1 and 2 threads,
+ * the busy process alive until it was killed. */
+static void check_threads(const cJSON *j) {
+    const cJSON *th = get(j, "threads", "bench.json");
+    static const char *const nums[] = {"steps", "prompt", "rounds"}, *const runs[] = {"t1_idle", "t1_busy", "t2_idle",
+                                                                                      "t2_busy"};
+    for (int k = 0; k < 3; k++) need_number(th, nums[k], "threads");
+    const cJSON *d = get(th, "decode", "threads");
+    for (int k = 0; k < 4; k++) {
+        const cJSON *x = get(d, runs[k], "threads.decode");
+        need_stat(x, "run_ms", runs[k]);
+        need_number(x, "tokens_per_s", runs[k]);
+    }
+    const cJSON *p = get(th, "prefill", "threads");
+    need_stat(p, "t1_ms", "threads.prefill");
+    need_stat(p, "t2_ms", "threads.prefill");
+    const cJSON *q = get(th, "ratios", "threads");
+    static const char *const ratios[] = {"busy_over_idle_t2", "busy_t2_over_busy_t1", "prefill_t2_over_t1"};
+    for (int k = 0; k < 3; k++) need_number(q, ratios[k], "threads.ratios");
+    CHECK(cJSON_IsTrue(get(th, "same_bits", "threads")), "threads: 1 and 2 threads gave different logits");
+    CHECK(cJSON_IsTrue(get(th, "busy_process_ran", "threads")), "threads: the busy process did not run");
+}
+
 /* Section 7: both tokenizers' load and encode; HF's figures when node can require the
  * npm package tokenizers (NODE_PATH as inherited), "unavailable: ..." otherwise; the
  * two encodes' ids must agree. */
@@ -310,6 +335,7 @@ int main(int argc, char **argv) {
         if (j) check_decode(j);
         if (j) check_tokenizer(j);
         if (j) check_kv(j);
+        if (j) check_threads(j);
         cJSON_Delete(j);
         free(text);
     }

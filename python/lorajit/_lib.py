@@ -49,6 +49,7 @@ class Options(ctypes.Structure):
         ("max_seq_len", c_int),
         ("kv_cache_mb", c_int),
         ("kv_block_size", c_int),
+        ("threads", c_int),  # 0: OpenBLAS's count at open
     ]
 
 
@@ -63,6 +64,7 @@ class Stats(ctypes.Structure):
         ("frontend_ms", c_double), ("plan_ms", c_double), ("codegen_ms", c_double),
         ("optimize_ms", c_double), ("jit_ms", c_double),
         ("jit_loads", c_int64), ("evictions", c_int64), ("host_hits", c_int64),
+        ("threads", c_int),
     ]
 
 

@@ -249,6 +249,7 @@ lorajit_status lorajit_engine_open_artifact(lorajit_engine **out, const char *ar
     lj_err *err = lj_engine_err(e);
     if (!artifact_dir || !model_dir)
         return lj_fail(err, LORAJIT_E_ARG, "lorajit_engine_open_artifact: artifact_dir or model_dir is NULL");
+    if (lj_engine_threads(e, opts)) return LORAJIT_E_ARG; /* the message is on e */
     lj_manifest m;
     lj_config cfg;
     lj_code code = {0};

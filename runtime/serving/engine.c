@@ -30,6 +30,15 @@ lorajit_engine *lj_engine_alloc(void) {
 
 lj_err *lj_engine_err(lorajit_engine *e) { return e ? &e->err : NULL; }
 
+lorajit_status lj_engine_threads(lorajit_engine *e, const lorajit_options *opts) {
+    int n = opts ? opts->threads : 0;
+    if (n < 0 || n > LJ_POOL_MAX_THREADS)
+        return lj_fail(&e->err, LORAJIT_E_ARG, "options.threads is %d; it must be 0 (OpenBLAS's thread count) "
+                       "or 1..%d", n, LJ_POOL_MAX_THREADS);
+    e->threads = n;
+    return LORAJIT_OK;
+}
+
 /* floats = a * b + c, failing when it does not fit in size_t bytes. */
 static bool floats_of(int64_t a, int64_t b, int64_t c, size_t *out) {
     if (a < 0 || b < 0 || c < 0) return false;
@@ -74,7 +83,8 @@ lorajit_status lj_engine_start(lorajit_engine *e, const char *model_dir, lj_layo
                        "--max-seq-len / max_tokens", (long long)sc->max_tokens, (long long)sc->seq_len);
     if ((st = lj_kv_init(&e->kv, cfg, sc, err))) return st; /* before the weights: the cheaper refusal first */
     if ((st = lj_weights_open(model_dir, L, &e->w, err))) return st;
-    if ((st = lj_pool_new(openblas_get_num_threads(), &e->pool, err))) return st;
+    int blas_threads = lj_blas_threads_take(); /* OpenBLAS pinned to 1: the pool splits its sgemm calls */
+    if ((st = lj_pool_new(e->threads > 0 ? e->threads : blas_threads, &e->pool, err))) return st;
     if ((st = lj_slots_new(L, &e->slots, err))) return st;
     if ((st = lj_registry_init(&e->reg, sc->n_slots, err))) return st;
     lj_acache_init(&e->cache, LJ_ADAPTER_CACHE_DEFAULT);
@@ -93,7 +103,7 @@ lorajit_status lj_engine_start(lorajit_engine *e, const char *model_dir, lj_layo
     e->ctx = (lj_ctx){
         .weights = e->w->data,
         .sites = e->slots->sites,
-        .sgemm = (lj_sgemm_fn)(void (*)(void))cblas_sgemm,
+        .sgemm = lj_pool_sgemm,
         .sgemv = (lj_sgemv_fn)(void (*)(void))cblas_sgemv,
         .small_rows = LJ_SMALL_ROWS,
         .parallel = lj_pool_run,
@@ -336,7 +346,9 @@ lorajit_status lorajit_forward(lorajit_engine *e, const int32_t *tokens, int n, 
     c.block_table = e->kv.identity;
     float rope[LJ_ROPE_MAX_HALF + 1];
     c.rope = lj_engine_rope(e, n, rope); /* positions 0..n-1 */
+    lj_pool *was = lj_pool_bind(e->pool);
     int rc = e->code.forward(&c, tokens, n, 0, logits);
+    lj_pool_bind(was);
     lj_snapshot_release(&e->serve, v);
     lj_worker_put(&e->serve, w);
     if (rc != 0)
@@ -374,6 +386,7 @@ lorajit_status lorajit_get_stats(const lorajit_engine *e, lorajit_stats *st) {
         .jit_loads = atomic_load(&m->n.jit_loads),
         .evictions = atomic_load(&m->n.evictions),
         .host_hits = atomic_load(&m->n.host_hits),
+        .threads = lj_pool_threads(e->pool),
     };
     lj_stats_set_times(st, &e->code.times);
     lj_snapshot_release(&m->serve, v);

@@ -22,7 +22,8 @@ struct lorajit_engine {
     bool started;
     lj_layout *L;          /* owned */
     lj_weights *w;         /* owned */
-    lj_pool *pool;         /* owned; threads = OpenBLAS's at start */
+    lj_pool *pool;         /* owned; threads = options.threads, else OpenBLAS's at start */
+    int threads;           /* options.threads (lj_engine_threads); 0: OpenBLAS's count */
     lj_slots *slots;       /* owned; written under serve.write_lock, only in unpinned slots */
     lj_registry reg;       /* owned names; under serve.write_lock */
     lj_adapter_cache cache; /* adapters by name beyond the slots; under serve.write_lock */

@@ -170,7 +170,9 @@ static lorajit_status seq_prefill(lorajit_engine *e, int seq, const int32_t *tok
     for (int64_t off = 0; off < n; off += chunk) {
         int64_t m = n - off < chunk ? n - off : chunk;
         float *out = logits ? logits + off * vocab : tmp;
+        lj_pool *was = lj_pool_bind(e->pool);
         int rc = e->code.forward(&c, tokens + off, m, pos + off, out);
+        lj_pool_bind(was);
         if (rc != 0) {
             st = lj_fail(err, LORAJIT_E_COMPILE, "%s: compiled code returned %d", what, rc);
             goto done;
@@ -258,7 +260,9 @@ static lorajit_status decode_step(lorajit_engine *e, const int *seqs, const int3
             c.rope = rope;
             c.rope_stride = per;
         }
+        lj_pool *was = lj_pool_bind(e->pool);
         int rc = st ? 0 : e->code.decode(&c, tokens, n, pos, seq, act, logits);
+        lj_pool_bind(was);
         free(rope);
         if (rc != 0) st = lj_fail(err, LORAJIT_E_COMPILE, "%s: compiled code returned %d", what, rc);
         size_t vocab = (size_t)e->L->cfg.vocab_size;

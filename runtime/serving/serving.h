@@ -186,16 +186,36 @@ void lj_kv_count(lj_kv *kv, int64_t *free_blocks, int64_t *total_blocks); /* eit
 
 /* ---- pool.c: threads for the compiled kernels' parallel loops ---- */
 #define LJ_POOL_MAX_THREADS 256
+#define LJ_POOL_CHUNKS_PER_THREAD 8 /* a run is cut into at most threads x this many chunks */
 typedef struct lj_pool lj_pool;
 /* Starts threads - 1 helper threads (clamped to 1..LJ_POOL_MAX_THREADS; 1: none).
  * Caller owns *out; free with lj_pool_free(), which joins the helpers. */
 lorajit_status lj_pool_new(int threads, lj_pool **out, lj_err *err);
 void lj_pool_free(lj_pool *p); /* NULL does nothing; no run may be in flight */
-/* ctx.h's lj_parallel_fn: fn(arg, b, e) over [0, n) split among the threads,
- * returning when all are done. Runs fn(arg, 0, n) itself when pool is NULL, has
- * one thread, or is busy with another thread's run. */
+/* ctx.h's lj_parallel_fn: fn(arg, b, e) over [0, n) cut into chunks that the
+ * caller and the helpers claim one by one, returning when all are done. Runs
+ * fn(arg, 0, n) itself when pool is NULL, has one thread, or is busy with another
+ * thread's run. Waits spin briefly, then sleep. */
 void lj_pool_run(void *pool, lj_task_fn fn, void *arg, int64_t n);
 int lj_pool_threads(const lj_pool *p); /* 1 for NULL */
+
+/* ---- pool_gemm.c: OpenBLAS on the pool's threads ---- */
+/* Output columns of one block of lj_pool_sgemm for an m-row product: a function of
+ * the shape only, so the result is the same bits whatever the thread count. */
+int lj_pool_gemm_cols(int m);
+/* ctx.h's lj_sgemm_fn (cblas_sgemm's arguments): a row-major product of more
+ * than lj_pool_gemm_cols(m) columns is computed as blocks of that many columns of
+ * C, one cblas_sgemm each, run on the pool bound to the calling thread
+ * (lj_pool_bind; on the caller alone when none). Anything else is one cblas_sgemm. */
+void lj_pool_sgemm(int order, int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
+                   int lda, const float *b, int ldb, float beta, float *c, int ldc);
+/* Makes p the pool lj_pool_sgemm uses on the calling thread (NULL: none) and
+ * returns the previous one (bind it back after the compiled call). p borrowed. */
+lj_pool *lj_pool_bind(lj_pool *p);
+/* The engine's default thread count: the count OpenBLAS has now, or the one it had
+ * when lorajit first pinned it; pins OpenBLAS to one thread for the process, so the
+ * engine's pool is the only set of compute threads. */
+int lj_blas_threads_take(void);
 
 /* ---- serve.c: snapshots, slot pins, workers, per-thread errors ---- */
 /* What readers see of the registry: immutable once published; freed when it is
