@@ -27,25 +27,6 @@ static void memcpy_floats(cg *c, LLVMValueRef dst, LLVMValueRef src, int64_t n) 
     LLVMBuildMemCpy(c->b, dst, 4, src, 4, cg_i64(c, n * 4));
 }
 
-/* Element idx of a weight of dtype kind (IR_F32, IR_F16, IR_BF16), widened to f32. Exact: BF16
- * is the top half of an f32; F16 is rebuilt from its bits with integer ops and one
- * multiply by 2^112 (normals and subnormals exact, Inf/NaN kept), so no libcall
- * and no F16C is needed and the loop still vectorises on any x86-64. */
-LLVMValueRef cg_ld_weight(cg *c, ir_dtype kind, LLVMValueRef base, LLVMValueRef idx) {
-    if (kind == IR_F32) return cg_ldf(c, base, idx);
-    LLVMTypeRef i16 = LLVMInt16TypeInContext(c->llctx);
-    LLVMValueRef h = LLVMBuildZExt(c->b, LLVMBuildLoad2(c->b, i16, cg_gep(c, i16, base, idx), ""), c->i32, "");
-    if (kind == IR_BF16) return LLVMBuildBitCast(c->b, LLVMBuildShl(c->b, h, cg_i32(c, 16), ""), c->f32, "");
-    LLVMValueRef mag = LLVMBuildShl(c->b, LLVMBuildAnd(c->b, h, cg_i32(c, 0x7fff), ""), cg_i32(c, 13), "");
-    LLVMValueRef f = LLVMBuildFMul(c->b, LLVMBuildBitCast(c->b, mag, c->f32, ""), cg_f32(c, 0x1p112f), "");
-    LLVMValueRef bits = LLVMBuildBitCast(c->b, f, c->i32, "");
-    LLVMValueRef infnan = LLVMBuildICmp(c->b, LLVMIntEQ, LLVMBuildAnd(c->b, h, cg_i32(c, 0x7c00), ""),
-                                        cg_i32(c, 0x7c00), "");
-    bits = LLVMBuildOr(c->b, bits, LLVMBuildSelect(c->b, infnan, cg_i32(c, 0x7f800000), cg_i32(c, 0), ""), "");
-    LLVMValueRef sign = LLVMBuildShl(c->b, LLVMBuildAnd(c->b, h, cg_i32(c, 0x8000), ""), cg_i32(c, 16), "");
-    return LLVMBuildBitCast(c->b, LLVMBuildOr(c->b, bits, sign, ""), c->f32, "");
-}
-
 /* (table [vocab, dim] of kind, tokens [n] i32, n, out [n, dim]):
  * out[t] = table[tokens[t]] widened to f32, times scale when scale != 0 (Gemma:
  * modeling_gemma.py GemmaModel.forward, inputs_embeds * normalizer, sqrt(dim) as f32) */

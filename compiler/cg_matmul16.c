@@ -5,6 +5,7 @@
  *  - native (BF16 W, AVX512-BF16): the calling thread splits x into two BF16 parts,
  *    hi = bf16(x) and lo = bf16(x - hi), into the wconv scratch; vdpbf16ps dots both
  *    with W as it lies in memory (exact products, f32 accumulation; x kept to ~2^-17);
+ *    LORAJIT_BF16_ROUND_X=1 keeps hi only: twice the speed, x rounded to ~2^-9;
  *  - packed (F16, BF16 without native dot products, or LORAJIT_NO_NATIVE_BF16=1): each
  *    thread widens a tile of W [MM16_UNIT, kc] into an f32 buffer on its stack (F16C
  *    for F16 when the target has it) and runs an FMA micro-kernel over it for all rows.
@@ -27,6 +28,7 @@ typedef struct mm16 {
     cg *c;
     ir_dtype kind;
     bool native;        /* vdpbf16ps over hi/lo parts of x; else FMA over a packed f32 tile */
+    int x_parts;        /* native: 2 (hi and lo), or 1 (hi only: LORAJIT_BF16_ROUND_X=1) */
     int vl, step, mr;   /* f32 lanes; K per vector step; rows of x per register block */
     int64_t in, out, kc;
     LLVMTypeRef acc_ty; /* <vl x float> */
@@ -48,11 +50,16 @@ static bool has_feature(const char *features, const char *name) {
     return false;
 }
 
+/* An environment variable set to something other than "" or "0". */
+static bool env_on(const char *name) {
+    const char *v = getenv(name);
+    return v && *v && strcmp(v, "0") != 0;
+}
+
 void cg_matmul16_target(cg *c, const char *features) {
-    const char *off = getenv("LORAJIT_NO_NATIVE_BF16");
-    bool forced_off = off && *off && strcmp(off, "0") != 0;
     c->vec_floats = has_feature(features, "avx512f") ? 16 : 8;
-    c->bf16_dot = !forced_off && c->vec_floats == 16 && has_feature(features, "avx512bf16");
+    c->bf16_dot = !env_on("LORAJIT_NO_NATIVE_BF16") && c->vec_floats == 16 && has_feature(features, "avx512bf16");
+    c->bf16_round_x = env_on("LORAJIT_BF16_ROUND_X");
     c->f16c = has_feature(features, "f16c");
 }
 
@@ -112,7 +119,8 @@ static void emit_micro(mm16 *s, int mr, int nr, LLVMValueRef m, LLVMValueRef o) 
         if (s->native) { /* row mi of xs: hi [in], then lo [in] */
             LLVMValueRef hi = add(c, mul(c, mi, cg_i64(c, 2 * s->in)), koff);
             xv[0] = load_vec(c, s->vec_ty, cg_gep(c, bf, s->xs, hi), 2);
-            xv[1] = load_vec(c, s->vec_ty, cg_gep(c, bf, s->xs, add(c, hi, cg_i64(c, s->in))), 2);
+            if (s->x_parts == 2)
+                xv[1] = load_vec(c, s->vec_ty, cg_gep(c, bf, s->xs, add(c, hi, cg_i64(c, s->in))), 2);
         } else {
             xv[0] = load_vec(c, s->acc_ty, cg_gep(c, c->f32, s->x, add(c, mul(c, mi, cg_i64(c, s->in)), koff)), 4);
         }
@@ -122,7 +130,7 @@ static void emit_micro(mm16 *s, int mr, int nr, LLVMValueRef m, LLVMValueRef o) 
                 LLVMValueRef a0[3] = {acc, xv[0], wv[j]};
                 acc = intrinsic(c, "llvm.x86.avx512bf16.dpbf16ps.512", NULL, 0, a0, 3);
                 LLVMValueRef a1[3] = {acc, xv[1], wv[j]};
-                acc = intrinsic(c, "llvm.x86.avx512bf16.dpbf16ps.512", NULL, 0, a1, 3);
+                if (s->x_parts == 2) acc = intrinsic(c, "llvm.x86.avx512bf16.dpbf16ps.512", NULL, 0, a1, 3);
             } else {
                 LLVMValueRef a[3] = {xv[0], wv[j], acc};
                 acc = intrinsic(c, "llvm.fma", &s->acc_ty, 1, a, 3);
@@ -212,6 +220,7 @@ static void mm16_init(mm16 *s, cg *c, ir_dtype kind, int64_t out, int64_t in) {
     memset(s, 0, sizeof *s);
     s->c = c, s->kind = kind, s->out = out, s->in = in;
     s->native = kind == IR_BF16 && c->bf16_dot;
+    s->x_parts = c->bf16_round_x ? 1 : 2;
     s->vl = c->vec_floats;
     s->step = s->native ? 32 : s->vl;
     s->mr = s->vl == 16 ? 4 : 2; /* 16 zmm or 8 ymm accumulators, within the register file */
@@ -228,7 +237,7 @@ LLVMValueRef cg_matmul16_task(cg *c, ir_dtype kind, int64_t out, int64_t in) {
     mm16_init(&s, c, kind, out, in);
     char name[96];
     snprintf(name, sizeof name, "mm16task_%lld_%lld_%s_%s", (long long)out, (long long)in, ir_dtype_name(kind),
-             s.native ? "dpbf16" : "packed");
+             !s.native ? "packed" : s.x_parts == 2 ? "dpbf16" : "dpbf16x1");
     LLVMValueRef fn;
     if (!cg_kernel_begin(c, name, "pii", &fn)) return fn;
     LLVMTypeRef aty = args_type(c), fty[5] = {c->ptr, c->ptr, c->ptr, c->i64, c->ptr};
@@ -293,7 +302,7 @@ static void emit_split(cg *c, LLVMValueRef x, LLVMValueRef rows, LLVMValueRef xs
     LLVMValueRef lo = LLVMBuildFPTrunc(c->b, LLVMBuildFSub(c->b, v, LLVMBuildFPExt(c->b, hi, v16, ""), ""), b16, "lo");
     LLVMValueRef at = add(c, dst, off);
     LLVMSetAlignment(LLVMBuildStore(c->b, hi, cg_gep(c, bf, xs, at)), 2);
-    LLVMSetAlignment(LLVMBuildStore(c->b, lo, cg_gep(c, bf, xs, add(c, at, cg_i64(c, in)))), 2);
+    if (!c->bf16_round_x) LLVMSetAlignment(LLVMBuildStore(c->b, lo, cg_gep(c, bf, xs, add(c, at, cg_i64(c, in)))), 2);
     cg_end(c, &k);
     cg_end(c, &m);
 }

@@ -103,6 +103,7 @@ typedef struct cg {
     LLVMValueRef fn;                 /* function being built */
     LLVMBasicBlockRef entry;         /* its entry block (allocas go here) */
     bool bf16_dot;                   /* target has AVX512-BF16 (vdpbf16ps), not forced off (cg_matmul16.c) */
+    bool bf16_round_x;               /* vdpbf16ps on x rounded to BF16 once (LORAJIT_BF16_ROUND_X=1) */
     bool f16c;                       /* target has F16C (vcvtph2ps) */
     int vec_floats;                  /* f32 lanes of its widest vectors: 16 (AVX-512) or 8 */
     LLVMValueRef saved_fn;           /* caller's state while a kernel is built */
@@ -138,12 +139,12 @@ LLVMValueRef cg_intrinsic(cg *c, const char *name, LLVMValueRef *args, int n); /
  * false when it already exists. *fn gets the function either way. */
 bool cg_kernel_begin(cg *c, const char *name, const char *sig, LLVMValueRef *fn);
 void cg_kernel_end(cg *c); /* ret void, then back to where the caller was building */
-
-/* ---- cg_kernels.c: one kernel (internal LLVM function) per op and shape ----
- * Each returns the function, building it on first use. Shapes in the comments. */
 /* base[idx] of a weight of dtype kind (IR_F32, IR_F16, IR_BF16) widened to f32, exactly,
  * with integer ops only (no F16C, no libcall): an f32 value at the builder. */
 LLVMValueRef cg_ld_weight(cg *c, ir_dtype kind, LLVMValueRef base, LLVMValueRef idx);
+
+/* ---- cg_kernels.c: one kernel (internal LLVM function) per op and shape ----
+ * Each returns the function, building it on first use. Shapes in the comments. */
 LLVMValueRef cg_kernel_embed(cg *c, int64_t dim, ir_dtype kind, float scale);
     /* (table [vocab, dim] of kind, tokens [n], n, out [n, dim] f32), rows times scale unless 0 */
 LLVMValueRef cg_kernel_rmsnorm(cg *c, int64_t d, float eps, float w_offset);
@@ -170,8 +171,9 @@ LLVMValueRef cg_kernel_lora(cg *c, int64_t in, int64_t out, int r_max);
        small_rows rows, BLAS above */
 
 /* ---- cg_matmul16.c: 16-bit matmuls of more rows than the row loop takes ---- */
-/* Sets c's bf16_dot, f16c and vec_floats from the target's feature list ("+a,-b,...",
- * borrowed; NULL: none). LORAJIT_NO_NATIVE_BF16=1 in the environment turns bf16_dot off. */
+/* Sets c's bf16_dot, bf16_round_x, f16c and vec_floats from the target's feature list
+ * ("+a,-b,...", borrowed; NULL: none) and the environment: LORAJIT_NO_NATIVE_BF16=1 turns
+ * bf16_dot off, LORAJIT_BF16_ROUND_X=1 turns bf16_round_x on. */
 void cg_matmul16_target(cg *c, const char *features);
 /* The task mm16task_<out>_<in>_<kind>_<mode> (ctx.h lj_task_fn) over units of 16 rows of
  * W [out, in] of kind (F16 or BF16): vdpbf16ps on x's BF16 parts when c->bf16_dot and
