@@ -132,8 +132,8 @@ static void emit_micro(mm16 *s, int mr, int nr, LLVMValueRef m, LLVMValueRef o) 
                 LLVMValueRef a1[3] = {acc, xv[1], wv[j]};
                 if (s->x_parts == 2) acc = intrinsic(c, "llvm.x86.avx512bf16.dpbf16ps.512", NULL, 0, a1, 3);
             } else {
-                LLVMValueRef a[3] = {xv[0], wv[j], acc};
-                acc = intrinsic(c, "llvm.fma", &s->acc_ty, 1, a, 3);
+                LLVMValueRef a[3] = {xv[0], wv[j], acc}; /* fused where the target has FMA: no libcall */
+                acc = intrinsic(c, "llvm.fmuladd", &s->acc_ty, 1, a, 3);
             }
             LLVMBuildStore(c->b, acc, s->acc[i * nr + j]);
         }

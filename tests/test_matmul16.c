@@ -6,7 +6,8 @@
  * LORAJIT_NO_NATIVE_BF16=1 (the packed kernel); each is run on a pool of 2 threads
  * (3 on 2 busy cores took 15x longer) and without a pool, which must agree bit for bit.
  * The reference widens W by its own decoding of the bit patterns and sums in double.
- * BF16 is also compiled with LORAJIT_BF16_ROUND_X=1 (x rounded to BF16 once).
+ * BF16 is also compiled with LORAJIT_BF16_ROUND_X=1 (x rounded to BF16 once), and both
+ * for the x86-64-v3 (AVX2, F16C, FMA) and x86-64 (SSE2) levels (packed, 8 lanes).
  * Bound: |got - want| <= tol * sum_k |x_k w_k|, tol 2e-5 on the native kernel (x is
  * kept as two BF16 parts, ~2^-17 relative), 4e-3 with x rounded once (2^-9 relative:
  * 2e-3, plus the sums) and 2e-6 otherwise (exact products, f32 sums).
@@ -63,7 +64,7 @@ typedef struct result {
 
 /* Compiles embed(x table) -> matmul(W of kind) -> output, runs it for n = 1..MAXN on
  * pool and serially, and compares with the reference at tol. */
-static result run_shape(int in, int out, ir_dtype kind, int mode, lj_pool *pool) {
+static result run_shape(int in, int out, ir_dtype kind, int mode, const char *cpu, lj_pool *pool) {
     result res = {0, false};
     bool force_packed = mode == MODE_PACKED;
     if (force_packed) setenv("LORAJIT_NO_NATIVE_BF16", "1", 1);
@@ -77,7 +78,7 @@ static result run_shape(int in, int out, ir_dtype kind, int mode, lj_pool *pool)
     lj_err err = {0};
     pipeline_code code = {0};
     bool ok = !ir_verify(g) && !ir_plan(g) && !ir_verify(g) &&
-              pipeline_code_build(g, &(pipeline_target){0}, &code, &err) == LORAJIT_OK;
+              pipeline_code_build(g, &(pipeline_target){.cpu = cpu}, &code, &err) == LORAJIT_OK;
     unsetenv("LORAJIT_NO_NATIVE_BF16");
     unsetenv("LORAJIT_BF16_ROUND_X");
     CHECK(ok, "compile %dx%d %s: %s %s", out, in, ir_dtype_name(kind), g->msg, err.msg);
@@ -144,10 +145,20 @@ int main(void) {
             for (int mode = MODE_HOST; mode <= MODE_ROUND_X; mode++) {
                 ir_dtype k = kind ? IR_F16 : IR_BF16;
                 if (mode == MODE_ROUND_X && k == IR_F16) continue; /* the same code as MODE_HOST */
-                result r = run_shape(SHAPES[s].in, SHAPES[s].out, k, mode, pool);
+                result r = run_shape(SHAPES[s].in, SHAPES[s].out, k, mode, NULL, pool);
                 printf("  %-4s W [%4d, %4d] %-9s rows 1..%d: worst %.3f x bound\n", ir_dtype_name(k), SHAPES[s].out,
                        SHAPES[s].in, !r.native ? "packed" : mode == MODE_ROUND_X ? "dpbf16 x1" : "dpbf16", MAXN,
                        r.worst);
+            }
+    /* older x86-64 levels (JIT, run on this host): AVX2 + F16C + FMA, and SSE2 only */
+    static const char *const levels[2] = {"x86-64-v3", "x86-64"};
+    for (int l = 0; l < 2; l++)
+        for (size_t s = 0; s < sizeof SHAPES / sizeof SHAPES[0]; s++)
+            for (int kind = 0; kind < 2; kind++) {
+                ir_dtype k = kind ? IR_F16 : IR_BF16;
+                result r = run_shape(SHAPES[s].in, SHAPES[s].out, k, MODE_HOST, levels[l], pool);
+                printf("  %-4s W [%4d, %4d] %-9s rows 1..%d, %s: worst %.3f x bound\n", ir_dtype_name(k),
+                       SHAPES[s].out, SHAPES[s].in, "packed", MAXN, levels[l], r.worst);
             }
     lj_pool_free(pool);
     return check_summary("matmul16");
