@@ -1,6 +1,6 @@
 /* bench.h — what `lorajit bench` measures, and the functions of bench/, under their
  * files' banners. The files call each other one way only:
- *   bench.c -> peer.c, report.c -> bench_decode.c -> bench_gemm.c -> bench_util.c
+ *   bench.c -> peer.c, report.c -> bench_decode.c -> bench_prefill16.c -> bench_gemm.c -> bench_util.c
  *   bench.c, report.c -> bench_shapes.c, bench_tok.c, bench_cache.c, bench_kv.c, bench_threads.c
  * (and any of them -> bench_util.c; nothing calls back into bench.c).
  * bench/ uses the public API (lorajit.h) and one internal hook, bench_hook.h (slot
@@ -26,7 +26,7 @@ enum {
     BENCH_SWAPS = BENCH_TARGET_SETS * BENCH_RANKS,
     BENCH_COMPILES = BENCH_WIDTHS * BENCH_LAYER_SETS,
     BENCH_DECODE_CONFIGS = 5,   /* batch 1: base, one adapter; batch 8: base, shared, mixed */
-    BENCH_DECODE_PROGRESS = 3,  /* bench_progress calls of bench_decode */
+    BENCH_DECODE_PROGRESS = 5,  /* bench_progress calls of bench_decode (2 of them bench_prefill16's) */
 };
 
 typedef struct bench_stat {
@@ -81,6 +81,23 @@ typedef struct bench_decode_row {
 } bench_decode_row;
 
 /* Section 4: decode on a TinyLlama-shaped model against the memory bandwidth. */
+/* 16-bit prefill against sgemm on f32 copies (bench_prefill16.c), one thread count. */
+enum { BENCH_P16_THREADS = 2, BENCH_P16_LONG = 128, BENCH_P16_SHORT = 12 };
+typedef struct bench_p16_row {
+    int threads;             /* OpenBLAS's and the engines' pools */
+    bench_stat native;       /* prefill of BENCH_P16_LONG tokens, the kernel the host gets */
+    bench_stat packed;       /* the same compiled with LORAJIT_NO_NATIVE_BF16=1 */
+    bench_stat round_x;      /* the same compiled with LORAJIT_BF16_ROUND_X=1 */
+    bench_stat sgemm;        /* the projection GEMMs alone at M = BENCH_P16_LONG (bench_gemm, f32 copies) */
+    bench_stat short_prompt; /* prefill of BENCH_P16_SHORT tokens (host kernel) */
+    bench_stat step;         /* one batch-1 decode step after it */
+} bench_p16_row;
+typedef struct bench_p16_result {
+    bool run;                /* the decode model is 16-bit */
+    bool native;             /* the host has AVX512-BF16 (/proc/cpuinfo): its kernel is vdpbf16ps */
+    bench_p16_row rows[BENCH_P16_THREADS];
+} bench_p16_result;
+
 typedef struct bench_decode_result {
     int dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab;
     int full_layers;         /* TinyLlama's 22: n_layers < full_layers says the model was cut */
@@ -103,6 +120,7 @@ typedef struct bench_decode_result {
     bench_decode_row rows[BENCH_DECODE_CONFIGS];
     char model_dir[PATH_MAX]; /* the generated model, reused by section 9 */
     char adapter_root[PATH_MAX]; /* its adapters: r16_0 .. r16_7 under it */
+    bench_p16_result p16;
 } bench_decode_result;
 
 /* Section 5: a real checkpoint's shape (bench_shapes.c). */
@@ -174,6 +192,7 @@ typedef struct bench_threads_result {
 
 typedef struct bench_result {
     bool quick;
+    bool only_p16;            /* --only-prefill16: bench_decode runs bench_prefill16 alone */
     double wall_s;
     /* machine and versions */
     char cpu[128], llvm[32], openblas[256], date[32];
@@ -256,6 +275,14 @@ bool bench_generate(const char *exe_dir, const char *kind, const char *dir, cons
 /* The whole file, NUL-terminated; *len (may be NULL) gets its size. Dies when it
  * cannot. Caller owns the result; free with free(). */
 char *bench_read_file(const char *path, size_t *len);
+
+/* ---- bench_prefill16.c: 16-bit prefill against sgemm (in section 4) ---- */
+/* Fills r->dec.p16 on the decode section's model (model_dir, borrowed) when it is
+ * 16-bit: 1 and 2 threads; restores OpenBLAS's thread count. */
+void bench_prefill16(bench_result *r, const char *model_dir);
+void bench_prefill16_print(const bench_result *r, FILE *f);
+/* The "prefill16" object of bench.json. Caller owns the result; free with cJSON_Delete(). */
+struct cJSON *bench_prefill16_json(const bench_result *r);
 
 /* ---- bench_gemm.c ---- */
 /* The model's projection GEMMs (q,k,v,o,gate,up,down of every layer, lm_head) as

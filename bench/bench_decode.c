@@ -228,6 +228,10 @@ void bench_decode_model(bench_result *r, const char *exe_dir, const char *work, 
              "--max-pos %d --std 0.02 --seed 7 --dtype %s", d->dim, d->hidden_dim, d->n_layers, d->n_heads,
              d->n_kv_heads, d->vocab, DEC_SEQ_LEN, dtype);
     made |= bench_generate(exe_dir, "model", model_dir, NULL, args);
+    if (r->only_p16) {
+        bench_prefill16(r, model_dir);
+        return;
+    }
     for (int i = 0; i < DEC_BATCH; i++) {
         bench_fmt(ad_dir[i], PATH_MAX, "%s/r16_%d", d->adapter_root, i);
         snprintf(args, sizeof args, "--r %d --alpha %d --targets %s --seed %d", d->rank, 2 * d->rank,
@@ -321,6 +325,7 @@ void bench_decode(bench_result *r, const char *exe_dir, const char *work, int n_
     for (size_t i = 0; i < DEC_BATCH * (size_t)d->vocab; i++) d->finite &= isfinite(logits[i]) != 0;
     free(logits);
     lorajit_engine_free(e);
+    bench_prefill16(r, model_dir);
 }
 
 // ----------------------------------------------------------------------------
@@ -388,6 +393,7 @@ void bench_decode_print(const bench_result *r, FILE *f) {
     fprintf(f, "  (min) = fastest step / bound at the fastest read. %d timed steps per configuration after one "
                "warm-up, round-robin; sequence 0 at KV positions %d..%d%s\n", d->rows[0].step.reps, d->pos_start,
             d->pos_end, d->finite ? "" : "; logits NOT finite");
+    bench_prefill16_print(r, f);
 }
 
 cJSON *bench_decode_json(const bench_result *r) {
@@ -458,6 +464,7 @@ cJSON *bench_decode_json(const bench_result *r) {
     cJSON_AddNumberToObject(q, "b8_shared_over_base", step_ratio(d, "b8_shared", "b8_base"));
     cJSON_AddNumberToObject(q, "b1_one_adapter_over_base", step_ratio(d, "b1_one_adapter", "b1_base"));
     cJSON_AddNumberToObject(q, "b8_over_b1_base", step_ratio(d, "b8_base", "b1_base"));
+    cJSON_AddItemToObject(o, "prefill16", bench_prefill16_json(r));
     return o;
 }
 

@@ -1,7 +1,8 @@
 /* cg_builder.c — small helpers over the LLVM C API used by every codegen file:
- * counted loops, typed loads and stores, allocas, intrinsics, and internal
- * "kernel" functions found or created by name (one per op and shape, so code
- * size and compile time grow with the number of distinct shapes, not layers).
+ * counted loops, typed loads and stores (16-bit weights widened to f32), allocas,
+ * intrinsics, and internal "kernel" functions found or created by name (one per op
+ * and shape, so code size and compile time grow with the number of distinct shapes,
+ * not layers).
  * Input: a cg with its module; output: IR in that module. */
 #include <string.h>
 
@@ -170,4 +171,23 @@ void cg_kernel_end(cg *c) {
     if (c->saved_block) LLVMPositionBuilderAtEnd(c->b, c->saved_block);
     c->saved_fn = NULL;
     c->saved_entry = c->saved_block = NULL;
+}
+
+/* Element idx of a weight of dtype kind (IR_F32, IR_F16, IR_BF16), widened to f32. Exact: BF16
+ * is the top half of an f32; F16 is rebuilt from its bits with integer ops and one
+ * multiply by 2^112 (normals and subnormals exact, Inf/NaN kept), so no libcall
+ * and no F16C is needed and the loop still vectorises on any x86-64. */
+LLVMValueRef cg_ld_weight(cg *c, ir_dtype kind, LLVMValueRef base, LLVMValueRef idx) {
+    if (kind == IR_F32) return cg_ldf(c, base, idx);
+    LLVMTypeRef i16 = LLVMInt16TypeInContext(c->llctx);
+    LLVMValueRef h = LLVMBuildZExt(c->b, LLVMBuildLoad2(c->b, i16, cg_gep(c, i16, base, idx), ""), c->i32, "");
+    if (kind == IR_BF16) return LLVMBuildBitCast(c->b, LLVMBuildShl(c->b, h, cg_i32(c, 16), ""), c->f32, "");
+    LLVMValueRef mag = LLVMBuildShl(c->b, LLVMBuildAnd(c->b, h, cg_i32(c, 0x7fff), ""), cg_i32(c, 13), "");
+    LLVMValueRef f = LLVMBuildFMul(c->b, LLVMBuildBitCast(c->b, mag, c->f32, ""), cg_f32(c, 0x1p112f), "");
+    LLVMValueRef bits = LLVMBuildBitCast(c->b, f, c->i32, "");
+    LLVMValueRef infnan = LLVMBuildICmp(c->b, LLVMIntEQ, LLVMBuildAnd(c->b, h, cg_i32(c, 0x7c00), ""),
+                                        cg_i32(c, 0x7c00), "");
+    bits = LLVMBuildOr(c->b, bits, LLVMBuildSelect(c->b, infnan, cg_i32(c, 0x7f800000), cg_i32(c, 0), ""), "");
+    LLVMValueRef sign = LLVMBuildShl(c->b, LLVMBuildAnd(c->b, h, cg_i32(c, 0x8000), ""), cg_i32(c, 16), "");
+    return LLVMBuildBitCast(c->b, LLVMBuildOr(c->b, bits, sign, ""), c->f32, "");
 }

@@ -28,25 +28,6 @@ static void memcpy_floats(cg *c, LLVMValueRef dst, LLVMValueRef src, int64_t n) 
     LLVMBuildMemCpy(c->b, dst, 4, src, 4, cg_i64(c, n * 4));
 }
 
-/* Element idx of a weight of dtype kind (IR_F32, IR_F16, IR_BF16), widened to f32. Exact: BF16
- * is the top half of an f32; F16 is rebuilt from its bits with integer ops and one
- * multiply by 2^112 (normals and subnormals exact, Inf/NaN kept), so no libcall
- * and no F16C is needed and the loop still vectorises on any x86-64. */
-static LLVMValueRef ld_weight(cg *c, ir_dtype kind, LLVMValueRef base, LLVMValueRef idx) {
-    if (kind == IR_F32) return cg_ldf(c, base, idx);
-    LLVMTypeRef i16 = LLVMInt16TypeInContext(c->llctx);
-    LLVMValueRef h = LLVMBuildZExt(c->b, LLVMBuildLoad2(c->b, i16, cg_gep(c, i16, base, idx), ""), c->i32, "");
-    if (kind == IR_BF16) return LLVMBuildBitCast(c->b, LLVMBuildShl(c->b, h, cg_i32(c, 16), ""), c->f32, "");
-    LLVMValueRef mag = LLVMBuildShl(c->b, LLVMBuildAnd(c->b, h, cg_i32(c, 0x7fff), ""), cg_i32(c, 13), "");
-    LLVMValueRef f = LLVMBuildFMul(c->b, LLVMBuildBitCast(c->b, mag, c->f32, ""), cg_f32(c, 0x1p112f), "");
-    LLVMValueRef bits = LLVMBuildBitCast(c->b, f, c->i32, "");
-    LLVMValueRef infnan = LLVMBuildICmp(c->b, LLVMIntEQ, LLVMBuildAnd(c->b, h, cg_i32(c, 0x7c00), ""),
-                                        cg_i32(c, 0x7c00), "");
-    bits = LLVMBuildOr(c->b, bits, LLVMBuildSelect(c->b, infnan, cg_i32(c, 0x7f800000), cg_i32(c, 0), ""), "");
-    LLVMValueRef sign = LLVMBuildShl(c->b, LLVMBuildAnd(c->b, h, cg_i32(c, 0x8000), ""), cg_i32(c, 16), "");
-    return LLVMBuildBitCast(c->b, LLVMBuildOr(c->b, bits, sign, ""), c->f32, "");
-}
-
 /* (table [vocab, dim] of kind, tokens [n] i32, n, out [n, dim]):
  * out[t] = table[tokens[t]] widened to f32, times scale when scale != 0 (Gemma:
  * modeling_gemma.py GemmaModel.forward, inputs_embeds * normalizer, sqrt(dim) as f32) */
@@ -67,7 +48,7 @@ LLVMValueRef cg_kernel_embed(cg *c, int64_t dim, ir_dtype kind, float scale) {
         memcpy_floats(c, dst, fptr(c, param(c, 0), row), dim);
     } else {
         LLVMValueRef ii = cg_for(c, &i, cg_i64(c, 0), cg_i64(c, dim), "i");
-        LLVMValueRef v = ld_weight(c, kind, param(c, 0), add(c, row, ii));
+        LLVMValueRef v = cg_ld_weight(c, kind, param(c, 0), add(c, row, ii));
         cg_stf(c, dst, ii, scale != 0 ? f_mul(c, v, cg_f32(c, scale)) : v);
         cg_end(c, &i);
     }
@@ -256,7 +237,7 @@ static void emit_dots(cg *c, ir_dtype kind, LLVMValueRef x, LLVMValueRef w, cons
     LLVMValueRef ik = cg_for(c, &k, cg_i64(c, 0), len, "k");
     LLVMValueRef xv = cg_ldf(c, x, ik);
     for (int r = 0; r < nr; r++) {
-        LLVMValueRef wv = ld_weight(c, kind, w, add(c, wrow[r], ik));
+        LLVMValueRef wv = cg_ld_weight(c, kind, w, add(c, wrow[r], ik));
         stv(c, acc[r], cg_fast(f_add(c, ldv(c, acc[r]), cg_fast(f_mul(c, xv, wv)))));
     }
     cg_end_no_unroll(c, &k, no_unroll);
@@ -344,29 +325,13 @@ static void call_task(cg *c, LLVMValueRef task, int rb, int64_t out, int64_t in)
     }
 }
 
-/* y[:, row0 .. row0+rows) = x W[row0 .. row0+rows)^T for a 16-bit W: the rows are
- * widened into wconv [rows, in], then one sgemm with ldc = out. The widening stays
- * on the calling thread: split on the pool, it alternated with OpenBLAS's threads,
- * each set spinning while the other worked (64-token prefill, 2 threads: 8 s, not 1.6). */
-static void emit_block16(cg *c, ir_dtype kind, LLVMValueRef row0, int64_t rows, int64_t out, int64_t in) {
-    LLVMValueRef x = param(c, 0), w = param(c, 1), n = param(c, 2), y = param(c, 3), wconv = param(c, 7);
-    LLVMValueRef base = mul(c, row0, cg_i64(c, in));
-    cg_loop i;
-    LLVMValueRef ii = cg_for(c, &i, cg_i64(c, 0), cg_i64(c, rows * in), "i");
-    cg_stf(c, wconv, ii, ld_weight(c, kind, w, add(c, base, ii)));
-    cg_end(c, &i);
-    LLVMValueRef K = cg_i32(c, (int32_t)in), N = cg_i32(c, (int32_t)out);
-    emit_xwt(c, param(c, 4), param(c, 5), n, x, K, wconv, K, fptr(c, y, row0), N, cg_i32(c, (int32_t)rows), K,
-             cg_f32(c, 1.0f), cg_f32(c, 0.0f));
-}
-
 /* The matmul for one weight dtype. Up to small_rows rows (any dtype): the generated
  * row loop, split among ctx's threads (rb 1 for one row, 4 for more). Above: F32
  * goes to sgemm (sgemv for one row when small_rows is 0); F16/BF16 (no BLAS reads
  * them) to the row loop up to SMALL16_ROWS rows whatever small_rows says, else to
- * blocks of ir_wconv_rows(out, in) rows widened into wconv for sgemm (prefill: the
- * widening is O(W), the GEMM O(nW)). */
-static void matmul_body(cg *c, ir_dtype kind, int64_t out, int64_t in, LLVMValueRef task1, LLVMValueRef task4) {
+ * task16, the blocked 16-bit kernel of cg_matmul16.c, on ctx's threads. */
+static void matmul_body(cg *c, ir_dtype kind, int64_t out, int64_t in, LLVMValueRef task1, LLVMValueRef task4,
+                        LLVMValueRef task16) {
     enum { SMALL16_ROWS = 8 };
     LLVMValueRef n = param(c, 2);
     LLVMBasicBlockRef one = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "one_row");
@@ -394,12 +359,8 @@ static void matmul_body(cg *c, ir_dtype kind, int64_t out, int64_t in, LLVMValue
         emit_xwt(c, param(c, 4), param(c, 5), n, param(c, 0), K, param(c, 1), K, param(c, 3), N, N, K,
                  cg_f32(c, 1.0f), cg_f32(c, 0.0f));
     } else {
-        int64_t nrows = ir_wconv_rows(out, in), full = out / nrows;
-        cg_loop b;
-        LLVMValueRef ib = cg_for(c, &b, cg_i64(c, 0), cg_i64(c, full), "blk");
-        emit_block16(c, kind, mul(c, ib, cg_i64(c, nrows)), nrows, out, in);
-        cg_end(c, &b);
-        if (out % nrows) emit_block16(c, kind, cg_i64(c, full * nrows), out % nrows, out, in);
+        cg_matmul16_call(c, task16, kind, out, in, param(c, 0), param(c, 1), n, param(c, 3), param(c, 7),
+                         param(c, 8), param(c, 9));
     }
     LLVMBuildBr(c->b, done);
     LLVMPositionBuilderAtEnd(c->b, done);
@@ -413,8 +374,9 @@ LLVMValueRef cg_kernel_matmul(cg *c, int64_t out, int64_t in, ir_dtype kind) {
     LLVMValueRef fn = LLVMGetNamedFunction(c->mod, name);
     if (fn) return fn;
     LLVMValueRef task1 = matmul_task(c, kind, 1, out, in), task4 = matmul_task(c, kind, 4, out, in);
+    LLVMValueRef task16 = kind == IR_F32 ? NULL : cg_matmul16_task(c, kind, out, in);
     cg_kernel_begin(c, name, "ppipqqipqq", &fn);
-    matmul_body(c, kind, out, in, task1, task4);
+    matmul_body(c, kind, out, in, task1, task4, task16);
     cg_kernel_end(c);
     return fn;
 }

@@ -246,9 +246,11 @@ static lorajit_status build_entry(cg *c, const ir_graph *g, bool decode, lj_err 
     return st;
 }
 
-lorajit_status cg_module_build(const ir_graph *g, LLVMContextRef llctx, LLVMModuleRef mod, lj_err *err) {
+lorajit_status cg_module_build(const ir_graph *g, LLVMContextRef llctx, LLVMModuleRef mod, const char *features,
+                               lj_err *err) {
     cg c;
     cg_init(&c, llctx, mod);
+    cg_matmul16_target(&c, features);
     lorajit_status st = build_entry(&c, g, false, err);
     if (!st) st = build_entry(&c, g, true, err);
     cg_fini(&c);

@@ -102,6 +102,10 @@ typedef struct cg {
     LLVMTypeRef mm_args_ty;          /* {x, W, n, y}: what a matmul task reads */
     LLVMValueRef fn;                 /* function being built */
     LLVMBasicBlockRef entry;         /* its entry block (allocas go here) */
+    bool bf16_dot;                   /* target has AVX512-BF16 (vdpbf16ps), not forced off (cg_matmul16.c) */
+    bool bf16_round_x;               /* vdpbf16ps on x rounded to BF16 once (LORAJIT_BF16_ROUND_X=1) */
+    bool f16c;                       /* target has F16C (vcvtph2ps) */
+    int vec_floats;                  /* f32 lanes of its widest vectors: 16 (AVX-512) or 8 */
     LLVMValueRef saved_fn;           /* caller's state while a kernel is built */
     LLVMBasicBlockRef saved_entry, saved_block;
 } cg;
@@ -136,6 +140,9 @@ LLVMValueRef cg_log2_pow2(cg *c, LLVMValueRef x); /* log2 of an i64 power of two
  * false when it already exists. *fn gets the function either way. */
 bool cg_kernel_begin(cg *c, const char *name, const char *sig, LLVMValueRef *fn);
 void cg_kernel_end(cg *c); /* ret void, then back to where the caller was building */
+/* base[idx] of a weight of dtype kind (IR_F32, IR_F16, IR_BF16) widened to f32, exactly,
+ * with integer ops only (no F16C, no libcall): an f32 value at the builder. */
+LLVMValueRef cg_ld_weight(cg *c, ir_dtype kind, LLVMValueRef base, LLVMValueRef idx);
 
 /* ---- cg_kernels.c: one kernel (internal LLVM function) per op and shape ----
  * Each returns the function, building it on first use. Shapes in the comments. */
@@ -155,7 +162,7 @@ LLVMValueRef cg_kernel_matmul(cg *c, int64_t out, int64_t in, ir_dtype kind);
         wconv [ir_wconv_rows(out, in), in], parallel, pool): y = x W^T. Up to small_rows
         rows a generated row loop shared among ctx's threads; above, f32 takes sgemm
         (sgemv for one row when small_rows is 0); f16/bf16 keep the row loop up to 8
-        rows, then widen blocks of W into wconv for sgemm */
+        rows, then the blocked kernels of cg_matmul16.c (wconv: x split into BF16 parts) */
 LLVMValueRef cg_kernel_lora(cg *c, int64_t in, int64_t out, int r_max);
     /* (y [n, out], x [n, in], n, site, active, t [n, r_max], sgemm, sgemv, small_rows):
        y += sum_a w_a s_a (x A_a^T) B_a^T at each slot's true rank; plain loops up to
@@ -167,10 +174,27 @@ LLVMValueRef cg_kernel_attention(cg *c, int n_heads, int n_kv_heads, int head_si
         [n_blocks, n_layers, block_size, kv_dim] offset to this layer), table [blocks] i32,
         shift = log2(block_size), block_stride = n_layers * block_size * kv_dim, att [seq_len],
         out [n, n_heads*hs]) */
+/* ---- cg_matmul16.c: 16-bit matmuls of more rows than the row loop takes ---- */
+/* Sets c's bf16_dot, bf16_round_x, f16c and vec_floats from the target's feature list
+ * ("+a,-b,...", borrowed; NULL: none) and the environment: LORAJIT_NO_NATIVE_BF16=1 turns
+ * bf16_dot off, LORAJIT_BF16_ROUND_X=1 turns bf16_round_x on. */
+void cg_matmul16_target(cg *c, const char *features);
+/* The task mm16task_<out>_<in>_<kind>_<mode> (ctx.h lj_task_fn) over units of 16 rows of
+ * W [out, in] of kind (F16 or BF16): vdpbf16ps on x's BF16 parts when c->bf16_dot and
+ * kind is BF16, else an f32 tile of W widened per thread and FMAs. Built on first use,
+ * before the kernel that calls it. */
+LLVMValueRef cg_matmul16_task(cg *c, ir_dtype kind, int64_t out, int64_t in);
+/* Emits, at the builder, y [n, out] = x [n, in] W^T through task on parallel(pool, ...)
+ * (ctx.h lj_parallel_fn); native BF16 first splits x, ir_wconv_rows(out, in) rows at a
+ * time, into wconv [ir_wconv_rows(out, in), in] floats. */
+void cg_matmul16_call(cg *c, LLVMValueRef task, ir_dtype kind, int64_t out, int64_t in, LLVMValueRef x,
+                      LLVMValueRef w, LLVMValueRef n, LLVMValueRef y, LLVMValueRef wconv, LLVMValueRef parallel,
+                      LLVMValueRef pool);
 
 /* ---- codegen.c: planned IR -> LLVM module with `lj_forward` and `lj_decode` (ctx.h) ---- */
-/* Requires a verified, planned graph. Builds into mod (borrowed). */
-lorajit_status cg_module_build(const ir_graph *g, LLVMContextRef llctx, LLVMModuleRef mod,
+/* Requires a verified, planned graph. Builds into mod (borrowed) for a target with the
+ * given features (cg_target_machine's list, borrowed). */
+lorajit_status cg_module_build(const ir_graph *g, LLVMContextRef llctx, LLVMModuleRef mod, const char *features,
                                lj_err *err);
 
 /* ---- target.c: target machines, optimisation, the compile count ---- */

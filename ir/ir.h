@@ -102,8 +102,9 @@ typedef struct ir_graph {
                                   -1 when there are no sites */
     int64_t scratch_fixed;     /* floats independent of T, at scratch + scratch_per_token * T:
                                   one attention row [seq_len], then wconv_floats */
-    int64_t wconv_floats;      /* where a matmul widens a block of 16-bit weight rows to f32
-                                  for sgemm: max over 16-bit matmuls of ir_wconv_rows(out, in) * in */
+    int64_t wconv_floats;      /* where a prefill matmul over 16-bit weights puts rows of x split
+                                  into BF16 parts (compiler/cg_matmul16.c; 2 BF16 = 1 float per
+                                  element): max over 16-bit matmuls of ir_wconv_rows(out, in) * in */
     lorajit_status status; /* first error recorded by a builder, LORAJIT_OK if none */
     char msg[512];         /* its message, naming the node(s) */
 } ir_graph;
@@ -181,8 +182,8 @@ void ir_print(const ir_graph *g, FILE *f);
  * attention row of seq_len floats, then the wconv block, after the per-token part). */
 lorajit_status ir_plan(ir_graph *g);
 
-/* Rows of a 16-bit weight [out, in] that a matmul widens to f32 at a time before
- * calling sgemm: as many as fit in IR_WCONV_FLOATS (at least one, at most out). */
+/* Rows of x [n, in] that a matmul over a 16-bit weight [out, in] splits into BF16 parts
+ * at a time: as many as fit in IR_WCONV_FLOATS (at least one, at most out). */
 #define IR_WCONV_FLOATS (512 * 1024)
 static inline int64_t ir_wconv_rows(int64_t out, int64_t in) {
     int64_t r = IR_WCONV_FLOATS / in;

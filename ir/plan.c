@@ -98,7 +98,7 @@ lorajit_status ir_plan(ir_graph *g) {
     }
 
     /* LoRA intermediate t [T, r_max] after the activations; then, fixed: one attention
-     * row and the block where matmuls widen 16-bit weight rows */
+     * row and the block where matmuls over 16-bit weights split rows of x */
     g->lora_t_off = g->n_sites > 0 ? total : -1;
     g->scratch_per_token = total + (g->n_sites > 0 ? g->r_max : 0);
     g->wconv_floats = 0;

@@ -1,0 +1,329 @@
+/* cg_matmul16.c — matmuls over 16-bit weights (BF16, F16) for prompts of any length,
+ * y[n, out] = x[n, in] W[out, in]^T, without widening a whole matrix: split over ctx's
+ * pool by units of MM16_UNIT rows of W (columns of y). One of two kernels per shape,
+ * chosen at compile time from the target's features (cg_matmul16_target):
+ *  - native (BF16 W, AVX512-BF16): the calling thread splits x into two BF16 parts,
+ *    hi = bf16(x) and lo = bf16(x - hi), into the wconv scratch; vdpbf16ps dots both
+ *    with W as it lies in memory (exact products, f32 accumulation; x kept to ~2^-17);
+ *    LORAJIT_BF16_ROUND_X=1 keeps hi only: twice the speed, x rounded to ~2^-9;
+ *  - packed (F16, BF16 without native dot products, or LORAJIT_NO_NATIVE_BF16=1): each
+ *    thread widens a tile of W [MM16_UNIT, kc] into an f32 buffer on its stack (F16C
+ *    for F16 when the target has it) and runs an FMA micro-kernel over it for all rows.
+ * Both block MR rows of x by NR rows of W in registers, K in blocks of kc. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "compiler.h"
+
+enum {
+    MM16_UNIT = 16, /* rows of W per parallel unit (and per packed tile) */
+    MM16_NR = 4,    /* rows of W per register block */
+    MM16_MB = 64,   /* rows of x per cache block */
+    MM16_KC = 1024, /* K per block: a packed tile is MM16_UNIT * kc floats (64 KiB) */
+};
+
+/* The generator's state for one kernel: the shape, the mode and, while a block is
+ * emitted, its run-time values. */
+typedef struct mm16 {
+    cg *c;
+    ir_dtype kind;
+    bool native;        /* vdpbf16ps over hi/lo parts of x; else FMA over a packed f32 tile */
+    int x_parts;        /* native: 2 (hi and lo), or 1 (hi only: LORAJIT_BF16_ROUND_X=1) */
+    int vl, step, mr;   /* f32 lanes; K per vector step; rows of x per register block */
+    int64_t in, out, kc;
+    LLVMTypeRef acc_ty; /* <vl x float> */
+    LLVMTypeRef vec_ty; /* what one step loads: native <32 x bfloat>, packed <vl x float> */
+    LLVMValueRef x, xs, w, y, n; /* x [n, in] f32, xs [n, 2 in] bf16 (native), W, y [n, out] */
+    LLVMValueRef k0, klen, nsteps, first; /* the K block: start, length, vector steps, k0 == 0 */
+    LLVMValueRef o0, pack;              /* packed: the tile's first row of W, its [UNIT, kc] f32 */
+    LLVMValueRef acc[4 * MM16_NR], tail[4 * MM16_NR]; /* allocas */
+} mm16;
+
+static bool has_feature(const char *features, const char *name) {
+    size_t n = strlen(name);
+    for (const char *p = features; p && *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == n + 1 && p[0] == '+' && !strncmp(p + 1, name, n)) return true;
+        p = end ? end + 1 : p + len;
+    }
+    return false;
+}
+
+/* An environment variable set to something other than "" or "0". */
+static bool env_on(const char *name) {
+    const char *v = getenv(name);
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+void cg_matmul16_target(cg *c, const char *features) {
+    c->vec_floats = has_feature(features, "avx512f") ? 16 : 8;
+    c->bf16_dot = !env_on("LORAJIT_NO_NATIVE_BF16") && c->vec_floats == 16 && has_feature(features, "avx512bf16");
+    c->bf16_round_x = env_on("LORAJIT_BF16_ROUND_X");
+    c->f16c = has_feature(features, "f16c");
+}
+
+static LLVMValueRef mul(cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWMul(c->b, a, b, ""); }
+static LLVMValueRef add(cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWAdd(c->b, a, b, ""); }
+static LLVMValueRef min64(cg *c, LLVMValueRef a, LLVMValueRef b) {
+    return LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, a, b, ""), a, b, "");
+}
+static LLVMValueRef intrinsic(cg *c, const char *name, LLVMTypeRef *over, int n_over, LLVMValueRef *args, int n) {
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(c->mod, id, over, (size_t)n_over);
+    return LLVMBuildCall2(c->b, LLVMIntrinsicGetType(c->llctx, id, over, (size_t)n_over), fn, args, (unsigned)n, "");
+}
+static LLVMValueRef load_vec(cg *c, LLVMTypeRef ty, LLVMValueRef p, unsigned align) {
+    LLVMValueRef v = LLVMBuildLoad2(c->b, ty, p, "");
+    LLVMSetAlignment(v, align);
+    return v;
+}
+
+/* One element of W widened to f32: F16 through fpext (vcvtph2ps) when the target has
+ * F16C, else cg_ld_weight's integer widening (no libcall on any x86-64). */
+static LLVMValueRef widen(mm16 *s, LLVMValueRef idx) {
+    cg *c = s->c;
+    if (s->kind == IR_F16 && c->f16c) {
+        LLVMTypeRef half = LLVMHalfTypeInContext(c->llctx);
+        LLVMValueRef h = LLVMBuildLoad2(c->b, half, cg_gep(c, half, s->w, idx), "");
+        return LLVMBuildFPExt(c->b, h, c->f32, "");
+    }
+    return cg_ld_weight(c, s->kind, s->w, idx);
+}
+
+/* y[m .. m+mr, o .. o+nr] (+)= x[m .. m+mr, k0 .. k0+klen) . W[o .. o+nr, same)^T:
+ * mr * nr vector accumulators over the K block's vector steps, reduced, then the
+ * block's last klen % step elements as scalars; the first K block stores, the
+ * others add. */
+static void emit_micro(mm16 *s, int mr, int nr, LLVMValueRef m, LLVMValueRef o) {
+    cg *c = s->c;
+    LLVMTypeRef bf = LLVMBFloatTypeInContext(c->llctx);
+    LLVMValueRef zero = LLVMConstNull(s->acc_ty);
+    for (int i = 0; i < mr * nr; i++) LLVMBuildStore(c->b, zero, s->acc[i]);
+    cg_loop k;
+    LLVMValueRef ks = cg_for(c, &k, cg_i64(c, 0), s->nsteps, "kstep");
+    LLVMValueRef koff = add(c, s->k0, mul(c, ks, cg_i64(c, s->step)));
+    LLVMValueRef wv[MM16_NR];
+    for (int j = 0; j < nr; j++) {
+        LLVMValueRef oj = add(c, o, cg_i64(c, j));
+        if (s->native) {
+            wv[j] = load_vec(c, s->vec_ty, cg_gep(c, bf, s->w, add(c, mul(c, oj, cg_i64(c, s->in)), koff)), 2);
+        } else {
+            LLVMValueRef row = mul(c, LLVMBuildNSWSub(c->b, oj, s->o0, ""), cg_i64(c, s->kc));
+            LLVMValueRef idx = add(c, row, mul(c, ks, cg_i64(c, s->step)));
+            wv[j] = load_vec(c, s->vec_ty, cg_gep(c, c->f32, s->pack, idx), 4);
+        }
+    }
+    for (int i = 0; i < mr; i++) {
+        LLVMValueRef mi = add(c, m, cg_i64(c, i)), xv[2] = {NULL, NULL};
+        if (s->native) { /* row mi of xs: hi [in], then lo [in] */
+            LLVMValueRef hi = add(c, mul(c, mi, cg_i64(c, 2 * s->in)), koff);
+            xv[0] = load_vec(c, s->vec_ty, cg_gep(c, bf, s->xs, hi), 2);
+            if (s->x_parts == 2)
+                xv[1] = load_vec(c, s->vec_ty, cg_gep(c, bf, s->xs, add(c, hi, cg_i64(c, s->in))), 2);
+        } else {
+            xv[0] = load_vec(c, s->acc_ty, cg_gep(c, c->f32, s->x, add(c, mul(c, mi, cg_i64(c, s->in)), koff)), 4);
+        }
+        for (int j = 0; j < nr; j++) {
+            LLVMValueRef acc = LLVMBuildLoad2(c->b, s->acc_ty, s->acc[i * nr + j], "");
+            if (s->native) {
+                LLVMValueRef a0[3] = {acc, xv[0], wv[j]};
+                acc = intrinsic(c, "llvm.x86.avx512bf16.dpbf16ps.512", NULL, 0, a0, 3);
+                LLVMValueRef a1[3] = {acc, xv[1], wv[j]};
+                if (s->x_parts == 2) acc = intrinsic(c, "llvm.x86.avx512bf16.dpbf16ps.512", NULL, 0, a1, 3);
+            } else {
+                LLVMValueRef a[3] = {xv[0], wv[j], acc}; /* fused where the target has FMA: no libcall */
+                acc = intrinsic(c, "llvm.fmuladd", &s->acc_ty, 1, a, 3);
+            }
+            LLVMBuildStore(c->b, acc, s->acc[i * nr + j]);
+        }
+    }
+    cg_end_no_unroll(c, &k, true);
+    LLVMValueRef sum[4 * MM16_NR];
+    for (int i = 0; i < mr * nr; i++) {
+        LLVMValueRef a[2] = {cg_f32(c, -0.0f), LLVMBuildLoad2(c->b, s->acc_ty, s->acc[i], "")};
+        sum[i] = cg_fast(intrinsic(c, "llvm.vector.reduce.fadd", &s->acc_ty, 1, a, 2));
+    }
+    if (s->in % s->step) { /* the last block's elements past its vector steps (none in others) */
+        for (int i = 0; i < mr * nr; i++) LLVMBuildStore(c->b, sum[i], s->tail[i]);
+        cg_loop t;
+        LLVMValueRef kt = cg_for(c, &t, add(c, s->k0, mul(c, s->nsteps, cg_i64(c, s->step))),
+                                 add(c, s->k0, s->klen), "ktail");
+        for (int i = 0; i < mr; i++) {
+            LLVMValueRef xval = cg_ldf(c, s->x, add(c, mul(c, add(c, m, cg_i64(c, i)), cg_i64(c, s->in)), kt));
+            for (int j = 0; j < nr; j++) {
+                LLVMValueRef wval = widen(s, add(c, mul(c, add(c, o, cg_i64(c, j)), cg_i64(c, s->in)), kt));
+                LLVMValueRef p = LLVMBuildFMul(c->b, xval, wval, "");
+                LLVMValueRef v = LLVMBuildLoad2(c->b, c->f32, s->tail[i * nr + j], "");
+                LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, v, p, ""), s->tail[i * nr + j]);
+            }
+        }
+        cg_end_no_unroll(c, &t, true);
+        for (int i = 0; i < mr * nr; i++) sum[i] = LLVMBuildLoad2(c->b, c->f32, s->tail[i], "");
+    }
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < nr; j++) {
+            LLVMValueRef idx = add(c, mul(c, add(c, m, cg_i64(c, i)), cg_i64(c, s->out)), add(c, o, cg_i64(c, j)));
+            LLVMValueRef old = cg_ldf(c, s->y, idx);
+            LLVMValueRef v = LLVMBuildSelect(c->b, s->first, sum[i * nr + j],
+                                             LLVMBuildFAdd(c->b, old, sum[i * nr + j], ""), "");
+            cg_stf(c, s->y, idx, v);
+        }
+}
+
+/* Rows m_lo .. m_hi of x against rows o0 .. o0+olen of W (olen <= MM16_UNIT): register
+ * blocks of mr x NR, then the rows of x left (1 x NR), then the rows of W left
+ * (mr x 1, 1 x 1). */
+static void emit_block(mm16 *s, LLVMValueRef o0, LLVMValueRef olen, LLVMValueRef m_lo, LLVMValueRef m_hi) {
+    cg *c = s->c;
+    LLVMValueRef mfull = mul(c, LLVMBuildSDiv(c->b, LLVMBuildNSWSub(c->b, m_hi, m_lo, ""), cg_i64(c, s->mr), ""),
+                             cg_i64(c, s->mr));
+    LLVMValueRef m_mid = add(c, m_lo, mfull); /* m_lo .. m_mid in blocks of mr */
+    LLVMValueRef ogroups = LLVMBuildSDiv(c->b, olen, cg_i64(c, MM16_NR), "");
+    LLVMValueRef o_mid = add(c, o0, mul(c, ogroups, cg_i64(c, MM16_NR)));
+    for (int pass = 0; pass < 2; pass++) { /* 0: groups of NR rows of W; 1: the rows left, one at a time */
+        int nr = pass == 0 ? MM16_NR : 1;
+        cg_loop og, mg, mt;
+        LLVMValueRef io = pass == 0 ? cg_for(c, &og, cg_i64(c, 0), ogroups, "og")
+                                    : cg_for(c, &og, o_mid, add(c, o0, olen), "ot");
+        LLVMValueRef o = pass == 0 ? add(c, o0, mul(c, io, cg_i64(c, MM16_NR))) : io;
+        LLVMValueRef im = cg_for(c, &mg, cg_i64(c, 0), LLVMBuildSDiv(c->b, mfull, cg_i64(c, s->mr), ""), "mg");
+        emit_micro(s, s->mr, nr, add(c, m_lo, mul(c, im, cg_i64(c, s->mr))), o);
+        cg_end(c, &mg);
+        LLVMValueRef m1 = cg_for(c, &mt, m_mid, m_hi, "mt");
+        emit_micro(s, 1, nr, m1, o);
+        cg_end(c, &mt);
+        cg_end(c, &og);
+    }
+}
+
+/* pack [r, k] = W[o0 + r, k0 + k] widened, r < olen, k < klen */
+static void emit_pack(mm16 *s, LLVMValueRef olen) {
+    cg *c = s->c;
+    cg_loop r, k;
+    LLVMValueRef ir = cg_for(c, &r, cg_i64(c, 0), olen, "pr");
+    LLVMValueRef src = add(c, mul(c, add(c, s->o0, ir), cg_i64(c, s->in)), s->k0);
+    LLVMValueRef dst = mul(c, ir, cg_i64(c, s->kc));
+    LLVMValueRef ik = cg_for(c, &k, cg_i64(c, 0), s->klen, "pk");
+    cg_stf(c, s->pack, add(c, dst, ik), widen(s, add(c, src, ik)));
+    cg_end(c, &k);
+    cg_end(c, &r);
+}
+
+/* The argument block of a task: {x, xs, W, n, y}. */
+static LLVMTypeRef args_type(cg *c) {
+    LLVMTypeRef f[5] = {c->ptr, c->ptr, c->ptr, c->i64, c->ptr};
+    return LLVMStructTypeInContext(c->llctx, f, 5, 0);
+}
+
+static void mm16_init(mm16 *s, cg *c, ir_dtype kind, int64_t out, int64_t in) {
+    memset(s, 0, sizeof *s);
+    s->c = c, s->kind = kind, s->out = out, s->in = in;
+    s->native = kind == IR_BF16 && c->bf16_dot;
+    s->x_parts = c->bf16_round_x ? 1 : 2;
+    s->vl = c->vec_floats;
+    s->step = s->native ? 32 : s->vl;
+    s->mr = s->vl == 16 ? 4 : 2; /* 16 zmm or 8 ymm accumulators, within the register file */
+    int64_t kc = (in + s->step - 1) / s->step * s->step;
+    s->kc = kc < MM16_KC ? kc : MM16_KC;
+    s->acc_ty = LLVMVectorType(c->f32, (unsigned)s->vl);
+    s->vec_ty = s->native ? LLVMVectorType(LLVMBFloatTypeInContext(c->llctx), 32) : s->acc_ty;
+}
+
+/* The task (ctx.h lj_task_fn) mm16task_<out>_<in>_<kind>_<mode>(args {x, xs, W, n, y}, u0, u1):
+ * rows u0 * MM16_UNIT .. u1 * MM16_UNIT of W (columns of y), every row of x. */
+LLVMValueRef cg_matmul16_task(cg *c, ir_dtype kind, int64_t out, int64_t in) {
+    mm16 s;
+    mm16_init(&s, c, kind, out, in);
+    char name[96];
+    snprintf(name, sizeof name, "mm16task_%lld_%lld_%s_%s", (long long)out, (long long)in, ir_dtype_name(kind),
+             !s.native ? "packed" : s.x_parts == 2 ? "dpbf16" : "dpbf16x1");
+    LLVMValueRef fn;
+    if (!cg_kernel_begin(c, name, "pii", &fn)) return fn;
+    LLVMTypeRef aty = args_type(c), fty[5] = {c->ptr, c->ptr, c->ptr, c->i64, c->ptr};
+    LLVMValueRef f[5];
+    for (unsigned i = 0; i < 5; i++)
+        f[i] = LLVMBuildLoad2(c->b, fty[i], LLVMBuildStructGEP2(c->b, aty, LLVMGetParam(fn, 0), i, ""), "");
+    s.x = f[0], s.xs = f[1], s.w = f[2], s.n = f[3], s.y = f[4];
+    for (int i = 0; i < s.mr * MM16_NR; i++) {
+        s.acc[i] = cg_var(c, s.acc_ty, "acc");
+        s.tail[i] = cg_var(c, c->f32, "sum");
+    }
+    if (!s.native) {
+        s.pack = cg_var(c, LLVMArrayType2(c->f32, (uint64_t)(MM16_UNIT * s.kc)), "tile");
+        LLVMSetAlignment(s.pack, 64);
+    }
+    LLVMValueRef u0 = LLVMGetParam(fn, 1), u1 = LLVMGetParam(fn, 2);
+    cg_loop kb, mb, ob;
+    LLVMValueRef ik = cg_for(c, &kb, cg_i64(c, 0), cg_i64(c, (in + s.kc - 1) / s.kc), "kb");
+    s.k0 = mul(c, ik, cg_i64(c, s.kc));
+    s.klen = min64(c, cg_i64(c, s.kc), LLVMBuildNSWSub(c->b, cg_i64(c, in), s.k0, ""));
+    s.nsteps = LLVMBuildSDiv(c->b, s.klen, cg_i64(c, s.step), "");
+    s.first = LLVMBuildICmp(c->b, LLVMIntEQ, ik, cg_i64(c, 0), "first");
+    LLVMValueRef n_mb = LLVMBuildSDiv(c->b, add(c, s.n, cg_i64(c, MM16_MB - 1)), cg_i64(c, MM16_MB), "");
+    if (s.native) { /* a block of x stays in L2 for all the thread's rows of W */
+        LLVMValueRef im = cg_for(c, &mb, cg_i64(c, 0), n_mb, "mb");
+        LLVMValueRef m_lo = mul(c, im, cg_i64(c, MM16_MB));
+        LLVMValueRef m_hi = min64(c, s.n, add(c, m_lo, cg_i64(c, MM16_MB)));
+        LLVMValueRef io = cg_for(c, &ob, u0, u1, "ob");
+        LLVMValueRef o0 = mul(c, io, cg_i64(c, MM16_UNIT));
+        emit_block(&s, o0, min64(c, cg_i64(c, MM16_UNIT), LLVMBuildNSWSub(c->b, cg_i64(c, out), o0, "")), m_lo, m_hi);
+        cg_end(c, &ob);
+        cg_end(c, &mb);
+    } else { /* a tile of W is widened once for all rows of x */
+        LLVMValueRef io = cg_for(c, &ob, u0, u1, "ob");
+        s.o0 = mul(c, io, cg_i64(c, MM16_UNIT));
+        LLVMValueRef olen = min64(c, cg_i64(c, MM16_UNIT), LLVMBuildNSWSub(c->b, cg_i64(c, out), s.o0, ""));
+        emit_pack(&s, olen);
+        LLVMValueRef im = cg_for(c, &mb, cg_i64(c, 0), n_mb, "mb");
+        LLVMValueRef m_lo = mul(c, im, cg_i64(c, MM16_MB));
+        emit_block(&s, s.o0, olen, m_lo, min64(c, s.n, add(c, m_lo, cg_i64(c, MM16_MB))));
+        cg_end(c, &mb);
+        cg_end(c, &ob);
+    }
+    cg_end(c, &kb);
+    cg_kernel_end(c);
+    return fn;
+}
+
+/* xs[m, 0 .. in) = bf16(x[m]) (hi), xs[m, in .. 2 in) = bf16(x[m] - hi) (lo), both
+ * rounded to nearest even, for m < rows and the first in / 32 * 32 columns (what the
+ * vector steps read; the rest is done in f32 from x). */
+static void emit_split(cg *c, LLVMValueRef x, LLVMValueRef rows, LLVMValueRef xs, int64_t in) {
+    LLVMTypeRef v16 = LLVMVectorType(c->f32, 16), bf = LLVMBFloatTypeInContext(c->llctx);
+    LLVMTypeRef b16 = LLVMVectorType(bf, 16);
+    cg_loop m, k;
+    LLVMValueRef im = cg_for(c, &m, cg_i64(c, 0), rows, "sm");
+    LLVMValueRef src = mul(c, im, cg_i64(c, in)), dst = mul(c, im, cg_i64(c, 2 * in));
+    LLVMValueRef ik = cg_for(c, &k, cg_i64(c, 0), cg_i64(c, in / 32 * 2), "sk");
+    LLVMValueRef off = mul(c, ik, cg_i64(c, 16));
+    LLVMValueRef v = load_vec(c, v16, cg_gep(c, c->f32, x, add(c, src, off)), 4);
+    LLVMValueRef hi = LLVMBuildFPTrunc(c->b, v, b16, "hi");
+    LLVMValueRef lo = LLVMBuildFPTrunc(c->b, LLVMBuildFSub(c->b, v, LLVMBuildFPExt(c->b, hi, v16, ""), ""), b16, "lo");
+    LLVMValueRef at = add(c, dst, off);
+    LLVMSetAlignment(LLVMBuildStore(c->b, hi, cg_gep(c, bf, xs, at)), 2);
+    if (!c->bf16_round_x) LLVMSetAlignment(LLVMBuildStore(c->b, lo, cg_gep(c, bf, xs, add(c, at, cg_i64(c, in)))), 2);
+    cg_end(c, &k);
+    cg_end(c, &m);
+}
+
+void cg_matmul16_call(cg *c, LLVMValueRef task, ir_dtype kind, int64_t out, int64_t in, LLVMValueRef x,
+                      LLVMValueRef w, LLVMValueRef n, LLVMValueRef y, LLVMValueRef wconv, LLVMValueRef parallel,
+                      LLVMValueRef pool) {
+    bool native = kind == IR_BF16 && c->bf16_dot;
+    int64_t chunk = native ? ir_wconv_rows(out, in) : 1 << 30; /* rows of x per split into wconv */
+    LLVMTypeRef aty = args_type(c);
+    LLVMValueRef args = cg_var(c, aty, "mm16_args");
+    cg_loop ch;
+    LLVMValueRef n_ch = LLVMBuildSDiv(c->b, add(c, n, cg_i64(c, chunk - 1)), cg_i64(c, chunk), "");
+    LLVMValueRef ic = cg_for(c, &ch, cg_i64(c, 0), n_ch, "chunk");
+    LLVMValueRef m0 = mul(c, ic, cg_i64(c, chunk));
+    LLVMValueRef rows = min64(c, cg_i64(c, chunk), LLVMBuildNSWSub(c->b, n, m0, ""));
+    LLVMValueRef xc = cg_gep(c, c->f32, x, mul(c, m0, cg_i64(c, in)));
+    if (native) emit_split(c, xc, rows, wconv, in);
+    LLVMValueRef v[5] = {xc, wconv, w, rows, cg_gep(c, c->f32, y, mul(c, m0, cg_i64(c, out)))};
+    for (unsigned i = 0; i < 5; i++) LLVMBuildStore(c->b, v[i], LLVMBuildStructGEP2(c->b, aty, args, i, ""));
+    LLVMValueRef a[4] = {pool, task, args, cg_i64(c, (out + MM16_UNIT - 1) / MM16_UNIT)};
+    LLVMBuildCall2(c->b, c->parallel_ty, parallel, a, 4, "");
+    cg_end(c, &ch);
+}
