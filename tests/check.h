@@ -91,14 +91,18 @@ static inline void check_enter_tests_dir(void) {
 }
 
 /* Unpacks tests/tokenizer/NAME into BUILD/tok/NAME (plain files copied, .xz ones
- * decompressed with xz); run from tests/. dir gets the folder. Returns 0 on success. */
+ * decompressed with xz); run from tests/. dir gets the folder. Returns 0 on success.
+ * Each file is written under a temporary name and renamed into place: tests that run
+ * beside each other (ctest -j) unpack the same folder, and one that has a file mapped
+ * must never see it truncated (a SIGBUS seen once). */
 static inline int check_unpack_tokenizer(const char *build, const char *name, char *dir, size_t cap) {
     snprintf(dir, cap, "%s/tok/%s", build, name);
     char cmd[2048];
     snprintf(cmd, sizeof cmd,
-             "set -e; mkdir -p %s; for f in tokenizer/%s/*; do b=$(basename $f); case $b in "
-             "*.xz) xz -dc $f > %s/${b%%.xz};; *) cp $f %s/$b;; esac; done",
-             dir, name, dir, dir);
+             "set -e; mkdir -p %s; for f in tokenizer/%s/*; do b=$(basename $f); t=${b%%.xz}; "
+             "case $b in *.xz) xz -dc $f > %s/.$t.$$;; *) cp $f %s/.$t.$$;; esac; "
+             "mv -f %s/.$t.$$ %s/$t; done",
+             dir, name, dir, dir, dir, dir);
     return system(cmd);
 }
 
