@@ -329,7 +329,7 @@ static void gen_model(gen_case *cases, int n, const char *schema) {
         gen_case *c = &cases[i];
         state_load(e, c->model, c->state);
         state_spec(c->state, spec[i], sizeof spec[i]);
-        req[i] = (lorajit_request){c->prompt, c->n_prompt, spec[i], c->max_new, out[i], 0};
+        req[i] = (lorajit_request){c->prompt, c->n_prompt, spec[i], c->max_new, out[i], 0, 0};
     }
     for (int i = 0; i < n; i++) { /* alone, following the engine's active set */
         const gen_case *c = &cases[i];
