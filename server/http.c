@@ -31,16 +31,6 @@ typedef struct exchange {
     srv_reply log;               /* the answer's log fields (body not kept) */
 } exchange;
 
-void srv_log_request(srv_server *s, unsigned long long id, const char *method, const char *path,
-                     const srv_reply *r, double total_ms) {
-    pthread_mutex_lock(&s->log_mu);
-    fprintf(stderr, "lorajit serve: request %llu %s %s %d adapter=%s prompt_tokens=%d completion_tokens=%d "
-            "finish=%s queue_ms=%.1f ttft_ms=%.1f total_ms=%.1f\n", id, method, path, r->status,
-            r->adapter[0] ? r->adapter : "-", r->prompt_tokens, r->completion_tokens, r->finish ? r->finish : "-",
-            r->queue_ms, r->ttft_ms, total_ms);
-    pthread_mutex_unlock(&s->log_mu);
-}
-
 /* "Authorization: Bearer KEY", compared in constant time. */
 static int auth_ok(struct MHD_Connection *c, const char *key) {
     const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");

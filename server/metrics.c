@@ -3,18 +3,35 @@
  * names so that existing dashboards and the Gateway API Inference Extension's
  * endpoint picker read them unchanged: vllm:num_requests_running / _waiting,
  * vllm:gpu_cache_usage_perc (here: the share of KV-cache sequences held, 0..1),
- * vllm:lora_requests_info, token counters, TTFT / inter-token / e2e histograms. */
+ * vllm:lora_requests_info, token counters, TTFT / inter-token / e2e histograms.
+ * Also the clock and the one log line per request. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "server.h"
+#include "session.h"
 
 /* seconds: TTFT and end-to-end span ms to minutes; inter-token ms to seconds */
 static const double LATENCY_BOUNDS[SRV_HIST_BUCKETS] = {0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1,
                                                         0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 60.0};
+
+double srv_now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+void srv_log_request(srv_server *s, unsigned long long id, const char *method, const char *path,
+                     const srv_reply *r, double total_ms) {
+    pthread_mutex_lock(&s->log_mu);
+    fprintf(stderr, "lorajit serve: request %llu %s %s %d adapter=%s prompt_tokens=%d completion_tokens=%d "
+            "finish=%s queue_ms=%.1f ttft_ms=%.1f total_ms=%.1f\n", id, method, path, r->status,
+            r->adapter[0] ? r->adapter : "-", r->prompt_tokens, r->completion_tokens, r->finish ? r->finish : "-",
+            r->queue_ms, r->ttft_ms, total_ms);
+    pthread_mutex_unlock(&s->log_mu);
+}
 
 void srv_metrics_init(srv_metrics *m) {
     memset(m, 0, sizeof *m);

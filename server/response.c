@@ -58,6 +58,13 @@ char *srv_error_body(int status, const char *message, const char *param) {
     return print_wrapped(o, "", "\n");
 }
 
+void srv_reply_error(srv_reply *reply, int status, const char *message, const char *param) {
+    free(reply->body);
+    reply->status = status;
+    reply->body = srv_error_body(status, message, param);
+    reply->content_type = "application/json";
+}
+
 /* A string of len bytes (the text may hold NUL bytes: they end it, as JSON text cannot carry them raw). */
 static cJSON *add_text(cJSON *o, const char *name, const char *text, size_t len) {
     char *s = malloc(len + 1);

@@ -12,13 +12,6 @@
 
 #include "session.h"
 
-void srv_reply_error(srv_reply *reply, int status, const char *message, const char *param) {
-    free(reply->body);
-    reply->status = status;
-    reply->body = srv_error_body(status, message, param);
-    reply->content_type = "application/json";
-}
-
 static void reply_text(srv_reply *reply, int status, const char *type, char *text) {
     reply->status = text ? status : 503;
     reply->body = text;

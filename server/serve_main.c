@@ -15,12 +15,6 @@
 
 #define MAX_ADAPTER_ARGS 64
 
-double srv_now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
-
 const char *srv_serve_usage(void) {
     return "  [--adapter NAME=DIR]... [--adapter-dir ROOT] [--host 127.0.0.1] [--port 8000]\n"
            "  [--api-key KEY (or env LORAJIT_API_KEY)] [--served-model-name NAME] [--tokenizer PATH]\n"

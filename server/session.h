@@ -74,6 +74,8 @@ char *srv_response_chunk(const srv_output *out);
 char *srv_response_usage_chunk(const srv_output *out);
 char *srv_response_error_chunk(int status, const char *message);
 char *srv_models_body(srv_lora *lora, const char *base, const char *base_root, long created);
+/* Fills reply with an error body (replacing its body). */
+void srv_reply_error(srv_reply *reply, int status, const char *message, const char *param);
 
 /* ---- session.c ---- */
 /* A generation prepared by routes.c: srv_gen_start takes ownership of everything
@@ -97,8 +99,6 @@ void srv_stream_close(srv_stream *st);
 /* ---- routes.c ---- */
 /* Answers one request (method, path, body[len]) into *reply (status 200..503). */
 void srv_route(srv_server *s, unsigned long long rid, const char *method, const char *path, const char *body, size_t len, srv_reply *reply);
-/* Fills reply with an error body. */
-void srv_reply_error(srv_reply *reply, int status, const char *message, const char *param);
 
 /* ---- http.c ---- */
 typedef struct srv_http srv_http;
@@ -106,11 +106,11 @@ typedef struct srv_http srv_http;
  * Caller owns the result; free with srv_http_stop(). NULL with why when it cannot. */
 srv_http *srv_http_start(srv_server *s, char *why, size_t cap);
 void srv_http_stop(srv_http *h);
+
+/* ---- metrics.c (the rest is in server.h) ---- */
+double srv_now_ms(void);     /* a monotonic clock */
 /* One log line per request on stderr: id, method, path, status, adapter, tokens, times. */
 void srv_log_request(srv_server *s, unsigned long long id, const char *method, const char *path,
                      const srv_reply *r, double total_ms);
-
-/* ---- serve_main.c ---- */
-double srv_now_ms(void);
 
 #endif /* LORAJIT_SERVER_SESSION_H */
