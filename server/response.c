@@ -69,7 +69,7 @@ void srv_reply_error(srv_reply *reply, int status, const char *message, const ch
 static cJSON *add_text(cJSON *o, const char *name, const char *text, size_t len) {
     char *s = malloc(len + 1);
     if (!s) return NULL;
-    memcpy(s, text, len);
+    if (len) memcpy(s, text, len);
     s[len] = '\0';
     cJSON *item = cJSON_AddStringToObject(o, name, s);
     free(s);

@@ -165,8 +165,8 @@ static srv_output output(const srv_gen *g, const char *text, size_t len, const i
 /* Stream: a chunk of the text released and the ids since the last one (finish at the end). */
 static void stream_chunk(srv_gen *g, const char *finish) {
     if (!finish && g->safe == g->sent && (g->detok || g->ids_sent == g->n_ids)) return;
-    srv_output o = output(g, g->text + g->sent, g->safe - g->sent, g->ids + g->ids_sent, g->n_ids - g->ids_sent,
-                          finish);
+    srv_output o = output(g, g->text ? g->text + g->sent : "", g->safe - g->sent, g->ids + g->ids_sent,
+                          g->n_ids - g->ids_sent, finish);
     stream_put(g->stream, srv_response_chunk(&o));
     g->sent = g->safe;
     g->ids_sent = g->n_ids;

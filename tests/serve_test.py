@@ -53,16 +53,24 @@ def start_server(args, env=None, log=None):
     f = open(log, "w")
     p = subprocess.Popen([LORAJIT, "serve", "--port", "0"] + args, stdout=f, stderr=f, env=env)
     url = None
-    for _ in range(1200):  # compile + start under a loaded machine: up to 2 minutes
-        time.sleep(0.1)
+    for _ in range(2400):  # compile + start under a loaded machine: up to 2 minutes
+        time.sleep(0.05)
         text = open(log).read()
         m = re.search(r"listening on (http://\S+)", text)
         if m and not url:
             url = m.group(1)
-        if "ready:" in text or p.poll() is not None:
+        if url:  # HTTP is up before the model compiles: /health says 503 until it is ready
+            r = requests.get(url + "/health", timeout=30)
+            STARTS.append((r.status_code, r.json()))
+            if r.status_code == 200:
+                break
+        if p.poll() is not None:
             break
     check(url and p.poll() is None and "ready:" in open(log).read(), "server did not start: " + open(log).read())
     return p, url, log
+
+
+STARTS = []  # (status, body) of every /health poll while servers start
 
 
 def stop_server(p):
@@ -145,6 +153,9 @@ def run(tmp):
     finally:
         stop_server(server)
     check_queue_full(model, env)
+    loading = [b for st, b in STARTS if st == 503]
+    check(loading and all(b["error"]["code"] == "server_not_ready" for b in loading) and
+          all(st in (200, 503) for st, _ in STARTS), "503 while the model compiles: %s" % STARTS[:3])
     lines = [l for l in open(log).read().splitlines() if l.startswith("lorajit serve: request ")]
     check(len(lines) > 100 and all(re.search(r"request \d+ (GET|POST) \S+ \d{3} adapter=\S+ prompt_tokens=\d+ "
                                              r"completion_tokens=\d+ finish=\S+ queue_ms=[\d.]+ ttft_ms=[\d.]+ "
