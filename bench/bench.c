@@ -41,7 +41,7 @@ static const char *const target_lists[BENCH_TARGET_SETS] = {
 static const int token_sets[BENCH_TOKEN_SETS] = {1, 16, 128};
 
 typedef struct bench_opts {
-    bool quick, no_peer, no_plots, only_shapes, only_tok;
+    bool quick, no_peer, no_plots, only_shapes, only_tok, only_serve;
     int threads;           /* 0: as OpenBLAS found it */
     int decode_layers;     /* 0: bench_decode's default (TinyLlama's 22; 2 with --quick) */
     const char *decode_dtype; /* "bf16" (default, as TinyLlama ships), "f16" or "f32" */
@@ -292,6 +292,7 @@ static void usage(int asked) {
           "  --decode-dtype T   its weights' dtype (default bf16, as TinyLlama ships)\n"
           "  --only-shapes      only the real shapes (LLaMA-3.2-1B, Qwen2.5-0.5B): prefill, decode, lm_head\n"
           "  --only-tokenizer   only the tokenizer section (TinyLlama, Qwen3 against HF tokenizers)\n"
+          "  --serve     only `lorajit serve` over HTTP against the C API on the same load\n"
           "  --node PATH        Node.js for HF tokenizers (default: node on PATH); --node-path DIR: the\n"
           "                     NODE_PATH holding its npm package `tokenizers` (default: $NODE_PATH)\n",
           asked ? stdout : stderr);
@@ -318,6 +319,7 @@ static void parse_args(int argc, char **argv, bench_opts *o) {
         else if (!strcmp(a, "--no-plots")) o->no_plots = true;
         else if (!strcmp(a, "--only-shapes")) o->only_shapes = true;
         else if (!strcmp(a, "--only-tokenizer")) o->only_tok = true;
+        else if (!strcmp(a, "--serve")) o->only_serve = true;
         else if (!strcmp(a, "--node") && v) o->node = argv[++i];
         else if (!strcmp(a, "--node-path") && v) o->node_path = argv[++i];
         else if (!strcmp(a, "--out") && v) bench_fmt(o->out, sizeof o->out, "%s", argv[++i]);
@@ -434,6 +436,12 @@ int main(int argc, char **argv) {
         bench_shapes(&r, o.exe_dir, o.work);
         if (isatty(2)) fputc('\n', stderr);
         bench_shapes_print(&r, stdout);
+        return 0;
+    }
+    if (o.only_serve) { /* HTTP against the C API (bench_serve.c), alone */
+        bench_progress_start(1 + 2 * 2 * (o.quick ? 2 : 4));
+        bench_serve(o.exe_dir, o.work, o.quick);
+        if (isatty(2)) fputc('\n', stderr);
         return 0;
     }
     if (o.only_tok) { /* section 7 alone */

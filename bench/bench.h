@@ -300,6 +300,12 @@ void bench_tok_print(const bench_result *r, FILE *f);
 /* The "tokenizer" object of bench.json. Caller owns the result; free with cJSON_Delete(). */
 struct cJSON *bench_tok_json(const bench_result *r);
 
+/* ---- bench_serve.c: `lorajit bench --serve` ---- */
+/* HTTP (a `lorajit serve` child, exe_dir/lorajit) against the C API (lorajit_generate
+ * from as many threads) on the same load, 1 and 16 adapters; generates its model and
+ * adapters under work; prints its table on stdout. Fewer rounds with quick. */
+void bench_serve(const char *exe_dir, const char *work, bool quick);
+
 /* ---- peer.c: the PyTorch peer ---- */
 /* Runs python peer_path spec_path with OPENBLAS_NUM_THREADS = r->threads and merges
  * its figures into r (forward rows by their peer name, swap rows by targets+rank);
