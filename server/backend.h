@@ -11,6 +11,7 @@
 #ifndef LORAJIT_SERVER_BACKEND_H
 #define LORAJIT_SERVER_BACKEND_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "lorajit.h"
@@ -48,7 +49,8 @@ typedef struct srv_gen_result {
 typedef int (*srv_token_fn)(void *user, int32_t token);
 
 /* A backend over e (borrowed; must outlive it): at most slots requests run at once
- * (1..lorajit_max_batch(e)), at most max_waiting wait. Caller owns the result; free
+ * (1..lorajit_max_batch(e)), at most max_waiting wait. With slots < max_batch the
+ * highest sequence is kept for srv_backend_logprobs. Caller owns the result; free
  * with srv_backend_free(). NULL when memory ran out. */
 srv_backend *srv_backend_new(lorajit_engine *e, int slots, int max_waiting);
 /* Frees b; every job must have been run or dropped. NULL does nothing. */
@@ -64,6 +66,16 @@ void srv_backend_run(srv_backend *b, srv_job *job, const srv_gen_params *p, srv_
                      srv_gen_result *res);
 /* Frees a job that will not run (the request failed before generation). NULL does nothing. */
 void srv_backend_drop(srv_backend *b, srv_job *job);
+
+/* Log-probabilities of a finished generation, computed again by prefilling
+ * ids[0..n_ids) (the prompt, then the generated ids) in a sequence the backend keeps
+ * for this (the highest; srv_backend_new's slots must leave it free), under adapter
+ * ("" base). For generated id k (ids[n_prompt + k]): lp[k] its log-probability given
+ * the ids before it, top_id / top_lp[k * top_n ..] the top_n most likely ids and theirs
+ * (top_n 0..20). All arrays caller-owned. One call at a time (a lock). LORAJIT_E_UNSUPPORTED
+ * when the backend keeps no sequence for it; msg[cap] says why on failure. */
+lorajit_status srv_backend_logprobs(srv_backend *b, const int32_t *ids, int n_ids, int n_prompt, const char *adapter,
+                                    int top_n, float *lp, int32_t *top_id, float *top_lp, char *msg, size_t cap);
 
 /* The queue now: requests running and waiting, and the distinct adapters of each
  * ("" = base not listed) comma-separated into running[cap] / waiting[cap]. */

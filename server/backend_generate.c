@@ -6,7 +6,9 @@
  * Stopping: on_token's non-zero sets lorajit_request.stop, which ends the request
  * after that token. Batching: none across requests (each call is a batch of one);
  * concurrent calls share the engine's compute pool and adapter slots. */
+#include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -29,6 +31,8 @@ struct srv_backend {
     pthread_cond_t changed;     /* a job started or ended */
     srv_job *jobs;              /* every admitted job not yet ended */
     int running, waiting;
+    int lp_seq;                 /* the sequence kept for srv_backend_logprobs, or -1 */
+    pthread_mutex_t lp_mu;      /* one logprobs call at a time */
 };
 
 static double ms_since(const struct timespec *t0) {
@@ -44,7 +48,9 @@ srv_backend *srv_backend_new(lorajit_engine *e, int slots, int max_waiting) {
     b->e = e;
     b->slots = slots < 1 ? 1 : slots > max ? max : slots;
     b->max_waiting = max_waiting < 0 ? 0 : max_waiting;
+    b->lp_seq = b->slots < max ? max - 1 : -1; /* generate claims the lowest free ones */
     pthread_mutex_init(&b->mu, NULL);
+    pthread_mutex_init(&b->lp_mu, NULL);
     pthread_cond_init(&b->changed, NULL);
     return b;
 }
@@ -52,6 +58,7 @@ srv_backend *srv_backend_new(lorajit_engine *e, int slots, int max_waiting) {
 void srv_backend_free(srv_backend *b) {
     if (!b) return;
     pthread_mutex_destroy(&b->mu);
+    pthread_mutex_destroy(&b->lp_mu);
     pthread_cond_destroy(&b->changed);
     free(b);
 }
@@ -200,4 +207,55 @@ void srv_backend_state(srv_backend *b, srv_backend_load *load, char *running, ch
     for (const srv_job *j = b->jobs; j; j = j->next)
         add_name(j->state == JOB_RUNNING ? running : waiting, cap, j->adapter);
     pthread_mutex_unlock(&b->mu);
+}
+
+/* lp of row[id] and the top_n ids of row[0..vocab) by log-probability. */
+static void row_logprobs(const float *row, int vocab, int32_t id, int top_n, float *lp, int32_t *top_id,
+                         float *top_lp) {
+    float max = row[0];
+    for (int v = 1; v < vocab; v++) max = row[v] > max ? row[v] : max;
+    double sum = 0;
+    for (int v = 0; v < vocab; v++) sum += exp((double)row[v] - max);
+    double lse = max + log(sum);
+    *lp = (float)(row[id] - lse);
+    for (int k = 0; k < top_n; k++) top_id[k] = -1;
+    for (int v = 0; v < vocab; v++) { /* insertion into the top_n so far (ties: the lower id first) */
+        int k = top_n;
+        while (k > 0 && (top_id[k - 1] < 0 || row[v] > row[top_id[k - 1]])) k--;
+        if (k == top_n) continue;
+        memmove(top_id + k + 1, top_id + k, sizeof *top_id * (size_t)(top_n - k - 1));
+        top_id[k] = v;
+    }
+    for (int k = 0; k < top_n; k++) top_lp[k] = (float)(row[top_id[k]] - lse);
+}
+
+lorajit_status srv_backend_logprobs(srv_backend *b, const int32_t *ids, int n_ids, int n_prompt, const char *adapter,
+                                    int top_n, float *lp, int32_t *top_id, float *top_lp, char *msg, size_t cap) {
+    enum { CHUNK = 32 };
+    if (b->lp_seq < 0) {
+        snprintf(msg, cap, "logprobs: this server keeps no sequence for them (start it with --max-logprobs N "
+                 "and --max-batch 2 or more)");
+        return LORAJIT_E_UNSUPPORTED;
+    }
+    int vocab = lorajit_vocab_size(b->e), seq = b->lp_seq;
+    float *logits = malloc(sizeof *logits * (size_t)vocab * CHUNK);
+    if (!logits) return snprintf(msg, cap, "out of memory"), LORAJIT_E_NOMEM;
+    pthread_mutex_lock(&b->lp_mu);
+    const char *names[1] = {adapter};
+    lorajit_status st = lorajit_seq_set_adapter(b->e, seq, names, NULL, adapter[0] ? 1 : 0);
+    if (!st) st = lorajit_seq_reset(b->e, seq);
+    if (!st && n_prompt > 1) st = lorajit_seq_prefill(b->e, seq, ids, n_prompt - 1, NULL);
+    for (int p = n_prompt - 1; !st && p < n_ids - 1; p += CHUNK) { /* row j predicts ids[p + j + 1] */
+        int n = n_ids - 1 - p < CHUNK ? n_ids - 1 - p : CHUNK;
+        if ((st = lorajit_seq_prefill(b->e, seq, ids + p, n, logits))) break;
+        for (int j = 0; j < n; j++) {
+            int k = p + j + 1 - n_prompt;
+            row_logprobs(logits + (size_t)j * vocab, vocab, ids[p + j + 1], top_n, &lp[k], top_id + (size_t)k * top_n,
+                         top_lp + (size_t)k * top_n);
+        }
+    }
+    if (st) snprintf(msg, cap, "logprobs: %s", lorajit_errmsg(b->e));
+    pthread_mutex_unlock(&b->lp_mu);
+    free(logits);
+    return st;
 }

@@ -93,6 +93,52 @@ static cJSON *head(const srv_output *out, const char *object) {
     return o;
 }
 
+/* A token's text as a JSON list of its bytes (chat logprobs' "bytes"). */
+static cJSON *token_bytes(const char *t) {
+    cJSON *a = cJSON_CreateArray();
+    for (const unsigned char *p = (const unsigned char *)t; *p; p++) cJSON_AddItemToArray(a, cJSON_CreateNumber(*p));
+    return a;
+}
+
+/* logprobs as OpenAI writes them: completions {tokens, token_logprobs, top_logprobs,
+ * text_offset}; chat {content: [{token, logprob, bytes, top_logprobs}]}. */
+static void add_logprobs(cJSON *c, const srv_output *out) {
+    cJSON *l = cJSON_AddObjectToObject(c, "logprobs");
+    if (out->chat) {
+        cJSON *content = cJSON_AddArrayToObject(l, "content");
+        for (int k = 0; k < out->n_ids; k++) {
+            cJSON *t = cJSON_CreateObject(), *top;
+            cJSON_AddItemToArray(content, t);
+            cJSON_AddStringToObject(t, "token", out->tok[k]);
+            cJSON_AddNumberToObject(t, "logprob", out->lp[k]);
+            cJSON_AddItemToObject(t, "bytes", token_bytes(out->tok[k]));
+            top = cJSON_AddArrayToObject(t, "top_logprobs");
+            for (int j = 0; j < out->top_n; j++) {
+                cJSON *x = cJSON_CreateObject();
+                cJSON_AddItemToArray(top, x);
+                cJSON_AddStringToObject(x, "token", out->top_tok[k * out->top_n + j]);
+                cJSON_AddNumberToObject(x, "logprob", out->top_lp[k * out->top_n + j]);
+                cJSON_AddItemToObject(x, "bytes", token_bytes(out->top_tok[k * out->top_n + j]));
+            }
+        }
+        return;
+    }
+    cJSON *tokens = cJSON_AddArrayToObject(l, "tokens"), *lps = cJSON_AddArrayToObject(l, "token_logprobs");
+    cJSON *tops = cJSON_AddArrayToObject(l, "top_logprobs"), *offs = cJSON_AddArrayToObject(l, "text_offset");
+    size_t off = 0;
+    for (int k = 0; k < out->n_ids; k++) {
+        cJSON_AddItemToArray(tokens, cJSON_CreateString(out->tok[k]));
+        cJSON_AddItemToArray(lps, cJSON_CreateNumber(out->lp[k]));
+        cJSON *top = cJSON_CreateObject();
+        for (int j = 0; j < out->top_n; j++)
+            if (!cJSON_GetObjectItemCaseSensitive(top, out->top_tok[k * out->top_n + j]))
+                cJSON_AddNumberToObject(top, out->top_tok[k * out->top_n + j], out->top_lp[k * out->top_n + j]);
+        cJSON_AddItemToArray(tops, top);
+        cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)off)); /* each token's text decoded alone */
+        off += strlen(out->tok[k]);
+    }
+}
+
 /* One choice: text (completions) or message / delta (chat), ids, finish_reason. */
 static void add_choice(cJSON *o, const srv_output *out, int chunk) {
     cJSON *choices = cJSON_AddArrayToObject(o, "choices");
@@ -106,7 +152,8 @@ static void add_choice(cJSON *o, const srv_output *out, int chunk) {
         if (!chunk || out->first) cJSON_AddStringToObject(m, "role", "assistant");
         if (!chunk || out->len || out->first) add_text(m, "content", out->text, out->len);
     }
-    cJSON_AddNullToObject(c, "logprobs");
+    if (out->top_n >= 0) add_logprobs(c, out);
+    else cJSON_AddNullToObject(c, "logprobs");
     if (out->finish) cJSON_AddStringToObject(c, "finish_reason", out->finish);
     else cJSON_AddNullToObject(c, "finish_reason");
     int32_t none = 0;

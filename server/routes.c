@@ -80,8 +80,11 @@ static void route_generate(srv_server *s, unsigned long long rid, int chat, cons
     int32_t *ids = NULL;
     int n = 0;
     char *echo = NULL;
-    if (req.logprobs >= 0) {
-        srv_reply_error(reply, 400, "'logprobs' is not supported by this server yet", "logprobs");
+    if (req.logprobs > s->opt.max_logprobs || (req.logprobs >= 0 && (req.stream || req.echo))) {
+        snprintf(why, sizeof why, "'logprobs': %s", req.stream || req.echo ? "not supported with stream or echo"
+                 : s->opt.max_logprobs ? "more than the server's --max-logprobs" : "this server was started without "
+                 "--max-logprobs N");
+        srv_reply_error(reply, 400, why, req.chat ? "top_logprobs" : "logprobs");
         goto fail;
     }
     if (!req.model && !(req.model = strdup(s->opt.served_name))) {

@@ -18,7 +18,7 @@
 const char *srv_serve_usage(void) {
     return "  [--adapter NAME=DIR]... [--adapter-dir ROOT] [--host 127.0.0.1] [--port 8000]\n"
            "  [--api-key KEY (or env LORAJIT_API_KEY)] [--served-model-name NAME] [--tokenizer PATH]\n"
-           "  [--max-body-bytes 1048576] [--idle-timeout 30] [--max-waiting 256]\n";
+           "  [--max-body-bytes 1048576] [--idle-timeout 30] [--max-waiting 256] [--max-logprobs 0]\n";
 }
 
 typedef struct serve_args {
@@ -59,6 +59,7 @@ static int parse_args(int argc, char **argv, serve_args *a) {
         else if (!strcmp(k, "--max-body-bytes")) bad = parse_long(v, 1024, 1L << 30, &n), a->opt.max_body = (size_t)n;
         else if (!strcmp(k, "--idle-timeout")) bad = parse_long(v, 1, 86400, &n), a->opt.idle_timeout_s = (int)n;
         else if (!strcmp(k, "--max-waiting")) bad = parse_long(v, 0, 1 << 20, &n), a->opt.max_waiting = (int)n;
+        else if (!strcmp(k, "--max-logprobs")) bad = parse_long(v, 0, SRV_MAX_LOGPROBS, &n), a->opt.max_logprobs = (int)n;
         else {
             fprintf(stderr, "lorajit serve: unknown argument '%s'\n", k);
             return -1;
@@ -105,7 +106,12 @@ static int start_engine(srv_server *s, const char *artifact, const lorajit_optio
         else if (s->eos.n_eos_more < 8) s->eos.eos_more[s->eos.n_eos_more++] = ids[k];
     }
     char why[1200];
-    if (!(s->backend = srv_backend_new(s->e, lorajit_max_batch(s->e), s->opt.max_waiting)) ||
+    int max_batch = lorajit_max_batch(s->e);
+    if (s->opt.max_logprobs && max_batch < 2) {
+        fprintf(stderr, "lorajit serve: --max-logprobs needs --max-batch 2 or more (it keeps one sequence)\n");
+        return -1;
+    }
+    if (!(s->backend = srv_backend_new(s->e, max_batch - (s->opt.max_logprobs > 0), s->opt.max_waiting)) ||
         !(s->lora = srv_lora_new(s->e, a->adapter_dir, why, sizeof why))) {
         fprintf(stderr, "lorajit serve: %s\n", s->backend ? why : "out of memory");
         return -1;

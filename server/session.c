@@ -159,7 +159,8 @@ static srv_output output(const srv_gen *g, const char *text, size_t len, const i
                          const char *finish) {
     return (srv_output){.id = g->id, .created = g->created, .model = g->req.model, .chat = g->req.chat,
                         .text = text, .len = len, .ids = ids, .n_ids = n_ids, .finish = finish,
-                        .prompt_tokens = g->n_prompt, .completion_tokens = g->n_ids, .first = g->first_chunk};
+                        .prompt_tokens = g->n_prompt, .completion_tokens = g->n_ids, .first = g->first_chunk,
+                        .top_n = -1};
 }
 
 /* Stream: a chunk of the text released and the ids since the last one (finish at the end). */
@@ -231,6 +232,61 @@ static void gen_run(srv_gen *g, srv_reply *reply) {
     snprintf(reply->adapter, sizeof reply->adapter, "%s", g->adapter);
 }
 
+/* A token's text for logprobs: decoded alone (special tokens kept), or "token_id:N"
+ * without a tokenizer (vLLM's spelling). Caller owns the result; free with free(). */
+static char *token_text(const srv_gen *g, int32_t id) {
+    char *t = NULL, buf[32];
+    size_t n;
+    if (g->s->tok && lorajit_tokenizer_decode(g->s->tok, &id, 1, 0, &t, &n) == LORAJIT_OK) return t;
+    snprintf(buf, sizeof buf, "token_id:%d", (int)id);
+    return strdup(buf);
+}
+
+/* The logprobs of g's generated ids (srv_backend_logprobs) into o; mem (freed by
+ * logprobs_free) owns the arrays. 0, or -1 with the reply's error. */
+typedef struct logprobs_mem {
+    int32_t *ids, *top_id;
+    float *lp, *top_lp;
+    char **tok, **top_tok;
+    int n_tok, n_top;
+} logprobs_mem;
+
+static void logprobs_free(logprobs_mem *m) {
+    for (int i = 0; m->tok && i < m->n_tok; i++) free(m->tok[i]);
+    for (int i = 0; m->top_tok && i < m->n_top; i++) free(m->top_tok[i]);
+    free(m->ids), free(m->top_id), free(m->lp), free(m->top_lp), free(m->tok), free(m->top_tok);
+}
+
+static int gen_logprobs(srv_gen *g, srv_output *o, logprobs_mem *m, srv_reply *reply) {
+    int n = g->n_ids, top = g->req.logprobs, n_all = g->n_prompt + n;
+    m->n_tok = n, m->n_top = n * top;
+    m->ids = malloc(sizeof *m->ids * (size_t)n_all);
+    m->lp = malloc(sizeof *m->lp * (size_t)(n ? n : 1));
+    m->top_id = malloc(sizeof *m->top_id * (size_t)(m->n_top ? m->n_top : 1));
+    m->top_lp = malloc(sizeof *m->top_lp * (size_t)(m->n_top ? m->n_top : 1));
+    m->tok = calloc((size_t)(n ? n : 1), sizeof *m->tok);
+    m->top_tok = calloc((size_t)(m->n_top ? m->n_top : 1), sizeof *m->top_tok);
+    if (!m->ids || !m->lp || !m->top_id || !m->top_lp || !m->tok || !m->top_tok) {
+        srv_reply_error(reply, 503, "out of memory", "");
+        return -1;
+    }
+    memcpy(m->ids, g->prompt, sizeof *m->ids * (size_t)g->n_prompt);
+    memcpy(m->ids + g->n_prompt, g->ids, sizeof *m->ids * (size_t)n);
+    char msg[600];
+    lorajit_status st = srv_backend_logprobs(g->s->backend, m->ids, n_all, g->n_prompt, g->adapter, top, m->lp,
+                                             m->top_id, m->top_lp, msg, sizeof msg);
+    if (st) {
+        srv_reply_error(reply, st == LORAJIT_E_ARG ? 400 : 503, msg, "logprobs");
+        return -1;
+    }
+    for (int k = 0; k < n; k++) m->tok[k] = token_text(g, g->ids[k]);
+    for (int k = 0; k < m->n_top; k++) m->top_tok[k] = token_text(g, m->top_id[k]);
+    for (int k = 0; k < n; k++) if (!m->tok[k]) return srv_reply_error(reply, 503, "out of memory", ""), -1;
+    for (int k = 0; k < m->n_top; k++) if (!m->top_tok[k]) return srv_reply_error(reply, 503, "out of memory", ""), -1;
+    o->top_n = top, o->tok = m->tok, o->top_tok = m->top_tok, o->lp = m->lp, o->top_lp = m->top_lp;
+    return 0;
+}
+
 void srv_gen_run_body(srv_gen *g, srv_reply *reply) {
     gen_run(g, reply);
     reply->ttft_ms = g->n_ids ? g->t_first - g->t0 : 0;
@@ -243,12 +299,18 @@ void srv_gen_run_body(srv_gen *g, srv_reply *reply) {
             if (ne) memcpy(all, g->echo, ne);
             if (g->len) memcpy(all + ne, g->text, g->len);
             srv_output o = output(g, all, ne + g->len, g->ids, g->n_ids, finish_reason(g));
-            reply->body = srv_response_body(&o);
+            logprobs_mem m = {0};
+            if (g->req.logprobs < 0 || gen_logprobs(g, &o, &m, reply) == 0) {
+                reply->body = srv_response_body(&o);
+                reply->status = 200;
+                reply->content_type = "application/json";
+                if (!reply->body) srv_reply_error(reply, 503, "out of memory", "");
+            }
+            logprobs_free(&m);
             free(all);
+        } else {
+            srv_reply_error(reply, 503, "out of memory", "");
         }
-        reply->status = 200;
-        reply->content_type = "application/json";
-        if (!reply->body) srv_reply_error(reply, 503, "out of memory", "");
     }
     gen_free(g);
 }

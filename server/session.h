@@ -21,6 +21,7 @@ typedef struct srv_options {
     int idle_timeout_s;          /* a connection idle this long is closed (slow clients), default 30 */
     int max_waiting;             /* queued requests before 429, default 256 */
     int max_lora;                /* resident adapter slots (vllm:lora_requests_info max_lora) */
+    int max_logprobs;            /* top logprobs a request may ask (0: logprobs refused) */
 } srv_options;
 
 typedef struct srv_server {
@@ -50,6 +51,11 @@ typedef struct srv_output {
     const char *finish;          /* "stop", "length", or NULL while streaming */
     int prompt_tokens, completion_tokens;
     int first;                   /* the first chat chunk (carries the role) */
+    /* logprobs (top_n >= 0; else none): for generated id k, tok[k] its text, lp[k] its
+     * log-probability, top_tok / top_lp[k * top_n ..] the most likely ids' */
+    int top_n;
+    char *const *tok, *const *top_tok;
+    const float *lp, *top_lp;
 } srv_output;
 
 /* What a route answers: a body, or a stream (then body is NULL). */

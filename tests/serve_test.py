@@ -137,13 +137,14 @@ def run(tmp):
     server, url, log = start_server(
         ["--model", model, "--max-batch", "8", "--adapter", "a1=" + os.path.join(root, "a1"),
          "--adapter", "a2=" + os.path.join(root, "a2"), "--adapter-dir", root, "--api-key", KEY,
-         "--max-body-bytes", "65536", "--idle-timeout", "3"], env=env)
+         "--max-body-bytes", "65536", "--idle-timeout", "3", "--max-logprobs", "5"], env=env)
     H = {"Authorization": "Bearer " + KEY}
     post = lambda path, body, **kw: requests.post(url + path, json=body, headers=H, timeout=300, **kw)
     try:
         check_auth_and_models(url, H)
         check_completions(url, post, model, root)
         check_chat(post, model)
+        check_logprobs(post, model, root)
         check_stop(post)
         check_lora(url, post, H, root, outside, model)
         check_errors(url, post, H)
@@ -241,6 +242,51 @@ def check_chat(post, model):
           "first chat chunk: %s" % ev[0])
     text = "".join(e["choices"][0]["delta"].get("content", "") for e in ev)
     check(text == want_text and ev[-1]["choices"][0]["finish_reason"] in ("stop", "length"), "chat stream: %r" % text)
+
+
+def check_logprobs(post, model, root):
+    """logprobs against `lorajit run --logits` (the full forward pass) on the same ids."""
+    import math
+    import struct
+    prompt_ids = [int(x) for x in subprocess.run([LORAJIT, "tokenize", "--model", model, "--text", "Once upon a time"],
+                                                 capture_output=True, text=True).stdout.strip().split(",")]
+    for name in ["stories", "a1"]:
+        c = post("/v1/completions", dict(model=name, prompt="Once upon a time", max_tokens=8, temperature=0,
+                                         logprobs=3)).json()["choices"][0]
+        lp = c["logprobs"]
+        ids = c["token_ids"]
+        check(len(lp["tokens"]) == len(ids) == len(lp["token_logprobs"]) == len(lp["top_logprobs"]) == 8 and
+              len(lp["text_offset"]) == 8, "%s logprobs shape: %s" % (name, lp))
+        out = os.path.join(tempfile.mkdtemp(), "logits")
+        use = [] if name == "stories" else ["--adapter", "a1=%s/a1" % root, "--active", "a1"]
+        r = subprocess.run([LORAJIT, "run", "--model", model, "--tokens", ",".join(map(str, prompt_ids + ids)),
+                            "--logits", out] + use, capture_output=True, text=True)
+        check(r.returncode == 0, "lorajit run --logits: %s" % r.stderr)
+        raw = open(out, "rb").read()
+        vocab = len(raw) // 4 // (len(prompt_ids) + len(ids))
+        rows = struct.unpack("<%df" % (len(raw) // 4), raw)
+        for k, t in enumerate(ids):
+            row = rows[(len(prompt_ids) - 1 + k) * vocab:(len(prompt_ids) + k) * vocab]
+            m = max(row)
+            lse = m + math.log(sum(math.exp(x - m) for x in row))
+            want = sorted((x - lse for x in row), reverse=True)[:3]
+            got = sorted(lp["top_logprobs"][k].values(), reverse=True)
+            check(abs(lp["token_logprobs"][k] - (row[t] - lse)) < 2e-3, "%s token %d: logprob %s, forward %s" %
+                  (name, k, lp["token_logprobs"][k], row[t] - lse))
+            check(len(got) <= 3 and all(abs(a - b) < 2e-3 for a, b in zip(got, want)) and
+                  abs(lp["token_logprobs"][k] - want[0]) < 2e-3, "%s token %d: top %s, forward %s" % (name, k, got, want))
+        shutil.rmtree(os.path.dirname(out))
+    msgs = [{"role": "user", "content": "Once upon a time"}]
+    c = post("/v1/chat/completions", dict(messages=msgs, max_tokens=6, temperature=0, logprobs=True,
+                                          top_logprobs=2)).json()["choices"][0]
+    content = c["logprobs"]["content"]
+    check(len(content) == len(c["token_ids"]) and all(len(x["top_logprobs"]) == 2 and x["logprob"] <= 0 and
+                                                      bytes(x["bytes"]).decode() == x["token"] for x in content),
+          "chat logprobs: %s" % c["logprobs"])
+    for body, param in [(dict(prompt="Once", logprobs=6), "logprobs"), (dict(prompt="Once", logprobs=2, stream=True),
+                        "logprobs"), (dict(prompt="Once", logprobs=2, echo=True), "logprobs")]:
+        r = post("/v1/completions", body)
+        check(r.status_code == 400 and r.json()["error"]["param"] == param, "%s: %s" % (body, r.text))
 
 
 def check_stop(post):
