@@ -475,10 +475,12 @@ def check_queue_full(model, env):
     try:
         r = requests.post(url + "/v1/completions", json={"prompt": "Once", "max_tokens": 400, "temperature": 0,
                                                           "stream": True}, stream=True, timeout=60)
-        next(r.iter_lines())  # running now
+        lines = r.iter_lines()  # kept: a dropped generator closes the connection (the request would be cancelled)
+        next(lines)  # running now
         q = requests.post(url + "/v1/completions", json={"prompt": "Once", "max_tokens": 2}, timeout=60)
         check(q.status_code == 429 and q.json()["error"]["code"] == "queue_full", "queue full: %d %s" % (q.status_code, q.text))
         r.close()
+        del lines
     finally:
         stop_server(server)
 
