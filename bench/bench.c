@@ -43,7 +43,7 @@ static const char *const target_lists[BENCH_TARGET_SETS] = {
 static const int token_sets[BENCH_TOKEN_SETS] = {1, 16, 128};
 
 typedef struct bench_opts {
-    bool quick, no_peer, no_plots, only_shapes, only_tok, only_threads, only_p16;
+    bool quick, no_peer, no_plots, only_shapes, only_tok, only_threads, only_p16, only_serve;
     int threads;           /* 0: as OpenBLAS found it */
     int decode_layers;     /* 0: bench_decode's default (TinyLlama's 22; 2 with --quick) */
     const char *decode_dtype; /* "bf16" (default, as TinyLlama ships), "f16" or "f32" */
@@ -284,7 +284,7 @@ static void usage(int asked) {
     fputs("usage: lorajit bench [--quick] [--out DIR] [--work DIR] [--threads N] [--no-peer]\n"
           "                     [--no-plots] [--python PATH] [--peer PATH] [--decode-layers N]\n"
           "                     [--decode-dtype bf16|f16|f32] [--only-shapes] [--only-tokenizer]\n"
-          "                     [--only-threads] [--only-prefill16]\n"
+          "                     [--only-threads] [--only-prefill16] [--serve]\n"
           "                     [--node PATH] [--node-path DIR]\n"
           "  --quick     small model, few repetitions: every figure in well under a minute\n"
           "  --out DIR   bench.json and bench_*.png (default: the build dir)\n"
@@ -298,6 +298,7 @@ static void usage(int asked) {
           "                     --decode-dtype; TinyLlama's width unless --quick)\n"
           "  --only-tokenizer   only the tokenizer section (TinyLlama, Qwen3 against HF tokenizers)\n"
           "  --only-threads     only section 10: decode at 1 and 2 threads, idle and next to a busy process\n"
+          "  --serve            only `lorajit serve` over HTTP against the C API on the same load\n"
           "  --node PATH        Node.js for HF tokenizers (default: node on PATH); --node-path DIR: the\n"
           "                     NODE_PATH holding its npm package `tokenizers` (default: $NODE_PATH)\n",
           asked ? stdout : stderr);
@@ -326,6 +327,7 @@ static void parse_args(int argc, char **argv, bench_opts *o) {
         else if (!strcmp(a, "--only-tokenizer")) o->only_tok = true;
         else if (!strcmp(a, "--only-threads")) o->only_threads = true;
         else if (!strcmp(a, "--only-prefill16")) o->only_p16 = true;
+        else if (!strcmp(a, "--serve")) o->only_serve = true;
         else if (!strcmp(a, "--node") && v) o->node = argv[++i];
         else if (!strcmp(a, "--node-path") && v) o->node_path = argv[++i];
         else if (!strcmp(a, "--out") && v) bench_fmt(o->out, sizeof o->out, "%s", argv[++i]);
@@ -450,6 +452,12 @@ int main(int argc, char **argv) {
         bench_decode(&r, o.exe_dir, o.work, o.decode_layers, o.decode_dtype);
         if (isatty(2)) fputc('\n', stderr);
         bench_prefill16_print(&r, stdout);
+        return 0;
+    }
+    if (o.only_serve) { /* HTTP against the C API (bench_serve.c), alone */
+        bench_progress_start(1 + 2 * 2 * (o.quick ? 2 : 4));
+        bench_serve(o.exe_dir, o.work, o.quick);
+        if (isatty(2)) fputc('\n', stderr);
         return 0;
     }
     if (o.only_tok) { /* section 7 alone */

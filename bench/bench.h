@@ -176,7 +176,7 @@ typedef struct bench_kv_result {
     bench_stat paged, flat;           /* a decode step: blocks of `block`; one block a sequence */
     bool same_logits;                 /* the two steps' logits, bit for bit */
 } bench_kv_result;
-/* Section 9: threads on a shared machine (bench_threads.c): decode at 1 and 2 threads,
+/* Section 10: threads on a shared machine (bench_threads.c): decode at 1 and 2 threads,
  * idle and next to one busy process, and a short prefill at 1 and 2 threads. */
 enum { BENCH_THREADS_PROGRESS = 2 };
 typedef struct bench_threads_result {
@@ -366,7 +366,7 @@ void bench_tok_print(const bench_result *r, FILE *f);
 /* The "tokenizer" object of bench.json. Caller owns the result; free with cJSON_Delete(). */
 struct cJSON *bench_tok_json(const bench_result *r);
 
-/* ---- bench_threads.c: section 9, threads next to a busy process ---- */
+/* ---- bench_threads.c: section 10, threads next to a busy process ---- */
 /* Fills r->thr on r->dec's model (run bench_decode first): two engines of 1 and 2
  * threads (options.threads); round-robin runs of decode steps on each, idle and with
  * one spinning child process (forked before the run, killed after), and a prefill. */
@@ -374,6 +374,11 @@ void bench_threads(bench_result *r);
 void bench_threads_print(const bench_result *r, FILE *f);
 /* The "threads" object of bench.json. Caller owns the result; free with cJSON_Delete(). */
 struct cJSON *bench_threads_json(const bench_result *r);
+/* ---- bench_serve.c: `lorajit bench --serve` ---- */
+/* HTTP (a `lorajit serve` child, exe_dir/lorajit) against the C API (lorajit_generate
+ * from as many threads) on the same load, 1 and 16 adapters; generates its model and
+ * adapters under work; prints its table on stdout. Fewer rounds with quick. */
+void bench_serve(const char *exe_dir, const char *work, bool quick);
 
 /* ---- peer.c: the PyTorch peer ---- */
 /* Runs python peer_path spec_path with OPENBLAS_NUM_THREADS = r->threads and merges

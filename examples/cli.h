@@ -55,6 +55,10 @@ int cmd_generate(int argc, char **argv);
  * to c->path. Returns 0, or writes why and returns -1. */
 int script_generate(lorajit_engine *e, const script_cmd *c, char *why, size_t whylen);
 
+/* ---- cli_serve.c ---- */
+/* `lorajit serve ...` (server/): exit status 0 (stopped by a signal), 1 or 2 (usage). */
+int cmd_serve(int argc, char **argv);
+
 /* ---- cli_tokenize.c ---- */
 /* `lorajit tokenize ...` / `lorajit detokenize ...`: exit status 0, 1 or 2 (usage). */
 int cmd_tokenize(int argc, char **argv);

@@ -209,7 +209,7 @@ static int run_requests(const cli_common *c, lorajit_engine *e, cli_gen *g, int 
         int n = g->n - base < batch ? g->n - base : batch;
         for (int i = 0; i < n; i++) {
             cli_req *q = &g->reqs[base + i];
-            r[i] = (lorajit_request){q->prompt, q->n_prompt, q->adapter, q->max_new, q->out, 0};
+            r[i] = (lorajit_request){q->prompt, q->n_prompt, q->adapter, q->max_new, q->out, 0, 0};
         }
         p.base = base;
         if (lorajit_generate(e, r, n, s, print_token, &p) != LORAJIT_OK) {
@@ -377,7 +377,7 @@ done:
 int script_generate(lorajit_engine *e, const script_cmd *c, char *why, size_t whylen) {
     int32_t *out = malloc(sizeof *out * (size_t)c->max_new);
     if (!out) { snprintf(why, whylen, "out of memory"); return -1; }
-    lorajit_request r = {c->tokens, c->n_tokens, c->name, c->max_new, out, 0};
+    lorajit_request r = {c->tokens, c->n_tokens, c->name, c->max_new, out, 0, 0};
     if (lorajit_generate(e, &r, 1, NULL, NULL, NULL) != LORAJIT_OK) {
         snprintf(why, whylen, "%s", lorajit_errmsg(e));
         free(out);

@@ -62,6 +62,16 @@ static const verb_usage verbs[] = {
      "    (ADAPTER: NAME[:W][,NAME[:W]...], '-' the base model).\n"
      "    --adapter-dir ROOT: a NAME not loaded with --adapter is ROOT/NAME, loaded when a\n"
      "    request names it (more adapters than --slots: the least recently used is evicted).\n"},
+    {"serve", 1,
+     "  lorajit serve  --model DIR [schema options] [--adapter NAME=DIR]... [--adapter-dir ROOT]\n"
+     "                 [--host 127.0.0.1] [--port 8000] [--api-key KEY] [--served-model-name NAME]\n"
+     "                 [--tokenizer PATH] [--max-body-bytes N] [--idle-timeout S] [--max-waiting N]\n"
+     "                 [--max-logprobs N]\n"
+     "    An OpenAI/vLLM-compatible HTTP server (server/): /v1/completions,\n"
+     "    /v1/chat/completions, /v1/models, /v1/load_lora_adapter, /v1/unload_lora_adapter,\n"
+     "    /health, /metrics; a request's \"model\" names the base model or an adapter.\n"
+     "    Runs until SIGINT/SIGTERM; one log line per request on stderr. --max-logprobs N:\n"
+     "    logprobs up to top-N (not streamed), computed in a sequence kept for them.\n"},
     {"tokenize", 0,
      "  lorajit tokenize (--tokenizer FILE | --model DIR) [--no-special] (--text STR | --jsonl FILE|-)\n"
      "    Prints the ids of each text, comma-separated, a line each (--jsonl: one JSON string\n"

@@ -370,7 +370,10 @@ typedef struct lorajit_sampling {
 } lorajit_sampling;
 
 /* One generation request. adapter: NULL follows the engine's active set, ""
- * is the base model, else "NAME[:W][,NAME[:W]...]". out: caller-owned [max_new]. */
+ * is the base model, else "NAME[:W][,NAME[:W]...]". out: caller-owned [max_new].
+ * stop: 0 at the call; on_token (which runs on the generating thread) may set it
+ * non-zero to end this request after the token it was given (a stop string, a
+ * client gone): the request then takes no more decode steps, the others go on. */
 typedef struct lorajit_request {
     const int32_t *prompt;
     int n_prompt;
@@ -378,9 +381,11 @@ typedef struct lorajit_request {
     int max_new;
     int32_t *out;
     int n_out;               /* written: tokens generated (eos included when sampled) */
+    int stop;                /* set by the caller's on_token to end the request early */
 } lorajit_request;
 
-/* Called for every generated token as it is produced. */
+/* Called for every generated token as it is produced (to stop request early, set
+ * reqs[request].stop; user can carry the reqs pointer). */
 typedef void (*lorajit_token_fn)(void *user, int request, int32_t token);
 
 /* Generates for reqs[0..n) together: n <= max_batch, each request in its own

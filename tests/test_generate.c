@@ -303,6 +303,19 @@ static void on_token(void *user, int request, int32_t token) {
     }
 }
 
+/* Sets reqs[0].stop once request 0 has had `after` tokens; counts its tokens after that. */
+typedef struct stopper {
+    lorajit_request *reqs;
+    int after, seen, calls_after_stop;
+} stopper;
+
+static void stop_request0(void *user, int request, int32_t token) {
+    stopper *s = user;
+    if (request != 0) return;
+    if (s->reqs[0].stop) s->calls_after_stop++;
+    if (++s->seen == s->after) s->reqs[0].stop = 1;
+}
+
 /* Cases i..n of model (same schema) on one engine: each alone following the engine's
  * set, each alone with its own adapter spec, then all of them in one batch. */
 static void gen_model(gen_case *cases, int n, const char *schema) {
@@ -316,7 +329,7 @@ static void gen_model(gen_case *cases, int n, const char *schema) {
         gen_case *c = &cases[i];
         state_load(e, c->model, c->state);
         state_spec(c->state, spec[i], sizeof spec[i]);
-        req[i] = (lorajit_request){c->prompt, c->n_prompt, spec[i], c->max_new, out[i], 0};
+        req[i] = (lorajit_request){c->prompt, c->n_prompt, spec[i], c->max_new, out[i], 0, 0};
     }
     for (int i = 0; i < n; i++) { /* alone, following the engine's active set */
         const gen_case *c = &cases[i];
@@ -354,6 +367,16 @@ static void gen_model(gen_case *cases, int n, const char *schema) {
     for (int k = 0; k < log.n; k++) ok &= log.req[k] < n && req[log.req[k]].out[pos[log.req[k]]++] == log.tok[k];
     for (int i = 0; i < n; i++) ok &= pos[i] == req[i].n_out;
     CHECK(ok, "on_token reported %d calls that do not match the outputs", log.n);
+    /* reqs[0].stop set by on_token after its 3rd token: request 0 ends there with the
+     * prefix of its ids, the others are unchanged */
+    stopper st = {.reqs = req, .after = 3};
+    for (int i = 0; i < n; i++) req[i].stop = 0;
+    CHECK(lorajit_generate(e, req, n, &greedy, stop_request0, &st) == LORAJIT_OK, "stop: %s", lorajit_errmsg(e));
+    int want0 = cases[0].max_new < 3 ? cases[0].max_new : 3;
+    CHECK(req[0].n_out == want0 && !memcmp(req[0].out, cases[0].want, sizeof(int32_t) * want0),
+          "stop after 3: request 0 gave %d tokens, want the first %d of its ids", req[0].n_out, want0);
+    CHECK(st.calls_after_stop == 0, "on_token called %d times for request 0 after it set stop", st.calls_after_stop);
+    for (int i = 1; i < n; i++) check_tokens(&cases[i], &req[i], "one batch, request 0 stopped");
     printf("  generate %-5s %d cases: alone (engine set), alone (own set), one batch of %d: checked\n",
            cases[0].model, n, n);
     check_one_compile(e, cases[0].model);

@@ -116,7 +116,7 @@ static const int32_t prompt[5] = {175, 196, 25, 246, 67};
 
 /* Generates NEW tokens (fewer on eos) from prompt p with sampling s (NULL: greedy). */
 static int gen(lorajit_engine *e, const int32_t *p, const char *adapter, const lorajit_sampling *s, int32_t *out) {
-    lorajit_request r = {p, 5, adapter, NEW, out, 0};
+    lorajit_request r = {p, 5, adapter, NEW, out, 0, 0};
     lorajit_status st = lorajit_generate(e, &r, 1, s, NULL, NULL);
     CHECK(st == LORAJIT_OK, "generate: %s", lorajit_errmsg(e));
     return st == LORAJIT_OK ? r.n_out : -1;
@@ -142,7 +142,7 @@ static void test_sampling_api(lorajit_engine *e) {
     CHECK(memcmp(got, other, sizeof got), "seeds 42 and 43 gave the same %d tokens", NEW);
     /* request 0's stream does not depend on the batch it is in */
     int32_t b0[NEW], b1[NEW];
-    lorajit_request two[2] = {{prompt, 5, "a_qv", NEW, b0, 0}, {prompt + 1, 4, "", NEW, b1, 0}};
+    lorajit_request two[2] = {{prompt, 5, "a_qv", NEW, b0, 0, 0}, {prompt + 1, 4, "", NEW, b1, 0, 0}};
     s.seed = 42;
     CHECK(lorajit_generate(e, two, 2, &s, NULL, NULL) == LORAJIT_OK, "batch: %s", lorajit_errmsg(e));
     CHECK(!memcmp(b0, got, sizeof got), "request 0 sampled differently inside a batch of 2");
@@ -205,7 +205,7 @@ static void test_errors(lorajit_engine *e) {
     expect(e, lorajit_decode(e, seqs, tok, 2, logits), LORAJIT_E_ARG, "KV cache full: sequence 2 holds 32 of 32",
            "decode of a full sequence");
     CHECK(lorajit_seq_pos(e, 0) == 0 && lorajit_seq_pos(e, 2) == 32, "a failed decode moved a position");
-    lorajit_request r = {tok, 20, NULL, 14, out, 0};
+    lorajit_request r = {tok, 20, NULL, 14, out, 0, 0};
     expect(e, lorajit_generate(e, &r, 1, NULL, NULL, NULL), LORAJIT_E_ARG, "KV cache full", "generate past the cache");
     CHECK(lorajit_seq_pos(e, 2) == 32, "a failed generate reset sequence 2");
     r.max_new = 13;
@@ -240,7 +240,7 @@ static void test_errors(lorajit_engine *e) {
     /* bad generate arguments change nothing */
     CHECK(lorajit_seq_prefill(e, 0, tok, 3, NULL) == LORAJIT_OK, "prefill seq 0");
     lorajit_sampling bad = {.temperature = 1, .top_p = 0, .repetition_penalty = 1, .eos_id = -1};
-    lorajit_request rq = {tok, 3, "a_qv", NEW, out, 0};
+    lorajit_request rq = {tok, 3, "a_qv", NEW, out, 0, 0};
     expect(e, lorajit_generate(e, &rq, 1, &bad, NULL, NULL), LORAJIT_E_ARG, "top_p", "top_p 0");
     bad = (lorajit_sampling){.top_p = 1, .repetition_penalty = 1, .eos_id = vocab};
     expect(e, lorajit_generate(e, &rq, 1, &bad, NULL, NULL), LORAJIT_E_ARG, "eos_id", "eos >= vocab");

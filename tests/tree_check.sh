@@ -4,7 +4,8 @@
 #  2. the rooms include only what their layering allows: ir/ nothing outside ir/,
 #     runtime/formats/ no threads, no engine, no LLVM; runtime/ no compiler/ or
 #     LLVM; examples/ only include/ (and their own headers); bench/ only include/
-#     and the one documented hook (runtime/serving/bench_hook.h); tokenizer/ its own
+#     and the one documented hook (runtime/serving/bench_hook.h); server/ only include/
+#     and its own headers; tokenizer/ its own
 #     headers, formats.h (as "formats.h" or "runtime/formats/formats.h"), lorajit.h and
 #     system headers (PCRE2, utf8proc, cJSON);
 #  3. no cycle among the object files' calls (file A calls B and B calls A, or a
@@ -46,9 +47,12 @@ check_room "bench/*.c bench/*.h" '^(<[a-zA-Z0-9_/-]+\.h>|"(lorajit|bench|bench_h
 grep -rlE 'llvm-c/|LLVM[A-Za-z]*Ref' ir runtime tokenizer include >/dev/null && bad "LLVM named in ir/, runtime/, tokenizer/ or include/"
 for f in examples/*.c examples/*.h; do
   while read -r inc; do
-    [[ "$inc" =~ ^(\<.*\>|\"(lorajit|cli|cli_file|script_parse|gen)\.h\")$ ]] || bad "$f includes $inc (examples see include/ only)"
+    [[ "$inc" =~ ^(\<.*\>|\"(lorajit|cli|cli_file|script_parse|gen|serve)\.h\")$ ]] || bad "$f includes $inc (examples see include/ only, and server/serve.h)"
   done < <(includes "$f")
 done
+# server/ (issue 15, `lorajit serve`): the public header, its own headers, system headers
+# (libmicrohttpd, cJSON, libc); never the library's internals
+check_room "server/*.c server/*.h" '^(<[a-zA-Z0-9_/]+\.h>|"(lorajit|server|backend|session|serve)\.h")$'
 
 # 3. call cycles between object files of the library (one object per source file)
 pairs=$(mktemp)
@@ -57,7 +61,7 @@ trap 'rm -f "$pairs" "$pairs.d" "$pairs.u"' EXIT
 seen=" "
 while read -r o; do
   src=${o#*.dir/}; src=${src%.o}
-  case "$src" in ir/*|compiler/*|runtime/*|tokenizer/*|bench/*) ;; *) continue ;; esac
+  case "$src" in ir/*|compiler/*|runtime/*|tokenizer/*|bench/*|server/*) ;; *) continue ;; esac
   case "$seen" in *" $src "*) continue ;; esac
   seen="$seen$src "
   nm "$o" | awk -v f="$src" '$2 ~ /^[TDBR]$/ {print $3, f}' >> "$pairs.d"
@@ -72,7 +76,7 @@ fi
 [ -s "$pairs" ] || bad "no call edges found under $build (not built?)"
 
 # 4. every non-static function of a room is declared in that room's headers
-for d in ir compiler runtime/formats runtime/serving tokenizer; do
+for d in ir compiler runtime/formats runtime/serving tokenizer server; do
   for f in "$d"/*.c; do
     o=$(find "$build/CMakeFiles" -path "*/$f.o" -printf '%T@ %p\n' | sort -rn | head -n 1 | cut -d' ' -f2-)
     [ -n "$o" ] || { bad "$f: no object under $build"; continue; }

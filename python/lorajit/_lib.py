@@ -83,7 +83,7 @@ class Request(ctypes.Structure):
     """``lorajit_request`` (lorajit.h)."""
     _fields_ = [
         ("prompt", P(c_int32)), ("n_prompt", c_int), ("adapter", c_char_p),
-        ("max_new", c_int), ("out", P(c_int32)), ("n_out", c_int),
+        ("max_new", c_int), ("out", P(c_int32)), ("n_out", c_int), ("stop", c_int),
     ]
 
 

@@ -459,7 +459,7 @@ static int take(lorajit_request *r, gen_req *g, int i, float *row, const lorajit
     if (on_token) on_token(user, i, t);
     for (int k = 0; k < s->n_eos_more; k++)
         if (t == s->eos_more[k]) return 0;
-    return t != s->eos_id && r->n_out < r->max_new;
+    return t != s->eos_id && r->n_out < r->max_new && !r->stop;
 }
 
 /* Claims the first n sequences no other call is using into sq[0..n); all or none. */

@@ -3,7 +3,7 @@
 # all; tests/fuzz/run.sh runs each for N seconds. Otherwise fuzz_NAME gets replay.c's
 # main() and ctest replays tests/fuzz/corpus/NAME and tests/fuzz/regressions/NAME
 # through it (so the sanitizer pass of tests/run.sh replays them under ASan + UBSan).
-set(FUZZ_HARNESSES safetensors config peft_config schema shard_index script manifest elf tokenizer_json encode template)
+set(FUZZ_HARNESSES safetensors config peft_config schema shard_index script manifest elf tokenizer_json encode template request)
 set(FUZZ_DIR ${CMAKE_SOURCE_DIR}/tests/fuzz)
 if(LORAJIT_FUZZ AND NOT CMAKE_C_COMPILER_ID MATCHES "Clang")
   message(FATAL_ERROR "LORAJIT_FUZZ needs clang: cmake -DCMAKE_C_COMPILER=clang -DLORAJIT_FUZZ=ON")
@@ -14,6 +14,9 @@ foreach(h ${FUZZ_HARNESSES})
   if(h STREQUAL "script")
     list(APPEND srcs ${CMAKE_SOURCE_DIR}/examples/script_parse.c)
   endif()
+  if(h STREQUAL "request")  # lorajit serve's request parser (server/request.c)
+    list(APPEND srcs ${CMAKE_SOURCE_DIR}/server/request.c)
+  endif()
   if(NOT LORAJIT_FUZZ)
     list(APPEND srcs ${FUZZ_DIR}/replay.c)
   endif()
@@ -21,6 +24,9 @@ foreach(h ${FUZZ_HARNESSES})
   target_include_directories(fuzz_${h} PRIVATE ${FUZZ_DIR} ${CMAKE_SOURCE_DIR}/examples ${RT_INCLUDE_DIRS}
                              ${CMAKE_SOURCE_DIR} ${CJSON_INCLUDE_DIR})
   target_link_libraries(fuzz_${h} PRIVATE lorajit_rt)
+  if(h STREQUAL "request")
+    target_include_directories(fuzz_${h} PRIVATE ${CMAKE_SOURCE_DIR}/server)
+  endif()
   if(h STREQUAL "tokenizer_json" OR h STREQUAL "encode")  # tokenizer/: its room header, its test inputs
     target_include_directories(fuzz_${h} PRIVATE ${CMAKE_SOURCE_DIR}/tokenizer)
     target_compile_definitions(fuzz_${h} PRIVATE _GNU_SOURCE FUZZ_TOKENIZER_DIR="${CMAKE_SOURCE_DIR}/tests/tokenizer")

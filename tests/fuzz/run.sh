@@ -11,7 +11,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 secs="${1:-60}"; shift || true
 harnesses=("$@")
-[ ${#harnesses[@]} -gt 0 ] || harnesses=(safetensors config peft_config schema shard_index script manifest elf tokenizer_json encode template)
+[ ${#harnesses[@]} -gt 0 ] || harnesses=(safetensors config peft_config schema shard_index script manifest elf tokenizer_json encode template request)
 missing=()
 for p in clang libclang-rt-14-dev; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,87 @@
+/* backend.h — what the HTTP layer of `lorajit serve` asks of the engine that runs
+ * its requests, and nothing more: admit a request (or refuse it: queue full), run
+ * it with a per-token callback that can stop it, read the queue's state.
+ *
+ * Today's backend (backend_generate.c) runs each request as one lorajit_generate
+ * call in the connection's thread, at most `slots` at a time (one sequence each);
+ * the others wait in a FIFO of at most `max_waiting`. The serving core of issue 14
+ * (a continuous-batching scheduler) is meant to replace that file behind this same
+ * interface: nothing else in server/ knows how a request is run.
+ * Uses lorajit.h only (lorajit_sampling, lorajit_status). */
+#ifndef LORAJIT_SERVER_BACKEND_H
+#define LORAJIT_SERVER_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lorajit.h"
+
+typedef struct srv_backend srv_backend;
+typedef struct srv_job srv_job;
+
+/* Why a request ended. */
+typedef enum srv_finish {
+    SRV_FINISH_LENGTH,  /* max_tokens generated */
+    SRV_FINISH_EOS,     /* an end-of-sequence id was sampled */
+    SRV_FINISH_STOPPED, /* on_token returned non-zero (a stop string, a client gone) */
+    SRV_FINISH_ERROR    /* the engine refused or failed: status and message say why */
+} srv_finish;
+
+/* One generation. prompt and adapter are borrowed for srv_backend_run. */
+typedef struct srv_gen_params {
+    const int32_t *prompt;       /* [n_prompt] */
+    int n_prompt;
+    const char *adapter;         /* "" = the base model, else one adapter's name */
+    int max_tokens;              /* >= 1 */
+    lorajit_sampling sampling;   /* eos ids included */
+} srv_gen_params;
+
+typedef struct srv_gen_result {
+    srv_finish finish;
+    int n_out;                   /* tokens generated (an EOS included) */
+    double queue_ms;             /* admitted -> started */
+    lorajit_status status;       /* LORAJIT_OK unless finish == SRV_FINISH_ERROR */
+    char message[512];           /* the engine's message when it failed */
+} srv_gen_result;
+
+/* Called on the running thread for each token as it is generated; non-zero stops
+ * the request after this token (no further decode step for it). */
+typedef int (*srv_token_fn)(void *user, int32_t token);
+
+/* A backend over e (borrowed; must outlive it): at most slots requests run at once
+ * (1..lorajit_max_batch(e)), at most max_waiting wait. With slots < max_batch the
+ * highest sequence is kept for srv_backend_logprobs. Caller owns the result; free
+ * with srv_backend_free(). NULL when memory ran out. */
+srv_backend *srv_backend_new(lorajit_engine *e, int slots, int max_waiting);
+/* Frees b; every job must have been run or dropped. NULL does nothing. */
+void srv_backend_free(srv_backend *b);
+
+/* Admits a request for adapter ("" base; copied) into the queue. NULL when the
+ * queue is full (HTTP 429) or memory ran out. The job must then go to exactly one of
+ * srv_backend_run or srv_backend_drop. */
+srv_job *srv_backend_admit(srv_backend *b, const char *adapter);
+/* Waits for a free slot, runs the job's generation (p, borrowed for the call) calling
+ * on_token for each token, fills *res, and frees the job. Blocks the calling thread. */
+void srv_backend_run(srv_backend *b, srv_job *job, const srv_gen_params *p, srv_token_fn on_token, void *user,
+                     srv_gen_result *res);
+/* Frees a job that will not run (the request failed before generation). NULL does nothing. */
+void srv_backend_drop(srv_backend *b, srv_job *job);
+
+/* Log-probabilities of a finished generation, computed again by prefilling
+ * ids[0..n_ids) (the prompt, then the generated ids) in a sequence the backend keeps
+ * for this (the highest; srv_backend_new's slots must leave it free), under adapter
+ * ("" base). For generated id k (ids[n_prompt + k]): lp[k] its log-probability given
+ * the ids before it, top_id / top_lp[k * top_n ..] the top_n most likely ids and theirs
+ * (top_n 0..20). All arrays caller-owned. One call at a time (a lock). LORAJIT_E_UNSUPPORTED
+ * when the backend keeps no sequence for it; msg[cap] says why on failure. */
+lorajit_status srv_backend_logprobs(srv_backend *b, const int32_t *ids, int n_ids, int n_prompt, const char *adapter,
+                                    int top_n, float *lp, int32_t *top_id, float *top_lp, char *msg, size_t cap);
+
+/* The queue now: requests running and waiting, and the distinct adapters of each
+ * ("" = base not listed) comma-separated into running[cap] / waiting[cap]. */
+typedef struct srv_backend_load {
+    int running, waiting, slots;
+} srv_backend_load;
+void srv_backend_state(srv_backend *b, srv_backend_load *load, char *running, char *waiting, int cap);
+
+#endif /* LORAJIT_SERVER_BACKEND_H */
