@@ -22,3 +22,10 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${BUILD_DIR:-$root/build}"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo ${CMAKE_EXTRA:-} >/dev/null
 cmake --build "$build" -j"$(nproc)"
+# The official OpenAI client (npm `openai`) for the serve_openai test, into the build
+# dir (never the repo), when Node's npm is here and the package is not yet; the npm
+# registry is the one network source besides Debian. Without it the test says SKIP.
+if command -v npm >/dev/null 2>&1 && [ ! -d "$build/node/node_modules/openai" ]; then
+  npm install --prefix "$build/node" --no-audit --no-fund --silent openai@4 >/dev/null 2>&1 ||
+    echo "warning: npm could not install openai@4; the serve_openai test will be skipped"
+fi

@@ -81,6 +81,7 @@ lorajit_status srv_backend_logprobs(srv_backend *b, const int32_t *ids, int n_id
  * ("" = base not listed) comma-separated into running[cap] / waiting[cap]. */
 typedef struct srv_backend_load {
     int running, waiting, slots;
+    double kv_usage; /* blocks of the engine's paged KV cache in use ÷ blocks, 0..1 */
 } srv_backend_load;
 void srv_backend_state(srv_backend *b, srv_backend_load *load, char *running, char *waiting, int cap);
 

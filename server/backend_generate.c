@@ -204,6 +204,10 @@ void srv_backend_state(srv_backend *b, srv_backend_load *load, char *running, ch
     load->running = b->running;
     load->waiting = b->waiting;
     load->slots = b->slots;
+    int64_t free_blocks = 0, total = 0;
+    load->kv_usage = lorajit_kv_blocks(b->e, &free_blocks, &total, NULL, NULL) == LORAJIT_OK && total > 0
+                         ? (double)(total - free_blocks) / (double)total
+                         : 0.0;
     for (const srv_job *j = b->jobs; j; j = j->next)
         add_name(j->state == JOB_RUNNING ? running : waiting, cap, j->adapter);
     pthread_mutex_unlock(&b->mu);

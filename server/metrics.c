@@ -2,7 +2,7 @@
  * event happens) and their Prometheus text for GET /metrics, under vLLM's metric
  * names so that existing dashboards and the Gateway API Inference Extension's
  * endpoint picker read them unchanged: vllm:num_requests_running / _waiting,
- * vllm:gpu_cache_usage_perc (here: the share of KV-cache sequences held, 0..1),
+ * vllm:gpu_cache_usage_perc (blocks of the paged KV cache in use, 0..1),
  * vllm:lora_requests_info, token counters, TTFT / inter-token / e2e histograms.
  * Also the clock and the one log line per request. */
 #include <stdarg.h>
@@ -129,9 +129,9 @@ char *srv_metrics_text(srv_metrics *m, const srv_backend_load *load, const char 
     put(&t, "# HELP vllm:num_requests_waiting Number of requests admitted and waiting for a sequence.\n"
             "# TYPE vllm:num_requests_waiting gauge\nvllm:num_requests_waiting{model_name=\"%s\"} %d\n", model,
         load->waiting);
-    put(&t, "# HELP vllm:gpu_cache_usage_perc KV-cache usage, 0..1 (sequences held / sequences served at once).\n"
+    put(&t, "# HELP vllm:gpu_cache_usage_perc KV-cache usage, 0..1 (blocks of the paged KV cache in use / blocks).\n"
             "# TYPE vllm:gpu_cache_usage_perc gauge\nvllm:gpu_cache_usage_perc{model_name=\"%s\"} %.4f\n", model,
-        load->slots > 0 ? (double)load->running / load->slots : 0.0);
+        load->kv_usage);
     put(&t, "# HELP vllm:lora_requests_info Running stats on LoRA requests.\n# TYPE vllm:lora_requests_info gauge\n"
             "vllm:lora_requests_info{max_lora=\"%d\",running_lora_adapters=\"%s\",waiting_lora_adapters=\"%s\"} %.1f\n",
         max_lora, running_adapters, waiting_adapters, (double)time(NULL));

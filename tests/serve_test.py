@@ -467,6 +467,7 @@ def check_metrics(url, H):
                     text, re.M), "lora_requests_info: %s" % [l for l in text.splitlines() if "lora_requests_info" in l])
     check(metric(url, H, "vllm:num_requests_running") == 0 and metric(url, H, "vllm:generation_tokens_total") > 500,
           "gauges and counters")
+    check(metric(url, H, "vllm:gpu_cache_usage_perc") == 0, "KV usage with no request running")
 
 
 def check_queue_full(model, env):
@@ -479,6 +480,8 @@ def check_queue_full(model, env):
         next(lines)  # running now
         q = requests.post(url + "/v1/completions", json={"prompt": "Once", "max_tokens": 2}, timeout=60)
         check(q.status_code == 429 and q.json()["error"]["code"] == "queue_full", "queue full: %d %s" % (q.status_code, q.text))
+        usage = metric(url, {}, "vllm:gpu_cache_usage_perc")
+        check(0 < usage <= 1, "KV usage while a request holds its blocks: %s" % usage)
         r.close()
         del lines
     finally:
