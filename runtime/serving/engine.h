@@ -79,6 +79,38 @@ lorajit_status lj_engine_pin_requests(lorajit_engine *e, const lorajit_request *
 /* The slot picker of writer calls: a slot no snapshot pins (lj_serve_pick_slot). */
 lj_slot_pick lj_engine_pick(lorajit_engine *e);
 
+/* ---- generate.c: prefill and decode of sequences the caller holds (claimed or
+ * open as handles); step.c and seq_handle.c use them too ---- */
+/* Validates, then appends tokens[0..n) to sequence seq in compiled calls of at most
+ * piece rows (0: max_tokens), with one adapter snapshot. logits: NULL or [n, vocab];
+ * last: NULL or [vocab], the last row. req: generate's request (-1: none), for
+ * messages. On failure the position stays. */
+lorajit_status lj_seq_prefill(lorajit_engine *e, int seq, const int32_t *tokens, int n, int piece, float *logits,
+                              float *last, const char *what, int req, lj_err *err);
+/* Validates everything, then one compiled decode step over seqs[0..n) (distinct):
+ * logits [n, vocab]. req: NULL or generate's request of each row. On failure no
+ * sequence advances. */
+lorajit_status lj_decode_step(lorajit_engine *e, const int *seqs, const int32_t *tokens, int n, float *logits,
+                              const char *what, const int *req, lj_err *err);
+/* Gives sequence seq its own adapters names[0..n) + weights (NULL: all 1), made
+ * resident first (lj_engine_resolve); names are copied. On failure the choice stays. */
+lorajit_status lj_seq_set_choice(lorajit_engine *e, int seq, const char *const *names, const float *weights, int n,
+                                 const char *what, lj_err *err);
+
+/* ---- seq_handle.c: a sequence held as a handle (lorajit_seq_open) ---- */
+/* The handle owns the claim of sequence id (its busy flag) from open to close, so
+ * that the int API and lorajit_generate leave that sequence alone. */
+struct lorajit_seq {
+    lorajit_engine *e;     /* borrowed: the engine outlives its handles */
+    int id;                /* the sequence held */
+    atomic_bool in_call;   /* a call uses the handle (one thread at a time) */
+};
+/* Marks handles[0..n) in use for one call (all or none); E_ARG naming the row when
+ * one is NULL, of another engine, named twice or in use. */
+lorajit_status lj_seq_handles_take(lorajit_engine *e, lorajit_seq *const *handles, int n, const char *what,
+                                   lj_err *err);
+void lj_seq_handles_give(lorajit_seq *const *handles, int n);
+
 /* End of a public call: counts a failure in failed_calls; returns st. */
 lorajit_status lj_engine_leave(lorajit_engine *e, lorajit_status st);
 /* The end of a message about logits that are not finite (lj_nonfinite_find): the
