@@ -468,8 +468,10 @@ typedef struct lorajit_sched_result {
     double ttft_ms;              /* submit -> first token (-1: none) */
     double total_ms;             /* submit -> finished */
 } lorajit_sched_result;
-/* Admission hook: 1 when `positions` more positions can be given to a new request
- * now (e.g. a paged KV cache's free blocks), 0 to keep it queued. */
+/* Admission hook, asked last when a request could otherwise start: 1 when
+ * `positions` more positions can be given to it now (e.g. a paged KV cache's free
+ * blocks; a yes is an admission, so the hook may reserve them), 0 keeps it queued
+ * (and the requests behind it: admission is in order). */
 typedef int (*lorajit_sched_admit_fn)(void *user, int positions);
 typedef struct lorajit_sched_options {
     int token_budget;            /* tokens a step runs (decode rows + prefill chunks);

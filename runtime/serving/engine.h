@@ -118,4 +118,47 @@ lorajit_status lj_engine_leave(lorajit_engine *e, lorajit_status st);
 #define LJ_NONFINITE_WHY "a weight of the model or of an applied adapter holds NaN or Inf, or the " \
                          "activations overflowed"
 
+/* ---- sched_req.c: one request of the scheduler (scheduler.c) ---- */
+#define LJ_SCHED_MAX_STOPS 16 /* stop sequences, and stop strings, per request */
+typedef struct lj_sched_req {
+    struct lj_sched_req *next;   /* in the queue or the finished list */
+    int64_t id;
+    int n_prompt, max_new, n_out;
+    int32_t *hist;               /* [n_prompt + max_new] owned: the prompt, then the sampled ids */
+    double *token_ms;            /* [max_new] owned: when each id was sampled, from submit */
+    int n_adapters;
+    char **names;                /* [n_adapters] owned block: pointers, then text */
+    float weight[LJ_MAX_SLOTS];  /* [n_adapters] */
+    const char *pinned[LJ_MAX_SLOTS]; /* [n_pinned] names pinned while it runs (into names) */
+    int n_pinned;
+    lorajit_sampling samp;
+    lj_rng rng;
+    int n_stop_seqs, stop_at[LJ_SCHED_MAX_STOPS], stop_len[LJ_SCHED_MAX_STOPS];
+    int32_t *stop_tok;           /* owned: the stop sequences, each at stop_at[i], stop_len[i] long */
+    int n_stop_str;
+    char **stop_str;             /* [n_stop_str] owned block */
+    lorajit_detokenizer *detok;  /* owned; with stop strings only */
+    char *text;                  /* owned: the text so far (stop strings), text_len bytes + NUL */
+    size_t text_len, text_cap;
+    lorajit_sched_token_fn on_token;
+    void *user;
+    atomic_bool cancel;          /* lorajit_sched_cancel of a running request */
+    lorajit_seq *seq;            /* owned while it runs */
+    int n_fed;                   /* prompt tokens in its sequence */
+    double submit_ms, queue_ms, ttft_ms, done_ms;
+    lorajit_finish finish;
+    char error[512];
+} lj_sched_req;
+double lj_sched_now_ms(void); /* the monotonic clock */
+/* Checks r against e (and stop strings against tok != NULL) and copies it. Caller
+ * owns *out; free with lj_sched_req_free(). */
+lorajit_status lj_sched_req_new(lorajit_engine *e, const lorajit_sched_request *r, const lorajit_tokenizer *tok,
+                                lj_sched_req **out, lj_err *err);
+void lj_sched_req_free(lj_sched_req *q); /* NULL does nothing; the sequence is closed by the scheduler */
+/* Samples q's next id from logits [vocab] (overwritten), records it and its time,
+ * calls on_token, and says whether q is done (LORAJIT_FINISH_NONE: it goes on). */
+lorajit_finish lj_sched_req_take(lj_sched_req *q, float *logits, lj_sample_work *w, int64_t id, double now_ms);
+/* Fills *out from finished q: out->tokens a new copy, out->token_ms taken from q. */
+lorajit_status lj_sched_req_result(lj_sched_req *q, int64_t id, lorajit_sched_result *out, lj_err *err);
+
 #endif /* LORAJIT_ENGINE_H */
