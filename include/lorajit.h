@@ -384,7 +384,8 @@ LORAJIT_API int lorajit_seq_length(const lorajit_seq *s);
 LORAJIT_API int lorajit_seq_number(const lorajit_seq *s);
 
 /* One row of lorajit_step: append tokens[0..n_tokens) to seq. n_tokens 1 is a
- * decode row (all of a step's decode rows run in one batched lj_decode pass);
+ * decode row (a step's decode rows run in batched lj_decode passes of up to 8 rows,
+ * each pass reading the weights once);
  * more is a prefill chunk (the compiled forward over the chunk, in chunks of
  * max_tokens). logits: NULL (none wanted), else caller-owned [vocab] for the last
  * position's row, or [n_tokens, vocab] with all_logits. */
@@ -395,8 +396,8 @@ typedef struct lorajit_step_row {
     float *logits;
     int all_logits;
 } lorajit_step_row;
-/* Runs rows[0..n) (distinct sequences of e) as one step: prefill chunks, then every
- * decode row in one pass, each with its sequence's adapters. All or nothing: every
+/* Runs rows[0..n) (distinct sequences of e) as one step: prefill chunks, then the
+ * decode rows (passes of up to 8), each with its sequence's adapters. All or nothing: every
  * row is checked first (handle, tokens in the vocabulary, room in the KV cache) and
  * when any part fails (including logits that are not finite) no sequence advances.
  * A prefill chunk runs the compiled forward in calls of at most 8 rows (the

@@ -163,6 +163,42 @@ static void test_mixed_step(void) {
     lorajit_engine_free(e);
 }
 
+/* 12 decode rows in one step (two lj_decode passes) == each row stepped alone. */
+static void test_wide_decode(void) {
+    enum { W = 12 };
+    lorajit_engine *e = open_engine(4, W);
+    if (!e) return;
+    load3(e);
+    static const char *const sets[3] = {"a_qv", "a_all", "a_mlp"};
+    lorajit_seq *h[W];
+    int32_t p[W][5], next[W];
+    static float together[W][V], one[V];
+    lorajit_step_row rows[W];
+    for (int i = 0; i < W; i++) {
+        fill(p[i], 5, 20 + i);
+        next[i] = (int32_t)(i * 11 % V);
+        CHECK(lorajit_seq_open(e, &h[i]) == 0 && (i % 4 == 3 || lorajit_seq_set_adapters(h[i], &sets[i % 4], NULL, 1) == 0),
+              "open %d", i);
+        lorajit_step_row pre = {h[i], p[i], 5, NULL, 0};
+        CHECK(lorajit_step(e, &pre, 1) == 0, "prefill %d", i);
+        rows[i] = (lorajit_step_row){h[i], &next[i], 1, together[i], 0};
+    }
+    CHECK(lorajit_step(e, rows, W) == 0, "12 decode rows: %s", lorajit_errmsg(e));
+    int same = 0;
+    for (int i = 0; i < W; i++) {
+        lorajit_seq_close(h[i]);
+        CHECK(lorajit_seq_open(e, &h[i]) == 0 && (i % 4 == 3 || lorajit_seq_set_adapters(h[i], &sets[i % 4], NULL, 1) == 0),
+              "reopen");
+        lorajit_step_row pre = {h[i], p[i], 5, NULL, 0}, dec = {h[i], &next[i], 1, one, 0};
+        CHECK(lorajit_step(e, &pre, 1) == 0 && lorajit_step(e, &dec, 1) == 0, "alone %d", i);
+        same += !memcmp(one, together[i], sizeof one);
+    }
+    CHECK(same == W, "12 decode rows in one step: %d of %d rows equal the row stepped alone", same, W);
+    printf("  12 decode rows in one step (two passes of <= 8) == each alone, bit for bit: %d of %d\n", same, W);
+    for (int i = 0; i < W; i++) lorajit_seq_close(h[i]);
+    lorajit_engine_free(e);
+}
+
 /* ---- (c), (d) the scheduler ---- */
 typedef struct req_spec {
     int n_prompt, salt, max_new;
@@ -587,6 +623,7 @@ int main(int argc, char **argv) {
     check_enter_tests_dir();
     test_chunking();
     test_mixed_step();
+    test_wide_decode();
     lorajit_engine *e = open_engine(4, 4);
     if (e) {
         load3(e);

@@ -4,9 +4,11 @@
  * compiled lj_forward through generate.c's lj_seq_prefill in calls of at most
  * ctx.small_rows (8) rows, so that every row takes the generated row loop, whose
  * numbers do not depend on the rows beside it: any chunking of a prompt, and a
- * decode row, give the same bits (sgemm's do depend on M); and every decode row
- * (n_tokens 1) goes into one lj_decode pass (lj_decode_step), each row with its
- * sequence's own adapters, pinned for the step. All or nothing: every row is
+ * decode row, give the same bits (sgemm's do depend on M); and the decode rows
+ * (n_tokens 1) go into lj_decode passes (lj_decode_step) of up to small_rows rows
+ * for the same reason (one pass up to 8 rows; 16 rows are two passes, each reading
+ * the weights once: on 16-bit weights the row loop beats sgemm, which widens them
+ * first), each row with its sequence's own adapters, pinned for the step. All or nothing: every row is
  * checked before anything runs, and when a part fails after others ran, the
  * positions of every row are put back (the KV entries written past them are
  * overwritten by the next call, as after any failed prefill). */
@@ -63,7 +65,10 @@ static lorajit_status run_rows(lorajit_engine *e, const lorajit_step_row *rows, 
                                 r->all_logits ? r->logits : NULL,
                                 r->all_logits ? NULL : r->logits, "step", -1, err);
     }
-    if (!st && n_dec) st = lj_decode_step(e, dec_ids, dec_tok, n_dec, dec_logits, "step", NULL, err);
+    int piece = e->ctx.small_rows > 0 ? (int)e->ctx.small_rows : n_dec; /* rows per lj_decode pass */
+    for (int k = 0; k < n_dec && !st; k += piece)
+        st = lj_decode_step(e, dec_ids + k, dec_tok + k, n_dec - k < piece ? n_dec - k : piece,
+                            dec_logits + vocab * (size_t)k, "step", NULL, err);
     for (int k = 0; k < n_dec && !st; k++)
         if (rows[dec_row[k]].logits)
             memcpy(rows[dec_row[k]].logits, dec_logits + vocab * (size_t)k, sizeof *dec_logits * vocab);
