@@ -426,7 +426,7 @@ int main(int argc, char **argv) {
     parse_args(argc, argv, &o);
     if (o.threads > 0) openblas_set_num_threads(o.threads);
     bench_progress_start(1 + BENCH_COMPILES + 1 + BENCH_TOKEN_SETS + BENCH_SWAPS + BENCH_DECODE_PROGRESS +
-                         (o.quick ? 0 : BENCH_SHAPES) + BENCH_TOK_FAMILIES + 1 + 1 + 1);
+                         (o.quick ? 0 : BENCH_SHAPES) + BENCH_TOK_FAMILIES + 1 + 1 + 1 + 2);
     r.quick = o.quick;
     read_machine(&r);
     if (o.only_shapes) { /* section 5 alone */
@@ -512,6 +512,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < BENCH_SWAPS; i++) folders[2 * i] = adapters[i][0], folders[2 * i + 1] = adapters[i][1];
     for (int i = 0; i < 5; i++) folders[2 * BENCH_SWAPS + i] = fwd_ad[i];
     bench_cache(&r, model_dir, folders, 2 * BENCH_SWAPS + 5);
+    bench_sched(&r);
 
     /* the PyTorch peer, same model files and thread count */
     bench_progress("PyTorch peer (%s %s)", o.python, o.no_peer ? "skipped" : "running");

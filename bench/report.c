@@ -141,6 +141,7 @@ void bench_print_table(const bench_result *r, FILE *f) {
     bench_shapes_print(r, f);
     bench_tok_print(r, f);
     bench_cache_print(r, f);
+    bench_sched_print(r, f);
 }
 
 // ----------------------------------------------------------------------------
@@ -337,6 +338,7 @@ int bench_write_json(const bench_result *r, const char *path) {
     cJSON_AddItemToObject(root, "shapes", bench_shapes_json(r));
     cJSON_AddItemToObject(root, "tokenizer", bench_tok_json(r));
     cJSON_AddItemToObject(root, "cache", bench_cache_json(r));
+    cJSON_AddItemToObject(root, "sched", bench_sched_json(r));
     cJSON_AddItemToObject(root, "summary", summary_json(r));
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
