@@ -41,7 +41,7 @@ static const char *const target_lists[BENCH_TARGET_SETS] = {
 static const int token_sets[BENCH_TOKEN_SETS] = {1, 16, 128};
 
 typedef struct bench_opts {
-    bool quick, no_peer, no_plots, only_shapes, only_tok;
+    bool quick, no_peer, no_plots, only_shapes, only_tok, only_sched;
     int threads;           /* 0: as OpenBLAS found it */
     int decode_layers;     /* 0: bench_decode's default (TinyLlama's 22; 2 with --quick) */
     const char *decode_dtype; /* "bf16" (default, as TinyLlama ships), "f16" or "f32" */
@@ -282,6 +282,7 @@ static void usage(int asked) {
     fputs("usage: lorajit bench [--quick] [--out DIR] [--work DIR] [--threads N] [--no-peer]\n"
           "                     [--no-plots] [--python PATH] [--peer PATH] [--decode-layers N]\n"
           "                     [--decode-dtype bf16|f16|f32] [--only-shapes] [--only-tokenizer]\n"
+          "                     [--only-sched]\n"
           "                     [--node PATH] [--node-path DIR]\n"
           "  --quick     small model, few repetitions: every figure in well under a minute\n"
           "  --out DIR   bench.json and bench_*.png (default: the build dir)\n"
@@ -292,6 +293,7 @@ static void usage(int asked) {
           "  --decode-dtype T   its weights' dtype (default bf16, as TinyLlama ships)\n"
           "  --only-shapes      only the real shapes (LLaMA-3.2-1B, Qwen2.5-0.5B): prefill, decode, lm_head\n"
           "  --only-tokenizer   only the tokenizer section (TinyLlama, Qwen3 against HF tokenizers)\n"
+          "  --only-sched       only the decode section and continuous batching (sections 5 and 9)\n"
           "  --node PATH        Node.js for HF tokenizers (default: node on PATH); --node-path DIR: the\n"
           "                     NODE_PATH holding its npm package `tokenizers` (default: $NODE_PATH)\n",
           asked ? stdout : stderr);
@@ -318,6 +320,7 @@ static void parse_args(int argc, char **argv, bench_opts *o) {
         else if (!strcmp(a, "--no-plots")) o->no_plots = true;
         else if (!strcmp(a, "--only-shapes")) o->only_shapes = true;
         else if (!strcmp(a, "--only-tokenizer")) o->only_tok = true;
+        else if (!strcmp(a, "--only-sched")) o->only_sched = true;
         else if (!strcmp(a, "--node") && v) o->node = argv[++i];
         else if (!strcmp(a, "--node-path") && v) o->node_path = argv[++i];
         else if (!strcmp(a, "--out") && v) bench_fmt(o->out, sizeof o->out, "%s", argv[++i]);
@@ -434,6 +437,15 @@ int main(int argc, char **argv) {
         bench_shapes(&r, o.exe_dir, o.work);
         if (isatty(2)) fputc('\n', stderr);
         bench_shapes_print(&r, stdout);
+        return 0;
+    }
+    if (o.only_sched) { /* the decode section, then section 9 on its model */
+        bench_progress_start(BENCH_DECODE_PROGRESS + 2);
+        bench_decode(&r, o.exe_dir, o.work, o.decode_layers, o.decode_dtype);
+        bench_sched(&r);
+        if (isatty(2)) fputc('\n', stderr);
+        bench_decode_print(&r, stdout);
+        bench_sched_print(&r, stdout);
         return 0;
     }
     if (o.only_tok) { /* section 7 alone */
