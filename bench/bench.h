@@ -215,6 +215,9 @@ double bench_elapsed_s(void);
 void bench_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* mkdir -p path; dies when it cannot. */
 void bench_mkdirs(const char *path);
+/* n_req draws of Zipf(1.0) over 0..n-1 into out (fixed seed: the same draws every
+ * call): P(k) proportional to 1 / (k + 1). */
+void bench_zipf(int n, int n_req, int *out);
 /* Sorts ms[0..reps) and returns its median, min and max. */
 bench_stat bench_stat_of(double *ms, int reps);
 

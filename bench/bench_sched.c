@@ -20,32 +20,20 @@
 
 #include "bench.h"
 
-enum { BS_REQ = 16, BS_PROMPT = 128, BS_NEW = 64, BS_NAMES = 1000, BS_ZIPF_SLOTS = 8, BS_SAMPLES = 1 << 16 };
+enum { BS_REQ = 16, BS_PROMPT = 128, BS_NEW = 64, BS_NAMES = 1000, BS_ZIPF_SLOTS = 8, BS_SAMPLES = 1 << 16,
+       BS_DRAWS = 64 * BS_REQ };
 
 typedef struct bs_arg {
     lorajit_engine *e;
     const char *what;
     int n_req, mode;             /* mode 0: adapter "a0"; 1: "d%02d" of the request; 2: Zipf draws */
     int runs;                    /* runs so far (the first is the warm-up) */
-    uint64_t rng;                /* Zipf draws */
-    const double *cdf;           /* [BS_NAMES] Zipf(1.0) */
+    const int *draw;             /* [BS_DRAWS] Zipf(1.0) draws, taken in turn from every run */
+    int n_drawn;
     int vocab;
     double *ttft, *itl;          /* samples of the timed runs */
     int n_ttft, n_itl;
 } bs_arg;
-
-/* A Zipf(1.0) draw over 0..BS_NAMES-1 from a->rng. */
-static int zipf_draw(bs_arg *a) {
-    a->rng = a->rng * 6364136223846793005ULL + 1442695040888963407ULL;
-    double u = (double)(a->rng >> 11) / 9007199254740992.0 * a->cdf[BS_NAMES - 1];
-    int lo = 0, hi = BS_NAMES - 1;
-    while (lo < hi) {
-        int mid = (lo + hi) / 2;
-        if (a->cdf[mid] < u) lo = mid + 1;
-        else hi = mid;
-    }
-    return lo;
-}
 
 static void run(void *p) {
     bs_arg *a = p;
@@ -58,7 +46,7 @@ static void run(void *p) {
         for (int k = 0; k < BS_PROMPT; k++) prompt[i][k] = (int32_t)((k * 7919u + 13 + 101u * i) % (unsigned)a->vocab);
         if (a->mode == 0) snprintf(names[i], sizeof names[i], "a0");
         else if (a->mode == 1) snprintf(names[i], sizeof names[i], "d%02d", i);
-        else snprintf(names[i], sizeof names[i], "z%04d", zipf_draw(a));
+        else snprintf(names[i], sizeof names[i], "z%04d", a->draw[a->n_drawn++ % BS_DRAWS]);
         const char *ad[1] = {names[i]};
         lorajit_sched_request q = {.prompt = prompt[i], .n_prompt = BS_PROMPT, .adapters = ad, .n_adapters = 1,
                                    .max_new = BS_NEW};
@@ -117,9 +105,8 @@ void bench_sched(bench_result *r) {
         snprintf(name, sizeof name, "z%04d", i);
         bench_must(lorajit_register_adapter(e[2], name, r->dec.ad_dir[i % 8]), e[2], "register");
     }
-    double *cdf = malloc(sizeof *cdf * BS_NAMES), sum = 0;
-    if (!cdf) bench_die("out of memory");
-    for (int k = 0; k < BS_NAMES; k++) cdf[k] = (sum += 1.0 / (k + 1));
+    static int draw[BS_DRAWS];
+    bench_zipf(BS_NAMES, BS_DRAWS, draw);
     static const struct { const char *name, *what; int n_req, engine, mode; } cfg[BENCH_SCHED_CONFIGS] = {
         {"alone", "one request alone", 1, 0, 0},
         {"one_adapter", "16 requests, one adapter", BS_REQ, 0, 0},
@@ -130,7 +117,7 @@ void bench_sched(bench_result *r) {
     bench_job jobs[BENCH_SCHED_CONFIGS];
     for (int k = 0; k < BENCH_SCHED_CONFIGS; k++) {
         a[k] = (bs_arg){.e = e[cfg[k].engine], .what = cfg[k].name, .n_req = cfg[k].n_req, .mode = cfg[k].mode,
-                        .rng = 42, .cdf = cdf, .vocab = r->dec.vocab};
+                        .draw = draw, .vocab = r->dec.vocab};
         if (!(a[k].ttft = malloc(sizeof(double) * BS_SAMPLES)) || !(a[k].itl = malloc(sizeof(double) * BS_SAMPLES)))
             bench_die("out of memory");
         c->rows[k] = (bench_sched_row){.name = cfg[k].name, .what = cfg[k].what, .requests = cfg[k].n_req};
@@ -155,7 +142,6 @@ void bench_sched(bench_result *r) {
     z->evictions = (double)(s1.evictions - s0.evictions) / (reps + 1);
     z->host_hits = (double)(s1.host_hits - s0.host_hits) / (reps + 1);
     for (int k = 0; k < 3; k++) lorajit_engine_free(e[k]);
-    free(cdf);
 }
 
 static double ratio(const bench_sched_row *a, const bench_sched_row *b) {

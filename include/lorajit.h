@@ -359,7 +359,6 @@ LORAJIT_API lorajit_status lorajit_generate(lorajit_engine *e, lorajit_request *
                                             const lorajit_sampling *s, lorajit_token_fn on_token,
                                             void *user);
 
-
 /* ---- Sequences as handles, and one step for mixed work (issue 14) ----
  * A handle holds one of the engine's max_batch sequences from lorajit_seq_open to
  * lorajit_seq_close (the int calls above and lorajit_generate leave it alone; a
@@ -383,12 +382,9 @@ LORAJIT_API lorajit_status lorajit_seq_set_adapters(lorajit_seq *s, const char *
 LORAJIT_API int lorajit_seq_length(const lorajit_seq *s);
 LORAJIT_API int lorajit_seq_number(const lorajit_seq *s);
 
-/* One row of lorajit_step: append tokens[0..n_tokens) to seq. n_tokens 1 is a
- * decode row (a step's decode rows run in batched lj_decode passes of up to 8 rows,
- * each pass reading the weights once);
- * more is a prefill chunk (the compiled forward over the chunk, in chunks of
- * max_tokens). logits: NULL (none wanted), else caller-owned [vocab] for the last
- * position's row, or [n_tokens, vocab] with all_logits. */
+/* One row of lorajit_step: append tokens[0..n_tokens) to seq; n_tokens 1 is a decode
+ * row, more a prefill chunk. logits: NULL (none wanted), else caller-owned [vocab]
+ * for the last position's row, or [n_tokens, vocab] with all_logits. */
 typedef struct lorajit_step_row {
     lorajit_seq *seq;
     const int32_t *tokens;   /* [n_tokens], borrowed for the call */
@@ -396,16 +392,14 @@ typedef struct lorajit_step_row {
     float *logits;
     int all_logits;
 } lorajit_step_row;
-/* Runs rows[0..n) (distinct sequences of e) as one step: prefill chunks, then the
- * decode rows (passes of up to 8), each with its sequence's adapters. All or nothing: every
- * row is checked first (handle, tokens in the vocabulary, room in the KV cache) and
- * when any part fails (including logits that are not finite) no sequence advances.
- * A prefill chunk runs the compiled forward in calls of at most 8 rows (the
- * generated row loop, where a row's numbers do not depend on the rows beside it),
- * so any chunking of a prompt gives the same logits bit for bit, equal to a decode
- * row's; lorajit_seq_prefill and lorajit_decode run the same code (a
- * lorajit_seq_prefill of more than 8 tokens takes sgemm, whose last bits depend on
- * the number of rows). */
+/* Runs rows[0..n) (distinct sequences of e) as one step, each row with its sequence's
+ * adapters. All or nothing: every row is checked first (handle, vocabulary, room in
+ * the KV cache) and when any part fails (logits not finite too) no sequence advances.
+ * Prefill chunks run the compiled forward in calls of at most 8 rows, decode rows go
+ * in lj_decode passes of at most 8 (each reading the weights once): the generated
+ * row loop computes a row the same whatever rows share the call, so any chunking of
+ * a prompt gives the same logits bit for bit (lorajit_seq_prefill of more than 8
+ * tokens takes sgemm, whose last bits depend on the number of rows). */
 LORAJIT_API lorajit_status lorajit_step(lorajit_engine *e, const lorajit_step_row *rows, int n);
 
 /* ---- The scheduler: continuous batching (runtime/serving/scheduler.c) ----
