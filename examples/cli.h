@@ -56,7 +56,7 @@ int cmd_generate(int argc, char **argv);
 int script_generate(lorajit_engine *e, const script_cmd *c, char *why, size_t whylen);
 
 /* ---- cli_batch.c ---- */
-/* 1 when path's first non-blank character is '{' (a JSONL batch file); stdin is
+/* 1 when path (a regular file, or - for stdin) starts, after blanks, with '{' (JSONL); stdin is
  * peeked without losing that character. */
 int cli_batch_is_jsonl(const char *path);
 /* `lorajit generate --batch FILE` of a JSONL file through the scheduler: opens the

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cjson/cJSON.h>
 
@@ -199,6 +200,8 @@ static void print_result(int i, const batch_req *r, const lorajit_sched_result *
 }
 
 int cli_batch_is_jsonl(const char *path) {
+    struct stat sb; /* a FIFO or device is never opened here: the reader refuses it by kind */
+    if (strcmp(path, "-") && (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))) return 0;
     FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
     if (!f) return 0; /* the reader says why */
     int c;
