@@ -43,7 +43,7 @@ static const char *const target_lists[BENCH_TARGET_SETS] = {
 static const int token_sets[BENCH_TOKEN_SETS] = {1, 16, 128};
 
 typedef struct bench_opts {
-    bool quick, no_peer, no_plots, only_shapes, only_tok, only_threads, only_p16, only_serve;
+    bool quick, no_peer, no_plots, only_shapes, only_tok, only_threads, only_p16, only_serve, only_sched;
     int threads;           /* 0: as OpenBLAS found it */
     int decode_layers;     /* 0: bench_decode's default (TinyLlama's 22; 2 with --quick) */
     const char *decode_dtype; /* "bf16" (default, as TinyLlama ships), "f16" or "f32" */
@@ -284,7 +284,7 @@ static void usage(int asked) {
     fputs("usage: lorajit bench [--quick] [--out DIR] [--work DIR] [--threads N] [--no-peer]\n"
           "                     [--no-plots] [--python PATH] [--peer PATH] [--decode-layers N]\n"
           "                     [--decode-dtype bf16|f16|f32] [--only-shapes] [--only-tokenizer]\n"
-          "                     [--only-threads] [--only-prefill16] [--serve]\n"
+          "                     [--only-threads] [--only-prefill16] [--serve] [--only-sched]\n"
           "                     [--node PATH] [--node-path DIR]\n"
           "  --quick     small model, few repetitions: every figure in well under a minute\n"
           "  --out DIR   bench.json and bench_*.png (default: the build dir)\n"
@@ -299,6 +299,7 @@ static void usage(int asked) {
           "  --only-tokenizer   only the tokenizer section (TinyLlama, Qwen3 against HF tokenizers)\n"
           "  --only-threads     only section 10: decode at 1 and 2 threads, idle and next to a busy process\n"
           "  --serve            only `lorajit serve` over HTTP against the C API on the same load\n"
+          "  --only-sched       only the decode section and continuous batching (sections 4 and 11)\n"
           "  --node PATH        Node.js for HF tokenizers (default: node on PATH); --node-path DIR: the\n"
           "                     NODE_PATH holding its npm package `tokenizers` (default: $NODE_PATH)\n",
           asked ? stdout : stderr);
@@ -328,6 +329,7 @@ static void parse_args(int argc, char **argv, bench_opts *o) {
         else if (!strcmp(a, "--only-threads")) o->only_threads = true;
         else if (!strcmp(a, "--only-prefill16")) o->only_p16 = true;
         else if (!strcmp(a, "--serve")) o->only_serve = true;
+        else if (!strcmp(a, "--only-sched")) o->only_sched = true;
         else if (!strcmp(a, "--node") && v) o->node = argv[++i];
         else if (!strcmp(a, "--node-path") && v) o->node_path = argv[++i];
         else if (!strcmp(a, "--out") && v) bench_fmt(o->out, sizeof o->out, "%s", argv[++i]);
@@ -436,7 +438,7 @@ int main(int argc, char **argv) {
     parse_args(argc, argv, &o);
     if (o.threads > 0) openblas_set_num_threads(o.threads);
     bench_progress_start(1 + BENCH_COMPILES + 1 + BENCH_TOKEN_SETS + BENCH_SWAPS + BENCH_DECODE_PROGRESS +
-                         (o.quick ? 0 : BENCH_SHAPES) + BENCH_TOK_FAMILIES + 1 + BENCH_THREADS_PROGRESS + 1 + 1);
+                         (o.quick ? 0 : BENCH_SHAPES) + BENCH_TOK_FAMILIES + 1 + BENCH_THREADS_PROGRESS + 1 + 2);
     r.quick = o.quick;
     read_machine(&r);
     if (o.only_shapes) { /* section 5 alone */
@@ -458,6 +460,15 @@ int main(int argc, char **argv) {
         bench_progress_start(1 + 2 * 2 * (o.quick ? 2 : 4));
         bench_serve(o.exe_dir, o.work, o.quick);
         if (isatty(2)) fputc('\n', stderr);
+        return 0;
+    }
+    if (o.only_sched) { /* the decode section, then section 11 on its model */
+        bench_progress_start(BENCH_DECODE_PROGRESS + 2);
+        bench_decode(&r, o.exe_dir, o.work, o.decode_layers, o.decode_dtype);
+        bench_sched(&r);
+        if (isatty(2)) fputc('\n', stderr);
+        bench_decode_print(&r, stdout);
+        bench_sched_print(&r, stdout);
         return 0;
     }
     if (o.only_tok) { /* section 7 alone */
@@ -547,6 +558,7 @@ int main(int argc, char **argv) {
     bench_cache(&r, model_dir, folders, 2 * BENCH_SWAPS + 5);
     bench_kv(&r, o.exe_dir, o.work);
     bench_threads(&r);
+    bench_sched(&r);
 
     /* the PyTorch peer, same model files and thread count */
     bench_progress("PyTorch peer (%s %s)", o.python, o.no_peer ? "skipped" : "running");

@@ -1,7 +1,8 @@
 /* bench.h — what `lorajit bench` measures, and the functions of bench/, under their
  * files' banners. The files call each other one way only:
  *   bench.c -> peer.c, report.c -> bench_decode.c -> bench_prefill16.c -> bench_gemm.c -> bench_util.c
- *   bench.c, report.c -> bench_shapes.c, bench_tok.c, bench_cache.c, bench_kv.c, bench_threads.c
+ *   bench.c, report.c -> bench_shapes.c, bench_tok.c, bench_cache.c, bench_kv.c, bench_threads.c,
+ *   bench_sched.c
  * (and any of them -> bench_util.c; nothing calls back into bench.c).
  * bench/ uses the public API (lorajit.h) and one internal hook, bench_hook.h (slot
  * writes from memory). Every time is in milliseconds; a bench_stat is the median,
@@ -118,8 +119,9 @@ typedef struct bench_decode_result {
     int pos_start, pos_end;  /* sequence 0's KV positions over the timed steps */
     bool finite;             /* the last step's logits are all finite */
     bench_decode_row rows[BENCH_DECODE_CONFIGS];
-    char model_dir[PATH_MAX]; /* the generated model, reused by section 9 */
+    char model_dir[PATH_MAX];    /* the generated model, reused by sections 10 and 11 */
     char adapter_root[PATH_MAX]; /* its adapters: r16_0 .. r16_7 under it */
+    char ad_dir[8][PATH_MAX];    /* the same, each folder */
     bench_p16_result p16;
 } bench_decode_result;
 
@@ -189,6 +191,21 @@ typedef struct bench_threads_result {
     bool same_bits;            /* the 1- and 2-thread engines' logits are the same bits */
     bool busy_ok;              /* the busy process ran (started, alive until killed) */
 } bench_threads_result;
+/* Section 11: continuous batching through the scheduler (bench_sched.c). */
+enum { BENCH_SCHED_CONFIGS = 4 };
+typedef struct bench_sched_row {
+    const char *name, *what;
+    int requests;            /* requests of a run, all submitted at its start */
+    bench_stat run;          /* wall time of a run (submit to the last token) */
+    double tokens_per_s;     /* generated tokens / median run */
+    double ttft_p50, ttft_p99, itl_p50, itl_p99; /* ms, over every request of the timed runs */
+    double jit_loads, evictions, host_hits; /* per timed run */
+} bench_sched_row;
+typedef struct bench_sched_result {
+    int n_layers, prompt, new_tokens, budget, n_names, zipf_slots, distinct_slots;
+    const char *dtype;
+    bench_sched_row rows[BENCH_SCHED_CONFIGS]; /* alone, one adapter, 16 distinct, Zipf */
+} bench_sched_result;
 
 typedef struct bench_result {
     bool quick;
@@ -222,6 +239,7 @@ typedef struct bench_result {
     bench_cache_result cache;
     bench_kv_result kv;
     bench_threads_result thr;
+    bench_sched_result sched;
 } bench_result;
 
 /* ---- bench_util.c ---- */
@@ -241,6 +259,9 @@ double bench_elapsed_s(void);
 void bench_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* mkdir -p path; dies when it cannot. */
 void bench_mkdirs(const char *path);
+/* n_req draws of Zipf(1.0) over 0..n-1 into out (fixed seed: the same draws every
+ * call): P(k) proportional to 1 / (k + 1). */
+void bench_zipf(int n, int n_req, int *out);
 /* Sorts ms[0..reps) and returns its median, min and max. */
 bench_stat bench_stat_of(double *ms, int reps);
 
@@ -353,6 +374,16 @@ struct cJSON *bench_kv_json(const bench_result *r);
 struct cJSON *bench_shapes_json(const bench_result *r);
 /* The "decode" object of bench.json. Caller owns the result; free with cJSON_Delete(). */
 struct cJSON *bench_decode_json(const bench_result *r);
+
+/* ---- bench_sched.c ---- */
+/* Section 9: 16 concurrent requests through lorajit_sched on the decode section's
+ * model (r->dec.model_dir, its adapters): one adapter, 16 distinct adapters, 1000
+ * registered adapters drawn Zipf(1.0) through 8 slots, and one request alone;
+ * tokens/s, time to first token and inter-token latency. Runs after bench_decode. */
+void bench_sched(bench_result *r);
+void bench_sched_print(const bench_result *r, FILE *f);
+/* The "sched" object of bench.json. Caller owns the result; free with cJSON_Delete(). */
+struct cJSON *bench_sched_json(const bench_result *r);
 
 /* ---- bench_tok.c: the tokenizer against Hugging Face tokenizers ---- */
 /* Fills r->tok: unpacks TinyLlama's and Qwen3's tokenizer.json (tests/tokenizer/) and

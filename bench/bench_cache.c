@@ -35,26 +35,6 @@ static void run(void *p) {
     }
 }
 
-/* n_req draws of Zipf(1.0) over 0..n-1 (fixed seed): P(k) proportional to 1 / (k + 1). */
-static void zipf(int n, int n_req, int *out) {
-    double *cdf = malloc(sizeof *cdf * (size_t)n), sum = 0;
-    if (!cdf) bench_die("out of memory");
-    for (int k = 0; k < n; k++) cdf[k] = (sum += 1.0 / (k + 1));
-    uint64_t s = 42;
-    for (int i = 0; i < n_req; i++) {
-        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-        double u = (double)(s >> 11) / 9007199254740992.0 * sum;
-        int lo = 0, hi = n - 1;
-        while (lo < hi) {
-            int mid = (lo + hi) / 2;
-            if (cdf[mid] < u) lo = mid + 1;
-            else hi = mid;
-        }
-        out[i] = lo;
-    }
-    free(cdf);
-}
-
 void bench_cache(bench_result *r, const char *model_dir, const char *const *folders, int n_folders) {
     bench_cache_result *c = &r->cache;
     *c = (bench_cache_result){.n_names = r->quick ? BC_QUICK_NAMES : BC_NAMES, .n_folders = n_folders,
@@ -79,7 +59,7 @@ void bench_cache(bench_result *r, const char *model_dir, const char *const *fold
     int *draw = malloc(sizeof *draw * (size_t)c->n_req);
     char (*one)[16] = malloc(sizeof *one * (size_t)c->n_req), (*zn)[16] = malloc(sizeof *zn * (size_t)c->n_req);
     if (!draw || !one || !zn) bench_die("out of memory");
-    zipf(c->n_names, c->n_req, draw);
+    bench_zipf(c->n_names, c->n_req, draw);
     int distinct = 0;
     for (int i = 0; i < c->n_req; i++) {
         snprintf(one[i], sizeof one[i], "one");

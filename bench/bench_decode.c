@@ -239,6 +239,8 @@ void bench_decode_model(bench_result *r, const char *exe_dir, const char *work, 
         made |= bench_generate(exe_dir, "adapter", ad_dir[i], model_dir, args);
     }
     d->gen_s = made ? (bench_now_ms() - t0) / 1e3 : 0;
+    bench_fmt(d->model_dir, sizeof d->model_dir, "%s", model_dir);
+    for (int i = 0; i < DEC_BATCH; i++) bench_fmt(d->ad_dir[i], sizeof d->ad_dir[i], "%s", ad_dir[i]);
     /* the byte counts the bound uses, checked against the files */
     char path[PATH_MAX + 64];
     bench_fmt(path, sizeof path, "%s/model.safetensors", model_dir);

@@ -143,6 +143,7 @@ void bench_print_table(const bench_result *r, FILE *f) {
     bench_cache_print(r, f);
     bench_kv_print(r, f);
     bench_threads_print(r, f);
+    bench_sched_print(r, f);
 }
 
 // ----------------------------------------------------------------------------
@@ -341,6 +342,7 @@ int bench_write_json(const bench_result *r, const char *path) {
     cJSON_AddItemToObject(root, "cache", bench_cache_json(r));
     cJSON_AddItemToObject(root, "kv_cache", bench_kv_json(r));
     cJSON_AddItemToObject(root, "threads", bench_threads_json(r));
+    cJSON_AddItemToObject(root, "sched", bench_sched_json(r));
     cJSON_AddItemToObject(root, "summary", summary_json(r));
     char *text = cJSON_Print(root);
     cJSON_Delete(root);

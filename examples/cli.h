@@ -58,6 +58,17 @@ int script_generate(lorajit_engine *e, const script_cmd *c, char *why, size_t wh
 /* ---- cli_serve.c ---- */
 /* `lorajit serve ...` (server/): exit status 0 (stopped by a signal), 1 or 2 (usage). */
 int cmd_serve(int argc, char **argv);
+/* ---- cli_batch.c ---- */
+/* 1 when path (a regular file, or - for stdin) starts, after blanks, with '{' (JSONL); stdin is
+ * peeked without losing that character. */
+int cli_batch_is_jsonl(const char *path);
+/* `lorajit generate --batch FILE` of a JSONL file through the scheduler: opens the
+ * engine (c->opts.max_batch: requests at once, default min(requests, 16)), loads
+ * adapters[0..n_adapters) ("NAME=DIR"), sets adapter_dir (may be NULL), runs every
+ * request and prints one JSON line each. s and max_new: the defaults of each line; t
+ * (may be NULL): text prompts, stop strings and the output's text. Exit status. */
+int cli_batch_run(cli_common *c, const char *path, const lorajit_sampling *s, int max_new, const lorajit_tokenizer *t,
+                  const char *const *adapters, int n_adapters, const char *adapter_dir);
 
 /* ---- cli_tokenize.c ---- */
 /* `lorajit tokenize ...` / `lorajit detokenize ...`: exit status 0, 1 or 2 (usage). */

@@ -8,7 +8,8 @@
  * with --print-ids) or the ids as they are produced (comma-separated; in a batch
  * one "REQUEST: ID" line each), then per request its ids, then "prefill: N tokens
  * in X ms (Y tok/s); decode: ...".
- * A batch runs as one lorajit_generate call (several when it exceeds --max-batch). */
+ * A batch runs as one lorajit_generate call (several when it exceeds --max-batch); a
+ * JSONL batch file runs through the scheduler instead (cli_batch.c). */
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -326,7 +327,8 @@ int cmd_generate(int argc, char **argv) {
     lorajit_tokenizer *t = NULL;
     lorajit_detokenizer *detok = NULL;
     /* the model's tokenizer: needed for text, and gives EOS unless --eos did */
-    if (text || tok_path || (s.eos_id < 0 && has_tokenizer(c.model))) {
+    int jsonl = batch_path && cli_batch_is_jsonl(batch_path); /* through the scheduler: cli_batch.c */
+    if (text || tok_path || ((s.eos_id < 0 || jsonl) && has_tokenizer(c.model))) {
         if (!(t = cli_tokenizer_open("generate", tok_path ? tok_path : c.model))) goto done;
         if (s.eos_id < 0) take_eos(t, &s);
     }
@@ -339,6 +341,9 @@ int cmd_generate(int argc, char **argv) {
             fprintf(stderr, "lorajit generate: %s\n", detok ? lorajit_detokenizer_errmsg(detok) : "out of memory");
             goto done;
         }
+    } else if (jsonl) {
+        rc = cli_batch_run(&c, batch_path, &s, (int)max_new, t, adapters, n_adapters, adapter_dir);
+        goto done;
     } else if (batch_path) {
         if (read_batch(batch_path, (int)max_new, &g)) goto done;
     } else {

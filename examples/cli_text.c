@@ -59,7 +59,12 @@ static const verb_usage verbs[] = {
      "    from the model's files (generation_config.json, tokenizer_config.json) when it\n"
      "    has a tokenizer.json, unless --eos ID overrides it.\n"
      "    --batch FILE: one request a line, ADAPTER|- PROMPT [MAX_NEW], all in one batch\n"
-     "    (ADAPTER: NAME[:W][,NAME[:W]...], '-' the base model).\n"
+     "    (ADAPTER: NAME[:W][,NAME[:W]...], '-' the base model). A JSONL FILE (first\n"
+     "    character '{') runs through the scheduler (continuous batching, --max-batch at\n"
+     "    once): a line {\"prompt\": [ids] | \"text\" | \"chat\": STR, \"adapter\": SPEC |\n"
+     "    [names] (\"weights\": [..]), \"max_new\", \"temperature\", \"top_k\", \"top_p\",\n"
+     "    \"repetition_penalty\", \"seed\", \"eos\", \"stop\": [STR | [ids]], \"id\"}; prints a\n"
+     "    JSON line per request: index, id, tokens, text, finish, error, times.\n"
      "    --adapter-dir ROOT: a NAME not loaded with --adapter is ROOT/NAME, loaded when a\n"
      "    request names it (more adapters than --slots: the least recently used is evicted).\n"},
     {"serve", 1,

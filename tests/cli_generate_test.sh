@@ -73,4 +73,22 @@ for n in $names; do
 done
 "$bin" generate --model $m --adapter-dir "$tmp/nonexistent" --prompt 1,2 > /dev/null 2> "$tmp/err"
 [ $? = 1 ] && grep -q 'nonexistent' "$tmp/err" || fail "--adapter-dir of a missing folder: $(cat "$tmp/err")"
+# a JSONL batch runs through the scheduler: the same adapters through 2 slots, 2 requests
+# at a time joining as others finish; each line's ids equal the adapter loaded with
+# --adapter; a name nobody knows finishes its own request with an error (exit 1)
+: > "$tmp/lazy.jsonl"
+for n in $names; do echo "{\"prompt\": [109,78,43,47,74], \"adapter\": \"$n\", \"max_new\": 6, \"id\": \"$n\"}" >> "$tmp/lazy.jsonl"; done
+echo '{"prompt": [1, 2], "adapter": "nosuch", "max_new": 2}' >> "$tmp/lazy.jsonl"
+"$bin" generate --model $m --max-rank 16 --slots 2 --max-batch 2 --adapter-dir "$tmp/root" --batch "$tmp/lazy.jsonl" \
+  > "$tmp/jsonl" 2> "$tmp/err"
+[ $? = 1 ] || fail "JSONL batch with an unknown adapter should exit 1: $(cat "$tmp/err")"
+for n in $names; do
+  one=$("$bin" generate --model $m --max-rank 16 --adapter x="$tmp/root/$n" --use x --prompt 109,78,43,47,74 --max-new 6 | head -1)
+  grep -qF "\"id\":\"$n\",\"tokens\":[$one],\"finish\":\"length\"" "$tmp/jsonl" || fail "JSONL $n: want [$one]: $(cat "$tmp/jsonl")"
+done
+grep -q '"finish":"error","error":".*nosuch' "$tmp/jsonl" || fail "JSONL unknown adapter: $(cat "$tmp/jsonl")"
+[ "$(wc -l < "$tmp/jsonl")" = $(( $(echo $names | wc -w) + 1 )) ] || fail "JSONL: one line per request: $(cat "$tmp/jsonl")"
+printf '{"prompt": [1, 2]}\n{"prompt": 7}\n' > "$tmp/bad.jsonl"
+"$bin" generate --model $m --batch "$tmp/bad.jsonl" > /dev/null 2> "$tmp/err"
+[ $? = 1 ] && grep -q 'line 2: want a non-empty list' "$tmp/err" || fail "bad JSONL line: $(cat "$tmp/err")"
 echo "cli_generate_test: 1 passed, 0 failed"

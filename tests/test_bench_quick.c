@@ -8,8 +8,9 @@
  * /usr/bin/python3 can import torch, and "unavailable: ..." otherwise; lorajit and
  * torch logits must agree. The tokenizer section: lorajit's figures, HF's when node finds
  * the npm package tokenizers ("unavailable: ..." otherwise), ids that agree. PNGs must
- * exist when gnuplot is installed. Section 9 (threads): every run timed, the ratios, the
- * same bits on 1 and 2 threads. Never a speed.
+ * exist when gnuplot is installed. Section 10 (threads): every run timed, the ratios, the
+ * same bits on 1 and 2 threads. Section 11 (continuous batching): each configuration's
+ * figures and the ratios. Never a speed.
  * Recipe: a new figure in bench.json gets a need_* line below. */
 #define _GNU_SOURCE
 #include <math.h>
@@ -237,7 +238,7 @@ static void check_decode(const cJSON *j) {
     need_number(q, "b8_over_b1_base", "decode.ratios");
 }
 
-/* Section 9: decode at 1 and 2 threads, idle and next to a busy process, and a prefill
+/* Section 10: decode at 1 and 2 threads, idle and next to a busy process, and a prefill
  * at 1 and 2 threads: every run timed, the ratios, the same bits on 1 and 2 threads,
  * the busy process alive until it was killed. */
 static void check_threads(const cJSON *j) {
@@ -259,6 +260,26 @@ static void check_threads(const cJSON *j) {
     for (int k = 0; k < 3; k++) need_number(q, ratios[k], "threads.ratios");
     CHECK(cJSON_IsTrue(get(th, "same_bits", "threads")), "threads: 1 and 2 threads gave different logits");
     CHECK(cJSON_IsTrue(get(th, "busy_process_ran", "threads")), "threads: the busy process did not run");
+/* Section 11: continuous batching: four configurations with throughput and latency
+ * percentiles (p50 <= p99), and the three ratios. */
+static void check_sched(const cJSON *j) {
+    static const char *const cfg[4] = {"alone", "one_adapter", "distinct", "zipf"};
+    const cJSON *sc = get(j, "sched", "bench.json");
+    const cJSON *rows = get(sc, "configs", "sched");
+    for (int k = 0; k < 4; k++) {
+        char w[64];
+        snprintf(w, sizeof w, "sched.configs.%s", cfg[k]);
+        const cJSON *row = get(rows, cfg[k], "sched.configs");
+        need_stat(row, "run_ms", w);
+        static const char *const fields[] = {"requests", "tokens_per_s", "ttft_p50_ms", "ttft_p99_ms", "itl_p50_ms",
+                                             "itl_p99_ms"};
+        for (int f = 0; f < 6; f++) need_number(row, fields[f], w);
+        const cJSON *p50 = cJSON_GetObjectItem(row, "ttft_p50_ms"), *p99 = cJSON_GetObjectItem(row, "ttft_p99_ms");
+        if (p50 && p99) CHECK(p50->valuedouble <= p99->valuedouble, "%s: ttft p50 > p99", w);
+    }
+    static const char *const ratios[] = {"distinct_over_one", "zipf_over_one", "concurrent_over_alone"};
+    for (int f = 0; f < 3; f++) need_number(sc, ratios[f], "sched");
+    need_number(sc, "zipf_jit_loads_per_run", "sched");
 }
 
 /* Section 7: both tokenizers' load and encode; HF's figures when node can require the
@@ -336,6 +357,7 @@ int main(int argc, char **argv) {
         if (j) check_tokenizer(j);
         if (j) check_kv(j);
         if (j) check_threads(j);
+        if (j) check_sched(j);
         cJSON_Delete(j);
         free(text);
     }

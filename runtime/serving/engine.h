@@ -78,11 +78,86 @@ lorajit_status lj_engine_pin_requests(lorajit_engine *e, const lorajit_request *
 /* The slot picker of writer calls: a slot no snapshot pins (lj_serve_pick_slot). */
 lj_slot_pick lj_engine_pick(lorajit_engine *e);
 
+/* ---- generate.c: prefill and decode of sequences the caller holds (claimed or
+ * open as handles); step.c and seq_handle.c use them too ---- */
+/* Validates, then appends tokens[0..n) to sequence seq in compiled calls of at most
+ * piece rows (0: max_tokens), with one adapter snapshot. logits: NULL or [n, vocab];
+ * last: NULL or [vocab], the last row. req: generate's request (-1: none), for
+ * messages. On failure the position stays. */
+lorajit_status lj_seq_prefill(lorajit_engine *e, int seq, const int32_t *tokens, int n, int piece, float *logits,
+                              float *last, const char *what, int req, lj_err *err);
+/* Validates everything, then one compiled decode step over seqs[0..n) (distinct):
+ * logits [n, vocab]. req: NULL or generate's request of each row. On failure no
+ * sequence advances. */
+lorajit_status lj_decode_step(lorajit_engine *e, const int *seqs, const int32_t *tokens, int n, float *logits,
+                              const char *what, const int *req, lj_err *err);
+/* Gives sequence seq its own adapters names[0..n) + weights (NULL: all 1), made
+ * resident first (lj_engine_resolve); names are copied. On failure the choice stays. */
+lorajit_status lj_seq_set_choice(lorajit_engine *e, int seq, const char *const *names, const float *weights, int n,
+                                 const char *what, lj_err *err);
+
+/* ---- seq_handle.c: a sequence held as a handle (lorajit_seq_open) ---- */
+/* The handle owns the claim of sequence id (its busy flag) from open to close, so
+ * that the int API and lorajit_generate leave that sequence alone. */
+struct lorajit_seq {
+    lorajit_engine *e;     /* borrowed: the engine outlives its handles */
+    int id;                /* the sequence held */
+    atomic_bool in_call;   /* a call uses the handle (one thread at a time) */
+};
+/* Marks handles[0..n) in use for one call (all or none); E_ARG naming the row when
+ * one is NULL, of another engine, named twice or in use. */
+lorajit_status lj_seq_handles_take(lorajit_engine *e, lorajit_seq *const *handles, int n, const char *what,
+                                   lj_err *err);
+void lj_seq_handles_give(lorajit_seq *const *handles, int n);
+
 /* End of a public call: counts a failure in failed_calls; returns st. */
 lorajit_status lj_engine_leave(lorajit_engine *e, lorajit_status st);
 /* The end of a message about logits that are not finite (lj_nonfinite_find): the
  * call fails instead of returning or sampling them. */
 #define LJ_NONFINITE_WHY "a weight of the model or of an applied adapter holds NaN or Inf, or the " \
                          "activations overflowed"
+
+/* ---- sched_req.c: one request of the scheduler (scheduler.c) ---- */
+#define LJ_SCHED_MAX_STOPS 16 /* stop sequences, and stop strings, per request */
+typedef struct lj_sched_req {
+    struct lj_sched_req *next;   /* in the queue or the finished list */
+    int64_t id;
+    int n_prompt, max_new, n_out;
+    int32_t *hist;               /* [n_prompt + max_new] owned: the prompt, then the sampled ids */
+    double *token_ms;            /* [max_new] owned: when each id was sampled, from submit */
+    int n_adapters;
+    char **names;                /* [n_adapters] owned block: pointers, then text */
+    float weight[LJ_MAX_SLOTS];  /* [n_adapters] */
+    const char *pinned[LJ_MAX_SLOTS]; /* [n_pinned] names pinned while it runs (into names) */
+    int n_pinned;
+    lorajit_sampling samp;
+    lj_rng rng;
+    int n_stop_seqs, stop_at[LJ_SCHED_MAX_STOPS], stop_len[LJ_SCHED_MAX_STOPS];
+    int32_t *stop_tok;           /* owned: the stop sequences, each at stop_at[i], stop_len[i] long */
+    int n_stop_str;
+    char **stop_str;             /* [n_stop_str] owned block */
+    lorajit_detokenizer *detok;  /* owned; with stop strings only */
+    char *text;                  /* owned: the text so far (stop strings), text_len bytes + NUL */
+    size_t text_len, text_cap;
+    lorajit_sched_token_fn on_token;
+    void *user;
+    atomic_bool cancel;          /* lorajit_sched_cancel of a running request */
+    lorajit_seq *seq;            /* owned while it runs */
+    int n_fed;                   /* prompt tokens in its sequence */
+    double submit_ms, queue_ms, ttft_ms, done_ms;
+    lorajit_finish finish;
+    char error[512];
+} lj_sched_req;
+double lj_sched_now_ms(void); /* the monotonic clock */
+/* Checks r against e (and stop strings against tok != NULL) and copies it. Caller
+ * owns *out; free with lj_sched_req_free(). */
+lorajit_status lj_sched_req_new(lorajit_engine *e, const lorajit_sched_request *r, const lorajit_tokenizer *tok,
+                                lj_sched_req **out, lj_err *err);
+void lj_sched_req_free(lj_sched_req *q); /* NULL does nothing; the sequence is closed by the scheduler */
+/* Samples q's next id from logits [vocab] (overwritten), records it and its time,
+ * calls on_token, and says whether q is done (LORAJIT_FINISH_NONE: it goes on). */
+lorajit_finish lj_sched_req_take(lj_sched_req *q, float *logits, lj_sample_work *w, int64_t id, double now_ms);
+/* Fills *out from finished q: out->tokens a new copy, out->token_ms taken from q. */
+lorajit_status lj_sched_req_result(lj_sched_req *q, int64_t id, lorajit_sched_result *out, lj_err *err);
 
 #endif /* LORAJIT_ENGINE_H */

@@ -126,7 +126,7 @@ static lorajit_status not_finite(const char *what, int req, int row, int seq, in
  * none), for messages. On failure nothing changes (the position stays; logits that
  * are not finite fail the call, and the KV entries written past the position are
  * overwritten by the next call). */
-static lorajit_status seq_prefill(lorajit_engine *e, int seq, const int32_t *tokens, int n,
+lorajit_status lj_seq_prefill(lorajit_engine *e, int seq, const int32_t *tokens, int n, int piece,
                               float *logits, float *last, const char *what, int req, lj_err *err) {
     lorajit_status st;
     if ((st = check_seq(e, seq, what, err))) return st;
@@ -135,6 +135,7 @@ static lorajit_status seq_prefill(lorajit_engine *e, int seq, const int32_t *tok
     if ((st = check_room(e, seq, n, what, err)) || (st = check_tokens(e, tokens, n, what, "position", err)))
         return st;
     int64_t vocab = e->L->cfg.vocab_size, chunk = e->L->schema.max_tokens;
+    if (piece > 0 && piece < chunk) chunk = piece;
     float *tmp = NULL;
     if (!logits) { /* logits nobody wants: chunks of at most 4 Mi floats of them */
         int64_t rows = ((int64_t)1 << 22) / vocab;
@@ -201,7 +202,7 @@ done:
  * req (NULL, or generate's request of each row, for messages) are borrowed for the
  * call. On failure nothing changes: a row whose logits are not finite fails the
  * step and no sequence advances. */
-static lorajit_status decode_step(lorajit_engine *e, const int *seqs, const int32_t *tokens, int n,
+lorajit_status lj_decode_step(lorajit_engine *e, const int *seqs, const int32_t *tokens, int n,
                               float *logits, const char *what, const int *req, lj_err *err) {
     lorajit_status st;
     int max = e->L->schema.max_batch;
@@ -293,24 +294,28 @@ lorajit_status lorajit_seq_set_adapter(lorajit_engine *e, int seq, const char *c
     lorajit_status st = lj_engine_enter(e, "seq_set_adapter", &err);
     if (st) return st;
     if ((st = seq_claim(e, &seq, 1, "seq_set_adapter", err))) return lj_engine_leave(e, st);
+    st = lj_seq_set_choice(e, seq, names, weights, n, "seq_set_adapter", err);
+    seq_unclaim(e, &seq, 1);
+    return lj_engine_leave(e, st);
+}
+
+lorajit_status lj_seq_set_choice(lorajit_engine *e, int seq, const char *const *names, const float *weights,
+                                 int n, const char *what, lj_err *err) {
     lj_seq_choice c;
     const char *pinned[LJ_MAX_SLOTS];
     int n_pinned = lj_adapter_names_ok(names, n, e->L->schema.n_slots) ? n : 0; /* else choice_make says why */
     if (n_pinned) memcpy(pinned, names, sizeof *pinned * (size_t)n);
-    if ((st = lj_engine_resolve(e, pinned, &n_pinned, "seq_set_adapter", err))) {
-        seq_unclaim(e, &seq, 1);
-        return lj_engine_leave(e, st);
-    }
+    lorajit_status st = lj_engine_resolve(e, pinned, &n_pinned, what, err);
+    if (st) return st;
     lj_snapshot *v = lj_snapshot_acquire(&e->serve); /* the names are checked against one state */
-    st = lj_seq_choice_make(v, e->L->schema.n_slots, names, weights, n, &c, "seq_set_adapter", err);
+    st = lj_seq_choice_make(v, e->L->schema.n_slots, names, weights, n, &c, what, err);
     lj_snapshot_release(&e->serve, v);
     lj_engine_unpin(e, pinned, n_pinned); /* each step pins them again (lj_engine_pin_seqs) */
     if (!st) {
         lj_seq_choice_free(&e->seqs[seq].choice);
         e->seqs[seq].choice = c;
     }
-    seq_unclaim(e, &seq, 1);
-    return lj_engine_leave(e, st);
+    return st;
 }
 
 lorajit_status lorajit_seq_follow_engine(lorajit_engine *e, int seq) {
@@ -349,7 +354,7 @@ lorajit_status lorajit_seq_prefill(lorajit_engine *e, int seq, const int32_t *to
     const char **pinned;
     int n_pinned;
     if (!(st = lj_engine_pin_seqs(e, &seq, 1, &pinned, &n_pinned, "seq_prefill", err))) {
-        st = seq_prefill(e, seq, tokens, n, logits, NULL, "seq_prefill", -1, err);
+        st = lj_seq_prefill(e, seq, tokens, n, 0, logits, NULL, "seq_prefill", -1, err);
         lj_engine_unpin_free(e, pinned, n_pinned);
     }
     seq_unclaim(e, &seq, 1);
@@ -362,12 +367,12 @@ lorajit_status lorajit_decode(lorajit_engine *e, const int *seqs, const int32_t 
     lorajit_status st = lj_engine_enter(e, "decode", &err);
     if (st) return st;
     if (!e->code.decode || !seqs || n < 1 || n > e->L->schema.max_batch) /* decode_step words it */
-        return lj_engine_leave(e, decode_step(e, seqs, tokens, n, logits, "decode", NULL, err));
+        return lj_engine_leave(e, lj_decode_step(e, seqs, tokens, n, logits, "decode", NULL, err));
     if ((st = seq_claim(e, seqs, n, "decode", err))) return lj_engine_leave(e, st);
     const char **pinned;
     int n_pinned;
     if (!(st = lj_engine_pin_seqs(e, seqs, n, &pinned, &n_pinned, "decode", err))) {
-        st = decode_step(e, seqs, tokens, n, logits, "decode", NULL, err);
+        st = lj_decode_step(e, seqs, tokens, n, logits, "decode", NULL, err);
         lj_engine_unpin_free(e, pinned, n_pinned);
     }
     seq_unclaim(e, seqs, n);
@@ -530,7 +535,7 @@ lorajit_status lorajit_generate(lorajit_engine *e, lorajit_request *reqs, int n,
     int32_t next[LJ_MAX_SLOTS];
     for (int i = 0; i < n; i++) {
         float *row = logits + (size_t)i * vocab;
-        if ((st = seq_prefill(e, sq[i], reqs[i].prompt, reqs[i].n_prompt, NULL, row, "generate", i, err)))
+        if ((st = lj_seq_prefill(e, sq[i], reqs[i].prompt, reqs[i].n_prompt, 0, NULL, row, "generate", i, err)))
             goto done;
         if (reqs[i].max_new > 0 && take(&reqs[i], &g[i], i, row, s, w, on_token, user))
             live[n_live++] = i;
@@ -540,7 +545,7 @@ lorajit_status lorajit_generate(lorajit_engine *e, lorajit_request *reqs, int n,
             next[k] = reqs[live[k]].out[reqs[live[k]].n_out - 1];
             rows[k] = sq[live[k]];
         }
-        if ((st = decode_step(e, rows, next, n_live, logits, "generate", live, err))) goto done;
+        if ((st = lj_decode_step(e, rows, next, n_live, logits, "generate", live, err))) goto done;
         int still = 0;
         for (int k = 0; k < n_live; k++) {
             int i = live[k];

@@ -1,0 +1,333 @@
+/* scheduler.c — continuous batching over sequence handles (issue 14).
+ *
+ * Requests (sched_req.c) wait in a FIFO queue; between steps the driving thread
+ * admits them in order while a sequence is free, the admit hook agrees and their
+ * adapters can be made resident (lj_engine_resolve: loaded just in time, pinned
+ * until the request finishes). Queue, never preempt: an admitted request holds its
+ * sequence, whose max_seq_len positions cover prompt + max_new, to the end. Each
+ * step (lorajit_step) has a decode row for every request past its prompt, then
+ * prefill chunks of the others in admission order within the token budget (at
+ * least min_chunk prefill tokens). When a step fails, its rows are run one at a
+ * time so that only the requests that fail alone finish with the error.
+ * Locking: s->lock guards the queue, the finished list, running[] and the ids;
+ * only the driving thread changes a running request (cancel sets its flag). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+
+struct lorajit_sched {
+    lorajit_engine *e;             /* borrowed */
+    lorajit_sched_options o;       /* token_budget, min_chunk, max_running filled in */
+    pthread_mutex_t lock;
+    lj_sched_req *queue, *queue_tail; /* submitted, not admitted; FIFO */
+    lj_sched_req *done;            /* finished, not taken */
+    lj_sched_req *running[LJ_MAX_SLOTS]; /* [n_running] in admission order */
+    int n_running, n_queued;
+    int64_t next_id;
+    atomic_bool driving;           /* a thread is in lorajit_sched_step */
+    lj_sample_work *work;          /* the driving thread's */
+    float *logits;                 /* [max_running, vocab] one row per step row */
+    int vocab;
+};
+
+static _Thread_local lj_err sched_err; /* the calling thread's last message */
+
+const char *lorajit_sched_errmsg(const lorajit_sched *s) { return sched_err.msg; }
+
+const char *lorajit_finish_str(lorajit_finish f) {
+    switch (f) {
+    case LORAJIT_FINISH_NONE: return "none";
+    case LORAJIT_FINISH_EOS: return "eos";
+    case LORAJIT_FINISH_LENGTH: return "length";
+    case LORAJIT_FINISH_STOP: return "stop";
+    case LORAJIT_FINISH_CANCELLED: return "cancelled";
+    case LORAJIT_FINISH_ERROR: return "error";
+    }
+    return "unknown";
+}
+
+lorajit_status lorajit_sched_open(lorajit_engine *e, const lorajit_sched_options *opts, lorajit_sched **out) {
+    lj_err *err = &sched_err;
+    lj_err_clear(err);
+    if (!out) return lj_fail(err, LORAJIT_E_ARG, "sched_open: out is NULL");
+    *out = NULL;
+    if (!e || lorajit_vocab_size(e) == 0)
+        return lj_fail(err, LORAJIT_E_ARG, "sched_open: the engine is NULL or did not start");
+    lorajit_sched_options o = opts ? *opts : (lorajit_sched_options){0};
+    int max = e->L->schema.max_batch;
+    if (o.token_budget < 0 || o.min_chunk < 0 || o.max_running < 0 || o.max_running > max)
+        return lj_fail(err, LORAJIT_E_ARG, "sched_open: token_budget %d, min_chunk %d, max_running %d: must be >= 0 "
+                       "(max_running <= max_batch %d)", o.token_budget, o.min_chunk, o.max_running, max);
+    if (!o.token_budget) o.token_budget = (int)e->L->schema.max_tokens;
+    if (!o.min_chunk) o.min_chunk = 16;
+    if (!o.max_running) o.max_running = max;
+    lorajit_sched *s = lj_calloc(1, sizeof *s);
+    if (!s) return lj_fail(err, LORAJIT_E_NOMEM, "sched_open: out of memory");
+    s->e = e, s->o = o, s->vocab = lorajit_vocab_size(e), s->next_id = 1;
+    s->work = lj_sample_work_new(s->vocab);
+    s->logits = lj_malloc(sizeof *s->logits * (size_t)s->vocab * (size_t)o.max_running);
+    if (!s->work || !s->logits || pthread_mutex_init(&s->lock, NULL)) {
+        lj_sample_work_free(s->work);
+        free(s->logits);
+        free(s);
+        return lj_fail(err, LORAJIT_E_NOMEM, "sched_open: out of memory");
+    }
+    *out = s;
+    return LORAJIT_OK;
+}
+
+lorajit_status lorajit_sched_submit(lorajit_sched *s, const lorajit_sched_request *r, int64_t *id) {
+    lj_err *err = &sched_err;
+    lj_err_clear(err);
+    if (!s || !id) return lj_fail(err, LORAJIT_E_ARG, "sched_submit: the scheduler or id is NULL");
+    lj_sched_req *q;
+    lorajit_status st = lj_sched_req_new(s->e, r, s->o.tokenizer, &q, err);
+    if (st) return st;
+    q->submit_ms = lj_sched_now_ms();
+    pthread_mutex_lock(&s->lock);
+    q->id = *id = s->next_id++;
+    if (s->queue_tail) s->queue_tail->next = q;
+    else s->queue = q;
+    s->queue_tail = q;
+    s->n_queued++;
+    pthread_mutex_unlock(&s->lock);
+    return LORAJIT_OK;
+}
+
+/* Pops the head of the queue (under the lock). */
+static lj_sched_req *pop_head(lorajit_sched *s) {
+    lj_sched_req *q = s->queue;
+    if (!q) return NULL;
+    if (!(s->queue = q->next)) s->queue_tail = NULL;
+    q->next = NULL;
+    s->n_queued--;
+    return q;
+}
+
+/* Puts q on the finished list (under the lock). */
+static void push_done(lorajit_sched *s, lj_sched_req *q) {
+    q->done_ms = lj_sched_now_ms();
+    q->next = s->done;
+    s->done = q;
+}
+
+lorajit_status lorajit_sched_cancel(lorajit_sched *s, int64_t id) {
+    lj_err *err = &sched_err;
+    lj_err_clear(err);
+    if (!s) return lj_fail(err, LORAJIT_E_ARG, "sched_cancel: the scheduler is NULL");
+    lorajit_status st = LORAJIT_E_NOT_FOUND;
+    pthread_mutex_lock(&s->lock);
+    for (lj_sched_req **p = &s->queue, *prev = NULL; *p; prev = *p, p = &(*p)->next)
+        if ((*p)->id == id) {
+            lj_sched_req *q = *p;
+            if (!(*p = q->next)) s->queue_tail = prev;
+            s->n_queued--;
+            q->finish = LORAJIT_FINISH_CANCELLED;
+            push_done(s, q);
+            st = LORAJIT_OK;
+            break;
+        }
+    for (int i = 0; st && i < s->n_running; i++)
+        if (s->running[i]->id == id) {
+            atomic_store(&s->running[i]->cancel, true);
+            st = LORAJIT_OK;
+        }
+    pthread_mutex_unlock(&s->lock);
+    return st ? lj_fail(err, st, "sched_cancel: request %lld is not queued or running", (long long)id) : st;
+}
+
+/* Ends running request q with reason f (why: the message of an error): closes its
+ * sequence, unpins its adapters, moves it to the finished list. Driving thread. */
+static void finish(lorajit_sched *s, lj_sched_req *q, lorajit_finish f, const char *why) {
+    lorajit_seq_close(q->seq);
+    q->seq = NULL;
+    lj_engine_unpin(s->e, q->pinned, q->n_pinned);
+    q->n_pinned = 0;
+    q->finish = f;
+    if (why) snprintf(q->error, sizeof q->error, "%s", why);
+    pthread_mutex_lock(&s->lock);
+    for (int i = 0; i < s->n_running; i++)
+        if (s->running[i] == q) {
+            memmove(&s->running[i], &s->running[i + 1], sizeof *s->running * (size_t)(s->n_running - i - 1));
+            s->n_running--;
+            break;
+        }
+    push_done(s, q);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* What admitting q came to. */
+enum { ADMIT_OK, ADMIT_WAIT, ADMIT_FAILED };
+
+/* Tries to start q (already in running[]): a sequence, its adapters, then the
+ * hook (asked last, so that its yes is an admission). */
+static int admit(lorajit_sched *s, lj_sched_req *q, lj_err *why) {
+    lorajit_engine *e = s->e;
+    if (lorajit_seq_open(e, &q->seq) != LORAJIT_OK) return ADMIT_WAIT; /* every sequence held */
+    char what[64];
+    snprintf(what, sizeof what, "request %lld", (long long)q->id);
+    q->n_pinned = q->n_adapters;
+    for (int i = 0; i < q->n_adapters; i++) q->pinned[i] = q->names[i];
+    lorajit_status st = lj_engine_resolve(e, q->pinned, &q->n_pinned, what, why);
+    if (!st) st = lj_seq_set_choice(e, q->seq->id, (const char *const *)q->names, q->weight, q->n_adapters, what, why);
+    bool hook_no = !st && s->o.admit && !s->o.admit(s->o.admit_user, q->n_prompt + q->max_new - 1);
+    if (!st && !hook_no) return ADMIT_OK;
+    lorajit_seq_close(q->seq);
+    q->seq = NULL;
+    lj_engine_unpin(e, q->pinned, q->n_pinned);
+    q->n_pinned = 0;
+    /* every slot pinned by running requests: wait for one to finish; alone it never fits */
+    return hook_no || (st == LORAJIT_E_FULL && s->n_running > 1) ? ADMIT_WAIT : ADMIT_FAILED;
+}
+
+/* Admits queued requests in order until one must wait. Returns how many started. */
+static int admit_queued(lorajit_sched *s) {
+    int started = 0;
+    for (;;) {
+        pthread_mutex_lock(&s->lock);
+        lj_sched_req *q = s->n_running < s->o.max_running ? pop_head(s) : NULL;
+        if (q) s->running[s->n_running++] = q; /* so that cancel finds it meanwhile */
+        pthread_mutex_unlock(&s->lock);
+        if (!q) return started;
+        lj_err why = {0};
+        int a = admit(s, q, &why);
+        if (a == ADMIT_OK) {
+            q->queue_ms = lj_sched_now_ms() - q->submit_ms;
+            started++;
+            continue;
+        }
+        if (a == ADMIT_FAILED) {
+            finish(s, q, LORAJIT_FINISH_ERROR, why.msg);
+            continue;
+        }
+        pthread_mutex_lock(&s->lock); /* back to the head of the queue */
+        s->n_running--;
+        bool cancelled = atomic_load(&q->cancel);
+        if (cancelled) {
+            q->finish = LORAJIT_FINISH_CANCELLED;
+            push_done(s, q);
+        } else {
+            if (!(q->next = s->queue)) s->queue_tail = q;
+            s->queue = q;
+            s->n_queued++;
+        }
+        pthread_mutex_unlock(&s->lock);
+        if (!cancelled) return started;
+    }
+}
+
+/* The rows of one step: decode rows, then prefill chunks within the budget.
+ * who[i]: the running request of row i. Returns the number of rows. */
+static int plan_rows(lorajit_sched *s, lorajit_step_row *rows, lj_sched_req **who, int *chunk) {
+    int n = 0, n_dec = 0;
+    for (int i = 0; i < s->n_running; i++) {
+        lj_sched_req *q = s->running[i];
+        if (q->n_fed < q->n_prompt) continue;
+        rows[n] = (lorajit_step_row){.seq = q->seq, .tokens = &q->hist[q->n_prompt + q->n_out - 1], .n_tokens = 1,
+                                     .logits = s->logits + (size_t)n * s->vocab};
+        chunk[n] = 0;
+        who[n++] = q;
+        n_dec++;
+    }
+    int left = s->o.token_budget - n_dec;
+    if (left < s->o.min_chunk) left = s->o.min_chunk;
+    for (int i = 0; i < s->n_running && left > 0; i++) {
+        lj_sched_req *q = s->running[i];
+        if (q->n_fed >= q->n_prompt) continue;
+        int c = q->n_prompt - q->n_fed < left ? q->n_prompt - q->n_fed : left;
+        bool last = q->n_fed + c == q->n_prompt;
+        rows[n] = (lorajit_step_row){.seq = q->seq, .tokens = q->hist + q->n_fed, .n_tokens = c,
+                                     .logits = last ? s->logits + (size_t)n * s->vocab : NULL};
+        chunk[n] = c;
+        who[n++] = q;
+        left -= c;
+    }
+    return n;
+}
+
+/* After row i ran: the prompt advanced, or a token is sampled (and maybe q ends). */
+static void after_row(lorajit_sched *s, const lorajit_step_row *row, lj_sched_req *q, int chunk) {
+    q->n_fed += chunk;
+    if (!row->logits) return;
+    lorajit_finish f = lj_sched_req_take(q, row->logits, s->work, q->id, lj_sched_now_ms());
+    if (f != LORAJIT_FINISH_NONE) finish(s, q, f, NULL);
+}
+
+lorajit_status lorajit_sched_step(lorajit_sched *s, int *busy) {
+    lj_err *err = &sched_err;
+    lj_err_clear(err);
+    if (!s) return lj_fail(err, LORAJIT_E_ARG, "sched_step: the scheduler is NULL");
+    if (atomic_exchange(&s->driving, true))
+        return lj_fail(err, LORAJIT_E_ARG, "sched_step: another thread is driving this scheduler (one at a time)");
+    for (int i = s->n_running - 1; i >= 0; i--) /* cancelled: no part in this step */
+        if (atomic_load(&s->running[i]->cancel)) finish(s, s->running[i], LORAJIT_FINISH_CANCELLED, NULL);
+    admit_queued(s);
+    lorajit_step_row rows[LJ_MAX_SLOTS];
+    lj_sched_req *who[LJ_MAX_SLOTS];
+    int chunk[LJ_MAX_SLOTS], n = plan_rows(s, rows, who, chunk);
+    lorajit_status st = n ? lorajit_step(s->e, rows, n) : LORAJIT_OK;
+    if (!st) {
+        for (int i = 0; i < n; i++) after_row(s, &rows[i], who[i], chunk[i]);
+    } else {
+        for (int i = 0; i < n; i++) /* alone, each row succeeds or fails by itself */
+            if (n == 1 || lorajit_step(s->e, &rows[i], 1) != LORAJIT_OK) finish(s, who[i], LORAJIT_FINISH_ERROR,
+                                                                             lorajit_errmsg(s->e));
+            else after_row(s, &rows[i], who[i], chunk[i]);
+    }
+    pthread_mutex_lock(&s->lock);
+    int left = s->n_running + s->n_queued;
+    bool stuck = n == 0 && s->n_queued > 0 && s->n_running == 0;
+    pthread_mutex_unlock(&s->lock);
+    if (busy) *busy = left;
+    atomic_store(&s->driving, false);
+    if (stuck)
+        return lj_fail(err, LORAJIT_E_FULL, "sched_step: %d requests queued and none can start: no sequence is "
+                       "free (held by other handles or calls) or the admit hook refuses", left);
+    return LORAJIT_OK;
+}
+
+lorajit_status lorajit_sched_run_until_idle(lorajit_sched *s) {
+    int busy = 1;
+    lorajit_status st = LORAJIT_OK;
+    while (busy > 0 && !(st = lorajit_sched_step(s, &busy))) {}
+    return st;
+}
+
+lorajit_status lorajit_sched_take(lorajit_sched *s, int64_t id, lorajit_sched_result *out) {
+    lj_err *err = &sched_err;
+    lj_err_clear(err);
+    if (!s || !out) return lj_fail(err, LORAJIT_E_ARG, "sched_take: the scheduler or out is NULL");
+    lorajit_status st = LORAJIT_E_NOT_FOUND;
+    pthread_mutex_lock(&s->lock);
+    for (lj_sched_req **p = &s->done; *p; p = &(*p)->next)
+        if ((*p)->id == id) {
+            lj_sched_req *q = *p;
+            if (!(st = lj_sched_req_result(q, id, out, err))) {
+                *p = q->next;
+                lj_sched_req_free(q);
+            }
+            break;
+        }
+    pthread_mutex_unlock(&s->lock);
+    if (st == LORAJIT_E_NOT_FOUND)
+        lj_fail(err, st, "sched_take: request %lld is not finished (or was taken)", (long long)id);
+    return st;
+}
+
+void lorajit_sched_free(lorajit_sched *s) {
+    if (!s) return;
+    while (s->n_running) finish(s, s->running[s->n_running - 1], LORAJIT_FINISH_CANCELLED, NULL);
+    for (lj_sched_req *q = s->queue, *next; q; q = next) {
+        next = q->next;
+        lj_sched_req_free(q);
+    }
+    for (lj_sched_req *q = s->done, *next; q; q = next) {
+        next = q->next;
+        lj_sched_req_free(q);
+    }
+    pthread_mutex_destroy(&s->lock);
+    lj_sample_work_free(s->work);
+    free(s->logits);
+    free(s);
+}
