@@ -260,6 +260,8 @@ static void check_threads(const cJSON *j) {
     for (int k = 0; k < 3; k++) need_number(q, ratios[k], "threads.ratios");
     CHECK(cJSON_IsTrue(get(th, "same_bits", "threads")), "threads: 1 and 2 threads gave different logits");
     CHECK(cJSON_IsTrue(get(th, "busy_process_ran", "threads")), "threads: the busy process did not run");
+}
+
 /* Section 11: continuous batching: four configurations with throughput and latency
  * percentiles (p50 <= p99), and the three ratios. */
 static void check_sched(const cJSON *j) {

@@ -81,7 +81,7 @@ for d in ir compiler runtime/formats runtime/serving tokenizer server; do
     o=$(find "$build/CMakeFiles" -path "*/$f.o" -printf '%T@ %p\n' | sort -rn | head -n 1 | cut -d' ' -f2-)
     [ -n "$o" ] || { bad "$f: no object under $build"; continue; }
     for sym in $(nm --defined-only "$o" | awk '$2 == "T" {print $3}'); do
-      grep -qw "$sym" "$d"/*.h runtime/*.h include/lorajit.h || bad "$f: $sym is not in a header of $d"
+      grep -qw "$sym" "$d"/*.h runtime/*.h include/*.h || bad "$f: $sym is not in a header of $d"
     done
   done
 done
