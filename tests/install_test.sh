@@ -17,7 +17,8 @@ p="$tmp/prefix"
 "$cmake" --install "$b" --prefix "$p" > "$tmp/install.out" 2>&1 || fail "cmake --install: $(cat "$tmp/install.out")"
 
 # What is in the prefix.
-[ "$(ls "$p/$incdir")" = lorajit.h ] || fail "$incdir holds more than lorajit.h: $(ls "$p/$incdir")"
+[ "$(ls "$p/$incdir" | tr '\n' ' ')" = "lorajit.h lorajit_serving.h " ] ||
+  fail "$incdir holds other than lorajit.h and lorajit_serving.h (which lorajit.h includes): $(ls "$p/$incdir")"
 for f in "$p/bin/lorajit" "$p/$libdir/liblorajit.so" "$p/$libdir/liblorajit_runtime.so" \
          "$p/$libdir/pkgconfig/lorajit.pc" "$p/$libdir/pkgconfig/lorajit-runtime.pc"; do
   [ -e "$f" ] || fail "not installed: ${f#"$p"/}"
