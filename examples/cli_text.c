@@ -92,6 +92,8 @@ static const char common_text[] =
     "  --max-seq-len N\n"
     "KV cache: --kv-cache-mb N (MiB for its blocks; default: max-batch sequences of\n"
     "  max-seq-len positions) --kv-block-size N (positions per block, a power of two; 16)\n"
+    "--threads N: compute threads of the engine (1..256; default: OpenBLAS's count,\n"
+    "  OPENBLAS_NUM_THREADS or every core)\n"
     "--artifact OUT (run, script, inspect, generate): serve the artifact that `lorajit\n"
     "  compile` wrote to OUT instead of compiling; --model still names the weights\n"
     "--progress, --no-progress: stage lines (compile, load, generate's token count) on\n"

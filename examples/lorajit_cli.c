@@ -40,8 +40,8 @@ static int write_logits(const char *what, const char *path, const float *x, size
 }
 
 /* ---- common options: --model, --artifact, --schema, --max-rank, --targets,
- * --slots, --max-batch, --max-seq-len, --kv-cache-mb, --kv-block-size, --progress,
- * --no-progress ---- */
+ * --slots, --max-batch, --max-seq-len, --kv-cache-mb, --kv-block-size, --threads,
+ * --progress, --no-progress ---- */
 
 int take_common(int argc, char **argv, int *i, cli_common *c) {
     const char *a = argv[*i];
@@ -52,7 +52,7 @@ int take_common(int argc, char **argv, int *i, cli_common *c) {
     int is_common = !strcmp(a, "--model") || !strcmp(a, "--schema") || !strcmp(a, "--max-rank") ||
                     !strcmp(a, "--targets") || !strcmp(a, "--slots") || !strcmp(a, "--max-batch") ||
                     !strcmp(a, "--max-seq-len") || !strcmp(a, "--artifact") || !strcmp(a, "--kv-cache-mb") ||
-                    !strcmp(a, "--kv-block-size");
+                    !strcmp(a, "--kv-block-size") || !strcmp(a, "--threads");
     if (!is_common) return 0;
     if (*i + 1 >= argc) { fprintf(stderr, "lorajit: %s needs a value\n", a); return -1; }
     const char *v = argv[++*i];
@@ -69,6 +69,7 @@ int take_common(int argc, char **argv, int *i, cli_common *c) {
     else if (!strcmp(a, "--max-seq-len")) c->opts.max_seq_len = (int)n;
     else if (!strcmp(a, "--kv-cache-mb")) c->opts.kv_cache_mb = (int)n;
     else if (!strcmp(a, "--kv-block-size")) c->opts.kv_block_size = (int)n;
+    else if (!strcmp(a, "--threads")) c->opts.threads = (int)n;
     else c->opts.max_adapters = (int)n;
     return 1;
 }
@@ -229,11 +230,11 @@ void print_stats(lorajit_engine *e) {
     if (lorajit_get_stats(e, &st) != LORAJIT_OK) return;
     printf("compiles=%lld loads=%lld hotswaps=%lld deletes=%lld forwards=%lld adapters=%lld "
            "active=%lld enabled=%d compile_ms=%.3f failed_calls=%lld prefill_tokens=%lld "
-           "decode_tokens=%lld\n",
+           "decode_tokens=%lld threads=%d\n",
            (long long)st.compiles, (long long)st.loads, (long long)st.hotswaps, (long long)st.deletes,
            (long long)st.forwards, (long long)st.adapters, (long long)st.active, st.enabled,
            st.compile_ms, (long long)st.failed_calls, (long long)st.prefill_tokens,
-           (long long)st.decode_tokens);
+           (long long)st.decode_tokens, st.threads);
     fflush(stdout);
 }
 

@@ -40,6 +40,14 @@ cmp -s "$tmp/s_multi.bin" "$tmp/r_multi.bin" || fail "script and run disagree (m
 cmp -s "$tmp/s_mlp.bin" "$tmp/r_mlp.bin" || fail "hotswapped adapter differs from a fresh load"
 "$bin" run --model $m --max-rank 16 --tokens $toks --logits "$tmp/r_base.bin" > /dev/null
 cmp -s "$tmp/s_off.bin" "$tmp/r_base.bin" || fail "disabled != base"
+for t in 1 2; do
+  printf 'forward %s %s\nstats\n' $toks "$tmp/r_t$t.bin" > "$tmp/t.txt"
+  "$bin" script --model $m --max-rank 16 --threads $t "$tmp/t.txt" > "$tmp/out_t$t" || fail "script --threads $t"
+  grep -Eq "(^| )threads=$t( |\$)" "$tmp/out_t$t" || fail "--threads $t: stats do not say threads=$t: $(cat "$tmp/out_t$t")"
+  cmp -s "$tmp/r_base.bin" "$tmp/r_t$t.bin" || fail "--threads $t changes the logits"
+done
+"$bin" run --model $m --threads 0 --tokens $toks > /dev/null 2> "$tmp/e_t" && fail "--threads 0 accepted"
+grep -q -- '--threads' "$tmp/e_t" || fail "--threads 0: the flag is not named: $(cat "$tmp/e_t")"
 "$bin" run --model $m --adapter x=$a/a_qv --active x --disable --tokens $toks --logits "$tmp/r_dis.bin" > /dev/null
 cmp -s "$tmp/r_dis.bin" "$tmp/r_base.bin" || fail "run --disable != base"
 "$bin" run --model $m --tokens 1,2,999 > /dev/null 2> "$tmp/e2"; [ $? = 1 ] || fail "bad token should exit 1"

@@ -112,6 +112,8 @@ class Engine(_lib.Closing):
         kv_cache_mb: MiB for the paged KV cache's blocks (None: what max_batch
             sequences of max_seq_len positions take).
         kv_block_size: positions per KV cache block, a power of two (None: 16).
+        threads: compute threads of the engine's pool, 1..256 (None: OpenBLAS's
+            count at open: ``OPENBLAS_NUM_THREADS``, else every core).
         schema: an adapter schema JSON file (``{"max_rank", "target_modules",
             "max_adapters"}``); the arguments above override it.
 
@@ -138,10 +140,11 @@ class Engine(_lib.Closing):
                  target_modules: Union[None, str, Sequence[str]] = None, max_loras: Optional[int] = None,
                  max_batch: Optional[int] = None, max_seq_len: Optional[int] = None,
                  max_tokens: Optional[int] = None, schema: Optional[PathLike] = None,
-                 kv_cache_mb: Optional[int] = None, kv_block_size: Optional[int] = None) -> None:
+                 kv_cache_mb: Optional[int] = None, kv_block_size: Optional[int] = None,
+                 threads: Optional[int] = None) -> None:
         self._setup(os.fspath(model_dir))
         opts = self._options(max_rank, target_modules, max_loras, max_batch, max_seq_len, max_tokens, schema,
-                             kv_cache_mb, kv_block_size)
+                             kv_cache_mb, kv_block_size, threads)
         h = ctypes.c_void_p()
         st = _lib.get("lorajit_engine_open")(ctypes.byref(h), _lib.fsencode(model_dir), ctypes.byref(opts))
         self._adopt(h, st)
@@ -178,11 +181,11 @@ class Engine(_lib.Closing):
     def _options(max_rank: Optional[int], target_modules: Union[None, str, Sequence[str]], max_loras: Optional[int],
                  max_batch: Optional[int], max_seq_len: Optional[int], max_tokens: Optional[int],
                  schema: Optional[PathLike], kv_cache_mb: Optional[int] = None,
-                 kv_block_size: Optional[int] = None) -> _lib.Options:
+                 kv_block_size: Optional[int] = None, threads: Optional[int] = None) -> _lib.Options:
         o = _lib.Options()
         for field, v in (("max_rank", max_rank), ("max_adapters", max_loras), ("max_batch", max_batch),
                          ("max_seq_len", max_seq_len), ("max_tokens", max_tokens), ("kv_cache_mb", kv_cache_mb),
-                         ("kv_block_size", kv_block_size)):
+                         ("kv_block_size", kv_block_size), ("threads", threads)):
             if v is not None:
                 if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
                     raise ArgumentError("%s must be a positive int, got %r"

@@ -104,3 +104,19 @@ def test_readers_while_a_writer_swaps(engine):
                 seen[r] += 1
     _run_threads(3, work)
     assert engine.stats["compiles"] == 1
+
+
+def test_threads_option_sizes_the_pool(tmp_path):
+    """Engine(threads=N) is options.threads: the pool has N threads (stats), the
+    logits do not depend on it, and a bad count is refused before anything opens."""
+    from conftest import MODEL
+    with lorajit.Engine(MODEL, max_rank=16, threads=1) as one, lorajit.Engine(MODEL, max_rank=16, threads=2) as two:
+        assert one.stats["threads"] == 1 and two.stats["threads"] == 2
+        assert np.array_equal(one.forward(TOKS7), two.forward(TOKS7))
+    for bad in (0, -1, True, 1.5):
+        try:
+            lorajit.Engine(MODEL, threads=bad)
+        except lorajit.ArgumentError as e:
+            assert "threads" in str(e)
+        else:
+            raise AssertionError("threads=%r was accepted" % (bad,))
