@@ -7,6 +7,10 @@
  * call of its op's kernel (cg_kernels.c, cg_attention.c) on pointers taken from ctx
  * at run time, so new adapter data or a new active set never needs new code; the
  * KV cache is paged, read through ctx's block tables (no cache stride compiled in).
+ * Layers that repeat layer 0's (or 1's) nodes with ids advancing by a constant stride
+ * and the same scratch are emitted once, in a loop over layers (find_layer_loop), so
+ * code size and compile time do not grow with n_layers; anything else stays
+ * straight-line (LORAJIT_UNROLL_LAYERS=1 forces that, to compare).
  * Input: a verified, planned graph; output: the functions in the given module. */
 #include <stddef.h>
 #include <stdlib.h>
@@ -24,6 +28,8 @@ typedef struct fwd {
         small_rows, parallel, pool, rope, rope_stride;
     LLVMValueRef block_table, block_table_stride, block_size; /* the paged KV cache (ctx.h) */
     LLVMValueRef block_shift;         /* log2(block_size) */
+    LLVMValueRef lrel;                /* inside the layer loop: i64 layer - first looped layer; else NULL */
+    int64_t weight_stride, site_stride; /* ids advance by these per layer inside the loop */
 } fwd;
 
 /* &base[row * cols] */
@@ -50,7 +56,13 @@ static LLVMValueRef scratch_at(cg *c, const fwd *f, int64_t off_per_token) {
 static LLVMValueRef node_ptr(cg *c, const fwd *f, const ir_node *nd, LLVMValueRef *vals) {
     switch (nd->buf) {
     case IR_BUF_INPUT: return f->tokens;
-    case IR_BUF_WEIGHT: return cg_ld_at(c, c->ptr, f->weights, (int64_t)nd->weight_id * 8);
+    case IR_BUF_WEIGHT:
+        if (f->lrel) { /* weights[weight_id + lrel * weight_stride] */
+            LLVMValueRef id = LLVMBuildNSWAdd(c->b, cg_i64(c, nd->weight_id),
+                                              LLVMBuildNSWMul(c->b, f->lrel, cg_i64(c, f->weight_stride), ""), "");
+            return row_elem(c, c->ptr, f->weights, id);
+        }
+        return cg_ld_at(c, c->ptr, f->weights, (int64_t)nd->weight_id * 8);
     case IR_BUF_SCRATCH: return scratch_at(c, f, nd->buf_off);
     case IR_BUF_OUTPUT: return f->logits;
     case IR_BUF_INPLACE: return vals[nd->in[0]->id];
@@ -95,8 +107,11 @@ static bool emit_node(cg *c, const ir_graph *g, const fwd *f, const ir_node *nd,
         return true;
     }
     case IR_OP_LORA: {
+        LLVMValueRef site_id = cg_i64(c, nd->site);
+        if (f->lrel)
+            site_id = LLVMBuildNSWAdd(c->b, site_id, LLVMBuildNSWMul(c->b, f->lrel, cg_i64(c, f->site_stride), ""), "");
         LLVMValueRef site = cg_gep(c, LLVMInt8TypeInContext(c->llctx), f->sites,
-                                   cg_i64(c, (int64_t)nd->site * (int64_t)sizeof(lj_lora_site)));
+                                   LLVMBuildNSWMul(c->b, site_id, cg_i64(c, (int64_t)sizeof(lj_lora_site)), ""));
         int64_t in = nd->in[1]->shape[1], cols = nd->shape[1];
         LLVMValueRef k = cg_kernel_lora(c, in, cols, g->r_max), t = scratch_at(c, f, g->lora_t_off);
         if (!f->decode) {
@@ -134,7 +149,9 @@ static bool emit_node(cg *c, const ir_graph *g, const fwd *f, const ir_node *nd,
            n_layers * block_size * kv_dim floats (block_size is read from ctx at run time) */
         int64_t kv_dim = (int64_t)nd->n_kv_heads * nd->head_size;
         LLVMValueRef per_layer = LLVMBuildNSWMul(c->b, f->block_size, cg_i64(c, kv_dim), "");
-        LLVMValueRef layer_off = LLVMBuildNSWMul(c->b, per_layer, cg_i64(c, nd->layer), "");
+        LLVMValueRef layer = cg_i64(c, nd->layer);
+        if (f->lrel) layer = LLVMBuildNSWAdd(c->b, layer, f->lrel, "");
+        LLVMValueRef layer_off = LLVMBuildNSWMul(c->b, per_layer, layer, "");
         LLVMValueRef block_stride = LLVMBuildNSWMul(c->b, per_layer, cg_i64(c, f->n_layers), "");
         LLVMValueRef kc = cg_gep(c, c->f32, f->key_cache, layer_off);
         LLVMValueRef vc = cg_gep(c, c->f32, f->value_cache, layer_off);
@@ -194,6 +211,95 @@ static int64_t attention_layers(const ir_graph *g) {
     return n_layers;
 }
 
+/* The repeated layer body: nodes [start, start + period) are layer `first`'s, and
+ * each later layer l < n_layers repeats them at start + (l - first) * period with
+ * weight ids and site ids advanced by a constant stride, the same scratch offsets,
+ * attention at layer l, and inputs that are either the same node or the node one
+ * period on with the same buffer. Such layers are emitted once, inside a loop. */
+typedef struct layer_loop {
+    int start, period, first, n_layers; /* looped layers first .. n_layers - 1 */
+    int64_t weight_stride, site_stride;
+} layer_loop;
+
+/* Whether node b (period copies after a) is a's repeat; ws, ss: strides, -1 unknown yet. */
+static bool node_repeats(const ir_graph *g, const layer_loop *L, const ir_node *a, const ir_node *b, int copies,
+                         int64_t *ws, int64_t *ss) {
+    if (a->op != b->op || a->n_in != b->n_in || a->dtype != b->dtype || a->ndim != b->ndim ||
+        a->shape[0] != b->shape[0] || a->shape[1] != b->shape[1] || a->buf != b->buf || a->buf_off != b->buf_off ||
+        a->eps != b->eps || a->w_offset != b->w_offset || a->scale != b->scale || a->col0 != b->col0 ||
+        a->n_heads != b->n_heads || a->n_kv_heads != b->n_kv_heads || a->head_size != b->head_size ||
+        a->window != b->window || a->rope_theta != b->rope_theta)
+        return false;
+    if ((a->layer < 0) != (b->layer < 0) || (a->layer >= 0 && b->layer != a->layer + copies)) return false;
+    if (a->op == IR_OP_WEIGHT) {
+        int64_t d = b->weight_id - a->weight_id;
+        if (*ws < 0 && copies == 1) *ws = d;
+        if (*ws < 0 || d != *ws * copies) return false;
+    }
+    if (a->op == IR_OP_LORA) {
+        int64_t d = b->site - a->site;
+        if (*ss < 0 && copies == 1) *ss = d;
+        if (*ss < 0 || d != *ss * copies) return false;
+    }
+    int end = L->start + L->period;
+    for (int j = 0; j < a->n_in; j++) {
+        const ir_node *x = a->in[j], *y = b->in[j];
+        if (x->id >= L->start && x->id < end) {
+            if (y->id != x->id + copies * L->period) return false;
+        } else if (x != y) {
+            /* an input before the body: the same node, or its repeat with the same scratch buffer */
+            if (y->op != x->op || (x->buf != IR_BUF_SCRATCH && x->buf != IR_BUF_INPLACE) || y->buf != x->buf ||
+                y->buf_off != x->buf_off || y->shape[1] != x->shape[1])
+                return false;
+        }
+    }
+    return true;
+}
+
+/* Finds the loop over layers: the body of layer 0 (or 1, whose scratch may differ
+ * from layer 0's), repeated by every later layer. false: emit straight-line. */
+static bool find_layer_loop(const ir_graph *g, layer_loop *L) {
+    int n_layers = 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i]->layer + 1 > n_layers) n_layers = g->nodes[i]->layer + 1;
+    int p0 = -1, p1 = -1; /* first nodes of layers 0 and 1: the period */
+    for (int i = 0; i < g->n_nodes; i++) {
+        if (p0 < 0 && g->nodes[i]->layer == 0) p0 = i;
+        if (p1 < 0 && g->nodes[i]->layer == 1) p1 = i;
+    }
+    if (p0 < 0 || p1 <= p0) return false;
+    for (int first = 0; first < 2 && first < n_layers; first++) {
+        int s0 = p0 + first * (p1 - p0);
+        if (g->nodes[s0]->layer != first) continue;
+        *L = (layer_loop){.start = s0, .period = p1 - p0, .first = first, .n_layers = n_layers};
+        if (s0 + (int64_t)(n_layers - first) * L->period > g->n_nodes) continue;
+        int64_t ws = -1, ss = -1;
+        bool ok = true;
+        for (int copies = 1; ok && copies < n_layers - first; copies++)
+            for (int i = 0; ok && i < L->period; i++)
+                ok = node_repeats(g, L, g->nodes[s0 + i], g->nodes[s0 + i + copies * L->period], copies, &ws, &ss);
+        /* nodes after the loop may only read its last layer through scratch (checked in node_repeats' terms) */
+        int end = s0 + (n_layers - first) * L->period;
+        for (int i = end; ok && i < g->n_nodes; i++)
+            for (int j = 0; j < g->nodes[i]->n_in; j++) {
+                const ir_node *x = g->nodes[i]->in[j];
+                if (x->id >= s0 && x->id < end && x->buf != IR_BUF_SCRATCH && x->buf != IR_BUF_INPLACE) ok = false;
+            }
+        if (!ok) continue;
+        L->weight_stride = ws < 0 ? 0 : ws;
+        L->site_stride = ss < 0 ? 0 : ss;
+        return true;
+    }
+    return false;
+}
+
+/* The scratch pointer of a looped node, rebuilt after the loop (the body's values do
+ * not dominate the exit). */
+static LLVMValueRef scratch_ptr(cg *c, const fwd *f, const ir_graph *g, const ir_node *nd) {
+    while (nd->buf == IR_BUF_INPLACE) nd = g->nodes[nd->in[0]->id];
+    return scratch_at(c, f, nd->buf_off);
+}
+
 /* Builds one entry point (lj_forward or lj_decode) over g. */
 static lorajit_status build_entry(cg *c, const ir_graph *g, bool decode, lj_err *err) {
     LLVMTypeRef fwd_params[5] = {c->ptr, c->ptr, c->i64, c->i64, c->ptr};
@@ -235,8 +341,29 @@ static lorajit_status build_entry(cg *c, const ir_graph *g, bool decode, lj_err 
     LLVMValueRef *vals = calloc((size_t)g->n_nodes, sizeof *vals);
     if (!vals) return lj_fail(err, LORAJIT_E_NOMEM, "codegen: out of memory");
     lorajit_status st = LORAJIT_OK;
+    layer_loop L;
+    bool looped = !getenv("LORAJIT_UNROLL_LAYERS") && find_layer_loop(g, &L);
+    int loop_end = looped ? L.start + (L.n_layers - L.first) * L.period : -1;
     for (int i = 0; i < g->n_nodes && !st; i++) {
         const ir_node *nd = g->nodes[i];
+        if (looped && i == L.start) { /* layers first .. n_layers - 1: one body, in a loop */
+            cg_loop lp;
+            f.lrel = cg_for(c, &lp, cg_i64(c, 0), cg_i64(c, L.n_layers - L.first), "layer");
+            f.weight_stride = L.weight_stride;
+            f.site_stride = L.site_stride;
+            for (int k = L.start; k < L.start + L.period && !st; k++)
+                if (!emit_node(c, g, &f, g->nodes[k], vals))
+                    st = lj_fail(err, LORAJIT_E_COMPILE, "codegen: node '%s' (%s) has no planned buffer",
+                                 g->nodes[k]->name ? g->nodes[k]->name : "?", ir_op_name(g->nodes[k]->op));
+            cg_end_no_unroll(c, &lp, true);
+            f.lrel = NULL;
+            for (int k = L.start; k < loop_end && !st; k++) {
+                const ir_node *m = g->nodes[k];
+                vals[k] = m->buf == IR_BUF_SCRATCH || m->buf == IR_BUF_INPLACE ? scratch_ptr(c, &f, g, m) : NULL;
+            }
+            i = loop_end - 1;
+            continue;
+        }
         if (!emit_node(c, g, &f, nd, vals))
             st = lj_fail(err, LORAJIT_E_COMPILE, "codegen: node '%s' (%s) has no planned buffer",
                          nd->name ? nd->name : "?", ir_op_name(nd->op));
