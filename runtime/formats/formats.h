@@ -414,6 +414,9 @@ typedef struct st_file {
  * inside the data section and not overlapping. Caller owns *out; free with
  * st_close(). On failure *out is NULL and err names the file, tensor and offset. */
 lorajit_status st_open(const char *path, st_file **out, lj_err *err);
+/* As st_open, with every page mapped up front (for a file read whole at once).
+ * Caller owns *out; free with st_close(). On failure *out is NULL. */
+lorajit_status st_open_whole(const char *path, st_file **out, lj_err *err);
 /* Same checks on a buffer (for fuzzing); buf is borrowed and must outlive *out. */
 lorajit_status st_open_buffer(const void *buf, size_t size, const char *name, st_file **out,
                               lj_err *err);
@@ -425,6 +428,9 @@ size_t st_dtype_size(st_dtype d);
 /* Converts t (F32, F16 or BF16) to n f32 values in dst (n = element count of t);
  * other dtypes fail naming the tensor. */
 lorajit_status st_to_f32(const st_file *f, const st_tensor *t, float *dst, lj_err *err);
+/* dst[0..n) = src[0..n) of dtype d (F32, F16 or BF16; src may be unaligned), exact;
+ * a vectorisable loop. Another dtype is a bug in the caller (LJ_ASSERT). */
+void st_convert_f32(st_dtype d, const void *src, size_t n, float *dst);
 
 /* ---- weights.c: the model's tensors bound to the layout ---- */
 /* One weight_map entry of model.safetensors.index.json. */

@@ -449,6 +449,8 @@ static lorajit_status tensors_check(const st_file *f, const lj_layout *L, peft_t
     return LORAJIT_OK;
 }
 
+#define PEFT_BLOCK 4096 /* values converted, then checked finite, while in L1 */
+
 static bool borrowable(const st_tensor *t) {
     return t->dtype == ST_F32 && ((uintptr_t)t->data % sizeof(float)) == 0;
 }
@@ -484,13 +486,20 @@ static lorajit_status image_build(const peft_target *tg, int n_tg, int n_on, con
             const st_tensor *x = b ? tg[i].b : tg[i].a;
             const float *data = x->data;
             size_t cols = (size_t)(b ? tg[i].rank : sd->in), n = (size_t)tg[i].rank * (size_t)(b ? sd->out : sd->in);
-            if (!borrowable(x)) {
-                lorajit_status st = st_to_f32(ad->file, x, next, err);
-                if (st) return st;
+            size_t k = n;
+            if (!borrowable(x)) { /* convert a block, check it while it is in cache */
+                size_t es = st_dtype_size(x->dtype);
+                for (size_t at = 0; at < n && k == n; at += PEFT_BLOCK) {
+                    size_t m = n - at < PEFT_BLOCK ? n - at : PEFT_BLOCK;
+                    st_convert_f32(x->dtype, (const unsigned char *)x->data + at * es, m, next + at);
+                    size_t bad = lj_nonfinite_find(next + at, m);
+                    if (bad < m) k = at + bad;
+                }
                 data = next;
                 next += n;
+            } else {
+                k = lj_nonfinite_find(data, n); /* a NaN here made every logit NaN */
             }
-            size_t k = lj_nonfinite_find(data, n); /* a NaN here made every logit NaN */
             if (k < n)
                 return lj_fail(err, LORAJIT_E_FORMAT, "%s: tensor '%s' holds %s at element %zu (row %zu, "
                                "column %zu); adapter weights must be finite", ad->file->path, x->name,
@@ -526,7 +535,7 @@ lorajit_status peft_adapter_read(const char *dir, const lj_layout *L, peft_adapt
     }
     if ((st = targets_resolve(&c, L, cfg_path, tg, &n_on, err))) goto fail;
     if ((st = must_exist(st_path, err))) goto fail;
-    if ((st = st_open(st_path, &ad->file, err))) goto fail;
+    if ((st = st_open_whole(st_path, &ad->file, err))) goto fail;
     if ((st = tensors_check(ad->file, L, tg, err))) goto fail;
     if ((st = image_build(tg, n_tg, n_on, L, ad, err))) goto fail;
     cJSON_Delete(root);

@@ -88,7 +88,9 @@ static void site_write(lj_slots *s, int site, int slot, int64_t in, int64_t out,
     LJ_ASSERT(r >= 0 && r <= r_max && old >= 0 && old <= r_max);
     if (r > 0) memcpy(da, a, (size_t)r * (size_t)in * sizeof(float));
     if (old > r) memset(da + (size_t)r * (size_t)in, 0, (size_t)(old - r) * (size_t)in * sizeof(float));
-    if (r > 0 || old > r)
+    if (r == r_max) /* full rank: B [out, r] is the slot's layout, one copy */
+        memcpy(db, b, (size_t)out * (size_t)r_max * sizeof(float));
+    else if (r > 0 || old > r)
         for (int64_t o = 0; o < out; o++) {
             float *row = db + (size_t)o * (size_t)r_max;
             if (r > 0) memcpy(row, b + (size_t)o * (size_t)r, (size_t)r * sizeof(float));
