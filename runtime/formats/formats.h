@@ -498,8 +498,12 @@ typedef struct peft_site_w {
     int site;            /* layout site id */
     int rank;            /* r of this module (rank_pattern applied) */
     float scale;         /* alpha/r or alpha/sqrt(r) (alpha_pattern, use_rslora applied) */
-    const float *a;      /* [rank, in]: borrowed from the mapping (F32) or into owned */
-    const float *b;      /* [out, rank] */
+    const float *a;      /* [rank, in]: borrowed from the mapping (F32) or into owned;
+                            NULL in an image read with peft_adapter_read_mapped */
+    const float *b;      /* [out, rank]; NULL as a */
+    const void *a_raw;   /* [rank, in] of a_dtype: what a slot write converts (always set) */
+    const void *b_raw;   /* [out, rank] of b_dtype */
+    st_dtype a_dtype, b_dtype; /* F32, F16 or BF16 (F32 when a / b are set) */
 } peft_site_w;
 typedef struct peft_adapter {
     int n;               /* sites this adapter covers */
@@ -550,6 +554,12 @@ void peft_config_free(peft_config *cfg); /* NULL-safe, frees contents only */
  * Caller owns *out; free with peft_adapter_free(). */
 lorajit_status peft_adapter_read(const char *dir, const lj_layout *L, peft_adapter **out,
                                  lj_err *err);
+/* As peft_adapter_read, with every check (finite values included, tested on the
+ * file's own F16 / BF16 bits) but no conversion: a and b stay NULL, a_raw and b_raw
+ * point into the mapping, and the slot write converts straight into the slot (one
+ * pass over the bytes). Caller owns *out; free with peft_adapter_free(). */
+lorajit_status peft_adapter_read_mapped(const char *dir, const lj_layout *L, peft_adapter **out,
+                                        lj_err *err);
 void peft_adapter_free(peft_adapter *ad); /* NULL does nothing */
 /* Copies every A and B of ad into one owned buffer and closes its file, so the image
  * no longer depends on adapter_model.safetensors (for keeping it in host memory).

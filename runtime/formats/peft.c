@@ -460,9 +460,41 @@ static int site_cmp(const void *x, const void *y) {
     return (a->site > b->site) - (a->site < b->site);
 }
 
-/* Fills ad->w from the targets: borrowed F32 pointers, else conversions into one buffer. */
+/* Index of the first F16 / BF16 value of p[0..n) (2-byte, maybe unaligned) whose
+ * exponent bits are all ones (NaN, +-Inf), n if none; exp_mask 0x7c00 (F16) or
+ * 0x7f80 (BF16). Blocks of 64 are tested with ands and ors (vectorised). */
+static size_t nonfinite16(const unsigned char *p, size_t n, uint16_t exp_mask) {
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        uint16_t hit = 0;
+        for (size_t k = 0; k < 64; k++) {
+            uint16_t h;
+            memcpy(&h, p + 2 * (i + k), 2);
+            hit |= (uint16_t)((h & exp_mask) == exp_mask);
+        }
+        if (hit) break;
+    }
+    for (; i < n; i++) {
+        uint16_t h;
+        memcpy(&h, p + 2 * i, 2);
+        if ((h & exp_mask) == exp_mask) return i;
+    }
+    return n;
+}
+
+/* Index of the first non-finite value of tensor x (n values, in its own dtype). */
+static size_t nonfinite_raw(const st_tensor *x, size_t n) {
+    switch (x->dtype) {
+    case ST_F16: return nonfinite16(x->data, n, 0x7c00u);
+    case ST_BF16: return nonfinite16(x->data, n, 0x7f80u);
+    default: return lj_nonfinite_find(x->data, n); /* F32 (tensors_check); reads unaligned */
+    }
+}
+
+/* Fills ad->w from the targets: borrowed F32 pointers, else conversions into one
+ * buffer; convert false: raw pointers into the mapping only, checked in place. */
 static lorajit_status image_build(const peft_target *tg, int n_tg, int n_on, const lj_layout *L,
-                                  peft_adapter *ad, lj_err *err) {
+                                  bool convert, peft_adapter *ad, lj_err *err) {
     size_t owned_floats = 0;
     ad->w = lj_calloc((size_t)n_on, sizeof *ad->w);
     if (!ad->w) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", ad->file->path);
@@ -470,7 +502,7 @@ static lorajit_status image_build(const peft_target *tg, int n_tg, int n_on, con
         if (!tg[i].on) continue;
         const lj_site_desc *sd = &L->sites[tg[i].site];
         size_t na = (size_t)tg[i].rank * (size_t)sd->in, nb = (size_t)sd->out * (size_t)tg[i].rank;
-        owned_floats += (borrowable(tg[i].a) ? 0 : na) + (borrowable(tg[i].b) ? 0 : nb);
+        if (convert) owned_floats += (borrowable(tg[i].a) ? 0 : na) + (borrowable(tg[i].b) ? 0 : nb);
         ad->bytes += (na + nb) * sizeof(float);
     }
     if (owned_floats && !(ad->owned = lj_malloc(owned_floats * sizeof(float))))
@@ -487,6 +519,19 @@ static lorajit_status image_build(const peft_target *tg, int n_tg, int n_on, con
             const float *data = x->data;
             size_t cols = (size_t)(b ? tg[i].rank : sd->in), n = (size_t)tg[i].rank * (size_t)(b ? sd->out : sd->in);
             size_t k = n;
+            if (!convert) {
+                k = nonfinite_raw(x, n);
+                if (k < n) {
+                    float v;
+                    st_convert_f32(x->dtype, (const unsigned char *)x->data + k * st_dtype_size(x->dtype), 1, &v);
+                    return lj_fail(err, LORAJIT_E_FORMAT, "%s: tensor '%s' holds %s at element %zu (row %zu, "
+                                   "column %zu); adapter weights must be finite", ad->file->path, x->name,
+                                   lj_nonfinite_word(v), k, k / cols, k % cols);
+                }
+                *(b ? &w->b_raw : &w->a_raw) = x->data;
+                *(b ? &w->b_dtype : &w->a_dtype) = x->dtype;
+                continue;
+            }
             if (!borrowable(x)) { /* convert a block, check it while it is in cache */
                 size_t es = st_dtype_size(x->dtype);
                 for (size_t at = 0; at < n && k == n; at += PEFT_BLOCK) {
@@ -505,14 +550,16 @@ static lorajit_status image_build(const peft_target *tg, int n_tg, int n_on, con
                                "column %zu); adapter weights must be finite", ad->file->path, x->name,
                                lj_nonfinite_word(data[k]), k, k / cols, k % cols);
             *(b ? &w->b : &w->a) = data;
+            *(b ? &w->b_raw : &w->a_raw) = data;
+            *(b ? &w->b_dtype : &w->a_dtype) = ST_F32;
         }
     }
     qsort(ad->w, (size_t)ad->n, sizeof *ad->w, site_cmp);
     return LORAJIT_OK;
 }
 
-lorajit_status peft_adapter_read(const char *dir, const lj_layout *L, peft_adapter **out,
-                                 lj_err *err) {
+static lorajit_status adapter_read(const char *dir, const lj_layout *L, bool convert, peft_adapter **out,
+                                   lj_err *err) {
     char cfg_path[4096], st_path[4096];
     cJSON *root = NULL;
     peft_config c = {0};
@@ -537,7 +584,7 @@ lorajit_status peft_adapter_read(const char *dir, const lj_layout *L, peft_adapt
     if ((st = must_exist(st_path, err))) goto fail;
     if ((st = st_open_whole(st_path, &ad->file, err))) goto fail;
     if ((st = tensors_check(ad->file, L, tg, err))) goto fail;
-    if ((st = image_build(tg, n_tg, n_on, L, ad, err))) goto fail;
+    if ((st = image_build(tg, n_tg, n_on, L, convert, ad, err))) goto fail;
     cJSON_Delete(root);
     free(tg);
     peft_config_free(&c);
@@ -549,6 +596,15 @@ fail:
     peft_config_free(&c);
     peft_adapter_free(ad);
     return st;
+}
+
+lorajit_status peft_adapter_read(const char *dir, const lj_layout *L, peft_adapter **out, lj_err *err) {
+    return adapter_read(dir, L, true, out, err);
+}
+
+lorajit_status peft_adapter_read_mapped(const char *dir, const lj_layout *L, peft_adapter **out,
+                                        lj_err *err) {
+    return adapter_read(dir, L, false, out, err);
 }
 
 void peft_adapter_free(peft_adapter *ad) {
@@ -567,10 +623,11 @@ lorajit_status peft_adapter_detach(peft_adapter *ad, const lj_layout *L, lj_err 
         peft_site_w *w = &ad->w[i];
         const lj_site_desc *sd = &L->sites[w->site];
         size_t na = (size_t)w->rank * (size_t)sd->in, nb = (size_t)sd->out * (size_t)w->rank;
-        memcpy(next, w->a, na * sizeof(float));
-        memcpy(next + na, w->b, nb * sizeof(float));
-        w->a = next;
-        w->b = next + na;
+        st_convert_f32(w->a_dtype, w->a_raw, na, next); /* a mapped image has no a / b */
+        st_convert_f32(w->b_dtype, w->b_raw, nb, next + na);
+        w->a = w->a_raw = next;
+        w->b = w->b_raw = next + na;
+        w->a_dtype = w->b_dtype = ST_F32;
         next += na + nb;
     }
     LJ_ASSERT((size_t)(next - all) * sizeof(float) == ad->bytes);

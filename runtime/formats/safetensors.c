@@ -8,6 +8,7 @@
  * offset; sizes are checked for overflow; ranges must fit the data section and
  * must not overlap. Also converts F32 / F16 / BF16 tensors to f32. */
 #define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE /* MAP_POPULATE */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
