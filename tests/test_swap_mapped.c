@@ -1,8 +1,9 @@
 /* test_swap_mapped.c — issue 16: a hotswap reads adapter_model.safetensors by mapping
  * it and converts straight into the slot, so a bad file must be refused before any
  * slot is written. From the tiny model's a_qv (F32), this writes BF16 and F16 copies
- * (the values rounded to bf16 first, so both are exact) and broken files: cut in the
- * data section, a NaN in the last value of B (F32, BF16, F16). Each broken hotswap
+ * (the values rounded to bf16, those outside f16's normal range to zero, so both
+ * are exact) and broken files: cut in the data section, a NaN in the last value
+ * of the last tensor (F32, BF16, F16). Each broken hotswap
  * must fail naming the file or the tensor and leave the served logits
  * byte-identical; the BF16 and F16 copies must give the same logits as each other.
  * Scratch folder: argv[1]/tmp_swap_mapped. */
@@ -64,6 +65,8 @@ static void write_16bit(const st_file *f, const char *dir, st_dtype dtype, bool 
             float v;
             memcpy(&v, (const unsigned char *)t->data + 4 * k, 4);
             uint16_t h = to_bf16(v);
+            int e = (int)((h >> 7) & 0xffu) - 127 + 15;
+            if (e <= 0 || e >= 31) h &= 0x8000u; /* outside f16's normals: a signed zero in both */
             if (dtype == ST_F16) h = bf16_to_f16(h);
             if (nan && i == f->n_tensors - 1 && k == n - 1) h = dtype == ST_F16 ? 0x7e00 : 0x7fc0;
             fwrite(&h, 2, 1, out);
