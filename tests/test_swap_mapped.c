@@ -104,6 +104,7 @@ static void refused(lorajit_engine *e, const char *dir, const char *want, const 
 int main(int argc, char **argv) {
     check_enter_tests_dir();
     if (fixture_tmp_setup(argc, argv, "swap_mapped")) return 2;
+    (void)expect_err, (void)write_text; /* the fixture's, unused here */
     char src[2048], d_bf16[2048], d_f16[2048], d_cut[2048], d_nan[3][2048];
     snprintf(src, sizeof src, "%s/adapter_model.safetensors", TINY_ADAPTER);
     lj_err err;

@@ -490,6 +490,10 @@ void lj_regex_free(lj_regex *re); /* NULL does nothing */
 /* ---- finite.c: NaN / Inf in f32 arrays ---- */
 /* Index of the first NaN or +-Inf among x[0..n) (borrowed for the call), n if none. */
 size_t lj_nonfinite_find(const float *x, size_t n);
+/* Index of the first F16 / BF16 value of src[0..n) (borrowed, 2-byte, maybe
+ * unaligned) with all exponent bits set (NaN, +-Inf), n if none; exp_mask is 0x7c00
+ * (F16) or 0x7f80 (BF16). */
+size_t lj_nonfinite_find16(const void *src, size_t n, uint16_t exp_mask);
 /* "NaN", "+Inf" or "-Inf" for a value lj_nonfinite_find found (static text). */
 const char *lj_nonfinite_word(float v);
 

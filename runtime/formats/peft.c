@@ -449,8 +449,6 @@ static lorajit_status tensors_check(const st_file *f, const lj_layout *L, peft_t
     return LORAJIT_OK;
 }
 
-#define PEFT_BLOCK 4096 /* values converted, then checked finite, while in L1 */
-
 static bool borrowable(const st_tensor *t) {
     return t->dtype == ST_F32 && ((uintptr_t)t->data % sizeof(float)) == 0;
 }
@@ -460,34 +458,12 @@ static int site_cmp(const void *x, const void *y) {
     return (a->site > b->site) - (a->site < b->site);
 }
 
-/* Index of the first F16 / BF16 value of p[0..n) (2-byte, maybe unaligned) whose
- * exponent bits are all ones (NaN, +-Inf), n if none; exp_mask 0x7c00 (F16) or
- * 0x7f80 (BF16). Blocks of 64 are tested with ands and ors (vectorised). */
-static size_t nonfinite16(const unsigned char *p, size_t n, uint16_t exp_mask) {
-    size_t i = 0;
-    for (; i + 64 <= n; i += 64) {
-        uint16_t hit = 0;
-        for (size_t k = 0; k < 64; k++) {
-            uint16_t h;
-            memcpy(&h, p + 2 * (i + k), 2);
-            hit |= (uint16_t)((h & exp_mask) == exp_mask);
-        }
-        if (hit) break;
-    }
-    for (; i < n; i++) {
-        uint16_t h;
-        memcpy(&h, p + 2 * i, 2);
-        if ((h & exp_mask) == exp_mask) return i;
-    }
-    return n;
-}
-
-/* Index of the first non-finite value of tensor x (n values, in its own dtype). */
-static size_t nonfinite_raw(const st_tensor *x, size_t n) {
-    switch (x->dtype) {
-    case ST_F16: return nonfinite16(x->data, n, 0x7c00u);
-    case ST_BF16: return nonfinite16(x->data, n, 0x7f80u);
-    default: return lj_nonfinite_find(x->data, n); /* F32 (tensors_check); reads unaligned */
+/* Index of the first non-finite value of raw[0..n) of dtype dt. */
+static size_t nonfinite_raw(st_dtype dt, const void *raw, size_t n) {
+    switch (dt) {
+    case ST_F16: return lj_nonfinite_find16(raw, n, 0x7c00u);
+    case ST_BF16: return lj_nonfinite_find16(raw, n, 0x7f80u);
+    default: return lj_nonfinite_find(raw, n); /* F32 (tensors_check); reads unaligned */
     }
 }
 
@@ -516,42 +492,24 @@ static lorajit_status image_build(const peft_target *tg, int n_tg, int n_on, con
         w->site = tg[i].site, w->rank = tg[i].rank, w->scale = tg[i].scale;
         for (int b = 0; b < 2; b++) {
             const st_tensor *x = b ? tg[i].b : tg[i].a;
-            const float *data = x->data;
+            const void *raw = x->data;
+            st_dtype dt = x->dtype;
             size_t cols = (size_t)(b ? tg[i].rank : sd->in), n = (size_t)tg[i].rank * (size_t)(b ? sd->out : sd->in);
-            size_t k = n;
-            if (!convert) {
-                k = nonfinite_raw(x, n);
-                if (k < n) {
-                    float v;
-                    st_convert_f32(x->dtype, (const unsigned char *)x->data + k * st_dtype_size(x->dtype), 1, &v);
-                    return lj_fail(err, LORAJIT_E_FORMAT, "%s: tensor '%s' holds %s at element %zu (row %zu, "
-                                   "column %zu); adapter weights must be finite", ad->file->path, x->name,
-                                   lj_nonfinite_word(v), k, k / cols, k % cols);
-                }
-                *(b ? &w->b_raw : &w->a_raw) = x->data;
-                *(b ? &w->b_dtype : &w->a_dtype) = x->dtype;
-                continue;
+            if (convert && !borrowable(x)) { /* the image holds f32: converted into owned */
+                st_convert_f32(dt, raw, n, next);
+                raw = next, dt = ST_F32, next += n;
             }
-            if (!borrowable(x)) { /* convert a block, check it while it is in cache */
-                size_t es = st_dtype_size(x->dtype);
-                for (size_t at = 0; at < n && k == n; at += PEFT_BLOCK) {
-                    size_t m = n - at < PEFT_BLOCK ? n - at : PEFT_BLOCK;
-                    st_convert_f32(x->dtype, (const unsigned char *)x->data + at * es, m, next + at);
-                    size_t bad = lj_nonfinite_find(next + at, m);
-                    if (bad < m) k = at + bad;
-                }
-                data = next;
-                next += n;
-            } else {
-                k = lj_nonfinite_find(data, n); /* a NaN here made every logit NaN */
-            }
-            if (k < n)
+            size_t k = nonfinite_raw(dt, raw, n); /* a NaN here made every logit NaN */
+            if (k < n) {
+                float v;
+                st_convert_f32(dt, (const unsigned char *)raw + k * st_dtype_size(dt), 1, &v);
                 return lj_fail(err, LORAJIT_E_FORMAT, "%s: tensor '%s' holds %s at element %zu (row %zu, "
                                "column %zu); adapter weights must be finite", ad->file->path, x->name,
-                               lj_nonfinite_word(data[k]), k, k / cols, k % cols);
-            *(b ? &w->b : &w->a) = data;
-            *(b ? &w->b_raw : &w->a_raw) = data;
-            *(b ? &w->b_dtype : &w->a_dtype) = ST_F32;
+                               lj_nonfinite_word(v), k, k / cols, k % cols);
+            }
+            *(b ? &w->b_raw : &w->a_raw) = raw;
+            *(b ? &w->b_dtype : &w->a_dtype) = dt;
+            if (convert) *(b ? &w->b : &w->a) = raw;
         }
     }
     qsort(ad->w, (size_t)ad->n, sizeof *ad->w, site_cmp);
