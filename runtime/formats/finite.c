@@ -2,7 +2,8 @@
  *
  * Input: n floats: an adapter's A/B values at load (peft.c), the logits a forward,
  * prefill or decode step produced (serving/). Output: the index of the first value
- * that is NaN or +-Inf (n when there is none) and a word for it. The scan tests
+ * that is NaN or +-Inf (n when there is none) and a word for it; the same for
+ * F16 / BF16 bits in a mapped adapter file (lj_nonfinite_find16). The scan tests
  * the exponent bits of a block of values with integer ands, adds and ors, which
  * the compiler vectorises, and looks for the index only inside a block that has one. */
 #include <string.h>
@@ -29,6 +30,29 @@ size_t lj_nonfinite_find(const float *x, size_t n) {
         uint32_t bits;
         memcpy(&bits, x + i, sizeof bits);
         if (carry_of(bits)) return i;
+    }
+    return n;
+}
+
+/* Index of the first F16 / BF16 value of p[0..n) (2-byte, maybe unaligned) whose
+ * exponent bits are all ones (NaN, +-Inf), n if none; exp_mask 0x7c00 (F16) or
+ * 0x7f80 (BF16). Blocks of 64 are tested with ands and ors (vectorised). */
+size_t lj_nonfinite_find16(const void *src, size_t n, uint16_t exp_mask) {
+    const unsigned char *p = src;
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        uint16_t hit = 0;
+        for (size_t k = 0; k < 64; k++) {
+            uint16_t h;
+            memcpy(&h, p + 2 * (i + k), 2);
+            hit |= (uint16_t)((h & exp_mask) == exp_mask);
+        }
+        if (hit) break;
+    }
+    for (; i < n; i++) {
+        uint16_t h;
+        memcpy(&h, p + 2 * i, 2);
+        if ((h & exp_mask) == exp_mask) return i;
     }
     return n;
 }

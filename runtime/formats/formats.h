@@ -414,6 +414,9 @@ typedef struct st_file {
  * inside the data section and not overlapping. Caller owns *out; free with
  * st_close(). On failure *out is NULL and err names the file, tensor and offset. */
 lorajit_status st_open(const char *path, st_file **out, lj_err *err);
+/* As st_open, with every page mapped up front (for a file read whole at once).
+ * Caller owns *out; free with st_close(). On failure *out is NULL. */
+lorajit_status st_open_whole(const char *path, st_file **out, lj_err *err);
 /* Same checks on a buffer (for fuzzing); buf is borrowed and must outlive *out. */
 lorajit_status st_open_buffer(const void *buf, size_t size, const char *name, st_file **out,
                               lj_err *err);
@@ -425,6 +428,9 @@ size_t st_dtype_size(st_dtype d);
 /* Converts t (F32, F16 or BF16) to n f32 values in dst (n = element count of t);
  * other dtypes fail naming the tensor. */
 lorajit_status st_to_f32(const st_file *f, const st_tensor *t, float *dst, lj_err *err);
+/* dst[0..n) = src[0..n) of dtype d (F32, F16 or BF16; src may be unaligned), exact;
+ * a vectorisable loop. Another dtype is a bug in the caller (LJ_ASSERT). */
+void st_convert_f32(st_dtype d, const void *src, size_t n, float *dst);
 
 /* ---- weights.c: the model's tensors bound to the layout ---- */
 /* One weight_map entry of model.safetensors.index.json. */
@@ -484,6 +490,10 @@ void lj_regex_free(lj_regex *re); /* NULL does nothing */
 /* ---- finite.c: NaN / Inf in f32 arrays ---- */
 /* Index of the first NaN or +-Inf among x[0..n) (borrowed for the call), n if none. */
 size_t lj_nonfinite_find(const float *x, size_t n);
+/* Index of the first F16 / BF16 value of src[0..n) (borrowed, 2-byte, maybe
+ * unaligned) with all exponent bits set (NaN, +-Inf), n if none; exp_mask is 0x7c00
+ * (F16) or 0x7f80 (BF16). */
+size_t lj_nonfinite_find16(const void *src, size_t n, uint16_t exp_mask);
 /* "NaN", "+Inf" or "-Inf" for a value lj_nonfinite_find found (static text). */
 const char *lj_nonfinite_word(float v);
 
@@ -492,8 +502,12 @@ typedef struct peft_site_w {
     int site;            /* layout site id */
     int rank;            /* r of this module (rank_pattern applied) */
     float scale;         /* alpha/r or alpha/sqrt(r) (alpha_pattern, use_rslora applied) */
-    const float *a;      /* [rank, in]: borrowed from the mapping (F32) or into owned */
-    const float *b;      /* [out, rank] */
+    const float *a;      /* [rank, in]: borrowed from the mapping (F32) or into owned;
+                            NULL in an image read with peft_adapter_read_mapped */
+    const float *b;      /* [out, rank]; NULL as a */
+    const void *a_raw;   /* [rank, in] of a_dtype: what a slot write converts (always set) */
+    const void *b_raw;   /* [out, rank] of b_dtype */
+    st_dtype a_dtype, b_dtype; /* F32, F16 or BF16 (F32 when a / b are set) */
 } peft_site_w;
 typedef struct peft_adapter {
     int n;               /* sites this adapter covers */
@@ -544,6 +558,12 @@ void peft_config_free(peft_config *cfg); /* NULL-safe, frees contents only */
  * Caller owns *out; free with peft_adapter_free(). */
 lorajit_status peft_adapter_read(const char *dir, const lj_layout *L, peft_adapter **out,
                                  lj_err *err);
+/* As peft_adapter_read, with every check (finite values included, tested on the
+ * file's own F16 / BF16 bits) but no conversion: a and b stay NULL, a_raw and b_raw
+ * point into the mapping, and the slot write converts straight into the slot (one
+ * pass over the bytes). Caller owns *out; free with peft_adapter_free(). */
+lorajit_status peft_adapter_read_mapped(const char *dir, const lj_layout *L, peft_adapter **out,
+                                        lj_err *err);
 void peft_adapter_free(peft_adapter *ad); /* NULL does nothing */
 /* Copies every A and B of ad into one owned buffer and closes its file, so the image
  * no longer depends on adapter_model.safetensors (for keeping it in host memory).

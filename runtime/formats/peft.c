@@ -458,9 +458,19 @@ static int site_cmp(const void *x, const void *y) {
     return (a->site > b->site) - (a->site < b->site);
 }
 
-/* Fills ad->w from the targets: borrowed F32 pointers, else conversions into one buffer. */
+/* Index of the first non-finite value of raw[0..n) of dtype dt. */
+static size_t nonfinite_raw(st_dtype dt, const void *raw, size_t n) {
+    switch (dt) {
+    case ST_F16: return lj_nonfinite_find16(raw, n, 0x7c00u);
+    case ST_BF16: return lj_nonfinite_find16(raw, n, 0x7f80u);
+    default: return lj_nonfinite_find(raw, n); /* F32 (tensors_check); reads unaligned */
+    }
+}
+
+/* Fills ad->w from the targets: borrowed F32 pointers, else conversions into one
+ * buffer; convert false: raw pointers into the mapping only, checked in place. */
 static lorajit_status image_build(const peft_target *tg, int n_tg, int n_on, const lj_layout *L,
-                                  peft_adapter *ad, lj_err *err) {
+                                  bool convert, peft_adapter *ad, lj_err *err) {
     size_t owned_floats = 0;
     ad->w = lj_calloc((size_t)n_on, sizeof *ad->w);
     if (!ad->w) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory", ad->file->path);
@@ -468,7 +478,7 @@ static lorajit_status image_build(const peft_target *tg, int n_tg, int n_on, con
         if (!tg[i].on) continue;
         const lj_site_desc *sd = &L->sites[tg[i].site];
         size_t na = (size_t)tg[i].rank * (size_t)sd->in, nb = (size_t)sd->out * (size_t)tg[i].rank;
-        owned_floats += (borrowable(tg[i].a) ? 0 : na) + (borrowable(tg[i].b) ? 0 : nb);
+        if (convert) owned_floats += (borrowable(tg[i].a) ? 0 : na) + (borrowable(tg[i].b) ? 0 : nb);
         ad->bytes += (na + nb) * sizeof(float);
     }
     if (owned_floats && !(ad->owned = lj_malloc(owned_floats * sizeof(float))))
@@ -482,28 +492,32 @@ static lorajit_status image_build(const peft_target *tg, int n_tg, int n_on, con
         w->site = tg[i].site, w->rank = tg[i].rank, w->scale = tg[i].scale;
         for (int b = 0; b < 2; b++) {
             const st_tensor *x = b ? tg[i].b : tg[i].a;
-            const float *data = x->data;
+            const void *raw = x->data;
+            st_dtype dt = x->dtype;
             size_t cols = (size_t)(b ? tg[i].rank : sd->in), n = (size_t)tg[i].rank * (size_t)(b ? sd->out : sd->in);
-            if (!borrowable(x)) {
-                lorajit_status st = st_to_f32(ad->file, x, next, err);
-                if (st) return st;
-                data = next;
-                next += n;
+            if (convert && !borrowable(x)) { /* the image holds f32: converted into owned */
+                st_convert_f32(dt, raw, n, next);
+                raw = next, dt = ST_F32, next += n;
             }
-            size_t k = lj_nonfinite_find(data, n); /* a NaN here made every logit NaN */
-            if (k < n)
+            size_t k = nonfinite_raw(dt, raw, n); /* a NaN here made every logit NaN */
+            if (k < n) {
+                float v;
+                st_convert_f32(dt, (const unsigned char *)raw + k * st_dtype_size(dt), 1, &v);
                 return lj_fail(err, LORAJIT_E_FORMAT, "%s: tensor '%s' holds %s at element %zu (row %zu, "
                                "column %zu); adapter weights must be finite", ad->file->path, x->name,
-                               lj_nonfinite_word(data[k]), k, k / cols, k % cols);
-            *(b ? &w->b : &w->a) = data;
+                               lj_nonfinite_word(v), k, k / cols, k % cols);
+            }
+            *(b ? &w->b_raw : &w->a_raw) = raw;
+            *(b ? &w->b_dtype : &w->a_dtype) = dt;
+            if (convert) *(b ? &w->b : &w->a) = raw;
         }
     }
     qsort(ad->w, (size_t)ad->n, sizeof *ad->w, site_cmp);
     return LORAJIT_OK;
 }
 
-lorajit_status peft_adapter_read(const char *dir, const lj_layout *L, peft_adapter **out,
-                                 lj_err *err) {
+static lorajit_status adapter_read(const char *dir, const lj_layout *L, bool convert, peft_adapter **out,
+                                   lj_err *err) {
     char cfg_path[4096], st_path[4096];
     cJSON *root = NULL;
     peft_config c = {0};
@@ -526,9 +540,9 @@ lorajit_status peft_adapter_read(const char *dir, const lj_layout *L, peft_adapt
     }
     if ((st = targets_resolve(&c, L, cfg_path, tg, &n_on, err))) goto fail;
     if ((st = must_exist(st_path, err))) goto fail;
-    if ((st = st_open(st_path, &ad->file, err))) goto fail;
+    if ((st = st_open_whole(st_path, &ad->file, err))) goto fail;
     if ((st = tensors_check(ad->file, L, tg, err))) goto fail;
-    if ((st = image_build(tg, n_tg, n_on, L, ad, err))) goto fail;
+    if ((st = image_build(tg, n_tg, n_on, L, convert, ad, err))) goto fail;
     cJSON_Delete(root);
     free(tg);
     peft_config_free(&c);
@@ -540,6 +554,15 @@ fail:
     peft_config_free(&c);
     peft_adapter_free(ad);
     return st;
+}
+
+lorajit_status peft_adapter_read(const char *dir, const lj_layout *L, peft_adapter **out, lj_err *err) {
+    return adapter_read(dir, L, true, out, err);
+}
+
+lorajit_status peft_adapter_read_mapped(const char *dir, const lj_layout *L, peft_adapter **out,
+                                        lj_err *err) {
+    return adapter_read(dir, L, false, out, err);
 }
 
 void peft_adapter_free(peft_adapter *ad) {
@@ -558,10 +581,11 @@ lorajit_status peft_adapter_detach(peft_adapter *ad, const lj_layout *L, lj_err 
         peft_site_w *w = &ad->w[i];
         const lj_site_desc *sd = &L->sites[w->site];
         size_t na = (size_t)w->rank * (size_t)sd->in, nb = (size_t)sd->out * (size_t)w->rank;
-        memcpy(next, w->a, na * sizeof(float));
-        memcpy(next + na, w->b, nb * sizeof(float));
-        w->a = next;
-        w->b = next + na;
+        st_convert_f32(w->a_dtype, w->a_raw, na, next); /* a mapped image has no a / b */
+        st_convert_f32(w->b_dtype, w->b_raw, nb, next + na);
+        w->a = w->a_raw = next;
+        w->b = w->b_raw = next + na;
+        w->a_dtype = w->b_dtype = ST_F32;
         next += na + nb;
     }
     LJ_ASSERT((size_t)(next - all) * sizeof(float) == ad->bytes);

@@ -8,6 +8,7 @@
  * offset; sizes are checked for overflow; ranges must fit the data section and
  * must not overlap. Also converts F32 / F16 / BF16 tensors to f32. */
 #define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE /* MAP_POPULATE */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -317,8 +318,8 @@ fail:
     return s;
 }
 
-/* Caller owns *out; free with st_close(). On failure *out is NULL. */
-lorajit_status st_open(const char *path, st_file **out, lj_err *err) {
+/* Maps path read-only (MAP_PRIVATE plus map_flags) and validates its header. */
+static lorajit_status open_mapped(const char *path, int map_flags, st_file **out, lj_err *err) {
     *out = NULL;
     int fd;
     size_t size;
@@ -329,7 +330,7 @@ lorajit_status st_open(const char *path, st_file **out, lj_err *err) {
         return lj_fail(err, LORAJIT_E_FORMAT,
                        "%s: file is %zu bytes, too short for the 8-byte header length", path, size);
     }
-    void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE | map_flags, fd, 0);
     int map_errno = errno;
     close(fd); /* the mapping stays valid without the descriptor */
     if (map == MAP_FAILED)
@@ -344,6 +345,22 @@ lorajit_status st_open(const char *path, st_file **out, lj_err *err) {
     f->mapped = true;
     *out = f;
     return LORAJIT_OK;
+}
+
+/* Caller owns *out; free with st_close(). On failure *out is NULL. */
+lorajit_status st_open(const char *path, st_file **out, lj_err *err) {
+    return open_mapped(path, 0, out, err);
+}
+
+/* As st_open, but the kernel maps every page at once (MAP_POPULATE): for a file
+ * that is read whole right away (an adapter), a page fault per 4 KiB page costs
+ * more than copying the page. Caller owns *out; free with st_close(). */
+lorajit_status st_open_whole(const char *path, st_file **out, lj_err *err) {
+#ifdef MAP_POPULATE
+    return open_mapped(path, MAP_POPULATE, out, err);
+#else
+    return open_mapped(path, 0, out, err);
+#endif
 }
 
 void st_close(st_file *f) {
@@ -363,57 +380,82 @@ const st_tensor *st_find(const st_file *f, const char *name) {
 }
 
 /* IEEE half -> single, exact for every input: subnormals are normalised, inf
- * stays inf and a NaN keeps its sign and payload. */
-static float f16_to_f32(uint16_t h) {
+ * stays inf and a NaN keeps its sign and payload. Branch-free so that the loop
+ * over a tensor vectorises: the magnitude shifted into f32's place, times 2^112,
+ * rebiases normals and normalises subnormals in one exact multiply; exponent 31
+ * (inf, NaN) is set to 255 directly. */
+static inline float f16_to_f32(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-    uint32_t exp = (h >> 10) & 0x1fu;
-    uint32_t mant = h & 0x3ffu;
+    uint32_t mag = (uint32_t)(h & 0x7fffu) << 13;
+    float f;
+    memcpy(&f, &mag, sizeof f);
+    f *= 0x1p112f;
     uint32_t bits;
-    if (exp == 0x1f) {
-        bits = sign | 0x7f800000u | (mant << 13);
-    } else if (exp != 0) {
-        bits = sign | ((exp + 112) << 23) | (mant << 13); /* rebias 15 -> 127 */
-    } else if (mant == 0) {
-        bits = sign;
-    } else {
-        uint32_t e = 113; /* value = mant * 2^-24; shift until the hidden bit appears */
-        while (!(mant & 0x400u)) {
-            mant <<= 1;
-            e--;
-        }
-        bits = sign | (e << 23) | ((mant & 0x3ffu) << 13);
-    }
+    memcpy(&bits, &f, sizeof bits);
+    uint32_t special = (uint32_t)0 - (uint32_t)((h & 0x7c00u) == 0x7c00u); /* all ones: inf/NaN */
+    bits = (bits & ~special) | ((0x7f800000u | mag) & special);
+    bits |= sign;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+/* Values per inner loop of a conversion: a constant trip count is what gcc -O2's
+ * cheap vectoriser needs to vectorise a loop. */
+#define ST_CONVERT_BLOCK 64
+
+static inline float bf16_to_f32(uint16_t h) {
+    uint32_t bits = (uint32_t)h << 16;
     float f;
     memcpy(&f, &bits, sizeof f);
     return f;
 }
 
-lorajit_status st_to_f32(const st_file *f, const st_tensor *t, float *dst, lj_err *err) {
-    size_t n = 1;
-    for (int i = 0; i < t->ndim; i++) n *= (size_t)t->shape[i]; /* checked by the header parse */
-    const unsigned char *src = t->data;
-    switch (t->dtype) {
+void st_convert_f32(st_dtype d, const void *src, size_t n, float *restrict dst) {
+    const unsigned char *restrict p = src; /* never dst: a mapping or a file buffer */
+    size_t i = 0;
+    switch (d) {
     case ST_F32:
-        if (n) memcpy(dst, src, n * sizeof(float)); /* src may be unaligned */
-        return LORAJIT_OK;
+        if (n) memcpy(dst, p, n * sizeof(float)); /* src may be unaligned */
+        return;
     case ST_F16:
-        for (size_t i = 0; i < n; i++) {
+        for (; i + ST_CONVERT_BLOCK <= n; i += ST_CONVERT_BLOCK)
+            for (size_t k = i; k < i + ST_CONVERT_BLOCK; k++) {
+                uint16_t h;
+                memcpy(&h, p + 2 * k, 2);
+                dst[k] = f16_to_f32(h);
+            }
+        for (; i < n; i++) {
             uint16_t h;
-            memcpy(&h, src + 2 * i, 2);
+            memcpy(&h, p + 2 * i, 2);
             dst[i] = f16_to_f32(h);
         }
-        return LORAJIT_OK;
+        return;
     case ST_BF16:
-        for (size_t i = 0; i < n; i++) {
+        for (; i + ST_CONVERT_BLOCK <= n; i += ST_CONVERT_BLOCK)
+            for (size_t k = i; k < i + ST_CONVERT_BLOCK; k++) {
+                uint16_t h;
+                memcpy(&h, p + 2 * k, 2);
+                dst[k] = bf16_to_f32(h);
+            }
+        for (; i < n; i++) {
             uint16_t h;
-            memcpy(&h, src + 2 * i, 2);
-            uint32_t bits = (uint32_t)h << 16;
-            memcpy(&dst[i], &bits, sizeof bits);
+            memcpy(&h, p + 2 * i, 2);
+            dst[i] = bf16_to_f32(h);
         }
-        return LORAJIT_OK;
+        return;
     case ST_F64: case ST_I64: case ST_I32: case ST_I16: case ST_I8: case ST_U8: case ST_BOOL:
     case ST_DTYPE_COUNT:
         break;
+    }
+    LJ_ASSERT(!"st_convert_f32: not a float dtype");
+}
+
+lorajit_status st_to_f32(const st_file *f, const st_tensor *t, float *dst, lj_err *err) {
+    size_t n = 1;
+    for (int i = 0; i < t->ndim; i++) n *= (size_t)t->shape[i]; /* checked by the header parse */
+    if (t->dtype == ST_F32 || t->dtype == ST_F16 || t->dtype == ST_BF16) {
+        st_convert_f32(t->dtype, t->data, n, dst);
+        return LORAJIT_OK;
     }
     return lj_fail(err, LORAJIT_E_UNSUPPORTED,
                    "%s: tensor \"%s\": dtype %s cannot be read as float (F32, F16 or BF16 only)",

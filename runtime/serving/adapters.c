@@ -141,7 +141,7 @@ static lorajit_status read_and_put(lj_registry *r, lj_slots *s, const lj_layout 
                                    const char *dir, bool hotswap, const lj_slot_pick *pick, lj_err *err) {
     peft_adapter *ad = NULL;
     lorajit_status st = lj_adapter_check(r, name, dir, hotswap, err);
-    if (!st) st = peft_adapter_read(dir, L, &ad, err);
+    if (!st) st = peft_adapter_read_mapped(dir, L, &ad, err);
     if (!st) st = lj_adapter_put(r, s, name, ad, hotswap, pick, err);
     peft_adapter_free(ad);
     return st;

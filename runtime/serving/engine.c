@@ -252,7 +252,7 @@ static lorajit_status adapter_write(lorajit_engine *e, const char *what, const c
     st = registered_only ? LORAJIT_OK : lj_adapter_check(&e->reg, name, dir, hotswap, err);
     pthread_mutex_unlock(&e->serve.write_lock);
     if (registered_only) return lj_engine_leave(e, lj_engine_hotswap_registered(e, name, dir, err));
-    if (!st) st = peft_adapter_read(dir, e->L, &ad, err);
+    if (!st) st = peft_adapter_read_mapped(dir, e->L, &ad, err); /* converted into the slot */
     if (!st && !(st = write_begin(e, hotswap ? NULL : name, &v, err))) {
         lj_slot_pick pick = lj_engine_pick(e);
         st = lj_adapter_put(&e->reg, e->slots, name, ad, hotswap, &pick, err);

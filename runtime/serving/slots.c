@@ -76,26 +76,32 @@ void lj_slots_free(lj_slots *s) {
     free(s);
 }
 
-/* Writes rank-r data (A [r, in], B [out, r]; NULL with r = 0) into one slot of one
- * site and zeroes what an earlier, larger write left between r and the dirty mark. */
+/* Writes rank-r data (A [r, in] of a_dtype, B [out, r] of b_dtype, converted to f32
+ * on the way; w NULL with r = 0) into one slot of one site and zeroes what an
+ * earlier, larger write left between r and the dirty mark. */
 static void site_write(lj_slots *s, int site, int slot, int64_t in, int64_t out, int r,
-                       float scale, const float *a, const float *b) {
+                       const peft_site_w *w) {
     lj_lora_site *ls = &s->sites[site];
     int32_t *dirty = &s->dirty[(size_t)site * (size_t)s->n_phys + (size_t)slot];
     int r_max = s->r_max, old = *dirty;
     float *da = ls->a + (size_t)slot * (size_t)r_max * (size_t)in; /* [r_max, in] */
     float *db = ls->b + (size_t)slot * (size_t)out * (size_t)r_max; /* [out, r_max] */
     LJ_ASSERT(r >= 0 && r <= r_max && old >= 0 && old <= r_max);
-    if (r > 0) memcpy(da, a, (size_t)r * (size_t)in * sizeof(float));
+    if (r > 0) st_convert_f32(w->a_dtype, w->a_raw, (size_t)r * (size_t)in, da);
     if (old > r) memset(da + (size_t)r * (size_t)in, 0, (size_t)(old - r) * (size_t)in * sizeof(float));
-    if (r > 0 || old > r)
+    if (r == r_max) { /* full rank: B [out, r] is the slot's layout, one pass */
+        st_convert_f32(w->b_dtype, w->b_raw, (size_t)out * (size_t)r_max, db);
+    } else if (r > 0 || old > r) {
+        const unsigned char *src = r > 0 ? w->b_raw : NULL;
+        size_t row_bytes = (size_t)r * st_dtype_size(r > 0 ? w->b_dtype : ST_F32);
         for (int64_t o = 0; o < out; o++) {
             float *row = db + (size_t)o * (size_t)r_max;
-            if (r > 0) memcpy(row, b + (size_t)o * (size_t)r, (size_t)r * sizeof(float));
+            if (r > 0) st_convert_f32(w->b_dtype, src + (size_t)o * row_bytes, (size_t)r, row);
             if (old > r) memset(row + r, 0, (size_t)(old - r) * sizeof(float));
         }
+    }
     ls->rank[slot] = r;
-    ls->scale[slot] = r > 0 ? scale : 0.0f;
+    ls->scale[slot] = r > 0 ? w->scale : 0.0f;
     *dirty = r;
 }
 
@@ -106,9 +112,9 @@ void lj_slots_write(lj_slots *s, int slot, const peft_adapter *ad) {
     for (int i = 0; i < s->n_sites; i++) {
         if (j < ad->n && ad->w[j].site == i) {
             const peft_site_w *w = &ad->w[j++];
-            site_write(s, i, slot, s->in[i], s->out[i], w->rank, w->scale, w->a, w->b);
+            site_write(s, i, slot, s->in[i], s->out[i], w->rank, w);
         } else {
-            site_write(s, i, slot, s->in[i], s->out[i], 0, 0.0f, NULL, NULL);
+            site_write(s, i, slot, s->in[i], s->out[i], 0, NULL);
         }
     }
     LJ_ASSERT(j == ad->n);
@@ -117,5 +123,5 @@ void lj_slots_write(lj_slots *s, int slot, const peft_adapter *ad) {
 void lj_slots_clear(lj_slots *s, int slot) {
     LJ_ASSERT(s && slot >= 0 && slot < s->n_phys);
     for (int i = 0; i < s->n_sites; i++)
-        site_write(s, i, slot, s->in[i], s->out[i], 0, 0.0f, NULL, NULL);
+        site_write(s, i, slot, s->in[i], s->out[i], 0, NULL);
 }
