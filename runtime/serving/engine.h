@@ -152,6 +152,7 @@ typedef struct lj_sched_req {
     char error[512];
     int load;                    /* LJ_LOAD_*: its adapters on the scheduler's loader thread */
     lorajit_status load_st;      /* LJ_LOAD_DONE: how the load went; its message in error */
+    int full_retries;            /* loads retried after E_FULL with no other pins seen */
 } lj_sched_req;
 /* A queued request's adapter load (scheduler.c): none asked, waiting for the loader,
  * being loaded (the loader owns pinned[] then), done (pinned[] pinned, or load_st). */

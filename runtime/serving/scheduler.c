@@ -218,7 +218,7 @@ static void finish(lorajit_sched *s, lj_sched_req *q, lorajit_finish f, const ch
 }
 
 /* What admitting q came to. */
-enum { ADMIT_OK, ADMIT_WAIT, ADMIT_FAILED };
+enum { ADMIT_OK, ADMIT_WAIT, ADMIT_WAIT_SLOTS, ADMIT_FAILED };
 
 /* Whether the KV cache has blocks for q's prompt + max_new positions on top of what
  * every running request may still take (its full need less what it holds), so that
@@ -243,6 +243,17 @@ static int kv_fits(lorajit_sched *s, lj_sched_req *q, lj_err *why) {
         return ADMIT_FAILED;
     }
     return need + owed <= n_free ? ADMIT_OK : ADMIT_WAIT;
+}
+
+/* Whether requests other than q hold or are taking adapter pins: running, or
+ * queued with their adapters being loaded or loaded. */
+static bool others_pin(lorajit_sched *s, const lj_sched_req *q) {
+    pthread_mutex_lock(&s->lock);
+    bool any = s->n_running > 1;
+    for (const lj_sched_req *r = s->queue; r && !any; r = r->next)
+        any = r != q && (r->load == LJ_LOAD_RUNNING || (r->load == LJ_LOAD_DONE && r->n_pinned > 0));
+    pthread_mutex_unlock(&s->lock);
+    return any;
 }
 
 /* Tries to start q (already in running[]): KV blocks, a sequence, its adapters
@@ -272,8 +283,11 @@ static int admit(lorajit_sched *s, lj_sched_req *q, lj_err *why) {
     q->seq = NULL;
     lj_engine_unpin(e, q->pinned, q->n_pinned);
     q->n_pinned = 0;
-    /* every slot pinned by running requests: wait for one to finish; alone it never fits */
-    return hook_no || (st == LORAJIT_E_FULL && s->n_running > 1) ? ADMIT_WAIT : ADMIT_FAILED;
+    /* every slot pinned by other requests: wait for one to finish; alone it never fits */
+    if (hook_no) return ADMIT_WAIT;
+    if (st != LORAJIT_E_FULL) return ADMIT_FAILED;
+    /* the pins seen full may have gone since: one more try before it counts as never fitting */
+    return others_pin(s, q) || q->full_retries++ < 1 ? ADMIT_WAIT_SLOTS : ADMIT_FAILED;
 }
 
 /* The first queued request that can be tried now, unlinked (under the lock): those
@@ -331,6 +345,8 @@ static int admit_queued(lorajit_sched *s) {
             if (!(q->next = s->queue)) s->queue_tail = q;
             s->queue = q;
             s->n_queued++;
+            if (a == ADMIT_WAIT_SLOTS && q->n_adapters && send_to_loader(s, q)) /* tried again as pins go */
+                cancelled = true; /* (not cancelled) passed over from now on: go on with the rest */
         }
         pthread_mutex_unlock(&s->lock);
         if (!cancelled) return started;
@@ -380,6 +396,9 @@ lorajit_status lorajit_sched_step(lorajit_sched *s, int *busy) {
     if (!s) return lj_fail(err, LORAJIT_E_ARG, "sched_step: the scheduler is NULL");
     if (atomic_exchange(&s->driving, true))
         return lj_fail(err, LORAJIT_E_ARG, "sched_step: another thread is driving this scheduler (one at a time)");
+    pthread_mutex_lock(&s->lock);
+    int64_t loaded0 = s->n_loaded; /* a load done during this step: not stuck */
+    pthread_mutex_unlock(&s->lock);
     for (int i = s->n_running - 1; i >= 0; i--) /* cancelled: no part in this step */
         if (atomic_load(&s->running[i]->cancel)) finish(s, s->running[i], LORAJIT_FINISH_CANCELLED, NULL);
     admit_queued(s);
@@ -402,7 +421,8 @@ lorajit_status lorajit_sched_step(lorajit_sched *s, int *busy) {
         while (s->n_loading > 0 && s->n_loaded == loaded) pthread_cond_wait(&s->loaded_cv, &s->lock);
     }
     int left = s->n_running + s->n_queued;
-    bool stuck = !waited && n == 0 && s->n_queued > 0 && s->n_running == 0;
+    bool stuck = !waited && n == 0 && s->n_queued > 0 && s->n_running == 0 && s->n_loading == 0 &&
+                 s->n_loaded == loaded0;
     pthread_mutex_unlock(&s->lock);
     if (busy) *busy = left;
     atomic_store(&s->driving, false);
