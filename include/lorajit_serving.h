@@ -60,10 +60,16 @@ LORAJIT_API lorajit_status lorajit_step(lorajit_engine *e, const lorajit_step_ro
  * cut into chunks and never stalls the decoding rows.
  * Admission: queue, never preempt. A request is admitted (in submission order)
  * when a sequence is free, its positions (n_prompt + max_new - 1) fit
- * max_seq_len, its adapters can be made resident (loaded just in time through the
- * adapter cache and pinned until it finishes; when every slot is pinned by running
- * requests it waits) and the admit hook (if any) agrees. A running request is never
- * stopped for lack of room: it holds its sequence (all its positions) to the end.
+ * max_seq_len, the paged KV cache has free blocks for all of them on top of what
+ * the running requests may still take (blocks held by sequences outside the
+ * scheduler are not foreseen), its adapters are resident (pinned until it
+ * finishes; when every slot is pinned by running requests it waits) and the admit
+ * hook (if any) agrees. An adapter that is not resident is loaded just in time on
+ * the scheduler's loader thread (file read, parse, slot write) while steps go on:
+ * its request stays queued and is admitted at the first step after the load, and
+ * requests behind it whose adapters are resident may start meanwhile (FIFO is not
+ * strict across loads). A running request is never stopped for lack of room: it
+ * holds its sequence and KV blocks (all its positions) to the end.
  * A request that can never be admitted fails at submit (LORAJIT_E_ARG).
  * A request finishes on EOS, max_new, a stop token sequence, a stop string (with a
  * tokenizer), its on_token callback returning non-zero or lorajit_sched_cancel

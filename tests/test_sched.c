@@ -1,6 +1,7 @@
 /* test_sched.c — the scheduler (issue 14), through the public API on the conformance
  * tiny model and its three PEFT adapters:
- *  (handles and lorajit_step themselves: test_step.c)
+ *  (handles and lorajit_step themselves: test_step.c; slow adapter loads and KV
+ *  admission: test_sched_load.c)
  *  (a) a request admitted mid-decode (budget 8: chunked, mixed steps)
  *      gives the ids it gives alone, greedy and seeded; requests with different
  *      adapters share steps, each equal to lorajit_generate of it alone (an

@@ -56,6 +56,9 @@ const float *lj_engine_rope(const lorajit_engine *e, int64_t seq_len, float *buf
  * dropped: names[0..*n) keeps those pinned, in order (a name given twice is pinned
  * twice). On failure nothing stays pinned, *n is 0 and err names the adapter. */
 lorajit_status lj_engine_resolve(lorajit_engine *e, const char **names, int *n, const char *what, lj_err *err);
+/* True when every name in names[0..n) is resident now (a later resolve of them is
+ * a pin, no load, unless another call evicts one meanwhile). Takes the write lock. */
+bool lj_engine_all_resident(lorajit_engine *e, const char *const *names, int n);
 /* Undoes lj_engine_resolve's pins of names[0..n) (names no longer loaded are skipped). */
 void lj_engine_unpin(lorajit_engine *e, const char *const *names, int n);
 /* Hotswap of a name that is registered but not resident: reads and checks dir,
@@ -147,7 +150,13 @@ typedef struct lj_sched_req {
     double submit_ms, queue_ms, ttft_ms, done_ms;
     lorajit_finish finish;
     char error[512];
+    int load;                    /* LJ_LOAD_*: its adapters on the scheduler's loader thread */
+    lorajit_status load_st;      /* LJ_LOAD_DONE: how the load went; its message in error */
+    int full_retries;            /* loads retried after E_FULL with no other pins seen */
 } lj_sched_req;
+/* A queued request's adapter load (scheduler.c): none asked, waiting for the loader,
+ * being loaded (the loader owns pinned[] then), done (pinned[] pinned, or load_st). */
+enum { LJ_LOAD_NONE, LJ_LOAD_WAITING, LJ_LOAD_RUNNING, LJ_LOAD_DONE };
 double lj_sched_now_ms(void); /* the monotonic clock */
 /* Checks r against e (and stop strings against tok != NULL) and copies it. Caller
  * owns *out; free with lj_sched_req_free(). */

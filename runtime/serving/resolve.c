@@ -27,6 +27,14 @@ static bool pin_resident(lorajit_engine *e, const char *name) {
     return true;
 }
 
+bool lj_engine_all_resident(lorajit_engine *e, const char *const *names, int n) {
+    bool all = true;
+    pthread_mutex_lock(&e->serve.write_lock);
+    for (int i = 0; i < n && all; i++) all = lj_registry_find(&e->reg, names[i]) >= 0;
+    pthread_mutex_unlock(&e->serve.write_lock);
+    return all;
+}
+
 void lj_engine_unpin(lorajit_engine *e, const char *const *names, int n) {
     if (n <= 0) return;
     pthread_mutex_lock(&e->serve.write_lock);

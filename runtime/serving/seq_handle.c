@@ -39,6 +39,7 @@ void lorajit_seq_close(lorajit_seq *s) {
     if (!s) return;
     lj_seq *q = &s->e->seqs[s->id];
     q->pos = 0;
+    lj_kv_trim(&s->e->kv, s->id, 0); /* its blocks back to the pool, as lorajit_seq_reset */
     lj_seq_choice_free(&q->choice);
     q->choice = (lj_seq_choice){0};
     atomic_store(&q->busy, false);
