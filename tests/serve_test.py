@@ -366,7 +366,7 @@ def check_errors(url, post, H):
     r = post("/v1/completions", {"prompt": "Once", "model": "nosuch"})
     check(r.json()["error"]["code"] == "model_not_found", "404 code: %s" % r.text)
     r = post("/v1/completions", {"prompt": [5] * 300, "max_tokens": 100000})  # fits the parser, not the KV cache
-    check(r.status_code == 400 and "KV cache" in r.json()["error"]["message"], "absurd max_tokens: %s" % r.text)
+    check(r.status_code == 400 and "max_seq_len" in r.json()["error"]["message"], "absurd max_tokens: %s" % r.text)
     r = post("/v1/completions", {"prompt": "Once", "max_tokens": 3, "temperature": 0, "frobnicate": {"x": [1]},
                                   "user": "u", "logit_bias": {}})
     check(r.status_code == 200 and r.json()["usage"]["completion_tokens"] == 3, "unknown fields ignored: %s" % r.text)
