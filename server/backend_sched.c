@@ -57,6 +57,7 @@ struct srv_backend {
     pthread_mutex_t lp_mu;      /* one logprobs call at a time */
 };
 
+/* Milliseconds from t0 to t1. */
 static double ms_between(const struct timespec *t0, const struct timespec *t1) {
     return (t1->tv_sec - t0->tv_sec) * 1e3 + (t1->tv_nsec - t0->tv_nsec) / 1e6;
 }
