@@ -125,6 +125,7 @@ static int on_sched_token(void *user, int64_t id, int32_t token) {
 /* The driver thread: steps while a job is live, sleeps on b->work otherwise. */
 static void *driver_main(void *arg) {
     srv_backend *b = arg;
+    int failing = 0;
     pthread_mutex_lock(&b->mu);
     while (!b->quit) {
         if (!b->n_live) {
@@ -132,19 +133,19 @@ static void *driver_main(void *arg) {
             continue;
         }
         pthread_mutex_unlock(&b->mu);
-        int busy = 0;
-        lorajit_status st = lorajit_sched_step(b->sched, &busy);
+        lorajit_status st = lorajit_sched_step(b->sched, NULL);
         pthread_mutex_lock(&b->mu);
         b->steps += !st;
         take_finished(b);
         if (st && b->n_live && !b->quit) { /* none could start (no free sequence): wait, do not spin */
-            fprintf(stderr, "lorajit serve: %s\n", lorajit_sched_errmsg(b->sched));
+            if (!failing) fprintf(stderr, "lorajit serve: %s\n", lorajit_sched_errmsg(b->sched));
             struct timespec t;
             clock_gettime(CLOCK_REALTIME, &t);
             t.tv_nsec += 20 * 1000000L;
             if (t.tv_nsec >= 1000000000L) t.tv_sec++, t.tv_nsec -= 1000000000L;
             pthread_cond_timedwait(&b->work, &b->mu, &t);
         }
+        failing = st != LORAJIT_OK; /* one line a run of failed steps */
     }
     pthread_mutex_unlock(&b->mu);
     return NULL;
@@ -219,7 +220,7 @@ srv_job *srv_backend_admit(srv_backend *b, const char *adapter) {
     return j;
 }
 
-/* Unlinks j from b's list and frees it (b->mu held for the unlink). */
+/* Unlinks j from b's list (taking b->mu) and frees it. */
 static void free_job(srv_backend *b, srv_job *j) {
     pthread_mutex_lock(&b->mu);
     for (srv_job **p = &b->jobs; *p; p = &(*p)->next)
