@@ -1,7 +1,8 @@
 /* cli_serve.c — `lorajit serve`: takes the common options (--model, --artifact, the
  * schema options) as every verb does and hands the rest to the server (server/,
- * srv_serve). The server runs many requests on many threads, so OpenBLAS must run
- * single-threaded (lorajit.h's threading notes): when OPENBLAS_NUM_THREADS is unset
+ * srv_serve). The server's engine computes on its own pool (a thread a core unless
+ * --threads N), so OpenBLAS must run single-threaded (lorajit.h's threading notes)
+ * and never add a second set of threads: when OPENBLAS_NUM_THREADS is unset
  * the command sets it to 1 and executes itself again, since OpenBLAS reads it only
  * when the library loads. Uses lorajit.h, cli.h and serve.h. */
 #include <stdio.h>

@@ -2,12 +2,11 @@
  * its requests, and nothing more: admit a request (or refuse it: queue full), run
  * it with a per-token callback that can stop it, read the queue's state.
  *
- * Today's backend (backend_generate.c) runs each request as one lorajit_generate
- * call in the connection's thread, at most `slots` at a time (one sequence each);
- * the others wait in a FIFO of at most `max_waiting`. The serving core of issue 14
- * (a continuous-batching scheduler) is meant to replace that file behind this same
- * interface: nothing else in server/ knows how a request is run.
- * Uses lorajit.h only (lorajit_sampling, lorajit_status). */
+ * The backend (backend_sched.c) runs requests on the continuous-batching scheduler
+ * (lorajit_sched): one driver thread steps it, so concurrent requests share decode
+ * steps; at most `slots` run at once, the others wait in a FIFO of at most
+ * `max_waiting`. Nothing else in server/ knows how a request is run.
+ * Uses lorajit.h only (lorajit_sampling, lorajit_status, the scheduler). */
 #ifndef LORAJIT_SERVER_BACKEND_H
 #define LORAJIT_SERVER_BACKEND_H
 
@@ -38,30 +37,34 @@ typedef struct srv_gen_params {
 
 typedef struct srv_gen_result {
     srv_finish finish;
-    int n_out;                   /* tokens generated (an EOS included) */
+    int n_out;                   /* tokens handed to on_token (an EOS included) */
     double queue_ms;             /* admitted -> started */
     lorajit_status status;       /* LORAJIT_OK unless finish == SRV_FINISH_ERROR */
     char message[512];           /* the engine's message when it failed */
 } srv_gen_result;
 
-/* Called on the running thread for each token as it is generated; non-zero stops
- * the request after this token (no further decode step for it). */
+/* Called on the thread in srv_backend_run for each token as it is generated;
+ * non-zero stops the request after this token (no further step for it; tokens the
+ * scheduler made meanwhile are dropped). */
 typedef int (*srv_token_fn)(void *user, int32_t token);
 
-/* A backend over e (borrowed; must outlive it): at most slots requests run at once
- * (1..lorajit_max_batch(e)), at most max_waiting wait. With slots < max_batch the
- * highest sequence is kept for srv_backend_logprobs. Caller owns the result; free
- * with srv_backend_free(). NULL when memory ran out. */
+/* A backend over e (borrowed; must outlive it) with its scheduler and driver thread:
+ * at most slots requests run at once (1..lorajit_max_batch(e)), at most max_waiting
+ * wait. With slots < max_batch the highest sequence is kept for srv_backend_logprobs.
+ * Caller owns the result; free with srv_backend_free(). NULL when memory ran out or
+ * the scheduler or its thread could not start. */
 srv_backend *srv_backend_new(lorajit_engine *e, int slots, int max_waiting);
-/* Frees b; every job must have been run or dropped. NULL does nothing. */
+/* Stops the driver thread and frees b; every job must have been run or dropped.
+ * NULL does nothing. */
 void srv_backend_free(srv_backend *b);
 
 /* Admits a request for adapter ("" base; copied) into the queue. NULL when the
  * queue is full (HTTP 429) or memory ran out. The job must then go to exactly one of
  * srv_backend_run or srv_backend_drop. */
 srv_job *srv_backend_admit(srv_backend *b, const char *adapter);
-/* Waits for a free slot, runs the job's generation (p, borrowed for the call) calling
- * on_token for each token, fills *res, and frees the job. Blocks the calling thread. */
+/* Submits the job's generation (p, borrowed for the call) to the scheduler, calls
+ * on_token for each token as the driver thread makes it, fills *res, and frees the
+ * job. Blocks the calling thread until the request ends. */
 void srv_backend_run(srv_backend *b, srv_job *job, const srv_gen_params *p, srv_token_fn on_token, void *user,
                      srv_gen_result *res);
 /* Frees a job that will not run (the request failed before generation). NULL does nothing. */
@@ -82,6 +85,7 @@ lorajit_status srv_backend_logprobs(srv_backend *b, const int32_t *ids, int n_id
 typedef struct srv_backend_load {
     int running, waiting, slots;
     double kv_usage; /* blocks of the engine's paged KV cache in use ÷ blocks, 0..1 */
+    uint64_t steps, step_tokens; /* scheduler steps run, tokens sampled by them (÷: the mean batch) */
 } srv_backend_load;
 void srv_backend_state(srv_backend *b, srv_backend_load *load, char *running, char *waiting, int cap);
 

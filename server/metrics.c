@@ -3,7 +3,8 @@
  * names so that existing dashboards and the Gateway API Inference Extension's
  * endpoint picker read them unchanged: vllm:num_requests_running / _waiting,
  * vllm:gpu_cache_usage_perc (blocks of the paged KV cache in use, 0..1),
- * vllm:lora_requests_info, token counters, TTFT / inter-token / e2e histograms.
+ * vllm:lora_requests_info, token counters, TTFT / inter-token / e2e histograms, and
+ * lorajit:scheduler_steps_total / _step_tokens_total (their ratio: the mean batch).
  * Also the clock and the one log line per request. */
 #include <stdarg.h>
 #include <stdio.h>
@@ -135,6 +136,9 @@ char *srv_metrics_text(srv_metrics *m, const srv_backend_load *load, const char 
     put(&t, "# HELP vllm:lora_requests_info Running stats on LoRA requests.\n# TYPE vllm:lora_requests_info gauge\n"
             "vllm:lora_requests_info{max_lora=\"%d\",running_lora_adapters=\"%s\",waiting_lora_adapters=\"%s\"} %.1f\n",
         max_lora, running_adapters, waiting_adapters, (double)time(NULL));
+    put_counter(&t, "lorajit:scheduler_steps_total", "Steps of the continuous-batching scheduler.", load->steps, model);
+    put_counter(&t, "lorajit:scheduler_step_tokens_total", "Tokens sampled by those steps (over steps: the mean batch).",
+                load->step_tokens, model);
     put_counter(&t, "vllm:prompt_tokens_total", "Prefill tokens processed.", c.prompt_tokens, model);
     put_counter(&t, "vllm:generation_tokens_total", "Generation tokens processed.", c.generation_tokens, model);
     static const char *const reasons[4] = {"stop", "length", "abort", "error"};

@@ -84,8 +84,13 @@ static const char *base_name(const char *dir, char *buf, size_t cap) {
 
 /* Engine, tokenizer, backend, adapters; 0, or prints why and returns -1. */
 static int start_engine(srv_server *s, const char *artifact, const lorajit_options *opts, const serve_args *a) {
-    lorajit_status st = artifact ? lorajit_engine_open_artifact(&s->e, artifact, s->opt.model_dir, opts)
-                                 : lorajit_engine_open(&s->e, s->opt.model_dir, opts);
+    lorajit_options o = *opts;
+    if (!o.threads) { /* one thread (the scheduler's driver) makes the calls: the pool gets the cores */
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        o.threads = n < 1 ? 1 : n > 256 ? 256 : (int)n;
+    }
+    lorajit_status st = artifact ? lorajit_engine_open_artifact(&s->e, artifact, s->opt.model_dir, &o)
+                                 : lorajit_engine_open(&s->e, s->opt.model_dir, &o);
     if (st) {
         fprintf(stderr, "lorajit serve: cannot open model %s: %s\n", s->opt.model_dir,
                 s->e ? lorajit_errmsg(s->e) : "out of memory");

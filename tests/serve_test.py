@@ -11,7 +11,7 @@ auth, errors (400 naming the field, 401, 404, 405, 413, 429), hostile HTTP (bad 
 invalid UTF-8, huge body, absurd max_tokens, unknown fields, a slow client, a client
 that leaves mid-stream), /metrics, and 32 concurrent clients over several adapters
 while another adapter is loaded and unloaded: every answer equals the same request
-run alone. Run from anywhere; exit 0 = pass, 77 = skipped (no python3-requests).
+run alone; 8 at once share the scheduler's steps (several tokens a step, /metrics). Run from anywhere; exit 0 = pass, 77 = skipped (no python3-requests).
 """
 import concurrent.futures as cf
 import json
@@ -150,6 +150,7 @@ def run(tmp):
         check_errors(url, post, H)
         check_hostile(url, post, H, log)
         check_concurrency(url, post)
+        check_batching(url, post, H)
         check_metrics(url, H)
     finally:
         stop_server(server)
@@ -366,7 +367,7 @@ def check_errors(url, post, H):
     r = post("/v1/completions", {"prompt": "Once", "model": "nosuch"})
     check(r.json()["error"]["code"] == "model_not_found", "404 code: %s" % r.text)
     r = post("/v1/completions", {"prompt": [5] * 300, "max_tokens": 100000})  # fits the parser, not the KV cache
-    check(r.status_code == 400 and "KV cache" in r.json()["error"]["message"], "absurd max_tokens: %s" % r.text)
+    check(r.status_code == 400 and "max_seq_len" in r.json()["error"]["message"], "absurd max_tokens: %s" % r.text)
     r = post("/v1/completions", {"prompt": "Once", "max_tokens": 3, "temperature": 0, "frobnicate": {"x": [1]},
                                   "user": "u", "logit_bias": {}})
     check(r.status_code == 200 and r.json()["usage"]["completion_tokens"] == 3, "unknown fields ignored: %s" % r.text)
@@ -455,6 +456,41 @@ def check_concurrency(url, post):
         stop.set()
         t.join()
     check(churn_status and set(churn_status) == {200}, "load/completion/unload while serving: %s" % set(churn_status))
+
+
+def check_batching(url, post, H):
+    """Concurrent requests share the scheduler's steps: 8 at once each give the ids they give alone (same seed), and
+    their steps sampled several tokens each (lorajit:scheduler_step_tokens_total over _steps_total), where the same 8
+    one after the other sample exactly one token a step."""
+    reqs = [dict(prompt="Once upon a time" if i % 2 else "The little dog", max_tokens=160, seed=300 + i,
+                 temperature=0.8, top_k=40) for i in range(8)]
+    counters = lambda: (metric(url, H, "lorajit:scheduler_steps_total"), metric(url, H, "lorajit:scheduler_step_tokens_total"))
+    steps0, toks0 = counters()
+    t0 = time.time()
+    alone = [post("/v1/completions", r).json()["choices"][0]["token_ids"] for r in reqs]
+    t_seq = time.time() - t0
+    steps1, toks1 = counters()
+    check(toks1 - toks0 == sum(map(len, alone)) and steps1 - steps0 == toks1 - toks0,
+          "one request at a time: %d tokens in %d steps, want %d in as many" % (toks1 - toks0, steps1 - steps0,
+                                                                                 sum(map(len, alone))))
+    gate = threading.Barrier(8)
+
+    def together(r):
+        gate.wait()
+        return post("/v1/completions", r).json()["choices"][0]["token_ids"]
+    t0 = time.time()
+    with cf.ThreadPoolExecutor(8) as ex:
+        got = list(ex.map(together, reqs))
+    t_conc = time.time() - t0
+    steps2, toks2 = counters()
+    for i, (g, a) in enumerate(zip(got, alone)):
+        check(g == a, "batched request %d differs from alone: %s vs %s" % (i, g[:8], a[:8]))
+    per_step = (toks2 - toks1) / max(steps2 - steps1, 1)
+    check(toks2 - toks1 == sum(map(len, got)) and per_step >= 2.0,
+          "8 concurrent requests: %d tokens in %d steps (%.2f a step), want 2 or more a step" %
+          (toks2 - toks1, steps2 - steps1, per_step))
+    print("batching: 8 requests, %d tokens: one at a time %.3f s (%d steps), together %.3f s (%d steps, %.2f tokens a "
+          "step)" % (sum(map(len, got)), t_seq, steps1 - steps0, t_conc, steps2 - steps1, per_step))
 
 
 def check_metrics(url, H):
