@@ -40,7 +40,7 @@ EOS
 grep -q "^error: line 5: .*nosuch" "$tmp/s.err" || fail "no 'error: line 5:' naming nosuch: $(cat "$tmp/s.err")"
 [ "$(cat "$tmp/g_own.txt")" = $want ] || fail "script generate (own set): $(cat "$tmp/g_own.txt")"
 [ "$(cat "$tmp/g_engine.txt")" = $want ] || fail "script generate (engine's set): $(cat "$tmp/g_engine.txt")"
-grep -Eq '^compiles=1 .*decode_tokens=22$' "$tmp/s.out" || fail "stats: $(cat "$tmp/s.out")"
+grep -Eq '^compiles=1 .*decode_tokens=22 threads=[0-9]+$' "$tmp/s.out" || fail "stats: $(cat "$tmp/s.out")"
 
 sample="--temperature 0.9 --top-k 40 --top-p 0.95 --repetition-penalty 1.1"
 "$bin" generate --model $m --prompt 1,2,3 --max-new 10 $sample --seed 5 | head -1 > "$tmp/s5a"
