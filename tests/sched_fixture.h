@@ -1,6 +1,6 @@
 /* sched_fixture.h — what test_step.c and test_sched.c share: the conformance tiny
  * model opened with a number of slots and sequences, its three PEFT adapters loaded,
- * and prompts of known ids. Include after check.h and lorajit.h. */
+ * prompts of known ids, and a log of which request each token went to. Include after check.h and lorajit.h. */
 #ifndef LORAJIT_SCHED_FIXTURE_H
 #define LORAJIT_SCHED_FIXTURE_H
 
@@ -24,6 +24,18 @@ static inline void load3(lorajit_engine *e) {
         snprintf(dir, sizeof dir, "%s/%s", ADS, n[i]);
         CHECK(lorajit_load_adapter(e, n[i], dir) == LORAJIT_OK, "load %s: %s", dir, lorajit_errmsg(e));
     }
+}
+
+/* An on_token callback's log: the request id of each token, in the order made. */
+typedef struct token_log {
+    int64_t ids[256];
+    int n;
+} token_log;
+static inline int log_token(void *user, int64_t id, int32_t t) {
+    (void)t;
+    token_log *l = user;
+    if (l->n < 256) l->ids[l->n++] = id;
+    return 0;
 }
 
 static inline void fill(int32_t *t, int n, int salt) {

@@ -63,16 +63,6 @@ static bool same_ids(const lorajit_sched_result *r, const int32_t *want, int n) 
     return r->n_tokens == n && !memcmp(r->tokens, want, sizeof *want * (size_t)n);
 }
 
-typedef struct order_log {
-    int64_t ids[256];
-    int n;
-} order_log;
-static int log_token(void *user, int64_t id, int32_t t) {
-    order_log *l = user;
-    if (l->n < 256) l->ids[l->n++] = id;
-    return 0;
-}
-
 static void test_mid_decode(lorajit_engine *e, const lorajit_sampling *samp, const char *label) {
     req_spec y = {30, 5, 20, {"a_all"}, {1}, 1, samp}, x = {12, 6, 16, {"a_qv", "a_mlp"}, {0.5f, 1}, 2, samp};
     int32_t want_x[32], want_y[32], px[64], py[64];
@@ -80,7 +70,7 @@ static void test_mid_decode(lorajit_engine *e, const lorajit_sampling *samp, con
     CHECK(nx == 16 && ny == 20, "%s alone: %d and %d tokens", label, nx, ny);
     lorajit_sched_options o = {.token_budget = 8, .min_chunk = 4};
     lorajit_sched *s;
-    order_log log = {.n = 0};
+    token_log log = {.n = 0};
     lorajit_sched_request qy = make_req(&y, py), qx = make_req(&x, px);
     qy.on_token = qx.on_token = log_token;
     qy.user = qx.user = &log;

@@ -43,16 +43,6 @@ static int alone(lorajit_engine *e, const lorajit_sched_request *q, int32_t *out
 }
 
 /* ---- (a) a slow load does not hold up the running request ---- */
-typedef struct token_log {
-    int64_t ids[256];
-    int n;
-} token_log;
-static int log_token(void *user, int64_t id, int32_t t) {
-    token_log *l = user;
-    if (l->n < 256) l->ids[l->n++] = id;
-    return 0;
-}
-
 enum { A_NEW = 60, X_NEW = 5, DELAY_MS = 300 };
 
 static void test_slow_load(const char *build) {

@@ -410,6 +410,17 @@ static inline float bf16_to_f32(uint16_t h) {
     return f;
 }
 
+/* dst[k] = widen(src[k]) for n 16-bit values at src (any alignment). Inlined with
+ * a constant n and widen, it is the vectorised inner loop of st_convert_f32. */
+static inline __attribute__((always_inline)) void convert16_block(const unsigned char *restrict src, size_t n,
+                                                                  float *restrict dst, float (*widen)(uint16_t)) {
+    for (size_t k = 0; k < n; k++) {
+        uint16_t h;
+        memcpy(&h, src + 2 * k, 2);
+        dst[k] = widen(h);
+    }
+}
+
 void st_convert_f32(st_dtype d, const void *src, size_t n, float *restrict dst) {
     const unsigned char *restrict p = src; /* never dst: a mapping or a file buffer */
     size_t i = 0;
@@ -418,30 +429,12 @@ void st_convert_f32(st_dtype d, const void *src, size_t n, float *restrict dst) 
         if (n) memcpy(dst, p, n * sizeof(float)); /* src may be unaligned */
         return;
     case ST_F16:
-        for (; i + ST_CONVERT_BLOCK <= n; i += ST_CONVERT_BLOCK)
-            for (size_t k = i; k < i + ST_CONVERT_BLOCK; k++) {
-                uint16_t h;
-                memcpy(&h, p + 2 * k, 2);
-                dst[k] = f16_to_f32(h);
-            }
-        for (; i < n; i++) {
-            uint16_t h;
-            memcpy(&h, p + 2 * i, 2);
-            dst[i] = f16_to_f32(h);
-        }
-        return;
     case ST_BF16:
-        for (; i + ST_CONVERT_BLOCK <= n; i += ST_CONVERT_BLOCK)
-            for (size_t k = i; k < i + ST_CONVERT_BLOCK; k++) {
-                uint16_t h;
-                memcpy(&h, p + 2 * k, 2);
-                dst[k] = bf16_to_f32(h);
-            }
-        for (; i < n; i++) {
-            uint16_t h;
-            memcpy(&h, p + 2 * i, 2);
-            dst[i] = bf16_to_f32(h);
-        }
+        for (; i + ST_CONVERT_BLOCK <= n; i += ST_CONVERT_BLOCK) /* one branch per block, not per value */
+            if (d == ST_F16) convert16_block(p + 2 * i, ST_CONVERT_BLOCK, dst + i, f16_to_f32);
+            else convert16_block(p + 2 * i, ST_CONVERT_BLOCK, dst + i, bf16_to_f32);
+        if (d == ST_F16) convert16_block(p + 2 * i, n - i, dst + i, f16_to_f32);
+        else convert16_block(p + 2 * i, n - i, dst + i, bf16_to_f32);
         return;
     case ST_F64: case ST_I64: case ST_I32: case ST_I16: case ST_I8: case ST_U8: case ST_BOOL:
     case ST_DTYPE_COUNT:
