@@ -169,6 +169,8 @@ void lj_pool_run(void *pool, lj_task_fn fn, void *arg, int64_t n) {
     atomic_flag_clear_explicit(&p->busy, memory_order_release);
 }
 
+int lj_pool_sleepers(lj_pool *p) { return p ? atomic_load(&p->sleepers) : 0; }
+
 /* Stops and joins the helpers started so far, then frees p. */
 void lj_pool_free(lj_pool *p) {
     if (!p) return;

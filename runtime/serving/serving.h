@@ -198,6 +198,9 @@ void lj_pool_free(lj_pool *p); /* NULL does nothing; no run may be in flight */
  * thread's run. Waits spin briefly, then sleep. */
 void lj_pool_run(void *pool, lj_task_fn fn, void *arg, int64_t n);
 int lj_pool_threads(const lj_pool *p); /* 1 for NULL */
+/* Helpers asleep on the pool's condition variable now (0 for NULL): a helper that
+ * polls for a run is not counted. For tests and stats. */
+int lj_pool_sleepers(lj_pool *p);
 
 /* ---- pool_gemm.c: OpenBLAS on the pool's threads ---- */
 /* Output columns of one block of lj_pool_sgemm for an m-row product: a function of
