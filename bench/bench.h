@@ -179,7 +179,8 @@ typedef struct bench_kv_result {
     bool same_logits;                 /* the two steps' logits, bit for bit */
 } bench_kv_result;
 /* Section 10: threads on a shared machine (bench_threads.c): decode at 1 and 2 threads,
- * idle and next to one busy process, and a short prefill at 1 and 2 threads. */
+ * idle and next to one busy process, a short prefill at 1 and 2 threads, and the first
+ * decode step after it against the second. */
 enum { BENCH_THREADS_PROGRESS = 2 };
 typedef struct bench_threads_result {
     int steps;                 /* decode steps of one timed run, batch 1, from position 0 */
@@ -188,6 +189,8 @@ typedef struct bench_threads_result {
     double open_ms[2];         /* compile of the 1- and 2-thread engines */
     bench_stat decode[2][2];   /* [threads - 1][busy]: a run of `steps` decode steps */
     bench_stat prefill[2];     /* [threads - 1]: prefill of `prompt` tokens, idle */
+    bench_stat first[2];       /* [threads - 1]: the first decode step right after that prefill */
+    bench_stat second[2];      /* [threads - 1]: the step after it (a steady step) */
     bool same_bits;            /* the 1- and 2-thread engines' logits are the same bits */
     bool busy_ok;              /* the busy process ran (started, alive until killed) */
 } bench_threads_result;

@@ -256,8 +256,12 @@ static void check_threads(const cJSON *j) {
     need_stat(p, "t1_ms", "threads.prefill");
     need_stat(p, "t2_ms", "threads.prefill");
     const cJSON *q = get(th, "ratios", "threads");
-    static const char *const ratios[] = {"busy_over_idle_t2", "busy_t2_over_busy_t1", "prefill_t2_over_t1"};
-    for (int k = 0; k < 3; k++) need_number(q, ratios[k], "threads.ratios");
+    const cJSON *st = get(th, "first_step", "threads");
+    static const char *const steps[] = {"t1_first_ms", "t1_second_ms", "t2_first_ms", "t2_second_ms"};
+    for (int k = 0; k < 4; k++) need_stat(st, steps[k], "threads.first_step");
+    static const char *const ratios[] = {"busy_over_idle_t2", "busy_t2_over_busy_t1", "prefill_t2_over_t1",
+                                         "first_over_second_t1", "first_over_second_t2"};
+    for (int k = 0; k < 5; k++) need_number(q, ratios[k], "threads.ratios");
     CHECK(cJSON_IsTrue(get(th, "same_bits", "threads")), "threads: 1 and 2 threads gave different logits");
     CHECK(cJSON_IsTrue(get(th, "busy_process_ran", "threads")), "threads: the busy process did not run");
 }
