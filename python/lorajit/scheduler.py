@@ -221,7 +221,7 @@ class Scheduler(_lib.Closing):
         self.engine = engine
         self._lock = threading.Lock()          # the handle's life, submit/cancel/take, request results
         self._drive = threading.Lock()         # one stepping thread at a time
-        self._cv = threading.Condition(threading.Lock())  # the driver thread sleeps here
+        self._cv = threading.Condition(threading.RLock())  # the driver sleeps here (RLock: a close() from gc)
         self._reqs: Dict[int, Request] = {}    # key (the C `user`) -> request not yet finished
         self._keys = itertools.count(1)
         self._thread: Optional[threading.Thread] = None
@@ -452,10 +452,8 @@ class Scheduler(_lib.Closing):
 
     # ---- the background driver ----
     def _drive_once(self) -> bool:
-        """Waits up to 0.5 s for live requests, then steps once. False: stop driving."""
+        """Steps once when requests are live. False: stop driving."""
         with self._cv:
-            if not self._quit and not self._reqs:
-                self._cv.wait(0.5)
             if self._quit:
                 return False
             if not self._reqs:
@@ -479,7 +477,7 @@ class Scheduler(_lib.Closing):
             if self.driving:
                 return self
             self._quit = False
-            self._thread = threading.Thread(target=_drive, args=(weakref.ref(self),), name="lorajit-sched",
+            self._thread = threading.Thread(target=_drive, args=(weakref.ref(self), self._cv), name="lorajit-sched",
                                             daemon=True)  # holds the scheduler only during a step
             self._thread.start()
         return self
@@ -519,10 +517,17 @@ class Scheduler(_lib.Closing):
         return "lorajit.Scheduler(%s)" % state
 
 
-def _drive(ref: "weakref.ref[Scheduler]") -> None:
-    """The driver thread's loop; the scheduler is held only inside _drive_once, so
-    a scheduler dropped without close() is still collected (and closed)."""
+def _drive(ref: "weakref.ref[Scheduler]", cv: threading.Condition) -> None:
+    """The driver thread's loop. It holds the scheduler only while it looks at it
+    or steps (it sleeps on cv without it), so a scheduler dropped without close()
+    is still collected, and closed."""
     while True:
+        with cv:
+            s = ref()
+            idle = s is not None and not s._quit and not s._reqs
+            del s
+            if idle:
+                cv.wait(0.5)
         s = ref()
         if s is None or not s._drive_once():
             return
