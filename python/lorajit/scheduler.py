@@ -498,10 +498,12 @@ class Scheduler(_lib.Closing):
         if getattr(self, "_h", None) is None:
             return
         self.stop()
-        with self._drive, self._lock:
-            h, self._h = self._h, None
-            if h is not None:
-                _lib.get("lorajit_sched_free")(h)
+        with self._drive:
+            self._collect()  # results that are ready are kept
+            with self._lock:
+                h, self._h = self._h, None
+                if h is not None:
+                    _lib.get("lorajit_sched_free")(h)
         for req in list(self._reqs.values()):
             req._finish(dict(id=req.id, tokens=list(req._tokens), finish_reason="cancelled",
                              n_prompt=len(req._prompt)))
