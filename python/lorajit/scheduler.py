@@ -301,11 +301,12 @@ class Scheduler(_lib.Closing):
     def _step_locked(self) -> int:
         """One lorajit_sched_step and the collection of finished requests (the
         caller holds self._drive). Returns the requests queued or running."""
-        busy = ctypes.c_int(0)
+        busy = ctypes.c_int(-1)
         try:
             self._call("lorajit_sched_step", self._handle(), ctypes.byref(busy))
         finally:
-            self._collect()
+            if busy.value < len(self._reqs):  # some finished (or the step failed): take them
+                self._collect()
         return int(busy.value)
 
     def _step_for(self, req: Request) -> None:
