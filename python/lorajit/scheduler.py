@@ -313,7 +313,9 @@ class Scheduler(_lib.Closing):
         """Steps once for a waiting consumer (no background driver): whoever holds
         the drive lock steps; the others wait for it and look at their request again."""
         with self._drive:
-            if not req.done() and not self.driving:
+            if self._h is None:  # closing: close() finishes req next
+                time.sleep(0.001)
+            elif not req.done() and not self.driving:
                 self._step_locked()
 
     @property

@@ -102,15 +102,17 @@ def test_cancel_running_and_queued(eng):
     assert rc.finish_reason == "cancelled" and rc.tokens == [] and rc.queue_ms == -1 and rc.ttft_ms == -1
 
 
-def test_streaming_from_four_threads(eng):
-    """Four threads submit and stream while the background driver steps; each gets,
-    token by token, what its request gives alone. A fifth consumer stops reading
-    early (an exception in its loop): the others are not disturbed."""
+@pytest.mark.parametrize("driver", [True, False])
+def test_streaming_from_four_threads(eng, driver):
+    """Four threads submit and stream while the background driver steps (or, without
+    it, while the waiting consumers take turns stepping); each gets, token by token,
+    what its request gives alone. A fifth consumer stops reading early (an exception
+    in its loop): the others are not disturbed."""
     kws = [dict(adapter=["", "qv", "all", {"qv": 1.0, "all": 0.5}][i], temperature=0.9 if i % 2 else 0.0,
                 seed=i, max_new_tokens=12 + i) for i in range(4)]
     want = [solo(eng, PROMPTS[i], **kws[i]) for i in range(4)]
     got, errors, go = {}, [], threading.Barrier(5)
-    with eng.scheduler(start=True) as s:
+    with eng.scheduler(start=driver) as s:
         def consume(i):
             try:
                 go.wait()
@@ -130,7 +132,7 @@ def test_streaming_from_four_threads(eng):
             t.start()
         for t in ts:
             t.join(120)
-        assert s.driving
+        assert s.driving == driver
     assert not any(t.is_alive() for t in ts) and not errors, errors
     assert [got[i] for i in range(4)] == want
 
@@ -228,17 +230,28 @@ def test_a_failing_callback_does_not_reach_c(eng):
         assert req.result().tokens == solo(eng, TOKS7, max_new_tokens=5)
 
 
-def test_engine_closed_first_and_dropped_scheduler():
+def test_engine_closed_first_and_dropped_scheduler(eng):
+    want = solo(eng, TOKS7, max_new_tokens=60)
+    e = lorajit.Engine(MODEL, **OPTS)
+    s = e.scheduler()
+    req = s.submit(TOKS7, max_new_tokens=60)
+    for _ in range(3):
+        s.step()
+    e.close()  # closes the scheduler first: the request ends "cancelled", nothing crashes
+    r = req.result()
+    assert r.finish_reason == "cancelled" and r.tokens == want[:3]
+    with pytest.raises(lorajit.LorajitError, match="closed"):
+        s.submit(TOKS7)
+    # the same while a driver thread steps: whatever the timing, it ends cleanly
     e = lorajit.Engine(MODEL, **OPTS)
     s = e.scheduler(start=True)
     req = s.submit(TOKS7, max_new_tokens=60)
-    while not req.tokens:
+    while not req.tokens and not req.done():
         time.sleep(0.001)
-    e.close()  # closes the scheduler first: the request ends "cancelled", nothing crashes
+    e.close()
     r = req.result()
-    assert r.finish_reason in ("cancelled", "length") and not s.driving
-    with pytest.raises(lorajit.LorajitError, match="closed"):
-        s.submit(TOKS7)
+    assert not s.driving and r.tokens == want[:len(r.tokens)]
+    assert r.finish_reason == ("length" if len(r.tokens) == 60 else "cancelled")
     # a scheduler dropped while its driver runs is collected and closed
     with lorajit.Engine(MODEL, **OPTS) as e2:
         s2 = e2.scheduler(start=True)
