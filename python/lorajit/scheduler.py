@@ -71,7 +71,7 @@ class Result:
     queue_ms: float = -1.0
     ttft_ms: float = -1.0
     total_ms: float = 0.0
-    token_ms: List[float] = field(default_factory=list)
+    token_ms: List[float] = field(default_factory=list, repr=False)
 
 
 class Request:
