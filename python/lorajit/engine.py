@@ -650,8 +650,10 @@ class Engine(_lib.Closing):
         """Runs requests together through one scheduler; their :class:`lorajit.Result`
         list, in order. Each request is a prompt (text or ids) or a dict of
         :meth:`Scheduler.submit` arguments (``prompt_or_ids`` and any others);
-        ``defaults`` are submit arguments for all. A failed request raises
-        :class:`lorajit.RequestError` (after all finished), unless ``return_errors``."""
+        ``defaults`` are submit arguments for all (``adapter=["a", "b"]`` there is
+        one set for every request; give per-request adapters in the dicts). A
+        failed request raises :class:`lorajit.RequestError` (after all finished),
+        unless ``return_errors``."""
         from .scheduler import run_batch
         return run_batch(self, requests, return_errors, defaults)
 
