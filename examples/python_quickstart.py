@@ -33,6 +33,11 @@ with lorajit.Engine(model_dir, max_rank=16, max_loras=4) as model:    # compiles
     model.hotswap_adapter(chat_dir, adapter_name="sql")                # new weights, same name
     model.delete_adapter("chat")
     print("generate:", model.generate(tokens, adapter="sql", max_new_tokens=8))  # ids in, ids out
+    batch = model.generate_batch([tokens, tokens[:3]], adapter="sql", max_new_tokens=8)  # one scheduler
+    print("batch:", [(r.tokens, r.finish_reason) for r in batch])
+    with model.scheduler(start=True) as sched:                         # continuous batching, a driver thread
+        req = sched.submit(tokens, adapter="sql", max_new_tokens=8)
+        assert list(req) == batch[0].tokens                            # streamed as they are sampled
     print("peft_config:", {k: (v["r"], v["lora_alpha"]) for k, v in model.peft_config.items()})
     st = model.stats
     print("compiles=%d loads=%d hotswaps=%d deletes=%d" % (st["compiles"], st["loads"], st["hotswaps"],

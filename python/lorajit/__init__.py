@@ -18,6 +18,11 @@ Quickstart::
     model.hotswap_adapter("adapters/sql-v2", adapter_name="sql")
     model.delete_adapter("chat")
     print(model.generate("Once upon a time", max_new_tokens=40))
+    results = model.generate_batch(["Once upon", "A cat"], adapter="sql")  # one scheduler, shared steps
+    with model.scheduler(start=True) as sched:                  # continuous batching
+        req = sched.submit("Once upon a time", adapter={"sql": 1.0, "chat": 0.5}, max_new_tokens=40)
+        for token in req:                                       # ids as they are sampled
+            ...
     model.close()
 
 The library is found through LORAJIT_LIBRARY (a path), then pkg-config's
@@ -25,15 +30,18 @@ The library is found through LORAJIT_LIBRARY (a path), then pkg-config's
 """
 from .engine import Engine, compiles_total, version
 from .errors import (ArgumentError, CompileError, ExistsError, FormatError, FullError, LorajitError,
-                     LorajitIOError, LorajitMemoryError, MissingSymbolError, NotFoundError, ShapeError,
-                     UnsupportedError)
+                     LorajitIOError, LorajitMemoryError, MissingSymbolError, NotFoundError, RequestError,
+                     ShapeError, UnsupportedError)
+from .scheduler import Request, Result, Scheduler
 from .tokenizer import StreamDecoder, Tokenizer
 from ._lib import has as has_symbol, library_path
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Engine", "Tokenizer", "StreamDecoder", "version", "compiles_total", "has_symbol", "library_path",
+    "Engine", "Scheduler", "Request", "Result", "Tokenizer", "StreamDecoder", "version", "compiles_total",
+    "has_symbol", "library_path",
     "LorajitError", "LorajitIOError", "FormatError", "ShapeError", "UnsupportedError", "NotFoundError",
     "ExistsError", "FullError", "LorajitMemoryError", "ArgumentError", "CompileError", "MissingSymbolError",
+    "RequestError",
 ]

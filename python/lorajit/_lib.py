@@ -89,6 +89,41 @@ class Request(ctypes.Structure):
 
 TOKEN_FN = ctypes.CFUNCTYPE(None, c_void_p, c_int, c_int32)
 
+# ---- the scheduler (lorajit_serving.h) ----
+# lorajit_sched_token_fn: (user, request id, token) -> non-zero cancels the request
+SCHED_TOKEN_FN = ctypes.CFUNCTYPE(c_int, c_void_p, c_int64, c_int32)
+
+
+class SchedOptions(ctypes.Structure):
+    """``lorajit_sched_options`` (lorajit_serving.h); the admit hook stays NULL."""
+    _fields_ = [
+        ("token_budget", c_int), ("min_chunk", c_int), ("max_running", c_int),
+        ("tokenizer", c_void_p), ("admit", c_void_p), ("admit_user", c_void_p),
+    ]
+
+
+class SchedRequest(ctypes.Structure):
+    """``lorajit_sched_request`` (lorajit_serving.h); copied by lorajit_sched_submit."""
+    _fields_ = [
+        ("prompt", P(c_int32)), ("n_prompt", c_int),
+        ("adapters", P(c_char_p)), ("weights", P(c_float)), ("n_adapters", c_int),
+        ("max_new", c_int), ("sampling", P(Sampling)),
+        ("stop_seqs", P(P(c_int32))), ("stop_lens", P(c_int)), ("n_stop_seqs", c_int),
+        ("stop_strings", P(c_char_p)), ("n_stop_strings", c_int),
+        ("on_token", SCHED_TOKEN_FN), ("user", c_void_p),
+    ]
+
+
+class SchedResult(ctypes.Structure):
+    """``lorajit_sched_result`` (lorajit_serving.h); tokens and token_ms are freed
+    with lorajit_free by the taker."""
+    _fields_ = [
+        ("id", c_int64), ("finish", c_int), ("error", ctypes.c_char * 512),
+        ("n_prompt", c_int), ("n_tokens", c_int),
+        ("tokens", P(c_int32)), ("token_ms", P(c_double)),
+        ("queue_ms", c_double), ("ttft_ms", c_double), ("total_ms", c_double),
+    ]
+
 # name -> (restype, argtypes)
 _SIGS: Dict[str, Tuple[Any, List[Any]]] = {
     "lorajit_version": (c_char_p, []),
@@ -132,6 +167,16 @@ _SIGS: Dict[str, Tuple[Any, List[Any]]] = {
     "lorajit_detokenizer_free": (None, [c_void_p]),
     "lorajit_tokenizer_apply_chat_template": (c_int, [c_void_p, c_char_p, c_int, P(c_void_p)]),
     "lorajit_tokenizer_apply_chat_template_vars": (c_int, [c_void_p, c_char_p, c_char_p, c_int, P(c_void_p)]),
+    # the scheduler (issue 14)
+    "lorajit_sched_open": (c_int, [c_void_p, P(SchedOptions), P(c_void_p)]),
+    "lorajit_sched_free": (None, [c_void_p]),
+    "lorajit_sched_submit": (c_int, [c_void_p, P(SchedRequest), P(c_int64)]),
+    "lorajit_sched_cancel": (c_int, [c_void_p, c_int64]),
+    "lorajit_sched_step": (c_int, [c_void_p, P(c_int)]),
+    "lorajit_sched_run_until_idle": (c_int, [c_void_p]),
+    "lorajit_sched_take": (c_int, [c_void_p, c_int64, P(SchedResult)]),
+    "lorajit_finish_str": (c_char_p, [c_int]),
+    "lorajit_sched_errmsg": (c_char_p, [c_void_p]),
 }
 
 _lock = threading.Lock()

@@ -7,6 +7,7 @@ import json
 import os
 import queue
 import threading
+import weakref
 from typing import (Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union)
 
 from . import _lib
@@ -176,6 +177,7 @@ class Engine(_lib.Closing):
         self._configs: Dict[str, Dict[str, Any]] = {}
         self._active: List[Tuple[str, float]] = []
         self._tokenizer: Any = None
+        self._schedulers: "weakref.WeakSet[Any]" = weakref.WeakSet()  # closed before the engine
 
     @staticmethod
     def _options(max_rank: Optional[int], target_modules: Union[None, str, Sequence[str]], max_loras: Optional[int],
@@ -220,7 +222,9 @@ class Engine(_lib.Closing):
 
     def close(self) -> None:
         """Frees the engine (``lorajit_engine_free``) and its tokenizer. Idempotent.
-        No other thread may be using the engine."""
+        No other thread may be using the engine. Its schedulers are closed first."""
+        for sched in list(getattr(self, "_schedulers", ())):
+            sched.close()
         with self._wlock:
             h, self._h = self._h, None
             tok, self._tokenizer = self._tokenizer, None
@@ -630,6 +634,28 @@ class Engine(_lib.Closing):
                         break
         finally:
             worker.join()
+
+    # ---- continuous batching (scheduler.py) ----
+    def scheduler(self, max_running: Optional[int] = None, token_budget: Optional[int] = None,
+                  min_chunk: Optional[int] = None, tokenizer: Any = None, start: bool = False) -> Any:
+        """A :class:`lorajit.Scheduler` over this engine (``lorajit_sched_open``):
+        requests submitted at any time share decode steps. ``start=True`` starts
+        its background driver thread. Close it (or use ``with``) before the engine."""
+        from .scheduler import Scheduler
+        s = Scheduler(self, max_running=max_running, token_budget=token_budget, min_chunk=min_chunk,
+                      tokenizer=tokenizer)
+        return s.start() if start else s
+
+    def generate_batch(self, requests: Sequence[Any], return_errors: bool = False, **defaults: Any) -> List[Any]:
+        """Runs requests together through one scheduler; their :class:`lorajit.Result`
+        list, in order. Each request is a prompt (text or ids) or a dict of
+        :meth:`Scheduler.submit` arguments (``prompt_or_ids`` and any others);
+        ``defaults`` are submit arguments for all (``adapter=["a", "b"]`` there is
+        one set for every request; give per-request adapters in the dicts). A
+        failed request raises :class:`lorajit.RequestError` (after all finished),
+        unless ``return_errors``."""
+        from .scheduler import run_batch
+        return run_batch(self, requests, return_errors, defaults)
 
     def _text_pieces(self, prompt: List[int], new_ids: "Iterator[int] | List[int]", stop_ids: List[int],
                      stop_strs: List[str]) -> Iterator[str]:

@@ -18,6 +18,8 @@ LORAJIT_E_NOMEM             LorajitMemoryError     MemoryError
 LORAJIT_E_ARG               ArgumentError          ValueError
 LORAJIT_E_COMPILE           CompileError           RuntimeError
 (symbol not in the library) MissingSymbolError     AttributeError
+(a scheduled request ended  RequestError           -
+ with finish "error")
 ==========================  =====================  ==========================
 """
 from __future__ import annotations
@@ -103,6 +105,20 @@ class CompileError(LorajitError, RuntimeError):
 class MissingSymbolError(LorajitError, AttributeError):
     """The loaded liblorajit.so lacks a function this call needs (an older build,
     or the runtime-only library)."""
+
+
+class RequestError(LorajitError):
+    """A scheduled request finished with an error (its adapter failed to load, the
+    logits came out NaN/Inf, ...): the scheduler reports a message, no status.
+
+    Attributes:
+        result: the request's :class:`lorajit.Result` (finish_reason "error", the
+            tokens made before the error).
+    """
+
+    def __init__(self, message: str, result: object = None) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 BY_STATUS: Dict[int, Type[LorajitError]] = {
