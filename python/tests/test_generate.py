@@ -129,7 +129,7 @@ def test_text_generate_and_stream_agree(gen_engine):
 
 
 def test_stop_text_holds_back_prefixes():
-    from lorajit.engine import _StopText
+    from lorajit.generation import _StopText
     st = _StopText(["END", "xy"])
     out = "".join(st.feed(p) for p in ["ab", "cE", "N", "x", "q", "EN", "Dzz"])
     assert out == "abcENxq" and st.done and st.finish() == ""
