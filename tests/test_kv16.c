@@ -12,6 +12,10 @@
  * (4) A bad kv_dtype is refused naming the field (options and schema file).
  * (5) An artifact compiled with f16 K/V gives the JIT's bits, records "kv_dtype" in its
  *     manifest, and refuses to open with another kv_dtype.
+ * (6) The cache write's rounding, bit for bit: an attention node alone, compiled for this
+ *     host and for plain x86-64 (no F16C, no AVX512), writes into an f16 and a bf16 cache
+ *     the nearest-even pattern of a reference that searches the format's values (edge
+ *     cases: ties, subnormals, overflow, Inf, NaN, -0; then random bit patterns).
  * Run from tests/ with the build dir as argv[1] (the artifact of (5) goes there). */
 #include <math.h>
 #include <stdbool.h>
@@ -20,9 +24,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cblas.h>
+
 #include "check.h"
+#include "compiler.h"
 #include "lorajit.h"
 #include "lorajit_serving.h"
+#include "serving.h" /* lj_pool_run */
 
 #define SEQ 64    /* max_seq_len */
 #define CHUNK 16  /* max_tokens: the 40-token prefill of (1) is three compiled calls */
@@ -288,6 +296,122 @@ static void test_artifact(const char *build) {
     lorajit_engine_free(e);
 }
 
+/* ---- (6) the rounding of the cache write ---- */
+enum { RT = 256, RHS = 64 }; /* rows per call (one block), head_size = kv_dim */
+
+/* The value of 16-bit pattern h (sign clear) of kind; the first pattern past the largest
+ * finite one counts as the next power of two (where rounding to nearest overflows). */
+static double value16(uint32_t h, ir_dtype kind) {
+    if (kind == IR_BF16) {
+        if (h >= 0x7f80) return 0x1p128;
+        uint32_t b = h << 16;
+        float f;
+        memcpy(&f, &b, 4);
+        return f;
+    }
+    if (h >= 0x7c00) return 65536.0;
+    int e = (int)(h >> 10), m = (int)(h & 1023);
+    return e == 0 ? ldexp(m, -24) : ldexp(1024 + m, e - 25);
+}
+
+/* x rounded to nearest, ties to even, as kind's pattern: found by binary search among the
+ * format's values (not by bit manipulation, as the generated code does). NaN: 0xffff. */
+static uint16_t ref_round(float x, ir_dtype kind) {
+    if (x != x) return 0xffff;
+    uint32_t sign = signbit(x) ? 0x8000 : 0, top = kind == IR_BF16 ? 0x7f80 : 0x7c00;
+    double a = fabs((double)x);
+    uint32_t lo = 0, hi = top; /* value16(lo) <= a; the largest such pattern */
+    if (a >= value16(top, kind)) return (uint16_t)(sign | top);
+    while (hi - lo > 1) {
+        uint32_t mid = (lo + hi) / 2;
+        if (value16(mid, kind) <= a) lo = mid;
+        else hi = mid;
+    }
+    double down = a - value16(lo, kind), up = value16(lo + 1, kind) - a;
+    if (up < down || (up == down && (lo & 1))) lo++;
+    return (uint16_t)(sign | lo);
+}
+
+static bool is_nan16(uint16_t h, ir_dtype kind) {
+    return kind == IR_BF16 ? (h & 0x7f80) == 0x7f80 && (h & 0x7f) : (h & 0x7c00) == 0x7c00 && (h & 0x3ff);
+}
+
+static uint32_t rng = 2463534242u;
+static uint32_t rand32(void) { return rng ^= rng << 13, rng ^= rng >> 17, rng ^= rng << 5; }
+
+/* Fills x [RT * RHS] for call k: edge cases first, then random bit patterns, a quarter
+ * of them in f16's normal range, a quarter on an f16 tie, a quarter on a bf16 tie. */
+static void rounding_inputs(float *x, int k) {
+    static const float edges[] = {0.0f, -0.0f, 1.0f, -1.0f, 65504.0f, 65519.99f, 65520.0f, -65520.0f, 65536.0f,
+                                  0x1p-14f, 0x1p-24f, 0x1p-25f, 0x1.000002p-25f, 0x1.8p-24f, 0x1.8p-23f, 0x1p-26f,
+                                  1e-30f, 0x1.002p0f, 0x1.006p0f, 0x1.0018p0f, 0x1.00ffp0f, 0x1.0080p0f, 0x1.0180p0f,
+                                  0x1.fffffep127f, 3.0e38f, 1e-40f, INFINITY, -INFINITY, NAN, -NAN, 0x1.ffep15f,
+                                  0x1.01p0f, 0x1.03p0f, -0x1.03p0f, 0x1.ff8p127f, 0x1.fep127f};
+    int n_edges = (int)(sizeof edges / sizeof *edges);
+    for (int i = 0; i < RT * RHS; i++) {
+        uint32_t b = rand32();
+        if (k == 0 && i < n_edges) memcpy(&b, &edges[i], 4);
+        else if (i % 4 == 0) b = (b & 0x80001fffu) | ((uint32_t)(100 + rand32() % 40) << 23); /* f16's range */
+        else if (i % 4 == 1) b = (b & 0x80ffe000u) | 0x1000u | ((uint32_t)(100 + rand32() % 40) << 23); /* f16 ties */
+        else if (i % 4 == 2) b = (b & 0xffff0000u) | 0x8000u; /* bf16 ties */
+        memcpy(&x[i], &b, 4);
+    }
+}
+
+/* Compiles embed -> attention(q = k = v = x) with kind's cache for cpu and checks the
+ * cache's patterns over `calls` calls of RT rows. */
+static void check_rounding(ir_dtype kind, const char *cpu, int calls) {
+    ir_graph *g = ir_graph_new(8, RT);
+    g->kv_dtype = kind;
+    ir_node *x = ir_embed(g, ir_weight(g, "embed", -1, RT, RHS), ir_input(g, "tokens"), "embed");
+    ir_node *att = ir_attention(g, x, x, x, 1, 1, RHS, 0, "layers.0.attn");
+    ir_output(g, ir_matmul(g, att, ir_weight(g, "w", -1, RHS, RHS), "mm"), "logits"); /* an output is a matmul */
+    lj_err err = {0};
+    pipeline_code code = {0};
+    bool ok = !ir_verify(g) && !ir_plan(g) && !ir_verify(g) &&
+              pipeline_code_build(g, &(pipeline_target){.cpu = cpu}, &code, &err) == LORAJIT_OK;
+    CHECK(ok, "compile attention with a %s cache for %s: %s %s", ir_dtype_name(kind), cpu, g->msg, err.msg);
+    if (!ok) {
+        ir_graph_free(g);
+        return;
+    }
+    float *table = malloc(sizeof(float) * RT * RHS), *out = malloc(sizeof(float) * RT * RHS),
+          *w = calloc(RHS * RHS, sizeof(float));
+    float *scratch = calloc((size_t)(g->scratch_per_token * RT + g->scratch_fixed), sizeof(float));
+    uint16_t *kc = calloc(RT * RHS, 2), *vc = calloc(RT * RHS, 2);
+    int32_t tokens[RT], block = 0;
+    for (int i = 0; i < RT; i++) tokens[i] = i;
+    const void *weights[2] = {table, w};
+    lj_active none = {0};
+    lj_ctx ctx = {.weights = weights, .active = &none, .scratch = scratch, .key_cache = kc, .value_cache = vc,
+                  .block_table = &block, .block_size = RT, .parallel = lj_pool_run,
+                  .sgemm = (lj_sgemm_fn)cblas_sgemm, .sgemv = (lj_sgemv_fn)cblas_sgemv, .small_rows = LJ_SMALL_ROWS};
+    long bad = 0, nans = 0;
+    for (int k = 0; k < calls; k++) {
+        rounding_inputs(table, k);
+        code.forward(&ctx, tokens, RT, 0, out);
+        for (int i = 0; i < RT * RHS; i++) {
+            uint16_t want = ref_round(table[i], kind);
+            bool good = want == 0xffff ? is_nan16(kc[i], kind) && is_nan16(vc[i], kind) : kc[i] == want && vc[i] == want;
+            nans += want == 0xffff;
+            if (!good && bad++ < 5) {
+                uint32_t b;
+                memcpy(&b, &table[i], 4);
+                fprintf(stderr, "  %s %s: %a (0x%08x) -> K 0x%04x V 0x%04x, want 0x%04x\n", ir_dtype_name(kind), cpu,
+                        (double)table[i], (unsigned)b, kc[i], vc[i], want);
+            }
+        }
+    }
+    CHECK(bad == 0 && nans > 0, "%s cache (%s): %ld of %d values not rounded to nearest even", ir_dtype_name(kind),
+          cpu, bad, calls * RT * RHS);
+    if (bad == 0)
+        printf("  %s cache write (%s): %d values rounded to nearest even, bit for bit\n", ir_dtype_name(kind), cpu,
+               calls * RT * RHS);
+    free(table), free(out), free(w), free(scratch), free(kc), free(vc);
+    pipeline_code_free(&code);
+    ir_graph_free(g);
+}
+
 int main(int argc, char **argv) {
     const char *build = argc > 1 ? argv[1] : "../build";
     check_enter_tests_dir();
@@ -296,5 +420,9 @@ int main(int argc, char **argv) {
     test_blocks();
     test_refusals(build);
     test_artifact(build);
+    for (int kind = 0; kind < 2; kind++) {
+        check_rounding(kind ? IR_BF16 : IR_F16, "native", 16);
+        check_rounding(kind ? IR_BF16 : IR_F16, "x86-64", 4);
+    }
     return check_summary("kv16");
 }
