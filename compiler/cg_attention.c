@@ -28,6 +28,14 @@ static LLVMValueRef paged_at(cg *c, const paged *p, LLVMValueRef cache, LLVMValu
 
 LLVMTypeRef cg_kv_elem(cg *c, ir_dtype kv) { return kv == IR_F32 ? c->f32 : LLVMInt16TypeInContext(c->llctx); }
 
+/* cache[idx] widened to f32, exactly: F16 through fpext (vcvtph2ps) when the target has
+ * F16C, else cg_ld_weight's integer widening (any x86-64; the same value either way). */
+static LLVMValueRef load_kv(cg *c, ir_dtype kv, LLVMValueRef cache, LLVMValueRef idx) {
+    if (kv != IR_F16 || !c->f16c) return cg_ld_weight(c, kv, cache, idx);
+    LLVMTypeRef half = LLVMHalfTypeInContext(c->llctx);
+    return LLVMBuildFPExt(c->b, LLVMBuildLoad2(c->b, half, cg_gep(c, half, cache, idx), ""), c->f32, "");
+}
+
 /* dst[0..kv_dim) = src[0..kv_dim) (f32) stored as kv: a copy, or each value rounded to 16 bits. */
 static void store_row(cg *c, ir_dtype kv, LLVMValueRef dst, LLVMValueRef src, int64_t kv_dim) {
     if (kv == IR_F32) {
@@ -101,7 +109,7 @@ LLVMValueRef cg_kernel_attention(cg *c, int n_heads, int n_kv_heads, int head_si
     LLVMValueRef kj = cg_gep(c, p.elem, paged_at(c, &p, kc, ij), kvoff);
     stv(c, dot, cg_f32(c, 0));
     LLVMValueRef ii = cg_for(c, &i, cg_i64(c, 0), cg_i64(c, head_size), "i");
-    LLVMValueRef prod = cg_fast(LLVMBuildFMul(c->b, cg_ldf(c, qh, ii), cg_ld_weight(c, kv, kj, ii), ""));
+    LLVMValueRef prod = cg_fast(LLVMBuildFMul(c->b, cg_ldf(c, qh, ii), load_kv(c, kv, kj, ii), ""));
     stv(c, dot, cg_fast(LLVMBuildFAdd(c->b, ldv(c, dot), prod, "")));
     cg_end(c, &i);
     LLVMValueRef s = LLVMBuildFMul(c->b, ldv(c, dot), cg_f32(c, 1.0f / sqrtf((float)head_size)), "");
@@ -126,7 +134,7 @@ LLVMValueRef cg_kernel_attention(cg *c, int n_heads, int n_kv_heads, int head_si
     LLVMValueRef pj = LLVMBuildFMul(c->b, cg_ldf(c, att, ij), inv, "");
     LLVMValueRef vj = cg_gep(c, p.elem, paged_at(c, &p, vc, ij), kvoff);
     ii = cg_for(c, &i, cg_i64(c, 0), cg_i64(c, head_size), "i");
-    LLVMValueRef acc = LLVMBuildFMul(c->b, pj, cg_ld_weight(c, kv, vj, ii), "");
+    LLVMValueRef acc = LLVMBuildFMul(c->b, pj, load_kv(c, kv, vj, ii), "");
     cg_stf(c, oh, ii, LLVMBuildFAdd(c->b, cg_ldf(c, oh, ii), acc, ""));
     cg_end(c, &i);
     cg_end(c, &j);
