@@ -40,6 +40,9 @@
 static const char *const models[3] = {"conformance/models/llama-tiny", "golden/models/gqa",
                                       "golden/models/mistral"};
 
+/* An engine on model with K/V in dtype (NULL: the default f32), no LoRA sites, 2
+ * sequences of SEQ positions. Caller owns the result; free with lorajit_engine_free().
+ * NULL (a failed CHECK) when it does not open. */
 static lorajit_engine *open_kv(const char *model, const char *dtype, int max_tokens) {
     lorajit_options o = {.targets = "none", .max_batch = 2, .max_seq_len = SEQ, .max_tokens = max_tokens,
                          .kv_dtype = dtype};
@@ -52,6 +55,7 @@ static lorajit_engine *open_kv(const char *model, const char *dtype, int max_tok
     return NULL;
 }
 
+/* Token i of the tests' prompts, in [0, vocab). */
 static int32_t tok(int i, int vocab) { return (int32_t)((i * 37 + 11) % vocab); }
 
 /* (1)'s run: prefill N_PRE tokens into sequence 0, then N_DEC decode steps; every
@@ -68,12 +72,14 @@ static void run_1(lorajit_engine *e, float *out) {
     }
 }
 
+/* max |x[i]| over x [n] */
 static double max_abs(const float *x, size_t n) {
     double m = 0;
     for (size_t i = 0; i < n; i++) m = fmax(m, fabs((double)x[i]));
     return m;
 }
 
+/* max |a[i] - b[i]| over [n] */
 static double max_diff(const float *a, const float *b, size_t n) {
     double m = 0;
     for (size_t i = 0; i < n; i++) m = fmax(m, fabs((double)a[i] - (double)b[i]));
@@ -97,6 +103,7 @@ static double unit_roundoff(const char *dtype) { return strcmp(dtype, "f16") == 
  * first order, measured 3-15x): a cache that stored f16 requests in bf16 fails that. */
 #define TOL_K 32.0
 
+/* (1) on each model: f16 and bf16 K/V against f32 K/V. */
 static void test_accuracy(void) {
     for (int m = 0; m < 3; m++) {
         lorajit_engine *ref = open_kv(models[m], NULL, CHUNK);
@@ -130,6 +137,7 @@ static void test_accuracy(void) {
 }
 
 /* ---- (2) decode == full forward ---- */
+/* (2) on each model and 16-bit dtype: decode one token at a time against the whole prompt. */
 static void test_decode_forward(void) {
     static const char *const dtypes[2] = {"f16", "bf16"};
     for (int d = 0; d < 2; d++)
@@ -175,6 +183,7 @@ static void test_decode_forward(void) {
 }
 
 /* ---- (3) the pool ---- */
+/* (3) blocks and block bytes of a 1 MiB pool per dtype. */
 static void test_blocks(void) {
     /* llama-tiny: a block of 16 positions is 2 layers * 16 * kv_dim 32 elements, K and V:
        8 KiB in f32, so 1 MiB holds 128 blocks in f32 and 256 in 16 bits (max_batch 64 of
@@ -204,6 +213,7 @@ static void test_blocks(void) {
 }
 
 /* ---- (4) refusals ---- */
+/* Opening models[0] with o fails with want, and the message names kv_dtype and needle. */
 static void expect_refused(const lorajit_options *o, lorajit_status want, const char *what, const char *needle) {
     lorajit_engine *e = NULL;
     lorajit_status s = lorajit_engine_open(&e, models[0], o);
@@ -213,6 +223,7 @@ static void expect_refused(const lorajit_options *o, lorajit_status want, const 
     lorajit_engine_free(e);
 }
 
+/* Writes text to path (a CHECK when it cannot). */
 static void write_file(const char *path, const char *text) {
     FILE *f = fopen(path, "w");
     CHECK(f != NULL, "cannot write %s", path);
@@ -221,6 +232,7 @@ static void write_file(const char *path, const char *text) {
     fclose(f);
 }
 
+/* (4) bad kv_dtype values through options and a schema file (written under build). */
 static void test_refusals(const char *build) {
     lorajit_options o = {.targets = "none", .max_batch = 1, .max_seq_len = SEQ, .kv_dtype = "fp8"};
     expect_refused(&o, LORAJIT_E_ARG, "options.kv_dtype fp8", "\"fp8\"");
@@ -243,6 +255,7 @@ static void test_refusals(const char *build) {
 }
 
 /* ---- (5) the artifact ---- */
+/* Reads up to cap - 1 bytes of path into buf, NUL-terminated; false when it cannot open it. */
 static bool read_text(const char *path, char *buf, size_t cap) {
     FILE *f = fopen(path, "rb");
     if (!f) return false;
@@ -252,6 +265,7 @@ static bool read_text(const char *path, char *buf, size_t cap) {
     return true;
 }
 
+/* (5) an f16-KV artifact (compiled under build) against the JIT, and its refusals. */
 static void test_artifact(const char *build) {
     char art[1024], msg[1024], path[1100];
     snprintf(art, sizeof art, "%s/kv16_artifact", build);
@@ -332,11 +346,13 @@ static uint16_t ref_round(float x, ir_dtype kind) {
     return (uint16_t)(sign | lo);
 }
 
+/* Whether pattern h is a NaN of kind. */
 static bool is_nan16(uint16_t h, ir_dtype kind) {
     return kind == IR_BF16 ? (h & 0x7f80) == 0x7f80 && (h & 0x7f) : (h & 0x7c00) == 0x7c00 && (h & 0x3ff);
 }
 
 static uint32_t rng = 2463534242u;
+/* xorshift32 */
 static uint32_t rand32(void) { return rng ^= rng << 13, rng ^= rng >> 17, rng ^= rng << 5; }
 
 /* Fills x [RT * RHS] for call k: edge cases first, then random bit patterns, a quarter
