@@ -11,7 +11,8 @@
  * (3) The pool: the same kv_cache_mb holds twice the blocks of half the bytes.
  * (4) A bad kv_dtype is refused naming the field (options and schema file).
  * (5) An artifact compiled with f16 K/V gives the JIT's bits, records "kv_dtype" in its
- *     manifest, and refuses to open with another kv_dtype.
+ *     manifest, and refuses to open with another kv_dtype; a manifest re-sealed without
+ *     it, or with "bf16", is refused (the library pins the layout, kv_dtype included).
  * (6) The cache write's rounding, bit for bit: an attention node alone, compiled for this
  *     host and for plain x86-64 (no F16C, no AVX512), writes into an f16 and a bf16 cache
  *     the nearest-even pattern of a reference that searches the format's values (edge
@@ -25,12 +26,13 @@
 #include <string.h>
 
 #include <cblas.h>
+#include <cjson/cJSON.h>
 
 #include "check.h"
 #include "compiler.h"
 #include "lorajit.h"
 #include "lorajit_serving.h"
-#include "serving.h" /* lj_pool_run */
+#include "serving.h" /* lj_pool_run, lj_manifest_seal */
 
 #define SEQ 64    /* max_seq_len */
 #define CHUNK 16  /* max_tokens: the 40-token prefill of (1) is three compiled calls */
@@ -265,6 +267,30 @@ static bool read_text(const char *path, char *buf, size_t cap) {
     return true;
 }
 
+/* A copy of artifact src at dst whose manifest says kv_dtype (NULL: no kv_dtype key),
+ * re-sealed (lj_manifest_seal) so that only the library's layout digest can tell. */
+static void forge_kv_dtype(const char *src, const char *dst, const char *kv_dtype) {
+    char cmd[3400], path[1200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s' '%s'", dst, src, dst);
+    CHECK(system(cmd) == 0, "%s", cmd);
+    snprintf(path, sizeof path, "%s/manifest.json", dst);
+    long n;
+    char *text = check_read_file(path, &n);
+    cJSON *j = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    CHECK(j != NULL, "parse %s", path);
+    if (!j) return;
+    cJSON *schema = cJSON_GetObjectItemCaseSensitive(j, "schema");
+    cJSON_DeleteItemFromObjectCaseSensitive(schema, "kv_dtype");
+    if (kv_dtype) cJSON_AddStringToObject(schema, "kv_dtype", kv_dtype);
+    lj_err err = {0};
+    CHECK(lj_manifest_seal(j, &err) == LORAJIT_OK, "seal: %s", err.msg);
+    char *out = cJSON_Print(j);
+    CHECK(out && check_write_file(path, out, (long)strlen(out)) == 0, "write %s", path);
+    cJSON_free(out);
+    cJSON_Delete(j);
+}
+
 /* (5) an f16-KV artifact (compiled under build) against the JIT, and its refusals. */
 static void test_artifact(const char *build) {
     char art[1024], msg[1024], path[1100];
@@ -308,6 +334,26 @@ static void test_artifact(const char *build) {
     CHECK(lorajit_engine_open_artifact(&e, art, models[0], &same) == LORAJIT_OK, "artifact opened with kv f16: %s",
           e ? lorajit_errmsg(e) : "");
     lorajit_engine_free(e);
+    /* the f16 code with a manifest claiming f16 (the control: the forging alone is no
+       reason to refuse), f32 (no key) or bf16 */
+    static const char *const lies[3] = {"f16", NULL, "bf16"};
+    for (int i = 0; i < 3; i++) {
+        char forged[1100];
+        snprintf(forged, sizeof forged, "%s_forged", art);
+        forge_kv_dtype(art, forged, lies[i]);
+        e = NULL;
+        s = lorajit_engine_open_artifact(&e, forged, models[0], NULL);
+        if (i == 0) {
+            CHECK(s == LORAJIT_OK, "artifact re-sealed with its own kv_dtype: %s", e ? lorajit_errmsg(e) : "");
+        } else {
+            CHECK(s != LORAJIT_OK && e && strstr(lorajit_errmsg(e), "lj_layout_sha256"),
+                  "artifact whose manifest claims kv_dtype %s: %s", lies[i] ? lies[i] : "f32 (absent)",
+                  e ? lorajit_errmsg(e) : lorajit_status_str(s));
+            printf("  f16 artifact re-sealed as kv_dtype %s: refused by the layout digest\n",
+                   lies[i] ? lies[i] : "(absent)");
+        }
+        lorajit_engine_free(e);
+    }
 }
 
 /* ---- (6) the rounding of the cache write ---- */
