@@ -4,9 +4,9 @@
  * its blocks in position order; the compiled code finds position j of a layer
  * through it (ctx.h). The pool is sized in bytes (kv_cache_mb: a 16-bit kv_dtype
  * fits twice the blocks), or by default to what every sequence's max_seq_len
- * positions take. Taking blocks for several
- * sequences is all or nothing, under one lock, so a call that cannot get them all
- * fails with LORAJIT_E_FULL before anything runs. */
+ * positions take. Taking blocks for several sequences is all or nothing, under one
+ * lock, so a call that cannot get them all fails with LORAJIT_E_FULL before anything
+ * runs. */
 #include <stdlib.h>
 #include <string.h>
 
