@@ -1,10 +1,9 @@
 /* schema.c — the adapter schema: how big and where the LoRA slots are.
- *
  * Inputs: defaults, then an optional schema JSON file ({"max_rank",
- * "target_modules", "max_adapters", "max_tokens"}), then the non-zero fields of
- * lorajit_options, checked against the model's config. Output: an lj_schema
- * (r_max, target_mask, n_slots, max_tokens) that fixes the compiled code's slot
- * shapes. Unknown keys and module names are refused by name. "none" (as
+ * "target_modules", "max_adapters", "max_tokens", the KV cache's keys}), then the
+ * non-zero fields of lorajit_options, checked against the model's config. Output: an
+ * lj_schema (r_max, target_mask, n_slots, max_tokens, kv_dtype) that fixes the compiled
+ * code's shapes. Unknown keys, module names and dtypes are refused by name. "none" (as
  * target_modules or options.targets) compiles no LoRA sites at all: the plain model.
  * The KV cache (seq_len) and max_tokens default to min(max_position_embeddings, 4096);
  * its element type (kv_dtype) is compiled in, its block size and byte budget
