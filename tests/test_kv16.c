@@ -7,7 +7,8 @@
  * (2) Decode == full forward with 16-bit K/V at every position: lorajit_step of the whole
  *     prompt (every row's logits) against one prefilled token then lorajit_decode of each
  *     next token, bit for bit (same kernels, same rounding of every cached value); and the
- *     sgemm prefill (lorajit_seq_prefill past 8 rows) within (1)'s tolerance.
+ *     sgemm prefill (lorajit_seq_prefill past 8 rows) within (1)'s tolerance, and
+ *     lorajit_forward (its own cache) equal to that prefill bit for bit.
  * (3) The pool: the same kv_cache_mb holds twice the blocks of half the bytes.
  * (4) A bad kv_dtype is refused naming the field (options and schema file).
  * (5) An artifact compiled with f16 K/V gives the JIT's bits, records "kv_dtype" in its
@@ -174,6 +175,9 @@ static void test_decode_forward(void) {
                   lorajit_errmsg(e));
             double dev = max_diff(pre, whole, n), tol = TOL_K * unit_roundoff(dtypes[d]) * max_abs(whole, n);
             CHECK(dev <= tol, "%s kv %s: sgemm prefill vs step %.3g > %.3g", models[m], dtypes[d], dev, tol);
+            /* lorajit_forward's private 16-bit cache (a worker's): the same call, the same bits */
+            CHECK(lorajit_forward(e, p, N_PRE, dec) == LORAJIT_OK && !memcmp(dec, pre, sizeof(float) * n),
+                  "%s kv %s: lorajit_forward != seq_prefill of the same %d tokens", models[m], dtypes[d], N_PRE);
             printf("  %-30s kv %-4s: decode == step at all %d positions (bit for bit: %s); sgemm prefill %.3g\n",
                    models[m], dtypes[d], N_PRE, first_bad < 0 ? "yes" : "no", dev);
             lorajit_seq_close(s);
