@@ -1,10 +1,10 @@
 /* cg_attention.c — the generated attention kernel: causal softmax attention with
  * grouped-query heads over the paged KV cache (ctx.h: a block pool read through
  * the sequence's block table, so no cache stride is compiled in). Numerics follow
- * transformers' LLaMA in fp32: the addressing is the only thing paging changes, so
- * a block size of max_seq_len (one block per sequence, the old contiguous cache)
- * gives the same bits as any other block size.
- * Input: the head shapes and the sliding window; output: the kernel in c->mod. */
+ * transformers' LLaMA in fp32: paging changes only the addressing (any block size
+ * gives the same bits). A 16-bit cache (kv_dtype f16 / bf16) rounds K and V as they
+ * are written and widens them exactly as they are read; every sum stays f32.
+ * Input: the head shapes, the sliding window, the KV dtype; output: the kernel in c->mod. */
 #include <math.h>
 #include <stdio.h>
 
@@ -13,8 +13,9 @@
 /* &cache[position j] of one layer: cache + table[j >> shift] * block_stride +
  * (j & mask) * kv_dim, cache already offset to the layer (codegen.c). */
 typedef struct paged {
-    LLVMValueRef table, shift, mask, block_stride;
+    LLVMValueRef table, shift, mask, block_stride; /* block_stride in elements */
     int64_t kv_dim;
+    LLVMTypeRef elem;                              /* f32, or i16 for a 16-bit cache */
 } paged;
 
 static LLVMValueRef paged_at(cg *c, const paged *p, LLVMValueRef cache, LLVMValueRef j) {
@@ -22,7 +23,30 @@ static LLVMValueRef paged_at(cg *c, const paged *p, LLVMValueRef cache, LLVMValu
     LLVMValueRef blk = LLVMBuildLoad2(c->b, c->i32, cg_gep(c, c->i32, p->table, slot), "block");
     LLVMValueRef off = LLVMBuildNSWMul(c->b, LLVMBuildSExt(c->b, blk, c->i64, ""), p->block_stride, "");
     LLVMValueRef in = LLVMBuildNSWMul(c->b, LLVMBuildAnd(c->b, j, p->mask, ""), cg_i64(c, p->kv_dim), "");
-    return cg_gep(c, c->f32, cache, LLVMBuildNSWAdd(c->b, off, in, ""));
+    return cg_gep(c, p->elem, cache, LLVMBuildNSWAdd(c->b, off, in, ""));
+}
+
+LLVMTypeRef cg_kv_elem(cg *c, ir_dtype kv) { return kv == IR_F32 ? c->f32 : LLVMInt16TypeInContext(c->llctx); }
+
+/* cache[idx] widened to f32, exactly: F16 through fpext (vcvtph2ps) when the target has
+ * F16C, else cg_ld_weight's integer widening (any x86-64; the same value either way). */
+static LLVMValueRef load_kv(cg *c, ir_dtype kv, LLVMValueRef cache, LLVMValueRef idx) {
+    if (kv != IR_F16 || !c->f16c) return cg_ld_weight(c, kv, cache, idx);
+    LLVMTypeRef half = LLVMHalfTypeInContext(c->llctx);
+    return LLVMBuildFPExt(c->b, LLVMBuildLoad2(c->b, half, cg_gep(c, half, cache, idx), ""), c->f32, "");
+}
+
+/* dst[0..kv_dim) = src[0..kv_dim) (f32) stored as kv: a copy, or each value rounded to 16 bits. */
+static void store_row(cg *c, ir_dtype kv, LLVMValueRef dst, LLVMValueRef src, int64_t kv_dim) {
+    if (kv == IR_F32) {
+        LLVMBuildMemCpy(c->b, dst, 4, src, 4, cg_i64(c, kv_dim * 4));
+        return;
+    }
+    LLVMTypeRef i16 = cg_kv_elem(c, kv);
+    cg_loop e;
+    LLVMValueRef ie = cg_for(c, &e, cg_i64(c, 0), cg_i64(c, kv_dim), "e");
+    LLVMBuildStore(c->b, cg_narrow16(c, kv, cg_ldf(c, src, ie)), cg_gep(c, i16, dst, ie));
+    cg_end(c, &e);
 }
 
 static LLVMValueRef ldv(cg *c, LLVMValueRef var) { return LLVMBuildLoad2(c->b, c->f32, var, ""); }
@@ -33,19 +57,20 @@ static LLVMValueRef iadd(cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBui
 
 /* Causal softmax attention with grouped-query heads and a paged KV cache.
  * (q [n, n_heads*hs], k [n, kv_dim], v [n, kv_dim], n, pos0,
- *  key_cache, value_cache (the pools at this layer), table [blocks] i32, shift (log2
- *  block_size), block_stride (floats between blocks: n_layers * block_size * kv_dim),
- *  att [seq_len], out [n, n_heads*hs])
+ *  key_cache, value_cache (the pools at this layer, elements of kv), table [blocks] i32,
+ *  shift (log2 block_size), block_stride (elements between blocks: n_layers * block_size
+ *  * kv_dim), att [seq_len], out [n, n_heads*hs])
  * Positions pos0..pos0+n-1 of the caches get k and v; query t sees positions 0..pos0+t, or
  * with a sliding window (window > 0) those j with pos0+t - j < window, as transformers'
  * masking_utils.sliding_window_overlay (kv_idx > q_idx - sliding_window) that
  * modeling_mistral.py's create_sliding_window_causal_mask uses. */
-LLVMValueRef cg_kernel_attention(cg *c, int n_heads, int n_kv_heads, int head_size, int window) {
+LLVMValueRef cg_kernel_attention(cg *c, int n_heads, int n_kv_heads, int head_size, int window, ir_dtype kv) {
     char name[80];
+    const char *kvs = kv == IR_F32 ? "" : kv == IR_F16 ? "_kvf16" : "_kvbf16";
     if (window > 0)
-        snprintf(name, sizeof name, "attention_%d_%d_%d_w%d", n_heads, n_kv_heads, head_size, window);
+        snprintf(name, sizeof name, "attention_%d_%d_%d_w%d%s", n_heads, n_kv_heads, head_size, window, kvs);
     else
-        snprintf(name, sizeof name, "attention_%d_%d_%d", n_heads, n_kv_heads, head_size);
+        snprintf(name, sizeof name, "attention_%d_%d_%d%s", n_heads, n_kv_heads, head_size, kvs);
     LLVMValueRef fn;
     if (!cg_kernel_begin(c, name, "pppiipppiipp", &fn)) return fn;
     int64_t kv_dim = (int64_t)n_kv_heads * head_size, qdim = (int64_t)n_heads * head_size;
@@ -55,7 +80,7 @@ LLVMValueRef cg_kernel_attention(cg *c, int n_heads, int n_kv_heads, int head_si
     LLVMValueRef kc = LLVMGetParam(fn, 5), vc = LLVMGetParam(fn, 6), att = LLVMGetParam(fn, 10),
                  out = LLVMGetParam(fn, 11);
     paged p = {.table = LLVMGetParam(fn, 7), .shift = LLVMGetParam(fn, 8), .block_stride = LLVMGetParam(fn, 9),
-               .kv_dim = kv_dim};
+               .kv_dim = kv_dim, .elem = cg_kv_elem(c, kv)};
     p.mask = LLVMBuildSub(c->b, LLVMBuildShl(c->b, cg_i64(c, 1), p.shift, ""), cg_i64(c, 1), "mask");
     LLVMValueRef mx = cg_var(c, c->f32, "max"), sum = cg_var(c, c->f32, "sum"), dot = cg_var(c, c->f32, "dot");
     cg_loop t, h, j, i;
@@ -63,8 +88,8 @@ LLVMValueRef cg_kernel_attention(cg *c, int n_heads, int n_kv_heads, int head_si
     /* key_cache[pos0 + t] = k[t]; value_cache[pos0 + t] = v[t] */
     LLVMValueRef it = cg_for(c, &t, cg_i64(c, 0), n, "t");
     LLVMValueRef jt = iadd(c, pos0, it), src = imul(c, it, kv_dim);
-    LLVMBuildMemCpy(c->b, paged_at(c, &p, kc, jt), 4, at(c, k, src), 4, cg_i64(c, kv_dim * 4));
-    LLVMBuildMemCpy(c->b, paged_at(c, &p, vc, jt), 4, at(c, v, src), 4, cg_i64(c, kv_dim * 4));
+    store_row(c, kv, paged_at(c, &p, kc, jt), at(c, k, src), kv_dim);
+    store_row(c, kv, paged_at(c, &p, vc, jt), at(c, v, src), kv_dim);
     cg_end(c, &t);
 
     it = cg_for(c, &t, cg_i64(c, 0), n, "t");
@@ -81,10 +106,10 @@ LLVMValueRef cg_kernel_attention(cg *c, int n_heads, int n_kv_heads, int head_si
     /* att[j] = q . k_j / sqrt(hs); max */
     stv(c, mx, cg_f32(c, -INFINITY));
     LLVMValueRef ij = cg_for(c, &j, j0, npos, "j");
-    LLVMValueRef kj = at(c, paged_at(c, &p, kc, ij), kvoff);
+    LLVMValueRef kj = cg_gep(c, p.elem, paged_at(c, &p, kc, ij), kvoff);
     stv(c, dot, cg_f32(c, 0));
     LLVMValueRef ii = cg_for(c, &i, cg_i64(c, 0), cg_i64(c, head_size), "i");
-    LLVMValueRef prod = cg_fast(LLVMBuildFMul(c->b, cg_ldf(c, qh, ii), cg_ldf(c, kj, ii), ""));
+    LLVMValueRef prod = cg_fast(LLVMBuildFMul(c->b, cg_ldf(c, qh, ii), load_kv(c, kv, kj, ii), ""));
     stv(c, dot, cg_fast(LLVMBuildFAdd(c->b, ldv(c, dot), prod, "")));
     cg_end(c, &i);
     LLVMValueRef s = LLVMBuildFMul(c->b, ldv(c, dot), cg_f32(c, 1.0f / sqrtf((float)head_size)), "");
@@ -107,9 +132,9 @@ LLVMValueRef cg_kernel_attention(cg *c, int n_heads, int n_kv_heads, int head_si
     cg_end(c, &i);
     ij = cg_for(c, &j, j0, npos, "j");
     LLVMValueRef pj = LLVMBuildFMul(c->b, cg_ldf(c, att, ij), inv, "");
-    LLVMValueRef vj = at(c, paged_at(c, &p, vc, ij), kvoff);
+    LLVMValueRef vj = cg_gep(c, p.elem, paged_at(c, &p, vc, ij), kvoff);
     ii = cg_for(c, &i, cg_i64(c, 0), cg_i64(c, head_size), "i");
-    LLVMValueRef acc = LLVMBuildFMul(c->b, pj, cg_ldf(c, vj, ii), "");
+    LLVMValueRef acc = LLVMBuildFMul(c->b, pj, load_kv(c, kv, vj, ii), "");
     cg_stf(c, oh, ii, LLVMBuildFAdd(c->b, cg_ldf(c, oh, ii), acc, ""));
     cg_end(c, &i);
     cg_end(c, &j);

@@ -191,3 +191,40 @@ LLVMValueRef cg_ld_weight(cg *c, ir_dtype kind, LLVMValueRef base, LLVMValueRef 
     LLVMValueRef sign = LLVMBuildShl(c->b, LLVMBuildAnd(c->b, h, cg_i32(c, 0x8000), ""), cg_i32(c, 16), "");
     return LLVMBuildBitCast(c->b, LLVMBuildOr(c->b, bits, sign, ""), c->f32, "");
 }
+
+/* v (f32) rounded to nearest even into kind's 16 bits (IR_F16 or IR_BF16), as an i16 at
+ * the builder. Integer ops and one strict f32 add (no F16C, no AVX512-BF16, no libcall),
+ * so any x86-64 runs it and JIT and AOT code give the same bits. BF16 is gen_util.c's
+ * f32_to_bf16 (NaN kept quiet); F16 is Giesen's float_to_half_fast3_rtne: overflow to
+ * Inf, NaN to 0x7e00, subnormals rounded by adding 0.5f (exact RNE in the FPU). */
+LLVMValueRef cg_narrow16(cg *c, ir_dtype kind, LLVMValueRef v) {
+    LLVMTypeRef i16 = LLVMInt16TypeInContext(c->llctx);
+    LLVMValueRef x = LLVMBuildBitCast(c->b, v, c->i32, "");
+    if (kind == IR_BF16) {
+        LLVMValueRef nan = LLVMBuildICmp(c->b, LLVMIntUGT, LLVMBuildAnd(c->b, x, cg_i32(c, 0x7fffffff), ""),
+                                         cg_i32(c, 0x7f800000), "");
+        LLVMValueRef odd = LLVMBuildAnd(c->b, LLVMBuildLShr(c->b, x, cg_i32(c, 16), ""), cg_i32(c, 1), "");
+        LLVMValueRef r = LLVMBuildAdd(c->b, LLVMBuildAdd(c->b, x, cg_i32(c, 0x7fff), ""), odd, "");
+        LLVMValueRef q = LLVMBuildOr(c->b, LLVMBuildLShr(c->b, x, cg_i32(c, 16), ""), cg_i32(c, 0x40), "");
+        r = LLVMBuildSelect(c->b, nan, q, LLVMBuildLShr(c->b, r, cg_i32(c, 16), ""), "");
+        return LLVMBuildTrunc(c->b, r, i16, "");
+    }
+    LLVMValueRef sign = LLVMBuildAnd(c->b, x, cg_i32(c, (int32_t)0x80000000u), "");
+    LLVMValueRef a = LLVMBuildXor(c->b, x, sign, ""); /* |v| as bits */
+    /* |v| >= 65536: Inf, or a quiet NaN */
+    LLVMValueRef big = LLVMBuildICmp(c->b, LLVMIntUGE, a, cg_i32(c, (127 + 16) << 23), "");
+    LLVMValueRef nan = LLVMBuildICmp(c->b, LLVMIntUGT, a, cg_i32(c, 0x7f800000), "");
+    LLVMValueRef special = LLVMBuildSelect(c->b, nan, cg_i32(c, 0x7e00), cg_i32(c, 0x7c00), "");
+    /* |v| < 2^-14: an f16 subnormal or zero; adding 0.5f lines its 10 bits up at the bottom */
+    LLVMValueRef tiny = LLVMBuildICmp(c->b, LLVMIntULT, a, cg_i32(c, 113 << 23), "");
+    LLVMValueRef af = LLVMBuildBitCast(c->b, a, c->f32, "");
+    LLVMValueRef sub = LLVMBuildSub(c->b, LLVMBuildBitCast(c->b, LLVMBuildFAdd(c->b, af, cg_f32(c, 0.5f), ""), c->i32, ""),
+                                    cg_i32(c, 126 << 23), "");
+    /* normal: rebias the exponent, round half to even on the 13 bits dropped */
+    LLVMValueRef odd = LLVMBuildAnd(c->b, LLVMBuildLShr(c->b, a, cg_i32(c, 13), ""), cg_i32(c, 1), "");
+    LLVMValueRef nrm = LLVMBuildAdd(c->b, a, cg_i32(c, (int32_t)((uint32_t)(15 - 127) << 23) + 0xfff), "");
+    nrm = LLVMBuildLShr(c->b, LLVMBuildAdd(c->b, nrm, odd, ""), cg_i32(c, 13), "");
+    LLVMValueRef r = LLVMBuildSelect(c->b, big, special, LLVMBuildSelect(c->b, tiny, sub, nrm, ""), "");
+    r = LLVMBuildOr(c->b, r, LLVMBuildLShr(c->b, sign, cg_i32(c, 16), ""), "");
+    return LLVMBuildTrunc(c->b, r, i16, "");
+}

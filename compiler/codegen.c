@@ -146,17 +146,17 @@ static bool emit_node(cg *c, const ir_graph *g, const fwd *f, const ir_node *nd,
     }
     case IR_OP_ATTENTION: {
         /* the pools [n_blocks, n_layers, block_size, kv_dim] at this layer; a block spans
-           n_layers * block_size * kv_dim floats (block_size is read from ctx at run time) */
+           n_layers * block_size * kv_dim elements of g->kv_dtype (block_size read at run time) */
         int64_t kv_dim = (int64_t)nd->n_kv_heads * nd->head_size;
         LLVMValueRef per_layer = LLVMBuildNSWMul(c->b, f->block_size, cg_i64(c, kv_dim), "");
         LLVMValueRef layer = cg_i64(c, nd->layer);
         if (f->lrel) layer = LLVMBuildNSWAdd(c->b, layer, f->lrel, "");
         LLVMValueRef layer_off = LLVMBuildNSWMul(c->b, per_layer, layer, "");
         LLVMValueRef block_stride = LLVMBuildNSWMul(c->b, per_layer, cg_i64(c, f->n_layers), "");
-        LLVMValueRef kc = cg_gep(c, c->f32, f->key_cache, layer_off);
-        LLVMValueRef vc = cg_gep(c, c->f32, f->value_cache, layer_off);
+        LLVMValueRef kc = cg_gep(c, cg_kv_elem(c, g->kv_dtype), f->key_cache, layer_off);
+        LLVMValueRef vc = cg_gep(c, cg_kv_elem(c, g->kv_dtype), f->value_cache, layer_off);
         LLVMValueRef att = scratch_at(c, f, g->scratch_per_token); /* fixed part: [seq_len] */
-        LLVMValueRef k = cg_kernel_attention(c, nd->n_heads, nd->n_kv_heads, nd->head_size, nd->window);
+        LLVMValueRef k = cg_kernel_attention(c, nd->n_heads, nd->n_kv_heads, nd->head_size, nd->window, g->kv_dtype);
         if (!f->decode) {
             LLVMValueRef a[12] = {in0, in1, vals[nd->in[2]->id], f->n, f->pos0, kc, vc, f->block_table,
                                   f->block_shift, block_stride, att, out};

@@ -143,6 +143,9 @@ void cg_kernel_end(cg *c); /* ret void, then back to where the caller was buildi
 /* base[idx] of a weight of dtype kind (IR_F32, IR_F16, IR_BF16) widened to f32, exactly,
  * with integer ops only (no F16C, no libcall): an f32 value at the builder. */
 LLVMValueRef cg_ld_weight(cg *c, ir_dtype kind, LLVMValueRef base, LLVMValueRef idx);
+/* f32 v rounded to nearest even into IR_F16 or IR_BF16 bits, an i16 at the builder; integer
+ * ops and one strict f32 add only (no F16C, no AVX512-BF16): the KV cache's 16-bit writes. */
+LLVMValueRef cg_narrow16(cg *c, ir_dtype kind, LLVMValueRef v);
 
 /* ---- cg_kernels.c: one kernel (internal LLVM function) per op and shape ----
  * Each returns the function, building it on first use. Shapes in the comments. */
@@ -169,11 +172,12 @@ LLVMValueRef cg_kernel_lora(cg *c, int64_t in, int64_t out, int r_max);
        small_rows rows, BLAS above */
 
 /* ---- cg_attention.c: the attention kernel over the paged KV cache ---- */
-LLVMValueRef cg_kernel_attention(cg *c, int n_heads, int n_kv_heads, int head_size, int window);
+LLVMValueRef cg_kernel_attention(cg *c, int n_heads, int n_kv_heads, int head_size, int window, ir_dtype kv);
     /* (q [n, n_heads*hs], k, v [n, kv_dim], n, pos0, key_cache, value_cache (block pools
-        [n_blocks, n_layers, block_size, kv_dim] offset to this layer), table [blocks] i32,
-        shift = log2(block_size), block_stride = n_layers * block_size * kv_dim, att [seq_len],
-        out [n, n_heads*hs]) */
+        [n_blocks, n_layers, block_size, kv_dim] of kv (IR_F32, IR_F16, IR_BF16) offset to this
+        layer), table [blocks] i32, shift = log2(block_size), block_stride = n_layers *
+        block_size * kv_dim elements, att [seq_len], out [n, n_heads*hs]) */
+LLVMTypeRef cg_kv_elem(cg *c, ir_dtype kv); /* the KV cache's element type: f32, or i16 for 16 bits */
 /* ---- cg_matmul16.c: 16-bit matmuls of more rows than the row loop takes ---- */
 /* Sets c's bf16_dot, bf16_round_x, f16c and vec_floats from the target's feature list
  * ("+a,-b,...", borrowed; NULL: none) and the environment: LORAJIT_NO_NATIVE_BF16=1 turns

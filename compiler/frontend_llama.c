@@ -90,6 +90,7 @@ ir_graph *fe_llama_build(const lj_config *cfg, const lj_schema *schema, lj_err *
         lj_fail(err, LORAJIT_E_NOMEM, "out of memory creating the IR graph");
         return NULL;
     }
+    g->kv_dtype = schema->kv_dtype == LJ_DTYPE_F16 ? IR_F16 : schema->kv_dtype == LJ_DTYPE_BF16 ? IR_BF16 : IR_F32;
     char name[128], tensor[160];
 
     ir_node *tokens = ir_input(g, "tokens");                                  /* [T] */

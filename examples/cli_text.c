@@ -92,6 +92,7 @@ static const char common_text[] =
     "  --max-seq-len N\n"
     "KV cache: --kv-cache-mb N (MiB for its blocks; default: max-batch sequences of\n"
     "  max-seq-len positions) --kv-block-size N (positions per block, a power of two; 16)\n"
+    "  --kv-dtype f32|f16|bf16 (how K and V are stored; 16 bits: twice the blocks, compiled in)\n"
     "--threads N: compute threads of the engine (1..256; default: OpenBLAS's count,\n"
     "  OPENBLAS_NUM_THREADS or every core)\n"
     "--artifact OUT (run, script, inspect, generate): serve the artifact that `lorajit\n"

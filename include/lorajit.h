@@ -128,6 +128,12 @@ typedef struct lorajit_options {
                                 core), or had when lorajit first pinned it. Opening an engine
                                 sets OpenBLAS to one thread for the whole process: the pool
                                 runs lorajit's GEMMs */
+    const char *kv_dtype;    /* how the KV cache stores keys and values: "f32" (NULL, the
+                                default), "f16" or "bf16" (rounded to nearest even as they are
+                                written, widened to f32 as attention reads them; sums stay f32).
+                                16 bits halve a block's bytes, so the same kv_cache_mb holds twice
+                                the blocks. Compiled in (an artifact records it; opening one with
+                                another is refused); schema key "kv_dtype" (CLI: --kv-dtype) */
 } lorajit_options;
 
 /* Counters of an engine's life. compiles is counted where LLJIT generates machine

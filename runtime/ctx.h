@@ -16,7 +16,8 @@
  * and the runtime refuses another. Bump it on any change below. */
 #define LJ_ABI_VERSION 6 /* 6: the paged KV cache (key_cache / value_cache are block pools read
                             through block_table, block_table_stride, block_size; no cache
-                            stride is compiled in); 5: RoPE frequencies through ctx (rope,
+                            stride is compiled in; key_cache's element type is the compiled
+                            kv_dtype, which the layout digest pins); 5: RoPE frequencies through ctx (rope,
                             rope_stride); 4: the scratch sizes and layout digest below; SHA-256
                             digests */
 #define LJ_ABI_SYMBOL "lj_abi_version"     /* const int32_t in an artifact's library */
@@ -74,10 +75,12 @@ typedef struct lj_ctx {
     const lj_lora_site *sites;    /* [n_sites] */
     const lj_active *active;      /* the set applied by this call */
     float *scratch;               /* [scratch_per_token * max_tokens + scratch_fixed] */
-    float *key_cache;             /* the block pool [n_blocks, n_layers, block_size, kv_dim]: position
-                                     j of a sequence, layer l, is at ((table[j / block_size] * n_layers
-                                     + l) * block_size + j % block_size) * kv_dim, table its block table */
-    float *value_cache;           /* same layout as key_cache */
+    void *key_cache;              /* the block pool [n_blocks, n_layers, block_size, kv_dim] of the
+                                     compiled kv_dtype (the layout's schema.kv_dtype: float, or 16-bit
+                                     F16 / BF16 bits): position j of a sequence, layer l, is element
+                                     ((table[j / block_size] * n_layers + l) * block_size + j %
+                                     block_size) * kv_dim, table its block table */
+    void *value_cache;            /* same layout as key_cache */
     const int32_t *block_table;   /* lj_forward: the sequence's blocks [ceil(positions / block_size)];
                                      lj_decode: row i's at block_table + i * block_table_stride. Every
                                      position the call writes or reads has its block there. */

@@ -48,6 +48,14 @@ for t in 1 2; do
 done
 "$bin" run --model $m --threads 0 --tokens $toks > /dev/null 2> "$tmp/e_t" && fail "--threads 0 accepted"
 grep -q -- '--threads' "$tmp/e_t" || fail "--threads 0: the flag is not named: $(cat "$tmp/e_t")"
+# --kv-dtype: 16-bit K/V change the logits a little (a 7-token prompt: attention reads them);
+# a bad value is refused naming options.kv_dtype
+"$bin" run --model $m --max-rank 16 --kv-dtype bf16 --tokens $toks --logits "$tmp/r_kv.bin" > /dev/null ||
+  fail "run --kv-dtype bf16"
+[ "$(stat -c %s "$tmp/r_kv.bin")" = $((7 * 256 * 4)) ] || fail "--kv-dtype bf16: logits file size"
+cmp -s "$tmp/r_kv.bin" "$tmp/r_base.bin" && fail "--kv-dtype bf16 gives the f32 cache's logits bit for bit"
+"$bin" run --model $m --kv-dtype fp8 --tokens $toks > /dev/null 2> "$tmp/e_kv" && fail "--kv-dtype fp8 accepted"
+grep -q 'kv_dtype.*fp8' "$tmp/e_kv" || fail "--kv-dtype fp8: the field is not named: $(cat "$tmp/e_kv")"
 "$bin" run --model $m --adapter x=$a/a_qv --active x --disable --tokens $toks --logits "$tmp/r_dis.bin" > /dev/null
 cmp -s "$tmp/r_dis.bin" "$tmp/r_base.bin" || fail "run --disable != base"
 "$bin" run --model $m --tokens 1,2,999 > /dev/null 2> "$tmp/e2"; [ $? = 1 ] || fail "bad token should exit 1"

@@ -74,9 +74,9 @@ static int fake_forward(const lj_ctx *ctx, const int32_t *tokens, int64_t n, int
     logits[4] = ((const float *)ctx->weights[0])[0];
     ctx->scratch[(1000 * 64 + 77) - 1] = 1.0f;
     /* lorajit_forward's private cache: blocks for max_tokens (64) positions of 2 layers,
-     * kv_dim 32 (the paged layout, runtime/serving/kv.c forward_floats) */
-    ctx->key_cache[2 * 64 * 32 - 1] = 1.0f;
-    ctx->value_cache[2 * 64 * 32 - 1] = 1.0f;
+     * kv_dim 32, f32 (the paged layout, runtime/serving/kv.c forward_elems) */
+    ((float *)ctx->key_cache)[2 * 64 * 32 - 1] = 1.0f;
+    ((float *)ctx->value_cache)[2 * 64 * 32 - 1] = 1.0f;
     logits[5] = 1.0f;
     logits[(n - 1) * 256 + 255] = (float)(tokens[n - 1] + pos0);
     return 0;

@@ -50,6 +50,7 @@ class Options(ctypes.Structure):
         ("kv_cache_mb", c_int),
         ("kv_block_size", c_int),
         ("threads", c_int),  # 0: OpenBLAS's count at open
+        ("kv_dtype", c_char_p),  # None: "f32"; "f16", "bf16"
     ]
 
 

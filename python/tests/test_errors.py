@@ -36,6 +36,18 @@ def test_model_folder_errors():
     assert "/nonexistent/model" in str(ei.value) and isinstance(ei.value, (KeyError, OSError))
     with pytest.raises(lorajit.ArgumentError, match="max_loras"):
         lorajit.Engine(MODEL, max_loras=0)
+    with pytest.raises(lorajit.ArgumentError, match="kv_dtype.*fp8"):
+        lorajit.Engine(MODEL, kv_dtype="fp8")
+
+
+def test_kv_dtype_reaches_the_library():
+    """kv_dtype="bf16": the cache holds K and V in 16 bits, so the logits move a little
+    (within tests/test_kv16.c's bound: 32 u max|logit|, u = 2^-8)."""
+    with lorajit.Engine(MODEL, **OPTS) as f32, lorajit.Engine(MODEL, kv_dtype="bf16", **OPTS) as b16:
+        a, b = f32.forward(TOKS7), b16.forward(TOKS7)
+    diff = max(abs(x - y) for ra, rb in zip(a, b) for x, y in zip(ra, rb))
+    top = max(abs(x) for ra in a for x in ra)
+    assert 0 < diff <= 32 * 2**-8 * top
 
 
 def test_adapter_errors(engine, tmp_path):

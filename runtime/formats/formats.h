@@ -254,14 +254,22 @@ typedef struct lj_schema {
     int kv_block_size;    /* positions per block, a power of two (options.kv_block_size, default 16) */
     int kv_cache_mb;      /* MiB for the K and V blocks (options.kv_cache_mb); 0: max_batch * seq_len
                              positions, the whole cache of every sequence */
+    int kv_dtype;         /* LJ_DTYPE_F32 (default), F16 or BF16: the KV cache's element type
+                             (options.kv_dtype, schema "kv_dtype"); compiled in, so an artifact's
+                             manifest records it */
 } lj_schema;
 #define LJ_KV_BLOCK_DEFAULT 16
 #define LJ_KV_BLOCK_MAX 65536
+/* The KV cache dtypes by name: "f32", "f16", "bf16" -> LJ_DTYPE_*, -1 for any other
+ * (name borrowed; NULL is -1). */
+int lj_kv_dtype_parse(const char *name);
+const char *lj_kv_dtype_name(int dtype); /* LJ_DTYPE_* -> "f32", "f16", "bf16" (static text) */
+int lj_kv_dtype_bytes(int dtype);        /* bytes of one element: 4 for F32, else 2 */
 /* Sets s's KV cache fields from opts (its non-zero kv_block_size / kv_cache_mb, else
  * what s holds) after checking them; on failure s is unchanged. */
 lorajit_status lj_schema_kv(const lorajit_options *opts, lj_schema *s, lj_err *err);
 /* Parses schema JSON {"max_rank", "target_modules", "max_adapters", "max_tokens",
- * "kv_block_size", "kv_cache_mb"}
+ * "kv_block_size", "kv_cache_mb", "kv_dtype"}
  * into *s, starting from what *s holds (fields absent stay); module names are
  * arch's (borrowed). path for messages. */
 lorajit_status lj_schema_parse(const char *text, size_t len, const char *path, const lj_arch *arch,

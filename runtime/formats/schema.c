@@ -1,13 +1,13 @@
 /* schema.c — the adapter schema: how big and where the LoRA slots are.
- *
  * Inputs: defaults, then an optional schema JSON file ({"max_rank",
- * "target_modules", "max_adapters", "max_tokens"}), then the non-zero fields of
- * lorajit_options, checked against the model's config. Output: an lj_schema
- * (r_max, target_mask, n_slots, max_tokens) that fixes the compiled code's slot
- * shapes. Unknown keys and module names are refused by name. "none" (as
+ * "target_modules", "max_adapters", "max_tokens", the KV cache's keys}), then the
+ * non-zero fields of lorajit_options, checked against the model's config. Output: an
+ * lj_schema (r_max, target_mask, n_slots, max_tokens, kv_dtype) that fixes the compiled
+ * code's shapes. Unknown keys, module names and dtypes are refused by name. "none" (as
  * target_modules or options.targets) compiles no LoRA sites at all: the plain model.
  * The KV cache (seq_len) and max_tokens default to min(max_position_embeddings, 4096);
- * its block size and byte budget (kv_block_size, kv_cache_mb) are run-time choices. */
+ * its element type (kv_dtype) is compiled in, its block size and byte budget
+ * (kv_block_size, kv_cache_mb) are run-time choices. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -105,10 +105,17 @@ static lorajit_status schema_from_json(const cJSON *j, const char *path, const l
             }
         } else if (strcmp(key, "kv_cache_mb") == 0) {
             if (!(st = lj_json_int(&at, v, NULL, LJ_JSON_REQUIRED, 0, INT32_MAX, &x))) t.kv_cache_mb = (int)x;
+        } else if (strcmp(key, "kv_dtype") == 0) {
+            int d = cJSON_IsString(v) ? lj_kv_dtype_parse(v->valuestring) : -1;
+            if (d < 0)
+                st = lj_fail(err, LORAJIT_E_FORMAT, "%s: field \"kv_dtype\" is %s%s%s; expected \"f32\", "
+                             "\"f16\" or \"bf16\"", path, cJSON_IsString(v) ? "\"" : "",
+                             cJSON_IsString(v) ? v->valuestring : "not a string", cJSON_IsString(v) ? "\"" : "");
+            else t.kv_dtype = d;
         } else {
             st = lj_fail(err, LORAJIT_E_FORMAT,
                          "%s: unknown key \"%s\" (expected max_rank, target_modules, "
-                         "max_adapters, max_tokens, kv_block_size, kv_cache_mb)",
+                         "max_adapters, max_tokens, kv_block_size, kv_cache_mb, kv_dtype)",
                          path, key);
         }
         if (st) return st;
@@ -187,6 +194,20 @@ lorajit_status lj_schema_kv(const lorajit_options *opts, lj_schema *s, lj_err *e
     return LORAJIT_OK;
 }
 
+int lj_kv_dtype_parse(const char *name) {
+    if (!name) return -1;
+    if (strcmp(name, "f32") == 0) return LJ_DTYPE_F32;
+    if (strcmp(name, "f16") == 0) return LJ_DTYPE_F16;
+    if (strcmp(name, "bf16") == 0) return LJ_DTYPE_BF16;
+    return -1;
+}
+
+const char *lj_kv_dtype_name(int dtype) {
+    return dtype == LJ_DTYPE_F16 ? "f16" : dtype == LJ_DTYPE_BF16 ? "bf16" : "f32";
+}
+
+int lj_kv_dtype_bytes(int dtype) { return dtype == LJ_DTYPE_F32 ? 4 : 2; }
+
 int64_t lj_schema_max_positions(const lj_config *cfg) {
     return lj_rope_extends(cfg) ? LJ_CONFIG_MAX_POSITIONS : cfg->seq_len;
 }
@@ -251,6 +272,13 @@ lorajit_status lj_schema_resolve(const lorajit_options *opts, const lj_config *c
             return lj_fail(err, LORAJIT_E_ARG, "options.max_batch is %d; it must be in 1..%d",
                            opts->max_batch, SCHEMA_MAX_SLOTS);
         t.max_batch = opts->max_batch;
+    }
+    if (opts && opts->kv_dtype) {
+        int d = lj_kv_dtype_parse(opts->kv_dtype);
+        if (d < 0)
+            return lj_fail(err, LORAJIT_E_ARG, "options.kv_dtype is \"%s\"; expected \"f32\", \"f16\" or "
+                           "\"bf16\"", opts->kv_dtype);
+        t.kv_dtype = d;
     }
     if ((st = lj_schema_kv(opts, &t, err))) return st;
     /* Whatever the source, the result must hold (a bug if it does not). */

@@ -99,6 +99,13 @@ static lorajit_status same(const char *field, int64_t given, int64_t compiled, c
                    "fixed when the artifact is compiled)", field, (long long)given, dir, (long long)compiled);
 }
 
+/* The refusal of a KV dtype (given, borrowed) other than the compiled schema c's. */
+static lorajit_status kv_dtype_differs(const char *given, const lj_schema *c, const char *dir, lj_err *err) {
+    return lj_fail(err, LORAJIT_E_ARG, "options.kv_dtype: the options ask for \"%s\" (schema, else options.kv_dtype, "
+                   "else f32), but artifact %s was compiled with \"%s\" (the KV cache's dtype is fixed when the "
+                   "artifact is compiled)", given, dir, lj_kv_dtype_name(c->kv_dtype));
+}
+
 /* opts (may be NULL) must agree with the compiled schema: its numeric fields when
  * set, and with schema_path or targets, the whole schema they resolve to. */
 static lorajit_status check_options(const lorajit_options *o, const lj_layout *L, const char *dir, lj_err *err) {
@@ -117,6 +124,14 @@ static lorajit_status check_options(const lorajit_options *o, const lj_layout *L
             (s = same("max_seq_len", r.seq_len, c->seq_len, dir, err)) ||
             (s = same("max_batch", r.max_batch, c->max_batch, dir, err)))
             return s;
+        if (r.kv_dtype != c->kv_dtype) return kv_dtype_differs(lj_kv_dtype_name(r.kv_dtype), c, dir, err);
+    }
+    if (o->kv_dtype) {
+        int d = lj_kv_dtype_parse(o->kv_dtype);
+        if (d < 0)
+            return lj_fail(err, LORAJIT_E_ARG, "options.kv_dtype is \"%s\"; expected \"f32\", \"f16\" or "
+                           "\"bf16\"", o->kv_dtype);
+        if (d != c->kv_dtype) return kv_dtype_differs(o->kv_dtype, c, dir, err);
     }
     if ((s = same("max_rank", o->max_rank, c->r_max, dir, err)) ||
         (s = same("max_adapters", o->max_adapters, c->n_slots, dir, err)) ||

@@ -89,12 +89,12 @@ lorajit_status lj_engine_start(lorajit_engine *e, const char *model_dir, lj_layo
     if ((st = lj_registry_init(&e->reg, sc->n_slots, err))) return st;
     lj_acache_init(&e->cache, LJ_ADAPTER_CACHE_DEFAULT);
     e->serve.n_scratch = n_scratch;
-    e->serve.n_cache = (size_t)e->kv.forward_floats;
+    e->serve.cache_bytes = (size_t)e->kv.forward_elems * (size_t)e->kv.elem_bytes;
     e->seqs = lj_calloc((size_t)sc->max_batch, sizeof *e->seqs);
     if (!e->seqs || lj_worker_get(&e->serve, true, &first, NULL) || lj_snapshot_new(&e->reg, 0, &v, NULL))
         return lj_fail(err, LORAJIT_E_NOMEM, "out of memory: scratch %zu floats + a private KV cache of %zu "
-                       "floats for lorajit_forward; lower --max-seq-len / max_tokens", n_scratch,
-                       2 * (size_t)e->kv.forward_floats); /* the pieces stay on e */
+                       "bytes for lorajit_forward; lower --max-seq-len / max_tokens", n_scratch,
+                       2 * e->serve.cache_bytes); /* the pieces stay on e */
     if (!(e->rope = lj_calloc((size_t)lj_rope_row_floats(cfg), sizeof(float))))
         return lj_fail(err, LORAJIT_E_NOMEM, "out of memory (RoPE table)");
     lj_rope_table(cfg, cfg->seq_len, e->rope); /* the table of every call unless it varies */
@@ -191,7 +191,7 @@ lorajit_status lorajit_kv_blocks(const lorajit_engine *e, int64_t *free_blocks, 
     if (!e || !e->started) return LORAJIT_E_ARG; /* const e: message left as is */
     lj_kv_count(&((lorajit_engine *)e)->kv, free_blocks, total_blocks); /* its lock changes */
     if (block_size) *block_size = (int)e->kv.block_size;
-    if (block_bytes) *block_bytes = 2 * (size_t)e->kv.block_floats * sizeof(float);
+    if (block_bytes) *block_bytes = 2 * (size_t)e->kv.block_elems * (size_t)e->kv.elem_bytes;
     return LORAJIT_OK;
 }
 

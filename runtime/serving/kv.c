@@ -2,10 +2,11 @@
  * K, and of V, for every layer) from which sequences take blocks as they grow and
  * to which they give them back when they are reset. A sequence's block table lists
  * its blocks in position order; the compiled code finds position j of a layer
- * through it (ctx.h). The pool is sized in bytes (kv_cache_mb), or by default to
- * what every sequence's max_seq_len positions take. Taking blocks for several
- * sequences is all or nothing, under one lock, so a call that cannot get them all
- * fails with LORAJIT_E_FULL before anything runs. */
+ * through it (ctx.h). The pool is sized in bytes (kv_cache_mb: a 16-bit kv_dtype
+ * fits twice the blocks), or by default to what every sequence's max_seq_len
+ * positions take. Taking blocks for several sequences is all or nothing, under one
+ * lock, so a call that cannot get them all fails with LORAJIT_E_FULL before anything
+ * runs. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,8 +27,9 @@ lorajit_status lj_kv_init(lj_kv *kv, const lj_config *cfg, const lj_schema *sc, 
     if (kv_dim > (INT64_MAX / 8) / bs / cfg->n_layers)
         return lj_fail(err, LORAJIT_E_ARG, "KV cache: a block of %lld positions overflows (kv_block_size)",
                        (long long)bs);
-    kv->block_floats = cfg->n_layers * bs * kv_dim;
-    int64_t bytes = 2 * kv->block_floats * (int64_t)sizeof(float); /* K and V */
+    kv->block_elems = cfg->n_layers * bs * kv_dim;
+    kv->elem_bytes = lj_kv_dtype_bytes(sc->kv_dtype);
+    int64_t bytes = 2 * kv->block_elems * kv->elem_bytes; /* K and V */
     int64_t all = kv->per_seq * sc->max_batch, n = all;           /* every sequence full */
     if (sc->kv_cache_mb > 0) {
         n = ((int64_t)sc->kv_cache_mb << 20) / bytes;
@@ -44,8 +46,8 @@ lorajit_status lj_kv_init(lj_kv *kv, const lj_config *cfg, const lj_schema *sc, 
     int64_t fwd = lj_kv_blocks_for(kv, sc->max_tokens);
     if (n <= INT32_MAX) { /* more blocks than an int32 table can name cannot be had anyway */
         kv->n_blocks = (int32_t)n;
-        kv->key_pool = lj_calloc((size_t)n * (size_t)kv->block_floats, sizeof(float));
-        kv->value_pool = kv->key_pool ? lj_calloc((size_t)n * (size_t)kv->block_floats, sizeof(float)) : NULL;
+        kv->key_pool = lj_calloc((size_t)n * (size_t)kv->block_elems, (size_t)kv->elem_bytes);
+        kv->value_pool = kv->key_pool ? lj_calloc((size_t)n * (size_t)kv->block_elems, (size_t)kv->elem_bytes) : NULL;
         kv->free_list = lj_malloc(sizeof *kv->free_list * (size_t)n);
         kv->table = lj_malloc(sizeof *kv->table * (size_t)(kv->per_seq * sc->max_batch));
         kv->held = lj_calloc((size_t)sc->max_batch, sizeof *kv->held);
@@ -60,7 +62,7 @@ lorajit_status lj_kv_init(lj_kv *kv, const lj_config *cfg, const lj_schema *sc, 
     for (int32_t i = 0; i < kv->n_blocks; i++) kv->free_list[i] = kv->n_blocks - 1 - i; /* block 0 on top */
     kv->n_free = kv->n_blocks;
     for (int64_t i = 0; i < fwd; i++) kv->identity[i] = (int32_t)i;
-    kv->forward_floats = fwd * kv->block_floats;
+    kv->forward_elems = fwd * kv->block_elems;
     if (pthread_mutex_init(&kv->lock, NULL) != 0)
         return lj_fail(err, LORAJIT_E_NOMEM, "KV cache: no mutex left");
     kv->ready = true;

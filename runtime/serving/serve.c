@@ -250,14 +250,14 @@ lorajit_status lj_worker_get(lj_serve *sv, bool with_cache, lj_worker **out, lj_
         pthread_mutex_unlock(&sv->pool_lock);
     }
     if (with_cache && !w->key_cache) { /* only workers that ran a lorajit_forward carry one */
-        w->key_cache = lj_calloc(sv->n_cache, sizeof(float));
-        w->value_cache = w->key_cache ? lj_calloc(sv->n_cache, sizeof(float)) : NULL;
+        w->key_cache = lj_calloc(sv->cache_bytes, 1);
+        w->value_cache = w->key_cache ? lj_calloc(sv->cache_bytes, 1) : NULL;
         if (!w->value_cache) {
             free(w->key_cache);
             w->key_cache = NULL;
             lj_worker_put(sv, w);
-            return lj_fail(err, LORAJIT_E_NOMEM, "out of memory: a private KV cache of 2 x %zu floats for "
-                           "lorajit_forward", sv->n_cache);
+            return lj_fail(err, LORAJIT_E_NOMEM, "out of memory: a private KV cache of 2 x %zu bytes for "
+                           "lorajit_forward", sv->cache_bytes);
         }
     }
     *out = w;

@@ -147,12 +147,14 @@ void lj_acache_set_budget(lj_adapter_cache *c, size_t budget);
 typedef struct lj_kv {
     bool ready;              /* the lock exists */
     int64_t block_size;      /* positions per block, a power of two */
-    int64_t block_floats;    /* floats of one block of K (or V): n_layers * block_size * kv_dim */
+    int64_t block_elems;     /* elements of one block of K (or V): n_layers * block_size * kv_dim */
+    int elem_bytes;          /* bytes of one element: 4 (kv_dtype f32) or 2 (f16, bf16) */
     int64_t per_seq;         /* most blocks a sequence holds: ceil(seq_len / block_size) */
     int max_batch;           /* sequences */
     int32_t n_blocks;        /* blocks in the pool */
-    float *key_pool;         /* [n_blocks, n_layers, block_size, kv_dim] (ctx.h key_cache) */
-    float *value_pool;       /* same layout as key_pool */
+    void *key_pool;          /* [n_blocks, n_layers, block_size, kv_dim] of the schema's kv_dtype
+                                (ctx.h key_cache) */
+    void *value_pool;        /* same layout as key_pool */
     pthread_mutex_t lock;    /* free_list, n_free, held and the tables change under it */
     int32_t *free_list;      /* [n_blocks] a stack of the free blocks, n_free of them */
     int32_t n_free;
@@ -160,8 +162,8 @@ typedef struct lj_kv {
                                 held[s] of them; read without the lock by the call that claims s */
     int32_t *held;           /* [max_batch] blocks sequence s holds */
     int32_t *identity;       /* [ceil(max_tokens / block_size)] 0, 1, ...: the block table of
-                                lorajit_forward's private cache (a worker's, forward_floats) */
-    int64_t forward_floats;  /* floats of that private cache, K or V */
+                                lorajit_forward's private cache (a worker's, forward_elems) */
+    int64_t forward_elems;   /* elements of that private cache, K or V */
 } lj_kv;
 /* Sizes the pool from sc (kv_block_size, 0: LJ_KV_BLOCK_DEFAULT; kv_cache_mb, 0:
  * max_batch * seq_len positions; more than that is never allocated) and allocates it. On failure the
@@ -237,9 +239,9 @@ typedef struct lj_snapshot {
 typedef struct lj_worker {
     struct lj_worker *next_idle, *next_all;
     float *scratch;                 /* [scratch_per_token * max(max_tokens, max_batch) + scratch_fixed] */
-    float *key_cache;               /* [blocks, n_layers, block_size, kv_dim] (lj_kv.identity's blocks):
-                                       lorajit_forward's private cache; NULL until this worker runs one */
-    float *value_cache;             /* same layout as key_cache */
+    void *key_cache;                /* [blocks, n_layers, block_size, kv_dim] of the KV dtype (lj_kv.identity's
+                                       blocks): lorajit_forward's private cache; NULL until this worker runs one */
+    void *value_cache;              /* same layout as key_cache */
 } lj_worker;
 /* One thread's error message on one engine. */
 typedef struct lj_thread_err {
@@ -258,7 +260,8 @@ typedef struct lj_serve {
     int32_t pins[LJ_MAX_SLOTS];     /* [n_phys] live snapshots (current, or held by readers) holding slot i */
     pthread_mutex_t pool_lock;      /* idle, all, errs */
     lj_worker *idle, *all;          /* owned, through next_all */
-    size_t n_scratch, n_cache;      /* floats of a worker's scratch and of each of its caches */
+    size_t n_scratch;               /* floats of a worker's scratch */
+    size_t cache_bytes;             /* bytes of each of a worker's private caches (K, V) */
     pthread_key_t err_key;          /* -> the calling thread's lj_thread_err */
     lj_thread_err *errs;            /* owned: every record */
     _Atomic int64_t reader_wait_max_ns; /* longest lj_snapshot_acquire */
