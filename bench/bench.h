@@ -218,6 +218,8 @@ typedef struct bench_serve_row {
     int adapters, slots;         /* adapter names the requests use, resident slots */
     bench_serve_path path[2];    /* [0] C API (lorajit_sched + a driver thread), [1] HTTP */
     bool same_tokens;            /* both paths gave every request the same ids (last round) */
+    double pair_tps_ratio;       /* median over rounds of HTTP / C API tokens/s of the round */
+    double pair_ttft_p50_diff;   /* median over rounds of HTTP - C API TTFT p50 of the round, ms */
 } bench_serve_row;
 typedef struct bench_serve_result {
     int clients, requests, prompt, new_tokens, rounds, threads, max_batch, names;

@@ -7,7 +7,9 @@
  * greedy, 16 + 32 tokens. Scenarios: 1 adapter; 16 adapters round-robin (16 slots);
  * 1000 adapters drawn Zipf(1.0) through 8 slots (the server finds them under
  * --adapter-dir ROOT, the C API registers the same folders). Figures: tokens/s, TTFT and
- * inter-token p50/p99 as each client sees its tokens, HTTP / C API ratios. */
+ * inter-token p50/p99 as each client sees its tokens; HTTP / C API ratios of those, and
+ * the median of each round's own ratio (its two runs back to back: the pair saw about
+ * the same load from the machine's other jobs). */
 #include <arpa/inet.h>
 #include <cblas.h>
 #include <dirent.h>
@@ -30,12 +32,16 @@ enum { BS_CLIENTS = 8, BS_PROMPT = 16, BS_NEW = 32, BS_ADAPTERS = 16, BS_NAMES =
        BS_ZIPF_SLOTS = 8, BS_MAX_BATCH = 8, BS_DRAWS = 4096 };
 
 /* The C API side's driver: one thread steps the scheduler while requests are in it
- * and sleeps otherwise; clients submit under mu and wait on done for their result. */
+ * and sleeps otherwise; after each step it takes the results of the requests that
+ * ended and wakes their clients (only those: as the server's backend wakes a job's
+ * own thread). Clients submit under mu. */
+typedef struct bs_client bs_client;
 typedef struct bs_driver {
     lorajit_sched *s;            /* owned */
     pthread_mutex_t mu;
-    pthread_cond_t work, done;   /* work: a submit or quit; done: a step ended */
+    pthread_cond_t work;         /* a submit or quit */
     int submitted, busy, quit;   /* busy: requests queued or running after the last step */
+    bs_client *in_flight[BS_CLIENTS]; /* by client id: the client whose request is in the scheduler */
     pthread_t thread;
 } bs_driver;
 
@@ -51,12 +57,16 @@ typedef struct bs_run {
     int failed;
 } bs_run;
 
-typedef struct bs_client {
+struct bs_client {
     bs_run *run;
     int id, k;                   /* k: tokens of the current request so far */
     double t0, t_last;
     double *ttft, *itl, *sum;    /* the current request's slots */
-} bs_client;
+    int64_t sched_id;            /* C API: the request in the scheduler */
+    lorajit_sched_result res;    /* C API: its result, once done (under the driver's mu) */
+    int done;
+    pthread_cond_t ended;        /* C API: done was set */
+};
 
 /* Records token number c->k of the current request (its time and id). */
 static void record_token(bs_client *c, int32_t token) {
@@ -93,7 +103,14 @@ static void *driver_main(void *arg) {
             bench_die("serve bench: lorajit_sched_step: %s", lorajit_sched_errmsg(d->s));
         pthread_mutex_lock(&d->mu);
         d->busy = busy;
-        pthread_cond_broadcast(&d->done);
+        for (int k = 0; k < BS_CLIENTS; k++) {
+            bs_client *c = d->in_flight[k];
+            if (c && lorajit_sched_take(d->s, c->sched_id, &c->res) == LORAJIT_OK) {
+                c->done = 1;
+                d->in_flight[k] = NULL;
+                pthread_cond_signal(&c->ended);
+            }
+        }
     }
     pthread_mutex_unlock(&d->mu);
     return NULL;
@@ -107,7 +124,6 @@ static void driver_open(bs_driver *d, lorajit_engine *e) {
     bench_must(lorajit_sched_open(e, &o, &d->s), e, "lorajit_sched_open");
     pthread_mutex_init(&d->mu, NULL);
     pthread_cond_init(&d->work, NULL);
-    pthread_cond_init(&d->done, NULL);
     if (pthread_create(&d->thread, NULL, driver_main, d)) bench_die("cannot start the driver thread");
 }
 
@@ -120,11 +136,10 @@ static void driver_close(bs_driver *d) {
     lorajit_sched_free(d->s);
     pthread_mutex_destroy(&d->mu);
     pthread_cond_destroy(&d->work);
-    pthread_cond_destroy(&d->done);
 }
 
-/* One request through the scheduler: submit, then wait for its result. Returns the
- * tokens it made, -1 on a failure (printed). */
+/* One request through the scheduler: submit, then wait until the driver took its
+ * result. Returns the tokens it made, -1 on a failure (printed). */
 static int capi_request(bs_client *c, const char *adapter, int i) {
     bs_driver *d = c->run->d;
     int32_t prompt[BS_PROMPT];
@@ -132,19 +147,20 @@ static int capi_request(bs_client *c, const char *adapter, int i) {
     const char *names[1] = {adapter};
     lorajit_sched_request q = {.prompt = prompt, .n_prompt = BS_PROMPT, .adapters = names, .n_adapters = 1,
                                .max_new = BS_NEW, .on_token = sched_token, .user = c};
-    int64_t id;
-    lorajit_sched_result res;
     pthread_mutex_lock(&d->mu);
     c->t0 = bench_now_ms();
     c->k = 0;
-    if (lorajit_sched_submit(d->s, &q, &id) != LORAJIT_OK) {
+    if (lorajit_sched_submit(d->s, &q, &c->sched_id) != LORAJIT_OK) {
         fprintf(stderr, "serve bench: submit: %s\n", lorajit_sched_errmsg(d->s));
         pthread_mutex_unlock(&d->mu);
         return -1;
     }
+    c->done = 0;
+    d->in_flight[c->id] = c;
     d->submitted = 1;
     pthread_cond_signal(&d->work);
-    while (lorajit_sched_take(d->s, id, &res) != LORAJIT_OK) pthread_cond_wait(&d->done, &d->mu);
+    while (!c->done) pthread_cond_wait(&c->ended, &d->mu);
+    lorajit_sched_result res = c->res;
     pthread_mutex_unlock(&d->mu);
     int got = res.finish == LORAJIT_FINISH_LENGTH ? res.n_tokens : -1;
     if (got < 0) fprintf(stderr, "serve bench: %s: %s %s\n", adapter, lorajit_finish_str(res.finish), res.error);
@@ -227,9 +243,10 @@ static double run_clients(bs_run *r) {
     double t0 = bench_now_ms();
     for (int k = 0; k < BS_CLIENTS; k++) {
         c[k] = (bs_client){.run = r, .id = k};
+        pthread_cond_init(&c[k].ended, NULL);
         if (pthread_create(&t[k], NULL, client_main, &c[k])) bench_die("cannot start a client thread");
     }
-    for (int k = 0; k < BS_CLIENTS; k++) pthread_join(t[k], NULL);
+    for (int k = 0; k < BS_CLIENTS; k++) pthread_join(t[k], NULL), pthread_cond_destroy(&c[k].ended);
     if (r->failed) bench_die("serve bench: a %s request failed", r->http ? "HTTP" : "C API");
     return bench_now_ms() - t0;
 }
@@ -322,7 +339,7 @@ static void make_root(const char *root, char (*folders)[PATH_MAX]) {
 /* Runs scenario sc on both paths, alternating, rounds + 1 times (the first untimed). */
 static void measure(bench_serve_row *w, int sc, bs_driver *d, int port, int per_client, int rounds, const int *draw) {
     int n_req = BS_CLIENTS * per_client, n_itl = n_req * (BS_NEW - 1);
-    double *ttft[2], *itl[2], *sum[2], tps[2][64];
+    double *ttft[2], *itl[2], *sum[2], tps[2][64], pair_tps[64], pair_ttft[64];
     for (int p = 0; p < 2; p++) {
         ttft[p] = malloc(sizeof(double) * (size_t)n_req * (rounds + 1));
         itl[p] = malloc(sizeof(double) * (size_t)n_itl * (rounds + 1));
@@ -330,7 +347,7 @@ static void measure(bench_serve_row *w, int sc, bs_driver *d, int port, int per_
         if (!ttft[p] || !itl[p] || !sum[p]) bench_die("out of memory");
     }
     w->same_tokens = true;
-    for (int round = 0; round <= rounds; round++)
+    for (int round = 0; round <= rounds; round++) {
         for (int k = 0; k < 2; k++) {
             int http = (k + round) % 2; /* who goes first alternates */
             bench_progress("serve: %s, %s, round %d", w->what, http ? "HTTP" : "C API", round);
@@ -342,8 +359,16 @@ static void measure(bench_serve_row *w, int sc, bs_driver *d, int port, int per_
             for (int c = 0; c < BS_CLIENTS; c++) tokens += r.n_tokens[c];
             if (round) tps[http][round - 1] = tokens / (ms / 1e3);
         }
+        if (round) { /* the round's pair: the two paths run back to back, under about the same load */
+            pair_tps[round - 1] = tps[1][round - 1] / tps[0][round - 1];
+            pair_ttft[round - 1] = quantile(ttft[1] + (size_t)round * n_req, n_req, 0.5) -
+                                   quantile(ttft[0] + (size_t)round * n_req, n_req, 0.5);
+        }
+    }
     for (int i = 0; i < n_req; i++) /* the same greedy ids both ways (the last round's requests) */
         w->same_tokens &= sum[0][i] == sum[1][i];
+    w->pair_tps_ratio = quantile(pair_tps, rounds, 0.5);
+    w->pair_ttft_p50_diff = quantile(pair_ttft, rounds, 0.5);
     for (int p = 0; p < 2; p++) {
         bench_serve_path *o = &w->path[p];
         o->tokens_per_s = quantile(tps[p], rounds, 0.5);
@@ -445,6 +470,8 @@ void bench_serve_print(const bench_result *r, FILE *f) {
         fprintf(f, "   %-34s HTTP / C API: throughput %.3f, TTFT p50 %+.2f ms, p99 %+.2f ms, ITL p50 %+.2f ms%s\n", "",
                 tps_ratio(w), w->path[1].ttft_p50 - w->path[0].ttft_p50, w->path[1].ttft_p99 - w->path[0].ttft_p99,
                 w->path[1].itl_p50 - w->path[0].itl_p50, w->same_tokens ? "" : "; token ids DIFFER");
+        fprintf(f, "   %-34s   median of the rounds' pairs: throughput %.3f, TTFT p50 %+.2f ms\n", "", w->pair_tps_ratio,
+                w->pair_ttft_p50_diff);
     }
     fprintf(f, "   goal (issue 15): HTTP throughput >= 0.95 of the C API's, TTFT p50 <= +2 ms\n");
 }
@@ -483,6 +510,8 @@ struct cJSON *bench_serve_json(const bench_result *r) {
         cJSON_AddNumberToObject(o, "http_over_c_api_tokens_per_s", tps_ratio(w));
         cJSON_AddNumberToObject(o, "http_minus_c_api_ttft_p50_ms", w->path[1].ttft_p50 - w->path[0].ttft_p50);
         cJSON_AddNumberToObject(o, "http_minus_c_api_itl_p50_ms", w->path[1].itl_p50 - w->path[0].itl_p50);
+        cJSON_AddNumberToObject(o, "paired_http_over_c_api_tokens_per_s", w->pair_tps_ratio);
+        cJSON_AddNumberToObject(o, "paired_http_minus_c_api_ttft_p50_ms", w->pair_ttft_p50_diff);
         cJSON_AddBoolToObject(o, "same_tokens", w->same_tokens);
     }
     return j;

@@ -303,6 +303,7 @@ static void check_serve(const cJSON *j) {
             for (int f = 0; f < 5; f++) need_number(o, fields[f], w);
         }
         need_number(row, "http_over_c_api_tokens_per_s", w);
+        need_number(row, "paired_http_over_c_api_tokens_per_s", w);
         const cJSON *d = get(row, "http_minus_c_api_ttft_p50_ms", w);
         CHECK(cJSON_IsNumber(d) && isfinite(d->valuedouble), "%s: TTFT difference is not a number", w);
         CHECK(cJSON_IsTrue(get(row, "same_tokens", w)), "%s: HTTP and the C API gave different greedy ids", w);
