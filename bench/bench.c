@@ -465,7 +465,8 @@ int main(int argc, char **argv) {
     }
     if (o.only_serve) { /* section 12 alone: the table, and its object as OUT/bench_serve.json */
         bench_progress_start(bench_serve_progress(o.quick, o.serve_rounds));
-        bench_serve(&r, o.exe_dir, o.work, o.serve_rounds), isatty(2) ? fputc('\n', stderr) : 0;
+        bench_serve(&r, o.exe_dir, o.work, o.serve_rounds);
+        if (isatty(2)) fputc('\n', stderr);
         bench_serve_print(&r, stdout);
         char path[PATH_MAX + 32];
         bench_fmt(path, sizeof path, "%s/bench_serve.json", o.out);
