@@ -85,6 +85,7 @@ static int sched_token(void *user, int64_t id, int32_t token) {
     return 0;
 }
 
+/* Token j of request i's prompt (the same on both paths). */
 static int32_t prompt_token(int i, int j) { return (int32_t)((i * 37 + j * 131 + 7) % 2048); }
 
 /* The driver thread: steps while requests were submitted or are in the scheduler. */
@@ -127,6 +128,7 @@ static void driver_open(bs_driver *d, lorajit_engine *e) {
     if (pthread_create(&d->thread, NULL, driver_main, d)) bench_die("cannot start the driver thread");
 }
 
+/* Stops d's thread (no request may be in flight) and frees its scheduler. */
 static void driver_close(bs_driver *d) {
     pthread_mutex_lock(&d->mu);
     d->quit = 1;
@@ -216,6 +218,7 @@ static int http_request(bs_client *c, const char *adapter, int i) {
     return done ? c->k : -1;
 }
 
+/* A client thread: its per_client requests one after the other, on r's path. */
 static void *client_main(void *arg) {
     bs_client *c = arg;
     bs_run *r = c->run;
@@ -251,6 +254,7 @@ static double run_clients(bs_run *r) {
     return bench_now_ms() - t0;
 }
 
+/* qsort's order for doubles, ascending. */
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -445,6 +449,7 @@ void bench_serve(bench_result *r, const char *exe_dir, const char *work, int rou
     }
 }
 
+/* HTTP / C API of the median tokens/s; 0 when the C API's is 0. */
 static double tps_ratio(const bench_serve_row *w) {
     return w->path[0].tokens_per_s > 0 ? w->path[1].tokens_per_s / w->path[0].tokens_per_s : 0;
 }

@@ -185,6 +185,7 @@ typedef struct logprobs_mem {
     int n_tok, n_top;
 } logprobs_mem;
 
+/* Frees what gen_logprobs allocated in m (m itself is the caller's). */
 static void logprobs_free(logprobs_mem *m) {
     for (int i = 0; m->tok && i < m->n_tok; i++) free(m->tok[i]);
     for (int i = 0; m->top_tok && i < m->n_top; i++) free(m->top_tok[i]);
