@@ -212,6 +212,7 @@ enum { BENCH_SERVE_SCENARIOS = 3 };
 typedef struct bench_serve_path {
     double tokens_per_s;         /* median over the timed rounds */
     double ttft_p50, ttft_p99, itl_p50, itl_p99; /* ms, over every request of the timed rounds */
+    double itl_mean;             /* ms: the gaps' mean (a burst of late tokens does not lower it) */
 } bench_serve_path;
 typedef struct bench_serve_row {
     const char *name, *what;

@@ -378,6 +378,8 @@ static void measure(bench_serve_row *w, int sc, bs_driver *d, int port, int per_
         o->tokens_per_s = quantile(tps[p], rounds, 0.5);
         o->ttft_p50 = quantile(ttft[p] + n_req, n_req * rounds, 0.5);
         o->ttft_p99 = quantile(ttft[p] + n_req, n_req * rounds, 0.99);
+        o->itl_mean = 0;
+        for (int i = 0; i < n_itl * rounds; i++) o->itl_mean += itl[p][n_itl + i] / (n_itl * rounds);
         o->itl_p50 = quantile(itl[p] + n_itl, n_itl * rounds, 0.5);
         o->itl_p99 = quantile(itl[p] + n_itl, n_itl * rounds, 0.99);
         free(ttft[p]), free(itl[p]), free(sum[p]);
@@ -463,14 +465,14 @@ void bench_serve_print(const bench_result *r, FILE *f) {
             "HTTP = a `lorajit serve` child\n   (SSE, a connection per request). tokens/s: median of %d alternating "
             "rounds; latencies over all of them\n", v->clients, v->requests, v->prompt, v->new_tokens, v->max_batch,
             v->threads, v->threads == 1 ? "" : "s", v->rounds);
-    fprintf(f, "   %-34s %-6s %10s %10s %10s %10s %10s\n", "scenario", "path", "tokens/s", "TTFT p50", "TTFT p99",
-            "ITL p50", "ITL p99");
+    fprintf(f, "   %-34s %-6s %10s %10s %10s %10s %10s %10s\n", "scenario", "path", "tokens/s", "TTFT p50", "TTFT p99",
+            "ITL p50", "ITL p99", "ITL mean");
     for (int s = 0; s < BENCH_SERVE_SCENARIOS; s++) {
         const bench_serve_row *w = &v->rows[s];
         for (int p = 0; p < 2; p++) {
             const bench_serve_path *o = &w->path[p];
-            fprintf(f, "   %-34s %-6s %10.1f %8.2fms %8.2fms %8.2fms %8.2fms\n", p ? "" : w->what, p ? "HTTP" : "C API",
-                    o->tokens_per_s, o->ttft_p50, o->ttft_p99, o->itl_p50, o->itl_p99);
+            fprintf(f, "   %-34s %-6s %10.1f %8.2fms %8.2fms %8.2fms %8.2fms %8.2fms\n", p ? "" : w->what,
+                    p ? "HTTP" : "C API", o->tokens_per_s, o->ttft_p50, o->ttft_p99, o->itl_p50, o->itl_p99, o->itl_mean);
         }
         fprintf(f, "   %-34s HTTP / C API: throughput %.3f, TTFT p50 %+.2f ms, p99 %+.2f ms, ITL p50 %+.2f ms%s\n", "",
                 tps_ratio(w), w->path[1].ttft_p50 - w->path[0].ttft_p50, w->path[1].ttft_p99 - w->path[0].ttft_p99,
@@ -489,6 +491,7 @@ static cJSON *path_json(const bench_serve_path *o) {
     cJSON_AddNumberToObject(j, "ttft_p99_ms", o->ttft_p99);
     cJSON_AddNumberToObject(j, "itl_p50_ms", o->itl_p50);
     cJSON_AddNumberToObject(j, "itl_p99_ms", o->itl_p99);
+    cJSON_AddNumberToObject(j, "itl_mean_ms", o->itl_mean);
     return j;
 }
 

@@ -290,7 +290,8 @@ static void check_sched(const cJSON *j) {
  * paths; the Zipf scenario names 1000 adapters through 8 slots. */
 static void check_serve(const cJSON *j) {
     static const char *const sc[3] = {"one_adapter", "adapters16", "zipf1000"}, *const paths[2] = {"c_api", "http"};
-    static const char *const fields[] = {"tokens_per_s", "ttft_p50_ms", "ttft_p99_ms", "itl_p50_ms", "itl_p99_ms"};
+    static const char *const fields[] = {"tokens_per_s", "ttft_p50_ms", "ttft_p99_ms", "itl_p50_ms", "itl_p99_ms",
+                                         "itl_mean_ms"};
     const cJSON *sv = get(j, "serve", "bench.json"), *rows = get(sv, "scenarios", "serve");
     need_number(sv, "requests_per_run", "serve");
     need_number(sv, "rounds", "serve");
@@ -300,7 +301,7 @@ static void check_serve(const cJSON *j) {
         const cJSON *row = get(rows, sc[k], "serve.scenarios");
         for (int p = 0; p < 2; p++) {
             const cJSON *o = get(row, paths[p], w);
-            for (int f = 0; f < 5; f++) need_number(o, fields[f], w);
+            for (int f = 0; f < 6; f++) need_number(o, fields[f], w);
         }
         need_number(row, "http_over_c_api_tokens_per_s", w);
         need_number(row, "paired_http_over_c_api_tokens_per_s", w);
