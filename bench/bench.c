@@ -44,13 +44,22 @@ static const int token_sets[BENCH_TOKEN_SETS] = {1, 16, 128};
 
 typedef struct bench_opts {
     bool quick, no_peer, no_plots, only_shapes, only_tok, only_threads, only_p16, only_serve, only_sched;
-    int threads;           /* 0: as OpenBLAS found it */
+    int threads, serve_rounds; /* 0: as OpenBLAS found it; section 12's timed rounds (0: its default) */
     int decode_layers;     /* 0: bench_decode's default (TinyLlama's 22; 2 with --quick) */
     const char *decode_dtype; /* "bf16" (default, as TinyLlama ships), "f16" or "f32" */
     char out[PATH_MAX], work[PATH_MAX], exe_dir[PATH_MAX];
     const char *python, *peer;
     const char *node, *node_path; /* HF tokenizers: node (NULL: on PATH), its NODE_PATH (NULL: inherited) */
 } bench_opts;
+
+/* Writes j (taken: freed here) as text to path; dies when it cannot. */
+static void write_json(cJSON *j, const char *path) {
+    char *out = cJSON_Print(j);
+    FILE *f = fopen(path, "w");
+    if (!f || !out || fputs(out, f) < 0 || fclose(f)) bench_die("cannot write %s", path);
+    free(out);
+    cJSON_Delete(j);
+}
 
 /* Writes dir/config.json: the model's config with other sizes (the compiler reads
  * only config.json, so compile timing needs no weights). */
@@ -69,12 +78,7 @@ static void write_config(const char *model_dir, const char *dir, const bench_wid
     cJSON_ReplaceItemInObject(j, "num_hidden_layers", cJSON_CreateNumber(n_layers));
     bench_mkdirs(dir);
     bench_fmt(path, sizeof path, "%s/config.json", dir);
-    char *out = cJSON_Print(j);
-    FILE *f = fopen(path, "w");
-    if (!f || !out || fputs(out, f) < 0) bench_die("cannot write %s", path);
-    fclose(f);
-    free(out);
-    cJSON_Delete(j);
+    write_json(j, path);
 }
 
 // ----------------------------------------------------------------------------
@@ -285,7 +289,7 @@ static void usage(int asked) {
           "                     [--no-plots] [--python PATH] [--peer PATH] [--decode-layers N]\n"
           "                     [--decode-dtype bf16|f16|f32] [--only-shapes] [--only-tokenizer]\n"
           "                     [--only-threads] [--only-prefill16] [--serve] [--only-sched]\n"
-          "                     [--node PATH] [--node-path DIR]\n"
+          "                     [--serve-rounds N] [--node PATH] [--node-path DIR]\n"
           "  --quick     small model, few repetitions: every figure in well under a minute\n"
           "  --out DIR   bench.json and bench_*.png (default: the build dir)\n"
           "  --work DIR  generated models and adapters, reused (default: BUILD/bench-work)\n"
@@ -298,7 +302,8 @@ static void usage(int asked) {
           "                     --decode-dtype; TinyLlama's width unless --quick)\n"
           "  --only-tokenizer   only the tokenizer section (TinyLlama, Qwen3 against HF tokenizers)\n"
           "  --only-threads     only section 10: decode at 1 and 2 threads, idle and next to a busy process\n"
-          "  --serve            only `lorajit serve` over HTTP against the C API on the same load\n"
+          "  --serve            only section 12, `lorajit serve` over HTTP against the C API on the same\n"
+          "                     load (also OUT/bench_serve.json); --serve-rounds N: its timed rounds (3)\n"
           "  --only-sched       only the decode section and continuous batching (sections 4 and 11)\n"
           "  --node PATH        Node.js for HF tokenizers (default: node on PATH); --node-path DIR: the\n"
           "                     NODE_PATH holding its npm package `tokenizers` (default: $NODE_PATH)\n",
@@ -337,6 +342,7 @@ static void parse_args(int argc, char **argv, bench_opts *o) {
         else if (!strcmp(a, "--python") && v) o->python = argv[++i];
         else if (!strcmp(a, "--peer") && v) o->peer = argv[++i];
         else if (!strcmp(a, "--threads") && v) o->threads = atoi(argv[++i]);
+        else if (!strcmp(a, "--serve-rounds") && v) o->serve_rounds = atoi(argv[++i]);
         else if (!strcmp(a, "--decode-layers") && v) o->decode_layers = atoi(argv[++i]);
         else if (!strcmp(a, "--decode-dtype") && v) o->decode_dtype = argv[++i];
         else usage(0);
@@ -438,7 +444,8 @@ int main(int argc, char **argv) {
     parse_args(argc, argv, &o);
     if (o.threads > 0) openblas_set_num_threads(o.threads);
     bench_progress_start(1 + BENCH_COMPILES + 1 + BENCH_TOKEN_SETS + BENCH_SWAPS + BENCH_DECODE_PROGRESS +
-                         (o.quick ? 0 : BENCH_SHAPES) + BENCH_TOK_FAMILIES + 1 + BENCH_THREADS_PROGRESS + 1 + 2);
+                         (o.quick ? 0 : BENCH_SHAPES) + BENCH_TOK_FAMILIES + 1 + BENCH_THREADS_PROGRESS + 1 + 2 +
+                         bench_serve_progress(o.quick, o.serve_rounds));
     r.quick = o.quick;
     read_machine(&r);
     if (o.only_shapes) { /* section 5 alone */
@@ -456,10 +463,15 @@ int main(int argc, char **argv) {
         bench_prefill16_print(&r, stdout);
         return 0;
     }
-    if (o.only_serve) { /* HTTP against the C API (bench_serve.c), alone */
-        bench_progress_start(1 + 2 * 2 * (o.quick ? 2 : 4));
-        bench_serve(o.exe_dir, o.work, o.quick);
+    if (o.only_serve) { /* section 12 alone: the table, and its object as OUT/bench_serve.json */
+        bench_progress_start(bench_serve_progress(o.quick, o.serve_rounds));
+        bench_serve(&r, o.exe_dir, o.work, o.serve_rounds);
         if (isatty(2)) fputc('\n', stderr);
+        bench_serve_print(&r, stdout);
+        char path[PATH_MAX + 32];
+        bench_fmt(path, sizeof path, "%s/bench_serve.json", o.out);
+        write_json(bench_serve_json(&r), path);
+        printf("\nJSON: %s\n", path);
         return 0;
     }
     if (o.only_sched) { /* the decode section, then section 11 on its model */
@@ -559,6 +571,7 @@ int main(int argc, char **argv) {
     bench_kv(&r, o.exe_dir, o.work);
     bench_threads(&r);
     bench_sched(&r);
+    bench_serve(&r, o.exe_dir, o.work, o.serve_rounds);
 
     /* the PyTorch peer, same model files and thread count */
     bench_progress("PyTorch peer (%s %s)", o.python, o.no_peer ? "skipped" : "running");

@@ -210,6 +210,26 @@ typedef struct bench_sched_result {
     bench_sched_row rows[BENCH_SCHED_CONFIGS]; /* alone, one adapter, 16 distinct, Zipf */
 } bench_sched_result;
 
+/* Section 12 and `lorajit bench --serve`: HTTP against the C API (bench_serve.c). */
+enum { BENCH_SERVE_SCENARIOS = 3 };
+typedef struct bench_serve_path {
+    double tokens_per_s;         /* median over the timed rounds */
+    double ttft_p50, ttft_p99, itl_p50, itl_p99; /* ms, over every request of the timed rounds */
+    double itl_mean;             /* ms: the gaps' mean (a burst of late tokens does not lower it) */
+} bench_serve_path;
+typedef struct bench_serve_row {
+    const char *name, *what;
+    int adapters, slots;         /* adapter names the requests use, resident slots */
+    bench_serve_path path[2];    /* [0] C API (lorajit_sched + a driver thread), [1] HTTP */
+    bool same_tokens;            /* both paths gave every request the same ids (last round) */
+    double pair_tps_ratio;       /* median over rounds of HTTP / C API tokens/s of the round */
+    double pair_ttft_p50_diff;   /* median over rounds of HTTP - C API TTFT p50 of the round, ms */
+} bench_serve_row;
+typedef struct bench_serve_result {
+    int clients, requests, prompt, new_tokens, rounds, threads, max_batch, names;
+    bench_serve_row rows[BENCH_SERVE_SCENARIOS]; /* 1 adapter, 16 adapters, 1000 Zipf */
+} bench_serve_result;
+
 typedef struct bench_result {
     bool quick;
     bool only_p16;            /* --only-prefill16: bench_decode runs bench_prefill16 alone */
@@ -243,6 +263,7 @@ typedef struct bench_result {
     bench_kv_result kv;
     bench_threads_result thr;
     bench_sched_result sched;
+    bench_serve_result serve;
 } bench_result;
 
 /* ---- bench_util.c ---- */
@@ -408,11 +429,18 @@ void bench_threads(bench_result *r);
 void bench_threads_print(const bench_result *r, FILE *f);
 /* The "threads" object of bench.json. Caller owns the result; free with cJSON_Delete(). */
 struct cJSON *bench_threads_json(const bench_result *r);
-/* ---- bench_serve.c: `lorajit bench --serve` ---- */
-/* HTTP (a `lorajit serve` child, exe_dir/lorajit) against the C API (lorajit_generate
- * from as many threads) on the same load, 1 and 16 adapters; generates its model and
- * adapters under work; prints its table on stdout. Fewer rounds with quick. */
-void bench_serve(const char *exe_dir, const char *work, bool quick);
+/* ---- bench_serve.c: section 12, `lorajit bench --serve` ---- */
+/* Fills r->serve: HTTP (a `lorajit serve` child, exe_dir/lorajit) against the C API
+ * (client threads submitting to one lorajit_sched and its driver thread) on the same
+ * load and engine options (r->threads threads): 1 adapter, 16 adapters, 1000 adapters
+ * Zipf(1.0) through 8 slots (under work/serve_root, made afresh). rounds timed rounds
+ * (0: 3, 1 with r->quick) after a warm-up; fewer requests with r->quick. */
+void bench_serve(bench_result *r, const char *exe_dir, const char *work, int rounds);
+/* The progress lines bench_serve prints. */
+int bench_serve_progress(bool quick, int rounds);
+void bench_serve_print(const bench_result *r, FILE *f);
+/* The "serve" object of bench.json. Caller owns the result; free with cJSON_Delete(). */
+struct cJSON *bench_serve_json(const bench_result *r);
 
 /* ---- peer.c: the PyTorch peer ---- */
 /* Runs python peer_path spec_path with OPENBLAS_NUM_THREADS = r->threads and merges

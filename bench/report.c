@@ -144,6 +144,7 @@ void bench_print_table(const bench_result *r, FILE *f) {
     bench_kv_print(r, f);
     bench_threads_print(r, f);
     bench_sched_print(r, f);
+    bench_serve_print(r, f);
 }
 
 // ----------------------------------------------------------------------------
@@ -343,6 +344,7 @@ int bench_write_json(const bench_result *r, const char *path) {
     cJSON_AddItemToObject(root, "kv_cache", bench_kv_json(r));
     cJSON_AddItemToObject(root, "threads", bench_threads_json(r));
     cJSON_AddItemToObject(root, "sched", bench_sched_json(r));
+    cJSON_AddItemToObject(root, "serve", bench_serve_json(r));
     cJSON_AddItemToObject(root, "summary", summary_json(r));
     char *text = cJSON_Print(root);
     cJSON_Delete(root);

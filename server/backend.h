@@ -70,15 +70,22 @@ void srv_backend_run(srv_backend *b, srv_job *job, const srv_gen_params *p, srv_
 /* Frees a job that will not run (the request failed before generation). NULL does nothing. */
 void srv_backend_drop(srv_backend *b, srv_job *job);
 
-/* Log-probabilities of a finished generation, computed again by prefilling
- * ids[0..n_ids) (the prompt, then the generated ids) in a sequence the backend keeps
- * for this (the highest; srv_backend_new's slots must leave it free), under adapter
- * ("" base). For generated id k (ids[n_prompt + k]): lp[k] its log-probability given
- * the ids before it, top_id / top_lp[k * top_n ..] the top_n most likely ids and theirs
- * (top_n 0..20). All arrays caller-owned. One call at a time (a lock). LORAJIT_E_UNSUPPORTED
- * when the backend keeps no sequence for it; msg[cap] says why on failure. */
-lorajit_status srv_backend_logprobs(srv_backend *b, const int32_t *ids, int n_ids, int n_prompt, const char *adapter,
-                                    int top_n, float *lp, int32_t *top_id, float *top_lp, char *msg, size_t cap);
+/* Log-probabilities of a generation, computed again by prefilling ids[0..n_ids) (the
+ * prompt, then the generated ids) in a sequence the backend keeps for this (the
+ * highest; srv_backend_new's slots must leave it free), under adapter ("" base). For
+ * generated id k in [from, n_ids - n_prompt) (ids[n_prompt + k]): lp[k - from] its
+ * log-probability given the ids before it, top_id / top_lp[(k - from) * top_n ..] the
+ * top_n most likely ids and theirs (top_n 0..20). Rows with logits run in calls of at
+ * most 8 (the row loop), so the figures do not depend on from or on earlier calls.
+ * key: 0, or a number the caller keeps for calls that extend the same ids (a stream,
+ * from = the ids it already has): when the last call had the same key and the sequence
+ * still holds ids[0..n_prompt - 1 + from), only the new rows run; otherwise (another
+ * call used the sequence meanwhile) it starts over. All arrays caller-owned. One call
+ * at a time (a lock). LORAJIT_E_UNSUPPORTED when the backend keeps no sequence for it;
+ * msg[cap] says why on failure. */
+lorajit_status srv_backend_logprobs(srv_backend *b, uint64_t key, const int32_t *ids, int n_ids, int n_prompt, int from,
+                                    const char *adapter, int top_n, float *lp, int32_t *top_id, float *top_lp, char *msg,
+                                    size_t cap);
 
 /* The queue now: requests running and waiting, and the distinct adapters of each
  * ("" = base not listed) comma-separated into running[cap] / waiting[cap]. */

@@ -54,7 +54,8 @@ struct srv_backend {
     int running, waiting;
     uint64_t steps, step_tokens; /* lorajit_sched_step calls that ran, tokens they sampled */
     int lp_seq;                 /* the sequence kept for srv_backend_logprobs, or -1 */
-    pthread_mutex_t lp_mu;      /* one logprobs call at a time */
+    uint64_t lp_key;            /* the key of the call that left lp_seq as it is (0: none) */
+    pthread_mutex_t lp_mu;      /* one logprobs call at a time; guards lp_key */
 };
 
 /* Milliseconds from t0 to t1. */
@@ -366,9 +367,10 @@ static void row_logprobs(const float *row, int vocab, int32_t id, int top_n, flo
     for (int k = 0; k < top_n; k++) top_lp[k] = (float)(row[top_id[k]] - lse);
 }
 
-lorajit_status srv_backend_logprobs(srv_backend *b, const int32_t *ids, int n_ids, int n_prompt, const char *adapter,
-                                    int top_n, float *lp, int32_t *top_id, float *top_lp, char *msg, size_t cap) {
-    enum { CHUNK = 32 };
+lorajit_status srv_backend_logprobs(srv_backend *b, uint64_t key, const int32_t *ids, int n_ids, int n_prompt, int from,
+                                    const char *adapter, int top_n, float *lp, int32_t *top_id, float *top_lp, char *msg,
+                                    size_t cap) {
+    enum { CHUNK = 8 }; /* lorajit_step's small rows: the row loop, a row's logits whatever rows share the call */
     if (b->lp_seq < 0) {
         snprintf(msg, cap, "logprobs: this server keeps no sequence for them (start it with --max-logprobs N "
                  "and --max-batch 2 or more)");
@@ -378,20 +380,28 @@ lorajit_status srv_backend_logprobs(srv_backend *b, const int32_t *ids, int n_id
     float *logits = malloc(sizeof *logits * (size_t)vocab * CHUNK);
     if (!logits) return snprintf(msg, cap, "out of memory"), LORAJIT_E_NOMEM;
     pthread_mutex_lock(&b->lp_mu);
-    const char *names[1] = {adapter};
-    lorajit_status st = lorajit_seq_set_adapter(b->e, seq, names, NULL, adapter[0] ? 1 : 0);
-    if (!st) st = lorajit_seq_reset(b->e, seq);
-    if (!st && n_prompt > 1) st = lorajit_seq_prefill(b->e, seq, ids, n_prompt - 1, NULL);
-    for (int p = n_prompt - 1; !st && p < n_ids - 1; p += CHUNK) { /* row j predicts ids[p + j + 1] */
+    int start = n_prompt - 1 + from; /* positions held before the first row whose logits are wanted */
+    lorajit_status st = LORAJIT_OK;
+    if (!key || key != b->lp_key || lorajit_seq_pos(b->e, seq) != start) { /* start over */
+        const char *names[1] = {adapter};
+        st = lorajit_seq_set_adapter(b->e, seq, names, NULL, adapter[0] ? 1 : 0);
+        if (!st) st = lorajit_seq_reset(b->e, seq);
+        if (!st && n_prompt > 1) st = lorajit_seq_prefill(b->e, seq, ids, n_prompt - 1, NULL);
+        for (int p = n_prompt - 1; !st && p < start; p += CHUNK) /* as the rows with logits were run */
+            st = lorajit_seq_prefill(b->e, seq, ids + p, start - p < CHUNK ? start - p : CHUNK, NULL);
+    }
+    b->lp_key = 0;
+    for (int p = start; !st && p < n_ids - 1; p += CHUNK) { /* row j predicts ids[p + j + 1] */
         int n = n_ids - 1 - p < CHUNK ? n_ids - 1 - p : CHUNK;
         if ((st = lorajit_seq_prefill(b->e, seq, ids + p, n, logits))) break;
         for (int j = 0; j < n; j++) {
-            int k = p + j + 1 - n_prompt;
+            int k = p + j + 1 - n_prompt - from;
             row_logprobs(logits + (size_t)j * vocab, vocab, ids[p + j + 1], top_n, &lp[k], top_id + (size_t)k * top_n,
                          top_lp + (size_t)k * top_n);
         }
     }
     if (st) snprintf(msg, cap, "logprobs: %s", lorajit_errmsg(b->e));
+    else b->lp_key = key;
     pthread_mutex_unlock(&b->lp_mu);
     free(logits);
     return st;

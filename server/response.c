@@ -125,7 +125,7 @@ static void add_logprobs(cJSON *c, const srv_output *out) {
     }
     cJSON *tokens = cJSON_AddArrayToObject(l, "tokens"), *lps = cJSON_AddArrayToObject(l, "token_logprobs");
     cJSON *tops = cJSON_AddArrayToObject(l, "top_logprobs"), *offs = cJSON_AddArrayToObject(l, "text_offset");
-    size_t off = 0;
+    size_t off = out->text_offset;
     for (int k = 0; k < out->n_ids; k++) {
         cJSON_AddItemToArray(tokens, cJSON_CreateString(out->tok[k]));
         cJSON_AddItemToArray(lps, cJSON_CreateNumber(out->lp[k]));

@@ -40,6 +40,8 @@ struct srv_gen {
     int32_t *ids;                /* [n_ids] generated ids */
     int n_ids, ids_sent;
     int stop_hit, first_chunk;
+    size_t lp_offset;            /* stream with logprobs: the text_offset of the next chunk's first token */
+    int lp_failed;               /* stream: its logprobs failed (an error chunk was sent): stop */
     double t0, t_first, t_last;
     unsigned long long rid;
     srv_gen_result res;
@@ -163,12 +165,82 @@ static srv_output output(const srv_gen *g, const char *text, size_t len, const i
                         .top_n = -1};
 }
 
-/* Stream: a chunk of the text released and the ids since the last one (finish at the end). */
+/* A token's text for logprobs: decoded alone (special tokens kept), or "token_id:N"
+ * without a tokenizer (vLLM's spelling). Caller owns the result; free with free(). */
+static char *token_text(const srv_gen *g, int32_t id) {
+    char *t = NULL, buf[32];
+    size_t n;
+    if (g->s->tok && lorajit_tokenizer_decode(g->s->tok, &id, 1, 0, &t, &n) == LORAJIT_OK) return t;
+    snprintf(buf, sizeof buf, "token_id:%d", (int)id);
+    return strdup(buf);
+}
+
+/* The logprobs of g's generated ids [from, n_ids) (srv_backend_logprobs; key: 0, or
+ * the stream's number) into o; mem (freed by logprobs_free) owns the arrays. 0, or -1
+ * with the HTTP status in *status and why in msg[cap]. */
+typedef struct logprobs_mem {
+    int32_t *ids, *top_id;
+    float *lp, *top_lp;
+    char **tok, **top_tok;
+    int n_tok, n_top;
+} logprobs_mem;
+
+/* Frees what gen_logprobs allocated in m (m itself is the caller's). */
+static void logprobs_free(logprobs_mem *m) {
+    for (int i = 0; m->tok && i < m->n_tok; i++) free(m->tok[i]);
+    for (int i = 0; m->top_tok && i < m->n_top; i++) free(m->top_tok[i]);
+    free(m->ids), free(m->top_id), free(m->lp), free(m->top_lp), free(m->tok), free(m->top_tok);
+}
+
+static int gen_logprobs(srv_gen *g, uint64_t key, int from, srv_output *o, logprobs_mem *m, int *status, char *msg,
+                        size_t cap) {
+    int n = g->n_ids - from, top = g->req.logprobs, n_all = g->n_prompt + g->n_ids;
+    m->n_tok = n, m->n_top = n * top;
+    m->ids = malloc(sizeof *m->ids * (size_t)n_all);
+    m->lp = malloc(sizeof *m->lp * (size_t)(n ? n : 1));
+    m->top_id = malloc(sizeof *m->top_id * (size_t)(m->n_top ? m->n_top : 1));
+    m->top_lp = malloc(sizeof *m->top_lp * (size_t)(m->n_top ? m->n_top : 1));
+    m->tok = calloc((size_t)(n ? n : 1), sizeof *m->tok);
+    m->top_tok = calloc((size_t)(m->n_top ? m->n_top : 1), sizeof *m->top_tok);
+    *status = 503;
+    if (!m->ids || !m->lp || !m->top_id || !m->top_lp || !m->tok || !m->top_tok)
+        return snprintf(msg, cap, "out of memory"), -1;
+    memcpy(m->ids, g->prompt, sizeof *m->ids * (size_t)g->n_prompt);
+    memcpy(m->ids + g->n_prompt, g->ids, sizeof *m->ids * (size_t)g->n_ids);
+    lorajit_status st = srv_backend_logprobs(g->s->backend, key, m->ids, n_all, g->n_prompt, from, g->adapter, top,
+                                             m->lp, m->top_id, m->top_lp, msg, cap);
+    if (st) {
+        *status = st == LORAJIT_E_ARG ? 400 : 503;
+        return -1;
+    }
+    for (int k = 0; k < n; k++) m->tok[k] = token_text(g, g->ids[from + k]);
+    for (int k = 0; k < m->n_top; k++) m->top_tok[k] = token_text(g, m->top_id[k]);
+    for (int k = 0; k < n; k++) if (!m->tok[k]) return snprintf(msg, cap, "out of memory"), -1;
+    for (int k = 0; k < m->n_top; k++) if (!m->top_tok[k]) return snprintf(msg, cap, "out of memory"), -1;
+    o->top_n = top, o->tok = m->tok, o->top_tok = m->top_tok, o->lp = m->lp, o->top_lp = m->top_lp;
+    return 0;
+}
+
+/* Stream: a chunk of the text released and the ids since the last one (finish at the
+ * end), with their logprobs when asked (computed for these ids only, as they come:
+ * the stream's number g->rid + 1 keys the backend's sequence). */
 static void stream_chunk(srv_gen *g, const char *finish) {
-    if (!finish && g->safe == g->sent && (g->detok || g->ids_sent == g->n_ids)) return;
+    if (g->lp_failed || (!finish && g->safe == g->sent && (g->detok || g->ids_sent == g->n_ids))) return;
     srv_output o = output(g, g->text ? g->text + g->sent : "", g->safe - g->sent, g->ids + g->ids_sent,
                           g->n_ids - g->ids_sent, finish);
+    logprobs_mem m = {0};
+    char msg[600];
+    int status;
+    if (g->req.logprobs >= 0 && o.n_ids && gen_logprobs(g, g->rid + 1, g->ids_sent, &o, &m, &status, msg, sizeof msg)) {
+        stream_put(g->stream, srv_response_error_chunk(status, msg));
+        g->lp_failed = 1;
+        logprobs_free(&m);
+        return;
+    }
+    o.text_offset = g->lp_offset;
+    for (int k = 0; o.top_n >= 0 && k < o.n_ids; k++) g->lp_offset += strlen(o.tok[k]);
     stream_put(g->stream, srv_response_chunk(&o));
+    logprobs_free(&m);
     g->sent = g->safe;
     g->ids_sent = g->n_ids;
     g->first_chunk = 0;
@@ -188,7 +260,7 @@ static int on_token(void *user, int32_t token) {
         append(g, piece, n) == 0)
         g->stop_hit = g->req.n_stop ? check_stop(g, 0) : (g->safe = g->len, 0);
     if (g->stream) stream_chunk(g, NULL);
-    return g->stop_hit || (g->stream && atomic_load(&g->stream->cancel));
+    return g->stop_hit || g->lp_failed || (g->stream && atomic_load(&g->stream->cancel));
 }
 
 /* After the backend returned: the detokenizer's rest, the stop check over it. */
@@ -232,61 +304,6 @@ static void gen_run(srv_gen *g, srv_reply *reply) {
     snprintf(reply->adapter, sizeof reply->adapter, "%s", g->adapter);
 }
 
-/* A token's text for logprobs: decoded alone (special tokens kept), or "token_id:N"
- * without a tokenizer (vLLM's spelling). Caller owns the result; free with free(). */
-static char *token_text(const srv_gen *g, int32_t id) {
-    char *t = NULL, buf[32];
-    size_t n;
-    if (g->s->tok && lorajit_tokenizer_decode(g->s->tok, &id, 1, 0, &t, &n) == LORAJIT_OK) return t;
-    snprintf(buf, sizeof buf, "token_id:%d", (int)id);
-    return strdup(buf);
-}
-
-/* The logprobs of g's generated ids (srv_backend_logprobs) into o; mem (freed by
- * logprobs_free) owns the arrays. 0, or -1 with the reply's error. */
-typedef struct logprobs_mem {
-    int32_t *ids, *top_id;
-    float *lp, *top_lp;
-    char **tok, **top_tok;
-    int n_tok, n_top;
-} logprobs_mem;
-
-static void logprobs_free(logprobs_mem *m) {
-    for (int i = 0; m->tok && i < m->n_tok; i++) free(m->tok[i]);
-    for (int i = 0; m->top_tok && i < m->n_top; i++) free(m->top_tok[i]);
-    free(m->ids), free(m->top_id), free(m->lp), free(m->top_lp), free(m->tok), free(m->top_tok);
-}
-
-static int gen_logprobs(srv_gen *g, srv_output *o, logprobs_mem *m, srv_reply *reply) {
-    int n = g->n_ids, top = g->req.logprobs, n_all = g->n_prompt + n;
-    m->n_tok = n, m->n_top = n * top;
-    m->ids = malloc(sizeof *m->ids * (size_t)n_all);
-    m->lp = malloc(sizeof *m->lp * (size_t)(n ? n : 1));
-    m->top_id = malloc(sizeof *m->top_id * (size_t)(m->n_top ? m->n_top : 1));
-    m->top_lp = malloc(sizeof *m->top_lp * (size_t)(m->n_top ? m->n_top : 1));
-    m->tok = calloc((size_t)(n ? n : 1), sizeof *m->tok);
-    m->top_tok = calloc((size_t)(m->n_top ? m->n_top : 1), sizeof *m->top_tok);
-    if (!m->ids || !m->lp || !m->top_id || !m->top_lp || !m->tok || !m->top_tok) {
-        srv_reply_error(reply, 503, "out of memory", "");
-        return -1;
-    }
-    memcpy(m->ids, g->prompt, sizeof *m->ids * (size_t)g->n_prompt);
-    memcpy(m->ids + g->n_prompt, g->ids, sizeof *m->ids * (size_t)n);
-    char msg[600];
-    lorajit_status st = srv_backend_logprobs(g->s->backend, m->ids, n_all, g->n_prompt, g->adapter, top, m->lp,
-                                             m->top_id, m->top_lp, msg, sizeof msg);
-    if (st) {
-        srv_reply_error(reply, st == LORAJIT_E_ARG ? 400 : 503, msg, "logprobs");
-        return -1;
-    }
-    for (int k = 0; k < n; k++) m->tok[k] = token_text(g, g->ids[k]);
-    for (int k = 0; k < m->n_top; k++) m->top_tok[k] = token_text(g, m->top_id[k]);
-    for (int k = 0; k < n; k++) if (!m->tok[k]) return srv_reply_error(reply, 503, "out of memory", ""), -1;
-    for (int k = 0; k < m->n_top; k++) if (!m->top_tok[k]) return srv_reply_error(reply, 503, "out of memory", ""), -1;
-    o->top_n = top, o->tok = m->tok, o->top_tok = m->top_tok, o->lp = m->lp, o->top_lp = m->top_lp;
-    return 0;
-}
-
 void srv_gen_run_body(srv_gen *g, srv_reply *reply) {
     gen_run(g, reply);
     reply->ttft_ms = g->n_ids ? g->t_first - g->t0 : 0;
@@ -300,7 +317,12 @@ void srv_gen_run_body(srv_gen *g, srv_reply *reply) {
             if (g->len) memcpy(all + ne, g->text, g->len);
             srv_output o = output(g, all, ne + g->len, g->ids, g->n_ids, finish_reason(g));
             logprobs_mem m = {0};
-            if (g->req.logprobs < 0 || gen_logprobs(g, &o, &m, reply) == 0) {
+            int status;
+            char msg[600];
+            if (g->req.logprobs >= 0 && gen_logprobs(g, 0, 0, &o, &m, &status, msg, sizeof msg))
+            {
+                srv_reply_error(reply, status, msg, status == 503 && !strcmp(msg, "out of memory") ? "" : "logprobs");
+            } else {
                 reply->body = srv_response_body(&o);
                 reply->status = 200;
                 reply->content_type = "application/json";

@@ -56,6 +56,7 @@ typedef struct srv_output {
     int top_n;
     char *const *tok, *const *top_tok;
     const float *lp, *top_lp;
+    size_t text_offset;          /* completions: text_offset of tok[0] (a stream's later chunks) */
 } srv_output;
 
 /* What a route answers: a body, or a stream (then body is NULL). */

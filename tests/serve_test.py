@@ -5,7 +5,8 @@ Starts the server on Karpathy's stories260K (tests/models/stories260K, a real tr
 model with its tokenizer, plus a chat template) with two adapters made by lorajit_gen
 and an --adapter-dir ROOT, then checks, against `lorajit generate` run with the same
 options and seed (an independent path: the CLI calls lorajit_generate directly):
-completions (text, ids, echo, stream), chat (stream deltas), stop strings, usage,
+completions (text, ids, echo, stream), chat (stream deltas), logprobs (against the
+forward pass; streamed ones equal the whole body's), stop strings, usage,
 /v1/models, load/unload (vLLM semantics) and just-in-time ROOT/NAME, path traversal,
 auth, errors (400 naming the field, 401, 404, 405, 413, 429), hostile HTTP (bad JSON,
 invalid UTF-8, huge body, absurd max_tokens, unknown fields, a slow client, a client
@@ -284,10 +285,43 @@ def check_logprobs(post, model, root):
     check(len(content) == len(c["token_ids"]) and all(len(x["top_logprobs"]) == 2 and x["logprob"] <= 0 and
                                                       bytes(x["bytes"]).decode() == x["token"] for x in content),
           "chat logprobs: %s" % c["logprobs"])
-    for body, param in [(dict(prompt="Once", logprobs=6), "logprobs"), (dict(prompt="Once", logprobs=2, stream=True),
-                        "logprobs"), (dict(prompt="Once", logprobs=2, echo=True), "logprobs")]:
+    check_stream_logprobs(post)
+    for body, param in [(dict(prompt="Once", logprobs=6), "logprobs"), (dict(prompt="Once", logprobs=2, echo=True),
+                        "logprobs"), (dict(prompt="Once", logprobs=2, echo=True, stream=True), "logprobs")]:
         r = post("/v1/completions", body)
         check(r.status_code == 400 and r.json()["error"]["param"] == param, "%s: %s" % (body, r.text))
+
+
+def check_stream_logprobs(post):
+    """Streamed logprobs (each chunk's choices[0].logprobs for its own tokens) joined up
+    equal the non-streamed ones for the same request, token by token and bit for bit
+    (greedy, and sampled with a seed), text_offset included; the same for chat."""
+    for name in ["stories", "a1"]:
+        for sample in [dict(temperature=0), dict(temperature=0.9, seed=7)]:
+            body = dict(model=name, prompt="Once upon a time", max_tokens=12, logprobs=3, **sample)
+            whole = post("/v1/completions", body).json()["choices"][0]
+            ev = sse(post("/v1/completions", dict(body, stream=True), stream=True))
+            got = {"tokens": [], "token_logprobs": [], "top_logprobs": [], "text_offset": []}
+            ids = []
+            for e in ev:
+                c = e["choices"][0]
+                ids += c["token_ids"]
+                lp = c["logprobs"]
+                check((lp is None) == (not c["token_ids"]), "%s: a chunk's logprobs without its ids: %s" % (name, c))
+                for key in got:
+                    got[key] += lp[key] if lp else []
+            check(ids == whole["token_ids"], "%s %s: streamed ids %s, whole %s" % (name, sample, ids, whole["token_ids"]))
+            for key in got:
+                check(got[key] == whole["logprobs"][key], "%s %s: streamed %s %s, whole %s" %
+                      (name, sample, key, got[key], whole["logprobs"][key]))
+    msgs = [{"role": "user", "content": "Once upon a time"}]
+    body = dict(messages=msgs, max_tokens=6, temperature=0, logprobs=True, top_logprobs=2)
+    whole = post("/v1/chat/completions", body).json()["choices"][0]["logprobs"]["content"]
+    got = []
+    for e in sse(post("/v1/chat/completions", dict(body, stream=True), stream=True)):
+        lp = e["choices"][0]["logprobs"]
+        got += lp["content"] if lp else []
+    check(got == whole, "chat: streamed logprobs %s, whole %s" % (got, whole))
 
 
 def check_stop(post):

@@ -10,7 +10,8 @@
  * the npm package tokenizers ("unavailable: ..." otherwise), ids that agree. PNGs must
  * exist when gnuplot is installed. Section 10 (threads): every run timed, the ratios, the
  * same bits on 1 and 2 threads. Section 11 (continuous batching): each configuration's
- * figures and the ratios. Never a speed.
+ * figures and the ratios. Section 12 (HTTP against the C API, three scenarios): every
+ * figure, and the same greedy ids both ways. Never a speed.
  * Recipe: a new figure in bench.json gets a need_* line below. */
 #define _GNU_SOURCE
 #include <math.h>
@@ -288,6 +289,36 @@ static void check_sched(const cJSON *j) {
     need_number(sc, "zipf_jit_loads_per_run", "sched");
 }
 
+/* Section 12 (serve): each scenario's figures for the C API and HTTP, the ratio and
+ * differences (finite: HTTP may come out either side), and the same greedy ids on both
+ * paths; the Zipf scenario names 1000 adapters through 8 slots. */
+static void check_serve(const cJSON *j) {
+    static const char *const sc[3] = {"one_adapter", "adapters16", "zipf1000"}, *const paths[2] = {"c_api", "http"};
+    static const char *const fields[] = {"tokens_per_s", "ttft_p50_ms", "ttft_p99_ms", "itl_p50_ms", "itl_p99_ms",
+                                         "itl_mean_ms"};
+    const cJSON *sv = get(j, "serve", "bench.json"), *rows = get(sv, "scenarios", "serve");
+    need_number(sv, "requests_per_run", "serve");
+    need_number(sv, "rounds", "serve");
+    for (int k = 0; k < 3; k++) {
+        char w[64];
+        snprintf(w, sizeof w, "serve.scenarios.%s", sc[k]);
+        const cJSON *row = get(rows, sc[k], "serve.scenarios");
+        for (int p = 0; p < 2; p++) {
+            const cJSON *o = get(row, paths[p], w);
+            for (int f = 0; f < 6; f++) need_number(o, fields[f], w);
+        }
+        need_number(row, "http_over_c_api_tokens_per_s", w);
+        need_number(row, "paired_http_over_c_api_tokens_per_s", w);
+        const cJSON *d = get(row, "http_minus_c_api_ttft_p50_ms", w);
+        CHECK(cJSON_IsNumber(d) && isfinite(d->valuedouble), "%s: TTFT difference is not a number", w);
+        CHECK(cJSON_IsTrue(get(row, "same_tokens", w)), "%s: HTTP and the C API gave different greedy ids", w);
+    }
+    const cJSON *z = get(rows, "zipf1000", "serve.scenarios");
+    const cJSON *n = get(z, "adapters", "serve.scenarios.zipf1000"), *slots = get(z, "slots", "serve.scenarios.zipf1000");
+    CHECK(cJSON_IsNumber(n) && n->valueint == 1000 && cJSON_IsNumber(slots) && slots->valueint == 8,
+          "serve.scenarios.zipf1000: not 1000 adapters through 8 slots");
+}
+
 /* Section 7: both tokenizers' load and encode; HF's figures when node can require the
  * npm package tokenizers (NODE_PATH as inherited), "unavailable: ..." otherwise; the
  * two encodes' ids must agree. */
@@ -364,6 +395,7 @@ int main(int argc, char **argv) {
         if (j) check_kv(j);
         if (j) check_threads(j);
         if (j) check_sched(j);
+        if (j) check_serve(j);
         cJSON_Delete(j);
         free(text);
     }
