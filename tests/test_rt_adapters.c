@@ -109,7 +109,7 @@ static bool slot_tail_zero(const env *e, int site, int slot, int from) {
 }
 
 /* tmp/name: a q_proj adapter on layer 0 of rank r (dtype DT_F32, DT_F32_UNALIGNED or
- * DT_BF16) whose value at index at of the data (A then B) is a NaN. */
+ * DT_BF16) whose value at index at of the data (A then B) is a NaN (none if at < 0). */
 static const char *nan_adapter(const char *name, int r, int dtype, int64_t at) {
     adapter_spec sp = {0};
     spec_lora(&sp, 0, LJ_MOD_Q, r);
@@ -117,6 +117,7 @@ static const char *nan_adapter(const char *name, int r, int dtype, int64_t at) {
                                     &sp, dtype);
     char path[700];
     snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
+    if (at < 0) return dir;
     FILE *f = fopen(path, "r+b");
     uint64_t hl = 0;
     CHECK(f && fread(&hl, 8, 1, f) == 1, "%s", path);
@@ -171,6 +172,19 @@ static void test_slots_nan(void) {
               cases[i].name);
         for (int k = 0; k < e.s->n_sites; k++)
             if (k != q0) CHECK(e.s->sites[k].rank[1] == 0 && slot_tail_zero(&e, k, 1, 0), "site %d zero", k);
+    }
+    { /* a file cut after it was read: the write's pread finds the end (no SIGBUS as a mapping gave) */
+        char path[700];
+        const char *d = nan_adapter("cut_later", 2, DT_F32, -1); /* no NaN */
+        snprintf(path, sizeof path, "%s/adapter_model.safetensors", d);
+        CHECK(peft_adapter_read_mapped(d, e.L, &bad, &err) == LORAJIT_OK, "cut_later: %s", err.msg);
+        struct stat sb;
+        CHECK(stat(path, &sb) == 0 && truncate(path, sb.st_size - 40) == 0, "truncate %s", path);
+        CHECK(bad && lj_slots_write(e.s, 1, bad, &err) == LORAJIT_E_IO && strstr(err.msg, "ended early") &&
+              strstr(err.msg, "cut_later"), "a file cut after the read: %s", err.msg);
+        peft_adapter_free(bad);
+        CHECK(lj_slots_write(e.s, 1, r2, &err) == LORAJIT_OK && slot_tail_zero(&e, q0, 1, 2), "rank 2 after: %s",
+              err.msg);
     }
 done:
     peft_adapter_free(big);
