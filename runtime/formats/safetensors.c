@@ -496,6 +496,8 @@ static inline __attribute__((always_inline)) size_t convert_finite(st_dtype d, c
     for (; i + ST_CONVERT_BLOCK <= n; i += ST_CONVERT_BLOCK) /* one branch per block */
         if (check_block(d, p + es * i, ST_CONVERT_BLOCK, dst + i))
             return i + lj_nonfinite_find(dst + i, ST_CONVERT_BLOCK);
+    for (; i + 16 <= n; i += 16) /* the rows of a rank-16 B land here: vectorised too */
+        if (check_block(d, p + es * i, 16, dst + i)) return i + lj_nonfinite_find(dst + i, 16);
     if (check_block(d, p + es * i, n - i, dst + i)) return i + lj_nonfinite_find(dst + i, n - i);
     return n;
 }
