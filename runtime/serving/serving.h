@@ -20,9 +20,6 @@ typedef struct lj_slots {
     int64_t *in;          /* [n_sites] K of each site (from the layout) */
     int64_t *out;         /* [n_sites] N of each site */
     void *stage;          /* [ST_STAGE_BYTES] staging of reads by pread (writes are serialised) */
-    void *pool;           /* borrowed lj_pool (NULL: none): a write of parallel_bytes or more is
-                             split by sites among its threads (pread and convert run on each) */
-    size_t parallel_bytes; /* default SLOTS_PARALLEL_BYTES */
 } lj_slots;
 /* Allocates zeroed slot buffers for every layout site. Caller owns *out; free with lj_slots_free(). */
 lorajit_status lj_slots_new(const lj_layout *L, lj_slots **out, lj_err *err);

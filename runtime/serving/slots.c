@@ -12,11 +12,6 @@
 
 #include "serving.h"
 
-/* An adapter of this many f32 bytes or more is written by the pool's threads, a
- * share of the sites each: one core's copy from the page cache (pread) and
- * conversion does not reach the machine's memory bandwidth. */
-#define SLOTS_PARALLEL_BYTES ((size_t)4 << 20)
-
 static void site_free(lj_lora_site *s) {
     free(s->a);
     free(s->b);
@@ -40,7 +35,6 @@ lorajit_status lj_slots_new(const lj_layout *L, lj_slots **out, lj_err *err) {
     s->in = lj_calloc((size_t)L->n_sites + 1, sizeof *s->in);
     s->out = lj_calloc((size_t)L->n_sites + 1, sizeof *s->out);
     s->stage = lj_malloc(ST_STAGE_BYTES);
-    s->parallel_bytes = SLOTS_PARALLEL_BYTES;
     if (!s->sites || !s->dirty || !s->in || !s->out || !s->stage) {
         st = lj_fail(err, LORAJIT_E_NOMEM, "out of memory allocating LoRA slots");
         goto fail;
@@ -156,15 +150,13 @@ static lorajit_status site_write(lj_slots *s, int site, int slot, int64_t in, in
     return LORAJIT_OK;
 }
 
-/* One write's sites [begin, end) (ad->w is ordered by site id: peft_adapter_read
- * sorts it); stage: [ST_STAGE_BYTES]. Stops at the first failure: its status. */
-static lorajit_status write_sites(lj_slots *s, int slot, const peft_adapter *ad, int begin, int end, void *stage,
-                                  lj_err *err) {
-    source src = {.ad = ad, .check = ad->unchecked, .stage = stage};
+/* ad->w is ordered by site id (peft_adapter_read sorts it). */
+lorajit_status lj_slots_write(lj_slots *s, int slot, const peft_adapter *ad, lj_err *err) {
+    LJ_ASSERT(s && ad && slot >= 0 && slot < s->n_phys);
+    source src = {.ad = ad, .check = ad->unchecked, .stage = s->stage};
     lorajit_status st = LORAJIT_OK;
     int j = 0;
-    while (j < ad->n && ad->w[j].site < begin) j++;
-    for (int i = begin; i < end && !st; i++) {
+    for (int i = 0; i < s->n_sites && !st; i++) {
         if (j < ad->n && ad->w[j].site == i) {
             const peft_site_w *w = &ad->w[j++];
             st = site_write(s, i, slot, s->in[i], s->out[i], w->rank, w, &src, err);
@@ -172,42 +164,7 @@ static lorajit_status write_sites(lj_slots *s, int slot, const peft_adapter *ad,
             st = site_write(s, i, slot, s->in[i], s->out[i], 0, NULL, &src, err);
         }
     }
-    return st;
-}
-
-/* A parallel write: each chunk of sites records its first failing site. */
-typedef struct par_write {
-    lj_slots *s;
-    int slot;
-    const peft_adapter *ad;
-    _Atomic int first_bad;  /* lowest site whose write failed; n_sites when none */
-} par_write;
-
-static void par_write_task(void *arg, int64_t begin, int64_t end) {
-    par_write *p = arg;
-    lj_err err;
-    void *stage = lj_malloc(ST_STAGE_BYTES);
-    for (int64_t i = begin; i < end; i++) {
-        /* out of memory for a stage: the site is marked failed, and written again (and the
-           error found) by the caller's own pass */
-        if (stage && !write_sites(p->s, p->slot, p->ad, (int)i, (int)i + 1, stage, &err)) continue;
-        int cur = atomic_load(&p->first_bad);
-        while (i < cur && !atomic_compare_exchange_weak(&p->first_bad, &cur, (int)i)) {
-        }
-        break; /* sites after a failure are left: the write fails anyway */
-    }
-    free(stage);
-}
-
-lorajit_status lj_slots_write(lj_slots *s, int slot, const peft_adapter *ad, lj_err *err) {
-    LJ_ASSERT(s && ad && slot >= 0 && slot < s->n_phys);
-    int begin = 0;
-    if (s->pool && lj_pool_threads(s->pool) > 1 && ad->bytes >= s->parallel_bytes && s->n_sites > 1) {
-        par_write p = {.s = s, .slot = slot, .ad = ad, .first_bad = s->n_sites};
-        lj_pool_run(s->pool, par_write_task, &p, s->n_sites);
-        begin = atomic_load(&p.first_bad); /* the rest are written; the first failure again, alone, for its message */
-    }
-    lorajit_status st = begin < s->n_sites ? write_sites(s, slot, ad, begin, s->n_sites, s->stage, err) : LORAJIT_OK;
+    LJ_ASSERT(st || j == ad->n);
     return st;
 }
 
