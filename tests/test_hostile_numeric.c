@@ -1,6 +1,7 @@
 /* test_hostile_numeric.c — issue 11: class 6 (silent non-finite results) and the JSON
  * half of class 7 (duplicate keys), each example a check that passed on the old code.
- * (a) lj_nonfinite_find: NaN / Inf at block edges, finite extremes, unaligned data.
+ * (a) lj_nonfinite_find: NaN / Inf at block edges, finite extremes, unaligned data;
+ *     st_convert_f32_finite (the slot write's fused test) against st_convert_f32.
  * (b) a key twice (and a \u0000 escape) refused in every JSON kind: config, adapter
  *     config, schema, shard index, manifest, safetensors header, naming file + key path.
  * (c) lora_alpha 1e39, alpha_pattern 1e30 refused naming the field; NaN / Inf in adapter
@@ -342,8 +343,49 @@ static void test_api_base_nan(void) {
     lorajit_engine_free(e);
 }
 
+/* ---- (a') the fused conversion: st_convert_f32_finite against st_convert_f32 + the scan ----
+ * Lengths around its blocks of 64 and 16, a NaN / Inf at each block edge, F32 (unaligned
+ * source), F16 and BF16 bits; where the values are finite, the same floats as st_convert_f32. */
+static void test_fused(void) {
+    static const size_t lens[] = {1, 15, 16, 17, 31, 63, 64, 65, 80, 95, 129, 300};
+    static const int at[] = {0, 1, 15, 16, 17, 63, 64, 65, 79, 80, 128, 299};
+    unsigned char src[4 * 300 + 1];
+    float got[300], want[300];
+    for (int d = 0; d < 3; d++) {
+        st_dtype dt = d == 0 ? ST_F32 : d == 1 ? ST_F16 : ST_BF16;
+        size_t es = st_dtype_size(dt);
+        const unsigned char *p = src + (d == 0); /* F32 read unaligned */
+        for (size_t i = 0; i < 300; i++) { /* finite values, extremes of each dtype included */
+            uint32_t f32 = (uint32_t)(0x3f800000u + i * 0x12345u) ^ (i % 2 ? 0x80000000u : 0) ^ (i == 5 ? 0x7f000000u : 0);
+            uint16_t h16 = (uint16_t)((dt == ST_F16 ? 0x3c00u + i * 37u % 0x3800u : 0x3f80u + i * 41u % 0x3f00u) |
+                                      (i % 3 ? 0 : 0x8000u));
+            if (i == 6) h16 = dt == ST_F16 ? 0x7bffu : 0x7f7fu; /* the largest finite */
+            memcpy(src + (d == 0) + es * i, es == 4 ? (void *)&f32 : (void *)&h16, es);
+        }
+        for (size_t l = 0; l < sizeof lens / sizeof lens[0]; l++) {
+            size_t n = lens[l];
+            st_convert_f32(dt, p, n, want);
+            CHECK(st_convert_f32_finite(dt, p, n, got) == n && !memcmp(got, want, n * sizeof(float)),
+                  "%s n %zu: finite values converted as st_convert_f32", st_dtype_name(dt), n);
+            for (size_t a = 0; a < sizeof at / sizeof at[0] && at[a] < (int)n; a++)
+                for (int b = 0; b < 2; b++) {
+                    unsigned char keep[4];
+                    unsigned char *q = src + (d == 0) + es * (size_t)at[a];
+                    memcpy(keep, q, es);
+                    uint32_t nan32 = b ? 0xff800000u : 0x7fc00001u; /* NaN, -Inf */
+                    uint16_t nan16 = dt == ST_F16 ? (b ? 0xfc00u : 0x7e01u) : (b ? 0xff80u : 0x7fc1u);
+                    memcpy(q, es == 4 ? (void *)&nan32 : (void *)&nan16, es);
+                    CHECK(st_convert_f32_finite(dt, p, n, got) == (size_t)at[a], "%s n %zu: %s at %d found",
+                          st_dtype_name(dt), n, b ? "-Inf" : "NaN", at[a]);
+                    memcpy(q, keep, es);
+                }
+        }
+    }
+}
+
 int main(int argc, char **argv) {
     fixture_tmp_setup(argc, argv, "hostile_numeric_tmp");
+    test_fused();
     snprintf(root, sizeof root, "%s", tmp_root);
     test_scan();
     test_duplicates();

@@ -81,7 +81,7 @@ static void test_conformance(void) {
         }
         CHECK(ad->bytes == bytes, "%s: bytes %zu vs %zu", dir, ad->bytes, bytes);
         /* commit into slot 1 and read one A and one B element back */
-        lj_slots_write(e.s, 1, ad);
+        CHECK(lj_slots_write(e.s, 1, ad, &err) == LORAJIT_OK, "write ad: %s", err.msg);
         const peft_site_w *w = &ad->w[ad->n - 1];
         const lj_site_desc *sd = &e.L->sites[w->site];
         const lj_lora_site *ls = &e.s->sites[w->site];
@@ -108,6 +108,90 @@ static bool slot_tail_zero(const env *e, int site, int slot, int from) {
     return true;
 }
 
+/* tmp/name: a q_proj adapter on layer 0 of rank r (dtype DT_F32, DT_F32_UNALIGNED or
+ * DT_BF16) whose value at index at of the data (A then B) is a NaN (none if at < 0). */
+static const char *nan_adapter(const char *name, int r, int dtype, int64_t at) {
+    adapter_spec sp = {0};
+    spec_lora(&sp, 0, LJ_MOD_Q, r);
+    const char *dir = write_adapter(name, config_json(r, 2 * r, "[\"q_proj\"]", "\"layers_to_transform\": [0]"),
+                                    &sp, dtype);
+    char path[700];
+    snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
+    if (at < 0) return dir;
+    FILE *f = fopen(path, "r+b");
+    uint64_t hl = 0;
+    CHECK(f && fread(&hl, 8, 1, f) == 1, "%s", path);
+    if (!f) return dir;
+    float nanf_ = __builtin_nanf("");
+    uint16_t nan16 = 0x7fc0;
+    size_t esz = dtype == DT_BF16 ? 2 : 4;
+    fseek(f, (long)(8 + hl + esz * (uint64_t)at), SEEK_SET);
+    fwrite(dtype == DT_BF16 ? (void *)&nan16 : (void *)&nanf_, esz, 1, f);
+    fclose(f);
+    return dir;
+}
+
+/* Unchecked (mapped) images with a NaN: the slot write fails as it converts, naming
+ * the tensor and element as the separate scan does, and a later write over the
+ * part-written slot leaves it exactly as if the failed one had not happened. */
+static void test_slots_nan(void) {
+    env e;
+    env_new(&e, 0x7f);
+    lj_err err = {0}, err2 = {0};
+    peft_adapter *big = NULL, *r2 = NULL, *bad = NULL;
+    adapter_spec sp = {0};
+    spec_lora(&sp, 0, LJ_MOD_Q, 2);
+    const char *dir = write_adapter("q_r2_ok", config_json(2, 4, "[\"q_proj\"]", "\"layers_to_transform\": [0]"),
+                                    &sp, DT_F32);
+    CHECK(peft_adapter_read(dir, e.L, &r2, &err) == LORAJIT_OK, "%s", err.msg);
+    CHECK(peft_adapter_read(CONF "a_qv", e.L, &big, &err) == LORAJIT_OK, "%s", err.msg);
+    if (!r2 || !big) goto done;
+    int q0 = lj_layout_site(e.L, 0, LJ_MOD_Q);
+    static const struct { const char *name; int r, dtype; int64_t at; const char *want; } cases[] = {
+        {"nan_a", 2, DT_F32_UNALIGNED, 70, "lora_A.weight' holds NaN at element 70 (row 1, column 6)"},
+        {"nan_b_part", 2, DT_F32, 128 + 19, "lora_B.weight' holds NaN at element 19 (row 9, column 1)"},
+        {"nan_b_full", R_MAX, DT_BF16, R_MAX * 64 + 16 * 9 + 3, "lora_B.weight' holds NaN at element 147 (row 9, column 3)"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *d = nan_adapter(cases[i].name, cases[i].r, cases[i].dtype, cases[i].at);
+        CHECK(lj_slots_write(e.s, 1, big, &err) == LORAJIT_OK, "rank 8 first: %s", err.msg);
+        CHECK(peft_adapter_read_mapped(d, e.L, &bad, &err) == LORAJIT_OK && bad && bad->unchecked,
+              "%s: a mapped image is read unchecked: %s", cases[i].name, err.msg);
+        if (!bad) continue;
+        CHECK(lj_slots_write(e.s, 1, bad, &err) == LORAJIT_E_FORMAT && strstr(err.msg, cases[i].want) &&
+              strstr(err.msg, cases[i].name), "%s: fused check: %s", cases[i].name, err.msg);
+        CHECK(lj_slots_check(e.s, bad, &err2) == LORAJIT_E_FORMAT && !strcmp(err.msg, err2.msg),
+              "%s: the separate scan says the same: %s", cases[i].name, err2.msg);
+        peft_adapter_free(bad);
+        bad = NULL;
+        CHECK(lj_slots_write(e.s, 1, r2, &err) == LORAJIT_OK, "rank 2 over it: %s", err.msg);
+        CHECK(e.s->sites[q0].rank[1] == 2 && slot_tail_zero(&e, q0, 1, 2), "%s: rows/cols 2.. zeroed after",
+              cases[i].name);
+        CHECK(e.s->sites[q0].a[1 * R_MAX * 64 + 64 + 6] == r2->w[0].a[64 + 6], "%s: A written", cases[i].name);
+        CHECK(e.s->sites[q0].b[1 * 64 * R_MAX + 9 * R_MAX + 1] == r2->w[0].b[9 * 2 + 1], "%s: B written",
+              cases[i].name);
+        for (int k = 0; k < e.s->n_sites; k++)
+            if (k != q0) CHECK(e.s->sites[k].rank[1] == 0 && slot_tail_zero(&e, k, 1, 0), "site %d zero", k);
+    }
+    { /* a file cut after it was read: the write's pread finds the end (no SIGBUS as a mapping gave) */
+        char path[700];
+        const char *d = nan_adapter("cut_later", 2, DT_F32, -1); /* no NaN */
+        snprintf(path, sizeof path, "%s/adapter_model.safetensors", d);
+        CHECK(peft_adapter_read_mapped(d, e.L, &bad, &err) == LORAJIT_OK, "cut_later: %s", err.msg);
+        struct stat sb;
+        CHECK(stat(path, &sb) == 0 && truncate(path, sb.st_size - 40) == 0, "truncate %s", path);
+        CHECK(bad && lj_slots_write(e.s, 1, bad, &err) == LORAJIT_E_IO && strstr(err.msg, "ended early") &&
+              strstr(err.msg, "cut_later"), "a file cut after the read: %s", err.msg);
+        peft_adapter_free(bad);
+        CHECK(lj_slots_write(e.s, 1, r2, &err) == LORAJIT_OK && slot_tail_zero(&e, q0, 1, 2), "rank 2 after: %s",
+              err.msg);
+    }
+done:
+    peft_adapter_free(big);
+    peft_adapter_free(r2);
+    env_free(&e);
+}
+
 static void test_slots(void) {
     env e;
     env_new(&e, 0x7f);
@@ -123,25 +207,25 @@ static void test_slots(void) {
     if (!qv || !mlp || !r2) goto done;
     int q0 = lj_layout_site(e.L, 0, LJ_MOD_Q), v1 = lj_layout_site(e.L, 1, LJ_MOD_V);
     /* rank 8 then rank 2 written over it (no clear): rows/cols 2..7 zeroed */
-    lj_slots_write(e.s, 2, qv);
+    CHECK(lj_slots_write(e.s, 2, qv, &err) == LORAJIT_OK, "write qv: %s", err.msg);
     CHECK(e.s->sites[q0].rank[2] == 8 && !slot_tail_zero(&e, q0, 2, 2), "rank 8 written");
-    lj_slots_write(e.s, 2, r2);
+    CHECK(lj_slots_write(e.s, 2, r2, &err) == LORAJIT_OK, "write r2: %s", err.msg);
     CHECK(e.s->sites[q0].rank[2] == 2 && e.s->sites[q0].scale[2] == 2.0f, "rank 2 written");
     CHECK(slot_tail_zero(&e, q0, 2, 2), "rows 2..7 of A and cols 2..7 of B zeroed");
     CHECK(e.s->sites[v1].rank[2] == 0 && slot_tail_zero(&e, v1, 2, 0), "uncovered site zeroed");
     CHECK(e.s->sites[q0].a[2 * R_MAX * 64 + 64 + 3] == r2->w[0].a[64 + 3], "A row 1 copied");
     /* the hotswap path: clear + write into the same physical slot */
-    lj_slots_write(e.s, 3, qv);
+    CHECK(lj_slots_write(e.s, 3, qv, &err) == LORAJIT_OK, "write qv: %s", err.msg);
     lj_slots_clear(e.s, 3);
     for (int i = 0; i < e.s->n_sites; i++)
         CHECK(e.s->sites[i].rank[3] == 0 && slot_tail_zero(&e, i, 3, 0), "clear zeroes site %d", i);
-    lj_slots_write(e.s, 3, qv);
+    CHECK(lj_slots_write(e.s, 3, qv, &err) == LORAJIT_OK, "write qv: %s", err.msg);
     lj_slots_clear(e.s, 3);
-    lj_slots_write(e.s, 3, r2);
+    CHECK(lj_slots_write(e.s, 3, r2, &err) == LORAJIT_OK, "write r2: %s", err.msg);
     CHECK(e.s->sites[q0].rank[3] == 2 && slot_tail_zero(&e, q0, 3, 2), "clear+write rank 2");
     /* mlp over qv: attention sites drop to rank 0 and zero */
-    lj_slots_write(e.s, 4, qv);
-    lj_slots_write(e.s, 4, mlp);
+    CHECK(lj_slots_write(e.s, 4, qv, &err) == LORAJIT_OK, "write qv: %s", err.msg);
+    CHECK(lj_slots_write(e.s, 4, mlp, &err) == LORAJIT_OK, "write mlp: %s", err.msg);
     for (int i = 0; i < e.s->n_sites; i++) {
         bool is_mlp = e.L->sites[i].module >= LJ_MOD_GATE;
         CHECK(e.s->sites[i].rank[4] == (is_mlp ? 2 : 0), "site %d rank", i);
@@ -223,6 +307,7 @@ int main(int argc, char **argv) {
     fixture_tmp_setup(argc, argv, "rt_adapters_tmp");
     test_conformance();
     test_slots();
+    test_slots_nan();
     test_registry();
     /* NULL-safe destructors */
     lj_slots_free(NULL);

@@ -12,9 +12,6 @@
 
 #define FINITE_BLOCK 64 /* values per vectorised test */
 
-/* The exponent bits all ones (NaN, +-Inf) carry into bit 31 when 2^23 is added. */
-static uint32_t carry_of(uint32_t bits) { return ((bits & 0x7f800000u) + 0x00800000u) & 0x80000000u; }
-
 size_t lj_nonfinite_find(const float *x, size_t n) {
     size_t i = 0;
     for (; i + FINITE_BLOCK <= n; i += FINITE_BLOCK) { /* vectorised: and, add, or */
@@ -22,14 +19,14 @@ size_t lj_nonfinite_find(const float *x, size_t n) {
         for (size_t k = 0; k < FINITE_BLOCK; k++) {
             uint32_t bits;
             memcpy(&bits, x + i + k, sizeof bits); /* x may be unaligned */
-            bad |= carry_of(bits);
+            bad |= lj_nonfinite_bit(bits);
         }
         if (bad) break;
     }
     for (; i < n; i++) { /* the block that has one, or the tail */
         uint32_t bits;
         memcpy(&bits, x + i, sizeof bits);
-        if (carry_of(bits)) return i;
+        if (lj_nonfinite_bit(bits)) return i;
     }
     return n;
 }
@@ -61,4 +58,9 @@ const char *lj_nonfinite_word(float v) {
     if (v != v) return "NaN";
     if (v > 0) return "+Inf";
     return v < 0 ? "-Inf" : "a finite value";
+}
+
+lorajit_status lj_nonfinite_fail(lj_err *err, const char *path, const char *tensor, float v, size_t k, size_t cols) {
+    return lj_fail(err, LORAJIT_E_FORMAT, "%s: tensor '%s' holds %s at element %zu (row %zu, column %zu); adapter "
+                   "weights must be finite", path, tensor, lj_nonfinite_word(v), k, k / cols, k % cols);
 }

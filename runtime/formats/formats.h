@@ -413,6 +413,7 @@ typedef struct st_file {
     void *map;           /* [size] the whole file: read-only mmap, or the borrowed buffer */
     size_t size;
     bool mapped;         /* true: map is our mmap, unmapped by st_close; false: borrowed */
+    int fd;              /* st_open_pread: the open file, closed by st_close; else -1 */
     size_t data_start;   /* 8 + header length */
     int n_tensors;
     st_tensor *tensors;  /* [n_tensors], sorted by name */
@@ -425,6 +426,9 @@ lorajit_status st_open(const char *path, st_file **out, lj_err *err);
 /* As st_open, with every page mapped up front (for a file read whole at once).
  * Caller owns *out; free with st_close(). On failure *out is NULL. */
 lorajit_status st_open_whole(const char *path, st_file **out, lj_err *err);
+/* As st_open, keeping the file open (fd) for st_read_f32_finite (pread: only the
+ * header's pages are touched). Caller owns *out; free with st_close(). */
+lorajit_status st_open_pread(const char *path, st_file **out, lj_err *err);
 /* Same checks on a buffer (for fuzzing); buf is borrowed and must outlive *out. */
 lorajit_status st_open_buffer(const void *buf, size_t size, const char *name, st_file **out,
                               lj_err *err);
@@ -439,6 +443,20 @@ lorajit_status st_to_f32(const st_file *f, const st_tensor *t, float *dst, lj_er
 /* dst[0..n) = src[0..n) of dtype d (F32, F16 or BF16; src may be unaligned), exact;
  * a vectorisable loop. Another dtype is a bug in the caller (LJ_ASSERT). */
 void st_convert_f32(st_dtype d, const void *src, size_t n, float *dst);
+/* st_convert_f32 testing each block as it is written (one pass): the index of the
+ * first NaN / +-Inf, n if none; it stops there (dst then written in part). */
+size_t st_convert_f32_finite(st_dtype d, const void *src, size_t n, float *dst);
+
+/* ---- st_read.c: tensor data by pread, converted and tested on the way ---- */
+#define ST_STAGE_BYTES 65536 /* the staging buffer st_read_f32_finite needs */
+/* Reads n values of dtype d (F32, F16, BF16) at raw, a pointer into the mapping of
+ * f (st_open_pread), by pread into dst as f32 rows of cols values ld floats apart
+ * (n a multiple of cols; cols * size of d <= ST_STAGE_BYTES when ld > cols), each
+ * tested as it lands: *bad = index of the first NaN / Inf, n if none (the read stops
+ * there). stage: caller's scratch of ST_STAGE_BYTES, borrowed for the call. E_IO
+ * naming the file when a read fails or the file ended early. */
+lorajit_status st_read_f32_finite(const st_file *f, const void *raw, st_dtype d, size_t n, size_t cols, size_t ld,
+                                  float *dst, void *stage, size_t *bad, lj_err *err);
 
 /* ---- weights.c: the model's tensors bound to the layout ---- */
 /* One weight_map entry of model.safetensors.index.json. */
@@ -496,6 +514,9 @@ bool lj_regex_match(const lj_regex *re, const char *s);
 void lj_regex_free(lj_regex *re); /* NULL does nothing */
 
 /* ---- finite.c: NaN / Inf in f32 arrays ---- */
+/* Bit 31 set when the f32 with these bits is NaN or +-Inf (all exponent bits set
+ * carry into bit 31 when 2^23 is added): integer ands, adds, ors that vectorise. */
+static inline uint32_t lj_nonfinite_bit(uint32_t bits) { return ((bits & 0x7f800000u) + 0x00800000u) & 0x80000000u; }
 /* Index of the first NaN or +-Inf among x[0..n) (borrowed for the call), n if none. */
 size_t lj_nonfinite_find(const float *x, size_t n);
 /* Index of the first F16 / BF16 value of src[0..n) (borrowed, 2-byte, maybe
@@ -504,6 +525,8 @@ size_t lj_nonfinite_find(const float *x, size_t n);
 size_t lj_nonfinite_find16(const void *src, size_t n, uint16_t exp_mask);
 /* "NaN", "+Inf" or "-Inf" for a value lj_nonfinite_find found (static text). */
 const char *lj_nonfinite_word(float v);
+/* E_FORMAT naming path, tensor, v (NaN, +-Inf), element k of [rows, cols], its row, column. */
+lorajit_status lj_nonfinite_fail(lj_err *err, const char *path, const char *tensor, float v, size_t k, size_t cols);
 
 /* ---- peft.c: PEFT adapter folders, validated into an image before any write ---- */
 typedef struct peft_site_w {
@@ -515,6 +538,7 @@ typedef struct peft_site_w {
     const float *b;      /* [out, rank]; NULL as a */
     const void *a_raw;   /* [rank, in] of a_dtype: what a slot write converts (always set) */
     const void *b_raw;   /* [out, rank] of b_dtype */
+    const char *a_name, *b_name; /* the tensors' names, borrowed from file (messages) */
     st_dtype a_dtype, b_dtype; /* F32, F16 or BF16 (F32 when a / b are set) */
 } peft_site_w;
 typedef struct peft_adapter {
@@ -523,6 +547,7 @@ typedef struct peft_adapter {
     size_t bytes;        /* f32 bytes of all A and B */
     st_file *file;       /* the open adapter_model.safetensors (owned) */
     float *owned;        /* [f32 values of the non-borrowed A/B] conversions, owned; NULL if none */
+    bool unchecked;      /* read_mapped: NaN / Inf not tested yet; the slot write tests as it converts */
 } peft_adapter;
 /* A module selector of adapter_config.json (target_modules, exclude_modules): a
  * list of names, each matched as a dotted suffix of the module path
@@ -566,16 +591,18 @@ void peft_config_free(peft_config *cfg); /* NULL-safe, frees contents only */
  * Caller owns *out; free with peft_adapter_free(). */
 lorajit_status peft_adapter_read(const char *dir, const lj_layout *L, peft_adapter **out,
                                  lj_err *err);
-/* As peft_adapter_read, with every check (finite values included, tested on the
- * file's own F16 / BF16 bits) but no conversion: a and b stay NULL, a_raw and b_raw
- * point into the mapping, and the slot write converts straight into the slot (one
- * pass over the bytes). Caller owns *out; free with peft_adapter_free(). */
+/* As peft_adapter_read, with every check but one and no conversion: a and b stay
+ * NULL, a_raw and b_raw point into the mapping, and lj_slots_write converts straight
+ * into the slot, testing for NaN / Inf as it goes (unchecked is set: one pass over
+ * the bytes, not a scan and then a copy). Caller owns *out; free with
+ * peft_adapter_free(). */
 lorajit_status peft_adapter_read_mapped(const char *dir, const lj_layout *L, peft_adapter **out,
                                         lj_err *err);
 void peft_adapter_free(peft_adapter *ad); /* NULL does nothing */
 /* Copies every A and B of ad into one owned buffer and closes its file, so the image
  * no longer depends on adapter_model.safetensors (for keeping it in host memory).
- * L is the layout ad was read against. On failure ad is unchanged. */
+ * L is the layout ad was read against. An unchecked image is tested on the way (a
+ * NaN / Inf fails naming it). On failure ad is unchanged. */
 lorajit_status peft_adapter_detach(peft_adapter *ad, const lj_layout *L, lj_err *err);
 
 #endif /* LORAJIT_FORMATS_H */

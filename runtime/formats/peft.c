@@ -458,17 +458,9 @@ static int site_cmp(const void *x, const void *y) {
     return (a->site > b->site) - (a->site < b->site);
 }
 
-/* Index of the first non-finite value of raw[0..n) of dtype dt. */
-static size_t nonfinite_raw(st_dtype dt, const void *raw, size_t n) {
-    switch (dt) {
-    case ST_F16: return lj_nonfinite_find16(raw, n, 0x7c00u);
-    case ST_BF16: return lj_nonfinite_find16(raw, n, 0x7f80u);
-    default: return lj_nonfinite_find(raw, n); /* F32 (tensors_check); reads unaligned */
-    }
-}
-
 /* Fills ad->w from the targets: borrowed F32 pointers, else conversions into one
- * buffer; convert false: raw pointers into the mapping only, checked in place. */
+ * buffer, every value tested for NaN / Inf; convert false: raw pointers into the
+ * mapping only, tested by the slot write (ad->unchecked). */
 static lorajit_status image_build(const peft_target *tg, int n_tg, int n_on, const lj_layout *L,
                                   bool convert, peft_adapter *ad, lj_err *err) {
     size_t owned_floats = 0;
@@ -495,24 +487,22 @@ static lorajit_status image_build(const peft_target *tg, int n_tg, int n_on, con
             const void *raw = x->data;
             st_dtype dt = x->dtype;
             size_t cols = (size_t)(b ? tg[i].rank : sd->in), n = (size_t)tg[i].rank * (size_t)(b ? sd->out : sd->in);
-            if (convert && !borrowable(x)) { /* the image holds f32: converted into owned */
-                st_convert_f32(dt, raw, n, next);
+            size_t k = n; /* a NaN would make every logit NaN */
+            if (convert && !borrowable(x)) { /* the image holds f32: converted into owned, tested */
+                k = st_convert_f32_finite(dt, raw, n, next);
                 raw = next, dt = ST_F32, next += n;
+            } else if (convert) {
+                k = lj_nonfinite_find(raw, n);
             }
-            size_t k = nonfinite_raw(dt, raw, n); /* a NaN here made every logit NaN */
-            if (k < n) {
-                float v;
-                st_convert_f32(dt, (const unsigned char *)raw + k * st_dtype_size(dt), 1, &v);
-                return lj_fail(err, LORAJIT_E_FORMAT, "%s: tensor '%s' holds %s at element %zu (row %zu, "
-                               "column %zu); adapter weights must be finite", ad->file->path, x->name,
-                               lj_nonfinite_word(v), k, k / cols, k % cols);
-            }
+            if (k < n) return lj_nonfinite_fail(err, ad->file->path, x->name, ((const float *)raw)[k], k, cols);
             *(b ? &w->b_raw : &w->a_raw) = raw;
+            *(b ? &w->b_name : &w->a_name) = x->name;
             *(b ? &w->b_dtype : &w->a_dtype) = dt;
             if (convert) *(b ? &w->b : &w->a) = raw;
         }
     }
     qsort(ad->w, (size_t)ad->n, sizeof *ad->w, site_cmp);
+    ad->unchecked = !convert;
     return LORAJIT_OK;
 }
 
@@ -540,7 +530,7 @@ static lorajit_status adapter_read(const char *dir, const lj_layout *L, bool con
     }
     if ((st = targets_resolve(&c, L, cfg_path, tg, &n_on, err))) goto fail;
     if ((st = must_exist(st_path, err))) goto fail;
-    if ((st = st_open_whole(st_path, &ad->file, err))) goto fail;
+    if ((st = (convert ? st_open_whole : st_open_pread)(st_path, &ad->file, err))) goto fail;
     if ((st = tensors_check(ad->file, L, tg, err))) goto fail;
     if ((st = image_build(tg, n_tg, n_on, L, convert, ad, err))) goto fail;
     cJSON_Delete(root);
@@ -577,21 +567,32 @@ lorajit_status peft_adapter_detach(peft_adapter *ad, const lj_layout *L, lj_err 
     if (!ad->file) return LORAJIT_OK;
     float *all = lj_malloc(ad->bytes ? ad->bytes : 1), *next = all;
     if (!all) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory copying %zu bytes", ad->file->path, ad->bytes);
-    for (int i = 0; i < ad->n; i++) {
-        peft_site_w *w = &ad->w[i];
-        const lj_site_desc *sd = &L->sites[w->site];
-        size_t na = (size_t)w->rank * (size_t)sd->in, nb = (size_t)sd->out * (size_t)w->rank;
-        st_convert_f32(w->a_dtype, w->a_raw, na, next); /* a mapped image has no a / b */
-        st_convert_f32(w->b_dtype, w->b_raw, nb, next + na);
-        w->a = w->a_raw = next;
-        w->b = w->b_raw = next + na;
-        w->a_dtype = w->b_dtype = ST_F32;
-        next += na + nb;
-    }
-    LJ_ASSERT((size_t)(next - all) * sizeof(float) == ad->bytes);
+    for (int pass = 0; pass < 2; pass++, next = all) /* 0: convert, test (failure: ad unchanged); 1: point at it */
+        for (int i = 0; i < ad->n; i++) {
+            peft_site_w *w = &ad->w[i];
+            size_t in = (size_t)L->sites[w->site].in, na = (size_t)w->rank * in;
+            size_t nb = (size_t)L->sites[w->site].out * (size_t)w->rank, ka = na, kb = nb;
+            if (pass == 0 && (ka = st_convert_f32_finite(w->a_dtype, w->a_raw, na, next)) == na)
+                kb = st_convert_f32_finite(w->b_dtype, w->b_raw, nb, next + na); /* a mapped image has no a / b */
+            if (ka < na || kb < nb) { /* only in an unchecked image */
+                bool in_a = ka < na;
+                lorajit_status st = lj_nonfinite_fail(err, ad->file->path, in_a ? w->a_name : w->b_name,
+                                                      in_a ? next[ka] : next[na + kb], in_a ? ka : kb,
+                                                      in_a ? in : (size_t)w->rank);
+                free(all);
+                return st;
+            }
+            if (pass == 1) {
+                w->a = w->a_raw = next;
+                w->b = w->b_raw = next + na;
+                w->a_dtype = w->b_dtype = ST_F32;
+            }
+            next += na + nb;
+        }
     free(ad->owned);
     ad->owned = all;
     st_close(ad->file);
     ad->file = NULL;
+    ad->unchecked = false;
     return LORAJIT_OK;
 }

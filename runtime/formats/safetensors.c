@@ -291,6 +291,7 @@ lorajit_status st_open_buffer(const void *buf, size_t size, const char *name, st
     }
     f->map = (void *)buf;
     f->size = size;
+    f->fd = -1;
     f->data_start = (size_t)(8 + n);
     uint64_t data_size = size - f->data_start;
     cJSON_ArrayForEach(e, j) {
@@ -318,8 +319,9 @@ fail:
     return s;
 }
 
-/* Maps path read-only (MAP_PRIVATE plus map_flags) and validates its header. */
-static lorajit_status open_mapped(const char *path, int map_flags, st_file **out, lj_err *err) {
+/* Maps path read-only (MAP_PRIVATE plus map_flags) and validates its header; keeps
+ * the descriptor in f->fd when keep_fd. */
+static lorajit_status open_mapped(const char *path, int map_flags, bool keep_fd, st_file **out, lj_err *err) {
     *out = NULL;
     int fd;
     size_t size;
@@ -332,7 +334,7 @@ static lorajit_status open_mapped(const char *path, int map_flags, st_file **out
     }
     void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE | map_flags, fd, 0);
     int map_errno = errno;
-    close(fd); /* the mapping stays valid without the descriptor */
+    if (!keep_fd || map == MAP_FAILED) close(fd); /* the mapping stays valid without the descriptor */
     if (map == MAP_FAILED)
         return lj_fail(err, LORAJIT_E_IO, "%s: cannot map %zu bytes: %s", path, size,
                        strerror(map_errno));
@@ -340,16 +342,22 @@ static lorajit_status open_mapped(const char *path, int map_flags, st_file **out
     lorajit_status s = st_open_buffer(map, size, path, &f, err);
     if (s) {
         munmap(map, size);
+        if (keep_fd) close(fd);
         return s;
     }
     f->mapped = true;
+    f->fd = keep_fd ? fd : -1;
     *out = f;
     return LORAJIT_OK;
 }
 
 /* Caller owns *out; free with st_close(). On failure *out is NULL. */
 lorajit_status st_open(const char *path, st_file **out, lj_err *err) {
-    return open_mapped(path, 0, out, err);
+    return open_mapped(path, 0, false, out, err);
+}
+
+lorajit_status st_open_pread(const char *path, st_file **out, lj_err *err) {
+    return open_mapped(path, 0, true, out, err);
 }
 
 /* As st_open, but the kernel maps every page at once (MAP_POPULATE): for a file
@@ -357,15 +365,16 @@ lorajit_status st_open(const char *path, st_file **out, lj_err *err) {
  * more than copying the page. Caller owns *out; free with st_close(). */
 lorajit_status st_open_whole(const char *path, st_file **out, lj_err *err) {
 #ifdef MAP_POPULATE
-    return open_mapped(path, MAP_POPULATE, out, err);
+    return open_mapped(path, MAP_POPULATE, false, out, err);
 #else
-    return open_mapped(path, 0, out, err);
+    return open_mapped(path, 0, false, out, err);
 #endif
 }
 
 void st_close(st_file *f) {
     if (!f) return;
     if (f->mapped) munmap(f->map, f->size);
+    if (f->fd >= 0) close(f->fd);
     st_free_parts(f);
 }
 
@@ -441,6 +450,69 @@ void st_convert_f32(st_dtype d, const void *src, size_t n, float *restrict dst) 
         break;
     }
     LJ_ASSERT(!"st_convert_f32: not a float dtype");
+}
+
+/* dst[k] = widen(src[k]) for n 16-bit values, returning the OR of lj_nonfinite_bit
+ * over the written floats (0: all finite). Inlined with a constant n, vectorised. */
+static inline __attribute__((always_inline)) uint32_t check16_block(const unsigned char *restrict src, size_t n,
+                                                                    float *restrict dst, float (*widen)(uint16_t)) {
+    uint32_t bad = 0;
+    for (size_t k = 0; k < n; k++) {
+        uint16_t h;
+        memcpy(&h, src + 2 * k, 2);
+        float f = widen(h);
+        uint32_t bits;
+        memcpy(&bits, &f, sizeof bits);
+        bad |= lj_nonfinite_bit(bits);
+        dst[k] = f;
+    }
+    return bad;
+}
+
+/* As check16_block for n f32 values (src any alignment): a copy and the test. */
+static inline __attribute__((always_inline)) uint32_t check32_block(const unsigned char *restrict src, size_t n,
+                                                                    float *restrict dst) {
+    uint32_t bad = 0;
+    for (size_t k = 0; k < n; k++) {
+        uint32_t bits;
+        memcpy(&bits, src + 4 * k, sizeof bits);
+        bad |= lj_nonfinite_bit(bits);
+        memcpy(dst + k, &bits, sizeof bits);
+    }
+    return bad;
+}
+
+static inline __attribute__((always_inline)) uint32_t check_block(st_dtype d, const unsigned char *restrict src,
+                                                                  size_t n, float *restrict dst) {
+    if (d == ST_F32) return check32_block(src, n, dst);
+    if (d == ST_F16) return check16_block(src, n, dst, f16_to_f32);
+    return check16_block(src, n, dst, bf16_to_f32);
+}
+
+/* st_convert_f32_finite for one dtype d (a constant once inlined). */
+static inline __attribute__((always_inline)) size_t convert_finite(st_dtype d, const unsigned char *restrict p,
+                                                                   size_t n, float *restrict dst) {
+    size_t es = d == ST_F32 ? 4 : 2, i = 0;
+    for (; i + ST_CONVERT_BLOCK <= n; i += ST_CONVERT_BLOCK) /* one branch per block */
+        if (check_block(d, p + es * i, ST_CONVERT_BLOCK, dst + i))
+            return i + lj_nonfinite_find(dst + i, ST_CONVERT_BLOCK);
+    for (; i + 16 <= n; i += 16) /* the rows of a rank-16 B land here: vectorised too */
+        if (check_block(d, p + es * i, 16, dst + i)) return i + lj_nonfinite_find(dst + i, 16);
+    if (check_block(d, p + es * i, n - i, dst + i)) return i + lj_nonfinite_find(dst + i, n - i);
+    return n;
+}
+
+size_t st_convert_f32_finite(st_dtype d, const void *src, size_t n, float *restrict dst) {
+    switch (d) {
+    case ST_F32: return convert_finite(ST_F32, src, n, dst);
+    case ST_F16: return convert_finite(ST_F16, src, n, dst);
+    case ST_BF16: return convert_finite(ST_BF16, src, n, dst);
+    case ST_F64: case ST_I64: case ST_I32: case ST_I16: case ST_I8: case ST_U8: case ST_BOOL:
+    case ST_DTYPE_COUNT:
+        break;
+    }
+    LJ_ASSERT(!"st_convert_f32_finite: not a float dtype");
+    return 0;
 }
 
 lorajit_status st_to_f32(const st_file *f, const st_tensor *t, float *dst, lj_err *err) {

@@ -116,12 +116,21 @@ lorajit_status lj_adapter_put(lj_registry *r, lj_slots *s, const char *name, con
     if (!hotswap && lj_registry_count(r) >= r->n_slots) { /* evict: released like a delete */
         int victim = lj_registry_victim(r);
         LJ_ASSERT(victim >= 0); /* the check above */
+        /* the write may go to the victim's slot, so an unchecked image is tested before it
+           is evicted (a failed load must leave it resident): the separate scan, only here */
+        if (ad->unchecked && (st = lj_slots_check(s, ad, err))) {
+            free(copy);
+            return st;
+        }
         free(r->by_slot[victim].name);
         r->by_slot[victim] = (lj_adapter_entry){0};
     }
     int slot = free_slot(r, pick); /* at most n_slots of n_phys are owned */
     LJ_ASSERT(slot >= 0 && slot != old);
-    lj_slots_write(s, slot, ad); /* unowned and unpinned: nothing reads it */
+    if ((st = lj_slots_write(s, slot, ad, err))) { /* unowned and unpinned: nothing reads it */
+        free(copy); /* nothing committed: registry and published state as they were */
+        return st;
+    }
     if (hotswap) {
         r->by_slot[slot] = r->by_slot[old];
         r->by_slot[slot].bytes = ad->bytes;

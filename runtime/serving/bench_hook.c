@@ -42,4 +42,8 @@ lorajit_status lj_bench_slots_open(const lorajit_engine *e, const char *const di
     return LORAJIT_OK;
 }
 
-void lj_bench_slots_write(lj_bench_slots *b, int which) { lj_slots_write(b->slots, 0, b->ad[which]); }
+void lj_bench_slots_write(lj_bench_slots *b, int which) {
+    lj_err err;
+    lorajit_status st = lj_slots_write(b->slots, 0, b->ad[which], &err);
+    LJ_ASSERT(st == LORAJIT_OK); /* a checked image (peft_adapter_read) */
+}

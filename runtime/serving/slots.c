@@ -5,7 +5,8 @@
  * Invariant: every element of a slot beyond its rank is zero. dirty[site, slot]
  * is the rank last written there, so a write or clear zeroes only rows/cols
  * between the new rank and that mark: a swap costs O(adapter bytes), never
- * O(model). Writing cannot fail: peft_adapter_read validated everything before. */
+ * O(model). Writing fails only for an image read with peft_adapter_read_mapped
+ * (unchecked), whose values are tested for NaN / Inf as they are converted. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,7 +34,8 @@ lorajit_status lj_slots_new(const lj_layout *L, lj_slots **out, lj_err *err) {
     s->dirty = lj_calloc((size_t)L->n_sites * (size_t)n_phys + 1, sizeof *s->dirty);
     s->in = lj_calloc((size_t)L->n_sites + 1, sizeof *s->in);
     s->out = lj_calloc((size_t)L->n_sites + 1, sizeof *s->out);
-    if (!s->sites || !s->dirty || !s->in || !s->out) {
+    s->stage = lj_malloc(ST_STAGE_BYTES);
+    if (!s->sites || !s->dirty || !s->in || !s->out || !s->stage) {
         st = lj_fail(err, LORAJIT_E_NOMEM, "out of memory allocating LoRA slots");
         goto fail;
     }
@@ -73,55 +75,130 @@ void lj_slots_free(lj_slots *s) {
     free(s->dirty);
     free(s->in);
     free(s->out);
+    free(s->stage);
     free(s);
+}
+
+/* How site_write gets an adapter's values: converted from memory, tested or not,
+ * or (an unchecked image whose file is open) read by pread and tested. */
+typedef struct source {
+    const peft_adapter *ad;
+    bool check;           /* test for NaN / Inf on the way (ad->unchecked) */
+    void *stage;          /* [ST_STAGE_BYTES] for st_read_f32_finite */
+} source;
+
+/* Rows [n / cols, cols] of dtype d at raw into dst, ld floats apart, as f32: *bad =
+ * the index of the first NaN / Inf when src checks, n when none (or not checked). */
+static lorajit_status fetch(const source *src, st_dtype d, const void *raw, size_t n, size_t cols, size_t ld,
+                            float *dst, size_t *bad, lj_err *err) {
+    *bad = n;
+    if (n == 0) return LORAJIT_OK;
+    if (src->check && src->ad->file && src->ad->file->fd >= 0)
+        return st_read_f32_finite(src->ad->file, raw, d, n, cols, ld, dst, src->stage, bad, err);
+    for (size_t r = 0; r < n / cols; r++) {
+        const unsigned char *p = (const unsigned char *)raw + r * cols * st_dtype_size(d);
+        if (!src->check) {
+            st_convert_f32(d, p, ld == cols ? n : cols, dst + r * ld);
+        } else {
+            size_t k = st_convert_f32_finite(d, p, ld == cols ? n : cols, dst + r * ld);
+            if (k < (ld == cols ? n : cols)) {
+                *bad = r * cols + k;
+                break;
+            }
+        }
+        if (ld == cols) break; /* contiguous: one pass */
+    }
+    return LORAJIT_OK;
 }
 
 /* Writes rank-r data (A [r, in] of a_dtype, B [out, r] of b_dtype, converted to f32
  * on the way; w NULL with r = 0) into one slot of one site and zeroes what an
- * earlier, larger write left between r and the dirty mark. */
-static void site_write(lj_slots *s, int site, int slot, int64_t in, int64_t out, int r,
-                       const peft_site_w *w) {
+ * earlier, larger write left between r and the dirty mark. When src checks, a NaN /
+ * Inf fails naming the file, the tensor and the element (and a failed read fails);
+ * the slot is then left rank 0 with the dirty mark covering what was written (the
+ * slot is unowned: nothing reads it, the next write zeroes it). */
+static lorajit_status site_write(lj_slots *s, int site, int slot, int64_t in, int64_t out, int r,
+                                 const peft_site_w *w, const source *src, lj_err *err) {
     lj_lora_site *ls = &s->sites[site];
     int32_t *dirty = &s->dirty[(size_t)site * (size_t)s->n_phys + (size_t)slot];
     int r_max = s->r_max, old = *dirty;
     float *da = ls->a + (size_t)slot * (size_t)r_max * (size_t)in; /* [r_max, in] */
     float *db = ls->b + (size_t)slot * (size_t)out * (size_t)r_max; /* [out, r_max] */
+    size_t na = (size_t)r * (size_t)in, nb = (size_t)out * (size_t)r, bad_a = na, bad_b = nb;
     LJ_ASSERT(r >= 0 && r <= r_max && old >= 0 && old <= r_max);
-    if (r > 0) st_convert_f32(w->a_dtype, w->a_raw, (size_t)r * (size_t)in, da);
-    if (old > r) memset(da + (size_t)r * (size_t)in, 0, (size_t)(old - r) * (size_t)in * sizeof(float));
-    if (r == r_max) { /* full rank: B [out, r] is the slot's layout, one pass */
-        st_convert_f32(w->b_dtype, w->b_raw, (size_t)out * (size_t)r_max, db);
-    } else if (r > 0 || old > r) {
-        const unsigned char *src = r > 0 ? w->b_raw : NULL;
-        size_t row_bytes = (size_t)r * st_dtype_size(r > 0 ? w->b_dtype : ST_F32);
-        for (int64_t o = 0; o < out; o++) {
-            float *row = db + (size_t)o * (size_t)r_max;
-            if (r > 0) st_convert_f32(w->b_dtype, src + (size_t)o * row_bytes, (size_t)r, row);
-            if (old > r) memset(row + r, 0, (size_t)(old - r) * sizeof(float));
-        }
+    *dirty = old > r ? old : r; /* until the write is complete */
+    lorajit_status st = LORAJIT_OK;
+    if (r > 0) st = fetch(src, w->a_dtype, w->a_raw, na, (size_t)in, (size_t)in, da, &bad_a, err);
+    if (!st && bad_a == na && r > 0) /* B [out, r] into [out, r_max]: one pass at full rank */
+        st = fetch(src, w->b_dtype, w->b_raw, nb, (size_t)r, (size_t)r_max, db, &bad_b, err);
+    if (st || bad_a < na || bad_b < nb) {
+        ls->rank[slot] = 0, ls->scale[slot] = 0.0f;
+        if (st) return st;
+        return bad_a < na ? lj_nonfinite_fail(err, src->ad->file ? src->ad->file->path : "adapter", w->a_name,
+                                              da[bad_a], bad_a, (size_t)in)
+                          : lj_nonfinite_fail(err, src->ad->file ? src->ad->file->path : "adapter", w->b_name,
+                                              db[bad_b / (size_t)r * (size_t)r_max + bad_b % (size_t)r], bad_b,
+                                              (size_t)r);
+    }
+    if (old > r) {
+        memset(da + na, 0, (size_t)(old - r) * (size_t)in * sizeof(float));
+        for (int64_t o = 0; o < out; o++) memset(db + (size_t)o * (size_t)r_max + r, 0, (size_t)(old - r) * sizeof(float));
     }
     ls->rank[slot] = r;
     ls->scale[slot] = r > 0 ? w->scale : 0.0f;
     *dirty = r;
+    return LORAJIT_OK;
 }
 
 /* ad->w is ordered by site id (peft_adapter_read sorts it). */
-void lj_slots_write(lj_slots *s, int slot, const peft_adapter *ad) {
+lorajit_status lj_slots_write(lj_slots *s, int slot, const peft_adapter *ad, lj_err *err) {
     LJ_ASSERT(s && ad && slot >= 0 && slot < s->n_phys);
+    source src = {.ad = ad, .check = ad->unchecked, .stage = s->stage};
+    lorajit_status st = LORAJIT_OK;
     int j = 0;
-    for (int i = 0; i < s->n_sites; i++) {
+    for (int i = 0; i < s->n_sites && !st; i++) {
         if (j < ad->n && ad->w[j].site == i) {
             const peft_site_w *w = &ad->w[j++];
-            site_write(s, i, slot, s->in[i], s->out[i], w->rank, w);
+            st = site_write(s, i, slot, s->in[i], s->out[i], w->rank, w, &src, err);
         } else {
-            site_write(s, i, slot, s->in[i], s->out[i], 0, NULL);
+            st = site_write(s, i, slot, s->in[i], s->out[i], 0, NULL, &src, err);
         }
     }
-    LJ_ASSERT(j == ad->n);
+    LJ_ASSERT(st || j == ad->n);
+    return st;
+}
+
+/* Index of the first NaN / Inf of raw[0..n) of dtype dt (F32, F16 or BF16), n if none. */
+static size_t nonfinite_raw(st_dtype dt, const void *raw, size_t n) {
+    switch (dt) {
+    case ST_F16: return lj_nonfinite_find16(raw, n, 0x7c00u);
+    case ST_BF16: return lj_nonfinite_find16(raw, n, 0x7f80u);
+    default: return lj_nonfinite_find(raw, n); /* F32; reads unaligned */
+    }
+}
+
+lorajit_status lj_slots_check(const lj_slots *s, const peft_adapter *ad, lj_err *err) {
+    for (int j = 0; j < ad->n; j++) {
+        const peft_site_w *w = &ad->w[j];
+        for (int b = 0; b < 2; b++) {
+            size_t cols = (size_t)(b ? w->rank : s->in[w->site]);
+            size_t n = (size_t)w->rank * (size_t)(b ? s->out[w->site] : s->in[w->site]);
+            st_dtype dt = b ? w->b_dtype : w->a_dtype;
+            const unsigned char *raw = b ? w->b_raw : w->a_raw;
+            size_t k = nonfinite_raw(dt, raw, n);
+            if (k < n) {
+                float v;
+                st_convert_f32(dt, raw + k * st_dtype_size(dt), 1, &v);
+                return lj_nonfinite_fail(err, ad->file ? ad->file->path : "adapter", b ? w->b_name : w->a_name, v,
+                                         k, cols);
+            }
+        }
+    }
+    return LORAJIT_OK;
 }
 
 void lj_slots_clear(lj_slots *s, int slot) {
     LJ_ASSERT(s && slot >= 0 && slot < s->n_phys);
     for (int i = 0; i < s->n_sites; i++)
-        site_write(s, i, slot, s->in[i], s->out[i], 0, NULL);
+        site_write(s, i, slot, s->in[i], s->out[i], 0, NULL, &(source){0}, NULL); /* rank 0: cannot fail */
 }

@@ -1,0 +1,78 @@
+/* st_read.c — tensor data read with pread into f32, tested for NaN / Inf on the way.
+ *
+ * Input: a safetensors file opened with st_open_pread (a mapping for the header and
+ * an open descriptor) and a tensor's bytes, named by their pointer into the mapping.
+ * Output: f32 values in the caller's rows (a LoRA slot), and the index of the first
+ * NaN / Inf. The data pages of the mapping are never touched: a first touch of a
+ * fresh mapping costs a fault per 4 KiB page (several times a copy of it, measured on
+ * a VM), while pread copies from the page cache through the kernel's own mapping.
+ * F32 in the slot's layout is read straight into the slot and tested there while in
+ * cache; anything else goes through a small staging buffer that stays in cache. */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "formats.h"
+
+/* pread of exactly len bytes at off into dst; E_IO naming the file when the read
+ * fails or the file ends first (it was cut after it was opened). */
+static lorajit_status pread_full(const st_file *f, void *dst, size_t len, uint64_t off, lj_err *err) {
+    unsigned char *p = dst;
+    while (len > 0) {
+        ssize_t k = pread(f->fd, p, len, (off_t)off);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0)
+            return lj_fail(err, LORAJIT_E_IO, "%s: cannot read %zu bytes at file byte %llu: %s", f->path, len,
+                           (unsigned long long)off, k < 0 ? strerror(errno) : "the file ended early (changed "
+                           "while being read?)");
+        p += k, len -= (size_t)k, off += (uint64_t)k;
+    }
+    return LORAJIT_OK;
+}
+
+lorajit_status st_read_f32_finite(const st_file *f, const void *raw, st_dtype d, size_t n, size_t cols, size_t ld,
+                                  float *dst, void *stage, size_t *bad, lj_err *err) {
+    LJ_ASSERT(f && f->fd >= 0 && cols > 0 && ld >= cols && n % cols == 0);
+    size_t es = st_dtype_size(d);
+    uint64_t off = (uint64_t)((const unsigned char *)raw - (const unsigned char *)f->map);
+    lorajit_status st = LORAJIT_OK;
+    *bad = n;
+    if (ld == cols && d == ST_F32) { /* the slot's layout: straight in, tested while in cache */
+        for (size_t i = 0; i < n && !st; i += ST_STAGE_BYTES / 4) {
+            size_t m = n - i < ST_STAGE_BYTES / 4 ? n - i : ST_STAGE_BYTES / 4;
+            st = pread_full(f, dst + i, 4 * m, off + 4 * i, err);
+            size_t k = st ? m : lj_nonfinite_find(dst + i, m);
+            if (k < m) {
+                *bad = i + k;
+                break;
+            }
+        }
+        return st;
+    }
+    if (ld == cols) { /* contiguous 16-bit values: staged, converted and tested into dst */
+        for (size_t i = 0; i < n && !st; i += ST_STAGE_BYTES / es) {
+            size_t m = n - i < ST_STAGE_BYTES / es ? n - i : ST_STAGE_BYTES / es;
+            st = pread_full(f, stage, es * m, off + es * i, err);
+            size_t k = st ? m : st_convert_f32_finite(d, stage, m, dst + i);
+            if (k < m) {
+                *bad = i + k;
+                break;
+            }
+        }
+        return st;
+    }
+    size_t row_bytes = cols * es, rows = n / cols, per = ST_STAGE_BYTES / row_bytes; /* rows [rows, cols] -> ld apart */
+    LJ_ASSERT(per >= 1); /* cols is a rank, at most 1024 */
+    for (size_t r0 = 0; r0 < rows && !st; r0 += per) {
+        size_t m = rows - r0 < per ? rows - r0 : per;
+        st = pread_full(f, stage, m * row_bytes, off + r0 * row_bytes, err);
+        for (size_t r = 0; r < m && !st; r++) {
+            size_t k = st_convert_f32_finite(d, (const unsigned char *)stage + r * row_bytes, cols, dst + (r0 + r) * ld);
+            if (k < cols) {
+                *bad = (r0 + r) * cols + k;
+                return LORAJIT_OK;
+            }
+        }
+    }
+    return st;
+}
