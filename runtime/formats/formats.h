@@ -16,7 +16,6 @@
 
 #include "ctx.h"
 #include "lorajit.h"
-
 /* ---- err.c: status + message, assertions ---- */
 typedef struct lj_err {
     lorajit_status status; /* LORAJIT_OK when no error */
@@ -37,7 +36,6 @@ void *lj_calloc(size_t n, size_t size); /* Caller owns the result; free with fre
 char *lj_strdup(const char *s);         /* Caller owns the result; free with free(). NULL on failure. */
 /* Test hook: make the k-th lj_malloc/lj_calloc from now on fail (k >= 1); 0 disables. */
 void lj_alloc_fail_after(long k);
-
 /* ---- file.c: whole-file reads, new files, paths ---- */
 /* Opens path read-only and checks it is a regular file of a representable size.
  * On success the caller owns *fd (close it); on failure *fd is -1 and err names path. */
@@ -62,7 +60,6 @@ lorajit_status lj_file_replace(const char *dir, const char *name, const void *da
 /* rename(from, to) (replaces a file or link at `to` without following it); on
  * failure removes `from` and names `to` and what is in the way. Borrowed for the call. */
 lorajit_status lj_file_rename(const char *from, const char *to, lj_err *err);
-
 /* ---- json.c: the JSON reading layer (one preamble, typed field readers) ---- */
 struct cJSON;
 /* The size caps lj_json_read callers pass, per kind of file: far above any real
@@ -140,7 +137,6 @@ lorajit_status lj_json_array(const lj_json_at *at, const struct cJSON *obj, cons
                              const struct cJSON **out);
 
 #include "rope.h" /* lj_rope (rope_scaling), held by lj_config */
-
 /* ---- config.c: Hugging Face config.json of a model in the architecture table ---- */
 /* Bounds on what a config.json may ask for, per field. Each is several times what
  * the largest published model of the family uses, so no real config meets one,
@@ -232,14 +228,12 @@ lorajit_status lj_config_fields_read(const lj_json_at *at, const struct cJSON *o
                                      lj_config *c);
 
 #include "arch.h" /* lj_arch (model_type -> modules, biases, defaults); its entries hold an lj_config */
-
 /* ---- config_keys.c: the config.json keys an architecture does not act on ----
  * The keys of config.json at path that a neither reads nor refuses, into ignored
  * (those lorajit knowingly ignores: ids, dtype, versions) and unknown (the rest),
  * comma-separated, each cap bytes. All pointers borrowed for the call. */
 lorajit_status lj_config_unread_keys(const char *path, const lj_arch *a, char *ignored, char *unknown, size_t cap,
                                      lj_err *err);
-
 /* ---- schema.c: the adapter schema ---- */
 typedef struct lj_schema {
     int r_max;            /* max_rank (default 64) */
@@ -254,17 +248,16 @@ typedef struct lj_schema {
     int kv_block_size;    /* positions per block, a power of two (options.kv_block_size, default 16) */
     int kv_cache_mb;      /* MiB for the K and V blocks (options.kv_cache_mb); 0: max_batch * seq_len
                              positions, the whole cache of every sequence */
-    int kv_dtype;         /* LJ_DTYPE_F32 (default), F16 or BF16: the KV cache's element type
-                             (options.kv_dtype, schema "kv_dtype"); compiled in, so an artifact's
-                             manifest records it */
+    int kv_dtype;         /* LJ_DTYPE_F32 (default), F16 or BF16 (options.kv_dtype, schema
+                             "kv_dtype"): the KV element type, compiled in, in the manifest */
 } lj_schema;
 #define LJ_KV_BLOCK_DEFAULT 16
 #define LJ_KV_BLOCK_MAX 65536
-/* The KV cache dtypes by name: "f32", "f16", "bf16" -> LJ_DTYPE_*, -1 for any other
- * (name borrowed; NULL is -1). */
+/* KV dtypes: "f32"/"f16"/"bf16" <-> LJ_DTYPE_* (-1 for another name or NULL; names
+ * static), and an element's bytes (4 for F32, else 2). */
 int lj_kv_dtype_parse(const char *name);
-const char *lj_kv_dtype_name(int dtype); /* LJ_DTYPE_* -> "f32", "f16", "bf16" (static text) */
-int lj_kv_dtype_bytes(int dtype);        /* bytes of one element: 4 for F32, else 2 */
+const char *lj_kv_dtype_name(int dtype);
+int lj_kv_dtype_bytes(int dtype);
 /* Sets s's KV cache fields from opts (its non-zero kv_block_size / kv_cache_mb, else
  * what s holds) after checking them; on failure s is unchanged. */
 lorajit_status lj_schema_kv(const lorajit_options *opts, lj_schema *s, lj_err *err);
@@ -443,18 +436,16 @@ lorajit_status st_to_f32(const st_file *f, const st_tensor *t, float *dst, lj_er
 /* dst[0..n) = src[0..n) of dtype d (F32, F16 or BF16; src may be unaligned), exact;
  * a vectorisable loop. Another dtype is a bug in the caller (LJ_ASSERT). */
 void st_convert_f32(st_dtype d, const void *src, size_t n, float *dst);
-/* st_convert_f32 testing each block as it is written (one pass): the index of the
- * first NaN / +-Inf, n if none; it stops there (dst then written in part). */
+/* st_convert_f32 testing each block as written: the index of the first NaN / +-Inf
+ * (it stops there, dst written in part), n if none. */
 size_t st_convert_f32_finite(st_dtype d, const void *src, size_t n, float *dst);
-
 /* ---- st_read.c: tensor data by pread, converted and tested on the way ---- */
 #define ST_STAGE_BYTES 65536 /* the staging buffer st_read_f32_finite needs */
-/* Reads n values of dtype d (F32, F16, BF16) at raw, a pointer into the mapping of
- * f (st_open_pread), by pread into dst as f32 rows of cols values ld floats apart
- * (n a multiple of cols; cols * size of d <= ST_STAGE_BYTES when ld > cols), each
- * tested as it lands: *bad = index of the first NaN / Inf, n if none (the read stops
- * there). stage: caller's scratch of ST_STAGE_BYTES, borrowed for the call. E_IO
- * naming the file when a read fails or the file ended early. */
+/* Reads n values of dtype d (F32, F16, BF16) at raw (a pointer into f's mapping;
+ * st_open_pread) by pread into dst as f32 rows of cols values ld floats apart (n a
+ * multiple of cols; cols * size of d <= ST_STAGE_BYTES when ld > cols), tested as they
+ * land: *bad = index of the first NaN / Inf (the read stops there), n if none. stage:
+ * borrowed scratch of ST_STAGE_BYTES. E_IO naming the file on a failed or short read. */
 lorajit_status st_read_f32_finite(const st_file *f, const void *raw, st_dtype d, size_t n, size_t cols, size_t ld,
                                   float *dst, void *stage, size_t *bad, lj_err *err);
 
