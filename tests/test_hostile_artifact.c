@@ -27,6 +27,7 @@
 #include "check.h"
 #include "lorajit.h"
 #include "serving.h"
+#include "manifest_forge.h"
 
 #define TINY "conformance/models/llama-tiny"
 static const lorajit_options opts = {.max_rank = 8, .max_adapters = 2, .max_batch = 2, .max_seq_len = 64};
@@ -177,25 +178,6 @@ static void copy_artifact(const char *src, const char *name, char *out, size_t c
     snprintf(out, cap, "%s/%s", root, name);
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s' '%s'", out, src, out);
     CHECK(run(cmd) == 0, "%s", cmd);
-}
-
-/* Edits dir's manifest with edit(root JSON, arg), re-seals it and writes it back. */
-static void forge(const char *dir, void (*edit)(cJSON *, const char *), const char *arg) {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/manifest.json", dir);
-    long n;
-    char *text = check_read_file(path, &n);
-    cJSON *j = text ? cJSON_Parse(text) : NULL;
-    free(text);
-    CHECK(j != NULL, "parse %s", path);
-    if (!j) return;
-    edit(j, arg);
-    lj_err err = {0};
-    CHECK(lj_manifest_seal(j, &err) == LORAJIT_OK, "seal: %s", err.msg);
-    char *out = cJSON_Print(j);
-    CHECK(out && check_write_file(path, out, (long)strlen(out)) == 0, "write %s", path);
-    cJSON_free(out);
-    cJSON_Delete(j);
 }
 
 static void halve_scratch(cJSON *j, const char *field) {

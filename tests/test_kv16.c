@@ -34,6 +34,7 @@
 #include "lorajit.h"
 #include "lorajit_serving.h"
 #include "serving.h" /* lj_pool_run, lj_manifest_seal */
+#include "manifest_forge.h"
 
 #define SEQ 64    /* max_seq_len */
 #define CHUNK 16  /* max_tokens: the 40-token prefill of (1) is three compiled calls */
@@ -273,26 +274,17 @@ static bool read_text(const char *path, char *buf, size_t cap) {
 
 /* A copy of artifact src at dst whose manifest says kv_dtype (NULL: no kv_dtype key),
  * re-sealed (lj_manifest_seal) so that only the library's layout digest can tell. */
-static void forge_kv_dtype(const char *src, const char *dst, const char *kv_dtype) {
-    char cmd[3400], path[1200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s' '%s'", dst, src, dst);
-    CHECK(system(cmd) == 0, "%s", cmd);
-    snprintf(path, sizeof path, "%s/manifest.json", dst);
-    long n;
-    char *text = check_read_file(path, &n);
-    cJSON *j = text ? cJSON_Parse(text) : NULL;
-    free(text);
-    CHECK(j != NULL, "parse %s", path);
-    if (!j) return;
+/* Sets (or with NULL removes) the manifest's schema.kv_dtype. */
+static void set_kv_dtype(cJSON *j, const char *kv_dtype) {
     cJSON *schema = cJSON_GetObjectItemCaseSensitive(j, "schema");
     cJSON_DeleteItemFromObjectCaseSensitive(schema, "kv_dtype");
     if (kv_dtype) cJSON_AddStringToObject(schema, "kv_dtype", kv_dtype);
-    lj_err err = {0};
-    CHECK(lj_manifest_seal(j, &err) == LORAJIT_OK, "seal: %s", err.msg);
-    char *out = cJSON_Print(j);
-    CHECK(out && check_write_file(path, out, (long)strlen(out)) == 0, "write %s", path);
-    cJSON_free(out);
-    cJSON_Delete(j);
+}
+static void forge_kv_dtype(const char *src, const char *dst, const char *kv_dtype) {
+    char cmd[3400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s' '%s'", dst, src, dst);
+    CHECK(system(cmd) == 0, "%s", cmd);
+    forge(dst, set_kv_dtype, kv_dtype);
 }
 
 /* (5) an f16-KV artifact (compiled under build) against the JIT, and its refusals. */
