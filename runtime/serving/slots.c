@@ -95,18 +95,18 @@ static lorajit_status fetch(const source *src, st_dtype d, const void *raw, size
     if (n == 0) return LORAJIT_OK;
     if (src->check && src->ad->file && src->ad->file->fd >= 0)
         return st_read_f32_finite(src->ad->file, raw, d, n, cols, ld, dst, src->stage, bad, err);
-    for (size_t r = 0; r < n / cols; r++) {
-        const unsigned char *p = (const unsigned char *)raw + r * cols * st_dtype_size(d);
+    size_t len = ld == cols ? n : cols, rows = n / len; /* contiguous: one run of n */
+    for (size_t r = 0; r < rows; r++) {
+        const unsigned char *p = (const unsigned char *)raw + r * len * st_dtype_size(d);
         if (!src->check) {
-            st_convert_f32(d, p, ld == cols ? n : cols, dst + r * ld);
-        } else {
-            size_t k = st_convert_f32_finite(d, p, ld == cols ? n : cols, dst + r * ld);
-            if (k < (ld == cols ? n : cols)) {
-                *bad = r * cols + k;
-                break;
-            }
+            st_convert_f32(d, p, len, dst + r * ld);
+            continue;
         }
-        if (ld == cols) break; /* contiguous: one pass */
+        size_t k = st_convert_f32_finite(d, p, len, dst + r * ld);
+        if (k < len) {
+            *bad = r * len + k;
+            break;
+        }
     }
     return LORAJIT_OK;
 }
@@ -134,11 +134,10 @@ static lorajit_status site_write(lj_slots *s, int site, int slot, int64_t in, in
     if (st || bad_a < na || bad_b < nb) {
         ls->rank[slot] = 0, ls->scale[slot] = 0.0f;
         if (st) return st;
-        return bad_a < na ? lj_nonfinite_fail(err, src->ad->file ? src->ad->file->path : "adapter", w->a_name,
-                                              da[bad_a], bad_a, (size_t)in)
-                          : lj_nonfinite_fail(err, src->ad->file ? src->ad->file->path : "adapter", w->b_name,
-                                              db[bad_b / (size_t)r * (size_t)r_max + bad_b % (size_t)r], bad_b,
-                                              (size_t)r);
+        const char *path = src->ad->file ? src->ad->file->path : "adapter";
+        return bad_a < na ? lj_nonfinite_fail(err, path, w->a_name, da[bad_a], bad_a, (size_t)in)
+                          : lj_nonfinite_fail(err, path, w->b_name, db[bad_b / (size_t)r * (size_t)r_max + bad_b % (size_t)r],
+                                              bad_b, (size_t)r);
     }
     if (old > r) {
         memset(da + na, 0, (size_t)(old - r) * (size_t)in * sizeof(float));
