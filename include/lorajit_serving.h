@@ -88,6 +88,15 @@ typedef enum lorajit_finish {
 /* Called on the driving thread for each token as it is sampled (no lock held);
  * non-zero cancels the request (the token is kept). */
 typedef int (*lorajit_sched_token_fn)(void *user, int64_t id, int32_t token);
+/* Called on the driving thread once for a request with prompt_logprobs, when its
+ * last prefill chunk has run (before its first on_token; no lock held). n =
+ * n_prompt - 1 entries: lp[k] = log P(prompt[k + 1] | prompt[0..k]) under the
+ * request's adapters, top_id / top_lp[k * top_n ..] the top_n most likely ids at
+ * that position and theirs, most likely first (lorajit_logprobs). The same values
+ * whatever the prefill chunking. Arrays borrowed for the call; non-zero cancels the
+ * request (no token is sampled). */
+typedef int (*lorajit_sched_prompt_fn)(void *user, int64_t id, int n, const float *lp, const int32_t *top_id,
+                                       const float *top_lp, int top_n);
 /* A request; everything is copied by lorajit_sched_submit. */
 typedef struct lorajit_sched_request {
     const int32_t *prompt;
@@ -104,7 +113,11 @@ typedef struct lorajit_sched_request {
     const char *const *stop_strings; /* [n_stop_strings]: needs options.tokenizer */
     int n_stop_strings;
     lorajit_sched_token_fn on_token; /* may be NULL */
-    void *user;
+    void *user;                  /* for on_token and on_prompt */
+    int prompt_logprobs;         /* non-zero: the prompt's log-probabilities to on_prompt (its
+                                    prefill chunks compute every position's logits); 0 costs nothing */
+    int prompt_top_n;            /* with prompt_logprobs: top ids per position, 0..LORAJIT_MAX_TOP_LOGPROBS */
+    lorajit_sched_prompt_fn on_prompt; /* may be NULL */
 } lorajit_sched_request;
 /* What a finished request did. Times in ms from its submit. */
 typedef struct lorajit_sched_result {
@@ -156,6 +169,14 @@ LORAJIT_API lorajit_status lorajit_sched_run_until_idle(lorajit_sched *s);
 /* Takes a finished request's result (any thread): LORAJIT_E_NOT_FOUND while it is
  * not finished (or was taken). The caller owns out->tokens and out->token_ms. */
 LORAJIT_API lorajit_status lorajit_sched_take(lorajit_sched *s, int64_t id, lorajit_sched_result *out);
+/* Log-softmax of one logits row [vocab] (borrowed for the call): *lp = the log-
+ * probability of id, top_id / top_lp[0..top_n) the top_n most likely ids and theirs,
+ * most likely first (ties: the lower id). top_n 0..LORAJIT_MAX_TOP_LOGPROBS; top_id
+ * and top_lp caller-owned [top_n] (may be NULL when top_n is 0). LORAJIT_E_ARG on a
+ * bad argument (nothing written). Pure: no engine. */
+#define LORAJIT_MAX_TOP_LOGPROBS 20
+LORAJIT_API lorajit_status lorajit_logprobs(const float *logits, int vocab, int32_t id, int top_n, float *lp,
+                                            int32_t *top_id, float *top_lp);
 /* Static text of a finish reason ("eos", "length", "stop", "cancelled", "error", "none"). */
 LORAJIT_API const char *lorajit_finish_str(lorajit_finish f);
 /* Message of the calling thread's last failed call on s. Borrowed until its next call. */

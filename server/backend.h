@@ -26,6 +26,14 @@ typedef enum srv_finish {
     SRV_FINISH_ERROR    /* the engine refused or failed: status and message say why */
 } srv_finish;
 
+/* Called on the thread in srv_backend_run once, before the first srv_token_fn, with
+ * the prompt's log-probabilities (srv_gen_params.prompt_top_n >= 0): n = n_prompt - 1
+ * entries, lp[k] that of prompt id k + 1 given those before it, top_id / top_lp[k *
+ * top_n ..] the top_n most likely ids there (lorajit_sched_prompt_fn). Arrays borrowed
+ * for the call. Not called when the request ended before its prompt was read. */
+typedef void (*srv_prompt_fn)(void *user, int n, const float *lp, const int32_t *top_id, const float *top_lp,
+                              int top_n);
+
 /* One generation. prompt and adapter are borrowed for srv_backend_run. */
 typedef struct srv_gen_params {
     const int32_t *prompt;       /* [n_prompt] */
@@ -33,6 +41,9 @@ typedef struct srv_gen_params {
     const char *adapter;         /* "" = the base model, else one adapter's name */
     int max_tokens;              /* >= 1 */
     lorajit_sampling sampling;   /* eos ids included */
+    int prompt_top_n;            /* -1: no prompt logprobs; else computed by the scheduler with
+                                    this many top ids (0..20) and handed to on_prompt */
+    srv_prompt_fn on_prompt;     /* with prompt_top_n >= 0; its user is srv_backend_run's */
 } srv_gen_params;
 
 typedef struct srv_gen_result {

@@ -8,7 +8,8 @@
  * token to the job's queue, the connection thread hands them to its own on_token
  * without a lock held, so an SSE stream writes as tokens arrive. When that returns
  * non-zero the job is cancelled (lorajit_sched_cancel: no part in the next step)
- * and the tokens still queued are dropped. The job is freed only after the driver
+ * and the tokens still queued are dropped. The prompt's logprobs (echo) come the same
+ * way, copied by on_prompt and handed on before the first token. The job is freed only after the driver
  * took its result (lorajit_sched_take), so no callback can reach a freed job.
  * Running vs waiting: the scheduler's admit hook (driver thread, asked when the head
  * of its FIFO queue starts) marks the lowest-id submitted job running; requests that
@@ -39,6 +40,11 @@ struct srv_job {
     int cap, n_tok, n_read;
     int stop;                   /* the connection's on_token said stop: drop the rest */
     lorajit_sched_result res;   /* once JOB_DONE; tokens and token_ms freed at take */
+    float *plp;                 /* owned: the prompt's logprobs from the driver, NULL until they came:
+                                   [n_plp] lp, then [n_plp, plp_top] top lp */
+    int32_t *plp_top_id;        /* owned: [n_plp, plp_top] */
+    int n_plp, plp_top;
+    int plp_handed;             /* given to srv_prompt_fn */
     srv_job *next;              /* the backend's list, in admission order */
 };
 
@@ -121,6 +127,28 @@ static int on_sched_token(void *user, int64_t id, int32_t token) {
     pthread_cond_broadcast(&j->more);
     pthread_mutex_unlock(&j->b->mu);
     return stop;
+}
+
+/* The scheduler's on_prompt (driver thread): keeps a copy of the prompt's logprobs
+ * for j's thread (dropped when memory runs out: the request is then cancelled). */
+static int on_sched_prompt(void *user, int64_t id, int n, const float *lp, const int32_t *top_id, const float *top_lp,
+                           int top_n) {
+    srv_job *j = user;
+    size_t n_top = (size_t)n * (size_t)top_n;
+    float *all = malloc(sizeof *all * ((size_t)n + n_top + 1));
+    int32_t *ids = malloc(sizeof *ids * (n_top + 1));
+    if (!all || !ids) {
+        free(all), free(ids);
+        return 1;
+    }
+    memcpy(all, lp, sizeof *all * (size_t)n);
+    memcpy(all + n, top_lp, sizeof *all * n_top);
+    memcpy(ids, top_id, sizeof *ids * n_top);
+    pthread_mutex_lock(&j->b->mu);
+    j->plp = all, j->plp_top_id = ids, j->n_plp = n, j->plp_top = top_n;
+    pthread_cond_broadcast(&j->more);
+    pthread_mutex_unlock(&j->b->mu);
+    return 0;
 }
 
 /* The driver thread: steps while a job is live, sleeps on b->work otherwise. */
@@ -232,6 +260,8 @@ static void free_job(srv_backend *b, srv_job *j) {
     pthread_mutex_unlock(&b->mu);
     pthread_cond_destroy(&j->more);
     free(j->tok);
+    free(j->plp);
+    free(j->plp_top_id);
     free(j->adapter);
     free(j);
 }
@@ -250,7 +280,9 @@ static int submit(srv_backend *b, srv_job *j, const srv_gen_params *p, srv_gen_r
     const char *names[1] = {p->adapter};
     lorajit_sched_request r = {.prompt = p->prompt, .n_prompt = p->n_prompt, .adapters = names,
                                .n_adapters = p->adapter && p->adapter[0] ? 1 : 0, .max_new = p->max_tokens,
-                               .sampling = &p->sampling, .on_token = on_sched_token, .user = j};
+                               .sampling = &p->sampling, .on_token = on_sched_token, .user = j,
+                               .prompt_logprobs = p->prompt_top_n >= 0, .prompt_top_n = p->prompt_top_n,
+                               .on_prompt = on_sched_prompt};
     lorajit_status st = j->tok ? lorajit_sched_submit(b->sched, &r, &j->id) : LORAJIT_E_NOMEM;
     if (st) {
         res->status = st;
@@ -263,11 +295,19 @@ static int submit(srv_backend *b, srv_job *j, const srv_gen_params *p, srv_gen_r
     return 0;
 }
 
-/* Hands j's tokens to on_token as they come until j is done (b->mu held; released
- * around each on_token). Returns the tokens handed on. */
-static int relay(srv_backend *b, srv_job *j, srv_token_fn on_token, void *user) {
+/* Hands j's prompt logprobs (once, first) to p->on_prompt and its tokens to on_token
+ * as they come until j is done (b->mu held; released around each callback). Returns
+ * the tokens handed on. */
+static int relay(srv_backend *b, srv_job *j, const srv_gen_params *p, srv_token_fn on_token, void *user) {
     int handed = 0;
     for (;;) {
+        if (j->plp && !j->plp_handed && !j->stop) {
+            j->plp_handed = 1;
+            pthread_mutex_unlock(&b->mu);
+            if (p->on_prompt) p->on_prompt(user, j->n_plp, j->plp, j->plp_top_id, j->plp + j->n_plp, j->plp_top);
+            pthread_mutex_lock(&b->mu);
+            continue;
+        }
         if (j->n_read < j->n_tok && !j->stop) {
             int32_t t = j->tok[j->n_read++];
             pthread_mutex_unlock(&b->mu);
@@ -299,7 +339,7 @@ void srv_backend_run(srv_backend *b, srv_job *j, const srv_gen_params *p, srv_to
         free_job(b, j);
         return;
     }
-    res->n_out = relay(b, j, on_token, user);
+    res->n_out = relay(b, j, p, on_token, user);
     pthread_mutex_unlock(&b->mu);
     res->queue_ms = ms_between(&j->admitted, &j->started);
     lorajit_finish f = j->res.finish;
@@ -347,26 +387,6 @@ void srv_backend_state(srv_backend *b, srv_backend_load *load, char *running, ch
     pthread_mutex_unlock(&b->mu);
 }
 
-/* lp of row[id] and the top_n ids of row[0..vocab) by log-probability. */
-static void row_logprobs(const float *row, int vocab, int32_t id, int top_n, float *lp, int32_t *top_id,
-                         float *top_lp) {
-    float max = row[0];
-    for (int v = 1; v < vocab; v++) max = row[v] > max ? row[v] : max;
-    double sum = 0;
-    for (int v = 0; v < vocab; v++) sum += exp((double)row[v] - max);
-    double lse = max + log(sum);
-    *lp = (float)(row[id] - lse);
-    for (int k = 0; k < top_n; k++) top_id[k] = -1;
-    for (int v = 0; v < vocab; v++) { /* insertion into the top_n so far (ties: the lower id first) */
-        int k = top_n;
-        while (k > 0 && (top_id[k - 1] < 0 || row[v] > row[top_id[k - 1]])) k--;
-        if (k == top_n) continue;
-        memmove(top_id + k + 1, top_id + k, sizeof *top_id * (size_t)(top_n - k - 1));
-        top_id[k] = v;
-    }
-    for (int k = 0; k < top_n; k++) top_lp[k] = (float)(row[top_id[k]] - lse);
-}
-
 lorajit_status srv_backend_logprobs(srv_backend *b, uint64_t key, const int32_t *ids, int n_ids, int n_prompt, int from,
                                     const char *adapter, int top_n, float *lp, int32_t *top_id, float *top_lp, char *msg,
                                     size_t cap) {
@@ -382,6 +402,7 @@ lorajit_status srv_backend_logprobs(srv_backend *b, uint64_t key, const int32_t 
     pthread_mutex_lock(&b->lp_mu);
     int start = n_prompt - 1 + from; /* positions held before the first row whose logits are wanted */
     lorajit_status st = LORAJIT_OK;
+    int bad_top = 0;
     if (!key || key != b->lp_key || lorajit_seq_pos(b->e, seq) != start) { /* start over */
         const char *names[1] = {adapter};
         st = lorajit_seq_set_adapter(b->e, seq, names, NULL, adapter[0] ? 1 : 0);
@@ -396,11 +417,12 @@ lorajit_status srv_backend_logprobs(srv_backend *b, uint64_t key, const int32_t 
         if ((st = lorajit_seq_prefill(b->e, seq, ids + p, n, logits))) break;
         for (int j = 0; j < n; j++) {
             int k = p + j + 1 - n_prompt - from;
-            row_logprobs(logits + (size_t)j * vocab, vocab, ids[p + j + 1], top_n, &lp[k], top_id + (size_t)k * top_n,
-                         top_lp + (size_t)k * top_n);
+            if (!st && (st = lorajit_logprobs(logits + (size_t)j * vocab, vocab, ids[p + j + 1], top_n, &lp[k],
+                                              top_id + (size_t)k * top_n, top_lp + (size_t)k * top_n)))
+                snprintf(msg, cap, "logprobs: %d top ids asked, the vocabulary has %d", top_n, vocab), bad_top = 1;
         }
     }
-    if (st) snprintf(msg, cap, "logprobs: %s", lorajit_errmsg(b->e));
+    if (st && !bad_top) snprintf(msg, cap, "logprobs: %s", lorajit_errmsg(b->e));
     else b->lp_key = key;
     pthread_mutex_unlock(&b->lp_mu);
     free(logits);

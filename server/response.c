@@ -100,6 +100,21 @@ static cJSON *token_bytes(const char *t) {
     return a;
 }
 
+/* One token's entry of completions' logprobs: its text, log-probability and top_n
+ * most likely (lp NULL: null for both, a prompt's first token), at text offset *off
+ * (each token's text decoded alone), which it advances. */
+static void add_completion_entry(const char *tok, const float *lp, char *const *top_tok, const float *top_lp, int top_n,
+                                 size_t *off, cJSON *tokens, cJSON *lps, cJSON *tops, cJSON *offs) {
+    cJSON_AddItemToArray(tokens, cJSON_CreateString(tok));
+    cJSON_AddItemToArray(lps, lp ? cJSON_CreateNumber(*lp) : cJSON_CreateNull());
+    cJSON *top = lp ? cJSON_CreateObject() : cJSON_CreateNull();
+    for (int j = 0; lp && j < top_n; j++)
+        if (!cJSON_GetObjectItemCaseSensitive(top, top_tok[j])) cJSON_AddNumberToObject(top, top_tok[j], top_lp[j]);
+    cJSON_AddItemToArray(tops, top);
+    cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)*off));
+    *off += strlen(tok);
+}
+
 /* logprobs as OpenAI writes them: completions {tokens, token_logprobs, top_logprobs,
  * text_offset}; chat {content: [{token, logprob, bytes, top_logprobs}]}. */
 static void add_logprobs(cJSON *c, const srv_output *out) {
@@ -126,17 +141,14 @@ static void add_logprobs(cJSON *c, const srv_output *out) {
     cJSON *tokens = cJSON_AddArrayToObject(l, "tokens"), *lps = cJSON_AddArrayToObject(l, "token_logprobs");
     cJSON *tops = cJSON_AddArrayToObject(l, "top_logprobs"), *offs = cJSON_AddArrayToObject(l, "text_offset");
     size_t off = out->text_offset;
-    for (int k = 0; k < out->n_ids; k++) {
-        cJSON_AddItemToArray(tokens, cJSON_CreateString(out->tok[k]));
-        cJSON_AddItemToArray(lps, cJSON_CreateNumber(out->lp[k]));
-        cJSON *top = cJSON_CreateObject();
-        for (int j = 0; j < out->top_n; j++)
-            if (!cJSON_GetObjectItemCaseSensitive(top, out->top_tok[k * out->top_n + j]))
-                cJSON_AddNumberToObject(top, out->top_tok[k * out->top_n + j], out->top_lp[k * out->top_n + j]);
-        cJSON_AddItemToArray(tops, top);
-        cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)off)); /* each token's text decoded alone */
-        off += strlen(out->tok[k]);
-    }
+    for (int p = 0; p < out->n_prompt_lp; p++) /* echo: the prompt's first, null for its first token */
+        add_completion_entry(out->prompt_tok[p], p ? &out->prompt_lp[p - 1] : NULL,
+                             p ? out->prompt_top_tok + (size_t)(p - 1) * out->top_n : NULL,
+                             p ? out->prompt_top_lp + (size_t)(p - 1) * out->top_n : NULL, out->top_n, &off, tokens,
+                             lps, tops, offs);
+    for (int k = 0; k < out->n_ids; k++)
+        add_completion_entry(out->tok[k], &out->lp[k], out->top_tok + (size_t)k * out->top_n,
+                             out->top_lp + (size_t)k * out->top_n, out->top_n, &off, tokens, lps, tops, offs);
 }
 
 /* One choice: text (completions) or message / delta (chat), ids, finish_reason. */

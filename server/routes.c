@@ -80,10 +80,9 @@ static void route_generate(srv_server *s, unsigned long long rid, int chat, cons
     int32_t *ids = NULL;
     int n = 0;
     char *echo = NULL;
-    if (req.logprobs > s->opt.max_logprobs || (req.logprobs >= 0 && req.echo)) { /* echo: the prompt's would be due */
-        snprintf(why, sizeof why, "'logprobs': %s", req.echo ? "not supported with echo"
-                 : s->opt.max_logprobs ? "more than the server's --max-logprobs" : "this server was started without "
-                 "--max-logprobs N");
+    if (req.logprobs > s->opt.max_logprobs) { /* with echo the prompt's come from the scheduler (session.c) */
+        snprintf(why, sizeof why, "'logprobs': %s", s->opt.max_logprobs ? "more than the server's --max-logprobs"
+                 : "this server was started without --max-logprobs N");
         srv_reply_error(reply, 400, why, req.chat ? "top_logprobs" : "logprobs");
         goto fail;
     }

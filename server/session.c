@@ -11,6 +11,14 @@
 
 #include "session.h"
 
+/* Logprobs arrays and their token texts, owned (freed by logprobs_free). */
+typedef struct logprobs_mem {
+    int32_t *ids, *top_id;
+    float *lp, *top_lp;
+    char **tok, **top_tok;
+    int n_tok, n_top;
+} logprobs_mem;
+
 struct srv_stream {
     srv_gen *g;
     pthread_t thread;
@@ -42,6 +50,10 @@ struct srv_gen {
     int stop_hit, first_chunk;
     size_t lp_offset;            /* stream with logprobs: the text_offset of the next chunk's first token */
     int lp_failed;               /* stream: its logprobs failed (an error chunk was sent): stop */
+    int prompt_top_n;            /* echo with logprobs: the top ids of the prompt's entries; else -1 */
+    logprobs_mem plp;            /* their texts (tok: [n_prompt]) and figures, once on_prompt came */
+    int plp_ready, plp_failed;   /* on_prompt came; it ran out of memory (the request stops) */
+    int echo_sent;               /* stream: the echoed prompt's chunk is out */
     double t0, t_first, t_last;
     unsigned long long rid;
     srv_gen_result res;
@@ -84,10 +96,14 @@ srv_gen *srv_gen_new(srv_server *s, srv_request *req, int32_t *prompt, int n_pro
     g->created = (long)time(NULL);
     g->t0 = srv_now_ms();
     g->first_chunk = 1;
+    g->prompt_top_n = g->req.echo && !g->req.chat ? g->req.logprobs : -1;
     return g;
 }
 
+static void logprobs_free(logprobs_mem *m);
+
 static void gen_free(srv_gen *g) {
+    logprobs_free(&g->plp);
     if (g->adapter[0]) srv_lora_release(g->s->lora, g->adapter);
     srv_request_free(&g->req);
     lorajit_detokenizer_free(g->detok);
@@ -165,6 +181,14 @@ static srv_output output(const srv_gen *g, const char *text, size_t len, const i
                         .top_n = -1};
 }
 
+/* o with the prompt's logprobs entries (echo), before its generated ones. */
+static void with_prompt_logprobs(const srv_gen *g, srv_output *o) {
+    o->top_n = g->prompt_top_n;
+    o->n_prompt_lp = g->n_prompt;
+    o->prompt_tok = g->plp.tok, o->prompt_top_tok = g->plp.top_tok;
+    o->prompt_lp = g->plp.lp, o->prompt_top_lp = g->plp.top_lp;
+}
+
 /* A token's text for logprobs: decoded alone (special tokens kept), or "token_id:N"
  * without a tokenizer (vLLM's spelling). Caller owns the result; free with free(). */
 static char *token_text(const srv_gen *g, int32_t id) {
@@ -178,12 +202,6 @@ static char *token_text(const srv_gen *g, int32_t id) {
 /* The logprobs of g's generated ids [from, n_ids) (srv_backend_logprobs; key: 0, or
  * the stream's number) into o; mem (freed by logprobs_free) owns the arrays. 0, or -1
  * with the HTTP status in *status and why in msg[cap]. */
-typedef struct logprobs_mem {
-    int32_t *ids, *top_id;
-    float *lp, *top_lp;
-    char **tok, **top_tok;
-    int n_tok, n_top;
-} logprobs_mem;
 
 /* Frees what gen_logprobs allocated in m (m itself is the caller's). */
 static void logprobs_free(logprobs_mem *m) {
@@ -219,6 +237,43 @@ static int gen_logprobs(srv_gen *g, uint64_t key, int from, srv_output *o, logpr
     for (int k = 0; k < m->n_top; k++) if (!m->top_tok[k]) return snprintf(msg, cap, "out of memory"), -1;
     o->top_n = top, o->tok = m->tok, o->top_tok = m->top_tok, o->lp = m->lp, o->top_lp = m->top_lp;
     return 0;
+}
+
+/* Stream: the echoed prompt's chunk, with its logprobs once they came (then the
+ * next chunk's text offsets follow the prompt's tokens). */
+static void stream_echo(srv_gen *g) {
+    srv_output o = output(g, g->echo ? g->echo : "", g->echo ? strlen(g->echo) : 0, NULL, 0, NULL);
+    if (g->plp_ready) {
+        with_prompt_logprobs(g, &o);
+        for (int p = 0; p < g->n_prompt; p++) g->lp_offset += strlen(g->plp.tok[p]);
+    }
+    stream_put(g->stream, srv_response_chunk(&o));
+    g->first_chunk = 0;
+    g->echo_sent = 1;
+}
+
+/* srv_prompt_fn: keeps the prompt's logprobs with their texts (n = n_prompt - 1);
+ * a stream sends the echo chunk now, before the first token's. */
+static void on_prompt(void *user, int n, const float *lp, const int32_t *top_id, const float *top_lp, int top_n) {
+    srv_gen *g = user;
+    logprobs_mem *m = &g->plp;
+    size_t n_top = (size_t)n * (size_t)top_n;
+    m->n_tok = g->n_prompt, m->n_top = (int)n_top;
+    m->lp = malloc(sizeof *m->lp * ((size_t)n + 1));
+    m->top_lp = malloc(sizeof *m->top_lp * (n_top + 1));
+    m->tok = calloc((size_t)g->n_prompt, sizeof *m->tok);
+    m->top_tok = calloc(n_top + 1, sizeof *m->top_tok);
+    int ok = m->lp && m->top_lp && m->tok && m->top_tok && n == g->n_prompt - 1 && top_n == g->prompt_top_n;
+    for (int p = 0; ok && p < g->n_prompt; p++) ok = (m->tok[p] = token_text(g, g->prompt[p])) != NULL;
+    for (size_t k = 0; ok && k < n_top; k++) ok = (m->top_tok[k] = token_text(g, top_id[k])) != NULL;
+    if (!ok) {
+        g->plp_failed = 1;
+        return;
+    }
+    memcpy(m->lp, lp, sizeof *m->lp * (size_t)n);
+    memcpy(m->top_lp, top_lp, sizeof *m->top_lp * n_top);
+    g->plp_ready = 1;
+    if (g->stream) stream_echo(g);
 }
 
 /* Stream: a chunk of the text released and the ids since the last one (finish at the
@@ -260,7 +315,7 @@ static int on_token(void *user, int32_t token) {
         append(g, piece, n) == 0)
         g->stop_hit = g->req.n_stop ? check_stop(g, 0) : (g->safe = g->len, 0);
     if (g->stream) stream_chunk(g, NULL);
-    return g->stop_hit || g->lp_failed || (g->stream && atomic_load(&g->stream->cancel));
+    return g->stop_hit || g->lp_failed || g->plp_failed || (g->stream && atomic_load(&g->stream->cancel));
 }
 
 /* After the backend returned: the detokenizer's rest, the stop check over it. */
@@ -286,7 +341,8 @@ static int error_status(lorajit_status st) {
 /* Runs the generation; records metrics and the log fields into reply. */
 static void gen_run(srv_gen *g, srv_reply *reply) {
     srv_gen_params p = {.prompt = g->prompt, .n_prompt = g->n_prompt, .adapter = g->adapter,
-                        .max_tokens = g->req.max_tokens, .sampling = g->sampling};
+                        .max_tokens = g->req.max_tokens, .sampling = g->sampling,
+                        .prompt_top_n = g->prompt_top_n, .on_prompt = on_prompt};
     srv_job *job = g->job;
     g->job = NULL;
     srv_backend_run(g->s->backend, job, &p, on_token, g, &g->res);
@@ -319,10 +375,13 @@ void srv_gen_run_body(srv_gen *g, srv_reply *reply) {
             logprobs_mem m = {0};
             int status;
             char msg[600];
-            if (g->req.logprobs >= 0 && gen_logprobs(g, 0, 0, &o, &m, &status, msg, sizeof msg))
-            {
+            if (g->prompt_top_n >= 0 && !g->plp_ready) {
+                srv_reply_error(reply, 503, g->plp_failed ? "out of memory" : "the prompt's logprobs did not come",
+                                "");
+            } else if (g->req.logprobs >= 0 && gen_logprobs(g, 0, 0, &o, &m, &status, msg, sizeof msg)) {
                 srv_reply_error(reply, status, msg, status == 503 && !strcmp(msg, "out of memory") ? "" : "logprobs");
             } else {
+                if (g->prompt_top_n >= 0) with_prompt_logprobs(g, &o);
                 reply->body = srv_response_body(&o);
                 reply->status = 200;
                 reply->content_type = "application/json";
@@ -341,12 +400,14 @@ static void *stream_main(void *arg) {
     srv_stream *st = arg;
     srv_gen *g = st->g;
     srv_reply log = {0};
-    if (g->req.chat || g->echo) { /* the role first (chat), or the echoed prompt */
+    if (g->req.chat || (g->echo && g->prompt_top_n < 0)) { /* the role first (chat), or the echoed prompt */
         srv_output o = output(g, g->echo ? g->echo : "", g->echo ? strlen(g->echo) : 0, NULL, 0, NULL);
         stream_put(st, srv_response_chunk(&o));
         g->first_chunk = 0;
     }
-    gen_run(g, &log);
+    gen_run(g, &log); /* echo with logprobs: on_prompt sends the echo chunk */
+    if (g->prompt_top_n >= 0 && !g->echo_sent && g->res.finish != SRV_FINISH_ERROR) /* ended before its prompt */
+        stream_echo(g);
     if (g->res.finish == SRV_FINISH_ERROR) {
         stream_put(st, srv_response_error_chunk(error_status(g->res.status), g->res.message));
     } else {

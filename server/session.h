@@ -56,7 +56,14 @@ typedef struct srv_output {
     int top_n;
     char *const *tok, *const *top_tok;
     const float *lp, *top_lp;
-    size_t text_offset;          /* completions: text_offset of tok[0] (a stream's later chunks) */
+    size_t text_offset;          /* completions: text_offset of the first entry (a stream's later chunks) */
+    /* completions with echo and logprobs: the prompt's n_prompt_lp entries before the
+     * generated ones: prompt_tok[p] the text of prompt id p, prompt_lp[p - 1] its
+     * log-probability (p >= 1; null for p = 0), prompt_top_tok / prompt_top_lp[(p - 1) *
+     * top_n ..] the most likely ids' there */
+    int n_prompt_lp;
+    char *const *prompt_tok, *const *prompt_top_tok;
+    const float *prompt_lp, *prompt_top_lp;
 } srv_output;
 
 /* What a route answers: a body, or a stream (then body is NULL). */

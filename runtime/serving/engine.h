@@ -153,7 +153,19 @@ typedef struct lj_sched_req {
     int load;                    /* LJ_LOAD_*: its adapters on the scheduler's loader thread */
     lorajit_status load_st;      /* LJ_LOAD_DONE: how the load went; its message in error */
     int full_retries;            /* loads retried after E_FULL with no other pins seen */
+    /* prompt_logprobs (plp): entry k for prompt position k + 1 (lorajit_sched_prompt_fn) */
+    bool plp;                    /* asked: its prefill chunks take every row's logits */
+    int plp_top_n;
+    lorajit_sched_prompt_fn on_prompt;
+    float *plp_logits;           /* [plp_rows, vocab] owned from admission to its first token */
+    float *plp_lp;               /* [n_prompt - 1] owned */
+    int32_t *plp_top_id;         /* [n_prompt - 1, plp_top_n] owned */
+    float *plp_top_lp;           /* [n_prompt - 1, plp_top_n] owned */
 } lj_sched_req;
+/* Most prompt tokens a step runs of a request with prompt_logprobs (the rows of its
+ * plp_logits): bounds that buffer; the values do not depend on the chunking. */
+#define LJ_SCHED_PLP_ROWS 64
+int lj_sched_plp_rows(const lj_sched_req *q); /* min(n_prompt, LJ_SCHED_PLP_ROWS) */
 /* A queued request's adapter load (scheduler.c): none asked, waiting for the loader,
  * being loaded (the loader owns pinned[] then), done (pinned[] pinned, or load_st). */
 enum { LJ_LOAD_NONE, LJ_LOAD_WAITING, LJ_LOAD_RUNNING, LJ_LOAD_DONE };
@@ -166,6 +178,11 @@ void lj_sched_req_free(lj_sched_req *q); /* NULL does nothing; the sequence is c
 /* Samples q's next id from logits [vocab] (overwritten), records it and its time,
  * calls on_token, and says whether q is done (LORAJIT_FINISH_NONE: it goes on). */
 lorajit_finish lj_sched_req_take(lj_sched_req *q, float *logits, lj_sample_work *w, int64_t id, double now_ms);
+/* prompt_logprobs: entries for the rows of a prefill chunk that ran from prompt
+ * position `from` (logits [n_rows, vocab], row j after prompt[from + j]); at the
+ * prompt's end calls on_prompt. Returns on_prompt's answer
+ * (non-zero: cancel), 0 before the end. */
+int lj_sched_req_prompt_rows(lj_sched_req *q, const float *logits, int vocab, int from, int n_rows, int64_t id);
 /* Fills *out from finished q: out->tokens a new copy, out->token_ms taken from q. */
 lorajit_status lj_sched_req_result(lj_sched_req *q, int64_t id, lorajit_sched_result *out, lj_err *err);
 

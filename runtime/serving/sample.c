@@ -5,7 +5,8 @@
  * The steps follow Hugging Face's generate(): repetition penalty (CTRL), then
  * greedy when temperature is 0, else temperature, top-k, top-p and a draw. The
  * PRNG is splitmix64 (Steele et al.), one stream per request, so a seed gives
- * the same tokens on every run. Pure functions: no engine, no globals. */
+ * the same tokens on every run. Also lorajit_logprobs (a row's log-softmax and
+ * top ids). Pure functions: no engine, no globals. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,4 +178,27 @@ int32_t lj_sample(float *logits, const lorajit_sampling *s, const int32_t *hist,
     for (int i = n - 1; i > 0; i--) /* rounding ran past the end: the last with weight */
         if (w->prob[i] > 0) return w->cand[i].id;
     return w->cand[0].id;
+}
+
+lorajit_status lorajit_logprobs(const float *logits, int vocab, int32_t id, int top_n, float *lp, int32_t *top_id,
+                                float *top_lp) {
+    if (!logits || vocab < 1 || id < 0 || id >= vocab || !lp || top_n < 0 || top_n > LORAJIT_MAX_TOP_LOGPROBS ||
+        top_n > vocab || (top_n && (!top_id || !top_lp)))
+        return LORAJIT_E_ARG;
+    float max = logits[0];
+    for (int v = 1; v < vocab; v++) max = logits[v] > max ? logits[v] : max;
+    double sum = 0;
+    for (int v = 0; v < vocab; v++) sum += exp((double)logits[v] - max);
+    double lse = max + log(sum);
+    *lp = (float)(logits[id] - lse);
+    for (int k = 0; k < top_n; k++) top_id[k] = -1;
+    for (int v = 0; v < vocab; v++) { /* insertion into the top_n so far (ties: the lower id first) */
+        int k = top_n;
+        while (k > 0 && (top_id[k - 1] < 0 || logits[v] > logits[top_id[k - 1]])) k--;
+        if (k == top_n) continue;
+        memmove(top_id + k + 1, top_id + k, sizeof *top_id * (size_t)(top_n - k - 1));
+        top_id[k] = v;
+    }
+    for (int k = 0; k < top_n; k++) top_lp[k] = (float)(logits[top_id[k]] - lse);
+    return LORAJIT_OK;
 }

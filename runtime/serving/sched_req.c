@@ -1,6 +1,7 @@
 /* sched_req.c — one request of the scheduler (scheduler.c): its checked copy,
  * the sampling of its next token and the stops (EOS, max_new, stop sequences, stop
- * strings through a streaming detokenizer, the on_token callback), and its result.
+ * strings through a streaming detokenizer, the on_token callback), its prompt's
+ * log-probabilities when asked (prompt_logprobs), and its result.
  * Only the driving thread touches a request between admission and finish (cancel
  * sets an atomic flag); submit and take copy in and out under the scheduler's lock. */
 #include <math.h>
@@ -25,6 +26,10 @@ void lj_sched_req_free(lj_sched_req *q) {
     free(q->stop_tok);
     free(q->stop_str);
     free(q->text);
+    free(q->plp_logits);
+    free(q->plp_lp);
+    free(q->plp_top_id);
+    free(q->plp_top_lp);
     free(q);
 }
 
@@ -94,8 +99,14 @@ static lorajit_status check(lorajit_engine *e, const lorajit_sched_request *r, b
     for (int i = 0; i < r->n_stop_strings; i++)
         if (!r->stop_strings[i] || !r->stop_strings[i][0])
             return lj_fail(err, LORAJIT_E_ARG, "sched_submit: stop string %d is NULL or empty", i);
+    if (r->prompt_logprobs && (r->prompt_top_n < 0 || r->prompt_top_n > LORAJIT_MAX_TOP_LOGPROBS ||
+                               r->prompt_top_n > vocab))
+        return lj_fail(err, LORAJIT_E_ARG, "sched_submit: prompt_top_n %d, must be 0..%d", r->prompt_top_n,
+                       LORAJIT_MAX_TOP_LOGPROBS < vocab ? LORAJIT_MAX_TOP_LOGPROBS : (int)vocab);
     return LORAJIT_OK;
 }
+
+int lj_sched_plp_rows(const lj_sched_req *q) { return q->n_prompt < LJ_SCHED_PLP_ROWS ? q->n_prompt : LJ_SCHED_PLP_ROWS; }
 
 lorajit_status lj_sched_req_new(lorajit_engine *e, const lorajit_sched_request *r, const lorajit_tokenizer *tok,
                                 lj_sched_req **out, lj_err *err) {
@@ -111,13 +122,20 @@ lorajit_status lj_sched_req_new(lorajit_engine *e, const lorajit_sched_request *
     q->on_token = r->on_token;
     q->user = r->user;
     q->queue_ms = q->ttft_ms = -1;
+    q->plp = r->prompt_logprobs != 0;
+    q->plp_top_n = q->plp ? r->prompt_top_n : 0;
+    q->on_prompt = r->on_prompt;
+    size_t n_lp = (size_t)r->n_prompt - 1, n_top = n_lp * (size_t)q->plp_top_n;
     int stop_total = 0;
     for (int i = 0; i < r->n_stop_seqs; i++) stop_total += r->stop_lens[i];
     bool ok = (q->hist = lj_malloc(sizeof *q->hist * (size_t)(r->n_prompt + r->max_new))) &&
               (q->token_ms = lj_malloc(sizeof *q->token_ms * (size_t)r->max_new)) &&
               (!r->n_adapters || (q->names = copy_strings(r->adapters, r->n_adapters))) &&
               (!r->n_stop_strings || (q->stop_str = copy_strings(r->stop_strings, r->n_stop_strings))) &&
-              (!stop_total || (q->stop_tok = lj_malloc(sizeof *q->stop_tok * (size_t)stop_total)));
+              (!stop_total || (q->stop_tok = lj_malloc(sizeof *q->stop_tok * (size_t)stop_total))) &&
+              (!q->plp || ((q->plp_lp = lj_malloc(sizeof *q->plp_lp * (n_lp + 1))) &&
+                           (q->plp_top_id = lj_malloc(sizeof *q->plp_top_id * (n_top + 1))) &&
+                           (q->plp_top_lp = lj_malloc(sizeof *q->plp_top_lp * (n_top + 1)))));
     if (ok && r->n_stop_strings && lorajit_detokenizer_open(&q->detok, tok, 0) != LORAJIT_OK) ok = false;
     if (!ok) {
         lj_sched_req_free(q);
@@ -175,6 +193,20 @@ lorajit_finish lj_sched_req_take(lj_sched_req *q, float *logits, lj_sample_work 
             return LORAJIT_FINISH_STOP;
     if (q->detok && stop_string(q, t)) return LORAJIT_FINISH_STOP;
     return q->n_out >= q->max_new ? LORAJIT_FINISH_LENGTH : LORAJIT_FINISH_NONE;
+}
+
+int lj_sched_req_prompt_rows(lj_sched_req *q, const float *logits, int vocab, int from, int n_rows, int64_t id) {
+    int top_n = q->plp_top_n;
+    for (int j = 0; j < n_rows && from + j + 1 < q->n_prompt; j++) { /* row j predicts prompt[from + j + 1] */
+        size_t k = (size_t)(from + j);
+        lorajit_status st = lorajit_logprobs(logits + (size_t)j * (size_t)vocab, vocab, q->hist[k + 1], top_n,
+                                             &q->plp_lp[k], q->plp_top_id + k * (size_t)top_n,
+                                             q->plp_top_lp + k * (size_t)top_n);
+        LJ_ASSERT(st == LORAJIT_OK); /* checked at submit */
+    }
+    if (from + n_rows < q->n_prompt) return 0;
+    return q->on_prompt ? q->on_prompt(q->user, id, q->n_prompt - 1, q->plp_lp, q->plp_top_id, q->plp_top_lp, top_n)
+                        : 0;
 }
 
 lorajit_status lj_sched_req_result(lj_sched_req *q, int64_t id, lorajit_sched_result *out, lj_err *err) {

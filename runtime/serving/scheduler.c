@@ -11,7 +11,8 @@
  * preempt: an admitted request holds its sequence and blocks to the end. Each
  * step (lorajit_step) has a decode row for every request past its prompt, then
  * prefill chunks of the others in admission order within the token budget (at
- * least min_chunk prefill tokens). When a step fails, its rows are run one at a
+ * least min_chunk prefill tokens; a request with prompt_logprobs takes every row's
+ * logits, at most LJ_SCHED_PLP_ROWS rows a step). When a step fails, its rows are run one at a
  * time so that only the requests that fail alone finish with the error.
  * Locking: s->lock guards the queue, the finished list, running[] and the ids;
  * only the driving thread changes a running request (cancel sets its flag). */
@@ -261,6 +262,12 @@ static bool others_pin(lorajit_sched *s, const lj_sched_req *q) {
  * last, so that its yes is an admission). */
 static int admit(lorajit_sched *s, lj_sched_req *q, lj_err *why) {
     lorajit_engine *e = s->e;
+    if (q->plp && !q->plp_logits && q->n_fed < q->n_prompt &&
+        !(q->plp_logits = lj_malloc(sizeof *q->plp_logits * (size_t)s->vocab * (size_t)lj_sched_plp_rows(q)))) {
+        lj_fail(why, LORAJIT_E_NOMEM, "request %lld: out of memory for its prompt's logits (prompt_logprobs)",
+                (long long)q->id);
+        return ADMIT_FAILED;
+    }
     int kv = kv_fits(s, q, why);
     if (kv != ADMIT_OK) return kv;
     if (lorajit_seq_open(e, &q->seq) != LORAJIT_OK) return ADMIT_WAIT; /* every sequence held */
@@ -372,9 +379,11 @@ static int plan_rows(lorajit_sched *s, lorajit_step_row *rows, lj_sched_req **wh
         lj_sched_req *q = s->running[i];
         if (q->n_fed >= q->n_prompt) continue;
         int c = q->n_prompt - q->n_fed < left ? q->n_prompt - q->n_fed : left;
+        if (q->plp && c > lj_sched_plp_rows(q)) c = lj_sched_plp_rows(q);
         bool last = q->n_fed + c == q->n_prompt;
         rows[n] = (lorajit_step_row){.seq = q->seq, .tokens = q->hist + q->n_fed, .n_tokens = c,
                                      .logits = last ? s->logits + (size_t)n * s->vocab : NULL};
+        if (q->plp) rows[n].logits = q->plp_logits, rows[n].all_logits = 1; /* every row: the prompt's logprobs */
         chunk[n] = c;
         who[n++] = q;
         left -= c;
@@ -384,9 +393,23 @@ static int plan_rows(lorajit_sched *s, lorajit_step_row *rows, lj_sched_req **wh
 
 /* After row i ran: the prompt advanced, or a token is sampled (and maybe q ends). */
 static void after_row(lorajit_sched *s, const lorajit_step_row *row, lj_sched_req *q, int chunk) {
+    int from = q->n_fed;
     q->n_fed += chunk;
     if (!row->logits) return;
-    lorajit_finish f = lj_sched_req_take(q, row->logits, s->work, q->id, lj_sched_now_ms());
+    float *last = row->logits; /* the row that samples the next token */
+    if (row->all_logits) { /* prompt_logprobs: every row of the chunk */
+        last += (size_t)(chunk - 1) * (size_t)s->vocab;
+        if (lj_sched_req_prompt_rows(q, row->logits, s->vocab, from, chunk, q->id)) {
+            finish(s, q, LORAJIT_FINISH_CANCELLED, NULL);
+            return;
+        }
+        if (q->n_fed < q->n_prompt) return;
+    }
+    lorajit_finish f = lj_sched_req_take(q, last, s->work, q->id, lj_sched_now_ms());
+    if (row->all_logits) { /* its prompt is done: the rows' buffer is not needed again */
+        free(q->plp_logits);
+        q->plp_logits = NULL;
+    }
     if (f != LORAJIT_FINISH_NONE) finish(s, q, f, NULL);
 }
 
