@@ -6,7 +6,7 @@ model with its tokenizer, plus a chat template) with two adapters made by loraji
 and an --adapter-dir ROOT, then checks, against `lorajit generate` run with the same
 options and seed (an independent path: the CLI calls lorajit_generate directly):
 completions (text, ids, echo, stream), chat (stream deltas), logprobs (against the
-forward pass; streamed ones equal the whole body's), stop strings, usage,
+forward pass; streamed ones equal the whole body's; with echo the prompt's first), stop strings, usage,
 /v1/models, load/unload (vLLM semantics) and just-in-time ROOT/NAME, path traversal,
 auth, errors (400 naming the field, 401, 404, 405, 413, 429), hostile HTTP (bad JSON,
 invalid UTF-8, huge body, absurd max_tokens, unknown fields, a slow client, a client
@@ -248,8 +248,6 @@ def check_chat(post, model):
 
 def check_logprobs(post, model, root):
     """logprobs against `lorajit run --logits` (the full forward pass) on the same ids."""
-    import math
-    import struct
     prompt_ids = [int(x) for x in subprocess.run([LORAJIT, "tokenize", "--model", model, "--text", "Once upon a time"],
                                                  capture_output=True, text=True).stdout.strip().split(",")]
     for name in ["stories", "a1"]:
@@ -259,25 +257,15 @@ def check_logprobs(post, model, root):
         ids = c["token_ids"]
         check(len(lp["tokens"]) == len(ids) == len(lp["token_logprobs"]) == len(lp["top_logprobs"]) == 8 and
               len(lp["text_offset"]) == 8, "%s logprobs shape: %s" % (name, lp))
-        out = os.path.join(tempfile.mkdtemp(), "logits")
-        use = [] if name == "stories" else ["--adapter", "a1=%s/a1" % root, "--active", "a1"]
-        r = subprocess.run([LORAJIT, "run", "--model", model, "--tokens", ",".join(map(str, prompt_ids + ids)),
-                            "--logits", out] + use, capture_output=True, text=True)
-        check(r.returncode == 0, "lorajit run --logits: %s" % r.stderr)
-        raw = open(out, "rb").read()
-        vocab = len(raw) // 4 // (len(prompt_ids) + len(ids))
-        rows = struct.unpack("<%df" % (len(raw) // 4), raw)
+        rows = forward_log_softmax(model, root, name, prompt_ids + ids)
         for k, t in enumerate(ids):
-            row = rows[(len(prompt_ids) - 1 + k) * vocab:(len(prompt_ids) + k) * vocab]
-            m = max(row)
-            lse = m + math.log(sum(math.exp(x - m) for x in row))
-            want = sorted((x - lse for x in row), reverse=True)[:3]
+            row = rows[len(prompt_ids) - 1 + k]
+            want = sorted(row, reverse=True)[:3]
             got = sorted(lp["top_logprobs"][k].values(), reverse=True)
-            check(abs(lp["token_logprobs"][k] - (row[t] - lse)) < 2e-3, "%s token %d: logprob %s, forward %s" %
-                  (name, k, lp["token_logprobs"][k], row[t] - lse))
+            check(abs(lp["token_logprobs"][k] - row[t]) < 2e-3, "%s token %d: logprob %s, forward %s" %
+                  (name, k, lp["token_logprobs"][k], row[t]))
             check(len(got) <= 3 and all(abs(a - b) < 2e-3 for a, b in zip(got, want)) and
                   abs(lp["token_logprobs"][k] - want[0]) < 2e-3, "%s token %d: top %s, forward %s" % (name, k, got, want))
-        shutil.rmtree(os.path.dirname(out))
     msgs = [{"role": "user", "content": "Once upon a time"}]
     c = post("/v1/chat/completions", dict(messages=msgs, max_tokens=6, temperature=0, logprobs=True,
                                           top_logprobs=2)).json()["choices"][0]
@@ -286,10 +274,96 @@ def check_logprobs(post, model, root):
                                                       bytes(x["bytes"]).decode() == x["token"] for x in content),
           "chat logprobs: %s" % c["logprobs"])
     check_stream_logprobs(post)
-    for body, param in [(dict(prompt="Once", logprobs=6), "logprobs"), (dict(prompt="Once", logprobs=2, echo=True),
-                        "logprobs"), (dict(prompt="Once", logprobs=2, echo=True, stream=True), "logprobs")]:
+    check_echo_logprobs(post, model, root, prompt_ids)
+    for body, param in [(dict(prompt="Once", logprobs=6), "logprobs"), (dict(prompt="Once", logprobs=6, echo=True),
+                        "logprobs")]:
         r = post("/v1/completions", body)
         check(r.status_code == 400 and r.json()["error"]["param"] == param, "%s: %s" % (body, r.text))
+
+
+def forward_log_softmax(model, root, name, ids):
+    """`lorajit run --logits` (the full forward pass) on ids under model name (the
+    base "stories" or adapter a1): each position's log-softmax row, as a list."""
+    import math
+    import struct
+    out = os.path.join(tempfile.mkdtemp(), "logits")
+    use = [] if name == "stories" else ["--adapter", "a1=%s/a1" % root, "--active", "a1"]
+    r = subprocess.run([LORAJIT, "run", "--model", model, "--tokens", ",".join(map(str, ids)), "--logits", out] + use,
+                       capture_output=True, text=True)
+    check(r.returncode == 0, "lorajit run --logits: %s" % r.stderr)
+    raw = open(out, "rb").read()
+    shutil.rmtree(os.path.dirname(out))
+    vocab = len(raw) // 4 // len(ids)
+    flat = struct.unpack("<%df" % (len(raw) // 4), raw)
+    rows = []
+    for p in range(len(ids)):
+        row = flat[p * vocab:(p + 1) * vocab]
+        m = max(row)
+        lse = m + math.log(sum(math.exp(x - m) for x in row))
+        rows.append([x - lse for x in row])
+    return rows
+
+
+def check_echo_logprobs(post, model, root, prompt_ids):
+    """echo + logprobs (OpenAI's legacy completions, vLLM): the prompt's entries first
+    (token_logprobs[0] and top_logprobs[0] null), each against the forward pass; then the
+    generated ones, equal to the same request without echo; text_offset runs on over
+    both; usage unchanged; the prompt's entries of a request whose prompt is an earlier
+    one's prompt + output equal that one's generated entries; streamed (the echoed prompt
+    with its entries in the first chunk) joined up equals the whole body."""
+    n_p = len(prompt_ids)
+    for name in ["stories", "a1"]:
+        body = dict(model=name, prompt="Once upon a time", max_tokens=6, temperature=0, logprobs=3)
+        plain = post("/v1/completions", body).json()["choices"][0]
+        r = post("/v1/completions", dict(body, echo=True)).json()
+        c, lp = r["choices"][0], r["choices"][0]["logprobs"]
+        ids = c["token_ids"]
+        check(ids == plain["token_ids"] and c["text"] == "Once upon a time" + plain["text"] and
+              r["usage"]["prompt_tokens"] == n_p and r["usage"]["completion_tokens"] == len(ids),
+              "%s echo: text/ids/usage %s vs %s" % (name, r, plain))
+        check(all(len(lp[k]) == n_p + len(ids) for k in lp), "%s echo: %d prompt + %d entries: %s" %
+              (name, n_p, len(ids), lp))
+        check(lp["token_logprobs"][0] is None and lp["top_logprobs"][0] is None,
+              "%s echo: the first prompt token's logprob and top are null: %s" % (name, lp))
+        off = 0
+        for k, t in enumerate(lp["tokens"]):
+            check(lp["text_offset"][k] == off, "%s echo: text_offset %d = %s, want %d" % (name, k, lp["text_offset"][k], off))
+            off += len(t)
+        for key in ["tokens", "token_logprobs", "top_logprobs"]:
+            check(lp[key][n_p:] == plain["logprobs"][key], "%s echo: generated %s %s, without echo %s" %
+                  (name, key, lp[key][n_p:], plain["logprobs"][key]))
+        rows = forward_log_softmax(model, root, name, prompt_ids)
+        for p in range(1, n_p):
+            row, got = rows[p - 1], lp["token_logprobs"][p]
+            want = sorted(row, reverse=True)[:3]
+            top = sorted(lp["top_logprobs"][p].values(), reverse=True)
+            check(abs(got - row[prompt_ids[p]]) < 2e-3 and top[0] >= got and
+                  len(top) <= 3 and all(abs(a - b) < 2e-3 for a, b in zip(top, want)),
+                  "%s prompt token %d: logprob %s top %s, forward %s top %s" % (name, p, got, top, row[prompt_ids[p]], want))
+        # the prompt's entries from the scheduler = the generated ones from the kept sequence
+        more = post("/v1/completions", dict(model=name, prompt=prompt_ids + ids[:4], max_tokens=1, temperature=0,
+                                            logprobs=3, echo=True)).json()["choices"][0]["logprobs"]
+        for key in ["token_logprobs", "top_logprobs", "tokens"]:
+            check(more[key][n_p:n_p + 4] == lp[key][n_p:n_p + 4] or key != "tokens" and all(
+                  close(a, b) for a, b in zip(more[key][n_p:n_p + 4], lp[key][n_p:n_p + 4])),
+                  "%s: prompt entries %s %s, generated ones %s" % (name, key, more[key][n_p:n_p + 4], lp[key][n_p:n_p + 4]))
+        ev = sse(post("/v1/completions", dict(body, echo=True, stream=True), stream=True))
+        first = ev[0]["choices"][0]
+        check(first["text"] == "Once upon a time" and not first["token_ids"] and
+              len(first["logprobs"]["tokens"]) == n_p and first["logprobs"]["token_logprobs"][0] is None,
+              "%s stream: the first chunk is the echoed prompt with its logprobs: %s" % (name, first))
+        got = {k: [] for k in lp}
+        for e in ev:
+            for k in got:
+                got[k] += e["choices"][0]["logprobs"][k] if e["choices"][0]["logprobs"] else []
+        check(got == lp, "%s stream: joined logprobs %s, whole %s" % (name, got, lp))
+
+
+def close(a, b):
+    """Equal up to 1e-5: numbers, or {token: logprob} dicts of the same keys."""
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(abs(a[k] - b[k]) < 1e-5 for k in a)
+    return a is not None and b is not None and abs(a - b) < 1e-5
 
 
 def check_stream_logprobs(post):
