@@ -64,7 +64,8 @@ async function main() {
   const a1 = path.join(tmp, 'a1');
   execFileSync(path.join(build, 'lorajit_gen'), ['adapter', a1, '--model', model, '--r', '4', '--targets',
                                                  'q_proj,v_proj', '--seed', '5', '--std', '0.03']);
-  const [server, url] = await startServer(['--model', model, '--adapter', 'a1=' + a1, '--api-key', KEY],
+  const [server, url] = await startServer(['--model', model, '--adapter', 'a1=' + a1, '--api-key', KEY,
+                                           '--max-batch', '4', '--max-logprobs', '2'],
                                           path.join(tmp, 'log'));
   try {
     await run(url, model, a1, tmp);
@@ -114,6 +115,28 @@ async function run(url, model, a1, tmp) {
                                                     max_tokens: 24, stream: true, ...sample });
   for await (const chunk of cs) deltas += chunk.choices[0].delta.content || '';
   check(deltas === chatText, 'chat stream: ' + JSON.stringify(deltas));
+
+  // echo + logprobs: the prompt's entries first (the first one null), then the generated ones; streamed, the
+  // echoed prompt with its entries comes first and the joined entries equal the whole body's
+  const el = { model: 'a1', prompt, max_tokens: 5, temperature: 0, logprobs: 2, echo: true };
+  const ec = (await client.completions.create(el)).choices[0];
+  const lp = ec.logprobs, nAll = lp.tokens.length;
+  check(ec.text.startsWith(prompt) && nAll === lp.token_logprobs.length && nAll === lp.top_logprobs.length &&
+        nAll === lp.text_offset.length && nAll > ec.token_ids.length && lp.token_logprobs[0] === null &&
+        lp.top_logprobs[0] === null && lp.token_logprobs.slice(1).every((x, k) =>
+          x <= 0 && Math.max(...Object.values(lp.top_logprobs[k + 1])) >= x),
+        'echo + logprobs: ' + JSON.stringify(lp));
+  const joined = { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] };
+  let first = null;
+  for await (const chunk of await client.completions.create({ ...el, stream: true })) {
+    const l = chunk.choices[0].logprobs;
+    if (first === null) first = chunk.choices[0];
+    for (const k in joined) joined[k].push(...(l ? l[k] : []));
+  }
+  check(first.text === prompt && first.logprobs.token_logprobs[0] === null && JSON.stringify(joined) ===
+        JSON.stringify({ tokens: lp.tokens, token_logprobs: lp.token_logprobs, top_logprobs: lp.top_logprobs,
+                         text_offset: lp.text_offset }),
+        'echo + logprobs streamed: ' + JSON.stringify(joined));
 
   const loaded = await client.post('/load_lora_adapter', { body: { lora_name: 'a2', lora_path: a1 } });
   check(String(loaded).includes('added'), 'load_lora_adapter: ' + loaded);
