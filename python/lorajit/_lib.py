@@ -112,6 +112,7 @@ class SchedRequest(ctypes.Structure):
         ("stop_seqs", P(P(c_int32))), ("stop_lens", P(c_int)), ("n_stop_seqs", c_int),
         ("stop_strings", P(c_char_p)), ("n_stop_strings", c_int),
         ("on_token", SCHED_TOKEN_FN), ("user", c_void_p),
+        ("prompt_logprobs", c_int), ("prompt_top_n", c_int), ("on_prompt", c_void_p),  # not used from Python yet: 0
     ]
 
 
