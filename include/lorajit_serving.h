@@ -72,7 +72,7 @@ LORAJIT_API lorajit_status lorajit_step(lorajit_engine *e, const lorajit_step_ro
  * holds its sequence and KV blocks (all its positions) to the end.
  * A request that can never be admitted fails at submit (LORAJIT_E_ARG).
  * A request finishes on EOS, max_new, a stop token sequence, a stop string (with a
- * tokenizer), its on_token callback returning non-zero or lorajit_sched_cancel
+ * tokenizer), its on_token (or on_prompt) callback returning non-zero or lorajit_sched_cancel
  * (cancelled: it takes no part in the next step), or an error (its adapter failed
  * to load, logits not finite, ...: the message names it; other requests go on). */
 typedef struct lorajit_sched lorajit_sched;
@@ -154,7 +154,8 @@ LORAJIT_API lorajit_status lorajit_sched_open(lorajit_engine *e, const lorajit_s
 LORAJIT_API void lorajit_sched_free(lorajit_sched *s);
 /* Queues a copy of r (any thread); *id gets its number (from 1). Bad requests
  * (empty prompt, ids outside the vocabulary, positions over max_seq_len, too many
- * adapters, bad sampling, stop strings without a tokenizer) fail here. */
+ * adapters, bad sampling, stop strings without a tokenizer, prompt_top_n out of
+ * range) fail here. */
 LORAJIT_API lorajit_status lorajit_sched_submit(lorajit_sched *s, const lorajit_sched_request *r, int64_t *id);
 /* Cancels request id (any thread): queued, it finishes at once; running, before
  * the next step. LORAJIT_E_NOT_FOUND when it is not queued or running. */

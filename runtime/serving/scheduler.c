@@ -12,8 +12,8 @@
  * step (lorajit_step) has a decode row for every request past its prompt, then
  * prefill chunks of the others in admission order within the token budget (at
  * least min_chunk prefill tokens; a request with prompt_logprobs takes every row's
- * logits, at most LJ_SCHED_PLP_ROWS rows a step). When a step fails, its rows are run one at a
- * time so that only the requests that fail alone finish with the error.
+ * logits, at most LJ_SCHED_PLP_ROWS rows a step). When a step fails, its rows are
+ * run one at a time so that only the requests that fail alone finish with the error.
  * Locking: s->lock guards the queue, the finished list, running[] and the ids;
  * only the driving thread changes a running request (cancel sets its flag). */
 #include <stdlib.h>
