@@ -182,7 +182,10 @@ lorajit_status lorajit_sched_cancel(lorajit_sched *s, int64_t id) {
                 atomic_store(&q->cancel, true);
                 break;
             }
-            if (q->load == LJ_LOAD_WAITING) s->n_loading--;
+            if (q->load == LJ_LOAD_WAITING) { /* a driver asleep until a load ends must see this one go */
+                s->n_loading--;
+                pthread_cond_broadcast(&s->loaded_cv);
+            }
             if (!(*p = q->next)) s->queue_tail = prev;
             s->n_queued--;
             q->finish = LORAJIT_FINISH_CANCELLED;
