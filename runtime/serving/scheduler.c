@@ -277,10 +277,14 @@ static int admit(lorajit_sched *s, lj_sched_req *q, lj_err *why) {
     char what[64];
     snprintf(what, sizeof what, "request %lld", (long long)q->id);
     lorajit_status st;
-    if (q->load == LJ_LOAD_DONE) { /* the loader pinned them, or failed */
+    /* The loader pinned them, or failed. A failure for want of slots is retried here
+     * (on this thread, nothing else running) once the requests whose pins filled the
+     * slots have finished: the loader cannot see them go while others are admitted. */
+    if (q->load == LJ_LOAD_DONE && !(q->load_st == LORAJIT_E_FULL && !others_pin(s, q))) {
         if ((st = q->load_st)) lj_fail(why, st, "%s", q->error);
         q->error[0] = '\0';
     } else {
+        q->error[0] = '\0';
         q->n_pinned = q->n_adapters;
         for (int i = 0; i < q->n_adapters; i++) q->pinned[i] = q->names[i];
         st = lj_engine_resolve(e, q->pinned, &q->n_pinned, what, why);
