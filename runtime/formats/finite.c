@@ -54,6 +54,14 @@ size_t lj_nonfinite_find16(const void *src, size_t n, uint16_t exp_mask) {
     return n;
 }
 
+size_t lj_nonfinite_find_dtype(st_dtype dt, const void *raw, size_t n) {
+    switch (dt) {
+    case ST_F16: return lj_nonfinite_find16(raw, n, 0x7c00u);
+    case ST_BF16: return lj_nonfinite_find16(raw, n, 0x7f80u);
+    default: return lj_nonfinite_find(raw, n); /* F32; reads unaligned */
+    }
+}
+
 const char *lj_nonfinite_word(float v) {
     if (v != v) return "NaN";
     if (v > 0) return "+Inf";

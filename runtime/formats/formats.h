@@ -430,17 +430,17 @@ void st_close(st_file *f); /* NULL does nothing */
 const st_tensor *st_find(const st_file *f, const char *name);
 const char *st_dtype_name(st_dtype d);
 size_t st_dtype_size(st_dtype d);
-/* Converts t (F32, F16 or BF16) to n f32 values in dst (n = element count of t);
- * other dtypes fail naming the tensor. */
+/* t (F32, F16 or BF16) as f32 into dst[element count of t]; other dtypes fail naming t. */
 lorajit_status st_to_f32(const st_file *f, const st_tensor *t, float *dst, lj_err *err);
 /* dst[0..n) = src[0..n) of dtype d (F32, F16 or BF16; src may be unaligned), exact;
  * a vectorisable loop. Another dtype is a bug in the caller (LJ_ASSERT). */
 void st_convert_f32(st_dtype d, const void *src, size_t n, float *dst);
-/* st_convert_f32 testing each block as written: the index of the first NaN / +-Inf
- * (it stops there, dst written in part), n if none. */
+/* Packed rows [rows, cols] of dtype d at src into dst as f32 rows ld >= cols floats apart. */
+void st_convert_rows_f32(st_dtype d, const void *src, size_t rows, size_t cols, float *dst, size_t ld);
+/* st_convert_f32 testing as it writes: index of the first NaN / +-Inf (it stops there), n if none. */
 size_t st_convert_f32_finite(st_dtype d, const void *src, size_t n, float *dst);
 /* ---- st_read.c: tensor data by pread, converted and tested on the way ---- */
-#define ST_STAGE_BYTES 65536 /* the staging buffer st_read_f32_finite needs */
+#define ST_STAGE_BYTES (1u << 20) /* st_read_f32_finite's staging buffer and largest pread (st_read.c) */
 /* Reads n values of dtype d (F32, F16, BF16) at raw (a pointer into f's mapping;
  * st_open_pread) by pread into dst as f32 rows of cols values ld floats apart (n a
  * multiple of cols; cols * size of d <= ST_STAGE_BYTES when ld > cols), tested as they
@@ -510,10 +510,11 @@ void lj_regex_free(lj_regex *re); /* NULL does nothing */
 static inline uint32_t lj_nonfinite_bit(uint32_t bits) { return ((bits & 0x7f800000u) + 0x00800000u) & 0x80000000u; }
 /* Index of the first NaN or +-Inf among x[0..n) (borrowed for the call), n if none. */
 size_t lj_nonfinite_find(const float *x, size_t n);
-/* Index of the first F16 / BF16 value of src[0..n) (borrowed, 2-byte, maybe
- * unaligned) with all exponent bits set (NaN, +-Inf), n if none; exp_mask is 0x7c00
- * (F16) or 0x7f80 (BF16). */
+/* Index of the first F16 / BF16 value of src[0..n) (borrowed, maybe unaligned) with all
+ * exponent bits set (NaN, +-Inf), n if none; exp_mask 0x7c00 (F16) or 0x7f80 (BF16). */
 size_t lj_nonfinite_find16(const void *src, size_t n, uint16_t exp_mask);
+/* lj_nonfinite_find(16) for raw[0..n) of dtype dt (F32, F16, BF16; maybe unaligned). */
+size_t lj_nonfinite_find_dtype(st_dtype dt, const void *raw, size_t n);
 /* "NaN", "+Inf" or "-Inf" for a value lj_nonfinite_find found (static text). */
 const char *lj_nonfinite_word(float v);
 /* E_FORMAT naming path, tensor, v (NaN, +-Inf), element k of [rows, cols], its row, column. */

@@ -95,13 +95,13 @@ static lorajit_status fetch(const source *src, st_dtype d, const void *raw, size
     if (n == 0) return LORAJIT_OK;
     if (src->check && src->ad->file && src->ad->file->fd >= 0)
         return st_read_f32_finite(src->ad->file, raw, d, n, cols, ld, dst, src->stage, bad, err);
+    if (!src->check) {
+        st_convert_rows_f32(d, raw, n / cols, cols, dst, ld);
+        return LORAJIT_OK;
+    }
     size_t len = ld == cols ? n : cols, rows = n / len; /* contiguous: one run of n */
     for (size_t r = 0; r < rows; r++) {
         const unsigned char *p = (const unsigned char *)raw + r * len * st_dtype_size(d);
-        if (!src->check) {
-            st_convert_f32(d, p, len, dst + r * ld);
-            continue;
-        }
         size_t k = st_convert_f32_finite(d, p, len, dst + r * ld);
         if (k < len) {
             *bad = r * len + k;
@@ -167,15 +167,6 @@ lorajit_status lj_slots_write(lj_slots *s, int slot, const peft_adapter *ad, lj_
     return st;
 }
 
-/* Index of the first NaN / Inf of raw[0..n) of dtype dt (F32, F16 or BF16), n if none. */
-static size_t nonfinite_raw(st_dtype dt, const void *raw, size_t n) {
-    switch (dt) {
-    case ST_F16: return lj_nonfinite_find16(raw, n, 0x7c00u);
-    case ST_BF16: return lj_nonfinite_find16(raw, n, 0x7f80u);
-    default: return lj_nonfinite_find(raw, n); /* F32; reads unaligned */
-    }
-}
-
 lorajit_status lj_slots_check(const lj_slots *s, const peft_adapter *ad, lj_err *err) {
     for (int j = 0; j < ad->n; j++) {
         const peft_site_w *w = &ad->w[j];
@@ -184,7 +175,7 @@ lorajit_status lj_slots_check(const lj_slots *s, const peft_adapter *ad, lj_err 
             size_t n = (size_t)w->rank * (size_t)(b ? s->out[w->site] : s->in[w->site]);
             st_dtype dt = b ? w->b_dtype : w->a_dtype;
             const unsigned char *raw = b ? w->b_raw : w->a_raw;
-            size_t k = nonfinite_raw(dt, raw, n);
+            size_t k = lj_nonfinite_find_dtype(dt, raw, n);
             if (k < n) {
                 float v;
                 st_convert_f32(dt, raw + k * st_dtype_size(dt), 1, &v);
