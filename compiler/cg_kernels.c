@@ -251,8 +251,8 @@ static void emit_dots(cg *c, ir_dtype kind, LLVMValueRef x, LLVMValueRef w, cons
  * (batches); rb = 1 reads W as one sequential stream (one row of x: measured 1.4x
  * faster than four interleaved rows, which the hardware prefetcher follows badly).
  * The dot products are kept from unrolling completely (cg_end_no_unroll). */
-static void emit_rows(cg *c, ir_dtype kind, int rb, LLVMValueRef x, LLVMValueRef w, LLVMValueRef n, LLVMValueRef y,
-                      LLVMValueRef out, LLVMValueRef in, LLVMValueRef u0, LLVMValueRef u1) {
+static void emit_rows(cg *c, ir_dtype kind, int rb, bool ragged, LLVMValueRef x, LLVMValueRef w, LLVMValueRef n,
+                      LLVMValueRef y, LLVMValueRef out, LLVMValueRef in, LLVMValueRef u0, LLVMValueRef u1) {
     enum { RB_MAX = 4 };
     LLVMValueRef full = LLVMBuildSDiv(c->b, out, cg_i64(c, rb), "full");
     LLVMValueRef acc[RB_MAX];
@@ -271,7 +271,7 @@ static void emit_rows(cg *c, ir_dtype kind, int rb, LLVMValueRef x, LLVMValueRef
     for (int r = 0; r < rb; r++) cg_stf(c, y, add(c, yrow, add(c, o0, cg_i64(c, r))), ldv(c, acc[r]));
     cg_end(c, &m);
     cg_end(c, &o);
-    if (rb == 1) return;
+    if (rb == 1 || !ragged) return;
     /* the last out % rb rows, with the last unit (none when rb divides out: then u1 <= full) */
     LLVMBasicBlockRef tail = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "tail");
     LLVMBasicBlockRef after = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "tail_done");
@@ -293,18 +293,19 @@ static LLVMValueRef units_of(cg *c, LLVMValueRef out, int rb) {
     return LLVMBuildSDiv(c->b, add(c, out, cg_i64(c, rb - 1)), cg_i64(c, rb), "units");
 }
 
-/* The task (ctx.h lj_task_fn) mmtask_<kind>_<rb>(args {x, W, n, y, out, in}, u0, u1):
- * emit_rows over units u0..u1, for any shape. Built before the matmul kernel that calls it. */
-static LLVMValueRef matmul_task(cg *c, ir_dtype kind, int rb) {
+/* The task (ctx.h lj_task_fn) mmtask_<kind>_<rb>[_ragged](args {x, W, n, y, out, in}, u0, u1):
+ * emit_rows over units u0..u1, for any shape whose out is a multiple of rb, or any at all
+ * when ragged. Built before the matmul kernel that calls it. */
+static LLVMValueRef matmul_task(cg *c, ir_dtype kind, int rb, bool ragged) {
     char name[80];
-    snprintf(name, sizeof name, "mmtask_%s_%d", ir_dtype_name(kind), rb);
+    snprintf(name, sizeof name, "mmtask_%s_%d%s", ir_dtype_name(kind), rb, ragged ? "_ragged" : "");
     LLVMValueRef fn;
     if (!cg_kernel_begin(c, name, "pii", &fn)) return fn;
     LLVMValueRef args = param(c, 0), f[6];
     LLVMTypeRef ty[6] = {c->ptr, c->ptr, c->i64, c->ptr, c->i64, c->i64};
     for (unsigned i = 0; i < 6; i++)
         f[i] = LLVMBuildLoad2(c->b, ty[i], LLVMBuildStructGEP2(c->b, c->mm_args_ty, args, i, ""), "");
-    emit_rows(c, kind, rb, f[0], f[1], f[2], f[3], f[4], f[5], param(c, 1), param(c, 2));
+    emit_rows(c, kind, rb, ragged, f[0], f[1], f[2], f[3], f[4], f[5], param(c, 1), param(c, 2));
     cg_kernel_end(c);
     return fn;
 }
@@ -374,15 +375,18 @@ static void matmul_body(cg *c, ir_dtype kind, LLVMValueRef task1, LLVMValueRef t
 
 /* (x [n, in], W [out, in] of kind, n, y [n, out], sgemm, sgemv, small_rows,
  *  wconv [ir_wconv_rows(out, in), in], parallel, pool, out, in): y = x W^T.
- * One kernel per dtype: the shape is a run-time argument, so every projection of a
- * model shares it (compile time grows with dtypes, not shapes). */
-LLVMValueRef cg_kernel_matmul(cg *c, ir_dtype kind) {
+ * The shape is a run-time argument, so the projections of a model share one kernel
+ * per dtype (compile time grows with dtypes, not shapes); a shape with out not a
+ * multiple of 4 or in not of CG_MM16_KSTEP gets the _ragged one, which also handles
+ * the rows and K elements left past the blocks. */
+LLVMValueRef cg_kernel_matmul(cg *c, int64_t out, int64_t in, ir_dtype kind) {
+    bool ragged = out % 4 != 0 || in % CG_MM16_KSTEP != 0;
     char name[64];
-    snprintf(name, sizeof name, "matmul_%s", ir_dtype_name(kind));
+    snprintf(name, sizeof name, "matmul_%s%s", ir_dtype_name(kind), ragged ? "_ragged" : "");
     LLVMValueRef fn = LLVMGetNamedFunction(c->mod, name);
     if (fn) return fn;
-    LLVMValueRef task1 = matmul_task(c, kind, 1), task4 = matmul_task(c, kind, 4);
-    LLVMValueRef task16 = kind == IR_F32 ? NULL : cg_matmul16_task(c, kind);
+    LLVMValueRef task1 = matmul_task(c, kind, 1, ragged), task4 = matmul_task(c, kind, 4, ragged);
+    LLVMValueRef task16 = kind == IR_F32 ? NULL : cg_matmul16_task(c, kind, ragged);
     cg_kernel_begin(c, name, "ppipqqipqqii", &fn);
     matmul_body(c, kind, task1, task4, task16);
     cg_kernel_end(c);

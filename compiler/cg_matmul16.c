@@ -28,6 +28,7 @@ typedef struct mm16 {
     cg *c;
     ir_dtype kind;
     bool native;        /* vdpbf16ps over hi/lo parts of x; else FMA over a packed f32 tile */
+    bool k_tail;        /* in may leave elements past the vector steps (not a multiple of CG_MM16_KSTEP) */
     int x_parts;        /* native: 2 (hi and lo), or 1 (hi only: LORAJIT_BF16_ROUND_X=1) */
     int vl, step, mr;   /* f32 lanes; K per vector step; rows of x per register block */
     LLVMValueRef in, out, kc; /* the shape, read at run time; K per block: min(in rounded up to step, MM16_KC) */
@@ -144,7 +145,7 @@ static void emit_micro(mm16 *s, int mr, int nr, LLVMValueRef m, LLVMValueRef o) 
         LLVMValueRef a[2] = {cg_f32(c, -0.0f), LLVMBuildLoad2(c->b, s->acc_ty, s->acc[i], "")};
         sum[i] = cg_fast(intrinsic(c, "llvm.vector.reduce.fadd", &s->acc_ty, 1, a, 2));
     }
-    { /* the last block's elements past its vector steps (no iterations in others, nor when step divides in) */
+    if (s->k_tail) { /* the last block's elements past its vector steps (no iterations in others) */
         for (int i = 0; i < mr * nr; i++) LLVMBuildStore(c->b, sum[i], s->tail[i]);
         cg_loop t;
         LLVMValueRef kt = cg_for(c, &t, add(c, s->k0, mul(c, s->nsteps, cg_i64(c, s->step))),
@@ -216,9 +217,9 @@ static LLVMTypeRef args_type(cg *c) {
     return LLVMStructTypeInContext(c->llctx, f, 7, 0);
 }
 
-static void mm16_init(mm16 *s, cg *c, ir_dtype kind) {
+static void mm16_init(mm16 *s, cg *c, ir_dtype kind, bool k_tail) {
     memset(s, 0, sizeof *s);
-    s->c = c, s->kind = kind;
+    s->c = c, s->kind = kind, s->k_tail = k_tail;
     s->native = kind == IR_BF16 && c->bf16_dot;
     s->x_parts = c->bf16_round_x ? 1 : 2;
     s->vl = c->vec_floats;
@@ -228,13 +229,15 @@ static void mm16_init(mm16 *s, cg *c, ir_dtype kind) {
     s->vec_ty = s->native ? LLVMVectorType(LLVMBFloatTypeInContext(c->llctx), 32) : s->acc_ty;
 }
 
-/* The task (ctx.h lj_task_fn) mm16task_<kind>_<mode>(args {x, xs, W, n, y, out, in}, u0, u1):
- * rows u0 * MM16_UNIT .. u1 * MM16_UNIT of W (columns of y), every row of x; any shape. */
-LLVMValueRef cg_matmul16_task(cg *c, ir_dtype kind) {
+/* The task (ctx.h lj_task_fn) mm16task_<kind>_<mode>[_ktail](args {x, xs, W, n, y, out, in}, u0, u1):
+ * rows u0 * MM16_UNIT .. u1 * MM16_UNIT of W (columns of y), every row of x; any shape
+ * whose in is a multiple of CG_MM16_KSTEP, or any at all with k_tail. */
+LLVMValueRef cg_matmul16_task(cg *c, ir_dtype kind, bool k_tail) {
     mm16 s;
-    mm16_init(&s, c, kind);
+    mm16_init(&s, c, kind, k_tail);
     char name[96];
-    snprintf(name, sizeof name, "mm16task_%s_%s", ir_dtype_name(kind), !s.native ? "packed" : s.x_parts == 2 ? "dpbf16" : "dpbf16x1");
+    snprintf(name, sizeof name, "mm16task_%s_%s%s", ir_dtype_name(kind),
+             !s.native ? "packed" : s.x_parts == 2 ? "dpbf16" : "dpbf16x1", k_tail ? "_ktail" : "");
     LLVMValueRef fn;
     if (!cg_kernel_begin(c, name, "pii", &fn)) return fn;
     LLVMTypeRef aty = args_type(c), fty[7] = {c->ptr, c->ptr, c->ptr, c->i64, c->ptr, c->i64, c->i64};
@@ -296,7 +299,8 @@ static void emit_split(cg *c, LLVMValueRef x, LLVMValueRef rows, LLVMValueRef xs
     cg_loop m, k;
     LLVMValueRef im = cg_for(c, &m, cg_i64(c, 0), rows, "sm");
     LLVMValueRef src = mul(c, im, in), dst = mul(c, mul(c, im, cg_i64(c, 2)), in);
-    LLVMValueRef ik = cg_for(c, &k, cg_i64(c, 0), mul(c, LLVMBuildSDiv(c->b, in, cg_i64(c, 32), ""), cg_i64(c, 2)), "sk");
+    LLVMValueRef vecs = mul(c, LLVMBuildSDiv(c->b, in, cg_i64(c, 32), ""), cg_i64(c, 2)); /* of 16 floats */
+    LLVMValueRef ik = cg_for(c, &k, cg_i64(c, 0), vecs, "sk");
     LLVMValueRef off = mul(c, ik, cg_i64(c, 16));
     LLVMValueRef v = load_vec(c, v16, cg_gep(c, c->f32, x, add(c, src, off)), 4);
     LLVMValueRef hi = LLVMBuildFPTrunc(c->b, v, b16, "hi");
@@ -315,7 +319,8 @@ void cg_matmul16_call(cg *c, LLVMValueRef task, ir_dtype kind, LLVMValueRef out,
     LLVMValueRef chunk = cg_i64(c, 1 << 30); /* rows of x per split into wconv: ir_wconv_rows(out, in) */
     if (native) {
         chunk = min64(c, LLVMBuildSDiv(c->b, cg_i64(c, IR_WCONV_FLOATS), in, ""), out);
-        chunk = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, chunk, cg_i64(c, 1), ""), cg_i64(c, 1), chunk, "");
+        LLVMValueRef none = LLVMBuildICmp(c->b, LLVMIntSLT, chunk, cg_i64(c, 1), "");
+        chunk = LLVMBuildSelect(c->b, none, cg_i64(c, 1), chunk, "");
     }
     LLVMTypeRef aty = args_type(c);
     LLVMValueRef args = cg_var(c, aty, "mm16_args");

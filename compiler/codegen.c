@@ -99,7 +99,7 @@ static bool emit_node(cg *c, const ir_graph *g, const fwd *f, const ir_node *nd,
         LLVMValueRef wconv = cg_gep(c, c->f32, scratch_at(c, f, g->scratch_per_token), cg_i64(c, g->seq_len));
         LLVMValueRef a[12] = {in0, in1, f->n, out, f->sgemm, f->sgemv, f->small_rows, wconv, f->parallel, f->pool,
                               cg_i64(c, nd->shape[1]), cg_i64(c, nd->in[0]->shape[1])};
-        call(c, cg_kernel_matmul(c, nd->in[1]->dtype), a, 12);
+        call(c, cg_kernel_matmul(c, nd->shape[1], nd->in[0]->shape[1], nd->in[1]->dtype), a, 12);
         return true;
     }
     case IR_OP_BIAS_ADD: {

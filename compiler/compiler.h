@@ -160,10 +160,11 @@ LLVMValueRef cg_kernel_gelu_mul(cg *c, int64_t cols);     /* (gate [n, cols], up
 LLVMValueRef cg_kernel_add(cg *c, int64_t cols);          /* (a [n, cols], b, n, out) */
 LLVMValueRef cg_kernel_slice(cg *c, int64_t in_cols, int64_t col0, int64_t cols);
     /* (x [n, in_cols], n, out [n, cols]): out = x[:, col0 : col0 + cols] */
-LLVMValueRef cg_kernel_matmul(cg *c, ir_dtype kind);
+LLVMValueRef cg_kernel_matmul(cg *c, int64_t out, int64_t in, ir_dtype kind);
     /* (x [n, in], W [out, in] of kind, n, y [n, out], sgemm, sgemv, small_rows,
-        wconv [ir_wconv_rows(out, in), in], parallel, pool, out, in): y = x W^T, one
-        kernel per dtype for every shape. Up to small_rows
+        wconv [ir_wconv_rows(out, in), in], parallel, pool, out, in): y = x W^T. out and
+        in are run-time arguments: one kernel per dtype serves every shape whose out is
+        a multiple of 4 and in of CG_MM16_KSTEP, one more (_ragged) every other shape. Up to small_rows
         rows a generated row loop shared among ctx's threads; above, f32 takes sgemm
         (sgemv for one row when small_rows is 0); f16/bf16 keep the row loop up to 8
         rows, then the blocked kernels of cg_matmul16.c (wconv: x split into BF16 parts) */
@@ -185,11 +186,15 @@ LLVMTypeRef cg_kv_elem(cg *c, ir_dtype kv); /* the KV cache's element type: f32,
  * ("+a,-b,...", borrowed; NULL: none) and the environment: LORAJIT_NO_NATIVE_BF16=1 turns
  * bf16_dot off, LORAJIT_BF16_ROUND_X=1 turns bf16_round_x on. */
 void cg_matmul16_target(cg *c, const char *features);
-/* The task mm16task_<kind>_<mode> (ctx.h lj_task_fn) over units of 16 rows of
- * W [out, in] of kind (F16 or BF16), any shape (out, in are in its argument block): vdpbf16ps on x's BF16 parts when c->bf16_dot and
+/* The task mm16task_<kind>_<mode>[_ktail] (ctx.h lj_task_fn) over units of 16 rows of
+ * W [out, in] of kind (F16 or BF16), any shape (out, in are in its argument block;
+ * without k_tail, in must be a multiple of CG_MM16_KSTEP): vdpbf16ps on x's BF16 parts when c->bf16_dot and
  * kind is BF16, else an f32 tile of W widened per thread and FMAs. Built on first use,
  * before the kernel that calls it. */
-LLVMValueRef cg_matmul16_task(cg *c, ir_dtype kind);
+LLVMValueRef cg_matmul16_task(cg *c, ir_dtype kind, bool k_tail);
+/* The widest K step of those tasks: a W [out, in] with in a multiple of it leaves no
+ * elements past the vector steps, so its task needs no k_tail. */
+enum { CG_MM16_KSTEP = 32 };
 /* Emits, at the builder, y [n, out] = x [n, in] W^T through task on parallel(pool, ...)
  * (ctx.h lj_parallel_fn); native BF16 first splits x, ir_wconv_rows(out, in) rows at a
  * time, into wconv [ir_wconv_rows(out, in), in] floats. */
