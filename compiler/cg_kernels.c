@@ -325,15 +325,23 @@ static void call_task(cg *c, LLVMValueRef task, int rb, int64_t out, int64_t in)
     }
 }
 
-/* The matmul for one weight dtype. Up to small_rows rows (any dtype): the generated
- * row loop, split among ctx's threads (rb 1 for one row, 4 for more). Above: F32
- * goes to sgemm (sgemv for one row when small_rows is 0); F16/BF16 (no BLAS reads
- * them) to the row loop up to SMALL16_ROWS rows whatever small_rows says, else to
- * task16, the blocked 16-bit kernel of cg_matmul16.c, on ctx's threads. */
+/* The matmul for one weight dtype. BF16 on a target with native BF16 dot products:
+ * task16 (cg_matmul16.c) for every n, one row included (its rows do not depend on the
+ * rows beside them, and it shares each load of W among up to four rows of x with no
+ * widening). Otherwise, up to small_rows rows (any dtype): the generated row loop,
+ * split among ctx's threads (rb 1 for one row, 4 for more). Above: F32 goes to sgemm
+ * (sgemv for one row when small_rows is 0); F16/BF16 (no BLAS reads them) to the row
+ * loop up to SMALL16_ROWS rows whatever small_rows says, else to task16, the blocked
+ * 16-bit kernel of cg_matmul16.c, on ctx's threads. */
 static void matmul_body(cg *c, ir_dtype kind, int64_t out, int64_t in, LLVMValueRef task1, LLVMValueRef task4,
                         LLVMValueRef task16) {
     enum { SMALL16_ROWS = 8 };
     LLVMValueRef n = param(c, 2);
+    if (cg_matmul16_native(c, kind)) {
+        cg_matmul16_call(c, task16, kind, out, in, param(c, 0), param(c, 1), n, param(c, 3), param(c, 7),
+                         param(c, 8), param(c, 9));
+        return;
+    }
     LLVMBasicBlockRef one = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "one_row");
     LLVMBasicBlockRef rows = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "few_rows");
     LLVMBasicBlockRef small = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "small");
@@ -373,7 +381,9 @@ LLVMValueRef cg_kernel_matmul(cg *c, int64_t out, int64_t in, ir_dtype kind) {
     snprintf(name, sizeof name, "matmul_%lld_%lld_%s", (long long)out, (long long)in, ir_dtype_name(kind));
     LLVMValueRef fn = LLVMGetNamedFunction(c->mod, name);
     if (fn) return fn;
-    LLVMValueRef task1 = matmul_task(c, kind, 1, out, in), task4 = matmul_task(c, kind, 4, out, in);
+    bool rows = !cg_matmul16_native(c, kind); /* the row loop's tasks, where matmul_body calls them */
+    LLVMValueRef task1 = rows ? matmul_task(c, kind, 1, out, in) : NULL;
+    LLVMValueRef task4 = rows ? matmul_task(c, kind, 4, out, in) : NULL;
     LLVMValueRef task16 = kind == IR_F32 ? NULL : cg_matmul16_task(c, kind, out, in);
     cg_kernel_begin(c, name, "ppipqqipqq", &fn);
     matmul_body(c, kind, out, in, task1, task4, task16);

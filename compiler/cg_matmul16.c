@@ -63,6 +63,8 @@ void cg_matmul16_target(cg *c, const char *features) {
     c->f16c = has_feature(features, "f16c");
 }
 
+bool cg_matmul16_native(const cg *c, ir_dtype kind) { return kind == IR_BF16 && c->bf16_dot; }
+
 static LLVMValueRef mul(cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWMul(c->b, a, b, ""); }
 static LLVMValueRef add(cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWAdd(c->b, a, b, ""); }
 static LLVMValueRef min64(cg *c, LLVMValueRef a, LLVMValueRef b) {
@@ -91,10 +93,43 @@ static LLVMValueRef widen(mm16 *s, LLVMValueRef idx) {
     return cg_ld_weight(c, s->kind, s->w, idx);
 }
 
+/* The sum of v's lanes by a fixed tree (halves added, without fast-math flags), so a
+ * row of y gets the same bits whatever register block computed it: a row does not
+ * depend on how many rows of x are beside it (decode batches, prompt chunks). */
+static LLVMValueRef reduce_lanes(mm16 *s, LLVMValueRef v) {
+    cg *c = s->c;
+    for (int w = s->vl / 2; w >= 1; w /= 2) {
+        LLVMValueRef lo[16], hi[16];
+        for (int i = 0; i < w; i++) lo[i] = cg_i32(c, i), hi[i] = cg_i32(c, w + i);
+        LLVMValueRef u = LLVMGetUndef(LLVMTypeOf(v));
+        LLVMValueRef a = LLVMBuildShuffleVector(c->b, v, u, LLVMConstVector(lo, (unsigned)w), "");
+        LLVMValueRef b = LLVMBuildShuffleVector(c->b, v, u, LLVMConstVector(hi, (unsigned)w), "");
+        v = LLVMBuildFAdd(c->b, a, b, "");
+    }
+    return LLVMBuildExtractElement(c->b, v, cg_i32(c, 0), "");
+}
+
+/* Asks for W's rows o+nr .. o+2nr at K offset koff (the register block after this
+ * one), so that reading them from memory overlaps this block's dot products: the
+ * first pass of rows of x over a block of W would otherwise wait for memory and the
+ * others only compute. A prefetch never faults, so rows past W's end are harmless
+ * (plain GEP, not inbounds). Native only: the packed kernel reads its tile. */
+static void prefetch_next(mm16 *s, int nr, LLVMValueRef o, LLVMValueRef koff) {
+    cg *c = s->c;
+    LLVMTypeRef bf = LLVMBFloatTypeInContext(c->llctx);
+    for (int j = 0; j < nr; j++) {
+        LLVMValueRef row = add(c, o, cg_i64(c, nr + j));
+        LLVMValueRef idx = add(c, mul(c, row, cg_i64(c, s->in)), koff);
+        LLVMValueRef a[4] = {LLVMBuildGEP2(c->b, bf, s->w, &idx, 1, ""), cg_i32(c, 0), cg_i32(c, 3), cg_i32(c, 1)};
+        intrinsic(c, "llvm.prefetch", &c->ptr, 1, a, 4);
+    }
+}
+
 /* y[m .. m+mr, o .. o+nr] (+)= x[m .. m+mr, k0 .. k0+klen) . W[o .. o+nr, same)^T:
  * mr * nr vector accumulators over the K block's vector steps, reduced, then the
  * block's last klen % step elements as scalars; the first K block stores, the
- * others add. */
+ * others add. Each (row of x, row of W) pair is computed the same way whatever
+ * mr and nr are (reduce_lanes). */
 static void emit_micro(mm16 *s, int mr, int nr, LLVMValueRef m, LLVMValueRef o) {
     cg *c = s->c;
     LLVMTypeRef bf = LLVMBFloatTypeInContext(c->llctx);
@@ -104,6 +139,7 @@ static void emit_micro(mm16 *s, int mr, int nr, LLVMValueRef m, LLVMValueRef o) 
     LLVMValueRef ks = cg_for(c, &k, cg_i64(c, 0), s->nsteps, "kstep");
     LLVMValueRef koff = add(c, s->k0, mul(c, ks, cg_i64(c, s->step)));
     LLVMValueRef wv[MM16_NR];
+    if (s->native) prefetch_next(s, nr, o, koff);
     for (int j = 0; j < nr; j++) {
         LLVMValueRef oj = add(c, o, cg_i64(c, j));
         if (s->native) {
@@ -140,10 +176,7 @@ static void emit_micro(mm16 *s, int mr, int nr, LLVMValueRef m, LLVMValueRef o) 
     }
     cg_end_no_unroll(c, &k, true);
     LLVMValueRef sum[4 * MM16_NR];
-    for (int i = 0; i < mr * nr; i++) {
-        LLVMValueRef a[2] = {cg_f32(c, -0.0f), LLVMBuildLoad2(c->b, s->acc_ty, s->acc[i], "")};
-        sum[i] = cg_fast(intrinsic(c, "llvm.vector.reduce.fadd", &s->acc_ty, 1, a, 2));
-    }
+    for (int i = 0; i < mr * nr; i++) sum[i] = reduce_lanes(s, LLVMBuildLoad2(c->b, s->acc_ty, s->acc[i], ""));
     if (s->in % s->step) { /* the last block's elements past its vector steps (none in others) */
         for (int i = 0; i < mr * nr; i++) LLVMBuildStore(c->b, sum[i], s->tail[i]);
         cg_loop t;
@@ -219,7 +252,7 @@ static LLVMTypeRef args_type(cg *c) {
 static void mm16_init(mm16 *s, cg *c, ir_dtype kind, int64_t out, int64_t in) {
     memset(s, 0, sizeof *s);
     s->c = c, s->kind = kind, s->out = out, s->in = in;
-    s->native = kind == IR_BF16 && c->bf16_dot;
+    s->native = cg_matmul16_native(c, kind);
     s->x_parts = c->bf16_round_x ? 1 : 2;
     s->vl = c->vec_floats;
     s->step = s->native ? 32 : s->vl;
@@ -310,7 +343,7 @@ static void emit_split(cg *c, LLVMValueRef x, LLVMValueRef rows, LLVMValueRef xs
 void cg_matmul16_call(cg *c, LLVMValueRef task, ir_dtype kind, int64_t out, int64_t in, LLVMValueRef x,
                       LLVMValueRef w, LLVMValueRef n, LLVMValueRef y, LLVMValueRef wconv, LLVMValueRef parallel,
                       LLVMValueRef pool) {
-    bool native = kind == IR_BF16 && c->bf16_dot;
+    bool native = cg_matmul16_native(c, kind);
     int64_t chunk = native ? ir_wconv_rows(out, in) : 1 << 30; /* rows of x per split into wconv */
     LLVMTypeRef aty = args_type(c);
     LLVMValueRef args = cg_var(c, aty, "mm16_args");

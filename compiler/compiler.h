@@ -165,7 +165,8 @@ LLVMValueRef cg_kernel_matmul(cg *c, int64_t out, int64_t in, ir_dtype kind);
         wconv [ir_wconv_rows(out, in), in], parallel, pool): y = x W^T. Up to small_rows
         rows a generated row loop shared among ctx's threads; above, f32 takes sgemm
         (sgemv for one row when small_rows is 0); f16/bf16 keep the row loop up to 8
-        rows, then the blocked kernels of cg_matmul16.c (wconv: x split into BF16 parts) */
+        rows, then the blocked kernels of cg_matmul16.c (wconv: x split into BF16 parts);
+        bf16 with native dot products (cg_matmul16_native) takes them for every n */
 LLVMValueRef cg_kernel_lora(cg *c, int64_t in, int64_t out, int r_max);
     /* (y [n, out], x [n, in], n, site, active, t [n, r_max], sgemm, sgemv, small_rows):
        y += sum_a w_a s_a (x A_a^T) B_a^T at each slot's true rank; plain loops up to
@@ -183,6 +184,8 @@ LLVMTypeRef cg_kv_elem(cg *c, ir_dtype kv); /* the KV cache's element type: f32,
  * ("+a,-b,...", borrowed; NULL: none) and the environment: LORAJIT_NO_NATIVE_BF16=1 turns
  * bf16_dot off, LORAJIT_BF16_ROUND_X=1 turns bf16_round_x on. */
 void cg_matmul16_target(cg *c, const char *features);
+/* Whether matmuls over W of kind take vdpbf16ps (BF16, c->bf16_dot): then for every n. */
+bool cg_matmul16_native(const cg *c, ir_dtype kind);
 /* The task mm16task_<out>_<in>_<kind>_<mode> (ctx.h lj_task_fn) over units of 16 rows of
  * W [out, in] of kind (F16 or BF16): vdpbf16ps on x's BF16 parts when c->bf16_dot and
  * kind is BF16, else an f32 tile of W widened per thread and FMAs. Built on first use,

@@ -1,10 +1,13 @@
 /* test_matmul16.c — the 16-bit matmul (BF16 and F16 weights) against a plain loop, for
- * every row count 1..200 (1..8: the generated row loop; 9..200: cg_matmul16.c) and
+ * every row count 1..200 (1..8: the generated row loop, except BF16 on the native
+ * kernel, which takes every count; 9..200: cg_matmul16.c) and
  * shapes whose K and N are not multiples of the vector width, more than one K block
  * (K > 1024) included. Each shape is compiled twice: for this host as it is (the
  * native vdpbf16ps kernel where the host has AVX512-BF16) and with
  * LORAJIT_NO_NATIVE_BF16=1 (the packed kernel); each is run on a pool of 2 threads
- * (3 on 2 busy cores took 15x longer) and without a pool, which must agree bit for bit.
+ * (3 on 2 busy cores took 15x longer) and without a pool, which must agree bit for bit,
+ * and a row's result must not depend on the rows beside it: the same bits for every n
+ * that one kernel takes (decode batches and prompt chunks rely on it).
  * The reference widens W by its own decoding of the bit patterns and sums in double.
  * BF16 is also compiled with LORAJIT_BF16_ROUND_X=1 (x rounded to BF16 once), and both
  * for the x86-64-v3 (AVX2, F16C, FMA) and x86-64 (SSE2) levels (packed, 8 lanes).
@@ -114,13 +117,20 @@ static result run_shape(int in, int out, ir_dtype kind, int mode, const char *cp
             }
             want[m * out + o] = sum, mag[m * out + o] = abs_sum;
         }
-    long mismatched = 0;
+    /* the rows of one kernel at its largest n: LJ_SMALL_ROWS for the row loop, MAXN else */
+    float *ref_small = malloc(sizeof(float) * LJ_SMALL_ROWS * out), *ref_big = malloc(sizeof(float) * MAXN * out);
+    ctx.pool = pool;
+    code.forward(&ctx, tokens, LJ_SMALL_ROWS, 0, ref_small);
+    code.forward(&ctx, tokens, MAXN, 0, ref_big);
+    long mismatched = 0, row_dependent = 0;
     for (int n = 1; n <= MAXN; n++) {
         ctx.pool = pool;
         code.forward(&ctx, tokens, n, 0, got);
         ctx.pool = NULL;
         code.forward(&ctx, tokens, n, 0, serial);
         if (memcmp(got, serial, sizeof(float) * (size_t)n * out)) mismatched++;
+        const float *ref = res.native || n > LJ_SMALL_ROWS ? ref_big : ref_small;
+        if (memcmp(got, ref, sizeof(float) * (size_t)n * out)) row_dependent++;
         for (int i = 0; i < n * out; i++) {
             double q = fabs(got[i] - want[i]) / (tol * mag[i] + 1e-30);
             if (!(q <= res.worst)) res.worst = q; /* NaN too */
@@ -130,6 +140,9 @@ static result run_shape(int in, int out, ir_dtype kind, int mode, const char *cp
           res.native ? "vdpbf16ps" : "packed", res.worst);
     CHECK(mismatched == 0, "%s %dx%d: %ld row counts differ between the pool and one thread", ir_dtype_name(kind),
           out, in, mismatched);
+    CHECK(row_dependent == 0, "%s %dx%d (%s): at %ld row counts a row differs from the same row at another count",
+          ir_dtype_name(kind), out, in, res.native ? "vdpbf16ps" : "packed", row_dependent);
+    free(ref_small), free(ref_big);
     free(x), free(w16), free(wd), free(want), free(mag), free(scratch), free(got), free(serial);
     pipeline_code_free(&code);
     ir_graph_free(g);
