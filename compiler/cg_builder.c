@@ -33,9 +33,9 @@ void cg_init(cg *c, LLVMContextRef llctx, LLVMModuleRef mod) {
     /* void parallel(void *pool, void (*fn)(void *, int64_t, int64_t), void *arg, int64_t n) */
     LLVMTypeRef par[4] = {c->ptr, c->ptr, c->ptr, c->i64};
     c->parallel_ty = LLVMFunctionType(c->voidt, par, 4, 0);
-    /* the arguments of a matmul task: {x, W, n, y} */
-    LLVMTypeRef mm[4] = {c->ptr, c->ptr, c->i64, c->ptr};
-    c->mm_args_ty = LLVMStructTypeInContext(llctx, mm, 4, 0);
+    /* the arguments of a matmul task: {x, W, n, y, out, in} */
+    LLVMTypeRef mm[6] = {c->ptr, c->ptr, c->i64, c->ptr, c->i64, c->i64};
+    c->mm_args_ty = LLVMStructTypeInContext(llctx, mm, 6, 0);
 }
 
 void cg_fini(cg *c) {

@@ -251,38 +251,37 @@ static void emit_dots(cg *c, ir_dtype kind, LLVMValueRef x, LLVMValueRef w, cons
  * (batches); rb = 1 reads W as one sequential stream (one row of x: measured 1.4x
  * faster than four interleaved rows, which the hardware prefetcher follows badly).
  * The dot products are kept from unrolling completely (cg_end_no_unroll). */
-static void emit_rows(cg *c, ir_dtype kind, int rb, LLVMValueRef x, LLVMValueRef w, LLVMValueRef n, LLVMValueRef y,
-                      int64_t out, int64_t in, LLVMValueRef u0, LLVMValueRef u1) {
+static void emit_rows(cg *c, ir_dtype kind, int rb, bool ragged, LLVMValueRef x, LLVMValueRef w, LLVMValueRef n,
+                      LLVMValueRef y, LLVMValueRef out, LLVMValueRef in, LLVMValueRef u0, LLVMValueRef u1) {
     enum { RB_MAX = 4 };
-    int64_t full = out / rb;
+    LLVMValueRef full = LLVMBuildSDiv(c->b, out, cg_i64(c, rb), "full");
     LLVMValueRef acc[RB_MAX];
     for (int r = 0; r < rb; r++) acc[r] = cg_var(c, c->f32, "acc");
     cg_loop o, m;
     /* blocks u0 .. min(u1, full) of rb rows of W */
-    LLVMValueRef hi = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, u1, cg_i64(c, full), ""), u1,
-                                      cg_i64(c, full), "hi");
+    LLVMValueRef hi = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, u1, full, ""), u1, full, "hi");
     LLVMValueRef ib = cg_for(c, &o, u0, hi, "ob");
     LLVMValueRef o0 = mul(c, ib, cg_i64(c, rb));
     LLVMValueRef wrow[RB_MAX]; /* element offsets of the block's rows */
-    for (int r = 0; r < rb; r++) wrow[r] = mul(c, add(c, o0, cg_i64(c, r)), cg_i64(c, in));
+    for (int r = 0; r < rb; r++) wrow[r] = mul(c, add(c, o0, cg_i64(c, r)), in);
     LLVMValueRef im = cg_for(c, &m, cg_i64(c, 0), n, "m");
-    LLVMValueRef xrow = fptr(c, x, mul(c, im, cg_i64(c, in)));
-    emit_dots(c, kind, xrow, w, wrow, rb, cg_i64(c, in), true, acc);
-    LLVMValueRef yrow = mul(c, im, cg_i64(c, out));
+    LLVMValueRef xrow = fptr(c, x, mul(c, im, in));
+    emit_dots(c, kind, xrow, w, wrow, rb, in, true, acc);
+    LLVMValueRef yrow = mul(c, im, out);
     for (int r = 0; r < rb; r++) cg_stf(c, y, add(c, yrow, add(c, o0, cg_i64(c, r))), ldv(c, acc[r]));
     cg_end(c, &m);
     cg_end(c, &o);
-    if (out % rb == 0) return;
-    /* the last out % rb rows, with the last unit */
+    if (rb == 1 || !ragged) return;
+    /* the last out % rb rows, with the last unit (none when rb divides out: then u1 <= full) */
     LLVMBasicBlockRef tail = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "tail");
     LLVMBasicBlockRef after = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "tail_done");
-    LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSGT, u1, cg_i64(c, full), ""), tail, after);
+    LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSGT, u1, full, ""), tail, after);
     LLVMPositionBuilderAtEnd(c->b, tail);
-    LLVMValueRef io = cg_for(c, &o, cg_i64(c, full * rb), cg_i64(c, out), "o");
-    LLVMValueRef w1 = mul(c, io, cg_i64(c, in));
+    LLVMValueRef io = cg_for(c, &o, mul(c, full, cg_i64(c, rb)), out, "o");
+    LLVMValueRef w1 = mul(c, io, in);
     im = cg_for(c, &m, cg_i64(c, 0), n, "m");
-    emit_dots(c, kind, fptr(c, x, mul(c, im, cg_i64(c, in))), w, &w1, 1, cg_i64(c, in), true, acc);
-    cg_stf(c, y, add(c, mul(c, im, cg_i64(c, out)), io), ldv(c, acc[0]));
+    emit_dots(c, kind, fptr(c, x, mul(c, im, in)), w, &w1, 1, in, true, acc);
+    cg_stf(c, y, add(c, mul(c, im, out), io), ldv(c, acc[0]));
     cg_end(c, &m);
     cg_end(c, &o);
     LLVMBuildBr(c->b, after);
@@ -290,39 +289,48 @@ static void emit_rows(cg *c, ir_dtype kind, int rb, LLVMValueRef x, LLVMValueRef
 }
 
 /* Units of rb rows in W [out, in] (the last may be short). */
-static int64_t units_of(int64_t out, int rb) { return (out + rb - 1) / rb; }
+static LLVMValueRef units_of(cg *c, LLVMValueRef out, int rb) {
+    return LLVMBuildSDiv(c->b, add(c, out, cg_i64(c, rb - 1)), cg_i64(c, rb), "units");
+}
 
-/* The task (ctx.h lj_task_fn) mmtask_<out>_<in>_<kind>_<rb>(args {x, W, n, y}, u0, u1):
- * emit_rows over units u0..u1. Built before the matmul kernel that calls it. */
-static LLVMValueRef matmul_task(cg *c, ir_dtype kind, int rb, int64_t out, int64_t in) {
+/* The task (ctx.h lj_task_fn) mmtask_<kind>_<rb>[_ragged](args {x, W, n, y, out, in}, u0, u1):
+ * emit_rows over units u0..u1, for any shape whose out is a multiple of rb, or any at all
+ * when ragged. Built before the matmul kernel that calls it. */
+static LLVMValueRef matmul_task(cg *c, ir_dtype kind, int rb, bool ragged) {
     char name[80];
-    snprintf(name, sizeof name, "mmtask_%lld_%lld_%s_%d", (long long)out, (long long)in, ir_dtype_name(kind), rb);
+    snprintf(name, sizeof name, "mmtask_%s_%d%s", ir_dtype_name(kind), rb, ragged ? "_ragged" : "");
     LLVMValueRef fn;
     if (!cg_kernel_begin(c, name, "pii", &fn)) return fn;
-    LLVMValueRef args = param(c, 0), f[4];
-    LLVMTypeRef ty[4] = {c->ptr, c->ptr, c->i64, c->ptr};
-    for (unsigned i = 0; i < 4; i++)
+    LLVMValueRef args = param(c, 0), f[6];
+    LLVMTypeRef ty[6] = {c->ptr, c->ptr, c->i64, c->ptr, c->i64, c->i64};
+    for (unsigned i = 0; i < 6; i++)
         f[i] = LLVMBuildLoad2(c->b, ty[i], LLVMBuildStructGEP2(c->b, c->mm_args_ty, args, i, ""), "");
-    emit_rows(c, kind, rb, f[0], f[1], f[2], f[3], out, in, param(c, 1), param(c, 2));
+    emit_rows(c, kind, rb, ragged, f[0], f[1], f[2], f[3], f[4], f[5], param(c, 1), param(c, 2));
     cg_kernel_end(c);
     return fn;
 }
 
 /* Calls task over all its units: through ctx's parallel (params 8, 9) when W is
  * big enough to share among threads, else directly. */
-static void call_task(cg *c, LLVMValueRef task, int rb, int64_t out, int64_t in) {
+static void call_task(cg *c, LLVMValueRef task, int rb, LLVMValueRef out, LLVMValueRef in) {
     enum { PARALLEL_MIN = 1 << 16 }; /* elements of W: below, a thread's share is not worth a wake-up */
     LLVMValueRef args = cg_var(c, c->mm_args_ty, "mm_args");
-    LLVMValueRef v[4] = {param(c, 0), param(c, 1), param(c, 2), param(c, 3)};
-    for (unsigned i = 0; i < 4; i++) LLVMBuildStore(c->b, v[i], LLVMBuildStructGEP2(c->b, c->mm_args_ty, args, i, ""));
-    LLVMValueRef units = cg_i64(c, units_of(out, rb));
-    if (out * in >= PARALLEL_MIN) {
-        LLVMValueRef a[4] = {param(c, 9), task, args, units};
-        LLVMBuildCall2(c->b, c->parallel_ty, param(c, 8), a, 4, "");
-    } else {
-        LLVMValueRef a[3] = {args, cg_i64(c, 0), units};
-        LLVMBuildCall2(c->b, LLVMGlobalGetValueType(task), task, a, 3, "");
-    }
+    LLVMValueRef v[6] = {param(c, 0), param(c, 1), param(c, 2), param(c, 3), out, in};
+    for (unsigned i = 0; i < 6; i++) LLVMBuildStore(c->b, v[i], LLVMBuildStructGEP2(c->b, c->mm_args_ty, args, i, ""));
+    LLVMValueRef units = units_of(c, out, rb);
+    LLVMBasicBlockRef par = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "parallel");
+    LLVMBasicBlockRef direct = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "direct");
+    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "task_done");
+    LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSGE, mul(c, out, in), cg_i64(c, PARALLEL_MIN), ""), par, direct);
+    LLVMPositionBuilderAtEnd(c->b, par);
+    LLVMValueRef a[4] = {param(c, 9), task, args, units};
+    LLVMBuildCall2(c->b, c->parallel_ty, param(c, 8), a, 4, "");
+    LLVMBuildBr(c->b, done);
+    LLVMPositionBuilderAtEnd(c->b, direct);
+    LLVMValueRef d[3] = {args, cg_i64(c, 0), units};
+    LLVMBuildCall2(c->b, LLVMGlobalGetValueType(task), task, d, 3, "");
+    LLVMBuildBr(c->b, done);
+    LLVMPositionBuilderAtEnd(c->b, done);
 }
 
 /* The matmul for one weight dtype. BF16 on a target with native BF16 dot products:
@@ -333,10 +341,9 @@ static void call_task(cg *c, LLVMValueRef task, int rb, int64_t out, int64_t in)
  * (sgemv for one row when small_rows is 0); F16/BF16 (no BLAS reads them) to the row
  * loop up to SMALL16_ROWS rows whatever small_rows says, else to task16, the blocked
  * 16-bit kernel of cg_matmul16.c, on ctx's threads. */
-static void matmul_body(cg *c, ir_dtype kind, int64_t out, int64_t in, LLVMValueRef task1, LLVMValueRef task4,
-                        LLVMValueRef task16) {
+static void matmul_body(cg *c, ir_dtype kind, LLVMValueRef task1, LLVMValueRef task4, LLVMValueRef task16) {
     enum { SMALL16_ROWS = 8 };
-    LLVMValueRef n = param(c, 2);
+    LLVMValueRef n = param(c, 2), out = param(c, 10), in = param(c, 11);
     if (cg_matmul16_native(c, kind)) {
         cg_matmul16_call(c, task16, kind, out, in, param(c, 0), param(c, 1), n, param(c, 3), param(c, 7),
                          param(c, 8), param(c, 9));
@@ -363,7 +370,7 @@ static void matmul_body(cg *c, ir_dtype kind, int64_t out, int64_t in, LLVMValue
     LLVMBuildBr(c->b, done);
     LLVMPositionBuilderAtEnd(c->b, big);
     if (kind == IR_F32) {
-        LLVMValueRef K = cg_i32(c, (int32_t)in), N = cg_i32(c, (int32_t)out);
+        LLVMValueRef K = trunc32(c, in), N = trunc32(c, out);
         emit_xwt(c, param(c, 4), param(c, 5), n, param(c, 0), K, param(c, 1), K, param(c, 3), N, N, K,
                  cg_f32(c, 1.0f), cg_f32(c, 0.0f));
     } else {
@@ -375,18 +382,23 @@ static void matmul_body(cg *c, ir_dtype kind, int64_t out, int64_t in, LLVMValue
 }
 
 /* (x [n, in], W [out, in] of kind, n, y [n, out], sgemm, sgemv, small_rows,
- *  wconv [ir_wconv_rows(out, in), in], parallel, pool): y = x W^T */
+ *  wconv [ir_wconv_rows(out, in), in], parallel, pool, out, in): y = x W^T.
+ * The shape is a run-time argument, so the projections of a model share one kernel
+ * per dtype (compile time grows with dtypes, not shapes); a shape with out not a
+ * multiple of 4 or in not of CG_MM16_KSTEP gets the _ragged one, which also handles
+ * the rows and K elements left past the blocks. */
 LLVMValueRef cg_kernel_matmul(cg *c, int64_t out, int64_t in, ir_dtype kind) {
+    bool ragged = out % 4 != 0 || in % CG_MM16_KSTEP != 0;
     char name[64];
-    snprintf(name, sizeof name, "matmul_%lld_%lld_%s", (long long)out, (long long)in, ir_dtype_name(kind));
+    snprintf(name, sizeof name, "matmul_%s%s", ir_dtype_name(kind), ragged ? "_ragged" : "");
     LLVMValueRef fn = LLVMGetNamedFunction(c->mod, name);
     if (fn) return fn;
     bool rows = !cg_matmul16_native(c, kind); /* the row loop's tasks, where matmul_body calls them */
-    LLVMValueRef task1 = rows ? matmul_task(c, kind, 1, out, in) : NULL;
-    LLVMValueRef task4 = rows ? matmul_task(c, kind, 4, out, in) : NULL;
-    LLVMValueRef task16 = kind == IR_F32 ? NULL : cg_matmul16_task(c, kind, out, in);
-    cg_kernel_begin(c, name, "ppipqqipqq", &fn);
-    matmul_body(c, kind, out, in, task1, task4, task16);
+    LLVMValueRef task1 = rows ? matmul_task(c, kind, 1, ragged) : NULL;
+    LLVMValueRef task4 = rows ? matmul_task(c, kind, 4, ragged) : NULL;
+    LLVMValueRef task16 = kind == IR_F32 ? NULL : cg_matmul16_task(c, kind, ragged);
+    cg_kernel_begin(c, name, "ppipqqipqqii", &fn);
+    matmul_body(c, kind, task1, task4, task16);
     cg_kernel_end(c);
     return fn;
 }
@@ -396,19 +408,19 @@ LLVMValueRef cg_kernel_matmul(cg *c, int64_t out, int64_t in, ir_dtype kind) {
  * A decode step is a few thousand of these tiny products; OpenBLAS would wake its
  * threads for each, and they would fight the pool's for the cores. */
 static void emit_lora_small(cg *c, LLVMValueRef x, LLVMValueRef A, LLVMValueRef t, LLVMValueRef B, LLVMValueRef y,
-                            LLVMValueRef n, LLVMValueRef rank, LLVMValueRef scale, int64_t in, int64_t out,
+                            LLVMValueRef n, LLVMValueRef rank, LLVMValueRef scale, LLVMValueRef in, LLVMValueRef out,
                             int r_max) {
     LLVMValueRef acc = cg_var(c, c->f32, "acc");
     cg_loop m, r, o;
     LLVMValueRef im = cg_for(c, &m, cg_i64(c, 0), n, "m");
-    LLVMValueRef xm = fptr(c, x, mul(c, im, cg_i64(c, in))), tm = fptr(c, t, mul(c, im, cg_i64(c, r_max)));
-    LLVMValueRef ym = fptr(c, y, mul(c, im, cg_i64(c, out)));
+    LLVMValueRef xm = fptr(c, x, mul(c, im, in)), tm = fptr(c, t, mul(c, im, cg_i64(c, r_max)));
+    LLVMValueRef ym = fptr(c, y, mul(c, im, out));
     LLVMValueRef ir = cg_for(c, &r, cg_i64(c, 0), rank, "r");
-    LLVMValueRef arow = mul(c, ir, cg_i64(c, in));
-    emit_dots(c, IR_F32, xm, A, &arow, 1, cg_i64(c, in), true, &acc);
+    LLVMValueRef arow = mul(c, ir, in);
+    emit_dots(c, IR_F32, xm, A, &arow, 1, in, true, &acc);
     cg_stf(c, tm, ir, ldv(c, acc));
     cg_end(c, &r);
-    LLVMValueRef io = cg_for(c, &o, cg_i64(c, 0), cg_i64(c, out), "o");
+    LLVMValueRef io = cg_for(c, &o, cg_i64(c, 0), out, "o");
     LLVMValueRef brow = mul(c, io, cg_i64(c, r_max));
     emit_dots(c, IR_F32, tm, B, &brow, 1, rank, false, &acc);
     cg_stf(c, ym, io, f_add(c, cg_ldf(c, ym, io), f_mul(c, scale, ldv(c, acc))));
@@ -416,17 +428,18 @@ static void emit_lora_small(cg *c, LLVMValueRef x, LLVMValueRef A, LLVMValueRef 
     cg_end(c, &m);
 }
 
-/* (y [n, out], x [n, in], n, site, active, t [n, r_max], sgemm, sgemv, small_rows):
+/* (y [n, out], x [n, in], n, site, active, t [n, r_max], sgemm, sgemv, small_rows, in, out):
  * for each active adapter a with rank r = site->rank[slot_a] > 0:
  *   t[n, r] = x A^T (A = slot's [r, in] rows), y += w_a s_a t B^T (B [out, r], ldb = r_max).
  * The products run at the slot's true rank, so zero padding costs nothing: in plain
  * loops up to small_rows rows (emit_lora_small), through BLAS above. */
-LLVMValueRef cg_kernel_lora(cg *c, int64_t in, int64_t out, int r_max) {
+LLVMValueRef cg_kernel_lora(cg *c, int r_max) {
     char name[80];
-    snprintf(name, sizeof name, "lora_%lld_%lld_%d", (long long)in, (long long)out, r_max);
+    snprintf(name, sizeof name, "lora_%d", r_max);
     LLVMValueRef fn;
-    if (!cg_kernel_begin(c, name, "qqiqqpqqi", &fn)) return fn;
+    if (!cg_kernel_begin(c, name, "qqiqqpqqiii", &fn)) return fn;
     LLVMValueRef y = param(c, 0), x = param(c, 1), n = param(c, 2), site = param(c, 3);
+    LLVMValueRef in = param(c, 9), out = param(c, 10);
     LLVMValueRef active = param(c, 4), t = param(c, 5), sgemm = param(c, 6), sgemv = param(c, 7);
     LLVMValueRef n_act = LLVMBuildSExt(c->b, cg_ld_at(c, c->i32, active, offsetof(lj_active, n)), c->i64, "");
     LLVMValueRef a_base = cg_ld_at(c, c->ptr, site, offsetof(lj_lora_site, a));
@@ -446,8 +459,8 @@ LLVMValueRef cg_kernel_lora(cg *c, int64_t in, int64_t out, int r_max) {
     LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSGT, rank, cg_i32(c, 0), ""), apply, skip);
     LLVMPositionBuilderAtEnd(c->b, apply);
     LLVMValueRef scale = f_mul(c, cg_ldf(c, scales, slot), w);
-    LLVMValueRef A = fptr(c, a_base, mul(c, slot, cg_i64(c, (int64_t)r_max * in)));
-    LLVMValueRef B = fptr(c, b_base, mul(c, slot, cg_i64(c, out * r_max)));
+    LLVMValueRef A = fptr(c, a_base, mul(c, slot, mul(c, cg_i64(c, r_max), in)));
+    LLVMValueRef B = fptr(c, b_base, mul(c, slot, mul(c, out, cg_i64(c, r_max))));
     LLVMBasicBlockRef loops = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "lora_loops");
     LLVMBasicBlockRef blas = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "lora_blas");
     LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSLE, n, param(c, 8), ""), loops, blas);
@@ -455,7 +468,7 @@ LLVMValueRef cg_kernel_lora(cg *c, int64_t in, int64_t out, int r_max) {
     emit_lora_small(c, x, A, t, B, y, n, LLVMBuildSExt(c->b, rank, c->i64, ""), scale, in, out, r_max);
     LLVMBuildBr(c->b, skip);
     LLVMPositionBuilderAtEnd(c->b, blas);
-    LLVMValueRef K = cg_i32(c, (int32_t)in), N = cg_i32(c, (int32_t)out), R = cg_i32(c, r_max);
+    LLVMValueRef K = trunc32(c, in), N = trunc32(c, out), R = cg_i32(c, r_max);
     /* t = x A^T: [n, rank], row stride r_max */
     emit_xwt(c, sgemm, sgemv, n, x, K, A, K, t, R, rank, K, cg_f32(c, 1.0f), cg_f32(c, 0.0f));
     /* y += scale * t B^T: B [out, rank] with row stride r_max */

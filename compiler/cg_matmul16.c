@@ -28,9 +28,10 @@ typedef struct mm16 {
     cg *c;
     ir_dtype kind;
     bool native;        /* vdpbf16ps over hi/lo parts of x; else FMA over a packed f32 tile */
+    bool k_tail;        /* in may leave elements past the vector steps (not a multiple of CG_MM16_KSTEP) */
     int x_parts;        /* native: 2 (hi and lo), or 1 (hi only: LORAJIT_BF16_ROUND_X=1) */
     int vl, step, mr;   /* f32 lanes; K per vector step; rows of x per register block */
-    int64_t in, out, kc;
+    LLVMValueRef in, out, kc; /* the shape, read at run time; K per block: min(in rounded up to step, MM16_KC) */
     LLVMTypeRef acc_ty; /* <vl x float> */
     LLVMTypeRef vec_ty; /* what one step loads: native <32 x bfloat>, packed <vl x float> */
     LLVMValueRef x, xs, w, y, n; /* x [n, in] f32, xs [n, 2 in] bf16 (native), W, y [n, out] */
@@ -119,7 +120,7 @@ static void prefetch_next(mm16 *s, int nr, LLVMValueRef o, LLVMValueRef koff) {
     LLVMTypeRef bf = LLVMBFloatTypeInContext(c->llctx);
     for (int j = 0; j < nr; j++) {
         LLVMValueRef row = add(c, o, cg_i64(c, nr + j));
-        LLVMValueRef idx = add(c, mul(c, row, cg_i64(c, s->in)), koff);
+        LLVMValueRef idx = add(c, mul(c, row, s->in), koff);
         LLVMValueRef a[4] = {LLVMBuildGEP2(c->b, bf, s->w, &idx, 1, ""), cg_i32(c, 0), cg_i32(c, 3), cg_i32(c, 1)};
         intrinsic(c, "llvm.prefetch", &c->ptr, 1, a, 4);
     }
@@ -143,9 +144,9 @@ static void emit_micro(mm16 *s, int mr, int nr, LLVMValueRef m, LLVMValueRef o) 
     for (int j = 0; j < nr; j++) {
         LLVMValueRef oj = add(c, o, cg_i64(c, j));
         if (s->native) {
-            wv[j] = load_vec(c, s->vec_ty, cg_gep(c, bf, s->w, add(c, mul(c, oj, cg_i64(c, s->in)), koff)), 2);
+            wv[j] = load_vec(c, s->vec_ty, cg_gep(c, bf, s->w, add(c, mul(c, oj, s->in), koff)), 2);
         } else {
-            LLVMValueRef row = mul(c, LLVMBuildNSWSub(c->b, oj, s->o0, ""), cg_i64(c, s->kc));
+            LLVMValueRef row = mul(c, LLVMBuildNSWSub(c->b, oj, s->o0, ""), s->kc);
             LLVMValueRef idx = add(c, row, mul(c, ks, cg_i64(c, s->step)));
             wv[j] = load_vec(c, s->vec_ty, cg_gep(c, c->f32, s->pack, idx), 4);
         }
@@ -153,12 +154,12 @@ static void emit_micro(mm16 *s, int mr, int nr, LLVMValueRef m, LLVMValueRef o) 
     for (int i = 0; i < mr; i++) {
         LLVMValueRef mi = add(c, m, cg_i64(c, i)), xv[2] = {NULL, NULL};
         if (s->native) { /* row mi of xs: hi [in], then lo [in] */
-            LLVMValueRef hi = add(c, mul(c, mi, cg_i64(c, 2 * s->in)), koff);
+            LLVMValueRef hi = add(c, mul(c, mul(c, mi, cg_i64(c, 2)), s->in), koff);
             xv[0] = load_vec(c, s->vec_ty, cg_gep(c, bf, s->xs, hi), 2);
             if (s->x_parts == 2)
-                xv[1] = load_vec(c, s->vec_ty, cg_gep(c, bf, s->xs, add(c, hi, cg_i64(c, s->in))), 2);
+                xv[1] = load_vec(c, s->vec_ty, cg_gep(c, bf, s->xs, add(c, hi, s->in)), 2);
         } else {
-            xv[0] = load_vec(c, s->acc_ty, cg_gep(c, c->f32, s->x, add(c, mul(c, mi, cg_i64(c, s->in)), koff)), 4);
+            xv[0] = load_vec(c, s->acc_ty, cg_gep(c, c->f32, s->x, add(c, mul(c, mi, s->in), koff)), 4);
         }
         for (int j = 0; j < nr; j++) {
             LLVMValueRef acc = LLVMBuildLoad2(c->b, s->acc_ty, s->acc[i * nr + j], "");
@@ -177,15 +178,15 @@ static void emit_micro(mm16 *s, int mr, int nr, LLVMValueRef m, LLVMValueRef o) 
     cg_end_no_unroll(c, &k, true);
     LLVMValueRef sum[4 * MM16_NR];
     for (int i = 0; i < mr * nr; i++) sum[i] = reduce_lanes(s, LLVMBuildLoad2(c->b, s->acc_ty, s->acc[i], ""));
-    if (s->in % s->step) { /* the last block's elements past its vector steps (none in others) */
+    if (s->k_tail) { /* the last block's elements past its vector steps (no iterations in others) */
         for (int i = 0; i < mr * nr; i++) LLVMBuildStore(c->b, sum[i], s->tail[i]);
         cg_loop t;
         LLVMValueRef kt = cg_for(c, &t, add(c, s->k0, mul(c, s->nsteps, cg_i64(c, s->step))),
                                  add(c, s->k0, s->klen), "ktail");
         for (int i = 0; i < mr; i++) {
-            LLVMValueRef xval = cg_ldf(c, s->x, add(c, mul(c, add(c, m, cg_i64(c, i)), cg_i64(c, s->in)), kt));
+            LLVMValueRef xval = cg_ldf(c, s->x, add(c, mul(c, add(c, m, cg_i64(c, i)), s->in), kt));
             for (int j = 0; j < nr; j++) {
-                LLVMValueRef wval = widen(s, add(c, mul(c, add(c, o, cg_i64(c, j)), cg_i64(c, s->in)), kt));
+                LLVMValueRef wval = widen(s, add(c, mul(c, add(c, o, cg_i64(c, j)), s->in), kt));
                 LLVMValueRef p = LLVMBuildFMul(c->b, xval, wval, "");
                 LLVMValueRef v = LLVMBuildLoad2(c->b, c->f32, s->tail[i * nr + j], "");
                 LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, v, p, ""), s->tail[i * nr + j]);
@@ -196,7 +197,7 @@ static void emit_micro(mm16 *s, int mr, int nr, LLVMValueRef m, LLVMValueRef o) 
     }
     for (int i = 0; i < mr; i++)
         for (int j = 0; j < nr; j++) {
-            LLVMValueRef idx = add(c, mul(c, add(c, m, cg_i64(c, i)), cg_i64(c, s->out)), add(c, o, cg_i64(c, j)));
+            LLVMValueRef idx = add(c, mul(c, add(c, m, cg_i64(c, i)), s->out), add(c, o, cg_i64(c, j)));
             LLVMValueRef old = cg_ldf(c, s->y, idx);
             LLVMValueRef v = LLVMBuildSelect(c->b, s->first, sum[i * nr + j],
                                              LLVMBuildFAdd(c->b, old, sum[i * nr + j], ""), "");
@@ -235,62 +236,65 @@ static void emit_pack(mm16 *s, LLVMValueRef olen) {
     cg *c = s->c;
     cg_loop r, k;
     LLVMValueRef ir = cg_for(c, &r, cg_i64(c, 0), olen, "pr");
-    LLVMValueRef src = add(c, mul(c, add(c, s->o0, ir), cg_i64(c, s->in)), s->k0);
-    LLVMValueRef dst = mul(c, ir, cg_i64(c, s->kc));
+    LLVMValueRef src = add(c, mul(c, add(c, s->o0, ir), s->in), s->k0);
+    LLVMValueRef dst = mul(c, ir, s->kc);
     LLVMValueRef ik = cg_for(c, &k, cg_i64(c, 0), s->klen, "pk");
     cg_stf(c, s->pack, add(c, dst, ik), widen(s, add(c, src, ik)));
     cg_end(c, &k);
     cg_end(c, &r);
 }
 
-/* The argument block of a task: {x, xs, W, n, y}. */
+/* The argument block of a task: {x, xs, W, n, y, out, in}. */
 static LLVMTypeRef args_type(cg *c) {
-    LLVMTypeRef f[5] = {c->ptr, c->ptr, c->ptr, c->i64, c->ptr};
-    return LLVMStructTypeInContext(c->llctx, f, 5, 0);
+    LLVMTypeRef f[7] = {c->ptr, c->ptr, c->ptr, c->i64, c->ptr, c->i64, c->i64};
+    return LLVMStructTypeInContext(c->llctx, f, 7, 0);
 }
 
-static void mm16_init(mm16 *s, cg *c, ir_dtype kind, int64_t out, int64_t in) {
+static void mm16_init(mm16 *s, cg *c, ir_dtype kind, bool k_tail) {
     memset(s, 0, sizeof *s);
-    s->c = c, s->kind = kind, s->out = out, s->in = in;
+    s->c = c, s->kind = kind, s->k_tail = k_tail;
     s->native = cg_matmul16_native(c, kind);
     s->x_parts = c->bf16_round_x ? 1 : 2;
     s->vl = c->vec_floats;
     s->step = s->native ? 32 : s->vl;
     s->mr = s->vl == 16 ? 4 : 2; /* 16 zmm or 8 ymm accumulators, within the register file */
-    int64_t kc = (in + s->step - 1) / s->step * s->step;
-    s->kc = kc < MM16_KC ? kc : MM16_KC;
     s->acc_ty = LLVMVectorType(c->f32, (unsigned)s->vl);
     s->vec_ty = s->native ? LLVMVectorType(LLVMBFloatTypeInContext(c->llctx), 32) : s->acc_ty;
 }
 
-/* The task (ctx.h lj_task_fn) mm16task_<out>_<in>_<kind>_<mode>(args {x, xs, W, n, y}, u0, u1):
- * rows u0 * MM16_UNIT .. u1 * MM16_UNIT of W (columns of y), every row of x. */
-LLVMValueRef cg_matmul16_task(cg *c, ir_dtype kind, int64_t out, int64_t in) {
+/* The task (ctx.h lj_task_fn) mm16task_<kind>_<mode>[_ktail](args {x, xs, W, n, y, out, in}, u0, u1):
+ * rows u0 * MM16_UNIT .. u1 * MM16_UNIT of W (columns of y), every row of x; any shape
+ * whose in is a multiple of CG_MM16_KSTEP, or any at all with k_tail. */
+LLVMValueRef cg_matmul16_task(cg *c, ir_dtype kind, bool k_tail) {
     mm16 s;
-    mm16_init(&s, c, kind, out, in);
+    mm16_init(&s, c, kind, k_tail);
     char name[96];
-    snprintf(name, sizeof name, "mm16task_%lld_%lld_%s_%s", (long long)out, (long long)in, ir_dtype_name(kind),
-             !s.native ? "packed" : s.x_parts == 2 ? "dpbf16" : "dpbf16x1");
+    snprintf(name, sizeof name, "mm16task_%s_%s%s", ir_dtype_name(kind),
+             !s.native ? "packed" : s.x_parts == 2 ? "dpbf16" : "dpbf16x1", k_tail ? "_ktail" : "");
     LLVMValueRef fn;
     if (!cg_kernel_begin(c, name, "pii", &fn)) return fn;
-    LLVMTypeRef aty = args_type(c), fty[5] = {c->ptr, c->ptr, c->ptr, c->i64, c->ptr};
-    LLVMValueRef f[5];
-    for (unsigned i = 0; i < 5; i++)
+    LLVMTypeRef aty = args_type(c), fty[7] = {c->ptr, c->ptr, c->ptr, c->i64, c->ptr, c->i64, c->i64};
+    LLVMValueRef f[7];
+    for (unsigned i = 0; i < 7; i++)
         f[i] = LLVMBuildLoad2(c->b, fty[i], LLVMBuildStructGEP2(c->b, aty, LLVMGetParam(fn, 0), i, ""), "");
-    s.x = f[0], s.xs = f[1], s.w = f[2], s.n = f[3], s.y = f[4];
+    s.x = f[0], s.xs = f[1], s.w = f[2], s.n = f[3], s.y = f[4], s.out = f[5], s.in = f[6];
+    LLVMValueRef in = s.in, out = s.out, step = cg_i64(c, s.step);
+    LLVMValueRef in_steps = mul(c, LLVMBuildSDiv(c->b, add(c, in, cg_i64(c, s.step - 1)), step, ""), step);
+    s.kc = min64(c, in_steps, cg_i64(c, MM16_KC));
     for (int i = 0; i < s.mr * MM16_NR; i++) {
         s.acc[i] = cg_var(c, s.acc_ty, "acc");
         s.tail[i] = cg_var(c, c->f32, "sum");
     }
     if (!s.native) {
-        s.pack = cg_var(c, LLVMArrayType2(c->f32, (uint64_t)(MM16_UNIT * s.kc)), "tile");
+        s.pack = cg_var(c, LLVMArrayType2(c->f32, (uint64_t)MM16_UNIT * MM16_KC), "tile");
         LLVMSetAlignment(s.pack, 64);
     }
     LLVMValueRef u0 = LLVMGetParam(fn, 1), u1 = LLVMGetParam(fn, 2);
     cg_loop kb, mb, ob;
-    LLVMValueRef ik = cg_for(c, &kb, cg_i64(c, 0), cg_i64(c, (in + s.kc - 1) / s.kc), "kb");
-    s.k0 = mul(c, ik, cg_i64(c, s.kc));
-    s.klen = min64(c, cg_i64(c, s.kc), LLVMBuildNSWSub(c->b, cg_i64(c, in), s.k0, ""));
+    LLVMValueRef n_kb = LLVMBuildSDiv(c->b, add(c, in, LLVMBuildNSWSub(c->b, s.kc, cg_i64(c, 1), "")), s.kc, "");
+    LLVMValueRef ik = cg_for(c, &kb, cg_i64(c, 0), n_kb, "kb");
+    s.k0 = mul(c, ik, s.kc);
+    s.klen = min64(c, s.kc, LLVMBuildNSWSub(c->b, in, s.k0, ""));
     s.nsteps = LLVMBuildSDiv(c->b, s.klen, cg_i64(c, s.step), "");
     s.first = LLVMBuildICmp(c->b, LLVMIntEQ, ik, cg_i64(c, 0), "first");
     LLVMValueRef n_mb = LLVMBuildSDiv(c->b, add(c, s.n, cg_i64(c, MM16_MB - 1)), cg_i64(c, MM16_MB), "");
@@ -300,13 +304,13 @@ LLVMValueRef cg_matmul16_task(cg *c, ir_dtype kind, int64_t out, int64_t in) {
         LLVMValueRef m_hi = min64(c, s.n, add(c, m_lo, cg_i64(c, MM16_MB)));
         LLVMValueRef io = cg_for(c, &ob, u0, u1, "ob");
         LLVMValueRef o0 = mul(c, io, cg_i64(c, MM16_UNIT));
-        emit_block(&s, o0, min64(c, cg_i64(c, MM16_UNIT), LLVMBuildNSWSub(c->b, cg_i64(c, out), o0, "")), m_lo, m_hi);
+        emit_block(&s, o0, min64(c, cg_i64(c, MM16_UNIT), LLVMBuildNSWSub(c->b, out, o0, "")), m_lo, m_hi);
         cg_end(c, &ob);
         cg_end(c, &mb);
     } else { /* a tile of W is widened once for all rows of x */
         LLVMValueRef io = cg_for(c, &ob, u0, u1, "ob");
         s.o0 = mul(c, io, cg_i64(c, MM16_UNIT));
-        LLVMValueRef olen = min64(c, cg_i64(c, MM16_UNIT), LLVMBuildNSWSub(c->b, cg_i64(c, out), s.o0, ""));
+        LLVMValueRef olen = min64(c, cg_i64(c, MM16_UNIT), LLVMBuildNSWSub(c->b, out, s.o0, ""));
         emit_pack(&s, olen);
         LLVMValueRef im = cg_for(c, &mb, cg_i64(c, 0), n_mb, "mb");
         LLVMValueRef m_lo = mul(c, im, cg_i64(c, MM16_MB));
@@ -322,41 +326,48 @@ LLVMValueRef cg_matmul16_task(cg *c, ir_dtype kind, int64_t out, int64_t in) {
 /* xs[m, 0 .. in) = bf16(x[m]) (hi), xs[m, in .. 2 in) = bf16(x[m] - hi) (lo), both
  * rounded to nearest even, for m < rows and the first in / 32 * 32 columns (what the
  * vector steps read; the rest is done in f32 from x). */
-static void emit_split(cg *c, LLVMValueRef x, LLVMValueRef rows, LLVMValueRef xs, int64_t in) {
+static void emit_split(cg *c, LLVMValueRef x, LLVMValueRef rows, LLVMValueRef xs, LLVMValueRef in) {
     LLVMTypeRef v16 = LLVMVectorType(c->f32, 16), bf = LLVMBFloatTypeInContext(c->llctx);
     LLVMTypeRef b16 = LLVMVectorType(bf, 16);
     cg_loop m, k;
     LLVMValueRef im = cg_for(c, &m, cg_i64(c, 0), rows, "sm");
-    LLVMValueRef src = mul(c, im, cg_i64(c, in)), dst = mul(c, im, cg_i64(c, 2 * in));
-    LLVMValueRef ik = cg_for(c, &k, cg_i64(c, 0), cg_i64(c, in / 32 * 2), "sk");
+    LLVMValueRef src = mul(c, im, in), dst = mul(c, mul(c, im, cg_i64(c, 2)), in);
+    LLVMValueRef vecs = mul(c, LLVMBuildSDiv(c->b, in, cg_i64(c, 32), ""), cg_i64(c, 2)); /* of 16 floats */
+    LLVMValueRef ik = cg_for(c, &k, cg_i64(c, 0), vecs, "sk");
     LLVMValueRef off = mul(c, ik, cg_i64(c, 16));
     LLVMValueRef v = load_vec(c, v16, cg_gep(c, c->f32, x, add(c, src, off)), 4);
     LLVMValueRef hi = LLVMBuildFPTrunc(c->b, v, b16, "hi");
     LLVMValueRef lo = LLVMBuildFPTrunc(c->b, LLVMBuildFSub(c->b, v, LLVMBuildFPExt(c->b, hi, v16, ""), ""), b16, "lo");
     LLVMValueRef at = add(c, dst, off);
     LLVMSetAlignment(LLVMBuildStore(c->b, hi, cg_gep(c, bf, xs, at)), 2);
-    if (!c->bf16_round_x) LLVMSetAlignment(LLVMBuildStore(c->b, lo, cg_gep(c, bf, xs, add(c, at, cg_i64(c, in)))), 2);
+    if (!c->bf16_round_x) LLVMSetAlignment(LLVMBuildStore(c->b, lo, cg_gep(c, bf, xs, add(c, at, in))), 2);
     cg_end(c, &k);
     cg_end(c, &m);
 }
 
-void cg_matmul16_call(cg *c, LLVMValueRef task, ir_dtype kind, int64_t out, int64_t in, LLVMValueRef x,
+void cg_matmul16_call(cg *c, LLVMValueRef task, ir_dtype kind, LLVMValueRef out, LLVMValueRef in, LLVMValueRef x,
                       LLVMValueRef w, LLVMValueRef n, LLVMValueRef y, LLVMValueRef wconv, LLVMValueRef parallel,
                       LLVMValueRef pool) {
     bool native = cg_matmul16_native(c, kind);
-    int64_t chunk = native ? ir_wconv_rows(out, in) : 1 << 30; /* rows of x per split into wconv */
+    LLVMValueRef chunk = cg_i64(c, 1 << 30); /* rows of x per split into wconv: ir_wconv_rows(out, in) */
+    if (native) {
+        chunk = min64(c, LLVMBuildSDiv(c->b, cg_i64(c, IR_WCONV_FLOATS), in, ""), out);
+        LLVMValueRef none = LLVMBuildICmp(c->b, LLVMIntSLT, chunk, cg_i64(c, 1), "");
+        chunk = LLVMBuildSelect(c->b, none, cg_i64(c, 1), chunk, "");
+    }
     LLVMTypeRef aty = args_type(c);
     LLVMValueRef args = cg_var(c, aty, "mm16_args");
     cg_loop ch;
-    LLVMValueRef n_ch = LLVMBuildSDiv(c->b, add(c, n, cg_i64(c, chunk - 1)), cg_i64(c, chunk), "");
+    LLVMValueRef n_ch = LLVMBuildSDiv(c->b, add(c, n, LLVMBuildNSWSub(c->b, chunk, cg_i64(c, 1), "")), chunk, "");
     LLVMValueRef ic = cg_for(c, &ch, cg_i64(c, 0), n_ch, "chunk");
-    LLVMValueRef m0 = mul(c, ic, cg_i64(c, chunk));
-    LLVMValueRef rows = min64(c, cg_i64(c, chunk), LLVMBuildNSWSub(c->b, n, m0, ""));
-    LLVMValueRef xc = cg_gep(c, c->f32, x, mul(c, m0, cg_i64(c, in)));
+    LLVMValueRef m0 = mul(c, ic, chunk);
+    LLVMValueRef rows = min64(c, chunk, LLVMBuildNSWSub(c->b, n, m0, ""));
+    LLVMValueRef xc = cg_gep(c, c->f32, x, mul(c, m0, in));
     if (native) emit_split(c, xc, rows, wconv, in);
-    LLVMValueRef v[5] = {xc, wconv, w, rows, cg_gep(c, c->f32, y, mul(c, m0, cg_i64(c, out)))};
-    for (unsigned i = 0; i < 5; i++) LLVMBuildStore(c->b, v[i], LLVMBuildStructGEP2(c->b, aty, args, i, ""));
-    LLVMValueRef a[4] = {pool, task, args, cg_i64(c, (out + MM16_UNIT - 1) / MM16_UNIT)};
+    LLVMValueRef v[7] = {xc, wconv, w, rows, cg_gep(c, c->f32, y, mul(c, m0, out)), out, in};
+    for (unsigned i = 0; i < 7; i++) LLVMBuildStore(c->b, v[i], LLVMBuildStructGEP2(c->b, aty, args, i, ""));
+    LLVMValueRef units = LLVMBuildSDiv(c->b, add(c, out, cg_i64(c, MM16_UNIT - 1)), cg_i64(c, MM16_UNIT), "");
+    LLVMValueRef a[4] = {pool, task, args, units};
     LLVMBuildCall2(c->b, c->parallel_ty, parallel, a, 4, "");
     cg_end(c, &ch);
 }

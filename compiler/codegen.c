@@ -97,8 +97,9 @@ static bool emit_node(cg *c, const ir_graph *g, const fwd *f, const ir_node *nd,
     }
     case IR_OP_MATMUL: {
         LLVMValueRef wconv = cg_gep(c, c->f32, scratch_at(c, f, g->scratch_per_token), cg_i64(c, g->seq_len));
-        LLVMValueRef a[10] = {in0, in1, f->n, out, f->sgemm, f->sgemv, f->small_rows, wconv, f->parallel, f->pool};
-        call(c, cg_kernel_matmul(c, nd->shape[1], nd->in[0]->shape[1], nd->in[1]->dtype), a, 10);
+        LLVMValueRef a[12] = {in0, in1, f->n, out, f->sgemm, f->sgemv, f->small_rows, wconv, f->parallel, f->pool,
+                              cg_i64(c, nd->shape[1]), cg_i64(c, nd->in[0]->shape[1])};
+        call(c, cg_kernel_matmul(c, nd->shape[1], nd->in[0]->shape[1], nd->in[1]->dtype), a, 12);
         return true;
     }
     case IR_OP_BIAS_ADD: {
@@ -113,17 +114,19 @@ static bool emit_node(cg *c, const ir_graph *g, const fwd *f, const ir_node *nd,
         LLVMValueRef site = cg_gep(c, LLVMInt8TypeInContext(c->llctx), f->sites,
                                    LLVMBuildNSWMul(c->b, site_id, cg_i64(c, (int64_t)sizeof(lj_lora_site)), ""));
         int64_t in = nd->in[1]->shape[1], cols = nd->shape[1];
-        LLVMValueRef k = cg_kernel_lora(c, in, cols, g->r_max), t = scratch_at(c, f, g->lora_t_off);
+        LLVMValueRef k = cg_kernel_lora(c, g->r_max), t = scratch_at(c, f, g->lora_t_off);
         if (!f->decode) {
-            LLVMValueRef a[9] = {out, in1, f->n, site, f->active, t, f->sgemm, f->sgemv, f->small_rows};
-            call(c, k, a, 9);
+            LLVMValueRef a[11] = {out, in1, f->n, site, f->active, t, f->sgemm, f->sgemv, f->small_rows,
+                                  cg_i64(c, in), cg_i64(c, cols)};
+            call(c, k, a, 11);
             return true;
         }
         cg_loop r; /* each row gathers its own slots (BGMV) */
         LLVMValueRef row = cg_for(c, &r, cg_i64(c, 0), f->n, "row");
-        LLVMValueRef a[9] = {row_ptr(c, out, row, cols), row_ptr(c, in1, row, in), cg_i64(c, 1), site,
-                             row_elem(c, c->ptr, f->row_active, row), t, f->sgemm, f->sgemv, f->small_rows};
-        call(c, k, a, 9);
+        LLVMValueRef a[11] = {row_ptr(c, out, row, cols), row_ptr(c, in1, row, in), cg_i64(c, 1), site,
+                              row_elem(c, c->ptr, f->row_active, row), t, f->sgemm, f->sgemv, f->small_rows,
+                              cg_i64(c, in), cg_i64(c, cols)};
+        call(c, k, a, 11);
         cg_end(c, &r);
         return true;
     }

@@ -99,7 +99,7 @@ typedef struct cg {
     LLVMTypeRef i32, i64, f32, ptr, voidt;
     LLVMTypeRef sgemm_ty, sgemv_ty;  /* cblas_sgemm / cblas_sgemv signatures (ctx.h) */
     LLVMTypeRef parallel_ty;         /* ctx.h lj_parallel_fn */
-    LLVMTypeRef mm_args_ty;          /* {x, W, n, y}: what a matmul task reads */
+    LLVMTypeRef mm_args_ty;          /* {x, W, n, y, out, in}: what a matmul task reads */
     LLVMValueRef fn;                 /* function being built */
     LLVMBasicBlockRef entry;         /* its entry block (allocas go here) */
     bool bf16_dot;                   /* target has AVX512-BF16 (vdpbf16ps), not forced off (cg_matmul16.c) */
@@ -162,13 +162,16 @@ LLVMValueRef cg_kernel_slice(cg *c, int64_t in_cols, int64_t col0, int64_t cols)
     /* (x [n, in_cols], n, out [n, cols]): out = x[:, col0 : col0 + cols] */
 LLVMValueRef cg_kernel_matmul(cg *c, int64_t out, int64_t in, ir_dtype kind);
     /* (x [n, in], W [out, in] of kind, n, y [n, out], sgemm, sgemv, small_rows,
-        wconv [ir_wconv_rows(out, in), in], parallel, pool): y = x W^T. Up to small_rows
+        wconv [ir_wconv_rows(out, in), in], parallel, pool, out, in): y = x W^T. out and
+        in are run-time arguments: one kernel per dtype serves every shape whose out is
+        a multiple of 4 and in of CG_MM16_KSTEP, one more (_ragged) every other shape. Up to small_rows
         rows a generated row loop shared among ctx's threads; above, f32 takes sgemm
         (sgemv for one row when small_rows is 0); f16/bf16 keep the row loop up to 8
-        rows, then the blocked kernels of cg_matmul16.c (wconv: x split into BF16 parts);
+         rows, then the blocked kernels of cg_matmul16.c (wconv: x split into BF16 parts);
         bf16 with native dot products (cg_matmul16_native) takes them for every n */
-LLVMValueRef cg_kernel_lora(cg *c, int64_t in, int64_t out, int r_max);
-    /* (y [n, out], x [n, in], n, site, active, t [n, r_max], sgemm, sgemv, small_rows):
+LLVMValueRef cg_kernel_lora(cg *c, int r_max);
+    /* (y [n, out], x [n, in], n, site, active, t [n, r_max], sgemm, sgemv, small_rows, in, out),
+       one kernel for every shape:
        y += sum_a w_a s_a (x A_a^T) B_a^T at each slot's true rank; plain loops up to
        small_rows rows, BLAS above */
 
@@ -186,15 +189,19 @@ LLVMTypeRef cg_kv_elem(cg *c, ir_dtype kv); /* the KV cache's element type: f32,
 void cg_matmul16_target(cg *c, const char *features);
 /* Whether matmuls over W of kind take vdpbf16ps (BF16, c->bf16_dot): then for every n. */
 bool cg_matmul16_native(const cg *c, ir_dtype kind);
-/* The task mm16task_<out>_<in>_<kind>_<mode> (ctx.h lj_task_fn) over units of 16 rows of
- * W [out, in] of kind (F16 or BF16): vdpbf16ps on x's BF16 parts when c->bf16_dot and
+/* The task mm16task_<kind>_<mode>[_ktail] (ctx.h lj_task_fn) over units of 16 rows of
+ * W [out, in] of kind (F16 or BF16), any shape (out, in are in its argument block;
+ * without k_tail, in must be a multiple of CG_MM16_KSTEP): vdpbf16ps on x's BF16 parts when c->bf16_dot and
  * kind is BF16, else an f32 tile of W widened per thread and FMAs. Built on first use,
  * before the kernel that calls it. */
-LLVMValueRef cg_matmul16_task(cg *c, ir_dtype kind, int64_t out, int64_t in);
+LLVMValueRef cg_matmul16_task(cg *c, ir_dtype kind, bool k_tail);
+/* The widest K step of those tasks: a W [out, in] with in a multiple of it leaves no
+ * elements past the vector steps, so its task needs no k_tail. */
+enum { CG_MM16_KSTEP = 32 };
 /* Emits, at the builder, y [n, out] = x [n, in] W^T through task on parallel(pool, ...)
  * (ctx.h lj_parallel_fn); native BF16 first splits x, ir_wconv_rows(out, in) rows at a
  * time, into wconv [ir_wconv_rows(out, in), in] floats. */
-void cg_matmul16_call(cg *c, LLVMValueRef task, ir_dtype kind, int64_t out, int64_t in, LLVMValueRef x,
+void cg_matmul16_call(cg *c, LLVMValueRef task, ir_dtype kind, LLVMValueRef out, LLVMValueRef in, LLVMValueRef x,
                       LLVMValueRef w, LLVMValueRef n, LLVMValueRef y, LLVMValueRef wconv, LLVMValueRef parallel,
                       LLVMValueRef pool);
 
