@@ -467,8 +467,7 @@ void st_convert_rows_f32(st_dtype d, const void *src, size_t rows, size_t cols, 
     }
     for (size_t r = 0; r < rows; r++) {
         if (r + ST_ROWS_AHEAD < rows) __builtin_prefetch(dst + (r + ST_ROWS_AHEAD) * ld, 1);
-        if (d == ST_F32) memcpy(dst + r * ld, p + r * row_bytes, row_bytes); /* src may be unaligned */
-        else st_convert_f32(d, p + r * row_bytes, cols, dst + r * ld);
+        st_convert_f32(d, p + r * row_bytes, cols, dst + r * ld); /* F32: a memcpy (src may be unaligned) */
     }
 }
 

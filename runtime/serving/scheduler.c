@@ -282,13 +282,12 @@ static int admit(lorajit_sched *s, lj_sched_req *q, lj_err *why) {
      * slots have finished: the loader cannot see them go while others are admitted. */
     if (q->load == LJ_LOAD_DONE && !(q->load_st == LORAJIT_E_FULL && !others_pin(s, q))) {
         if ((st = q->load_st)) lj_fail(why, st, "%s", q->error);
-        q->error[0] = '\0';
     } else {
-        q->error[0] = '\0';
         q->n_pinned = q->n_adapters;
         for (int i = 0; i < q->n_adapters; i++) q->pinned[i] = q->names[i];
         st = lj_engine_resolve(e, q->pinned, &q->n_pinned, what, why);
     }
+    q->error[0] = '\0'; /* the loader's message, if any, is in why now */
     q->load = LJ_LOAD_NONE;
     if (!st) st = lj_seq_set_choice(e, q->seq->id, (const char *const *)q->names, q->weight, q->n_adapters, what, why);
     bool hook_no = !st && s->o.admit && !s->o.admit(s->o.admit_user, q->n_prompt + q->max_new - 1);
