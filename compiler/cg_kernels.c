@@ -346,7 +346,7 @@ static void matmul_body(cg *c, ir_dtype kind, LLVMValueRef task1, LLVMValueRef t
     LLVMValueRef n = param(c, 2), out = param(c, 10), in = param(c, 11);
     if (cg_matmul16_native(c, kind)) {
         cg_matmul16_call(c, task16, kind, out, in, param(c, 0), param(c, 1), n, param(c, 3), param(c, 7),
-                         param(c, 8), param(c, 9));
+                         param(c, 8), param(c, 9), param(c, 12));
         return;
     }
     LLVMBasicBlockRef one = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "one_row");
@@ -375,14 +375,14 @@ static void matmul_body(cg *c, ir_dtype kind, LLVMValueRef task1, LLVMValueRef t
                  cg_f32(c, 1.0f), cg_f32(c, 0.0f));
     } else {
         cg_matmul16_call(c, task16, kind, out, in, param(c, 0), param(c, 1), n, param(c, 3), param(c, 7),
-                         param(c, 8), param(c, 9));
+                         param(c, 8), param(c, 9), param(c, 12));
     }
     LLVMBuildBr(c->b, done);
     LLVMPositionBuilderAtEnd(c->b, done);
 }
 
 /* (x [n, in], W [out, in] of kind, n, y [n, out], sgemm, sgemv, small_rows,
- *  wconv [ir_wconv_rows(out, in), in], parallel, pool, out, in): y = x W^T.
+ *  wconv [ir_wconv_rows(out, in), in], parallel, pool, out, in, matmul_bf16_amx): y = x W^T.
  * The shape is a run-time argument, so the projections of a model share one kernel
  * per dtype (compile time grows with dtypes, not shapes); a shape with out not a
  * multiple of 4 or in not of CG_MM16_KSTEP gets the _ragged one, which also handles
@@ -397,7 +397,7 @@ LLVMValueRef cg_kernel_matmul(cg *c, int64_t out, int64_t in, ir_dtype kind) {
     LLVMValueRef task1 = rows ? matmul_task(c, kind, 1, ragged) : NULL;
     LLVMValueRef task4 = rows ? matmul_task(c, kind, 4, ragged) : NULL;
     LLVMValueRef task16 = kind == IR_F32 ? NULL : cg_matmul16_task(c, kind, ragged);
-    cg_kernel_begin(c, name, "ppipqqipqqii", &fn);
+    cg_kernel_begin(c, name, "ppipqqipqqiip", &fn);
     matmul_body(c, kind, task1, task4, task16);
     cg_kernel_end(c);
     return fn;

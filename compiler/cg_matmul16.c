@@ -62,6 +62,8 @@ void cg_matmul16_target(cg *c, const char *features) {
     c->bf16_dot = !env_on("LORAJIT_NO_NATIVE_BF16") && c->vec_floats == 16 && has_feature(features, "avx512bf16");
     c->bf16_round_x = env_on("LORAJIT_BF16_ROUND_X");
     c->f16c = has_feature(features, "f16c");
+    c->amx = c->bf16_dot && !c->bf16_round_x && !env_on("LORAJIT_NO_AMX") && has_feature(features, "amx-bf16") &&
+             has_feature(features, "amx-tile");
 }
 
 bool cg_matmul16_native(const cg *c, ir_dtype kind) { return kind == IR_BF16 && c->bf16_dot; }
@@ -347,13 +349,26 @@ static void emit_split(cg *c, LLVMValueRef x, LLVMValueRef rows, LLVMValueRef xs
 
 void cg_matmul16_call(cg *c, LLVMValueRef task, ir_dtype kind, LLVMValueRef out, LLVMValueRef in, LLVMValueRef x,
                       LLVMValueRef w, LLVMValueRef n, LLVMValueRef y, LLVMValueRef wconv, LLVMValueRef parallel,
-                      LLVMValueRef pool) {
+                      LLVMValueRef pool, LLVMValueRef amx) {
     bool native = cg_matmul16_native(c, kind);
     LLVMValueRef chunk = cg_i64(c, 1 << 30); /* rows of x per split into wconv: ir_wconv_rows(out, in) */
     if (native) {
         chunk = min64(c, LLVMBuildSDiv(c->b, cg_i64(c, IR_WCONV_FLOATS), in, ""), out);
         LLVMValueRef none = LLVMBuildICmp(c->b, LLVMIntSLT, chunk, cg_i64(c, 1), "");
         chunk = LLVMBuildSelect(c->b, none, cg_i64(c, 1), chunk, "");
+    }
+    LLVMBasicBlockRef done = NULL;
+    if (native && c->amx) { /* ctx->matmul_bf16_amx, where the runtime set it and it takes the shape */
+        LLVMBasicBlockRef try_amx = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "amx");
+        LLVMBasicBlockRef gen = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "mm16");
+        done = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "mm16_done");
+        LLVMBuildCondBr(c->b, LLVMBuildIsNotNull(c->b, amx, ""), try_amx, gen);
+        LLVMPositionBuilderAtEnd(c->b, try_amx);
+        LLVMTypeRef p[10] = {c->ptr, c->ptr, c->i64, c->ptr, c->i64, c->ptr, c->i64, c->i64, c->ptr, c->ptr};
+        LLVMValueRef a[10] = {x, wconv, chunk, w, n, y, out, in, parallel, pool};
+        LLVMValueRef took = LLVMBuildCall2(c->b, LLVMFunctionType(c->i32, p, 10, 0), amx, a, 10, "");
+        LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntNE, took, cg_i32(c, 0), ""), done, gen);
+        LLVMPositionBuilderAtEnd(c->b, gen);
     }
     LLVMTypeRef aty = args_type(c);
     LLVMValueRef args = cg_var(c, aty, "mm16_args");
@@ -370,4 +385,8 @@ void cg_matmul16_call(cg *c, LLVMValueRef task, ir_dtype kind, LLVMValueRef out,
     LLVMValueRef a[4] = {pool, task, args, units};
     LLVMBuildCall2(c->b, c->parallel_ty, parallel, a, 4, "");
     cg_end(c, &ch);
+    if (done) {
+        LLVMBuildBr(c->b, done);
+        LLVMPositionBuilderAtEnd(c->b, done);
+    }
 }

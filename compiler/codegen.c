@@ -25,7 +25,7 @@ typedef struct fwd {
     LLVMValueRef pos, row_active;     /* lj_decode: i64 [n], ptr [n] (seq [n] is not read) */
     int64_t n_layers;                 /* layers with attention: the pools' second dimension */
     LLVMValueRef weights, sites, active, scratch, key_cache, value_cache, sgemm, sgemv,
-        small_rows, parallel, pool, rope, rope_stride;
+        small_rows, parallel, pool, rope, rope_stride, amx;
     LLVMValueRef block_table, block_table_stride, block_size; /* the paged KV cache (ctx.h) */
     LLVMValueRef block_shift;         /* log2(block_size) */
     LLVMValueRef lrel;                /* inside the layer loop: i64 layer - first looped layer; else NULL */
@@ -97,9 +97,9 @@ static bool emit_node(cg *c, const ir_graph *g, const fwd *f, const ir_node *nd,
     }
     case IR_OP_MATMUL: {
         LLVMValueRef wconv = cg_gep(c, c->f32, scratch_at(c, f, g->scratch_per_token), cg_i64(c, g->seq_len));
-        LLVMValueRef a[12] = {in0, in1, f->n, out, f->sgemm, f->sgemv, f->small_rows, wconv, f->parallel, f->pool,
-                              cg_i64(c, nd->shape[1]), cg_i64(c, nd->in[0]->shape[1])};
-        call(c, cg_kernel_matmul(c, nd->shape[1], nd->in[0]->shape[1], nd->in[1]->dtype), a, 12);
+        LLVMValueRef a[13] = {in0, in1, f->n, out, f->sgemm, f->sgemv, f->small_rows, wconv, f->parallel, f->pool,
+                              cg_i64(c, nd->shape[1]), cg_i64(c, nd->in[0]->shape[1]), f->amx};
+        call(c, cg_kernel_matmul(c, nd->shape[1], nd->in[0]->shape[1], nd->in[1]->dtype), a, 13);
         return true;
     }
     case IR_OP_BIAS_ADD: {
@@ -333,6 +333,7 @@ static lorajit_status build_entry(cg *c, const ir_graph *g, bool decode, lj_err 
         .block_table = cg_ld_at(c, c->ptr, ctx, offsetof(lj_ctx, block_table)),
         .block_table_stride = cg_ld_at(c, c->i64, ctx, offsetof(lj_ctx, block_table_stride)),
         .block_size = cg_ld_at(c, c->i64, ctx, offsetof(lj_ctx, block_size)),
+        .amx = cg_ld_at(c, c->ptr, ctx, offsetof(lj_ctx, matmul_bf16_amx)),
     };
     f.block_shift = cg_log2_pow2(c, f.block_size);
     if (decode) {

@@ -105,6 +105,8 @@ typedef struct cg {
     bool bf16_dot;                   /* target has AVX512-BF16 (vdpbf16ps), not forced off (cg_matmul16.c) */
     bool bf16_round_x;               /* vdpbf16ps on x rounded to BF16 once (LORAJIT_BF16_ROUND_X=1) */
     bool f16c;                       /* target has F16C (vcvtph2ps) */
+    bool amx;                        /* bf16_dot and the target has AMX-BF16: BF16 matmuls first offer
+                                        themselves to ctx->matmul_bf16_amx (cg_matmul16.c) */
     int vec_floats;                  /* f32 lanes of its widest vectors: 16 (AVX-512) or 8 */
     LLVMValueRef saved_fn;           /* caller's state while a kernel is built */
     LLVMBasicBlockRef saved_entry, saved_block;
@@ -183,9 +185,10 @@ LLVMValueRef cg_kernel_attention(cg *c, int n_heads, int n_kv_heads, int head_si
         block_size * kv_dim elements, att [seq_len], out [n, n_heads*hs]) */
 LLVMTypeRef cg_kv_elem(cg *c, ir_dtype kv); /* the KV cache's element type: f32, or i16 for 16 bits */
 /* ---- cg_matmul16.c: 16-bit matmuls of more rows than the row loop takes ---- */
-/* Sets c's bf16_dot, bf16_round_x, f16c and vec_floats from the target's feature list
- * ("+a,-b,...", borrowed; NULL: none) and the environment: LORAJIT_NO_NATIVE_BF16=1 turns
- * bf16_dot off, LORAJIT_BF16_ROUND_X=1 turns bf16_round_x on. */
+/* Sets c's bf16_dot, bf16_round_x, f16c, amx and vec_floats from the target's feature
+ * list ("+a,-b,...", borrowed; NULL: none) and the environment: LORAJIT_NO_NATIVE_BF16=1
+ * turns bf16_dot (and amx) off, LORAJIT_BF16_ROUND_X=1 turns bf16_round_x on,
+ * LORAJIT_NO_AMX=1 (or bf16_round_x) turns amx off. */
 void cg_matmul16_target(cg *c, const char *features);
 /* Whether matmuls over W of kind take vdpbf16ps (BF16, c->bf16_dot): then for every n. */
 bool cg_matmul16_native(const cg *c, ir_dtype kind);
@@ -200,10 +203,12 @@ LLVMValueRef cg_matmul16_task(cg *c, ir_dtype kind, bool k_tail);
 enum { CG_MM16_KSTEP = 32 };
 /* Emits, at the builder, y [n, out] = x [n, in] W^T through task on parallel(pool, ...)
  * (ctx.h lj_parallel_fn); native BF16 first splits x, ir_wconv_rows(out, in) rows at a
- * time, into wconv [ir_wconv_rows(out, in), in] floats. */
+ * time, into wconv [ir_wconv_rows(out, in), in] floats. With c->amx, BF16 first calls
+ * amx (ctx->matmul_bf16_amx, a run-time value) when it is not NULL, with wconv as its
+ * packing room, and skips the rest when it took the shape. */
 void cg_matmul16_call(cg *c, LLVMValueRef task, ir_dtype kind, LLVMValueRef out, LLVMValueRef in, LLVMValueRef x,
                       LLVMValueRef w, LLVMValueRef n, LLVMValueRef y, LLVMValueRef wconv, LLVMValueRef parallel,
-                      LLVMValueRef pool);
+                      LLVMValueRef pool, LLVMValueRef amx);
 
 /* ---- codegen.c: planned IR -> LLVM module with `lj_forward` and `lj_decode` (ctx.h) ---- */
 /* Requires a verified, planned graph. Builds into mod (borrowed) for a target with the

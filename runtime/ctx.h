@@ -14,7 +14,8 @@
 /* Version of this ABI (the structs below and the entry points' signatures). An
  * artifact records it (manifest.json "abi_version", the library's lj_abi_version)
  * and the runtime refuses another. Bump it on any change below. */
-#define LJ_ABI_VERSION 6 /* 6: the paged KV cache (key_cache / value_cache are block pools read
+#define LJ_ABI_VERSION 7 /* 7: matmul_bf16_amx (a BF16 matmul on AMX tiles, from the runtime);
+                            6: the paged KV cache (key_cache / value_cache are block pools read
                             through block_table, block_table_stride, block_size; no cache
                             stride is compiled in; key_cache's element type is the compiled
                             kv_dtype, which the layout digest pins); 5: RoPE frequencies through ctx (rope,
@@ -47,6 +48,15 @@ typedef void (*lj_sgemv_fn)(int order, int trans, int m, int n, float alpha, con
  * takes part) and returns when all are done; with pool NULL, fn(arg, 0, n). */
 typedef void (*lj_task_fn)(void *arg, int64_t begin, int64_t end);
 typedef void (*lj_parallel_fn)(void *pool, lj_task_fn fn, void *arg, int64_t n);
+
+/* y[n, out] = x[n, in] W[out, in]^T for a BF16 W on the CPU's AMX tiles (the runtime's
+ * lj_matmul_bf16_amx): x is split into two BF16 parts (hi, lo: the generated native
+ * kernel's split) packed into xs, room for xs_rows rows (xs_rows * in floats), and the
+ * units of W are shared by parallel(pool, ...). Returns 0, touching nothing, for a shape
+ * it does not take (out not a multiple of 16, in not of 32, xs_rows < 16): the generated
+ * kernel then runs. A row's result does not depend on n or the threads. */
+typedef int (*lj_matmul16_fn)(const float *x, void *xs, int64_t xs_rows, const uint16_t *w, int64_t n, float *y,
+                              int64_t out, int64_t in, lj_parallel_fn parallel, void *pool);
 
 /* One LoRA site (a targeted linear in one layer), in = K, out = N. */
 typedef struct lj_lora_site {
@@ -99,6 +109,9 @@ typedef struct lj_ctx {
                                      one at rope + i * rope_stride. The runtime computes them
                                      (runtime/formats/rope.c) for the call's sequence lengths. */
     int64_t rope_stride;          /* floats between lj_decode's rows' tables; 0: one for all rows */
+    lj_matmul16_fn matmul_bf16_amx; /* NULL: the generated kernels only. Read by code compiled for a
+                                     target with AMX-BF16, for every BF16 matmul; the runtime sets it
+                                     only where the CPU has AMX and the OS lets this process use it */
 } lj_ctx;
 
 /* The compiled entry point: runs tokens[0..n) at positions pos0..pos0+n-1, writing

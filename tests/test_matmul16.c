@@ -11,7 +11,7 @@
  * The reference widens W by its own decoding of the bit patterns and sums in double.
  * BF16 is also compiled with LORAJIT_BF16_ROUND_X=1 (x rounded to BF16 once), and both
  * for the x86-64-v3 (AVX2, F16C, FMA) and x86-64 (SSE2) levels (packed, 8 lanes).
- * Bound: |got - want| <= tol * sum_k |x_k w_k|, tol 2e-5 on the native kernel (x is
+ * Bound: |got - want| <= tol * sum_k |x_k w_k|, tol 2e-5 on the native and AMX kernels (x is
  * kept as two BF16 parts, ~2^-17 relative), 4e-3 with x rounded once (2^-9 relative:
  * 2e-3, plus the sums) and 2e-6 otherwise (exact products, f32 sums).
  * Recipe: add a shape to SHAPES. */
@@ -25,10 +25,14 @@
 #include "serving.h"
 
 enum { MAXN = 200 }; /* rows of x: every count 1..MAXN is run */
-enum { MODE_HOST, MODE_PACKED, MODE_ROUND_X }; /* as compiled: plain, LORAJIT_NO_NATIVE_BF16=1, LORAJIT_BF16_ROUND_X=1 */
+/* as compiled and run: plain (with ctx->matmul_bf16_amx where this host may use AMX),
+ * LORAJIT_NO_NATIVE_BF16=1, LORAJIT_BF16_ROUND_X=1, plain without matmul_bf16_amx */
+enum { MODE_HOST, MODE_PACKED, MODE_ROUND_X, MODE_NO_AMX };
 
 static const struct { int in, out; } SHAPES[] = {
     {16, 7}, {40, 33}, {96, 64}, {200, 130}, {1100, 37},
+    {64, 48}, {1088, 80}, {4096, 32}, /* AMX's shapes (out % 16, in % 32 == 0): an odd 16-row block of W,
+                                          34 K blocks, x packed in two goes (wconv holds 128 rows) */
 };
 
 static uint32_t rng = 2463534242u;
@@ -63,12 +67,13 @@ static uint16_t to16(float f, ir_dtype kind) {
 typedef struct result {
     double worst; /* largest |got - want| / (tol sum |x w|) */
     bool native;  /* the host's code used vdpbf16ps */
+    bool amx;     /* ... or AMX tiles (lj_matmul_bf16_amx) */
 } result;
 
 /* Compiles embed(x table) -> matmul(W of kind) -> output, runs it for n = 1..MAXN on
  * pool and serially, and compares with the reference at tol. */
 static result run_shape(int in, int out, ir_dtype kind, int mode, const char *cpu, lj_pool *pool) {
-    result res = {0, false};
+    result res = {0, false, false};
     bool force_packed = mode == MODE_PACKED;
     if (force_packed) setenv("LORAJIT_NO_NATIVE_BF16", "1", 1);
     if (mode == MODE_ROUND_X) setenv("LORAJIT_BF16_ROUND_X", "1", 1);
@@ -90,6 +95,8 @@ static result run_shape(int in, int out, ir_dtype kind, int mode, const char *cp
         return res;
     }
     res.native = kind == IR_BF16 && !force_packed && strstr(code.features, "+avx512bf16");
+    res.amx = res.native && mode != MODE_NO_AMX && mode != MODE_ROUND_X && strstr(code.features, "+amx-bf16") &&
+              lj_amx_ready() && out % 16 == 0 && in % 32 == 0;
     float *x = malloc(sizeof(float) * MAXN * in);
     uint16_t *w16 = malloc(2u * (size_t)out * in);
     double *wd = malloc(sizeof(double) * (size_t)out * in);
@@ -105,7 +112,8 @@ static result run_shape(int in, int out, ir_dtype kind, int mode, const char *cp
     float *got = malloc(sizeof(float) * MAXN * out), *serial = malloc(sizeof(float) * MAXN * out);
     const void *weights[2] = {x, w16};
     lj_ctx ctx = {.weights = weights, .scratch = scratch, .sgemm = (lj_sgemm_fn)cblas_sgemm,
-                  .sgemv = (lj_sgemv_fn)cblas_sgemv, .small_rows = LJ_SMALL_ROWS, .parallel = lj_pool_run};
+                  .sgemv = (lj_sgemv_fn)cblas_sgemv, .small_rows = LJ_SMALL_ROWS, .parallel = lj_pool_run,
+                  .matmul_bf16_amx = mode != MODE_NO_AMX && lj_amx_ready() ? lj_matmul_bf16_amx : NULL};
     double tol = !res.native ? 2e-6 : mode == MODE_ROUND_X ? 4e-3 : 2e-5;
     double *want = malloc(sizeof(double) * MAXN * out), *mag = malloc(sizeof(double) * MAXN * out);
     for (int m = 0; m < MAXN; m++) /* row m's result does not depend on n */
@@ -136,12 +144,12 @@ static result run_shape(int in, int out, ir_dtype kind, int mode, const char *cp
             if (!(q <= res.worst)) res.worst = q; /* NaN too */
         }
     }
-    CHECK(res.worst <= 1, "%s %dx%d (%s): worst error %.3g x bound", ir_dtype_name(kind), out, in,
-          res.native ? "vdpbf16ps" : "packed", res.worst);
+    const char *path = res.amx ? "amx" : res.native ? "vdpbf16ps" : "packed";
+    CHECK(res.worst <= 1, "%s %dx%d (%s): worst error %.3g x bound", ir_dtype_name(kind), out, in, path, res.worst);
     CHECK(mismatched == 0, "%s %dx%d: %ld row counts differ between the pool and one thread", ir_dtype_name(kind),
           out, in, mismatched);
     CHECK(row_dependent == 0, "%s %dx%d (%s): at %ld row counts a row differs from the same row at another count",
-          ir_dtype_name(kind), out, in, res.native ? "vdpbf16ps" : "packed", row_dependent);
+          ir_dtype_name(kind), out, in, path, row_dependent);
     free(ref_small), free(ref_big);
     free(x), free(w16), free(wd), free(want), free(mag), free(scratch), free(got), free(serial);
     pipeline_code_free(&code);
@@ -155,13 +163,14 @@ int main(void) {
     CHECK(lj_pool_new(2, &pool, &err) == LORAJIT_OK, "pool: %s", err.msg);
     for (size_t s = 0; s < sizeof SHAPES / sizeof SHAPES[0]; s++)
         for (int kind = 0; kind < 2; kind++)
-            for (int mode = MODE_HOST; mode <= MODE_ROUND_X; mode++) {
+            for (int mode = MODE_HOST; mode <= MODE_NO_AMX; mode++) {
                 ir_dtype k = kind ? IR_F16 : IR_BF16;
                 if (mode == MODE_ROUND_X && k == IR_F16) continue; /* the same code as MODE_HOST */
+                if (mode == MODE_NO_AMX && (k == IR_F16 || !lj_amx_ready())) continue; /* MODE_HOST's code */
                 result r = run_shape(SHAPES[s].in, SHAPES[s].out, k, mode, NULL, pool);
                 printf("  %-4s W [%4d, %4d] %-9s rows 1..%d: worst %.3f x bound\n", ir_dtype_name(k), SHAPES[s].out,
-                       SHAPES[s].in, !r.native ? "packed" : mode == MODE_ROUND_X ? "dpbf16 x1" : "dpbf16", MAXN,
-                       r.worst);
+                       SHAPES[s].in, !r.native ? "packed" : r.amx ? "amx" : mode == MODE_ROUND_X ? "dpbf16 x1" : "dpbf16",
+                       MAXN, r.worst);
             }
     /* older x86-64 levels (JIT, run on this host): AVX2 + F16C + FMA, and SSE2 only */
     static const char *const levels[2] = {"x86-64-v3", "x86-64"};

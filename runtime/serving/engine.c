@@ -110,6 +110,7 @@ lorajit_status lj_engine_start(lorajit_engine *e, const char *model_dir, lj_layo
         .pool = e->pool,
         .rope = e->rope,
         .block_size = e->kv.block_size,
+        .matmul_bf16_amx = lj_amx_ready() ? lj_matmul_bf16_amx : NULL,
     };
     e->started = true;
     lj_err_clear(err);

@@ -211,6 +211,14 @@ int lj_pool_threads(const lj_pool *p); /* 1 for NULL */
  * polls for a run is not counted. For tests and stats. */
 int lj_pool_sleepers(lj_pool *p);
 
+/* ---- matmul_amx.c: BF16 matmuls on AMX tiles ---- */
+/* Whether this process may run AMX-BF16 code: the CPU has it (and AVX512-BF16) and
+ * the OS granted the tile state (asked once); false with LORAJIT_NO_AMX=1. */
+bool lj_amx_ready(void);
+/* ctx.h's lj_matmul16_fn (ctx->matmul_bf16_amx where lj_amx_ready()). */
+int lj_matmul_bf16_amx(const float *x, void *xs, int64_t xs_rows, const uint16_t *w, int64_t n, float *y,
+                       int64_t out, int64_t in, lj_parallel_fn parallel, void *pool);
+
 /* ---- pool_gemm.c: OpenBLAS on the pool's threads ---- */
 /* Output columns of one block of lj_pool_sgemm for an m-row product: a function of
  * the shape only, so the result is the same bits whatever the thread count. */
