@@ -3,9 +3,11 @@
  * projection GEMMs on f32 copies of the same weights, on 1 and 2 threads.
  *
  * Per thread count (OpenBLAS's and the engine's pool, set before each engine opens),
- * timed round-robin: a 128-token prefill with the kernel the host gets (vdpbf16ps on a
- * CPU with AVX512-BF16), the same with LORAJIT_NO_NATIVE_BF16=1 (the packed f32-tile
- * kernel), the same with LORAJIT_BF16_ROUND_X=1 (x rounded to BF16 once, no lo part),
+ * timed round-robin: a 128-token prefill with the kernel the host gets (AMX tiles on a
+ * CPU with AMX-BF16, else vdpbf16ps on one with AVX512-BF16), the same with
+ * LORAJIT_NO_NATIVE_BF16=1 (the packed f32-tile kernel), the same with
+ * LORAJIT_BF16_ROUND_X=1 (x rounded to BF16 once, no lo part), on an AMX host the same
+ * with LORAJIT_NO_AMX=1 (vdpbf16ps),
  * the GEMMs alone at M = 128 (bench_gemm), a 12-token prefill and one decode
  * step (batch 1). Ratios: GEMMs ms / prefill ms (a speed ratio: > 1 is faster than
  * sgemm) and 12-token prefill ms / step ms. No adapter is active. */
@@ -68,20 +70,22 @@ static lorajit_engine *open_engine(const char *model_dir, const char *env) {
     return e;
 }
 
-/* "avx512_bf16" in /proc/cpuinfo's flags: which kernel the host's engine got. */
-static bool host_has_bf16(void) {
+/* flag (" avx512_bf16", " amx_bf16") in /proc/cpuinfo's flags: which kernel the host's engine got. */
+static bool host_has(const char *flag) {
     FILE *f = fopen("/proc/cpuinfo", "r");
     char line[8192];
     bool yes = false;
     while (f && !yes && fgets(line, sizeof line, f))
-        yes = !strncmp(line, "flags", 5) && strstr(line, " avx512_bf16");
+        yes = !strncmp(line, "flags", 5) && strstr(line, flag);
     if (f) fclose(f);
     return yes;
 }
 
 void bench_prefill16(bench_result *r, const char *model_dir) {
     bench_p16_result *p = &r->dec.p16;
-    *p = (bench_p16_result){.run = strcmp(r->dec.dtype, "F32") != 0, .native = host_has_bf16()};
+    const char *no_amx = getenv("LORAJIT_NO_AMX");
+    *p = (bench_p16_result){.run = strcmp(r->dec.dtype, "F32") != 0, .native = host_has(" avx512_bf16")};
+    p->amx = p->native && host_has(" amx_bf16") && !(no_amx && *no_amx && strcmp(no_amx, "0"));
     if (!p->run) return;
     int32_t prompt[BENCH_P16_LONG];
     for (int i = 0; i < BENCH_P16_LONG; i++) prompt[i] = (int32_t)((i * 7919u + 13) % (unsigned)r->dec.vocab);
@@ -99,18 +103,21 @@ void bench_prefill16(bench_result *r, const char *model_dir) {
         openblas_set_num_threads(row->threads); /* the engines' pools follow it when they open */
         lorajit_engine *host = open_engine(model_dir, NULL), *packed = open_engine(model_dir, "LORAJIT_NO_NATIVE_BF16");
         lorajit_engine *round_x = open_engine(model_dir, "LORAJIT_BF16_ROUND_X");
-        p16_arg a[5] = {{host, prompt, BENCH_P16_LONG, 17, logits}, {packed, prompt, BENCH_P16_LONG, 17, logits},
+        lorajit_engine *dot = p->amx ? open_engine(model_dir, "LORAJIT_NO_AMX") : NULL;
+        p16_arg a[6] = {{host, prompt, BENCH_P16_LONG, 17, logits}, {packed, prompt, BENCH_P16_LONG, 17, logits},
                         {round_x, prompt, BENCH_P16_LONG, 17, logits}, {host, prompt, BENCH_P16_SHORT, 17, logits},
-                        {host, prompt, 0, 17, logits}};
-        bench_job jobs[6] = {
+                        {host, prompt, 0, 17, logits}, {dot, prompt, BENCH_P16_LONG, 17, logits}};
+        bench_job jobs[7] = {
             {prefill_prep, prefill_once, NULL, &a[0], &row->native},
             {prefill_prep, prefill_once, NULL, &a[1], &row->packed},
             {prefill_prep, prefill_once, NULL, &a[2], &row->round_x},
             {NULL, bench_gemm_once, NULL, &g, &row->sgemm},
             {prefill_prep, prefill_once, NULL, &a[3], &row->short_prompt},
             {step_prep, step_once, NULL, &a[4], &row->step},
+            {prefill_prep, prefill_once, NULL, &a[5], &row->no_amx},
         };
-        bench_measure_jobs(jobs, 6, reps);
+        bench_measure_jobs(jobs, p->amx ? 7 : 6, reps);
+        lorajit_engine_free(dot);
         lorajit_engine_free(host);
         lorajit_engine_free(packed);
         lorajit_engine_free(round_x);
@@ -125,16 +132,22 @@ void bench_prefill16_print(const bench_result *r, FILE *f) {
     if (!p->run) return;
     fprintf(f, "  16-bit prefill of %d tokens (no adapter): host = the kernel this CPU gets, %s; packed = "
                "LORAJIT_NO_NATIVE_BF16=1 (f32 tiles + FMA); round-x = LORAJIT_BF16_ROUND_X=1 (x rounded to BF16 once);"
-               " sgemm = the projection GEMMs alone at M = %d on f32 copies; xS = sgemm ms / prefill ms\n",
-            BENCH_P16_LONG, p->native ? "vdpbf16ps (AVX512-BF16)" : "packed (no AVX512-BF16)", BENCH_P16_LONG);
-    fprintf(f, "  %-7s %9s %9s %9s %9s %7s %7s %7s %9s %8s %11s\n", "threads", "host ms", "packed", "round-x",
-            "sgemm ms", "xS host", "packed", "round-x", "12-tok ms", "step ms", "12-tok/step");
+               "%s sgemm = the projection GEMMs alone at M = %d on f32 copies; xS = sgemm ms / prefill ms\n",
+            BENCH_P16_LONG, p->amx ? "AMX tiles (AMX-BF16)" : p->native ? "vdpbf16ps (AVX512-BF16)" : "packed (no AVX512-BF16)",
+            p->amx ? " dpbf16 = LORAJIT_NO_AMX=1 (vdpbf16ps);" : "", BENCH_P16_LONG);
+    fprintf(f, "  %-7s %9s %9s %9s %9s %9s %7s %7s %7s %7s %9s %8s %11s\n", "threads", "host ms", "packed", "round-x",
+            "dpbf16", "sgemm ms", "xS host", "packed", "round-x", "dpbf16", "12-tok ms", "step ms", "12-tok/step");
     for (int t = 0; t < BENCH_P16_THREADS; t++) {
         const bench_p16_row *w = &p->rows[t];
         double sg = w->sgemm.median;
-        fprintf(f, "  %-7d %9.1f %9.1f %9.1f %9.1f %7.2f %7.2f %7.2f %9.1f %8.2f %11.2f\n", w->threads,
-                w->native.median, w->packed.median, w->round_x.median, sg, sg / w->native.median,
-                sg / w->packed.median, sg / w->round_x.median, w->short_prompt.median, w->step.median,
+        char dot[16] = "-", dot_x[16] = "-";
+        if (p->amx) {
+            snprintf(dot, sizeof dot, "%.1f", w->no_amx.median);
+            snprintf(dot_x, sizeof dot_x, "%.2f", sg / w->no_amx.median);
+        }
+        fprintf(f, "  %-7d %9.1f %9.1f %9.1f %9s %9.1f %7.2f %7.2f %7.2f %7s %9.1f %8.2f %11.2f\n", w->threads,
+                w->native.median, w->packed.median, w->round_x.median, dot, sg, sg / w->native.median,
+                sg / w->packed.median, sg / w->round_x.median, dot_x, w->short_prompt.median, w->step.median,
                 w->short_prompt.median / w->step.median);
     }
 }
@@ -144,7 +157,7 @@ cJSON *bench_prefill16_json(const bench_result *r) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddBoolToObject(o, "run", p->run);
     if (!p->run) return o;
-    cJSON_AddStringToObject(o, "host_kernel", p->native ? "vdpbf16ps" : "packed");
+    cJSON_AddStringToObject(o, "host_kernel", p->amx ? "amx" : p->native ? "vdpbf16ps" : "packed");
     cJSON_AddNumberToObject(o, "long_tokens", BENCH_P16_LONG);
     cJSON_AddNumberToObject(o, "short_tokens", BENCH_P16_SHORT);
     cJSON *rows = cJSON_AddArrayToObject(o, "rows");
@@ -162,6 +175,10 @@ cJSON *bench_prefill16_json(const bench_result *r) {
         cJSON_AddNumberToObject(x, "sgemm_over_packed", w->sgemm.median / w->packed.median);
         cJSON_AddNumberToObject(x, "sgemm_over_round_x", w->sgemm.median / w->round_x.median);
         cJSON_AddNumberToObject(x, "short_over_step", w->short_prompt.median / w->step.median);
+        if (p->amx) {
+            cJSON_AddItemToObject(x, "prefill_no_amx_ms", bench_stat_json(w->no_amx));
+            cJSON_AddNumberToObject(x, "sgemm_over_no_amx", w->sgemm.median / w->no_amx.median);
+        }
         cJSON_AddItemToArray(rows, x);
     }
     return o;
