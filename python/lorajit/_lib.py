@@ -93,6 +93,8 @@ TOKEN_FN = ctypes.CFUNCTYPE(None, c_void_p, c_int, c_int32)
 # ---- the scheduler (lorajit_serving.h) ----
 # lorajit_sched_token_fn: (user, request id, token) -> non-zero cancels the request
 SCHED_TOKEN_FN = ctypes.CFUNCTYPE(c_int, c_void_p, c_int64, c_int32)
+# lorajit_sched_prompt_fn(user, id, n, lp, top_id, top_lp, top_n)
+SCHED_PROMPT_FN = ctypes.CFUNCTYPE(c_int, c_void_p, c_int64, c_int, P(c_float), P(c_int32), P(c_float), c_int)
 
 
 class SchedOptions(ctypes.Structure):
@@ -112,7 +114,7 @@ class SchedRequest(ctypes.Structure):
         ("stop_seqs", P(P(c_int32))), ("stop_lens", P(c_int)), ("n_stop_seqs", c_int),
         ("stop_strings", P(c_char_p)), ("n_stop_strings", c_int),
         ("on_token", SCHED_TOKEN_FN), ("user", c_void_p),
-        ("prompt_logprobs", c_int), ("prompt_top_n", c_int), ("on_prompt", c_void_p),  # not used from Python yet: 0
+        ("prompt_logprobs", c_int), ("prompt_top_n", c_int), ("on_prompt", SCHED_PROMPT_FN),
     ]
 
 

@@ -61,6 +61,10 @@ class Result:
         queue_ms, ttft_ms, total_ms: submit -> admitted, first token, finished
             (-1: never admitted / no token).
         token_ms: when each token was sampled, ms from submit.
+        prompt_logprobs: with ``submit(prompt_logprobs=N)``, as vLLM gives them: one
+            entry per prompt token, None for the first, else a dict token id ->
+            log-probability holding the prompt's own token at that position and the
+            N most likely ids there (under the request's adapters); None otherwise.
     """
     id: int
     tokens: List[int]
@@ -72,6 +76,7 @@ class Result:
     ttft_ms: float = -1.0
     total_ms: float = 0.0
     token_ms: List[float] = field(default_factory=list, repr=False)
+    prompt_logprobs: Optional[List[Optional[Dict[int, float]]]] = field(default=None, repr=False)
 
 
 class Request:
@@ -91,6 +96,7 @@ class Request:
         self._raw: Optional[Dict[str, Any]] = None
         self._result: Optional[Result] = None
         self._cancelled = False
+        self._plp: Optional[List[Optional[Dict[int, float]]]] = None  # from on_prompt, when asked
 
     def __repr__(self) -> str:
         state = self._raw["finish_reason"] if self._raw else "running"
@@ -155,7 +161,7 @@ class Request:
             if self._text:
                 eng = self._sched.engine
                 text = "".join(eng._text_pieces(self._prompt, list(raw["tokens"]), self._stop_ids, self._stop_strs))
-            self._result = Result(text=text, **raw)
+            self._result = Result(text=text, prompt_logprobs=self._plp, **raw)
         return self._result
 
     def stream(self) -> Iterator[int]:
@@ -228,6 +234,7 @@ class Scheduler(_lib.Closing):
         self._quit = False
         self.last_error: Optional[LorajitError] = None  # the driver thread's last failed step
         self._cb = _lib.SCHED_TOKEN_FN(self._on_token)  # referenced as long as the scheduler lives
+        self._prompt_cb = _lib.SCHED_PROMPT_FN(self._on_prompt)
         o = _lib.SchedOptions()
         for name, v in (("max_running", max_running), ("token_budget", token_budget), ("min_chunk", min_chunk)):
             if v is not None:
@@ -268,6 +275,24 @@ class Scheduler(_lib.Closing):
                 return 0
             req._tokens.append(int(token))
             req._q.put(int(token))
+            return 1 if req._cancelled else 0
+        except BaseException:  # pragma: no cover - nothing may unwind into C
+            return 0
+
+    def _on_prompt(self, user: Optional[int], rid: int, n: int, lp: Any, top_id: Any, top_lp: Any,
+                   top_n: int) -> int:
+        """The C on_prompt (the stepping thread): keeps the prompt's log-probabilities
+        as vLLM's prompt_logprobs. Never raises into C; non-zero cancels."""
+        try:
+            req = self._reqs.get(user or 0)
+            if req is None:
+                return 0
+            out: List[Optional[Dict[int, float]]] = [None]
+            for k in range(n):
+                d = {int(top_id[k * top_n + j]): float(top_lp[k * top_n + j]) for j in range(top_n)}
+                d[int(req._prompt[k + 1])] = float(lp[k])
+                out.append(d)
+            req._plp = out
             return 1 if req._cancelled else 0
         except BaseException:  # pragma: no cover - nothing may unwind into C
             return 0
@@ -332,7 +357,8 @@ class Scheduler(_lib.Closing):
     def submit(self, prompt_or_ids: Prompt, adapter: Adapters = None, max_new_tokens: int = 64,
                temperature: float = 0.0, top_p: float = 1.0, top_k: int = 0, seed: int = 0,
                stop: StopSpec = None, repetition_penalty: float = 1.0,
-               eos_token_id: Union[None, int, Sequence[int]] = None) -> Request:
+               eos_token_id: Union[None, int, Sequence[int]] = None,
+               prompt_logprobs: Optional[int] = None) -> Request:
         """Queues a request (``lorajit_sched_submit``; any thread).
 
         Args:
@@ -350,6 +376,9 @@ class Scheduler(_lib.Closing):
                 Strings need a :class:`lorajit.Tokenizer`.
             eos_token_id: ids that end the request with finish "eos" (at most 9).
                 None: the tokenizer's EOS ids for a text prompt, none for ids.
+            prompt_logprobs: None, or N in 0..20: :attr:`Result.prompt_logprobs`
+                with the N most likely ids at each prompt position, computed by the
+                prefill itself (its chunks keep every position's logits).
 
         Returns:
             The :class:`Request`.
@@ -392,6 +421,9 @@ class Scheduler(_lib.Closing):
         str_arr = (ctypes.c_char_p * max(1, len(strs)))(*[s.encode("utf-8") for s in strs])
         r.stop_strings, r.n_stop_strings = str_arr, len(strs)
         r.on_token = self._cb
+        if prompt_logprobs is not None:
+            r.prompt_logprobs, r.prompt_top_n = 1, as_int(prompt_logprobs, "prompt_logprobs")
+            r.on_prompt = self._prompt_cb
         key = next(self._keys)
         r.user = key
         req = Request(self, key, ids, text, eos + [s[0] for s in seqs if len(s) == 1], strs)

@@ -266,3 +266,42 @@ def test_engine_closed_first_and_dropped_scheduler(eng):
         assert ref() is None
         thread.join(5)
         assert not thread.is_alive()
+
+
+def _log_softmax(row):
+    import math
+    m = max(row)
+    s = math.log(sum(math.exp(v - m) for v in row)) + m
+    return [v - s for v in row]
+
+
+@pytest.mark.parametrize("adapter_spec", ["", "qv"])
+def test_prompt_logprobs_equal_forward(eng, adapter_spec):
+    """submit(prompt_logprobs=N): vLLM's layout (None first, then {id: logprob} with the
+    prompt's own token and the N most likely), each within 1e-4 of the log-softmax of
+    Engine.forward's logits at that position; the generated ids are those without it."""
+    prompt = [3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8]
+    eng.set_adapter(adapter_spec) if adapter_spec else eng.disable_adapters()
+    try:
+        logits = eng.forward(prompt)
+    finally:
+        eng.enable_adapters()
+    with eng.scheduler() as sched:
+        r = sched.submit(prompt, adapter=adapter_spec, max_new_tokens=3, prompt_logprobs=4).result()
+        plain = sched.submit(prompt, adapter=adapter_spec, max_new_tokens=3).result()
+    assert plain.prompt_logprobs is None
+    assert r.tokens == plain.tokens
+    plp = r.prompt_logprobs
+    assert len(plp) == len(prompt) and plp[0] is None
+    for k in range(1, len(prompt)):
+        want = _log_softmax([float(v) for v in logits[k - 1]])
+        top = sorted(range(len(want)), key=lambda i: -want[i])[:4]
+        assert set(top) | {prompt[k]} == set(plp[k]), k
+        for i, lp in plp[k].items():
+            assert abs(lp - want[i]) <= 1e-4, (k, i, lp, want[i])
+
+
+def test_prompt_logprobs_bad_n(eng):
+    with eng.scheduler() as sched:
+        with pytest.raises(lorajit.ArgumentError, match="prompt_top_n"):
+            sched.submit([1, 2, 3], max_new_tokens=1, prompt_logprobs=21)
