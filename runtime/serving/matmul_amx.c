@@ -89,29 +89,25 @@ bool lj_amx_ready(void) {
 AMX_TARGET static void pack_x(const float *x, uint16_t *xs, int64_t n, int64_t in, int64_t n_mb, int64_t n_kb) {
     const __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
                                            _mm512_set1_epi32(16)); /* dword i goes to row i of the tile */
-    for (int64_t mb = 0; mb < n_mb; mb++)
-        for (int j = 0; j < MB; j++) {
-            int64_t m = mb * MB + j;
-            for (int64_t kb = 0; kb < n_kb; kb++) {
-                uint32_t *hi_tile = (uint32_t *)(xs + ((mb * n_kb + kb) * 2) * (TILE_BYTES / 2));
-                uint32_t *lo_tile = hi_tile + TILE_BYTES / 4;
-                __m512i hi = _mm512_setzero_si512(), lo = _mm512_setzero_si512();
-                if (m < n) {
-                    const float *src = x + m * in + kb * KB;
-                    __m512 v0 = _mm512_loadu_ps(src), v1 = _mm512_loadu_ps(src + 16);
-                    __m512bh h = _mm512_cvtne2ps_pbh(v1, v0); /* lane l = bf16(src[l]) */
-                    hi = (__m512i)h;
-                    /* the hi parts widened back: the low and high halves' 16-bit lanes << 16 */
-                    __m512 h0 = _mm512_castsi512_ps(
-                        _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(hi)), 16));
-                    __m512 h1 = _mm512_castsi512_ps(
-                        _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(hi, 1)), 16));
-                    lo = (__m512i)_mm512_cvtne2ps_pbh(_mm512_sub_ps(v1, h1), _mm512_sub_ps(v0, h0));
-                }
-                _mm512_i32scatter_epi32(hi_tile + j, idx, hi, 4);
-                _mm512_i32scatter_epi32(lo_tile + j, idx, lo, 4);
-            }
+    if (n < n_mb * MB) /* the last block's rows past n: zero (its tiles whole, then the rows that exist) */
+        memset(xs + (n_mb - 1) * n_kb * TILE_BYTES, 0, (size_t)n_kb * 2 * TILE_BYTES);
+    for (int64_t m = 0; m < n; m++) {
+        int64_t mb = m / MB, j = m % MB;
+        for (int64_t kb = 0; kb < n_kb; kb++) {
+            uint32_t *hi_tile = (uint32_t *)(xs + ((mb * n_kb + kb) * 2) * (TILE_BYTES / 2));
+            uint32_t *lo_tile = hi_tile + TILE_BYTES / 4;
+            const float *src = x + m * in + kb * KB;
+            __m512 v0 = _mm512_loadu_ps(src), v1 = _mm512_loadu_ps(src + 16);
+            __m512i hi = (__m512i)_mm512_cvtne2ps_pbh(v1, v0); /* lane l = bf16(src[l]) */
+            /* the hi parts widened back: the low and high halves' 16-bit lanes << 16 */
+            __m512 h0 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(hi)), 16));
+            __m512 h1 = _mm512_castsi512_ps(
+                _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(hi, 1)), 16));
+            __m512i lo = (__m512i)_mm512_cvtne2ps_pbh(_mm512_sub_ps(v1, h1), _mm512_sub_ps(v0, h0));
+            _mm512_i32scatter_epi32(hi_tile + j, idx, hi, 4);
+            _mm512_i32scatter_epi32(lo_tile + j, idx, lo, 4);
         }
+    }
 }
 
 /* Stores accumulator tile t (rows: 16 rows of W from o0; columns: 16 rows of x from
