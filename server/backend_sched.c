@@ -4,8 +4,9 @@
  * One driver thread owns the scheduler: it loops lorajit_sched_step while any job is
  * submitted and not finished, and sleeps on b->work otherwise (never spins). A job is
  * submitted by srv_backend_start; the scheduler's on_token (driver thread) appends each
- * token to the job's queue and marks the job fresh, and after the step the driver wakes
- * each fresh job's thread once (not once per token, not mid-step). That thread, in
+ * token to the job's queue and marks the job fresh; after the step the driver wakes the
+ * first fresh job's thread, which wakes the next one's (wake_next), so each is woken
+ * once a step, not mid-step, and the driver's core is left to it. That thread, in
  * srv_backend_next, takes every token queued so far in one lock round-trip and hands
  * them to its on_token without a lock held, so an SSE stream writes as tokens arrive.
  * When on_token returns non-zero the job is cancelled (lorajit_sched_cancel: no part in
@@ -38,7 +39,8 @@ struct srv_job {
     int64_t id;                 /* the scheduler's, once JOB_QUEUED */
     struct timespec admitted, started;
     pthread_cond_t more;        /* tokens were queued or the job is done (signalled after a step) */
-    int fresh;                  /* something came since the driver last woke the job's thread */
+    int fresh;                  /* something came that the job's thread was not woken for yet */
+    int waiting;                /* the job's thread waits on more */
     int32_t *tok;               /* [cap] tokens from the driver; n_tok queued, n_read taken by the job's thread */
     int cap, n_tok, n_read;
     int n_handed;               /* tokens handed to on_token (its thread only) */
@@ -88,18 +90,31 @@ static void job_done(srv_backend *b, srv_job *j, const lorajit_sched_result *r) 
     b->n_live--;
 }
 
+/* Wakes the thread of the first fresh job that waits (b->mu held); fresh jobs before it
+ * whose threads are busy will find their tokens themselves. That thread calls this
+ * again once it runs, so a step's jobs are woken one after the other, each by the one
+ * before: the driver wakes one thread a step, and the rest are woken off its core. */
+static void wake_next(srv_backend *b) {
+    for (srv_job *j = b->jobs; j; j = j->next) {
+        if (!j->fresh) continue;
+        j->fresh = 0;
+        if (j->waiting) {
+            pthread_cond_signal(&j->more);
+            return;
+        }
+    }
+}
+
 /* After a step (b->mu held): takes the result of every submitted job that finished,
- * and wakes the thread of each job that got something (tokens, logprobs, its end). */
+ * and starts waking the threads of the jobs that got something (tokens, logprobs,
+ * their end). */
 static void after_step(srv_backend *b) {
     for (srv_job *j = b->jobs; j; j = j->next) {
         lorajit_sched_result r;
         if ((j->state == JOB_QUEUED || j->state == JOB_RUNNING) && lorajit_sched_take(b->sched, j->id, &r) == LORAJIT_OK)
             job_done(b, j, &r);
-        if (j->fresh) {
-            j->fresh = 0;
-            pthread_cond_signal(&j->more);
-        }
     }
+    wake_next(b);
 }
 
 /* The admit hook (driver thread): the head of the scheduler's queue starts now. It
@@ -336,8 +351,11 @@ int srv_backend_next(srv_backend *b, srv_job *j, srv_token_fn on_token, void *us
         from = j->n_read, to = j->stop ? j->n_read : j->n_tok;
         done = j->state == JOB_DONE; /* then no token comes after n_tok */
         if (plp || from < to || done) break;
+        j->waiting = 1;
         pthread_cond_wait(&j->more, &b->mu);
+        j->waiting = 0;
     }
+    wake_next(b); /* pass the wake-up on */
     j->plp_handed |= plp;
     j->n_read = to;
     pthread_mutex_unlock(&b->mu); /* tok[from..to) and the logprobs are not written again */
