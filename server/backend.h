@@ -1,6 +1,7 @@
 /* backend.h — what the HTTP layer of `lorajit serve` asks of the engine that runs
  * its requests, and nothing more: admit a request (or refuse it: queue full), run
- * it with a per-token callback that can stop it, read the queue's state.
+ * it with a per-token callback that can stop it (in one call, or pulled step by step
+ * from the caller's own thread: start, next, finish), read the queue's state.
  *
  * The backend (backend_sched.c) runs requests on the continuous-batching scheduler
  * (lorajit_sched): one driver thread steps it, so concurrent requests share decode
@@ -26,7 +27,7 @@ typedef enum srv_finish {
     SRV_FINISH_ERROR    /* the engine refused or failed: status and message say why */
 } srv_finish;
 
-/* Called on the thread in srv_backend_run once, before the first srv_token_fn, with
+/* Called on the thread in srv_backend_run (or _next) once, before the first srv_token_fn, with
  * the prompt's log-probabilities (srv_gen_params.prompt_top_n >= 0): n = n_prompt - 1
  * entries, lp[k] that of prompt id k + 1 given those before it, top_id / top_lp[k *
  * top_n ..] the top_n most likely ids there (lorajit_sched_prompt_fn). Arrays borrowed
@@ -34,7 +35,7 @@ typedef enum srv_finish {
 typedef void (*srv_prompt_fn)(void *user, int n, const float *lp, const int32_t *top_id, const float *top_lp,
                               int top_n);
 
-/* One generation. prompt and adapter are borrowed for srv_backend_run. */
+/* One generation. prompt and adapter are borrowed for srv_backend_run / _start. */
 typedef struct srv_gen_params {
     const int32_t *prompt;       /* [n_prompt] */
     int n_prompt;
@@ -43,7 +44,7 @@ typedef struct srv_gen_params {
     lorajit_sampling sampling;   /* eos ids included */
     int prompt_top_n;            /* -1: no prompt logprobs; else computed by the scheduler with
                                     this many top ids (0..20) and handed to on_prompt */
-    srv_prompt_fn on_prompt;     /* with prompt_top_n >= 0; its user is srv_backend_run's */
+    srv_prompt_fn on_prompt;     /* with prompt_top_n >= 0; its user is srv_backend_run's / _next's */
 } srv_gen_params;
 
 typedef struct srv_gen_result {
@@ -54,7 +55,7 @@ typedef struct srv_gen_result {
     char message[512];           /* the engine's message when it failed */
 } srv_gen_result;
 
-/* Called on the thread in srv_backend_run for each token as it is generated;
+/* Called on the thread in srv_backend_run (or _next) for each token as it is generated;
  * non-zero stops the request after this token (no further step for it; tokens the
  * scheduler made meanwhile are dropped). */
 typedef int (*srv_token_fn)(void *user, int32_t token);
@@ -71,13 +72,29 @@ void srv_backend_free(srv_backend *b);
 
 /* Admits a request for adapter ("" base; copied) into the queue. NULL when the
  * queue is full (HTTP 429) or memory ran out. The job must then go to exactly one of
- * srv_backend_run or srv_backend_drop. */
+ * srv_backend_run, srv_backend_start or srv_backend_drop. */
 srv_job *srv_backend_admit(srv_backend *b, const char *adapter);
 /* Submits the job's generation (p, borrowed for the call) to the scheduler, calls
  * on_token for each token as the driver thread makes it, fills *res, and frees the
  * job. Blocks the calling thread until the request ends. */
 void srv_backend_run(srv_backend *b, srv_job *job, const srv_gen_params *p, srv_token_fn on_token, void *user,
                      srv_gen_result *res);
+/* srv_backend_run in pieces, for a caller that pulls tokens on its own thread: start,
+ * then next until it returns 0, then finish. Submits the job (p borrowed for the call;
+ * its on_prompt kept). 0, or -1 when that failed: res is filled (SRV_FINISH_ERROR) and
+ * the job is freed. */
+int srv_backend_start(srv_backend *b, srv_job *job, const srv_gen_params *p, srv_gen_result *res);
+/* Blocks until the started job has something new, then hands the prompt's logprobs
+ * (once, first) and every token queued since the last call to on_token on the calling
+ * thread, no lock held (non-zero stops the job as in srv_backend_run). The driver wakes
+ * the job's thread once per step. 1 while the job may make more; 0 once it ended and
+ * everything was handed on. */
+int srv_backend_next(srv_backend *b, srv_job *job, srv_token_fn on_token, void *user);
+/* After srv_backend_next returned 0: fills res and frees the job. */
+void srv_backend_finish(srv_backend *b, srv_job *job, srv_gen_result *res);
+/* Stops a started job (a client gone): it leaves the scheduler before its next step and
+ * srv_backend_next hands nothing more on; keep calling that until it returns 0. */
+void srv_backend_cancel(srv_backend *b, srv_job *job);
 /* Frees a job that will not run (the request failed before generation). NULL does nothing. */
 void srv_backend_drop(srv_backend *b, srv_job *job);
 

@@ -2,15 +2,18 @@
  * (lorajit_sched, include/lorajit_serving.h): concurrent requests share decode steps.
  *
  * One driver thread owns the scheduler: it loops lorajit_sched_step while any job is
- * submitted and not finished, and sleeps on b->work otherwise (never spins). The
- * connection thread of a job submits it in srv_backend_run and then waits on the
- * job's condition variable: the scheduler's on_token (driver thread) appends each
- * token to the job's queue, the connection thread hands them to its own on_token
- * without a lock held, so an SSE stream writes as tokens arrive. When that returns
- * non-zero the job is cancelled (lorajit_sched_cancel: no part in the next step)
- * and the tokens still queued are dropped. The prompt's logprobs (echo) come the same
- * way, copied by on_prompt and handed on before the first token. The job is freed only after the driver
- * took its result (lorajit_sched_take), so no callback can reach a freed job.
+ * submitted and not finished, and sleeps on b->work otherwise (never spins). A job is
+ * submitted by srv_backend_start; the scheduler's on_token (driver thread) appends each
+ * token to the job's queue and marks the job fresh; after the step the driver wakes the
+ * first fresh job's thread, which wakes the next one's (wake_next), so each is woken
+ * once a step, not mid-step, and the driver's core is left to it. That thread, in
+ * srv_backend_next, takes every token queued so far in one lock round-trip and hands
+ * them to its on_token without a lock held, so an SSE stream writes as tokens arrive.
+ * When on_token returns non-zero the job is cancelled (lorajit_sched_cancel: no part in
+ * the next step) and the tokens still queued are dropped. The prompt's logprobs (echo)
+ * come the same way, copied by on_prompt and handed on before the first token. The job
+ * is freed (srv_backend_finish) only after the driver took its result
+ * (lorajit_sched_take), so no callback can reach a freed job.
  * Running vs waiting: the scheduler's admit hook (driver thread, asked when the head
  * of its FIFO queue starts) marks the lowest-id submitted job running; requests that
  * ended before they started (cancelled, their adapter failed) are taken first.
@@ -35,10 +38,14 @@ struct srv_job {
     job_state state;
     int64_t id;                 /* the scheduler's, once JOB_QUEUED */
     struct timespec admitted, started;
-    pthread_cond_t more;        /* a token was queued or the job is done */
-    int32_t *tok;               /* [cap] tokens from the driver; n_tok queued, n_read handed on */
+    pthread_cond_t more;        /* tokens were queued or the job is done (signalled after a step) */
+    int fresh;                  /* something came that the job's thread was not woken for yet */
+    int waiting;                /* the job's thread waits on more */
+    int32_t *tok;               /* [cap] tokens from the driver; n_tok queued, n_read taken by the job's thread */
     int cap, n_tok, n_read;
+    int n_handed;               /* tokens handed to on_token (its thread only) */
     int stop;                   /* the connection's on_token said stop: drop the rest */
+    srv_prompt_fn on_prompt;    /* srv_gen_params.on_prompt */
     lorajit_sched_result res;   /* once JOB_DONE; tokens and token_ms freed at take */
     float *plp;                 /* owned: the prompt's logprobs from the driver, NULL until they came:
                                    [n_plp] lp, then [n_plp, plp_top] top lp */
@@ -69,7 +76,7 @@ static double ms_between(const struct timespec *t0, const struct timespec *t1) {
     return (t1->tv_sec - t0->tv_sec) * 1e3 + (t1->tv_nsec - t0->tv_nsec) / 1e6;
 }
 
-/* j finished with result r (b->mu held): counts, state, wakes its thread. */
+/* j finished with result r (b->mu held): counts, state; its thread is woken after the step. */
 static void job_done(srv_backend *b, srv_job *j, const lorajit_sched_result *r) {
     if (j->state == JOB_RUNNING) b->running--;
     else b->waiting--;
@@ -79,17 +86,35 @@ static void job_done(srv_backend *b, srv_job *j, const lorajit_sched_result *r) 
     lorajit_free(j->res.token_ms);
     j->res.tokens = NULL, j->res.token_ms = NULL;
     j->state = JOB_DONE;
+    j->fresh = 1;
     b->n_live--;
-    pthread_cond_broadcast(&j->more);
 }
 
-/* Takes the result of every submitted job that finished (b->mu held). */
-static void take_finished(srv_backend *b) {
+/* Wakes the thread of the first fresh job that waits (b->mu held); fresh jobs before it
+ * whose threads are busy will find their tokens themselves. That thread calls this
+ * again once it runs, so a step's jobs are woken one after the other, each by the one
+ * before: the driver wakes one thread a step, and the rest are woken off its core. */
+static void wake_next(srv_backend *b) {
+    for (srv_job *j = b->jobs; j; j = j->next) {
+        if (!j->fresh) continue;
+        j->fresh = 0;
+        if (j->waiting) {
+            pthread_cond_signal(&j->more);
+            return;
+        }
+    }
+}
+
+/* After a step (b->mu held): takes the result of every submitted job that finished,
+ * and starts waking the threads of the jobs that got something (tokens, logprobs,
+ * their end). */
+static void after_step(srv_backend *b) {
     for (srv_job *j = b->jobs; j; j = j->next) {
         lorajit_sched_result r;
         if ((j->state == JOB_QUEUED || j->state == JOB_RUNNING) && lorajit_sched_take(b->sched, j->id, &r) == LORAJIT_OK)
             job_done(b, j, &r);
     }
+    wake_next(b);
 }
 
 /* The admit hook (driver thread): the head of the scheduler's queue starts now. It
@@ -117,14 +142,14 @@ static int on_admit(void *user, int positions) {
     return 1;
 }
 
-/* The scheduler's on_token (driver thread): queues the token for j's thread. */
+/* The scheduler's on_token (driver thread): queues the token for j's thread (woken
+ * after the step). */
 static int on_sched_token(void *user, int64_t id, int32_t token) {
     srv_job *j = user;
     pthread_mutex_lock(&j->b->mu);
-    if (!j->stop && j->n_tok < j->cap) j->tok[j->n_tok++] = token;
+    if (!j->stop && j->n_tok < j->cap) j->tok[j->n_tok++] = token, j->fresh = 1;
     j->b->step_tokens++;
     int stop = j->stop;
-    pthread_cond_broadcast(&j->more);
     pthread_mutex_unlock(&j->b->mu);
     return stop;
 }
@@ -146,7 +171,7 @@ static int on_sched_prompt(void *user, int64_t id, int n, const float *lp, const
     memcpy(ids, top_id, sizeof *ids * n_top);
     pthread_mutex_lock(&j->b->mu);
     j->plp = all, j->plp_top_id = ids, j->n_plp = n, j->plp_top = top_n;
-    pthread_cond_broadcast(&j->more);
+    j->fresh = 1;
     pthread_mutex_unlock(&j->b->mu);
     return 0;
 }
@@ -165,7 +190,7 @@ static void *driver_main(void *arg) {
         lorajit_status st = lorajit_sched_step(b->sched, NULL);
         pthread_mutex_lock(&b->mu);
         b->steps += !st;
-        take_finished(b);
+        after_step(b);
         if (st && b->n_live && !b->quit) { /* none could start (no free sequence): wait, do not spin */
             if (!failing) fprintf(stderr, "lorajit serve: %s\n", lorajit_sched_errmsg(b->sched));
             struct timespec t;
@@ -295,52 +320,65 @@ static int submit(srv_backend *b, srv_job *j, const srv_gen_params *p, srv_gen_r
     return 0;
 }
 
-/* Hands j's prompt logprobs (once, first) to p->on_prompt and its tokens to on_token
- * as they come until j is done (b->mu held; released around each callback). Returns
- * the tokens handed on. */
-static int relay(srv_backend *b, srv_job *j, const srv_gen_params *p, srv_token_fn on_token, void *user) {
-    int handed = 0;
-    for (;;) {
-        if (j->plp && !j->plp_handed && !j->stop) {
-            j->plp_handed = 1;
-            pthread_mutex_unlock(&b->mu);
-            if (p->on_prompt) p->on_prompt(user, j->n_plp, j->plp, j->plp_top_id, j->plp + j->n_plp, j->plp_top);
-            pthread_mutex_lock(&b->mu);
-            continue;
-        }
-        if (j->n_read < j->n_tok && !j->stop) {
-            int32_t t = j->tok[j->n_read++];
-            pthread_mutex_unlock(&b->mu);
-            int stop = on_token(user, t);
-            pthread_mutex_lock(&b->mu);
-            handed++;
-            if (stop) {
-                j->stop = 1;
-                if (j->state != JOB_DONE) lorajit_sched_cancel(b->sched, j->id); /* not found: it just ended */
-            }
-            continue;
-        }
-        if (j->state == JOB_DONE) return handed;
-        pthread_cond_wait(&j->more, &b->mu);
-    }
-}
-
-void srv_backend_run(srv_backend *b, srv_job *j, const srv_gen_params *p, srv_token_fn on_token, void *user,
-                     srv_gen_result *res) {
+int srv_backend_start(srv_backend *b, srv_job *j, const srv_gen_params *p, srv_gen_result *res) {
     memset(res, 0, sizeof *res);
     j->cap = p->max_tokens > 0 ? p->max_tokens : 1;
     j->tok = malloc(sizeof *j->tok * (size_t)j->cap);
+    j->on_prompt = p->on_prompt;
     pthread_mutex_lock(&b->mu);
     if (submit(b, j, p, res)) {
         b->waiting--;
         pthread_mutex_unlock(&b->mu);
         res->finish = SRV_FINISH_ERROR;
-        res->queue_ms = 0;
         free_job(b, j);
-        return;
+        return -1;
     }
-    res->n_out = relay(b, j, p, on_token, user);
     pthread_mutex_unlock(&b->mu);
+    return 0;
+}
+
+/* Stops j (b->mu held): no more tokens are handed on, and it leaves the scheduler. */
+static void stop_job(srv_backend *b, srv_job *j) {
+    j->stop = 1;
+    if (j->state != JOB_DONE) lorajit_sched_cancel(b->sched, j->id); /* not found: it just ended */
+}
+
+int srv_backend_next(srv_backend *b, srv_job *j, srv_token_fn on_token, void *user) {
+    pthread_mutex_lock(&b->mu);
+    int plp, from, to, done;
+    for (;;) {
+        plp = j->plp && !j->plp_handed && !j->stop;
+        from = j->n_read, to = j->stop ? j->n_read : j->n_tok;
+        done = j->state == JOB_DONE; /* then no token comes after n_tok */
+        if (plp || from < to || done) break;
+        j->waiting = 1;
+        pthread_cond_wait(&j->more, &b->mu);
+        j->waiting = 0;
+    }
+    wake_next(b); /* pass the wake-up on */
+    j->plp_handed |= plp;
+    j->n_read = to;
+    pthread_mutex_unlock(&b->mu); /* tok[from..to) and the logprobs are not written again */
+    if (plp && j->on_prompt) j->on_prompt(user, j->n_plp, j->plp, j->plp_top_id, j->plp + j->n_plp, j->plp_top);
+    int stop = 0;
+    for (int k = from; k < to && !stop; k++, j->n_handed++) stop = on_token(user, j->tok[k]);
+    if (stop) {
+        pthread_mutex_lock(&b->mu);
+        stop_job(b, j);
+        done = j->state == JOB_DONE;
+        pthread_mutex_unlock(&b->mu);
+    }
+    return !done;
+}
+
+void srv_backend_cancel(srv_backend *b, srv_job *j) {
+    pthread_mutex_lock(&b->mu);
+    stop_job(b, j);
+    pthread_mutex_unlock(&b->mu);
+}
+
+void srv_backend_finish(srv_backend *b, srv_job *j, srv_gen_result *res) {
+    res->n_out = j->n_handed;
     res->queue_ms = ms_between(&j->admitted, &j->started);
     lorajit_finish f = j->res.finish;
     if (f == LORAJIT_FINISH_ERROR) {
@@ -353,6 +391,14 @@ void srv_backend_run(srv_backend *b, srv_job *j, const srv_gen_params *p, srv_to
         res->finish = f == LORAJIT_FINISH_EOS ? SRV_FINISH_EOS : SRV_FINISH_LENGTH;
     }
     free_job(b, j);
+}
+
+void srv_backend_run(srv_backend *b, srv_job *j, const srv_gen_params *p, srv_token_fn on_token, void *user,
+                     srv_gen_result *res) {
+    if (srv_backend_start(b, j, p, res)) return;
+    while (srv_backend_next(b, j, on_token, user)) {
+    }
+    srv_backend_finish(b, j, res);
 }
 
 /* Appends name to the comma list list[cap] unless it is "" or there already. */

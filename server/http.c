@@ -1,6 +1,6 @@
 /* http.c — connections, through libmicrohttpd (Debian libmicrohttpd-dev): a thread
- * per connection (a request's generation runs in it; a stream's generation in a
- * thread of its own that the connection reads from), the body cap (413, refused
+ * per connection (a request's generation runs in it; a stream's is pulled by it,
+ * token by token, from MHD's content-reader callback), the body cap (413, refused
  * from Content-Length before the body is read, or when a chunked body passes it),
  * Bearer auth on every endpoint but /health (401), the idle timeout that closes
  * slow clients, and one log line per request. Routing is routes.c's. */

@@ -3,8 +3,10 @@
  * with the prompt, as `lorajit generate --text` does), holds back text that may be the
  * start of a stop string and ends the request at one (the stop string and what follows
  * are not returned, as OpenAI does), times TTFT and inter-token gaps into the metrics,
- * and writes either the JSON body or the SSE chunks. A stream runs on its own thread;
- * a client that goes away cancels it at its next token. */
+ * and writes either the JSON body or the SSE chunks. A stream has no thread of its own:
+ * http.c's connection thread, reading it (srv_stream_read), pulls the tokens from the
+ * backend (srv_backend_next) and formats their chunks itself; a client that goes away
+ * cancels the generation when the connection closes (srv_stream_close). */
 #define _GNU_SOURCE /* memmem */
 #include <stdlib.h>
 #include <string.h>
@@ -19,15 +21,15 @@ typedef struct logprobs_mem {
     int n_tok, n_top;
 } logprobs_mem;
 
+/* Used by the connection's thread only. */
 struct srv_stream {
     srv_gen *g;
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t more;
+    srv_job *job;                /* started and not yet finished, else NULL */
     char *buf;                   /* [n] SSE bytes not yet read, from off */
     size_t n, off, cap;
-    int done, oom;
-    atomic_int cancel;           /* the client went away */
+    int done, oom;               /* done: the last bytes ([DONE]) are in buf */
+    int cancel;                  /* the client went away */
+    srv_reply log;               /* the log line's fields, once done */
 };
 
 struct srv_gen {
@@ -153,9 +155,8 @@ static int check_stop(srv_gen *g, int at_end) {
     return 0;
 }
 
-/* Appends bytes to the stream and wakes its reader. */
+/* Appends chunk (taken; NULL: memory ran out) to the stream's bytes. */
 static void stream_put(srv_stream *st, char *chunk) {
-    pthread_mutex_lock(&st->mu);
     size_t n = chunk ? strlen(chunk) : 0;
     if (!chunk) st->oom = 1;
     if (chunk && st->n + n > st->cap) {
@@ -168,8 +169,6 @@ static void stream_put(srv_stream *st, char *chunk) {
         memcpy(st->buf + st->n, chunk, n);
         st->n += n;
     }
-    pthread_cond_broadcast(&st->more);
-    pthread_mutex_unlock(&st->mu);
     free(chunk);
 }
 
@@ -315,7 +314,7 @@ static int on_token(void *user, int32_t token) {
         append(g, piece, n) == 0)
         g->stop_hit = g->req.n_stop ? check_stop(g, 0) : (g->safe = g->len, 0);
     if (g->stream) stream_chunk(g, NULL);
-    return g->stop_hit || g->lp_failed || g->plp_failed || (g->stream && atomic_load(&g->stream->cancel));
+    return g->stop_hit || g->lp_failed || g->plp_failed;
 }
 
 /* After the backend returned: the detokenizer's rest, the stop check over it. */
@@ -338,17 +337,19 @@ static int error_status(lorajit_status st) {
     return st == LORAJIT_E_ARG ? 400 : st == LORAJIT_E_NOT_FOUND ? 404 : st == LORAJIT_E_FULL || st == LORAJIT_E_NOMEM ? 503 : 500;
 }
 
-/* Runs the generation; records metrics and the log fields into reply. */
-static void gen_run(srv_gen *g, srv_reply *reply) {
-    srv_gen_params p = {.prompt = g->prompt, .n_prompt = g->n_prompt, .adapter = g->adapter,
-                        .max_tokens = g->req.max_tokens, .sampling = g->sampling,
-                        .prompt_top_n = g->prompt_top_n, .on_prompt = on_prompt};
-    srv_job *job = g->job;
-    g->job = NULL;
-    srv_backend_run(g->s->backend, job, &p, on_token, g, &g->res);
+/* The backend's parameters of g's generation (borrowing g's prompt and adapter). */
+static srv_gen_params gen_params(const srv_gen *g) {
+    return (srv_gen_params){.prompt = g->prompt, .n_prompt = g->n_prompt, .adapter = g->adapter,
+                            .max_tokens = g->req.max_tokens, .sampling = g->sampling,
+                            .prompt_top_n = g->prompt_top_n, .on_prompt = on_prompt};
+}
+
+/* After the backend's result is in g->res: the text's end, metrics, and the log
+ * fields into reply. */
+static void gen_ended(srv_gen *g, srv_reply *reply) {
     finish_text(g);
     int err = g->res.finish == SRV_FINISH_ERROR;
-    int reason = err ? 3 : (g->stream && atomic_load(&g->stream->cancel)) ? 2 : g->res.finish == SRV_FINISH_LENGTH && !g->stop_hit;
+    int reason = err ? 3 : (g->stream && g->stream->cancel) ? 2 : g->res.finish == SRV_FINISH_LENGTH && !g->stop_hit;
     srv_metrics *m = &g->s->metrics;
     srv_metrics_finished(m, g->n_prompt, g->n_ids, reason);
     srv_metrics_observe(m, &m->queue, g->res.queue_ms / 1e3);
@@ -356,13 +357,17 @@ static void gen_run(srv_gen *g, srv_reply *reply) {
     reply->prompt_tokens = g->n_prompt;
     reply->completion_tokens = g->n_ids;
     reply->queue_ms = g->res.queue_ms;
+    reply->ttft_ms = g->n_ids ? g->t_first - g->t0 : 0;
     reply->finish = err ? "error" : reason == 2 ? "abort" : finish_reason(g);
     snprintf(reply->adapter, sizeof reply->adapter, "%s", g->adapter);
 }
 
 void srv_gen_run_body(srv_gen *g, srv_reply *reply) {
-    gen_run(g, reply);
-    reply->ttft_ms = g->n_ids ? g->t_first - g->t0 : 0;
+    srv_gen_params p = gen_params(g);
+    srv_job *job = g->job;
+    g->job = NULL;
+    srv_backend_run(g->s->backend, job, &p, on_token, g, &g->res);
+    gen_ended(g, reply);
     if (g->res.finish == SRV_FINISH_ERROR) {
         srv_reply_error(reply, error_status(g->res.status), g->res.message, "");
     } else {
@@ -396,16 +401,11 @@ void srv_gen_run_body(srv_gen *g, srv_reply *reply) {
     gen_free(g);
 }
 
-static void *stream_main(void *arg) {
-    srv_stream *st = arg;
+/* The generation ended (its result in g->res; the job finished): the last chunks,
+ * usage, [DONE]; the log fields into st->log. */
+static void stream_end(srv_stream *st) {
     srv_gen *g = st->g;
-    srv_reply log = {0};
-    if (g->req.chat || (g->echo && g->prompt_top_n < 0)) { /* the role first (chat), or the echoed prompt */
-        srv_output o = output(g, g->echo ? g->echo : "", g->echo ? strlen(g->echo) : 0, NULL, 0, NULL);
-        stream_put(st, srv_response_chunk(&o));
-        g->first_chunk = 0;
-    }
-    gen_run(g, &log); /* echo with logprobs: on_prompt sends the echo chunk */
+    gen_ended(g, &st->log);
     if (g->prompt_top_n >= 0 && !g->echo_sent && g->res.finish != SRV_FINISH_ERROR) /* ended before its prompt */
         stream_echo(g);
     if (g->res.finish == SRV_FINISH_ERROR) {
@@ -416,11 +416,17 @@ static void *stream_main(void *arg) {
         if (g->req.include_usage) stream_put(st, srv_response_usage_chunk(&o));
     }
     stream_put(st, strdup("data: [DONE]\n\n"));
-    pthread_mutex_lock(&st->mu);
     st->done = 1;
-    pthread_cond_broadcast(&st->more);
-    pthread_mutex_unlock(&st->mu);
-    return NULL;
+}
+
+/* Hands on what the backend has for the stream (blocking until something came);
+ * ends the stream after the last of it. */
+static void stream_pull(srv_stream *st) {
+    srv_backend *b = st->g->s->backend;
+    if (srv_backend_next(b, st->job, on_token, st->g)) return;
+    srv_backend_finish(b, st->job, &st->g->res);
+    st->job = NULL;
+    stream_end(st);
 }
 
 void srv_gen_run_stream(srv_gen *g, srv_reply *reply) {
@@ -433,17 +439,16 @@ void srv_gen_run_stream(srv_gen *g, srv_reply *reply) {
     }
     st->g = g;
     g->stream = st;
-    pthread_mutex_init(&st->mu, NULL);
-    pthread_cond_init(&st->more, NULL);
-    if (pthread_create(&st->thread, NULL, stream_main, st)) {
-        srv_reply_error(reply, 503, "cannot start a thread", "");
-        srv_backend_drop(g->s->backend, g->job);
-        gen_free(g);
-        pthread_mutex_destroy(&st->mu);
-        pthread_cond_destroy(&st->more);
-        free(st);
-        return;
+    if (g->req.chat || (g->echo && g->prompt_top_n < 0)) { /* the role first (chat), or the echoed prompt */
+        srv_output o = output(g, g->echo ? g->echo : "", g->echo ? strlen(g->echo) : 0, NULL, 0, NULL);
+        stream_put(st, srv_response_chunk(&o));
+        g->first_chunk = 0;
     }
+    srv_gen_params p = gen_params(g); /* echo with logprobs: on_prompt sends the echo chunk */
+    srv_job *job = g->job;
+    g->job = NULL;
+    if (srv_backend_start(g->s->backend, job, &p, &g->res) == 0) st->job = job;
+    else stream_end(st); /* an error chunk */
     reply->status = 200;
     reply->content_type = "text/event-stream";
     reply->stream = st;
@@ -451,32 +456,26 @@ void srv_gen_run_stream(srv_gen *g, srv_reply *reply) {
 }
 
 size_t srv_stream_read(srv_stream *st, char *buf, size_t cap) {
-    pthread_mutex_lock(&st->mu);
-    while (st->off == st->n && !st->done) pthread_cond_wait(&st->more, &st->mu);
+    while (st->off == st->n && !st->done) stream_pull(st);
     size_t n = st->n - st->off < cap ? st->n - st->off : cap;
     memcpy(buf, st->buf + st->off, n);
     st->off += n;
     if (st->off == st->n) st->off = st->n = 0;
-    pthread_mutex_unlock(&st->mu);
     return n;
 }
 
 void srv_stream_close(srv_stream *st) {
     if (!st) return;
-    atomic_store(&st->cancel, 1);
-    pthread_join(st->thread, NULL);
+    if (!st->done) { /* the client went away: stop the generation, let it end */
+        st->cancel = 1;
+        srv_backend_cancel(st->g->s->backend, st->job);
+        while (!st->done) stream_pull(st);
+    }
     srv_gen *g = st->g;
-    srv_reply log = {.status = 200, .prompt_tokens = g->n_prompt, .completion_tokens = g->n_ids,
-                     .queue_ms = g->res.queue_ms, .finish = g->res.finish == SRV_FINISH_ERROR ? "error"
-                                                            : g->res.finish == SRV_FINISH_STOPPED && !g->stop_hit
-                                                                ? "abort" : finish_reason(g)};
-    snprintf(log.adapter, sizeof log.adapter, "%s", g->adapter);
-    log.ttft_ms = g->n_ids ? g->t_first - g->t0 : 0;
-    srv_log_request(g->s, g->rid, "POST", g->req.chat ? "/v1/chat/completions" : "/v1/completions", &log,
+    st->log.status = 200;
+    srv_log_request(g->s, g->rid, "POST", g->req.chat ? "/v1/chat/completions" : "/v1/completions", &st->log,
                     srv_now_ms() - g->t0);
     gen_free(g);
-    pthread_mutex_destroy(&st->mu);
-    pthread_cond_destroy(&st->more);
     free(st->buf);
     free(st);
 }

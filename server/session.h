@@ -1,7 +1,8 @@
 /* session.h — the server's shared state and one generation's life: srv_server (the
  * engine, tokenizer, backend, adapters, metrics, options), srv_reply (what a route
  * answers), srv_gen (tokens -> text with stop strings, for both the JSON body and the
- * SSE stream) and srv_stream (a generation on its own thread that http.c reads from).
+ * SSE stream) and srv_stream (a generation that http.c's connection thread reads,
+ * pulling its tokens from the backend as it goes).
  * Banners name the file that defines each function. Uses lorajit.h and server headers. */
 #ifndef LORAJIT_SERVER_SESSION_H
 #define LORAJIT_SERVER_SESSION_H
@@ -97,7 +98,7 @@ void srv_reply_error(srv_reply *reply, int status, const char *message, const ch
 typedef struct srv_gen srv_gen;
 /* Runs g's generation in the calling thread and fills reply with the JSON body. */
 void srv_gen_run_body(srv_gen *g, srv_reply *reply);
-/* Starts g's generation on its own thread; reply->stream reads its SSE text. */
+/* Starts g's generation (submits it); reply->stream reads its SSE text. */
 void srv_gen_run_stream(srv_gen *g, srv_reply *reply);
 /* Makes a generation: prompt ([n_prompt], ownership taken), the request (ownership
  * of its strings taken), the adapter ("" base; a reference srv_lora_acquire'd is
@@ -105,9 +106,11 @@ void srv_gen_run_stream(srv_gen *g, srv_reply *reply);
  * may be NULL) and the request's number rid (its id: cmpl-RID / chatcmpl-RID). NULL when memory ran out (everything given is freed). */
 srv_gen *srv_gen_new(srv_server *s, srv_request *req, int32_t *prompt, int n_prompt, const char *adapter,
                      srv_job *job, const lorajit_sampling *sampling, const char *echo, unsigned long long rid);
-/* The next SSE bytes into buf[cap]: blocks until some exist; 0 at the end. */
+/* The next SSE bytes into buf[cap]: blocks until some exist (pulling the generation's
+ * tokens on the calling thread); 0 at the end. One thread at a time. */
 size_t srv_stream_read(srv_stream *st, char *buf, size_t cap);
-/* Cancels the generation if it still runs (a client gone), waits for it, logs, frees. */
+/* Cancels the generation if it still runs (a client gone), lets it end, logs, frees.
+ * On the thread that read st, or after it. */
 void srv_stream_close(srv_stream *st);
 
 /* ---- routes.c ---- */
