@@ -43,7 +43,7 @@ static const char *const target_lists[BENCH_TARGET_SETS] = {
 static const int token_sets[BENCH_TOKEN_SETS] = {1, 16, 128};
 
 typedef struct bench_opts {
-    bool quick, no_peer, no_plots, only_shapes, only_tok, only_threads, only_p16, only_serve, only_sched;
+    bool quick, no_peer, no_plots, only_shapes, only_tok, only_threads, only_p16, only_serve, only_sched, only_decode;
     int threads, serve_rounds; /* 0: as OpenBLAS found it; section 12's timed rounds (0: its default) */
     int decode_layers;     /* 0: bench_decode's default (TinyLlama's 22; 2 with --quick) */
     const char *decode_dtype; /* "bf16" (default, as TinyLlama ships), "f16" or "f32" */
@@ -288,7 +288,7 @@ static void usage(int asked) {
     fputs("usage: lorajit bench [--quick] [--out DIR] [--work DIR] [--threads N] [--no-peer]\n"
           "                     [--no-plots] [--python PATH] [--peer PATH] [--decode-layers N]\n"
           "                     [--decode-dtype bf16|f16|f32] [--only-shapes] [--only-tokenizer]\n"
-          "                     [--only-threads] [--only-prefill16] [--serve] [--only-sched]\n"
+          "                     [--only-threads] [--only-prefill16] [--serve] [--only-sched] [--only-decode]\n"
           "                     [--serve-rounds N] [--node PATH] [--node-path DIR]\n"
           "  --quick     small model, few repetitions: every figure in well under a minute\n"
           "  --out DIR   bench.json and bench_*.png (default: the build dir)\n"
@@ -304,7 +304,8 @@ static void usage(int asked) {
           "  --only-threads     only section 10: decode at 1 and 2 threads, idle and next to a busy process\n"
           "  --serve            only section 12, `lorajit serve` over HTTP against the C API on the same\n"
           "                     load (also OUT/bench_serve.json); --serve-rounds N: its timed rounds (3)\n"
-          "  --only-sched       only the decode section and continuous batching (sections 4 and 11)\n"
+          "  --only-sched       only the decode section and continuous batching (sections 4 and 11);\n"
+          "                     --only-decode: the decode section (4) alone, its 16-bit prefill rows included\n"
           "  --node PATH        Node.js for HF tokenizers (default: node on PATH); --node-path DIR: the\n"
           "                     NODE_PATH holding its npm package `tokenizers` (default: $NODE_PATH)\n",
           asked ? stdout : stderr);
@@ -320,9 +321,7 @@ static void parse_args(int argc, char **argv, bench_opts *o) {
     bench_fmt(o->exe_dir, sizeof o->exe_dir, "%s", exe);
     bench_fmt(o->out, sizeof o->out, "%s", exe);
     o->work[0] = '\0';
-    o->python = "/usr/bin/python3";
-    o->peer = LORAJIT_SOURCE_DIR "/bench/peer_torch.py";
-    o->decode_dtype = "bf16";
+    o->python = "/usr/bin/python3", o->peer = LORAJIT_SOURCE_DIR "/bench/peer_torch.py", o->decode_dtype = "bf16";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) usage(1);
@@ -335,6 +334,7 @@ static void parse_args(int argc, char **argv, bench_opts *o) {
         else if (!strcmp(a, "--only-prefill16")) o->only_p16 = true;
         else if (!strcmp(a, "--serve")) o->only_serve = true;
         else if (!strcmp(a, "--only-sched")) o->only_sched = true;
+        else if (!strcmp(a, "--only-decode")) o->only_decode = true;
         else if (!strcmp(a, "--node") && v) o->node = argv[++i];
         else if (!strcmp(a, "--node-path") && v) o->node_path = argv[++i];
         else if (!strcmp(a, "--out") && v) bench_fmt(o->out, sizeof o->out, "%s", argv[++i]);
@@ -474,13 +474,13 @@ int main(int argc, char **argv) {
         printf("\nJSON: %s\n", path);
         return 0;
     }
-    if (o.only_sched) { /* the decode section, then section 11 on its model */
-        bench_progress_start(BENCH_DECODE_PROGRESS + 2);
+    if (o.only_sched || o.only_decode) { /* the decode section, then (--only-sched) section 11 on its model */
+        bench_progress_start(BENCH_DECODE_PROGRESS + (o.only_sched ? 2 : 0));
         bench_decode(&r, o.exe_dir, o.work, o.decode_layers, o.decode_dtype);
-        bench_sched(&r);
+        if (o.only_sched) bench_sched(&r);
         if (isatty(2)) fputc('\n', stderr);
         bench_decode_print(&r, stdout);
-        bench_sched_print(&r, stdout);
+        if (o.only_sched) bench_sched_print(&r, stdout);
         return 0;
     }
     if (o.only_tok) { /* section 7 alone */
