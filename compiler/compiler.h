@@ -51,6 +51,7 @@ typedef struct pipeline_code {
     uint64_t code_hash;          /* object: FNV-1a 64 of the optimised module's text */
     char *triple, *cpu, *features; /* the target machine's (malloc'd) */
     lj_compile_times times;      /* codegen, optimize, jit (JIT or object emission) */
+    bool rows_exact;             /* every matmul took a native kernel (cg_matmul16_native): lj_code's */
 } pipeline_code;
 /* Half 2: a verified, planned graph (borrowed) -> machine code for t: target machine,
  * codegen, default<O3>, then the LLJIT session or dir/model.o. Caller owns *out; free
@@ -212,9 +213,10 @@ void cg_matmul16_call(cg *c, LLVMValueRef task, ir_dtype kind, LLVMValueRef out,
 
 /* ---- codegen.c: planned IR -> LLVM module with `lj_forward` and `lj_decode` (ctx.h) ---- */
 /* Requires a verified, planned graph. Builds into mod (borrowed) for a target with the
- * given features (cg_target_machine's list, borrowed). */
+ * given features (cg_target_machine's list, borrowed). *rows_exact: every matmul of g
+ * takes a kernel whose rows do not depend on the rows beside them (native BF16). */
 lorajit_status cg_module_build(const ir_graph *g, LLVMContextRef llctx, LLVMModuleRef mod, const char *features,
-                               lj_err *err);
+                               bool *rows_exact, lj_err *err);
 
 /* ---- target.c: target machines, optimisation, the compile count ---- */
 /* A target machine (O3 codegen, PIC) for cpu_name: NULL or "native" = this host's

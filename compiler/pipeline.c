@@ -125,7 +125,7 @@ lorajit_status pipeline_code_build(const ir_graph *g, const pipeline_target *t, 
     LLVMOrcThreadSafeContextRef tsctx = LLVMOrcCreateNewThreadSafeContext();
     LLVMContextRef llctx = LLVMOrcThreadSafeContextGetContext(tsctx);
     LLVMModuleRef mod = LLVMModuleCreateWithNameInContext("lorajit", llctx);
-    st = cg_module_build(g, llctx, mod, out->features, err); /* codegen */
+    st = cg_module_build(g, llctx, mod, out->features, &out->rows_exact, err); /* codegen */
     double t1 = pipeline_now_ms();
     if (!st) st = cg_optimize(mod, tm, err); /* default<O3> */
     if (!st && dump_wanted("llvm")) dump_module(mod);

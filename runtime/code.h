@@ -32,6 +32,9 @@ typedef struct lj_code {
     int64_t (*compiles)(const void *owner);
     double compile_ms;             /* wall time of the whole compile */
     lj_compile_times times;        /* compile_ms by stage */
+    bool rows_exact;               /* every matmul's rows are the same bits whatever the rows beside
+                                      them (native 16-bit kernels only): a prompt may then run in
+                                      chunks of any size and still equal a decode row (step.c) */
 } lj_code;
 /* Copies t into st's stage fields (frontend_ms .. jit_ms). */
 static inline void lj_stats_set_times(lorajit_stats *st, const lj_compile_times *t) {

@@ -7,7 +7,10 @@
  *      lorajit_seq_prefill + lorajit_decode on other sequences bit for bit; a bad row
  *      fails the step and advances no sequence; handles hold their sequences (the int
  *      API and lorajit_generate leave them alone; E_FULL when all are held);
- *  (c) 12 decode rows in one step (two lj_decode passes) equal each row stepped alone.
+ *  (c) 12 decode rows in one step (two lj_decode passes) equal each row stepped alone;
+ *  (d) (a) again on the golden BF16 model with an adapter: where the host has native BF16
+ *      dot products its code is rows_exact (step.c: chunks in one call, LoRA on the row
+ *      loop for every row), elsewhere the 8-row path; both must be bit for bit.
  * Usage: test_step BUILD_DIR; run from tests/. */
 #include <stdbool.h>
 #include <string.h>
@@ -162,9 +165,44 @@ static void test_wide_decode(void) {
     lorajit_engine_free(e);
 }
 
+/* ---- (d) chunking on a BF16 model ---- */
+static void test_chunking_bf16(void) {
+    enum { N = 40, VB = 96 }; /* golden/models/bf16: vocabulary 96 */
+    lorajit_options o = {.max_adapters = 2, .max_rank = 8, .max_batch = 2, .max_seq_len = 128};
+    lorajit_engine *e = NULL;
+    CHECK(lorajit_engine_open(&e, "golden/models/bf16", &o) == LORAJIT_OK &&
+          lorajit_load_adapter(e, "qkvo", "golden/adapters/bf16/qkvo") == LORAJIT_OK, "bf16: %s", lorajit_errmsg(e));
+    int32_t tok[N];
+    for (int i = 0; i < N; i++) tok[i] = (int32_t)((i * 37 + 5) % VB);
+    static float one[N * VB], got[N * VB];
+    const char *names[1] = {"qkvo"};
+    const float w[1] = {1.0f};
+    lorajit_seq *s = NULL;
+    CHECK(lorajit_seq_open(e, &s) == LORAJIT_OK && lorajit_seq_set_adapters(s, names, w, 1) == LORAJIT_OK &&
+          lorajit_step(e, &(lorajit_step_row){s, tok, N, one, 1}, 1) == LORAJIT_OK, "bf16 whole: %s", lorajit_errmsg(e));
+    static const int sizes[] = {1, 3, 8, 9, 16, 39};
+    int bad = 0;
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        lorajit_seq_close(s);
+        CHECK(lorajit_seq_open(e, &s) == LORAJIT_OK && lorajit_seq_set_adapters(s, names, w, 1) == LORAJIT_OK, "reopen");
+        for (int off = 0; off < N; off += sizes[k]) {
+            int m = N - off < sizes[k] ? N - off : sizes[k];
+            CHECK(lorajit_step(e, &(lorajit_step_row){s, tok + off, m, got + (size_t)off * VB, 1}, 1) == LORAJIT_OK,
+                  "bf16 chunk: %s", lorajit_errmsg(e));
+        }
+        bad += memcmp(one, got, sizeof one) != 0;
+    }
+    CHECK(bad == 0, "bf16: %d of %zu chunk sizes give logits other than one step's", bad, sizeof sizes / sizeof *sizes);
+    printf("  bf16 chunked prefill: %zu chunk sizes == one step, bit for bit (%d differ)\n", sizeof sizes / sizeof *sizes,
+           bad);
+    lorajit_seq_close(s);
+    lorajit_engine_free(e);
+}
+
 int main(int argc, char **argv) {
     check_enter_tests_dir();
     test_chunking();
+    test_chunking_bf16();
     test_mixed_step();
     test_wide_decode();
     return check_summary("test_step");

@@ -83,8 +83,11 @@ lj_slot_pick lj_engine_pick(lorajit_engine *e);
 
 /* ---- generate.c: prefill and decode of sequences the caller holds (claimed or
  * open as handles); step.c and seq_handle.c use them too ---- */
+/* lj_seq_prefill's piece for code with rows_exact: calls of up to max_tokens rows, the
+ * LoRA terms on the generated row loop for every row (as a decode row has them). */
+#define LJ_PREFILL_EXACT (-1)
 /* Validates, then appends tokens[0..n) to sequence seq in compiled calls of at most
- * piece rows (0: max_tokens), with one adapter snapshot. logits: NULL or [n, vocab];
+ * piece rows (0: max_tokens; LJ_PREFILL_EXACT), with one adapter snapshot. logits: NULL or [n, vocab];
  * last: NULL or [vocab], the last row. req: generate's request (-1: none), for
  * messages. On failure the position stays. */
 lorajit_status lj_seq_prefill(lorajit_engine *e, int seq, const int32_t *tokens, int n, int piece, float *logits,

@@ -136,6 +136,7 @@ lorajit_status lj_seq_prefill(lorajit_engine *e, int seq, const int32_t *tokens,
         return st;
     int64_t vocab = e->L->cfg.vocab_size, chunk = e->L->schema.max_tokens;
     if (piece > 0 && piece < chunk) chunk = piece;
+    int64_t small_rows = piece == LJ_PREFILL_EXACT ? chunk : e->ctx.small_rows; /* LoRA's row loop up to it */
     float *tmp = NULL;
     if (!logits) { /* logits nobody wants: chunks of at most 4 Mi floats of them */
         int64_t rows = ((int64_t)1 << 22) / vocab;
@@ -159,6 +160,7 @@ lorajit_status lj_seq_prefill(lorajit_engine *e, int seq, const int32_t *tokens,
     lj_snapshot *v = lj_snapshot_acquire(&e->serve); /* one adapter state for the whole prefill */
     if ((st = seq_active(e, v, seq, &act, what, err))) goto done;
     lj_ctx c = e->ctx;
+    c.small_rows = small_rows;
     c.scratch = w->scratch;
     c.key_cache = e->kv.key_pool;
     c.value_cache = e->kv.value_pool;

@@ -11,7 +11,11 @@
  * first), each row with its sequence's own adapters, pinned for the step. All or nothing: every row is
  * checked before anything runs, and when a part fails after others ran, the
  * positions of every row are put back (the KV entries written past them are
- * overwritten by the next call, as after any failed prefill). */
+ * overwritten by the next call, as after any failed prefill).
+ * Code whose matmuls all take native 16-bit kernels (lj_code.rows_exact: a row's bits
+ * do not depend on n there) runs a chunk in calls of up to max_tokens rows with the
+ * LoRA terms on the row loop for all of them (LJ_PREFILL_EXACT), and all decode rows
+ * in one pass: each reads the weights once instead of once per 8 rows. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,14 +62,15 @@ static lorajit_status run_rows(lorajit_engine *e, const lorajit_step_row *rows, 
     const char **pinned;
     int n_pinned;
     lorajit_status st = lj_engine_pin_seqs(e, ids, n, &pinned, &n_pinned, "step", err);
+    bool exact = e->code.rows_exact; /* any chunk's rows equal decode rows: no 8-row passes */
     for (int i = 0; i < n && !st; i++) {
         const lorajit_step_row *r = &rows[i];
         if (r->n_tokens > 1)
-            st = lj_seq_prefill(e, ids[i], r->tokens, r->n_tokens, (int)e->ctx.small_rows,
+            st = lj_seq_prefill(e, ids[i], r->tokens, r->n_tokens, exact ? LJ_PREFILL_EXACT : (int)e->ctx.small_rows,
                                 r->all_logits ? r->logits : NULL,
                                 r->all_logits ? NULL : r->logits, "step", -1, err);
     }
-    int piece = e->ctx.small_rows > 0 ? (int)e->ctx.small_rows : n_dec; /* rows per lj_decode pass */
+    int piece = e->ctx.small_rows > 0 && !exact ? (int)e->ctx.small_rows : n_dec; /* rows per lj_decode pass */
     for (int k = 0; k < n_dec && !st; k += piece)
         st = lj_decode_step(e, dec_ids + k, dec_tok + k, n_dec - k < piece ? n_dec - k : piece,
                             dec_logits + vocab * (size_t)k, "step", NULL, err);
