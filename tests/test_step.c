@@ -20,6 +20,35 @@
 #include "sched_fixture.h"
 
 /* ---- (a) chunking ---- */
+/* Steps tok[0..n) on a fresh handle with adapters names/w[n_ad]: whole into one [n,
+ * vocab], then in chunks of each of sizes[n_sizes] into got [n, vocab]. Returns how
+ * many sizes gave logits other than the whole prompt's (each one CHECKed). */
+static int chunkings_differ(lorajit_engine *e, const char *const *names, const float *w, int n_ad,
+                            const int32_t *tok, int n, int vocab, const int *sizes, int n_sizes, float *one,
+                            float *got) {
+    lorajit_seq *s = NULL;
+    CHECK(lorajit_seq_open(e, &s) == LORAJIT_OK && lorajit_seq_set_adapters(s, names, w, n_ad) == LORAJIT_OK, "open: %s",
+          lorajit_errmsg(e));
+    lorajit_step_row r = {s, tok, n, one, 1};
+    CHECK(lorajit_step(e, &r, 1) == LORAJIT_OK && lorajit_seq_length(s) == n, "whole prompt: %s", lorajit_errmsg(e));
+    int bad = 0;
+    for (int k = 0; k < n_sizes; k++) {
+        lorajit_seq_close(s);
+        CHECK(lorajit_seq_open(e, &s) == LORAJIT_OK && lorajit_seq_set_adapters(s, names, w, n_ad) == LORAJIT_OK,
+              "reopen");
+        for (int off = 0; off < n; off += sizes[k]) {
+            int m = n - off < sizes[k] ? n - off : sizes[k];
+            lorajit_step_row q = {s, tok + off, m, got + (size_t)off * vocab, 1};
+            CHECK(lorajit_step(e, &q, 1) == LORAJIT_OK, "chunk: %s", lorajit_errmsg(e));
+        }
+        bool same = !memcmp(one, got, sizeof *one * (size_t)n * vocab);
+        bad += !same;
+        CHECK(same, "chunks of %d: logits differ from one step of %d tokens", sizes[k], n);
+    }
+    lorajit_seq_close(s);
+    return bad;
+}
+
 static void test_chunking(void) {
     lorajit_engine *e = open_engine(4, 2);
     if (!e) return;
@@ -30,27 +59,10 @@ static void test_chunking(void) {
     static float one[N * V], got[N * V], last[V];
     const char *names[2] = {"a_qv", "a_mlp"};
     const float w[2] = {1.0f, -0.75f};
-    lorajit_seq *s = NULL;
-    CHECK(lorajit_seq_open(e, &s) == LORAJIT_OK && lorajit_seq_set_adapters(s, names, w, 2) == LORAJIT_OK, "open: %s",
-          lorajit_errmsg(e));
-    lorajit_step_row r = {s, tok, N, one, 1};
-    CHECK(lorajit_step(e, &r, 1) == LORAJIT_OK && lorajit_seq_length(s) == N, "whole prompt: %s", lorajit_errmsg(e));
     static const int sizes[] = {1, 2, 3, 5, 7, 8, 9, 13, 16, 39};
-    int bad = 0;
-    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
-        lorajit_seq_close(s);
-        CHECK(lorajit_seq_open(e, &s) == LORAJIT_OK && lorajit_seq_set_adapters(s, names, w, 2) == LORAJIT_OK, "reopen");
-        for (int off = 0; off < N; off += sizes[k]) {
-            int m = N - off < sizes[k] ? N - off : sizes[k];
-            lorajit_step_row q = {s, tok + off, m, got + (size_t)off * V, 1};
-            CHECK(lorajit_step(e, &q, 1) == LORAJIT_OK, "chunk: %s", lorajit_errmsg(e));
-        }
-        bool same = !memcmp(one, got, sizeof one);
-        bad += !same;
-        CHECK(same, "chunks of %d: logits differ from one step of %d tokens", sizes[k], N);
-    }
+    int bad = chunkings_differ(e, names, w, 2, tok, N, V, sizes, (int)(sizeof sizes / sizeof *sizes), one, got);
     /* the last row alone (all_logits 0) */
-    lorajit_seq_close(s);
+    lorajit_seq *s = NULL;
     CHECK(lorajit_seq_open(e, &s) == LORAJIT_OK && lorajit_seq_set_adapters(s, names, w, 2) == LORAJIT_OK, "reopen");
     lorajit_step_row q = {s, tok, N, last, 0};
     CHECK(lorajit_step(e, &q, 1) == LORAJIT_OK && !memcmp(last, one + (size_t)(N - 1) * V, sizeof last),
@@ -170,32 +182,23 @@ static void test_chunking_bf16(void) {
     enum { N = 40, VB = 96 }; /* golden/models/bf16: vocabulary 96 */
     lorajit_options o = {.max_adapters = 2, .max_rank = 8, .max_batch = 2, .max_seq_len = 128};
     lorajit_engine *e = NULL;
-    CHECK(lorajit_engine_open(&e, "golden/models/bf16", &o) == LORAJIT_OK &&
-          lorajit_load_adapter(e, "qkvo", "golden/adapters/bf16/qkvo") == LORAJIT_OK, "bf16: %s", lorajit_errmsg(e));
+    bool ok = lorajit_engine_open(&e, "golden/models/bf16", &o) == LORAJIT_OK &&
+              lorajit_load_adapter(e, "qkvo", "golden/adapters/bf16/qkvo") == LORAJIT_OK;
+    CHECK(ok, "bf16: %s", lorajit_errmsg(e));
+    if (!ok) {
+        lorajit_engine_free(e);
+        return;
+    }
     int32_t tok[N];
     for (int i = 0; i < N; i++) tok[i] = (int32_t)((i * 37 + 5) % VB);
     static float one[N * VB], got[N * VB];
     const char *names[1] = {"qkvo"};
     const float w[1] = {1.0f};
-    lorajit_seq *s = NULL;
-    CHECK(lorajit_seq_open(e, &s) == LORAJIT_OK && lorajit_seq_set_adapters(s, names, w, 1) == LORAJIT_OK &&
-          lorajit_step(e, &(lorajit_step_row){s, tok, N, one, 1}, 1) == LORAJIT_OK, "bf16 whole: %s", lorajit_errmsg(e));
     static const int sizes[] = {1, 3, 8, 9, 16, 39};
-    int bad = 0;
-    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
-        lorajit_seq_close(s);
-        CHECK(lorajit_seq_open(e, &s) == LORAJIT_OK && lorajit_seq_set_adapters(s, names, w, 1) == LORAJIT_OK, "reopen");
-        for (int off = 0; off < N; off += sizes[k]) {
-            int m = N - off < sizes[k] ? N - off : sizes[k];
-            CHECK(lorajit_step(e, &(lorajit_step_row){s, tok + off, m, got + (size_t)off * VB, 1}, 1) == LORAJIT_OK,
-                  "bf16 chunk: %s", lorajit_errmsg(e));
-        }
-        bad += memcmp(one, got, sizeof one) != 0;
-    }
+    int bad = chunkings_differ(e, names, w, 1, tok, N, VB, sizes, (int)(sizeof sizes / sizeof *sizes), one, got);
     CHECK(bad == 0, "bf16: %d of %zu chunk sizes give logits other than one step's", bad, sizeof sizes / sizeof *sizes);
     printf("  bf16 chunked prefill: %zu chunk sizes == one step, bit for bit (%d differ)\n", sizeof sizes / sizeof *sizes,
            bad);
-    lorajit_seq_close(s);
     lorajit_engine_free(e);
 }
 

@@ -119,14 +119,17 @@ AMX_TARGET static void pack_x(const float *x, uint16_t *xs, int64_t n, int64_t i
             for (int i = 0; i < 16; i++) a->y[((m0) + j) * a->out + (o0) + i] = c[i * 16 + j];        \
     } while (0)
 
-/* Unit u (rows o0 = 32 u .. + 32 of W; the last may have 16: o1 == o0) against the
- * 16-row blocks mb and mb + 1 of x (mc == mb: mb is the last, alone), into y. Tiles
- * configured by the caller; c: [256] floats of room. */
-AMX_TARGET static inline void unit_pair(const amx_args *a, int64_t u, int64_t mb, float *c) {
+/* Unit u (rows o0 = 32 u .. + 32 of W; the last may have 16: o1 == o0, computed twice,
+ * stored once) against the 16-row block mb of x and, when there is one, mb + 1, into y.
+ * Each accumulator sums its products in the same order (K blocks ascending, hi before
+ * lo) whether or not the second block of x is there. Tiles configured by the caller;
+ * c: [256] floats of room. */
+AMX_TARGET static inline void unit_blocks(const amx_args *a, int64_t u, int64_t mb, float *c) {
     size_t ldw = (size_t)a->in * 2;
-    int64_t o0 = u * 32, o1 = o0 + 16 < a->out ? o0 + 16 : o0, mc = mb + 1 < a->n_mb ? mb + 1 : mb;
+    int64_t o0 = u * 32, o1 = o0 + 16 < a->out ? o0 + 16 : o0;
+    bool two = mb + 1 < a->n_mb;
     const uint16_t *w0 = a->w + o0 * a->in, *w1 = a->w + o1 * a->in;
-    const uint16_t *x0 = a->xs + mb * a->n_kb * TILE_BYTES, *x1 = a->xs + mc * a->n_kb * TILE_BYTES;
+    const uint16_t *x0 = a->xs + mb * a->n_kb * TILE_BYTES, *x1 = x0 + a->n_kb * TILE_BYTES;
     _tile_zero(0);
     _tile_zero(1);
     _tile_zero(2);
@@ -136,47 +139,28 @@ AMX_TARGET static inline void unit_pair(const amx_args *a, int64_t u, int64_t mb
         _tile_loadd(5, w1 + kb * KB, ldw);
         for (int p = 0; p < 2; p++) { /* hi, then lo */
             _tile_loadd(6, x0 + (kb * 2 + p) * (TILE_BYTES / 2), 64);
-            _tile_loadd(7, x1 + (kb * 2 + p) * (TILE_BYTES / 2), 64);
             _tile_dpbf16ps(0, 4, 6);
-            _tile_dpbf16ps(1, 4, 7);
             _tile_dpbf16ps(2, 5, 6);
-            _tile_dpbf16ps(3, 5, 7);
+            if (two) {
+                _tile_loadd(7, x1 + (kb * 2 + p) * (TILE_BYTES / 2), 64);
+                _tile_dpbf16ps(1, 4, 7);
+                _tile_dpbf16ps(3, 5, 7);
+            }
         }
     }
     STORE_C(0, o0, mb * MB);
-    if (mc != mb) STORE_C(1, o0, mc * MB);
+    if (two) STORE_C(1, o0, (mb + 1) * MB);
     if (o1 != o0) {
         STORE_C(2, o1, mb * MB);
-        if (mc != mb) STORE_C(3, o1, mc * MB);
+        if (two) STORE_C(3, o1, (mb + 1) * MB);
     }
-}
-
-/* Unit u against a lone 16-row block of x (n <= 16: a decode step). */
-AMX_TARGET static inline void unit_one(const amx_args *a, int64_t u, float *c) {
-    size_t ldw = (size_t)a->in * 2;
-    int64_t o0 = u * 32, o1 = o0 + 16 < a->out ? o0 + 16 : o0;
-    const uint16_t *w0 = a->w + o0 * a->in, *w1 = a->w + o1 * a->in;
-    _tile_zero(0);
-    _tile_zero(2);
-    for (int64_t kb = 0; kb < a->n_kb; kb++) {
-        _tile_loadd(4, w0 + kb * KB, ldw);
-        _tile_loadd(5, w1 + kb * KB, ldw);
-        for (int p = 0; p < 2; p++) { /* hi, then lo */
-            _tile_loadd(6, a->xs + (kb * 2 + p) * (TILE_BYTES / 2), 64);
-            _tile_dpbf16ps(0, 4, 6);
-            _tile_dpbf16ps(2, 5, 6);
-        }
-    }
-    STORE_C(0, o0, 0);
-    if (o1 != o0) STORE_C(2, o1, 0);
 }
 
 /* lj_task_fn: units [u0, u1) of 32 rows of W (the last may have 16) against every
- * row of x, two 16-row blocks of x at a time (an odd last block is paired with
- * itself: computed twice, stored once; a lone block, n <= 16, takes unit_one).
- * Units go in groups whose rows of W fit in about 1 MiB, and each pair of blocks of
- * x runs against the whole group before the next: W comes from memory once and then
- * from L2, and x is read once per group rather than once per unit. */
+ * row of x, two 16-row blocks of x at a time (unit_blocks). Units go in groups whose
+ * rows of W fit in about 1 MiB, and each pair of blocks of x runs against the whole
+ * group before the next: W comes from memory once and then from L2, and x is read
+ * once per group rather than once per unit. */
 AMX_TARGET static void amx_task(void *arg, int64_t u0, int64_t u1) {
     const amx_args *a = arg;
     tile_config cfg;
@@ -189,12 +173,8 @@ AMX_TARGET static void amx_task(void *arg, int64_t u0, int64_t u1) {
     if (group < 1) group = 1;
     for (int64_t g0 = u0; g0 < u1; g0 += group) {
         int64_t g1 = g0 + group < u1 ? g0 + group : u1;
-        if (a->n_mb == 1) {
-            for (int64_t u = g0; u < g1; u++) unit_one(a, u, c);
-            continue;
-        }
         for (int64_t mb = 0; mb < a->n_mb; mb += 2)
-            for (int64_t u = g0; u < g1; u++) unit_pair(a, u, mb, c);
+            for (int64_t u = g0; u < g1; u++) unit_blocks(a, u, mb, c);
     }
     _tile_release();
 }
