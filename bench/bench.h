@@ -197,7 +197,7 @@ typedef struct bench_threads_result {
     bool busy_ok;              /* the busy process ran (started, alive until killed) */
 } bench_threads_result;
 /* Section 11: continuous batching through the scheduler (bench_sched.c). */
-enum { BENCH_SCHED_CONFIGS = 4 };
+enum { BENCH_SCHED_CONFIGS = 5 };
 typedef struct bench_sched_row {
     const char *name, *what;
     int requests;            /* requests of a run, all submitted at its start */
@@ -209,7 +209,7 @@ typedef struct bench_sched_row {
 typedef struct bench_sched_result {
     int n_layers, prompt, new_tokens, budget, n_names, zipf_slots, distinct_slots;
     const char *dtype;
-    bench_sched_row rows[BENCH_SCHED_CONFIGS]; /* alone, one adapter, 16 distinct, Zipf */
+    bench_sched_row rows[BENCH_SCHED_CONFIGS]; /* alone, one adapter, 16 distinct, Zipf, 16 distinct in f32 slots */
 } bench_sched_result;
 
 /* Section 12 and `lorajit bench --serve`: HTTP against the C API (bench_serve.c). */

@@ -2,14 +2,16 @@
  * the decode section's model (TinyLlama's shape, BF16; 2 layers at dim 256 with
  * --quick) and its eight rank-16 adapters on all seven projections: 16 requests of
  * a 128-token prompt and 64 new tokens (greedy, no EOS), all submitted at once to a
- * lorajit_sched (token budget 128) and run until idle, timed round-robin in four
- * configurations:
+ * lorajit_sched (token budget 128) and run until idle, timed round-robin in five
+ * configurations, the LoRA slots in BF16 (lora_dtype "bf16", the model's dtype, as
+ * vLLM keeps adapters) but for the last:
  *   alone     one request by itself (the baseline of "16 concurrent / alone");
  *   one       16 requests, every one with the same adapter;
  *   distinct  16 requests, 16 distinct adapters (names over the 8 folders, 16 slots);
  *   zipf      16 requests, each naming one of 1000 registered adapters drawn
  *             Zipf(1.0) (new draws every run) through 8 slots: misses load just in
- *             time, and a request whose adapter finds every slot pinned waits.
+ *             time, and a request whose adapter finds every slot pinned waits;
+ *   distinct_f32  distinct with f32 slots (the default lora_dtype: PEFT's values exactly).
  * Figures: generated tokens/s of a run (median), and p50/p99 of the time to first
  * token and of the gaps between a request's tokens over the timed runs. */
 #include <math.h>
@@ -79,9 +81,9 @@ static double quantile(double *v, int n, double q) {
     return v[k < 0 ? 0 : k >= n ? n - 1 : k];
 }
 
-static lorajit_engine *open_engine(const bench_result *r, int slots) {
+static lorajit_engine *open_engine(const bench_result *r, int slots, const char *lora_dtype) {
     lorajit_options o = {.max_rank = 16, .targets = "all-linear", .max_adapters = slots, .max_tokens = BS_PROMPT,
-                         .max_batch = BS_REQ, .max_seq_len = BS_PROMPT + BS_NEW};
+                         .max_batch = BS_REQ, .max_seq_len = BS_PROMPT + BS_NEW, .lora_dtype = lora_dtype};
     lorajit_engine *e = NULL;
     bench_must(lorajit_engine_open(&e, r->dec.model_dir, &o), e, r->dec.model_dir);
     return e;
@@ -92,13 +94,15 @@ void bench_sched(bench_result *r) {
     *c = (bench_sched_result){.n_layers = r->dec.n_layers, .prompt = BS_PROMPT, .new_tokens = BS_NEW,
                               .budget = BS_PROMPT, .n_names = BS_NAMES, .zipf_slots = BS_ZIPF_SLOTS,
                               .distinct_slots = BS_REQ, .dtype = r->dec.dtype};
-    bench_progress("continuous batching: compiling 3 engines, %d adapters registered", BS_NAMES);
-    lorajit_engine *e[3] = {open_engine(r, 1), open_engine(r, BS_REQ), open_engine(r, BS_ZIPF_SLOTS)};
+    bench_progress("continuous batching: compiling 4 engines, %d adapters registered", BS_NAMES);
+    lorajit_engine *e[4] = {open_engine(r, 1, "bf16"), open_engine(r, BS_REQ, "bf16"),
+                            open_engine(r, BS_ZIPF_SLOTS, "bf16"), open_engine(r, BS_REQ, NULL)};
     bench_must(lorajit_load_adapter(e[0], "a0", r->dec.ad_dir[0]), e[0], r->dec.ad_dir[0]);
     for (int i = 0; i < BS_REQ; i++) {
         char name[16];
         snprintf(name, sizeof name, "d%02d", i);
         bench_must(lorajit_register_adapter(e[1], name, r->dec.ad_dir[i % 8]), e[1], "register");
+        bench_must(lorajit_register_adapter(e[3], name, r->dec.ad_dir[i % 8]), e[3], "register");
     }
     for (int i = 0; i < BS_NAMES; i++) {
         char name[16];
@@ -112,6 +116,7 @@ void bench_sched(bench_result *r) {
         {"one_adapter", "16 requests, one adapter", BS_REQ, 0, 0},
         {"distinct", "16 requests, 16 distinct adapters (16 slots)", BS_REQ, 1, 1},
         {"zipf", "16 requests, 1000 registered, Zipf(1.0), 8 slots", BS_REQ, 2, 2},
+        {"distinct_f32", "16 requests, 16 distinct adapters, f32 slots", BS_REQ, 3, 1},
     };
     bs_arg a[BENCH_SCHED_CONFIGS];
     bench_job jobs[BENCH_SCHED_CONFIGS];
@@ -124,8 +129,8 @@ void bench_sched(bench_result *r) {
         jobs[k] = (bench_job){NULL, run, NULL, &a[k], &c->rows[k].run};
     }
     int reps = 2;
-    bench_progress("continuous batching: %d requests of %d + %d tokens, 4 configurations, %d rounds after a warm-up",
-                   BS_REQ, BS_PROMPT, BS_NEW, reps);
+    bench_progress("continuous batching: %d requests of %d + %d tokens, %d configurations, %d rounds after a warm-up",
+                   BS_REQ, BS_PROMPT, BS_NEW, BENCH_SCHED_CONFIGS, reps);
     lorajit_stats s0, s1;
     lorajit_get_stats(e[2], &s0);
     bench_measure_jobs(jobs, BENCH_SCHED_CONFIGS, reps);
@@ -141,7 +146,7 @@ void bench_sched(bench_result *r) {
     z->jit_loads = (double)(s1.jit_loads - s0.jit_loads) / (reps + 1);
     z->evictions = (double)(s1.evictions - s0.evictions) / (reps + 1);
     z->host_hits = (double)(s1.host_hits - s0.host_hits) / (reps + 1);
-    for (int k = 0; k < 3; k++) lorajit_engine_free(e[k]);
+    for (int k = 0; k < 4; k++) lorajit_engine_free(e[k]);
 }
 
 static double ratio(const bench_sched_row *a, const bench_sched_row *b) {
@@ -152,7 +157,8 @@ void bench_sched_print(const bench_result *r, FILE *f) {
     const bench_sched_result *c = &r->sched;
     if (!c->rows[0].run.reps) return;
     fprintf(f, "\n11. Continuous batching (lorajit_sched, token budget %d): %d requests at once, %d-token prompts, %d "
-            "new tokens;\n   the decode model (%s, %d layers), rank-16 adapters on all seven projections\n", c->budget,
+            "new tokens;\n   the decode model (%s, %d layers), rank-16 adapters on all seven projections, LoRA slots in "
+            "bf16\n   (lora_dtype) but for the last row\n", c->budget,
             BS_REQ, c->prompt, c->new_tokens, c->dtype, c->n_layers);
     fprintf(f, "   %-50s %10s %18s %18s\n", "", "tokens/s", "TTFT p50/p99 ms", "inter-token p50/p99");
     for (int k = 0; k < BENCH_SCHED_CONFIGS; k++) {
@@ -162,8 +168,9 @@ void bench_sched_print(const bench_result *r, FILE *f) {
     }
     fprintf(f, "   Zipf per run: %.1f just-in-time loads, %.1f evictions, %.1f from host copies\n", c->rows[3].jit_loads,
             c->rows[3].evictions, c->rows[3].host_hits);
-    fprintf(f, "   throughput: 16 distinct / one adapter %.2f; Zipf / one adapter %.2f; 16 concurrent / alone %.2f\n",
-            ratio(&c->rows[2], &c->rows[1]), ratio(&c->rows[3], &c->rows[1]), ratio(&c->rows[1], &c->rows[0]));
+    fprintf(f, "   throughput: 16 distinct / one adapter %.2f; Zipf / one adapter %.2f; 16 concurrent / alone %.2f;\n"
+            "   16 distinct in f32 slots / one adapter (bf16 slots) %.2f\n", ratio(&c->rows[2], &c->rows[1]),
+            ratio(&c->rows[3], &c->rows[1]), ratio(&c->rows[1], &c->rows[0]), ratio(&c->rows[4], &c->rows[1]));
 }
 
 struct cJSON *bench_sched_json(const bench_result *r) {
@@ -193,5 +200,7 @@ struct cJSON *bench_sched_json(const bench_result *r) {
     cJSON_AddNumberToObject(j, "distinct_over_one", ratio(&c->rows[2], &c->rows[1]));
     cJSON_AddNumberToObject(j, "zipf_over_one", ratio(&c->rows[3], &c->rows[1]));
     cJSON_AddNumberToObject(j, "concurrent_over_alone", ratio(&c->rows[1], &c->rows[0]));
+    cJSON_AddNumberToObject(j, "distinct_f32_over_one", ratio(&c->rows[4], &c->rows[1]));
+    cJSON_AddStringToObject(j, "lora_dtype", "bf16 (distinct_f32: f32)");
     return j;
 }

@@ -205,11 +205,10 @@ LLVMValueRef cg_kernel_slice(cg *c, int64_t in_cols, int64_t col0, int64_t cols)
     return fn;
 }
 
-/* y[n, N] = alpha * x[n, K] @ W^T + beta * y, W [N, K] with row stride ldw.
- * n == 1 takes cblas_sgemv (decode is bound by reading W; sgemm packs first). */
-static void emit_xwt(cg *c, LLVMValueRef sgemm, LLVMValueRef sgemv, LLVMValueRef n, LLVMValueRef x,
-                     LLVMValueRef ldx, LLVMValueRef w, LLVMValueRef ldw, LLVMValueRef y, LLVMValueRef ldy,
-                     LLVMValueRef N, LLVMValueRef K, LLVMValueRef alpha, LLVMValueRef beta) {
+/* (compiler.h) n == 1 takes cblas_sgemv (decode is bound by reading W; sgemm packs first). */
+void cg_emit_xwt(cg *c, LLVMValueRef sgemm, LLVMValueRef sgemv, LLVMValueRef n, LLVMValueRef x, LLVMValueRef ldx,
+                 LLVMValueRef w, LLVMValueRef ldw, LLVMValueRef y, LLVMValueRef ldy, LLVMValueRef N, LLVMValueRef K,
+                 LLVMValueRef alpha, LLVMValueRef beta) {
     LLVMBasicBlockRef one = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "gemv");
     LLVMBasicBlockRef many = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "gemm");
     LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "done");
@@ -230,8 +229,8 @@ static void emit_xwt(cg *c, LLVMValueRef sgemm, LLVMValueRef sgemv, LLVMValueRef
 /* acc[r] = x[0..len) . w[wrow[r] ..) for r < nr, W of dtype kind: one pass over x
  * shared by the nr rows (the accumulators start at 0). no_unroll keeps a long dot
  * from being unrolled into one chain of FMAs (cg_end_no_unroll). */
-static void emit_dots(cg *c, ir_dtype kind, LLVMValueRef x, LLVMValueRef w, const LLVMValueRef *wrow, int nr,
-                      LLVMValueRef len, bool no_unroll, const LLVMValueRef *acc) {
+void cg_emit_dots(cg *c, ir_dtype kind, LLVMValueRef x, LLVMValueRef w, const LLVMValueRef *wrow, int nr,
+                  LLVMValueRef len, bool no_unroll, const LLVMValueRef *acc) {
     cg_loop k;
     for (int r = 0; r < nr; r++) stv(c, acc[r], cg_f32(c, 0));
     LLVMValueRef ik = cg_for(c, &k, cg_i64(c, 0), len, "k");
@@ -266,7 +265,7 @@ static void emit_rows(cg *c, ir_dtype kind, int rb, bool ragged, LLVMValueRef x,
     for (int r = 0; r < rb; r++) wrow[r] = mul(c, add(c, o0, cg_i64(c, r)), in);
     LLVMValueRef im = cg_for(c, &m, cg_i64(c, 0), n, "m");
     LLVMValueRef xrow = fptr(c, x, mul(c, im, in));
-    emit_dots(c, kind, xrow, w, wrow, rb, in, true, acc);
+    cg_emit_dots(c, kind, xrow, w, wrow, rb, in, true, acc);
     LLVMValueRef yrow = mul(c, im, out);
     for (int r = 0; r < rb; r++) cg_stf(c, y, add(c, yrow, add(c, o0, cg_i64(c, r))), ldv(c, acc[r]));
     cg_end(c, &m);
@@ -280,7 +279,7 @@ static void emit_rows(cg *c, ir_dtype kind, int rb, bool ragged, LLVMValueRef x,
     LLVMValueRef io = cg_for(c, &o, mul(c, full, cg_i64(c, rb)), out, "o");
     LLVMValueRef w1 = mul(c, io, in);
     im = cg_for(c, &m, cg_i64(c, 0), n, "m");
-    emit_dots(c, kind, fptr(c, x, mul(c, im, in)), w, &w1, 1, in, true, acc);
+    cg_emit_dots(c, kind, fptr(c, x, mul(c, im, in)), w, &w1, 1, in, true, acc);
     cg_stf(c, y, add(c, mul(c, im, out), io), ldv(c, acc[0]));
     cg_end(c, &m);
     cg_end(c, &o);
@@ -371,7 +370,7 @@ static void matmul_body(cg *c, ir_dtype kind, LLVMValueRef task1, LLVMValueRef t
     LLVMPositionBuilderAtEnd(c->b, big);
     if (kind == IR_F32) {
         LLVMValueRef K = trunc32(c, in), N = trunc32(c, out);
-        emit_xwt(c, param(c, 4), param(c, 5), n, param(c, 0), K, param(c, 1), K, param(c, 3), N, N, K,
+        cg_emit_xwt(c, param(c, 4), param(c, 5), n, param(c, 0), K, param(c, 1), K, param(c, 3), N, N, K,
                  cg_f32(c, 1.0f), cg_f32(c, 0.0f));
     } else {
         cg_matmul16_call(c, task16, kind, out, in, param(c, 0), param(c, 1), n, param(c, 3), param(c, 7),
@@ -399,83 +398,6 @@ LLVMValueRef cg_kernel_matmul(cg *c, int64_t out, int64_t in, ir_dtype kind) {
     LLVMValueRef task16 = kind == IR_F32 ? NULL : cg_matmul16_task(c, kind, ragged);
     cg_kernel_begin(c, name, "ppipqqipqqiip", &fn);
     matmul_body(c, kind, task1, task4, task16);
-    cg_kernel_end(c);
-    return fn;
-}
-
-/* The LoRA term of up to small_rows rows as plain loops on the calling thread:
- * t[m, r] = x[m] . A[r] (r < rank), y[m, o] += scale * t[m] . B[o, 0..rank).
- * A decode step is a few thousand of these tiny products; OpenBLAS would wake its
- * threads for each, and they would fight the pool's for the cores. */
-static void emit_lora_small(cg *c, LLVMValueRef x, LLVMValueRef A, LLVMValueRef t, LLVMValueRef B, LLVMValueRef y,
-                            LLVMValueRef n, LLVMValueRef rank, LLVMValueRef scale, LLVMValueRef in, LLVMValueRef out,
-                            int r_max) {
-    LLVMValueRef acc = cg_var(c, c->f32, "acc");
-    cg_loop m, r, o;
-    LLVMValueRef im = cg_for(c, &m, cg_i64(c, 0), n, "m");
-    LLVMValueRef xm = fptr(c, x, mul(c, im, in)), tm = fptr(c, t, mul(c, im, cg_i64(c, r_max)));
-    LLVMValueRef ym = fptr(c, y, mul(c, im, out));
-    LLVMValueRef ir = cg_for(c, &r, cg_i64(c, 0), rank, "r");
-    LLVMValueRef arow = mul(c, ir, in);
-    emit_dots(c, IR_F32, xm, A, &arow, 1, in, true, &acc);
-    cg_stf(c, tm, ir, ldv(c, acc));
-    cg_end(c, &r);
-    LLVMValueRef io = cg_for(c, &o, cg_i64(c, 0), out, "o");
-    LLVMValueRef brow = mul(c, io, cg_i64(c, r_max));
-    emit_dots(c, IR_F32, tm, B, &brow, 1, rank, false, &acc);
-    cg_stf(c, ym, io, f_add(c, cg_ldf(c, ym, io), f_mul(c, scale, ldv(c, acc))));
-    cg_end(c, &o);
-    cg_end(c, &m);
-}
-
-/* (y [n, out], x [n, in], n, site, active, t [n, r_max], sgemm, sgemv, small_rows, in, out):
- * for each active adapter a with rank r = site->rank[slot_a] > 0:
- *   t[n, r] = x A^T (A = slot's [r, in] rows), y += w_a s_a t B^T (B [out, r], ldb = r_max).
- * The products run at the slot's true rank, so zero padding costs nothing: in plain
- * loops up to small_rows rows (emit_lora_small), through BLAS above. */
-LLVMValueRef cg_kernel_lora(cg *c, int r_max) {
-    char name[80];
-    snprintf(name, sizeof name, "lora_%d", r_max);
-    LLVMValueRef fn;
-    if (!cg_kernel_begin(c, name, "qqiqqpqqiii", &fn)) return fn;
-    LLVMValueRef y = param(c, 0), x = param(c, 1), n = param(c, 2), site = param(c, 3);
-    LLVMValueRef in = param(c, 9), out = param(c, 10);
-    LLVMValueRef active = param(c, 4), t = param(c, 5), sgemm = param(c, 6), sgemv = param(c, 7);
-    LLVMValueRef n_act = LLVMBuildSExt(c->b, cg_ld_at(c, c->i32, active, offsetof(lj_active, n)), c->i64, "");
-    LLVMValueRef a_base = cg_ld_at(c, c->ptr, site, offsetof(lj_lora_site, a));
-    LLVMValueRef b_base = cg_ld_at(c, c->ptr, site, offsetof(lj_lora_site, b));
-    LLVMValueRef ranks = cg_ld_at(c, c->ptr, site, offsetof(lj_lora_site, rank));
-    LLVMValueRef scales = cg_ld_at(c, c->ptr, site, offsetof(lj_lora_site, scale));
-    cg_loop a;
-    LLVMValueRef ia = cg_for(c, &a, cg_i64(c, 0), n_act, "a");
-    LLVMTypeRef i8 = LLVMInt8TypeInContext(c->llctx);
-    LLVMValueRef slot_p = cg_gep(c, i8, active, add(c, cg_i64(c, offsetof(lj_active, slot)), mul(c, ia, cg_i64(c, 4))));
-    LLVMValueRef wt_p = cg_gep(c, i8, active, add(c, cg_i64(c, offsetof(lj_active, weight)), mul(c, ia, cg_i64(c, 4))));
-    LLVMValueRef slot = LLVMBuildSExt(c->b, LLVMBuildLoad2(c->b, c->i32, slot_p, "slot"), c->i64, "");
-    LLVMValueRef w = LLVMBuildLoad2(c->b, c->f32, wt_p, "w");
-    LLVMValueRef rank = LLVMBuildLoad2(c->b, c->i32, cg_gep(c, c->i32, ranks, slot), "rank");
-    LLVMBasicBlockRef apply = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "apply");
-    LLVMBasicBlockRef skip = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "skip");
-    LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSGT, rank, cg_i32(c, 0), ""), apply, skip);
-    LLVMPositionBuilderAtEnd(c->b, apply);
-    LLVMValueRef scale = f_mul(c, cg_ldf(c, scales, slot), w);
-    LLVMValueRef A = fptr(c, a_base, mul(c, slot, mul(c, cg_i64(c, r_max), in)));
-    LLVMValueRef B = fptr(c, b_base, mul(c, slot, mul(c, out, cg_i64(c, r_max))));
-    LLVMBasicBlockRef loops = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "lora_loops");
-    LLVMBasicBlockRef blas = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "lora_blas");
-    LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSLE, n, param(c, 8), ""), loops, blas);
-    LLVMPositionBuilderAtEnd(c->b, loops);
-    emit_lora_small(c, x, A, t, B, y, n, LLVMBuildSExt(c->b, rank, c->i64, ""), scale, in, out, r_max);
-    LLVMBuildBr(c->b, skip);
-    LLVMPositionBuilderAtEnd(c->b, blas);
-    LLVMValueRef K = trunc32(c, in), N = trunc32(c, out), R = cg_i32(c, r_max);
-    /* t = x A^T: [n, rank], row stride r_max */
-    emit_xwt(c, sgemm, sgemv, n, x, K, A, K, t, R, rank, K, cg_f32(c, 1.0f), cg_f32(c, 0.0f));
-    /* y += scale * t B^T: B [out, rank] with row stride r_max */
-    emit_xwt(c, sgemm, sgemv, n, t, R, B, R, y, N, N, rank, scale, cg_f32(c, 1.0f));
-    LLVMBuildBr(c->b, skip);
-    LLVMPositionBuilderAtEnd(c->b, skip);
-    cg_end(c, &a);
     cg_kernel_end(c);
     return fn;
 }

@@ -114,20 +114,18 @@ static bool emit_node(cg *c, const ir_graph *g, const fwd *f, const ir_node *nd,
         LLVMValueRef site = cg_gep(c, LLVMInt8TypeInContext(c->llctx), f->sites,
                                    LLVMBuildNSWMul(c->b, site_id, cg_i64(c, (int64_t)sizeof(lj_lora_site)), ""));
         int64_t in = nd->in[1]->shape[1], cols = nd->shape[1];
-        LLVMValueRef k = cg_kernel_lora(c, g->r_max), t = scratch_at(c, f, g->lora_t_off);
-        if (!f->decode) {
-            LLVMValueRef a[11] = {out, in1, f->n, site, f->active, t, f->sgemm, f->sgemv, f->small_rows,
-                                  cg_i64(c, in), cg_i64(c, cols)};
-            call(c, k, a, 11);
+        LLVMValueRef t = scratch_at(c, f, g->lora_t_off);
+        if (!f->decode) { /* wide: the wconv block, free once the matmul before is done (ir_plan sizes it) */
+            LLVMValueRef wide = cg_gep(c, c->f32, scratch_at(c, f, g->scratch_per_token), cg_i64(c, g->seq_len));
+            LLVMValueRef a[12] = {out, in1, f->n, site, f->active, t, f->sgemm, f->sgemv, f->small_rows,
+                                  cg_i64(c, in), cg_i64(c, cols), wide};
+            call(c, cg_kernel_lora(c, g->r_max, g->lora_dtype), a, 12);
             return true;
         }
-        cg_loop r; /* each row gathers its own slots (BGMV) */
-        LLVMValueRef row = cg_for(c, &r, cg_i64(c, 0), f->n, "row");
-        LLVMValueRef a[11] = {row_ptr(c, out, row, cols), row_ptr(c, in1, row, in), cg_i64(c, 1), site,
-                              row_elem(c, c->ptr, f->row_active, row), t, f->sgemm, f->sgemv, f->small_rows,
-                              cg_i64(c, in), cg_i64(c, cols)};
-        call(c, k, a, 11);
-        cg_end(c, &r);
+        /* each row gathers its own slots (BGMV), rows on ctx's threads */
+        LLVMValueRef a[10] = {out, in1, f->n, site, f->row_active, t, cg_i64(c, in), cg_i64(c, cols), f->parallel,
+                              f->pool};
+        call(c, cg_kernel_lora_rows(c, g->r_max, g->lora_dtype), a, 10);
         return true;
     }
     case IR_OP_ROPE: {

@@ -81,6 +81,7 @@ ir_graph *fe_llama_build(const lj_config *cfg, const lj_schema *schema, lj_err *
  * BF16, else f32); no weight files: all f32. Errors name the file and tensor. */
 lorajit_status fe_weight_dtypes(ir_graph *g, const char *model_dir, lj_err *err);
 int32_t cg_lj_dtype(ir_dtype d); /* IR_F16 -> LJ_DTYPE_F16, IR_BF16 -> LJ_DTYPE_BF16, else F32 */
+ir_dtype ir_dtype_of(int32_t lj_dtype); /* its inverse: LJ_DTYPE_F16 -> IR_F16, BF16 -> IR_BF16, else F32 */
 
 /* ---- layout.c: IR -> the runtime's lj_layout ----
  * Requires a planned graph. Lists weights (by weight id: tensor name, shape) and
@@ -172,11 +173,25 @@ LLVMValueRef cg_kernel_matmul(cg *c, int64_t out, int64_t in, ir_dtype kind);
         (sgemv for one row when small_rows is 0); f16/bf16 keep the row loop up to 8
          rows, then the blocked kernels of cg_matmul16.c (wconv: x split into BF16 parts);
         bf16 with native dot products (cg_matmul16_native) takes them for every n */
-LLVMValueRef cg_kernel_lora(cg *c, int r_max);
-    /* (y [n, out], x [n, in], n, site, active, t [n, r_max], sgemm, sgemv, small_rows, in, out),
+/* y[n, N] = alpha * x[n, K] @ W^T + beta * y (f32), W [N, K] with row stride ldw,
+   through sgemm / sgemv (ctx's BLAS); lds and N, K are i32 values */
+void cg_emit_xwt(cg *c, LLVMValueRef sgemm, LLVMValueRef sgemv, LLVMValueRef n, LLVMValueRef x, LLVMValueRef ldx,
+                 LLVMValueRef w, LLVMValueRef ldw, LLVMValueRef y, LLVMValueRef ldy, LLVMValueRef N, LLVMValueRef K,
+                 LLVMValueRef alpha, LLVMValueRef beta);
+/* acc[r] (f32 allocas) = x[0..len) . w[wrow[r] ..) for r < nr, w of dtype kind (widened) */
+void cg_emit_dots(cg *c, ir_dtype kind, LLVMValueRef x, LLVMValueRef w, const LLVMValueRef *wrow, int nr,
+                  LLVMValueRef len, bool no_unroll, const LLVMValueRef *acc);
+
+/* ---- cg_lora.c: the LoRA term over the slots, A and B of dtype kind (the schema's lora_dtype) ---- */
+LLVMValueRef cg_kernel_lora(cg *c, int r_max, ir_dtype kind);
+    /* (y [n, out], x [n, in], n, site, active, t [n, r_max], sgemm, sgemv, small_rows, in, out,
+       wide [r_max * (in + out)] f32 scratch, read only when kind is 16-bit and n > small_rows),
        one kernel for every shape:
        y += sum_a w_a s_a (x A_a^T) B_a^T at each slot's true rank; plain loops up to
-       small_rows rows, BLAS above */
+       small_rows rows, BLAS above (16-bit slots widened into wide first) */
+LLVMValueRef cg_kernel_lora_rows(cg *c, int r_max, ir_dtype kind);
+    /* (y [n, out], x [n, in], n, site, row_active [n], t [n, r_max], in, out, parallel,
+       pool): a decode pass's LoRA term, each row its own active set, rows on the pool */
 
 /* ---- cg_attention.c: the attention kernel over the paged KV cache ---- */
 LLVMValueRef cg_kernel_attention(cg *c, int n_heads, int n_kv_heads, int head_size, int window, ir_dtype kv);

@@ -16,6 +16,10 @@ int32_t cg_lj_dtype(ir_dtype d) {
     return d == IR_F16 ? LJ_DTYPE_F16 : d == IR_BF16 ? LJ_DTYPE_BF16 : LJ_DTYPE_F32;
 }
 
+ir_dtype ir_dtype_of(int32_t lj_dtype) {
+    return lj_dtype == LJ_DTYPE_F16 ? IR_F16 : lj_dtype == LJ_DTYPE_BF16 ? IR_BF16 : IR_F32;
+}
+
 lorajit_status fe_weight_dtypes(ir_graph *g, const char *model_dir, lj_err *err) {
     int n = 0;
     ir_node **nodes = calloc((size_t)g->n_weights + 1, sizeof *nodes);
@@ -36,9 +40,7 @@ lorajit_status fe_weight_dtypes(ir_graph *g, const char *model_dir, lj_err *err)
     if ((st = lj_weights_probe(model_dir, want, n, err))) goto done;
     for (int i = 0; i < n; i++)
         if (nodes[i]->ndim == 2)
-            ir_set_weight_dtype(g, nodes[i], want[i].dtype == LJ_DTYPE_F16    ? IR_F16
-                                             : want[i].dtype == LJ_DTYPE_BF16 ? IR_BF16
-                                                                              : IR_F32);
+            ir_set_weight_dtype(g, nodes[i], ir_dtype_of(want[i].dtype));
     if (g->status) st = lj_fail(err, g->status, "%s", g->msg);
 done:
     free(nodes);

@@ -90,7 +90,8 @@ ir_graph *fe_llama_build(const lj_config *cfg, const lj_schema *schema, lj_err *
         lj_fail(err, LORAJIT_E_NOMEM, "out of memory creating the IR graph");
         return NULL;
     }
-    g->kv_dtype = schema->kv_dtype == LJ_DTYPE_F16 ? IR_F16 : schema->kv_dtype == LJ_DTYPE_BF16 ? IR_BF16 : IR_F32;
+    g->kv_dtype = ir_dtype_of(schema->kv_dtype);
+    g->lora_dtype = ir_dtype_of(schema->lora_dtype);
     char name[128], tensor[160];
 
     ir_node *tokens = ir_input(g, "tokens");                                  /* [T] */

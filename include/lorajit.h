@@ -134,6 +134,14 @@ typedef struct lorajit_options {
                                 16 bits halve a block's bytes, so the same kv_cache_mb holds twice
                                 the blocks. Compiled in (an artifact records it; opening one with
                                 another is refused); schema key "kv_dtype" (CLI: --kv-dtype) */
+    const char *lora_dtype;  /* how the LoRA slots store A and B: "f32" (NULL, the default: the
+                                adapter's values exactly, as PEFT computes them), "bf16" or "f16"
+                                (rounded to nearest even as an adapter is written into a slot,
+                                widened to f32 as the kernels read them; sums stay f32). 16 bits
+                                halve the bytes a decode step reads per distinct adapter and a
+                                swap writes. Compiled in (an artifact records it; opening one
+                                with another is refused); schema key "lora_dtype" (CLI:
+                                --lora-dtype) */
 } lorajit_options;
 
 /* Counters of an engine's life. compiles is counted where LLJIT generates machine

@@ -98,6 +98,8 @@ typedef struct ir_graph {
     int64_t seq_len;       /* max positions (KV cache length) */
     ir_dtype kv_dtype;     /* the KV cache's element type: IR_F32 (ir_graph_new's), IR_F16 or
                               IR_BF16 (set by the front end from the schema's kv_dtype) */
+    ir_dtype lora_dtype;   /* the LoRA slots' A and B element type: IR_F32 (ir_graph_new's),
+                              IR_F16 or IR_BF16 (the schema's lora_dtype) */
     /* plan totals (filled by ir_plan) */
     int64_t scratch_per_token; /* floats of scratch per token of the call */
     int64_t lora_t_off;        /* LoRA intermediate t [T, r_max] at scratch + lora_t_off * T;

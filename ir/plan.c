@@ -109,6 +109,11 @@ lorajit_status ir_plan(ir_graph *g) {
         int64_t need = ir_wconv_rows(out, in) * in;
         if (g->wconv_floats < need) g->wconv_floats = need;
     }
+    for (int i = 0; i < nn && g->lora_dtype != IR_F32; i++) { /* 16-bit slots widened for BLAS (cg_lora.c) */
+        const ir_node *n = g->nodes[i];
+        int64_t need = n->op == IR_OP_LORA ? (int64_t)g->r_max * (n->in[1]->shape[1] + n->shape[1]) : 0;
+        if (g->wconv_floats < need) g->wconv_floats = need;
+    }
     g->scratch_fixed = g->seq_len + g->wconv_floats;
     return LORAJIT_OK;
 }

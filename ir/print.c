@@ -83,6 +83,7 @@ void ir_print(const ir_graph *g, FILE *f) {
     fprintf(f, "# lorajit ir: %d nodes, %d weights, %d sites, r_max %d, seq_len %lld\n",
             g->n_nodes, g->n_weights, g->n_sites, g->r_max, (long long)g->seq_len);
     if (g->kv_dtype != IR_F32) fprintf(f, "# kv_dtype %s\n", ir_dtype_name(g->kv_dtype)); /* f32: as before */
+    if (g->lora_dtype != IR_F32) fprintf(f, "# lora_dtype %s\n", ir_dtype_name(g->lora_dtype));
     if (g->n_nodes > 0 && g->nodes[0]->buf != IR_BUF_NONE)
         fprintf(f, "# plan: scratch_per_token %lld (lora_t at %lld), scratch_fixed %lld (wconv %lld)\n",
                 (long long)g->scratch_per_token, (long long)g->lora_t_off,

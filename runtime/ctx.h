@@ -58,10 +58,12 @@ typedef void (*lj_parallel_fn)(void *pool, lj_task_fn fn, void *arg, int64_t n);
 typedef int (*lj_matmul16_fn)(const float *x, void *xs, int64_t xs_rows, const uint16_t *w, int64_t n, float *y,
                               int64_t out, int64_t in, lj_parallel_fn parallel, void *pool);
 
-/* One LoRA site (a targeted linear in one layer), in = K, out = N. */
+/* One LoRA site (a targeted linear in one layer), in = K, out = N. A and B hold the
+ * compiled lora_dtype (the layout's schema.lora_dtype, which the layout digest pins):
+ * float, or 16-bit F16 / BF16 (a void * either way, so the ABI is the same). */
 typedef struct lj_lora_site {
-    float *a;       /* [n_phys, r_max, in]  slot s's A at a + s * r_max * in, rows 0..rank-1 used */
-    float *b;       /* [n_phys, out, r_max] slot s's B at b + s * out * r_max, ldb = r_max */
+    void *a;        /* [n_phys, r_max, in]  slot s's A at a + s * r_max * in, rows 0..rank-1 used */
+    void *b;        /* [n_phys, out, r_max] slot s's B at b + s * out * r_max, ldb = r_max */
     int32_t *rank;  /* [n_phys] rank held by slot s for this site (0: nothing, skip) */
     float *scale;   /* [n_phys] alpha/r or alpha/sqrt(r) for this site */
 } lj_lora_site;

@@ -27,7 +27,7 @@ typedef struct env {
     lj_registry r;
 } env;
 
-static void env_new(env *e, unsigned mask) {
+static inline void env_new(env *e, unsigned mask) {
     lj_err err = {0};
     memset(e, 0, sizeof *e);
     lj_layout *L = e->L = lj_layout_new();
@@ -45,7 +45,7 @@ static void env_new(env *e, unsigned mask) {
     CHECK(lj_registry_init(&e->r, N_SLOTS, &err) == LORAJIT_OK, "registry_init: %s", err.msg);
 }
 
-static void env_free(env *e) {
+static inline void env_free(env *e) {
     lj_registry_free(&e->r);
     lj_slots_free(e->s);
     lj_layout_free(e->L);

@@ -87,9 +87,9 @@ static void test_conformance(void) {
         const lj_lora_site *ls = &e.s->sites[w->site];
         int r = w->rank;
         CHECK(ls->rank[1] == r && ls->scale[1] == w->scale, "slot rank/scale");
-        CHECK(ls->a[1 * R_MAX * sd->in + (r - 1) * sd->in + 5] == w->a[(r - 1) * sd->in + 5], "slot A");
-        CHECK(ls->b[1 * sd->out * R_MAX + 7 * R_MAX + (r - 1)] == w->b[7 * r + (r - 1)], "slot B");
-        CHECK(ls->b[1 * sd->out * R_MAX + 7 * R_MAX + r] == 0.0f, "slot B padding");
+        CHECK(((const float *)ls->a)[1 * R_MAX * sd->in + (r - 1) * sd->in + 5] == w->a[(r - 1) * sd->in + 5], "slot A");
+        CHECK(((const float *)ls->b)[1 * sd->out * R_MAX + 7 * R_MAX + (r - 1)] == w->b[7 * r + (r - 1)], "slot B");
+        CHECK(((const float *)ls->b)[1 * sd->out * R_MAX + 7 * R_MAX + r] == 0.0f, "slot B padding");
         CHECK(ls->rank[0] == 0 && ls->rank[2] == 0, "other slots untouched");
         peft_adapter_free(ad);
     }
@@ -101,10 +101,10 @@ static bool slot_tail_zero(const env *e, int site, int slot, int from) {
     const lj_site_desc *sd = &e->L->sites[site];
     const lj_lora_site *ls = &e->s->sites[site];
     for (int64_t k = (int64_t)from * sd->in; k < R_MAX * sd->in; k++)
-        if (ls->a[slot * R_MAX * sd->in + k] != 0.0f) return false;
+        if (((const float *)ls->a)[slot * R_MAX * sd->in + k] != 0.0f) return false;
     for (int64_t o = 0; o < sd->out; o++)
         for (int c = from; c < R_MAX; c++)
-            if (ls->b[slot * sd->out * R_MAX + o * R_MAX + c] != 0.0f) return false;
+            if (((const float *)ls->b)[slot * sd->out * R_MAX + o * R_MAX + c] != 0.0f) return false;
     return true;
 }
 
@@ -167,8 +167,8 @@ static void test_slots_nan(void) {
         CHECK(lj_slots_write(e.s, 1, r2, &err) == LORAJIT_OK, "rank 2 over it: %s", err.msg);
         CHECK(e.s->sites[q0].rank[1] == 2 && slot_tail_zero(&e, q0, 1, 2), "%s: rows/cols 2.. zeroed after",
               cases[i].name);
-        CHECK(e.s->sites[q0].a[1 * R_MAX * 64 + 64 + 6] == r2->w[0].a[64 + 6], "%s: A written", cases[i].name);
-        CHECK(e.s->sites[q0].b[1 * 64 * R_MAX + 9 * R_MAX + 1] == r2->w[0].b[9 * 2 + 1], "%s: B written",
+        CHECK(((const float *)e.s->sites[q0].a)[1 * R_MAX * 64 + 64 + 6] == r2->w[0].a[64 + 6], "%s: A written", cases[i].name);
+        CHECK(((const float *)e.s->sites[q0].b)[1 * 64 * R_MAX + 9 * R_MAX + 1] == r2->w[0].b[9 * 2 + 1], "%s: B written",
               cases[i].name);
         for (int k = 0; k < e.s->n_sites; k++)
             if (k != q0) CHECK(e.s->sites[k].rank[1] == 0 && slot_tail_zero(&e, k, 1, 0), "site %d zero", k);
@@ -213,7 +213,7 @@ static void test_slots(void) {
     CHECK(e.s->sites[q0].rank[2] == 2 && e.s->sites[q0].scale[2] == 2.0f, "rank 2 written");
     CHECK(slot_tail_zero(&e, q0, 2, 2), "rows 2..7 of A and cols 2..7 of B zeroed");
     CHECK(e.s->sites[v1].rank[2] == 0 && slot_tail_zero(&e, v1, 2, 0), "uncovered site zeroed");
-    CHECK(e.s->sites[q0].a[2 * R_MAX * 64 + 64 + 3] == r2->w[0].a[64 + 3], "A row 1 copied");
+    CHECK(((const float *)e.s->sites[q0].a)[2 * R_MAX * 64 + 64 + 3] == r2->w[0].a[64 + 3], "A row 1 copied");
     /* the hotswap path: clear + write into the same physical slot */
     CHECK(lj_slots_write(e.s, 3, qv, &err) == LORAJIT_OK, "write qv: %s", err.msg);
     lj_slots_clear(e.s, 3);

@@ -250,6 +250,9 @@ typedef struct lj_schema {
                              positions, the whole cache of every sequence */
     int kv_dtype;         /* LJ_DTYPE_F32 (default), F16 or BF16 (options.kv_dtype, schema
                              "kv_dtype"): the KV element type, compiled in, in the manifest */
+    int lora_dtype;       /* LJ_DTYPE_F32 (default), F16 or BF16 (options.lora_dtype, schema
+                             "lora_dtype"): the LoRA slots' A and B element type, compiled in,
+                             in the manifest */
 } lj_schema;
 #define LJ_KV_BLOCK_DEFAULT 16
 #define LJ_KV_BLOCK_MAX 65536

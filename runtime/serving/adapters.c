@@ -116,9 +116,10 @@ lorajit_status lj_adapter_put(lj_registry *r, lj_slots *s, const char *name, con
     if (!hotswap && lj_registry_count(r) >= r->n_slots) { /* evict: released like a delete */
         int victim = lj_registry_victim(r);
         LJ_ASSERT(victim >= 0); /* the check above */
-        /* the write may go to the victim's slot, so an unchecked image is tested before it
-           is evicted (a failed load must leave it resident): the separate scan, only here */
-        if (ad->unchecked && (st = lj_slots_check(s, ad, err))) {
+        /* the write may go to the victim's slot, so what the write could refuse (an unchecked
+           image's NaN / Inf, 16-bit slots' range) is tested before it is evicted (a failed
+           load must leave it resident): the separate scan, only here */
+        if ((st = lj_slots_check(s, ad, err))) {
             free(copy);
             return st;
         }

@@ -15,25 +15,30 @@ typedef struct lj_slots {
     int n_sites;
     int n_phys;           /* physical slots = schema n_slots + 1 (the hotswap spare) */
     int r_max;
+    int dtype;            /* A and B elements: LJ_DTYPE_F32, F16 or BF16 (the schema's lora_dtype) */
     lj_lora_site *sites;  /* [n_sites] what ctx->sites points at */
     int32_t *dirty;       /* [n_sites * n_phys] rows/cols written since last zeroed */
     int64_t *in;          /* [n_sites] K of each site (from the layout) */
     int64_t *out;         /* [n_sites] N of each site */
     void *stage;          /* [ST_STAGE_BYTES] staging of reads by pread (writes are serialised) */
+    float *wide;          /* 16-bit slots: [r_max * max(in, out)] f32, a tensor before rounding */
 } lj_slots;
 /* Allocates zeroed slot buffers for every layout site. Caller owns *out; free with lj_slots_free(). */
 lorajit_status lj_slots_new(const lj_layout *L, lj_slots **out, lj_err *err);
 void lj_slots_free(lj_slots *s); /* NULL does nothing */
 
 /* Writes ad into physical slot `slot` of every site (sites ad does not cover get
- * rank 0), zeroing rows/cols left over from an earlier, larger adapter. Fails only
- * for an unchecked image (peft_adapter_read_mapped) that holds a NaN / Inf, found
- * as it is converted (E_FORMAT naming the file, tensor and element): the slot is
+ * rank 0), zeroing rows/cols left over from an earlier, larger adapter, rounding to
+ * the slots' dtype. Fails only for an unchecked image (peft_adapter_read_mapped)
+ * that holds a NaN / Inf, or for a value past 16-bit slots' range (F16: |v| over
+ * 65504), found as it is converted (E_FORMAT naming the file, tensor and element): the slot is
  * then left part-written, which is harmless because the caller makes sure no
  * reader can see it (an unowned slot, lj_serve_pick_slot) and publishes nothing. */
 lorajit_status lj_slots_write(lj_slots *s, int slot, const peft_adapter *ad, lj_err *err);
-/* Tests an unchecked image's values for NaN / Inf without writing anything (a
- * separate scan of the file's bytes): the error lj_slots_write would give, or OK. */
+/* Tests ad's values without writing anything (a separate scan of the file's bytes):
+ * an unchecked image's for NaN / Inf, and, when the slots are 16-bit and ad's dtype
+ * could exceed theirs, every value for their range: the error lj_slots_write would
+ * give, or OK. */
 lorajit_status lj_slots_check(const lj_slots *s, const peft_adapter *ad, lj_err *err);
 /* Marks slot empty at every site (rank 0). */
 void lj_slots_clear(lj_slots *s, int slot);

@@ -2,11 +2,14 @@
  *
  * Site buffers: A [n_phys, r_max, in], B [n_phys, out, r_max] (ldb = r_max), plus
  * rank [n_phys] and scale [n_phys]; compiled code reads them through lj_ctx.sites.
+ * A and B hold the schema's lora_dtype: f32, or 16 bits, each value rounded to
+ * nearest even from its f32 value (so a 16-bit file's values are kept exactly).
  * Invariant: every element of a slot beyond its rank is zero. dirty[site, slot]
  * is the rank last written there, so a write or clear zeroes only rows/cols
  * between the new rank and that mark: a swap costs O(adapter bytes), never
  * O(model). Writing fails only for an image read with peft_adapter_read_mapped
  * (unchecked), whose values are tested for NaN / Inf as they are converted. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,13 +32,20 @@ lorajit_status lj_slots_new(const lj_layout *L, lj_slots **out, lj_err *err) {
                        "positive", L->schema.n_slots, LJ_MAX_SLOTS - 1, r_max);
     s = lj_calloc(1, sizeof *s);
     if (!s) return lj_fail(err, LORAJIT_E_NOMEM, "out of memory allocating LoRA slots");
-    s->n_sites = L->n_sites, s->n_phys = n_phys, s->r_max = r_max;
+    s->n_sites = L->n_sites, s->n_phys = n_phys, s->r_max = r_max, s->dtype = L->schema.lora_dtype;
+    size_t esz = s->dtype == LJ_DTYPE_F32 ? sizeof(float) : sizeof(uint16_t), wide = 0;
     s->sites = lj_calloc((size_t)L->n_sites + 1, sizeof *s->sites);
     s->dirty = lj_calloc((size_t)L->n_sites * (size_t)n_phys + 1, sizeof *s->dirty);
     s->in = lj_calloc((size_t)L->n_sites + 1, sizeof *s->in);
     s->out = lj_calloc((size_t)L->n_sites + 1, sizeof *s->out);
     s->stage = lj_malloc(ST_STAGE_BYTES);
-    if (!s->sites || !s->dirty || !s->in || !s->out || !s->stage) {
+    for (int i = 0; i < L->n_sites && s->dtype != LJ_DTYPE_F32; i++) {
+        size_t big = (size_t)(L->sites[i].in > L->sites[i].out ? L->sites[i].in : L->sites[i].out);
+        if (L->sites[i].in <= (1 << 24) && L->sites[i].out <= (1 << 24) && wide < big * (size_t)r_max)
+            wide = big * (size_t)r_max;
+    }
+    if (wide) s->wide = lj_malloc(wide * sizeof(float));
+    if (!s->sites || !s->dirty || !s->in || !s->out || !s->stage || (wide && !s->wide)) {
         st = lj_fail(err, LORAJIT_E_NOMEM, "out of memory allocating LoRA slots");
         goto fail;
     }
@@ -50,14 +60,14 @@ lorajit_status lj_slots_new(const lj_layout *L, lj_slots **out, lj_err *err) {
         }
         s->in[i] = sd->in, s->out[i] = sd->out;
         size_t per_slot_a = (size_t)r_max * (size_t)sd->in, per_slot_b = (size_t)sd->out * r_max;
-        site->a = lj_calloc((size_t)n_phys * per_slot_a, sizeof(float));
-        site->b = lj_calloc((size_t)n_phys * per_slot_b, sizeof(float));
+        site->a = lj_calloc((size_t)n_phys * per_slot_a, esz);
+        site->b = lj_calloc((size_t)n_phys * per_slot_b, esz);
         site->rank = lj_calloc((size_t)n_phys, sizeof(int32_t));
         site->scale = lj_calloc((size_t)n_phys, sizeof(float));
         if (!site->a || !site->b || !site->rank || !site->scale) {
             st = lj_fail(err, LORAJIT_E_NOMEM, "out of memory allocating LoRA slots of layer %d %s "
                          "(%zu bytes)", sd->layer, lj_arch_module_name(lj_arch_get(L->cfg.arch), sd->module),
-                         (size_t)n_phys * (per_slot_a + per_slot_b) * sizeof(float));
+                         (size_t)n_phys * (per_slot_a + per_slot_b) * esz);
             goto fail;
         }
     }
@@ -76,6 +86,7 @@ void lj_slots_free(lj_slots *s) {
     free(s->in);
     free(s->out);
     free(s->stage);
+    free(s->wide);
     free(s);
 }
 
@@ -111,37 +122,84 @@ static lorajit_status fetch(const source *src, st_dtype d, const void *raw, size
     return LORAJIT_OK;
 }
 
-/* Writes rank-r data (A [r, in] of a_dtype, B [out, r] of b_dtype, converted to f32
- * on the way; w NULL with r = 0) into one slot of one site and zeroes what an
- * earlier, larger write left between r and the dirty mark. When src checks, a NaN /
- * Inf fails naming the file, the tensor and the element (and a failed read fails);
- * the slot is then left rank 0 with the dirty mark covering what was written (the
- * slot is unowned: nothing reads it, the next write zeroes it). */
+/* v rounded to nearest even in 16-bit dtype (F16 or BF16) as its bits; v finite. */
+static uint16_t narrow16(int dtype, float v) {
+    if (dtype == LJ_DTYPE_F16) {
+        _Float16 h = (_Float16)v; /* IEEE conversion: round to nearest even */
+        uint16_t bits;
+        memcpy(&bits, &h, sizeof bits);
+        return bits;
+    }
+    uint32_t u;
+    memcpy(&u, &v, sizeof u);
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+/* dst[i * ld + j] = src[i * ld + j] in 16-bit dtype, for i < rows, j < cols. Returns
+ * the index i * cols + j of the first value that rounds to +-Inf (F16 past 65504,
+ * BF16 within half an ulp of FLT_MAX), rows * cols when none. */
+static size_t narrow_rows(int dtype, const float *src, size_t rows, size_t cols, size_t ld, uint16_t *dst) {
+    uint16_t inf = dtype == LJ_DTYPE_F16 ? 0x7c00 : 0x7f80;
+    for (size_t i = 0; i < rows; i++)
+        for (size_t j = 0; j < cols; j++) {
+            uint16_t h = narrow16(dtype, src[i * ld + j]);
+            if ((h & 0x7fff) == inf) return i * cols + j;
+            dst[i * ld + j] = h;
+        }
+    return rows * cols;
+}
+
+/* The refusal of a value (finite in f32) past the 16-bit slots' range. */
+static lorajit_status range_fail(lj_err *err, const char *path, const char *tensor, float v, size_t k, size_t cols,
+                                 int dtype) {
+    return lj_fail(err, LORAJIT_E_FORMAT, "%s: tensor '%s' element [%zu, %zu] is %g, past the range of the LoRA "
+                   "slots' %s (lora_dtype); use lora_dtype \"f32\"", path, tensor, k / cols, k % cols, (double)v,
+                   lj_kv_dtype_name(dtype));
+}
+
+/* Writes rank-r data (A [r, in] of a_dtype, B [out, r] of b_dtype, converted to the
+ * slots' dtype on the way: f32 directly, 16 bits through s->wide; w NULL with r = 0)
+ * into one slot of one site and zeroes what an earlier, larger write left between r
+ * and the dirty mark. When src checks, a NaN / Inf fails naming the file, the tensor
+ * and the element (and a failed read fails); so does, always, a value past 16-bit
+ * slots' range. The slot is then left rank 0 with the dirty mark covering what was
+ * written (the slot is unowned: nothing reads it, the next write zeroes it). */
 static lorajit_status site_write(lj_slots *s, int site, int slot, int64_t in, int64_t out, int r,
                                  const peft_site_w *w, const source *src, lj_err *err) {
     lj_lora_site *ls = &s->sites[site];
     int32_t *dirty = &s->dirty[(size_t)site * (size_t)s->n_phys + (size_t)slot];
     int r_max = s->r_max, old = *dirty;
-    float *da = ls->a + (size_t)slot * (size_t)r_max * (size_t)in; /* [r_max, in] */
-    float *db = ls->b + (size_t)slot * (size_t)out * (size_t)r_max; /* [out, r_max] */
-    size_t na = (size_t)r * (size_t)in, nb = (size_t)out * (size_t)r, bad_a = na, bad_b = nb;
+    bool wide = s->dtype != LJ_DTYPE_F32;
+    size_t esz = wide ? sizeof(uint16_t) : sizeof(float);
+    unsigned char *da = (unsigned char *)ls->a + (size_t)slot * (size_t)r_max * (size_t)in * esz;  /* [r_max, in] */
+    unsigned char *db = (unsigned char *)ls->b + (size_t)slot * (size_t)out * (size_t)r_max * esz; /* [out, r_max] */
+    float *fa = wide ? s->wide : (float *)da, *fb = wide ? s->wide : (float *)db; /* f32 values before rounding */
+    size_t na = (size_t)r * (size_t)in, nb = (size_t)out * (size_t)r, bad_a = na, bad_b = nb, big_a = na, big_b = nb;
     LJ_ASSERT(r >= 0 && r <= r_max && old >= 0 && old <= r_max);
     *dirty = old > r ? old : r; /* until the write is complete */
     lorajit_status st = LORAJIT_OK;
-    if (r > 0) st = fetch(src, w->a_dtype, w->a_raw, na, (size_t)in, (size_t)in, da, &bad_a, err);
-    if (!st && bad_a == na && r > 0) /* B [out, r] into [out, r_max]: one pass at full rank */
-        st = fetch(src, w->b_dtype, w->b_raw, nb, (size_t)r, (size_t)r_max, db, &bad_b, err);
-    if (st || bad_a < na || bad_b < nb) {
+    if (r > 0) st = fetch(src, w->a_dtype, w->a_raw, na, (size_t)in, (size_t)in, fa, &bad_a, err);
+    if (!st && bad_a == na && r > 0 && wide) big_a = narrow_rows(s->dtype, fa, (size_t)r, (size_t)in, (size_t)in,
+                                                                 (uint16_t *)da);
+    if (!st && bad_a == na && big_a == na && r > 0) /* B [out, r] into [out, r_max]: one pass at full rank */
+        st = fetch(src, w->b_dtype, w->b_raw, nb, (size_t)r, (size_t)r_max, fb, &bad_b, err);
+    if (!st && bad_b == nb && big_a == na && r > 0 && wide)
+        big_b = narrow_rows(s->dtype, fb, (size_t)out, (size_t)r, (size_t)r_max, (uint16_t *)db);
+    if (st || bad_a < na || bad_b < nb || big_a < na || big_b < nb) {
         ls->rank[slot] = 0, ls->scale[slot] = 0.0f;
         if (st) return st;
-        const char *path = src->ad->file ? src->ad->file->path : "adapter";
-        return bad_a < na ? lj_nonfinite_fail(err, path, w->a_name, da[bad_a], bad_a, (size_t)in)
-                          : lj_nonfinite_fail(err, path, w->b_name, db[bad_b / (size_t)r * (size_t)r_max + bad_b % (size_t)r],
-                                              bad_b, (size_t)r);
+        const char *path = src->ad && src->ad->file ? src->ad->file->path : "adapter";
+        float va = bad_a < na ? fa[bad_a] : big_a < na ? fa[big_a] : 0;
+        size_t kb = bad_b < nb ? bad_b : big_b, ib = kb / (size_t)r * (size_t)r_max + kb % (size_t)r;
+        if (bad_a < na) return lj_nonfinite_fail(err, path, w->a_name, va, bad_a, (size_t)in);
+        if (big_a < na) return range_fail(err, path, w->a_name, va, big_a, (size_t)in, s->dtype);
+        if (bad_b < nb) return lj_nonfinite_fail(err, path, w->b_name, fb[ib], bad_b, (size_t)r);
+        return range_fail(err, path, w->b_name, fb[ib], big_b, (size_t)r, s->dtype);
     }
     if (old > r) {
-        memset(da + na, 0, (size_t)(old - r) * (size_t)in * sizeof(float));
-        for (int64_t o = 0; o < out; o++) memset(db + (size_t)o * (size_t)r_max + r, 0, (size_t)(old - r) * sizeof(float));
+        memset(da + na * esz, 0, (size_t)(old - r) * (size_t)in * esz);
+        for (int64_t o = 0; o < out; o++)
+            memset(db + ((size_t)o * (size_t)r_max + (size_t)r) * esz, 0, (size_t)(old - r) * esz);
     }
     ls->rank[slot] = r;
     ls->scale[slot] = r > 0 ? w->scale : 0.0f;
@@ -167,7 +225,15 @@ lorajit_status lj_slots_write(lj_slots *s, int slot, const peft_adapter *ad, lj_
     return st;
 }
 
+/* Whether a tensor of dtype d may hold a value past the range of 16-bit slots of
+ * dtype: F16 slots from any other dtype, BF16 slots from F32 or F64. */
+static bool may_pass_range(int dtype, st_dtype d) {
+    if (dtype == LJ_DTYPE_F16) return d != ST_F16;
+    return dtype == LJ_DTYPE_BF16 && (d == ST_F32 || d == ST_F64);
+}
+
 lorajit_status lj_slots_check(const lj_slots *s, const peft_adapter *ad, lj_err *err) {
+    const char *path = ad->file ? ad->file->path : "adapter";
     for (int j = 0; j < ad->n; j++) {
         const peft_site_w *w = &ad->w[j];
         for (int b = 0; b < 2; b++) {
@@ -175,12 +241,16 @@ lorajit_status lj_slots_check(const lj_slots *s, const peft_adapter *ad, lj_err 
             size_t n = (size_t)w->rank * (size_t)(b ? s->out[w->site] : s->in[w->site]);
             st_dtype dt = b ? w->b_dtype : w->a_dtype;
             const unsigned char *raw = b ? w->b_raw : w->a_raw;
-            size_t k = lj_nonfinite_find_dtype(dt, raw, n);
+            size_t k = ad->unchecked ? lj_nonfinite_find_dtype(dt, raw, n) : n;
+            float v;
             if (k < n) {
-                float v;
                 st_convert_f32(dt, raw + k * st_dtype_size(dt), 1, &v);
-                return lj_nonfinite_fail(err, ad->file ? ad->file->path : "adapter", b ? w->b_name : w->a_name, v,
-                                         k, cols);
+                return lj_nonfinite_fail(err, path, b ? w->b_name : w->a_name, v, k, cols);
+            }
+            for (k = 0; may_pass_range(s->dtype, dt) && k < n; k++) {
+                st_convert_f32(dt, raw + k * st_dtype_size(dt), 1, &v);
+                if (isfinite(v) && (narrow16(s->dtype, v) & 0x7fff) == (s->dtype == LJ_DTYPE_F16 ? 0x7c00 : 0x7f80))
+                    return range_fail(err, path, b ? w->b_name : w->a_name, v, k, cols, s->dtype);
             }
         }
     }
