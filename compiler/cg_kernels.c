@@ -309,6 +309,24 @@ static LLVMValueRef matmul_task(cg *c, ir_dtype kind, int rb, bool ragged) {
     return fn;
 }
 
+/* (compiler.h) */
+void cg_call_task(cg *c, LLVMValueRef task, LLVMValueRef args, LLVMValueRef units, LLVMValueRef share,
+                  LLVMValueRef parallel, LLVMValueRef pool) {
+    LLVMBasicBlockRef par = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "parallel");
+    LLVMBasicBlockRef direct = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "direct");
+    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "task_done");
+    LLVMBuildCondBr(c->b, share, par, direct);
+    LLVMPositionBuilderAtEnd(c->b, par);
+    LLVMValueRef a[4] = {pool, task, args, units};
+    LLVMBuildCall2(c->b, c->parallel_ty, parallel, a, 4, "");
+    LLVMBuildBr(c->b, done);
+    LLVMPositionBuilderAtEnd(c->b, direct);
+    LLVMValueRef d[3] = {args, cg_i64(c, 0), units};
+    LLVMBuildCall2(c->b, LLVMGlobalGetValueType(task), task, d, 3, "");
+    LLVMBuildBr(c->b, done);
+    LLVMPositionBuilderAtEnd(c->b, done);
+}
+
 /* Calls task over all its units: through ctx's parallel (params 8, 9) when W is
  * big enough to share among threads, else directly. */
 static void call_task(cg *c, LLVMValueRef task, int rb, LLVMValueRef out, LLVMValueRef in) {
@@ -316,20 +334,8 @@ static void call_task(cg *c, LLVMValueRef task, int rb, LLVMValueRef out, LLVMVa
     LLVMValueRef args = cg_var(c, c->mm_args_ty, "mm_args");
     LLVMValueRef v[6] = {param(c, 0), param(c, 1), param(c, 2), param(c, 3), out, in};
     for (unsigned i = 0; i < 6; i++) LLVMBuildStore(c->b, v[i], LLVMBuildStructGEP2(c->b, c->mm_args_ty, args, i, ""));
-    LLVMValueRef units = units_of(c, out, rb);
-    LLVMBasicBlockRef par = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "parallel");
-    LLVMBasicBlockRef direct = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "direct");
-    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "task_done");
-    LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSGE, mul(c, out, in), cg_i64(c, PARALLEL_MIN), ""), par, direct);
-    LLVMPositionBuilderAtEnd(c->b, par);
-    LLVMValueRef a[4] = {param(c, 9), task, args, units};
-    LLVMBuildCall2(c->b, c->parallel_ty, param(c, 8), a, 4, "");
-    LLVMBuildBr(c->b, done);
-    LLVMPositionBuilderAtEnd(c->b, direct);
-    LLVMValueRef d[3] = {args, cg_i64(c, 0), units};
-    LLVMBuildCall2(c->b, LLVMGlobalGetValueType(task), task, d, 3, "");
-    LLVMBuildBr(c->b, done);
-    LLVMPositionBuilderAtEnd(c->b, done);
+    LLVMValueRef share = LLVMBuildICmp(c->b, LLVMIntSGE, mul(c, out, in), cg_i64(c, PARALLEL_MIN), "");
+    cg_call_task(c, task, args, units_of(c, out, rb), share, param(c, 8), param(c, 9));
 }
 
 /* The matmul for one weight dtype. BF16 on a target with native BF16 dot products:

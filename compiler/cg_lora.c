@@ -166,20 +166,8 @@ LLVMValueRef cg_kernel_lora_rows(cg *c, int r_max, ir_dtype kind) {
     static const unsigned from[7] = {0, 1, 3, 4, 5, 6, 7}; /* y, x, site, row_active, t, in, out */
     for (unsigned i = 0; i < 7; i++)
         LLVMBuildStore(c->b, param(c, from[i]), LLVMBuildStructGEP2(c->b, args_ty, args, i, ""));
-    LLVMValueRef n = param(c, 2);
-    LLVMBasicBlockRef par = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "parallel");
-    LLVMBasicBlockRef direct = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "direct");
-    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "rows_done");
-    LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSGE, n, cg_i64(c, 2), ""), par, direct);
-    LLVMPositionBuilderAtEnd(c->b, par);
-    LLVMValueRef a[4] = {param(c, 9), task, args, n};
-    LLVMBuildCall2(c->b, c->parallel_ty, param(c, 8), a, 4, "");
-    LLVMBuildBr(c->b, done);
-    LLVMPositionBuilderAtEnd(c->b, direct);
-    LLVMValueRef d[3] = {args, cg_i64(c, 0), n};
-    LLVMBuildCall2(c->b, LLVMGlobalGetValueType(task), task, d, 3, "");
-    LLVMBuildBr(c->b, done);
-    LLVMPositionBuilderAtEnd(c->b, done);
+    LLVMValueRef n = param(c, 2), share = LLVMBuildICmp(c->b, LLVMIntSGE, n, cg_i64(c, 2), "");
+    cg_call_task(c, task, args, n, share, param(c, 8), param(c, 9));
     cg_kernel_end(c);
     return fn;
 }

@@ -182,6 +182,11 @@ void cg_emit_xwt(cg *c, LLVMValueRef sgemm, LLVMValueRef sgemv, LLVMValueRef n, 
 void cg_emit_dots(cg *c, ir_dtype kind, LLVMValueRef x, LLVMValueRef w, const LLVMValueRef *wrow, int nr,
                   LLVMValueRef len, bool no_unroll, const LLVMValueRef *acc);
 
+/* task(args, 0, units) (a ctx.h lj_task_fn), through parallel(pool, ...) when the i1
+   share is true, else directly on the calling thread */
+void cg_call_task(cg *c, LLVMValueRef task, LLVMValueRef args, LLVMValueRef units, LLVMValueRef share,
+                  LLVMValueRef parallel, LLVMValueRef pool);
+
 /* ---- cg_lora.c: the LoRA term over the slots, A and B of dtype kind (the schema's lora_dtype) ---- */
 LLVMValueRef cg_kernel_lora(cg *c, int r_max, ir_dtype kind);
     /* (y [n, out], x [n, in], n, site, active, t [n, r_max], sgemm, sgemv, small_rows, in, out,

@@ -89,7 +89,8 @@ static const verb_usage verbs[] = {
 
 static const char common_text[] =
     "schema options: --schema FILE --max-rank N --targets a,b,.. --slots N --max-batch N\n"
-    "  --max-seq-len N\n"
+    "  --max-seq-len N --lora-dtype f32|bf16|f16 (how the LoRA slots store A and B: f32\n"
+    "  exactly; 16 bits rounded to nearest even, half the bytes a step reads; compiled in)\n"
     "KV cache: --kv-cache-mb N (MiB for its blocks; default: max-batch sequences of\n"
     "  max-seq-len positions) --kv-block-size N (positions per block, a power of two; 16)\n"
     "  --kv-dtype f32|f16|bf16 (how K and V are stored; 16 bits: twice the blocks, compiled in)\n"

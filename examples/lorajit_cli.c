@@ -41,7 +41,7 @@ static int write_logits(const char *what, const char *path, const float *x, size
 
 /* ---- common options: --model, --artifact, --schema, --max-rank, --targets,
  * --slots, --max-batch, --max-seq-len, --kv-cache-mb, --kv-block-size, --kv-dtype,
- * --threads, --progress, --no-progress ---- */
+ * --lora-dtype, --threads, --progress, --no-progress ---- */
 
 int take_common(int argc, char **argv, int *i, cli_common *c) {
     const char *a = argv[*i];
@@ -52,7 +52,8 @@ int take_common(int argc, char **argv, int *i, cli_common *c) {
     int is_common = !strcmp(a, "--model") || !strcmp(a, "--schema") || !strcmp(a, "--max-rank") ||
                     !strcmp(a, "--targets") || !strcmp(a, "--slots") || !strcmp(a, "--max-batch") ||
                     !strcmp(a, "--max-seq-len") || !strcmp(a, "--artifact") || !strcmp(a, "--kv-cache-mb") ||
-                    !strcmp(a, "--kv-block-size") || !strcmp(a, "--kv-dtype") || !strcmp(a, "--threads");
+                    !strcmp(a, "--kv-block-size") || !strcmp(a, "--kv-dtype") || !strcmp(a, "--lora-dtype") ||
+                    !strcmp(a, "--threads");
     if (!is_common) return 0;
     if (*i + 1 >= argc) { fprintf(stderr, "lorajit: %s needs a value\n", a); return -1; }
     const char *v = argv[++*i];
@@ -62,6 +63,7 @@ int take_common(int argc, char **argv, int *i, cli_common *c) {
     else if (!strcmp(a, "--schema")) c->opts.schema_path = v;
     else if (!strcmp(a, "--targets")) c->opts.targets = v;
     else if (!strcmp(a, "--kv-dtype")) c->opts.kv_dtype = v; /* checked by the library (options.kv_dtype) */
+    else if (!strcmp(a, "--lora-dtype")) c->opts.lora_dtype = v; /* checked by the library (options.lora_dtype) */
     else if (parse_int(v, 1, INT_MAX, &n)) {
         fprintf(stderr, "lorajit: %s wants a positive integer, got '%s'\n", a, v);
         return -1;

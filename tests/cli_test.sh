@@ -56,6 +56,17 @@ grep -q -- '--threads' "$tmp/e_t" || fail "--threads 0: the flag is not named: $
 cmp -s "$tmp/r_kv.bin" "$tmp/r_base.bin" && fail "--kv-dtype bf16 gives the f32 cache's logits bit for bit"
 "$bin" run --model $m --kv-dtype fp8 --tokens $toks > /dev/null 2> "$tmp/e_kv" && fail "--kv-dtype fp8 accepted"
 grep -q 'kv_dtype.*fp8' "$tmp/e_kv" || fail "--kv-dtype fp8: the field is not named: $(cat "$tmp/e_kv")"
+# --lora-dtype: bf16 slots round a_all's f32 values, so its logits move a little (and
+# still differ from the base model's); a bad value is refused naming options.lora_dtype
+"$bin" run --model $m --max-rank 16 --adapter all=$a/a_all --active all --tokens $toks --logits "$tmp/r_all.bin" \
+  > /dev/null || fail "run a_all"
+"$bin" run --model $m --max-rank 16 --lora-dtype bf16 --adapter all=$a/a_all --active all --tokens $toks \
+  --logits "$tmp/r_lora.bin" > /dev/null || fail "run --lora-dtype bf16"
+[ "$(stat -c %s "$tmp/r_lora.bin")" = $((7 * 256 * 4)) ] || fail "--lora-dtype bf16: logits file size"
+cmp -s "$tmp/r_lora.bin" "$tmp/r_all.bin" && fail "--lora-dtype bf16 gives f32 slots' logits bit for bit"
+cmp -s "$tmp/r_lora.bin" "$tmp/r_base.bin" && fail "--lora-dtype bf16: the adapter changes nothing"
+"$bin" run --model $m --lora-dtype fp8 --tokens $toks > /dev/null 2> "$tmp/e_lora" && fail "--lora-dtype fp8 accepted"
+grep -q 'lora_dtype.*fp8' "$tmp/e_lora" || fail "--lora-dtype fp8: the field is not named: $(cat "$tmp/e_lora")"
 "$bin" run --model $m --adapter x=$a/a_qv --active x --disable --tokens $toks --logits "$tmp/r_dis.bin" > /dev/null
 cmp -s "$tmp/r_dis.bin" "$tmp/r_base.bin" || fail "run --disable != base"
 "$bin" run --model $m --tokens 1,2,999 > /dev/null 2> "$tmp/e2"; [ $? = 1 ] || fail "bad token should exit 1"

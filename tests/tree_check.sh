@@ -36,7 +36,7 @@ check_room() { # room allowed-regex
 }
 check_room "ir/*.c ir/*.h" '^(<[a-z/]+\.h>|"(ir|ops|lorajit)\.h")$'
 check_room "runtime/formats/*.c runtime/formats/*.h runtime/ctx.h" \
-  '^(<(assert|ctype|dirent|errno|fcntl|float|inttypes|limits|math|regex|stdarg|stdbool|stddef|stdint|stdio|stdlib|string|strings|time|unistd|sys/mman|sys/stat|sys/types|cjson/cJSON|elf|openssl/evp)\.h>|"(formats|ctx|lorajit|rope|arch)\.h")$'
+  '^(<(assert|ctype|dirent|errno|fcntl|float|inttypes|limits|math|regex|stdarg|stdbool|stddef|stdint|stdio|stdlib|string|strings|time|unistd|sys/mman|sys/stat|sys/types|cjson/cJSON|elf|openssl/evp)\.h>|"(formats|ctx|lorajit|rope|arch|peft)\.h")$'
 check_room "runtime/serving/*.c runtime/serving/*.h runtime/code.h" \
   '^(<[a-z0-9_/]+\.h>|"(serving|engine|code|formats|ctx|lorajit|bench_hook)\.h")$'
 # tokenizer/ (issue 12): its own headers, the public header, the formats layer (lj_err,

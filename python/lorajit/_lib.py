@@ -51,6 +51,7 @@ class Options(ctypes.Structure):
         ("kv_block_size", c_int),
         ("threads", c_int),  # 0: OpenBLAS's count at open
         ("kv_dtype", c_char_p),  # None: "f32"; "f16", "bf16"
+        ("lora_dtype", c_char_p),  # None: "f32"; "bf16", "f16"
     ]
 
 

@@ -64,6 +64,10 @@ class Engine(_lib.Closing, GenerationMixin):
         kv_block_size: positions per KV cache block, a power of two (None: 16).
         kv_dtype: how the KV cache stores keys and values: "f32" (None), "f16" or
             "bf16" (half the bytes: the same kv_cache_mb holds twice the blocks).
+        lora_dtype: how the LoRA slots store A and B: "f32" (None: the adapter's
+            values exactly, as PEFT), "bf16" or "f16" (rounded to nearest even as an
+            adapter is written into a slot, widened to f32 as read: half the bytes a
+            decode step reads per distinct adapter and a swap writes).
         threads: compute threads of the engine's pool, 1..256 (None: OpenBLAS's
             count at open: ``OPENBLAS_NUM_THREADS``, else every core).
         schema: an adapter schema JSON file (``{"max_rank", "target_modules",
@@ -93,10 +97,11 @@ class Engine(_lib.Closing, GenerationMixin):
                  max_batch: Optional[int] = None, max_seq_len: Optional[int] = None,
                  max_tokens: Optional[int] = None, schema: Optional[PathLike] = None,
                  kv_cache_mb: Optional[int] = None, kv_block_size: Optional[int] = None,
-                 threads: Optional[int] = None, kv_dtype: Optional[str] = None) -> None:
+                 threads: Optional[int] = None, kv_dtype: Optional[str] = None,
+                 lora_dtype: Optional[str] = None) -> None:
         self._setup(os.fspath(model_dir))
         opts = self._options(max_rank, target_modules, max_loras, max_batch, max_seq_len, max_tokens, schema,
-                             kv_cache_mb, kv_block_size, threads, kv_dtype)
+                             kv_cache_mb, kv_block_size, threads, kv_dtype, lora_dtype)
         h = ctypes.c_void_p()
         st = _lib.get("lorajit_engine_open")(ctypes.byref(h), _lib.fsencode(model_dir), ctypes.byref(opts))
         self._adopt(h, st)
@@ -135,7 +140,7 @@ class Engine(_lib.Closing, GenerationMixin):
                  max_batch: Optional[int], max_seq_len: Optional[int], max_tokens: Optional[int],
                  schema: Optional[PathLike], kv_cache_mb: Optional[int] = None,
                  kv_block_size: Optional[int] = None, threads: Optional[int] = None,
-                 kv_dtype: Optional[str] = None) -> _lib.Options:
+                 kv_dtype: Optional[str] = None, lora_dtype: Optional[str] = None) -> _lib.Options:
         o = _lib.Options()
         for field, v in (("max_rank", max_rank), ("max_adapters", max_loras), ("max_batch", max_batch),
                          ("max_seq_len", max_seq_len), ("max_tokens", max_tokens), ("kv_cache_mb", kv_cache_mb),
@@ -152,7 +157,9 @@ class Engine(_lib.Closing, GenerationMixin):
             o.schema_path = _lib.fsencode(schema)
         if kv_dtype is not None:
             o.kv_dtype = kv_dtype.encode("utf-8")  # checked by the library (options.kv_dtype)
-        o._keep = (o.targets, o.schema_path, o.kv_dtype)  # type: ignore[attr-defined]
+        if lora_dtype is not None:
+            o.lora_dtype = lora_dtype.encode("utf-8")  # checked by the library (options.lora_dtype)
+        o._keep = (o.targets, o.schema_path, o.kv_dtype, o.lora_dtype)  # type: ignore[attr-defined]
         return o
 
     def _adopt(self, h: ctypes.c_void_p, st: int) -> None:

@@ -38,6 +38,8 @@ def test_model_folder_errors():
         lorajit.Engine(MODEL, max_loras=0)
     with pytest.raises(lorajit.ArgumentError, match="kv_dtype.*fp8"):
         lorajit.Engine(MODEL, kv_dtype="fp8")
+    with pytest.raises(lorajit.ArgumentError, match="lora_dtype.*fp8"):
+        lorajit.Engine(MODEL, lora_dtype="fp8")
 
 
 def test_kv_dtype_reaches_the_library():
@@ -48,6 +50,22 @@ def test_kv_dtype_reaches_the_library():
     diff = max(abs(x - y) for ra, rb in zip(a, b) for x, y in zip(ra, rb))
     top = max(abs(x) for ra in a for x in ra)
     assert 0 < diff <= 32 * 2**-8 * top
+
+
+def test_lora_dtype_reaches_the_library():
+    """lora_dtype="bf16": the slots hold A and B in 16 bits. a_all's values are f32
+    (PEFT's init, not exact in bf16), so they are rounded as the adapter is written
+    into a slot and the logits move a little: within tests/test_lora16.c's bound of
+    32 u times the adapter's effect on the logits (u = 2^-8), never bit for bit."""
+    with lorajit.Engine(MODEL, **OPTS) as f32, lorajit.Engine(MODEL, lora_dtype="bf16", **OPTS) as b16:
+        base = f32.forward(TOKS7)
+        for e in (f32, b16):
+            e.load_adapter(adapter("a_all"), "a")
+            e.set_adapter("a")
+        a, b = f32.forward(TOKS7), b16.forward(TOKS7)
+    diff = max(abs(x - y) for ra, rb in zip(a, b) for x, y in zip(ra, rb))
+    effect = max(abs(x - y) for ra, rb in zip(a, base) for x, y in zip(ra, rb))
+    assert 0 < diff <= 32 * 2**-8 * effect
 
 
 def test_adapter_errors(engine, tmp_path):

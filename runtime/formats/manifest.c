@@ -129,6 +129,12 @@ static bool add_config(cJSON *root, const lj_config *c) {
     return cJSON_AddStringToObject(o, "model_type", arch->model_type) != NULL;
 }
 
+/* A dtype field of the schema o, written only when 16-bit, so that an f32 artifact's
+ * manifest (and layout digest) is what it was before the field existed. */
+static bool add_dtype(cJSON *o, const char *key, int dtype) {
+    return dtype == LJ_DTYPE_F32 || cJSON_AddStringToObject(o, key, lj_kv_dtype_name(dtype));
+}
+
 static bool add_schema(cJSON *root, const lj_schema *s, const lj_arch *arch) {
     cJSON *o = cJSON_AddObjectToObject(root, "schema");
     if (!o) return false;
@@ -145,10 +151,8 @@ static bool add_schema(cJSON *root, const lj_schema *s, const lj_arch *arch) {
     return cJSON_AddNumberToObject(o, "max_rank", s->r_max) && cJSON_AddNumberToObject(o, "max_adapters", s->n_slots) &&
            cJSON_AddNumberToObject(o, "max_tokens", (double)s->max_tokens) &&
            cJSON_AddNumberToObject(o, "max_seq_len", (double)s->seq_len) &&
-           cJSON_AddNumberToObject(o, "max_batch", s->max_batch) &&
-           /* written only when 16-bit, so an f32 artifact's manifest (and layout digest) is
-              what it was before kv_dtype existed */
-           (s->kv_dtype == LJ_DTYPE_F32 || cJSON_AddStringToObject(o, "kv_dtype", lj_kv_dtype_name(s->kv_dtype)));
+           cJSON_AddNumberToObject(o, "max_batch", s->max_batch) && add_dtype(o, "kv_dtype", s->kv_dtype) &&
+           add_dtype(o, "lora_dtype", s->lora_dtype);
 }
 
 static bool add_tensors(cJSON *root, const lj_layout *L) {
@@ -346,14 +350,13 @@ static lorajit_status read_schema(const cJSON *o, const lj_config *cfg, const wh
     }
     free(mods);
     if (s) return s;
-    int kv_dtype = LJ_DTYPE_F32; /* absent: f32, what every artifact before kv_dtype holds */
-    const cJSON *kd = cJSON_GetObjectItemCaseSensitive(o, "kv_dtype");
-    if (kd && (kv_dtype = cJSON_IsString(kd) ? lj_kv_dtype_parse(kd->valuestring) : -1) < 0)
-        return lj_fail(w->err, LORAJIT_E_FORMAT, "%s: field \"schema.kv_dtype\" is not \"f32\", \"f16\" or "
-                       "\"bf16\"", w->path);
+    /* absent: f32, what every artifact before the field holds */
+    int kv_dtype = LJ_DTYPE_F32, lora_dtype = LJ_DTYPE_F32;
+    if ((s = lj_json_dtype(w, o, "kv_dtype", &kv_dtype)) || (s = lj_json_dtype(w, o, "lora_dtype", &lora_dtype)))
+        return s;
     *sc = (lj_schema){.r_max = (int)r, .target_mask = mask, .n_slots = (int)slots, .max_tokens = tokens,
                       .seq_len = seq, .max_batch = (int)batch, .kv_block_size = LJ_KV_BLOCK_DEFAULT,
-                      .kv_dtype = kv_dtype};
+                      .kv_dtype = kv_dtype, .lora_dtype = lora_dtype};
     return LORAJIT_OK; /* the KV cache fields are the opener's (lj_schema_kv) */
 }
 

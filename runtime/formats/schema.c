@@ -1,13 +1,13 @@
-/* schema.c — the adapter schema: how big and where the LoRA slots are.
- * Inputs: defaults, then an optional schema JSON file ({"max_rank",
- * "target_modules", "max_adapters", "max_tokens", the KV cache's keys}), then the
- * non-zero fields of lorajit_options, checked against the model's config. Output: an
- * lj_schema (r_max, target_mask, n_slots, max_tokens, kv_dtype) that fixes the compiled
- * code's shapes. Unknown keys, module names and dtypes are refused by name. "none" (as
- * target_modules or options.targets) compiles no LoRA sites at all: the plain model.
- * The KV cache (seq_len) and max_tokens default to min(max_position_embeddings, 4096);
- * its element type (kv_dtype) is compiled in, its block size and byte budget
- * (kv_block_size, kv_cache_mb) are run-time choices. */
+/* schema.c — the adapter schema: how big, where and of what element type the LoRA slots are.
+ * Inputs: defaults, then an optional schema JSON file ({"max_rank", "target_modules",
+ * "max_adapters", "max_tokens", the KV cache's keys, "lora_dtype"}), then the non-zero
+ * fields of lorajit_options, checked against the model's config. Output: an lj_schema
+ * (r_max, target_mask, n_slots, max_tokens, kv_dtype, lora_dtype) that fixes the compiled
+ * code's shapes and element types. Unknown keys, module names and dtypes are refused by
+ * name. "none" (as target_modules or options.targets) compiles no LoRA sites at all. The
+ * KV cache (seq_len) and max_tokens default to min(max_position_embeddings, 4096); its
+ * element type (kv_dtype) is compiled in, its block size and byte budget (kv_block_size,
+ * kv_cache_mb) are run-time choices. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,16 +106,13 @@ static lorajit_status schema_from_json(const cJSON *j, const char *path, const l
         } else if (strcmp(key, "kv_cache_mb") == 0) {
             if (!(st = lj_json_int(&at, v, NULL, LJ_JSON_REQUIRED, 0, INT32_MAX, &x))) t.kv_cache_mb = (int)x;
         } else if (strcmp(key, "kv_dtype") == 0) {
-            int d = cJSON_IsString(v) ? lj_kv_dtype_parse(v->valuestring) : -1;
-            if (d < 0)
-                st = lj_fail(err, LORAJIT_E_FORMAT, "%s: field \"kv_dtype\" is %s%s%s; expected \"f32\", "
-                             "\"f16\" or \"bf16\"", path, cJSON_IsString(v) ? "\"" : "",
-                             cJSON_IsString(v) ? v->valuestring : "not a string", cJSON_IsString(v) ? "\"" : "");
-            else t.kv_dtype = d;
+            st = lj_json_dtype(&at, j, key, &t.kv_dtype);
+        } else if (strcmp(key, "lora_dtype") == 0) {
+            st = lj_json_dtype(&at, j, key, &t.lora_dtype);
         } else {
             st = lj_fail(err, LORAJIT_E_FORMAT,
                          "%s: unknown key \"%s\" (expected max_rank, target_modules, "
-                         "max_adapters, max_tokens, kv_block_size, kv_cache_mb, kv_dtype)",
+                         "max_adapters, max_tokens, kv_block_size, kv_cache_mb, kv_dtype, lora_dtype)",
                          path, key);
         }
         if (st) return st;
@@ -202,6 +199,29 @@ int lj_kv_dtype_parse(const char *name) {
     return -1;
 }
 
+lorajit_status lj_json_dtype(const lj_json_at *at, const cJSON *obj, const char *key, int *dtype) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!v) return LORAJIT_OK;
+    bool text = cJSON_IsString(v);
+    int d = text ? lj_kv_dtype_parse(v->valuestring) : -1;
+    if (d < 0)
+        return lj_fail(at->err, LORAJIT_E_FORMAT, "%s: field \"%s%s\" is %s%s%s; expected \"f32\", \"f16\" or "
+                       "\"bf16\"", at->path, at->prefix ? at->prefix : "", key, text ? "\"" : "",
+                       text ? v->valuestring : "not a string", text ? "\"" : "");
+    *dtype = d;
+    return LORAJIT_OK;
+}
+
+lorajit_status lj_dtype_option(const char *field, const char *value, int *dtype, lj_err *err) {
+    if (!value) return LORAJIT_OK;
+    int d = lj_kv_dtype_parse(value);
+    if (d < 0)
+        return lj_fail(err, LORAJIT_E_ARG, "options.%s is \"%s\"; expected \"f32\", \"f16\" or \"bf16\"", field,
+                       value);
+    *dtype = d;
+    return LORAJIT_OK;
+}
+
 const char *lj_kv_dtype_name(int dtype) {
     return dtype == LJ_DTYPE_F16 ? "f16" : dtype == LJ_DTYPE_BF16 ? "bf16" : "f32";
 }
@@ -273,13 +293,9 @@ lorajit_status lj_schema_resolve(const lorajit_options *opts, const lj_config *c
                            opts->max_batch, SCHEMA_MAX_SLOTS);
         t.max_batch = opts->max_batch;
     }
-    if (opts && opts->kv_dtype) {
-        int d = lj_kv_dtype_parse(opts->kv_dtype);
-        if (d < 0)
-            return lj_fail(err, LORAJIT_E_ARG, "options.kv_dtype is \"%s\"; expected \"f32\", \"f16\" or "
-                           "\"bf16\"", opts->kv_dtype);
-        t.kv_dtype = d;
-    }
+    if (opts && ((st = lj_dtype_option("kv_dtype", opts->kv_dtype, &t.kv_dtype, err)) ||
+                 (st = lj_dtype_option("lora_dtype", opts->lora_dtype, &t.lora_dtype, err))))
+        return st;
     if ((st = lj_schema_kv(opts, &t, err))) return st;
     /* Whatever the source, the result must hold (a bug if it does not). */
     LJ_ASSERT(t.r_max >= 1 && t.r_max <= SCHEMA_MAX_RANK);

@@ -99,11 +99,13 @@ static lorajit_status same(const char *field, int64_t given, int64_t compiled, c
                    "fixed when the artifact is compiled)", field, (long long)given, dir, (long long)compiled);
 }
 
-/* The refusal of a KV dtype (given, borrowed) other than the compiled schema c's. */
-static lorajit_status kv_dtype_differs(const char *given, const lj_schema *c, const char *dir, lj_err *err) {
-    return lj_fail(err, LORAJIT_E_ARG, "options.kv_dtype: the options ask for \"%s\" (schema, else options.kv_dtype, "
-                   "else f32), but artifact %s was compiled with \"%s\" (the KV cache's dtype is fixed when the "
-                   "artifact is compiled)", given, dir, lj_kv_dtype_name(c->kv_dtype));
+/* One dtype field (kv_dtype, lora_dtype): the dtype the options ask for against the
+ * compiled one. */
+static lorajit_status same_dtype(const char *field, int given, int compiled, const char *dir, lj_err *err) {
+    if (given == compiled) return LORAJIT_OK;
+    return lj_fail(err, LORAJIT_E_ARG, "options.%s: the options ask for \"%s\" (options.%s, else the schema file's, "
+                   "else f32), but artifact %s was compiled with \"%s\" (the schema is fixed when the artifact is "
+                   "compiled)", field, lj_kv_dtype_name(given), field, dir, lj_kv_dtype_name(compiled));
 }
 
 /* opts (may be NULL) must agree with the compiled schema: its numeric fields when
@@ -124,15 +126,16 @@ static lorajit_status check_options(const lorajit_options *o, const lj_layout *L
             (s = same("max_seq_len", r.seq_len, c->seq_len, dir, err)) ||
             (s = same("max_batch", r.max_batch, c->max_batch, dir, err)))
             return s;
-        if (r.kv_dtype != c->kv_dtype) return kv_dtype_differs(lj_kv_dtype_name(r.kv_dtype), c, dir, err);
+        if ((s = same_dtype("kv_dtype", r.kv_dtype, c->kv_dtype, dir, err)) ||
+            (s = same_dtype("lora_dtype", r.lora_dtype, c->lora_dtype, dir, err)))
+            return s;
     }
-    if (o->kv_dtype) {
-        int d = lj_kv_dtype_parse(o->kv_dtype);
-        if (d < 0)
-            return lj_fail(err, LORAJIT_E_ARG, "options.kv_dtype is \"%s\"; expected \"f32\", \"f16\" or "
-                           "\"bf16\"", o->kv_dtype);
-        if (d != c->kv_dtype) return kv_dtype_differs(o->kv_dtype, c, dir, err);
-    }
+    int kv = c->kv_dtype, lora = c->lora_dtype; /* an option not given asks for the compiled dtype */
+    if ((s = lj_dtype_option("kv_dtype", o->kv_dtype, &kv, err)) ||
+        (s = lj_dtype_option("lora_dtype", o->lora_dtype, &lora, err)) ||
+        (s = same_dtype("kv_dtype", kv, c->kv_dtype, dir, err)) ||
+        (s = same_dtype("lora_dtype", lora, c->lora_dtype, dir, err)))
+        return s;
     if ((s = same("max_rank", o->max_rank, c->r_max, dir, err)) ||
         (s = same("max_adapters", o->max_adapters, c->n_slots, dir, err)) ||
         (s = same("max_tokens", o->max_tokens, c->max_tokens, dir, err)) ||
