@@ -89,15 +89,16 @@ typedef struct bench_p16_row {
     bench_stat native;       /* prefill of BENCH_P16_LONG tokens, the kernel the host gets */
     bench_stat packed;       /* the same compiled with LORAJIT_NO_NATIVE_BF16=1 */
     bench_stat round_x;      /* the same compiled with LORAJIT_BF16_ROUND_X=1 */
-    bench_stat no_amx;       /* the same compiled with LORAJIT_NO_AMX=1 (vdpbf16ps), where the host has AMX */
+    bench_stat dot;          /* vdpbf16ps where the host has AVX512-BF16 but gets another kernel:
+                                LORAJIT_NO_AMX=1 on an AMX host, else LORAJIT_NATIVE_BF16=1 */
     bench_stat sgemm;        /* the projection GEMMs alone at M = BENCH_P16_LONG (bench_gemm, f32 copies) */
     bench_stat short_prompt; /* prefill of BENCH_P16_SHORT tokens (host kernel) */
     bench_stat step;         /* one batch-1 decode step after it */
 } bench_p16_row;
 typedef struct bench_p16_result {
     bool run;                /* the decode model is 16-bit */
-    bool native;             /* the host has AVX512-BF16 (/proc/cpuinfo): its kernel is vdpbf16ps */
-    bool amx;                /* ... and AMX-BF16, LORAJIT_NO_AMX unset: its kernel is AMX's */
+    const char *kernel;      /* the host's: "amx", "vdpbf16ps" or "fma" (bench_p16_kernel) */
+    bool dot;                /* the dot row is run (the host has AVX512-BF16, kernel not vdpbf16ps) */
     bench_p16_row rows[BENCH_P16_THREADS];
 } bench_p16_result;
 

@@ -4,10 +4,11 @@
  *
  * Per thread count (OpenBLAS's and the engine's pool, set before each engine opens),
  * timed round-robin: a 128-token prefill with the kernel the host gets (AMX tiles on a
- * CPU with AMX-BF16, else vdpbf16ps on one with AVX512-BF16), the same with
- * LORAJIT_NO_NATIVE_BF16=1 (the packed f32-tile kernel), the same with
- * LORAJIT_BF16_ROUND_X=1 (x rounded to BF16 once, no lo part), on an AMX host the same
- * with LORAJIT_NO_AMX=1 (vdpbf16ps),
+ * CPU with AMX-BF16, vdpbf16ps on AMD Zen with AVX512-BF16, else FMAs over widened W:
+ * compiler/cg_matmul16.c cg_matmul16_target), the same with LORAJIT_NO_NATIVE_BF16=1
+ * (the FMA kernel), the same with LORAJIT_BF16_ROUND_X=1 (x rounded to BF16 once, no lo
+ * part), on a host with AVX512-BF16 whose kernel is another the same with vdpbf16ps
+ * (LORAJIT_NO_AMX=1 on AMX, else LORAJIT_NATIVE_BF16=1),
  * the GEMMs alone at M = 128 (bench_gemm), a 12-token prefill and one decode
  * step (batch 1). Ratios: GEMMs ms / prefill ms (a speed ratio: > 1 is faster than
  * sgemm) and 12-token prefill ms / step ms. No adapter is active. */
@@ -70,13 +71,13 @@ static lorajit_engine *open_engine(const char *model_dir, const char *env) {
     return e;
 }
 
-/* flag (" avx512_bf16", " amx_bf16") in /proc/cpuinfo's flags: which kernel the host's engine got. */
-static bool host_has(const char *flag) {
+/* A line of /proc/cpuinfo starting with key ("flags", "vendor_id") holds text. */
+static bool cpuinfo_has(const char *key, const char *text) {
     FILE *f = fopen("/proc/cpuinfo", "r");
     char line[8192];
     bool yes = false;
     while (f && !yes && fgets(line, sizeof line, f))
-        yes = !strncmp(line, "flags", 5) && strstr(line, flag);
+        yes = !strncmp(line, key, strlen(key)) && strstr(line, text);
     if (f) fclose(f);
     return yes;
 }
@@ -84,8 +85,12 @@ static bool host_has(const char *flag) {
 void bench_prefill16(bench_result *r, const char *model_dir) {
     bench_p16_result *p = &r->dec.p16;
     const char *no_amx = getenv("LORAJIT_NO_AMX");
-    *p = (bench_p16_result){.run = strcmp(r->dec.dtype, "F32") != 0, .native = host_has(" avx512_bf16")};
-    p->amx = p->native && host_has(" amx_bf16") && !(no_amx && *no_amx && strcmp(no_amx, "0"));
+    bool bf16 = cpuinfo_has("flags", " avx512_bf16");
+    bool amx = bf16 && cpuinfo_has("flags", " amx_bf16") && !(no_amx && *no_amx && strcmp(no_amx, "0"));
+    /* cg_matmul16_target's choice, seen from here: vdpbf16ps with AMX or on AMD Zen */
+    bool dot = bf16 && (cpuinfo_has("flags", " amx_bf16") || cpuinfo_has("vendor_id", "AuthenticAMD"));
+    *p = (bench_p16_result){.run = strcmp(r->dec.dtype, "F32") != 0,
+                            .kernel = amx ? "amx" : dot ? "vdpbf16ps" : "fma", .dot = bf16 && (amx || !dot)};
     if (!p->run) return;
     int32_t prompt[BENCH_P16_LONG];
     for (int i = 0; i < BENCH_P16_LONG; i++) prompt[i] = (int32_t)((i * 7919u + 13) % (unsigned)r->dec.vocab);
@@ -103,7 +108,7 @@ void bench_prefill16(bench_result *r, const char *model_dir) {
         openblas_set_num_threads(row->threads); /* the engines' pools follow it when they open */
         lorajit_engine *host = open_engine(model_dir, NULL), *packed = open_engine(model_dir, "LORAJIT_NO_NATIVE_BF16");
         lorajit_engine *round_x = open_engine(model_dir, "LORAJIT_BF16_ROUND_X");
-        lorajit_engine *dot = p->amx ? open_engine(model_dir, "LORAJIT_NO_AMX") : NULL;
+        lorajit_engine *dot = !p->dot ? NULL : open_engine(model_dir, amx ? "LORAJIT_NO_AMX" : "LORAJIT_NATIVE_BF16");
         p16_arg a[6] = {{host, prompt, BENCH_P16_LONG, 17, logits}, {packed, prompt, BENCH_P16_LONG, 17, logits},
                         {round_x, prompt, BENCH_P16_LONG, 17, logits}, {host, prompt, BENCH_P16_SHORT, 17, logits},
                         {host, prompt, 0, 17, logits}, {dot, prompt, BENCH_P16_LONG, 17, logits}};
@@ -114,9 +119,9 @@ void bench_prefill16(bench_result *r, const char *model_dir) {
             {NULL, bench_gemm_once, NULL, &g, &row->sgemm},
             {prefill_prep, prefill_once, NULL, &a[3], &row->short_prompt},
             {step_prep, step_once, NULL, &a[4], &row->step},
-            {prefill_prep, prefill_once, NULL, &a[5], &row->no_amx},
+            {prefill_prep, prefill_once, NULL, &a[5], &row->dot},
         };
-        bench_measure_jobs(jobs, p->amx ? 7 : 6, reps);
+        bench_measure_jobs(jobs, p->dot ? 7 : 6, reps);
         lorajit_engine_free(dot);
         lorajit_engine_free(host);
         lorajit_engine_free(packed);
@@ -130,20 +135,23 @@ void bench_prefill16(bench_result *r, const char *model_dir) {
 void bench_prefill16_print(const bench_result *r, FILE *f) {
     const bench_p16_result *p = &r->dec.p16;
     if (!p->run) return;
-    fprintf(f, "  16-bit prefill of %d tokens (no adapter): host = the kernel this CPU gets, %s; packed = "
-               "LORAJIT_NO_NATIVE_BF16=1 (f32 tiles + FMA); round-x = LORAJIT_BF16_ROUND_X=1 (x rounded to BF16 once);"
-               "%s sgemm = the projection GEMMs alone at M = %d on f32 copies; xS = sgemm ms / prefill ms\n",
-            BENCH_P16_LONG, p->amx ? "AMX tiles (AMX-BF16)" : p->native ? "vdpbf16ps (AVX512-BF16)" : "packed (no AVX512-BF16)",
-            p->amx ? " dpbf16 = LORAJIT_NO_AMX=1 (vdpbf16ps);" : "", BENCH_P16_LONG);
-    fprintf(f, "  %-7s %9s %9s %9s %9s %9s %7s %7s %7s %7s %9s %8s %11s\n", "threads", "host ms", "packed", "round-x",
-            "dpbf16", "sgemm ms", "xS host", "packed", "round-x", "dpbf16", "12-tok ms", "step ms", "12-tok/step");
+    bool amx = !strcmp(p->kernel, "amx");
+    fprintf(f, "  16-bit prefill of %d tokens (no adapter): host = the kernel this CPU gets, %s; fma = "
+               "LORAJIT_NO_NATIVE_BF16=1 (W widened to f32 + FMA); round-x = LORAJIT_BF16_ROUND_X=1 (x rounded to BF16 "
+               "once);%s sgemm = the projection GEMMs alone at M = %d on f32 copies; xS = sgemm ms / prefill ms\n",
+            BENCH_P16_LONG, amx ? "AMX tiles (AMX-BF16)" : strcmp(p->kernel, "fma") ? "vdpbf16ps (AVX512-BF16)"
+                                                                                     : "fma (W widened to f32 + FMA)",
+            !p->dot ? "" : amx ? " dpbf16 = LORAJIT_NO_AMX=1 (vdpbf16ps);" : " dpbf16 = LORAJIT_NATIVE_BF16=1 (vdpbf16ps);",
+            BENCH_P16_LONG);
+    fprintf(f, "  %-7s %9s %9s %9s %9s %9s %7s %7s %7s %7s %9s %8s %11s\n", "threads", "host ms", "fma", "round-x",
+            "dpbf16", "sgemm ms", "xS host", "fma", "round-x", "dpbf16", "12-tok ms", "step ms", "12-tok/step");
     for (int t = 0; t < BENCH_P16_THREADS; t++) {
         const bench_p16_row *w = &p->rows[t];
         double sg = w->sgemm.median;
         char dot[16] = "-", dot_x[16] = "-";
-        if (p->amx) {
-            snprintf(dot, sizeof dot, "%.1f", w->no_amx.median);
-            snprintf(dot_x, sizeof dot_x, "%.2f", sg / w->no_amx.median);
+        if (p->dot) {
+            snprintf(dot, sizeof dot, "%.1f", w->dot.median);
+            snprintf(dot_x, sizeof dot_x, "%.2f", sg / w->dot.median);
         }
         fprintf(f, "  %-7d %9.1f %9.1f %9.1f %9s %9.1f %7.2f %7.2f %7.2f %7s %9.1f %8.2f %11.2f\n", w->threads,
                 w->native.median, w->packed.median, w->round_x.median, dot, sg, sg / w->native.median,
@@ -157,7 +165,7 @@ cJSON *bench_prefill16_json(const bench_result *r) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddBoolToObject(o, "run", p->run);
     if (!p->run) return o;
-    cJSON_AddStringToObject(o, "host_kernel", p->amx ? "amx" : p->native ? "vdpbf16ps" : "packed");
+    cJSON_AddStringToObject(o, "host_kernel", p->kernel);
     cJSON_AddNumberToObject(o, "long_tokens", BENCH_P16_LONG);
     cJSON_AddNumberToObject(o, "short_tokens", BENCH_P16_SHORT);
     cJSON *rows = cJSON_AddArrayToObject(o, "rows");
@@ -166,18 +174,18 @@ cJSON *bench_prefill16_json(const bench_result *r) {
         cJSON *x = cJSON_CreateObject();
         cJSON_AddNumberToObject(x, "threads", w->threads);
         cJSON_AddItemToObject(x, "prefill_host_ms", bench_stat_json(w->native));
-        cJSON_AddItemToObject(x, "prefill_packed_ms", bench_stat_json(w->packed));
+        cJSON_AddItemToObject(x, "prefill_fma_ms", bench_stat_json(w->packed));
         cJSON_AddItemToObject(x, "prefill_round_x_ms", bench_stat_json(w->round_x));
         cJSON_AddItemToObject(x, "sgemm_ms", bench_stat_json(w->sgemm));
         cJSON_AddItemToObject(x, "prefill_short_ms", bench_stat_json(w->short_prompt));
         cJSON_AddItemToObject(x, "step_ms", bench_stat_json(w->step));
         cJSON_AddNumberToObject(x, "sgemm_over_host", w->sgemm.median / w->native.median);
-        cJSON_AddNumberToObject(x, "sgemm_over_packed", w->sgemm.median / w->packed.median);
+        cJSON_AddNumberToObject(x, "sgemm_over_fma", w->sgemm.median / w->packed.median);
         cJSON_AddNumberToObject(x, "sgemm_over_round_x", w->sgemm.median / w->round_x.median);
         cJSON_AddNumberToObject(x, "short_over_step", w->short_prompt.median / w->step.median);
-        if (p->amx) {
-            cJSON_AddItemToObject(x, "prefill_no_amx_ms", bench_stat_json(w->no_amx));
-            cJSON_AddNumberToObject(x, "sgemm_over_no_amx", w->sgemm.median / w->no_amx.median);
+        if (p->dot) {
+            cJSON_AddItemToObject(x, "prefill_dpbf16_ms", bench_stat_json(w->dot));
+            cJSON_AddNumberToObject(x, "sgemm_over_dpbf16", w->sgemm.median / w->dot.median);
         }
         cJSON_AddItemToArray(rows, x);
     }

@@ -173,23 +173,40 @@ void cg_kernel_end(cg *c) {
     c->saved_entry = c->saved_block = NULL;
 }
 
-/* Element idx of a weight of dtype kind (IR_F32, IR_F16, IR_BF16), widened to f32. Exact: BF16
- * is the top half of an f32; F16 is rebuilt from its bits with integer ops and one
- * multiply by 2^112 (normals and subnormals exact, Inf/NaN kept), so no libcall
- * and no F16C is needed and the loop still vectorises on any x86-64. */
+/* An i32 constant of ty: i32, or <N x i32> with every lane v. */
+static LLVMValueRef i32_like(cg *c, LLVMTypeRef ty, int32_t v) {
+    if (LLVMGetTypeKind(ty) != LLVMVectorTypeKind) return cg_i32(c, v);
+    unsigned n = LLVMGetVectorSize(ty);
+    LLVMValueRef lanes[64];
+    LJ_ASSERT(n <= 64);
+    for (unsigned i = 0; i < n; i++) lanes[i] = cg_i32(c, v);
+    return LLVMConstVector(lanes, n);
+}
+
+/* (compiler.h) The same integer ops on a lane or on every lane of a vector. */
+LLVMValueRef cg_widen16(cg *c, ir_dtype kind, LLVMValueRef h) {
+    LLVMTypeRef ity = LLVMTypeOf(h);
+    bool vec = LLVMGetTypeKind(ity) == LLVMVectorTypeKind;
+    LLVMTypeRef fty = vec ? LLVMVectorType(c->f32, LLVMGetVectorSize(ity)) : c->f32;
+    if (kind == IR_BF16) return LLVMBuildBitCast(c->b, LLVMBuildShl(c->b, h, i32_like(c, ity, 16), ""), fty, "");
+    LLVMValueRef mag = LLVMBuildShl(c->b, LLVMBuildAnd(c->b, h, i32_like(c, ity, 0x7fff), ""), i32_like(c, ity, 13), "");
+    LLVMValueRef scale = LLVMBuildBitCast(c->b, i32_like(c, ity, 0x77800000), fty, ""); /* 2^112 */
+    LLVMValueRef f = LLVMBuildFMul(c->b, LLVMBuildBitCast(c->b, mag, fty, ""), scale, "");
+    LLVMValueRef bits = LLVMBuildBitCast(c->b, f, ity, "");
+    LLVMValueRef infnan = LLVMBuildICmp(c->b, LLVMIntEQ, LLVMBuildAnd(c->b, h, i32_like(c, ity, 0x7c00), ""),
+                                        i32_like(c, ity, 0x7c00), "");
+    bits = LLVMBuildOr(c->b, bits, LLVMBuildSelect(c->b, infnan, i32_like(c, ity, 0x7f800000), i32_like(c, ity, 0), ""),
+                       "");
+    LLVMValueRef sign = LLVMBuildShl(c->b, LLVMBuildAnd(c->b, h, i32_like(c, ity, 0x8000), ""), i32_like(c, ity, 16), "");
+    return LLVMBuildBitCast(c->b, LLVMBuildOr(c->b, bits, sign, ""), fty, "");
+}
+
+/* Element idx of a weight of dtype kind (IR_F32, IR_F16, IR_BF16), widened to f32 by
+ * cg_widen16. */
 LLVMValueRef cg_ld_weight(cg *c, ir_dtype kind, LLVMValueRef base, LLVMValueRef idx) {
     if (kind == IR_F32) return cg_ldf(c, base, idx);
     LLVMTypeRef i16 = LLVMInt16TypeInContext(c->llctx);
-    LLVMValueRef h = LLVMBuildZExt(c->b, LLVMBuildLoad2(c->b, i16, cg_gep(c, i16, base, idx), ""), c->i32, "");
-    if (kind == IR_BF16) return LLVMBuildBitCast(c->b, LLVMBuildShl(c->b, h, cg_i32(c, 16), ""), c->f32, "");
-    LLVMValueRef mag = LLVMBuildShl(c->b, LLVMBuildAnd(c->b, h, cg_i32(c, 0x7fff), ""), cg_i32(c, 13), "");
-    LLVMValueRef f = LLVMBuildFMul(c->b, LLVMBuildBitCast(c->b, mag, c->f32, ""), cg_f32(c, 0x1p112f), "");
-    LLVMValueRef bits = LLVMBuildBitCast(c->b, f, c->i32, "");
-    LLVMValueRef infnan = LLVMBuildICmp(c->b, LLVMIntEQ, LLVMBuildAnd(c->b, h, cg_i32(c, 0x7c00), ""),
-                                        cg_i32(c, 0x7c00), "");
-    bits = LLVMBuildOr(c->b, bits, LLVMBuildSelect(c->b, infnan, cg_i32(c, 0x7f800000), cg_i32(c, 0), ""), "");
-    LLVMValueRef sign = LLVMBuildShl(c->b, LLVMBuildAnd(c->b, h, cg_i32(c, 0x8000), ""), cg_i32(c, 16), "");
-    return LLVMBuildBitCast(c->b, LLVMBuildOr(c->b, bits, sign, ""), c->f32, "");
+    return cg_widen16(c, kind, LLVMBuildZExt(c->b, LLVMBuildLoad2(c->b, i16, cg_gep(c, i16, base, idx), ""), c->i32, ""));
 }
 
 /* v (f32) rounded to nearest even into kind's 16 bits (IR_F16 or IR_BF16), as an i16 at

@@ -338,18 +338,15 @@ static void call_task(cg *c, LLVMValueRef task, int rb, LLVMValueRef out, LLVMVa
     cg_call_task(c, task, args, units_of(c, out, rb), share, param(c, 8), param(c, 9));
 }
 
-/* The matmul for one weight dtype. BF16 on a target with native BF16 dot products:
- * task16 (cg_matmul16.c) for every n, one row included (its rows do not depend on the
- * rows beside them, and it shares each load of W among up to four rows of x with no
- * widening). Otherwise, up to small_rows rows (any dtype): the generated row loop,
- * split among ctx's threads (rb 1 for one row, 4 for more). Above: F32 goes to sgemm
- * (sgemv for one row when small_rows is 0); F16/BF16 (no BLAS reads them) to the row
- * loop up to SMALL16_ROWS rows whatever small_rows says, else to task16, the blocked
- * 16-bit kernel of cg_matmul16.c, on ctx's threads. */
+/* The matmul for one weight dtype. F16/BF16 (no BLAS reads them): task16, the 16-bit
+ * kernels of cg_matmul16.c on ctx's threads, for every n, one row included (a row's
+ * bits do not depend on the rows beside it, and each load of W is shared among up to
+ * four rows of x). F32: up to small_rows rows the generated row loop, split among
+ * ctx's threads (rb 1 for one row, 4 for more); above, sgemm (sgemv for one row when
+ * small_rows is 0). */
 static void matmul_body(cg *c, ir_dtype kind, LLVMValueRef task1, LLVMValueRef task4, LLVMValueRef task16) {
-    enum { SMALL16_ROWS = 8 };
     LLVMValueRef n = param(c, 2), out = param(c, 10), in = param(c, 11);
-    if (cg_matmul16_native(c, kind)) {
+    if (kind != IR_F32) {
         cg_matmul16_call(c, task16, kind, out, in, param(c, 0), param(c, 1), n, param(c, 3), param(c, 7),
                          param(c, 8), param(c, 9), param(c, 12));
         return;
@@ -359,12 +356,7 @@ static void matmul_body(cg *c, ir_dtype kind, LLVMValueRef task1, LLVMValueRef t
     LLVMBasicBlockRef small = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "small");
     LLVMBasicBlockRef big = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "big");
     LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "mm_done");
-    LLVMValueRef limit = param(c, 6);
-    if (kind != IR_F32) {
-        LLVMValueRef lt = LLVMBuildICmp(c->b, LLVMIntSLT, limit, cg_i64(c, SMALL16_ROWS), "");
-        limit = LLVMBuildSelect(c->b, lt, cg_i64(c, SMALL16_ROWS), limit, "");
-    }
-    LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSLE, n, limit, ""), small, big);
+    LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSLE, n, param(c, 6), ""), small, big);
     LLVMPositionBuilderAtEnd(c->b, small);
     LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntEQ, n, cg_i64(c, 1), ""), one, rows);
     LLVMPositionBuilderAtEnd(c->b, one);
@@ -374,14 +366,9 @@ static void matmul_body(cg *c, ir_dtype kind, LLVMValueRef task1, LLVMValueRef t
     call_task(c, task4, 4, out, in);
     LLVMBuildBr(c->b, done);
     LLVMPositionBuilderAtEnd(c->b, big);
-    if (kind == IR_F32) {
-        LLVMValueRef K = trunc32(c, in), N = trunc32(c, out);
-        cg_emit_xwt(c, param(c, 4), param(c, 5), n, param(c, 0), K, param(c, 1), K, param(c, 3), N, N, K,
-                 cg_f32(c, 1.0f), cg_f32(c, 0.0f));
-    } else {
-        cg_matmul16_call(c, task16, kind, out, in, param(c, 0), param(c, 1), n, param(c, 3), param(c, 7),
-                         param(c, 8), param(c, 9), param(c, 12));
-    }
+    LLVMValueRef K = trunc32(c, in), N = trunc32(c, out);
+    cg_emit_xwt(c, param(c, 4), param(c, 5), n, param(c, 0), K, param(c, 1), K, param(c, 3), N, N, K,
+                cg_f32(c, 1.0f), cg_f32(c, 0.0f));
     LLVMBuildBr(c->b, done);
     LLVMPositionBuilderAtEnd(c->b, done);
 }
@@ -398,7 +385,7 @@ LLVMValueRef cg_kernel_matmul(cg *c, int64_t out, int64_t in, ir_dtype kind) {
     snprintf(name, sizeof name, "matmul_%s%s", ir_dtype_name(kind), ragged ? "_ragged" : "");
     LLVMValueRef fn = LLVMGetNamedFunction(c->mod, name);
     if (fn) return fn;
-    bool rows = !cg_matmul16_native(c, kind); /* the row loop's tasks, where matmul_body calls them */
+    bool rows = kind == IR_F32; /* the row loop's tasks, where matmul_body calls them */
     LLVMValueRef task1 = rows ? matmul_task(c, kind, 1, ragged) : NULL;
     LLVMValueRef task4 = rows ? matmul_task(c, kind, 4, ragged) : NULL;
     LLVMValueRef task16 = kind == IR_F32 ? NULL : cg_matmul16_task(c, kind, ragged);

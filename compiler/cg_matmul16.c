@@ -1,15 +1,20 @@
-/* cg_matmul16.c — matmuls over 16-bit weights (BF16, F16) for prompts of any length,
+/* cg_matmul16.c — matmuls over 16-bit weights (BF16, F16) for any number of rows,
  * y[n, out] = x[n, in] W[out, in]^T, without widening a whole matrix: split over ctx's
  * pool by units of MM16_UNIT rows of W (columns of y). One of two kernels per shape,
- * chosen at compile time from the target's features (cg_matmul16_target):
- *  - native (BF16 W, AVX512-BF16): the calling thread splits x into two BF16 parts,
- *    hi = bf16(x) and lo = bf16(x - hi), into the wconv scratch; vdpbf16ps dots both
- *    with W as it lies in memory (exact products, f32 accumulation; x kept to ~2^-17);
- *    LORAJIT_BF16_ROUND_X=1 keeps hi only: twice the speed, x rounded to ~2^-9;
- *  - packed (F16, BF16 without native dot products, or LORAJIT_NO_NATIVE_BF16=1): each
- *    thread widens a tile of W [MM16_UNIT, kc] into an f32 buffer on its stack (F16C
- *    for F16 when the target has it) and runs an FMA micro-kernel over it for all rows.
- * Both block MR rows of x by NR rows of W in registers, K in blocks of kc. */
+ * chosen at compile time from the target (cg_matmul16_target):
+ *  - native (BF16 W, AVX512-BF16, on a CPU where it pays: see cg_matmul16_target): the
+ *    calling thread splits x into two BF16 parts, hi = bf16(x) and lo = bf16(x - hi),
+ *    into the wconv scratch; vdpbf16ps dots both with W as it lies in memory (exact
+ *    products, f32 accumulation; x kept to ~2^-17); LORAJIT_BF16_ROUND_X=1 keeps hi
+ *    only: twice the speed, x rounded to ~2^-9;
+ *  - FMA (F16, and BF16 elsewhere): x as it is (f32), W widened to f32 (exact), FMA
+ *    micro-kernel. Past MM16_DIRECT_ROWS rows each thread first widens a tile of W
+ *    [MM16_UNIT, kc] into an f32 buffer on its stack ("packed", reused by every row of
+ *    x); up to it ("direct": decode batches, short chunks) the micro-kernel widens W's
+ *    vectors in registers as it loads them. Both do the same operations on the same
+ *    values in the same order, so a row's bits do not depend on n.
+ * Both kernels block MR rows of x by NR rows of W in registers, K in blocks of kc, and
+ * compute each (row of x, row of W) pair the same way whatever the rows beside it. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +25,7 @@ enum {
     MM16_NR = 4,    /* rows of W per register block */
     MM16_MB = 64,   /* rows of x per cache block */
     MM16_KC = 1024, /* K per block: a packed tile is MM16_UNIT * kc floats (64 KiB) */
+    MM16_DIRECT_ROWS = 8, /* FMA kernel: up to this many rows of x, W is widened in registers */
 };
 
 /* The generator's state for one kernel: the shape, the mode and, while a block is
@@ -27,7 +33,8 @@ enum {
 typedef struct mm16 {
     cg *c;
     ir_dtype kind;
-    bool native;        /* vdpbf16ps over hi/lo parts of x; else FMA over a packed f32 tile */
+    bool native;        /* vdpbf16ps over hi/lo parts of x; else FMA over W widened to f32 */
+    bool direct;        /* FMA, while a block is emitted: W's vectors widened as loaded, not a tile */
     bool k_tail;        /* in may leave elements past the vector steps (not a multiple of CG_MM16_KSTEP) */
     int x_parts;        /* native: 2 (hi and lo), or 1 (hi only: LORAJIT_BF16_ROUND_X=1) */
     int vl, step, mr;   /* f32 lanes; K per vector step; rows of x per register block */
@@ -57,13 +64,22 @@ static bool env_on(const char *name) {
     return v && *v && strcmp(v, "0") != 0;
 }
 
-void cg_matmul16_target(cg *c, const char *features) {
+/* vdpbf16ps where the target has it and it is the faster kernel: with AMX (whose
+ * hi/lo packing it shares, for the shapes AMX does not take), on AMD Zen (a 128-token
+ * TinyLlama prefill 1643 ms against the FMA kernel's 1892 at 1 thread, level at 2:
+ * docs/bench/bench.txt), or when LORAJIT_NATIVE_BF16=1 or LORAJIT_BF16_ROUND_X=1 asks.
+ * Not on Intel cores without AMX: on a Sapphire Rapids whose AMX is not exposed, the
+ * two-part vdpbf16ps prefill took 1288 ms against the FMA kernel's 662 (1 thread) and
+ * 1251 against 491 (2 threads), 6 layers (issue 14's closing note). */
+void cg_matmul16_target(cg *c, const char *cpu, const char *features) {
     c->vec_floats = has_feature(features, "avx512f") ? 16 : 8;
-    c->bf16_dot = !env_on("LORAJIT_NO_NATIVE_BF16") && c->vec_floats == 16 && has_feature(features, "avx512bf16");
     c->bf16_round_x = env_on("LORAJIT_BF16_ROUND_X");
+    bool amx_target = has_feature(features, "amx-bf16") && has_feature(features, "amx-tile");
+    bool pays = amx_target || (cpu && !strncmp(cpu, "znver", 5)) || env_on("LORAJIT_NATIVE_BF16") || c->bf16_round_x;
+    c->bf16_dot = !env_on("LORAJIT_NO_NATIVE_BF16") && c->vec_floats == 16 && has_feature(features, "avx512bf16") &&
+                  pays;
     c->f16c = has_feature(features, "f16c");
-    c->amx = c->bf16_dot && !c->bf16_round_x && !env_on("LORAJIT_NO_AMX") && has_feature(features, "amx-bf16") &&
-             has_feature(features, "amx-tile");
+    c->amx = c->bf16_dot && !c->bf16_round_x && !env_on("LORAJIT_NO_AMX") && amx_target;
 }
 
 bool cg_matmul16_native(const cg *c, ir_dtype kind) { return kind == IR_BF16 && c->bf16_dot; }
@@ -96,6 +112,21 @@ static LLVMValueRef widen(mm16 *s, LLVMValueRef idx) {
     return cg_ld_weight(c, s->kind, s->w, idx);
 }
 
+/* W's vl elements at idx widened to <vl x float>: the values widen() gives one by one
+ * (fpext is exact; cg_widen16 is the same integer ops on every lane). */
+static LLVMValueRef widen_vec(mm16 *s, LLVMValueRef idx) {
+    cg *c = s->c;
+    unsigned vl = (unsigned)s->vl;
+    if (s->kind == IR_F16 && c->f16c) {
+        LLVMTypeRef half = LLVMHalfTypeInContext(c->llctx);
+        LLVMValueRef h = load_vec(c, LLVMVectorType(half, vl), cg_gep(c, half, s->w, idx), 2);
+        return LLVMBuildFPExt(c->b, h, s->acc_ty, "");
+    }
+    LLVMTypeRef i16 = LLVMInt16TypeInContext(c->llctx);
+    LLVMValueRef h = load_vec(c, LLVMVectorType(i16, vl), cg_gep(c, i16, s->w, idx), 2);
+    return cg_widen16(c, s->kind, LLVMBuildZExt(c->b, h, LLVMVectorType(c->i32, vl), ""));
+}
+
 /* The sum of v's lanes by a fixed tree (halves added, without fast-math flags), so a
  * row of y gets the same bits whatever register block computed it: a row does not
  * depend on how many rows of x are beside it (decode batches, prompt chunks). */
@@ -116,7 +147,7 @@ static LLVMValueRef reduce_lanes(mm16 *s, LLVMValueRef v) {
  * one), so that reading them from memory overlaps this block's dot products: the
  * first pass of rows of x over a block of W would otherwise wait for memory and the
  * others only compute. A prefetch never faults, so rows past W's end are harmless
- * (plain GEP, not inbounds). Native only: the packed kernel reads its tile. */
+ * (plain GEP, not inbounds). Native and direct: the packed kernel reads its tile. */
 static void prefetch_next(mm16 *s, int nr, LLVMValueRef o, LLVMValueRef koff) {
     cg *c = s->c;
     LLVMTypeRef bf = LLVMBFloatTypeInContext(c->llctx);
@@ -142,11 +173,13 @@ static void emit_micro(mm16 *s, int mr, int nr, LLVMValueRef m, LLVMValueRef o) 
     LLVMValueRef ks = cg_for(c, &k, cg_i64(c, 0), s->nsteps, "kstep");
     LLVMValueRef koff = add(c, s->k0, mul(c, ks, cg_i64(c, s->step)));
     LLVMValueRef wv[MM16_NR];
-    if (s->native) prefetch_next(s, nr, o, koff);
+    if (s->native || s->direct) prefetch_next(s, nr, o, koff);
     for (int j = 0; j < nr; j++) {
         LLVMValueRef oj = add(c, o, cg_i64(c, j));
         if (s->native) {
             wv[j] = load_vec(c, s->vec_ty, cg_gep(c, bf, s->w, add(c, mul(c, oj, s->in), koff)), 2);
+        } else if (s->direct) {
+            wv[j] = widen_vec(s, add(c, mul(c, oj, s->in), koff));
         } else {
             LLVMValueRef row = mul(c, LLVMBuildNSWSub(c->b, oj, s->o0, ""), s->kc);
             LLVMValueRef idx = add(c, row, mul(c, ks, cg_i64(c, s->step)));
@@ -252,6 +285,15 @@ static LLVMTypeRef args_type(cg *c) {
     return LLVMStructTypeInContext(c->llctx, f, 7, 0);
 }
 
+/* Sets s's K block from its index ik: k0, klen, the vector steps and whether it is the first. */
+static void k_block(mm16 *s, LLVMValueRef ik) {
+    cg *c = s->c;
+    s->k0 = mul(c, ik, s->kc);
+    s->klen = min64(c, s->kc, LLVMBuildNSWSub(c->b, s->in, s->k0, ""));
+    s->nsteps = LLVMBuildSDiv(c->b, s->klen, cg_i64(c, s->step), "");
+    s->first = LLVMBuildICmp(c->b, LLVMIntEQ, ik, cg_i64(c, 0), "first");
+}
+
 static void mm16_init(mm16 *s, cg *c, ir_dtype kind, bool k_tail) {
     memset(s, 0, sizeof *s);
     s->c = c, s->kind = kind, s->k_tail = k_tail;
@@ -294,13 +336,9 @@ LLVMValueRef cg_matmul16_task(cg *c, ir_dtype kind, bool k_tail) {
     LLVMValueRef u0 = LLVMGetParam(fn, 1), u1 = LLVMGetParam(fn, 2);
     cg_loop kb, mb, ob;
     LLVMValueRef n_kb = LLVMBuildSDiv(c->b, add(c, in, LLVMBuildNSWSub(c->b, s.kc, cg_i64(c, 1), "")), s.kc, "");
-    LLVMValueRef ik = cg_for(c, &kb, cg_i64(c, 0), n_kb, "kb");
-    s.k0 = mul(c, ik, s.kc);
-    s.klen = min64(c, s.kc, LLVMBuildNSWSub(c->b, in, s.k0, ""));
-    s.nsteps = LLVMBuildSDiv(c->b, s.klen, cg_i64(c, s.step), "");
-    s.first = LLVMBuildICmp(c->b, LLVMIntEQ, ik, cg_i64(c, 0), "first");
     LLVMValueRef n_mb = LLVMBuildSDiv(c->b, add(c, s.n, cg_i64(c, MM16_MB - 1)), cg_i64(c, MM16_MB), "");
     if (s.native) { /* a block of x stays in L2 for all the thread's rows of W */
+        k_block(&s, cg_for(c, &kb, cg_i64(c, 0), n_kb, "kb"));
         LLVMValueRef im = cg_for(c, &mb, cg_i64(c, 0), n_mb, "mb");
         LLVMValueRef m_lo = mul(c, im, cg_i64(c, MM16_MB));
         LLVMValueRef m_hi = min64(c, s.n, add(c, m_lo, cg_i64(c, MM16_MB)));
@@ -309,18 +347,41 @@ LLVMValueRef cg_matmul16_task(cg *c, ir_dtype kind, bool k_tail) {
         emit_block(&s, o0, min64(c, cg_i64(c, MM16_UNIT), LLVMBuildNSWSub(c->b, out, o0, "")), m_lo, m_hi);
         cg_end(c, &ob);
         cg_end(c, &mb);
-    } else { /* a tile of W is widened once for all rows of x */
-        LLVMValueRef io = cg_for(c, &ob, u0, u1, "ob");
-        s.o0 = mul(c, io, cg_i64(c, MM16_UNIT));
-        LLVMValueRef olen = min64(c, cg_i64(c, MM16_UNIT), LLVMBuildNSWSub(c->b, out, s.o0, ""));
-        emit_pack(&s, olen);
-        LLVMValueRef im = cg_for(c, &mb, cg_i64(c, 0), n_mb, "mb");
-        LLVMValueRef m_lo = mul(c, im, cg_i64(c, MM16_MB));
-        emit_block(&s, s.o0, olen, m_lo, min64(c, s.n, add(c, m_lo, cg_i64(c, MM16_MB))));
-        cg_end(c, &mb);
-        cg_end(c, &ob);
+        cg_end(c, &kb);
+        cg_kernel_end(c);
+        return fn;
     }
+    LLVMBasicBlockRef direct = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "direct");
+    LLVMBasicBlockRef packed = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "packed");
+    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "done");
+    LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSLE, s.n, cg_i64(c, MM16_DIRECT_ROWS), ""), direct, packed);
+    /* direct: each unit of W read once, all its K blocks in turn, for every row of x */
+    LLVMPositionBuilderAtEnd(c->b, direct);
+    s.direct = true;
+    LLVMValueRef io = cg_for(c, &ob, u0, u1, "ob");
+    s.o0 = mul(c, io, cg_i64(c, MM16_UNIT));
+    LLVMValueRef olen = min64(c, cg_i64(c, MM16_UNIT), LLVMBuildNSWSub(c->b, out, s.o0, ""));
+    k_block(&s, cg_for(c, &kb, cg_i64(c, 0), n_kb, "kb"));
+    emit_block(&s, s.o0, olen, cg_i64(c, 0), s.n);
     cg_end(c, &kb);
+    cg_end(c, &ob);
+    LLVMBuildBr(c->b, done);
+    /* packed: a tile of W is widened once for all rows of x */
+    LLVMPositionBuilderAtEnd(c->b, packed);
+    s.direct = false;
+    k_block(&s, cg_for(c, &kb, cg_i64(c, 0), n_kb, "kb"));
+    io = cg_for(c, &ob, u0, u1, "ob");
+    s.o0 = mul(c, io, cg_i64(c, MM16_UNIT));
+    olen = min64(c, cg_i64(c, MM16_UNIT), LLVMBuildNSWSub(c->b, out, s.o0, ""));
+    emit_pack(&s, olen);
+    LLVMValueRef im = cg_for(c, &mb, cg_i64(c, 0), n_mb, "mb");
+    LLVMValueRef m_lo = mul(c, im, cg_i64(c, MM16_MB));
+    emit_block(&s, s.o0, olen, m_lo, min64(c, s.n, add(c, m_lo, cg_i64(c, MM16_MB))));
+    cg_end(c, &mb);
+    cg_end(c, &ob);
+    cg_end(c, &kb);
+    LLVMBuildBr(c->b, done);
+    LLVMPositionBuilderAtEnd(c->b, done);
     cg_kernel_end(c);
     return fn;
 }

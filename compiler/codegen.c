@@ -375,14 +375,14 @@ static lorajit_status build_entry(cg *c, const ir_graph *g, bool decode, lj_err 
     return st;
 }
 
-lorajit_status cg_module_build(const ir_graph *g, LLVMContextRef llctx, LLVMModuleRef mod, const char *features,
-                               bool *rows_exact, lj_err *err) {
+lorajit_status cg_module_build(const ir_graph *g, LLVMContextRef llctx, LLVMModuleRef mod, const char *cpu,
+                               const char *features, cg_matmuls *matmuls, lj_err *err) {
     cg c;
     cg_init(&c, llctx, mod);
-    cg_matmul16_target(&c, features);
-    *rows_exact = true;
+    cg_matmul16_target(&c, cpu, features);
+    *matmuls = (cg_matmuls){.rows_exact = true, .bf16_dot = c.bf16_dot, .amx = c.amx};
     for (int i = 0; i < g->n_nodes; i++)
-        if (g->nodes[i]->op == IR_OP_MATMUL && !cg_matmul16_native(&c, g->nodes[i]->in[1]->dtype)) *rows_exact = false;
+        if (g->nodes[i]->op == IR_OP_MATMUL && g->nodes[i]->in[1]->dtype == IR_F32) matmuls->rows_exact = false;
     lorajit_status st = build_entry(&c, g, false, err);
     if (!st) st = build_entry(&c, g, true, err);
     cg_fini(&c);

@@ -36,6 +36,14 @@ lorajit_status pipeline_ir_build(const char *model_dir, const lorajit_options *o
 void pipeline_ir_free(pipeline_ir *p); /* empties *p; an empty one does nothing */
 double pipeline_now_ms(void);          /* the monotonic clock the stage times use, ms */
 
+/* What codegen chose for the matmuls (cg_module_build). */
+typedef struct cg_matmuls {
+    bool rows_exact; /* every matmul takes cg_matmul16.c's kernels (16-bit W), whose rows do not
+                        depend on the rows beside them: lj_code's rows_exact */
+    bool bf16_dot;   /* BF16 matmuls take vdpbf16ps (cg_matmul16_target), else FMAs */
+    bool amx;        /* ... and first offer themselves to ctx->matmul_bf16_amx */
+} cg_matmuls;
+
 /* Where the second half's code goes. */
 typedef struct pipeline_target {
     const char *cpu;        /* NULL or "native": this host; else an x86-64 level (cg_target_machine) */
@@ -51,7 +59,7 @@ typedef struct pipeline_code {
     uint64_t code_hash;          /* object: FNV-1a 64 of the optimised module's text */
     char *triple, *cpu, *features; /* the target machine's (malloc'd) */
     lj_compile_times times;      /* codegen, optimize, jit (JIT or object emission) */
-    bool rows_exact;             /* every matmul took a native kernel (cg_matmul16_native): lj_code's */
+    cg_matmuls matmuls;          /* what the matmuls took: rows_exact is lj_code's */
 } pipeline_code;
 /* Half 2: a verified, planned graph (borrowed) -> machine code for t: target machine,
  * codegen, default<O3>, then the LLJIT session or dir/model.o. Caller owns *out; free
@@ -147,6 +155,11 @@ void cg_kernel_end(cg *c); /* ret void, then back to where the caller was buildi
 /* base[idx] of a weight of dtype kind (IR_F32, IR_F16, IR_BF16) widened to f32, exactly,
  * with integer ops only (no F16C, no libcall): an f32 value at the builder. */
 LLVMValueRef cg_ld_weight(cg *c, ir_dtype kind, LLVMValueRef base, LLVMValueRef idx);
+/* A 16-bit pattern of kind (IR_BF16 or IR_F16) zero-extended in h (i32, or <N x i32>)
+ * -> its value as f32 (or <N x float>). Exact: BF16 is the top half of an f32; F16 is
+ * rebuilt with integer ops and one multiply by 2^112 (normals and subnormals exact,
+ * Inf/NaN kept), so no libcall and no F16C is needed and it vectorises on any x86-64. */
+LLVMValueRef cg_widen16(cg *c, ir_dtype kind, LLVMValueRef h);
 /* f32 v rounded to nearest even into IR_F16 or IR_BF16 bits, an i16 at the builder; integer
  * ops and one strict f32 add only (no F16C, no AVX512-BF16): the KV cache's 16-bit writes. */
 LLVMValueRef cg_narrow16(cg *c, ir_dtype kind, LLVMValueRef v);
@@ -168,11 +181,10 @@ LLVMValueRef cg_kernel_matmul(cg *c, int64_t out, int64_t in, ir_dtype kind);
     /* (x [n, in], W [out, in] of kind, n, y [n, out], sgemm, sgemv, small_rows,
         wconv [ir_wconv_rows(out, in), in], parallel, pool, out, in): y = x W^T. out and
         in are run-time arguments: one kernel per dtype serves every shape whose out is
-        a multiple of 4 and in of CG_MM16_KSTEP, one more (_ragged) every other shape. Up to small_rows
-        rows a generated row loop shared among ctx's threads; above, f32 takes sgemm
-        (sgemv for one row when small_rows is 0); f16/bf16 keep the row loop up to 8
-         rows, then the blocked kernels of cg_matmul16.c (wconv: x split into BF16 parts);
-        bf16 with native dot products (cg_matmul16_native) takes them for every n */
+        a multiple of 4 and in of CG_MM16_KSTEP, one more (_ragged) every other shape. f16/bf16
+        take the blocked kernels of cg_matmul16.c for every n (wconv: x split into BF16
+        parts for vdpbf16ps); f32 a generated row loop shared among ctx's threads up to
+        small_rows rows, sgemm above (sgemv for one row when small_rows is 0) */
 /* y[n, N] = alpha * x[n, K] @ W^T + beta * y (f32), W [N, K] with row stride ldw,
    through sgemm / sgemv (ctx's BLAS); lds and N, K are i32 values */
 void cg_emit_xwt(cg *c, LLVMValueRef sgemm, LLVMValueRef sgemv, LLVMValueRef n, LLVMValueRef x, LLVMValueRef ldx,
@@ -205,19 +217,21 @@ LLVMValueRef cg_kernel_attention(cg *c, int n_heads, int n_kv_heads, int head_si
         layer), table [blocks] i32, shift = log2(block_size), block_stride = n_layers *
         block_size * kv_dim elements, att [seq_len], out [n, n_heads*hs]) */
 LLVMTypeRef cg_kv_elem(cg *c, ir_dtype kv); /* the KV cache's element type: f32, or i16 for 16 bits */
-/* ---- cg_matmul16.c: 16-bit matmuls of more rows than the row loop takes ---- */
-/* Sets c's bf16_dot, bf16_round_x, f16c, amx and vec_floats from the target's feature
- * list ("+a,-b,...", borrowed; NULL: none) and the environment: LORAJIT_NO_NATIVE_BF16=1
- * turns bf16_dot (and amx) off, LORAJIT_BF16_ROUND_X=1 turns bf16_round_x on,
+/* ---- cg_matmul16.c: 16-bit matmuls of any number of rows ---- */
+/* Sets c's bf16_dot, bf16_round_x, f16c, amx and vec_floats from the target's CPU name
+ * (LLVM's, e.g. "znver4"; NULL: none) and feature list ("+a,-b,...", borrowed; NULL:
+ * none) and the environment: bf16_dot where AVX512-BF16 pays (AMX, AMD Zen,
+ * LORAJIT_NATIVE_BF16=1 or LORAJIT_BF16_ROUND_X=1) unless LORAJIT_NO_NATIVE_BF16=1;
  * LORAJIT_NO_AMX=1 (or bf16_round_x) turns amx off. */
-void cg_matmul16_target(cg *c, const char *features);
-/* Whether matmuls over W of kind take vdpbf16ps (BF16, c->bf16_dot): then for every n. */
+void cg_matmul16_target(cg *c, const char *cpu, const char *features);
+/* Whether matmuls over W of kind take vdpbf16ps (BF16, c->bf16_dot). */
 bool cg_matmul16_native(const cg *c, ir_dtype kind);
 /* The task mm16task_<kind>_<mode>[_ktail] (ctx.h lj_task_fn) over units of 16 rows of
  * W [out, in] of kind (F16 or BF16), any shape (out, in are in its argument block;
- * without k_tail, in must be a multiple of CG_MM16_KSTEP): vdpbf16ps on x's BF16 parts when c->bf16_dot and
- * kind is BF16, else an f32 tile of W widened per thread and FMAs. Built on first use,
- * before the kernel that calls it. */
+ * without k_tail, in must be a multiple of CG_MM16_KSTEP), any number of rows, a row's
+ * bits independent of n: vdpbf16ps on x's BF16 parts when c->bf16_dot and kind is BF16,
+ * else FMAs over W widened to f32 (in registers up to 8 rows, into a tile per thread
+ * above). Built on first use, before the kernel that calls it. */
 LLVMValueRef cg_matmul16_task(cg *c, ir_dtype kind, bool k_tail);
 /* The widest K step of those tasks: a W [out, in] with in a multiple of it leaves no
  * elements past the vector steps, so its task needs no k_tail. */
@@ -232,11 +246,11 @@ void cg_matmul16_call(cg *c, LLVMValueRef task, ir_dtype kind, LLVMValueRef out,
                       LLVMValueRef pool, LLVMValueRef amx);
 
 /* ---- codegen.c: planned IR -> LLVM module with `lj_forward` and `lj_decode` (ctx.h) ---- */
-/* Requires a verified, planned graph. Builds into mod (borrowed) for a target with the
- * given features (cg_target_machine's list, borrowed). *rows_exact: every matmul of g
- * takes a kernel whose rows do not depend on the rows beside them (native BF16). */
-lorajit_status cg_module_build(const ir_graph *g, LLVMContextRef llctx, LLVMModuleRef mod, const char *features,
-                               bool *rows_exact, lj_err *err);
+/* Requires a verified, planned graph. Builds into mod (borrowed) for a target CPU (LLVM's
+ * name) with the given features (cg_target_machine's list); both borrowed. *kernels:
+ * what the matmuls took (cg_matmuls). */
+lorajit_status cg_module_build(const ir_graph *g, LLVMContextRef llctx, LLVMModuleRef mod, const char *cpu,
+                               const char *features, cg_matmuls *matmuls, lj_err *err);
 
 /* ---- target.c: target machines, optimisation, the compile count ---- */
 /* A target machine (O3 codegen, PIC) for cpu_name: NULL or "native" = this host's

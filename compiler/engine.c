@@ -43,7 +43,7 @@ lorajit_status lorajit_engine_open(lorajit_engine **out, const char *model_dir, 
     }
     lj_code code = {.forward = c.forward, .decode = c.decode, .owner = c.jit, .release = release_jit,
                     .ir_text = ir.ir_text, .compiles = jit_compiles, .compile_ms = pipeline_now_ms() - t0,
-                    .times = stage_times(&ir, &c), .rows_exact = c.rows_exact};
+                    .times = stage_times(&ir, &c), .rows_exact = c.matmuls.rows_exact};
     lj_layout *L = ir.L;
     ir.ir_text = NULL, ir.L = NULL, c.jit = NULL; /* moved into code and L */
     pipeline_ir_free(&ir);

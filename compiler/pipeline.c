@@ -125,14 +125,13 @@ lorajit_status pipeline_code_build(const ir_graph *g, const pipeline_target *t, 
     LLVMOrcThreadSafeContextRef tsctx = LLVMOrcCreateNewThreadSafeContext();
     LLVMContextRef llctx = LLVMOrcThreadSafeContextGetContext(tsctx);
     LLVMModuleRef mod = LLVMModuleCreateWithNameInContext("lorajit", llctx);
-    st = cg_module_build(g, llctx, mod, out->features, &out->rows_exact, err); /* codegen */
+    if (!(out->cpu = take_message(LLVMGetTargetMachineCPU(tm)))) st = lj_fail(err, LORAJIT_E_NOMEM, "out of memory");
+    if (!st) st = cg_module_build(g, llctx, mod, out->cpu, out->features, &out->matmuls, err); /* codegen */
     double t1 = pipeline_now_ms();
     if (!st) st = cg_optimize(mod, tm, err); /* default<O3> */
     if (!st && dump_wanted("llvm")) dump_module(mod);
     double t2 = pipeline_now_ms();
     if (!st && !(out->triple = take_message(LLVMGetTargetMachineTriple(tm))))
-        st = lj_fail(err, LORAJIT_E_NOMEM, "out of memory");
-    if (!st && !(out->cpu = take_message(LLVMGetTargetMachineCPU(tm))))
         st = lj_fail(err, LORAJIT_E_NOMEM, "out of memory");
     if (!st && jit) {
         st = jit_session_open(tsctx, mod, &out->jit, &out->forward, &out->decode, err); /* ownership -> JIT */

@@ -33,7 +33,7 @@ typedef struct lj_code {
     double compile_ms;             /* wall time of the whole compile */
     lj_compile_times times;        /* compile_ms by stage */
     bool rows_exact;               /* every matmul's rows are the same bits whatever the rows beside
-                                      them (native 16-bit kernels only): a prompt may then run in
+                                      them (16-bit weights only: cg_matmul16.c): a prompt may then run in
                                       chunks of any size and still equal a decode row (step.c) */
 } lj_code;
 /* Copies t into st's stage fields (frontend_ms .. jit_ms). */

@@ -1,13 +1,14 @@
 /* test_matmul16.c — the 16-bit matmul (BF16 and F16 weights) against a plain loop, for
- * every row count 1..200 (1..8: the generated row loop, except BF16 on the native
- * kernel, which takes every count; 9..200: cg_matmul16.c) and
+ * every row count 1..200 (cg_matmul16.c takes them all: the FMA kernel widens W in
+ * registers up to 8 rows and into a tile above) and
  * shapes whose K and N are not multiples of the vector width, more than one K block
- * (K > 1024) included. Each shape is compiled twice: for this host as it is (the
- * native vdpbf16ps kernel where the host has AVX512-BF16) and with
- * LORAJIT_NO_NATIVE_BF16=1 (the packed kernel); each is run on a pool of 2 threads
+ * (K > 1024) included. Each shape is compiled for this host as it is, with
+ * LORAJIT_NO_NATIVE_BF16=1 (the FMA kernel) and, on a host with AVX512-BF16, with
+ * LORAJIT_NATIVE_BF16=1 (vdpbf16ps), skipping a mode that gives the host's code again;
+ * each is run on a pool of 2 threads
  * (3 on 2 busy cores took 15x longer) and without a pool, which must agree bit for bit,
  * and a row's result must not depend on the rows beside it: the same bits for every n
- * that one kernel takes (decode batches and prompt chunks rely on it).
+ * (decode batches and prompt chunks rely on it; the code must say rows_exact).
  * The reference widens W by its own decoding of the bit patterns and sums in double.
  * BF16 is also compiled with LORAJIT_BF16_ROUND_X=1 (x rounded to BF16 once), and both
  * for the x86-64-v3 (AVX2, F16C, FMA) and x86-64 (SSE2) levels (packed, 8 lanes).
@@ -26,8 +27,11 @@
 
 enum { MAXN = 200 }; /* rows of x: every count 1..MAXN is run */
 /* as compiled and run: plain (with ctx->matmul_bf16_amx where this host may use AMX),
- * LORAJIT_NO_NATIVE_BF16=1, LORAJIT_BF16_ROUND_X=1, plain without matmul_bf16_amx */
-enum { MODE_HOST, MODE_PACKED, MODE_ROUND_X, MODE_NO_AMX };
+ * LORAJIT_NO_NATIVE_BF16=1, LORAJIT_NATIVE_BF16=1, LORAJIT_BF16_ROUND_X=1, plain
+ * without matmul_bf16_amx */
+enum { MODE_HOST, MODE_PACKED, MODE_NATIVE, MODE_ROUND_X, MODE_NO_AMX };
+static const char *const MODE_ENV[] = {NULL, "LORAJIT_NO_NATIVE_BF16", "LORAJIT_NATIVE_BF16", "LORAJIT_BF16_ROUND_X",
+                                       NULL};
 
 static const struct { int in, out; } SHAPES[] = {
     {16, 7}, {40, 33}, {96, 64}, {200, 130}, {1100, 37},
@@ -65,18 +69,17 @@ static uint16_t to16(float f, ir_dtype kind) {
 }
 
 typedef struct result {
-    double worst; /* largest |got - want| / (tol sum |x w|) */
-    bool native;  /* the host's code used vdpbf16ps */
-    bool amx;     /* ... or AMX tiles (lj_matmul_bf16_amx) */
+    double worst;  /* largest |got - want| / (tol sum |x w|) */
+    bool native;   /* the code used vdpbf16ps */
+    bool amx;      /* ... or AMX tiles (lj_matmul_bf16_amx) */
+    bool has_bf16; /* the target has AVX512-BF16 */
 } result;
 
 /* Compiles embed(x table) -> matmul(W of kind) -> output, runs it for n = 1..MAXN on
  * pool and serially, and compares with the reference at tol. */
 static result run_shape(int in, int out, ir_dtype kind, int mode, const char *cpu, lj_pool *pool) {
-    result res = {0, false, false};
-    bool force_packed = mode == MODE_PACKED;
-    if (force_packed) setenv("LORAJIT_NO_NATIVE_BF16", "1", 1);
-    if (mode == MODE_ROUND_X) setenv("LORAJIT_BF16_ROUND_X", "1", 1);
+    result res = {0, false, false, false};
+    if (MODE_ENV[mode]) setenv(MODE_ENV[mode], "1", 1);
     ir_graph *g = ir_graph_new(8, MAXN);
     ir_node *tok = ir_input(g, "tokens");
     ir_node *table = ir_weight(g, "embed", -1, MAXN, in);
@@ -87,16 +90,20 @@ static result run_shape(int in, int out, ir_dtype kind, int mode, const char *cp
     pipeline_code code = {0};
     bool ok = !ir_verify(g) && !ir_plan(g) && !ir_verify(g) &&
               pipeline_code_build(g, &(pipeline_target){.cpu = cpu}, &code, &err) == LORAJIT_OK;
-    unsetenv("LORAJIT_NO_NATIVE_BF16");
-    unsetenv("LORAJIT_BF16_ROUND_X");
+    if (MODE_ENV[mode]) unsetenv(MODE_ENV[mode]);
     CHECK(ok, "compile %dx%d %s: %s %s", out, in, ir_dtype_name(kind), g->msg, err.msg);
     if (!ok) {
         ir_graph_free(g);
         return res;
     }
-    res.native = kind == IR_BF16 && !force_packed && strstr(code.features, "+avx512bf16");
-    res.amx = res.native && mode != MODE_NO_AMX && mode != MODE_ROUND_X && strstr(code.features, "+amx-bf16") &&
-              lj_amx_ready() && out % 16 == 0 && in % 32 == 0;
+    res.has_bf16 = strstr(code.features, "+avx512bf16") != NULL;
+    res.native = kind == IR_BF16 && code.matmuls.bf16_dot;
+    res.amx = res.native && code.matmuls.amx && mode != MODE_NO_AMX && lj_amx_ready() && out % 16 == 0 &&
+              in % 32 == 0;
+    CHECK(code.matmuls.rows_exact, "%s %dx%d: the code does not say rows_exact", ir_dtype_name(kind), out, in);
+    CHECK(mode != MODE_PACKED || !res.native, "LORAJIT_NO_NATIVE_BF16=1 left vdpbf16ps on");
+    CHECK(mode != MODE_NATIVE || res.native || kind != IR_BF16 || !res.has_bf16,
+          "LORAJIT_NATIVE_BF16=1 did not give vdpbf16ps on a target with AVX512-BF16");
     float *x = malloc(sizeof(float) * MAXN * in);
     uint16_t *w16 = malloc(2u * (size_t)out * in);
     double *wd = malloc(sizeof(double) * (size_t)out * in);
@@ -125,10 +132,9 @@ static result run_shape(int in, int out, ir_dtype kind, int mode, const char *cp
             }
             want[m * out + o] = sum, mag[m * out + o] = abs_sum;
         }
-    /* the rows of one kernel at its largest n: LJ_SMALL_ROWS for the row loop, MAXN else */
-    float *ref_small = malloc(sizeof(float) * LJ_SMALL_ROWS * out), *ref_big = malloc(sizeof(float) * MAXN * out);
+    /* the rows at the largest n: every n must give the same bits */
+    float *ref_big = malloc(sizeof(float) * MAXN * out);
     ctx.pool = pool;
-    code.forward(&ctx, tokens, LJ_SMALL_ROWS, 0, ref_small);
     code.forward(&ctx, tokens, MAXN, 0, ref_big);
     long mismatched = 0, row_dependent = 0;
     for (int n = 1; n <= MAXN; n++) {
@@ -137,20 +143,19 @@ static result run_shape(int in, int out, ir_dtype kind, int mode, const char *cp
         ctx.pool = NULL;
         code.forward(&ctx, tokens, n, 0, serial);
         if (memcmp(got, serial, sizeof(float) * (size_t)n * out)) mismatched++;
-        const float *ref = res.native || n > LJ_SMALL_ROWS ? ref_big : ref_small;
-        if (memcmp(got, ref, sizeof(float) * (size_t)n * out)) row_dependent++;
+        if (memcmp(got, ref_big, sizeof(float) * (size_t)n * out)) row_dependent++;
         for (int i = 0; i < n * out; i++) {
             double q = fabs(got[i] - want[i]) / (tol * mag[i] + 1e-30);
             if (!(q <= res.worst)) res.worst = q; /* NaN too */
         }
     }
-    const char *path = res.amx ? "amx" : res.native ? "vdpbf16ps" : "packed";
+    const char *path = res.amx ? "amx" : res.native ? "vdpbf16ps" : "fma";
     CHECK(res.worst <= 1, "%s %dx%d (%s): worst error %.3g x bound", ir_dtype_name(kind), out, in, path, res.worst);
     CHECK(mismatched == 0, "%s %dx%d: %ld row counts differ between the pool and one thread", ir_dtype_name(kind),
           out, in, mismatched);
     CHECK(row_dependent == 0, "%s %dx%d (%s): at %ld row counts a row differs from the same row at another count",
           ir_dtype_name(kind), out, in, path, row_dependent);
-    free(ref_small), free(ref_big);
+    free(ref_big);
     free(x), free(w16), free(wd), free(want), free(mag), free(scratch), free(got), free(serial);
     pipeline_code_free(&code);
     ir_graph_free(g);
@@ -162,16 +167,23 @@ int main(void) {
     lj_err err = {0};
     CHECK(lj_pool_new(2, &pool, &err) == LORAJIT_OK, "pool: %s", err.msg);
     for (size_t s = 0; s < sizeof SHAPES / sizeof SHAPES[0]; s++)
-        for (int kind = 0; kind < 2; kind++)
+        for (int kind = 0; kind < 2; kind++) {
+            ir_dtype k = kind ? IR_F16 : IR_BF16;
+            result host = {0};
             for (int mode = MODE_HOST; mode <= MODE_NO_AMX; mode++) {
-                ir_dtype k = kind ? IR_F16 : IR_BF16;
-                if (mode == MODE_ROUND_X && k == IR_F16) continue; /* the same code as MODE_HOST */
-                if (mode == MODE_NO_AMX && (k == IR_F16 || !lj_amx_ready())) continue; /* MODE_HOST's code */
+                /* modes that would compile the host's code again */
+                if (k == IR_F16 && mode != MODE_HOST) continue; /* F16 takes the FMA kernel in every mode */
+                if (mode == MODE_PACKED && !host.native) continue;
+                if ((mode == MODE_NATIVE || mode == MODE_ROUND_X) && !host.has_bf16) continue; /* FMA again */
+                if (mode == MODE_NATIVE && host.native) continue;
+                if (mode == MODE_NO_AMX && (!host.amx || !lj_amx_ready())) continue;
                 result r = run_shape(SHAPES[s].in, SHAPES[s].out, k, mode, NULL, pool);
+                if (mode == MODE_HOST) host = r;
                 printf("  %-4s W [%4d, %4d] %-9s rows 1..%d: worst %.3f x bound\n", ir_dtype_name(k), SHAPES[s].out,
-                       SHAPES[s].in, !r.native ? "packed" : r.amx ? "amx" : mode == MODE_ROUND_X ? "dpbf16 x1" : "dpbf16",
+                       SHAPES[s].in, !r.native ? "fma" : r.amx ? "amx" : mode == MODE_ROUND_X ? "dpbf16 x1" : "dpbf16",
                        MAXN, r.worst);
             }
+        }
     /* older x86-64 levels (JIT, run on this host): AVX2 + F16C + FMA, and SSE2 only */
     static const char *const levels[2] = {"x86-64-v3", "x86-64"};
     for (int l = 0; l < 2; l++)
@@ -180,7 +192,7 @@ int main(void) {
                 ir_dtype k = kind ? IR_F16 : IR_BF16;
                 result r = run_shape(SHAPES[s].in, SHAPES[s].out, k, MODE_HOST, levels[l], pool);
                 printf("  %-4s W [%4d, %4d] %-9s rows 1..%d, %s: worst %.3f x bound\n", ir_dtype_name(k),
-                       SHAPES[s].out, SHAPES[s].in, "packed", MAXN, levels[l], r.worst);
+                       SHAPES[s].out, SHAPES[s].in, "fma", MAXN, levels[l], r.worst);
             }
     lj_pool_free(pool);
     return check_summary("matmul16");

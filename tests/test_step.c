@@ -8,9 +8,9 @@
  *      fails the step and advances no sequence; handles hold their sequences (the int
  *      API and lorajit_generate leave them alone; E_FULL when all are held);
  *  (c) 12 decode rows in one step (two lj_decode passes) equal each row stepped alone;
- *  (d) (a) again on the golden BF16 model with an adapter: where the host has native BF16
- *      dot products its code is rows_exact (step.c: chunks in one call, LoRA on the row
- *      loop for every row), elsewhere the 8-row path; both must be bit for bit.
+ *  (d) (a) again on the golden BF16 model with an adapter: 16-bit weights make its code
+ *      rows_exact (step.c: chunks in one call, LoRA on the row loop for every row); it
+ *      must be bit for bit.
  * Usage: test_step BUILD_DIR; run from tests/. */
 #include <stdbool.h>
 #include <string.h>

@@ -12,7 +12,7 @@
  * checked before anything runs, and when a part fails after others ran, the
  * positions of every row are put back (the KV entries written past them are
  * overwritten by the next call, as after any failed prefill).
- * Code whose matmuls all take native 16-bit kernels (lj_code.rows_exact: a row's bits
+ * Code whose matmuls all take 16-bit kernels (lj_code.rows_exact: a row's bits
  * do not depend on n there) runs a chunk in calls of up to max_tokens rows with the
  * LoRA terms on the row loop for all of them (LJ_PREFILL_EXACT), and all decode rows
  * in one pass: each reads the weights once instead of once per 8 rows. */
