@@ -69,8 +69,9 @@ static bool env_on(const char *name) {
  * TinyLlama prefill 1643 ms against the FMA kernel's 1892 at 1 thread, level at 2:
  * docs/bench/bench.txt), or when LORAJIT_NATIVE_BF16=1 or LORAJIT_BF16_ROUND_X=1 asks.
  * Not on Intel cores without AMX: on a Sapphire Rapids whose AMX is not exposed, the
- * two-part vdpbf16ps prefill took 1288 ms against the FMA kernel's 662 (1 thread) and
- * 1251 against 491 (2 threads), 6 layers (issue 14's closing note). */
+ * two-part vdpbf16ps prefill of 128 tokens took 1307 ms against the FMA kernel's 666 (1
+ * thread) and 1219 against 469-646 (2 threads), 6 layers, and its decode steps were
+ * 1.14-1.3x (batch 1) and 1.6-1.8x (batch 8) slower (README, 16-bit prefill). */
 void cg_matmul16_target(cg *c, const char *cpu, const char *features) {
     c->vec_floats = has_feature(features, "avx512f") ? 16 : 8;
     c->bf16_round_x = env_on("LORAJIT_BF16_ROUND_X");

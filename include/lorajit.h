@@ -298,6 +298,14 @@ LORAJIT_API lorajit_status lorajit_get_stats(const lorajit_engine *e, lorajit_st
 /* Registers name for the folder dir (a directory; read when name is first used).
  * LORAJIT_E_EXISTS when name is loaded or registered already. Strings are copied. */
 LORAJIT_API lorajit_status lorajit_register_adapter(lorajit_engine *e, const char *name, const char *dir);
+/* Reads the adapter folder dir and checks it against the engine as
+ * lorajit_load_adapter would (files, tensor names, shapes, ranks, targets, finite
+ * values within the slots' dtype), without a slot and without blocking other calls:
+ * nothing resident changes. When name (NULL: none) is registered and not resident,
+ * the parsed copy joins the host-memory copies (lorajit_set_adapter_cache), so its
+ * first use is a copy into a slot, not a file read. For a server that validates a
+ * folder when it is named and loads it when a request uses it. */
+LORAJIT_API lorajit_status lorajit_check_adapter(lorajit_engine *e, const char *name, const char *dir);
 /* Sets the adapter folder: a name neither loaded nor registered means root/NAME
  * (NAME one path component, not starting with '.'). NULL: none. */
 LORAJIT_API lorajit_status lorajit_set_adapter_dir(lorajit_engine *e, const char *root);

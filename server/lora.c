@@ -1,10 +1,11 @@
 /* lora.c — the adapters `lorajit serve` knows by name (--adapter, vLLM's
  * /v1/load_lora_adapter, and ROOT/NAME just in time with --adapter-dir ROOT).
  * A load checks the path (inside ROOT when set: no `..` component, and its real path,
- * symlinks resolved, under ROOT's), validates the folder by loading it once into a
- * free slot under a private name, then registers it with the engine's adapter cache
+ * symlinks resolved, under ROOT's), registers it with the engine's adapter cache
  * (lorajit_register_adapter: loaded into a slot when a request names it, evicted
- * when slots run short). Requests hold a reference; an unload waits for them to end,
+ * when slots run short) and validates the folder with lorajit_check_adapter, which
+ * takes no slot and keeps the parsed copy, so the first request's load is a copy;
+ * a folder that fails the check is unregistered. Requests hold a reference; an unload waits for them to end,
  * so no running request ever loses its adapter midway. */
 #include <errno.h>
 #include <limits.h>
@@ -32,7 +33,6 @@ struct srv_lora {
     pthread_cond_t released;     /* a reference was dropped */
     pthread_mutex_t load_mu;     /* one load at a time */
     lora_entry *list;
-    unsigned validations;
 };
 
 srv_lora *srv_lora_new(lorajit_engine *e, const char *root, char *why, size_t cap) {
@@ -129,18 +129,16 @@ int srv_lora_load(srv_lora *l, const char *name, const char *path, char *why, si
         snprintf(why, cap, "The lora adapter '%s' has already been loaded.", name);
         status = 400;
     }
-    /* validate: load it once under a private name (a name no request can send) */
-    char probe[64];
-    snprintf(probe, sizeof probe, ".validate.%u", l->validations++);
-    lorajit_status st = status == 200 ? lorajit_load_adapter(l->e, probe, real) : LORAJIT_OK;
-    if (status == 200 && st == LORAJIT_OK) lorajit_delete_adapter(l->e, probe);
-    else if (status == 200 && st != LORAJIT_E_FULL) { /* full: it is checked when first used */
-        snprintf(why, cap, "lora_path '%s': %s", path, lorajit_errmsg(l->e));
-        status = st == LORAJIT_E_NOMEM ? 503 : 400;
-    }
     if (status == 200 && lorajit_register_adapter(l->e, name, real) != LORAJIT_OK) {
         snprintf(why, cap, "lora_name '%s': %s", name, lorajit_errmsg(l->e));
         status = 400;
+    } else if (status == 200) { /* no request can name it yet: it is not in the list */
+        lorajit_status st = lorajit_check_adapter(l->e, name, real);
+        if (st != LORAJIT_OK) {
+            snprintf(why, cap, "lora_path '%s': %s", path, lorajit_errmsg(l->e));
+            status = st == LORAJIT_E_NOMEM ? 503 : 400;
+            lorajit_delete_adapter(l->e, name); /* registered only: forgotten */
+        }
     }
     if (status == 200) {
         pthread_mutex_lock(&l->mu);

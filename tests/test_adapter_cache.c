@@ -11,6 +11,9 @@
  *    registered names (a hotswapped evicted adapter reloads its new weights); no
  *    host copies with a budget of 0; bad names and a broken folder are refused
  *    naming them, with the resident set unchanged;
+ *  - lorajit_check_adapter reads a folder without a slot (nothing resident changes),
+ *    refuses a broken one naming its file, and for a registered name keeps the parsed
+ *    copy: the first use is a host-copy hit, not a file read, with the right logits;
  *  - four threads generating with random lazily loaded adapters: every successful
  *    output equals the reference (E_FULL allowed when all slots are pinned).
  * Usage: test_adapter_cache BUILD_DIR (uses BUILD_DIR/lorajit_gen); run from tests/. */
@@ -227,6 +230,35 @@ static void test_verbs(void) {
     lorajit_engine_free(e);
 }
 
+/* lorajit_check_adapter: no slot, errors by file, the parsed copy kept for a registered name */
+static void test_check(void) {
+    lorajit_engine *e = open_engine(3);
+    if (!e) return;
+    char dir[1100], broken[1100];
+    const char *names[8];
+    lorajit_stats s0, s1;
+    ad_dir(3, dir, sizeof dir);
+    CHECK(lorajit_get_stats(e, &s0) == LORAJIT_OK, "stats");
+    CHECK(lorajit_check_adapter(e, NULL, dir) == LORAJIT_OK, "check a03: %s", lorajit_errmsg(e));
+    CHECK(lorajit_list_adapters(e, names, 8) == 0, "check made an adapter resident");
+    CHECK(lorajit_check_adapter(e, NULL, NULL) == LORAJIT_E_ARG && strstr(lorajit_errmsg(e), "dir is NULL"),
+          "NULL dir: %s", lorajit_errmsg(e));
+    snprintf(broken, sizeof broken, "%s/broken", root); /* made by test_verbs */
+    CHECK(lorajit_check_adapter(e, NULL, broken) != LORAJIT_OK && strstr(lorajit_errmsg(e), "broken/adapter_config.json"),
+          "broken folder: %s", lorajit_errmsg(e));
+    ad_dir(11, dir, sizeof dir);
+    CHECK(lorajit_register_adapter(e, "eleven", dir) == LORAJIT_OK, "register: %s", lorajit_errmsg(e));
+    CHECK(lorajit_check_adapter(e, "eleven", dir) == LORAJIT_OK, "check eleven: %s", lorajit_errmsg(e));
+    CHECK(lorajit_list_adapters(e, names, 8) == 0, "check of a registered name made it resident");
+    CHECK(forward_is(e, "eleven", 11), "eleven after its check");
+    CHECK(lorajit_get_stats(e, &s1) == LORAJIT_OK && s1.jit_loads == s0.jit_loads + 1 &&
+              s1.host_hits == s0.host_hits + 1 && s1.loads == s0.loads,
+          "first use after a check: %lld jit loads, %lld host hits (want 1, 1), %lld loads (want 0)",
+          (long long)(s1.jit_loads - s0.jit_loads), (long long)(s1.host_hits - s0.host_hits),
+          (long long)(s1.loads - s0.loads));
+    lorajit_engine_free(e);
+}
+
 /* ---- threads ---- */
 typedef struct {
     lorajit_engine *e;
@@ -289,6 +321,7 @@ int main(int argc, char **argv) {
     test_cycle();
     test_generate();
     test_verbs();
+    test_check();
     test_threads();
     return check_summary("adapter_cache");
 }

@@ -143,6 +143,7 @@ _SIGS: Dict[str, Tuple[Any, List[Any]]] = {
     "lorajit_max_batch": (c_int, [c_void_p]),
     "lorajit_load_adapter": (c_int, [c_void_p, c_char_p, c_char_p]),
     "lorajit_register_adapter": (c_int, [c_void_p, c_char_p, c_char_p]),
+    "lorajit_check_adapter": (c_int, [c_void_p, c_char_p, c_char_p]),
     "lorajit_set_adapter_dir": (c_int, [c_void_p, c_char_p]),
     "lorajit_set_adapter_cache": (c_int, [c_void_p, ctypes.c_size_t]),
     "lorajit_hotswap_adapter": (c_int, [c_void_p, c_char_p, c_char_p]),

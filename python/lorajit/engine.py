@@ -260,6 +260,19 @@ class Engine(_lib.Closing, GenerationMixin):
             self._check(_lib.get("lorajit_register_adapter")(self._handle(), adapter_name.encode("utf-8"),
                                                              _lib.fsencode(os.fspath(model_id))))
 
+    def check_adapter(self, model_id: PathLike, adapter_name: Optional[str] = None) -> None:
+        """Reads the adapter folder ``model_id`` and checks it as :meth:`load_adapter`
+        would, without taking a slot: nothing resident changes. When ``adapter_name``
+        is registered (:meth:`register_adapter`) and not resident, the parsed copy is
+        kept in host memory, so its first use is a copy, not a file read.
+
+        Raises:
+            FormatError, NotFoundError, ...: the folder does not hold an adapter this
+            engine can take; the message names the file, tensor or field.
+        """
+        name = None if adapter_name is None else adapter_name.encode("utf-8")
+        self._check(_lib.get("lorajit_check_adapter")(self._handle(), name, _lib.fsencode(os.fspath(model_id))))
+
     def set_adapter_dir(self, root: Optional[PathLike]) -> None:
         """Any adapter name that is neither loaded nor registered means the folder
         ``root/NAME``, loaded just in time (as :meth:`register_adapter`). None: no folder."""

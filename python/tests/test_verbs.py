@@ -149,3 +149,22 @@ def test_more_adapters_than_slots(tmp_path):
             e.generate([TOKS7, TOKS7], adapter=["a_qv", "a_mlp"], max_new_tokens=3)
         with pytest.raises(lorajit.ExistsError):
             e.register_adapter(adapter("a_mlp"), "qv")
+
+
+def test_check_adapter(tmp_path):
+    """check_adapter: no slot taken, a bad folder refused by file, and a registered
+    name's first use served from the parsed copy."""
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "adapter_config.json").write_text('{"r": "x"}')
+    with lorajit.Engine(MODEL, **dict(OPTS, max_loras=1, max_batch=2)) as e:
+        e.check_adapter(adapter("a_all"))
+        assert e.stats["adapters"] == 0
+        with pytest.raises(lorajit.LorajitError, match="adapter_config.json"):
+            e.check_adapter(bad)
+        e.register_adapter(adapter("a_mlp"), "m")
+        e.check_adapter(adapter("a_mlp"), "m")
+        e.set_adapter("m")
+        assert_close(e.forward(TOKS7), exp("a_mlp"), "m")
+        s = e.stats
+        assert s["jit_loads"] == 1 and s["host_hits"] == 1, s

@@ -434,6 +434,27 @@ lorajit_status lorajit_register_adapter(lorajit_engine *e, const char *name, con
     return lj_engine_leave(e, st);
 }
 
+lorajit_status lorajit_check_adapter(lorajit_engine *e, const char *name, const char *dir) {
+    lj_err *err;
+    lorajit_status st = lj_engine_enter(e, "check_adapter", &err);
+    if (st) return st;
+    if (!dir) return lj_engine_leave(e, lj_fail(err, LORAJIT_E_ARG, "check_adapter: dir is NULL"));
+    peft_adapter *img = NULL;
+    st = peft_adapter_read(dir, e->L, &img, err); /* no lock: the layout and slot dtype are immutable */
+    if (!st) st = peft_adapter_detach(img, e->L, err);
+    if (!st) st = lj_slots_check(e->slots, img, err); /* a 16-bit slot's range */
+    if (!st && name) {
+        pthread_mutex_lock(&e->serve.write_lock);
+        if (lj_acache_registered(&e->cache, name) && lj_registry_find(&e->reg, name) < 0) {
+            lj_acache_keep(&e->cache, name, dir, img); /* taken; used only while name means dir */
+            img = NULL;
+        }
+        pthread_mutex_unlock(&e->serve.write_lock);
+    }
+    peft_adapter_free(img);
+    return lj_engine_leave(e, st);
+}
+
 lorajit_status lorajit_set_adapter_dir(lorajit_engine *e, const char *root) {
     lj_err *err;
     lorajit_status st = lj_engine_enter(e, "set_adapter_dir", &err);
