@@ -230,7 +230,7 @@ bool cg_matmul16_native(const cg *c, ir_dtype kind);
  * W [out, in] of kind (F16 or BF16), any shape (out, in are in its argument block;
  * without k_tail, in must be a multiple of CG_MM16_KSTEP), any number of rows, a row's
  * bits independent of n: vdpbf16ps on x's BF16 parts when c->bf16_dot and kind is BF16,
- * else FMAs over W widened to f32 (in registers up to 8 rows, into a tile per thread
+ * else FMAs over W widened to f32 (in registers up to 16 rows, into a tile per thread
  * above). Built on first use, before the kernel that calls it. */
 LLVMValueRef cg_matmul16_task(cg *c, ir_dtype kind, bool k_tail);
 /* The widest K step of those tasks: a W [out, in] with in a multiple of it leaves no

@@ -1,6 +1,6 @@
 /* test_matmul16.c — the 16-bit matmul (BF16 and F16 weights) against a plain loop, for
  * every row count 1..200 (cg_matmul16.c takes them all: the FMA kernel widens W in
- * registers up to 8 rows and into a tile above) and
+ * registers up to 16 rows and into a tile above) and
  * shapes whose K and N are not multiples of the vector width, more than one K block
  * (K > 1024) included. Each shape is compiled for this host as it is, with
  * LORAJIT_NO_NATIVE_BF16=1 (the FMA kernel) and, on a host with AVX512-BF16, with
