@@ -5,8 +5,8 @@
  * (lorajit_register_adapter: loaded into a slot when a request names it, evicted
  * when slots run short) and validates the folder with lorajit_check_adapter, which
  * takes no slot and keeps the parsed copy, so the first request's load is a copy;
- * a folder that fails the check is unregistered. Requests hold a reference; an unload waits for them to end,
- * so no running request ever loses its adapter midway. */
+ * a folder that fails the check is unregistered. Requests hold a reference; an
+ * unload waits for them to end, so no running request ever loses its adapter midway. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
