@@ -85,7 +85,7 @@ typedef struct bench_decode_row {
 /* 16-bit prefill against sgemm on f32 copies (bench_prefill16.c), one thread count. */
 enum { BENCH_P16_THREADS = 2, BENCH_P16_LONG = 128, BENCH_P16_SHORT = 12 };
 typedef struct bench_p16_row {
-    int threads;             /* OpenBLAS's and the engines' pools */
+    int threads;             /* the engines' pools (options.threads) and OpenBLAS's for the GEMMs */
     bench_stat native;       /* prefill of BENCH_P16_LONG tokens, the kernel the host gets */
     bench_stat packed;       /* the same compiled with LORAJIT_NO_NATIVE_BF16=1 */
     bench_stat round_x;      /* the same compiled with LORAJIT_BF16_ROUND_X=1 */

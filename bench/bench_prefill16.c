@@ -2,7 +2,7 @@
  * (the decode section's, TinyLlama's shape) against OpenBLAS sgemm doing only the
  * projection GEMMs on f32 copies of the same weights, on 1 and 2 threads.
  *
- * Per thread count (OpenBLAS's and the engine's pool, set before each engine opens),
+ * Per thread count (the engines' pools, options.threads, and OpenBLAS's while the GEMMs run),
  * timed round-robin: a 128-token prefill with the kernel the host gets (AMX tiles on a
  * CPU with AMX-BF16, vdpbf16ps on AMD Zen with AVX512-BF16, else FMAs over widened W:
  * compiler/cg_matmul16.c cg_matmul16_target), the same with LORAJIT_NO_NATIVE_BF16=1
@@ -59,10 +59,14 @@ static void step_once(void *p) {
     bench_must(lorajit_decode(a->e, &seq, &a->token, 1, a->logits), a->e, "decode");
 }
 
-/* An engine for one 128-token sequence, compiled with env (NULL or "NAME") set to 1. */
-static lorajit_engine *open_engine(const char *model_dir, const char *env) {
+/* An engine for one 128-token sequence on a pool of `threads`, compiled with env (NULL
+ * or "NAME") set to 1. The count is given, not left to OpenBLAS's: once an engine has
+ * pinned OpenBLAS to one thread, a later open takes the count found then, so setting
+ * OpenBLAS to 1 no longer gives a 1-thread pool (before 2026-12-06 this section's
+ * "1 thread" rows ran on the earlier engines' count). */
+static lorajit_engine *open_engine(const char *model_dir, const char *env, int threads) {
     lorajit_options o = {.max_rank = 16, .targets = "q_proj,v_proj", .max_adapters = 1,
-                         .max_tokens = BENCH_P16_LONG, .max_batch = 1, .max_seq_len = 256};
+                         .max_tokens = BENCH_P16_LONG, .max_batch = 1, .max_seq_len = 256, .threads = threads};
     if (env) setenv(env, "1", 1);
     lorajit_engine *e = NULL;
     lorajit_status st = lorajit_engine_open(&e, model_dir, &o);
@@ -99,16 +103,18 @@ void bench_prefill16(bench_result *r, const char *model_dir) {
     bench_gemm g = {0};
     bench_gemm_open(&g, model_dir, r->dec.n_layers);
     g.n = BENCH_P16_LONG;
-    int reps = r->quick ? 3 : 5, before = openblas_get_num_threads();
+    int reps = r->quick ? 3 : 5;
     for (int t = 0; t < BENCH_P16_THREADS; t++) {
         bench_p16_row *row = &p->rows[t];
         row->threads = t + 1;
         bench_progress("decode: 16-bit prefill of %d and %d tokens against sgemm, %d thread%s", BENCH_P16_LONG,
                        BENCH_P16_SHORT, row->threads, t ? "s" : "");
-        openblas_set_num_threads(row->threads); /* the engines' pools follow it when they open */
-        lorajit_engine *host = open_engine(model_dir, NULL), *packed = open_engine(model_dir, "LORAJIT_NO_NATIVE_BF16");
-        lorajit_engine *round_x = open_engine(model_dir, "LORAJIT_BF16_ROUND_X");
-        lorajit_engine *dot = !p->dot ? NULL : open_engine(model_dir, amx ? "LORAJIT_NO_AMX" : "LORAJIT_NATIVE_BF16");
+        g.threads = row->threads; /* sgemm on that many OpenBLAS threads while it runs (engines pin it to 1) */
+        lorajit_engine *host = open_engine(model_dir, NULL, row->threads);
+        lorajit_engine *packed = open_engine(model_dir, "LORAJIT_NO_NATIVE_BF16", row->threads);
+        lorajit_engine *round_x = open_engine(model_dir, "LORAJIT_BF16_ROUND_X", row->threads);
+        lorajit_engine *dot =
+            !p->dot ? NULL : open_engine(model_dir, amx ? "LORAJIT_NO_AMX" : "LORAJIT_NATIVE_BF16", row->threads);
         p16_arg a[6] = {{host, prompt, BENCH_P16_LONG, 17, logits}, {packed, prompt, BENCH_P16_LONG, 17, logits},
                         {round_x, prompt, BENCH_P16_LONG, 17, logits}, {host, prompt, BENCH_P16_SHORT, 17, logits},
                         {host, prompt, 0, 17, logits}, {dot, prompt, BENCH_P16_LONG, 17, logits}};
@@ -127,7 +133,6 @@ void bench_prefill16(bench_result *r, const char *model_dir) {
         lorajit_engine_free(packed);
         lorajit_engine_free(round_x);
     }
-    openblas_set_num_threads(before);
     bench_gemm_close(&g);
     free(logits);
 }
