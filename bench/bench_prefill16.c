@@ -13,7 +13,6 @@
  * step (batch 1). Ratios: GEMMs ms / prefill ms (a speed ratio: > 1 is faster than
  * sgemm) and 12-token prefill ms / step ms. No adapter is active. */
 #define _GNU_SOURCE
-#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

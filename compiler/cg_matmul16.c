@@ -41,7 +41,7 @@ typedef struct mm16 {
     bool direct;        /* FMA, while a block is emitted: W's vectors widened as loaded, not a tile */
     bool k_tail;        /* in may leave elements past the vector steps (not a multiple of CG_MM16_KSTEP) */
     int x_parts;        /* native: 2 (hi and lo), or 1 (hi only: LORAJIT_BF16_ROUND_X=1) */
-    int vl, step, mr, nr; /* f32 lanes; K per vector step; rows of x and of W per register block */
+    int vl, step, mr;   /* f32 lanes; K per vector step; rows of x per register block */
     LLVMValueRef in, out, kc; /* the shape, read at run time; K per block: min(in rounded up to step, MM16_KC) */
     LLVMTypeRef acc_ty; /* <vl x float> */
     LLVMTypeRef vec_ty; /* what one step loads: native <32 x bfloat>, packed <vl x float> */
@@ -87,7 +87,8 @@ void cg_matmul16_target(cg *c, const char *cpu, const char *features) {
     c->amx = c->bf16_dot && !c->bf16_round_x && !env_on("LORAJIT_NO_AMX") && amx_target;
 }
 
-bool cg_matmul16_native(const cg *c, ir_dtype kind) { return kind == IR_BF16 && c->bf16_dot; }
+/* Whether matmuls over W of kind take vdpbf16ps (BF16, c->bf16_dot). */
+static bool native_for(const cg *c, ir_dtype kind) { return kind == IR_BF16 && c->bf16_dot; }
 
 static LLVMValueRef mul(cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWMul(c->b, a, b, ""); }
 static LLVMValueRef add(cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWAdd(c->b, a, b, ""); }
@@ -246,18 +247,18 @@ static void emit_micro(mm16 *s, int mr, int nr, LLVMValueRef m, LLVMValueRef o) 
 }
 
 /* Rows m_lo .. m_hi of x against rows o0 .. o0+olen of W (olen <= MM16_UNIT): register
- * blocks of mr x nr, then the rows of x left in blocks of mr/2, mr/4 .. 1 rows (x nr),
+ * blocks of mr x NR, then the rows of x left in blocks of mr/2, mr/4 .. 1 rows (x NR),
  * then the rows of W left the same way (x 1). */
 static void emit_block(mm16 *s, LLVMValueRef o0, LLVMValueRef olen, LLVMValueRef m_lo, LLVMValueRef m_hi) {
     cg *c = s->c;
-    LLVMValueRef ogroups = LLVMBuildSDiv(c->b, olen, cg_i64(c, s->nr), "");
-    LLVMValueRef o_mid = add(c, o0, mul(c, ogroups, cg_i64(c, s->nr)));
-    for (int pass = 0; pass < 2; pass++) { /* 0: groups of nr rows of W; 1: the rows left, one at a time */
-        int nr = pass == 0 ? s->nr : 1;
+    LLVMValueRef ogroups = LLVMBuildSDiv(c->b, olen, cg_i64(c, MM16_NR), "");
+    LLVMValueRef o_mid = add(c, o0, mul(c, ogroups, cg_i64(c, MM16_NR)));
+    for (int pass = 0; pass < 2; pass++) { /* 0: groups of NR rows of W; 1: the rows left, one at a time */
+        int nr = pass == 0 ? MM16_NR : 1;
         cg_loop og, mg;
         LLVMValueRef io = pass == 0 ? cg_for(c, &og, cg_i64(c, 0), ogroups, "og")
                                     : cg_for(c, &og, o_mid, add(c, o0, olen), "ot");
-        LLVMValueRef o = pass == 0 ? add(c, o0, mul(c, io, cg_i64(c, s->nr))) : io;
+        LLVMValueRef o = pass == 0 ? add(c, o0, mul(c, io, cg_i64(c, MM16_NR))) : io;
         LLVMValueRef m = m_lo;
         for (int b = s->mr; b >= 1; b /= 2) { /* b < mr: at most one block each */
             LLVMValueRef blocks = LLVMBuildSDiv(c->b, LLVMBuildNSWSub(c->b, m_hi, m, ""), cg_i64(c, b), "");
@@ -301,12 +302,11 @@ static void k_block(mm16 *s, LLVMValueRef ik) {
 static void mm16_init(mm16 *s, cg *c, ir_dtype kind, bool k_tail) {
     memset(s, 0, sizeof *s);
     s->c = c, s->kind = kind, s->k_tail = k_tail;
-    s->native = cg_matmul16_native(c, kind);
+    s->native = native_for(c, kind);
     s->x_parts = c->bf16_round_x ? 1 : 2;
     s->vl = c->vec_floats;
     s->step = s->native ? 32 : s->vl;
     s->mr = s->vl == 16 ? 4 : 2; /* 16 zmm or 8 ymm accumulators, within the register file */
-    s->nr = MM16_NR;
     s->acc_ty = LLVMVectorType(c->f32, (unsigned)s->vl);
     s->vec_ty = s->native ? LLVMVectorType(LLVMBFloatTypeInContext(c->llctx), 32) : s->acc_ty;
 }
@@ -416,7 +416,7 @@ static void emit_split(cg *c, LLVMValueRef x, LLVMValueRef rows, LLVMValueRef xs
 void cg_matmul16_call(cg *c, LLVMValueRef task, ir_dtype kind, LLVMValueRef out, LLVMValueRef in, LLVMValueRef x,
                       LLVMValueRef w, LLVMValueRef n, LLVMValueRef y, LLVMValueRef wconv, LLVMValueRef parallel,
                       LLVMValueRef pool, LLVMValueRef amx) {
-    bool native = cg_matmul16_native(c, kind);
+    bool native = native_for(c, kind);
     LLVMValueRef chunk = cg_i64(c, 1 << 30); /* rows of x per split into wconv: ir_wconv_rows(out, in) */
     if (native) {
         chunk = min64(c, LLVMBuildSDiv(c->b, cg_i64(c, IR_WCONV_FLOATS), in, ""), out);

@@ -224,8 +224,6 @@ LLVMTypeRef cg_kv_elem(cg *c, ir_dtype kv); /* the KV cache's element type: f32,
  * LORAJIT_NATIVE_BF16=1 or LORAJIT_BF16_ROUND_X=1) unless LORAJIT_NO_NATIVE_BF16=1;
  * LORAJIT_NO_AMX=1 (or bf16_round_x) turns amx off. */
 void cg_matmul16_target(cg *c, const char *cpu, const char *features);
-/* Whether matmuls over W of kind take vdpbf16ps (BF16, c->bf16_dot). */
-bool cg_matmul16_native(const cg *c, ir_dtype kind);
 /* The task mm16task_<kind>_<mode>[_ktail] (ctx.h lj_task_fn) over units of 16 rows of
  * W [out, in] of kind (F16 or BF16), any shape (out, in are in its argument block;
  * without k_tail, in must be a multiple of CG_MM16_KSTEP), any number of rows, a row's

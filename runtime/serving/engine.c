@@ -441,8 +441,8 @@ lorajit_status lorajit_check_adapter(lorajit_engine *e, const char *name, const 
     if (!dir) return lj_engine_leave(e, lj_fail(err, LORAJIT_E_ARG, "check_adapter: dir is NULL"));
     peft_adapter *img = NULL;
     st = peft_adapter_read(dir, e->L, &img, err); /* no lock: the layout and slot dtype are immutable */
-    if (!st) st = peft_adapter_detach(img, e->L, err);
     if (!st) st = lj_slots_check(e->slots, img, err); /* a 16-bit slot's range */
+    if (!st && name) st = peft_adapter_detach(img, e->L, err); /* only a copy that may be kept */
     if (!st && name) {
         pthread_mutex_lock(&e->serve.write_lock);
         if (lj_acache_registered(&e->cache, name) && lj_registry_find(&e->reg, name) < 0) {
