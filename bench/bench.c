@@ -43,7 +43,8 @@ static const char *const target_lists[BENCH_TARGET_SETS] = {
 static const int token_sets[BENCH_TOKEN_SETS] = {1, 16, 128};
 
 typedef struct bench_opts {
-    bool quick, no_peer, no_plots, only_shapes, only_tok, only_threads, only_p16, only_serve, only_sched, only_decode;
+    bool quick, no_peer, no_plots, only_shapes, only_tok, only_threads, only_p16, only_serve, only_sched, only_decode,
+        only_swaps;
     int threads, serve_rounds; /* 0: as OpenBLAS found it; section 12's timed rounds (0: its default) */
     int decode_layers;     /* 0: bench_decode's default (TinyLlama's 22; 2 with --quick) */
     const char *decode_dtype; /* "bf16" (default, as TinyLlama ships), "f16" or "f32" */
@@ -214,73 +215,6 @@ static lorajit_engine *open_engine(const char *model_dir, const lorajit_options 
 }
 
 // ----------------------------------------------------------------------------
-// 3. swaps: load and hotswap from files in the page cache, slot write from memory,
-//    against memcpy of the same bytes
-
-typedef struct swap_arg {
-    lorajit_engine *e;
-    const char *dir[2];
-    int flip;
-    lj_bench_slots *slots; /* both adapters parsed, slot buffers of their own */
-    void *src, *dst;
-    size_t bytes;
-} swap_arg;
-
-static void load_once(void *p) {
-    swap_arg *a = p;
-    bench_must(lorajit_load_adapter(a->e, "bench_load", a->dir[0]), a->e, "load");
-}
-static void load_undo(void *p) {
-    swap_arg *a = p;
-    bench_must(lorajit_delete_adapter(a->e, "bench_load"), a->e, "delete");
-}
-static void hotswap_once(void *p) {
-    swap_arg *a = p;
-    a->flip ^= 1;
-    bench_must(lorajit_hotswap_adapter(a->e, "bench_swap", a->dir[a->flip]), a->e, "hotswap");
-}
-static void slot_write_once(void *p) {
-    swap_arg *a = p;
-    a->flip ^= 1;
-    lj_bench_slots_write(a->slots, a->flip);
-}
-static void copy_once(void *p) {
-    swap_arg *a = p;
-    memcpy(a->dst, a->src, a->bytes);
-}
-
-/* e: the engine with slots on all seven projections at r_max 64 (its layout shapes
- * the in-memory slot writes too). */
-static void bench_swaps(bench_result *r, const bench_opts *o, lorajit_engine *e,
-                        char adapters[BENCH_SWAPS][2][PATH_MAX]) {
-    int reps = o->quick ? 5 : 30;
-    for (int i = 0; i < BENCH_SWAPS; i++) {
-        bench_swap_row *row = &r->swap[i];
-        row->targets = target_sets[i / BENCH_RANKS];
-        row->rank = ranks[i % BENCH_RANKS];
-        swap_arg a = {.e = e, .dir = {adapters[i][0], adapters[i][1]}};
-        char msg[1024];
-        if (lj_bench_slots_open(e, a.dir, &a.slots, &a.bytes, msg, sizeof msg)) bench_die("%s", msg);
-        row->bytes = a.bytes;
-        bench_progress("swap: %s rank %d (%.2f MiB)", row->targets, row->rank, row->bytes / 1048576.0);
-        a.src = malloc(a.bytes), a.dst = malloc(a.bytes);
-        if (!a.src || !a.dst) bench_die("out of memory");
-        memset(a.src, 1, a.bytes), memset(a.dst, 2, a.bytes);
-        bench_must(lorajit_load_adapter(e, "bench_swap", a.dir[0]), e, "load");
-        bench_job jobs[4] = {
-            {NULL, copy_once, NULL, &a, &row->copy},
-            {NULL, load_once, load_undo, &a, &row->load_file},
-            {NULL, hotswap_once, NULL, &a, &row->hotswap_file},
-            {NULL, slot_write_once, NULL, &a, &row->hotswap_mem},
-        };
-        for (int j = 0; j < 4; j++) bench_measure_jobs(&jobs[j], 1, reps); /* steady loops, as the peer times copy_ */
-        bench_must(lorajit_delete_adapter(e, "bench_swap"), e, "delete");
-        free(a.src), free(a.dst);
-        lj_bench_slots_free(a.slots);
-    }
-}
-
-// ----------------------------------------------------------------------------
 // main
 
 /* The usage: on stdout with status 0 when asked for (--help), else on stderr with 2. */
@@ -289,6 +223,7 @@ static void usage(int asked) {
           "                     [--no-plots] [--python PATH] [--peer PATH] [--decode-layers N]\n"
           "                     [--decode-dtype bf16|f16|f32] [--only-shapes] [--only-tokenizer]\n"
           "                     [--only-threads] [--only-prefill16] [--serve] [--only-sched] [--only-decode]\n"
+          "                     [--only-swaps]\n"
           "                     [--serve-rounds N] [--node PATH] [--node-path DIR]\n"
           "  --quick     small model, few repetitions: every figure in well under a minute\n"
           "  --out DIR   bench.json and bench_*.png (default: the build dir)\n"
@@ -306,6 +241,8 @@ static void usage(int asked) {
           "                     load (also OUT/bench_serve.json); --serve-rounds N: its timed rounds (3)\n"
           "  --only-sched       only the decode section and continuous batching (sections 4 and 11);\n"
           "                     --only-decode: the decode section (4) alone, its 16-bit prefill rows included\n"
+          "  --only-swaps       only section 2: swaps against memcpy, and a BF16 rank-16 adapter on the\n"
+          "                     decode model (--decode-layers) into f32 and BF16 slots\n"
           "  --node PATH        Node.js for HF tokenizers (default: node on PATH); --node-path DIR: the\n"
           "                     NODE_PATH holding its npm package `tokenizers` (default: $NODE_PATH)\n",
           asked ? stdout : stderr);
@@ -335,6 +272,7 @@ static void parse_args(int argc, char **argv, bench_opts *o) {
         else if (!strcmp(a, "--serve")) o->only_serve = true;
         else if (!strcmp(a, "--only-sched")) o->only_sched = true;
         else if (!strcmp(a, "--only-decode")) o->only_decode = true;
+        else if (!strcmp(a, "--only-swaps")) o->only_swaps = true;
         else if (!strcmp(a, "--node") && v) o->node = argv[++i];
         else if (!strcmp(a, "--node-path") && v) o->node_path = argv[++i];
         else if (!strcmp(a, "--out") && v) bench_fmt(o->out, sizeof o->out, "%s", argv[++i]);
@@ -438,12 +376,52 @@ static void write_peer_spec(const bench_result *r, const char *path, const char 
     cJSON_Delete(j);
 }
 
+/* The forward / swap model and its adapters under o->work (reused when present):
+ * r's model fields and swap rows' names set, the folders into model_dir, adapters
+ * (section 2's pairs) and fwd_ad (section 3's five). */
+static void forward_inputs(const bench_opts *o, bench_result *r, char model_dir[PATH_MAX],
+                           char adapters[BENCH_SWAPS][2][PATH_MAX], char fwd_ad[5][PATH_MAX]) {
+    bench_width mid = o->quick ? full_widths[0] : full_widths[1];
+    r->dim = mid.dim, r->hidden_dim = mid.hidden_dim, r->n_heads = mid.n_heads;
+    r->n_layers = o->quick ? 4 : 8, r->vocab = 2048, r->r_max = 64, r->n_slots = 6;
+    for (int t = 0; t < BENCH_TOKEN_SETS; t++) r->tokens[t] = token_sets[t];
+    char args[1024];
+    bench_progress("generating the model and adapters (reused when present)");
+    bench_fmt(model_dir, PATH_MAX, "%s/models/d%d_l%d", o->work, r->dim, r->n_layers);
+    bench_fmt(args, sizeof args, "--dim %d --hidden %d --layers %d --heads %d --kv-heads %d "
+             "--vocab %d --max-pos 256 --seed 1", r->dim, r->hidden_dim, r->n_layers, r->n_heads, r->n_heads,
+             r->vocab);
+    bench_generate(o->exe_dir, "model", model_dir, NULL, args);
+    struct stat sb;
+    char wpath[PATH_MAX + 32];
+    bench_fmt(wpath, sizeof wpath, "%s/model.safetensors", model_dir);
+    r->model_mib = stat(wpath, &sb) == 0 ? sb.st_size / 1048576.0 : 0;
+    for (int i = 0; i < BENCH_SWAPS; i++) {
+        int rank = ranks[i % BENCH_RANKS];
+        r->swap[i].targets = target_sets[i / BENCH_RANKS], r->swap[i].rank = rank;
+        for (int k = 0; k < 2; k++) {
+            bench_fmt(adapters[i][k], PATH_MAX, "%s/adapters/d%d_l%d/%s_r%d_%c", o->work, r->dim, r->n_layers,
+                     target_sets[i / BENCH_RANKS], rank, 'a' + k);
+            bench_fmt(args, sizeof args, "--r %d --alpha %d --targets %s --seed %d", rank, 2 * rank,
+                      target_lists[i / BENCH_RANKS], 100 + 2 * i + k);
+            bench_generate(o->exe_dir, "adapter", adapters[i][k], model_dir, args);
+        }
+    }
+    for (int i = 0; i < 5; i++) {
+        int rank = i < 4 ? 16 : 4;
+        bench_fmt(fwd_ad[i], PATH_MAX, "%s/adapters/d%d_l%d/fwd_%d", o->work, r->dim, r->n_layers, i);
+        bench_fmt(args, sizeof args, "--r %d --alpha %d --targets %s --seed %d", rank, 2 * rank,
+                  target_lists[1], 200 + i);
+        bench_generate(o->exe_dir, "adapter", fwd_ad[i], model_dir, args);
+    }
+}
+
 int main(int argc, char **argv) {
     static bench_opts o;
     static bench_result r;
     parse_args(argc, argv, &o);
     if (o.threads > 0) openblas_set_num_threads(o.threads);
-    bench_progress_start(1 + BENCH_COMPILES + 1 + BENCH_TOKEN_SETS + BENCH_SWAPS + BENCH_DECODE_PROGRESS +
+    bench_progress_start(1 + BENCH_COMPILES + 1 + BENCH_TOKEN_SETS + BENCH_SWAPS + 1 + BENCH_DECODE_PROGRESS +
                          (o.quick ? 0 : BENCH_SHAPES) + BENCH_TOK_FAMILIES + 1 + BENCH_THREADS_PROGRESS + 1 + 2 +
                          bench_serve_progress(o.quick, o.serve_rounds));
     r.quick = o.quick;
@@ -498,40 +476,23 @@ int main(int argc, char **argv) {
         bench_threads_print(&r, stdout);
         return 0;
     }
-    bench_width mid = o.quick ? full_widths[0] : full_widths[1];
-    r.dim = mid.dim, r.hidden_dim = mid.hidden_dim, r.n_heads = mid.n_heads;
-    r.n_layers = o.quick ? 4 : 8, r.vocab = 2048, r.r_max = 64, r.n_slots = 6;
-    for (int t = 0; t < BENCH_TOKEN_SETS; t++) r.tokens[t] = token_sets[t];
     int fwd_reps[BENCH_TOKEN_SETS] = {30, 15, 9}, quick_reps[BENCH_TOKEN_SETS] = {5, 3, 2};
     const int *reps = o.quick ? quick_reps : fwd_reps;
     int swap_reps = o.quick ? 5 : 30;
-
-    /* inputs */
-    char model_dir[PATH_MAX], args[1024], adapters[BENCH_SWAPS][2][PATH_MAX], fwd_ad[5][PATH_MAX];
-    bench_progress("generating the model and adapters (reused when present)");
-    bench_fmt(model_dir, sizeof model_dir, "%s/models/d%d_l%d", o.work, r.dim, r.n_layers);
-    bench_fmt(args, sizeof args, "--dim %d --hidden %d --layers %d --heads %d --kv-heads %d "
-             "--vocab %d --max-pos 256 --seed 1", r.dim, r.hidden_dim, r.n_layers, r.n_heads, r.n_heads, r.vocab);
-    bench_generate(o.exe_dir, "model", model_dir, NULL, args);
-    struct stat sb;
-    char wpath[PATH_MAX + 32];
-    bench_fmt(wpath, sizeof wpath, "%s/model.safetensors", model_dir);
-    r.model_mib = stat(wpath, &sb) == 0 ? sb.st_size / 1048576.0 : 0;
-    for (int i = 0; i < BENCH_SWAPS; i++)
-        for (int k = 0; k < 2; k++) {
-            int rank = ranks[i % BENCH_RANKS];
-            bench_fmt(adapters[i][k], PATH_MAX, "%s/adapters/d%d_l%d/%s_r%d_%c", o.work, r.dim, r.n_layers,
-                     target_sets[i / BENCH_RANKS], rank, 'a' + k);
-            bench_fmt(args, sizeof args, "--r %d --alpha %d --targets %s --seed %d", rank, 2 * rank,
-                      target_lists[i / BENCH_RANKS], 100 + 2 * i + k);
-            bench_generate(o.exe_dir, "adapter", adapters[i][k], model_dir, args);
-        }
-    for (int i = 0; i < 5; i++) {
-        int rank = i < 4 ? 16 : 4;
-        bench_fmt(fwd_ad[i], PATH_MAX, "%s/adapters/d%d_l%d/fwd_%d", o.work, r.dim, r.n_layers, i);
-        bench_fmt(args, sizeof args, "--r %d --alpha %d --targets %s --seed %d", rank, 2 * rank,
-                  target_lists[1], 200 + i);
-        bench_generate(o.exe_dir, "adapter", fwd_ad[i], model_dir, args);
+    char model_dir[PATH_MAX], adapters[BENCH_SWAPS][2][PATH_MAX], fwd_ad[5][PATH_MAX];
+    forward_inputs(&o, &r, model_dir, adapters, fwd_ad);
+    if (o.only_swaps) { /* section 2 alone: its engine, then the 16-bit rows on section 4's model */
+        bench_progress_start(2 + BENCH_SWAPS + 2);
+        lorajit_options o_64 = {.max_rank = 64, .targets = "all-linear", .max_adapters = r.n_slots,
+                                .max_tokens = 128};
+        lorajit_engine *e_64 = open_engine(model_dir, &o_64, &r.open_ms[1]);
+        bench_swaps(&r, swap_reps, e_64, adapters);
+        lorajit_engine_free(e_64);
+        bench_decode_model(&r, o.exe_dir, o.work, o.decode_layers, o.decode_dtype);
+        bench_swap16(&r, o.exe_dir, swap_reps);
+        if (isatty(2)) fputc('\n', stderr);
+        bench_swaps_print(&r, stdout);
+        return 0;
     }
 
     bench_compile(&r, &o, model_dir);
@@ -557,11 +518,12 @@ int main(int argc, char **argv) {
     bench_gemm_close(&gemm);
 
     for (int i = 0; i < 5; i++) bench_must(lorajit_delete_adapter(e_64, fwd_names[i]), e_64, "delete");
-    bench_swaps(&r, &o, e_64, adapters);
+    bench_swaps(&r, swap_reps, e_64, adapters);
     lorajit_engine_free(e_none);
     lorajit_engine_free(e_64);
     lorajit_engine_free(e_4);
     bench_decode(&r, o.exe_dir, o.work, o.decode_layers, o.decode_dtype);
+    bench_swap16(&r, o.exe_dir, swap_reps);
     bench_shapes(&r, o.exe_dir, o.work);
     bench_tok(&r, o.work, o.node, o.node_path);
     const char *folders[2 * BENCH_SWAPS + 5];

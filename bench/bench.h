@@ -1,6 +1,7 @@
 /* bench.h — what `lorajit bench` measures, and the functions of bench/, under their
  * files' banners. The files call each other one way only:
  *   bench.c -> peer.c, report.c -> bench_decode.c -> bench_prefill16.c -> bench_gemm.c -> bench_util.c
+ *   bench.c -> bench_swap.c
  *   bench.c, report.c -> bench_shapes.c, bench_tok.c, bench_cache.c, bench_kv.c, bench_threads.c,
  *   bench_sched.c
  * (and any of them -> bench_util.c; nothing calls back into bench.c).
@@ -60,6 +61,17 @@ typedef struct bench_swap_row {
     bench_stat copy;         /* memcpy of `bytes`: the copy bound */
     bench_stat torch;        /* PyTorch: param.data.copy_ of new A/B (reps 0: no peer) */
 } bench_swap_row;
+
+/* Section 2's 16-bit rows: a BF16 rank-16 adapter on all seven projections of the
+ * decode model (TinyLlama's shape: 25 MB), index 0 into f32 slots, 1 into BF16 slots. */
+typedef struct bench_swap16_result {
+    size_t file_bytes;       /* BF16 bytes of every A and B */
+    size_t f32_bytes;        /* the same values as f32: what f32 slots receive */
+    bench_stat copy_file;    /* memcpy of file_bytes */
+    bench_stat copy_f32;     /* memcpy of f32_bytes */
+    bench_stat load[2];      /* lorajit_load_adapter (then deleted, untimed), file in the page cache */
+    bench_stat hotswap[2];   /* lorajit_hotswap_adapter between two such files */
+} bench_swap16_result;
 
 typedef struct bench_fwd_row {
     const char *name;        /* JSON key, e.g. "one_adapter" */
@@ -256,6 +268,7 @@ typedef struct bench_result {
     /* figures */
     bench_compile_row compile[BENCH_COMPILES];
     bench_swap_row swap[BENCH_SWAPS];
+    bench_swap16_result swap16; /* reps 0: not run */
     bench_fwd_row fwd[BENCH_FWD_CONFIGS];
     bench_stat gemm[BENCH_TOKEN_SETS]; /* the projection GEMMs alone through OpenBLAS */
     bench_decode_result dec;
@@ -379,6 +392,16 @@ bench_stat bench_read_stat(int threads, size_t bytes, int reps);
  * same run, and the lm_head share from a one-layer model of the same shape. */
 void bench_shapes(bench_result *r, const char *exe_dir, const char *work);
 void bench_shapes_print(const bench_result *r, FILE *f);
+
+/* ---- bench_swap.c ---- */
+/* Section 2 on e (slots r_max 64 on all seven projections of the forward model):
+ * r->swap[i] (targets, rank set) timed reps rounds with adapters[i]'s pair. */
+void bench_swaps(bench_result *r, int reps, lorajit_engine *e, char adapters[BENCH_SWAPS][2][PATH_MAX]);
+/* Section 2's 16-bit rows into r->swap16, on r->dec's model (bench_decode_model run
+ * first); its two BF16 adapters generated (or reused) beside r->dec's. */
+void bench_swap16(bench_result *r, const char *exe_dir, int reps);
+/* Section 2's table (report.c). */
+void bench_swaps_print(const bench_result *r, FILE *f);
 
 /* ---- bench_cache.c ---- */
 /* Section 8: generate calls with one adapter against the same calls naming adapters

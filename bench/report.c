@@ -59,8 +59,42 @@ static void fmt_ratio(char *buf, size_t cap, double x) {
     else snprintf(buf, cap, "%.2f", x);
 }
 
+void bench_swaps_print(const bench_result *r, FILE *f) {
+    char a[32], b[32], c[32];
+    fprintf(f, "\n2. Swap on dim %d, %d layers (%.0f MiB F32), slots r_max %d; compile of that engine %.0f ms\n",
+            r->dim, r->n_layers, r->model_mib, r->r_max, r->open_ms[1]);
+    fprintf(f, "  %-5s %4s %8s %8s %8s %8s %8s %8s | %6s %6s %6s | %7s %7s | %9s\n", "tgt", "rank", "MiB",
+            "memcpy", "load", "hotswap", "hs(mem)", "torch", "ld/cp", "hs/cp", "mem/cp", "hs/trch",
+            "mem/trc", "hs/compl");
+    for (int i = 0; i < BENCH_SWAPS; i++) {
+        const bench_swap_row *s = &r->swap[i];
+        fmt_ratio(a, sizeof a, ratio(s->hotswap_file, s->torch));
+        fmt_ratio(b, sizeof b, ratio(s->hotswap_mem, s->torch));
+        if (s->torch.reps) snprintf(c, sizeof c, "%.3f", s->torch.median);
+        else snprintf(c, sizeof c, "-");
+        fprintf(f, "  %-5s %4d %8.2f %8.3f %8.3f %8.3f %8.3f %8s | %6.2f %6.2f %6.2f | %7s %7s | %9.5f\n",
+                s->targets, s->rank, s->bytes / 1048576.0, s->copy.median, s->load_file.median,
+                s->hotswap_file.median, s->hotswap_mem.median, c, ratio(s->load_file, s->copy),
+                ratio(s->hotswap_file, s->copy), ratio(s->hotswap_mem, s->copy), a, b,
+                s->hotswap_file.median / r->open_ms[1]);
+    }
+    const bench_swap16_result *h = &r->swap16;
+    if (!h->copy_file.reps) return;
+    fprintf(f, "  BF16 rank-16 adapter on all seven projections, %s model (%d layers): %.1f MiB of BF16, "
+            "%.1f MiB as f32\n", r->dec.dtype, r->dec.n_layers, h->file_bytes / 1048576.0, h->f32_bytes / 1048576.0);
+    fprintf(f, "  %-10s %8s %8s %8s %8s | %7s %7s %7s %7s\n", "slots", "cp file", "cp f32", "load", "hotswap",
+            "ld/cpf", "ld/cp32", "hs/cpf", "hs/cp32");
+    for (int k = 0; k < 2; k++)
+        fprintf(f, "  %-10s %8.3f %8.3f %8.3f %8.3f | %7.2f %7.2f %7.2f %7.2f\n", k ? "bf16" : "f32",
+                h->copy_file.median, h->copy_f32.median, h->load[k].median, h->hotswap[k].median,
+                ratio(h->load[k], h->copy_file), ratio(h->load[k], h->copy_f32), ratio(h->hotswap[k], h->copy_file),
+                ratio(h->hotswap[k], h->copy_f32));
+    fprintf(f, "  cp file / cp f32 = memcpy of the file's bytes / of the same values as f32 (what f32 slots "
+               "receive); load is followed by an untimed delete\n");
+}
+
 void bench_print_table(const bench_result *r, FILE *f) {
-    char a[32], b[32], c[32], d[32];
+    char a[32], b[32], d[32];
     fprintf(f, "\nlorajit bench%s — %s (%d CPUs), %s\n", r->quick ? " --quick" : "", r->cpu, r->n_cpus,
             r->date);
     fprintf(f, "OpenBLAS threads %d (OPENBLAS_NUM_THREADS=%s); LLVM %s; %s\n", r->threads,
@@ -87,23 +121,7 @@ void bench_print_table(const bench_result *r, FILE *f) {
                 r->compile[w * BENCH_LAYER_SETS + BENCH_LAYER_SETS - 1].n_layers, growth(r, w),
                 ms_per_layer(r, w));
 
-    fprintf(f, "\n2. Swap on dim %d, %d layers (%.0f MiB F32), slots r_max %d; compile of that engine %.0f ms\n",
-            r->dim, r->n_layers, r->model_mib, r->r_max, r->open_ms[1]);
-    fprintf(f, "  %-5s %4s %8s %8s %8s %8s %8s %8s | %6s %6s %6s | %7s %7s | %9s\n", "tgt", "rank", "MiB",
-            "memcpy", "load", "hotswap", "hs(mem)", "torch", "ld/cp", "hs/cp", "mem/cp", "hs/trch",
-            "mem/trc", "hs/compl");
-    for (int i = 0; i < BENCH_SWAPS; i++) {
-        const bench_swap_row *s = &r->swap[i];
-        fmt_ratio(a, sizeof a, ratio(s->hotswap_file, s->torch));
-        fmt_ratio(b, sizeof b, ratio(s->hotswap_mem, s->torch));
-        if (s->torch.reps) snprintf(c, sizeof c, "%.3f", s->torch.median);
-        else snprintf(c, sizeof c, "-");
-        fprintf(f, "  %-5s %4d %8.2f %8.3f %8.3f %8.3f %8.3f %8s | %6.2f %6.2f %6.2f | %7s %7s | %9.5f\n",
-                s->targets, s->rank, s->bytes / 1048576.0, s->copy.median, s->load_file.median,
-                s->hotswap_file.median, s->hotswap_mem.median, c, ratio(s->load_file, s->copy),
-                ratio(s->hotswap_file, s->copy), ratio(s->hotswap_mem, s->copy), a, b,
-                s->hotswap_file.median / r->open_ms[1]);
-    }
+    bench_swaps_print(r, f);
 
     fprintf(f, "\n3. Forward, prompt from position 0 (ms; x = ratio to the GEMM bound / to PyTorch)\n");
     fprintf(f, "  %-36s", "configuration");
@@ -309,6 +327,22 @@ int bench_write_json(const bench_result *r, const char *path) {
         add_peer_number(q, "hotswap_mem_over_torch", ratio(s->hotswap_mem, s->torch), r);
         add_peer_number(q, "hotswap_file_over_torch", ratio(s->hotswap_file, s->torch), r);
         cJSON_AddItemToArray(sw, o);
+    }
+    if (r->swap16.copy_file.reps) {
+        const bench_swap16_result *h = &r->swap16;
+        cJSON *o = cJSON_AddObjectToObject(root, "swap_bf16_r16");
+        cJSON_AddNumberToObject(o, "file_bytes", (double)h->file_bytes);
+        cJSON_AddNumberToObject(o, "f32_bytes", (double)h->f32_bytes);
+        cJSON_AddItemToObject(o, "copy_file_ms", bench_stat_json(h->copy_file));
+        cJSON_AddItemToObject(o, "copy_f32_ms", bench_stat_json(h->copy_f32));
+        for (int k = 0; k < 2; k++) {
+            cJSON *q = cJSON_AddObjectToObject(o, k ? "bf16_slots" : "f32_slots");
+            cJSON_AddItemToObject(q, "load_ms", bench_stat_json(h->load[k]));
+            cJSON_AddItemToObject(q, "hotswap_ms", bench_stat_json(h->hotswap[k]));
+            cJSON_AddNumberToObject(q, "load_over_copy_file", ratio(h->load[k], h->copy_file));
+            cJSON_AddNumberToObject(q, "load_over_copy_f32", ratio(h->load[k], h->copy_f32));
+            cJSON_AddNumberToObject(q, "hotswap_over_copy_file", ratio(h->hotswap[k], h->copy_file));
+        }
     }
     cJSON *gb = cJSON_AddObjectToObject(root, "gemm_bound_ms");
     for (int k = 0; k < BENCH_TOKEN_SETS; k++) {

@@ -9,6 +9,11 @@
  *     16-bit slots moves the logits, by less than TOL_K * u * (the adapter's effect), and
  *     bf16 (u = 2^-8) by more than f16 (u = 2^-11): the rounding happens, to the format
  *     asked for.
+ * (2b) Round to nearest even, bit for bit: an F32 file whose values are not exact in
+ *     BF16 (low 16 bits varied, ties every fifth value) through bf16 slots gives the
+ *     logits of an F32 file holding those values rounded by this test (nearest of the
+ *     two neighbouring BF16 values in double, ties to the even one) through f32 slots;
+ *     and 3.4e38 (rounds to Inf in BF16) is refused by bf16 slots naming its element.
  * (3) Range: a value past f16's range (1e5 in an F32 file) is refused by f16 slots naming
  *     the file's tensor and element, and the engine is as it was (the loaded adapter
  *     still gives its logits); bf16 slots take it. (test_lora_dtype: the option and schema
@@ -217,10 +222,92 @@ static void test_range(void) {
     free(after);
 }
 
+/* The F32 file of dir's data section: its values through fn(k, bits) in place. */
+static void patch_f32(const char *dir, uint32_t (*fn)(size_t k, uint32_t bits)) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
+    FILE *f = fopen(path, "r+b");
+    unsigned char len8[8];
+    uint64_t hl = 0;
+    CHECK(f && fread(len8, 1, 8, f) == 8, "read %s", path);
+    if (!f) return;
+    for (int i = 0; i < 8; i++) hl |= (uint64_t)len8[i] << (8 * i);
+    CHECK(fseek(f, 0, SEEK_END) == 0, "seek %s", path);
+    size_t n = ((size_t)ftell(f) - 8 - (size_t)hl) / 4;
+    uint32_t *v = malloc(n * 4 + 4);
+    CHECK(fseek(f, (long)(8 + hl), SEEK_SET) == 0 && fread(v, 4, n, f) == n, "read data of %s", path);
+    for (size_t k = 0; k < n; k++) v[k] = fn(k, v[k]);
+    CHECK(fseek(f, (long)(8 + hl), SEEK_SET) == 0 && fwrite(v, 4, n, f) == n, "write data of %s", path);
+    fclose(f);
+    free(v);
+}
+
+static float from_bits(uint32_t u) {
+    float v;
+    memcpy(&v, &u, 4);
+    return v;
+}
+
+/* tval's bf16-exact value with its last BF16 bit (bit 16) varied and its low 16 bits
+ * filled: every fifth a tie (0x8000), half of those with bit 16 set (a tie rounds up). */
+static uint32_t inexact(size_t k, uint32_t u) {
+    uint32_t odd = (uint32_t)((k / 5 + k / 7) & 1u) << 16;
+    return (u & 0xfffe0000u) | odd | (k % 5 == 0 ? 0x8000u : (uint32_t)((k * 0x9e37u + 1) & 0xffffu));
+}
+
+/* inexact(k, u) rounded to BF16 (as f32 bits), found apart from the library's bit trick:
+ * of the two BF16 values around it, the nearer in double; a tie to the even one. */
+static uint32_t rounded(size_t k, uint32_t u) {
+    uint32_t x = inexact(k, u), lo = x & 0xffff0000u, hi = lo + 0x10000u; /* |hi| > |x| > |lo| */
+    double dx = from_bits(x), dlo = from_bits(lo), dhi = from_bits(hi);
+    double elo = fabs(dx - dlo), ehi = fabs(dhi - dx);
+    if (elo != ehi) return elo < ehi ? lo : hi;
+    return (lo & 0x10000u) ? hi : lo;
+}
+
+/* Element 13 of the first tensor (A of layer 0's first module: in a vectorised block) to 3.4e38. */
+static uint32_t huge13(size_t k, uint32_t u) {
+    float big = 3.4e38f;
+    uint32_t b;
+    memcpy(&b, &big, 4);
+    return k == 13 ? b : u;
+}
+
+/* (2b) */
+static void test_round_bf16(void) {
+    char p_dir[512], r_dir[512], h_dir[512];
+    snprintf(p_dir, sizeof p_dir, "%s", exact_adapter("lora16_inexact", 8, DT_F32));
+    patch_f32(p_dir, inexact);
+    snprintf(r_dir, sizeof r_dir, "%s", exact_adapter("lora16_rounded", 8, DT_F32));
+    patch_f32(r_dir, rounded);
+    snprintf(h_dir, sizeof h_dir, "%s", exact_adapter("lora16_huge", 8, DT_F32));
+    patch_f32(h_dir, huge13);
+    lorajit_engine *e16 = open_lora("bf16"), *e32 = open_lora(NULL);
+    if (e16 && e32) {
+        size_t n = (size_t)N_PRE * lorajit_vocab_size(e16);
+        float *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float));
+        CHECK(lorajit_load_adapter(e16, "p", p_dir) == LORAJIT_OK, "bf16 slots, inexact: %s", lorajit_errmsg(e16));
+        CHECK(lorajit_load_adapter(e32, "r", r_dir) == LORAJIT_OK, "f32 slots, rounded: %s", lorajit_errmsg(e32));
+        run_forward(e16, "p", a);
+        run_forward(e32, "r", b);
+        CHECK(memcmp(a, b, n * sizeof(float)) == 0, "bf16 slots do not round an F32 file to nearest even");
+        lorajit_status s = lorajit_load_adapter(e16, "h", h_dir);
+        const char *msg = lorajit_errmsg(e16);
+        CHECK(s == LORAJIT_E_FORMAT && strstr(msg, "lora_A") && strstr(msg, "[0, 13]") && strstr(msg, "bf16"),
+              "bf16 slots take 3.4e38: %s / %s", lorajit_status_str(s), msg);
+        run_forward(e16, "p", b);
+        CHECK(memcmp(a, b, n * sizeof(float)) == 0, "a refused load changed another adapter's logits");
+        free(a), free(b);
+    }
+    lorajit_engine_free(e16);
+    lorajit_engine_free(e32);
+}
+
 int main(int argc, char **argv) {
     fixture_tmp_setup(argc, argv, "lora16_tmp");
     test_exact();
     test_rounding();
+    test_round_bf16();
     test_range();
     return check_summary("lora16");
 }

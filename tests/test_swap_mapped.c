@@ -6,6 +6,8 @@
  * of the last tensor (F32, BF16, F16). Each broken hotswap
  * must fail naming the file or the tensor and leave the served logits
  * byte-identical; the BF16 and F16 copies must give the same logits as each other.
+ * All of it in f32, bf16 and f16 slots (a 16-bit file into slots of its dtype is
+ * copied and tested as it lands: the NaN still refused, named).
  * Scratch folder: argv[1]/tmp_swap_mapped. */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include "rt_formats_fixture.h"
@@ -89,16 +91,23 @@ static void forward(lorajit_engine *e, float *logits, int vocab) {
     CHECK(lorajit_forward(e, tokens, N_TOK, logits) == LORAJIT_OK, "forward: %s", lorajit_errmsg(e));
 }
 
-/* A hotswap of "qv" to dir must fail naming want, the logits unchanged. */
-static void refused(lorajit_engine *e, const char *dir, const char *want, const float *before, int vocab) {
+/* A hotswap of "qv" to dir must fail naming want (and want2 unless NULL), the logits unchanged. */
+static void refused2(lorajit_engine *e, const char *dir, const char *want, const char *want2, const float *before,
+                     int vocab) {
     lorajit_status st = lorajit_hotswap_adapter(e, "qv", dir);
     CHECK(st != LORAJIT_OK, "%s: hotswap refused", dir);
     CHECK(strstr(lorajit_errmsg(e), want) != NULL, "%s: message names '%s': %s", dir, want, lorajit_errmsg(e));
+    if (want2)
+        CHECK(strstr(lorajit_errmsg(e), want2) != NULL, "%s: message names '%s': %s", dir, want2, lorajit_errmsg(e));
     float *after = malloc(sizeof(float) * N_TOK * (size_t)vocab);
     forward(e, after, vocab);
     CHECK(memcmp(before, after, sizeof(float) * N_TOK * (size_t)vocab) == 0, "%s: logits byte-identical", dir);
     free(after);
     n_malformed++;
+}
+
+static void refused(lorajit_engine *e, const char *dir, const char *want, const float *before, int vocab) {
+    refused2(e, dir, want, NULL, before, vocab);
 }
 
 int main(int argc, char **argv) {
@@ -133,36 +142,44 @@ int main(int argc, char **argv) {
         free(buf);
     }
     const char *last_name = lj_strdup(f->tensors[f->n_tensors - 1].name);
+    char nan_at[64]; /* the message's words for the NaN: the last element of the last tensor */
+    size_t n_last = (size_t)(f->tensors[f->n_tensors - 1].end - f->tensors[f->n_tensors - 1].begin) / 4;
+    snprintf(nan_at, sizeof nan_at, "holds NaN at element %zu ", n_last - 1);
     st_close(f);
 
-    lorajit_engine *e = NULL;
-    lorajit_status st = lorajit_engine_open(&e, TINY, NULL);
-    CHECK(st == LORAJIT_OK, "open: %s", lorajit_errmsg(e));
-    if (st == LORAJIT_OK) {
-        int vocab = lorajit_vocab_size(e);
-        size_t bytes = sizeof(float) * N_TOK * (size_t)vocab;
-        float *l_bf16 = malloc(bytes), *l_f16 = malloc(bytes), *l_f32 = malloc(bytes);
-        const char *names[1] = {"qv"};
-        CHECK(lorajit_load_adapter(e, "qv", TINY_ADAPTER) == LORAJIT_OK, "load: %s", lorajit_errmsg(e));
-        CHECK(lorajit_set_adapter(e, names, NULL, 1) == LORAJIT_OK, "set: %s", lorajit_errmsg(e));
-        forward(e, l_f32, vocab);
-        refused(e, d_cut, "adapter_model.safetensors", l_f32, vocab);
-        refused(e, d_nan[0], last_name, l_f32, vocab);
-        CHECK(lorajit_hotswap_adapter(e, "qv", d_bf16) == LORAJIT_OK, "hotswap bf16: %s", lorajit_errmsg(e));
-        forward(e, l_bf16, vocab);
-        refused(e, d_nan[1], last_name, l_bf16, vocab);
-        refused(e, d_nan[2], last_name, l_bf16, vocab);
-        refused(e, d_cut, "adapter_model.safetensors", l_bf16, vocab);
-        CHECK(lorajit_hotswap_adapter(e, "qv", d_f16) == LORAJIT_OK, "hotswap f16: %s", lorajit_errmsg(e));
-        forward(e, l_f16, vocab);
-        CHECK(memcmp(l_bf16, l_f16, bytes) == 0, "BF16 and F16 copies of the same values: same logits");
-        CHECK(memcmp(l_bf16, l_f32, bytes) != 0, "the bf16-rounded adapter changes the logits a little");
-        CHECK(lorajit_hotswap_adapter(e, "qv", TINY_ADAPTER) == LORAJIT_OK, "hotswap back: %s", lorajit_errmsg(e));
-        forward(e, l_f16, vocab);
-        CHECK(memcmp(l_f32, l_f16, bytes) == 0, "hotswap back to F32: the first logits again");
-        free(l_bf16), free(l_f16), free(l_f32);
+    static const char *const slot_dtypes[3] = {NULL, "bf16", "f16"}; /* NULL: f32 */
+    for (int k = 0; k < 3; k++) { /* 16-bit files into slots of their own dtype are copied, not converted */
+        lorajit_options o = {.lora_dtype = slot_dtypes[k]};
+        lorajit_engine *e = NULL;
+        lorajit_status st = lorajit_engine_open(&e, TINY, &o);
+        CHECK(st == LORAJIT_OK, "open (lora_dtype %s): %s", k ? slot_dtypes[k] : "f32", lorajit_errmsg(e));
+        if (st == LORAJIT_OK) {
+            int vocab = lorajit_vocab_size(e);
+            size_t bytes = sizeof(float) * N_TOK * (size_t)vocab;
+            float *l_bf16 = malloc(bytes), *l_f16 = malloc(bytes), *l_f32 = malloc(bytes);
+            const char *names[1] = {"qv"};
+            CHECK(lorajit_load_adapter(e, "qv", TINY_ADAPTER) == LORAJIT_OK, "load: %s", lorajit_errmsg(e));
+            CHECK(lorajit_set_adapter(e, names, NULL, 1) == LORAJIT_OK, "set: %s", lorajit_errmsg(e));
+            forward(e, l_f32, vocab);
+            refused(e, d_cut, "adapter_model.safetensors", l_f32, vocab);
+            refused(e, d_nan[0], last_name, l_f32, vocab);
+            CHECK(lorajit_hotswap_adapter(e, "qv", d_bf16) == LORAJIT_OK, "hotswap bf16: %s", lorajit_errmsg(e));
+            forward(e, l_bf16, vocab);
+            for (int i = 1; i < 3; i++) refused2(e, d_nan[i], last_name, nan_at, l_bf16, vocab);
+            refused(e, d_cut, "adapter_model.safetensors", l_bf16, vocab);
+            CHECK(lorajit_hotswap_adapter(e, "qv", d_f16) == LORAJIT_OK, "hotswap f16: %s", lorajit_errmsg(e));
+            forward(e, l_f16, vocab);
+            CHECK(memcmp(l_bf16, l_f16, bytes) == 0, "slots %s: BF16 and F16 copies of the same values: same logits",
+                  k ? slot_dtypes[k] : "f32");
+            CHECK(memcmp(l_bf16, l_f32, bytes) != 0, "the bf16-cut adapter changes the logits a little");
+            CHECK(lorajit_hotswap_adapter(e, "qv", TINY_ADAPTER) == LORAJIT_OK, "hotswap back: %s",
+                  lorajit_errmsg(e));
+            forward(e, l_f16, vocab);
+            CHECK(memcmp(l_f32, l_f16, bytes) == 0, "hotswap back to F32: the first logits again");
+            free(l_bf16), free(l_f16), free(l_f32);
+        }
+        lorajit_engine_free(e);
     }
-    lorajit_engine_free(e);
     free((void *)last_name);
     printf("swap mapped: %d broken files refused, slots unchanged\n", n_malformed);
     return check_summary("swap_mapped");

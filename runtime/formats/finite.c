@@ -12,7 +12,7 @@
 
 #define FINITE_BLOCK 64 /* values per vectorised test */
 
-size_t lj_nonfinite_find(const float *x, size_t n) {
+LJ_SIMD_CLONES size_t lj_nonfinite_find(const float *x, size_t n) {
     size_t i = 0;
     for (; i + FINITE_BLOCK <= n; i += FINITE_BLOCK) { /* vectorised: and, add, or */
         uint32_t bad = 0;
@@ -34,7 +34,7 @@ size_t lj_nonfinite_find(const float *x, size_t n) {
 /* Index of the first F16 / BF16 value of p[0..n) (2-byte, maybe unaligned) whose
  * exponent bits are all ones (NaN, +-Inf), n if none; exp_mask 0x7c00 (F16) or
  * 0x7f80 (BF16). Blocks of 64 are tested with ands and ors (vectorised). */
-size_t lj_nonfinite_find16(const void *src, size_t n, uint16_t exp_mask) {
+LJ_SIMD_CLONES size_t lj_nonfinite_find16(const void *src, size_t n, uint16_t exp_mask) {
     const unsigned char *p = src;
     size_t i = 0;
     for (; i + 64 <= n; i += 64) {

@@ -430,7 +430,7 @@ static inline __attribute__((always_inline)) void convert16_block(const unsigned
     }
 }
 
-void st_convert_f32(st_dtype d, const void *src, size_t n, float *restrict dst) {
+LJ_SIMD_CLONES void st_convert_f32(st_dtype d, const void *src, size_t n, float *restrict dst) {
     const unsigned char *restrict p = src; /* never dst: a mapping or a file buffer */
     size_t i = 0;
     switch (d) {
@@ -467,7 +467,10 @@ void st_convert_rows_f32(st_dtype d, const void *src, size_t rows, size_t cols, 
     }
     for (size_t r = 0; r < rows; r++) {
         if (r + ST_ROWS_AHEAD < rows) __builtin_prefetch(dst + (r + ST_ROWS_AHEAD) * ld, 1);
-        st_convert_f32(d, p + r * row_bytes, cols, dst + r * ld); /* F32: a memcpy (src may be unaligned) */
+        if (d == ST_F32) /* rows of a rank: 16-byte moves inline, not a call per row */
+            st_copy_row(dst + r * ld, p + r * row_bytes, row_bytes);
+        else
+            st_convert_f32(d, p + r * row_bytes, cols, dst + r * ld);
     }
 }
 
@@ -521,7 +524,7 @@ static inline __attribute__((always_inline)) size_t convert_finite(st_dtype d, c
     return n;
 }
 
-size_t st_convert_f32_finite(st_dtype d, const void *src, size_t n, float *restrict dst) {
+LJ_SIMD_CLONES size_t st_convert_f32_finite(st_dtype d, const void *src, size_t n, float *restrict dst) {
     switch (d) {
     case ST_F32: return convert_finite(ST_F32, src, n, dst);
     case ST_F16: return convert_finite(ST_F16, src, n, dst);

@@ -1,4 +1,4 @@
-/* st_read.c — tensor data read with pread into f32, tested for NaN / Inf on the way.
+/* st_read.c — tensor data read with pread into f32 (or kept 16-bit), tested for NaN / Inf on the way.
  *
  * Input: a safetensors file opened with st_open_pread (a mapping for the header and
  * an open descriptor) and a tensor's bytes, named by their pointer into the mapping.
@@ -33,18 +33,19 @@ static lorajit_status pread_full(const st_file *f, void *dst, size_t len, uint64
     return LORAJIT_OK;
 }
 
-lorajit_status st_read_f32_finite(const st_file *f, const void *raw, st_dtype d, size_t n, size_t cols, size_t ld,
-                                  float *dst, void *stage, size_t *bad, lj_err *err) {
+lorajit_status st_read_finite(const st_file *f, const void *raw, st_dtype d, bool keep, size_t n, size_t cols,
+                              size_t ld, void *dst, void *stage, size_t *bad, lj_err *err) {
     LJ_ASSERT(f && f->fd >= 0 && cols > 0 && ld >= cols && n % cols == 0);
-    size_t es = st_dtype_size(d);
+    size_t es = st_dtype_size(d), des = keep ? es : sizeof(float); /* bytes of a value in the file, in dst */
+    unsigned char *out = dst;
     uint64_t off = (uint64_t)((const unsigned char *)raw - (const unsigned char *)f->map);
     lorajit_status st = LORAJIT_OK;
     *bad = n;
-    if (ld == cols && d == ST_F32) { /* the slot's layout: straight in, tested while in cache */
-        for (size_t i = 0; i < n && !st; i += ST_STAGE_BYTES / 4) {
-            size_t m = n - i < ST_STAGE_BYTES / 4 ? n - i : ST_STAGE_BYTES / 4;
-            st = pread_full(f, dst + i, 4 * m, off + 4 * i, err);
-            size_t k = st ? m : lj_nonfinite_find(dst + i, m);
+    if (ld == cols && (keep || d == ST_F32)) { /* dst's layout and dtype: straight in, tested while in cache */
+        for (size_t i = 0; i < n && !st; i += ST_STAGE_BYTES / es) {
+            size_t m = n - i < ST_STAGE_BYTES / es ? n - i : ST_STAGE_BYTES / es;
+            st = pread_full(f, out + des * i, es * m, off + es * i, err);
+            size_t k = st ? m : lj_nonfinite_find_dtype(d, out + des * i, m);
             if (k < m) {
                 *bad = i + k;
                 break;
@@ -52,11 +53,11 @@ lorajit_status st_read_f32_finite(const st_file *f, const void *raw, st_dtype d,
         }
         return st;
     }
-    if (ld == cols) { /* contiguous 16-bit values: staged, converted and tested into dst */
+    if (ld == cols) { /* contiguous 16-bit values into f32: staged, converted and tested into dst */
         for (size_t i = 0; i < n && !st; i += ST_STAGE_BYTES / es) {
             size_t m = n - i < ST_STAGE_BYTES / es ? n - i : ST_STAGE_BYTES / es;
             st = pread_full(f, stage, es * m, off + es * i, err);
-            size_t k = st ? m : st_convert_f32_finite(d, stage, m, dst + i);
+            size_t k = st ? m : st_convert_f32_finite(d, stage, m, (float *)dst + i);
             if (k < m) {
                 *bad = i + k;
                 break;
@@ -71,7 +72,11 @@ lorajit_status st_read_f32_finite(const st_file *f, const void *raw, st_dtype d,
         st = pread_full(f, stage, m * row_bytes, off + r0 * row_bytes, err);
         if (st) break;
         size_t k = lj_nonfinite_find_dtype(d, stage, m * cols); /* one vectorised pass, then rows */
-        st_convert_rows_f32(d, stage, m, cols, dst + r0 * ld, ld);
+        if (keep)
+            for (size_t r = 0; r < m; r++)
+                st_copy_row(out + ((r0 + r) * ld) * des, (const unsigned char *)stage + r * row_bytes, row_bytes);
+        else
+            st_convert_rows_f32(d, stage, m, cols, (float *)dst + r0 * ld, ld);
         if (k < m * cols) {
             *bad = r0 * cols + k;
             return LORAJIT_OK;
