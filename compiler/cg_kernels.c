@@ -206,21 +206,24 @@ LLVMValueRef cg_kernel_slice(cg *c, int64_t in_cols, int64_t col0, int64_t cols)
 }
 
 /* (compiler.h) n == 1 takes cblas_sgemv (decode is bound by reading W; sgemm packs first). */
-void cg_emit_xwt(cg *c, LLVMValueRef sgemm, LLVMValueRef sgemv, LLVMValueRef n, LLVMValueRef x, LLVMValueRef ldx,
-                 LLVMValueRef w, LLVMValueRef ldw, LLVMValueRef y, LLVMValueRef ldy, LLVMValueRef N, LLVMValueRef K,
-                 LLVMValueRef alpha, LLVMValueRef beta) {
+void cg_emit_gemm(cg *c, LLVMValueRef sgemm, LLVMValueRef sgemv, bool w_rows_out, LLVMValueRef n, LLVMValueRef x,
+                  LLVMValueRef ldx, LLVMValueRef w, LLVMValueRef ldw, LLVMValueRef y, LLVMValueRef ldy, LLVMValueRef N,
+                  LLVMValueRef K, LLVMValueRef alpha, LLVMValueRef beta) {
     LLVMBasicBlockRef one = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "gemv");
     LLVMBasicBlockRef many = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "gemm");
     LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "done");
     LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntEQ, n, cg_i64(c, 1), ""), one, many);
     LLVMPositionBuilderAtEnd(c->b, one);
-    LLVMValueRef gv[12] = {cg_i32(c, CBLAS_ROW_MAJOR), cg_i32(c, CBLAS_NO_TRANS), N, K, alpha, w, ldw,
-                           x, cg_i32(c, 1), beta, y, cg_i32(c, 1)};
+    /* y = alpha W x: W [N, K] as it lies; W [K, N] transposed */
+    LLVMValueRef gv[12] = {cg_i32(c, CBLAS_ROW_MAJOR), cg_i32(c, w_rows_out ? CBLAS_NO_TRANS : CBLAS_TRANS),
+                           w_rows_out ? N : K, w_rows_out ? K : N, alpha, w, ldw, x, cg_i32(c, 1), beta, y,
+                           cg_i32(c, 1)};
     LLVMBuildCall2(c->b, c->sgemv_ty, sgemv, gv, 12, "");
     LLVMBuildBr(c->b, done);
     LLVMPositionBuilderAtEnd(c->b, many);
-    LLVMValueRef gm[14] = {cg_i32(c, CBLAS_ROW_MAJOR), cg_i32(c, CBLAS_NO_TRANS), cg_i32(c, CBLAS_TRANS),
-                           trunc32(c, n), N, K, alpha, x, ldx, w, ldw, beta, y, ldy};
+    LLVMValueRef gm[14] = {cg_i32(c, CBLAS_ROW_MAJOR), cg_i32(c, CBLAS_NO_TRANS),
+                           cg_i32(c, w_rows_out ? CBLAS_TRANS : CBLAS_NO_TRANS), trunc32(c, n), N, K, alpha, x, ldx,
+                           w, ldw, beta, y, ldy};
     LLVMBuildCall2(c->b, c->sgemm_ty, sgemm, gm, 14, "");
     LLVMBuildBr(c->b, done);
     LLVMPositionBuilderAtEnd(c->b, done);
@@ -367,7 +370,7 @@ static void matmul_body(cg *c, ir_dtype kind, LLVMValueRef task1, LLVMValueRef t
     LLVMBuildBr(c->b, done);
     LLVMPositionBuilderAtEnd(c->b, big);
     LLVMValueRef K = trunc32(c, in), N = trunc32(c, out);
-    cg_emit_xwt(c, param(c, 4), param(c, 5), n, param(c, 0), K, param(c, 1), K, param(c, 3), N, N, K,
+    cg_emit_gemm(c, param(c, 4), param(c, 5), true, n, param(c, 0), K, param(c, 1), K, param(c, 3), N, N, K,
                 cg_f32(c, 1.0f), cg_f32(c, 0.0f));
     LLVMBuildBr(c->b, done);
     LLVMPositionBuilderAtEnd(c->b, done);

@@ -27,9 +27,11 @@ static void kernel_name(char *buf, size_t size, const char *what, int r_max, ir_
 }
 
 /* The LoRA term of up to small_rows rows as plain loops on the calling thread:
- * t[m, r] = x[m] . A[r] (r < rank), y[m, o] += scale * t[m] . B[o, 0..rank).
- * A decode step is a few thousand of these tiny products; OpenBLAS would wake its
- * threads for each, and they would fight the pool's for the cores. */
+ * t[m, r] = x[m] . A[r] (r < rank), then y[m, o] += (scale * t[m, r]) * B[r, o] for
+ * each r in order, a pass over y's row per rank row of B (B rank-major [r_max, out]:
+ * contiguous in o, so the pass vectorises with no horizontal sums). A decode step is
+ * a few thousand of these tiny products; OpenBLAS would wake its threads for each,
+ * and they would fight the pool's for the cores. */
 static void emit_lora_small(cg *c, ir_dtype kind, LLVMValueRef x, LLVMValueRef A, LLVMValueRef t, LLVMValueRef B,
                             LLVMValueRef y, LLVMValueRef n, LLVMValueRef rank, LLVMValueRef scale, LLVMValueRef in,
                             LLVMValueRef out, int r_max) {
@@ -43,12 +45,14 @@ static void emit_lora_small(cg *c, ir_dtype kind, LLVMValueRef x, LLVMValueRef A
     cg_emit_dots(c, kind, xm, A, &arow, 1, in, true, &acc);
     cg_stf(c, tm, ir, LLVMBuildLoad2(c->b, c->f32, acc, ""));
     cg_end(c, &r);
+    LLVMValueRef jr = cg_for(c, &r, cg_i64(c, 0), rank, "rb");
+    LLVMValueRef s = LLVMBuildFMul(c->b, scale, cg_ldf(c, tm, jr), "");
+    LLVMValueRef brow = mul(c, jr, out);
     LLVMValueRef io = cg_for(c, &o, cg_i64(c, 0), out, "o");
-    LLVMValueRef brow = mul(c, io, cg_i64(c, r_max));
-    cg_emit_dots(c, kind, tm, B, &brow, 1, rank, false, &acc);
-    LLVMValueRef term = LLVMBuildFMul(c->b, scale, LLVMBuildLoad2(c->b, c->f32, acc, ""), "");
-    cg_stf(c, ym, io, LLVMBuildFAdd(c->b, cg_ldf(c, ym, io), term, ""));
+    LLVMValueRef bv = cg_ld_weight(c, kind, B, LLVMBuildNSWAdd(c->b, brow, io, ""));
+    cg_stf(c, ym, io, LLVMBuildFAdd(c->b, cg_ldf(c, ym, io), LLVMBuildFMul(c->b, s, bv, ""), ""));
     cg_end(c, &o);
+    cg_end(c, &r);
     cg_end(c, &m);
 }
 
@@ -66,7 +70,8 @@ static void emit_widen(cg *c, ir_dtype kind, LLVMValueRef dst, LLVMValueRef src,
 }
 
 /* (cg.h) for each active adapter a with rank r = site->rank[slot_a] > 0:
- *   t[n, r] = x A^T (A = slot's [r, in] rows), y += w_a s_a t B^T (B [out, r], ldb = r_max). */
+ *   t[n, r] = x A^T (A = slot's [r, in] rows), y += w_a s_a t B (B = slot's [r, out] rows:
+ *   PEFT's lora_B transposed, rank-major). */
 LLVMValueRef cg_kernel_lora(cg *c, int r_max, ir_dtype kind) {
     char name[80];
     kernel_name(name, sizeof name, "lora", r_max, kind);
@@ -97,7 +102,7 @@ LLVMValueRef cg_kernel_lora(cg *c, int r_max, ir_dtype kind) {
     LLVMValueRef rank = LLVMBuildSExt(c->b, rank32, c->i64, "");
     LLVMValueRef scale = LLVMBuildFMul(c->b, cg_ldf(c, scales, slot), w, "");
     LLVMValueRef A = cg_gep(c, elem, a_base, mul(c, slot, mul(c, cg_i64(c, r_max), in)));
-    LLVMValueRef B = cg_gep(c, elem, b_base, mul(c, slot, mul(c, out, cg_i64(c, r_max))));
+    LLVMValueRef B = cg_gep(c, elem, b_base, mul(c, slot, mul(c, cg_i64(c, r_max), out)));
     LLVMBasicBlockRef loops = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "lora_loops");
     LLVMBasicBlockRef blas = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "lora_blas");
     LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSLE, n, param(c, 8), ""), loops, blas);
@@ -105,18 +110,18 @@ LLVMValueRef cg_kernel_lora(cg *c, int r_max, ir_dtype kind) {
     emit_lora_small(c, kind, x, A, t, B, y, n, rank, scale, in, out, r_max);
     LLVMBuildBr(c->b, skip);
     LLVMPositionBuilderAtEnd(c->b, blas);
-    if (kind != IR_F32) { /* BLAS reads f32: A's rank rows and B's rank columns, widened, same strides */
+    if (kind != IR_F32) { /* BLAS reads f32: A's and B's rank rows, widened, same strides */
         LLVMValueRef wa = wide, wb = fptr(c, wide, mul(c, cg_i64(c, r_max), in));
         emit_widen(c, kind, wa, A, rank, in, in);
-        emit_widen(c, kind, wb, B, out, rank, cg_i64(c, r_max));
+        emit_widen(c, kind, wb, B, rank, out, out);
         A = wa, B = wb;
     }
     LLVMValueRef K = LLVMBuildTrunc(c->b, in, c->i32, ""), N = LLVMBuildTrunc(c->b, out, c->i32, "");
     LLVMValueRef R = cg_i32(c, r_max);
     /* t = x A^T: [n, rank], row stride r_max */
-    cg_emit_xwt(c, sgemm, sgemv, n, x, K, A, K, t, R, rank32, K, cg_f32(c, 1.0f), cg_f32(c, 0.0f));
-    /* y += scale * t B^T: B [out, rank] with row stride r_max */
-    cg_emit_xwt(c, sgemm, sgemv, n, t, R, B, R, y, N, N, rank32, scale, cg_f32(c, 1.0f));
+    cg_emit_gemm(c, sgemm, sgemv, true, n, x, K, A, K, t, R, rank32, K, cg_f32(c, 1.0f), cg_f32(c, 0.0f));
+    /* y += scale * t B: B [rank, out] */
+    cg_emit_gemm(c, sgemm, sgemv, false, n, t, R, B, N, y, N, N, rank32, scale, cg_f32(c, 1.0f));
     LLVMBuildBr(c->b, skip);
     LLVMPositionBuilderAtEnd(c->b, skip);
     cg_end(c, &a);

@@ -185,11 +185,12 @@ LLVMValueRef cg_kernel_matmul(cg *c, int64_t out, int64_t in, ir_dtype kind);
         take the blocked kernels of cg_matmul16.c for every n (wconv: x split into BF16
         parts for vdpbf16ps); f32 a generated row loop shared among ctx's threads up to
         small_rows rows, sgemm above (sgemv for one row when small_rows is 0) */
-/* y[n, N] = alpha * x[n, K] @ W^T + beta * y (f32), W [N, K] with row stride ldw,
-   through sgemm / sgemv (ctx's BLAS); lds and N, K are i32 values */
-void cg_emit_xwt(cg *c, LLVMValueRef sgemm, LLVMValueRef sgemv, LLVMValueRef n, LLVMValueRef x, LLVMValueRef ldx,
-                 LLVMValueRef w, LLVMValueRef ldw, LLVMValueRef y, LLVMValueRef ldy, LLVMValueRef N, LLVMValueRef K,
-                 LLVMValueRef alpha, LLVMValueRef beta);
+/* y[n, N] = alpha * x[n, K] @ W^T + beta * y (f32) with W [N, K] (w_rows_out), or
+   alpha * x @ W + beta * y with W [K, N], W's row stride ldw, through sgemm / sgemv
+   (ctx's BLAS); lds and N, K are i32 values */
+void cg_emit_gemm(cg *c, LLVMValueRef sgemm, LLVMValueRef sgemv, bool w_rows_out, LLVMValueRef n, LLVMValueRef x,
+                  LLVMValueRef ldx, LLVMValueRef w, LLVMValueRef ldw, LLVMValueRef y, LLVMValueRef ldy, LLVMValueRef N,
+                  LLVMValueRef K, LLVMValueRef alpha, LLVMValueRef beta);
 /* acc[r] (f32 allocas) = x[0..len) . w[wrow[r] ..) for r < nr, w of dtype kind (widened) */
 void cg_emit_dots(cg *c, ir_dtype kind, LLVMValueRef x, LLVMValueRef w, const LLVMValueRef *wrow, int nr,
                   LLVMValueRef len, bool no_unroll, const LLVMValueRef *acc);

@@ -14,7 +14,8 @@
 /* Version of this ABI (the structs below and the entry points' signatures). An
  * artifact records it (manifest.json "abi_version", the library's lj_abi_version)
  * and the runtime refuses another. Bump it on any change below. */
-#define LJ_ABI_VERSION 7 /* 7: matmul_bf16_amx (a BF16 matmul on AMX tiles, from the runtime);
+#define LJ_ABI_VERSION 8 /* 8: LoRA slots hold B rank-major, [r_max, out] (lj_lora_site.b);
+                            7: matmul_bf16_amx (a BF16 matmul on AMX tiles, from the runtime);
                             6: the paged KV cache (key_cache / value_cache are block pools read
                             through block_table, block_table_stride, block_size; no cache
                             stride is compiled in; key_cache's element type is the compiled
@@ -63,7 +64,9 @@ typedef int (*lj_matmul16_fn)(const float *x, void *xs, int64_t xs_rows, const u
  * float, or 16-bit F16 / BF16 (a void * either way, so the ABI is the same). */
 typedef struct lj_lora_site {
     void *a;        /* [n_phys, r_max, in]  slot s's A at a + s * r_max * in, rows 0..rank-1 used */
-    void *b;        /* [n_phys, out, r_max] slot s's B at b + s * out * r_max, ldb = r_max */
+    void *b;        /* [n_phys, r_max, out] slot s's B at b + s * r_max * out, rank-major (row
+                       j = column j of PEFT's lora_B [out, r]): rows 0..rank-1 used, so a
+                       rank-r write is one contiguous run */
     int32_t *rank;  /* [n_phys] rank held by slot s for this site (0: nothing, skip) */
     float *scale;   /* [n_phys] alpha/r or alpha/sqrt(r) for this site */
 } lj_lora_site;

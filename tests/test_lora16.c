@@ -180,48 +180,6 @@ static void test_rounding(void) {
     free(base);
 }
 
-/* (3) An F32 adapter whose first value is 1e5. */
-static const char *big_adapter(void) {
-    const char *dir = exact_adapter("lora16_big", 4, DT_F32);
-    char path[600];
-    snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
-    FILE *f = fopen(path, "r+b");
-    unsigned char len8[8];
-    uint64_t hl = 0;
-    CHECK(f && fread(len8, 1, 8, f) == 8, "read %s", path);
-    for (int i = 0; i < 8; i++) hl |= (uint64_t)len8[i] << (8 * i);
-    float big = 1e5f;
-    CHECK(f && fseek(f, (long)(8 + hl), SEEK_SET) == 0 && fwrite(&big, sizeof big, 1, f) == 1, "patch %s", path);
-    if (f) fclose(f);
-    return dir;
-}
-
-static void test_range(void) {
-    char dir[512];
-    snprintf(dir, sizeof dir, "%s", big_adapter());
-    lorajit_engine *e = open_lora("f16");
-    if (!e) return;
-    size_t n = (size_t)N_PRE * lorajit_vocab_size(e);
-    float *before = malloc(n * sizeof(float)), *after = malloc(n * sizeof(float));
-    CHECK(lorajit_load_adapter(e, "a", CONF "a_all") == LORAJIT_OK, "load a_all: %s", lorajit_errmsg(e));
-    run_forward(e, "a", before);
-    lorajit_status s = lorajit_load_adapter(e, "big", dir);
-    const char *msg = lorajit_errmsg(e);
-    CHECK(s == LORAJIT_E_FORMAT && strstr(msg, "lora_A") && strstr(msg, "[0, 0]") && strstr(msg, "f16") &&
-              strstr(msg, "lora_dtype"), "f16 slots take 1e5: %s / %s", lorajit_status_str(s), msg);
-    printf("  f16 slots refuse 1e5: %s\n", msg);
-    run_forward(e, "a", after);
-    CHECK(memcmp(before, after, n * sizeof(float)) == 0, "a failed load changed a_all's logits");
-    const char *names[1] = {"big"};
-    CHECK(lorajit_set_adapter(e, names, NULL, 1) != LORAJIT_OK, "the refused adapter is resident");
-    lorajit_engine_free(e);
-    e = open_lora("bf16");
-    if (e) CHECK(lorajit_load_adapter(e, "big", dir) == LORAJIT_OK, "bf16 slots: %s", lorajit_errmsg(e));
-    lorajit_engine_free(e);
-    free(before);
-    free(after);
-}
-
 /* The F32 file of dir's data section: its values through fn(k, bits) in place. */
 static void patch_f32(const char *dir, uint32_t (*fn)(size_t k, uint32_t bits)) {
     char path[600];
@@ -271,6 +229,47 @@ static uint32_t huge13(size_t k, uint32_t u) {
     uint32_t b;
     memcpy(&b, &big, 4);
     return k == 13 ? b : u;
+}
+
+/* Element 0 to 1e5 (past f16's range). */
+static uint32_t big0(size_t k, uint32_t u) {
+    float big = 1e5f;
+    uint32_t b;
+    memcpy(&b, &big, 4);
+    return k == 0 ? b : u;
+}
+
+/* (3) An F32 adapter whose first value is 1e5. */
+static const char *big_adapter(void) {
+    const char *dir = exact_adapter("lora16_big", 4, DT_F32);
+    patch_f32(dir, big0);
+    return dir;
+}
+
+static void test_range(void) {
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s", big_adapter());
+    lorajit_engine *e = open_lora("f16");
+    if (!e) return;
+    size_t n = (size_t)N_PRE * lorajit_vocab_size(e);
+    float *before = malloc(n * sizeof(float)), *after = malloc(n * sizeof(float));
+    CHECK(lorajit_load_adapter(e, "a", CONF "a_all") == LORAJIT_OK, "load a_all: %s", lorajit_errmsg(e));
+    run_forward(e, "a", before);
+    lorajit_status s = lorajit_load_adapter(e, "big", dir);
+    const char *msg = lorajit_errmsg(e);
+    CHECK(s == LORAJIT_E_FORMAT && strstr(msg, "lora_A") && strstr(msg, "[0, 0]") && strstr(msg, "f16") &&
+              strstr(msg, "lora_dtype"), "f16 slots take 1e5: %s / %s", lorajit_status_str(s), msg);
+    printf("  f16 slots refuse 1e5: %s\n", msg);
+    run_forward(e, "a", after);
+    CHECK(memcmp(before, after, n * sizeof(float)) == 0, "a failed load changed a_all's logits");
+    const char *names[1] = {"big"};
+    CHECK(lorajit_set_adapter(e, names, NULL, 1) != LORAJIT_OK, "the refused adapter is resident");
+    lorajit_engine_free(e);
+    e = open_lora("bf16");
+    if (e) CHECK(lorajit_load_adapter(e, "big", dir) == LORAJIT_OK, "bf16 slots: %s", lorajit_errmsg(e));
+    lorajit_engine_free(e);
+    free(before);
+    free(after);
 }
 
 /* (2b) */

@@ -220,7 +220,7 @@ static void test_lora(int n) {
     frame f;
     ir_node *x = frame_begin(&t, &f);
     float *w1 = randv(&f.seed, D * D, 1.0f);
-    float *a = randv(&f.seed, SLOTS * R_MAX * D, 1.0f), *bb = randv(&f.seed, SLOTS * D * R_MAX, 1.0f);
+    float *a = randv(&f.seed, SLOTS * R_MAX * D, 1.0f), *bb = randv(&f.seed, SLOTS * R_MAX * D, 1.0f);
     int32_t rank[SLOTS] = {3, 8, 5};
     float scale[SLOTS] = {2.0f, 0.25f, 0.5f};
     t.site = (lj_lora_site){.a = a, .b = bb, .rank = rank, .scale = scale};
@@ -239,7 +239,7 @@ static void test_lora(int n) {
                 for (int j = 0; j < r; j++) {
                     double ax = 0;
                     for (int i = 0; i < D; i++) ax += (double)a[(s * R_MAX + j) * D + i] * xs[row * D + i];
-                    acc += bb[(s * D + o) * R_MAX + j] * ax;
+                    acc += bb[(s * R_MAX + j) * D + o] * ax; /* B rank-major: [slot, r_max, out] */
                 }
                 ys[row * D + o] += (float)(sc * acc);
             }

@@ -88,8 +88,15 @@ static void test_conformance(void) {
         int r = w->rank;
         CHECK(ls->rank[1] == r && ls->scale[1] == w->scale, "slot rank/scale");
         CHECK(((const float *)ls->a)[1 * R_MAX * sd->in + (r - 1) * sd->in + 5] == w->a[(r - 1) * sd->in + 5], "slot A");
-        CHECK(((const float *)ls->b)[1 * sd->out * R_MAX + 7 * R_MAX + (r - 1)] == w->b[7 * r + (r - 1)], "slot B");
-        CHECK(((const float *)ls->b)[1 * sd->out * R_MAX + 7 * R_MAX + r] == 0.0f, "slot B padding");
+        /* B rank-major: column j of the file's [out, r] is row j of the slot's [r_max, out] */
+        CHECK(((const float *)ls->b)[1 * R_MAX * sd->out + (r - 1) * sd->out + 7] == w->b[7 * r + (r - 1)], "slot B");
+        int64_t b_off = 0; /* every element: the transpose's whole tiles and its edges */
+        for (int64_t o = 0; o < sd->out && b_off == 0; o++)
+            for (int j = 0; j < r; j++)
+                if (((const float *)ls->b)[1 * R_MAX * sd->out + j * sd->out + o] != w->b[o * r + j]) b_off = o * r + j + 1;
+        CHECK(b_off == 0, "%s: slot B element %lld (out %lld x rank %d) is not the file's", dir, (long long)b_off - 1,
+              (long long)sd->out, r);
+        CHECK(((const float *)ls->b)[1 * R_MAX * sd->out + r * sd->out + 7] == 0.0f, "slot B padding");
         CHECK(ls->rank[0] == 0 && ls->rank[2] == 0, "other slots untouched");
         peft_adapter_free(ad);
     }
@@ -102,9 +109,8 @@ static bool slot_tail_zero(const env *e, int site, int slot, int from) {
     const lj_lora_site *ls = &e->s->sites[site];
     for (int64_t k = (int64_t)from * sd->in; k < R_MAX * sd->in; k++)
         if (((const float *)ls->a)[slot * R_MAX * sd->in + k] != 0.0f) return false;
-    for (int64_t o = 0; o < sd->out; o++)
-        for (int c = from; c < R_MAX; c++)
-            if (((const float *)ls->b)[slot * sd->out * R_MAX + o * R_MAX + c] != 0.0f) return false;
+    for (int64_t k = (int64_t)from * sd->out; k < R_MAX * sd->out; k++) /* B's rows from.. (rank-major) */
+        if (((const float *)ls->b)[slot * R_MAX * sd->out + k] != 0.0f) return false;
     return true;
 }
 
@@ -168,7 +174,7 @@ static void test_slots_nan(void) {
         CHECK(e.s->sites[q0].rank[1] == 2 && slot_tail_zero(&e, q0, 1, 2), "%s: rows/cols 2.. zeroed after",
               cases[i].name);
         CHECK(((const float *)e.s->sites[q0].a)[1 * R_MAX * 64 + 64 + 6] == r2->w[0].a[64 + 6], "%s: A written", cases[i].name);
-        CHECK(((const float *)e.s->sites[q0].b)[1 * 64 * R_MAX + 9 * R_MAX + 1] == r2->w[0].b[9 * 2 + 1], "%s: B written",
+        CHECK(((const float *)e.s->sites[q0].b)[1 * R_MAX * 64 + 1 * 64 + 9] == r2->w[0].b[9 * 2 + 1], "%s: B written",
               cases[i].name);
         for (int k = 0; k < e.s->n_sites; k++)
             if (k != q0) CHECK(e.s->sites[k].rank[1] == 0 && slot_tail_zero(&e, k, 1, 0), "site %d zero", k);

@@ -270,6 +270,28 @@ static void test_config_fields(void) {
     lj_layout_free(L);
 }
 
+/* ---- duplicate keys: refused, the key's whole path named ---- */
+static void test_duplicates(void) {
+    static const struct {
+        const char *text, *path; /* path NULL: no duplicate */
+    } cases[] = {
+        {"{\"a\": [{\"x\": 1}, {\"b\": 1, \"y\": 2, \"b\": 3}]}", "\"a[1].b\""},          /* few keys: each pair */
+        {"{\"k0\":0,\"k1\":1,\"k2\":2,\"k3\":3,\"k4\":4,\"k5\":5,\"k6\":6,\"k7\":7,\"k3\":8}", "\"k3\""}, /* sorted */
+        {"{\"o\": {\"p\": {\"q\": [0, [1, {\"r\": 1, \"r\": 2}]]}}}", "\"o.p.q[1][1].r\""},
+        {"{\"a\": {\"b\": 1}, \"c\": {\"b\": 1}, \"d\": [{\"b\": 1}, {\"b\": 2}]}", NULL}, /* same key, other objects */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        lj_err err = {0};
+        cJSON *j = NULL;
+        lorajit_status s = lj_json_parse(cases[i].text, strlen(cases[i].text), "dup.json", 0, &j, &err);
+        if (cases[i].path)
+            want(__LINE__, s, &err, LORAJIT_E_FORMAT, "dup.json", cases[i].path, "appears twice");
+        else
+            CHECK(s == LORAJIT_OK && j, "case %zu: refused: %s", i, err.msg);
+        cJSON_Delete(j);
+    }
+}
+
 int main(int argc, char **argv) {
     snprintf(tmp_root, sizeof tmp_root, "%s/tmp_rt_json", argc > 1 ? argv[1] : ".");
     nftw(tmp_root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
@@ -280,5 +302,6 @@ int main(int argc, char **argv) {
     test_readers();
     test_preamble();
     test_config_fields();
+    test_duplicates();
     return check_summary("rt_json");
 }

@@ -37,35 +37,58 @@ static int member_cmp(const void *a, const void *b) {
 
 #define LJ_KEY_PATH 256 /* bytes of a key path in a message ("rank_pattern.q_proj", "a[3].b") */
 
-/* Finds a key that appears twice in one object of the tree j, whose path is
- * at[0..len) (a buffer of LJ_KEY_PATH bytes, written on the way down), and writes
- * the key's path to dup. 1: found, 0: none, -1: out of memory. The depth is
- * bounded by cJSON's nesting limit (CJSON_NESTING_LIMIT). */
-static int key_twice(const cJSON *j, char *at, size_t len, char *dup) {
+/* Where key_twice is in the tree: a node's place in its parent (key, or index in an
+ * array), up to the root (up NULL). The path is written out only for a duplicate:
+ * building it at every node cost a snprintf per tensor of a safetensors header. */
+typedef struct key_at {
+    const struct key_at *up;
+    const char *key; /* NULL: an array element */
+    int index;
+} key_at;
+
+/* The path of at into buf[LJ_KEY_PATH] ("" at the root); returns its length. */
+static size_t key_path(const key_at *at, char *buf) {
+    if (!at || !at->up) return (size_t)(buf[0] = '\0');
+    size_t len = key_path(at->up, buf);
+    int k = at->key ? snprintf(buf + len, LJ_KEY_PATH - len, "%s%s", len ? "." : "", at->key)
+                    : snprintf(buf + len, LJ_KEY_PATH - len, "[%d]", at->index);
+    len += k > 0 ? (size_t)k : 0;
+    return len < LJ_KEY_PATH ? len : LJ_KEY_PATH - 1;
+}
+
+/* dup[LJ_KEY_PATH] = the path of key in the object at at. */
+static void dup_path(const key_at *at, const char *key, char *dup) {
+    size_t len = key_path(at, dup);
+    snprintf(dup + len, LJ_KEY_PATH - len, "%s%s", len ? "." : "", key);
+}
+
+/* Finds a key that appears twice in one object of the tree j (at: j's place) and
+ * writes the key's path to dup[LJ_KEY_PATH]. 1: found, 0: none, -1: out of memory.
+ * The depth is bounded by cJSON's nesting limit (CJSON_NESTING_LIMIT). */
+static int key_twice(const cJSON *j, const key_at *at, char *dup) {
     int n = 0, found = 0, i = 0;
     const cJSON *c;
     cJSON_ArrayForEach(c, j) n++;
     bool obj = cJSON_IsObject(j);
-    if (obj && n > 1) { /* sorted, so that a header of a million tensors stays n log n */
+    if (obj && n > 1 && n <= 8) { /* a few keys (a tensor's entry): each pair, no sort, no allocation */
+        for (const cJSON *p = j->child; p && !found; p = p->next)
+            for (c = p->next; c && !found; c = c->next)
+                if (strcmp(p->string, c->string) == 0) dup_path(at, c->string, dup), found = 1;
+    } else if (obj && n > 1) { /* sorted, so that a header of a million tensors stays n log n */
         const cJSON **m = lj_malloc((size_t)n * sizeof *m);
         if (!m) return -1;
         cJSON_ArrayForEach(c, j) m[i++] = c;
         qsort(m, (size_t)n, sizeof *m, member_cmp);
         for (i = 1; i < n && !found; i++)
-            if (strcmp(m[i - 1]->string, m[i]->string) == 0) {
-                snprintf(dup, LJ_KEY_PATH, "%.*s%s%s", (int)len, at, len ? "." : "", m[i]->string);
-                found = 1;
-            }
+            if (strcmp(m[i - 1]->string, m[i]->string) == 0) dup_path(at, m[i]->string, dup), found = 1;
         free(m);
     }
     i = 0;
     cJSON_ArrayForEach(c, j) {
         if (found) break;
         if (c->child) {
-            if (obj) snprintf(at + len, LJ_KEY_PATH - len, "%s%s", len ? "." : "", c->string);
-            else snprintf(at + len, LJ_KEY_PATH - len, "[%d]", i);
-            found = key_twice(c, at, strlen(at), dup);
-            at[len] = '\0';
+            key_at below = {at, obj ? c->string : NULL, i};
+            found = key_twice(c, &below, dup);
         }
         i++;
     }
@@ -82,8 +105,9 @@ static lorajit_status python_agrees(const char *text, size_t len, const cJSON *j
     if (nul < len)
         return lj_fail(err, LORAJIT_E_FORMAT, "%s: a string%s holds \\u0000 at byte %zu, which lorajit "
                        "would cut and Python's json would keep; refused", path, where, base + nul);
-    char at[LJ_KEY_PATH] = "", dup[LJ_KEY_PATH];
-    int r = key_twice(j, at, 0, dup);
+    char dup[LJ_KEY_PATH];
+    key_at root = {NULL, NULL, 0};
+    int r = key_twice(j, &root, dup);
     if (r < 0) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory checking JSON keys", path);
     if (r > 0)
         return lj_fail(err, LORAJIT_E_FORMAT, "%s: key \"%s\" appears twice%s; lorajit refuses duplicate "

@@ -424,13 +424,15 @@ static lorajit_status tensors_check(const st_file *f, const lj_layout *L, peft_t
             for (int b = 0; b < 2; b++) {
                 const st_tensor *x = b ? t->b : t->a;
                 int64_t rows = b ? sd->out : t->rank, cols = b ? t->rank : sd->in;
-                char name[320];
+                bool shape_ok = x && x->ndim == 2 && x->shape[0] == rows && x->shape[1] == cols;
+                if (shape_ok && (x->dtype == ST_F32 || x->dtype == ST_F16 || x->dtype == ST_BF16)) continue;
+                char name[320]; /* for the message only */
                 snprintf(name, sizeof name, PEFT_TENSOR_PREFIX "%s.lora_%c.weight", sd->path,
                          b ? 'B' : 'A');
                 if (!x)
                     return lj_fail(err, LORAJIT_E_NOT_FOUND, "%s: tensor '%s' is missing", f->path,
                                    name);
-                if (x->ndim != 2 || x->shape[0] != rows || x->shape[1] != cols) {
+                if (!shape_ok) {
                     char have[160] = "[";
                     for (int d = 0; d < x->ndim; d++)
                         snprintf(have + strlen(have), sizeof have - strlen(have), "%s%lld",
@@ -440,10 +442,8 @@ static lorajit_status tensors_check(const st_file *f, const lj_layout *L, peft_t
                                    (long long)rows, (long long)cols, t->rank,
                                    b ? "[out, rank]" : "[rank, in]");
                 }
-                if (x->dtype != ST_F32 && x->dtype != ST_F16 && x->dtype != ST_BF16)
-                    return lj_fail(err, LORAJIT_E_UNSUPPORTED, "%s: tensor '%s' has dtype %s; "
-                                   "F32, F16 or BF16 expected", f->path, name,
-                                   st_dtype_name(x->dtype));
+                return lj_fail(err, LORAJIT_E_UNSUPPORTED, "%s: tensor '%s' has dtype %s; "
+                               "F32, F16 or BF16 expected", f->path, name, st_dtype_name(x->dtype));
             }
         }
     return LORAJIT_OK;

@@ -21,7 +21,9 @@ typedef struct lj_slots {
     int64_t *in;          /* [n_sites] K of each site (from the layout) */
     int64_t *out;         /* [n_sites] N of each site */
     void *stage;          /* [ST_STAGE_BYTES] staging of reads by pread (writes are serialised) */
-    float *wide;          /* 16-bit slots: [r_max * max(in, out)] f32, a tensor before rounding */
+    float *wide;          /* [r_max * max(in, out)] f32: a tensor as read (B before its transpose,
+                             16-bit slots' values before rounding) */
+    uint16_t *wide16;     /* 16-bit slots: [r_max * max out] B rounded, before its transpose */
 } lj_slots;
 /* Allocates zeroed slot buffers for every layout site. Caller owns *out; free with lj_slots_free(). */
 lorajit_status lj_slots_new(const lj_layout *L, lj_slots **out, lj_err *err);

@@ -1,11 +1,12 @@
 /* slots.c — LoRA slot buffers: per layout site, n_phys physical slots of A and B.
  *
- * Site buffers: A [n_phys, r_max, in], B [n_phys, out, r_max] (ldb = r_max), plus
+ * Site buffers: A [n_phys, r_max, in], B [n_phys, r_max, out] (rank-major: PEFT's
+ * lora_B [out, r] transposed as it is written, so a rank-r write is contiguous), plus
  * rank [n_phys] and scale [n_phys]; compiled code reads them through lj_ctx.sites.
  * A and B hold the schema's lora_dtype: f32, or 16 bits, each value rounded to
  * nearest even from its f32 value (so a 16-bit file's values are kept exactly).
  * Invariant: every element of a slot beyond its rank is zero. dirty[site, slot]
- * is the rank last written there, so a write or clear zeroes only rows/cols
+ * is the rank last written there, so a write or clear zeroes only the rows
  * between the new rank and that mark: a swap costs O(adapter bytes), never
  * O(model). Writing fails only for an image read with peft_adapter_read_mapped
  * (unchecked), whose values are tested for NaN / Inf as they are converted. */
@@ -33,19 +34,22 @@ lorajit_status lj_slots_new(const lj_layout *L, lj_slots **out, lj_err *err) {
     s = lj_calloc(1, sizeof *s);
     if (!s) return lj_fail(err, LORAJIT_E_NOMEM, "out of memory allocating LoRA slots");
     s->n_sites = L->n_sites, s->n_phys = n_phys, s->r_max = r_max, s->dtype = L->schema.lora_dtype;
-    size_t esz = s->dtype == LJ_DTYPE_F32 ? sizeof(float) : sizeof(uint16_t), wide = 0;
+    size_t esz = s->dtype == LJ_DTYPE_F32 ? sizeof(float) : sizeof(uint16_t), wide = 0, wide16 = 0;
     s->sites = lj_calloc((size_t)L->n_sites + 1, sizeof *s->sites);
     s->dirty = lj_calloc((size_t)L->n_sites * (size_t)n_phys + 1, sizeof *s->dirty);
     s->in = lj_calloc((size_t)L->n_sites + 1, sizeof *s->in);
     s->out = lj_calloc((size_t)L->n_sites + 1, sizeof *s->out);
     s->stage = lj_malloc(ST_STAGE_BYTES);
-    for (int i = 0; i < L->n_sites && s->dtype != LJ_DTYPE_F32; i++) {
+    for (int i = 0; i < L->n_sites; i++) {
         size_t big = (size_t)(L->sites[i].in > L->sites[i].out ? L->sites[i].in : L->sites[i].out);
-        if (L->sites[i].in <= (1 << 24) && L->sites[i].out <= (1 << 24) && wide < big * (size_t)r_max)
-            wide = big * (size_t)r_max;
+        if (L->sites[i].in > (1 << 24) || L->sites[i].out > (1 << 24)) continue; /* refused below */
+        if (wide < big * (size_t)r_max) wide = big * (size_t)r_max;
+        if (s->dtype != LJ_DTYPE_F32 && wide16 < (size_t)L->sites[i].out * (size_t)r_max)
+            wide16 = (size_t)L->sites[i].out * (size_t)r_max;
     }
     if (wide) s->wide = lj_malloc(wide * sizeof(float));
-    if (!s->sites || !s->dirty || !s->in || !s->out || !s->stage || (wide && !s->wide)) {
+    if (wide16) s->wide16 = lj_malloc(wide16 * sizeof(uint16_t));
+    if (!s->sites || !s->dirty || !s->in || !s->out || !s->stage || (wide && !s->wide) || (wide16 && !s->wide16)) {
         st = lj_fail(err, LORAJIT_E_NOMEM, "out of memory allocating LoRA slots");
         goto fail;
     }
@@ -59,7 +63,7 @@ lorajit_status lj_slots_new(const lj_layout *L, lj_slots **out, lj_err *err) {
             goto fail;
         }
         s->in[i] = sd->in, s->out[i] = sd->out;
-        size_t per_slot_a = (size_t)r_max * (size_t)sd->in, per_slot_b = (size_t)sd->out * r_max;
+        size_t per_slot_a = (size_t)r_max * (size_t)sd->in, per_slot_b = (size_t)r_max * (size_t)sd->out;
         site->a = lj_calloc((size_t)n_phys * per_slot_a, esz);
         site->b = lj_calloc((size_t)n_phys * per_slot_b, esz);
         site->rank = lj_calloc((size_t)n_phys, sizeof(int32_t));
@@ -87,6 +91,7 @@ void lj_slots_free(lj_slots *s) {
     free(s->out);
     free(s->stage);
     free(s->wide);
+    free(s->wide16);
     free(s);
 }
 
@@ -214,10 +219,49 @@ static lorajit_status range_fail(lj_err *err, const char *path, const char *tens
                    lj_kv_dtype_name(dtype));
 }
 
+/* dst[j * out + o] = src[o * r + j] for o < out, j < r: B [out, r] into rank-major
+ * rows, 4-byte (f32) or 2-byte (16-bit) values. Tiles of 8 x 8 are transposed in
+ * registers (generic vectors: three rounds of shuffles, the AVX2 clone's unpacks and
+ * permutes) and stored as 8 contiguous values of a row of dst; the edges past the
+ * last whole tile value by value. */
+#define DEFINE_TRANSPOSE(name, T)                                                                         \
+    typedef T name##_v __attribute__((vector_size(8 * sizeof(T))));                                       \
+    LJ_SIMD_CLONES static void name(T *restrict dst, const T *restrict src, size_t out, size_t r) {      \
+        size_t o8 = out / 8 * 8, r8 = r / 8 * 8;                                                          \
+        for (size_t o = 0; o < o8; o += 8)                                                                \
+            for (size_t j = 0; j < r8; j += 8) {                                                          \
+                name##_v x[8], t[8], u[8];                                                                \
+                for (int i = 0; i < 8; i++) memcpy(&x[i], src + (o + (size_t)i) * r + j, sizeof x[i]);    \
+                for (int i = 0; i < 8; i += 2) {                                                          \
+                    t[i] = __builtin_shufflevector(x[i], x[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);             \
+                    t[i + 1] = __builtin_shufflevector(x[i], x[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);       \
+                }                                                                                         \
+                for (int i = 0; i < 8; i += 4)                                                            \
+                    for (int k = 0; k < 2; k++) {                                                         \
+                        u[i + k] = __builtin_shufflevector(t[i + k], t[i + k + 2], 0, 1, 8, 9, 4, 5, 12, 13); \
+                        u[i + k + 2] =                                                                    \
+                            __builtin_shufflevector(t[i + k], t[i + k + 2], 2, 3, 10, 11, 6, 7, 14, 15);  \
+                    }                                                                                     \
+                /* u[0..3]: columns (0, 4), (2, 6), (1, 5), (3, 7) of rows 0-3; u[4..7] of rows 4-7 */     \
+                static const int col[4] = {0, 2, 1, 3};                                                   \
+                for (int k = 0; k < 4; k++) {                                                             \
+                    name##_v lo = __builtin_shufflevector(u[k], u[k + 4], 0, 1, 2, 3, 8, 9, 10, 11);      \
+                    name##_v hi = __builtin_shufflevector(u[k], u[k + 4], 4, 5, 6, 7, 12, 13, 14, 15);    \
+                    memcpy(dst + (j + (size_t)col[k]) * out + o, &lo, sizeof lo);                         \
+                    memcpy(dst + (j + (size_t)col[k] + 4) * out + o, &hi, sizeof hi);                     \
+                }                                                                                         \
+            }                                                                                             \
+        for (size_t j = 0; j < r; j++) /* the edges: columns past r8, rows past o8 */                     \
+            for (size_t o = j < r8 ? o8 : 0; o < out; o++) dst[j * out + o] = src[o * r + j];            \
+    }
+DEFINE_TRANSPOSE(transpose32, uint32_t)
+DEFINE_TRANSPOSE(transpose16, uint16_t)
+
 /* Writes rank-r data (A [r, in] of a_dtype, B [out, r] of b_dtype, converted to the
  * slots' dtype on the way: f32 directly, 16 bits of the slots' own dtype copied, other
- * values through s->wide and rounded; w NULL with r = 0) into one slot of one site and
- * zeroes what an earlier, larger write left between r and the dirty mark. When src
+ * values through s->wide and rounded; B read whole into s->wide, then transposed into
+ * the slot's rank-major rows; w NULL with r = 0) into one slot of one site and zeroes
+ * the rows an earlier, larger write left between r and the dirty mark. When src
  * checks, a NaN / Inf fails naming the file, the tensor and the element (and a failed
  * read fails); so does, always, a value past 16-bit slots' range. The slot is then
  * left rank 0 with the dirty mark covering what was written (the slot is unowned:
@@ -232,9 +276,11 @@ static lorajit_status site_write(lj_slots *s, int site, int slot, int64_t in, in
     bool keep_a = wide && r > 0 && w->a_dtype == slot_st, keep_b = wide && r > 0 && w->b_dtype == slot_st;
     size_t esz = wide ? sizeof(uint16_t) : sizeof(float);
     unsigned char *da = (unsigned char *)ls->a + (size_t)slot * (size_t)r_max * (size_t)in * esz;  /* [r_max, in] */
-    unsigned char *db = (unsigned char *)ls->b + (size_t)slot * (size_t)out * (size_t)r_max * esz; /* [out, r_max] */
-    /* where fetch puts the values: the slot itself (f32, or kept 16 bits), else s->wide to be rounded */
-    void *fa = wide && !keep_a ? (void *)s->wide : da, *fb = wide && !keep_b ? (void *)s->wide : db;
+    unsigned char *db = (unsigned char *)ls->b + (size_t)slot * (size_t)r_max * (size_t)out * esz; /* [r_max, out] */
+    /* where fetch puts the values: A straight into its slot rows (f32, or kept 16 bits),
+       else s->wide to be rounded; B as it lies in the file, [out, r], into s->wide (f32 or
+       kept 16 bits), to be rounded into wide16 (16-bit slots, other dtypes) and transposed */
+    void *fa = wide && !keep_a ? (void *)s->wide : da, *fb = s->wide;
     size_t na = (size_t)r * (size_t)in, nb = (size_t)out * (size_t)r, bad_a = na, bad_b = nb, big_a = na, big_b = nb;
     LJ_ASSERT(r >= 0 && r <= r_max && old >= 0 && old <= r_max);
     *dirty = old > r ? old : r; /* until the write is complete */
@@ -242,28 +288,37 @@ static lorajit_status site_write(lj_slots *s, int site, int slot, int64_t in, in
     if (r > 0) st = fetch(src, w->a_dtype, keep_a, w->a_raw, na, (size_t)in, (size_t)in, fa, &bad_a, err);
     if (!st && bad_a == na && r > 0 && wide && !keep_a)
         big_a = narrow_rows(s->dtype, fa, (size_t)r, (size_t)in, (size_t)in, (uint16_t *)da);
-    if (!st && bad_a == na && big_a == na && r > 0) /* B [out, r] into [out, r_max]: one pass at full rank */
-        st = fetch(src, w->b_dtype, keep_b, w->b_raw, nb, (size_t)r, (size_t)r_max, fb, &bad_b, err);
-    if (!st && bad_b == nb && big_a == na && r > 0 && wide && !keep_b)
-        big_b = narrow_rows(s->dtype, fb, (size_t)out, (size_t)r, (size_t)r_max, (uint16_t *)db);
+    /* B in memory, tested already (a host copy), of the slots' dtype and aligned: transposed straight in */
+    bool direct_b = r > 0 && !src->check && w->b_dtype == (wide ? slot_st : ST_F32) &&
+                    (uintptr_t)w->b_raw % esz == 0;
+    if (direct_b && !st && bad_a == na && big_a == na) {
+        if (wide) transpose16((uint16_t *)db, (const uint16_t *)w->b_raw, (size_t)out, (size_t)r);
+        else transpose32((uint32_t *)db, (const uint32_t *)w->b_raw, (size_t)out, (size_t)r);
+    } else if (!st && bad_a == na && big_a == na && r > 0) {
+        st = fetch(src, w->b_dtype, keep_b, w->b_raw, nb, (size_t)r, (size_t)r, fb, &bad_b, err);
+    }
+    if (!direct_b && !st && bad_b == nb && big_a == na && r > 0) {
+        if (!wide) transpose32((uint32_t *)db, (const uint32_t *)fb, (size_t)out, (size_t)r);
+        else if (keep_b) transpose16((uint16_t *)db, (const uint16_t *)fb, (size_t)out, (size_t)r);
+        else if ((big_b = narrow_rows(s->dtype, fb, 1, nb, nb, s->wide16)) == nb)
+            transpose16((uint16_t *)db, s->wide16, (size_t)out, (size_t)r);
+    }
     if (st || bad_a < na || bad_b < nb || big_a < na || big_b < nb) {
         ls->rank[slot] = 0, ls->scale[slot] = 0.0f;
         if (st) return st;
         const char *path = src->ad && src->ad->file ? src->ad->file->path : "adapter";
-        size_t ka = bad_a < na ? bad_a : big_a, kb = bad_b < nb ? bad_b : big_b;
-        size_t ib = kb / (size_t)r * (size_t)r_max + kb % (size_t)r; /* B's element in fb's rows */
+        size_t ka = bad_a < na ? bad_a : big_a, kb = bad_b < nb ? bad_b : big_b; /* in file order, both */
         float va = 0, vb = 0; /* the value named, as f32 */
         if (ka < na) st_convert_f32(keep_a ? slot_st : ST_F32, (unsigned char *)fa + ka * (keep_a ? esz : 4), 1, &va);
-        else st_convert_f32(keep_b ? slot_st : ST_F32, (unsigned char *)fb + ib * (keep_b ? esz : 4), 1, &vb);
+        else st_convert_f32(keep_b ? slot_st : ST_F32, (unsigned char *)fb + kb * (keep_b ? esz : 4), 1, &vb);
         if (bad_a < na) return lj_nonfinite_fail(err, path, w->a_name, va, bad_a, (size_t)in);
         if (big_a < na) return range_fail(err, path, w->a_name, va, big_a, (size_t)in, s->dtype);
         if (bad_b < nb) return lj_nonfinite_fail(err, path, w->b_name, vb, bad_b, (size_t)r);
         return range_fail(err, path, w->b_name, vb, big_b, (size_t)r, s->dtype);
     }
-    if (old > r) {
+    if (old > r) { /* rows r..old of A and of B, left by a larger write */
         memset(da + na * esz, 0, (size_t)(old - r) * (size_t)in * esz);
-        for (int64_t o = 0; o < out; o++)
-            memset(db + ((size_t)o * (size_t)r_max + (size_t)r) * esz, 0, (size_t)(old - r) * esz);
+        memset(db + nb * esz, 0, (size_t)(old - r) * (size_t)out * esz);
     }
     ls->rank[slot] = r;
     ls->scale[slot] = r > 0 ? w->scale : 0.0f;
