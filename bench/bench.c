@@ -491,6 +491,8 @@ int main(int argc, char **argv) {
         bench_decode_model(&r, o.exe_dir, o.work, o.decode_layers, o.decode_dtype);
         bench_swap16(&r, o.exe_dir, swap_reps);
         if (isatty(2)) fputc('\n', stderr);
+        printf("lorajit bench --only-swaps — %s (%d CPUs), %s; load average %.2f before, %.2f after\n", r.cpu,
+               r.n_cpus, r.date, r.load_start, load_average());
         bench_swaps_print(&r, stdout);
         return 0;
     }

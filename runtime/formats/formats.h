@@ -13,7 +13,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <string.h> /* memcpy in st_copy_row */
 
 #include "ctx.h"
 #include "lorajit.h"
@@ -455,30 +454,17 @@ lorajit_status st_to_f32(const st_file *f, const st_tensor *t, float *dst, lj_er
 /* dst[0..n) = src[0..n) of dtype d (F32, F16 or BF16; src may be unaligned), exact;
  * a vectorisable loop. Another dtype is a bug in the caller (LJ_ASSERT). */
 void st_convert_f32(st_dtype d, const void *src, size_t n, float *dst);
-/* dst[0..bytes) = src[0..bytes) (either unaligned) for a short row (a rank's values):
- * 16-byte moves inline, as a memcpy call per row of B costs more than its bytes. */
-static inline void st_copy_row(void *dst, const void *src, size_t bytes) {
-    unsigned char *o = dst;
-    const unsigned char *i = src;
-    size_t j = 0;
-    for (; j + 16 <= bytes; j += 16) memcpy(o + j, i + j, 16);
-    if (j < bytes) memcpy(o + j, i + j, bytes - j);
-}
-/* Packed rows [rows, cols] of dtype d at src into dst as f32 rows ld >= cols floats apart. */
-void st_convert_rows_f32(st_dtype d, const void *src, size_t rows, size_t cols, float *dst, size_t ld);
 /* st_convert_f32 testing as it writes: index of the first NaN / +-Inf (it stops there), n if none. */
 size_t st_convert_f32_finite(st_dtype d, const void *src, size_t n, float *dst);
 /* ---- st_read.c: tensor data by pread, converted and tested on the way ---- */
 #define ST_STAGE_BYTES (1u << 20) /* st_read_finite's staging buffer and largest pread (st_read.c) */
 /* Reads n values of dtype d (F32, F16, BF16) at raw (a pointer into f's mapping;
- * st_open_pread) by pread into dst as rows of cols values ld values apart (n a
- * multiple of cols; cols * size of d <= ST_STAGE_BYTES when ld > cols), as f32, or
- * as d itself when keep (a 16-bit slot of the file's dtype: the bytes copied), tested
- * as they land: *bad = index of the first NaN / Inf (the read stops there; its row is
- * in dst), n if none. stage: borrowed scratch of ST_STAGE_BYTES. E_IO naming the file
- * on a failed or short read. */
-lorajit_status st_read_finite(const st_file *f, const void *raw, st_dtype d, bool keep, size_t n, size_t cols,
-                              size_t ld, void *dst, void *stage, size_t *bad, lj_err *err);
+ * st_open_pread) by pread into dst[0..n), as f32, or as d itself when keep (a 16-bit
+ * slot of the file's dtype: the bytes copied), tested as they land: *bad = index of
+ * the first NaN / Inf (the read stops there; its value is in dst), n if none. stage:
+ * borrowed scratch of ST_STAGE_BYTES. E_IO naming the file on a failed or short read. */
+lorajit_status st_read_finite(const st_file *f, const void *raw, st_dtype d, bool keep, size_t n, void *dst,
+                              void *stage, size_t *bad, lj_err *err);
 
 /* ---- weights.c: the model's tensors bound to the layout ---- */
 /* One weight_map entry of model.safetensors.index.json. */

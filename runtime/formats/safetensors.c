@@ -452,28 +452,6 @@ LJ_SIMD_CLONES void st_convert_f32(st_dtype d, const void *src, size_t n, float 
     LJ_ASSERT(!"st_convert_f32: not a float dtype");
 }
 
-/* Rows ahead of the one being written that st_convert_rows_f32 asks the cache for: a
- * row of a rank-r B is r floats in a slot row r_max floats long, so every row is a
- * store miss to a new cache line, and the hardware prefetcher stops at each 4 KiB
- * page (16 rows at r_max 64); prefetching for write keeps those misses in flight. */
-#define ST_ROWS_AHEAD 16
-
-void st_convert_rows_f32(st_dtype d, const void *src, size_t rows, size_t cols, float *dst, size_t ld) {
-    const unsigned char *p = src;
-    size_t row_bytes = cols * st_dtype_size(d);
-    if (ld == cols) { /* one run */
-        st_convert_f32(d, src, rows * cols, dst);
-        return;
-    }
-    for (size_t r = 0; r < rows; r++) {
-        if (r + ST_ROWS_AHEAD < rows) __builtin_prefetch(dst + (r + ST_ROWS_AHEAD) * ld, 1);
-        if (d == ST_F32) /* rows of a rank: 16-byte moves inline, not a call per row */
-            st_copy_row(dst + r * ld, p + r * row_bytes, row_bytes);
-        else
-            st_convert_f32(d, p + r * row_bytes, cols, dst + r * ld);
-    }
-}
-
 /* dst[k] = widen(src[k]) for n 16-bit values, returning the OR of lj_nonfinite_bit
  * over the written floats (0: all finite). Inlined with a constant n, vectorised. */
 static inline __attribute__((always_inline)) uint32_t check16_block(const unsigned char *restrict src, size_t n,

@@ -2,13 +2,13 @@
  *
  * Input: a safetensors file opened with st_open_pread (a mapping for the header and
  * an open descriptor) and a tensor's bytes, named by their pointer into the mapping.
- * Output: f32 values in the caller's rows (a LoRA slot), and the index of the first
- * NaN / Inf. The data pages of the mapping are never touched: a first touch of a
+ * Output: f32 values (or the file's own 16-bit values) in the caller's buffer, and
+ * the index of the first NaN / Inf. The data pages of the mapping are never touched: a first touch of a
  * fresh mapping costs a fault per 4 KiB page (several times a copy of it, measured on
  * a VM), while pread copies from the page cache through the kernel's own mapping.
- * F32 in the slot's layout is read straight into the slot and tested there while in
- * cache; anything else goes through a staging buffer (ST_STAGE_BYTES, within L2),
- * tested there in one pass and then converted into the slot's rows. One pread asks
+ * Values of the destination's dtype are read straight into it and tested there while
+ * in cache; 16-bit values into f32 go through a staging buffer (ST_STAGE_BYTES, within
+ * L2), converted and tested in one pass. One pread asks
  * for at most ST_STAGE_BYTES: on the project's VM reading a page-cached adapter in
  * 64 KiB pieces took 1.8-2.6x a memcpy of its bytes, in 1 MiB pieces 1.3-1.7x. */
 #include <errno.h>
@@ -33,53 +33,26 @@ static lorajit_status pread_full(const st_file *f, void *dst, size_t len, uint64
     return LORAJIT_OK;
 }
 
-lorajit_status st_read_finite(const st_file *f, const void *raw, st_dtype d, bool keep, size_t n, size_t cols,
-                              size_t ld, void *dst, void *stage, size_t *bad, lj_err *err) {
-    LJ_ASSERT(f && f->fd >= 0 && cols > 0 && ld >= cols && n % cols == 0);
+lorajit_status st_read_finite(const st_file *f, const void *raw, st_dtype d, bool keep, size_t n, void *dst,
+                              void *stage, size_t *bad, lj_err *err) {
+    LJ_ASSERT(f && f->fd >= 0);
     size_t es = st_dtype_size(d), des = keep ? es : sizeof(float); /* bytes of a value in the file, in dst */
     unsigned char *out = dst;
     uint64_t off = (uint64_t)((const unsigned char *)raw - (const unsigned char *)f->map);
     lorajit_status st = LORAJIT_OK;
     *bad = n;
-    if (ld == cols && (keep || d == ST_F32)) { /* dst's layout and dtype: straight in, tested while in cache */
-        for (size_t i = 0; i < n && !st; i += ST_STAGE_BYTES / es) {
-            size_t m = n - i < ST_STAGE_BYTES / es ? n - i : ST_STAGE_BYTES / es;
+    for (size_t i = 0; i < n && !st; i += ST_STAGE_BYTES / es) {
+        size_t m = n - i < ST_STAGE_BYTES / es ? n - i : ST_STAGE_BYTES / es, k;
+        if (keep || d == ST_F32) { /* dst's dtype: straight in, tested while in cache */
             st = pread_full(f, out + des * i, es * m, off + es * i, err);
-            size_t k = st ? m : lj_nonfinite_find_dtype(d, out + des * i, m);
-            if (k < m) {
-                *bad = i + k;
-                break;
-            }
-        }
-        return st;
-    }
-    if (ld == cols) { /* contiguous 16-bit values into f32: staged, converted and tested into dst */
-        for (size_t i = 0; i < n && !st; i += ST_STAGE_BYTES / es) {
-            size_t m = n - i < ST_STAGE_BYTES / es ? n - i : ST_STAGE_BYTES / es;
+            k = st ? m : lj_nonfinite_find_dtype(d, out + des * i, m);
+        } else { /* 16-bit values into f32: staged, converted and tested into dst */
             st = pread_full(f, stage, es * m, off + es * i, err);
-            size_t k = st ? m : st_convert_f32_finite(d, stage, m, (float *)dst + i);
-            if (k < m) {
-                *bad = i + k;
-                break;
-            }
+            k = st ? m : st_convert_f32_finite(d, stage, m, (float *)dst + i);
         }
-        return st;
-    }
-    size_t row_bytes = cols * es, rows = n / cols, per = ST_STAGE_BYTES / row_bytes; /* rows [rows, cols] -> ld apart */
-    LJ_ASSERT(per >= 1); /* cols is a rank, at most 1024 */
-    for (size_t r0 = 0; r0 < rows && !st; r0 += per) {
-        size_t m = rows - r0 < per ? rows - r0 : per;
-        st = pread_full(f, stage, m * row_bytes, off + r0 * row_bytes, err);
-        if (st) break;
-        size_t k = lj_nonfinite_find_dtype(d, stage, m * cols); /* one vectorised pass, then rows */
-        if (keep)
-            for (size_t r = 0; r < m; r++)
-                st_copy_row(out + ((r0 + r) * ld) * des, (const unsigned char *)stage + r * row_bytes, row_bytes);
-        else
-            st_convert_rows_f32(d, stage, m, cols, (float *)dst + r0 * ld, ld);
-        if (k < m * cols) {
-            *bad = r0 * cols + k;
-            return LORAJIT_OK;
+        if (k < m) {
+            *bad = i + k;
+            break;
         }
     }
     return st;

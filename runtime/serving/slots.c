@@ -103,35 +103,23 @@ typedef struct source {
     void *stage;          /* [ST_STAGE_BYTES] for st_read_finite */
 } source;
 
-/* Rows [n / cols, cols] of dtype d at raw into dst, ld values apart, as f32, or as d
- * itself when keep (16-bit values going into slots of their own dtype: copied, not
- * widened and narrowed): *bad = the index of the first NaN / Inf when src checks, n
- * when none (or not checked); its row is in dst. */
-static lorajit_status fetch(const source *src, st_dtype d, bool keep, const void *raw, size_t n, size_t cols,
-                            size_t ld, void *dst, size_t *bad, lj_err *err) {
+/* n values of dtype d at raw into dst, as f32, or as d itself when keep (16-bit
+ * values going into slots of their own dtype: copied, not widened and narrowed):
+ * *bad = the index of the first NaN / Inf when src checks, n when none (or not
+ * checked); its value is in dst. */
+static lorajit_status fetch(const source *src, st_dtype d, bool keep, const void *raw, size_t n, void *dst,
+                            size_t *bad, lj_err *err) {
     *bad = n;
     if (n == 0) return LORAJIT_OK;
     if (src->check && src->ad->file && src->ad->file->fd >= 0)
-        return st_read_finite(src->ad->file, raw, d, keep, n, cols, ld, dst, src->stage, bad, err);
-    size_t es = st_dtype_size(d), rows = n / cols;
-    if (keep) { /* a 16-bit image in memory: rows copied, then tested */
-        for (size_t r = 0; r < rows; r++)
-            memcpy((unsigned char *)dst + r * ld * es, (const unsigned char *)raw + r * cols * es, cols * es);
-        if (src->check) *bad = lj_nonfinite_find_dtype(d, raw, n);
-        return LORAJIT_OK;
-    }
-    if (!src->check) {
-        st_convert_rows_f32(d, raw, rows, cols, dst, ld);
-        return LORAJIT_OK;
-    }
-    size_t len = ld == cols ? n : cols; /* contiguous: one run of n */
-    for (size_t r = 0; r < n / len; r++) {
-        const unsigned char *p = (const unsigned char *)raw + r * len * es;
-        size_t k = st_convert_f32_finite(d, p, len, (float *)dst + r * ld);
-        if (k < len) {
-            *bad = r * len + k;
-            break;
-        }
+        return st_read_finite(src->ad->file, raw, d, keep, n, dst, src->stage, bad, err);
+    if (keep) { /* a 16-bit image in memory: copied, then tested */
+        memcpy(dst, raw, n * st_dtype_size(d));
+        if (src->check) *bad = lj_nonfinite_find_dtype(d, dst, n);
+    } else if (src->check) {
+        *bad = st_convert_f32_finite(d, raw, n, dst);
+    } else {
+        st_convert_f32(d, raw, n, dst);
     }
     return LORAJIT_OK;
 }
@@ -184,31 +172,24 @@ LJ_SIMD_CLONES static uint32_t narrow_bf16(const float *s, uint16_t *d, size_t n
     return hit;
 }
 
-/* dst[i * ld + j] = src[i * ld + j] in 16-bit dtype, for i < rows, j < cols. Returns
- * the index i * cols + j of the first value that rounds to +-Inf (F16 past 65504,
- * BF16 within half an ulp of FLT_MAX), rows * cols when none. A row is rounded in one
- * pass (vectorised for BF16) and searched only when it holds one. */
-static size_t narrow_rows(int dtype, const float *src, size_t rows, size_t cols, size_t ld, uint16_t *dst) {
+/* dst[0..n) = src[0..n) in 16-bit dtype. Returns the index of the first value that
+ * rounds to +-Inf (F16 past 65504, BF16 within half an ulp of FLT_MAX), n when none:
+ * one rounding pass (vectorised for BF16), searched only when it met one. */
+static size_t narrow(int dtype, const float *src, size_t n, uint16_t *dst) {
     uint16_t inf = dtype == LJ_DTYPE_F16 ? 0x7c00 : 0x7f80;
-    if (ld == cols && rows > 1) /* contiguous: one run */
-        cols *= rows, rows = 1, ld = cols;
-    for (size_t i = 0; i < rows; i++) {
-        const float *s = src + i * ld;
-        uint16_t *d = dst + i * ld;
-        uint32_t hit = 0;
-        if (dtype == LJ_DTYPE_BF16) {
-            hit = narrow_bf16(s, d, cols);
-        } else {
-            for (size_t j = 0; j < cols; j++) {
-                uint16_t h = narrow16(dtype, s[j]);
-                hit |= (uint32_t)((h & 0x7fff) == inf);
-                d[j] = h;
-            }
+    uint32_t hit = 0;
+    if (dtype == LJ_DTYPE_BF16) {
+        hit = narrow_bf16(src, dst, n);
+    } else {
+        for (size_t j = 0; j < n; j++) {
+            uint16_t h = narrow16(dtype, src[j]);
+            hit |= (uint32_t)((h & 0x7fff) == inf);
+            dst[j] = h;
         }
-        for (size_t j = 0; hit && j < cols; j++)
-            if ((d[j] & 0x7fff) == inf) return i * cols + j;
     }
-    return rows * cols;
+    for (size_t j = 0; hit && j < n; j++)
+        if ((dst[j] & 0x7fff) == inf) return j;
+    return n;
 }
 
 /* The refusal of a value (finite in f32) past the 16-bit slots' range. */
@@ -285,9 +266,9 @@ static lorajit_status site_write(lj_slots *s, int site, int slot, int64_t in, in
     LJ_ASSERT(r >= 0 && r <= r_max && old >= 0 && old <= r_max);
     *dirty = old > r ? old : r; /* until the write is complete */
     lorajit_status st = LORAJIT_OK;
-    if (r > 0) st = fetch(src, w->a_dtype, keep_a, w->a_raw, na, (size_t)in, (size_t)in, fa, &bad_a, err);
+    if (r > 0) st = fetch(src, w->a_dtype, keep_a, w->a_raw, na, fa, &bad_a, err);
     if (!st && bad_a == na && r > 0 && wide && !keep_a)
-        big_a = narrow_rows(s->dtype, fa, (size_t)r, (size_t)in, (size_t)in, (uint16_t *)da);
+        big_a = narrow(s->dtype, fa, na, (uint16_t *)da);
     /* B in memory, tested already (a host copy), of the slots' dtype and aligned: transposed straight in */
     bool direct_b = r > 0 && !src->check && w->b_dtype == (wide ? slot_st : ST_F32) &&
                     (uintptr_t)w->b_raw % esz == 0;
@@ -295,12 +276,12 @@ static lorajit_status site_write(lj_slots *s, int site, int slot, int64_t in, in
         if (wide) transpose16((uint16_t *)db, (const uint16_t *)w->b_raw, (size_t)out, (size_t)r);
         else transpose32((uint32_t *)db, (const uint32_t *)w->b_raw, (size_t)out, (size_t)r);
     } else if (!st && bad_a == na && big_a == na && r > 0) {
-        st = fetch(src, w->b_dtype, keep_b, w->b_raw, nb, (size_t)r, (size_t)r, fb, &bad_b, err);
+        st = fetch(src, w->b_dtype, keep_b, w->b_raw, nb, fb, &bad_b, err);
     }
     if (!direct_b && !st && bad_b == nb && big_a == na && r > 0) {
         if (!wide) transpose32((uint32_t *)db, (const uint32_t *)fb, (size_t)out, (size_t)r);
         else if (keep_b) transpose16((uint16_t *)db, (const uint16_t *)fb, (size_t)out, (size_t)r);
-        else if ((big_b = narrow_rows(s->dtype, fb, 1, nb, nb, s->wide16)) == nb)
+        else if ((big_b = narrow(s->dtype, fb, nb, s->wide16)) == nb)
             transpose16((uint16_t *)db, s->wide16, (size_t)out, (size_t)r);
     }
     if (st || bad_a < na || bad_b < nb || big_a < na || big_b < nb) {
