@@ -88,10 +88,10 @@ static bool cpuinfo_has(const char *key, const char *text) {
 void bench_prefill16(bench_result *r, const char *model_dir) {
     bench_p16_result *p = &r->dec.p16;
     const char *no_amx = getenv("LORAJIT_NO_AMX");
-    bool bf16 = cpuinfo_has("flags", " avx512_bf16");
-    bool amx = bf16 && cpuinfo_has("flags", " amx_bf16") && !(no_amx && *no_amx && strcmp(no_amx, "0"));
+    bool bf16 = cpuinfo_has("flags", " avx512_bf16"), amx_bf16 = bf16 && cpuinfo_has("flags", " amx_bf16");
+    bool amx = amx_bf16 && !(no_amx && *no_amx && strcmp(no_amx, "0"));
     /* cg_matmul16_target's choice, seen from here: vdpbf16ps with AMX or on AMD Zen */
-    bool dot = bf16 && (cpuinfo_has("flags", " amx_bf16") || cpuinfo_has("vendor_id", "AuthenticAMD"));
+    bool dot = bf16 && (amx_bf16 || cpuinfo_has("vendor_id", "AuthenticAMD"));
     *p = (bench_p16_result){.run = strcmp(r->dec.dtype, "F32") != 0,
                             .kernel = amx ? "amx" : dot ? "vdpbf16ps" : "fma", .dot = bf16 && (amx || !dot)};
     if (!p->run) return;
@@ -145,7 +145,9 @@ void bench_prefill16_print(const bench_result *r, FILE *f) {
                "once);%s sgemm = the projection GEMMs alone at M = %d on f32 copies; xS = sgemm ms / prefill ms\n",
             BENCH_P16_LONG, amx ? "AMX tiles (AMX-BF16)" : strcmp(p->kernel, "fma") ? "vdpbf16ps (AVX512-BF16)"
                                                                                      : "fma (W widened to f32 + FMA)",
-            !p->dot ? "" : amx ? " dpbf16 = LORAJIT_NO_AMX=1 (vdpbf16ps);" : " dpbf16 = LORAJIT_NATIVE_BF16=1 (vdpbf16ps);",
+            !p->dot ? ""
+            : amx   ? " dpbf16 = LORAJIT_NO_AMX=1 (vdpbf16ps);"
+                    : " dpbf16 = LORAJIT_NATIVE_BF16=1 (vdpbf16ps);",
             BENCH_P16_LONG);
     fprintf(f, "  %-7s %9s %9s %9s %9s %9s %7s %7s %7s %7s %9s %8s %11s\n", "threads", "host ms", "fma", "round-x",
             "dpbf16", "sgemm ms", "xS host", "fma", "round-x", "dpbf16", "12-tok ms", "step ms", "12-tok/step");

@@ -56,16 +56,12 @@ static void emit_lora_small(cg *c, ir_dtype kind, LLVMValueRef x, LLVMValueRef A
     cg_end(c, &m);
 }
 
-/* dst[i * ld + j] = src[i * ld + j] widened to f32, for i < rows, j < cols (16-bit src). */
-static void emit_widen(cg *c, ir_dtype kind, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef rows,
-                       LLVMValueRef cols, LLVMValueRef ld) {
-    cg_loop i, j;
-    LLVMValueRef ii = cg_for(c, &i, cg_i64(c, 0), rows, "wi");
-    LLVMValueRef row = mul(c, ii, ld);
-    LLVMValueRef ij = cg_for(c, &j, cg_i64(c, 0), cols, "wj");
-    LLVMValueRef at = LLVMBuildNSWAdd(c->b, row, ij, "");
-    cg_stf(c, dst, at, cg_ld_weight(c, kind, src, at));
-    cg_end(c, &j);
+/* dst[0..n) = src[0..n) widened to f32 (16-bit src): a slot's rank rows of A or B,
+ * contiguous both. */
+static void emit_widen(cg *c, ir_dtype kind, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef n) {
+    cg_loop i;
+    LLVMValueRef ii = cg_for(c, &i, cg_i64(c, 0), n, "wi");
+    cg_stf(c, dst, ii, cg_ld_weight(c, kind, src, ii));
     cg_end(c, &i);
 }
 
@@ -112,8 +108,8 @@ LLVMValueRef cg_kernel_lora(cg *c, int r_max, ir_dtype kind) {
     LLVMPositionBuilderAtEnd(c->b, blas);
     if (kind != IR_F32) { /* BLAS reads f32: A's and B's rank rows, widened, same strides */
         LLVMValueRef wa = wide, wb = fptr(c, wide, mul(c, cg_i64(c, r_max), in));
-        emit_widen(c, kind, wa, A, rank, in, in);
-        emit_widen(c, kind, wb, B, rank, out, out);
+        emit_widen(c, kind, wa, A, mul(c, rank, in));
+        emit_widen(c, kind, wb, B, mul(c, rank, out));
         A = wa, B = wb;
     }
     LLVMValueRef K = LLVMBuildTrunc(c->b, in, c->i32, ""), N = LLVMBuildTrunc(c->b, out, c->i32, "");

@@ -246,7 +246,7 @@ void cg_matmul16_call(cg *c, LLVMValueRef task, ir_dtype kind, LLVMValueRef out,
 
 /* ---- codegen.c: planned IR -> LLVM module with `lj_forward` and `lj_decode` (ctx.h) ---- */
 /* Requires a verified, planned graph. Builds into mod (borrowed) for a target CPU (LLVM's
- * name) with the given features (cg_target_machine's list); both borrowed. *kernels:
+ * name) with the given features (cg_target_machine's list); both borrowed. *matmuls:
  * what the matmuls took (cg_matmuls). */
 lorajit_status cg_module_build(const ir_graph *g, LLVMContextRef llctx, LLVMModuleRef mod, const char *cpu,
                                const char *features, cg_matmuls *matmuls, lj_err *err);

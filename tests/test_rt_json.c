@@ -275,8 +275,9 @@ static void test_duplicates(void) {
     static const struct {
         const char *text, *path; /* path NULL: no duplicate */
     } cases[] = {
-        {"{\"a\": [{\"x\": 1}, {\"b\": 1, \"y\": 2, \"b\": 3}]}", "\"a[1].b\""},          /* few keys: each pair */
-        {"{\"k0\":0,\"k1\":1,\"k2\":2,\"k3\":3,\"k4\":4,\"k5\":5,\"k6\":6,\"k7\":7,\"k3\":8}", "\"k3\""}, /* sorted */
+        /* few keys: sorted on the stack; nine: sorted in a malloc'd array */
+        {"{\"a\": [{\"x\": 1}, {\"b\": 1, \"y\": 2, \"b\": 3}]}", "\"a[1].b\""},
+        {"{\"k0\":0,\"k1\":1,\"k2\":2,\"k3\":3,\"k4\":4,\"k5\":5,\"k6\":6,\"k7\":7,\"k3\":8}", "\"k3\""},
         {"{\"o\": {\"p\": {\"q\": [0, [1, {\"r\": 1, \"r\": 2}]]}}}", "\"o.p.q[1][1].r\""},
         {"{\"a\": {\"b\": 1}, \"c\": {\"b\": 1}, \"d\": [{\"b\": 1}, {\"b\": 2}]}", NULL}, /* same key, other objects */
     };

@@ -48,18 +48,12 @@ typedef struct key_at {
 
 /* The path of at into buf[LJ_KEY_PATH] ("" at the root); returns its length. */
 static size_t key_path(const key_at *at, char *buf) {
-    if (!at || !at->up) return (size_t)(buf[0] = '\0');
+    if (!at->up) return (size_t)(buf[0] = '\0');
     size_t len = key_path(at->up, buf);
     int k = at->key ? snprintf(buf + len, LJ_KEY_PATH - len, "%s%s", len ? "." : "", at->key)
                     : snprintf(buf + len, LJ_KEY_PATH - len, "[%d]", at->index);
     len += k > 0 ? (size_t)k : 0;
     return len < LJ_KEY_PATH ? len : LJ_KEY_PATH - 1;
-}
-
-/* dup[LJ_KEY_PATH] = the path of key in the object at at. */
-static void dup_path(const key_at *at, const char *key, char *dup) {
-    size_t len = key_path(at, dup);
-    snprintf(dup + len, LJ_KEY_PATH - len, "%s%s", len ? "." : "", key);
 }
 
 /* Finds a key that appears twice in one object of the tree j (at: j's place) and
@@ -70,18 +64,18 @@ static int key_twice(const cJSON *j, const key_at *at, char *dup) {
     const cJSON *c;
     cJSON_ArrayForEach(c, j) n++;
     bool obj = cJSON_IsObject(j);
-    if (obj && n > 1 && n <= 8) { /* a few keys (a tensor's entry): each pair, no sort, no allocation */
-        for (const cJSON *p = j->child; p && !found; p = p->next)
-            for (c = p->next; c && !found; c = c->next)
-                if (strcmp(p->string, c->string) == 0) dup_path(at, c->string, dup), found = 1;
-    } else if (obj && n > 1) { /* sorted, so that a header of a million tensors stays n log n */
-        const cJSON **m = lj_malloc((size_t)n * sizeof *m);
+    if (obj && n > 1) { /* sorted, so that a header of a million tensors stays n log n */
+        const cJSON *few[8], **m = n <= 8 ? few : lj_malloc((size_t)n * sizeof *m); /* a tensor's entry: no malloc */
         if (!m) return -1;
         cJSON_ArrayForEach(c, j) m[i++] = c;
         qsort(m, (size_t)n, sizeof *m, member_cmp);
         for (i = 1; i < n && !found; i++)
-            if (strcmp(m[i - 1]->string, m[i]->string) == 0) dup_path(at, m[i]->string, dup), found = 1;
-        free(m);
+            if (strcmp(m[i - 1]->string, m[i]->string) == 0) {
+                size_t len = key_path(at, dup);
+                snprintf(dup + len, LJ_KEY_PATH - len, "%s%s", len ? "." : "", m[i]->string);
+                found = 1;
+            }
+        if (m != few) free(m);
     }
     i = 0;
     cJSON_ArrayForEach(c, j) {

@@ -572,7 +572,9 @@ lorajit_status peft_adapter_detach(peft_adapter *ad, const lj_layout *L, lj_err 
             peft_site_w *w = &ad->w[i];
             size_t in = (size_t)L->sites[w->site].in, na = (size_t)w->rank * in;
             size_t nb = (size_t)L->sites[w->site].out * (size_t)w->rank, ka = na, kb = nb;
-            if (pass == 0 && (ka = st_convert_f32_finite(w->a_dtype, w->a_raw, na, next)) == na)
+            if (pass == 0 && !ad->unchecked) /* tested when it was read: a copy */
+                st_convert_f32(w->a_dtype, w->a_raw, na, next), st_convert_f32(w->b_dtype, w->b_raw, nb, next + na);
+            else if (pass == 0 && (ka = st_convert_f32_finite(w->a_dtype, w->a_raw, na, next)) == na)
                 kb = st_convert_f32_finite(w->b_dtype, w->b_raw, nb, next + na); /* a mapped image has no a / b */
             if (ka < na || kb < nb) { /* only in an unchecked image */
                 bool in_a = ka < na;

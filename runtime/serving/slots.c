@@ -280,29 +280,27 @@ static lorajit_status site_write(lj_slots *s, int site, int slot, int64_t in, in
     if (r > 0) st = fetch(src, w->a_dtype, keep_a, w->a_raw, na, fa, &bad_a, err);
     if (!st && bad_a == na && r > 0 && wide && !keep_a)
         big_a = narrow(s->dtype, fa, na, (uint16_t *)da);
-    /* B in memory, tested already (a host copy), of the slots' dtype and aligned: transposed straight in */
-    bool direct_b = r > 0 && !src->check && w->b_dtype == (wide ? slot_st : ST_F32) &&
-                    (uintptr_t)w->b_raw % esz == 0;
-    if (direct_b && !st && bad_a == na && big_a == na) {
-        if (wide) transpose16((uint16_t *)db, (const uint16_t *)w->b_raw, (size_t)out, (size_t)r);
-        else transpose32((uint32_t *)db, (const uint32_t *)w->b_raw, (size_t)out, (size_t)r);
-    } else if (!st && bad_a == na && big_a == na && r > 0) {
-        st = fetch(src, w->b_dtype, keep_b, w->b_raw, nb, fb, &bad_b, err);
+    const void *bt = NULL; /* B [out, r] in the slots' dtype, to be transposed into the slot */
+    if (!st && bad_a == na && big_a == na && r > 0) {
+        if (!src->check && w->b_dtype == slot_st && (uintptr_t)w->b_raw % esz == 0) {
+            bt = w->b_raw; /* in memory, tested already (a host copy): transposed straight in */
+        } else if (!(st = fetch(src, w->b_dtype, keep_b, w->b_raw, nb, fb, &bad_b, err)) && bad_b == nb) {
+            bool round = wide && !keep_b;
+            if (round) big_b = narrow(s->dtype, fb, nb, s->wide16);
+            bt = !round ? fb : big_b == nb ? s->wide16 : NULL;
+        }
     }
-    if (!direct_b && !st && bad_b == nb && big_a == na && r > 0) {
-        if (!wide) transpose32((uint32_t *)db, (const uint32_t *)fb, (size_t)out, (size_t)r);
-        else if (keep_b) transpose16((uint16_t *)db, (const uint16_t *)fb, (size_t)out, (size_t)r);
-        else if ((big_b = narrow(s->dtype, fb, nb, s->wide16)) == nb)
-            transpose16((uint16_t *)db, s->wide16, (size_t)out, (size_t)r);
-    }
+    if (bt && wide) transpose16((uint16_t *)db, bt, (size_t)out, (size_t)r);
+    else if (bt) transpose32((uint32_t *)db, bt, (size_t)out, (size_t)r);
     if (st || bad_a < na || bad_b < nb || big_a < na || big_b < nb) {
         ls->rank[slot] = 0, ls->scale[slot] = 0.0f;
         if (st) return st;
         const char *path = src->ad && src->ad->file ? src->ad->file->path : "adapter";
         size_t ka = bad_a < na ? bad_a : big_a, kb = bad_b < nb ? bad_b : big_b; /* in file order, both */
-        float va = 0, vb = 0; /* the value named, as f32 */
-        if (ka < na) st_convert_f32(keep_a ? slot_st : ST_F32, (unsigned char *)fa + ka * (keep_a ? esz : 4), 1, &va);
-        else st_convert_f32(keep_b ? slot_st : ST_F32, (unsigned char *)fb + kb * (keep_b ? esz : 4), 1, &vb);
+        float va = 0, vb = 0; /* the value named, as f32, from where fetch put it */
+        st_dtype ta = keep_a ? slot_st : ST_F32, tb = keep_b ? slot_st : ST_F32;
+        if (ka < na) st_convert_f32(ta, (unsigned char *)fa + ka * st_dtype_size(ta), 1, &va);
+        else st_convert_f32(tb, (unsigned char *)fb + kb * st_dtype_size(tb), 1, &vb);
         if (bad_a < na) return lj_nonfinite_fail(err, path, w->a_name, va, bad_a, (size_t)in);
         if (big_a < na) return range_fail(err, path, w->a_name, va, big_a, (size_t)in, s->dtype);
         if (bad_b < nb) return lj_nonfinite_fail(err, path, w->b_name, vb, bad_b, (size_t)r);
