@@ -309,11 +309,55 @@ static void test_registry(void) {
     env_free(&e);
 }
 
+/* The B transpose's every path (8 x 8 tiles, 4-column tiles, single columns, rows
+ * past the last 8) in f32 and BF16 slots: a q_proj site of out 61 (not a multiple
+ * of 8), in-memory adapters of every rank 1..R_MAX with distinct values exact in
+ * BF16 slots, each written over the last into slot 1 and checked element by element
+ * against B [out, r], rows past r zero. */
+static void test_transpose_shapes(void) {
+    enum { OUT = 61, IN = 64 };
+    static float a[R_MAX * IN], b[OUT * R_MAX];
+    for (int k = 0; k < R_MAX * IN; k++) a[k] = (float)(k % 251) / 8.0f;
+    for (int k = 0; k < OUT * R_MAX; k++) /* distinct (odd part, power of two), exact in BF16 */
+        b[k] = (float)(2 * (k % 64) + 1) * (float)(1 << (k / 64));
+    for (int dt = 0; dt < 2; dt++) {
+        lj_err err = {0};
+        lj_slots *s = NULL;
+        lj_layout *L = lj_layout_new();
+        L->cfg = (lj_config){.dim = 64, .n_layers = 1};
+        L->schema = (lj_schema){.r_max = R_MAX, .target_mask = 1u << LJ_MOD_Q, .n_slots = 2,
+                                .lora_dtype = dt ? LJ_DTYPE_BF16 : LJ_DTYPE_F32};
+        L->sites = calloc(1, sizeof *L->sites);
+        L->sites[L->n_sites++] = (lj_site_desc){0, LJ_MOD_Q, IN, OUT, NULL};
+        CHECK(lj_slots_new(L, &s, &err) == LORAJIT_OK, "slots_new: %s", err.msg);
+        for (int r = 1; s && r <= R_MAX; r++) {
+            peft_site_w w = {.site = 0, .rank = r, .scale = 1.0f, .a = a, .b = b, .a_raw = a, .b_raw = b,
+                             .a_name = "A", .b_name = "B", .a_dtype = ST_F32, .b_dtype = ST_F32};
+            peft_adapter ad = {.n = 1, .w = &w};
+            CHECK(lj_slots_write(s, 1, &ad, &err) == LORAJIT_OK, "rank %d: %s", r, err.msg);
+            int bad = -1;
+            for (int j = 0; j < R_MAX && bad < 0; j++)
+                for (int o = 0; o < OUT && bad < 0; o++) {
+                    float want = j < r ? b[o * r + j] : 0.0f, got;
+                    size_t at = (size_t)R_MAX * OUT + (size_t)j * OUT + (size_t)o; /* slot 1 [r_max, out] */
+                    if (dt) st_convert_f32(ST_BF16, (const uint16_t *)s->sites[0].b + at, 1, &got);
+                    else got = ((const float *)s->sites[0].b)[at];
+                    if (got != want) bad = j * OUT + o;
+                }
+            CHECK(bad < 0, "%s slots, rank %d: slot B row %d column %d wrong", dt ? "bf16" : "f32", r,
+                  bad / OUT, bad % OUT);
+        }
+        lj_slots_free(s);
+        lj_layout_free(L);
+    }
+}
+
 int main(int argc, char **argv) {
     fixture_tmp_setup(argc, argv, "rt_adapters_tmp");
     test_conformance();
     test_slots();
     test_slots_nan();
+    test_transpose_shapes();
     test_registry();
     /* NULL-safe destructors */
     lj_slots_free(NULL);
