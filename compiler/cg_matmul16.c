@@ -311,82 +311,104 @@ static void mm16_init(mm16 *s, cg *c, ir_dtype kind, bool k_tail) {
     s->vec_ty = s->native ? LLVMVectorType(LLVMBFloatTypeInContext(c->llctx), 32) : s->acc_ty;
 }
 
-/* The task (ctx.h lj_task_fn) mm16task_<kind>_<mode>[_ktail](args {x, xs, W, n, y, out, in}, u0, u1):
- * rows u0 * MM16_UNIT .. u1 * MM16_UNIT of W (columns of y), every row of x; any shape
- * whose in is a multiple of CG_MM16_KSTEP, or any at all with k_tail. */
-LLVMValueRef cg_matmul16_task(cg *c, ir_dtype kind, bool k_tail) {
-    mm16 s;
-    mm16_init(&s, c, kind, k_tail);
-    char name[96];
-    snprintf(name, sizeof name, "mm16task_%s_%s%s", ir_dtype_name(kind),
-             !s.native ? "packed" : s.x_parts == 2 ? "dpbf16" : "dpbf16x1", k_tail ? "_ktail" : "");
-    LLVMValueRef fn;
-    if (!cg_kernel_begin(c, name, "pii", &fn)) return fn;
+/* Begins the task function name (ctx.h lj_task_fn: args {x, xs, W, n, y, out, in},
+ * u0, u1) and sets s's shape and pointers from its argument block, and the
+ * accumulators (and, packed, the tile) its micro-kernels use. */
+static void task_begin(mm16 *s, const char *name, LLVMValueRef *fn) {
+    cg *c = s->c;
+    cg_kernel_begin(c, name, "pii", fn);
     LLVMTypeRef aty = args_type(c), fty[7] = {c->ptr, c->ptr, c->ptr, c->i64, c->ptr, c->i64, c->i64};
     LLVMValueRef f[7];
     for (unsigned i = 0; i < 7; i++)
-        f[i] = LLVMBuildLoad2(c->b, fty[i], LLVMBuildStructGEP2(c->b, aty, LLVMGetParam(fn, 0), i, ""), "");
-    s.x = f[0], s.xs = f[1], s.w = f[2], s.n = f[3], s.y = f[4], s.out = f[5], s.in = f[6];
-    LLVMValueRef in = s.in, out = s.out, step = cg_i64(c, s.step);
-    LLVMValueRef in_steps = mul(c, LLVMBuildSDiv(c->b, add(c, in, cg_i64(c, s.step - 1)), step, ""), step);
-    s.kc = min64(c, in_steps, cg_i64(c, MM16_KC));
-    for (int i = 0; i < s.mr * MM16_NR; i++) {
-        s.acc[i] = cg_var(c, s.acc_ty, "acc");
-        s.tail[i] = cg_var(c, c->f32, "sum");
+        f[i] = LLVMBuildLoad2(c->b, fty[i], LLVMBuildStructGEP2(c->b, aty, LLVMGetParam(*fn, 0), i, ""), "");
+    s->x = f[0], s->xs = f[1], s->w = f[2], s->n = f[3], s->y = f[4], s->out = f[5], s->in = f[6];
+    LLVMValueRef step = cg_i64(c, s->step);
+    LLVMValueRef in_steps = mul(c, LLVMBuildSDiv(c->b, add(c, s->in, cg_i64(c, s->step - 1)), step, ""), step);
+    s->kc = min64(c, in_steps, cg_i64(c, MM16_KC));
+    for (int i = 0; i < s->mr * MM16_NR; i++) {
+        s->acc[i] = cg_var(c, s->acc_ty, "acc");
+        s->tail[i] = cg_var(c, c->f32, "sum");
     }
-    if (!s.native) {
-        s.pack = cg_var(c, LLVMArrayType2(c->f32, (uint64_t)MM16_UNIT * MM16_KC), "tile");
-        LLVMSetAlignment(s.pack, 64);
+    s->pack = NULL;
+    if (!s->native && !s->direct) {
+        s->pack = cg_var(c, LLVMArrayType2(c->f32, (uint64_t)MM16_UNIT * MM16_KC), "tile");
+        LLVMSetAlignment(s->pack, 64);
     }
-    LLVMValueRef u0 = LLVMGetParam(fn, 1), u1 = LLVMGetParam(fn, 2);
+}
+
+/* K blocks of s->kc elements in the shape's in. */
+static LLVMValueRef k_blocks(mm16 *s) {
+    cg *c = s->c;
+    return LLVMBuildSDiv(c->b, add(c, s->in, LLVMBuildNSWSub(c->b, s->kc, cg_i64(c, 1), "")), s->kc, "");
+}
+
+/* The task (ctx.h lj_task_fn) mm16task_<kind>_<mode>[_ktail](args {x, xs, W, n, y, out, in}, u0, u1):
+ * rows u0 * MM16_UNIT .. u1 * MM16_UNIT of W (columns of y), every row of x; any shape
+ * whose in is a multiple of CG_MM16_KSTEP, or any at all with k_tail. The FMA kernel's
+ * direct mode (n <= MM16_DIRECT_ROWS) is a function of its own, <name>_direct, that the
+ * task calls: the two halves are the largest functions of a module, and a compile in
+ * parts (jit_parts.c) can give them to two threads. */
+LLVMValueRef cg_matmul16_task(cg *c, ir_dtype kind, bool k_tail) {
+    mm16 s;
+    mm16_init(&s, c, kind, k_tail);
+    char name[96], dname[112];
+    snprintf(name, sizeof name, "mm16task_%s_%s%s", ir_dtype_name(kind),
+             !s.native ? "packed" : s.x_parts == 2 ? "dpbf16" : "dpbf16x1", k_tail ? "_ktail" : "");
+    LLVMValueRef fn = LLVMGetNamedFunction(c->mod, name), dfn;
+    if (fn) return fn;
     cg_loop kb, mb, ob;
-    LLVMValueRef n_kb = LLVMBuildSDiv(c->b, add(c, in, LLVMBuildNSWSub(c->b, s.kc, cg_i64(c, 1), "")), s.kc, "");
-    LLVMValueRef n_mb = LLVMBuildSDiv(c->b, add(c, s.n, cg_i64(c, MM16_MB - 1)), cg_i64(c, MM16_MB), "");
     if (s.native) { /* a block of x stays in L2 for all the thread's rows of W */
-        k_block(&s, cg_for(c, &kb, cg_i64(c, 0), n_kb, "kb"));
+        task_begin(&s, name, &fn);
+        k_block(&s, cg_for(c, &kb, cg_i64(c, 0), k_blocks(&s), "kb"));
+        LLVMValueRef n_mb = LLVMBuildSDiv(c->b, add(c, s.n, cg_i64(c, MM16_MB - 1)), cg_i64(c, MM16_MB), "");
         LLVMValueRef im = cg_for(c, &mb, cg_i64(c, 0), n_mb, "mb");
         LLVMValueRef m_lo = mul(c, im, cg_i64(c, MM16_MB));
         LLVMValueRef m_hi = min64(c, s.n, add(c, m_lo, cg_i64(c, MM16_MB)));
-        LLVMValueRef io = cg_for(c, &ob, u0, u1, "ob");
+        LLVMValueRef io = cg_for(c, &ob, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), "ob");
         LLVMValueRef o0 = mul(c, io, cg_i64(c, MM16_UNIT));
-        emit_block(&s, o0, min64(c, cg_i64(c, MM16_UNIT), LLVMBuildNSWSub(c->b, out, o0, "")), m_lo, m_hi);
+        emit_block(&s, o0, min64(c, cg_i64(c, MM16_UNIT), LLVMBuildNSWSub(c->b, s.out, o0, "")), m_lo, m_hi);
         cg_end(c, &ob);
         cg_end(c, &mb);
         cg_end(c, &kb);
         cg_kernel_end(c);
         return fn;
     }
-    LLVMBasicBlockRef direct = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "direct");
-    LLVMBasicBlockRef packed = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "packed");
-    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "done");
-    LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSLE, s.n, cg_i64(c, MM16_DIRECT_ROWS), ""), direct, packed);
     /* direct: each unit of W read once, all its K blocks in turn, for every row of x */
-    LLVMPositionBuilderAtEnd(c->b, direct);
+    snprintf(dname, sizeof dname, "%s_direct", name);
     s.direct = true;
-    LLVMValueRef io = cg_for(c, &ob, u0, u1, "ob");
+    task_begin(&s, dname, &dfn);
+    LLVMValueRef io = cg_for(c, &ob, LLVMGetParam(dfn, 1), LLVMGetParam(dfn, 2), "ob");
     s.o0 = mul(c, io, cg_i64(c, MM16_UNIT));
-    LLVMValueRef olen = min64(c, cg_i64(c, MM16_UNIT), LLVMBuildNSWSub(c->b, out, s.o0, ""));
-    k_block(&s, cg_for(c, &kb, cg_i64(c, 0), n_kb, "kb"));
+    LLVMValueRef olen = min64(c, cg_i64(c, MM16_UNIT), LLVMBuildNSWSub(c->b, s.out, s.o0, ""));
+    k_block(&s, cg_for(c, &kb, cg_i64(c, 0), k_blocks(&s), "kb"));
     emit_block(&s, s.o0, olen, cg_i64(c, 0), s.n);
     cg_end(c, &kb);
     cg_end(c, &ob);
-    LLVMBuildBr(c->b, done);
-    /* packed: a tile of W is widened once for all rows of x */
-    LLVMPositionBuilderAtEnd(c->b, packed);
+    cg_kernel_end(c);
+    /* the task: up to MM16_DIRECT_ROWS rows the direct function, else a tile of W is
+       widened once for all rows of x (packed) */
     s.direct = false;
-    k_block(&s, cg_for(c, &kb, cg_i64(c, 0), n_kb, "kb"));
-    io = cg_for(c, &ob, u0, u1, "ob");
+    task_begin(&s, name, &fn);
+    LLVMBasicBlockRef direct = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "direct");
+    LLVMBasicBlockRef packed = LLVMAppendBasicBlockInContext(c->llctx, c->fn, "packed");
+    LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSLE, s.n, cg_i64(c, MM16_DIRECT_ROWS), ""), direct, packed);
+    LLVMPositionBuilderAtEnd(c->b, direct);
+    LLVMValueRef a[3] = {LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), LLVMGetParam(fn, 2)};
+    LLVMBuildCall2(c->b, LLVMGlobalGetValueType(dfn), dfn, a, 3, "");
+    LLVMBuildRetVoid(c->b);
+    LLVMPositionBuilderAtEnd(c->b, packed);
+    k_block(&s, cg_for(c, &kb, cg_i64(c, 0), k_blocks(&s), "kb"));
+    io = cg_for(c, &ob, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), "ob");
     s.o0 = mul(c, io, cg_i64(c, MM16_UNIT));
-    olen = min64(c, cg_i64(c, MM16_UNIT), LLVMBuildNSWSub(c->b, out, s.o0, ""));
+    olen = min64(c, cg_i64(c, MM16_UNIT), LLVMBuildNSWSub(c->b, s.out, s.o0, ""));
     emit_pack(&s, olen);
+    LLVMValueRef n_mb = LLVMBuildSDiv(c->b, add(c, s.n, cg_i64(c, MM16_MB - 1)), cg_i64(c, MM16_MB), "");
     LLVMValueRef im = cg_for(c, &mb, cg_i64(c, 0), n_mb, "mb");
     LLVMValueRef m_lo = mul(c, im, cg_i64(c, MM16_MB));
     emit_block(&s, s.o0, olen, m_lo, min64(c, s.n, add(c, m_lo, cg_i64(c, MM16_MB))));
     cg_end(c, &mb);
     cg_end(c, &ob);
     cg_end(c, &kb);
-    LLVMBuildBr(c->b, done);
-    LLVMPositionBuilderAtEnd(c->b, done);
     cg_kernel_end(c);
     return fn;
 }

@@ -276,9 +276,26 @@ lorajit_status cg_llvm_error(LLVMErrorRef e, lorajit_status s, const char *what,
 lorajit_status jit_session_open(LLVMOrcThreadSafeContextRef tsctx, LLVMModuleRef mod,
                                 jit_session **out, lj_forward_fn *forward, lj_decode_fn *decode,
                                 lj_err *err);
+/* The same from object files already compiled for the host (jit_parts_compile):
+ * takes ownership of objs[0..n), also on failure; LLJIT links them. Counts one
+ * compile (the objects are one compile of the module). */
+lorajit_status jit_session_open_objects(LLVMMemoryBufferRef *objs, int n, jit_session **out,
+                                        lj_forward_fn *forward, lj_decode_fn *decode, lj_err *err);
 void jit_session_free(jit_session *s); /* NULL does nothing */
-/* Objects LLJIT compiled in s so far: 1 once the entry points were looked up. */
+/* Compiles in s: 1 once the entry points were looked up. */
 int64_t jit_session_compiles(const jit_session *s);
+
+/* ---- jit_parts.c: optimisation and machine code on several threads ---- */
+enum { JIT_MAX_PARTS = 4 };
+/* Parts to split a module into: LORAJIT_COMPILE_THREADS, else the online CPUs; 1..JIT_MAX_PARTS. */
+int jit_parts_wanted(void);
+/* mod (in tsctx; both stay the caller's, mod is changed) split into n_parts (fewer
+ * when it has fewer function definitions), each optimised (default<O3>, printed to
+ * stderr when dump) and compiled to an object file for cpu (cg_target_machine's
+ * name) on a thread of its own. On success objs[0..*n_objs) are the caller's
+ * (objs has room for JIT_MAX_PARTS); on failure none is left. */
+lorajit_status jit_parts_compile(LLVMOrcThreadSafeContextRef tsctx, LLVMModuleRef mod, const char *cpu, int n_parts,
+                                 bool dump, LLVMMemoryBufferRef *objs, int *n_objs, lj_err *err);
 
 /* ---- aot.c: the files of an artifact (compiler/engine.c writes manifest.json last) ----
  * Every file is made in a private staging folder, then renamed into the artifact

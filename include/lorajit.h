@@ -161,8 +161,9 @@ typedef struct lorajit_stats {
     double frontend_ms;   /* config.json + schema + front end (IR) + weight dtypes */
     double plan_ms;       /* ir_verify + ir_plan + ir_verify + layout */
     double codegen_ms;    /* target machine + LLVM IR generation */
-    double optimize_ms;   /* LLVM verifier + default<O3> */
-    double jit_ms;        /* LLJIT: machine code, link, symbol lookup */
+    double optimize_ms;   /* LLVM verifier + default<O3> + machine code (a JIT engine:
+                             parts of the module on threads, LORAJIT_COMPILE_THREADS) */
+    double jit_ms;        /* LLJIT: link, symbol lookup */
     /* the adapter cache (lorajit_register_adapter) */
     int64_t jit_loads;    /* adapters loaded just in time because a call named them */
     int64_t evictions;    /* adapters evicted from their slot to make room */
