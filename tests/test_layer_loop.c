@@ -8,6 +8,9 @@
  *     forward, two prefills with different adapter sets, and batched decode steps;
  *     the unrolled engine's entry points (LORAJIT_DUMP=llvm, optimised) are the larger,
  *     so the two really are different code;
+ *     so do looped engines compiled in one part and in three (LORAJIT_COMPILE_THREADS:
+ *     the module split among threads, jit_parts.c), whose dumps show one and three
+ *     modules;
  * (b) compile_only of 2- and 8-layer models of one width: the looped module's
  *     entry points' instruction count stays within 5% (+64) of the 2-layer one's,
  *     the unrolled one's at least doubles.
@@ -53,12 +56,14 @@ static void set_unroll(bool unroll) {
 /* Counts the instruction lines of the entry points lj_forward and lj_decode in an
  * LLVM module's text in f (lines indented inside their bodies, comments excluded):
  * the code emitted per layer; the kernels they call are shared by every layer. */
-static long count_instructions(FILE *f) {
+static long count_instructions(FILE *f, long *modules) {
     char line[8192];
     long n = 0;
     bool in_entry = false;
     rewind(f);
+    *modules = 0;
     while (fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "target datalayout", 17)) ++*modules; /* one a module (a part) */
         if (!strncmp(line, "define ", 7)) in_entry = strstr(line, "@lj_forward(") || strstr(line, "@lj_decode(");
         else if (line[0] == '}') in_entry = false;
         else if (in_entry && line[0] == ' ' && line[1] == ' ' && line[2] != ' ' && line[2] != ';' && line[2] != '\n')
@@ -72,6 +77,7 @@ static long count_instructions(FILE *f) {
 typedef struct capture {
     FILE *f;
     int saved;
+    long modules; /* modules printed (capture_end) */
 } capture;
 
 static void capture_begin(capture *c) {
@@ -91,23 +97,28 @@ static long capture_end(capture *c) {
         dup2(c->saved, 2);
         close(c->saved);
     }
-    long n = c->f ? count_instructions(c->f) : -1;
+    long n = c->f ? count_instructions(c->f, &c->modules) : -1;
     if (c->f) fclose(c->f);
     return n;
 }
 
-/* Opens an engine on model with the layer loop (unroll false) or without; *insns
- * gets its entry points' instruction count (optimised). NULL on failure (checked). */
-static lorajit_engine *open_engine(const char *model, bool unroll, long *insns) {
+/* Opens an engine on model with the layer loop (unroll false) or without, compiled
+ * in the parts LORAJIT_COMPILE_THREADS = parts says (NULL: unset, the default); *insns
+ * gets its entry points' instruction count (optimised), *modules the modules its dump
+ * printed. NULL on failure (checked). */
+static lorajit_engine *open_engine(const char *model, bool unroll, const char *parts, long *insns, long *modules) {
     lorajit_options o = {.max_rank = 8, .max_adapters = 4, .max_tokens = 16, .max_batch = N_SEQ,
                          .max_seq_len = 32, .threads = 2};
     lorajit_engine *e = NULL;
     capture c;
     set_unroll(unroll);
+    if (parts) setenv("LORAJIT_COMPILE_THREADS", parts, 1);
     capture_begin(&c);
     lorajit_status st = lorajit_engine_open(&e, model, &o);
     *insns = capture_end(&c);
+    *modules = c.modules;
     set_unroll(false);
+    unsetenv("LORAJIT_COMPILE_THREADS");
     CHECK(st == LORAJIT_OK, "open %s (%s): %s", model, unroll ? "unrolled" : "looped", lorajit_errmsg(e));
     if (st) {
         lorajit_engine_free(e);
@@ -148,7 +159,8 @@ static bool run_scenario(lorajit_engine *e, const char *tag, float *out) {
     return ok;
 }
 
-/* (a) for one weight dtype: looped and unrolled engines agree bit for bit. */
+/* (a) for one weight dtype: looped and unrolled engines, and looped ones compiled in
+ * one and in three parts, agree bit for bit. */
 static void compare_dtype(const char *dtype) {
     char model[1100];
     snprintf(model, sizeof model, "%s/model_%s", root, dtype);
@@ -156,30 +168,41 @@ static void compare_dtype(const char *dtype) {
         !run_gen("model '%s' --layers 5 --dim 64 --hidden 160 --heads 4 --kv-heads 2 --dtype %s --seed 7%s", model,
                  dtype, ""))
         return;
-    static float out[2][N_OUT];
-    long insns[2] = {-1, -1};
-    bool ok[2] = {false, false};
-    for (int u = 0; u < 2; u++) {
+    enum { V = 4 };
+    static const char *const tag[V] = {"looped", "unrolled", "looped, 1 part", "looped, 3 parts"};
+    static const char *const parts[V] = {NULL, NULL, "1", "3"};
+    static float out[V][N_OUT];
+    long insns[V] = {-1, -1, -1, -1}, modules[V] = {0};
+    bool ok[V] = {false};
+    for (int u = 0; u < V; u++) {
         memset(out[u], 0, sizeof out[u]);
-        lorajit_engine *e = open_engine(model, u == 1, &insns[u]);
-        ok[u] = e && run_scenario(e, u ? "unrolled" : "looped", out[u]);
+        lorajit_engine *e = open_engine(model, u == 1, parts[u], &insns[u], &modules[u]);
+        ok[u] = e && run_scenario(e, tag[u], out[u]);
         lorajit_engine_free(e);
     }
-    if (!ok[0] || !ok[1]) return;
-    long first = -1, finite = 0, distinct = 0;
+    for (int u = 0; u < V; u++)
+        if (!ok[u]) return;
+    long finite = 0, distinct = 0;
     for (long i = 0; i < N_OUT; i++) {
-        if (first < 0 && memcmp(&out[0][i], &out[1][i], sizeof(float))) first = i;
         finite += isfinite(out[0][i]);
         distinct += i > 0 && out[0][i] != out[0][i - 1];
     }
-    CHECK(first < 0, "%s: looped and unrolled logits differ first at float %ld (row %ld, token %ld): %.9g vs %.9g",
-          dtype, first, first / VOCAB, first % VOCAB, first < 0 ? 0.0 : out[0][first], first < 0 ? 0.0 : out[1][first]);
+    for (int u = 1; u < V; u++) {
+        long first = -1;
+        for (long i = 0; i < N_OUT && first < 0; i++)
+            if (memcmp(&out[0][i], &out[u][i], sizeof(float))) first = i;
+        CHECK(first < 0, "%s: looped and %s logits differ first at float %ld (row %ld, token %ld): %.9g vs %.9g",
+              dtype, tag[u], first, first / VOCAB, first % VOCAB, first < 0 ? 0.0 : out[0][first],
+              first < 0 ? 0.0 : out[u][first]);
+    }
+    CHECK(modules[2] == 1 && modules[3] == 3, "%s: dumps of 1 and 3 parts printed %ld and %ld modules", dtype,
+          modules[2], modules[3]);
     CHECK(finite == N_OUT && distinct > N_OUT / 2, "%s: logits degenerate (%ld finite, %ld changes of %d)", dtype,
           finite, distinct, N_OUT);
     CHECK(insns[0] > 0 && insns[1] > insns[0], "%s: the unrolled module (%ld instructions) is not larger than the "
           "looped one (%ld): the two engines may be the same code", dtype, insns[1], insns[0]);
-    printf("test_layer_loop: %s, 5 layers: %d logits bit-identical; entry points %ld instructions looped, %ld unrolled\n",
-           dtype, N_OUT, insns[0], insns[1]);
+    printf("test_layer_loop: %s, 5 layers: %d logits bit-identical (looped, unrolled, 1 and 3 parts); entry points "
+           "%ld instructions looped, %ld unrolled\n", dtype, N_OUT, insns[0], insns[1]);
 }
 
 /* The entry points' instruction count (optimised) of compile_only on model. -1 on failure. */
