@@ -23,6 +23,7 @@
 
 #include <llvm-c/BitReader.h>
 #include <llvm-c/BitWriter.h>
+#include <llvm-c/Transforms/PassBuilder.h>
 
 #include "compiler.h"
 
@@ -123,6 +124,21 @@ static void *part_main(void *arg) {
     return NULL;
 }
 
+/* Runs the pass manager once over an empty module on this thread, before the parts'
+ * threads: LLVM creates some process-wide state lazily on a pass manager's first run
+ * (the timers' lock), published with atomics that ThreadSanitizer cannot see in an
+ * uninstrumented libLLVM; made here, it happens before the threads (pthread_create). */
+static void warm_up(LLVMTargetMachineRef tm) {
+    LLVMContextRef ctx = LLVMContextCreate();
+    LLVMModuleRef m = LLVMModuleCreateWithNameInContext("warm_up", ctx);
+    LLVMPassBuilderOptionsRef opts = LLVMCreatePassBuilderOptions();
+    LLVMErrorRef e = LLVMRunPasses(m, "default<O0>", tm, opts);
+    if (e) LLVMConsumeError(e); /* nothing rides on it */
+    LLVMDisposePassBuilderOptions(opts);
+    LLVMDisposeModule(m);
+    LLVMContextDispose(ctx);
+}
+
 lorajit_status jit_parts_compile(LLVMOrcThreadSafeContextRef tsctx, LLVMModuleRef mod, const char *cpu, int n_parts,
                                  bool dump, LLVMMemoryBufferRef *objs, int *n_objs, lj_err *err) {
     jit_part parts[JIT_MAX_PARTS];
@@ -152,6 +168,7 @@ lorajit_status jit_parts_compile(LLVMOrcThreadSafeContextRef tsctx, LLVMModuleRe
         if (bc) LLVMDisposeMemoryBuffer(bc);
     }
     for (int p = 0; p < n_parts && !st; p++) st = cg_target_machine(cpu, true, &parts[p].tm, NULL, err);
+    if (!st && n_parts > 1) warm_up(parts[0].tm);
     for (int p = 1; p < n_parts && !st; p++) /* part 0 on this thread */
         started[p] = pthread_create(&tid[p], NULL, part_main, &parts[p]) == 0;
     if (!st) part_main(&parts[0]);
