@@ -93,6 +93,16 @@ typedef struct bench_decode_row {
     bench_stat step;         /* one lorajit_decode call */
 } bench_decode_row;
 
+/* The FMA peak (bench_fma.c): bench_fma_once does macs multiply-adds on threads
+ * threads, in independent chains of vector FMAs as wide as the compiled kernels'. */
+typedef struct bench_fma {
+    int threads, lanes;      /* lanes: 16 (AVX-512), 8 (AVX2 + FMA) or 4 (SSE multiply, then add) */
+    double macs;             /* multiply-adds of one bench_fma_once, all threads */
+    float sink;              /* keeps the chains' results alive */
+} bench_fma;
+void bench_fma_init(bench_fma *f, int threads);
+void bench_fma_once(void *f); /* a bench_job's run */
+
 /* Section 4: decode on a TinyLlama-shaped model against the memory bandwidth. */
 /* 16-bit prefill against sgemm on f32 copies (bench_prefill16.c), one thread count. */
 enum { BENCH_P16_THREADS = 2, BENCH_P16_LONG = 128, BENCH_P16_SHORT = 12 };
@@ -131,6 +141,8 @@ typedef struct bench_decode_result {
     int prompt;              /* tokens of the timed prefill */
     bench_stat prefill;      /* lorajit_seq_prefill of the prompt on one sequence */
     bench_stat gemm[2];      /* the projection GEMMs alone (bench_gemm) at M = 1 and M = 8 */
+    bench_fma fma;           /* the FMA peak on `threads` threads ... */
+    bench_stat fma_ms;       /* ... bench_fma_once, timed round-robin with the steps */
     int pos_start, pos_end;  /* sequence 0's KV positions over the timed steps */
     bool finite;             /* the last step's logits are all finite */
     bench_decode_row rows[BENCH_DECODE_CONFIGS];

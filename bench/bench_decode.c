@@ -7,8 +7,9 @@
  * Inputs: the model and eight rank-16 adapters on all seven projections, made by
  * lorajit_gen under the work dir (reused). Measures one 64-token prefill, then
  * round-robin: lorajit_decode steps in five configurations, the same projection
- * GEMMs alone through OpenBLAS at M = 1 and 8, and the read and copy bandwidth
- * (streaming sum and memcpy of a large buffer, on the OpenBLAS thread count).
+ * GEMMs alone through OpenBLAS at M = 1 and 8, the read and copy bandwidth
+ * (streaming sum and memcpy of a large buffer, on the OpenBLAS thread count) and the
+ * FMA peak on as many threads (bench_fma.c): a step's bound in bytes and in FMAs.
  * Outputs: r->dec, its table lines (bench_decode_print) and JSON (bench_decode_json). */
 #define _GNU_SOURCE
 #include <limits.h>
@@ -300,11 +301,13 @@ void bench_decode(bench_result *r, const char *exe_dir, const char *work, int n_
     bench_progress("decode: %d steps of batch 1 and %d, five configurations, the GEMMs and the bandwidth "
                    "(%zu MiB) round-robin", steps, DEC_BATCH, d->bw_bytes >> 20);
     step_arg sa[BENCH_DECODE_CONFIGS];
-    bench_job jobs[BENCH_DECODE_CONFIGS + 4];
+    bench_job jobs[BENCH_DECODE_CONFIGS + 5];
     bw_bufs bw;
     bw_open(&bw, d);
     jobs[BENCH_DECODE_CONFIGS + 2] = (bench_job){settle, bw_once, NULL, &bw.rd, &d->read};
     jobs[BENCH_DECODE_CONFIGS + 3] = (bench_job){settle, bw_once, NULL, &bw.cp, &d->copy};
+    bench_fma_init(&d->fma, d->threads);
+    jobs[BENCH_DECODE_CONFIGS + 4] = (bench_job){settle, bench_fma_once, NULL, &d->fma, &d->fma_ms};
     bench_gemm g1 = {0}, g8;
     bench_gemm_open(&g1, model_dir, d->n_layers);
     g1.threads = d->threads;
@@ -319,7 +322,7 @@ void bench_decode(bench_result *r, const char *exe_dir, const char *work, int n_
         jobs[c] = (bench_job){step_prep, step_once, NULL, &sa[c], &d->rows[c].step};
     }
     d->pos_start = lorajit_seq_pos(e, 0);
-    bench_measure_jobs(jobs, BENCH_DECODE_CONFIGS + 4, steps);
+    bench_measure_jobs(jobs, BENCH_DECODE_CONFIGS + 5, steps);
     bench_gemm_close(&g1); /* g8 shares its mapping and buffers */
     bw_close(&bw);
     d->pos_end = lorajit_seq_pos(e, 0);
@@ -344,6 +347,14 @@ static double bound_ms(const bench_decode_result *d, const bench_decode_row *row
  * processes than the medians. */
 static double over_bound_min(const bench_decode_result *d, const bench_decode_row *row) {
     return row->step.min / (row->bytes * d->read.min / (double)d->bw_bytes);
+}
+
+/* Milliseconds the row's multiply-adds take at the FMA peak: every row through every
+ * matrix (lm_head included), and through its adapter's A and B where it has one;
+ * attention's (~1 % here) not counted. */
+static double fma_bound_ms(const bench_decode_result *d, const bench_decode_row *row) {
+    double macs = row->batch * (matrix_values(d, false) + (row->n_adapters ? adapter_floats(d) : 0));
+    return macs * d->fma_ms.median / d->fma.macs;
 }
 
 static const bench_stat *gemm_of(const bench_decode_result *d, const bench_decode_row *row) {
@@ -371,10 +382,13 @@ void bench_decode_print(const bench_result *r, FILE *f) {
             gb_per_s((double)d->bw_bytes, d->read), gb_per_s((double)d->bw_bytes, d->copy));
     fprintf(f, "  bound = bytes a step reads (all tensors but embed_tokens, the rows' embeddings, A+B of each "
                "distinct adapter: %.1f MiB each) / read bandwidth\n", d->adapter_bytes / 1048576.0);
+    fprintf(f, "  FMA bound = multiply-adds a step does (each row through every matrix and its adapter) / the FMA "
+               "peak of %d thread%s (16 chains of %d-lane FMAs each): %.1f GMAC/s\n", d->fma.threads,
+            d->fma.threads > 1 ? "s" : "", d->fma.lanes, d->fma.macs / (d->fma_ms.median * 1e6));
     fprintf(f, "  prefill of %d tokens, one sequence, one r16 adapter: %.1f ms (%.1f tokens/s)\n", d->prompt,
             d->prefill.median, d->prompt / (d->prefill.median / 1e3));
-    fprintf(f, "  %-38s %5s %9s %8s %9s %9s %9s %7s %7s %7s\n", "configuration", "batch", "ms/step", "steps/s",
-            "tokens/s", "MiB read", "bound ms", "xbound", "(min)", "xGEMM");
+    fprintf(f, "  %-38s %5s %9s %8s %9s %9s %9s %7s %7s %7s %7s %6s\n", "configuration", "batch", "ms/step",
+            "steps/s", "tokens/s", "MiB read", "bound ms", "xbound", "(min)", "xGEMM", "FMA ms", "xFMA");
     for (int i = 0; i < 2; i++)
         fprintf(f, "  %-38s %5d %9.2f\n", i ? (d->elem_bytes == 4 ? "GEMMs alone, OpenBLAS sgemm" :
                                                  "GEMMs alone, OpenBLAS sgemm (f32 copy)") :
@@ -384,10 +398,11 @@ void bench_decode_print(const bench_result *r, FILE *f) {
     for (int c = 0; c < BENCH_DECODE_CONFIGS; c++) {
         const bench_decode_row *row = &d->rows[c];
         double b = bound_ms(d, row, false);
-        fprintf(f, "  %-38s %5d %9.2f %8.2f %9.2f %9.0f %9.2f %7.2f %7.2f %7.2f\n", row->what, row->batch,
-                row->step.median, 1e3 / row->step.median, row->batch * 1e3 / row->step.median,
+        double fb = fma_bound_ms(d, row);
+        fprintf(f, "  %-38s %5d %9.2f %8.2f %9.2f %9.0f %9.2f %7.2f %7.2f %7.2f %7.2f %6.2f\n", row->what,
+                row->batch, row->step.median, 1e3 / row->step.median, row->batch * 1e3 / row->step.median,
                 row->bytes / 1048576.0, b, row->step.median / b, over_bound_min(d, row),
-                row->step.median / gemm_of(d, row)->median);
+                row->step.median / gemm_of(d, row)->median, fb, row->step.median / fb);
     }
     fprintf(f, "  batch 8 step time: mixed / shared %.3f, shared / no adapter %.3f; batch 8 / batch 1 (no adapter) "
                "%.2f\n", step_ratio(d, "b8_mixed", "b8_shared"), step_ratio(d, "b8_shared", "b8_base"),
@@ -427,6 +442,14 @@ cJSON *bench_decode_json(const bench_result *r) {
     cJSON_AddNumberToObject(bw, "read_gb_per_s", gb_per_s((double)d->bw_bytes, d->read));
     cJSON_AddItemToObject(bw, "copy_ms", bench_stat_json(d->copy));
     cJSON_AddNumberToObject(bw, "copy_gb_per_s", gb_per_s((double)d->bw_bytes, d->copy));
+    cJSON *fm = cJSON_AddObjectToObject(o, "fma_peak");
+    cJSON_AddStringToObject(fm, "what", "16 independent chains of vector FMAs per thread, as wide as the compiled "
+                                        "kernels' (lanes), on the bandwidth loops' threads; timed with the steps");
+    cJSON_AddNumberToObject(fm, "threads", d->fma.threads);
+    cJSON_AddNumberToObject(fm, "lanes", d->fma.lanes);
+    cJSON_AddNumberToObject(fm, "macs", d->fma.macs);
+    cJSON_AddItemToObject(fm, "ms", bench_stat_json(d->fma_ms));
+    cJSON_AddNumberToObject(fm, "gmac_per_s", d->fma.macs / (d->fma_ms.median * 1e6));
     cJSON *pf = cJSON_AddObjectToObject(o, "prefill");
     cJSON_AddNumberToObject(pf, "tokens", d->prompt);
     cJSON_AddStringToObject(pf, "what", "lorajit_seq_prefill of one sequence with one r16 adapter");
@@ -460,6 +483,8 @@ cJSON *bench_decode_json(const bench_result *r) {
         cJSON_AddNumberToObject(x, "over_bound_min", over_bound_min(d, row));
         cJSON_AddNumberToObject(x, "over_copy_bound", row->step.median / bound_ms(d, row, true));
         cJSON_AddNumberToObject(x, "over_gemm", row->step.median / gemm_of(d, row)->median);
+        cJSON_AddNumberToObject(x, "fma_bound_ms", fma_bound_ms(d, row));
+        cJSON_AddNumberToObject(x, "over_fma_bound", row->step.median / fma_bound_ms(d, row));
     }
     cJSON *q = cJSON_AddObjectToObject(o, "ratios");
     cJSON_AddNumberToObject(q, "b8_mixed_over_shared", step_ratio(d, "b8_mixed", "b8_shared"));
