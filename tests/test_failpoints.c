@@ -204,9 +204,30 @@ done:
     free(st), free(cfg), free(rank32), free(rank2), free(qkv), free(dora), free(bomb), free(stacked);
 }
 
+/* lj_calloc64 (the workers' scratch): 64-byte aligned and zeroed for sizes around a
+ * line, NULL on overflow and when the failure hook says so. */
+static void test_calloc64(void) {
+    static const size_t sizes[] = {0, 1, 15, 16, 17, 1000, 4097};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        float *p = lj_calloc64(sizes[i], sizeof(float));
+        size_t nonzero = 0;
+        for (size_t k = 0; p && k < sizes[i]; k++) nonzero += p[k] != 0.0f;
+        CHECK(p && (uintptr_t)p % 64 == 0 && nonzero == 0, "lj_calloc64(%zu floats): %p, %zu nonzero", sizes[i],
+              (void *)p, nonzero);
+        free(p);
+    }
+    CHECK(lj_calloc64(SIZE_MAX / 2, 4) == NULL, "lj_calloc64 overflow");
+    lj_alloc_fail_after(1);
+    void *p = lj_calloc64(16, 4);
+    CHECK(p == NULL, "lj_calloc64 under the failure hook");
+    free(p);
+    lj_alloc_fail_after(0);
+}
+
 int main(int argc, char **argv) {
     const char *build = argc > 1 ? argv[1] : "../build";
     walk_chdir();
+    test_calloc64();
     cJSON_Hooks hooks = {.malloc_fn = cjson_malloc, .free_fn = free};
     cJSON_InitHooks(&hooks);
     char root[512], bf16[600], cmd[2000];

@@ -86,6 +86,19 @@ void *lj_calloc(size_t n, size_t size) {
     return calloc(n, size);
 }
 
+/* Caller owns the result; free with free(). n * size zeroed bytes starting on a
+ * 64-byte boundary (a cache line: vector loads of rows whose length is a multiple of
+ * 16 floats never straddle two lines). NULL on failure or overflow. */
+void *lj_calloc64(size_t n, size_t size) {
+    if (alloc_should_fail()) return NULL;
+    if (size && n > SIZE_MAX / size) return NULL;
+    size_t bytes = n && size ? (n * size + 63) / 64 * 64 : 64;
+    void *p = NULL;
+    if (posix_memalign(&p, 64, bytes)) return NULL;
+    memset(p, 0, bytes);
+    return p;
+}
+
 void lj_alloc_fail_after(long k) {
     alloc_fail_countdown = k > 0 ? k : 0;
 }

@@ -44,6 +44,7 @@ void lj_abort(const char *file, int line, const char *what);
 /* Allocation hooks (tests inject failures through lj_alloc_fail_after). */
 void *lj_malloc(size_t n);              /* Caller owns the result; free with free(). NULL on failure. */
 void *lj_calloc(size_t n, size_t size); /* Caller owns the result; free with free(). */
+void *lj_calloc64(size_t n, size_t size); /* the same, starting on a 64-byte boundary */
 char *lj_strdup(const char *s);         /* Caller owns the result; free with free(). NULL on failure. */
 /* Test hook: make the k-th lj_malloc/lj_calloc from now on fail (k >= 1); 0 disables. */
 void lj_alloc_fail_after(long k);

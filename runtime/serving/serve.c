@@ -239,8 +239,11 @@ lorajit_status lj_worker_get(lj_serve *sv, bool with_cache, lj_worker **out, lj_
     lj_worker *w = sv->idle;
     if (w) sv->idle = w->next_idle;
     pthread_mutex_unlock(&sv->pool_lock);
-    if (!w) {
-        if (!(w = lj_calloc(1, sizeof *w)) || !(w->scratch = lj_calloc(sv->n_scratch, sizeof(float)))) {
+    if (!w) { /* scratch on a cache line: the kernels' rows of x are multiples of 16 floats, so no
+                 vector load straddles two lines (malloc's 16-byte alignment split every
+                 one: batch-8 decode steps of 6 TinyLlama-width BF16 layers 53.2 against 60.2 ms,
+                 two engines alternated; 19 % on a model in L3) */
+        if (!(w = lj_calloc(1, sizeof *w)) || !(w->scratch = lj_calloc64(sv->n_scratch, sizeof(float)))) {
             free(w);
             return lj_fail(err, LORAJIT_E_NOMEM, "out of memory: scratch of %zu floats for a call", sv->n_scratch);
         }
