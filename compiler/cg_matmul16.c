@@ -306,7 +306,6 @@ static void mm16_init(mm16 *s, cg *c, ir_dtype kind, bool k_tail) {
     s->x_parts = c->bf16_round_x ? 1 : 2;
     s->vl = c->vec_floats;
     s->step = s->native ? 32 : s->vl;
-    s->mr = s->vl == 16 ? 4 : 2, s->nr = MM16_NR; /* task_begin sets them per mode */
     s->acc_ty = LLVMVectorType(c->f32, (unsigned)s->vl);
     s->vec_ty = s->native ? LLVMVectorType(LLVMBFloatTypeInContext(c->llctx), 32) : s->acc_ty;
 }

@@ -291,11 +291,13 @@ enum { JIT_MAX_PARTS = 4 };
 int jit_parts_wanted(void);
 /* mod (in tsctx; both stay the caller's, mod is changed) split into n_parts (fewer
  * when it has fewer function definitions), each optimised (default<O3>, printed to
- * stderr when dump) and compiled to an object file for cpu (cg_target_machine's
- * name) on a thread of its own. On success objs[0..*n_objs) are the caller's
- * (objs has room for JIT_MAX_PARTS); on failure none is left. */
-lorajit_status jit_parts_compile(LLVMOrcThreadSafeContextRef tsctx, LLVMModuleRef mod, const char *cpu, int n_parts,
-                                 bool dump, LLVMMemoryBufferRef *objs, int *n_objs, lj_err *err);
+ * stderr when dump) and compiled to an object file on a thread of its own: part 0
+ * with tm (borrowed, the JIT's target machine for cpu), the others with their own for
+ * cpu (cg_target_machine's name). On success objs[0..*n_objs) are the caller's (objs
+ * has room for JIT_MAX_PARTS); on failure none is left. */
+lorajit_status jit_parts_compile(LLVMOrcThreadSafeContextRef tsctx, LLVMModuleRef mod, LLVMTargetMachineRef tm,
+                                 const char *cpu, int n_parts, bool dump, LLVMMemoryBufferRef *objs, int *n_objs,
+                                 lj_err *err);
 
 /* ---- aot.c: the files of an artifact (compiler/engine.c writes manifest.json last) ----
  * Every file is made in a private staging folder, then renamed into the artifact

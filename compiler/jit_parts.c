@@ -31,8 +31,9 @@
 typedef struct jit_part {
     LLVMOrcThreadSafeContextRef tsctx; /* owns mod's context */
     LLVMModuleRef mod;
-    LLVMTargetMachineRef tm;           /* owned; made on the calling thread (LLVM's target
-                                          registration is not safe to run on two threads) */
+    LLVMTargetMachineRef tm;           /* part 0: the caller's; others owned, made on the calling
+                                          thread (LLVM's target registration is not safe to run
+                                          on two threads) */
     bool dump;                         /* LORAJIT_DUMP=llvm: print the optimised part */
     LLVMMemoryBufferRef obj;           /* the object file, on success */
     lorajit_status st;
@@ -54,59 +55,56 @@ static long fn_size(LLVMValueRef f) {
 }
 
 /* part_of[k] for the k-th function definition of mod (module order): the entry
- * points in part 0, the rest dealt largest first to the lightest part. */
-static void deal(LLVMModuleRef mod, int n_parts, int *part_of, int n_defs) {
-    long *size = calloc((size_t)n_defs + 1, sizeof *size), load[JIT_MAX_PARTS] = {0};
+ * points in part 0, the rest dealt largest first to the lightest part. size:
+ * scratch of n_defs. */
+static void deal(LLVMModuleRef mod, int n_parts, int *part_of, long *size, int n_defs) {
+    long load[JIT_MAX_PARTS] = {0};
     int k = 0;
     for (LLVMValueRef f = LLVMGetFirstFunction(mod); f; f = LLVMGetNextFunction(f)) {
         if (LLVMIsDeclaration(f)) continue;
         const char *name = LLVMGetValueName(f);
         bool entry = !strcmp(name, LJ_FORWARD_SYMBOL) || !strcmp(name, LJ_DECODE_SYMBOL);
         part_of[k] = entry ? 0 : -1;
-        long s = fn_size(f);
-        if (entry) load[0] += s;
-        if (size) size[k] = s;
+        size[k] = fn_size(f);
+        if (entry) load[0] += size[k];
         k++;
     }
     for (;;) { /* the largest function not dealt yet, to the lightest part */
-        int best = -1;
+        int best = -1, p = 0;
         for (int i = 0; i < n_defs; i++)
-            if (part_of[i] < 0 && (best < 0 || (size && size[i] > size[best]))) best = i;
+            if (part_of[i] < 0 && (best < 0 || size[i] > size[best])) best = i;
         if (best < 0) break;
-        int p = 0;
         for (int q = 1; q < n_parts; q++)
             if (load[q] < load[p]) p = q;
         part_of[best] = p;
-        load[p] += size ? size[best] : 1;
+        load[p] += size[best];
     }
-    free(size);
 }
 
 /* In mod (a copy of the whole module): every definition external; those of other
- * parts replaced by declarations of the same type and calling convention. */
-static void keep_part(LLVMModuleRef mod, const int *part_of, int n_defs, int part) {
-    LLVMValueRef *drop = calloc((size_t)n_defs + 1, sizeof *drop);
-    int k = 0, n_drop = 0;
-    for (LLVMValueRef f = LLVMGetFirstFunction(mod); f; f = LLVMGetNextFunction(f)) {
+ * parts replaced by declarations of the same type and calling convention (appended
+ * to the function list, so the walk passes them as declarations). false when out of
+ * memory. */
+static bool keep_part(LLVMModuleRef mod, const int *part_of, int part) {
+    int k = 0;
+    for (LLVMValueRef f = LLVMGetFirstFunction(mod), next; f; f = next) {
+        next = LLVMGetNextFunction(f);
         if (LLVMIsDeclaration(f)) continue;
         LLVMSetLinkage(f, LLVMExternalLinkage);
         LLVMSetVisibility(f, LLVMDefaultVisibility);
-        if (k < n_defs && part_of[k] != part && drop) drop[n_drop++] = f;
-        k++;
-    }
-    for (int i = 0; i < n_drop; i++) {
-        LLVMValueRef f = drop[i];
+        if (part_of[k++] == part) continue;
         size_t len;
-        const char *name = LLVMGetValueName2(f, &len);
-        char *keep = strndup(name, len);
+        const char *was = LLVMGetValueName2(f, &len);
+        char *name = strndup(was, len);
+        if (!name) return false;
         LLVMSetValueName2(f, "", 0); /* frees the name for the declaration */
-        LLVMValueRef d = LLVMAddFunction(mod, keep ? keep : "", LLVMGlobalGetValueType(f));
+        LLVMValueRef d = LLVMAddFunction(mod, name, LLVMGlobalGetValueType(f));
         LLVMSetFunctionCallConv(d, LLVMGetFunctionCallConv(f));
         LLVMReplaceAllUsesWith(f, d);
         LLVMDeleteFunction(f);
-        free(keep);
+        free(name);
     }
-    free(drop);
+    return true;
 }
 
 static void *part_main(void *arg) {
@@ -139,35 +137,37 @@ static void warm_up(LLVMTargetMachineRef tm) {
     LLVMContextDispose(ctx);
 }
 
-lorajit_status jit_parts_compile(LLVMOrcThreadSafeContextRef tsctx, LLVMModuleRef mod, const char *cpu, int n_parts,
-                                 bool dump, LLVMMemoryBufferRef *objs, int *n_objs, lj_err *err) {
+lorajit_status jit_parts_compile(LLVMOrcThreadSafeContextRef tsctx, LLVMModuleRef mod, LLVMTargetMachineRef tm,
+                                 const char *cpu, int n_parts, bool dump, LLVMMemoryBufferRef *objs, int *n_objs,
+                                 lj_err *err) {
     jit_part parts[JIT_MAX_PARTS];
     pthread_t tid[JIT_MAX_PARTS];
     bool started[JIT_MAX_PARTS] = {false};
     int n_defs = 0, *part_of = NULL;
+    long *size = NULL;
     lorajit_status st = LORAJIT_OK;
     *n_objs = 0;
     memset(parts, 0, sizeof parts);
     for (LLVMValueRef f = LLVMGetFirstFunction(mod); f; f = LLVMGetNextFunction(f)) n_defs += !LLVMIsDeclaration(f);
-    if (n_parts > n_defs) n_parts = n_defs > 0 ? n_defs : 1;
-    if (n_parts < 1) n_parts = 1;
-    parts[0] = (jit_part){.tsctx = tsctx, .mod = mod, .dump = dump};
+    if (n_parts > n_defs) n_parts = n_defs; /* n_parts >= 1: the module defines lj_forward */
+    parts[0] = (jit_part){.tsctx = tsctx, .mod = mod, .tm = tm, .dump = dump};
     if (n_parts > 1) {
         LLVMMemoryBufferRef bc = LLVMWriteBitcodeToMemoryBuffer(mod);
         part_of = calloc((size_t)n_defs, sizeof *part_of);
-        if (!bc || !part_of) st = lj_fail(err, LORAJIT_E_NOMEM, "JIT: out of memory splitting the module");
-        if (!st) deal(mod, n_parts, part_of, n_defs);
+        size = calloc((size_t)n_defs, sizeof *size);
+        if (!bc || !part_of || !size) st = lj_fail(err, LORAJIT_E_NOMEM, "JIT: out of memory splitting the module");
+        if (!st) deal(mod, n_parts, part_of, size, n_defs);
         for (int p = 1; p < n_parts && !st; p++) {
             parts[p] = (jit_part){.tsctx = LLVMOrcCreateNewThreadSafeContext(), .dump = dump};
             if (LLVMParseBitcodeInContext2(LLVMOrcThreadSafeContextGetContext(parts[p].tsctx), bc, &parts[p].mod))
                 st = lj_fail(err, LORAJIT_E_COMPILE, "JIT: cannot read back the module's bitcode");
-            else
-                keep_part(parts[p].mod, part_of, n_defs, p);
+            else if (!keep_part(parts[p].mod, part_of, p))
+                st = lj_fail(err, LORAJIT_E_NOMEM, "JIT: out of memory splitting the module");
         }
-        if (!st) keep_part(mod, part_of, n_defs, 0);
+        if (!st && !keep_part(mod, part_of, 0)) st = lj_fail(err, LORAJIT_E_NOMEM, "JIT: out of memory splitting the module");
         if (bc) LLVMDisposeMemoryBuffer(bc);
     }
-    for (int p = 0; p < n_parts && !st; p++) st = cg_target_machine(cpu, true, &parts[p].tm, NULL, err);
+    for (int p = 1; p < n_parts && !st; p++) st = cg_target_machine(cpu, true, &parts[p].tm, NULL, err);
     if (!st && n_parts > 1) warm_up(parts[0].tm);
     for (int p = 1; p < n_parts && !st; p++) /* part 0 on this thread */
         started[p] = pthread_create(&tid[p], NULL, part_main, &parts[p]) == 0;
@@ -181,7 +181,7 @@ lorajit_status jit_parts_compile(LLVMOrcThreadSafeContextRef tsctx, LLVMModuleRe
             st = parts[p].st;
             lj_fail(err, st, "%s", parts[p].err.msg);
         }
-        if (parts[p].tm) LLVMDisposeTargetMachine(parts[p].tm);
+        if (p > 0 && parts[p].tm) LLVMDisposeTargetMachine(parts[p].tm);
         if (p > 0 && parts[p].mod) LLVMDisposeModule(parts[p].mod);
         if (p > 0 && parts[p].tsctx) LLVMOrcDisposeThreadSafeContext(parts[p].tsctx);
     }
@@ -190,5 +190,6 @@ lorajit_status jit_parts_compile(LLVMOrcThreadSafeContextRef tsctx, LLVMModuleRe
         else if (parts[p].obj) LLVMDisposeMemoryBuffer(parts[p].obj);
     }
     free(part_of);
+    free(size);
     return st;
 }

@@ -127,24 +127,20 @@ lorajit_status pipeline_code_build(const ir_graph *g, const pipeline_target *t, 
     LLVMModuleRef mod = LLVMModuleCreateWithNameInContext("lorajit", llctx);
     if (!(out->cpu = take_message(LLVMGetTargetMachineCPU(tm)))) st = lj_fail(err, LORAJIT_E_NOMEM, "out of memory");
     if (!st) st = cg_module_build(g, llctx, mod, out->cpu, out->features, &out->matmuls, err); /* codegen */
+    if (!st && !(out->triple = take_message(LLVMGetTargetMachineTriple(tm))))
+        st = lj_fail(err, LORAJIT_E_NOMEM, "out of memory");
     double t1 = pipeline_now_ms(), t2 = t1;
     if (!st && jit) { /* optimised and compiled in parts, on threads; LLJIT links the objects */
         LLVMMemoryBufferRef objs[JIT_MAX_PARTS];
         int n_objs = 0;
-        st = jit_parts_compile(tsctx, mod, t->cpu, jit_parts_wanted(), dump_wanted("llvm"), objs, &n_objs, err);
+        st = jit_parts_compile(tsctx, mod, tm, t->cpu, jit_parts_wanted(), dump_wanted("llvm"), objs, &n_objs, err);
         t2 = pipeline_now_ms();
-        if (!st && !(out->triple = take_message(LLVMGetTargetMachineTriple(tm))))
-            st = lj_fail(err, LORAJIT_E_NOMEM, "out of memory");
         if (!st) st = jit_session_open_objects(objs, n_objs, &out->jit, &out->forward, &out->decode, err);
-        else
-            for (int i = 0; i < n_objs; i++) LLVMDisposeMemoryBuffer(objs[i]);
         if (!st) out->compiles = jit_session_compiles(out->jit);
     } else if (!st) {
         st = cg_optimize(mod, tm, err); /* default<O3> */
         if (!st && dump_wanted("llvm")) dump_module(mod);
         t2 = pipeline_now_ms();
-        if (!st && !(out->triple = take_message(LLVMGetTargetMachineTriple(tm))))
-            st = lj_fail(err, LORAJIT_E_NOMEM, "out of memory");
         if (!st) st = module_hash(mod, &out->code_hash, err);
         if (!st) st = aot_emit_object(mod, tm, out->code_hash, t->layout, t->object_dir, err); /* model.o */
         if (!st) out->compiles = 1;
