@@ -10,7 +10,12 @@
  *  (c) 12 decode rows in one step (two lj_decode passes) equal each row stepped alone;
  *  (d) (a) again on the golden BF16 model with an adapter: 16-bit weights make its code
  *      rows_exact (step.c: chunks in one call, LoRA on the row loop for every row); it
- *      must be bit for bit.
+ *      must be bit for bit;
+ *  (e) on that model a step runs as rows of lj_decode passes (step.c run_passes): a
+ *      40-token chunk with every row's logits and another sequence's decode row, in
+ *      passes of max_tokens = 16 rows, equal each stepped alone bit for bit, and the
+ *      chunk is within 1e-4 of lorajit_seq_prefill (lj_forward's attention over the
+ *      chunk: the rows' causal attention and KV writes are right).
  * Usage: test_step BUILD_DIR; run from tests/. */
 #include <stdbool.h>
 #include <string.h>
@@ -178,17 +183,21 @@ static void test_wide_decode(void) {
 }
 
 /* ---- (d) chunking on a BF16 model ---- */
-static void test_chunking_bf16(void) {
-    enum { N = 40, VB = 96 }; /* golden/models/bf16: vocabulary 96 */
-    lorajit_options o = {.max_adapters = 2, .max_rank = 8, .max_batch = 2, .max_seq_len = 128};
+/* The golden BF16 model (vocabulary 96) with options o and its adapter "qkvo"; NULL
+ * (CHECKed) when either fails. */
+static lorajit_engine *open_bf16(const lorajit_options *o) {
     lorajit_engine *e = NULL;
-    bool ok = lorajit_engine_open(&e, "golden/models/bf16", &o) == LORAJIT_OK &&
+    bool ok = lorajit_engine_open(&e, "golden/models/bf16", o) == LORAJIT_OK &&
               lorajit_load_adapter(e, "qkvo", "golden/adapters/bf16/qkvo") == LORAJIT_OK;
     CHECK(ok, "bf16: %s", lorajit_errmsg(e));
-    if (!ok) {
-        lorajit_engine_free(e);
-        return;
-    }
+    if (!ok) lorajit_engine_free(e);
+    return ok ? e : NULL;
+}
+
+static void test_chunking_bf16(void) {
+    enum { N = 40, VB = 96 };
+    lorajit_engine *e = open_bf16(&(lorajit_options){.max_adapters = 2, .max_rank = 8, .max_batch = 2, .max_seq_len = 128});
+    if (!e) return;
     int32_t tok[N];
     for (int i = 0; i < N; i++) tok[i] = (int32_t)((i * 37 + 5) % VB);
     static float one[N * VB], got[N * VB];
@@ -202,10 +211,49 @@ static void test_chunking_bf16(void) {
     lorajit_engine_free(e);
 }
 
+/* ---- (e) a mixed step in lj_decode passes on the BF16 model ---- */
+static void test_passes_bf16(void) {
+    enum { N = 40, P = 6, VB = 96 };
+    lorajit_engine *e = open_bf16(&(lorajit_options){.max_adapters = 2, .max_rank = 8, .max_batch = 3, .max_tokens = 16,
+                                                     .max_seq_len = 128});
+    if (!e) return;
+    int32_t tok[N], pb[P], tb = 17;
+    for (int i = 0; i < N; i++) tok[i] = (int32_t)((i * 37 + 5) % VB);
+    for (int i = 0; i < P; i++) pb[i] = (int32_t)((i * 29 + 3) % VB);
+    static float got_a[N * VB], got_b[VB], want_a[N * VB], want_b[VB], ref[N * VB];
+    const char *names[1] = {"qkvo"};
+    for (int round = 0; round < 2; round++) { /* 0: together in one step; 1: each alone */
+        lorajit_seq *a = NULL, *b = NULL;
+        CHECK(lorajit_seq_open(e, &a) == 0 && lorajit_seq_open(e, &b) == 0 && lorajit_seq_set_adapters(a, names, NULL, 1) == 0,
+              "open: %s", lorajit_errmsg(e));
+        lorajit_step_row pre = {b, pb, P, NULL, 0};
+        CHECK(lorajit_step(e, &pre, 1) == 0, "prefill b: %s", lorajit_errmsg(e));
+        lorajit_step_row rows[2] = {{a, tok, N, round ? want_a : got_a, 1}, {b, &tb, 1, round ? want_b : got_b, 0}};
+        if (round == 0)
+            CHECK(lorajit_step(e, rows, 2) == 0, "mixed step: %s", lorajit_errmsg(e));
+        else
+            CHECK(lorajit_step(e, &rows[0], 1) == 0 && lorajit_step(e, &rows[1], 1) == 0, "alone: %s", lorajit_errmsg(e));
+        CHECK(lorajit_seq_length(a) == N && lorajit_seq_length(b) == P + 1, "positions after the step: %d, %d",
+              lorajit_seq_length(a), lorajit_seq_length(b));
+        lorajit_seq_close(a);
+        lorajit_seq_close(b);
+    }
+    CHECK(!memcmp(got_a, want_a, sizeof got_a), "the chunk's logits in a mixed step differ from the chunk alone");
+    CHECK(!memcmp(got_b, want_b, sizeof got_b), "the decode row in a mixed step differs from the row alone");
+    CHECK(lorajit_seq_set_adapter(e, 0, names, NULL, 1) == 0 && lorajit_seq_prefill(e, 0, tok, N, ref) == 0,
+          "seq_prefill: %s", lorajit_errmsg(e));
+    double worst = check_close_ratio(got_a, ref, (long)N * VB, 1e-4, 1e-4, NULL);
+    CHECK(worst <= 1, "step passes vs lorajit_seq_prefill of 40 tokens: %.3g x tolerance", worst);
+    printf("  bf16 mixed step in passes of 16 rows == each alone, bit for bit; vs seq_prefill %.3g x tolerance 1e-4\n",
+           worst);
+    lorajit_engine_free(e);
+}
+
 int main(int argc, char **argv) {
     check_enter_tests_dir();
     test_chunking();
     test_chunking_bf16();
+    test_passes_bf16();
     test_mixed_step();
     test_wide_decode();
     return check_summary("test_step");

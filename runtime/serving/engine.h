@@ -92,11 +92,14 @@ lj_slot_pick lj_engine_pick(lorajit_engine *e);
  * messages. On failure the position stays. */
 lorajit_status lj_seq_prefill(lorajit_engine *e, int seq, const int32_t *tokens, int n, int piece, float *logits,
                               float *last, const char *what, int req, lj_err *err);
-/* Validates everything, then one compiled decode step over seqs[0..n) (distinct):
- * logits [n, vocab]. req: NULL or generate's request of each row. On failure no
- * sequence advances. */
-lorajit_status lj_decode_step(lorajit_engine *e, const int *seqs, const int32_t *tokens, int n, float *logits,
-                              const char *what, const int *req, lj_err *err);
+/* Validates everything, then one compiled lj_decode pass over n rows, row i token
+ * tokens[i] of sequence seqs[i]: at its sequence's position, the sequences distinct
+ * (pos NULL; n <= max_batch), or at pos[i], a sequence's rows at consecutive positions
+ * from its own (a prompt's chunk as rows; n <= max(max_batch, max_tokens)). n_prefill
+ * rows count as prefill tokens. logits [n, vocab]. req: NULL or generate's request of
+ * each row. On failure no sequence advances. */
+lorajit_status lj_decode_rows(lorajit_engine *e, const int *seqs, const int64_t *pos, const int32_t *tokens, int n,
+                              int n_prefill, float *logits, const char *what, const int *req, lj_err *err);
 /* Gives sequence seq its own adapters names[0..n) + weights (NULL: all 1), made
  * resident first (lj_engine_resolve); names are copied. On failure the choice stays. */
 lorajit_status lj_seq_set_choice(lorajit_engine *e, int seq, const char *const *names, const float *weights, int n,

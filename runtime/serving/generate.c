@@ -198,51 +198,64 @@ done:
     return st;
 }
 
-/* Validates everything (range, distinct sequences, vocabulary, room in each KV
- * cache, adapter names), then runs one compiled decode step with one snapshot.
- * The caller has claimed seqs. logits [n, vocab_size]. seqs, tokens, logits and
- * req (NULL, or generate's request of each row, for messages) are borrowed for the
- * call. On failure nothing changes: a row whose logits are not finite fails the
- * step and no sequence advances. */
-lorajit_status lj_decode_step(lorajit_engine *e, const int *seqs, const int32_t *tokens, int n,
-                              float *logits, const char *what, const int *req, lj_err *err) {
+/* Validates everything (range, vocabulary, room in each KV cache, adapter names),
+ * then runs one compiled lj_decode pass with one snapshot over n rows: row i is token
+ * tokens[i] of sequence seqs[i]. pos NULL: each row at its sequence's position, the
+ * sequences distinct (n <= max_batch). pos given: row i at pos[i], a sequence's rows
+ * at consecutive positions from its own in row order (a prompt's chunk as rows: each
+ * row's attention writes its K/V and sees the rows before it, as lj_forward's does;
+ * n <= max(max_batch, max_tokens), the scratch's rows). n_prefill of the rows count
+ * as prefill tokens in the stats. The caller has claimed seqs. logits [n, vocab_size].
+ * Everything is borrowed for the call; req: NULL, or generate's request of each row,
+ * for messages. On failure nothing changes: a row whose logits are not finite fails
+ * the pass and no sequence advances. */
+lorajit_status lj_decode_rows(lorajit_engine *e, const int *seqs, const int64_t *pos, const int32_t *tokens, int n,
+                              int n_prefill, float *logits, const char *what, const int *req, lj_err *err) {
     lorajit_status st;
-    int max = e->L->schema.max_batch;
+    int max = e->L->schema.max_batch, cap = pos && e->L->schema.max_tokens > max ? (int)e->L->schema.max_tokens : max;
     if (!e->code.decode)
         return lj_fail(err, LORAJIT_E_UNSUPPORTED, "%s: the compiled code has no batched decode "
                        "entry point (%s)", what, LJ_DECODE_SYMBOL);
     if (!seqs || !tokens || !logits)
         return lj_fail(err, LORAJIT_E_ARG, "%s: seqs, tokens or logits is NULL", what);
-    if (n < 1 || n > max)
-        return lj_fail(err, LORAJIT_E_ARG, "%s: n = %d rows, must be 1..%d (max_batch)", what, n, max);
-    int64_t pos[LJ_MAX_SLOTS];
-    int32_t seq[LJ_MAX_SLOTS];
-    const lj_active *act[LJ_MAX_SLOTS];
+    if (n < 1 || n > cap)
+        return lj_fail(err, LORAJIT_E_ARG, "%s: n = %d rows, must be 1..%d (%s)", what, n, cap,
+                       cap > max ? "max_tokens" : "max_batch");
     if ((st = check_tokens(e, tokens, n, what, "row", err))) return st;
+    int ds[LJ_MAX_SLOTS], n_ds = 0;    /* the distinct sequences, in order of first row */
+    int64_t from[LJ_MAX_SLOTS], end[LJ_MAX_SLOTS], width = 0; /* each one's positions before and after */
     for (int i = 0; i < n; i++) {
         if ((st = check_seq(e, seqs[i], what, err))) return st;
-        for (int j = 0; j < i; j++)
+        int d = 0;
+        while (d < n_ds && ds[d] != seqs[i]) d++;
+        for (int j = 0; d < n_ds && !pos && j < i; j++)
             if (seqs[j] == seqs[i])
-                return lj_fail(err, LORAJIT_E_ARG, "%s: sequence %d is in rows %d and %d; a "
-                               "step advances each sequence once", what, seqs[i], j, i);
-        if ((st = check_room(e, seqs[i], 1, what, err))) return st;
-        pos[i] = e->seqs[seqs[i]].pos;
-        seq[i] = seqs[i];
+                return lj_fail(err, LORAJIT_E_ARG, "%s: sequence %d is in rows %d and %d; a step advances each "
+                               "sequence once", what, seqs[i], j, i);
+        if (d == n_ds) ds[n_ds++] = seqs[i], from[d] = end[d] = e->seqs[seqs[i]].pos;
+        if (pos && pos[i] != end[d])
+            return lj_fail(err, LORAJIT_E_ARG, "%s: row %d of sequence %d is at position %lld, not %lld (a "
+                           "sequence's rows follow on from its position)", what, i, seqs[i], (long long)pos[i],
+                           (long long)end[d]);
+        if ((st = check_room(e, seqs[i], end[d] - from[d] + 1, what, err))) return st;
+        end[d]++;
+        if (lj_kv_blocks_for(&e->kv, end[d]) > width) width = lj_kv_blocks_for(&e->kv, end[d]);
     }
-    int64_t end[LJ_MAX_SLOTS], width = 0; /* row i's positions after the step; its table's length */
-    for (int i = 0; i < n; i++) {
-        end[i] = pos[i] + 1;
-        if (lj_kv_blocks_for(&e->kv, end[i]) > width) width = lj_kv_blocks_for(&e->kv, end[i]);
-    }
-    int32_t *table = lj_malloc(sizeof *table * (size_t)(width * n));
-    if (!table) return lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory (block tables)", what);
+    int64_t *at = lj_malloc(sizeof *at * (size_t)n); /* row i's position */
+    int32_t *seq = lj_malloc(sizeof *seq * (size_t)n), *table = lj_malloc(sizeof *table * (size_t)(width * n));
+    const lj_active **act = lj_malloc(sizeof *act * (size_t)n);
     lj_worker *w = NULL;
-    if ((st = lj_kv_reserve(&e->kv, seqs, end, n, false, what, err)) ||
-        (st = lj_worker_get(&e->serve, false, &w, err))) {
-        for (int i = 0; i < n; i++) lj_kv_trim(&e->kv, seqs[i], pos[i]);
-        free(table);
+    if (!at || !seq || !table || !act) {
+        st = lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory (%d rows' block tables)", what, n);
+    } else if ((st = lj_kv_reserve(&e->kv, ds, end, n_ds, false, what, err)) ||
+               (st = lj_worker_get(&e->serve, false, &w, err))) {
+        for (int d = 0; d < n_ds; d++) lj_kv_trim(&e->kv, ds[d], from[d]);
+    }
+    if (st) {
+        free(at), free(seq), free(table), free((void *)act);
         return st;
     }
+    for (int i = 0; i < n; i++) at[i] = pos ? pos[i] : e->seqs[seqs[i]].pos, seq[i] = seqs[i];
     lj_kv_gather(&e->kv, seqs, n, width, table);
     int64_t t0 = now_ns();
     lj_snapshot *v = lj_snapshot_acquire(&e->serve); /* one adapter state for every row */
@@ -259,12 +272,12 @@ lorajit_status lj_decode_step(lorajit_engine *e, const int *seqs, const int32_t 
             int64_t per = lj_rope_row_floats(&e->L->cfg);
             if (!(rope = lj_malloc(sizeof *rope * (size_t)(per * n))))
                 st = lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory (RoPE tables)", what);
-            for (int i = 0; rope && i < n; i++) lj_rope_table(&e->L->cfg, pos[i] + 1, rope + per * i);
+            for (int i = 0; rope && i < n; i++) lj_rope_table(&e->L->cfg, at[i] + 1, rope + per * i);
             c.rope = rope;
             c.rope_stride = per;
         }
         lj_pool *was = lj_pool_bind(e->pool);
-        int rc = st ? 0 : e->code.decode(&c, tokens, n, pos, seq, act, logits);
+        int rc = st ? 0 : e->code.decode(&c, tokens, n, at, seq, act, logits);
         lj_pool_bind(was);
         free(rope);
         if (rc != 0) st = lj_fail(err, LORAJIT_E_COMPILE, "%s: compiled code returned %d", what, rc);
@@ -272,18 +285,17 @@ lorajit_status lj_decode_step(lorajit_engine *e, const int *seqs, const int32_t 
         for (int i = 0; i < n && !st; i++) {
             size_t k = lj_nonfinite_find(logits + (size_t)i * vocab, vocab);
             if (k < vocab)
-                st = not_finite(what, req ? req[i] : -1, i, seqs[i], pos[i], logits + (size_t)i * vocab, k, err);
+                st = not_finite(what, req ? req[i] : -1, i, seqs[i], at[i], logits + (size_t)i * vocab, k, err);
         }
     }
     lj_snapshot_release(&e->serve, v);
     lj_worker_put(&e->serve, w);
-    free(table);
-    if (st) {
-        for (int i = 0; i < n; i++) lj_kv_trim(&e->kv, seqs[i], pos[i]); /* the blocks taken go back */
-        return st;
-    }
-    for (int i = 0; i < n; i++) e->seqs[seqs[i]].pos++;
-    atomic_fetch_add(&e->n.decode_tokens, n);
+    free(at), free(seq), free(table), free((void *)act);
+    for (int d = 0; d < n_ds; d++) /* on failure the blocks taken go back */
+        st ? lj_kv_trim(&e->kv, ds[d], from[d]) : (void)(e->seqs[ds[d]].pos = end[d]);
+    if (st) return st;
+    atomic_fetch_add(&e->n.prefill_tokens, n_prefill);
+    atomic_fetch_add(&e->n.decode_tokens, n - n_prefill);
     atomic_fetch_add(&e->n.decode_ns, now_ns() - t0);
     return LORAJIT_OK;
 }
@@ -369,12 +381,12 @@ lorajit_status lorajit_decode(lorajit_engine *e, const int *seqs, const int32_t 
     lorajit_status st = lj_engine_enter(e, "decode", &err);
     if (st) return st;
     if (!e->code.decode || !seqs || n < 1 || n > e->L->schema.max_batch) /* decode_step words it */
-        return lj_engine_leave(e, lj_decode_step(e, seqs, tokens, n, logits, "decode", NULL, err));
+        return lj_engine_leave(e, lj_decode_rows(e, seqs, NULL, tokens, n, 0, logits, "decode", NULL, err));
     if ((st = seq_claim(e, seqs, n, "decode", err))) return lj_engine_leave(e, st);
     const char **pinned;
     int n_pinned;
     if (!(st = lj_engine_pin_seqs(e, seqs, n, &pinned, &n_pinned, "decode", err))) {
-        st = lj_decode_step(e, seqs, tokens, n, logits, "decode", NULL, err);
+        st = lj_decode_rows(e, seqs, NULL, tokens, n, 0, logits, "decode", NULL, err);
         lj_engine_unpin_free(e, pinned, n_pinned);
     }
     seq_unclaim(e, seqs, n);
@@ -547,7 +559,7 @@ lorajit_status lorajit_generate(lorajit_engine *e, lorajit_request *reqs, int n,
             next[k] = reqs[live[k]].out[reqs[live[k]].n_out - 1];
             rows[k] = sq[live[k]];
         }
-        if ((st = lj_decode_step(e, rows, next, n_live, logits, "generate", live, err))) goto done;
+        if ((st = lj_decode_rows(e, rows, NULL, next, n_live, 0, logits, "generate", live, err))) goto done;
         int still = 0;
         for (int k = 0; k < n_live; k++) {
             int i = live[k];

@@ -1,21 +1,21 @@
 /* step.c — lorajit_step: one step of mixed work over sequence handles (issue 14).
  *
- * Each row appends tokens to its sequence: a prefill chunk (n_tokens > 1) runs the
- * compiled lj_forward through generate.c's lj_seq_prefill in calls of at most
- * ctx.small_rows (8) rows, so that every row takes the generated row loop, whose
- * numbers do not depend on the rows beside it: any chunking of a prompt, and a
- * decode row, give the same bits (sgemm's do depend on M); and the decode rows
- * (n_tokens 1) go into lj_decode passes (lj_decode_step) of up to small_rows rows
- * for the same reason (one pass up to 8 rows; 16 rows are two passes, each reading
- * the weights once: on 16-bit weights the row loop beats sgemm, which widens them
- * first), each row with its sequence's own adapters, pinned for the step. All or nothing: every row is
- * checked before anything runs, and when a part fails after others ran, the
- * positions of every row are put back (the KV entries written past them are
- * overwritten by the next call, as after any failed prefill).
- * Code whose matmuls all take 16-bit kernels (lj_code.rows_exact: a row's bits
- * do not depend on n there) runs a chunk in calls of up to max_tokens rows with the
- * LoRA terms on the row loop for all of them (LJ_PREFILL_EXACT), and all decode rows
- * in one pass: each reads the weights once instead of once per 8 rows. */
+ * Each row appends tokens to its sequence: a prefill chunk (n_tokens > 1) or one
+ * token (decode). Code whose matmuls all take 16-bit kernels (lj_code.rows_exact: a
+ * row's bits do not depend on the rows beside it) and whose RoPE tables do not vary
+ * with length runs the whole step as rows of lj_decode passes (lj_decode_rows): a
+ * chunk's tokens are rows of its sequence at consecutive positions, each attending
+ * to the rows before it, so a step reads the weights once whatever its mix of
+ * prefill and decode (passes of at most max(max_batch, max_tokens) rows and
+ * LJ_STEP_LOGITS_FLOATS of logits). Other code runs each chunk through generate.c's
+ * lj_seq_prefill (lj_forward, in calls of at most ctx.small_rows (8) rows so that
+ * every row takes the generated row loop: any chunking of a prompt, and a decode
+ * row, give the same bits, where sgemm's depend on M) and the decode rows in
+ * lj_decode passes of up to small_rows rows, each row with its sequence's own
+ * adapters, pinned for the step. All or nothing: every row is checked before anything
+ * runs, and when a part fails after others ran, the positions of every row are put
+ * back (the KV entries written past them are overwritten by the next call, as after
+ * any failed prefill). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,49 +38,105 @@ static lorajit_status check_row(lorajit_engine *e, const lorajit_step_row *r, in
     return LORAJIT_OK;
 }
 
-/* Runs the checked rows; the caller holds their handles. On failure every row's
- * position is what it was. */
-static lorajit_status run_rows(lorajit_engine *e, const lorajit_step_row *rows, int n, lj_err *err) {
-    int ids[LJ_MAX_SLOTS], dec_ids[LJ_MAX_SLOTS], dec_row[LJ_MAX_SLOTS], n_dec = 0;
-    int32_t dec_tok[LJ_MAX_SLOTS];
-    int64_t pos[LJ_MAX_SLOTS];
+enum { LJ_STEP_LOGITS_FLOATS = 1 << 23 }; /* logits a pass may hold (32 MiB); at least a row */
+
+/* Every row as rows of lj_decode passes (code with rows_exact and a decode entry,
+ * RoPE tables that do not vary): rows[i]'s tokens at its sequence's next positions,
+ * in row order. The caller has pinned the rows' adapters and puts the positions back
+ * on failure. */
+static lorajit_status run_passes(lorajit_engine *e, const lorajit_step_row *rows, int n, lj_err *err) {
     size_t vocab = (size_t)e->L->cfg.vocab_size;
-    for (int i = 0; i < n; i++) {
-        ids[i] = rows[i].seq->id;
-        pos[i] = e->seqs[ids[i]].pos;
+    int total = 0, cap = e->L->schema.max_tokens > e->L->schema.max_batch ? (int)e->L->schema.max_tokens
+                                                                         : e->L->schema.max_batch;
+    for (int i = 0; i < n; i++) total += rows[i].n_tokens;
+    if ((size_t)cap * vocab > LJ_STEP_LOGITS_FLOATS) cap = vocab >= LJ_STEP_LOGITS_FLOATS ? 1 : (int)(LJ_STEP_LOGITS_FLOATS / vocab);
+    int per = total < cap ? total : cap;
+    int *seq = lj_malloc(sizeof *seq * (size_t)total);
+    int64_t *pos = lj_malloc(sizeof *pos * (size_t)total);
+    int32_t *tok = lj_malloc(sizeof *tok * (size_t)total);
+    float *logits = lj_malloc(sizeof *logits * vocab * (size_t)per);
+    lorajit_status st = LORAJIT_OK;
+    if (!seq || !pos || !tok || !logits)
+        st = lj_fail(err, LORAJIT_E_NOMEM, "step: out of memory (%d rows, %d rows of logits)", total, per);
+    for (int i = 0, k = 0; i < n && !st; i++) {
+        int id = rows[i].seq->id;
+        int64_t p = e->seqs[id].pos;
+        for (int j = 0; j < i; j++) p += rows[j].seq->id == id ? rows[j].n_tokens : 0;
+        for (int t = 0; t < rows[i].n_tokens; t++, k++) seq[k] = id, pos[k] = p + t, tok[k] = rows[i].tokens[t];
+    }
+    for (int k0 = 0; k0 < total && !st; k0 += per) { /* pass rows [k0, k0 + m) */
+        int m = total - k0 < per ? total - k0 : per, n_prefill = 0;
+        for (int pass = 0; pass < 2 && !st; pass++) { /* 0: count the prefill rows, run; 1: hand out the logits */
+            for (int i = 0, f = 0; i < n; f += rows[i++].n_tokens) { /* row i: pass rows [f, f + n_tokens) */
+                const lorajit_step_row *r = &rows[i];
+                int lo = f > k0 ? f : k0, hi = f + r->n_tokens < k0 + m ? f + r->n_tokens : k0 + m, last = f + r->n_tokens - 1;
+                if (lo >= hi) continue;
+                if (pass == 0 && r->n_tokens > 1) n_prefill += hi - lo;
+                if (pass == 1 && r->logits && r->all_logits) /* every row of the chunk */
+                    memcpy(r->logits + (size_t)(lo - f) * vocab, logits + (size_t)(lo - k0) * vocab,
+                           sizeof *logits * vocab * (size_t)(hi - lo));
+                else if (pass == 1 && r->logits && last < hi)
+                    memcpy(r->logits, logits + (size_t)(last - k0) * vocab, sizeof *logits * vocab);
+            }
+            if (pass == 0) st = lj_decode_rows(e, seq + k0, pos + k0, tok + k0, m, n_prefill, logits, "step", NULL, err);
+        }
+    }
+    free(seq), free(pos), free(tok), free(logits);
+    return st;
+}
+
+/* Each chunk through lj_seq_prefill, then the decode rows in lj_decode passes. The
+ * caller has pinned the rows' adapters and puts the positions back on failure. */
+static lorajit_status run_apart(lorajit_engine *e, const lorajit_step_row *rows, int n, lj_err *err) {
+    int dec_ids[LJ_MAX_SLOTS], dec_row[LJ_MAX_SLOTS], n_dec = 0;
+    int32_t dec_tok[LJ_MAX_SLOTS];
+    size_t vocab = (size_t)e->L->cfg.vocab_size;
+    for (int i = 0; i < n; i++)
         if (rows[i].n_tokens == 1) {
-            dec_ids[n_dec] = ids[i];
+            dec_ids[n_dec] = rows[i].seq->id;
             dec_tok[n_dec] = rows[i].tokens[0];
             dec_row[n_dec++] = i;
         }
-    }
     if (n_dec && !e->code.decode)
         return lj_fail(err, LORAJIT_E_UNSUPPORTED, "step: the compiled code has no batched decode entry point "
                        "(%s) for its %d decode rows", LJ_DECODE_SYMBOL, n_dec);
     float *dec_logits = n_dec ? lj_malloc(sizeof *dec_logits * vocab * (size_t)n_dec) : NULL;
     if (n_dec && !dec_logits) return lj_fail(err, LORAJIT_E_NOMEM, "step: out of memory (%d logits rows)", n_dec);
-    const char **pinned;
-    int n_pinned;
-    lorajit_status st = lj_engine_pin_seqs(e, ids, n, &pinned, &n_pinned, "step", err);
     bool exact = e->code.rows_exact; /* any chunk's rows equal decode rows: no 8-row passes */
+    lorajit_status st = LORAJIT_OK;
     for (int i = 0; i < n && !st; i++) {
         const lorajit_step_row *r = &rows[i];
         if (r->n_tokens > 1)
-            st = lj_seq_prefill(e, ids[i], r->tokens, r->n_tokens, exact ? LJ_PREFILL_EXACT : (int)e->ctx.small_rows,
-                                r->all_logits ? r->logits : NULL,
-                                r->all_logits ? NULL : r->logits, "step", -1, err);
+            st = lj_seq_prefill(e, r->seq->id, r->tokens, r->n_tokens, exact ? LJ_PREFILL_EXACT : (int)e->ctx.small_rows,
+                                r->all_logits ? r->logits : NULL, r->all_logits ? NULL : r->logits, "step", -1, err);
     }
     int piece = e->ctx.small_rows > 0 && !exact ? (int)e->ctx.small_rows : n_dec; /* rows per lj_decode pass */
     for (int k = 0; k < n_dec && !st; k += piece)
-        st = lj_decode_step(e, dec_ids + k, dec_tok + k, n_dec - k < piece ? n_dec - k : piece,
+        st = lj_decode_rows(e, dec_ids + k, NULL, dec_tok + k, n_dec - k < piece ? n_dec - k : piece, 0,
                             dec_logits + vocab * (size_t)k, "step", NULL, err);
     for (int k = 0; k < n_dec && !st; k++)
         if (rows[dec_row[k]].logits)
             memcpy(rows[dec_row[k]].logits, dec_logits + vocab * (size_t)k, sizeof *dec_logits * vocab);
+    free(dec_logits);
+    return st;
+}
+
+/* Runs the checked rows; the caller holds their handles. On failure every row's
+ * position is what it was. */
+static lorajit_status run_rows(lorajit_engine *e, const lorajit_step_row *rows, int n, lj_err *err) {
+    int ids[LJ_MAX_SLOTS];
+    int64_t pos[LJ_MAX_SLOTS];
+    for (int i = 0; i < n; i++) ids[i] = rows[i].seq->id, pos[i] = e->seqs[ids[i]].pos;
+    const char **pinned;
+    int n_pinned;
+    lorajit_status st = lj_engine_pin_seqs(e, ids, n, &pinned, &n_pinned, "step", err);
+    if (!st && e->code.rows_exact && e->code.decode && !lj_rope_varies(&e->L->cfg))
+        st = run_passes(e, rows, n, err);
+    else if (!st)
+        st = run_apart(e, rows, n, err);
     if (st)
         for (int i = 0; i < n; i++) e->seqs[ids[i]].pos = pos[i];
     lj_engine_unpin_free(e, pinned, n_pinned);
-    free(dec_logits);
     return st;
 }
 
