@@ -294,9 +294,11 @@ lorajit_status lj_decode_rows(lorajit_engine *e, const int *seqs, const int64_t 
     for (int d = 0; d < n_ds; d++) /* on failure the blocks taken go back */
         st ? lj_kv_trim(&e->kv, ds[d], from[d]) : (void)(e->seqs[ds[d]].pos = end[d]);
     if (st) return st;
+    int64_t dt = now_ns() - t0, dt_prefill = dt / n * n_prefill; /* the pass's time shared by rows */
     atomic_fetch_add(&e->n.prefill_tokens, n_prefill);
+    atomic_fetch_add(&e->n.prefill_ns, dt_prefill);
     atomic_fetch_add(&e->n.decode_tokens, n - n_prefill);
-    atomic_fetch_add(&e->n.decode_ns, now_ns() - t0);
+    atomic_fetch_add(&e->n.decode_ns, dt - dt_prefill);
     return LORAJIT_OK;
 }
 
