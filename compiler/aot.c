@@ -79,7 +79,7 @@ static void add_constant(LLVMModuleRef mod, LLVMTypeRef ty, const char *name, un
 }
 
 lorajit_status aot_emit_object(LLVMModuleRef mod, LLVMTargetMachineRef tm, uint64_t code_hash, const lj_layout *L,
-                               const char *dir, lj_err *err) {
+                               bool rows_exact, const char *dir, lj_err *err) {
     char path[4096];
     uint8_t digest[LJ_SHA256_BYTES];
     lorajit_status s = lj_path_join(path, sizeof path, dir, AOT_OBJECT, err);
@@ -91,6 +91,7 @@ lorajit_status aot_emit_object(LLVMModuleRef mod, LLVMTargetMachineRef tm, uint6
     add_constant(mod, i64, LJ_CODE_HASH_SYMBOL, code_hash);
     add_constant(mod, i64, LJ_SCRATCH_PER_TOKEN_SYMBOL, (unsigned long long)L->scratch_per_token);
     add_constant(mod, i64, LJ_SCRATCH_FIXED_SYMBOL, (unsigned long long)L->scratch_fixed);
+    add_constant(mod, LLVMInt32TypeInContext(llctx), LJ_ROWS_EXACT_SYMBOL, rows_exact ? 1 : 0);
     add_global(mod, LLVMArrayType2(LLVMInt8TypeInContext(llctx), LJ_SHA256_BYTES), LJ_LAYOUT_DIGEST_SYMBOL,
                LLVMConstStringInContext(llctx, (const char *)digest, LJ_SHA256_BYTES, 1));
     char *msg = NULL;
@@ -196,7 +197,8 @@ lorajit_status aot_write_header(const char *dir, const lj_layout *L, lj_err *err
             "extern const uint64_t " LJ_CODE_HASH_SYMBOL "; /* = manifest.json \"code_hash\" */\n"
             "extern const int64_t " LJ_SCRATCH_PER_TOKEN_SYMBOL ", " LJ_SCRATCH_FIXED_SYMBOL
             "; /* = manifest.json \"scratch_floats\" */\n"
-            "extern const uint8_t " LJ_LAYOUT_DIGEST_SYMBOL "[32]; /* SHA-256 of the manifest's layout */\n\n"
+            "extern const uint8_t " LJ_LAYOUT_DIGEST_SYMBOL "[32]; /* SHA-256 of the manifest's layout */\n"
+            "extern const int32_t " LJ_ROWS_EXACT_SYMBOL "; /* 1: a row's numbers never depend on the rows beside it */\n\n"
             "#endif\n",
             LJ_ABI_VERSION, LJ_ABI_VERSION, (long long)c->dim, (long long)c->n_layers,
             (long long)c->vocab_size, (long long)L->schema.seq_len, (long long)L->schema.max_tokens,

@@ -307,11 +307,11 @@ lorajit_status jit_parts_compile(LLVMOrcThreadSafeContextRef tsctx, LLVMModuleRe
  * its absolute path goes to stage[cap] (publish or discard it). dir is borrowed. */
 lorajit_status aot_prepare_dir(const char *dir, char *stage, size_t cap, lj_err *err);
 /* Adds the constants lj_abi_version (LJ_ABI_VERSION), lj_code_hash (code_hash),
- * lj_scratch_per_token, lj_scratch_fixed and lj_layout_sha256 (of L, borrowed) to mod
- * (borrowed) and writes dir/model.o for tm (borrowed); counts the compile
- * (cg_count_compile) once the object is written. */
+ * lj_scratch_per_token, lj_scratch_fixed, lj_rows_exact (rows_exact) and
+ * lj_layout_sha256 (of L, borrowed) to mod (borrowed) and writes dir/model.o for tm
+ * (borrowed); counts the compile (cg_count_compile) once the object is written. */
 lorajit_status aot_emit_object(LLVMModuleRef mod, LLVMTargetMachineRef tm, uint64_t code_hash, const lj_layout *L,
-                               const char *dir, lj_err *err);
+                               bool rows_exact, const char *dir, lj_err *err);
 /* Links dir/liblorajit_model.so from dir/model.o by running `cc -shared` (found on
  * PATH, argv without a shell, absolute paths: dir must start with '/'); a missing
  * compiler or a failed link is E_COMPILE with the first line of its log. */

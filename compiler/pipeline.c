@@ -142,7 +142,8 @@ lorajit_status pipeline_code_build(const ir_graph *g, const pipeline_target *t, 
         if (!st && dump_wanted("llvm")) dump_module(mod);
         t2 = pipeline_now_ms();
         if (!st) st = module_hash(mod, &out->code_hash, err);
-        if (!st) st = aot_emit_object(mod, tm, out->code_hash, t->layout, t->object_dir, err); /* model.o */
+        if (!st) st = aot_emit_object(mod, tm, out->code_hash, t->layout, out->matmuls.rows_exact, t->object_dir,
+                                          err); /* model.o */
         if (!st) out->compiles = 1;
     }
     out->times = (lj_compile_times){.codegen = t1 - t0, .optimize = t2 - t1, .jit = pipeline_now_ms() - t2};

@@ -30,6 +30,10 @@
 #define LJ_SCRATCH_PER_TOKEN_SYMBOL "lj_scratch_per_token"
 #define LJ_SCRATCH_FIXED_SYMBOL "lj_scratch_fixed"
 #define LJ_LAYOUT_DIGEST_SYMBOL "lj_layout_sha256"
+/* const int32_t 1 when every matmul of the code computes a row the same way whatever rows
+ * share the call (lj_code.rows_exact: a step may then run as rows of lj_decode passes);
+ * artifacts made before it lack the symbol and are read as 0. */
+#define LJ_ROWS_EXACT_SYMBOL "lj_rows_exact"
 
 /* Rows up to which the generated matmul beats OpenBLAS (measured on TinyLlama's shape,
  * F32, 1 and 2 threads: 1.2-1.6x over sgemv / sgemm at 1 and 8 rows). */

@@ -9,6 +9,9 @@
  *     options that disagree with the compiled schema, an unknown target CPU.
  * (e) The families (golden/models/qwen2, qwen3, mistral, phi3, gemma): artifact == JIT bit
  *     for bit, base, weighted pair, disabled, and decode steps past the sliding window.
+ * (f) A BF16 model's artifact carries rows_exact (lj_rows_exact) as the JIT's code does,
+ *     so its steps run as lj_decode passes too: a mixed step (a 20-token chunk beside a
+ *     decode row) gives the JIT engine's logits bit for bit.
  * (d) Prints artifact size, compile-to-artifact time, open-to-ready time vs the JIT.
  * Artifacts go under argv[1] (the build dir)/aot-test; run from tests/. */
 #include <dirent.h>
@@ -24,6 +27,7 @@
 
 #include "check.h"
 #include "lorajit.h"
+#include "engine.h"
 #include "serving.h"
 
 #define TINY "conformance/models/llama-tiny"
@@ -344,6 +348,38 @@ static void test_refusals(const char *art, const char *root) {
 
 /* ---- main ---- */
 
+/* (f) rows_exact through an artifact of the golden BF16 model (vocabulary 96). */
+static void test_rows_exact(const char *root) {
+    enum { N = 20, VB = 96 };
+    char art[2200], msg[1024];
+    snprintf(art, sizeof art, "%s/bf16", root);
+    const char *model = "golden/models/bf16";
+    lorajit_options o = {.max_rank = 8, .max_adapters = 2, .max_batch = 2, .max_tokens = 16, .max_seq_len = 64};
+    lorajit_status s = lorajit_compile_artifact(model, &o, "native", art, msg, sizeof msg);
+    CHECK(s == LORAJIT_OK, "bf16 artifact: %s", msg);
+    if (s) return;
+    lorajit_engine *e[2] = {NULL, NULL}; /* JIT, artifact */
+    CHECK(lorajit_engine_open(&e[0], model, &o) == LORAJIT_OK && lorajit_engine_open_artifact(&e[1], art, model, NULL) ==
+          LORAJIT_OK, "bf16 open: %s / %s", lorajit_errmsg(e[0]), lorajit_errmsg(e[1]));
+    static float chunk[2][N * VB], row[2][VB];
+    int32_t tok[N], pre[4] = {3, 14, 15, 92}, next = 65;
+    for (int i = 0; i < N; i++) tok[i] = (int32_t)((i * 41 + 7) % VB);
+    for (int k = 0; k < 2 && e[0] && e[1]; k++) {
+        CHECK(e[k]->code.rows_exact, "%s: the code does not say rows_exact", k ? "artifact" : "JIT");
+        lorajit_seq *a = NULL, *b = NULL;
+        CHECK(lorajit_seq_open(e[k], &a) == 0 && lorajit_seq_open(e[k], &b) == 0, "open sequences");
+        lorajit_step_row first = {b, pre, 4, NULL, 0};
+        lorajit_step_row mix[2] = {{a, tok, N, chunk[k], 1}, {b, &next, 1, row[k], 0}};
+        CHECK(lorajit_step(e[k], &first, 1) == 0 && lorajit_step(e[k], mix, 2) == 0, "steps: %s", lorajit_errmsg(e[k]));
+        lorajit_seq_close(a);
+        lorajit_seq_close(b);
+    }
+    CHECK(!memcmp(chunk[0], chunk[1], sizeof chunk[0]) && !memcmp(row[0], row[1], sizeof row[0]),
+          "bf16: the artifact's mixed step differs from the JIT's");
+    lorajit_engine_free(e[0]);
+    lorajit_engine_free(e[1]);
+}
+
 int main(int argc, char **argv) {
     const char *build = argc > 1 ? argv[1] : ".";
     char root[2048], art[2100], art_v2[2100], msg[1024];
@@ -403,6 +439,7 @@ int main(int argc, char **argv) {
     test_refusals(art, root);
     static const char *const families[] = {"qwen2", "qwen3", "mistral", "phi3", "gemma"};
     for (int f = 0; f < 5; f++) compare_family(families[f], root);
+    test_rows_exact(root);
 
     lorajit_engine *e = NULL; /* (d) the time to be ready to serve, measured alone */
     t0 = now_ms();

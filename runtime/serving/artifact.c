@@ -206,8 +206,8 @@ static lorajit_status check_library_file(const char *dir, const char *path, int 
 }
 
 /* Checks the library file (check_library_file), then opens it and finds its
- * symbols. Fills code (forward, decode, owner = the dlopen handle, release =
- * dlclose). dlopen runs the library's constructors: only trusted artifacts. The
+ * symbols. Fills code (forward, decode, rows_exact, owner = the dlopen handle,
+ * release = dlclose). dlopen runs the library's constructors: only trusted artifacts. The
  * file checked is the file loaded: dlopen reads it through the same descriptor
  * (/proc/self/fd/N), so renaming another file over the path in between changes
  * nothing. */
@@ -236,6 +236,8 @@ static lorajit_status load_library(const char *dir, const lj_manifest *m, lj_cod
     const int64_t *per_token = dlsym(lib, LJ_SCRATCH_PER_TOKEN_SYMBOL), *fixed = dlsym(lib, LJ_SCRATCH_FIXED_SYMBOL);
     code->forward = (lj_forward_fn)(uintptr_t)dlsym(lib, LJ_FORWARD_SYMBOL);
     code->decode = (lj_decode_fn)(uintptr_t)dlsym(lib, LJ_DECODE_SYMBOL);
+    const int32_t *rows_exact = dlsym(lib, LJ_ROWS_EXACT_SYMBOL); /* optional: older artifacts lack it */
+    code->rows_exact = rows_exact && *rows_exact == 1;
     if (!abi || !code_hash || !per_token || !fixed || !code->forward || !code->decode)
         return lj_fail(err, LORAJIT_E_FORMAT, "%s: a symbol is missing once loaded (want %s, %s, %s, %s)", path,
                        LJ_ABI_SYMBOL, LJ_CODE_HASH_SYMBOL, LJ_FORWARD_SYMBOL, LJ_DECODE_SYMBOL);
