@@ -44,11 +44,15 @@ typedef struct lorajit_step_row {
 /* Runs rows[0..n) (distinct sequences of e) as one step, each row with its sequence's
  * adapters. All or nothing: every row is checked first (handle, vocabulary, room in
  * the KV cache) and when any part fails (logits not finite too) no sequence advances.
- * Prefill chunks run the compiled forward in calls of at most 8 rows, decode rows go
- * in lj_decode passes of at most 8 (each reading the weights once): the generated
- * row loop computes a row the same whatever rows share the call, so any chunking of
- * a prompt gives the same logits bit for bit (lorajit_seq_prefill of more than 8
- * tokens takes sgemm, whose last bits depend on the number of rows). */
+ * A row's numbers never depend on the rows beside it, so any chunking of a prompt
+ * gives the same logits bit for bit. On 16-bit weights (every matmul computes a row
+ * the same way whatever the rows beside it) the whole step runs as rows of the
+ * compiled decode, a chunk's tokens at consecutive positions of their sequence: one
+ * read of the weights a step, in passes of at most max(max_batch, max_tokens) rows.
+ * Otherwise prefill chunks run the compiled forward in calls of at most 8 rows and
+ * decode rows go in lj_decode passes of at most 8, where the generated row loop
+ * computes a row the same way (lorajit_seq_prefill of more than 8 tokens takes
+ * sgemm, whose last bits depend on the number of rows). */
 LORAJIT_API lorajit_status lorajit_step(lorajit_engine *e, const lorajit_step_row *rows, int n);
 
 /* ---- The scheduler: continuous batching (runtime/serving/scheduler.c) ----
