@@ -77,7 +77,7 @@ lorajit_status lj_engine_start(lorajit_engine *e, const char *model_dir, lj_layo
     const lj_config *cfg = &L->cfg;
     const lj_schema *sc = &L->schema;
     LJ_ASSERT(sc->max_batch >= 1 && sc->max_batch <= LJ_MAX_SLOTS - 1 && sc->seq_len >= sc->max_tokens);
-    int64_t rows = sc->max_tokens > sc->max_batch ? sc->max_tokens : sc->max_batch;
+    int64_t rows = lj_engine_rows(L);
     if (!floats_of(L->scratch_per_token, rows, L->scratch_fixed, &n_scratch))
         return lj_fail(err, LORAJIT_E_ARG, "scratch size overflows (%lld tokens per call, %lld positions): lower "
                        "--max-seq-len / max_tokens", (long long)sc->max_tokens, (long long)sc->seq_len);

@@ -78,6 +78,11 @@ void lj_engine_unpin_free(lorajit_engine *e, const char **pinned, int n);
  * can name; generate's own checks report it. */
 lorajit_status lj_engine_pin_requests(lorajit_engine *e, const lorajit_request *reqs, int n, char ***pinned,
                                       int *n_pinned, lj_err *err);
+/* Rows a worker's scratch holds, the most one compiled call may take: max_tokens
+ * (lj_forward's chunks) or max_batch (lj_decode's rows), whichever is larger. */
+static inline int64_t lj_engine_rows(const lj_layout *L) {
+    return L->schema.max_tokens > L->schema.max_batch ? L->schema.max_tokens : L->schema.max_batch;
+}
 /* The slot picker of writer calls: a slot no snapshot pins (lj_serve_pick_slot). */
 lj_slot_pick lj_engine_pick(lorajit_engine *e);
 

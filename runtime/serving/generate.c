@@ -212,7 +212,7 @@ done:
 lorajit_status lj_decode_rows(lorajit_engine *e, const int *seqs, const int64_t *pos, const int32_t *tokens, int n,
                               int n_prefill, float *logits, const char *what, const int *req, lj_err *err) {
     lorajit_status st;
-    int max = e->L->schema.max_batch, cap = pos && e->L->schema.max_tokens > max ? (int)e->L->schema.max_tokens : max;
+    int max = e->L->schema.max_batch, cap = pos ? (int)lj_engine_rows(e->L) : max;
     if (!e->code.decode)
         return lj_fail(err, LORAJIT_E_UNSUPPORTED, "%s: the compiled code has no batched decode "
                        "entry point (%s)", what, LJ_DECODE_SYMBOL);
@@ -228,10 +228,12 @@ lorajit_status lj_decode_rows(lorajit_engine *e, const int *seqs, const int64_t 
         if ((st = check_seq(e, seqs[i], what, err))) return st;
         int d = 0;
         while (d < n_ds && ds[d] != seqs[i]) d++;
-        for (int j = 0; d < n_ds && !pos && j < i; j++)
-            if (seqs[j] == seqs[i])
-                return lj_fail(err, LORAJIT_E_ARG, "%s: sequence %d is in rows %d and %d; a step advances each "
-                               "sequence once", what, seqs[i], j, i);
+        if (d < n_ds && !pos) {
+            int j = 0;
+            while (seqs[j] != seqs[i]) j++;
+            return lj_fail(err, LORAJIT_E_ARG, "%s: sequence %d is in rows %d and %d; a step advances each "
+                           "sequence once", what, seqs[i], j, i);
+        }
         if (d == n_ds) ds[n_ds++] = seqs[i], from[d] = end[d] = e->seqs[seqs[i]].pos;
         if (pos && pos[i] != end[d])
             return lj_fail(err, LORAJIT_E_ARG, "%s: row %d of sequence %d is at position %lld, not %lld (a "
@@ -241,20 +243,22 @@ lorajit_status lj_decode_rows(lorajit_engine *e, const int *seqs, const int64_t 
         end[d]++;
         if (lj_kv_blocks_for(&e->kv, end[d]) > width) width = lj_kv_blocks_for(&e->kv, end[d]);
     }
-    int64_t *at = lj_malloc(sizeof *at * (size_t)n); /* row i's position */
-    int32_t *seq = lj_malloc(sizeof *seq * (size_t)n), *table = lj_malloc(sizeof *table * (size_t)(width * n));
-    const lj_active **act = lj_malloc(sizeof *act * (size_t)n);
+    /* one block: each row's adapters, position, sequence (int32, as ctx.h's lj_decode takes it), block table */
+    size_t bytes = (size_t)n * (sizeof(lj_active *) + sizeof(int64_t) + sizeof(int32_t) * (size_t)(1 + width));
+    const lj_active **act = lj_malloc(bytes);
     lj_worker *w = NULL;
-    if (!at || !seq || !table || !act) {
+    if (!act) {
         st = lj_fail(err, LORAJIT_E_NOMEM, "%s: out of memory (%d rows' block tables)", what, n);
     } else if ((st = lj_kv_reserve(&e->kv, ds, end, n_ds, false, what, err)) ||
                (st = lj_worker_get(&e->serve, false, &w, err))) {
         for (int d = 0; d < n_ds; d++) lj_kv_trim(&e->kv, ds[d], from[d]);
     }
     if (st) {
-        free(at), free(seq), free(table), free((void *)act);
+        free((void *)act);
         return st;
     }
+    int64_t *at = (int64_t *)(act + n);
+    int32_t *seq = (int32_t *)(at + n), *table = seq + n;
     for (int i = 0; i < n; i++) at[i] = pos ? pos[i] : e->seqs[seqs[i]].pos, seq[i] = seqs[i];
     lj_kv_gather(&e->kv, seqs, n, width, table);
     int64_t t0 = now_ns();
@@ -290,11 +294,13 @@ lorajit_status lj_decode_rows(lorajit_engine *e, const int *seqs, const int64_t 
     }
     lj_snapshot_release(&e->serve, v);
     lj_worker_put(&e->serve, w);
-    free(at), free(seq), free(table), free((void *)act);
-    for (int d = 0; d < n_ds; d++) /* on failure the blocks taken go back */
-        st ? lj_kv_trim(&e->kv, ds[d], from[d]) : (void)(e->seqs[ds[d]].pos = end[d]);
-    if (st) return st;
-    int64_t dt = now_ns() - t0, dt_prefill = dt / n * n_prefill; /* the pass's time shared by rows */
+    free((void *)act);
+    if (st) {
+        for (int d = 0; d < n_ds; d++) lj_kv_trim(&e->kv, ds[d], from[d]); /* the blocks taken go back */
+        return st;
+    }
+    for (int d = 0; d < n_ds; d++) e->seqs[ds[d]].pos = end[d];
+    int64_t dt = now_ns() - t0, dt_prefill = dt * n_prefill / n; /* the pass's time shared by rows */
     atomic_fetch_add(&e->n.prefill_tokens, n_prefill);
     atomic_fetch_add(&e->n.prefill_ns, dt_prefill);
     atomic_fetch_add(&e->n.decode_tokens, n - n_prefill);

@@ -40,48 +40,53 @@ static lorajit_status check_row(lorajit_engine *e, const lorajit_step_row *r, in
 
 enum { LJ_STEP_LOGITS_FLOATS = 1 << 23 }; /* logits a pass may hold (32 MiB); at least a row */
 
+/* How many of the pass rows [f, f + len) (one step row's tokens) fall in the pass
+ * [k0, k0 + m); *lo: the first of them. */
+static int in_pass(int f, int len, int k0, int m, int *lo) {
+    *lo = f > k0 ? f : k0;
+    int hi = f + len < k0 + m ? f + len : k0 + m;
+    return hi > *lo ? hi - *lo : 0;
+}
+
 /* Every row as rows of lj_decode passes (code with rows_exact and a decode entry,
- * RoPE tables that do not vary): rows[i]'s tokens at its sequence's next positions,
- * in row order. The caller has pinned the rows' adapters and puts the positions back
- * on failure. */
+ * RoPE tables that do not vary): rows[i]'s tokens at its sequence's next positions
+ * (each sequence is in one row: lj_seq_handles_take). The caller has pinned the rows'
+ * adapters and puts the positions back on failure. */
 static lorajit_status run_passes(lorajit_engine *e, const lorajit_step_row *rows, int n, lj_err *err) {
     size_t vocab = (size_t)e->L->cfg.vocab_size;
-    int total = 0, cap = e->L->schema.max_tokens > e->L->schema.max_batch ? (int)e->L->schema.max_tokens
-                                                                         : e->L->schema.max_batch;
+    int total = 0, cap = (int)lj_engine_rows(e->L);
     for (int i = 0; i < n; i++) total += rows[i].n_tokens;
-    if ((size_t)cap * vocab > LJ_STEP_LOGITS_FLOATS) cap = vocab >= LJ_STEP_LOGITS_FLOATS ? 1 : (int)(LJ_STEP_LOGITS_FLOATS / vocab);
+    int by_logits = vocab >= LJ_STEP_LOGITS_FLOATS ? 1 : (int)(LJ_STEP_LOGITS_FLOATS / vocab);
+    if (cap > by_logits) cap = by_logits;
     int per = total < cap ? total : cap;
-    int *seq = lj_malloc(sizeof *seq * (size_t)total);
-    int64_t *pos = lj_malloc(sizeof *pos * (size_t)total);
-    int32_t *tok = lj_malloc(sizeof *tok * (size_t)total);
-    float *logits = lj_malloc(sizeof *logits * vocab * (size_t)per);
+    /* one block: each pass row's position, logits of a pass, sequence, token */
+    size_t bytes = sizeof(int64_t) * (size_t)total + sizeof(float) * vocab * (size_t)per +
+                   (sizeof(int) + sizeof(int32_t)) * (size_t)total;
+    int64_t *pos = lj_malloc(bytes);
+    if (!pos) return lj_fail(err, LORAJIT_E_NOMEM, "step: out of memory (%d rows, %d rows of logits)", total, per);
+    float *logits = (float *)(pos + total);
+    int *seq = (int *)(logits + vocab * (size_t)per);
+    int32_t *tok = (int32_t *)(seq + total);
+    for (int i = 0, k = 0; i < n; i++)
+        for (int t = 0; t < rows[i].n_tokens; t++, k++)
+            seq[k] = rows[i].seq->id, pos[k] = e->seqs[seq[k]].pos + t, tok[k] = rows[i].tokens[t];
     lorajit_status st = LORAJIT_OK;
-    if (!seq || !pos || !tok || !logits)
-        st = lj_fail(err, LORAJIT_E_NOMEM, "step: out of memory (%d rows, %d rows of logits)", total, per);
-    for (int i = 0, k = 0; i < n && !st; i++) {
-        int id = rows[i].seq->id;
-        int64_t p = e->seqs[id].pos;
-        for (int j = 0; j < i; j++) p += rows[j].seq->id == id ? rows[j].n_tokens : 0;
-        for (int t = 0; t < rows[i].n_tokens; t++, k++) seq[k] = id, pos[k] = p + t, tok[k] = rows[i].tokens[t];
-    }
     for (int k0 = 0; k0 < total && !st; k0 += per) { /* pass rows [k0, k0 + m) */
-        int m = total - k0 < per ? total - k0 : per, n_prefill = 0;
-        for (int pass = 0; pass < 2 && !st; pass++) { /* 0: count the prefill rows, run; 1: hand out the logits */
-            for (int i = 0, f = 0; i < n; f += rows[i++].n_tokens) { /* row i: pass rows [f, f + n_tokens) */
-                const lorajit_step_row *r = &rows[i];
-                int lo = f > k0 ? f : k0, hi = f + r->n_tokens < k0 + m ? f + r->n_tokens : k0 + m, last = f + r->n_tokens - 1;
-                if (lo >= hi) continue;
-                if (pass == 0 && r->n_tokens > 1) n_prefill += hi - lo;
-                if (pass == 1 && r->logits && r->all_logits) /* every row of the chunk */
-                    memcpy(r->logits + (size_t)(lo - f) * vocab, logits + (size_t)(lo - k0) * vocab,
-                           sizeof *logits * vocab * (size_t)(hi - lo));
-                else if (pass == 1 && r->logits && last < hi)
-                    memcpy(r->logits, logits + (size_t)(last - k0) * vocab, sizeof *logits * vocab);
-            }
-            if (pass == 0) st = lj_decode_rows(e, seq + k0, pos + k0, tok + k0, m, n_prefill, logits, "step", NULL, err);
+        int m = total - k0 < per ? total - k0 : per, n_prefill = 0, lo;
+        for (int i = 0, f = 0; i < n; f += rows[i++].n_tokens)
+            if (rows[i].n_tokens > 1) n_prefill += in_pass(f, rows[i].n_tokens, k0, m, &lo);
+        st = lj_decode_rows(e, seq + k0, pos + k0, tok + k0, m, n_prefill, logits, "step", NULL, err);
+        for (int i = 0, f = 0; i < n && !st; f += rows[i++].n_tokens) { /* the logits each row wants */
+            const lorajit_step_row *r = &rows[i];
+            int got = in_pass(f, r->n_tokens, k0, m, &lo), last = f + r->n_tokens - 1;
+            if (got && r->logits && r->all_logits) /* every row of the chunk */
+                memcpy(r->logits + (size_t)(lo - f) * vocab, logits + (size_t)(lo - k0) * vocab,
+                       sizeof *logits * vocab * (size_t)got);
+            else if (got && r->logits && last < lo + got)
+                memcpy(r->logits, logits + (size_t)(last - k0) * vocab, sizeof *logits * vocab);
         }
     }
-    free(seq), free(pos), free(tok), free(logits);
+    free(pos);
     return st;
 }
 
@@ -107,8 +112,9 @@ static lorajit_status run_apart(lorajit_engine *e, const lorajit_step_row *rows,
     for (int i = 0; i < n && !st; i++) {
         const lorajit_step_row *r = &rows[i];
         if (r->n_tokens > 1)
-            st = lj_seq_prefill(e, r->seq->id, r->tokens, r->n_tokens, exact ? LJ_PREFILL_EXACT : (int)e->ctx.small_rows,
-                                r->all_logits ? r->logits : NULL, r->all_logits ? NULL : r->logits, "step", -1, err);
+            st = lj_seq_prefill(e, r->seq->id, r->tokens, r->n_tokens,
+                                exact ? LJ_PREFILL_EXACT : (int)e->ctx.small_rows, r->all_logits ? r->logits : NULL,
+                                r->all_logits ? NULL : r->logits, "step", -1, err);
     }
     int piece = e->ctx.small_rows > 0 && !exact ? (int)e->ctx.small_rows : n_dec; /* rows per lj_decode pass */
     for (int k = 0; k < n_dec && !st; k += piece)
