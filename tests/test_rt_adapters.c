@@ -352,12 +352,87 @@ static void test_transpose_shapes(void) {
     }
 }
 
+/* lj_slots_write split across a pool (lj_slots_use_pool; a write of
+ * LJ_SLOTS_SPLIT_BYTES or more): 24 sites of ranks 1..48, every fifth site not
+ * covered, written over a full-rank write (rows to zero) by a 3-thread pool, give
+ * the same slot bytes, ranks, scales and dirty marks as the calling thread alone,
+ * in f32 and BF16 slots; an unchecked image with a NaN at two sites fails with the
+ * message of the lower one, as the write site by site does. */
+static void test_split_write(void) {
+    enum { SITES = 24, IN = 96, OUT = 160, R = 48 };
+    float *a = malloc(sizeof(float) * SITES * R * IN), *b = malloc(sizeof(float) * SITES * OUT * R);
+    peft_site_w full[SITES], part[SITES];
+    char names[SITES][2][16];
+    int n_part = 0;
+    for (size_t k = 0; k < (size_t)SITES * R * IN; k++) a[k] = (float)((int)(k * 7919 % 1001) - 500) / 64.0f;
+    for (size_t k = 0; k < (size_t)SITES * OUT * R; k++) b[k] = (float)((int)(k * 104729 % 999) - 499) / 128.0f;
+    for (int i = 0; i < SITES; i++) {
+        snprintf(names[i][0], 16, "A%d", i), snprintf(names[i][1], 16, "B%d", i);
+        const float *ai = a + (size_t)i * R * IN, *bi = b + (size_t)i * OUT * R;
+        full[i] = (peft_site_w){.site = i, .rank = R, .scale = 0.5f, .a = ai, .b = bi, .a_raw = ai, .b_raw = bi,
+                                .a_name = names[i][0], .b_name = names[i][1], .a_dtype = ST_F32, .b_dtype = ST_F32};
+        if (i % 5 == 4) continue;
+        part[n_part] = full[i];
+        part[n_part].rank = 1 + i * 13 % R, part[n_part++].scale = (float)i;
+    }
+    peft_adapter ad_full = {.n = SITES, .w = full, .bytes = sizeof(float) * SITES * R * (IN + OUT)};
+    peft_adapter ad_part = {.n = n_part, .w = part, .bytes = ad_full.bytes};
+    CHECK(ad_full.bytes >= LJ_SLOTS_SPLIT_BYTES, "the write is large enough to split");
+    lj_err err = {0};
+    lj_pool *pool = NULL;
+    CHECK(lj_pool_new(3, &pool, &err) == LORAJIT_OK, "pool: %s", err.msg);
+    for (int dt = 0; dt < 2 && pool; dt++) {
+        lj_layout *L = lj_layout_new();
+        L->cfg = (lj_config){.dim = IN, .n_layers = SITES};
+        L->schema = (lj_schema){.r_max = R, .target_mask = 1u << LJ_MOD_Q, .n_slots = 1,
+                                .lora_dtype = dt ? LJ_DTYPE_BF16 : LJ_DTYPE_F32};
+        L->sites = calloc(SITES, sizeof *L->sites);
+        for (int i = 0; i < SITES; i++) L->sites[L->n_sites++] = (lj_site_desc){i, LJ_MOD_Q, IN, OUT, NULL};
+        lj_slots *s[2] = {NULL, NULL}; /* 0: the calling thread, 1: the pool */
+        char msg[2][sizeof err.msg];
+        for (int k = 0; k < 2; k++) {
+            CHECK(lj_slots_new(L, &s[k], &err) == LORAJIT_OK, "slots_new: %s", err.msg);
+            if (k && s[k]) CHECK(lj_slots_use_pool(s[k], pool, &err) == LORAJIT_OK && s[k]->n_scratch == 3,
+                                 "use_pool: %s", err.msg);
+            if (!s[k]) continue;
+            CHECK(lj_slots_write(s[k], 1, &ad_full, &err) == LORAJIT_OK, "full write: %s", err.msg);
+            CHECK(lj_slots_write(s[k], 1, &ad_part, &err) == LORAJIT_OK, "part write: %s", err.msg);
+        }
+        size_t esz = dt ? 2 : 4, bytes_a = 2 * (size_t)R * IN * esz, bytes_b = 2 * (size_t)R * OUT * esz;
+        for (int i = 0; s[0] && s[1] && i < SITES; i++) {
+            const lj_lora_site *x = &s[0]->sites[i], *y = &s[1]->sites[i];
+            CHECK(!memcmp(x->a, y->a, bytes_a) && !memcmp(x->b, y->b, bytes_b) && x->rank[1] == y->rank[1] &&
+                  x->scale[1] == y->scale[1] && s[0]->dirty[i * 2 + 1] == s[1]->dirty[i * 2 + 1],
+                  "%s slots, site %d: the split write differs from the calling thread's", dt ? "bf16" : "f32", i);
+            CHECK(x->rank[1] == (i % 5 == 4 ? 0 : 1 + i * 13 % R), "site %d rank %d", i, x->rank[1]);
+        }
+        b[(size_t)19 * OUT * R + 5] = NAN, a[(size_t)7 * R * IN + 3] = NAN; /* B19 and A7 */
+        ad_part.unchecked = true;
+        for (int k = 0; k < 2 && s[0] && s[1]; k++) {
+            CHECK(lj_slots_write(s[k], 0, &ad_part, &err) == LORAJIT_E_FORMAT, "NaN refused");
+            snprintf(msg[k], sizeof msg[k], "%s", err.msg);
+        }
+        if (s[0] && s[1])
+            CHECK(!strcmp(msg[0], msg[1]) && strstr(msg[0], "'A7'"), "split NaN message '%s' against '%s'", msg[1],
+                  msg[0]);
+        b[(size_t)19 * OUT * R + 5] = 1.0f, a[(size_t)7 * R * IN + 3] = 1.0f;
+        ad_part.unchecked = false;
+        lj_slots_free(s[0]);
+        lj_slots_free(s[1]);
+        lj_layout_free(L);
+    }
+    lj_pool_free(pool);
+    free(a);
+    free(b);
+}
+
 int main(int argc, char **argv) {
     fixture_tmp_setup(argc, argv, "rt_adapters_tmp");
     test_conformance();
     test_slots();
     test_slots_nan();
     test_transpose_shapes();
+    test_split_write();
     test_registry();
     /* NULL-safe destructors */
     lj_slots_free(NULL);

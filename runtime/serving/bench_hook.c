@@ -31,6 +31,7 @@ lorajit_status lj_bench_slots_open(const lorajit_engine *e, const char *const di
     if (!b) st = lj_fail(&err, LORAJIT_E_NOMEM, "out of memory");
     else if (!e || !e->started) st = lj_fail(&err, LORAJIT_E_ARG, "lj_bench_slots_open: engine not started");
     if (!st) st = lj_slots_new(e->L, &b->slots, &err);
+    if (!st) st = lj_slots_use_pool(b->slots, e->pool, &err); /* split as the engine's writes are */
     for (int k = 0; k < 2 && !st; k++) st = peft_adapter_read(dirs[k], e->L, &b->ad[k], &err);
     if (st) {
         lj_bench_slots_free(b);

@@ -85,7 +85,7 @@ lorajit_status lj_engine_start(lorajit_engine *e, const char *model_dir, lj_layo
     if ((st = lj_weights_open(model_dir, L, &e->w, err))) return st;
     int blas_threads = lj_blas_threads_take(); /* OpenBLAS pinned to 1: the pool splits its sgemm calls */
     if ((st = lj_pool_new(e->threads > 0 ? e->threads : blas_threads, &e->pool, err))) return st;
-    if ((st = lj_slots_new(L, &e->slots, err))) return st;
+    if ((st = lj_slots_new(L, &e->slots, err)) || (st = lj_slots_use_pool(e->slots, e->pool, err))) return st;
     if ((st = lj_registry_init(&e->reg, sc->n_slots, err))) return st;
     lj_acache_init(&e->cache, LJ_ADAPTER_CACHE_DEFAULT);
     e->serve.n_scratch = n_scratch;

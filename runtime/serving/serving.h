@@ -11,6 +11,13 @@
 #include "code.h"
 
 /* ---- slots.c: LoRA slot buffers ---- */
+/* What one thread writing a slot works in. */
+typedef struct lj_slot_scratch {
+    void *stage;          /* [ST_STAGE_BYTES] staging of reads by pread */
+    float *wide;          /* [r_max * max(in, out)] f32: a tensor as read (B before its transpose,
+                             16-bit slots' values before rounding) */
+    uint16_t *wide16;     /* 16-bit slots: [r_max * max out] B rounded, before its transpose */
+} lj_slot_scratch;
 typedef struct lj_slots {
     int n_sites;
     int n_phys;           /* physical slots = schema n_slots + 1 (the hotswap spare) */
@@ -20,10 +27,11 @@ typedef struct lj_slots {
     int32_t *dirty;       /* [n_sites * n_phys] rows/cols written since last zeroed */
     int64_t *in;          /* [n_sites] K of each site (from the layout) */
     int64_t *out;         /* [n_sites] N of each site */
-    void *stage;          /* [ST_STAGE_BYTES] staging of reads by pread (writes are serialised) */
-    float *wide;          /* [r_max * max(in, out)] f32: a tensor as read (B before its transpose,
-                             16-bit slots' values before rounding) */
-    uint16_t *wide16;     /* 16-bit slots: [r_max * max out] B rounded, before its transpose */
+    size_t wide_n, wide16_n; /* floats of each scratch's wide, values of its wide16 */
+    int n_scratch;        /* 1, or the pool's threads after lj_slots_use_pool */
+    lj_slot_scratch *scratch;  /* [n_scratch]; writes are serialised, a write's threads take one each */
+    atomic_flag *scratch_held; /* [n_scratch] */
+    struct lj_pool *pool; /* borrowed (lj_slots_use_pool): large writes split their sites across it */
 } lj_slots;
 /* Allocates zeroed slot buffers for every layout site. Caller owns *out; free with lj_slots_free(). */
 lorajit_status lj_slots_new(const lj_layout *L, lj_slots **out, lj_err *err);
@@ -44,6 +52,11 @@ lorajit_status lj_slots_write(lj_slots *s, int slot, const peft_adapter *ad, lj_
 lorajit_status lj_slots_check(const lj_slots *s, const peft_adapter *ad, lj_err *err);
 /* Marks slot empty at every site (rank 0). */
 void lj_slots_clear(lj_slots *s, int slot);
+/* Lets lj_slots_write split a write of LJ_SLOTS_SPLIT_BYTES or more across pool's
+ * threads, a site to a thread (one scratch each, allocated here). pool is borrowed
+ * and must outlive s. NOMEM leaves s writing on the calling thread. */
+#define LJ_SLOTS_SPLIT_BYTES (1u << 20)
+lorajit_status lj_slots_use_pool(lj_slots *s, struct lj_pool *pool, lj_err *err);
 
 /* ---- adapters.c: the registry (name -> slot) and the active set ---- */
 typedef struct lj_adapter_entry {
