@@ -54,7 +54,9 @@ lorajit_status lj_slots_check(const lj_slots *s, const peft_adapter *ad, lj_err 
 void lj_slots_clear(lj_slots *s, int slot);
 /* Lets lj_slots_write split a write of LJ_SLOTS_SPLIT_BYTES or more across pool's
  * threads, a site to a thread (one scratch each, allocated here). pool is borrowed
- * and must outlive s. NOMEM leaves s writing on the calling thread. */
+ * and must outlive s. NOMEM leaves s writing on the calling thread. 1 MiB: a write
+ * of that size takes 0.05-0.5 ms, where waking the helpers (tens of microseconds)
+ * stops mattering; a 1 MiB hotswap measured the same either way. */
 #define LJ_SLOTS_SPLIT_BYTES (1u << 20)
 lorajit_status lj_slots_use_pool(lj_slots *s, struct lj_pool *pool, lj_err *err);
 
