@@ -238,11 +238,13 @@ typedef struct bench_sched_result {
 } bench_sched_result;
 
 /* Section 12 and `lorajit bench --serve`: HTTP against the C API (bench_serve.c). */
-enum { BENCH_SERVE_SCENARIOS = 3 };
+enum { BENCH_SERVE_SCENARIOS = 4 };
 typedef struct bench_serve_path {
     double tokens_per_s;         /* median over the timed rounds */
     double ttft_p50, ttft_p99, itl_p50, itl_p99; /* ms, over every request of the timed rounds */
     double itl_mean;             /* ms: the gaps' mean (a burst of late tokens does not lower it) */
+    double cpu_us_per_token;     /* CPU time of both processes over the timed rounds / their tokens, us */
+    double server_us_per_token;  /* of which the `lorajit serve` child's (HTTP; ~0 on the C API path) */
 } bench_serve_path;
 typedef struct bench_serve_row {
     const char *name, *what;
@@ -254,7 +256,8 @@ typedef struct bench_serve_row {
 } bench_serve_row;
 typedef struct bench_serve_result {
     int clients, requests, prompt, new_tokens, rounds, threads, max_batch, names;
-    bench_serve_row rows[BENCH_SERVE_SCENARIOS]; /* 1 adapter, 16 adapters, 1000 Zipf */
+    int scenarios;               /* rows measured: 3 with --quick (the small model's), else 4 */
+    bench_serve_row rows[BENCH_SERVE_SCENARIOS]; /* 1 adapter, 16 adapters, 1000 Zipf; 16 adapters, dim 1024 */
 } bench_serve_result;
 
 typedef struct bench_result {

@@ -1,15 +1,18 @@
 /* bench_serve.c — section 12 and `lorajit bench --serve`: what HTTP costs. The same load
  * runs two ways, alternately (the first path alternates by round): C API = 8 client
  * threads submitting to one lorajit_sched stepped by one driver thread, as `lorajit
- * serve`'s backend (server/backend_sched.c) runs every request; HTTP = 8 client threads
- * sending the same requests to a `lorajit serve` child (POST /v1/completions, SSE, a
- * connection per request). Same engine options on both (threads, --max-batch 8, slots),
- * greedy, 16 + 32 tokens. Scenarios: 1 adapter; 16 adapters round-robin (16 slots);
- * 1000 adapters drawn Zipf(1.0) through 8 slots (the server finds them under
- * --adapter-dir ROOT, the C API registers the same folders). Figures: tokens/s, TTFT and
- * inter-token p50/p99 as each client sees its tokens; HTTP / C API ratios of those, and
- * the median of each round's own ratio (its two runs back to back: the pair saw about
- * the same load from the machine's other jobs). */
+ * serve`'s backend (server/backend_sched.c) runs every request; HTTP = a load generator
+ * thread sending the same requests to a `lorajit serve` child (POST /v1/completions,
+ * SSE) for 8 clients over epoll, each on a kept-alive connection, as wrk runs and as the
+ * OpenAI clients keep theirs. Same engine options on both (threads, --max-batch 8,
+ * slots), greedy, 16 + 32 tokens. Scenarios on a small model (its steps cost least, so
+ * what HTTP costs a token weighs most there): 1 adapter; 16 adapters round-robin (16
+ * slots); 1000 adapters drawn Zipf(1.0) through 8 slots (the server finds them under
+ * --adapter-dir ROOT, the C API registers the same folders); then 16 adapters on a
+ * dim-1024 BF16 model (not with --quick). Figures: tokens/s, TTFT and inter-token
+ * p50/p99 as each client sees its tokens, and both processes' CPU time a token; HTTP /
+ * C API ratios of those, and the median of each round's own ratio (its two runs back
+ * to back: the pair saw about the same load from the machine's other jobs). */
 #include <arpa/inet.h>
 #include <cblas.h>
 #include <dirent.h>
@@ -19,12 +22,12 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
-
-#include <cjson/cJSON.h>
 
 #include "bench.h"
 
@@ -47,7 +50,7 @@ typedef struct bs_driver {
 
 /* One path's run of a scenario: every client's requests and their token times. */
 typedef struct bs_run {
-    int http, port, scenario, per_client;
+    int http, port, mode, per_client; /* mode: serve_sc's (0 one adapter, 1 round-robin, 2 Zipf) */
     const int *draw;             /* [BS_DRAWS] Zipf draws; request i names draw[(draw_at + i) % BS_DRAWS] */
     int draw_at;
     bs_driver *d;
@@ -171,71 +174,149 @@ static int capi_request(bs_client *c, const char *adapter, int i) {
     return got;
 }
 
-/* One request over HTTP: POST, then read the SSE stream; a token is an event whose
- * token_ids list is not empty. Returns the tokens seen, -1 on a failure. */
-static int http_request(bs_client *c, const char *adapter, int i) {
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)c->run->port)};
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof a)) {
-        if (s >= 0) close(s);
-        return -1;
-    }
-    char body[1024], req[1400];
-    int n = snprintf(body, sizeof body, "{\"model\":\"%s\",\"max_tokens\":%d,\"temperature\":0,\"stream\":true,"
-                     "\"prompt\":[", adapter, BS_NEW);
-    for (int j = 0; j < BS_PROMPT; j++) n += snprintf(body + n, sizeof body - n, "%s%d", j ? "," : "", prompt_token(i, j));
-    n += snprintf(body + n, sizeof body - n, "]}");
-    int m = snprintf(req, sizeof req, "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
-                     "application/json\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", n, body);
-    c->t0 = bench_now_ms();
-    c->k = 0;
-    if (send(s, req, (size_t)m, MSG_NOSIGNAL) != m) {
-        close(s);
-        return -1;
-    }
-    static const char mark[] = "\"token_ids\":[";
-    enum { CARRY = 32 };  /* a mark and its id cut by the read boundary are found next time */
-    char buf[8192 + CARRY + 1];
-    size_t carry = 0;
-    int done = 0;
-    for (ssize_t got; !done && (got = recv(s, buf + carry, 8192, 0)) > 0;) {
-        size_t len = carry + (size_t)got, seen = 0;
-        buf[len] = '\0';
-        for (char *p = buf; (p = strstr(p, mark)); p += sizeof mark - 1) {
-            char *id = p + sizeof mark - 1, *end;
-            long v = strtol(id, &end, 10);
-            if (*end == '\0') break; /* the id may go on in the next read */
-            if (id[0] >= '0' && id[0] <= '9') record_token(c, (int32_t)v);
-            seen = (size_t)(end - buf);
-        }
-        done = strstr(buf, "data: [DONE]") != NULL;
-        size_t keep = len - seen < CARRY ? len - seen : CARRY;
-        memmove(buf, buf + len - keep, keep);
-        carry = keep;
-    }
-    close(s);
-    return done ? c->k : -1;
+/* Request i's name of an adapter in r's mode. */
+static void adapter_of(const bs_run *r, int i, char *name, size_t cap) {
+    if (r->mode == 2) snprintf(name, cap, "z%04d", r->draw[(r->draw_at + i) % BS_DRAWS]);
+    else snprintf(name, cap, "a%d", r->mode ? i % BS_ADAPTERS : 0);
 }
 
-/* A client thread: its per_client requests one after the other, on r's path. */
+/* Points c's record slots at request i of r. */
+static void begin_request(bs_client *c, int i) {
+    bs_run *r = c->run;
+    c->ttft = &r->ttft[i];
+    c->itl = &r->itl[(size_t)i * (BS_NEW - 1)];
+    c->sum = &r->sum[i];
+    *c->sum = 0;
+    c->k = 0;
+}
+
+/* The C API path: a client thread, its per_client requests one after the other. */
 static void *client_main(void *arg) {
     bs_client *c = arg;
     bs_run *r = c->run;
     for (int q = 0; q < r->per_client; q++) {
         int i = c->id * r->per_client + q;
         char adapter[16];
-        if (r->scenario == 2) snprintf(adapter, sizeof adapter, "z%04d", r->draw[(r->draw_at + i) % BS_DRAWS]);
-        else snprintf(adapter, sizeof adapter, "a%d", r->scenario ? i % BS_ADAPTERS : 0);
-        c->ttft = &r->ttft[i];
-        c->itl = &r->itl[(size_t)i * (BS_NEW - 1)];
-        c->sum = &r->sum[i];
-        *c->sum = 0;
-        int got = r->http ? http_request(c, adapter, i) : capi_request(c, adapter, i);
+        adapter_of(r, i, adapter, sizeof adapter);
+        begin_request(c, i);
+        int got = capi_request(c, adapter, i);
         if (got != BS_NEW) r->failed = 1;
         else r->n_tokens[c->id] += got;
     }
     return NULL;
+}
+
+/* An HTTP client of the load generator: one kept-alive connection, its requests one
+ * after the other, the SSE bytes scanned as they come. */
+typedef struct bs_http {
+    bs_client c;
+    int fd, q;                   /* q: requests of this client sent so far */
+    int in_flight, got_bytes;    /* a request is out; bytes of its answer came */
+    int reconnects;              /* connections the server closed between two requests */
+    size_t carry;
+    char buf[8192 + 64 + 1];
+} bs_http;
+
+/* A new connection for h, watched by ep (blocking socket: reads pass MSG_DONTWAIT). */
+static int http_connect(bs_http *h, int ep, int port) {
+    h->fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    if (h->fd < 0 || connect(h->fd, (struct sockaddr *)&a, sizeof a)) return -1;
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = h};
+    return epoll_ctl(ep, EPOLL_CTL_ADD, h->fd, &ev);
+}
+
+/* Sends h's request q (POST /v1/completions, stream); its clock starts here. */
+static int http_send(bs_http *h) {
+    bs_run *r = h->c.run;
+    int i = h->c.id * r->per_client + h->q;
+    char adapter[16], body[1024], req[1400];
+    adapter_of(r, i, adapter, sizeof adapter);
+    begin_request(&h->c, i);
+    int n = snprintf(body, sizeof body, "{\"model\":\"%s\",\"max_tokens\":%d,\"temperature\":0,\"stream\":true,"
+                     "\"prompt\":[", adapter, BS_NEW);
+    for (int j = 0; j < BS_PROMPT; j++) n += snprintf(body + n, sizeof body - n, "%s%d", j ? "," : "", prompt_token(i, j));
+    n += snprintf(body + n, sizeof body - n, "]}");
+    int m = snprintf(req, sizeof req, "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+                     "application/json\r\nContent-Length: %d\r\n\r\n%s", n, body);
+    h->c.t0 = bench_now_ms();
+    h->in_flight = 1, h->got_bytes = 0, h->carry = 0;
+    h->q++;
+    return send(h->fd, req, (size_t)m, MSG_NOSIGNAL) == m ? 0 : -1;
+}
+
+/* Scans what came on h: a token is an event whose token_ids list is not empty, the
+ * answer ends at "data: [DONE]". Returns 1 when the answer ended, 0 for more, -1 when
+ * the connection failed. */
+static int http_read(bs_http *h) {
+    static const char mark[] = "\"token_ids\":[";
+    enum { CARRY = 32 }; /* a mark and its id cut by the read boundary are found next time */
+    ssize_t got = recv(h->fd, h->buf + h->carry, 8192, MSG_DONTWAIT);
+    if (got < 0) return errno == EAGAIN ? 0 : -1;
+    if (got == 0) return -1;
+    h->got_bytes = 1;
+    size_t len = h->carry + (size_t)got, seen = 0;
+    h->buf[len] = '\0';
+    for (char *p = h->buf; (p = strstr(p, mark)); p += sizeof mark - 1) {
+        char *id = p + sizeof mark - 1, *end;
+        long v = strtol(id, &end, 10);
+        if (*end == '\0') break; /* the id may go on in the next read */
+        if (id[0] >= '0' && id[0] <= '9') record_token(&h->c, (int32_t)v);
+        seen = (size_t)(end - h->buf);
+    }
+    if (strstr(h->buf, "data: [DONE]")) return 1;
+    size_t keep = len - seen < CARRY ? len - seen : CARRY;
+    memmove(h->buf, h->buf + len - keep, keep);
+    h->carry = keep;
+    return 0;
+}
+
+/* The HTTP path: every client on one thread over epoll (a load generator's few wake-ups
+ * per step, as wrk's event loop, so the machine's two cores go to the server), each on
+ * a kept-alive connection as the OpenAI clients keep theirs. A client sends its next
+ * request when the answer's [DONE] came (the chunked body's last bytes follow it and
+ * are ignored); a connection the server closed between two requests is opened again
+ * and the request sent again. */
+static void run_http(bs_run *r) {
+    int ep = epoll_create1(0);
+    bs_http *h = calloc(BS_CLIENTS, sizeof *h);
+    if (ep < 0 || !h) bench_die("serve bench: epoll or memory");
+    int live = 0;
+    for (int k = 0; k < BS_CLIENTS; k++) {
+        h[k].c = (bs_client){.run = r, .id = k};
+        if (http_connect(&h[k], ep, r->port) || http_send(&h[k])) bench_die("serve bench: cannot reach the server");
+        live++;
+    }
+    struct epoll_event ev[BS_CLIENTS];
+    while (live > 0) {
+        int n = epoll_wait(ep, ev, BS_CLIENTS, 60000);
+        if (n <= 0) bench_die("serve bench: no answer from the server in 60 s");
+        for (int e = 0; e < n; e++) {
+            bs_http *x = ev[e].data.ptr;
+            int st = http_read(x);
+            if (st < 0 && !x->got_bytes && x->reconnects++ < 3) { /* closed before the answer began: again */
+                epoll_ctl(ep, EPOLL_CTL_DEL, x->fd, NULL);
+                close(x->fd);
+                x->q--;
+                if (http_connect(x, ep, r->port) || http_send(x)) bench_die("serve bench: cannot reach the server");
+                continue;
+            }
+            if (st < 0) bench_die("serve bench: an HTTP request failed (connection lost)");
+            if (st == 0) continue;
+            x->in_flight = 0;
+            if (x->c.k != BS_NEW) r->failed = 1;
+            else r->n_tokens[x->c.id] += x->c.k;
+            if (x->q < r->per_client) {
+                if (http_send(x)) bench_die("serve bench: cannot send");
+            } else {
+                close(x->fd);
+                live--;
+            }
+        }
+    }
+    close(ep);
+    free(h);
 }
 
 /* Runs every client once; returns the wall time in ms. */
@@ -244,12 +325,16 @@ static double run_clients(bs_run *r) {
     bs_client c[BS_CLIENTS];
     memset(r->n_tokens, 0, sizeof r->n_tokens);
     double t0 = bench_now_ms();
-    for (int k = 0; k < BS_CLIENTS; k++) {
-        c[k] = (bs_client){.run = r, .id = k};
-        pthread_cond_init(&c[k].ended, NULL);
-        if (pthread_create(&t[k], NULL, client_main, &c[k])) bench_die("cannot start a client thread");
+    if (r->http) {
+        run_http(r);
+    } else {
+        for (int k = 0; k < BS_CLIENTS; k++) {
+            c[k] = (bs_client){.run = r, .id = k};
+            pthread_cond_init(&c[k].ended, NULL);
+            if (pthread_create(&t[k], NULL, client_main, &c[k])) bench_die("cannot start a client thread");
+        }
+        for (int k = 0; k < BS_CLIENTS; k++) pthread_join(t[k], NULL), pthread_cond_destroy(&c[k].ended);
     }
-    for (int k = 0; k < BS_CLIENTS; k++) pthread_join(t[k], NULL), pthread_cond_destroy(&c[k].ended);
     if (r->failed) bench_die("serve bench: a %s request failed", r->http ? "HTTP" : "C API");
     return bench_now_ms() - t0;
 }
@@ -340,10 +425,21 @@ static void make_root(const char *root, char (*folders)[PATH_MAX]) {
     }
 }
 
-/* Runs scenario sc on both paths, alternating, rounds + 1 times (the first untimed). */
-static void measure(bench_serve_row *w, int sc, bs_driver *d, int port, int per_client, int rounds, const int *draw) {
+/* CPU time of process pid (0: this one), every thread, in us; 0 when it cannot be read. */
+static double cpu_us(pid_t pid) {
+    clockid_t id = CLOCK_PROCESS_CPUTIME_ID;
+    struct timespec t;
+    if ((pid && clock_getcpuclockid(pid, &id)) || clock_gettime(id, &t)) return 0;
+    return t.tv_sec * 1e6 + t.tv_nsec / 1e3;
+}
+
+/* Runs a scenario of mode (serve_sc) on both paths, alternating, rounds + 1 times (the first untimed);
+ * server: the `lorajit serve` child, whose CPU time is counted with this process's. */
+static void measure(bench_serve_row *w, int mode, bs_driver *d, int port, pid_t server, int per_client, int rounds,
+                    const int *draw) {
     int n_req = BS_CLIENTS * per_client, n_itl = n_req * (BS_NEW - 1);
     double *ttft[2], *itl[2], *sum[2], tps[2][64], pair_tps[64], pair_ttft[64];
+    double cpu[2] = {0, 0}, cpu_server[2] = {0, 0}, tokens_all[2] = {0, 0};
     for (int p = 0; p < 2; p++) {
         ttft[p] = malloc(sizeof(double) * (size_t)n_req * (rounds + 1));
         itl[p] = malloc(sizeof(double) * (size_t)n_itl * (rounds + 1));
@@ -355,13 +451,20 @@ static void measure(bench_serve_row *w, int sc, bs_driver *d, int port, int per_
         for (int k = 0; k < 2; k++) {
             int http = (k + round) % 2; /* who goes first alternates */
             bench_progress("serve: %s, %s, round %d", w->what, http ? "HTTP" : "C API", round);
-            bs_run r = {.http = http, .port = port, .scenario = sc, .per_client = per_client, .draw = draw,
+            bs_run r = {.http = http, .port = port, .mode = mode, .per_client = per_client, .draw = draw,
                         .draw_at = round * n_req, .d = d, .ttft = ttft[http] + (size_t)round * n_req,
                         .itl = itl[http] + (size_t)round * n_itl, .sum = sum[http]};
+            double self0 = cpu_us(0), srv0 = cpu_us(server);
             double ms = run_clients(&r);
+            double self1 = cpu_us(0), srv1 = cpu_us(server);
             int tokens = 0;
             for (int c = 0; c < BS_CLIENTS; c++) tokens += r.n_tokens[c];
-            if (round) tps[http][round - 1] = tokens / (ms / 1e3);
+            if (round) {
+                tps[http][round - 1] = tokens / (ms / 1e3);
+                cpu[http] += (self1 - self0) + (srv1 - srv0);
+                cpu_server[http] += srv1 - srv0;
+                tokens_all[http] += tokens;
+            }
         }
         if (round) { /* the round's pair: the two paths run back to back, under about the same load */
             pair_tps[round - 1] = tps[1][round - 1] / tps[0][round - 1];
@@ -382,145 +485,101 @@ static void measure(bench_serve_row *w, int sc, bs_driver *d, int port, int per_
         for (int i = 0; i < n_itl * rounds; i++) o->itl_mean += itl[p][n_itl + i] / (n_itl * rounds);
         o->itl_p50 = quantile(itl[p] + n_itl, n_itl * rounds, 0.5);
         o->itl_p99 = quantile(itl[p] + n_itl, n_itl * rounds, 0.99);
+        o->cpu_us_per_token = tokens_all[p] > 0 ? cpu[p] / tokens_all[p] : 0;
+        o->server_us_per_token = tokens_all[p] > 0 ? cpu_server[p] / tokens_all[p] : 0;
         free(ttft[p]), free(itl[p]), free(sum[p]);
     }
 }
 
+/* The scenarios: the small model's three (its steps cost least, so HTTP's cost a token
+ * weighs most), then 16 adapters on the larger model (a step nearer a real model's,
+ * left out by --quick). model: index into serve_models; mode: 0 one adapter, 1 the
+ * 16 round-robin, 2 the 1000 names drawn Zipf. */
+static const struct {
+    const char *name, *what;
+    int model, mode, adapters, slots;
+} serve_sc[BENCH_SERVE_SCENARIOS] = {
+    {"one_adapter", "1 adapter", 0, 0, 1, BS_ADAPTERS},
+    {"adapters16", "16 adapters, round-robin", 0, 1, BS_ADAPTERS, BS_ADAPTERS},
+    {"zipf1000", "1000 adapters, Zipf(1.0), 8 slots", 0, 2, BS_NAMES, BS_ZIPF_SLOTS},
+    {"adapters16_d1024", "16 adapters, dim-1024 BF16 model", 1, 1, BS_ADAPTERS, BS_ADAPTERS},
+};
+static const struct {
+    const char *tag, *args;
+} serve_models[2] = {
+    {"serve_d256_l4", "--dim 256 --hidden 688 --layers 4 --heads 8 --kv-heads 8 --vocab 2048 --max-pos 256 --seed 3"},
+    {"serve_d1024_l8_bf16", "--dim 1024 --hidden 2816 --layers 8 --heads 16 --kv-heads 4 --vocab 32000 "
+                            "--max-pos 256 --std 0.02 --seed 5 --dtype bf16"},
+};
+
+/* Scenarios the run measures: the small model's alone with --quick. */
+static int serve_scenarios(bool quick) { return quick ? 3 : BENCH_SERVE_SCENARIOS; }
+
 int bench_serve_progress(bool quick, int rounds) {
-    return 1 + BENCH_SERVE_SCENARIOS * 2 * ((rounds > 0 ? rounds : quick ? 1 : 3) + 1);
+    return (quick ? 1 : 2) + serve_scenarios(quick) * 2 * ((rounds > 0 ? rounds : quick ? 1 : 3) + 1);
+}
+
+/* Model m of serve_models under work (generated when missing) and its 16 rank-8 q,v
+ * adapters into adapters[]. */
+static void serve_model(const char *exe_dir, const char *work, int m, char *model, char (*adapters)[PATH_MAX]) {
+    char args[256];
+    bench_fmt(model, PATH_MAX, "%s/models/%s", work, serve_models[m].tag);
+    bench_progress("serve: generating %s and 16 adapters (reused when present)", serve_models[m].tag);
+    bench_generate(exe_dir, "model", model, NULL, serve_models[m].args);
+    for (int k = 0; k < BS_ADAPTERS; k++) {
+        bench_fmt(adapters[k], PATH_MAX, "%s/adapters/%s_a%d", work, m ? serve_models[m].tag : "serve", k);
+        bench_fmt(args, sizeof args, "--r 8 --targets q_proj,v_proj --seed %d", 100 + k);
+        bench_generate(exe_dir, "adapter", adapters[k], model, args);
+    }
 }
 
 void bench_serve(bench_result *r, const char *exe_dir, const char *work, int rounds) {
     bench_serve_result *v = &r->serve;
-    int threads = r->threads > 0 ? r->threads : 1, per_client = r->quick ? 2 : 6;
+    int threads = r->threads > 0 ? r->threads : 1, per_client = r->quick ? 2 : 12;
     rounds = rounds > 0 ? rounds : r->quick ? 1 : 3;
     if (rounds > 64) rounds = 64;
     *v = (bench_serve_result){.clients = BS_CLIENTS, .requests = BS_CLIENTS * per_client, .prompt = BS_PROMPT,
                               .new_tokens = BS_NEW, .rounds = rounds, .threads = threads, .max_batch = BS_MAX_BATCH,
-                              .names = BS_NAMES};
-    static const struct { const char *name, *what; int adapters, slots; } sc[BENCH_SERVE_SCENARIOS] = {
-        {"one_adapter", "1 adapter", 1, BS_ADAPTERS},
-        {"adapters16", "16 adapters, round-robin", BS_ADAPTERS, BS_ADAPTERS},
-        {"zipf1000", "1000 adapters, Zipf(1.0), 8 slots", BS_NAMES, BS_ZIPF_SLOTS},
-    };
-    char model[PATH_MAX], adapters[BS_ADAPTERS][PATH_MAX], args[256], root[PATH_MAX], log[PATH_MAX + 32];
-    bench_fmt(model, sizeof model, "%s/models/serve_d256_l4", work);
-    bench_progress("serve: generating the model and 16 adapters (reused when present)");
-    bench_generate(exe_dir, "model", model, NULL, "--dim 256 --hidden 688 --layers 4 --heads 8 --kv-heads 8 "
-                   "--vocab 2048 --max-pos 256 --seed 3");
-    for (int k = 0; k < BS_ADAPTERS; k++) {
-        bench_fmt(adapters[k], sizeof adapters[k], "%s/adapters/serve_a%d", work, k);
-        bench_fmt(args, sizeof args, "--r 8 --targets q_proj,v_proj --seed %d", 100 + k);
-        bench_generate(exe_dir, "adapter", adapters[k], model, args);
-    }
-    bench_fmt(root, sizeof root, "%s/serve_root", work);
-    make_root(root, adapters);
+                              .names = BS_NAMES, .scenarios = serve_scenarios(r->quick)};
+    char model[PATH_MAX], adapters[BS_ADAPTERS][PATH_MAX], root[PATH_MAX], log[PATH_MAX + 32];
     static int draw[BS_DRAWS];
     bench_zipf(BS_NAMES, BS_DRAWS, draw);
-    char named[BS_ADAPTERS][PATH_MAX + 16];
-    const char *extra[2 * BS_ADAPTERS];
-    for (int k = 0; k < BS_ADAPTERS; k++) {
-        bench_fmt(named[k], sizeof named[k], "a%d=%s", k, adapters[k]);
-        extra[2 * k] = "--adapter", extra[2 * k + 1] = named[k];
-    }
-    const char *zipf_extra[2] = {"--adapter-dir", root};
-    for (int g = 0; g < 2; g++) { /* g 0: scenarios 0 and 1 (16 slots); g 1: the Zipf scenario (8 slots) */
-        int slots = g ? BS_ZIPF_SLOTS : BS_ADAPTERS, port = 0;
+    bench_fmt(root, sizeof root, "%s/serve_root", work);
+    /* one server (and C API engine) a group: the small model's 16 slots (scenarios 0, 1),
+       its 8 slots and the adapter folder (2), the larger model's 16 slots (3) */
+    static const int group_first[3] = {0, 2, 3}, group_end[3] = {2, 3, 4};
+    for (int g = 0; g < 3 && group_first[g] < v->scenarios; g++) {
+        int m = serve_sc[group_first[g]].model, zipf = serve_sc[group_first[g]].mode == 2;
+        int slots = serve_sc[group_first[g]].slots, port = 0;
+        if (g != 1) serve_model(exe_dir, work, m, model, adapters);
+        if (zipf) make_root(root, adapters);
+        char named[BS_ADAPTERS][PATH_MAX + 16];
+        const char *extra[2 * BS_ADAPTERS], *zipf_extra[2] = {"--adapter-dir", root};
+        for (int k = 0; k < BS_ADAPTERS; k++) {
+            bench_fmt(named[k], sizeof named[k], "a%d=%s", k, adapters[k]);
+            extra[2 * k] = "--adapter", extra[2 * k + 1] = named[k];
+        }
         lorajit_engine *e = open_engine(model, threads, slots);
         char name[16], path[PATH_MAX + 16];
-        for (int k = 0; k < (g ? BS_NAMES : BS_ADAPTERS); k++) {
-            snprintf(name, sizeof name, g ? "z%04d" : "a%d", k);
-            if (g) bench_fmt(path, sizeof path, "%s/f%d", root, k % BS_FOLDERS);
-            bench_must(lorajit_register_adapter(e, name, g ? path : adapters[k]), e, name);
+        for (int k = 0; k < (zipf ? BS_NAMES : BS_ADAPTERS); k++) {
+            snprintf(name, sizeof name, zipf ? "z%04d" : "a%d", k);
+            if (zipf) bench_fmt(path, sizeof path, "%s/f%d", root, k % BS_FOLDERS);
+            bench_must(lorajit_register_adapter(e, name, zipf ? path : adapters[k]), e, name);
         }
         bench_fmt(log, sizeof log, "%s/serve-bench-%d.log", work, g);
-        pid_t pid = start_server(exe_dir, log, model, threads, slots, g ? zipf_extra : extra, g ? 2 : 2 * BS_ADAPTERS,
-                                 &port);
+        pid_t pid = start_server(exe_dir, log, model, threads, slots, zipf ? zipf_extra : extra,
+                                 zipf ? 2 : 2 * BS_ADAPTERS, &port);
         bs_driver d;
         driver_open(&d, e);
-        for (int s = g ? 2 : 0; s < (g ? 3 : 2); s++) {
+        for (int s = group_first[g]; s < group_end[g]; s++) {
             bench_serve_row *w = &v->rows[s];
-            *w = (bench_serve_row){.name = sc[s].name, .what = sc[s].what, .adapters = sc[s].adapters,
-                                   .slots = sc[s].slots};
-            measure(w, s, &d, port, per_client, rounds, draw);
+            *w = (bench_serve_row){.name = serve_sc[s].name, .what = serve_sc[s].what,
+                                   .adapters = serve_sc[s].adapters, .slots = serve_sc[s].slots};
+            measure(w, serve_sc[s].mode, &d, port, pid, per_client, rounds, draw);
         }
         driver_close(&d);
         kill(pid, SIGTERM);
         waitpid(pid, NULL, 0);
         lorajit_engine_free(e);
     }
-}
-
-/* HTTP / C API of the median tokens/s; 0 when the C API's is 0. */
-static double tps_ratio(const bench_serve_row *w) {
-    return w->path[0].tokens_per_s > 0 ? w->path[1].tokens_per_s / w->path[0].tokens_per_s : 0;
-}
-
-void bench_serve_print(const bench_result *r, FILE *f) {
-    const bench_serve_result *v = &r->serve;
-    if (!v->rounds) return;
-    fprintf(f, "\n12. `lorajit serve` over HTTP against the C API: %d clients at once, %d requests of %d + %d tokens "
-            "(greedy) a run;\n   4-layer dim-256 model, rank-8 q,v adapters, --max-batch %d, %d thread%s both ways. "
-            "C API = the clients submit to\n   one lorajit_sched stepped by one driver thread (as the server's backend); "
-            "HTTP = a `lorajit serve` child\n   (SSE, a connection per request). tokens/s: median of %d alternating "
-            "rounds; latencies over all of them\n", v->clients, v->requests, v->prompt, v->new_tokens, v->max_batch,
-            v->threads, v->threads == 1 ? "" : "s", v->rounds);
-    fprintf(f, "   %-34s %-6s %10s %10s %10s %10s %10s %10s\n", "scenario", "path", "tokens/s", "TTFT p50", "TTFT p99",
-            "ITL p50", "ITL p99", "ITL mean");
-    for (int s = 0; s < BENCH_SERVE_SCENARIOS; s++) {
-        const bench_serve_row *w = &v->rows[s];
-        for (int p = 0; p < 2; p++) {
-            const bench_serve_path *o = &w->path[p];
-            fprintf(f, "   %-34s %-6s %10.1f %8.2fms %8.2fms %8.2fms %8.2fms %8.2fms\n", p ? "" : w->what,
-                    p ? "HTTP" : "C API", o->tokens_per_s, o->ttft_p50, o->ttft_p99, o->itl_p50, o->itl_p99, o->itl_mean);
-        }
-        fprintf(f, "   %-34s HTTP / C API: throughput %.3f, TTFT p50 %+.2f ms, p99 %+.2f ms, ITL p50 %+.2f ms%s\n", "",
-                tps_ratio(w), w->path[1].ttft_p50 - w->path[0].ttft_p50, w->path[1].ttft_p99 - w->path[0].ttft_p99,
-                w->path[1].itl_p50 - w->path[0].itl_p50, w->same_tokens ? "" : "; token ids DIFFER");
-        fprintf(f, "   %-34s   median of the rounds' pairs: throughput %.3f, TTFT p50 %+.2f ms\n", "", w->pair_tps_ratio,
-                w->pair_ttft_p50_diff);
-    }
-    fprintf(f, "   goal (issue 15): HTTP throughput >= 0.95 of the C API's, TTFT p50 <= +2 ms\n");
-}
-
-/* {tokens_per_s, ttft_p50_ms, ...} of one path. */
-static cJSON *path_json(const bench_serve_path *o) {
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddNumberToObject(j, "tokens_per_s", o->tokens_per_s);
-    cJSON_AddNumberToObject(j, "ttft_p50_ms", o->ttft_p50);
-    cJSON_AddNumberToObject(j, "ttft_p99_ms", o->ttft_p99);
-    cJSON_AddNumberToObject(j, "itl_p50_ms", o->itl_p50);
-    cJSON_AddNumberToObject(j, "itl_p99_ms", o->itl_p99);
-    cJSON_AddNumberToObject(j, "itl_mean_ms", o->itl_mean);
-    return j;
-}
-
-struct cJSON *bench_serve_json(const bench_result *r) {
-    const bench_serve_result *v = &r->serve;
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddNumberToObject(j, "clients", v->clients);
-    cJSON_AddNumberToObject(j, "requests_per_run", v->requests);
-    cJSON_AddNumberToObject(j, "prompt", v->prompt);
-    cJSON_AddNumberToObject(j, "new_tokens", v->new_tokens);
-    cJSON_AddNumberToObject(j, "rounds", v->rounds);
-    cJSON_AddNumberToObject(j, "threads", v->threads);
-    cJSON_AddNumberToObject(j, "max_batch", v->max_batch);
-    cJSON_AddNumberToObject(j, "registered", v->names);
-    cJSON *sc = cJSON_AddObjectToObject(j, "scenarios");
-    for (int s = 0; s < BENCH_SERVE_SCENARIOS && v->rounds; s++) {
-        const bench_serve_row *w = &v->rows[s];
-        cJSON *o = cJSON_AddObjectToObject(sc, w->name);
-        cJSON_AddStringToObject(o, "what", w->what);
-        cJSON_AddNumberToObject(o, "adapters", w->adapters);
-        cJSON_AddNumberToObject(o, "slots", w->slots);
-        cJSON_AddItemToObject(o, "c_api", path_json(&w->path[0]));
-        cJSON_AddItemToObject(o, "http", path_json(&w->path[1]));
-        cJSON_AddNumberToObject(o, "http_over_c_api_tokens_per_s", tps_ratio(w));
-        cJSON_AddNumberToObject(o, "http_minus_c_api_ttft_p50_ms", w->path[1].ttft_p50 - w->path[0].ttft_p50);
-        cJSON_AddNumberToObject(o, "http_minus_c_api_itl_p50_ms", w->path[1].itl_p50 - w->path[0].itl_p50);
-        cJSON_AddNumberToObject(o, "paired_http_over_c_api_tokens_per_s", w->pair_tps_ratio);
-        cJSON_AddNumberToObject(o, "paired_http_minus_c_api_ttft_p50_ms", w->pair_ttft_p50_diff);
-        cJSON_AddBoolToObject(o, "same_tokens", w->same_tokens);
-    }
-    return j;
 }
