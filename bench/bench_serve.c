@@ -154,7 +154,6 @@ static int capi_request(bs_client *c, const char *adapter, int i) {
                                .max_new = BS_NEW, .on_token = sched_token, .user = c};
     pthread_mutex_lock(&d->mu);
     c->t0 = bench_now_ms();
-    c->k = 0;
     if (lorajit_sched_submit(d->s, &q, &c->sched_id) != LORAJIT_OK) {
         fprintf(stderr, "serve bench: submit: %s\n", lorajit_sched_errmsg(d->s));
         pthread_mutex_unlock(&d->mu);
@@ -180,7 +179,7 @@ static void adapter_of(const bs_run *r, int i, char *name, size_t cap) {
     else snprintf(name, cap, "a%d", r->mode ? i % BS_ADAPTERS : 0);
 }
 
-/* Points c's record slots at request i of r. */
+/* Points c's record slots at request i of r and starts its token count. */
 static void begin_request(bs_client *c, int i) {
     bs_run *r = c->run;
     c->ttft = &r->ttft[i];
@@ -211,7 +210,7 @@ static void *client_main(void *arg) {
 typedef struct bs_http {
     bs_client c;
     int fd, q;                   /* q: requests of this client sent so far */
-    int in_flight, got_bytes;    /* a request is out; bytes of its answer came */
+    int got_bytes;               /* bytes of the current request's answer came */
     int reconnects;              /* connections the server closed between two requests */
     size_t carry;
     char buf[8192 + 64 + 1];
@@ -241,7 +240,7 @@ static int http_send(bs_http *h) {
     int m = snprintf(req, sizeof req, "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
                      "application/json\r\nContent-Length: %d\r\n\r\n%s", n, body);
     h->c.t0 = bench_now_ms();
-    h->in_flight = 1, h->got_bytes = 0, h->carry = 0;
+    h->got_bytes = 0, h->carry = 0;
     h->q++;
     return send(h->fd, req, (size_t)m, MSG_NOSIGNAL) == m ? 0 : -1;
 }
@@ -304,7 +303,6 @@ static void run_http(bs_run *r) {
             }
             if (st < 0) bench_die("serve bench: an HTTP request failed (connection lost)");
             if (st == 0) continue;
-            x->in_flight = 0;
             if (x->c.k != BS_NEW) r->failed = 1;
             else r->n_tokens[x->c.id] += x->c.k;
             if (x->q < r->per_client) {
@@ -545,13 +543,16 @@ void bench_serve(bench_result *r, const char *exe_dir, const char *work, int rou
     static int draw[BS_DRAWS];
     bench_zipf(BS_NAMES, BS_DRAWS, draw);
     bench_fmt(root, sizeof root, "%s/serve_root", work);
-    /* one server (and C API engine) a group: the small model's 16 slots (scenarios 0, 1),
-       its 8 slots and the adapter folder (2), the larger model's 16 slots (3) */
-    static const int group_first[3] = {0, 2, 3}, group_end[3] = {2, 3, 4};
-    for (int g = 0; g < 3 && group_first[g] < v->scenarios; g++) {
-        int m = serve_sc[group_first[g]].model, zipf = serve_sc[group_first[g]].mode == 2;
-        int slots = serve_sc[group_first[g]].slots, port = 0;
-        if (g != 1) serve_model(exe_dir, work, m, model, adapters);
+    /* one server (and C API engine) for each run of scenarios with the same model, slots
+       and adapter source (the 16 named, or the 1000 under ROOT) */
+    int have_model = -1;
+    for (int s0 = 0, s1, group = 0; s0 < v->scenarios; s0 = s1, group++) {
+        int m = serve_sc[s0].model, zipf = serve_sc[s0].mode == 2, slots = serve_sc[s0].slots, port = 0;
+        s1 = s0 + 1;
+        while (s1 < v->scenarios && serve_sc[s1].model == m && serve_sc[s1].slots == slots &&
+               (serve_sc[s1].mode == 2) == zipf)
+            s1++;
+        if (m != have_model) serve_model(exe_dir, work, m, model, adapters), have_model = m;
         if (zipf) make_root(root, adapters);
         char named[BS_ADAPTERS][PATH_MAX + 16];
         const char *extra[2 * BS_ADAPTERS], *zipf_extra[2] = {"--adapter-dir", root};
@@ -566,12 +567,12 @@ void bench_serve(bench_result *r, const char *exe_dir, const char *work, int rou
             if (zipf) bench_fmt(path, sizeof path, "%s/f%d", root, k % BS_FOLDERS);
             bench_must(lorajit_register_adapter(e, name, zipf ? path : adapters[k]), e, name);
         }
-        bench_fmt(log, sizeof log, "%s/serve-bench-%d.log", work, g);
+        bench_fmt(log, sizeof log, "%s/serve-bench-%d.log", work, group);
         pid_t pid = start_server(exe_dir, log, model, threads, slots, zipf ? zipf_extra : extra,
                                  zipf ? 2 : 2 * BS_ADAPTERS, &port);
         bs_driver d;
         driver_open(&d, e);
-        for (int s = group_first[g]; s < group_end[g]; s++) {
+        for (int s = s0; s < s1; s++) {
             bench_serve_row *w = &v->rows[s];
             *w = (bench_serve_row){.name = serve_sc[s].name, .what = serve_sc[s].what,
                                    .adapters = serve_sc[s].adapters, .slots = serve_sc[s].slots};
