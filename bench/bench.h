@@ -253,6 +253,9 @@ typedef struct bench_serve_row {
     bool same_tokens;            /* both paths gave every request the same ids (last round) */
     double pair_tps_ratio;       /* median over rounds of HTTP / C API tokens/s of the round */
     double pair_ttft_p50_diff;   /* median over rounds of HTTP - C API TTFT p50 of the round, ms */
+    int paced_requests;          /* paced runs (open loop, Poisson arrivals): requests a run */
+    double paced_rate;           /* their rate, requests/s: half the C API's closed-loop requests/s */
+    bench_serve_path paced[2];   /* the paced runs' latencies ([0] C API, [1] HTTP; no tokens/s or CPU) */
 } bench_serve_row;
 typedef struct bench_serve_result {
     int clients, requests, prompt, new_tokens, rounds, threads, max_batch, names;

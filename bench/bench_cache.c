@@ -69,7 +69,8 @@ void bench_cache(bench_result *r, const char *model_dir, const char *const *fold
         distinct += !seen;
     }
     c->distinct = distinct;
-    bc_arg a[3] = {{e[0], c->n_req, one}, {e[1], c->n_req, zn}, {e[2], c->n_req, zn}};
+    bc_arg a[3] = {{.e = e[0], .n_req = c->n_req, .names = one}, {.e = e[1], .n_req = c->n_req, .names = zn},
+                   {.e = e[2], .n_req = c->n_req, .names = zn}};
     for (int k = 0; k < 3; k++)
         for (int i = 0; i < BC_PROMPT; i++) a[k].prompt[i] = (int32_t)((i * 131 + 7) % r->vocab);
     bench_job jobs[3] = {{NULL, run, NULL, &a[0], &c->one}, {NULL, run, NULL, &a[1], &c->zipf},

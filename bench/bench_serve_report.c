@@ -39,19 +39,32 @@ void bench_serve_print(const bench_result *r, FILE *f) {
                 w->path[1].itl_p50 - w->path[0].itl_p50, w->same_tokens ? "" : "; token ids DIFFER");
         fprintf(f, "   %-34s   median of the rounds' pairs: throughput %.3f, TTFT p50 %+.2f ms\n", "", w->pair_tps_ratio,
                 w->pair_ttft_p50_diff);
+        const bench_serve_path *pc = &w->paced[0], *ph = &w->paced[1];
+        fprintf(f, "   %-34s paced, %d requests a run at %.1f/s: TTFT p50 %.2f -> %.2f ms (%+.2f), p99 %+.2f ms, "
+                "ITL p50 %+.2f ms\n", "", w->paced_requests, w->paced_rate, pc->ttft_p50, ph->ttft_p50,
+                ph->ttft_p50 - pc->ttft_p50, ph->ttft_p99 - pc->ttft_p99, ph->itl_p50 - pc->itl_p50);
     }
+    fprintf(f, "   paced: the same requests (half as many) sent at Poisson arrival times at half the C API's "
+            "closed-loop\n   rate, the same times both ways (open loop, as vLLM's benchmark_serving --request-rate): "
+            "C API -> HTTP\n");
     fprintf(f, "   goal (issue 15): HTTP throughput >= 0.95 of the C API's, TTFT p50 <= +2 ms\n");
 }
 
-/* {tokens_per_s, ttft_p50_ms, ...} of one path. */
-static cJSON *path_json(const bench_serve_path *o) {
+/* {ttft_p50_ms, ...}: one path's latencies. */
+static cJSON *latency_json(const bench_serve_path *o) {
     cJSON *j = cJSON_CreateObject();
-    cJSON_AddNumberToObject(j, "tokens_per_s", o->tokens_per_s);
     cJSON_AddNumberToObject(j, "ttft_p50_ms", o->ttft_p50);
     cJSON_AddNumberToObject(j, "ttft_p99_ms", o->ttft_p99);
     cJSON_AddNumberToObject(j, "itl_p50_ms", o->itl_p50);
     cJSON_AddNumberToObject(j, "itl_p99_ms", o->itl_p99);
     cJSON_AddNumberToObject(j, "itl_mean_ms", o->itl_mean);
+    return j;
+}
+
+/* {tokens_per_s, ttft_p50_ms, ...}: one path's closed-loop figures. */
+static cJSON *path_json(const bench_serve_path *o) {
+    cJSON *j = latency_json(o);
+    cJSON_AddNumberToObject(j, "tokens_per_s", o->tokens_per_s);
     cJSON_AddNumberToObject(j, "cpu_us_per_token", o->cpu_us_per_token);
     cJSON_AddNumberToObject(j, "server_cpu_us_per_token", o->server_us_per_token);
     return j;
@@ -83,6 +96,13 @@ struct cJSON *bench_serve_json(const bench_result *r) {
         cJSON_AddNumberToObject(o, "paired_http_over_c_api_tokens_per_s", w->pair_tps_ratio);
         cJSON_AddNumberToObject(o, "paired_http_minus_c_api_ttft_p50_ms", w->pair_ttft_p50_diff);
         cJSON_AddBoolToObject(o, "same_tokens", w->same_tokens);
+        cJSON *pc = cJSON_AddObjectToObject(o, "paced");
+        cJSON_AddNumberToObject(pc, "requests", w->paced_requests);
+        cJSON_AddNumberToObject(pc, "requests_per_s", w->paced_rate);
+        cJSON_AddItemToObject(pc, "c_api", latency_json(&w->paced[0]));
+        cJSON_AddItemToObject(pc, "http", latency_json(&w->paced[1]));
+        cJSON_AddNumberToObject(pc, "http_minus_c_api_ttft_p50_ms", w->paced[1].ttft_p50 - w->paced[0].ttft_p50);
+        cJSON_AddNumberToObject(pc, "http_minus_c_api_itl_p50_ms", w->paced[1].itl_p50 - w->paced[0].itl_p50);
     }
     return j;
 }

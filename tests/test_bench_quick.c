@@ -291,7 +291,8 @@ static void check_sched(const cJSON *j) {
 
 /* Section 12 (serve): each scenario's figures for the C API and HTTP, the ratio and
  * differences (finite: HTTP may come out either side), and the same greedy ids on both
- * paths; the Zipf scenario names 1000 adapters through 8 slots. */
+ * paths (closed loop and paced); the paced runs' rate and latencies; the Zipf scenario
+ * names 1000 adapters through 8 slots. */
 static void check_serve(const cJSON *j) {
     static const char *const sc[3] = {"one_adapter", "adapters16", "zipf1000"}, *const paths[2] = {"c_api", "http"};
     static const char *const fields[] = {"tokens_per_s", "ttft_p50_ms", "ttft_p99_ms", "itl_p50_ms", "itl_p99_ms",
@@ -312,6 +313,13 @@ static void check_serve(const cJSON *j) {
         const cJSON *d = get(row, "http_minus_c_api_ttft_p50_ms", w);
         CHECK(cJSON_IsNumber(d) && isfinite(d->valuedouble), "%s: TTFT difference is not a number", w);
         CHECK(cJSON_IsTrue(get(row, "same_tokens", w)), "%s: HTTP and the C API gave different greedy ids", w);
+        char wp[80];
+        snprintf(wp, sizeof wp, "%s.paced", w);
+        const cJSON *pc = get(row, "paced", w);
+        need_number(pc, "requests", wp);
+        need_number(pc, "requests_per_s", wp);
+        for (int p = 0; p < 2; p++) /* its latencies (no tokens/s: the arrivals set it) */
+            for (int f = 1; f < 6; f++) need_number(get(pc, paths[p], wp), fields[f], wp);
     }
     const cJSON *z = get(rows, "zipf1000", "serve.scenarios");
     const cJSON *n = get(z, "adapters", "serve.scenarios.zipf1000"), *slots = get(z, "slots", "serve.scenarios.zipf1000");
