@@ -5,6 +5,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config llvm-19-dev libopenblas-dev libcjson-dev libssl-dev libpcre2-dev libutf8proc-dev gnuplot-nox valgrind
       libmicrohttpd-dev  # lorajit serve (server/)
+      curl  # the README's serve demo (tests/serve_demo_test.sh)
       python3-requests   # tests/serve_test.py (the server's HTTP tests)
       python3-jinja2  # tests/chat/render_expected.py --check (chat templates vs jinja2)
       python3-venv python3-pip python3-setuptools python3-wheel python3-pytest python3-numpy)  # python/ (the python test)
