@@ -14,6 +14,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "lorajit.h"
@@ -320,6 +321,9 @@ void bench_mkdirs(const char *path);
 /* n_req draws of Zipf(1.0) over 0..n-1 into out (fixed seed: the same draws every
  * call): P(k) proportional to 1 / (k + 1). */
 void bench_zipf(int n, int n_req, int *out);
+/* The next of a sequence of uniform draws in [0, 1) from *state (a 64-bit LCG; the
+ * same seed gives the same draws). */
+double bench_uniform(uint64_t *state);
 /* Sorts ms[0..reps) and returns its median, min and max. */
 bench_stat bench_stat_of(double *ms, int reps);
 

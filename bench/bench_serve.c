@@ -48,27 +48,49 @@ static void latencies(bench_serve_path *o, double *ttft, int n, double *itl, int
     o->itl_p99 = quantile(itl, n_itl, 0.99);
 }
 
+/* Both paths' records of runs of n requests each (bs_run's ttft, itl and sum):
+ * ttft[p] [runs * n], itl[p] [runs * n * (BS_NEW - 1)], sum[p] [n] (the last run's). */
+typedef struct records {
+    double *ttft[2], *itl[2], *sum[2];
+} records;
+
+/* Allocates m's arrays (dies when memory runs out); free with records_free. */
+static void records_alloc(records *m, int n, int runs) {
+    for (int p = 0; p < 2; p++) {
+        m->ttft[p] = malloc(sizeof(double) * (size_t)n * runs);
+        m->itl[p] = malloc(sizeof(double) * (size_t)n * (BS_NEW - 1) * runs);
+        m->sum[p] = malloc(sizeof(double) * (size_t)n);
+        if (!m->ttft[p] || !m->itl[p] || !m->sum[p]) bench_die("out of memory");
+    }
+}
+
+static void records_free(records *m) {
+    for (int p = 0; p < 2; p++) free(m->ttft[p]), free(m->itl[p]), free(m->sum[p]);
+}
+
+/* Whether both paths gave requests 0..n-1 of their last run the same ids. */
+static bool same_ids(const records *m, int n) {
+    for (int i = 0; i < n; i++)
+        if (m->sum[0][i] != m->sum[1][i]) return false;
+    return true;
+}
+
 /* Runs a scenario of mode (serve_sc) on both paths, alternating, rounds + 1 times (the first untimed);
  * server: the `lorajit serve` child, whose CPU time is counted with this process's. */
 static void measure(bench_serve_row *w, int mode, bs_driver *d, int port, pid_t server, int per_client, int rounds,
                     const int *draw) {
     int n_req = BS_CLIENTS * per_client, n_itl = n_req * (BS_NEW - 1);
-    double *ttft[2], *itl[2], *sum[2], tps[2][64], pair_tps[64], pair_ttft[64];
+    double tps[2][64], pair_tps[64], pair_ttft[64];
     double cpu[2] = {0, 0}, cpu_server[2] = {0, 0}, tokens_all[2] = {0, 0};
-    for (int p = 0; p < 2; p++) {
-        ttft[p] = malloc(sizeof(double) * (size_t)n_req * (rounds + 1));
-        itl[p] = malloc(sizeof(double) * (size_t)n_itl * (rounds + 1));
-        sum[p] = malloc(sizeof(double) * (size_t)n_req);
-        if (!ttft[p] || !itl[p] || !sum[p]) bench_die("out of memory");
-    }
-    w->same_tokens = true;
+    records m;
+    records_alloc(&m, n_req, rounds + 1);
     for (int round = 0; round <= rounds; round++) {
         for (int k = 0; k < 2; k++) {
             int http = (k + round) % 2; /* who goes first alternates */
             bench_progress("serve: %s, %s, round %d", w->what, http ? "HTTP" : "C API", round);
             bs_run r = {.http = http, .port = port, .mode = mode, .per_client = per_client, .draw = draw,
-                        .draw_at = round * n_req, .d = d, .ttft = ttft[http] + (size_t)round * n_req,
-                        .itl = itl[http] + (size_t)round * n_itl, .sum = sum[http]};
+                        .draw_at = round * n_req, .d = d, .ttft = m.ttft[http] + (size_t)round * n_req,
+                        .itl = m.itl[http] + (size_t)round * n_itl, .sum = m.sum[http]};
             double self0 = bs_cpu_us(0), srv0 = bs_cpu_us(server);
             double ms = bs_run_clients(&r);
             double self1 = bs_cpu_us(0), srv1 = bs_cpu_us(server);
@@ -83,22 +105,21 @@ static void measure(bench_serve_row *w, int mode, bs_driver *d, int port, pid_t 
         }
         if (round) { /* the round's pair: the two paths run back to back, under about the same load */
             pair_tps[round - 1] = tps[1][round - 1] / tps[0][round - 1];
-            pair_ttft[round - 1] = quantile(ttft[1] + (size_t)round * n_req, n_req, 0.5) -
-                                   quantile(ttft[0] + (size_t)round * n_req, n_req, 0.5);
+            pair_ttft[round - 1] = quantile(m.ttft[1] + (size_t)round * n_req, n_req, 0.5) -
+                                   quantile(m.ttft[0] + (size_t)round * n_req, n_req, 0.5);
         }
     }
-    for (int i = 0; i < n_req; i++) /* the same greedy ids both ways (the last round's requests) */
-        w->same_tokens &= sum[0][i] == sum[1][i];
+    w->same_tokens = same_ids(&m, n_req); /* the same greedy ids both ways (the last round's requests) */
     w->pair_tps_ratio = quantile(pair_tps, rounds, 0.5);
     w->pair_ttft_p50_diff = quantile(pair_ttft, rounds, 0.5);
     for (int p = 0; p < 2; p++) {
         bench_serve_path *o = &w->path[p];
         o->tokens_per_s = quantile(tps[p], rounds, 0.5);
-        latencies(o, ttft[p] + n_req, n_req * rounds, itl[p] + n_itl, n_itl * rounds);
+        latencies(o, m.ttft[p] + n_req, n_req * rounds, m.itl[p] + n_itl, n_itl * rounds);
         o->cpu_us_per_token = tokens_all[p] > 0 ? cpu[p] / tokens_all[p] : 0;
         o->server_us_per_token = tokens_all[p] > 0 ? cpu_server[p] / tokens_all[p] : 0;
-        free(ttft[p]), free(itl[p]), free(sum[p]);
     }
+    records_free(&m);
 }
 
 /* The scenario again, paced (run_*_paced) after measure: half a closed-loop run's
@@ -111,38 +132,29 @@ static void measure_paced(bench_serve_row *w, int mode, bs_driver *d, int port, 
     int n = BS_CLIENTS * per_client / 2;
     n = n > BS_PACED ? BS_PACED : n < 1 ? 1 : n;
     int n_itl = n * (BS_NEW - 1);
-    double rate = w->path[0].tokens_per_s / BS_NEW / 2, arrival[BS_PACED], *ttft[2], *itl[2], *sum[2];
+    double rate = w->path[0].tokens_per_s / BS_NEW / 2, arrival[BS_PACED];
     if (!(rate > 0)) bench_die("serve bench: no closed-loop rate to pace %s at", w->what);
     w->paced_requests = n, w->paced_rate = rate;
-    for (int p = 0; p < 2; p++) {
-        ttft[p] = malloc(sizeof(double) * (size_t)n * rounds);
-        itl[p] = malloc(sizeof(double) * (size_t)n_itl * rounds);
-        sum[p] = malloc(sizeof(double) * (size_t)n);
-        if (!ttft[p] || !itl[p] || !sum[p]) bench_die("out of memory");
-    }
-    uint64_t rng = 0x9e3779b97f4a7c15ull;
+    records m;
+    records_alloc(&m, n, rounds);
+    uint64_t rng = 7;
     for (int round = 0; round < rounds; round++) {
         double t = 0;
-        for (int i = 0; i < n; i++) { /* exponential gaps (xorshift64) */
-            rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-            t += -log(((double)(rng >> 11) + 0.5) / 9007199254740992.0) / rate * 1e3;
-            arrival[i] = t;
-        }
+        for (int i = 0; i < n; i++) /* exponential gaps */
+            arrival[i] = t += -log(1 - bench_uniform(&rng)) / rate * 1e3;
         for (int k = 0; k < 2; k++) {
             int http = (k + round) % 2;
             bench_progress("serve: %s, paced, %s, round %d", w->what, http ? "HTTP" : "C API", round);
             bs_run r = {.http = http, .port = port, .mode = mode, .per_client = per_client, .draw = draw,
                         .draw_at = (rounds + 1 + round) * BS_CLIENTS * per_client, .d = d,
-                        .ttft = ttft[http] + (size_t)round * n, .itl = itl[http] + (size_t)round * n_itl,
-                        .sum = sum[http], .arrival = arrival, .n_paced = n};
+                        .ttft = m.ttft[http] + (size_t)round * n, .itl = m.itl[http] + (size_t)round * n_itl,
+                        .sum = m.sum[http], .arrival = arrival, .n_paced = n};
             bs_run_clients(&r);
         }
-        for (int i = 0; i < n; i++) w->same_tokens &= sum[0][i] == sum[1][i];
+        w->same_tokens &= same_ids(&m, n);
     }
-    for (int p = 0; p < 2; p++) {
-        latencies(&w->paced[p], ttft[p], n * rounds, itl[p], n_itl * rounds);
-        free(ttft[p]), free(itl[p]), free(sum[p]);
-    }
+    for (int p = 0; p < 2; p++) latencies(&w->paced[p], m.ttft[p], n * rounds, m.itl[p], n_itl * rounds);
+    records_free(&m);
 }
 
 /* The scenarios: the small model's three (its steps cost least, so HTTP's cost a token

@@ -53,8 +53,9 @@ pid_t bs_start_server(const char *exe_dir, const char *log, const char *model, i
                       const char *const *extra, int n_extra, int *port);
 /* The C API engine: the options `lorajit serve` gets from bs_start_server. Dies when it cannot open. */
 lorajit_engine *bs_open_engine(const char *model, int threads, int slots);
-/* root/f0..f7 (hard links to folders[0..8)'s files) and root/z0000..z0999 (symlinks to
- * f<i % 8> inside root), made afresh. */
+/* root/f0..f7 (real folders of hard links to folders[0..8)'s files) and root/z0000 ..
+ * z0999 (symlinks to f<i % 8> inside root, so that `lorajit serve --adapter-dir root`
+ * resolves every name within root), made afresh. */
 void bs_make_root(const char *root, char (*folders)[PATH_MAX]);
 /* CPU time of process pid (0: this one), every thread, in us; 0 when it cannot be read. */
 double bs_cpu_us(pid_t pid);

@@ -37,7 +37,6 @@ struct bs_driver {
     pthread_t thread;
 };
 
-
 struct bs_client {
     bs_run *run;
     int id, k;                   /* k: tokens of the current request so far */
@@ -160,6 +159,13 @@ static int capi_wait(bs_client *c, const char *adapter) {
     return got;
 }
 
+/* A request of r ended with got tokens (-1: failed), counted in n_tokens[slot] (one
+ * slot a thread). */
+static void request_ended(bs_run *r, int slot, int got) {
+    if (got != BS_NEW) r->failed = 1;
+    else r->n_tokens[slot] += got;
+}
+
 /* Request i's name of an adapter in r's mode. */
 static void adapter_of(const bs_run *r, int i, char *name, size_t cap) {
     if (r->mode == 2) snprintf(name, cap, "z%04d", r->draw[(r->draw_at + i) % BS_DRAWS]);
@@ -185,9 +191,7 @@ static void *client_main(void *arg) {
         char adapter[16];
         adapter_of(r, i, adapter, sizeof adapter);
         begin_request(c, i);
-        int got = capi_submit(c, adapter, i) ? -1 : capi_wait(c, adapter);
-        if (got != BS_NEW) r->failed = 1;
-        else r->n_tokens[c->id] += got;
+        request_ended(r, c->id, capi_submit(c, adapter, i) ? -1 : capi_wait(c, adapter));
     }
     return NULL;
 }
@@ -233,6 +237,11 @@ static int http_send(bs_http *h, int i) {
     return send(h->fd, req, (size_t)m, MSG_NOSIGNAL) == m ? 0 : -1;
 }
 
+/* Opens (again) h's connection and sends request i on it. */
+static void http_open_send(bs_http *h, int ep, int port, int i) {
+    if (http_connect(h, ep, port) || http_send(h, i)) bench_die("serve bench: cannot reach the server");
+}
+
 /* Scans what came on h: a token is an event whose token_ids list is not empty, the
  * answer ends at "data: [DONE]". Returns 1 when the answer ended, 0 for more, -1 when
  * the connection failed. */
@@ -272,8 +281,7 @@ static void run_http(bs_run *r) {
     int live = 0;
     for (int k = 0; k < BS_CLIENTS; k++) {
         h[k].c = (bs_client){.run = r, .id = k};
-        if (http_connect(&h[k], ep, r->port) || http_send(&h[k], k * r->per_client + h[k].q++))
-            bench_die("serve bench: cannot reach the server");
+        http_open_send(&h[k], ep, r->port, k * r->per_client + h[k].q++);
         live++;
     }
     struct epoll_event ev[BS_CLIENTS];
@@ -286,14 +294,12 @@ static void run_http(bs_run *r) {
             if (st < 0 && !x->got_bytes && x->reconnects++ < 3) { /* closed before the answer began: again */
                 epoll_ctl(ep, EPOLL_CTL_DEL, x->fd, NULL);
                 close(x->fd);
-                if (http_connect(x, ep, r->port) || http_send(x, x->req))
-                    bench_die("serve bench: cannot reach the server");
+                http_open_send(x, ep, r->port, x->req);
                 continue;
             }
             if (st < 0) bench_die("serve bench: an HTTP request failed (connection lost)");
             if (st == 0) continue;
-            if (x->c.k != BS_NEW) r->failed = 1;
-            else r->n_tokens[x->c.id] += x->c.k;
+            request_ended(r, x->c.id, x->c.k);
             if (x->q < r->per_client) {
                 if (http_send(x, x->c.id * r->per_client + x->q++)) bench_die("serve bench: cannot send");
             } else {
@@ -306,7 +312,7 @@ static void run_http(bs_run *r) {
     free(h);
 }
 
-/* Sleeps until ms on bench_now_ms's clock (CLOCK_MONOTONIC). */
+/* ms on bench_now_ms's clock (CLOCK_MONOTONIC) as a timespec. */
 static struct timespec at_ms(double ms) {
     return (struct timespec){.tv_sec = (time_t)(ms / 1e3), .tv_nsec = (long)(fmod(ms, 1e3) * 1e6)};
 }
@@ -329,16 +335,9 @@ static void run_capi_paced(bs_run *r) {
         submitted[i] = capi_submit(&c[i], adapter[i], i) == 0;
     }
     for (int i = 0; i < r->n_paced; i++) {
-        int got = submitted[i] ? capi_wait(&c[i], adapter[i]) : -1;
-        if (got != BS_NEW) r->failed = 1;
-        else r->n_tokens[0] += got;
+        request_ended(r, 0, submitted[i] ? capi_wait(&c[i], adapter[i]) : -1);
         pthread_cond_destroy(&c[i].ended);
     }
-}
-
-/* Opens (again) h's connection and sends request i on it. */
-static void http_open_send(bs_http *h, int ep, int port, int i) {
-    if (http_connect(h, ep, port) || http_send(h, i)) bench_die("serve bench: cannot reach the server");
 }
 
 /* The HTTP path paced: one thread over epoll sends request i at arrival[i] (a timerfd
@@ -394,8 +393,7 @@ static void run_http_paced(bs_run *r) {
             }
             if (st < 0) bench_die("serve bench: an HTTP request failed (connection lost)");
             if (st == 0) continue;
-            if (x->c.k != BS_NEW) r->failed = 1;
-            else r->n_tokens[0] += x->c.k;
+            request_ended(r, 0, x->c.k);
             x->busy = 0;
             ended++;
         }

@@ -22,8 +22,6 @@ static const struct {
                             "--max-pos 256 --std 0.02 --seed 5 --dtype bf16"},
 };
 
-/* Model m of serve_models under work (generated when missing) and its 16 rank-8 q,v
- * adapters into adapters[]. */
 void bs_serve_model(const char *exe_dir, const char *work, int m, char *model, char (*adapters)[PATH_MAX]) {
     char args[256];
     bench_fmt(model, PATH_MAX, "%s/models/%s", work, serve_models[m].tag);
@@ -69,7 +67,6 @@ pid_t bs_start_server(const char *exe_dir, const char *log, const char *model, i
     bench_die("lorajit serve did not start (see %s)", log);
 }
 
-/* The C API engine: the options `lorajit serve` gets from start_server. */
 lorajit_engine *bs_open_engine(const char *model, int threads, int slots) {
     lorajit_options o = {.max_rank = 8, .targets = "q_proj,v_proj", .max_adapters = slots, .max_batch = BS_MAX_BATCH,
                          .max_seq_len = 64, .threads = threads};
@@ -78,9 +75,6 @@ lorajit_engine *bs_open_engine(const char *model, int threads, int slots) {
     return e;
 }
 
-/* root/f0..f7: real folders holding hard links to folders[0..8)'s files; root/z0000 ..
- * z0999: symlinks to f<i % 8> inside root (so `lorajit serve --adapter-dir root`
- * resolves every name within root). Made afresh each run. */
 void bs_make_root(const char *root, char (*folders)[PATH_MAX]) {
     const char *rm[] = {"rm", "-rf", root, NULL};
     if (bench_run(rm, NULL, NULL, -1, NULL) != 0) bench_die("cannot remove %s", root);
@@ -106,7 +100,6 @@ void bs_make_root(const char *root, char (*folders)[PATH_MAX]) {
     }
 }
 
-/* CPU time of process pid (0: this one), every thread, in us; 0 when it cannot be read. */
 double bs_cpu_us(pid_t pid) {
     clockid_t id = CLOCK_PROCESS_CPUTIME_ID;
     struct timespec t;

@@ -209,14 +209,18 @@ char *bench_read_file(const char *path, size_t *len) {
     bench_die("cannot read %s: %s", path, strerror(errno));
 }
 
+double bench_uniform(uint64_t *state) {
+    *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (double)(*state >> 11) / 9007199254740992.0;
+}
+
 void bench_zipf(int n, int n_req, int *out) {
     double *cdf = malloc(sizeof *cdf * (size_t)n), sum = 0;
     if (!cdf) bench_die("out of memory");
     for (int k = 0; k < n; k++) cdf[k] = (sum += 1.0 / (k + 1));
     uint64_t s = 42;
     for (int i = 0; i < n_req; i++) {
-        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-        double u = (double)(s >> 11) / 9007199254740992.0 * sum;
+        double u = bench_uniform(&s) * sum;
         int lo = 0, hi = n - 1;
         while (lo < hi) {
             int mid = (lo + hi) / 2;
